@@ -1,0 +1,282 @@
+// Package topology describes the whole Leadluence deployment as one plain Go
+// value: the table, the key, the queues and every function with its triggers.
+//
+// The CDK stack (infra/stack) and the local runner (infra/local) are both
+// built from Default(), so a laptop and the cloud cannot drift apart. This
+// package must not import CDK: jsii is slow to start and the local runner and
+// the functions' tests read this value too.
+package topology
+
+import (
+	"sort"
+	"time"
+)
+
+// Environment variable names through which functions learn where the shared
+// resources live. Both the CDK stack and the local runner set them.
+const (
+	EnvTable       = "LEADLUENCE_TABLE"
+	EnvKeyID       = "LEADLUENCE_KEY_ID"
+	EnvQueuePrefix = "LEADLUENCE_QUEUE_URL_"
+)
+
+// Stack is the whole deployment.
+type Stack struct {
+	// Name is the CloudFormation stack name and the prefix of local resources.
+	Name      string
+	Table     Table
+	Key       Key
+	Queues    []Queue
+	Functions []Function
+}
+
+// Table is the single DynamoDB table.
+type Table struct {
+	// Name is the logical name; CDK lets CloudFormation name the table, the
+	// local runner uses it verbatim.
+	Name         string
+	PartitionKey string
+	SortKey      string
+	// TTLAttribute holds an epoch-seconds expiry. DynamoDB Local never
+	// deletes expired items, so readers must filter on it too.
+	TTLAttribute string
+	Indexes      []Index
+}
+
+// Index is a global secondary index with string keys and all attributes projected.
+type Index struct {
+	Name         string
+	PartitionKey string
+	SortKey      string
+}
+
+// Key is the customer-managed KMS key that wraps every stored secret.
+type Key struct {
+	// Alias without the "alias/" prefix.
+	Alias       string
+	Description string
+}
+
+// Queue is an SQS queue with its dead-letter queue.
+type Queue struct {
+	// Name is the logical name, also used to build the env var that carries
+	// the queue URL (see QueueURLEnv).
+	Name              string
+	VisibilityTimeout time.Duration
+	// MaxReceiveCount is how many receives a message gets before it is moved
+	// to the dead-letter queue.
+	MaxReceiveCount int
+	// Retention is how long SQS keeps an unconsumed message.
+	Retention time.Duration
+}
+
+// DLQName is the name of the queue's dead-letter queue.
+func (q Queue) DLQName() string { return q.Name + "-dlq" }
+
+// Function is one Lambda function.
+type Function struct {
+	// Name is short and unique: "api", "webhook", ...
+	Name string
+	// Dir is the handler folder relative to the repository root; `make build`
+	// leaves its bootstrap in bin/<Name>/bootstrap.
+	Dir      string
+	MemoryMB int
+	Timeout  time.Duration
+	// Env holds static settings; resource locations are added by ResourceEnv.
+	Env map[string]string
+	// Access lists what the function may touch, for least-privilege grants.
+	Access Access
+	// Routes are the HTTP API routes served by this function.
+	Routes []Route
+	// Consumes, when set, makes the function an SQS consumer.
+	Consumes *QueueTrigger
+	// Schedules are EventBridge schedules that invoke the function.
+	Schedules []Schedule
+}
+
+// Access is the set of grants a function needs.
+type Access struct {
+	TableRead  bool
+	TableWrite bool
+	// KeyEncrypt allows GenerateDataKey; KeyDecrypt allows Decrypt;
+	// KeyDescribe allows DescribeKey (health checks).
+	KeyEncrypt  bool
+	KeyDecrypt  bool
+	KeyDescribe bool
+	// SendTo lists queues the function may send to.
+	SendTo []string
+	// Inspect lists queues whose attributes the function may read (health checks).
+	Inspect []string
+}
+
+// Route is one HTTP API route.
+type Route struct {
+	Method string
+	// Path uses API Gateway / net/http placeholders: /v1/leads/{id}.
+	Path string
+	// Public routes need no bearer token (sign-up, login, health, ...).
+	Public bool
+}
+
+// Key returns the API Gateway route key, "GET /v1/leads/{id}".
+func (r Route) Key() string { return r.Method + " " + r.Path }
+
+// QueueTrigger binds a function to a queue as its consumer.
+type QueueTrigger struct {
+	Queue             string
+	BatchSize         int
+	MaxBatchingWindow time.Duration
+}
+
+// Schedule is an EventBridge schedule.
+type Schedule struct {
+	Name string
+	// Every is the fixed rate of the schedule.
+	Every time.Duration
+}
+
+// Queue names.
+const (
+	QueueIntake   = "intake"
+	QueueOutbound = "outbound"
+)
+
+// QueueURLEnv is the env var that carries the URL of the named queue.
+func QueueURLEnv(queue string) string {
+	b := []byte(EnvQueuePrefix + queue)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case c == '-':
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// Resolved holds the concrete locations of the shared resources once created.
+type Resolved struct {
+	TableName string
+	KeyID     string
+	QueueURLs map[string]string
+}
+
+// ResourceEnv returns the env vars function fn needs to reach the resources
+// it has access to, merged over its static Env.
+func ResourceEnv(fn Function, r Resolved) map[string]string {
+	env := make(map[string]string, len(fn.Env)+4)
+	for k, v := range fn.Env {
+		env[k] = v
+	}
+	if fn.Access.TableRead || fn.Access.TableWrite {
+		env[EnvTable] = r.TableName
+	}
+	if fn.Access.KeyEncrypt || fn.Access.KeyDecrypt || fn.Access.KeyDescribe {
+		env[EnvKeyID] = r.KeyID
+	}
+	for _, q := range fn.QueuesUsed() {
+		env[QueueURLEnv(q)] = r.QueueURLs[q]
+	}
+	return env
+}
+
+// QueuesUsed returns, sorted and without repeats, every queue the function
+// sends to, inspects or consumes.
+func (f Function) QueuesUsed() []string {
+	seen := map[string]bool{}
+	for _, q := range f.Access.SendTo {
+		seen[q] = true
+	}
+	for _, q := range f.Access.Inspect {
+		seen[q] = true
+	}
+	if f.Consumes != nil {
+		seen[f.Consumes.Queue] = true
+	}
+	out := make([]string, 0, len(seen))
+	for q := range seen {
+		out = append(out, q)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Function returns the function with the given name.
+func (s Stack) Function(name string) (Function, bool) {
+	for _, f := range s.Functions {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
+
+// Routes returns every HTTP route of every function.
+func (s Stack) Routes() []Route {
+	var out []Route
+	for _, f := range s.Functions {
+		out = append(out, f.Routes...)
+	}
+	return out
+}
+
+// Default is the Leadluence deployment.
+func Default() Stack {
+	return Stack{
+		Name: "Leadluence",
+		Table: Table{
+			Name:         "leadluence",
+			PartitionKey: "PK",
+			SortKey:      "SK",
+			TTLAttribute: "ttl",
+			Indexes: []Index{
+				{Name: "GSI1", PartitionKey: "GSI1PK", SortKey: "GSI1SK"},
+				{Name: "GSI2", PartitionKey: "GSI2PK", SortKey: "GSI2SK"},
+			},
+		},
+		Key: Key{Alias: "leadluence", Description: "Leadluence envelope key for stored secrets and tokens"},
+		Queues: []Queue{
+			{Name: QueueIntake, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 5, Retention: 14 * 24 * time.Hour},
+			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 5, Retention: 4 * 24 * time.Hour},
+		},
+		Functions: []Function{apiFunction()},
+	}
+}
+
+func apiFunction() Function {
+	pub := func(m, p string) Route { return Route{Method: m, Path: p, Public: true} }
+	auth := func(m, p string) Route { return Route{Method: m, Path: p} }
+	return Function{
+		Name:     "api",
+		Dir:      "functions/api",
+		MemoryMB: 512,
+		Timeout:  15 * time.Second,
+		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
+		Access: Access{
+			TableRead: true, TableWrite: true,
+			KeyEncrypt: true, KeyDecrypt: true, KeyDescribe: true,
+			SendTo:  []string{QueueOutbound},
+			Inspect: []string{QueueIntake, QueueOutbound},
+		},
+		Routes: []Route{
+			pub("GET", "/openapi.json"),
+			pub("GET", "/v1/health"),
+			pub("POST", "/v1/auth/signup"),
+			pub("POST", "/v1/auth/login"),
+			pub("POST", "/v1/auth/refresh"),
+			pub("POST", "/v1/auth/logout"),
+			auth("GET", "/v1/me"),
+			auth("POST", "/v1/users"),
+			auth("GET", "/v1/users"),
+			auth("PATCH", "/v1/users/{id}"),
+			auth("DELETE", "/v1/users/{id}"),
+			auth("POST", "/v1/leads"),
+			auth("GET", "/v1/leads"),
+			auth("GET", "/v1/leads/{id}"),
+			auth("PATCH", "/v1/leads/{id}"),
+			auth("DELETE", "/v1/leads/{id}"),
+			auth("GET", "/v1/audit"),
+		},
+	}
+}
