@@ -1,0 +1,80 @@
+// Package app wires the api function: it builds the AWS clients, the store,
+// the envelope sealer and the token secret once per cold start and returns
+// the Lambda handler. functions/api/main.go passes that handler to
+// lambda.Start; the local runner calls the very same handler.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/auth"
+	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/httpapi"
+)
+
+// New returns the api function's handler. Extra SDK options (a call
+// counter in benchmarks, say) apply to every client.
+func New(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (apigw.HandlerFunc, error) {
+	srv, err := NewServer(ctx, cfg, log, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return apigw.Handler(srv), nil
+}
+
+// NewServer returns the HTTP API behind the handler.
+func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*httpapi.Server, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	db := dynamodb.NewFromConfig(awsCfg)
+	keys := kms.NewFromConfig(awsCfg)
+	queues := sqs.NewFromConfig(awsCfg)
+	store := dynamostore.New(db, cfg.TableName)
+	sealer := envelope.New(keys, cfg.KeyID, envelope.Options{})
+
+	secret, err := auth.LoadSigningSecret(ctx, store, sealer)
+	if err != nil {
+		return nil, fmt.Errorf("load token secret: %w", err)
+	}
+	tokens, err := auth.NewTokens(secret)
+	if err != nil {
+		return nil, err
+	}
+	queueCheck := func(url string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+				QueueUrl: &url, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
+			})
+			return err
+		}
+	}
+	return httpapi.New(httpapi.Deps{
+		Store:         store,
+		Tokens:        tokens,
+		Log:           log,
+		DefaultRegion: cfg.DefaultRegion,
+		Checks: []httpapi.Check{
+			{Name: "table", Run: store.Ping},
+			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
+			{Name: "queue_outbound", Run: queueCheck(cfg.OutboundQueueURL)},
+			{Name: "key", Run: func(ctx context.Context) error {
+				_, err := keys.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(cfg.KeyID)})
+				return err
+			}},
+		},
+	}), nil
+}

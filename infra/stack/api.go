@@ -1,0 +1,111 @@
+package stack
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/leadluence/backend/infra/topology"
+)
+
+// Stage throttling applied to every route of the default stage.
+const (
+	ThrottleRatePerSecond = 100
+	ThrottleBurst         = 200
+)
+
+// AccessLogFormat is the JSON line API Gateway writes per request: who, which
+// route, outcome and timing. It deliberately has no headers, query strings,
+// paths or bodies, which may carry tokens or personal data.
+var AccessLogFormat = map[string]string{
+	"requestId":          "$context.requestId",
+	"ip":                 "$context.identity.sourceIp",
+	"requestTime":        "$context.requestTimeEpoch",
+	"routeKey":           "$context.routeKey",
+	"status":             "$context.status",
+	"protocol":           "$context.protocol",
+	"responseLength":     "$context.responseLength",
+	"latency":            "$context.responseLatency",
+	"integrationLatency": "$context.integrationLatency",
+	"integrationError":   "$context.integrationErrorMessage",
+}
+
+// httpAPI is the deployed HTTP API.
+type httpAPI struct {
+	api   awsapigatewayv2.HttpApi
+	stage awsapigatewayv2.HttpStage
+	url   *string
+}
+
+// newHTTPAPI creates the HTTP API with one route per topology route, each a
+// Lambda proxy integration (payload 2.0) to the function that owns it, and a
+// throttled, access-logged $default stage.
+//
+// Routes carry no API Gateway authorizer: the api function verifies its own
+// JWTs, and public routes are public by design.
+func newHTTPAPI(s awscdk.Stack, topo topology.Stack, fns map[string]function) httpAPI {
+	api := awsapigatewayv2.NewHttpApi(s, jsii.String("HttpApi"), &awsapigatewayv2.HttpApiProps{
+		ApiName:            jsii.String(topo.Name),
+		Description:        jsii.String(topo.Name + " HTTP API"),
+		CreateDefaultStage: jsii.Bool(false),
+	})
+
+	accessLogs := awslogs.NewLogGroup(s, jsii.String("HttpApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	stage := awsapigatewayv2.NewHttpStage(s, jsii.String("HttpApiDefaultStage"), &awsapigatewayv2.HttpStageProps{
+		HttpApi:    api,
+		StageName:  jsii.String("$default"),
+		AutoDeploy: jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(ThrottleRatePerSecond),
+			BurstLimit: jsii.Number(ThrottleBurst),
+		},
+	})
+	format, err := json.Marshal(AccessLogFormat)
+	if err != nil {
+		panic(fmt.Errorf("encode access log format: %w", err))
+	}
+	// The L2 AccessLogSettings prop is a jsii interface; setting the L1
+	// property is the plain way to reach the same CloudFormation.
+	cfnStage := stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	cfnStage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: accessLogs.LogGroupArn(),
+		Format:         jsii.String(string(format)),
+	})
+
+	for _, fn := range topo.Functions {
+		if len(fn.Routes) == 0 {
+			continue
+		}
+		// One integration per function, and one invoke permission for the
+		// whole API rather than one per route: a per-route permission each
+		// adds to the function's resource policy, which is capped at 20 KB.
+		integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(
+			jsii.String(pascal(fn.Name)+"Integration"), fns[fn.Name].handler,
+			&awsapigatewayv2integrations.HttpLambdaIntegrationProps{
+				PayloadFormatVersion:   awsapigatewayv2.PayloadFormatVersion_VERSION_2_0(),
+				ScopePermissionToRoute: jsii.Bool(false),
+			})
+		for _, r := range fn.Routes {
+			route := awsapigatewayv2.NewHttpRoute(api, jsii.String("Route "+strings.ReplaceAll(r.Key(), "/", "_")), &awsapigatewayv2.HttpRouteProps{
+				HttpApi:     api,
+				RouteKey:    awsapigatewayv2.HttpRouteKey_With(jsii.String(r.Path), awsapigatewayv2.HttpMethod(r.Method)),
+				Integration: integration,
+			})
+			reason := "Authorization happens inside the " + fn.Name + " Lambda, which verifies the self-issued bearer JWT (and its org scope) on every non-public route; API Gateway has no authorizer for these tokens"
+			if r.Public {
+				reason = "Public by design (topology Route.Public): sign-up, login, token refresh/logout, health and the OpenAPI document are called before the caller holds a token; the " + fn.Name + " Lambda validates the request and the stage is throttled"
+			}
+			suppress(route, "AwsSolutions-APIG4", reason)
+		}
+	}
+	return httpAPI{api: api, stage: stage, url: stage.Url()}
+}

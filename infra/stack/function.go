@@ -1,0 +1,184 @@
+package stack
+
+import (
+	"sort"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/leadluence/backend/infra/topology"
+)
+
+// LogRetention is how long function and access logs are kept.
+const LogRetention = awslogs.RetentionDays_ONE_MONTH
+
+// Action sets behind the topology's Access flags. The table sets mirror
+// CDK's grantReadData/grantWriteData without the stream actions (the table
+// has no stream); the key sets are what DynamoDB needs from the caller to use
+// a table encrypted with a customer-managed key, written out instead of
+// kms:ReEncrypt*/kms:GenerateDataKey* wildcards.
+var (
+	tableReadActions  = []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"}
+	tableWriteActions = []string{"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+	tableKeyRead      = []string{"kms:Decrypt", "kms:DescribeKey"}
+	tableKeyWrite     = []string{"kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
+)
+
+// resources are the shared resources functions are granted access to.
+type resources struct {
+	topo     topology.Stack
+	table    awsdynamodb.Table
+	key      awskms.Key
+	queues   map[string]queuePair
+	resolved topology.Resolved
+}
+
+// function is one deployed topology function.
+type function struct {
+	scope   constructs.Construct
+	handler awslambda.Function
+	role    awsiam.Role
+}
+
+// newFunction creates the function's role, log group and Lambda (Go
+// bootstrap on provided.al2023/arm64, JSON logs, active tracing) under one
+// construct named after the function.
+//
+// The role is our own rather than CDK's default so it does not carry the
+// AWSLambdaBasicExecutionRole managed policy (logs:* on every log group): it
+// may write only to the function's own log group.
+func newFunction(s awscdk.Stack, fn topology.Function, assetDir string, res resources) function {
+	scope := constructs.NewConstruct(s, jsii.String(pascal(fn.Name)+"Function"))
+
+	logs := awslogs.NewLogGroup(scope, jsii.String("Logs"), &awslogs.LogGroupProps{
+		Retention:     LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	role := awsiam.NewRole(scope, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Execution role of the " + fn.Name + " function"),
+	})
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("WriteOwnLogs"),
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*logs.LogGroupArn()),
+	}))
+
+	env := map[string]*string{}
+	for k, v := range topology.ResourceEnv(fn, res.resolved) {
+		env[k] = jsii.String(v)
+	}
+	handler := awslambda.NewFunction(scope, jsii.String("Handler"), &awslambda.FunctionProps{
+		Description:   jsii.String(fn.Name + " (" + fn.Dir + ")"),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          awslambda.Code_FromAsset(jsii.String(assetDir), nil),
+		MemorySize:    jsii.Number(float64(fn.MemoryMB)),
+		Timeout:       seconds(fn.Timeout),
+		Environment:   &env,
+		Role:          role,
+		LogGroup:      logs,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		Tracing:       awslambda.Tracing_ACTIVE,
+	})
+	suppress(role, "AwsSolutions-IAM5",
+		"X-Ray tracing (Tracing.ACTIVE) needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions, so CDK grants them on Resource *",
+		"Resource::*")
+	return function{scope: scope, handler: handler, role: role}
+}
+
+// grantAccess gives the function exactly what fn.Access lists.
+//
+// Table access is granted on the table and on each index by name. The table's
+// key is granted only through DynamoDB (kms:ViaService), so TableRead does not
+// let a function call kms:Decrypt on envelope-encrypted secrets directly:
+// direct use of the key comes only from KeyEncrypt, KeyDecrypt and KeyDescribe.
+func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources) {
+	a := fn.Access
+	if a.TableRead || a.TableWrite {
+		var actions, keyActions []string
+		if a.TableRead {
+			actions = append(actions, tableReadActions...)
+			keyActions = append(keyActions, tableKeyRead...)
+		}
+		if a.TableWrite {
+			actions = append(actions, tableWriteActions...)
+			keyActions = append(keyActions, tableKeyRead...)
+			keyActions = append(keyActions, tableKeyWrite...)
+		}
+		tableArn := *res.table.TableArn()
+		arns := []string{tableArn}
+		for _, ix := range res.topo.Table.Indexes {
+			arns = append(arns, tableArn+"/index/"+ix.Name)
+		}
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("Table"),
+			Actions:   jsii.Strings(unique(actions)...),
+			Resources: jsii.Strings(arns...),
+		}))
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("TableKeyViaDynamoDB"),
+			Actions:   jsii.Strings(unique(keyActions)...),
+			Resources: jsii.Strings(*res.key.KeyArn()),
+			Conditions: &map[string]any{
+				"StringEquals": map[string]any{
+					"kms:ViaService": "dynamodb." + *s.Region() + "." + *s.UrlSuffix(),
+				},
+			},
+		}))
+	}
+
+	if a.KeyEncrypt {
+		res.key.Grant(f.role, jsii.String("kms:GenerateDataKey"))
+	}
+	if a.KeyDecrypt {
+		res.key.Grant(f.role, jsii.String("kms:Decrypt"))
+	}
+	if a.KeyDescribe {
+		res.key.Grant(f.role, jsii.String("kms:DescribeKey"))
+	}
+	for _, q := range a.SendTo {
+		res.queues[q].queue.GrantSendMessages(f.role)
+	}
+	for _, q := range a.Inspect {
+		res.queues[q].queue.Grant(f.role, jsii.String("sqs:GetQueueAttributes"))
+	}
+}
+
+// addQueueTrigger makes the function the consumer of queue. The event source
+// also grants the function what it needs to receive and delete messages
+// (queue.grantConsumeMessages). Handlers report partial batch failures, so
+// only the failed messages return to the queue.
+func addQueueTrigger(f function, t topology.QueueTrigger, queue awssqs.IQueue) {
+	props := &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(float64(t.BatchSize)),
+		ReportBatchItemFailures: jsii.Bool(true),
+	}
+	if t.MaxBatchingWindow > 0 {
+		props.MaxBatchingWindow = seconds(t.MaxBatchingWindow)
+	}
+	f.handler.AddEventSource(awslambdaeventsources.NewSqsEventSource(queue, props))
+}
+
+// unique returns the strings sorted and without repeats.
+func unique(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

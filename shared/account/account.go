@@ -1,0 +1,104 @@
+// Package account holds organisations, their users and roles, and the rules
+// for who may manage whom.
+package account
+
+import (
+	"errors"
+	"time"
+)
+
+// Role is a user's role inside an org.
+type Role string
+
+// Roles, from most to least powerful.
+const (
+	RoleOwner   Role = "owner"
+	RoleAdmin   Role = "admin"
+	RoleManager Role = "manager"
+	RoleAgent   Role = "agent"
+	RoleViewer  Role = "viewer"
+)
+
+// Roles lists every role, most powerful first.
+var Roles = []Role{RoleOwner, RoleAdmin, RoleManager, RoleAgent, RoleViewer}
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	for _, k := range Roles {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Privileged reports whether r is owner or admin.
+func (r Role) Privileged() bool { return r == RoleOwner || r == RoleAdmin }
+
+// CanManageUsers reports whether r may create, change and deactivate users.
+func (r Role) CanManageUsers() bool { return r.Privileged() }
+
+// CanAssignRole reports whether an actor with role r may give role target
+// to someone (or change someone who holds target): only an owner may create
+// or change an admin or an owner.
+func (r Role) CanAssignRole(target Role) bool {
+	if !r.CanManageUsers() {
+		return false
+	}
+	if target.Privileged() {
+		return r == RoleOwner
+	}
+	return true
+}
+
+// SeesAllLeads reports whether r sees every lead of the org (an agent sees
+// only the leads assigned to it).
+func (r Role) SeesAllLeads() bool { return r != RoleAgent }
+
+// CanWriteLeads reports whether r may create, change or delete leads.
+func (r Role) CanWriteLeads() bool { return r != RoleViewer }
+
+// CanReadAudit reports whether r may read the org's audit trail.
+func (r Role) CanReadAudit() bool { return r.Privileged() }
+
+// Org is a client business.
+type Org struct {
+	ID   string
+	Name string
+	// DefaultRegion reads phone numbers written without a country code.
+	DefaultRegion string
+	CreatedAt     time.Time
+}
+
+// User is a member of an org.
+type User struct {
+	ID           string
+	OrgID        string
+	Name         string
+	Email        string
+	Role         Role
+	Active       bool
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Sentinel errors returned by stores and services.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrEmailTaken   = errors.New("email already registered")
+	ErrConflict     = errors.New("conflicting update")
+	ErrTokenInvalid = errors.New("token invalid")
+	ErrTokenReused  = errors.New("refresh token reused")
+)
+
+// RefreshToken is the stored half of a refresh token: the secret itself is
+// only kept as a hash.
+type RefreshToken struct {
+	ID         string
+	FamilyID   string
+	UserID     string
+	OrgID      string
+	SecretHash []byte
+	ExpiresAt  time.Time
+}

@@ -1,0 +1,56 @@
+// Package audit defines the audit trail: who did what to which record, when,
+// from where, and whether it was allowed. Records never hold passwords,
+// tokens or other secrets.
+package audit
+
+import (
+	"context"
+	"time"
+)
+
+// Actions recorded in the trail.
+const (
+	ActionLogin            = "auth.login"
+	ActionLoginFailed      = "auth.login_failed"
+	ActionLoginThrottled   = "auth.login_throttled"
+	ActionSignup           = "auth.signup"
+	ActionLogout           = "auth.logout"
+	ActionRefreshReuse     = "auth.refresh_reuse"
+	ActionUserCreate       = "user.create"
+	ActionUserUpdate       = "user.update"
+	ActionUserDeactivate   = "user.deactivate"
+	ActionLeadCreate       = "lead.create"
+	ActionLeadUpdate       = "lead.update"
+	ActionLeadDelete       = "lead.delete"
+	ActionPermissionDenied = "permission.denied"
+)
+
+// Record is one audit entry.
+type Record struct {
+	ID      string
+	OrgID   string
+	ActorID string
+	Action  string
+	// TargetType and TargetID name the record acted on ("lead", "01J...").
+	TargetType string
+	TargetID   string
+	// Outcome is "success" or "denied" or "failure".
+	Outcome   string
+	SourceIP  string
+	UserAgent string
+	At        time.Time
+	// Details holds non-sensitive facts, e.g. the changed field names.
+	Details map[string]string
+}
+
+// Outcomes.
+const (
+	OutcomeSuccess = "success"
+	OutcomeDenied  = "denied"
+	OutcomeFailure = "failure"
+)
+
+// Recorder appends records to the trail.
+type Recorder interface {
+	AppendAudit(ctx context.Context, r Record) error
+}

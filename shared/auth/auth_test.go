@@ -1,0 +1,73 @@
+package auth_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/auth"
+)
+
+func TestPasswordRoundTrip(t *testing.T) {
+	h, err := auth.HashPassword("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$") {
+		t.Fatalf("hash %q is not argon2id", h)
+	}
+	if err := auth.CheckPassword(h, "correct horse battery"); err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	if err := auth.CheckPassword(h, "wrong horse battery"); !errors.Is(err, auth.ErrMismatch) {
+		t.Fatalf("wrong password: %v, want ErrMismatch", err)
+	}
+}
+
+func TestAccessTokenRoundTripAndTampering(t *testing.T) {
+	tk, err := auth.NewTokens([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := account.User{ID: "u1", OrgID: "o1"}
+	s, err := tk.Issue(u, account.Org{ID: "o1", DefaultRegion: "IN"}, "fam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tk.Verify(s)
+	if err != nil || c.Subject != "u1" || c.OrgID != "o1" || c.SessionID != "fam" || c.Region != "IN" {
+		t.Fatalf("Verify = %+v, %v", c, err)
+	}
+	if c.ExpiresAt.Sub(c.IssuedAt.Time) > 15*time.Minute {
+		t.Fatalf("access token lives %v, want <= 15m", c.ExpiresAt.Sub(c.IssuedAt.Time))
+	}
+	other, _ := auth.NewTokens([]byte(strings.Repeat("x", 32)))
+	if _, err := other.Verify(s); err == nil {
+		t.Fatal("token verified with another secret")
+	}
+	if _, err := tk.Verify(s[:len(s)-2] + "AA"); err == nil {
+		t.Fatal("tampered token verified")
+	}
+}
+
+func TestRefreshTokenFormat(t *testing.T) {
+	s, rec, err := auth.NewRefreshToken(account.User{ID: "u", OrgID: "o"}, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret, err := auth.ParseRefreshToken(s)
+	if err != nil || id != rec.ID || !auth.RefreshSecretMatches(rec, secret) {
+		t.Fatalf("parse = %q, %v", id, err)
+	}
+	secret[0] ^= 1
+	if auth.RefreshSecretMatches(rec, secret) {
+		t.Fatal("altered secret matched")
+	}
+	for _, bad := range []string{"", "abc", "01J.zzz", rec.ID + ".!!"} {
+		if _, _, err := auth.ParseRefreshToken(bad); err == nil {
+			t.Errorf("ParseRefreshToken(%q): want an error", bad)
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/shared/account"
+)
+
+// AccessTTL is how long an access token lives.
+const AccessTTL = 15 * time.Minute
+
+// RefreshTTL is how long a refresh token (and its family) lives unused.
+const RefreshTTL = 30 * 24 * time.Hour
+
+const issuer = "leadluence"
+
+// Claims are the access token's claims.
+type Claims struct {
+	jwt.RegisteredClaims
+	OrgID string `json:"org"`
+	// SessionID is the refresh-token family the token was issued from.
+	SessionID string `json:"sid"`
+	// Region is the org's default phone region, carried so that requests
+	// need not read the org.
+	Region string `json:"rgn,omitempty"`
+}
+
+// Tokens signs and verifies access tokens with an HMAC secret held in memory
+// after one KMS decrypt at start-up, so verifying costs no KMS call.
+type Tokens struct {
+	secret []byte
+	now    func() time.Time
+}
+
+// NewTokens returns Tokens using secret (at least 32 bytes).
+func NewTokens(secret []byte) (*Tokens, error) {
+	if len(secret) < 32 {
+		return nil, errors.New("token secret shorter than 32 bytes")
+	}
+	return &Tokens{secret: secret, now: time.Now}, nil
+}
+
+// Derive returns a secret for another purpose (cursor signing, say), derived
+// from the token secret so there is one secret to protect and rotate.
+func (t *Tokens) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, t.secret)
+	m.Write([]byte("leadluence/derive/" + purpose))
+	return m.Sum(nil)
+}
+
+// Issue returns a signed access token for u, a member of org, in session sid.
+func (t *Tokens) Issue(u account.User, org account.Org, sid string) (string, error) {
+	now := t.now()
+	c := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: issuer, Subject: u.ID, Audience: jwt.ClaimStrings{"leadluence-api"},
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(AccessTTL)), ID: ulid.Make().String(),
+		},
+		OrgID: u.OrgID, SessionID: sid, Region: org.DefaultRegion,
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.derivedJWTKey())
+	if err != nil {
+		return "", fmt.Errorf("sign access token: %w", err)
+	}
+	return s, nil
+}
+
+func (t *Tokens) derivedJWTKey() []byte { return t.Derive("jwt") }
+
+// Verify checks an access token and returns its claims.
+func (t *Tokens) Verify(token string) (Claims, error) {
+	var c Claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.derivedJWTKey(), nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(issuer),
+		jwt.WithAudience("leadluence-api"), jwt.WithExpirationRequired(), jwt.WithTimeFunc(t.now))
+	if err != nil || c.Subject == "" || c.OrgID == "" {
+		return Claims{}, account.ErrTokenInvalid
+	}
+	return c, nil
+}
+
+// NewRefreshToken mints a refresh token for u in family (a new family when
+// empty). It returns the opaque string given to the client and the record
+// to store, which holds only a hash of the secret half.
+func NewRefreshToken(u account.User, family string, now time.Time) (string, account.RefreshToken, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return "", account.RefreshToken{}, fmt.Errorf("refresh token: %w", err)
+	}
+	if family == "" {
+		family = ulid.Make().String()
+	}
+	id := ulid.Make().String()
+	sum := sha256.Sum256(secret)
+	rec := account.RefreshToken{ID: id, FamilyID: family, UserID: u.ID, OrgID: u.OrgID, SecretHash: sum[:], ExpiresAt: now.Add(RefreshTTL)}
+	return id + "." + base64.RawURLEncoding.EncodeToString(secret), rec, nil
+}
+
+// ParseRefreshToken splits a refresh token into its id and secret.
+func ParseRefreshToken(token string) (id string, secret []byte, err error) {
+	id, enc, ok := strings.Cut(token, ".")
+	if !ok || len(id) != 26 {
+		return "", nil, account.ErrTokenInvalid
+	}
+	secret, err = base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || len(secret) != 32 {
+		return "", nil, account.ErrTokenInvalid
+	}
+	return id, secret, nil
+}
+
+// RefreshSecretMatches compares a presented secret with the stored hash in
+// constant time.
+func RefreshSecretMatches(rec account.RefreshToken, secret []byte) bool {
+	sum := sha256.Sum256(secret)
+	return hmac.Equal(sum[:], rec.SecretHash)
+}
+
+// SecretStore keeps the sealed signing secret.
+type SecretStore interface {
+	GetSecret(ctx context.Context, name string) ([]byte, error)
+	PutSecret(ctx context.Context, name string, sealed []byte) error
+}
+
+// Sealer is envelope encryption (see package envelope).
+type Sealer interface {
+	Seal(ctx context.Context, orgID string, plaintext []byte) ([]byte, error)
+	Open(ctx context.Context, orgID string, blob []byte) ([]byte, error)
+}
+
+// signingSecretName names the sealed token secret in the store, and
+// platformScope is the envelope scope of platform-wide secrets.
+const (
+	signingSecretName = "token-signing-v1"
+	platformScope     = "platform"
+)
+
+// LoadSigningSecret returns the token signing secret, creating it on first
+// use. The secret is only ever stored sealed by KMS; the winner of a
+// concurrent first start is kept and the others read it back.
+func LoadSigningSecret(ctx context.Context, store SecretStore, sealer Sealer) ([]byte, error) {
+	for range 2 {
+		sealed, err := store.GetSecret(ctx, signingSecretName)
+		if err == nil {
+			secret, err := sealer.Open(ctx, platformScope, sealed)
+			if err != nil {
+				return nil, fmt.Errorf("open signing secret: %w", err)
+			}
+			return secret, nil
+		}
+		if !errors.Is(err, account.ErrNotFound) {
+			return nil, fmt.Errorf("read signing secret: %w", err)
+		}
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, fmt.Errorf("new signing secret: %w", err)
+		}
+		sealed, err = sealer.Seal(ctx, platformScope, secret)
+		if err != nil {
+			return nil, fmt.Errorf("seal signing secret: %w", err)
+		}
+		if err := store.PutSecret(ctx, signingSecretName, sealed); err == nil {
+			return secret, nil
+		}
+		// Lost the race (or the put failed): read again.
+	}
+	return nil, errors.New("signing secret: could not create or read")
+}
+
+// HashEmail is the key under which failed logins for an email are counted;
+// the email itself is not stored there.
+func HashEmail(email string) string {
+	sum := sha256.Sum256([]byte("leadluence/login/" + email))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

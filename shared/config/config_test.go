@@ -1,0 +1,39 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/leadluence/backend/shared/config"
+)
+
+func TestLoadReportsEveryMissingVariable(t *testing.T) {
+	for _, k := range []string{"LEADLUENCE_TABLE", "LEADLUENCE_KEY_ID", "LEADLUENCE_QUEUE_URL_INTAKE", "LEADLUENCE_QUEUE_URL_OUTBOUND"} {
+		t.Setenv(k, "")
+	}
+	_, err := config.Load[config.API]()
+	if err == nil {
+		t.Fatal("Load with an empty environment: want an error")
+	}
+	for _, k := range []string{"LEADLUENCE_TABLE", "LEADLUENCE_KEY_ID", "LEADLUENCE_QUEUE_URL_INTAKE", "LEADLUENCE_QUEUE_URL_OUTBOUND"} {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("error %q does not name %s", err, k)
+		}
+	}
+}
+
+func TestLoadReadsValuesAndDefaults(t *testing.T) {
+	t.Setenv("LEADLUENCE_TABLE", "t")
+	t.Setenv("LEADLUENCE_KEY_ID", "k")
+	t.Setenv("LEADLUENCE_QUEUE_URL_INTAKE", "http://q/i")
+	t.Setenv("LEADLUENCE_QUEUE_URL_OUTBOUND", "http://q/o")
+	t.Setenv("LEADLUENCE_DEFAULT_REGION", "")
+	cfg, err := config.Load[config.API]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.API{TableName: "t", KeyID: "k", IntakeQueueURL: "http://q/i", OutboundQueueURL: "http://q/o", DefaultRegion: "IN"}
+	if cfg != want {
+		t.Fatalf("got %+v, want %+v", cfg, want)
+	}
+}

@@ -1,0 +1,71 @@
+package dynamostore
+
+// Every key of the single table is built in this file, so the data model in
+// docs/data-model.md can be checked against one place.
+
+// Key attribute names (see infra/topology).
+const (
+	attrPK     = "PK"
+	attrSK     = "SK"
+	attrGSI1PK = "GSI1PK"
+	attrGSI1SK = "GSI1SK"
+	attrGSI2PK = "GSI2PK"
+	attrGSI2SK = "GSI2SK"
+	attrTTL    = "ttl"
+
+	indexGSI1 = "GSI1"
+	indexGSI2 = "GSI2"
+)
+
+const (
+	skOrg           = "ORG"
+	skEmail         = "EMAIL"
+	skRefresh       = "REFRESH"
+	skThrottle      = "THROTTLE"
+	skSecret        = "SECRET"
+	prefixUser      = "USER#"
+	prefixLead      = "LEAD#"
+	prefixFamily    = "FAMILY#"
+	prefixUniqPhone = "UNIQ#PHONE#"
+	prefixUniqEmail = "UNIQ#EMAIL#"
+)
+
+// orgPK is the partition of everything an org owns: its record, users,
+// leads and the uniqueness guards of lead phones and emails.
+func orgPK(orgID string) string { return "ORG#" + orgID }
+
+func userSK(userID string) string { return prefixUser + userID }
+
+// emailPK guards platform-wide uniqueness of login emails and maps an email
+// to its user for login.
+func emailPK(email string) string { return "EMAIL#" + email }
+
+func leadSK(leadID string) string { return prefixLead + leadID }
+
+// leadPhoneSK and leadEmailSK guard one lead per phone / email in an org.
+func leadPhoneSK(e164 string) string  { return prefixUniqPhone + e164 }
+func leadEmailSK(email string) string { return prefixUniqEmail + email }
+
+// leadStatusPK is GSI1's partition: an org's leads by status, newest first.
+func leadStatusPK(orgID, status string) string { return "ORG#" + orgID + "#STATUS#" + status }
+
+// leadAssigneePK is GSI2's partition: an org's leads by assignee, newest first.
+func leadAssigneePK(orgID, userID string) string { return "ORG#" + orgID + "#ASSIGNEE#" + userID }
+
+// auditPK is the partition of an org's audit trail, sorted by record id (a
+// ULID, so by time). Platform-level events use orgID "platform".
+func auditPK(orgID string) string { return "AUDIT#" + orgID }
+
+// refreshPK is one refresh token, looked up by its public id.
+func refreshPK(tokenID string) string { return "REFRESH#" + tokenID }
+
+// familyKey is a refresh-token family, kept under its user so that all of a
+// user's sessions are one Query away.
+func familyPK(userID string) string   { return "SESSIONS#" + userID }
+func familySK(familyID string) string { return prefixFamily + familyID }
+
+// throttlePK counts failed logins for one email (by hash, never the email).
+func throttlePK(emailHash string) string { return "THROTTLE#LOGIN#" + emailHash }
+
+// secretPK holds a platform secret sealed with the envelope key.
+func secretPK(name string) string { return "SECRET#" + name }

@@ -1,0 +1,329 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leadluence/backend/shared/lead"
+)
+
+type leadItem struct {
+	PK           string            `dynamodbav:"PK"`
+	SK           string            `dynamodbav:"SK"`
+	GSI1PK       string            `dynamodbav:"GSI1PK"`
+	GSI1SK       string            `dynamodbav:"GSI1SK"`
+	GSI2PK       string            `dynamodbav:"GSI2PK,omitempty"`
+	GSI2SK       string            `dynamodbav:"GSI2SK,omitempty"`
+	Type         string            `dynamodbav:"type"`
+	ID           string            `dynamodbav:"id"`
+	OrgID        string            `dynamodbav:"org_id"`
+	Name         string            `dynamodbav:"name"`
+	Phone        string            `dynamodbav:"phone,omitempty"`
+	Email        string            `dynamodbav:"email,omitempty"`
+	Source       string            `dynamodbav:"source"`
+	Status       string            `dynamodbav:"status"`
+	Tags         []string          `dynamodbav:"tags"`
+	CustomFields map[string]string `dynamodbav:"custom_fields"`
+	AssigneeID   string            `dynamodbav:"assignee_id,omitempty"`
+	CreatedBy    string            `dynamodbav:"created_by,omitempty"`
+	CreatedAt    time.Time         `dynamodbav:"created_at"`
+	UpdatedAt    time.Time         `dynamodbav:"updated_at"`
+	Version      int               `dynamodbav:"version"`
+}
+
+type guardItem struct {
+	PK     string `dynamodbav:"PK"`
+	SK     string `dynamodbav:"SK"`
+	Type   string `dynamodbav:"type"`
+	LeadID string `dynamodbav:"lead_id"`
+}
+
+func toLeadItem(l lead.Lead) leadItem {
+	it := leadItem{
+		PK: orgPK(l.OrgID), SK: leadSK(l.ID),
+		GSI1PK: leadStatusPK(l.OrgID, string(l.Status)), GSI1SK: leadSK(l.ID),
+		Type: "lead", ID: l.ID, OrgID: l.OrgID, Name: l.Name, Phone: l.Phone, Email: l.Email, Source: l.Source,
+		Status: string(l.Status), Tags: l.Tags, CustomFields: l.CustomFields, AssigneeID: l.AssigneeID,
+		CreatedBy: l.CreatedBy, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version,
+	}
+	if it.Tags == nil {
+		it.Tags = []string{}
+	}
+	if it.CustomFields == nil {
+		it.CustomFields = map[string]string{}
+	}
+	if l.AssigneeID != "" {
+		it.GSI2PK, it.GSI2SK = leadAssigneePK(l.OrgID, l.AssigneeID), leadSK(l.ID)
+	}
+	return it
+}
+
+func (i leadItem) lead() lead.Lead {
+	return lead.Lead{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Phone: i.Phone, Email: i.Email, Source: i.Source,
+		Status: lead.Status(i.Status), Tags: i.Tags, CustomFields: i.CustomFields, AssigneeID: i.AssigneeID,
+		CreatedBy: i.CreatedBy, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version}
+}
+
+// guardPut claims a phone or email for a lead; guardDelete releases it.
+func (s *Store) guardPut(orgID, sk, leadID string) (types.TransactWriteItem, error) {
+	av, err := marshal(guardItem{PK: orgPK(orgID), SK: sk, Type: "lead_guard", LeadID: leadID})
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}, nil
+}
+
+func (s *Store) guardDelete(orgID, sk, leadID string) types.TransactWriteItem {
+	return types.TransactWriteItem{Delete: &types.Delete{
+		TableName: &s.table, Key: key(orgPK(orgID), sk),
+		ConditionExpression:       aws.String("lead_id = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":id": &types.AttributeValueMemberS{Value: leadID}},
+	}}
+}
+
+// guardField is what a guard write protects, to name it in a DuplicateError.
+type guardField struct {
+	index int
+	field string
+	sk    string
+}
+
+// CreateLead writes a lead and claims its phone and email in the org, all or
+// nothing. A taken phone or email is a *lead.DuplicateError naming the lead
+// that holds it.
+func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
+	av, err := marshal(toLeadItem(l))
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{{Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}}}
+	var guards []guardField
+	if l.Phone != "" {
+		g, err := s.guardPut(l.OrgID, leadPhoneSK(l.Phone), l.ID)
+		if err != nil {
+			return err
+		}
+		guards = append(guards, guardField{len(items), "phone", leadPhoneSK(l.Phone)})
+		items = append(items, g)
+	}
+	if l.Email != "" {
+		g, err := s.guardPut(l.OrgID, leadEmailSK(l.Email), l.ID)
+		if err != nil {
+			return err
+		}
+		guards = append(guards, guardField{len(items), "email", leadEmailSK(l.Email)})
+		items = append(items, g)
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	return s.leadWriteError(ctx, l.OrgID, err, guards, "create lead "+l.ID)
+}
+
+// leadWriteError turns a cancelled lead transaction into a domain error.
+func (s *Store) leadWriteError(ctx context.Context, orgID string, err error, guards []guardField, what string) error {
+	if err == nil {
+		return nil
+	}
+	reasons := cancelReasons(err)
+	if reasons == nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	for _, g := range guards {
+		if g.index >= len(reasons) || !conditionFailed(reasons[g.index]) {
+			continue
+		}
+		var holder guardItem
+		if item := reasons[g.index].Item; item != nil {
+			if err := unmarshal(item, &holder); err != nil {
+				return err
+			}
+		} else if _, err := s.get(ctx, orgPK(orgID), g.sk, &holder); err != nil {
+			return err
+		}
+		return &lead.DuplicateError{Field: g.field, ExistingID: holder.LeadID}
+	}
+	if len(reasons) > 0 && conditionFailed(reasons[0]) {
+		return lead.ErrVersionMismatch
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// GetLead returns one lead of an org.
+func (s *Store) GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, error) {
+	var it leadItem
+	ok, err := s.get(ctx, orgPK(orgID), leadSK(leadID), &it)
+	if err != nil {
+		return lead.Lead{}, err
+	}
+	if !ok {
+		return lead.Lead{}, lead.ErrNotFound
+	}
+	return it.lead(), nil
+}
+
+// UpdateLead replaces old with next (next.Version must be old.Version+1),
+// moving the phone and email guards when they change. If the stored lead is
+// no longer at old.Version the result is lead.ErrVersionMismatch.
+func (s *Store) UpdateLead(ctx context.Context, old, next lead.Lead) error {
+	av, err := marshal(toLeadItem(next))
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{{Put: &types.Put{
+		TableName: &s.table, Item: av,
+		ConditionExpression:       aws.String("attribute_exists(PK) AND version = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: fmt.Sprint(old.Version)}},
+	}}}
+	var guards []guardField
+	for _, f := range []struct{ field, was, now string }{
+		{"phone", old.Phone, next.Phone}, {"email", old.Email, next.Email},
+	} {
+		if f.was == f.now {
+			continue
+		}
+		sk := func(v string) string {
+			if f.field == "phone" {
+				return leadPhoneSK(v)
+			}
+			return leadEmailSK(v)
+		}
+		if f.was != "" {
+			items = append(items, s.guardDelete(old.OrgID, sk(f.was), old.ID))
+		}
+		if f.now != "" {
+			g, err := s.guardPut(old.OrgID, sk(f.now), old.ID)
+			if err != nil {
+				return err
+			}
+			guards = append(guards, guardField{len(items), f.field, sk(f.now)})
+			items = append(items, g)
+		}
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	return s.leadWriteError(ctx, old.OrgID, err, guards, "update lead "+old.ID)
+}
+
+// DeleteLead removes a lead and releases its phone and email.
+func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) error {
+	items := []types.TransactWriteItem{{Delete: &types.Delete{
+		TableName: &s.table, Key: key(orgPK(l.OrgID), leadSK(l.ID)),
+		ConditionExpression:       aws.String("attribute_exists(PK) AND version = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: fmt.Sprint(l.Version)}},
+	}}}
+	if l.Phone != "" {
+		items = append(items, s.guardDelete(l.OrgID, leadPhoneSK(l.Phone), l.ID))
+	}
+	if l.Email != "" {
+		items = append(items, s.guardDelete(l.OrgID, leadEmailSK(l.Email), l.ID))
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	return s.leadWriteError(ctx, l.OrgID, err, nil, "delete lead "+l.ID)
+}
+
+// maxListPages bounds how many Query pages one listing may read while
+// filters drop items, so a sparse filter cannot turn one request into a
+// walk over the whole org.
+const maxListPages = 5
+
+// ListLeads returns up to limit leads of an org, newest first, starting
+// after the position from. It picks one access path: the assignee index
+// (GSI2) when filtering by assignee, the status index (GSI1) when filtering
+// by status, else the org partition; the remaining filters are applied by
+// DynamoDB as a filter expression. Without filters it is exactly one Query.
+func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from map[string]string) (lead.Page, error) {
+	var (
+		index   *string
+		keyCond expression.KeyConditionBuilder
+		conds   []expression.ConditionBuilder
+	)
+	switch {
+	case f.AssigneeID != "":
+		index = aws.String(indexGSI2)
+		keyCond = expression.Key(attrGSI2PK).Equal(expression.Value(leadAssigneePK(orgID, f.AssigneeID)))
+		if f.Status != "" {
+			conds = append(conds, expression.Name("status").Equal(expression.Value(string(f.Status))))
+		}
+	case f.Status != "":
+		index = aws.String(indexGSI1)
+		keyCond = expression.Key(attrGSI1PK).Equal(expression.Value(leadStatusPK(orgID, string(f.Status))))
+	default:
+		keyCond = expression.Key(attrPK).Equal(expression.Value(orgPK(orgID))).
+			And(expression.Key(attrSK).BeginsWith(prefixLead))
+	}
+	if f.Tag != "" {
+		conds = append(conds, expression.Contains(expression.Name("tags"), f.Tag))
+	}
+	if f.Source != "" {
+		conds = append(conds, expression.Name("source").Equal(expression.Value(f.Source)))
+	}
+	b := expression.NewBuilder().WithKeyCondition(keyCond)
+	if len(conds) == 1 {
+		b = b.WithFilter(conds[0])
+	} else if len(conds) > 1 {
+		b = b.WithFilter(expression.And(conds[0], conds[1], conds[2:]...))
+	}
+	expr, err := b.Build()
+	if err != nil {
+		return lead.Page{}, fmt.Errorf("list leads: %w", err)
+	}
+	in := &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: index, ScanIndexForward: aws.Bool(false),
+		KeyConditionExpression: expr.KeyCondition(), FilterExpression: expr.Filter(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ExclusiveStartKey: encodeKey(from),
+	}
+	var page lead.Page
+	for range maxListPages {
+		// Ask for one more than needed to know whether a next page exists
+		// without a second round trip in the common, unfiltered case.
+		in.Limit = aws.Int32(int32(limit - len(page.Items) + 1))
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return lead.Page{}, fmt.Errorf("list leads of %s: %w", orgID, err)
+		}
+		for _, item := range out.Items {
+			if len(page.Items) == limit {
+				// There is at least one more: resume after the last returned.
+				last := page.Items[len(page.Items)-1]
+				page.Next = positionOf(last, index)
+				return page, nil
+			}
+			var it leadItem
+			if err := unmarshal(item, &it); err != nil {
+				return lead.Page{}, err
+			}
+			page.Items = append(page.Items, it.lead())
+		}
+		if out.LastEvaluatedKey == nil {
+			return page, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+		if len(page.Items) == limit {
+			page.Next = decodeKey(out.LastEvaluatedKey)
+			return page, nil
+		}
+	}
+	page.Next = decodeKey(in.ExclusiveStartKey)
+	return page, nil
+}
+
+// positionOf is the ExclusiveStartKey that resumes a listing after l.
+func positionOf(l lead.Lead, index *string) map[string]string {
+	it := toLeadItem(l)
+	k := map[string]string{attrPK: it.PK, attrSK: it.SK}
+	switch aws.ToString(index) {
+	case indexGSI1:
+		k[attrGSI1PK], k[attrGSI1SK] = it.GSI1PK, it.GSI1SK
+	case indexGSI2:
+		k[attrGSI2PK], k[attrGSI2SK] = it.GSI2PK, it.GSI2SK
+	}
+	return k
+}

@@ -1,0 +1,303 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/auth"
+)
+
+// OrgOut is an organisation as the API shows it.
+type OrgOut struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	DefaultRegion string    `json:"default_region" doc:"ISO 3166 region used for phone numbers without a country code."`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// UserOut is a user as the API shows it (never the password hash).
+type UserOut struct {
+	ID        string    `json:"id"`
+	OrgID     string    `json:"org_id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role" enum:"owner,admin,manager,agent,viewer"`
+	Active    bool      `json:"active"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func orgOut(o account.Org) OrgOut {
+	return OrgOut{ID: o.ID, Name: o.Name, DefaultRegion: o.DefaultRegion, CreatedAt: o.CreatedAt}
+}
+
+func userOut(u account.User) UserOut {
+	return UserOut{ID: u.ID, OrgID: u.OrgID, Name: u.Name, Email: u.Email, Role: string(u.Role), Active: u.Active,
+		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+// TokensOut is the answer to sign-up, login and refresh.
+type TokensOut struct {
+	Org          OrgOut  `json:"org"`
+	User         UserOut `json:"user"`
+	AccessToken  string  `json:"access_token"`
+	RefreshToken string  `json:"refresh_token"`
+	TokenType    string  `json:"token_type" enum:"Bearer"`
+	ExpiresIn    int     `json:"expires_in" doc:"Seconds until the access token expires."`
+}
+
+type tokensOutput struct {
+	Status int
+	Body   TokensOut
+}
+
+// SignupIn creates an org and its owner.
+type SignupIn struct {
+	OrgName  string `json:"org_name" minLength:"1" maxLength:"200"`
+	Name     string `json:"name" minLength:"1" maxLength:"200"`
+	Email    string `json:"email" format:"email" maxLength:"254"`
+	Password string `json:"password" minLength:"10" maxLength:"256" doc:"At least 10 characters."`
+}
+
+// LoginIn is a login attempt.
+type LoginIn struct {
+	Email    string `json:"email" maxLength:"254"`
+	Password string `json:"password" maxLength:"256"`
+}
+
+// RefreshIn carries a refresh token.
+type RefreshIn struct {
+	RefreshToken string `json:"refresh_token" maxLength:"200"`
+}
+
+// MeOut is the caller and its org.
+type MeOut struct {
+	User UserOut `json:"user"`
+	Org  OrgOut  `json:"org"`
+}
+
+func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+func (s *Server) registerAuth() {
+	huma.Register(s.api, huma.Operation{
+		OperationID: "signup", Method: http.MethodPost, Path: "/v1/auth/signup", Tags: []string{"auth"},
+		Summary: "Create an organisation and its owner", DefaultStatus: http.StatusCreated, MaxBodyBytes: maxBodyBytes,
+		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
+	}, s.signup)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "login", Method: http.MethodPost, Path: "/v1/auth/login", Tags: []string{"auth"},
+		Summary: "Log in with email and password", MaxBodyBytes: maxBodyBytes,
+		Errors: []int{http.StatusUnauthorized, http.StatusTooManyRequests},
+	}, s.login)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "refresh", Method: http.MethodPost, Path: "/v1/auth/refresh", Tags: []string{"auth"},
+		Summary: "Exchange a refresh token for a new token pair", MaxBodyBytes: maxBodyBytes,
+		Description: "Refresh tokens rotate: each works once. Presenting a used one revokes its whole family.",
+		Errors:      []int{http.StatusUnauthorized},
+	}, s.refresh)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "logout", Method: http.MethodPost, Path: "/v1/auth/logout", Tags: []string{"auth"},
+		Summary: "Revoke a session", DefaultStatus: http.StatusNoContent, MaxBodyBytes: maxBodyBytes,
+		Errors: []int{http.StatusUnauthorized},
+	}, s.logout)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "me", Method: http.MethodGet, Path: "/v1/me", Tags: []string{"auth"},
+		Summary: "The caller and its organisation", Security: bearerSecurity, Errors: []int{http.StatusUnauthorized},
+	}, s.me)
+}
+
+func (s *Server) signup(ctx context.Context, in *struct{ Body SignupIn }) (*tokensOutput, error) {
+	now := s.deps.Now().UTC()
+	org := account.Org{ID: ulid.Make().String(), Name: strings.TrimSpace(in.Body.OrgName), DefaultRegion: s.deps.DefaultRegion, CreatedAt: now}
+	hash, err := auth.HashPassword(in.Body.Password)
+	if err != nil {
+		return nil, s.internal(ctx, "hash password", err)
+	}
+	owner := account.User{ID: ulid.Make().String(), OrgID: org.ID, Name: strings.TrimSpace(in.Body.Name),
+		Email: normalizeEmail(in.Body.Email), Role: account.RoleOwner, Active: true, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if err := s.deps.Store.CreateOrg(ctx, org, owner); err != nil {
+		if errors.Is(err, account.ErrEmailTaken) {
+			return nil, problem(http.StatusConflict, "email_taken", "an account with this email already exists")
+		}
+		return nil, s.internal(ctx, "create org", err)
+	}
+	s.record(ctx, audit.Record{OrgID: org.ID, ActorID: owner.ID, Action: audit.ActionSignup, TargetType: "org", TargetID: org.ID})
+	out, err := s.startSession(ctx, owner, org)
+	if err != nil {
+		return nil, err
+	}
+	out.Status = http.StatusCreated
+	return out, nil
+}
+
+func (s *Server) startSession(ctx context.Context, u account.User, org account.Org) (*tokensOutput, error) {
+	raw, rec, err := auth.NewRefreshToken(u, "", s.deps.Now())
+	if err != nil {
+		return nil, s.internal(ctx, "new refresh token", err)
+	}
+	if err := s.deps.Store.StartSession(ctx, rec, rec.ExpiresAt); err != nil {
+		return nil, s.internal(ctx, "start session", err)
+	}
+	return s.tokens(ctx, u, org, rec.FamilyID, raw)
+}
+
+func (s *Server) tokens(ctx context.Context, u account.User, org account.Org, family, refresh string) (*tokensOutput, error) {
+	access, err := s.deps.Tokens.Issue(u, org, family)
+	if err != nil {
+		return nil, s.internal(ctx, "issue access token", err)
+	}
+	return &tokensOutput{Status: http.StatusOK, Body: TokensOut{
+		Org: orgOut(org), User: userOut(u), AccessToken: access, RefreshToken: refresh,
+		TokenType: "Bearer", ExpiresIn: int(auth.AccessTTL / time.Second),
+	}}, nil
+}
+
+func (s *Server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokensOutput, error) {
+	email := normalizeEmail(in.Body.Email)
+	key := auth.HashEmail(email)
+	failures, since, err := s.deps.Store.LoginFailures(ctx, key)
+	if err != nil {
+		return nil, s.internal(ctx, "read login failures", err)
+	}
+	if failures >= maxLoginFailures {
+		retry := time.Until(since.Add(loginWindow))
+		if retry < time.Second {
+			retry = time.Second
+		}
+		s.record(ctx, audit.Record{OrgID: "platform", Action: audit.ActionLoginThrottled, Outcome: audit.OutcomeDenied,
+			Details: map[string]string{"email_hash": key}})
+		return nil, huma.ErrorWithHeaders(
+			problem(http.StatusTooManyRequests, "too_many_attempts", "too many failed logins for this account; try again later"),
+			http.Header{"Retry-After": []string{strconv.Itoa(int(retry.Seconds() + 0.5))}})
+	}
+
+	u, err := s.deps.Store.GetUserByEmail(ctx, email)
+	switch {
+	case errors.Is(err, account.ErrNotFound):
+		auth.CheckNoUser(in.Body.Password)
+	case err != nil:
+		return nil, s.internal(ctx, "find user", err)
+	default:
+		err = auth.CheckPassword(u.PasswordHash, in.Body.Password)
+	}
+	if err == nil && !u.Active {
+		err = account.ErrNotFound
+	}
+	if err != nil {
+		if rerr := s.deps.Store.RecordLoginFailure(ctx, key, loginWindow); rerr != nil {
+			s.deps.Log.ErrorContext(ctx, "count login failure", "err", rerr)
+		}
+		rec := audit.Record{OrgID: "platform", Action: audit.ActionLoginFailed, Outcome: audit.OutcomeFailure,
+			Details: map[string]string{"email_hash": key}}
+		if u.ID != "" {
+			rec.OrgID, rec.TargetType, rec.TargetID = u.OrgID, "user", u.ID
+		}
+		s.record(ctx, rec)
+		return nil, problem(http.StatusUnauthorized, "invalid_credentials", "email or password is wrong")
+	}
+	if err := s.deps.Store.ClearLoginFailures(ctx, key); err != nil {
+		s.deps.Log.ErrorContext(ctx, "clear login failures", "err", err)
+	}
+	org, err := s.deps.Store.GetOrg(ctx, u.OrgID)
+	if err != nil {
+		return nil, s.internal(ctx, "read org", err)
+	}
+	s.record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionLogin, TargetType: "user", TargetID: u.ID})
+	return s.startSession(ctx, u, org)
+}
+
+// presented looks up a refresh token and checks its secret.
+func (s *Server) presented(ctx context.Context, token string) (account.RefreshToken, bool, error) {
+	id, secret, err := auth.ParseRefreshToken(token)
+	if err != nil {
+		return account.RefreshToken{}, false, errUnauthorized()
+	}
+	rec, used, err := s.deps.Store.GetRefreshToken(ctx, id)
+	if errors.Is(err, account.ErrTokenInvalid) {
+		return account.RefreshToken{}, false, errUnauthorized()
+	}
+	if err != nil {
+		return account.RefreshToken{}, false, s.internal(ctx, "read refresh token", err)
+	}
+	if !auth.RefreshSecretMatches(rec, secret) {
+		return account.RefreshToken{}, false, errUnauthorized()
+	}
+	return rec, used, nil
+}
+
+func (s *Server) refresh(ctx context.Context, in *struct{ Body RefreshIn }) (*tokensOutput, error) {
+	old, used, err := s.presented(ctx, in.Body.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	if used {
+		return nil, s.reuse(ctx, old)
+	}
+	if !s.deps.Now().Before(old.ExpiresAt) {
+		return nil, errUnauthorized()
+	}
+	u, err := s.deps.Store.GetUser(ctx, old.OrgID, old.UserID)
+	if err != nil || !u.Active {
+		return nil, errUnauthorized()
+	}
+	org, err := s.deps.Store.GetOrg(ctx, u.OrgID)
+	if err != nil {
+		return nil, s.internal(ctx, "read org", err)
+	}
+	raw, next, err := auth.NewRefreshToken(u, old.FamilyID, s.deps.Now())
+	if err != nil {
+		return nil, s.internal(ctx, "new refresh token", err)
+	}
+	switch err := s.deps.Store.RotateRefreshToken(ctx, old, next); {
+	case errors.Is(err, account.ErrTokenReused):
+		return nil, s.reuse(ctx, old)
+	case errors.Is(err, account.ErrTokenInvalid):
+		return nil, errUnauthorized()
+	case err != nil:
+		return nil, s.internal(ctx, "rotate refresh token", err)
+	}
+	return s.tokens(ctx, u, org, old.FamilyID, raw)
+}
+
+// reuse handles a refresh token presented twice: someone holds a copy, so
+// the whole family is revoked, the newest token included.
+func (s *Server) reuse(ctx context.Context, t account.RefreshToken) error {
+	if err := s.deps.Store.RevokeSession(ctx, t.UserID, t.FamilyID); err != nil {
+		return s.internal(ctx, "revoke session", err)
+	}
+	s.record(ctx, audit.Record{OrgID: t.OrgID, ActorID: t.UserID, Action: audit.ActionRefreshReuse, TargetType: "session",
+		TargetID: t.FamilyID, Outcome: audit.OutcomeDenied})
+	return errUnauthorized()
+}
+
+func (s *Server) logout(ctx context.Context, in *struct{ Body RefreshIn }) (*struct{}, error) {
+	t, _, err := s.presented(ctx, in.Body.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.deps.Store.RevokeSession(ctx, t.UserID, t.FamilyID); err != nil {
+		return nil, s.internal(ctx, "revoke session", err)
+	}
+	s.record(ctx, audit.Record{OrgID: t.OrgID, ActorID: t.UserID, Action: audit.ActionLogout, TargetType: "session", TargetID: t.FamilyID})
+	return nil, nil
+}
+
+type meOutput struct{ Body MeOut }
+
+func (s *Server) me(ctx context.Context, _ *struct{}) (*meOutput, error) {
+	p := caller(ctx)
+	org, err := s.deps.Store.GetOrg(ctx, p.User.OrgID)
+	if err != nil {
+		return nil, s.internal(ctx, "read org", err)
+	}
+	return &meOutput{Body: MeOut{User: userOut(p.User), Org: orgOut(org)}}, nil
+}

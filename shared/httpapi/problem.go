@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// Problem is an RFC 9457 problem details body. Validation failures list
+// each bad field in Errors; some problems carry extension members such as
+// the id of the lead a duplicate collides with.
+type Problem struct {
+	Type     string               `json:"type,omitempty" doc:"A URI reference identifying the problem type."`
+	Title    string               `json:"title" doc:"Short summary of the problem type."`
+	Status   int                  `json:"status" doc:"HTTP status code."`
+	Detail   string               `json:"detail,omitempty" doc:"Explanation specific to this occurrence."`
+	Instance string               `json:"instance,omitempty" doc:"URI reference of this occurrence."`
+	Code     string               `json:"code,omitempty" doc:"Stable machine-readable problem code."`
+	Errors   []*huma.ErrorDetail  `json:"errors,omitempty" doc:"Field-level details."`
+	// ExistingLeadID names the lead that already has a phone or email (409).
+	ExistingLeadID string `json:"existing_lead_id,omitempty" doc:"The lead that already holds this phone or email."`
+}
+
+// Error implements error.
+func (p *Problem) Error() string { return p.Detail }
+
+// GetStatus implements huma.StatusError.
+func (p *Problem) GetStatus() int { return p.Status }
+
+// ContentType makes huma answer problems as application/problem+json.
+func (p *Problem) ContentType(ct string) string {
+	if ct == "application/json" {
+		return "application/problem+json"
+	}
+	return ct
+}
+
+// problemTypeBase prefixes problem type URIs.
+const problemTypeBase = "https://docs.leadluence.com/problems/"
+
+// newProblem is installed as huma.NewError so that every error huma makes
+// (validation, bad JSON, body too large) uses the same shape.
+func newProblem(status int, msg string, errs ...error) huma.StatusError {
+	p := &Problem{Status: status, Title: http.StatusText(status), Detail: msg}
+	for _, e := range errs {
+		if e == nil {
+			continue
+		}
+		if d, ok := e.(huma.ErrorDetailer); ok {
+			p.Errors = append(p.Errors, d.ErrorDetail())
+		} else {
+			p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
+		}
+	}
+	return p
+}
+
+func problem(status int, code, detail string) *Problem {
+	return &Problem{Type: problemTypeBase + code, Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
+}
+
+func fieldProblem(field, message string) *Problem {
+	p := problem(http.StatusUnprocessableEntity, "validation_failed", "validation failed: "+field+" "+message)
+	p.Errors = []*huma.ErrorDetail{{Message: message, Location: "body." + field}}
+	return p
+}
+
+var (
+	errUnauthorized = func() error {
+		return problem(http.StatusUnauthorized, "unauthorized", "missing, invalid or expired credentials")
+	}
+	errForbidden = func(detail string) error { return problem(http.StatusForbidden, "forbidden", detail) }
+	errNotFound  = func(what string) error { return problem(http.StatusNotFound, "not_found", what+" not found") }
+	errBadCursor = func() error {
+		p := problem(http.StatusBadRequest, "invalid_cursor", "cursor is not valid for this listing")
+		p.Errors = []*huma.ErrorDetail{{Message: "invalid cursor", Location: "query.cursor"}}
+		return p
+	}
+	errInternal = func() error {
+		return problem(http.StatusInternalServerError, "internal", "internal error; it has been logged")
+	}
+)

@@ -1,0 +1,201 @@
+// Package lead holds the lead record and the rules every lead obeys: phone
+// numbers in E.164, lower-cased emails, a known status, one lead per phone
+// and per email inside an org.
+package lead
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Status is a lead's pipeline status.
+type Status string
+
+// Statuses.
+const (
+	StatusNew         Status = "new"
+	StatusContacted   Status = "contacted"
+	StatusQualified   Status = "qualified"
+	StatusUnqualified Status = "unqualified"
+	StatusWon         Status = "won"
+	StatusLost        Status = "lost"
+)
+
+// Statuses lists every status in pipeline order.
+var Statuses = []Status{StatusNew, StatusContacted, StatusQualified, StatusUnqualified, StatusWon, StatusLost}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, k := range Statuses {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Lead is a person a client business may do business with.
+type Lead struct {
+	ID           string
+	OrgID        string
+	Name         string
+	Phone        string // E.164, or empty
+	Email        string // lower-cased, or empty
+	Source       string
+	Status       Status
+	Tags         []string
+	CustomFields map[string]string
+	AssigneeID   string
+	CreatedBy    string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Version      int
+}
+
+// Filter narrows a lead listing. Empty fields do not filter.
+type Filter struct {
+	Status     Status
+	AssigneeID string
+	Tag        string
+	Source     string
+}
+
+// Page is a page of leads with the opaque position of the next one.
+type Page struct {
+	Items []Lead
+	// Next is the store's position after the last item, or nil at the end.
+	Next map[string]string
+}
+
+// Sentinel errors.
+var (
+	ErrNotFound = errors.New("lead not found")
+	// ErrVersionMismatch means an If-Match version is stale.
+	ErrVersionMismatch = errors.New("lead version mismatch")
+)
+
+// DuplicateError means another lead of the org already has the phone or email.
+type DuplicateError struct {
+	Field      string // "phone" or "email"
+	ExistingID string
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("a lead with this %s already exists", e.Field)
+}
+
+// FieldError is a validation failure on one input field.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Limits on free-form input.
+const (
+	MaxNameLen        = 200
+	MaxTags           = 50
+	MaxTagLen         = 64
+	MaxCustomFields   = 100
+	MaxCustomKeyLen   = 64
+	MaxCustomValueLen = 2000
+)
+
+// NormalizePhone returns raw as E.164, reading numbers without a country
+// code in region (an ISO 3166 code such as "IN").
+func NormalizePhone(raw, region string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", nil
+	}
+	num, err := phonenumbers.Parse(raw, region)
+	if err != nil {
+		return "", &FieldError{Field: "phone", Message: "not a phone number"}
+	}
+	if !phonenumbers.IsValidNumber(num) {
+		return "", &FieldError{Field: "phone", Message: "not a valid phone number for its country"}
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// NormalizeEmail returns raw trimmed and lower-cased if it is a plain
+// address ("name@example.com", no display name).
+func NormalizeEmail(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", nil
+	}
+	addr, err := mail.ParseAddress(raw)
+	if err != nil || addr.Address != raw || !strings.Contains(raw[strings.LastIndexByte(raw, '@'):], ".") || len(raw) > 254 {
+		return "", &FieldError{Field: "email", Message: "not a valid email address"}
+	}
+	return strings.ToLower(raw), nil
+}
+
+// Normalize checks l and brings its phone, email, tags and status into
+// canonical form. region reads phones without a country code.
+func Normalize(l *Lead, region string) error {
+	l.Name = strings.TrimSpace(l.Name)
+	if l.Name == "" || len(l.Name) > MaxNameLen {
+		return &FieldError{Field: "name", Message: fmt.Sprintf("must be 1 to %d characters", MaxNameLen)}
+	}
+	var err error
+	if l.Phone, err = NormalizePhone(l.Phone, region); err != nil {
+		return err
+	}
+	if l.Email, err = NormalizeEmail(l.Email); err != nil {
+		return err
+	}
+	if l.Phone == "" && l.Email == "" {
+		return &FieldError{Field: "phone", Message: "a lead needs a phone or an email"}
+	}
+	if l.Status == "" {
+		l.Status = StatusNew
+	}
+	if !l.Status.Valid() {
+		return &FieldError{Field: "status", Message: "must be one of new, contacted, qualified, unqualified, won, lost"}
+	}
+	l.Tags = normalizeTags(l.Tags)
+	if len(l.Tags) > MaxTags {
+		return &FieldError{Field: "tags", Message: fmt.Sprintf("at most %d tags", MaxTags)}
+	}
+	for _, t := range l.Tags {
+		if len(t) > MaxTagLen {
+			return &FieldError{Field: "tags", Message: fmt.Sprintf("each tag at most %d characters", MaxTagLen)}
+		}
+	}
+	if len(l.CustomFields) > MaxCustomFields {
+		return &FieldError{Field: "custom_fields", Message: fmt.Sprintf("at most %d fields", MaxCustomFields)}
+	}
+	for k, v := range l.CustomFields {
+		if k == "" || len(k) > MaxCustomKeyLen || len(v) > MaxCustomValueLen {
+			return &FieldError{Field: "custom_fields", Message: fmt.Sprintf("keys 1 to %d characters, values at most %d", MaxCustomKeyLen, MaxCustomValueLen)}
+		}
+	}
+	l.Source = strings.TrimSpace(l.Source)
+	if l.Source == "" {
+		l.Source = "manual"
+	}
+	return nil
+}
+
+// normalizeTags trims, lower-cases and de-duplicates tags, keeping order.
+func normalizeTags(in []string) []string {
+	out := make([]string, 0, len(in))
+	seen := map[string]bool{}
+	for _, t := range in {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if t == "" || seen[t] {
+			continue
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	return out
+}
