@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-
 )
 
 // AuditOut is one audit record.
@@ -68,4 +67,3 @@ func (s *Server) listAudit(ctx context.Context, in *struct {
 	out.Body.NextCursor = optional(s.cursors.encode(p.User.OrgID, scope, next))
 	return out, nil
 }
-

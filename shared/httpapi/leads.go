@@ -270,7 +270,7 @@ func parseIfMatch(h string) (int, bool, error) {
 }
 
 func (s *Server) updateLead(ctx context.Context, in *struct {
-	leadPath
+	ID      string `path:"id" maxLength:"64"`
 	IfMatch string `header:"If-Match" doc:"The version you last read; a stale one is 412."`
 	Body    LeadPatch
 }) (*leadOutput, error) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -10,13 +11,13 @@ import (
 // each bad field in Errors; some problems carry extension members such as
 // the id of the lead a duplicate collides with.
 type Problem struct {
-	Type     string               `json:"type,omitempty" doc:"A URI reference identifying the problem type."`
-	Title    string               `json:"title" doc:"Short summary of the problem type."`
-	Status   int                  `json:"status" doc:"HTTP status code."`
-	Detail   string               `json:"detail,omitempty" doc:"Explanation specific to this occurrence."`
-	Instance string               `json:"instance,omitempty" doc:"URI reference of this occurrence."`
-	Code     string               `json:"code,omitempty" doc:"Stable machine-readable problem code."`
-	Errors   []*huma.ErrorDetail  `json:"errors,omitempty" doc:"Field-level details."`
+	Type     string              `json:"type,omitempty" doc:"A URI reference identifying the problem type."`
+	Title    string              `json:"title" doc:"Short summary of the problem type."`
+	Status   int                 `json:"status" doc:"HTTP status code."`
+	Detail   string              `json:"detail,omitempty" doc:"Explanation specific to this occurrence."`
+	Instance string              `json:"instance,omitempty" doc:"URI reference of this occurrence."`
+	Code     string              `json:"code,omitempty" doc:"Stable machine-readable problem code."`
+	Errors   []*huma.ErrorDetail `json:"errors,omitempty" doc:"Field-level details."`
 	// ExistingLeadID names the lead that already has a phone or email (409).
 	ExistingLeadID string `json:"existing_lead_id,omitempty" doc:"The lead that already holds this phone or email."`
 }
@@ -47,12 +48,33 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 			continue
 		}
 		if d, ok := e.(huma.ErrorDetailer); ok {
-			p.Errors = append(p.Errors, d.ErrorDetail())
+			p.Errors = append(p.Errors, tidyDetail(d.ErrorDetail()))
 		} else {
 			p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
 		}
 	}
 	return p
+}
+
+// tidyDetail names the missing field in "required property" errors
+// (huma reports them at the parent) and never echoes a whole object or a
+// password back.
+func tidyDetail(d *huma.ErrorDetail) *huma.ErrorDetail {
+	out := *d
+	if name, ok := strings.CutPrefix(out.Message, "expected required property "); ok {
+		if name, ok = strings.CutSuffix(name, " to be present"); ok {
+			out.Location = out.Location + "." + name
+			out.Value = nil
+		}
+	}
+	switch out.Value.(type) {
+	case map[string]any, []any:
+		out.Value = nil
+	}
+	if strings.Contains(strings.ToLower(out.Location), "password") {
+		out.Value = nil
+	}
+	return &out
 }
 
 func problem(status int, code, detail string) *Problem {

@@ -120,7 +120,7 @@ func (s *Server) target(ctx context.Context, id, action string) (account.User, e
 }
 
 func (s *Server) updateUser(ctx context.Context, in *struct {
-	userPath
+	ID   string `path:"id" maxLength:"64"`
 	Body UserPatch
 }) (*userOutput, error) {
 	p := caller(ctx)

@@ -1,0 +1,230 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/leadluence/backend/functions/api/app"
+	"github.com/leadluence/backend/infra/devstack"
+	"github.com/leadluence/backend/infra/provision"
+	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/logging"
+)
+
+func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
+
+var prefixSeq atomic.Int64
+
+// testEnv is one provisioned copy of the stack's resources with the api
+// handler built over it, served the way the local runner serves it: each
+// HTTP request becomes an API Gateway v2 event for the Lambda handler.
+type testEnv struct {
+	cfg     config.API
+	handler apigw.HandlerFunc
+	srv     *httptest.Server
+	logs    *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("t%d-%d-", time.Now().UnixNano()%1e9, prefixSeq.Add(1))
+	res, err := provision.Apply(ctx, awsCfg, topology.Default(), prefix)
+	if err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	fn, _ := topology.Default().Function("api")
+	for k, v := range topology.ResourceEnv(fn, res) {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load[config.API]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	h, err := app.New(ctx, cfg, logging.New(logs, slog.LevelDebug))
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	env := &testEnv{cfg: cfg, handler: h, logs: logs}
+	env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ev, err := apigw.FromRequest(r, r.Method+" "+r.URL.Path, nil, 1<<20)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		resp, err := h(r.Context(), ev)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		_ = apigw.WriteResponse(w, resp)
+	}))
+	t.Cleanup(env.srv.Close)
+	return env
+}
+
+// response is a decoded answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+func (r response) str(path ...string) string {
+	var v any = r.Body
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[p]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+func (r response) items() []map[string]any {
+	list, _ := r.Body["items"].([]any)
+	out := make([]map[string]any, 0, len(list))
+	for _, it := range list {
+		out = append(out, it.(map[string]any))
+	}
+	return out
+}
+
+func (e *testEnv) do(t *testing.T, method, path, token string, body any, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		switch b := body.(type) {
+		case string:
+			rd = strings.NewReader(b)
+		default:
+			raw, err := json.Marshal(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd = bytes.NewReader(raw)
+		}
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("User-Agent", "leadluence-tests/1.0")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			t.Fatalf("%s %s: bad JSON %q: %v", method, path, raw, err)
+		}
+	}
+	return out
+}
+
+func expect(t *testing.T, r response, status int) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d; body %s", r.Status, status, r.Raw)
+	}
+	if status >= 400 && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/problem+json") {
+		t.Fatalf("error answered with Content-Type %q, want application/problem+json", r.Header.Get("Content-Type"))
+	}
+}
+
+// session is a signed-in user.
+type session struct {
+	UserID, OrgID, Access, Refresh, Email string
+}
+
+var emailSeq atomic.Int64
+
+func uniqueEmail(name string) string {
+	return fmt.Sprintf("%s.%d.%d@example.com", name, time.Now().UnixNano(), emailSeq.Add(1))
+}
+
+const password = "correct-horse-battery"
+
+func (e *testEnv) signup(t *testing.T, org string) session {
+	t.Helper()
+	email := uniqueEmail("owner")
+	r := e.do(t, "POST", "/v1/auth/signup", "", map[string]string{"org_name": org, "name": "Owner of " + org, "email": email, "password": password})
+	expect(t, r, 201)
+	return session{UserID: r.str("user", "id"), OrgID: r.str("org", "id"), Access: r.str("access_token"), Refresh: r.str("refresh_token"), Email: email}
+}
+
+// member creates a user with role in owner's org and logs it in.
+func (e *testEnv) member(t *testing.T, owner session, role string) session {
+	t.Helper()
+	email := uniqueEmail(role)
+	r := e.do(t, "POST", "/v1/users", owner.Access, map[string]string{"name": "A " + role, "email": email, "role": role, "password": password})
+	expect(t, r, 201)
+	return e.login(t, email)
+}
+
+func (e *testEnv) login(t *testing.T, email string) session {
+	t.Helper()
+	r := e.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": password})
+	expect(t, r, 200)
+	return session{UserID: r.str("user", "id"), OrgID: r.str("org", "id"), Access: r.str("access_token"), Refresh: r.str("refresh_token"), Email: email}
+}
+
+func (e *testEnv) createLead(t *testing.T, s session, body map[string]any) response {
+	t.Helper()
+	r := e.do(t, "POST", "/v1/leads", s.Access, body)
+	expect(t, r, 201)
+	return r
+}

@@ -1,0 +1,847 @@
+package stack_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/leadluence/backend/infra/stack"
+	"github.com/leadluence/backend/infra/topology"
+)
+
+// synthesized is one stack built from a topology, synthesized once.
+type synthesized struct {
+	topo        topology.Stack
+	stack       awscdk.Stack
+	template    assertions.Template
+	annotations assertions.Annotations
+	resources   map[string]resource // logical id -> resource
+}
+
+// resource is one CloudFormation resource of the template.
+type resource struct {
+	Type           string         `json:"Type"`
+	Properties     map[string]any `json:"Properties"`
+	DeletionPolicy string         `json:"DeletionPolicy"`
+}
+
+var (
+	// deployed is the stack of topology.Default(), the one `cdk synth` builds.
+	deployed *synthesized
+	// extended adds a webhook, a queue consumer and a scheduled function, so
+	// the routes-per-function, queue-trigger and schedule constructs are
+	// covered although only "api" exists today.
+	extended *synthesized
+	// buildTime is how long building and synthesizing both stacks took.
+	buildTime time.Duration
+)
+
+// TestMain starts jsii once, builds both stacks once and closes jsii at the
+// end: starting the jsii runtime costs seconds, a synthesis about as much.
+func TestMain(m *testing.M) {
+	code, err := setup(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stack tests:", err)
+		code = 1
+	}
+	jsii.Close()
+	os.Exit(code)
+}
+
+func setup(m *testing.M) (int, error) {
+	tmp, err := os.MkdirTemp("", "stack-test-")
+	if err != nil {
+		return 0, fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	start := time.Now()
+	deployed, err = build(topology.Default(), tmp, "default")
+	if err != nil {
+		return 0, err
+	}
+	extended, err = build(extendedTopology(), tmp, "extended")
+	if err != nil {
+		return 0, err
+	}
+	buildTime = time.Since(start)
+	return m.Run(), nil
+}
+
+// build synthesizes topo the way infra/main.go does: feature flags from
+// cdk.json, the cdk-nag checks, New. Each function gets an empty bootstrap.
+func build(topo topology.Stack, tmp, name string) (*synthesized, error) {
+	assets := filepath.Join(tmp, name, "assets")
+	for _, fn := range topo.Functions {
+		dir := filepath.Join(assets, fn.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("asset dir %s: %w", fn.Name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bootstrap"), nil, 0o755); err != nil {
+			return nil, fmt.Errorf("bootstrap %s: %w", fn.Name, err)
+		}
+	}
+	context, err := cdkContext()
+	if err != nil {
+		return nil, err
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{
+		Context: &context,
+		Outdir:  jsii.String(filepath.Join(tmp, name, "cdk.out")),
+	})
+	stack.Nag(app)
+	st := stack.New(app, topo.Name, &stack.Props{
+		Topology: topo,
+		AssetDir: func(fn topology.Function) string { return filepath.Join(assets, fn.Name) },
+	})
+	s := &synthesized{
+		topo:        topo,
+		stack:       st,
+		template:    assertions.Template_FromStack(st, nil),
+		annotations: assertions.Annotations_FromStack(st),
+	}
+	raw, err := json.Marshal(s.template.ToJSON())
+	if err != nil {
+		return nil, fmt.Errorf("encode %s template: %w", name, err)
+	}
+	var tpl struct {
+		Resources map[string]resource `json:"Resources"`
+	}
+	if err := json.Unmarshal(raw, &tpl); err != nil {
+		return nil, fmt.Errorf("decode %s template: %w", name, err)
+	}
+	s.resources = tpl.Resources
+	return s, nil
+}
+
+// cdkContext is the "context" of the repository's cdk.json: the feature flags
+// the CLI hands to `go run ./infra`.
+func cdkContext() (map[string]any, error) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "cdk.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read cdk.json: %w", err)
+	}
+	var cfg struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("parse cdk.json: %w", err)
+	}
+	return cfg.Context, nil
+}
+
+func extendedTopology() topology.Stack {
+	t := topology.Default()
+	t.Functions = append(t.Functions,
+		topology.Function{
+			Name: "webhook", Dir: "functions/webhook", MemoryMB: 256, Timeout: 10 * time.Second,
+			Access: topology.Access{SendTo: []string{topology.QueueIntake}},
+			Routes: []topology.Route{
+				{Method: "GET", Path: "/webhooks/meta", Public: true},
+				{Method: "POST", Path: "/webhooks/meta", Public: true},
+			},
+		},
+		topology.Function{
+			Name: "ingest", Dir: "functions/ingest", MemoryMB: 512, Timeout: 50 * time.Second,
+			Access: topology.Access{TableRead: true, TableWrite: true, KeyDecrypt: true},
+			Consumes: &topology.QueueTrigger{
+				Queue: topology.QueueIntake, BatchSize: 10, MaxBatchingWindow: 5 * time.Second,
+			},
+		},
+		topology.Function{
+			Name: "retention", Dir: "functions/retention", MemoryMB: 256, Timeout: 5 * time.Minute,
+			Access: topology.Access{TableRead: true, TableWrite: true},
+			Schedules: []topology.Schedule{
+				{Name: "sanitize", Every: time.Hour},
+				{Name: "purge", Every: 24 * time.Hour},
+				{Name: "sweep", Every: 15 * time.Minute},
+			},
+		},
+	)
+	return t
+}
+
+// --- helpers over the synthesized template ---
+
+// ofType returns the resources of type typ, by logical id.
+func (s *synthesized) ofType(typ string) map[string]resource {
+	out := map[string]resource{}
+	for id, r := range s.resources {
+		if r.Type == typ {
+			out[id] = r
+		}
+	}
+	return out
+}
+
+// only returns the single resource of type typ whose properties satisfy
+// match, failing the test unless there is exactly one.
+func (s *synthesized) only(t *testing.T, typ string, what string, match func(resource) bool) (string, resource) {
+	t.Helper()
+	var ids []string
+	for id, r := range s.ofType(typ) {
+		if match(r) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%s: want exactly one %s, found %v", what, typ, ids)
+	}
+	return ids[0], s.resources[ids[0]]
+}
+
+// queueID is the logical id of the queue with the given physical name.
+func (s *synthesized) queueID(t *testing.T, name string) string {
+	t.Helper()
+	id, _ := s.only(t, "AWS::SQS::Queue", "queue "+name, func(r resource) bool {
+		return r.Properties["QueueName"] == s.topo.Name+"-"+name
+	})
+	return id
+}
+
+// function finds the Lambda function, role and role policy of fn.
+func (s *synthesized) function(t *testing.T, fn topology.Function) (fnID string, fnRes resource, roleID string, policy resource) {
+	t.Helper()
+	fnID, fnRes = s.only(t, "AWS::Lambda::Function", "function "+fn.Name, func(r resource) bool {
+		return strings.HasPrefix(fmt.Sprint(r.Properties["Description"]), fn.Name+" (")
+	})
+	roleID = getAtt(fnRes.Properties["Role"])
+	_, policy = s.only(t, "AWS::IAM::Policy", "policy of "+fn.Name, func(r resource) bool {
+		return strings.Contains(jsonOf(r.Properties["Roles"]), `"`+roleID+`"`)
+	})
+	return fnID, fnRes, roleID, policy
+}
+
+// statement is one IAM policy statement, normalized.
+type statement struct {
+	Actions   []string
+	Resources []string // as JSON
+	Condition string   // as JSON, empty when absent
+}
+
+func statements(policy resource) []statement {
+	doc := policy.Properties["PolicyDocument"].(map[string]any)
+	var out []statement
+	for _, raw := range doc["Statement"].([]any) {
+		st := raw.(map[string]any)
+		s := statement{Actions: stringList(st["Action"])}
+		switch r := st["Resource"].(type) {
+		case []any:
+			for _, x := range r {
+				s.Resources = append(s.Resources, jsonOf(x))
+			}
+		default:
+			s.Resources = []string{jsonOf(r)}
+		}
+		if c, ok := st["Condition"]; ok {
+			s.Condition = jsonOf(c)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// actionsOn returns the actions granted on the resource referenced by
+// logical id (any GetAtt/Ref to it), split by whether a condition applies.
+func actionsOn(policy resource, logicalID string) (plain, conditional []string) {
+	for _, st := range statements(policy) {
+		for _, r := range st.Resources {
+			if refersTo(r, logicalID) {
+				if st.Condition == "" {
+					plain = append(plain, st.Actions...)
+				} else {
+					conditional = append(conditional, st.Actions...)
+				}
+				break
+			}
+		}
+	}
+	sort.Strings(plain)
+	sort.Strings(conditional)
+	return plain, conditional
+}
+
+func refersTo(js, logicalID string) bool {
+	return strings.Contains(js, `"`+logicalID+`"`)
+}
+
+func stringList(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	}
+	return nil
+}
+
+// getAtt returns the logical id of {"Fn::GetAtt": [id, attr]} or {"Ref": id}.
+func getAtt(v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return ""
+	}
+	if ref, ok := m["Ref"].(string); ok {
+		return ref
+	}
+	if ga, ok := m["Fn::GetAtt"].([]any); ok && len(ga) > 0 {
+		return fmt.Sprint(ga[0])
+	}
+	return ""
+}
+
+func jsonOf(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// assertNoPanic turns a failed awscdk assertion (a jsii error, raised in Go
+// as a panic) into a test failure.
+func assertNoPanic(t *testing.T, what string, f func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: %v", what, r)
+		}
+	}()
+	f()
+}
+
+func props(m map[string]any) *map[string]any { return &m }
+
+// --- tests ---
+
+func TestBuildTime(t *testing.T) {
+	t.Logf("building and synthesizing both stacks took %s", buildTime.Round(time.Millisecond))
+}
+
+func TestTable(t *testing.T) {
+	// GIVEN the default topology's table
+	tt := deployed.topo.Table
+	// WHEN the stack is synthesized
+	keyID, _ := deployed.only(t, "AWS::KMS::Key", "project key", func(resource) bool { return true })
+	_, table := deployed.only(t, "AWS::DynamoDB::Table", "table", func(resource) bool { return true })
+
+	// THEN it has the topology's keys and indexes, TTL, PITR, on-demand
+	// billing, encryption with the project key, deletion protection and RETAIN
+	gsis := []any{}
+	for _, ix := range tt.Indexes {
+		gsis = append(gsis, map[string]any{
+			"IndexName": ix.Name,
+			"KeySchema": []any{
+				map[string]any{"AttributeName": ix.PartitionKey, "KeyType": "HASH"},
+				map[string]any{"AttributeName": ix.SortKey, "KeyType": "RANGE"},
+			},
+			"Projection": map[string]any{"ProjectionType": "ALL"},
+		})
+	}
+	assertNoPanic(t, "table properties", func() {
+		deployed.template.HasResource(jsii.String("AWS::DynamoDB::Table"), props(map[string]any{
+			"DeletionPolicy":      "Retain",
+			"UpdateReplacePolicy": "Retain",
+			"Properties": assertions.Match_ObjectLike(props(map[string]any{
+				"KeySchema": []any{
+					map[string]any{"AttributeName": tt.PartitionKey, "KeyType": "HASH"},
+					map[string]any{"AttributeName": tt.SortKey, "KeyType": "RANGE"},
+				},
+				"GlobalSecondaryIndexes":           assertions.Match_ArrayEquals(&gsis),
+				"BillingMode":                      "PAY_PER_REQUEST",
+				"TimeToLiveSpecification":          map[string]any{"AttributeName": tt.TTLAttribute, "Enabled": true},
+				"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
+				"DeletionProtectionEnabled":        true,
+				"SSESpecification": map[string]any{
+					"SSEEnabled":     true,
+					"SSEType":        "KMS",
+					"KMSMasterKeyId": map[string]any{"Fn::GetAtt": []any{keyID, "Arn"}},
+				},
+			})),
+		}))
+	})
+	for _, ad := range table.Properties["AttributeDefinitions"].([]any) {
+		if typ := ad.(map[string]any)["AttributeType"]; typ != "S" {
+			t.Errorf("attribute %v: type %v, want S", ad.(map[string]any)["AttributeName"], typ)
+		}
+	}
+}
+
+func TestKey(t *testing.T) {
+	// GIVEN the default topology's key
+	k := deployed.topo.Key
+	// WHEN the stack is synthesized
+	// THEN there is one customer-managed key, rotated, retained, with the alias
+	deployed.template.ResourceCountIs(jsii.String("AWS::KMS::Key"), jsii.Number(1))
+	assertNoPanic(t, "key", func() {
+		deployed.template.HasResource(jsii.String("AWS::KMS::Key"), props(map[string]any{
+			"DeletionPolicy": "Retain",
+			"Properties": assertions.Match_ObjectLike(props(map[string]any{
+				"EnableKeyRotation": true,
+				"Description":       k.Description,
+			})),
+		}))
+	})
+	assertNoPanic(t, "alias", func() {
+		deployed.template.HasResourceProperties(jsii.String("AWS::KMS::Alias"), props(map[string]any{
+			"AliasName": "alias/" + k.Alias,
+		}))
+	})
+}
+
+func TestQueues(t *testing.T) {
+	// GIVEN every queue of the topology
+	for _, q := range deployed.topo.Queues {
+		t.Run(q.Name, func(t *testing.T) {
+			// WHEN the stack is synthesized
+			qid := deployed.queueID(t, q.Name)
+			dlqID := deployed.queueID(t, q.DLQName())
+			queue, dlq := deployed.resources[qid], deployed.resources[dlqID]
+
+			// THEN the queue has the topology's visibility, retention and
+			// redrive to its DLQ after MaxReceiveCount receives
+			want := map[string]any{
+				"VisibilityTimeout":      float64(q.VisibilityTimeout / time.Second),
+				"MessageRetentionPeriod": float64(q.Retention / time.Second),
+				"SqsManagedSseEnabled":   true,
+				"RedrivePolicy": map[string]any{
+					"deadLetterTargetArn": map[string]any{"Fn::GetAtt": []any{dlqID, "Arn"}},
+					"maxReceiveCount":     float64(q.MaxReceiveCount),
+				},
+			}
+			for k, v := range want {
+				if diff := cmp.Diff(v, queue.Properties[k]); diff != "" {
+					t.Errorf("queue %s (-want +got):\n%s", k, diff)
+				}
+			}
+			// AND the DLQ keeps messages 14 days, encrypted
+			if got := dlq.Properties["MessageRetentionPeriod"]; got != float64(stack.DLQRetention/time.Second) {
+				t.Errorf("DLQ retention = %v, want %v", got, stack.DLQRetention/time.Second)
+			}
+			if dlq.Properties["SqsManagedSseEnabled"] != true {
+				t.Errorf("DLQ is not encrypted: %v", dlq.Properties)
+			}
+			// AND both deny any request not made over TLS
+			for _, id := range []string{qid, dlqID} {
+				assertNoPanic(t, "TLS-only policy on "+id, func() {
+					deployed.template.HasResourceProperties(jsii.String("AWS::SQS::QueuePolicy"), props(map[string]any{
+						"Queues": []any{map[string]any{"Ref": id}},
+						"PolicyDocument": assertions.Match_ObjectLike(props(map[string]any{
+							"Statement": []any{map[string]any{
+								"Action":    "sqs:*",
+								"Effect":    "Deny",
+								"Principal": map[string]any{"AWS": "*"},
+								"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+								"Resource":  map[string]any{"Fn::GetAtt": []any{id, "Arn"}},
+							}},
+						})),
+					}))
+				})
+			}
+		})
+	}
+}
+
+func TestDLQAlarms(t *testing.T) {
+	// GIVEN every queue of the topology
+	for _, q := range deployed.topo.Queues {
+		// WHEN the stack is synthesized
+		dlqID := deployed.queueID(t, q.DLQName())
+		// THEN an alarm fires as soon as one message is visible in its DLQ
+		assertNoPanic(t, "alarm on "+q.DLQName(), func() {
+			deployed.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), props(map[string]any{
+				"Namespace":          "AWS/SQS",
+				"MetricName":         "ApproximateNumberOfMessagesVisible",
+				"ComparisonOperator": "GreaterThanThreshold",
+				"Threshold":          0,
+				"EvaluationPeriods":  1,
+				"Dimensions": []any{map[string]any{
+					"Name":  "QueueName",
+					"Value": map[string]any{"Fn::GetAtt": []any{dlqID, "QueueName"}},
+				}},
+			}))
+		})
+	}
+	deployed.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(float64(len(deployed.topo.Queues))))
+}
+
+func TestFunctions(t *testing.T) {
+	for _, s := range []*synthesized{deployed, extended} {
+		// GIVEN every function of the topology
+		for _, fn := range s.topo.Functions {
+			t.Run(fn.Name, func(t *testing.T) {
+				// WHEN the stack is synthesized
+				_, f, _, _ := s.function(t, fn)
+				p := f.Properties
+
+				// THEN it is a Go bootstrap on provided.al2023/arm64 with the
+				// topology's memory and timeout, JSON logs and active tracing
+				want := map[string]any{
+					"Runtime":       "provided.al2023",
+					"Architectures": []any{"arm64"},
+					"Handler":       "bootstrap",
+					"MemorySize":    float64(fn.MemoryMB),
+					"Timeout":       float64(fn.Timeout / time.Second),
+					"TracingConfig": map[string]any{"Mode": "Active"},
+				}
+				for k, v := range want {
+					if diff := cmp.Diff(v, p[k]); diff != "" {
+						t.Errorf("%s (-want +got):\n%s", k, diff)
+					}
+				}
+				logging := p["LoggingConfig"].(map[string]any)
+				if logging["LogFormat"] != "JSON" {
+					t.Errorf("LogFormat = %v, want JSON", logging["LogFormat"])
+				}
+				// AND it logs to its own log group with a retention
+				lg := s.resources[getAtt(logging["LogGroup"])]
+				if lg.Type != "AWS::Logs::LogGroup" || lg.Properties["RetentionInDays"] != float64(30) {
+					t.Errorf("log group = %+v, want AWS::Logs::LogGroup with 30 days retention", lg)
+				}
+
+				// AND its environment is topology.ResourceEnv, resolved to the
+				// stack's own table, key and queues
+				tableID, _ := s.only(t, "AWS::DynamoDB::Table", "table", func(resource) bool { return true })
+				keyID, _ := s.only(t, "AWS::KMS::Key", "key", func(resource) bool { return true })
+				resolved := topology.Resolved{
+					TableName: jsonOf(map[string]any{"Ref": tableID}),
+					KeyID:     jsonOf(map[string]any{"Fn::GetAtt": []any{keyID, "Arn"}}),
+					QueueURLs: map[string]string{},
+				}
+				for _, q := range s.topo.Queues {
+					resolved.QueueURLs[q.Name] = jsonOf(map[string]any{"Ref": s.queueID(t, q.Name)})
+				}
+				wantEnv := map[string]string{}
+				for k, v := range topology.ResourceEnv(fn, resolved) {
+					if !strings.HasPrefix(v, "{") {
+						v = jsonOf(v)
+					}
+					wantEnv[k] = v
+				}
+				gotEnv := map[string]string{}
+				if env, ok := p["Environment"].(map[string]any); ok {
+					for k, v := range env["Variables"].(map[string]any) {
+						gotEnv[k] = jsonOf(v)
+					}
+				}
+				if diff := cmp.Diff(wantEnv, gotEnv); diff != "" {
+					t.Errorf("environment (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	for _, s := range []*synthesized{deployed, extended} {
+		// GIVEN the routes of the topology
+		var want []string
+		owner := map[string]topology.Function{}
+		for _, fn := range s.topo.Functions {
+			for _, r := range fn.Routes {
+				want = append(want, r.Key())
+				owner[r.Key()] = fn
+			}
+		}
+		sort.Strings(want)
+
+		// WHEN the stack is synthesized
+		routes := s.ofType("AWS::ApiGatewayV2::Route")
+		var got []string
+		for _, r := range routes {
+			got = append(got, fmt.Sprint(r.Properties["RouteKey"]))
+		}
+		sort.Strings(got)
+
+		// THEN there is exactly one API route per topology route
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: route keys (-topology +stack):\n%s", s.topo.Name, diff)
+		}
+		// AND each is a Lambda proxy (payload 2.0) to the function that owns it
+		for _, r := range routes {
+			key := fmt.Sprint(r.Properties["RouteKey"])
+			target := jsonOf(r.Properties["Target"])
+			integID := regexp.MustCompile(`"Ref":"([A-Za-z0-9]+)"`).FindStringSubmatch(target)
+			if integID == nil {
+				t.Errorf("route %s: target %s names no integration", key, target)
+				continue
+			}
+			integ := s.resources[integID[1]]
+			fnID, _, _, _ := s.function(t, owner[key])
+			if integ.Properties["IntegrationType"] != "AWS_PROXY" || integ.Properties["PayloadFormatVersion"] != "2.0" ||
+				getAtt(integ.Properties["IntegrationUri"]) != fnID {
+				t.Errorf("route %s: integration %v, want AWS_PROXY 2.0 to %s", key, integ.Properties, fnID)
+			}
+		}
+	}
+	// AND the API URL is an output
+	assertNoPanic(t, "ApiUrl output", func() {
+		deployed.template.HasOutput(jsii.String("ApiUrl"), props(map[string]any{}))
+	})
+}
+
+func TestStage(t *testing.T) {
+	// GIVEN the default topology
+	// WHEN the stack is synthesized
+	_, st := deployed.only(t, "AWS::ApiGatewayV2::Stage", "stage", func(resource) bool { return true })
+
+	// THEN the $default stage auto-deploys, is throttled and writes JSON
+	// access logs with who/what/outcome/timing but no headers or bodies
+	if st.Properties["StageName"] != "$default" || st.Properties["AutoDeploy"] != true {
+		t.Errorf("stage = %v, want auto-deployed $default", st.Properties)
+	}
+	throttle, _ := st.Properties["DefaultRouteSettings"].(map[string]any)
+	if throttle["ThrottlingRateLimit"] == nil || throttle["ThrottlingBurstLimit"] == nil {
+		t.Errorf("stage has no default throttling: %v", st.Properties)
+	}
+	logs, _ := st.Properties["AccessLogSettings"].(map[string]any)
+	if lg := deployed.resources[getAtt(logs["DestinationArn"])]; lg.Type != "AWS::Logs::LogGroup" || lg.Properties["RetentionInDays"] == nil {
+		t.Errorf("access log destination = %v, want a log group with retention", logs["DestinationArn"])
+	}
+	var format map[string]string
+	if err := json.Unmarshal([]byte(fmt.Sprint(logs["Format"])), &format); err != nil {
+		t.Fatalf("access log format is not JSON: %v", err)
+	}
+	for _, k := range []string{"requestId", "ip", "routeKey", "status", "latency"} {
+		if format[k] == "" {
+			t.Errorf("access log format lacks %q: %v", k, format)
+		}
+	}
+	for k, v := range format {
+		if l := strings.ToLower(v); strings.Contains(l, "header") || strings.Contains(l, "body") || strings.Contains(l, "authorizer") {
+			t.Errorf("access log field %s=%s may leak request content", k, v)
+		}
+	}
+}
+
+func TestAPIFunctionPolicy(t *testing.T) {
+	// GIVEN the api function of the default topology
+	fn, _ := deployed.topo.Function("api")
+	// WHEN the stack is synthesized
+	_, _, _, policy := deployed.function(t, fn)
+	keyID, _ := deployed.only(t, "AWS::KMS::Key", "key", func(resource) bool { return true })
+	tableID, _ := deployed.only(t, "AWS::DynamoDB::Table", "table", func(resource) bool { return true })
+
+	// THEN no statement grants a dynamodb, kms or sqs wildcard
+	wildcard := regexp.MustCompile(`^(dynamodb|kms|sqs):.*\*|^\*$`)
+	for _, st := range statements(policy) {
+		for _, a := range st.Actions {
+			if wildcard.MatchString(a) {
+				t.Errorf("wildcard action %q on %v", a, st.Resources)
+			}
+		}
+		for _, r := range st.Resources {
+			if r == `"*"` && !strings.HasPrefix(st.Actions[0], "xray:") {
+				t.Errorf("actions %v on Resource *", st.Actions)
+			}
+		}
+	}
+
+	// AND the key is usable directly only as Access says, and otherwise
+	// only through DynamoDB
+	plain, viaDynamo := actionsOn(policy, keyID)
+	if diff := cmp.Diff([]string{"kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"}, plain); diff != "" {
+		t.Errorf("direct key actions (-want +got):\n%s", diff)
+	}
+	for _, st := range statements(policy) {
+		if st.Condition != "" && !strings.Contains(st.Condition, "kms:ViaService") {
+			t.Errorf("unexpected condition %s", st.Condition)
+		}
+	}
+	if len(viaDynamo) == 0 {
+		t.Errorf("no key actions through DynamoDB for the encrypted table")
+	}
+
+	// AND the table (with each index by name) is readable and writable
+	tableActions, _ := actionsOn(policy, tableID)
+	for _, a := range []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} {
+		if !contains(tableActions, a) {
+			t.Errorf("table actions %v lack %s", tableActions, a)
+		}
+	}
+	for _, ix := range deployed.topo.Table.Indexes {
+		if !strings.Contains(jsonOf(policy.Properties), "/index/"+ix.Name+`"`) {
+			t.Errorf("index %s is not granted by name", ix.Name)
+		}
+	}
+
+	// AND it may send only to the queues in SendTo and inspect only those in Inspect
+	for _, q := range deployed.topo.Queues {
+		got, _ := actionsOn(policy, deployed.queueID(t, q.Name))
+		var want []string
+		if contains(fn.Access.SendTo, q.Name) {
+			want = append(want, "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
+		}
+		if contains(fn.Access.Inspect, q.Name) {
+			want = append(want, "sqs:GetQueueAttributes")
+		}
+		if diff := cmp.Diff(unique(want), unique(got)); diff != "" {
+			t.Errorf("queue %s actions (-want +got):\n%s", q.Name, diff)
+		}
+	}
+}
+
+func TestQueueConsumer(t *testing.T) {
+	// GIVEN a topology with a function consuming the intake queue
+	fn, _ := extended.topo.Function("ingest")
+	trig := fn.Consumes
+	// WHEN the stack is synthesized
+	fnID, _, _, policy := extended.function(t, fn)
+	qid := extended.queueID(t, trig.Queue)
+
+	// THEN an event source maps the queue to the function with the
+	// topology's batching and partial batch failure reporting
+	assertNoPanic(t, "event source mapping", func() {
+		extended.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), props(map[string]any{
+			"FunctionName":                   map[string]any{"Ref": fnID},
+			"EventSourceArn":                 map[string]any{"Fn::GetAtt": []any{qid, "Arn"}},
+			"BatchSize":                      trig.BatchSize,
+			"MaximumBatchingWindowInSeconds": int(trig.MaxBatchingWindow / time.Second),
+			"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
+		}))
+	})
+	// AND the function may receive and delete from that queue only
+	got, _ := actionsOn(policy, qid)
+	for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} {
+		if !contains(got, a) {
+			t.Errorf("consumer actions %v lack %s", got, a)
+		}
+	}
+	// AND the queue's visibility timeout covers 6 consumer timeouts
+	vis := extended.resources[qid].Properties["VisibilityTimeout"].(float64)
+	if need := stack.MinVisibility(fn); time.Duration(vis)*time.Second < need {
+		t.Errorf("visibility %vs < %s", vis, need)
+	}
+}
+
+func TestVisibilityCoversEveryConsumer(t *testing.T) {
+	for _, s := range []*synthesized{deployed, extended} {
+		// GIVEN every consumer of the topology
+		for _, fn := range s.topo.Functions {
+			if fn.Consumes == nil {
+				continue
+			}
+			// WHEN the stack is synthesized
+			qid := s.queueID(t, fn.Consumes.Queue)
+			vis := time.Duration(s.resources[qid].Properties["VisibilityTimeout"].(float64)) * time.Second
+			// THEN its queue's visibility timeout is at least 6 × its timeout
+			if vis < stack.VisibilityFactor*fn.Timeout {
+				t.Errorf("queue %s: visibility %s < %d × %s", fn.Consumes.Queue, vis, stack.VisibilityFactor, fn.Timeout)
+			}
+		}
+	}
+}
+
+func TestSchedules(t *testing.T) {
+	// GIVEN a topology with a scheduled function
+	fn, _ := extended.topo.Function("retention")
+	// WHEN the stack is synthesized
+	fnID, _, _, _ := extended.function(t, fn)
+
+	// THEN one EventBridge rule per schedule invokes it at rate(Every)
+	for _, sch := range fn.Schedules {
+		assertNoPanic(t, "rule "+sch.Name, func() {
+			extended.template.HasResourceProperties(jsii.String("AWS::Events::Rule"), props(map[string]any{
+				"ScheduleExpression": rate(sch.Every),
+				"State":              "ENABLED",
+				"Targets": []any{assertions.Match_ObjectLike(props(map[string]any{
+					"Arn": map[string]any{"Fn::GetAtt": []any{fnID, "Arn"}},
+				}))},
+			}))
+		})
+	}
+	rules := extended.ofType("AWS::Events::Rule")
+	if len(rules) != len(fn.Schedules) {
+		t.Errorf("%d rules, want %d", len(rules), len(fn.Schedules))
+	}
+	// AND EventBridge may invoke the function
+	assertNoPanic(t, "events permission", func() {
+		extended.template.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), props(map[string]any{
+			"FunctionName": map[string]any{"Fn::GetAtt": []any{fnID, "Arn"}},
+			"Principal":    "events.amazonaws.com",
+		}))
+	})
+}
+
+// rate is the schedule expression EventBridge gets for d.
+func rate(d time.Duration) string {
+	n, unit := int(d/time.Minute), "minute"
+	switch {
+	case d%(24*time.Hour) == 0:
+		n, unit = int(d/(24*time.Hour)), "day"
+	case d%time.Hour == 0:
+		n, unit = int(d/time.Hour), "hour"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("rate(%d %s)", n, unit)
+}
+
+func TestNoUnsuppressedNagFindings(t *testing.T) {
+	for _, s := range []*synthesized{deployed, extended} {
+		// GIVEN a stack built with the cdk-nag AwsSolutions checks
+		// WHEN it is synthesized
+		nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+		errs := s.annotations.FindError(jsii.String("*"), nag)
+		warns := s.annotations.FindWarning(jsii.String("*"), nag)
+		// THEN no finding is left without a suppression
+		for _, m := range append(*errs, *warns...) {
+			t.Errorf("%s: %s %v", *m.Id, m.Level, m.Entry.Data)
+		}
+	}
+}
+
+func TestFindingsFailSynth(t *testing.T) {
+	// GIVEN an app with the cdk-nag checks and a queue that breaks them
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+	stack.Nag(app)
+	st := awscdk.NewStack(app, jsii.String("Bad"), nil)
+	awssqs.NewQueue(st, jsii.String("Plain"), &awssqs.QueueProps{Encryption: awssqs.QueueEncryption_UNENCRYPTED})
+
+	// WHEN it is synthesized and its findings are read as infra/main.go does
+	findings := stack.Findings(app.Synth(nil))
+
+	// THEN the unsuppressed findings are reported, so main exits non-zero
+	joined := strings.Join(findings, "\n")
+	for _, rule := range []string{"AwsSolutions-SQS2", "AwsSolutions-SQS3", "AwsSolutions-SQS4"} {
+		if !strings.Contains(joined, rule) {
+			t.Errorf("findings lack %s:\n%s", rule, joined)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func unique(in []string) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

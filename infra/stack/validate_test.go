@@ -1,0 +1,105 @@
+package stack_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadluence/backend/infra/stack"
+	"github.com/leadluence/backend/infra/topology"
+)
+
+func TestValidate(t *testing.T) {
+	consumer := func(timeout, window time.Duration) topology.Function {
+		return topology.Function{
+			Name: "ingest", Dir: "functions/ingest", MemoryMB: 256, Timeout: timeout,
+			Consumes: &topology.QueueTrigger{Queue: topology.QueueIntake, BatchSize: 10, MaxBatchingWindow: window},
+		}
+	}
+	tests := []struct {
+		name    string
+		change  func(*topology.Stack)
+		wantErr string // substring; empty means valid
+	}{
+		{name: "default topology", change: func(*topology.Stack) {}},
+		{name: "extended topology", change: func(s *topology.Stack) { *s = extendedTopology() }},
+		{
+			name: "visibility exactly 6 × timeout",
+			change: func(s *topology.Stack) {
+				s.Functions = append(s.Functions, consumer(time.Minute, 0))
+			},
+		},
+		{
+			name: "visibility under 6 × timeout",
+			change: func(s *topology.Stack) {
+				s.Functions = append(s.Functions, consumer(61*time.Second, 0))
+			},
+			wantErr: `queue "intake": visibility timeout 6m0s is shorter than 6m6s`,
+		},
+		{
+			name: "batching window counts too",
+			change: func(s *topology.Stack) {
+				s.Functions = append(s.Functions, consumer(time.Minute, time.Second))
+			},
+			wantErr: "shorter than 6m1s",
+		},
+		{
+			name: "unknown queue",
+			change: func(s *topology.Stack) {
+				s.Functions[0].Access.SendTo = append(s.Functions[0].Access.SendTo, "nope")
+			},
+			wantErr: `uses unknown queue "nope"`,
+		},
+		{
+			name: "two consumers of one queue",
+			change: func(s *topology.Stack) {
+				a, b := consumer(time.Second, 0), consumer(time.Second, 0)
+				b.Name = "ingest2"
+				s.Functions = append(s.Functions, a, b)
+			},
+			wantErr: `consumed by both "ingest" and "ingest2"`,
+		},
+		{
+			name: "duplicate route",
+			change: func(s *topology.Stack) {
+				s.Functions[0].Routes = append(s.Functions[0].Routes, s.Functions[0].Routes[0])
+			},
+			wantErr: `route "GET /openapi.json": served by both`,
+		},
+		{
+			name: "schedule in seconds",
+			change: func(s *topology.Stack) {
+				s.Functions[0].Schedules = []topology.Schedule{{Name: "tick", Every: 30 * time.Second}}
+			},
+			wantErr: "want whole minutes",
+		},
+		{
+			name:    "timeout over 15 minutes",
+			change:  func(s *topology.Stack) { s.Functions[0].Timeout = 16 * time.Minute },
+			wantErr: "timeout 16m0s",
+		},
+		{
+			name:    "alias with prefix",
+			change:  func(s *topology.Stack) { s.Key.Alias = "alias/leadluence" },
+			wantErr: "key alias",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// GIVEN the default topology with one change
+			topo := topology.Default()
+			tt.change(&topo)
+			// WHEN it is validated
+			err := stack.Validate(topo)
+			// THEN it is accepted, or rejected with the expected reason
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("Validate accepted it, want error containing %q", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("Validate error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
