@@ -173,15 +173,15 @@ func TestLeadListPaginationFiltersAndCursors(t *testing.T) {
 		return len(r.items())
 	}
 	for q, want := range map[string]int{
-		"status=contacted":                         4,
-		"status=new":                               3,
-		"tag=even":                                 4,
-		"tag=EVEN":                                 4,
-		"source=referral":                          4,
-		"assignee_id=" + agent.UserID:              3,
+		"status=contacted":            4,
+		"status=new":                  3,
+		"tag=even":                    4,
+		"tag=EVEN":                    4,
+		"source=referral":             4,
+		"assignee_id=" + agent.UserID: 3,
 		"assignee_id=" + agent.UserID + "&tag=even": 2,
 		"status=contacted&source=referral&tag=even": 4,
-		"status=won":                               0,
+		"status=won": 0,
 	} {
 		if got := count(q, owner); got != want {
 			t.Errorf("GET /v1/leads?%s: %d items, want %d", q, got, want)

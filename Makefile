@@ -1,0 +1,67 @@
+# Leadluence backend. `make dev` runs the whole system locally; `make test`
+# runs every test against the local AWS stand-ins. Both install what they
+# need (pinned in infra/local/toolchain) on first use.
+
+SHELL := /bin/bash
+GO ?= go
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CGO_ENABLED := 0
+
+FUNCTIONS := $(notdir $(wildcard functions/*))
+TOOLCHAIN := infra/local/toolchain
+BIN := .cache/bin
+HOST_ARCH := $(shell $(GO) env GOARCH)
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
+GOLANGCI_VERSION := v2.15.0
+FN ?= api
+EVENT ?= events/api/health.json
+
+.PHONY: help dev dev-reset test build synth lint lint-basic invoke bench deploy tools clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+dev: ## Run the whole system locally on 127.0.0.1 (Ctrl-C stops everything)
+	$(GO) run ./infra/local
+
+dev-reset: ## Wipe the local system's data (.dev/)
+	rm -rf .dev
+	@echo "local data wiped; the next make dev starts empty"
+
+test: ## Run every test against the local AWS stand-ins
+	$(GO) run ./infra/devstack/cmd/withstack -- $(GO) test -count=1 ./...
+
+build: ## One bootstrap per function: bin/<fn>/bootstrap (arm64, deploy) and bin/local/<fn>/bootstrap (host arch)
+	@for fn in $(FUNCTIONS); do \
+	  echo "build $$fn (linux/arm64, linux/$(HOST_ARCH))"; \
+	  GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o bin/$$fn/bootstrap ./functions/$$fn || exit 1; \
+	  GOOS=linux GOARCH=$(HOST_ARCH) $(GO) build $(LAMBDA_FLAGS) -o bin/local/$$fn/bootstrap ./functions/$$fn || exit 1; \
+	done
+
+synth: build ## CDK synth with cdk-nag; fails on an unsuppressed finding
+	cd $(TOOLCHAIN) && { [ -d node_modules ] || npm ci --no-audit --no-fund; }
+	$(TOOLCHAIN)/node_modules/.bin/cdk synth --quiet
+
+lint-basic: ## gofmt and go vet only (quick; run by CI)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+lint: lint-basic ## gofmt, go vet, golangci-lint (pinned; installed on first use)
+	@if [ ! -x $(BIN)/golangci-lint-$(GOLANGCI_VERSION) ]; then \
+	  echo "installing golangci-lint $(GOLANGCI_VERSION) (first run only)"; \
+	  GOBIN=$(CURDIR)/$(BIN)/golangci $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) && \
+	  mv $(BIN)/golangci/golangci-lint $(BIN)/golangci-lint-$(GOLANGCI_VERSION); fi
+	$(BIN)/golangci-lint-$(GOLANGCI_VERSION) run ./...
+
+invoke: build ## Run bin/local/$(FN)/bootstrap under the Lambda RIE with EVENT and print the response
+	$(GO) run ./infra/local/invoke -fn $(FN) -event $(EVENT)
+
+bench: build ## Measure cold start, binary size and DynamoDB calls; writes docs/benchmarks.md
+	$(GO) run ./infra/devstack/cmd/withstack -- $(GO) run ./infra/local/bench -out docs/benchmarks.md
+
+deploy: build ## Deploy to the AWS account in your environment (needs real credentials; not runnable here)
+	cd $(TOOLCHAIN) && { [ -d node_modules ] || npm ci --no-audit --no-fund; }
+	$(TOOLCHAIN)/node_modules/.bin/cdk deploy --require-approval broadening
+
+clean: ## Remove build output
+	rm -rf bin cdk.out
