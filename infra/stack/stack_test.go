@@ -24,7 +24,6 @@ import (
 // synthesized is one stack built from a topology, synthesized once.
 type synthesized struct {
 	topo        topology.Stack
-	stack       awscdk.Stack
 	template    assertions.Template
 	annotations assertions.Annotations
 	resources   map[string]resource // logical id -> resource
@@ -32,9 +31,8 @@ type synthesized struct {
 
 // resource is one CloudFormation resource of the template.
 type resource struct {
-	Type           string         `json:"Type"`
-	Properties     map[string]any `json:"Properties"`
-	DeletionPolicy string         `json:"DeletionPolicy"`
+	Type       string         `json:"Type"`
+	Properties map[string]any `json:"Properties"`
 }
 
 var (
@@ -65,7 +63,7 @@ func setup(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("temp dir: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 
 	start := time.Now()
 	deployed, err = build(topology.Default(), tmp, "default")
@@ -108,7 +106,6 @@ func build(topo topology.Stack, tmp, name string) (*synthesized, error) {
 	})
 	s := &synthesized{
 		topo:        topo,
-		stack:       st,
 		template:    assertions.Template_FromStack(st, nil),
 		annotations: assertions.Annotations_FromStack(st),
 	}

@@ -136,6 +136,11 @@ func (s *Store) leadWriteError(ctx context.Context, orgID string, err error, gua
 	if reasons == nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	// The lead item is always first: a stale version wins over a duplicate,
+	// since the caller must re-read before anything else makes sense.
+	if len(reasons) > 0 && conditionFailed(reasons[0]) {
+		return lead.ErrVersionMismatch
+	}
 	for _, g := range guards {
 		if g.index >= len(reasons) || !conditionFailed(reasons[g.index]) {
 			continue
@@ -149,9 +154,6 @@ func (s *Store) leadWriteError(ctx context.Context, orgID string, err error, gua
 			return err
 		}
 		return &lead.DuplicateError{Field: g.field, ExistingID: holder.LeadID}
-	}
-	if len(reasons) > 0 && conditionFailed(reasons[0]) {
-		return lead.ErrVersionMismatch
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

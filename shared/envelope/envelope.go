@@ -106,7 +106,7 @@ func (s *Sealer) Seal(ctx context.Context, orgID string, plaintext []byte) ([]by
 	out = binary.BigEndian.AppendUint16(out, uint16(len(dk.encrypted)))
 	out = append(out, dk.encrypted...)
 	out = append(out, nonce...)
-	return gcm.Seal(out, nonce, plaintext, aad(orgID)), nil
+	return gcm.Seal(out, nonce, plaintext, aad(orgID, out[:3+len(dk.encrypted)])), nil
 }
 
 // Open decrypts a blob sealed for orgID. A blob sealed for another org, or
@@ -130,7 +130,7 @@ func (s *Sealer) Open(ctx context.Context, orgID string, blob []byte) ([]byte, e
 	}
 	rest := blob[3+n:]
 	nonce, ct := rest[:gcm.NonceSize()], rest[gcm.NonceSize():]
-	pt, err := gcm.Open(nil, nonce, ct, aad(orgID))
+	pt, err := gcm.Open(nil, nonce, ct, aad(orgID, blob[:3+n]))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrOpen, err)
 	}
@@ -213,7 +213,13 @@ func cacheKey(orgID string, encrypted []byte) [32]byte {
 	return k
 }
 
-func aad(orgID string) []byte { return []byte("leadluence/envelope/v1\x00" + ContextKey + "=" + orgID) }
+// aad is the GCM additional data: the org id and the blob's header (version
+// and encrypted data key), so that no byte of the blob can change unnoticed,
+// whatever KMS tolerates in the key blob.
+func aad(orgID string, header []byte) []byte {
+	out := []byte("leadluence/envelope/v1\x00" + ContextKey + "=" + orgID + "\x00")
+	return append(out, header...)
+}
 
 func newGCM(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)

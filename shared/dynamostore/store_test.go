@@ -1,0 +1,235 @@
+package dynamostore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/infra/devstack"
+	"github.com/leadluence/backend/infra/provision"
+	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/lead"
+)
+
+func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
+
+var seq atomic.Int64
+
+// calls counts DynamoDB operations by name.
+type calls struct{ n map[string]*atomic.Int64 }
+
+func (c *calls) get(op string) int64 {
+	if v, ok := c.n[op]; ok {
+		return v.Load()
+	}
+	return 0
+}
+
+func newStore(t *testing.T) (*dynamostore.Store, *calls) {
+	t.Helper()
+	ctx := context.Background()
+	c := &calls{n: map[string]*atomic.Int64{}}
+	for _, op := range []string{"GetItem", "PutItem", "Query", "TransactWriteItems", "UpdateItem", "DeleteItem", "Scan"} {
+		c.n[op] = &atomic.Int64{}
+	}
+	count := middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		if v, ok := c.n[awsmiddleware.GetOperationName(ctx)]; ok {
+			v.Add(1)
+		}
+		return next.HandleInitialize(ctx, in)
+	})
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithAPIOptions([]func(*middleware.Stack) error{
+		func(s *middleware.Stack) error { return s.Initialize.Add(count, middleware.After) },
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := provision.Apply(ctx, cfg, topology.Default(), fmt.Sprintf("store%d-%d-", time.Now().UnixNano()%1e9, seq.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dynamostore.New(dynamodb.NewFromConfig(cfg), res.TableName), c
+}
+
+func newLead(org, name, phone, email string) lead.Lead {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return lead.Lead{ID: ulid.Make().String(), OrgID: org, Name: name, Phone: phone, Email: email, Source: "manual",
+		Status: lead.StatusNew, Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: now, UpdatedAt: now, Version: 1}
+}
+
+func TestLeadUniquenessIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	a := newLead("org1", "A", "+919876543210", "a@example.com")
+	if err := s.CreateLead(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetLead(ctx, "org1", a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(a, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("round trip (-want +got):\n%s", diff)
+	}
+
+	// Same email, new phone: refused, and the new phone is not left claimed.
+	b := newLead("org1", "B", "+14155552671", "a@example.com")
+	var dup *lead.DuplicateError
+	if err := s.CreateLead(ctx, b); !errors.As(err, &dup) || dup.Field != "email" || dup.ExistingID != a.ID {
+		t.Fatalf("CreateLead duplicate email = %v", err)
+	}
+	if _, err := s.GetLead(ctx, "org1", b.ID); !errors.Is(err, lead.ErrNotFound) {
+		t.Fatalf("refused lead was written: %v", err)
+	}
+	c := newLead("org1", "C", "+14155552671", "")
+	if err := s.CreateLead(ctx, c); err != nil {
+		t.Fatalf("phone of a refused create stayed claimed: %v", err)
+	}
+	// Another org may hold the same phone.
+	if err := s.CreateLead(ctx, newLead("org2", "A2", "+919876543210", "")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Moving a phone: old released, new claimed, stale version refused.
+	next := a
+	next.Phone, next.Version = "+919999999999", 2
+	if err := s.UpdateLead(ctx, a, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateLead(ctx, a, next); !errors.Is(err, lead.ErrVersionMismatch) {
+		t.Fatalf("stale update = %v, want ErrVersionMismatch", err)
+	}
+	if err := s.CreateLead(ctx, newLead("org1", "D", "+919876543210", "")); err != nil {
+		t.Fatalf("released phone not reusable: %v", err)
+	}
+	taken := next
+	taken.Phone, taken.Version = "+14155552671", 3
+	if err := s.UpdateLead(ctx, next, taken); !errors.As(err, &dup) || dup.ExistingID != c.ID {
+		t.Fatalf("update onto a taken phone = %v", err)
+	}
+	if err := s.DeleteLead(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateLead(ctx, newLead("org1", "E", "+919999999999", "a@example.com")); err != nil {
+		t.Fatalf("deleted lead's phone/email not released: %v", err)
+	}
+}
+
+func TestListLeadsIsOneQuery(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t)
+	for i := range 12 {
+		l := newLead("org1", fmt.Sprint("L", i), "", fmt.Sprintf("l%d@example.com", i))
+		if err := s.CreateLead(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := c.get("Query")
+	page, err := s.ListLeads(ctx, "org1", lead.Filter{}, 5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.get("Query") - before; got != 1 {
+		t.Fatalf("unfiltered list used %d Query calls, want 1", got)
+	}
+	if len(page.Items) != 5 || page.Next == nil {
+		t.Fatalf("page of %d, next %v", len(page.Items), page.Next)
+	}
+	seen := map[string]bool{}
+	for n := 0; page.Next != nil; n++ {
+		for _, l := range page.Items {
+			seen[l.ID] = true
+		}
+		if page, err = s.ListLeads(ctx, "org1", lead.Filter{}, 5, page.Next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range page.Items {
+		seen[l.ID] = true
+	}
+	if len(seen) != 12 {
+		t.Fatalf("paged through %d distinct leads, want 12", len(seen))
+	}
+	if c.get("Scan") != 0 {
+		t.Fatal("a request path used Scan")
+	}
+}
+
+func TestRefreshRotation(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	exp := time.Now().Add(time.Hour)
+	first := account.RefreshToken{ID: ulid.Make().String(), FamilyID: "fam", UserID: "u1", OrgID: "o1", SecretHash: []byte("h1"), ExpiresAt: exp}
+	if err := s.StartSession(ctx, first, exp); err != nil {
+		t.Fatal(err)
+	}
+	second := first
+	second.ID, second.SecretHash = ulid.Make().String(), []byte("h2")
+	if err := s.RotateRefreshToken(ctx, first, second); err != nil {
+		t.Fatal(err)
+	}
+	third := second
+	third.ID = ulid.Make().String()
+	if err := s.RotateRefreshToken(ctx, first, third); !errors.Is(err, account.ErrTokenReused) {
+		t.Fatalf("rotating a used token = %v, want ErrTokenReused", err)
+	}
+	if _, used, err := s.GetRefreshToken(ctx, first.ID); err != nil || !used {
+		t.Fatalf("first token used=%v err=%v", used, err)
+	}
+	if err := s.RevokeAllSessions(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RotateRefreshToken(ctx, second, third); !errors.Is(err, account.ErrTokenInvalid) {
+		t.Fatalf("rotating in a revoked family = %v, want ErrTokenInvalid", err)
+	}
+	if ok, _ := s.SessionActive(ctx, "u1", "fam"); ok {
+		t.Fatal("revoked session still active")
+	}
+}
+
+func TestExpiredItemsAreNotRead(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	past := time.Now().Add(-time.Minute)
+	tok := account.RefreshToken{ID: ulid.Make().String(), FamilyID: "f", UserID: "u", OrgID: "o", SecretHash: []byte("h"), ExpiresAt: past}
+	if err := s.StartSession(ctx, tok, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// DynamoDB Local never deletes expired items; the store must not return them.
+	if _, _, err := s.GetRefreshToken(ctx, tok.ID); !errors.Is(err, account.ErrTokenInvalid) {
+		t.Fatalf("expired token read back: %v", err)
+	}
+}
+
+func TestLoginFailureWindow(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	for range 3 {
+		if err := s.RecordLoginFailure(ctx, "h", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, since, err := s.LoginFailures(ctx, "h"); err != nil || n != 3 || time.Since(since) > time.Minute {
+		t.Fatalf("failures = %d since %v, %v", n, since, err)
+	}
+	if err := s.ClearLoginFailures(ctx, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.LoginFailures(ctx, "h"); n != 0 {
+		t.Fatalf("cleared failures = %d", n)
+	}
+}
