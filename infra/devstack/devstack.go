@@ -153,13 +153,20 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		err  error
 	}
 	results := make([]result, len(specs))
+	// The first failure cancels the other starts, so Start fails fast.
+	startCtx, cancelStarts := context.WithCancelCause(ctx)
+	defer cancelStarts(nil)
+	errFailed := errors.New("another service failed")
 	var wg sync.WaitGroup
 	for i, spec := range specs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, port, err := startService(ctx, spec)
+			p, port, err := startService(startCtx, spec)
 			results[i] = result{p, port, err}
+			if err != nil {
+				cancelStarts(errFailed)
+			}
 		}()
 	}
 	wg.Wait()
@@ -169,7 +176,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		if r.p != nil {
 			s.procs = append(s.procs, r.p)
 		}
-		if r.err != nil {
+		if r.err != nil && !(ctx.Err() == nil && errors.Is(context.Cause(startCtx), errFailed) && errors.Is(r.err, context.Canceled)) {
 			errs = append(errs, r.err)
 		}
 	}

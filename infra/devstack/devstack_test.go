@@ -322,6 +322,33 @@ func TestStartPersistent(t *testing.T) {
 	}
 }
 
+// TestStartPortInUse checks that a service that cannot start makes Start
+// fail with its name and log, and that the others are stopped again.
+func TestStartPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ports := devstack.Ports{DynamoDB: freePort(t), SQS: freePort(t), KMS: freePort(t), SES: busy.Addr().(*net.TCPAddr).Port}
+	s, err := devstack.Start(testContext(t), devstack.Options{Ports: ports})
+	if err == nil {
+		s.Stop()
+		t.Fatal("Start succeeded with the SES port taken")
+	}
+	t.Logf("Start error: %v", err)
+	for _, want := range []string{"start ses", "ses.log"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Start error lacks %q", want)
+		}
+	}
+	var eps []string
+	for _, p := range []int{ports.DynamoDB, ports.SQS, ports.KMS} {
+		eps = append(eps, "http://127.0.0.1:"+strconv.Itoa(p))
+	}
+	assertPortsClosed(t, eps)
+}
+
 // TestParentKilled kills (SIGKILL) a process that started a stack and
 // checks that the kernel takes the children down with it.
 func TestParentKilled(t *testing.T) {
@@ -558,7 +585,9 @@ func getItem(ctx context.Context, t *testing.T, db *dynamodb.Client, table, pk s
 	return name.Value
 }
 
-// alive reports whether pid is a live process (a zombie counts as dead).
+// alive reports whether pid is a live process. A zombie whose threads have
+// all exited counts as dead (nobody may reap it after its parent was
+// killed); a zombie leader whose other threads are still exiting does not.
 func alive(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return false
@@ -567,14 +596,18 @@ func alive(pid int) bool {
 	if err != nil {
 		return !errors.Is(err, os.ErrNotExist)
 	}
-	// Fields after the ")" closing the command name: state is first.
+	// The state is the first field after the ")" closing the command name.
 	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) || s[i+2] != 'Z' {
+		return true
 	}
-	return true
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	return err == nil && len(tasks) > 1
 }
 
+// assertPortsClosed checks that nothing accepts connections on the
+// endpoints' ports any more.
 func assertPortsClosed(t *testing.T, eps []string) {
 	t.Helper()
 	for _, ep := range eps {

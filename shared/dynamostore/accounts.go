@@ -389,8 +389,8 @@ func (s *Store) RecordLoginFailure(ctx context.Context, emailHash string, window
 	now := s.now()
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(throttlePK(emailHash), skThrottle),
-		UpdateExpression:    aws.String("ADD failures :one"),
-		ConditionExpression: aws.String("attribute_exists(PK) AND #ttl > :now"),
+		UpdateExpression:         aws.String("ADD failures :one"),
+		ConditionExpression:      aws.String("attribute_exists(PK) AND #ttl > :now"),
 		ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":one": &types.AttributeValueMemberN{Value: "1"},

@@ -22,6 +22,7 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/logging"
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -36,6 +37,7 @@ func New(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*aw
 
 // NewServer returns the HTTP API behind the handler.
 func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*httpapi.Server, error) {
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/leadluence/backend/shared/apigw"
+)
+
+// demoAccount is the seeded owner that the "try this" lines log in as.
+type demoAccount struct {
+	Org, Email, Password string
+}
+
+var demo = demoAccount{Org: "Demo Realty", Email: "owner@demo.leadluence.local", Password: "demo-password-123"}
+
+// seedDemo signs up the demo org through the API itself (so it gets the same
+// validation, hashing and audit as any org) unless it exists, and adds a few
+// leads.
+func seedDemo(ctx context.Context, api apigw.HandlerFunc) (demoAccount, error) {
+	call := func(method, path, token, body string) (int, map[string]any, error) {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.RemoteAddr = "127.0.0.1:0"
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("User-Agent", "leadluence-dev-seed")
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		ev, err := apigw.FromRequest(r, method+" "+path, nil, 1<<20)
+		if err != nil {
+			return 0, nil, err
+		}
+		resp, err := api(ctx, ev)
+		if err != nil {
+			return 0, nil, err
+		}
+		var out map[string]any
+		_ = json.Unmarshal([]byte(resp.Body), &out)
+		return resp.StatusCode, out, nil
+	}
+	creds := fmt.Sprintf(`{"email":%q,"password":%q}`, demo.Email, demo.Password)
+	status, _, err := call(http.MethodPost, "/v1/auth/login", "", creds)
+	if err != nil {
+		return demo, err
+	}
+	if status == http.StatusOK {
+		return demo, nil
+	}
+	status, out, err := call(http.MethodPost, "/v1/auth/signup", "",
+		fmt.Sprintf(`{"org_name":%q,"name":"Demo Owner","email":%q,"password":%q}`, demo.Org, demo.Email, demo.Password))
+	if err != nil {
+		return demo, err
+	}
+	if status != http.StatusCreated {
+		return demo, fmt.Errorf("signup answered %d: %v", status, out)
+	}
+	token, _ := out["access_token"].(string)
+	for _, l := range []string{
+		`{"name":"Aarav Mehta","phone":"+91 98200 11111","email":"aarav@example.com","source":"facebook_lead_ads","tags":["2bhk"]}`,
+		`{"name":"Diya Nair","phone":"98450 22222","status":"contacted","source":"website"}`,
+		`{"name":"Kabir Singh","email":"kabir@example.com","status":"qualified","source":"referral","custom_fields":{"budget":"1.2 Cr"}}`,
+	} {
+		if status, out, err := call(http.MethodPost, "/v1/leads", token, l); err != nil || status != http.StatusCreated {
+			return demo, fmt.Errorf("seed lead: %d %v %v", status, out, err)
+		}
+	}
+	return demo, nil
+}
