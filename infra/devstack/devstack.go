@@ -184,10 +184,20 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	// A child that lost a race for its port may have exited after another
-	// process answered the probe in its place: check they are all alive.
-	for _, p := range s.procs {
-		if p.exited() {
-			return nil, fmt.Errorf("start %s: exited right after start (%v)%s", p.name, p.waitErr, p.logTail())
+	// process answered the probe in its place: start it again on a new
+	// port when the port was ours to pick, else fail.
+	for i := range results {
+		for retry := 0; results[i].p.exited(); retry++ {
+			p := results[i].p
+			if specs[i].port != 0 || retry == 3 {
+				return nil, fmt.Errorf("start %s: exited right after start (%v)%s", p.name, p.waitErr, p.logTail())
+			}
+			np, port, err := startService(ctx, specs[i])
+			if err != nil {
+				return nil, err
+			}
+			s.procs = append(s.procs, np)
+			results[i] = result{np, port, nil}
 		}
 	}
 	url := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
