@@ -42,9 +42,9 @@ func run() error {
 		StackProps: awscdk.StackProps{Env: env()},
 		Topology:   topo,
 	})
-	assembly := app.Synth(nil)
+	app.Synth(nil)
 
-	if findings := stack.Findings(assembly); len(findings) > 0 {
+	if findings := stack.Findings(app); len(findings) > 0 {
 		for _, f := range findings {
 			fmt.Fprintln(os.Stderr, f)
 		}

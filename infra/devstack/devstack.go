@@ -6,12 +6,13 @@
 // The stand-ins are pinned in infra/local/toolchain (package-lock.json for
 // the npm ones, go.mod `tool` lines for the Go ones). Start installs them on
 // first use: `npm ci` into infra/local/toolchain/node_modules, and `go build`
-// of local-kms and aws-lambda-rie into <root>/.cache/bin, both serialised by
+// of local-kms (as kmsloopback) and aws-lambda-rie into <root>/.cache/bin, both serialised by
 // a file lock on <root>/.cache/install.lock and skipped when up to date.
 //
-// Every service is reached at http://127.0.0.1:PORT. Two of them cannot be
-// told which address to bind: DynamoDB Local and local-kms listen on all
-// interfaces (0.0.0.0) on their port. SQS and SES bind 127.0.0.1 only.
+// Every service is reached at http://127.0.0.1:PORT. SQS, SES and KMS bind
+// 127.0.0.1 only (KMS through infra/local/toolchain/kmsloopback, which serves
+// local-kms's handler on loopback). DynamoDB Local has no bind option and
+// listens on all interfaces on its port.
 //
 // Each child runs in its own process group; Stop signals the whole group and
 // waits. On Linux the children also get SIGKILL when the process that started

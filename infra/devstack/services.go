@@ -56,9 +56,8 @@ func sqsSpec(t tools, dirs layout, port int) serviceSpec {
 	}
 }
 
-// kmsSpec runs local-kms. It listens on 0.0.0.0:PORT (no bind option). Keys
-// live in KMS_DATA_PATH; a seed file at <kms dir>/seed.yaml is loaded if
-// someone puts one there.
+// kmsSpec runs local-kms through kmsloopback, on 127.0.0.1:PORT. Keys live
+// in KMS_DATA_PATH.
 func kmsSpec(t tools, dirs layout, port int) serviceSpec {
 	return serviceSpec{
 		name:    "kms",
@@ -72,7 +71,6 @@ func kmsSpec(t tools, dirs layout, port int) serviceSpec {
 				"KMS_REGION="+region,
 				"KMS_ACCOUNT_ID="+kmsAccountID,
 				"KMS_DATA_PATH="+dirs.kms,
-				"KMS_SEED_PATH="+filepath.Join(dirs.kms, "seed.yaml"),
 			)
 			return cmd
 		},

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -24,28 +23,36 @@ func Nag(scope constructs.Construct) {
 	}), nil)
 }
 
-// Findings returns every unsuppressed AwsSolutions error or warning recorded
-// in the synthesized assembly, as "<construct path>: <message>". cdk-nag only
+// Findings returns every unsuppressed AwsSolutions error or warning that
+// cdk-nag attached to scope or its children, as "<construct path>: <message>".
+// Call it after synthesis (app.Synth), when the checks have run. cdk-nag only
 // annotates; the caller decides to fail.
-func Findings(assembly cxapi.CloudAssembly) []string {
+func Findings(scope constructs.IConstruct) []string {
 	var out []string
-	for _, st := range *assembly.Stacks() {
-		for _, m := range *st.Messages() {
-			if m.Level != cxapi.SynthesisMessageLevel_ERROR && m.Level != cxapi.SynthesisMessageLevel_WARNING {
+	for _, c := range *scope.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		for _, md := range *c.Node().Metadata() {
+			if md.Type == nil || (*md.Type != annotationError && *md.Type != annotationWarning) {
 				continue
 			}
-			text := fmt.Sprint(m.Entry.Data)
+			text := fmt.Sprint(md.Data)
 			if !strings.HasPrefix(text, NagPrefix) {
 				continue
 			}
 			if i := strings.IndexByte(text, '\n'); i >= 0 {
 				text = text[:i]
 			}
-			out = append(out, fmt.Sprintf("%s: %s", *m.Id, text))
+			out = append(out, fmt.Sprintf("%s: %s", *c.Node().Path(), text))
 		}
 	}
 	return out
 }
+
+// Metadata types of error and warning annotations (Annotations.addError,
+// Annotations.addWarningV2), as cdk-nag records its findings.
+const (
+	annotationError   = "aws:cdk:error"
+	annotationWarning = "aws:cdk:warning"
+)
 
 // suppress records a cdk-nag suppression of rule on c and its children, with
 // the reason it is acceptable. appliesTo, when given, narrows it to those

@@ -24,6 +24,7 @@ import (
 // synthesized is one stack built from a topology, synthesized once.
 type synthesized struct {
 	topo        topology.Stack
+	stack       awscdk.Stack
 	template    assertions.Template
 	annotations assertions.Annotations
 	resources   map[string]resource // logical id -> resource
@@ -106,6 +107,7 @@ func build(topo topology.Stack, tmp, name string) (*synthesized, error) {
 	})
 	s := &synthesized{
 		topo:        topo,
+		stack:       st,
 		template:    assertions.Template_FromStack(st, nil),
 		annotations: assertions.Annotations_FromStack(st),
 	}
@@ -796,8 +798,8 @@ func TestNoUnsuppressedNagFindings(t *testing.T) {
 		errs := s.annotations.FindError(jsii.String("*"), nag)
 		warns := s.annotations.FindWarning(jsii.String("*"), nag)
 		// THEN no finding is left without a suppression
-		for _, m := range append(*errs, *warns...) {
-			t.Errorf("%s: %s %v", *m.Id, m.Level, m.Entry.Data)
+		if n := len(*errs) + len(*warns); n > 0 {
+			t.Errorf("%s: %d unsuppressed cdk-nag findings:\n%s", s.topo.Name, n, strings.Join(stack.Findings(s.stack), "\n"))
 		}
 	}
 }
@@ -810,7 +812,8 @@ func TestFindingsFailSynth(t *testing.T) {
 	awssqs.NewQueue(st, jsii.String("Plain"), &awssqs.QueueProps{Encryption: awssqs.QueueEncryption_UNENCRYPTED})
 
 	// WHEN it is synthesized and its findings are read as infra/main.go does
-	findings := stack.Findings(app.Synth(nil))
+	app.Synth(nil)
+	findings := stack.Findings(app)
 
 	// THEN the unsuppressed findings are reported, so main exits non-zero
 	joined := strings.Join(findings, "\n")
