@@ -22,8 +22,8 @@ const LogRetention = awslogs.RetentionDays_ONE_MONTH
 
 // Action sets behind the topology's Access flags. The table sets mirror
 // CDK's grantReadData/grantWriteData without the stream actions (the table
-// has no stream); the key sets are what DynamoDB needs from the caller to use
-// a table encrypted with a customer-managed key, written out instead of
+// has no stream); the key sets are the ones those grants add for a table
+// encrypted with a customer-managed key, written out instead of the
 // kms:ReEncrypt*/kms:GenerateDataKey* wildcards.
 var (
 	tableReadActions  = []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"}
