@@ -177,7 +177,8 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		if r.p != nil {
 			s.procs = append(s.procs, r.p)
 		}
-		if r.err != nil && !(ctx.Err() == nil && errors.Is(context.Cause(startCtx), errFailed) && errors.Is(r.err, context.Canceled)) {
+		cancelledByOther := ctx.Err() == nil && errors.Is(context.Cause(startCtx), errFailed) && errors.Is(r.err, context.Canceled)
+		if r.err != nil && !cancelledByOther {
 			errs = append(errs, r.err)
 		}
 	}
@@ -191,7 +192,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		for retry := 0; results[i].p.exited(); retry++ {
 			p := results[i].p
 			if specs[i].port != 0 || retry == 3 {
-				return nil, fmt.Errorf("start %s: exited right after start (%v)%s", p.name, p.waitErr, p.logTail())
+				return nil, fmt.Errorf("start %s: exited right after start (%w)%s", p.name, p.waitErr, p.logTail())
 			}
 			np, port, err := startService(ctx, specs[i])
 			if err != nil {

@@ -90,7 +90,11 @@ func findJava() (string, error) {
 			return p, nil
 		}
 	}
-	return exec.LookPath("java")
+	java, err := exec.LookPath("java")
+	if err != nil {
+		return "", fmt.Errorf("find java: %w", err)
+	}
+	return java, nil
 }
 
 // lockFile takes an exclusive flock on path, polling so that ctx can cancel
@@ -200,7 +204,7 @@ func ensureGoTools(ctx context.Context, dir, binDir string, progress io.Writer) 
 	// directory, then renamed into place.
 	tmp, err := os.MkdirTemp(binDir, ".build-")
 	if err != nil {
-		return err
+		return fmt.Errorf("build dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, goBin, append([]string{"build", "-o", tmp + string(filepath.Separator)}, pkgs...)...)

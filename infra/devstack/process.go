@@ -207,7 +207,7 @@ func waitReady(ctx context.Context, p *proc, port int, spec serviceSpec) error {
 		select {
 		case <-p.done:
 			p.exitedEarly = true
-			return fmt.Errorf("start %s: exited before answering on 127.0.0.1:%d (%v)%s", spec.name, port, p.waitErr, p.logTail())
+			return fmt.Errorf("start %s: exited before answering on 127.0.0.1:%d (%w)%s", spec.name, port, p.waitErr, p.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("start %s: %w", spec.name, ctx.Err())
 		case <-deadline.C:

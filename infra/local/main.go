@@ -138,7 +138,10 @@ func run() error {
 	fmt.Println("\nshutting down ...")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	return nil
 }
 
 // startConsumers polls every consumed queue and fires every schedule.

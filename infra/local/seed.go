@@ -65,7 +65,7 @@ func seedDemo(ctx context.Context, api apigw.HandlerFunc) (demoAccount, error) {
 		`{"name":"Kabir Singh","email":"kabir@example.com","status":"qualified","source":"referral","custom_fields":{"budget":"1.2 Cr"}}`,
 	} {
 		if status, out, err := call(http.MethodPost, "/v1/leads", token, l); err != nil || status != http.StatusCreated {
-			return demo, fmt.Errorf("seed lead: %d %v %v", status, out, err)
+			return demo, fmt.Errorf("seed lead: %d %v: %w", status, out, err)
 		}
 	}
 	return demo, nil

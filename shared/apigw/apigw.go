@@ -195,8 +195,10 @@ func WriteResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse) 
 		status = http.StatusOK
 	}
 	w.WriteHeader(status)
-	_, err := w.Write(body)
-	return err
+	if _, err := w.Write(body); err != nil {
+		return fmt.Errorf("write response body: %w", err)
+	}
+	return nil
 }
 
 // responseWriter collects a handler's response for a Lambda reply.
@@ -218,7 +220,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.body.Write(p)
+	return w.body.Write(p) //nolint:wrapcheck // io.Writer contract: return the writer's error as is
 }
 
 func (w *responseWriter) response() events.APIGatewayV2HTTPResponse {

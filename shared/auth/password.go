@@ -67,7 +67,10 @@ func CheckPassword(hash, password string) error {
 	if err != nil {
 		return fmt.Errorf("check password: key: %w", err)
 	}
-	got := argon2.IDKey([]byte(password), salt, iters, mem, threads, uint32(len(want)))
+	if len(want) != argonKeyLen {
+		return errors.New("check password: unexpected key length")
+	}
+	got := argon2.IDKey([]byte(password), salt, iters, mem, threads, argonKeyLen)
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return ErrMismatch
 	}

@@ -50,7 +50,7 @@ func (s *Store) ListAudit(ctx context.Context, orgID string, limit int, from map
 		KeyConditionExpression:    aws.String("PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: auditPK(orgID)}},
 		ScanIndexForward:          aws.Bool(false),
-		Limit:                     aws.Int32(int32(limit)),
+		Limit:                     aws.Int32(pageLimit(limit)),
 		ExclusiveStartKey:         encodeKey(from),
 	})
 	if err != nil {

@@ -286,7 +286,7 @@ func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limi
 	for range maxListPages {
 		// Ask for one more than needed to know whether a next page exists
 		// without a second round trip in the common, unfiltered case.
-		in.Limit = aws.Int32(int32(limit - len(page.Items) + 1))
+		in.Limit = aws.Int32(pageLimit(limit - len(page.Items) + 1))
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
 			return lead.Page{}, fmt.Errorf("list leads of %s: %w", orgID, err)

@@ -128,6 +128,12 @@ func encodeKey(k map[string]string) map[string]types.AttributeValue {
 	return out
 }
 
+// pageLimit converts a page size for DynamoDB, clamped to 1..1000 (the API
+// allows at most 100).
+func pageLimit(n int) int32 {
+	return int32(max(1, min(n, 1000))) //nolint:gosec // clamped
+}
+
 func unmarshal(item map[string]types.AttributeValue, out any) error {
 	if err := attributevalue.UnmarshalMap(item, out); err != nil {
 		return fmt.Errorf("decode item: %w", err)

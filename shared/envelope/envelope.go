@@ -103,7 +103,10 @@ func (s *Sealer) Seal(ctx context.Context, orgID string, plaintext []byte) ([]by
 	}
 	out := make([]byte, 0, 1+2+len(dk.encrypted)+len(nonce)+len(plaintext)+gcm.Overhead())
 	out = append(out, version)
-	out = binary.BigEndian.AppendUint16(out, uint16(len(dk.encrypted)))
+	if len(dk.encrypted) > 0xffff {
+		return nil, errors.New("seal: encrypted data key too long")
+	}
+	out = binary.BigEndian.AppendUint16(out, uint16(len(dk.encrypted))) //nolint:gosec // bounded just above
 	out = append(out, dk.encrypted...)
 	out = append(out, nonce...)
 	return gcm.Seal(out, nonce, plaintext, aad(orgID, out[:3+len(dk.encrypted)])), nil
@@ -132,7 +135,7 @@ func (s *Sealer) Open(ctx context.Context, orgID string, blob []byte) ([]byte, e
 	nonce, ct := rest[:gcm.NonceSize()], rest[gcm.NonceSize():]
 	pt, err := gcm.Open(nil, nonce, ct, aad(orgID, blob[:3+n]))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrOpen, err)
+		return nil, fmt.Errorf("%w: %w", ErrOpen, err)
 	}
 	return pt, nil
 }
@@ -181,7 +184,7 @@ func (s *Sealer) openingKey(ctx context.Context, orgID string, encrypted []byte)
 	if err != nil {
 		var invalid *types.InvalidCiphertextException
 		if errors.As(err, &invalid) {
-			return nil, fmt.Errorf("%w: %v", ErrOpen, err)
+			return nil, fmt.Errorf("%w: %w", ErrOpen, err)
 		}
 		return nil, fmt.Errorf("open: decrypt data key: %w", err)
 	}

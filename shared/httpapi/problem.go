@@ -81,6 +81,10 @@ func problem(status int, code, detail string) *Problem {
 	return &Problem{Type: problemTypeBase + code, Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
 }
 
+func internalProblem() *Problem {
+	return problem(http.StatusInternalServerError, "internal", "internal error; it has been logged")
+}
+
 func fieldProblem(field, message string) *Problem {
 	p := problem(http.StatusUnprocessableEntity, "validation_failed", "validation failed: "+field+" "+message)
 	p.Errors = []*huma.ErrorDetail{{Message: message, Location: "body." + field}}
@@ -98,7 +102,5 @@ var (
 		p.Errors = []*huma.ErrorDetail{{Message: "invalid cursor", Location: "query.cursor"}}
 		return p
 	}
-	errInternal = func() error {
-		return problem(http.StatusInternalServerError, "internal", "internal error; it has been logged")
-	}
+	errInternal = func() error { return internalProblem() }
 )

@@ -129,7 +129,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.deps.Log.ErrorContext(r.Context(), "panic serving request", "route", r.Method+" "+r.URL.Path, "panic", v)
-			writeProblem(w, errInternal().(*Problem))
+			writeProblem(w, internalProblem())
 		}
 	}()
 	if r.ContentLength > maxBodyBytes {
@@ -224,7 +224,10 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 }
 
 func (s *Server) writeErr(ctx huma.Context, err error) {
-	p := err.(*Problem)
+	var p *Problem
+	if !errors.As(err, &p) {
+		p = internalProblem()
+	}
 	ctx.SetHeader("Content-Type", "application/problem+json")
 	ctx.SetStatus(p.Status)
 	_ = json.NewEncoder(ctx.BodyWriter()).Encode(p)

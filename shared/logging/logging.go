@@ -138,7 +138,7 @@ func (h redactor) Handle(ctx context.Context, r slog.Record) error {
 		nr.AddAttrs(redactAttr(a))
 		return true
 	})
-	return h.inner.Handle(ctx, nr)
+	return h.inner.Handle(ctx, nr) //nolint:wrapcheck // slog.Handler contract
 }
 
 func (h redactor) WithAttrs(attrs []slog.Attr) slog.Handler {
@@ -160,7 +160,7 @@ func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		r.AddAttrs(slog.String("requestId", lc.AwsRequestID))
 	}
-	return h.Handler.Handle(ctx, r)
+	return h.Handler.Handle(ctx, r) //nolint:wrapcheck // slog.Handler contract
 }
 
 func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

@@ -61,7 +61,10 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 			_, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 				QueueUrl: &url, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
 			})
-			return err
+			if err != nil {
+				return fmt.Errorf("queue attributes: %w", err)
+			}
+			return nil
 		}
 	}
 	return httpapi.New(httpapi.Deps{
@@ -74,8 +77,10 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
 			{Name: "queue_outbound", Run: queueCheck(cfg.OutboundQueueURL)},
 			{Name: "key", Run: func(ctx context.Context) error {
-				_, err := keys.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(cfg.KeyID)})
-				return err
+				if _, err := keys.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(cfg.KeyID)}); err != nil {
+					return fmt.Errorf("describe key: %w", err)
+				}
+				return nil
 			}},
 		},
 	}), nil

@@ -157,7 +157,7 @@ func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 	out, err := p.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    &p.QueueURL,
 		MaxNumberOfMessages:         int32(max(1, min(p.BatchSize, 10))),
-		WaitTimeSeconds:             int32(p.Wait / time.Second),
+		WaitTimeSeconds:             int32(min(p.Wait, 20*time.Second) / time.Second), //nolint:gosec // at most 20
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
 		MessageAttributeNames:       []string{"All"},
 	})
