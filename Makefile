@@ -22,7 +22,8 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 dev: ## Run the whole system locally on 127.0.0.1 (Ctrl-C stops everything)
-	$(GO) run ./infra/local
+	@$(GO) build -o $(BIN)/leadluence-dev ./infra/local
+	@exec $(BIN)/leadluence-dev
 
 dev-reset: ## Wipe the local system's data (.dev/)
 	rm -rf .dev
