@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -78,8 +79,12 @@ func CheckPassword(hash, password string) error {
 }
 
 // dummyHash is checked against when a login names an unknown email, so the
-// answer takes as long as for a known one.
-var dummyHash, _ = HashPassword("leadluence-timing-equaliser")
+// answer takes as long as for a known one. It is made on first use, not at
+// start-up: hashing costs ~90 ms that every cold start would otherwise pay.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("leadluence-timing-equaliser")
+	return h
+})
 
 // CheckNoUser spends the time a password check would, for unknown emails.
-func CheckNoUser(password string) { _ = CheckPassword(dummyHash, password) }
+func CheckNoUser(password string) { _ = CheckPassword(dummyHash(), password) }

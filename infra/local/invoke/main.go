@@ -144,12 +144,14 @@ func run(ctx context.Context, fnName, eventFile string, extra map[string]string,
 		return nil, fmt.Errorf("provision: %w", err)
 	}
 
-	p, err := rie.Start(rie.Options{
+	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	p, err := rie.StartReady(readyCtx, rie.Options{
 		RIE:       rieBin,
 		Bootstrap: bootstrap,
 		Env:       rie.FunctionEnv(fn, stack.Env(), topology.ResourceEnv(fn, res), extra),
 		Output:    logs,
-	})
+	}, 10*time.Millisecond)
 	if err != nil {
 		return nil, err
 	}
@@ -158,11 +160,6 @@ func run(ctx context.Context, fnName, eventFile string, extra map[string]string,
 			err = errors.Join(err, serr)
 		}
 	}()
-	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := p.WaitReady(readyCtx, 10*time.Millisecond); err != nil {
-		return nil, err
-	}
 	invokeCtx, cancel := context.WithTimeout(ctx, fn.Timeout+30*time.Second)
 	defer cancel()
 	resp, err := p.Invoke(invokeCtx, payload)

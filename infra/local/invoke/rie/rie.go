@@ -129,6 +129,7 @@ type Process struct {
 	Started time.Time
 
 	cmd     *exec.Cmd
+	out     *quietOnStop
 	client  *http.Client
 	done    chan struct{} // closed once the emulator has been reaped
 	waitErr error         // valid after done is closed
@@ -169,24 +170,24 @@ func Start(opts Options) (*Process, error) {
 		bootstrap)
 	cmd.Dir = filepath.Dir(bootstrap)
 	cmd.Env = envList(opts.Env)
-	out := opts.Output
-	if out == nil {
-		out = io.Discard
+	out := &quietOnStop{w: opts.Output}
+	if out.w == nil {
+		out.w = io.Discard
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	// The bootstrap inherits the output pipe; once it is killed the pipe
 	// closes, but never wait on it for long.
 	cmd.WaitDelay = 2 * time.Second
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = ProcAttr()
 
 	p := &Process{
 		Addr: addr,
 		cmd:  cmd,
+		out:  out,
 		done: make(chan struct{}),
 		client: &http.Client{Transport: &http.Transport{
-			DialContext:       (&net.Dialer{Timeout: time.Second}).DialContext,
-			DisableKeepAlives: false,
-			MaxIdleConns:      2,
+			DialContext:  (&net.Dialer{Timeout: time.Second}).DialContext,
+			MaxIdleConns: 2,
 		}},
 	}
 	started := make(chan error, 1)
@@ -211,6 +212,29 @@ func Start(opts Options) (*Process, error) {
 	return p, nil
 }
 
+// StartReady starts the emulator and waits until it answers (see Start and
+// WaitReady). When the emulator exits before answering, as it does when
+// another process took one of its ports in the meantime, it tries again on
+// new ports, three times in all.
+func StartReady(ctx context.Context, opts Options, poll time.Duration) (*Process, error) {
+	var lastErr error
+	for range 3 {
+		p, err := Start(opts)
+		if err != nil {
+			return nil, err
+		}
+		err = p.WaitReady(ctx, poll)
+		if err == nil {
+			return p, nil
+		}
+		lastErr = errors.Join(err, p.Stop())
+		if !p.Exited() || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
 // WaitReady polls the emulator until it answers HTTP on Addr (a GET of a
 // path it does not serve, which starts nothing), it exits, or ctx is done.
 func (p *Process) WaitReady(ctx context.Context, poll time.Duration) error {
@@ -227,7 +251,10 @@ func (p *Process) WaitReady(ctx context.Context, poll time.Duration) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("wait for rie on %s: it exited (%v)", p.Addr, p.waitErr)
+			if p.waitErr == nil {
+				return fmt.Errorf("wait for rie on %s: it exited with status 0", p.Addr)
+			}
+			return fmt.Errorf("wait for rie on %s: it exited: %w", p.Addr, p.waitErr)
 		case <-ctx.Done():
 			return fmt.Errorf("wait for rie on %s: %w", p.Addr, ctx.Err())
 		case <-time.After(poll):
@@ -274,6 +301,8 @@ func (p *Process) Exited() bool {
 func (p *Process) Stop() error {
 	p.stopOnce.Do(func() {
 		p.client.CloseIdleConnections()
+		p.out.stopping()
+		defer p.out.flush()
 		pid := p.cmd.Process.Pid
 		var errs []error
 		if !p.Exited() {
@@ -312,6 +341,52 @@ func (p *Process) Stop() error {
 	return p.stopErr
 }
 
+// quietOnStop passes output through line by line, except that once Stop
+// has begun it drops the emulator's own log lines, which only report the
+// bootstrap being killed ("(rapid) ... exited: signal: killed").
+type quietOnStop struct {
+	mu      sync.Mutex
+	w       io.Writer
+	stopped bool
+	partial []byte
+}
+
+func (q *quietOnStop) Write(b []byte) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.partial = append(q.partial, b...)
+	for {
+		i := bytes.IndexByte(q.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := q.partial[:i+1]
+		if !q.stopped || !bytes.Contains(line, []byte("(rapid)")) {
+			if _, err := q.w.Write(line); err != nil {
+				return len(b), fmt.Errorf("copy rie output: %w", err)
+			}
+		}
+		q.partial = q.partial[i+1:]
+	}
+	return len(b), nil
+}
+
+func (q *quietOnStop) stopping() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.stopped = true
+}
+
+// flush writes what is left of an unterminated last line.
+func (q *quietOnStop) flush() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.partial) > 0 && !bytes.Contains(q.partial, []byte("(rapid)")) {
+		_, _ = q.w.Write(q.partial)
+	}
+	q.partial = nil
+}
+
 // waitGone waits until none of pids exists any more (reaped by their
 // parent), or until timeout.
 func waitGone(pids []int, timeout time.Duration) {
@@ -325,6 +400,12 @@ func waitGone(pids []int, timeout time.Duration) {
 		}
 	}
 }
+
+// ProcAttr returns the attributes the emulator is started with: a process
+// group of its own and, on Linux, SIGKILL when the thread that started it
+// exits (so start and wait for the child on a goroutine locked to its OS
+// thread, as Start does).
+func ProcAttr() *syscall.SysProcAttr { return sysProcAttr() }
 
 // freePort asks the kernel for a free loopback port.
 func freePort() (int, error) {

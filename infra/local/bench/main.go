@@ -1,0 +1,207 @@
+// Command bench measures what matters for Leadluence's Lambda functions and
+// writes the results, with the raw numbers, to a Markdown file:
+//
+//	go run ./infra/local/bench -out docs/benchmarks.md
+//
+// `make bench` runs it under cmd/withstack after `make build`. In one run it
+// measures:
+//
+//   - cold start: the time from starting a fresh aws-lambda-rie process
+//     until the first invocation's response arrives, for the api bootstrap
+//     (bin/local/api/bootstrap, event GET /v1/health) and for a hello-world
+//     aws-lambda-go bootstrap built from ./hello with the same flags,
+//     interleaved, N times each; plus a breakdown of the api's cold start
+//     with the bootstrap run directly against a minimal runtime API served
+//     by the bench, and the package init costs GODEBUG=inittrace=1 reports;
+//   - the size of every function's stripped linux/arm64 bin/<fn>/bootstrap,
+//     and of the hello-world built the same way;
+//   - the AWS calls (DynamoDB above all) each API request makes, counted by
+//     an SDK middleware in the api handler built in-process by app.New.
+//
+// It reuses the stack described by the environment (cmd/withstack) or else
+// starts an ephemeral one, and provisions a fresh resource prefix.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/leadluence/backend/infra/devstack"
+	"github.com/leadluence/backend/infra/local/invoke/rie"
+	"github.com/leadluence/backend/infra/provision"
+	"github.com/leadluence/backend/infra/topology"
+)
+
+// benchFn is the function whose cold start and AWS calls are measured.
+const benchFn = "api"
+
+func main() {
+	out := flag.String("out", "docs/benchmarks.md", "Markdown `file` to write")
+	n := flag.Int("n", 15, "cold starts per bootstrap (after 2 discarded warm-ups each)")
+	flag.Parse()
+	if *n < 1 || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: bench [-out FILE] [-n RUNS]")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *out, *n); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// env is what every measurement needs.
+type env struct {
+	root  string
+	fn    topology.Function
+	rie   string
+	stack *devstack.Stack
+	// fnEnv is the api function's whole environment (rie.FunctionEnv).
+	fnEnv map[string]string
+	// resEnv holds the resource locations (topology.ResourceEnv).
+	resEnv map[string]string
+	// helloHost and helloARM are the hello-world bootstraps.
+	helloHost, helloARM string
+}
+
+func run(ctx context.Context, out string, n int) (err error) {
+	begin := time.Now()
+	root, err := devstack.Root()
+	if err != nil {
+		return err
+	}
+	st := topology.Default()
+	fn, ok := st.Function(benchFn)
+	if !ok {
+		return fmt.Errorf("no function %q in infra/topology", benchFn)
+	}
+	e := &env{root: root, fn: fn}
+	if e.rie, err = rie.Binary(ctx, root); err != nil {
+		return err
+	}
+
+	stack, ok := devstack.FromEnv()
+	if !ok {
+		say("no stack in the environment (run under cmd/withstack to reuse one): starting an ephemeral one")
+		if stack, err = devstack.Start(ctx, devstack.Options{Progress: os.Stderr}); err != nil {
+			return err
+		}
+		defer func() {
+			if serr := stack.Stop(); serr != nil {
+				err = errors.Join(err, fmt.Errorf("stop local stack: %w", serr))
+			}
+		}()
+	}
+	e.stack = stack
+	if err := exportEnv(stack.Env()); err != nil {
+		return err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load aws config: %w", err)
+	}
+	prefix := fmt.Sprintf("bench%d-", time.Now().UnixNano()%1e9)
+	res, err := provision.Apply(ctx, awsCfg, st, prefix)
+	if err != nil {
+		return fmt.Errorf("provision %s*: %w", prefix, err)
+	}
+	e.resEnv = topology.ResourceEnv(fn, res)
+	e.fnEnv = rie.FunctionEnv(fn, stack.Env(), e.resEnv)
+
+	tmp, err := os.MkdirTemp("", "leadluence-bench-*")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if e.helloHost, err = buildHello(ctx, root, tmp, runtime.GOARCH); err != nil {
+		return err
+	}
+	if e.helloARM, err = buildHello(ctx, root, tmp, "arm64"); err != nil {
+		return err
+	}
+
+	r := &report{Date: time.Now().UTC(), N: n, Prefix: prefix}
+	r.Machine = machine(ctx)
+
+	say("cold starts under aws-lambda-rie: %d x api, %d x hello, interleaved ...", n, n)
+	if r.Cold, err = coldStarts(ctx, e, n); err != nil {
+		return err
+	}
+	say("cold-start breakdown (bootstrap run directly against a minimal runtime API) ...")
+	if r.Direct, err = directStarts(ctx, e, breakdownRuns); err != nil {
+		return err
+	}
+	if r.Inits, err = initTrace(ctx, e, traceRuns); err != nil {
+		return err
+	}
+	if r.Sizes, err = sizes(root, st, e.helloARM); err != nil {
+		return err
+	}
+	say("AWS calls per request (in-process handler) ...")
+	if r.Calls, err = countCalls(ctx, e); err != nil {
+		return err
+	}
+	r.Elapsed = time.Since(begin)
+
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	if err := os.WriteFile(out, []byte(r.markdown()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	fmt.Print(r.summary())
+	fmt.Printf("wrote %s\n", out)
+	return nil
+}
+
+// buildHello builds ./infra/local/bench/hello for linux/goarch with the
+// flags `make build` uses and returns the bootstrap's path.
+func buildHello(ctx context.Context, root, tmp, goarch string) (string, error) {
+	bin := filepath.Join(tmp, "hello-"+goarch, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w",
+		"-o", bin, "./infra/local/bench/hello")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build hello for linux/%s: %w\n%s", goarch, err, strings.TrimSpace(string(b)))
+	}
+	return bin, nil
+}
+
+// exportEnv puts the stack's environment into this process's, and removes
+// what could point the SDK at a real account instead.
+func exportEnv(env map[string]string) error {
+	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+		"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"} {
+		if err := os.Unsetenv(k); err != nil {
+			return fmt.Errorf("unset %s: %w", k, err)
+		}
+	}
+	for k, v := range env {
+		if err := os.Setenv(k, v); err != nil {
+			return fmt.Errorf("set %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// say prints a progress line to stderr.
+func say(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
