@@ -1,5 +1,7 @@
 package dynamostore
 
+import "fmt"
+
 // Every key of the single table is built in this file, so the data model in
 // docs/data-model.md can be checked against one place.
 
@@ -69,3 +71,36 @@ func throttlePK(emailHash string) string { return "THROTTLE#LOGIN#" + emailHash 
 
 // secretPK holds a platform secret sealed with the envelope key.
 func secretPK(name string) string { return "SECRET#" + name }
+
+// integrationSK is an org's integration with a page or number.
+func integrationSK(kind, externalID string) string { return "INTEGRATION#" + kind + "#" + externalID }
+
+// metaOwnerPK maps a page or number to the one org it belongs to.
+func metaOwnerPK(kind, externalID string) string { return "META#" + kind + "#" + externalID }
+
+const (
+	skOwner           = "OWNER"
+	prefixIntegration = "INTEGRATION#"
+	prefixMsg         = "MSG#"
+	prefixConsent     = "CONSENT#"
+	prefixActivity    = "ACT#"
+	skWAMID           = "WAMID"
+)
+
+// leadPartPK is the partition of one lead's history: messages, activities,
+// consent ledger.
+func leadPartPK(orgID, leadID string) string { return "ORG#" + orgID + "#LEAD#" + leadID }
+
+func messageSK(msgID string) string   { return prefixMsg + msgID }
+func consentSK(entryID string) string { return prefixConsent + entryID }
+func activitySK(actID string) string  { return prefixActivity + actID }
+func eventSK(key string) string       { return "EVENT#" + key }
+func wamidPK(wamid string) string     { return "WAMID#" + wamid }
+func statusLogSK(at int64, status string) string {
+	return fmt.Sprintf("STATUS#%020d#%s", at, status)
+}
+
+// parkedPK holds events parked while an integration's token is invalid.
+func parkedPK(orgID, kind, externalID string) string {
+	return "PARKED#" + orgID + "#" + kind + "#" + externalID
+}

@@ -35,6 +35,19 @@ type leadItem struct {
 	CreatedAt    time.Time         `dynamodbav:"created_at"`
 	UpdatedAt    time.Time         `dynamodbav:"updated_at"`
 	Version      int               `dynamodbav:"version"`
+	// Written by ingest; carried through every update.
+	LastInboundAt time.Time         `dynamodbav:"last_inbound_at,omitempty"`
+	Consent       map[string]string `dynamodbav:"consent"`
+	Provenance    *provenanceAttr   `dynamodbav:"provenance,omitempty"`
+}
+
+type provenanceAttr struct {
+	IntegrationKind string   `dynamodbav:"integration_kind"`
+	IntegrationID   string   `dynamodbav:"integration_id"`
+	LeadgenID       string   `dynamodbav:"leadgen_id,omitempty"`
+	FormID          string   `dynamodbav:"form_id,omitempty"`
+	AdID            string   `dynamodbav:"ad_id,omitempty"`
+	Fields          []string `dynamodbav:"fields,omitempty"`
 }
 
 type guardItem struct {
@@ -58,6 +71,15 @@ func toLeadItem(l lead.Lead) leadItem {
 	if it.CustomFields == nil {
 		it.CustomFields = map[string]string{}
 	}
+	it.LastInboundAt = l.LastInboundAt
+	it.Consent = l.Consent
+	if it.Consent == nil {
+		it.Consent = map[string]string{}
+	}
+	if p := l.Provenance; p != nil {
+		it.Provenance = &provenanceAttr{IntegrationKind: p.IntegrationKind, IntegrationID: p.IntegrationID, LeadgenID: p.LeadgenID,
+			FormID: p.FormID, AdID: p.AdID, Fields: p.Fields}
+	}
 	if l.AssigneeID != "" {
 		it.GSI2PK, it.GSI2SK = leadAssigneePK(l.OrgID, l.AssigneeID), leadSK(l.ID)
 	}
@@ -65,9 +87,15 @@ func toLeadItem(l lead.Lead) leadItem {
 }
 
 func (i leadItem) lead() lead.Lead {
-	return lead.Lead{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Phone: i.Phone, Email: i.Email, Source: i.Source,
+	l := lead.Lead{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Phone: i.Phone, Email: i.Email, Source: i.Source,
 		Status: lead.Status(i.Status), Tags: i.Tags, CustomFields: i.CustomFields, AssigneeID: i.AssigneeID,
-		CreatedBy: i.CreatedBy, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version}
+		CreatedBy: i.CreatedBy, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
+		LastInboundAt: i.LastInboundAt, Consent: i.Consent}
+	if p := i.Provenance; p != nil {
+		l.Provenance = &lead.Provenance{IntegrationKind: p.IntegrationKind, IntegrationID: p.IntegrationID, LeadgenID: p.LeadgenID,
+			FormID: p.FormID, AdID: p.AdID, Fields: p.Fields}
+	}
+	return l
 }
 
 // guardPut claims a phone or email for a lead; guardDelete releases it.

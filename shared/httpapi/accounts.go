@@ -204,8 +204,10 @@ func (s *Server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokens
 		s.record(ctx, rec)
 		return nil, problem(http.StatusUnauthorized, "invalid_credentials", "email or password is wrong")
 	}
-	if err := s.deps.Store.ClearLoginFailures(ctx, key); err != nil {
-		s.deps.Log.ErrorContext(ctx, "clear login failures", "err", err)
+	if failures > 0 {
+		if err := s.deps.Store.ClearLoginFailures(ctx, key); err != nil {
+			s.deps.Log.ErrorContext(ctx, "clear login failures", "err", err)
+		}
 	}
 	org, err := s.deps.Store.GetOrg(ctx, u.OrgID)
 	if err != nil {

@@ -274,13 +274,31 @@ func (s *Server) updateLead(ctx context.Context, in *struct {
 	IfMatch string `header:"If-Match" doc:"The version you last read; a stale one is 412."`
 	Body    LeadPatch
 }) (*leadOutput, error) {
-	p := caller(ctx)
 	want, hasWant, err := parseIfMatch(in.IfMatch)
 	if err != nil {
 		return nil, &Problem{Title: "Bad Request", Status: http.StatusBadRequest, Code: "invalid_if_match", Detail: err.Error(),
 			Errors: []*huma.ErrorDetail{{Message: err.Error(), Location: "header.If-Match"}}}
 	}
-	old, err := s.visibleLead(ctx, in.ID)
+	// Without If-Match the caller asked for "apply to the current lead":
+	// when the lead changes between our read and write (a message arriving,
+	// say), read again and re-apply, a few times.
+	for attempt := 0; ; attempt++ {
+		out, err := s.updateLeadOnce(ctx, in.ID, want, hasWant, in.Body)
+		if hasWant || attempt == 2 || !errors.Is(err, errRetryUpdate) {
+			if errors.Is(err, errRetryUpdate) {
+				return nil, s.leadError(ctx, lead.ErrVersionMismatch)
+			}
+			return out, err
+		}
+	}
+}
+
+var errRetryUpdate = errors.New("lead changed during update")
+
+func (s *Server) updateLeadOnce(ctx context.Context, id string, want int, hasWant bool, patch LeadPatch) (*leadOutput, error) {
+	p := caller(ctx)
+	in := struct{ Body LeadPatch }{Body: patch}
+	old, err := s.visibleLead(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +326,9 @@ func (s *Server) updateLead(ctx context.Context, in *struct {
 	next.Version = old.Version + 1
 	next.UpdatedAt = s.deps.Now().UTC()
 	if err := s.deps.Store.UpdateLead(ctx, old, next); err != nil {
+		if errors.Is(err, lead.ErrVersionMismatch) {
+			return nil, errRetryUpdate
+		}
 		return nil, s.leadError(ctx, err)
 	}
 	s.record(ctx, audit.Record{OrgID: old.OrgID, ActorID: p.User.ID, Action: audit.ActionLeadUpdate, TargetType: "lead", TargetID: old.ID,

@@ -55,6 +55,25 @@ type Lead struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	Version      int
+	// LastInboundAt is the time of the lead's latest inbound WhatsApp
+	// message: the 24-hour customer-service window starts there.
+	LastInboundAt time.Time
+	// Consent is the lead's current consent per "channel:purpose", as
+	// "opt_out@<time>" or "opt_in@<time>"; the ledger has the history.
+	Consent map[string]string
+	// Provenance records what came from Meta, for purges on disconnect.
+	Provenance *Provenance
+}
+
+// Provenance says which integration a lead (and which of its fields) came from.
+type Provenance struct {
+	IntegrationKind string
+	IntegrationID   string
+	LeadgenID       string
+	FormID          string
+	AdID            string
+	// Fields are the lead fields and custom-field keys filled from Meta data.
+	Fields []string
 }
 
 // Filter narrows a lead listing. Empty fields do not filter.

@@ -1,0 +1,168 @@
+// Package conversation holds what passes between a business and its leads:
+// messages in both directions with their delivery state, and the consent
+// ledger that records every opt-out and opt-in with its evidence.
+package conversation
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// Channel is how a message travels.
+type Channel string
+
+// Channels.
+const (
+	ChannelWhatsApp Channel = "whatsapp"
+	ChannelEmail    Channel = "email"
+)
+
+// Direction is who sent a message.
+type Direction string
+
+// Directions.
+const (
+	Inbound  Direction = "inbound"
+	Outbound Direction = "outbound"
+)
+
+// Status is a message's delivery state.
+type Status string
+
+// Delivery states. Inbound messages are "received".
+const (
+	StatusReceived  Status = "received"
+	StatusQueued    Status = "queued"
+	StatusAccepted  Status = "accepted"
+	StatusSent      Status = "sent"
+	StatusDelivered Status = "delivered"
+	StatusRead      Status = "read"
+	StatusFailed    Status = "failed"
+)
+
+// Rank orders delivery states: a status moves a message only to a higher
+// rank, so ticks never go backwards; failed outranks everything and nothing
+// moves a failed message.
+func (s Status) Rank() int {
+	switch s {
+	case StatusQueued:
+		return 1
+	case StatusAccepted:
+		return 2
+	case StatusSent:
+		return 3
+	case StatusDelivered:
+		return 4
+	case StatusRead:
+		return 5
+	case StatusFailed:
+		return 100
+	}
+	return 0
+}
+
+// Media describes an attachment by Meta's ids; content is not downloaded.
+type Media struct {
+	ID       string
+	MimeType string
+	SHA256   string
+	Caption  string
+	Filename string
+}
+
+// Message is one message of a lead's conversation.
+type Message struct {
+	ID        string
+	OrgID     string
+	LeadID    string
+	Channel   Channel
+	Direction Direction
+	// ProviderID is the WhatsApp wamid or the SES message id.
+	ProviderID string
+	// Type is the provider's message type: text, image, interactive, ...
+	Type string
+	Text string
+	// Media is set for image, audio, video, document and sticker.
+	Media *Media
+	// Details holds type-specific facts (reply ids, location, reaction target).
+	Details map[string]string
+	Status  Status
+	// ErrorCode and ErrorTitle explain a failed message.
+	ErrorCode  int
+	ErrorTitle string
+	// At is when the provider says it happened.
+	At time.Time
+	// Number is the business's WhatsApp phone_number_id (or sender address).
+	Number string
+}
+
+// StatusEvent is one status report for an outbound message.
+type StatusEvent struct {
+	ProviderID string
+	Status     Status
+	At         time.Time
+	ErrorCode  int
+	ErrorTitle string
+}
+
+// ErrUnknownMessage means a status names a message not (yet) stored.
+var ErrUnknownMessage = errors.New("unknown message")
+
+// Consent actions.
+const (
+	OptOut = "opt_out"
+	OptIn  = "opt_in"
+)
+
+// Consent purposes. PurposeAll covers every purpose of the channel.
+const (
+	PurposeAll       = "all"
+	PurposeMarketing = "marketing"
+)
+
+// ConsentEntry is one line of a lead's consent ledger.
+type ConsentEntry struct {
+	ID      string
+	OrgID   string
+	LeadID  string
+	Channel Channel
+	Purpose string
+	Action  string
+	At      time.Time
+	// Evidence is what proves it: the inbound message id, say.
+	Evidence string
+	// Source says how it was expressed: keyword, button, api.
+	Source string
+}
+
+// optOutWords and optInWords are matched against a whole message, trimmed,
+// case-folded and with trailing punctuation removed. They include the common
+// Hindi (Devanagari) and Hinglish forms our clients' customers send.
+var (
+	optOutWords = map[string]bool{
+		"stop": true, "stop all": true, "stopall": true, "unsubscribe": true, "cancel": true, "end": true, "quit": true,
+		"opt out": true, "optout": true, "opt-out": true,
+		"band karo": true, "band kro": true, "bandh karo": true, "band kar do": true, "band krdo": true, "mat bhejo": true,
+		"message mat bhejo": true, "msg mat bhejo": true, "nahi chahiye": true,
+		"बंद करो": true, "बंद": true, "रोको": true, "मत भेजो": true, "संदेश मत भेजो": true, "बंद कर दो": true,
+	}
+	optInWords = map[string]bool{
+		"start": true, "unstop": true, "subscribe": true, "opt in": true, "optin": true, "opt-in": true,
+		"shuru karo": true, "चालू करो": true, "शुरू करो": true,
+	}
+)
+
+// Keyword classifies an inbound text as an opt-out, an opt-in, or neither.
+func Keyword(text string) (action string, ok bool) {
+	t := strings.ToLower(strings.TrimSpace(text))
+	t = strings.TrimRight(t, ".!।?")
+	t = strings.Join(strings.Fields(t), " ")
+	switch {
+	case optOutWords[t]:
+		return OptOut, true
+	case optInWords[t]:
+		return OptIn, true
+	}
+	return "", false
+}
