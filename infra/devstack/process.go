@@ -33,10 +33,20 @@ type serviceSpec struct {
 	logPath string
 	command func(port int) *exec.Cmd
 	// probePath is requested with GET; any HTTP answer (or a 2xx, when
-	// need2xx) means ready.
+	// need2xx) means ready. When target is set, the probe is instead an AWS
+	// JSON-protocol POST with that X-Amz-Target, and the answer must be a
+	// 200 whose body holds want: so a different server that happens to hold
+	// the port (another stack's, on a shared machine) is not mistaken for
+	// this one.
 	probePath string
 	need2xx   bool
+	target    string
+	jsonType  string
+	want      string
 }
+
+// errForeign means another server answered on the port picked for a child.
+var errForeign = errors.New("another server answers on this port")
 
 // startService starts one stand-in and waits for it to answer. When the
 // port was picked here and the child dies before answering (typically
@@ -201,8 +211,12 @@ func waitReady(ctx context.Context, p *proc, port int, spec serviceSpec) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if probe(ctx, client, url, spec.need2xx) {
+		switch probe(ctx, client, url, spec) {
+		case probeReady:
 			return nil
+		case probeForeign:
+			p.exitedEarly = true // retry on another port, as for a lost bind
+			return fmt.Errorf("start %s on 127.0.0.1:%d: %w", spec.name, port, errForeign)
 		}
 		select {
 		case <-p.done:
@@ -217,18 +231,43 @@ func waitReady(ctx context.Context, p *proc, port int, spec serviceSpec) error {
 	}
 }
 
-func probe(ctx context.Context, client *http.Client, url string, need2xx bool) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+type probeResult int
+
+const (
+	probeNotYet probeResult = iota
+	probeReady
+	probeForeign
+)
+
+func probe(ctx context.Context, client *http.Client, url string, spec serviceSpec) probeResult {
+	method, body := http.MethodGet, io.Reader(nil)
+	if spec.target != "" {
+		method, body = http.MethodPost, strings.NewReader("{}")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
-		return false
+		return probeNotYet
+	}
+	if spec.target != "" {
+		req.Header.Set("X-Amz-Target", spec.target)
+		req.Header.Set("Content-Type", spec.jsonType)
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=devstack/20260101/us-east-1/probe/aws4_request, SignedHeaders=host, Signature=0")
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return false
+		return probeNotYet
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
-	return !need2xx || resp.StatusCode/100 == 2
+	switch {
+	case spec.target != "" && resp.StatusCode == http.StatusOK && strings.Contains(string(b), spec.want):
+		return probeReady
+	case spec.target != "":
+		return probeForeign
+	case !spec.need2xx || resp.StatusCode/100 == 2:
+		return probeReady
+	}
+	return probeNotYet
 }
 
 // childEnv is the parent's environment without anything that could point a

@@ -36,6 +36,9 @@ func dynamoSpec(t tools, dirs layout, port int) serviceSpec {
 			return cmd
 		},
 		probePath: "/",
+		target:    "DynamoDB_20120810.ListTables",
+		jsonType:  "application/x-amz-json-1.0",
+		want:      "TableNames",
 	}
 }
 
@@ -53,6 +56,9 @@ func sqsSpec(t tools, dirs layout, port int) serviceSpec {
 			return cmd
 		},
 		probePath: "/",
+		target:    "AmazonSQS.ListQueues",
+		jsonType:  "application/x-amz-json-1.0",
+		want:      "{",
 	}
 }
 
@@ -75,6 +81,9 @@ func kmsSpec(t tools, dirs layout, port int) serviceSpec {
 			return cmd
 		},
 		probePath: "/",
+		target:    "TrentService.ListKeys",
+		jsonType:  "application/x-amz-json-1.1",
+		want:      "Keys",
 	}
 }
 
