@@ -31,11 +31,12 @@ func Apply(ctx context.Context, cfg aws.Config, st topology.Stack, prefix string
 	}
 	q := sqs.NewFromConfig(cfg)
 	for _, queue := range st.Queues {
-		url, err := createQueue(ctx, q, queue, prefix)
+		url, dlqURL, err := createQueue(ctx, q, queue, prefix)
 		if err != nil {
 			return res, err
 		}
 		res.QueueURLs[queue.Name] = url
+		res.QueueURLs[queue.DLQName()] = dlqURL
 	}
 	keyID, err := ensureKey(ctx, kms.NewFromConfig(cfg), st.Key, prefix)
 	if err != nil {
@@ -89,19 +90,19 @@ func createTable(ctx context.Context, db *dynamodb.Client, t topology.Table, nam
 	return nil
 }
 
-func createQueue(ctx context.Context, q *sqs.Client, queue topology.Queue, prefix string) (string, error) {
+func createQueue(ctx context.Context, q *sqs.Client, queue topology.Queue, prefix string) (url, dlqURL string, err error) {
 	dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName:  aws.String(prefix + queue.DLQName()),
 		Attributes: map[string]string{string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(14 * 24 * 3600)},
 	})
 	if err != nil {
-		return "", fmt.Errorf("create queue %s: %w", queue.DLQName(), err)
+		return "", "", fmt.Errorf("create queue %s: %w", queue.DLQName(), err)
 	}
 	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
 	})
 	if err != nil {
-		return "", fmt.Errorf("read %s arn: %w", queue.DLQName(), err)
+		return "", "", fmt.Errorf("read %s arn: %w", queue.DLQName(), err)
 	}
 	redrive := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`,
 		attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], queue.MaxReceiveCount)
@@ -114,9 +115,9 @@ func createQueue(ctx context.Context, q *sqs.Client, queue topology.Queue, prefi
 		},
 	})
 	if err != nil {
-		return "", fmt.Errorf("create queue %s: %w", queue.Name, err)
+		return "", "", fmt.Errorf("create queue %s: %w", queue.Name, err)
 	}
-	return *out.QueueUrl, nil
+	return *out.QueueUrl, *dlq.QueueUrl, nil
 }
 
 // ensureKey finds the key behind the topology's alias, or creates it.

@@ -387,3 +387,103 @@ func (s *Store) queryPrefix(ctx context.Context, pk, prefix string) ([]map[strin
 	}
 	return out, nil
 }
+
+type activityItem struct {
+	PK      string            `dynamodbav:"PK"`
+	SK      string            `dynamodbav:"SK"`
+	Type    string            `dynamodbav:"type"`
+	OrgID   string            `dynamodbav:"org_id"`
+	LeadID  string            `dynamodbav:"lead_id"`
+	Kind    string            `dynamodbav:"kind"`
+	At      time.Time         `dynamodbav:"at"`
+	Details map[string]string `dynamodbav:"details,omitempty"`
+	// FromMeta marks content received from Meta, for purges on disconnect.
+	FromMeta bool `dynamodbav:"from_meta"`
+}
+
+// Activity is an entry of a lead's timeline written by the system.
+type Activity struct {
+	ID       string
+	OrgID    string
+	LeadID   string
+	Kind     string
+	At       time.Time
+	Details  map[string]string
+	FromMeta bool
+}
+
+func (s *Store) eventClaim(orgID, eventKey, ref string) types.TransactWriteItem {
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName: &s.table,
+		Item: map[string]types.AttributeValue{
+			attrPK: &types.AttributeValueMemberS{Value: orgPK(orgID)}, attrSK: &types.AttributeValueMemberS{Value: eventSK(eventKey)},
+			"type": &types.AttributeValueMemberS{Value: "event"}, "ref": &types.AttributeValueMemberS{Value: ref},
+		},
+		ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	}}
+}
+
+// CreateLeadForEvent creates a lead and claims the event that produced it
+// (a Lead Ads submission) in one transaction: a redelivered event finds its
+// claim and creates nothing (ErrDuplicate). A taken phone or email is a
+// *lead.DuplicateError, as for CreateLead.
+func (s *Store) CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string, act Activity) error {
+	items, guards, err := s.leadCreateWrites(l)
+	if err != nil {
+		return err
+	}
+	actAV, err := marshal(toActivityItem(act))
+	if err != nil {
+		return err
+	}
+	claimAt := len(items)
+	items = append(items, s.eventClaim(l.OrgID, eventKey, l.ID), types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: actAV}})
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if reasons := cancelReasons(err); len(reasons) > claimAt && conditionFailed(reasons[claimAt]) {
+		return ErrDuplicate
+	}
+	return s.leadWriteError(ctx, l.OrgID, err, guards, "create lead "+l.ID)
+}
+
+// AttachEvent records an event on an existing lead (a repeat Lead Ads
+// submission by the same person) and claims it, once.
+func (s *Store) AttachEvent(ctx context.Context, orgID, eventKey string, act Activity) error {
+	actAV, err := marshal(toActivityItem(act))
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		s.eventClaim(orgID, eventKey, act.LeadID),
+		{Put: &types.Put{TableName: &s.table, Item: actAV}},
+	}})
+	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
+		return ErrDuplicate
+	}
+	if err != nil {
+		return fmt.Errorf("attach event %s: %w", eventKey, err)
+	}
+	return nil
+}
+
+// Activities returns a lead's activities in time order.
+func (s *Store) Activities(ctx context.Context, orgID, leadID string) ([]Activity, error) {
+	items, err := s.queryPrefix(ctx, leadPartPK(orgID, leadID), prefixActivity)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Activity, 0, len(items))
+	for _, item := range items {
+		var it activityItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		out = append(out, Activity{ID: it.SK[len(prefixActivity):], OrgID: it.OrgID, LeadID: it.LeadID, Kind: it.Kind, At: it.At,
+			Details: it.Details, FromMeta: it.FromMeta})
+	}
+	return out, nil
+}
+
+func toActivityItem(a Activity) activityItem {
+	return activityItem{PK: leadPartPK(a.OrgID, a.LeadID), SK: activitySK(a.ID), Type: "activity", OrgID: a.OrgID, LeadID: a.LeadID,
+		Kind: a.Kind, At: a.At, Details: a.Details, FromMeta: a.FromMeta}
+}

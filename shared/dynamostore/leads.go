@@ -129,16 +129,26 @@ type guardField struct {
 // nothing. A taken phone or email is a *lead.DuplicateError naming the lead
 // that holds it.
 func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
-	av, err := marshal(toLeadItem(l))
+	items, guards, err := s.leadCreateWrites(l)
 	if err != nil {
 		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	return s.leadWriteError(ctx, l.OrgID, err, guards, "create lead "+l.ID)
+}
+
+// leadCreateWrites are the writes of a new lead: the item and its guards.
+func (s *Store) leadCreateWrites(l lead.Lead) ([]types.TransactWriteItem, []guardField, error) {
+	av, err := marshal(toLeadItem(l))
+	if err != nil {
+		return nil, nil, err
 	}
 	items := []types.TransactWriteItem{{Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}}}
 	var guards []guardField
 	if l.Phone != "" {
 		g, err := s.guardPut(l.OrgID, leadPhoneSK(l.Phone), l.ID)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		guards = append(guards, guardField{len(items), "phone", leadPhoneSK(l.Phone)})
 		items = append(items, g)
@@ -146,13 +156,12 @@ func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
 	if l.Email != "" {
 		g, err := s.guardPut(l.OrgID, leadEmailSK(l.Email), l.ID)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		guards = append(guards, guardField{len(items), "email", leadEmailSK(l.Email)})
 		items = append(items, g)
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	return s.leadWriteError(ctx, l.OrgID, err, guards, "create lead "+l.ID)
+	return items, guards, nil
 }
 
 // leadWriteError turns a cancelled lead transaction into a domain error.

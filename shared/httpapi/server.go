@@ -71,6 +71,8 @@ type Deps struct {
 	DefaultRegion string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Integrations, when set, serves the Meta integration routes.
+	Integrations *IntegrationDeps
 }
 
 // Login throttling: after this many failures for one email inside the
@@ -121,6 +123,7 @@ func New(d Deps) *Server {
 	s.registerUsers()
 	s.registerLeads()
 	s.registerAudit()
+	s.registerIntegrations()
 	return s
 }
 

@@ -1,0 +1,107 @@
+// Package app wires the ingest function: an SQS consumer of the intake
+// queue that applies Meta webhook payloads with package intake. Payloads
+// that can be retried are reported as batch item failures (SQS redelivers
+// them, then dead-letters them after maxReceiveCount); payloads that never
+// can be processed go straight to the dead-letter queue with their reason.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/meta"
+)
+
+// Handler is the SQS handler.
+type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+
+// DeadLetters is where permanent failures go.
+type DeadLetters interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// graphTimeout bounds one Graph API call; a timeout is retried by SQS.
+const graphTimeout = 10 * time.Second
+
+// New returns the ingest handler.
+func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, *intake.Processor, error) {
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load aws config: %w", err)
+	}
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	p := &intake.Processor{
+		Store:         store,
+		Graph:         meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphTimeout}),
+		Tokens:        envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{}),
+		Log:           log,
+		DefaultRegion: cfg.DefaultRegion,
+	}
+	return NewHandler(p, sqs.NewFromConfig(awsCfg), cfg.IntakeDLQURL, log), p, nil
+}
+
+// NewHandler returns the SQS handler over a processor.
+func NewHandler(p *intake.Processor, dlq DeadLetters, dlqURL string, log *slog.Logger) Handler {
+	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		var resp events.SQSEventResponse
+		for _, r := range ev.Records {
+			counts, err := p.Process(ctx, []byte(r.Body))
+			var perm *intake.PermanentError
+			switch {
+			case err == nil:
+				log.InfoContext(ctx, "payload applied", "message_id", r.MessageId, "leads_created", counts.LeadsCreated,
+					"leads_attached", counts.LeadsAttached, "messages", counts.Messages, "statuses", counts.Statuses,
+					"duplicates", counts.Duplicates, "dropped", counts.Dropped, "parked", counts.Parked)
+			case errors.As(err, &perm):
+				if derr := deadLetter(ctx, dlq, dlqURL, r, perm.Reason); derr != nil {
+					log.ErrorContext(ctx, "dead-letter payload", "message_id", r.MessageId, "err", derr)
+					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+					continue
+				}
+				log.WarnContext(ctx, "payload dead-lettered", "message_id", r.MessageId, "reason", perm.Reason)
+			default:
+				log.WarnContext(ctx, "payload will be retried", "message_id", r.MessageId, "err", err)
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+			}
+		}
+		return resp, nil
+	}
+}
+
+// deadLetter moves a record to the DLQ itself, with why, so an operator sees
+// the reason (dlq list) instead of only "exceeded maxReceiveCount".
+func deadLetter(ctx context.Context, dlq DeadLetters, url string, r events.SQSMessage, reason string) error {
+	attrs := map[string]sqstypes.MessageAttributeValue{}
+	for k, v := range r.MessageAttributes {
+		if v.StringValue != nil {
+			attrs[k] = sqstypes.MessageAttributeValue{DataType: &v.DataType, StringValue: v.StringValue}
+		}
+	}
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	str := "String"
+	attrs["failure_reason"] = sqstypes.MessageAttributeValue{DataType: &str, StringValue: &reason}
+	body := r.Body
+	if _, err := dlq.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: &body, MessageAttributes: attrs}); err != nil {
+		return fmt.Errorf("send to dlq: %w", err)
+	}
+	return nil
+}

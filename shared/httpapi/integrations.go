@@ -1,0 +1,264 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/meta"
+)
+
+// IntegrationStore is what the integration routes need from storage.
+type IntegrationStore interface {
+	ConnectIntegration(ctx context.Context, in integration.Integration) error
+	GetIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string) (integration.Integration, error)
+	ListIntegrations(ctx context.Context, orgID string) ([]integration.Integration, error)
+	DisconnectIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string, at time.Time) error
+	ParkedEvents(ctx context.Context, orgID string, kind integration.Kind, externalID string, limit int) (map[string][]byte, error)
+	DeleteParkedEvent(ctx context.Context, orgID string, kind integration.Kind, externalID, eventKey string) error
+}
+
+// Graph validates Meta tokens.
+type Graph interface {
+	Page(ctx context.Context, pageID, token string) (meta.Page, error)
+	PhoneNumber(ctx context.Context, phoneNumberID, token string) (meta.PhoneNumber, error)
+}
+
+// Sealer seals tokens for an org (package envelope).
+type Sealer interface {
+	Seal(ctx context.Context, orgID string, plaintext []byte) ([]byte, error)
+}
+
+// Requeue puts a payload back on the intake queue.
+type Requeue func(ctx context.Context, payload []byte) error
+
+// IntegrationDeps are the collaborators of the integration routes.
+type IntegrationDeps struct {
+	Store   IntegrationStore
+	Graph   Graph
+	Sealer  Sealer
+	Requeue Requeue
+}
+
+// IntegrationOut is an integration as the API shows it: never its token.
+type IntegrationOut struct {
+	Kind               string     `json:"kind" enum:"facebook_page,whatsapp"`
+	ID                 string     `json:"id" doc:"The page id or the WhatsApp phone_number_id."`
+	Name               string     `json:"name,omitempty"`
+	WABAID             string     `json:"waba_id,omitempty"`
+	DisplayPhoneNumber string     `json:"display_phone_number,omitempty"`
+	FormIDs            []string   `json:"form_ids,omitempty"`
+	Status             string     `json:"status" enum:"active,token_invalid,disconnected"`
+	ConnectedAt        time.Time  `json:"connected_at"`
+	LastEventAt        *time.Time `json:"last_event_at"`
+	DroppedEvents      int        `json:"dropped_events" doc:"Events received after disconnection and not stored."`
+}
+
+// PageIn connects a Facebook page for Lead Ads.
+type PageIn struct {
+	PageID          string   `json:"page_id" minLength:"1" maxLength:"64" pattern:"^[0-9]+$"`
+	PageAccessToken string   `json:"page_access_token" minLength:"10" maxLength:"1024"`
+	FormIDs         []string `json:"form_ids,omitempty" maxItems:"100" doc:"Only these forms; all forms when empty."`
+}
+
+// WhatsAppIn connects a WhatsApp Business number.
+type WhatsAppIn struct {
+	PhoneNumberID      string `json:"phone_number_id" minLength:"1" maxLength:"64" pattern:"^[0-9]+$"`
+	WABAID             string `json:"waba_id" minLength:"1" maxLength:"64" pattern:"^[0-9]+$"`
+	DisplayPhoneNumber string `json:"display_phone_number" minLength:"1" maxLength:"32"`
+	AccessToken        string `json:"access_token" minLength:"10" maxLength:"1024"`
+}
+
+func integrationOut(in integration.Integration) IntegrationOut {
+	out := IntegrationOut{Kind: string(in.Kind), ID: in.ExternalID, Name: in.Name, WABAID: in.WABAID, DisplayPhoneNumber: in.DisplayPhoneNumber,
+		FormIDs: in.FormIDs, Status: string(in.Status), ConnectedAt: in.ConnectedAt, DroppedEvents: in.DroppedEvents}
+	if !in.LastEventAt.IsZero() {
+		t := in.LastEventAt
+		out.LastEventAt = &t
+	}
+	return out
+}
+
+func (s *Server) registerIntegrations() {
+	if s.deps.Integrations == nil {
+		return
+	}
+	errs := []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity}
+	huma.Register(s.api, huma.Operation{
+		OperationID: "connect-facebook-page", Method: http.MethodPost, Path: "/v1/integrations/facebook-pages", Tags: []string{"integrations"},
+		Summary: "Connect a Facebook page for Lead Ads (owner, admin)", DefaultStatus: http.StatusCreated, Security: bearerSecurity,
+		MaxBodyBytes: maxBodyBytes, Errors: errs,
+	}, s.connectPage)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "connect-whatsapp-number", Method: http.MethodPost, Path: "/v1/integrations/whatsapp-numbers", Tags: []string{"integrations"},
+		Summary: "Connect a WhatsApp Business number (owner, admin)", DefaultStatus: http.StatusCreated, Security: bearerSecurity,
+		MaxBodyBytes: maxBodyBytes, Errors: errs,
+	}, s.connectWhatsApp)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "list-integrations", Method: http.MethodGet, Path: "/v1/integrations", Tags: []string{"integrations"},
+		Summary: "The organisation's integrations and their health (never tokens)", Security: bearerSecurity,
+	}, s.listIntegrations)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "disconnect-integration", Method: http.MethodDelete, Path: "/v1/integrations/{kind}/{id}", Tags: []string{"integrations"},
+		Summary: "Disconnect: stop all further collection at once (owner, admin)", DefaultStatus: http.StatusNoContent,
+		Security: bearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+	}, s.disconnectIntegration)
+}
+
+type integrationOutput struct{ Body IntegrationOut }
+
+func (s *Server) mayManageIntegrations(ctx context.Context, action, id string) error {
+	if !caller(ctx).User.Role.Privileged() {
+		return s.deny(ctx, action, "integration", id, "only an owner or admin can manage integrations")
+	}
+	return nil
+}
+
+// tokenRefused maps a Graph API answer to a 422 on the token field.
+func (s *Server) tokenRefused(ctx context.Context, field string, err error) error {
+	var ge *meta.GraphError
+	if errors.As(err, &ge) && !ge.Retryable() {
+		return fieldProblem(field, "was refused by Meta: "+ge.Message)
+	}
+	s.deps.Log.WarnContext(ctx, "validate token with the Graph API", "err", err)
+	return problem(http.StatusBadGateway, "meta_unavailable", "could not reach Meta to check the token; try again")
+}
+
+func (s *Server) connect(ctx context.Context, in integration.Integration, token string) (*integrationOutput, error) {
+	p := caller(ctx)
+	d := s.deps.Integrations
+	sealed, err := d.Sealer.Seal(ctx, p.User.OrgID, []byte(token))
+	if err != nil {
+		return nil, s.internal(ctx, "seal token", err)
+	}
+	now := s.deps.Now().UTC()
+	in.OrgID, in.SealedToken, in.ConnectedBy, in.ConnectedAt, in.UpdatedAt = p.User.OrgID, sealed, p.User.ID, now, now
+	if old, err := d.Store.GetIntegration(ctx, in.OrgID, in.Kind, in.ExternalID); err == nil {
+		in.DroppedEvents = old.DroppedEvents
+	}
+	if err := d.Store.ConnectIntegration(ctx, in); err != nil {
+		if errors.Is(err, integration.ErrOwnedElsewhere) {
+			return nil, problem(http.StatusConflict, "integration_owned_elsewhere", "this page or number is connected to another organisation")
+		}
+		return nil, s.internal(ctx, "connect integration", err)
+	}
+	s.record(ctx, audit.Record{OrgID: in.OrgID, ActorID: p.User.ID, Action: "integration.connect", TargetType: string(in.Kind), TargetID: in.ExternalID})
+	s.replayParked(ctx, in)
+	in.Status = integration.StatusActive
+	return &integrationOutput{Body: integrationOut(in)}, nil
+}
+
+// replayParked puts events parked while the token was invalid back on the
+// intake queue, now that there is a working token.
+func (s *Server) replayParked(ctx context.Context, in integration.Integration) {
+	d := s.deps.Integrations
+	if d.Requeue == nil {
+		return
+	}
+	object := "page"
+	if in.Kind == integration.KindWhatsApp {
+		object = "whatsapp_business_account"
+	}
+	for range 10 {
+		parked, err := d.Store.ParkedEvents(ctx, in.OrgID, in.Kind, in.ExternalID, 100)
+		if err != nil || len(parked) == 0 {
+			if err != nil {
+				s.deps.Log.ErrorContext(ctx, "read parked events", "err", err)
+			}
+			return
+		}
+		for key, change := range parked {
+			var ch meta.Change
+			err := json.Unmarshal(change, &ch)
+			var payload []byte
+			if err == nil {
+				payload, err = json.Marshal(meta.Webhook{Object: object, Entry: []meta.Entry{{ID: in.ExternalID, Time: s.deps.Now().Unix(),
+					Changes: []meta.Change{ch}}}})
+			}
+			if err == nil {
+				err = d.Requeue(ctx, payload)
+			}
+			if err == nil {
+				err = d.Store.DeleteParkedEvent(ctx, in.OrgID, in.Kind, in.ExternalID, key)
+			}
+			if err != nil {
+				s.deps.Log.ErrorContext(ctx, "replay parked event", "err", err)
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) connectPage(ctx context.Context, in *struct{ Body PageIn }) (*integrationOutput, error) {
+	if err := s.mayManageIntegrations(ctx, "integration.connect", in.Body.PageID); err != nil {
+		return nil, err
+	}
+	page, err := s.deps.Integrations.Graph.Page(ctx, in.Body.PageID, in.Body.PageAccessToken)
+	if err != nil {
+		return nil, s.tokenRefused(ctx, "page_access_token", err)
+	}
+	return s.connect(ctx, integration.Integration{Kind: integration.KindFacebookPage, ExternalID: in.Body.PageID, Name: page.Name,
+		FormIDs: in.Body.FormIDs}, in.Body.PageAccessToken)
+}
+
+func (s *Server) connectWhatsApp(ctx context.Context, in *struct{ Body WhatsAppIn }) (*integrationOutput, error) {
+	if err := s.mayManageIntegrations(ctx, "integration.connect", in.Body.PhoneNumberID); err != nil {
+		return nil, err
+	}
+	num, err := s.deps.Integrations.Graph.PhoneNumber(ctx, in.Body.PhoneNumberID, in.Body.AccessToken)
+	if err != nil {
+		return nil, s.tokenRefused(ctx, "access_token", err)
+	}
+	display := in.Body.DisplayPhoneNumber
+	if num.DisplayPhoneNumber != "" {
+		display = num.DisplayPhoneNumber
+	}
+	return s.connect(ctx, integration.Integration{Kind: integration.KindWhatsApp, ExternalID: in.Body.PhoneNumberID, Name: num.VerifiedName,
+		WABAID: in.Body.WABAID, DisplayPhoneNumber: display}, in.Body.AccessToken)
+}
+
+func (s *Server) listIntegrations(ctx context.Context, _ *struct{}) (*struct {
+	Body struct {
+		Items []IntegrationOut `json:"items"`
+	}
+}, error) {
+	list, err := s.deps.Integrations.Store.ListIntegrations(ctx, caller(ctx).User.OrgID)
+	if err != nil {
+		return nil, s.internal(ctx, "list integrations", err)
+	}
+	out := &struct {
+		Body struct {
+			Items []IntegrationOut `json:"items"`
+		}
+	}{}
+	out.Body.Items = make([]IntegrationOut, 0, len(list))
+	for _, in := range list {
+		out.Body.Items = append(out.Body.Items, integrationOut(in))
+	}
+	return out, nil
+}
+
+func (s *Server) disconnectIntegration(ctx context.Context, in *struct {
+	Kind string `path:"kind" enum:"facebook_page,whatsapp"`
+	ID   string `path:"id" maxLength:"64"`
+}) (*struct{}, error) {
+	if err := s.mayManageIntegrations(ctx, "integration.disconnect", in.ID); err != nil {
+		return nil, err
+	}
+	p := caller(ctx)
+	err := s.deps.Integrations.Store.DisconnectIntegration(ctx, p.User.OrgID, integration.Kind(in.Kind), in.ID, s.deps.Now())
+	if errors.Is(err, integration.ErrNotFound) {
+		return nil, errNotFound("integration")
+	}
+	if err != nil {
+		return nil, s.internal(ctx, "disconnect integration", err)
+	}
+	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "integration.disconnect", TargetType: in.Kind, TargetID: in.ID})
+	return nil, nil
+}

@@ -1,0 +1,401 @@
+// Package intake turns Meta webhook payloads into Leadluence records: Lead
+// Ads submissions become leads (or activities on the lead that already has
+// the phone or email), WhatsApp messages become conversation history on the
+// sender's lead, STOP/START keywords become consent-ledger entries, and
+// delivery statuses move outbound messages through their state machine.
+//
+// Every effect is keyed (leadgen id; wamid; wamid + status + time), so
+// re-delivery by Meta, duplicates inside one POST and SQS redelivery change
+// nothing a second time.
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/meta"
+)
+
+// Store is what intake needs from storage.
+type Store interface {
+	IntegrationOwner(ctx context.Context, kind integration.Kind, externalID string) (integration.Owner, error)
+	GetIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string) (integration.Integration, error)
+	SetIntegrationStatus(ctx context.Context, orgID string, kind integration.Kind, externalID string, st integration.Status) error
+	TouchIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string, at time.Time) error
+	CountDropped(ctx context.Context, orgID string, kind integration.Kind, externalID string) error
+	ParkEvent(ctx context.Context, orgID string, kind integration.Kind, externalID, eventKey string, payload []byte) error
+	GetOrg(ctx context.Context, orgID string) (account.Org, error)
+
+	EventClaimed(ctx context.Context, orgID, eventKey string) (string, bool, error)
+	CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string, act dynamostore.Activity) error
+	AttachEvent(ctx context.Context, orgID, eventKey string, act dynamostore.Activity) error
+	CreateLead(ctx context.Context, l lead.Lead) error
+	LeadIDByPhone(ctx context.Context, orgID, e164 string) (string, error)
+	LeadIDByEmail(ctx context.Context, orgID, email string) (string, error)
+
+	PutInboundMessage(ctx context.Context, m conversation.Message, consent *conversation.ConsentEntry) error
+	TouchLastInbound(ctx context.Context, orgID, leadID string, at time.Time) error
+	ApplyStatus(ctx context.Context, ev conversation.StatusEvent) (bool, error)
+}
+
+// Graph is the part of the Graph API client intake needs.
+type Graph interface {
+	Lead(ctx context.Context, leadgenID, token string) (meta.Lead, error)
+}
+
+// Opener opens sealed tokens (package envelope).
+type Opener interface {
+	Open(ctx context.Context, orgID string, blob []byte) ([]byte, error)
+}
+
+// Processor applies webhook payloads.
+type Processor struct {
+	Store         Store
+	Graph         Graph
+	Tokens        Opener
+	Log           *slog.Logger
+	DefaultRegion string
+	Now           func() time.Time
+}
+
+// ErrRetry wraps failures that should be retried later: Graph API outages,
+// a status for a message not stored yet.
+var ErrRetry = errors.New("retry later")
+
+// PermanentError is a payload that can never be processed; it belongs in the
+// dead-letter queue with its reason.
+type PermanentError struct{ Reason string }
+
+func (e *PermanentError) Error() string { return "permanent: " + e.Reason }
+
+func permanent(format string, args ...any) error {
+	return &PermanentError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Counts says what one payload did.
+type Counts struct {
+	LeadsCreated, LeadsAttached, Messages, Statuses, Duplicates, Dropped, Parked, OptOuts, OptIns int
+}
+
+// Process applies one webhook payload. It returns an error wrapping ErrRetry
+// when the payload (or part of it) must be retried, a *PermanentError when
+// it never can be, or nil. Parts already applied are not applied again on
+// retry.
+func (p *Processor) Process(ctx context.Context, payload []byte) (Counts, error) {
+	var c Counts
+	wh, err := meta.ParseWebhook(payload)
+	if err != nil {
+		return c, permanent("unparseable webhook payload: %v", err)
+	}
+	var retry error
+	for _, e := range wh.Entry {
+		for _, ch := range e.Changes {
+			var err error
+			switch {
+			case wh.Object == "page" && ch.Field == "leadgen":
+				err = p.leadgen(ctx, ch, &c)
+			case wh.Object == "whatsapp_business_account" && ch.Field == "messages":
+				err = p.whatsapp(ctx, ch, &c)
+			default:
+				p.Log.InfoContext(ctx, "ignoring webhook change", "object", wh.Object, "field", ch.Field)
+				continue
+			}
+			if errors.Is(err, ErrRetry) {
+				// Go on with the rest; the whole payload comes back later
+				// and what was applied is skipped then.
+				retry = err
+				continue
+			}
+			if err != nil {
+				return c, err
+			}
+		}
+	}
+	return c, retry
+}
+
+// owner resolves a page or number to its org, counting events for
+// disconnected integrations (which are dropped, not stored).
+func (p *Processor) owner(ctx context.Context, kind integration.Kind, id string) (string, bool, error) {
+	o, err := p.Store.IntegrationOwner(ctx, kind, id)
+	if errors.Is(err, integration.ErrNotFound) {
+		p.Log.WarnContext(ctx, "event for an unconnected integration dropped", "kind", kind, "id", id)
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("%w: resolve %s %s: %w", ErrRetry, kind, id, err)
+	}
+	if o.Status == integration.StatusDisconnected {
+		if err := p.Store.CountDropped(ctx, o.OrgID, kind, id); err != nil {
+			return "", false, fmt.Errorf("%w: %w", ErrRetry, err)
+		}
+		return "", false, nil
+	}
+	return o.OrgID, true, nil
+}
+
+func (p *Processor) token(ctx context.Context, orgID string, kind integration.Kind, id string) (string, integration.Integration, error) {
+	in, err := p.Store.GetIntegration(ctx, orgID, kind, id)
+	if err != nil {
+		return "", in, fmt.Errorf("%w: read integration: %w", ErrRetry, err)
+	}
+	if len(in.SealedToken) == 0 {
+		return "", in, nil
+	}
+	tok, err := p.Tokens.Open(ctx, orgID, in.SealedToken)
+	if err != nil {
+		return "", in, fmt.Errorf("%w: open token: %w", ErrRetry, err)
+	}
+	return string(tok), in, nil
+}
+
+func (p *Processor) leadgen(ctx context.Context, ch meta.Change, c *Counts) error {
+	v, err := ch.Leadgen()
+	if err != nil {
+		return permanent("leadgen change: %v", err)
+	}
+	orgID, ok, err := p.owner(ctx, integration.KindFacebookPage, v.PageID)
+	if err != nil || !ok {
+		if err == nil {
+			c.Dropped++
+		}
+		return err
+	}
+	eventKey := "leadgen:" + v.LeadgenID
+	if _, done, err := p.Store.EventClaimed(ctx, orgID, eventKey); err != nil {
+		return fmt.Errorf("%w: %w", ErrRetry, err)
+	} else if done {
+		c.Duplicates++
+		return nil
+	}
+	token, in, err := p.token(ctx, orgID, integration.KindFacebookPage, v.PageID)
+	if err != nil {
+		return err
+	}
+	if len(in.FormIDs) > 0 && !contains(in.FormIDs, v.FormID) {
+		p.Log.InfoContext(ctx, "lead from a form not selected for intake skipped", "form", v.FormID)
+		return nil
+	}
+	if in.Status == integration.StatusTokenInvalid || token == "" {
+		return p.park(ctx, orgID, integration.KindFacebookPage, v.PageID, eventKey, ch, c)
+	}
+	ml, err := p.Graph.Lead(ctx, v.LeadgenID, token)
+	var ge *meta.GraphError
+	switch {
+	case errors.As(err, &ge) && ge.TokenInvalid():
+		if err := p.Store.SetIntegrationStatus(ctx, orgID, integration.KindFacebookPage, v.PageID, integration.StatusTokenInvalid); err != nil {
+			return fmt.Errorf("%w: %w", ErrRetry, err)
+		}
+		return p.park(ctx, orgID, integration.KindFacebookPage, v.PageID, eventKey, ch, c)
+	case err != nil && meta.IsRetryable(err):
+		return fmt.Errorf("%w: fetch lead: %w", ErrRetry, err)
+	case err != nil:
+		return permanent("fetch lead %s: %v", v.LeadgenID, err)
+	}
+	return p.applyLead(ctx, orgID, v, ml, eventKey, c)
+}
+
+// ApplyLead creates or attaches a Lead Ads lead fetched by backfill; it is
+// idempotent with the webhook path (same event key).
+func (p *Processor) ApplyLead(ctx context.Context, orgID, pageID string, ml meta.Lead) (Counts, error) {
+	var c Counts
+	eventKey := "leadgen:" + ml.ID
+	if _, done, err := p.Store.EventClaimed(ctx, orgID, eventKey); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrRetry, err)
+	} else if done {
+		c.Duplicates++
+		return c, nil
+	}
+	v := meta.LeadgenValue{LeadgenID: ml.ID, PageID: pageID, FormID: ml.FormID, AdID: ml.AdID}
+	return c, p.applyLead(ctx, orgID, v, ml, eventKey, &c)
+}
+
+func (p *Processor) park(ctx context.Context, orgID string, kind integration.Kind, id, eventKey string, ch meta.Change, c *Counts) error {
+	raw, err := json.Marshal(ch)
+	if err != nil {
+		return permanent("re-encode change: %v", err)
+	}
+	if err := p.Store.ParkEvent(ctx, orgID, kind, id, eventKey, raw); err != nil {
+		return fmt.Errorf("%w: park: %w", ErrRetry, err)
+	}
+	c.Parked++
+	return nil
+}
+
+func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenValue, ml meta.Lead, eventKey string, c *Counts) error {
+	now := p.now()
+	created, err := ml.Created()
+	if err != nil {
+		created = now
+	}
+	l, fields := MapLead(ml)
+	l.ID, l.OrgID, l.CreatedAt, l.UpdatedAt, l.Version = ulid.Make().String(), orgID, created, now, 1
+	l.Source = "facebook_lead_ads"
+	if ml.Platform == "ig" || ml.Platform == "instagram" {
+		l.Source = "instagram_lead_ads"
+	}
+	l.Provenance = &lead.Provenance{IntegrationKind: string(integration.KindFacebookPage), IntegrationID: v.PageID,
+		LeadgenID: v.LeadgenID, FormID: v.FormID, AdID: v.AdID, Fields: fields}
+	if err := lead.Normalize(&l, p.region(ctx, orgID)); err != nil {
+		var fe *lead.FieldError
+		if errors.As(err, &fe) && fe.Field == "phone" && l.Email != "" {
+			// Keep what the person typed, drop it as the phone key.
+			l.CustomFields["phone_as_entered"], l.Phone = l.Phone, ""
+			err = lead.Normalize(&l, p.region(ctx, orgID))
+		}
+		if err != nil {
+			return permanent("lead %s cannot be stored: %v", v.LeadgenID, err)
+		}
+	}
+	act := dynamostore.Activity{ID: ulid.Make().String(), OrgID: orgID, Kind: "lead_ads_submission", At: created, FromMeta: true,
+		Details: map[string]string{"leadgen_id": v.LeadgenID, "form_id": v.FormID, "ad_id": v.AdID, "page_id": v.PageID, "source": l.Source}}
+	act.LeadID = l.ID
+	err = p.Store.CreateLeadForEvent(ctx, l, eventKey, act)
+	var dup *lead.DuplicateError
+	switch {
+	case err == nil:
+		c.LeadsCreated++
+		return nil
+	case errors.Is(err, dynamostore.ErrDuplicate):
+		c.Duplicates++
+		return nil
+	case errors.As(err, &dup):
+		act.LeadID = dup.ExistingID
+		act.Kind = "lead_ads_resubmission"
+		err = p.Store.AttachEvent(ctx, orgID, eventKey, act)
+		if errors.Is(err, dynamostore.ErrDuplicate) {
+			c.Duplicates++
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrRetry, err)
+		}
+		c.LeadsAttached++
+		return nil
+	}
+	return fmt.Errorf("%w: create lead: %w", ErrRetry, err)
+}
+
+func (p *Processor) region(ctx context.Context, orgID string) string {
+	if o, err := p.Store.GetOrg(ctx, orgID); err == nil && o.DefaultRegion != "" {
+		return o.DefaultRegion
+	}
+	return p.DefaultRegion
+}
+
+func (p *Processor) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// standard Lead Ads question names and what they fill.
+var (
+	nameFields  = []string{"full_name", "name"}
+	firstFields = []string{"first_name"}
+	lastFields  = []string{"last_name"}
+	phoneFields = []string{"phone_number", "phone", "mobile_number", "work_phone_number"}
+	emailFields = []string{"email", "work_email"}
+)
+
+// MapLead maps a Lead Ads lead's answers onto a lead: the standard fields
+// (name, phone, email) and every other question into custom fields. It
+// returns the names of the fields it filled, for provenance.
+func MapLead(ml meta.Lead) (lead.Lead, []string) {
+	answers := map[string]string{}
+	var order []string
+	for _, f := range ml.FieldData {
+		name := strings.ToLower(strings.TrimSpace(f.Name))
+		if name == "" {
+			continue
+		}
+		if _, seen := answers[name]; !seen {
+			order = append(order, name)
+		}
+		answers[name] = strings.TrimSpace(strings.Join(f.Values, ", "))
+	}
+	pick := func(keys []string) string {
+		for _, k := range keys {
+			if v := answers[k]; v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	used := map[string]bool{}
+	mark := func(keys []string) {
+		for _, k := range keys {
+			used[k] = true
+		}
+	}
+	l := lead.Lead{CustomFields: map[string]string{}, Tags: []string{}}
+	var fields []string
+	l.Name = pick(nameFields)
+	if l.Name == "" {
+		l.Name = strings.TrimSpace(pick(firstFields) + " " + pick(lastFields))
+	}
+	mark(nameFields)
+	mark(firstFields)
+	mark(lastFields)
+	if l.Name == "" {
+		l.Name = "Lead Ads lead"
+	}
+	fields = append(fields, "name")
+	if l.Phone = pick(phoneFields); l.Phone != "" {
+		fields = append(fields, "phone")
+	}
+	mark(phoneFields)
+	if l.Email = pick(emailFields); l.Email != "" {
+		fields = append(fields, "email")
+	}
+	mark(emailFields)
+	for _, k := range order {
+		if used[k] || answers[k] == "" {
+			continue
+		}
+		key := k
+		if len(key) > lead.MaxCustomKeyLen {
+			key = key[:lead.MaxCustomKeyLen]
+		}
+		v := answers[k]
+		if len(v) > lead.MaxCustomValueLen {
+			v = v[:lead.MaxCustomValueLen]
+		}
+		if len(l.CustomFields) < lead.MaxCustomFields {
+			l.CustomFields[key] = v
+			fields = append(fields, "custom_fields."+key)
+		}
+	}
+	return l, fields
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func parseUnix(s string) (time.Time, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(n, 0).UTC(), true
+}

@@ -1,0 +1,274 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/meta"
+)
+
+// optOutPayloads are quick-reply payloads that mean "stop marketing": the
+// opt-out button Meta adds to marketing templates, and our own.
+var optOutPayloads = map[string]bool{"STOP": true, "stop": true, "Stop promotions": true, "STOP_PROMOTIONS": true, "opt_out": true}
+
+func (p *Processor) whatsapp(ctx context.Context, ch meta.Change, c *Counts) error {
+	v, err := ch.WhatsApp()
+	if err != nil {
+		return permanent("whatsapp change: %v", err)
+	}
+	number := v.Metadata.PhoneNumberID
+	orgID, ok, err := p.owner(ctx, integration.KindWhatsApp, number)
+	if err != nil || !ok {
+		if err == nil {
+			c.Dropped += len(v.Messages) + len(v.Statuses)
+		}
+		return err
+	}
+	names := map[string]string{}
+	for _, ct := range v.Contacts {
+		names[ct.WaID] = ct.Profile.Name
+	}
+	var retry error
+	latest := time.Time{}
+	for _, m := range v.Messages {
+		at, err := p.inbound(ctx, orgID, number, m, names[m.From], c)
+		if errors.Is(err, ErrRetry) {
+			retry = err
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if at.After(latest) {
+			latest = at
+		}
+	}
+	for _, st := range v.Statuses {
+		if err := p.status(ctx, st, c); err != nil {
+			if errors.Is(err, ErrRetry) {
+				retry = err
+				continue
+			}
+			return err
+		}
+	}
+	for _, e := range v.Errors {
+		p.Log.WarnContext(ctx, "whatsapp reported an error", "code", e.Code, "title", e.Title)
+	}
+	if !latest.IsZero() {
+		if err := p.Store.TouchIntegration(ctx, orgID, integration.KindWhatsApp, number, latest); err != nil {
+			p.Log.WarnContext(ctx, "touch integration", "err", err)
+		}
+	}
+	return retry
+}
+
+// inbound stores one inbound message on the sender's lead, creating the
+// lead if the number is new, and records opt-outs and opt-ins.
+func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Message, profileName string, c *Counts) (time.Time, error) {
+	phone, err := meta.NormalizeWAID(m.From)
+	if err != nil {
+		return time.Time{}, permanent("message %s: sender %v", m.ID, err)
+	}
+	if m.ID == "" {
+		return time.Time{}, permanent("message without an id")
+	}
+	at, ok := parseUnix(m.Timestamp)
+	if !ok {
+		at = p.now()
+	}
+	leadID, err := p.leadForPhone(ctx, orgID, phone, profileName, at)
+	if err != nil {
+		return time.Time{}, err
+	}
+	msg := toMessage(m, at)
+	msg.ID = ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String()
+	msg.OrgID, msg.LeadID, msg.Number = orgID, leadID, number
+
+	var consent *conversation.ConsentEntry
+	if action, purpose, source, ok := consentOf(m); ok {
+		consent = &conversation.ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: orgID, LeadID: leadID,
+			Channel: conversation.ChannelWhatsApp, Purpose: purpose, Action: action, At: at, Evidence: m.ID, Source: source}
+	}
+	switch err := p.Store.PutInboundMessage(ctx, msg, consent); {
+	case errors.Is(err, dynamostore.ErrDuplicate):
+		c.Duplicates++
+		return at, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("%w: store message: %w", ErrRetry, err)
+	}
+	c.Messages++
+	if consent != nil {
+		if consent.Action == conversation.OptOut {
+			c.OptOuts++
+		} else {
+			c.OptIns++
+		}
+	}
+	if err := p.Store.TouchLastInbound(ctx, orgID, leadID, at); err != nil {
+		return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
+	}
+	return at, nil
+}
+
+// leadForPhone finds the org's lead with this number or creates one.
+func (p *Processor) leadForPhone(ctx context.Context, orgID, phone, name string, at time.Time) (string, error) {
+	id, err := p.Store.LeadIDByPhone(ctx, orgID, phone)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, lead.ErrNotFound) {
+		return "", fmt.Errorf("%w: %w", ErrRetry, err)
+	}
+	if strings.TrimSpace(name) == "" {
+		name = phone
+	}
+	now := p.now()
+	l := lead.Lead{ID: ulid.Make().String(), OrgID: orgID, Name: name, Phone: phone, Source: "whatsapp", Status: lead.StatusNew,
+		Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: at, UpdatedAt: now, Version: 1,
+		Provenance: &lead.Provenance{IntegrationKind: string(integration.KindWhatsApp), Fields: []string{"name", "phone"}}}
+	if len(l.Name) > lead.MaxNameLen {
+		l.Name = l.Name[:lead.MaxNameLen]
+	}
+	err = p.Store.CreateLead(ctx, l)
+	var dup *lead.DuplicateError
+	switch {
+	case err == nil:
+		return l.ID, nil
+	case errors.As(err, &dup):
+		return dup.ExistingID, nil // created concurrently by another message
+	}
+	return "", fmt.Errorf("%w: create lead: %w", ErrRetry, err)
+}
+
+// consentOf recognises opt-out and opt-in messages.
+func consentOf(m meta.Message) (action, purpose, source string, ok bool) {
+	switch {
+	case m.Text != nil:
+		if a, ok := conversation.Keyword(m.Text.Body); ok {
+			return a, conversation.PurposeAll, "keyword", true
+		}
+	case m.Button != nil:
+		if optOutPayloads[m.Button.Payload] || optOutPayloads[m.Button.Text] {
+			return conversation.OptOut, conversation.PurposeMarketing, "template_button", true
+		}
+	case m.Interactive != nil && m.Interactive.ButtonReply != nil:
+		if a, ok := conversation.Keyword(m.Interactive.ButtonReply.Title); ok {
+			return a, conversation.PurposeAll, "button", true
+		}
+	}
+	return "", "", "", false
+}
+
+// toMessage keeps what the message says, by type; media is kept as ids.
+func toMessage(m meta.Message, at time.Time) conversation.Message {
+	out := conversation.Message{Channel: conversation.ChannelWhatsApp, Direction: conversation.Inbound, ProviderID: m.ID, Type: m.Type,
+		Status: conversation.StatusReceived, At: at, Details: map[string]string{}}
+	media := func(md *meta.Media) {
+		if md != nil {
+			out.Media = &conversation.Media{ID: md.ID, MimeType: md.MimeType, SHA256: md.SHA256, Caption: md.Caption, Filename: md.Filename}
+			out.Text = md.Caption
+		}
+	}
+	switch {
+	case m.Text != nil:
+		out.Text = m.Text.Body
+	case m.Image != nil:
+		media(m.Image)
+	case m.Audio != nil:
+		media(m.Audio)
+	case m.Video != nil:
+		media(m.Video)
+	case m.Document != nil:
+		media(m.Document)
+	case m.Sticker != nil:
+		media(m.Sticker)
+	case m.Location != nil:
+		out.Details["latitude"] = strconv.FormatFloat(m.Location.Latitude, 'f', -1, 64)
+		out.Details["longitude"] = strconv.FormatFloat(m.Location.Longitude, 'f', -1, 64)
+		out.Details["name"], out.Details["address"] = m.Location.Name, m.Location.Address
+		out.Text = strings.TrimSpace(m.Location.Name + " " + m.Location.Address)
+	case len(m.Contacts) > 0:
+		var names []string
+		for i, sc := range m.Contacts {
+			names = append(names, sc.Name.FormattedName)
+			for j, ph := range sc.Phones {
+				out.Details[fmt.Sprintf("contact_%d_phone_%d", i, j)] = ph.Phone
+			}
+		}
+		out.Text = strings.Join(names, ", ")
+	case m.Interactive != nil:
+		r := m.Interactive.ButtonReply
+		if r == nil {
+			r = m.Interactive.ListReply
+		}
+		if r != nil {
+			out.Text = r.Title
+			out.Details["reply_id"], out.Details["reply_kind"] = r.ID, m.Interactive.Type
+			if r.Description != "" {
+				out.Details["description"] = r.Description
+			}
+		}
+	case m.Button != nil:
+		out.Text = m.Button.Text
+		out.Details["payload"] = m.Button.Payload
+	case m.Reaction != nil:
+		out.Text = m.Reaction.Emoji
+		out.Details["reacted_to"] = m.Reaction.MessageID
+	}
+	if m.Context != nil && m.Context.ID != "" {
+		out.Details["in_reply_to"] = m.Context.ID
+	}
+	for _, e := range m.Errors {
+		out.ErrorCode, out.ErrorTitle = e.Code, e.Title
+	}
+	for k, v := range out.Details {
+		if v == "" {
+			delete(out.Details, k)
+		}
+	}
+	return out
+}
+
+// statusOf maps Meta's status names onto ours.
+var statusOf = map[string]conversation.Status{
+	"sent": conversation.StatusSent, "delivered": conversation.StatusDelivered, "read": conversation.StatusRead,
+	"failed": conversation.StatusFailed, "accepted": conversation.StatusAccepted,
+}
+
+func (p *Processor) status(ctx context.Context, st meta.Status, c *Counts) error {
+	s, ok := statusOf[st.Status]
+	if !ok || st.ID == "" {
+		p.Log.InfoContext(ctx, "ignoring status", "status", st.Status)
+		return nil
+	}
+	at, ok := parseUnix(st.Timestamp)
+	if !ok {
+		at = p.now()
+	}
+	ev := conversation.StatusEvent{ProviderID: st.ID, Status: s, At: at}
+	for _, e := range st.Errors {
+		ev.ErrorCode, ev.ErrorTitle = e.Code, e.Title
+	}
+	_, err := p.Store.ApplyStatus(ctx, ev)
+	if errors.Is(err, conversation.ErrUnknownMessage) {
+		// The send may not be recorded yet (statuses can beat the sender's
+		// write): retry later rather than drop.
+		return fmt.Errorf("%w: status %s for unknown message", ErrRetry, st.Status)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: apply status: %w", ErrRetry, err)
+	}
+	c.Statuses++
+	return nil
+}
