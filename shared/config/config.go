@@ -25,6 +25,29 @@ type API struct {
 	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
 }
 
+// Webhook is the configuration of the webhook function, which receives
+// Meta's webhooks. The queue URL and key come from infra/topology; the two
+// ciphertexts are deploy-time parameters (topology Function.Params) made
+// with shared/secret, so neither secret is ever in the environment as plain
+// text.
+type Webhook struct {
+	// IntakeQueueURL is where every verified payload is put.
+	IntakeQueueURL string `env:"LEADLUENCE_QUEUE_URL_INTAKE,required,notEmpty"`
+	// KeyID, when set, pins the KMS key the ciphertexts must have been made
+	// with.
+	KeyID string `env:"LEADLUENCE_KEY_ID"`
+	// AppSecretCiphertext is the Meta app secret, which keys the
+	// X-Hub-Signature-256 HMAC, as base64 KMS ciphertext for the purpose
+	// "meta-app-secret".
+	AppSecretCiphertext string `env:"LEADLUENCE_META_APP_SECRET_CIPHERTEXT,required,notEmpty"`
+	// VerifyTokenCiphertext is the token Meta echoes in the subscription
+	// handshake, as base64 KMS ciphertext for the purpose "meta-verify-token".
+	VerifyTokenCiphertext string `env:"LEADLUENCE_META_VERIFY_TOKEN_CIPHERTEXT,required,notEmpty"`
+	// MaxBodyBytes bounds a webhook body; larger ones are answered 413.
+	// Meta documents payloads of up to 3 MB.
+	MaxBodyBytes int `env:"LEADLUENCE_WEBHOOK_MAX_BODY_BYTES" envDefault:"3145728"`
+}
+
 // Load reads T from the environment. The returned error lists every missing
 // or invalid variable.
 func Load[T any]() (T, error) {
@@ -33,4 +56,18 @@ func Load[T any]() (T, error) {
 		return cfg, fmt.Errorf("load config: %w", err)
 	}
 	return cfg, nil
+}
+
+// Ingest is the configuration of the ingest function, which applies the
+// payloads on the intake queue.
+type Ingest struct {
+	TableName string `env:"LEADLUENCE_TABLE,required,notEmpty"`
+	KeyID     string `env:"LEADLUENCE_KEY_ID,required,notEmpty"`
+	// IntakeDLQURL receives payloads that can never be processed, with the
+	// reason in the failure_reason message attribute.
+	IntakeDLQURL string `env:"LEADLUENCE_QUEUE_URL_INTAKE_DLQ,required,notEmpty"`
+	// GraphBaseURL is where the Graph API is (a simulator locally).
+	GraphBaseURL  string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
+	GraphVersion  string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
+	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
 }
