@@ -71,3 +71,13 @@ type Ingest struct {
 	GraphVersion  string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
 	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
 }
+
+// Backfill is the configuration of the backfill function, which asks the
+// Graph API on a schedule for Lead Ads leads that webhooks missed.
+type Backfill struct {
+	TableName     string `env:"LEADLUENCE_TABLE,required,notEmpty"`
+	KeyID         string `env:"LEADLUENCE_KEY_ID,required,notEmpty"`
+	GraphBaseURL  string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
+	GraphVersion  string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
+	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
+}

@@ -13,8 +13,11 @@ import (
 )
 
 type integrationItem struct {
-	PK                 string    `dynamodbav:"PK"`
-	SK                 string    `dynamodbav:"SK"`
+	PK string `dynamodbav:"PK"`
+	SK string `dynamodbav:"SK"`
+	// GSI1 lists every integration of a kind across orgs, for backfill.
+	GSI1PK             string    `dynamodbav:"GSI1PK"`
+	GSI1SK             string    `dynamodbav:"GSI1SK"`
 	Type               string    `dynamodbav:"type"`
 	OrgID              string    `dynamodbav:"org_id"`
 	Kind               string    `dynamodbav:"kind"`
@@ -30,6 +33,8 @@ type integrationItem struct {
 	UpdatedAt          time.Time `dynamodbav:"updated_at"`
 	LastEventAt        time.Time `dynamodbav:"last_event_at,omitempty"`
 	DroppedEvents      int       `dynamodbav:"dropped_events"`
+	// BackfillSince is the creation time of the newest lead backfill saw.
+	BackfillSince time.Time `dynamodbav:"backfill_since,omitempty"`
 }
 
 type ownerItem struct {
@@ -44,7 +49,7 @@ func (i integrationItem) integration() integration.Integration {
 	return integration.Integration{OrgID: i.OrgID, Kind: integration.Kind(i.Kind), ExternalID: i.ExternalID, Name: i.Name,
 		WABAID: i.WABAID, DisplayPhoneNumber: i.DisplayPhoneNumber, FormIDs: i.FormIDs, SealedToken: i.SealedToken,
 		Status: integration.Status(i.Status), ConnectedBy: i.ConnectedBy, ConnectedAt: i.ConnectedAt, UpdatedAt: i.UpdatedAt,
-		LastEventAt: i.LastEventAt, DroppedEvents: i.DroppedEvents}
+		LastEventAt: i.LastEventAt, DroppedEvents: i.DroppedEvents, BackfillSince: i.BackfillSince}
 }
 
 // ConnectIntegration stores an integration and claims its page or number
@@ -54,6 +59,7 @@ func (i integrationItem) integration() integration.Integration {
 func (s *Store) ConnectIntegration(ctx context.Context, in integration.Integration) error {
 	kind := string(in.Kind)
 	av, err := marshal(integrationItem{PK: orgPK(in.OrgID), SK: integrationSK(kind, in.ExternalID), Type: "integration",
+		GSI1PK: integrationsByKindPK(kind), GSI1SK: in.OrgID + "#" + in.ExternalID, BackfillSince: in.BackfillSince,
 		OrgID: in.OrgID, Kind: kind, ExternalID: in.ExternalID, Name: in.Name, WABAID: in.WABAID,
 		DisplayPhoneNumber: in.DisplayPhoneNumber, FormIDs: in.FormIDs, SealedToken: in.SealedToken,
 		Status: string(integration.StatusActive), ConnectedBy: in.ConnectedBy, ConnectedAt: in.ConnectedAt, UpdatedAt: in.UpdatedAt,
@@ -269,6 +275,50 @@ func (s *Store) DeleteParkedEvent(ctx context.Context, orgID string, kind integr
 	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(parkedPK(orgID, string(kind), externalID), eventKey)})
 	if err != nil {
 		return fmt.Errorf("delete parked event: %w", err)
+	}
+	return nil
+}
+
+// IntegrationsOfKind lists every active integration of a kind across orgs
+// (GSI1), for scheduled jobs such as backfill. It reads one page of up to
+// limit items after from.
+func (s *Store) IntegrationsOfKind(ctx context.Context, kind integration.Kind, limit int, from map[string]string) ([]integration.Integration, map[string]string, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(indexGSI1),
+		KeyConditionExpression:   aws.String("GSI1PK = :pk"),
+		FilterExpression:         aws.String("#st = :active"),
+		ExpressionAttributeNames: map[string]string{"#st": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: integrationsByKindPK(string(kind))}, ":active": &types.AttributeValueMemberS{Value: string(integration.StatusActive)},
+		},
+		Limit: aws.Int32(pageLimit(limit)), ExclusiveStartKey: encodeKey(from),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list %s integrations: %w", kind, err)
+	}
+	list := make([]integration.Integration, 0, len(out.Items))
+	for _, item := range out.Items {
+		var it integrationItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, nil, err
+		}
+		list = append(list, it.integration())
+	}
+	return list, decodeKey(out.LastEvaluatedKey), nil
+}
+
+// SetBackfillSince records how far backfill got for an integration.
+func (s *Store) SetBackfillSince(ctx context.Context, orgID string, kind integration.Kind, externalID string, since time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(orgPK(orgID), integrationSK(string(kind), externalID)),
+		UpdateExpression:    aws.String("SET backfill_since = :t"),
+		ConditionExpression: aws.String("attribute_exists(PK) AND (attribute_not_exists(backfill_since) OR backfill_since < :t)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":t": &types.AttributeValueMemberS{Value: since.UTC().Format(time.RFC3339Nano)},
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("set backfill position: %w", err)
 	}
 	return nil
 }

@@ -104,3 +104,6 @@ func statusLogSK(at int64, status string) string {
 func parkedPK(orgID, kind, externalID string) string {
 	return "PARKED#" + orgID + "#" + kind + "#" + externalID
 }
+
+// integrationsByKindPK is GSI1's partition of every integration of a kind.
+func integrationsByKindPK(kind string) string { return "INTEGRATIONS#" + kind }

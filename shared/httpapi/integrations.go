@@ -140,7 +140,7 @@ func (s *Server) connect(ctx context.Context, in integration.Integration, token 
 	now := s.deps.Now().UTC()
 	in.OrgID, in.SealedToken, in.ConnectedBy, in.ConnectedAt, in.UpdatedAt = p.User.OrgID, sealed, p.User.ID, now, now
 	if old, err := d.Store.GetIntegration(ctx, in.OrgID, in.Kind, in.ExternalID); err == nil {
-		in.DroppedEvents = old.DroppedEvents
+		in.DroppedEvents, in.BackfillSince, in.LastEventAt = old.DroppedEvents, old.BackfillSince, old.LastEventAt
 	}
 	if err := d.Store.ConnectIntegration(ctx, in); err != nil {
 		if errors.Is(err, integration.ErrOwnedElsewhere) {

@@ -48,6 +48,8 @@ type Integration struct {
 	LastEventAt time.Time
 	// DroppedEvents counts events received after disconnection (not stored).
 	DroppedEvents int
+	// BackfillSince is the creation time of the newest lead backfill saw.
+	BackfillSince time.Time
 }
 
 // Sentinel errors.

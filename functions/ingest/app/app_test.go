@@ -12,21 +12,15 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/functions/ingest/app"
 	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/infra/provision"
-	"github.com/leadluence/backend/infra/topology"
-	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
-	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
@@ -35,17 +29,17 @@ import (
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 
 const (
-	pageID    = "104858765678112"
-	formID    = "555000111"
-	pageToken = "EAAGpage-token-0001"
-	numberID  = "106540352242922"
-	display   = "15550783881"
-	waToken   = "EAAGwa-token-0001"
+	pageID    = intaketest.PageID
+	formID    = intaketest.FormID
+	pageToken = intaketest.PageToken
+	numberID  = intaketest.NumberID
+	display   = intaketest.Display
 )
 
 var seq atomic.Int64
 
 type env struct {
+	*intaketest.Env
 	t       *testing.T
 	ctx     context.Context
 	sim     *metatest.Server
@@ -58,53 +52,15 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	ie := intaketest.New(t)
+	cfg := config.Ingest{TableName: ie.Resolved.TableName, KeyID: ie.Resolved.KeyID, IntakeDLQURL: ie.Resolved.QueueURLs["intake-dlq"],
+		GraphBaseURL: ie.Sim.URL, GraphVersion: ie.Sim.Version(), DefaultRegion: "IN"}
+	h, _, err := app.New(ie.Ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := provision.Apply(ctx, awsCfg, topology.Default(), fmt.Sprintf("ing%d-%d-", time.Now().UnixNano()%1e9, seq.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := metatest.New(metatest.Options{AppSecret: []byte("test-app-secret")})
-	t.Cleanup(sim.Close)
-	sim.AddPage(pageID, "Sharma Realty", pageToken)
-	sim.AddForm(pageID, formID, "Site visit")
-	sim.AddPhoneNumber(numberID, display, "Sharma Realty", "102290129340398", waToken)
-
-	cfg := config.Ingest{TableName: res.TableName, KeyID: res.KeyID, IntakeDLQURL: res.QueueURLs["intake-dlq"],
-		GraphBaseURL: sim.URL, GraphVersion: sim.Version(), DefaultRegion: "IN"}
-	h, _, err := app.New(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), res.TableName)
-	sealer := envelope.New(kms.NewFromConfig(awsCfg), res.KeyID, envelope.Options{})
-	e := &env{t: t, ctx: ctx, sim: sim, store: store, sqs: sqs.NewFromConfig(awsCfg), dlqURL: cfg.IntakeDLQURL, handler: h, orgID: ulid.Make().String()}
-	now := time.Now().UTC()
-	if err := store.CreateOrg(ctx, account.Org{ID: e.orgID, Name: "Sharma Realty", DefaultRegion: "IN", CreatedAt: now},
-		account.User{ID: ulid.Make().String(), OrgID: e.orgID, Name: "Owner", Email: fmt.Sprintf("o%d@example.com", seq.Add(1)), Role: account.RoleOwner, Active: true}); err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range []integration.Integration{
-		{Kind: integration.KindFacebookPage, ExternalID: pageID, Name: "Sharma Realty"},
-		{Kind: integration.KindWhatsApp, ExternalID: numberID, DisplayPhoneNumber: display, WABAID: "102290129340398"},
-	} {
-		tok := pageToken
-		if in.Kind == integration.KindWhatsApp {
-			tok = waToken
-		}
-		sealed, err := sealer.Seal(ctx, e.orgID, []byte(tok))
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.OrgID, in.SealedToken, in.ConnectedAt, in.UpdatedAt = e.orgID, sealed, now, now
-		if err := store.ConnectIntegration(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return e
+	return &env{Env: ie, t: t, ctx: ie.Ctx, sim: ie.Sim, store: ie.Store, sqs: sqs.NewFromConfig(ie.AWS), dlqURL: cfg.IntakeDLQURL,
+		handler: h, orgID: ie.OrgID}
 }
 
 // deliver hands payloads to the handler as one SQS batch and returns the

@@ -1,0 +1,51 @@
+// Package app wires the backfill function: on an EventBridge schedule it
+// asks the Graph API, for every active page, for Lead Ads leads created since
+// the newest one seen, and ingests those webhooks missed (see
+// intake.Processor.Backfill).
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/meta"
+)
+
+// Handler is the scheduled handler.
+type Handler func(ctx context.Context, ev events.EventBridgeEvent) error
+
+// New returns the backfill handler.
+func New(ctx context.Context, cfg config.Backfill, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, error) {
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: 20 * time.Second})
+	p := &intake.Processor{
+		Store: store, Graph: graph, Log: log, DefaultRegion: cfg.DefaultRegion,
+		Tokens: envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{}),
+	}
+	return func(ctx context.Context, _ events.EventBridgeEvent) error {
+		c, err := p.Backfill(ctx, store, graph)
+		log.InfoContext(ctx, "backfill done", "leads_created", c.LeadsCreated, "leads_attached", c.LeadsAttached, "already_ingested", c.Duplicates)
+		if err != nil {
+			return fmt.Errorf("backfill: %w", err)
+		}
+		return nil
+	}, nil
+}

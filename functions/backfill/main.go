@@ -1,0 +1,36 @@
+// Command backfill is the scheduled Lambda that collects Lead Ads leads
+// webhooks missed.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/leadluence/backend/functions/backfill/app"
+	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/logging"
+)
+
+func main() {
+	log := logging.New(nil, slog.LevelInfo)
+	if err := run(context.Background(), log); err != nil {
+		log.Error("backfill start", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	cfg, err := config.Load[config.Backfill]()
+	if err != nil {
+		return err
+	}
+	handler, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	lambda.Start(handler)
+	return nil
+}
