@@ -16,7 +16,7 @@ GOLANGCI_VERSION := v2.15.0
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev dev-reset test build synth lint lint-basic invoke bench deploy tools clean
+.PHONY: help dev dev-reset test build synth lint lint-basic invoke bench deploy tools clean dlq
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,3 +66,6 @@ deploy: build ## Deploy to the AWS account in your environment (needs real crede
 
 clean: ## Remove build output
 	rm -rf bin cdk.out
+
+dlq: ## List or replay dead-lettered messages (ARGS="list intake" / ARGS="replay intake --all")
+	$(GO) run ./infra/dlq $(ARGS)
