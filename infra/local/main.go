@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -98,6 +100,13 @@ func run() error {
 			os.Setenv(k, v)
 		}
 	}
+	// Deploy-time parameters (the Meta app secret and verify token), taken
+	// from the environment or their dev defaults and encrypted with the
+	// local key, as an operator does for `cdk deploy -c`.
+	params, err := fillParams(ctx, kms.NewFromConfig(awsCfg), st, res.KeyID)
+	if err != nil {
+		return err
+	}
 
 	logFile, err := os.OpenFile(filepath.Join(dataDir, "functions.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -127,6 +136,8 @@ func run() error {
 		return fmt.Errorf("seed demo org: %w", err)
 	}
 	printTryThis(*addr, stack, res, demo, filepath.Join(dataDir, "functions.log"), time.Since(started))
+	printWebhookTry(*addr, params)
+	fmt.Println("\nData persists in .dev/ across restarts; make dev-reset wipes it. Ctrl-C stops everything.")
 
 	select {
 	case <-ctx.Done():
@@ -195,8 +206,33 @@ Try this:
   curl -s %s/v1/leads -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
       -d '{"name":"Meera Iyer","phone":"98450 12345","email":"meera@example.com","tags":["website"]}'
   curl -s %s/v1/audit -H "Authorization: Bearer $TOKEN"
-
-Data persists in .dev/ across restarts; make dev-reset wipes it. Ctrl-C stops everything.
 `, took.Seconds(), base, base, stack.DynamoDB, res.TableName, stack.SQS, strings.Join(queues, "\n"), stack.KMS, res.KeyID,
 		stack.SES, logPath, demo.Org, demo.Email, demo.Password, base, base, demo.Email, demo.Password, base, base, base)
+}
+
+// printWebhookTry prints the Meta webhook settings in force (so an outside
+// test can sign its own webhooks) and how to call the webhook by hand.
+func printWebhookTry(addr string, params map[string]paramValue) {
+	secret := params[topology.EnvMetaAppSecretCiphertext]
+	token := params[topology.EnvMetaVerifyTokenCiphertext]
+	hook := "http://" + addr + "/webhooks/meta"
+	body := `{"object":"page","entry":[{"id":"153125381133","time":1795860929,"changes":[{"field":"leadgen","value":{"leadgen_id":"1265891478201447","page_id":"153125381133","form_id":"1006393297382416","created_time":1795860928}}]}]}`
+	fmt.Printf(`
+Meta webhooks   %s
+  app secret    %s   (set %s to change it)
+  verify token  %s   (set %s to change it)
+
+  # the subscription handshake: echoes hub.challenge
+  curl -s '%s?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=1158201444'
+  # a Lead Ads notification, signed like Meta's (X-Hub-Signature-256), put on the intake queue
+  BODY=%s
+  curl -s %s -H 'Content-Type: application/json' \
+      -H "X-Hub-Signature-256: sha256=$(printf %%s "$BODY" | openssl dgst -sha256 -hmac %s | sed 's/^.* //')" -d "$BODY"
+`, hook, shellQuote(secret.Value), secret.From, shellQuote(token.Value), token.From,
+		hook, url.QueryEscape(token.Value), shellQuote(body), hook, shellQuote(secret.Value))
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,7 +1,10 @@
 package stack
 
 import (
+	"encoding/base64"
+	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -39,6 +42,9 @@ type resources struct {
 	key      awskms.Key
 	queues   map[string]queuePair
 	resolved topology.Resolved
+	// params holds the value of each deploy-time parameter by env name, so
+	// functions that declare the same one share a CloudFormation parameter.
+	params map[string]*string
 }
 
 // function is one deployed topology function.
@@ -75,6 +81,9 @@ func newFunction(s awscdk.Stack, fn topology.Function, assetDir string, res reso
 	env := map[string]*string{}
 	for k, v := range topology.ResourceEnv(fn, res.resolved) {
 		env[k] = jsii.String(v)
+	}
+	for _, p := range fn.Params {
+		env[p.Env] = paramValue(s, p, res.params)
 	}
 	handler := awslambda.NewFunction(scope, jsii.String("Handler"), &awslambda.FunctionProps{
 		Description:   jsii.String(fn.Name + " (" + fn.Dir + ")"),
@@ -141,7 +150,22 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 		res.key.Grant(f.role, jsii.String("kms:GenerateDataKey"))
 	}
 	if a.KeyDecrypt {
-		res.key.Grant(f.role, jsii.String("kms:Decrypt"))
+		if len(a.KeyDecryptPurposes) == 0 {
+			res.key.Grant(f.role, jsii.String("kms:Decrypt"))
+		} else {
+			// Only ciphertexts made for these purposes (shared/secret):
+			// not the org-bound data keys of envelope-encrypted tokens.
+			f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("KeyDecryptForPurpose"),
+				Actions:   jsii.Strings("kms:Decrypt"),
+				Resources: jsii.Strings(*res.key.KeyArn()),
+				Conditions: &map[string]any{
+					"StringEquals": map[string]any{
+						"kms:EncryptionContext:" + PurposeContextKey: unique(a.KeyDecryptPurposes),
+					},
+				},
+			}))
+		}
 	}
 	if a.KeyDescribe {
 		res.key.Grant(f.role, jsii.String("kms:DescribeKey"))
@@ -152,6 +176,65 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 	for _, q := range a.Inspect {
 		res.queues[q].queue.Grant(f.role, jsii.String("sqs:GetQueueAttributes"))
 	}
+}
+
+// PurposeContextKey is the encryption-context key of config secrets
+// (shared/secret.ContextKey): a function with Access.KeyDecryptPurposes may
+// decrypt only when kms:EncryptionContext:purpose is one of them. It is
+// repeated here so the stack does not import the AWS SDK.
+const PurposeContextKey = "purpose"
+
+// ParamID is the logical id of the CloudFormation parameter that carries the
+// deploy-time parameter env when it is not given as CDK context:
+// LEADLUENCE_META_APP_SECRET_CIPHERTEXT becomes
+// LeadluenceMetaAppSecretCiphertext.
+func ParamID(env string) string {
+	return pascal(strings.ToLower(env))
+}
+
+// base64Pattern is what a ciphertext parameter must look like.
+const base64Pattern = `^[A-Za-z0-9+/]+={0,2}$`
+
+// paramValue is the value of deploy-time parameter p: the CDK context value
+// of the same name when there is one (`cdk deploy -c NAME=VALUE`), or else a
+// reference to a CloudFormation parameter without a default, so that `cdk
+// synth` needs no secrets while a deployment without the value stops at
+// CloudFormation's "Parameters: [...] must have values" before any change,
+// unless it is given as `cdk deploy --parameters <ParamID>=VALUE` (or the
+// deployed stack already has one, which the CDK CLI keeps). A context value
+// that is not a non-empty string, or for a ciphertext not base64, panics
+// like any other invalid input to New.
+func paramValue(s awscdk.Stack, p topology.Param, cache map[string]*string) *string {
+	if v, ok := cache[p.Env]; ok {
+		return v
+	}
+	var out *string
+	if raw := s.Node().TryGetContext(jsii.String(p.Env)); raw != nil {
+		v, ok := raw.(string)
+		if !ok || strings.TrimSpace(v) == "" {
+			panic(fmt.Errorf("CDK context %s: want a non-empty string, got %v", p.Env, raw))
+		}
+		v = strings.TrimSpace(v)
+		if p.Purpose != "" {
+			if _, err := base64.StdEncoding.DecodeString(v); err != nil {
+				panic(fmt.Errorf("CDK context %s: want base64 KMS ciphertext (go run ./shared/secret/cmd/encrypt -purpose %s): %w", p.Env, p.Purpose, err))
+			}
+		}
+		out = jsii.String(v)
+	} else {
+		props := &awscdk.CfnParameterProps{
+			Type:        jsii.String("String"),
+			Description: jsii.String(p.Env + ": " + p.Description + ". Or pass `cdk deploy -c " + p.Env + "=...`."),
+			MinLength:   jsii.Number(1),
+		}
+		if p.Purpose != "" {
+			props.AllowedPattern = jsii.String(base64Pattern)
+			props.ConstraintDescription = jsii.String("base64 KMS ciphertext for purpose " + p.Purpose)
+		}
+		out = awscdk.NewCfnParameter(s, jsii.String(ParamID(p.Env)), props).ValueAsString()
+	}
+	cache[p.Env] = out
+	return out
 }
 
 // addQueueTrigger makes the function the consumer of queue. The event source

@@ -81,7 +81,7 @@ func New(scope constructs.Construct, id string, props *Props) awscdk.Stack {
 		resolved.QueueURLs[name] = *q.queue.QueueUrl()
 	}
 
-	res := resources{topo: topo, table: table, key: key, queues: queues, resolved: resolved}
+	res := resources{topo: topo, table: table, key: key, queues: queues, resolved: resolved, params: map[string]*string{}}
 	fns := make(map[string]function, len(topo.Functions))
 	for _, fn := range topo.Functions {
 		f := newFunction(s, fn, assetDir(fn), res)

@@ -24,10 +24,12 @@ import (
 // synthesized is one stack built from a topology, synthesized once.
 type synthesized struct {
 	topo        topology.Stack
+	context     map[string]any // deploy-time parameters given as CDK context
 	stack       awscdk.Stack
 	template    assertions.Template
 	annotations assertions.Annotations
 	resources   map[string]resource // logical id -> resource
+	parameters  map[string]map[string]any
 }
 
 // resource is one CloudFormation resource of the template.
@@ -39,9 +41,10 @@ type resource struct {
 var (
 	// deployed is the stack of topology.Default(), the one `cdk synth` builds.
 	deployed *synthesized
-	// extended adds a webhook, a queue consumer and a scheduled function, so
-	// the routes-per-function, queue-trigger and schedule constructs are
-	// covered although only "api" exists today.
+	// extended adds a queue consumer and a scheduled function, so the
+	// queue-trigger and schedule constructs are covered before those
+	// functions exist, and is built with the deploy-time parameters given as
+	// CDK context (paramContext), where deployed has none.
 	extended *synthesized
 	// buildTime is how long building and synthesizing both stacks took.
 	buildTime time.Duration
@@ -67,11 +70,11 @@ func setup(m *testing.M) (int, error) {
 	defer func() { _ = os.RemoveAll(tmp) }()
 
 	start := time.Now()
-	deployed, err = build(topology.Default(), tmp, "default")
+	deployed, err = build(topology.Default(), tmp, "default", nil)
 	if err != nil {
 		return 0, err
 	}
-	extended, err = build(extendedTopology(), tmp, "extended")
+	extended, err = build(extendedTopology(), tmp, "extended", paramContext)
 	if err != nil {
 		return 0, err
 	}
@@ -79,9 +82,17 @@ func setup(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
+// paramContext is what `cdk deploy -c NAME=VALUE` passes for the webhook's
+// deploy-time parameters in the extended stack.
+var paramContext = map[string]any{
+	topology.EnvMetaAppSecretCiphertext:   "AQICAHhZYXBwLXNlY3JldC1jaXBoZXJ0ZXh0LWZvci10ZXN0cw==",
+	topology.EnvMetaVerifyTokenCiphertext: "AQICAHhZdmVyaWZ5LXRva2VuLWNpcGhlcnRleHQtZm9yLXRlc3Rz",
+}
+
 // build synthesizes topo the way infra/main.go does: feature flags from
-// cdk.json, the cdk-nag checks, New. Each function gets an empty bootstrap.
-func build(topo topology.Stack, tmp, name string) (*synthesized, error) {
+// cdk.json plus extra context, the cdk-nag checks, New. Each function gets
+// an empty bootstrap.
+func build(topo topology.Stack, tmp, name string, extra map[string]any) (*synthesized, error) {
 	assets := filepath.Join(tmp, name, "assets")
 	for _, fn := range topo.Functions {
 		dir := filepath.Join(assets, fn.Name)
@@ -96,6 +107,9 @@ func build(topo topology.Stack, tmp, name string) (*synthesized, error) {
 	if err != nil {
 		return nil, err
 	}
+	for k, v := range extra {
+		context[k] = v
+	}
 	app := awscdk.NewApp(&awscdk.AppProps{
 		Context: &context,
 		Outdir:  jsii.String(filepath.Join(tmp, name, "cdk.out")),
@@ -107,6 +121,7 @@ func build(topo topology.Stack, tmp, name string) (*synthesized, error) {
 	})
 	s := &synthesized{
 		topo:        topo,
+		context:     extra,
 		stack:       st,
 		template:    assertions.Template_FromStack(st, nil),
 		annotations: assertions.Annotations_FromStack(st),
@@ -116,12 +131,14 @@ func build(topo topology.Stack, tmp, name string) (*synthesized, error) {
 		return nil, fmt.Errorf("encode %s template: %w", name, err)
 	}
 	var tpl struct {
-		Resources map[string]resource `json:"Resources"`
+		Resources  map[string]resource       `json:"Resources"`
+		Parameters map[string]map[string]any `json:"Parameters"`
 	}
 	if err := json.Unmarshal(raw, &tpl); err != nil {
 		return nil, fmt.Errorf("decode %s template: %w", name, err)
 	}
 	s.resources = tpl.Resources
+	s.parameters = tpl.Parameters
 	return s, nil
 }
 
@@ -144,14 +161,6 @@ func cdkContext() (map[string]any, error) {
 func extendedTopology() topology.Stack {
 	t := topology.Default()
 	t.Functions = append(t.Functions,
-		topology.Function{
-			Name: "webhook", Dir: "functions/webhook", MemoryMB: 256, Timeout: 10 * time.Second,
-			Access: topology.Access{SendTo: []string{topology.QueueIntake}},
-			Routes: []topology.Route{
-				{Method: "GET", Path: "/webhooks/meta", Public: true},
-				{Method: "POST", Path: "/webhooks/meta", Public: true},
-			},
-		},
 		topology.Function{
 			Name: "ingest", Dir: "functions/ingest", MemoryMB: 512, Timeout: 50 * time.Second,
 			Access: topology.Access{TableRead: true, TableWrite: true, KeyDecrypt: true},
@@ -530,6 +539,15 @@ func TestFunctions(t *testing.T) {
 					}
 					wantEnv[k] = v
 				}
+				// AND each deploy-time parameter comes from CDK context when
+				// given, else from a CloudFormation parameter
+				for _, p := range fn.Params {
+					if v, ok := s.context[p.Env]; ok {
+						wantEnv[p.Env] = jsonOf(v)
+					} else {
+						wantEnv[p.Env] = jsonOf(map[string]any{"Ref": stack.ParamID(p.Env)})
+					}
+				}
 				gotEnv := map[string]string{}
 				if env, ok := p["Environment"].(map[string]any); ok {
 					for k, v := range env["Variables"].(map[string]any) {
@@ -844,4 +862,158 @@ func unique(in []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func TestWebhookFunction(t *testing.T) {
+	for _, s := range []*synthesized{deployed, extended} {
+		// GIVEN the webhook function of the topology
+		fn, ok := s.topo.Function("webhook")
+		if !ok {
+			t.Fatal("no webhook function in the topology")
+		}
+		// WHEN the stack is synthesized
+		fnID, f, _, policy := s.function(t, fn)
+		keyID, _ := s.only(t, "AWS::KMS::Key", "key", func(resource) bool { return true })
+
+		// THEN it has 256 MB and 10 s
+		if f.Properties["MemorySize"] != float64(256) || f.Properties["Timeout"] != float64(10) {
+			t.Errorf("memory %v, timeout %v; want 256 MB, 10 s", f.Properties["MemorySize"], f.Properties["Timeout"])
+		}
+		// AND both /webhooks/meta routes go to it, with no authorizer
+		for _, key := range []string{"GET /webhooks/meta", "POST /webhooks/meta"} {
+			_, route := s.only(t, "AWS::ApiGatewayV2::Route", key, func(r resource) bool { return r.Properties["RouteKey"] == key })
+			if at, ok := route.Properties["AuthorizationType"]; ok && at != "NONE" {
+				t.Errorf("%s: authorization %v, want none (Meta has no token)", key, at)
+			}
+			integ := s.resources[regexp.MustCompile(`"Ref":"([A-Za-z0-9]+)"`).FindStringSubmatch(jsonOf(route.Properties["Target"]))[1]]
+			if getAtt(integ.Properties["IntegrationUri"]) != fnID {
+				t.Errorf("%s does not reach the webhook function", key)
+			}
+		}
+
+		// AND its only direct use of the key is kms:Decrypt, for its two
+		// purposes only
+		for _, st := range statements(policy) {
+			for _, r := range st.Resources {
+				if !refersTo(r, keyID) {
+					continue
+				}
+				if diff := cmp.Diff([]string{"kms:Decrypt"}, st.Actions); diff != "" {
+					t.Errorf("key actions (-want +got):\n%s", diff)
+				}
+				want := jsonOf(map[string]any{"StringEquals": map[string]any{
+					"kms:EncryptionContext:purpose": []any{topology.PurposeMetaAppSecret, topology.PurposeMetaVerifyToken},
+				}})
+				if st.Condition != want {
+					t.Errorf("key condition %s, want %s", st.Condition, want)
+				}
+			}
+		}
+		plain, conditional := actionsOn(policy, keyID)
+		if len(plain) != 0 || len(conditional) != 1 {
+			t.Errorf("key actions: plain %v, conditional %v; want only one conditional kms:Decrypt", plain, conditional)
+		}
+
+		// AND it may send to the intake queue and touch nothing else: no
+		// table, no other queue, no wildcard
+		tableID, _ := s.only(t, "AWS::DynamoDB::Table", "table", func(resource) bool { return true })
+		if got, cond := actionsOn(policy, tableID); len(got)+len(cond) != 0 {
+			t.Errorf("table actions %v %v, want none", got, cond)
+		}
+		for _, q := range s.topo.Queues {
+			got, _ := actionsOn(policy, s.queueID(t, q.Name))
+			var want []string
+			if q.Name == topology.QueueIntake {
+				want = []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"}
+			}
+			if diff := cmp.Diff(unique(want), unique(got)); diff != "" {
+				t.Errorf("queue %s actions (-want +got):\n%s", q.Name, diff)
+			}
+			got, _ = actionsOn(policy, s.queueID(t, q.DLQName()))
+			if len(got) != 0 {
+				t.Errorf("DLQ %s actions %v, want none", q.DLQName(), got)
+			}
+		}
+		for _, st := range statements(policy) {
+			for _, a := range st.Actions {
+				if a == "*" || (strings.HasSuffix(a, "*") && !strings.HasPrefix(a, "xray:")) {
+					t.Errorf("wildcard action %q", a)
+				}
+			}
+		}
+	}
+}
+
+func TestParamsWithoutContext(t *testing.T) {
+	// GIVEN the default topology and no deploy-time values in CDK context
+	fn, _ := deployed.topo.Function("webhook")
+	// WHEN the stack is synthesized
+	// THEN each param is a CloudFormation parameter without a default, so
+	// deploying without a value fails before anything changes
+	for _, p := range fn.Params {
+		param, ok := deployed.parameters[stack.ParamID(p.Env)]
+		if !ok {
+			t.Errorf("no CloudFormation parameter %s for %s; have %v", stack.ParamID(p.Env), p.Env, deployed.parameters)
+			continue
+		}
+		if _, hasDefault := param["Default"]; hasDefault || param["Type"] != "String" || param["MinLength"] != float64(1) {
+			t.Errorf("parameter %s = %v, want a String without default, at least 1 character", p.Env, param)
+		}
+		// AND a ciphertext must at least be base64
+		pattern, _ := param["AllowedPattern"].(string)
+		re := regexp.MustCompile(pattern)
+		if pattern == "" || !re.MatchString(paramContext[p.Env].(string)) || re.MatchString("not base64!") || re.MatchString("") {
+			t.Errorf("parameter %s AllowedPattern %q does not check base64", p.Env, pattern)
+		}
+		// AND its description says how to make the value
+		if d, _ := param["Description"].(string); !strings.Contains(d, "shared/secret/cmd/encrypt") || !strings.Contains(d, "-c "+p.Env) {
+			t.Errorf("parameter %s description %q does not say how to make it", p.Env, d)
+		}
+	}
+}
+
+func TestParamsFromContext(t *testing.T) {
+	// GIVEN the webhook's params as CDK context (`cdk deploy -c NAME=VALUE`)
+	fn, _ := extended.topo.Function("webhook")
+	// WHEN the stack is synthesized
+	_, f, _, _ := extended.function(t, fn)
+	env := f.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	for _, p := range fn.Params {
+		// THEN the function gets the value itself
+		if env[p.Env] != paramContext[p.Env] {
+			t.Errorf("%s = %v, want the context value", p.Env, env[p.Env])
+		}
+		// AND there is no CloudFormation parameter to fill
+		if _, ok := extended.parameters[stack.ParamID(p.Env)]; ok {
+			t.Errorf("CloudFormation parameter %s exists although the value came as context", stack.ParamID(p.Env))
+		}
+	}
+}
+
+func TestParamContextMustBeBase64(t *testing.T) {
+	// GIVEN a ciphertext param given as context that is not base64
+	app := awscdk.NewApp(&awscdk.AppProps{
+		Outdir:  jsii.String(t.TempDir()),
+		Context: &map[string]any{topology.EnvMetaAppSecretCiphertext: "dev-app-secret"},
+	})
+	// WHEN the stack is built
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		stack.New(app, "Bad", &stack.Props{
+			Topology: topology.Default(),
+			AssetDir: func(topology.Function) string { return t.TempDir() },
+		})
+	}()
+	// THEN it fails, naming the variable and how to make a proper value
+	msg := fmt.Sprint(recovered)
+	if recovered == nil || !strings.Contains(msg, topology.EnvMetaAppSecretCiphertext) || !strings.Contains(msg, "shared/secret/cmd/encrypt") {
+		t.Fatalf("New with a plain-text secret as context: recovered %v", recovered)
+	}
+}
+
+func TestParamID(t *testing.T) {
+	if got := stack.ParamID("LEADLUENCE_META_APP_SECRET_CIPHERTEXT"); got != "LeadluenceMetaAppSecretCiphertext" {
+		t.Errorf("ParamID = %q", got)
+	}
 }

@@ -27,6 +27,7 @@ const (
 
 var (
 	namePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	envPattern  = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 	attrPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	httpMethods = map[string]bool{
 		"GET": true, "POST": true, "PUT": true, "PATCH": true,
@@ -62,6 +63,7 @@ func Validate(t topology.Stack) error {
 
 	consumers := map[string]string{}
 	routes := map[string]string{}
+	paramPurposes := map[string]string{} // param env -> purpose, across functions
 	fnNames := map[string]bool{}
 	for _, fn := range t.Functions {
 		if fnNames[fn.Name] {
@@ -69,6 +71,12 @@ func Validate(t topology.Stack) error {
 		}
 		fnNames[fn.Name] = true
 		validateFunction(fn, add)
+		for _, p := range fn.Params {
+			if other, seen := paramPurposes[p.Env]; seen && other != p.Purpose {
+				add("param %q: purpose %q in %q, %q elsewhere: functions sharing a param share its value", p.Env, p.Purpose, fn.Name, other)
+			}
+			paramPurposes[p.Env] = p.Purpose
+		}
 
 		for _, q := range fn.QueuesUsed() {
 			if _, ok := queues[q]; !ok {
@@ -159,6 +167,39 @@ func validateFunction(fn topology.Function, add func(string, ...any)) {
 	}
 	if fn.Timeout < time.Second || fn.Timeout > maxLambdaTimeout || fn.Timeout%time.Second != 0 {
 		add("function %q: timeout %s: want whole seconds up to %s", fn.Name, fn.Timeout, maxLambdaTimeout)
+	}
+	validateParams(fn, add)
+}
+
+// validateParams checks fn's deploy-time parameters: env names that are
+// unique and set by nothing else, and a decrypt grant for every ciphertext.
+func validateParams(fn topology.Function, add func(string, ...any)) {
+	purposes := map[string]bool{}
+	for _, p := range fn.Access.KeyDecryptPurposes {
+		if p == "" {
+			add("function %q: empty key decrypt purpose", fn.Name)
+		}
+		purposes[p] = true
+	}
+	if len(purposes) > 0 && !fn.Access.KeyDecrypt {
+		add("function %q: KeyDecryptPurposes without KeyDecrypt", fn.Name)
+	}
+	resourceEnv := topology.ResourceEnv(fn, topology.Resolved{QueueURLs: map[string]string{}})
+	seen := map[string]bool{}
+	for _, p := range fn.Params {
+		if !envPattern.MatchString(p.Env) {
+			add("function %q: param %q: want an upper-case environment variable name", fn.Name, p.Env)
+		}
+		if seen[p.Env] {
+			add("function %q: param %q declared twice", fn.Name, p.Env)
+		}
+		seen[p.Env] = true
+		if _, clash := resourceEnv[p.Env]; clash {
+			add("function %q: param %q is also set by Env or the resource settings", fn.Name, p.Env)
+		}
+		if p.Purpose != "" && !purposes[p.Purpose] {
+			add("function %q: param %q holds ciphertext for purpose %q, which Access.KeyDecryptPurposes does not grant", fn.Name, p.Env, p.Purpose)
+		}
 	}
 }
 

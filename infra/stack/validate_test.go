@@ -79,10 +79,56 @@ func TestValidate(t *testing.T) {
 			wantErr: "timeout 16m0s",
 		},
 		{
+			name: "ciphertext param without its purpose granted",
+			change: func(s *topology.Stack) {
+				s.Functions[1].Access.KeyDecryptPurposes = []string{topology.PurposeMetaAppSecret}
+			},
+			wantErr: `param "LEADLUENCE_META_VERIFY_TOKEN_CIPHERTEXT" holds ciphertext for purpose "meta-verify-token"`,
+		},
+		{
+			name: "purposes without decrypt",
+			change: func(s *topology.Stack) {
+				s.Functions[1].Access.KeyDecrypt = false
+			},
+			wantErr: "KeyDecryptPurposes without KeyDecrypt",
+		},
+		{
+			name: "param clashing with a resource setting",
+			change: func(s *topology.Stack) {
+				s.Functions[1].Params = append(s.Functions[1].Params, topology.Param{Env: topology.EnvKeyID, Description: "x"})
+			},
+			wantErr: `param "LEADLUENCE_KEY_ID" is also set`,
+		},
+		{
+			name: "param declared twice",
+			change: func(s *topology.Stack) {
+				s.Functions[1].Params = append(s.Functions[1].Params, s.Functions[1].Params[0])
+			},
+			wantErr: "declared twice",
+		},
+		{
+			name: "param name not an env name",
+			change: func(s *topology.Stack) {
+				s.Functions[1].Params = append(s.Functions[1].Params, topology.Param{Env: "meta-secret", Description: "x"})
+			},
+			wantErr: "upper-case environment variable name",
+		},
+		{
+			name: "shared param with two purposes",
+			change: func(s *topology.Stack) {
+				s.Functions[0].Access.KeyDecryptPurposes = []string{"other"}
+				s.Functions[0].Params = []topology.Param{{Env: topology.EnvMetaAppSecretCiphertext, Purpose: "other", Description: "x"}}
+			},
+			wantErr: "functions sharing a param share its value",
+		},
+		{
 			name:    "alias with prefix",
 			change:  func(s *topology.Stack) { s.Key.Alias = "alias/leadluence" },
 			wantErr: "key alias",
 		},
+	}
+	if fn := topology.Default().Functions[1]; fn.Name != "webhook" {
+		t.Fatalf("the param cases change Functions[1], which is %q, not the webhook", fn.Name)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

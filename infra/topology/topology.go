@@ -84,6 +84,11 @@ type Function struct {
 	Timeout  time.Duration
 	// Env holds static settings; resource locations are added by ResourceEnv.
 	Env map[string]string
+	// Params are settings whose values belong to one deployment rather than
+	// to the topology (secrets, as KMS ciphertext). The CDK stack fills each
+	// from CDK context (`cdk deploy -c NAME=VALUE`) or else from a
+	// CloudFormation parameter; the local runner fills them itself.
+	Params []Param
 	// Access lists what the function may touch, for least-privilege grants.
 	Access Access
 	// Routes are the HTTP API routes served by this function.
@@ -103,10 +108,30 @@ type Access struct {
 	KeyEncrypt  bool
 	KeyDecrypt  bool
 	KeyDescribe bool
+	// KeyDecryptPurposes, when set, narrows KeyDecrypt to ciphertexts made
+	// with one of these "purpose" encryption contexts (shared/secret): the
+	// function cannot decrypt anything else with the key, such as the
+	// envelope-encrypted tokens of an org.
+	KeyDecryptPurposes []string
 	// SendTo lists queues the function may send to.
 	SendTo []string
 	// Inspect lists queues whose attributes the function may read (health checks).
 	Inspect []string
+}
+
+// Param is a deploy-time setting of a function, read from the environment
+// variable Env.
+type Param struct {
+	// Env is the environment variable the function reads, and the CDK
+	// context key the stack takes the value from.
+	Env string
+	// Purpose, when set, says the value is base64 KMS ciphertext made under
+	// the project key for this purpose (shared/secret.Encrypt): the local
+	// runner encrypts a plaintext for it, and the function must list the
+	// purpose in Access.KeyDecryptPurposes.
+	Purpose string
+	// Description says what the value is and how to make one.
+	Description string
 }
 
 // Route is one HTTP API route.
@@ -134,6 +159,17 @@ type Schedule struct {
 	// Every is the fixed rate of the schedule.
 	Every time.Duration
 }
+
+// Deploy-time parameters of the webhook function and the purposes their
+// ciphertexts are made for.
+//
+//nolint:gosec // G101: variable names and KMS context labels, not credentials
+const (
+	EnvMetaAppSecretCiphertext   = "LEADLUENCE_META_APP_SECRET_CIPHERTEXT"
+	EnvMetaVerifyTokenCiphertext = "LEADLUENCE_META_VERIFY_TOKEN_CIPHERTEXT"
+	PurposeMetaAppSecret         = "meta-app-secret"
+	PurposeMetaVerifyToken       = "meta-verify-token"
+)
 
 // Queue names.
 const (
@@ -240,7 +276,7 @@ func Default() Stack {
 			{Name: QueueIntake, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 5, Retention: 14 * 24 * time.Hour},
 			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 5, Retention: 4 * 24 * time.Hour},
 		},
-		Functions: []Function{apiFunction()},
+		Functions: []Function{apiFunction(), webhookFunction()},
 	}
 }
 
@@ -256,7 +292,9 @@ func apiFunction() Function {
 		Access: Access{
 			TableRead: true, TableWrite: true,
 			KeyEncrypt: true, KeyDecrypt: true, KeyDescribe: true,
-			SendTo:  []string{QueueOutbound},
+			// Intake: events parked while a token was invalid are put back
+			// when the integration is reconnected.
+			SendTo:  []string{QueueOutbound, QueueIntake},
 			Inspect: []string{QueueIntake, QueueOutbound},
 		},
 		Routes: []Route{
@@ -277,6 +315,41 @@ func apiFunction() Function {
 			auth("PATCH", "/v1/leads/{id}"),
 			auth("DELETE", "/v1/leads/{id}"),
 			auth("GET", "/v1/audit"),
+			auth("POST", "/v1/integrations/facebook-pages"),
+			auth("POST", "/v1/integrations/whatsapp-numbers"),
+			auth("GET", "/v1/integrations"),
+			auth("DELETE", "/v1/integrations/{kind}/{id}"),
+		},
+	}
+}
+
+// webhookFunction receives Meta's webhooks: it verifies each body's
+// signature and puts it on the intake queue. It touches nothing else: no
+// table, and the key only to open its own two secrets.
+func webhookFunction() Function {
+	return Function{
+		Name:     "webhook",
+		Dir:      "functions/webhook",
+		MemoryMB: 256,
+		Timeout:  10 * time.Second,
+		Params: []Param{
+			{
+				Env: EnvMetaAppSecretCiphertext, Purpose: PurposeMetaAppSecret,
+				Description: "Meta app secret (keys X-Hub-Signature-256) as base64 KMS ciphertext: go run ./shared/secret/cmd/encrypt -key alias/leadluence -purpose " + PurposeMetaAppSecret,
+			},
+			{
+				Env: EnvMetaVerifyTokenCiphertext, Purpose: PurposeMetaVerifyToken,
+				Description: "Meta webhook verify token as base64 KMS ciphertext: go run ./shared/secret/cmd/encrypt -key alias/leadluence -purpose " + PurposeMetaVerifyToken,
+			},
+		},
+		Access: Access{
+			KeyDecrypt:         true,
+			KeyDecryptPurposes: []string{PurposeMetaAppSecret, PurposeMetaVerifyToken},
+			SendTo:             []string{QueueIntake},
+		},
+		Routes: []Route{
+			{Method: "GET", Path: "/webhooks/meta", Public: true},
+			{Method: "POST", Path: "/webhooks/meta", Public: true},
 		},
 	}
 }

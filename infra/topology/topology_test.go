@@ -1,7 +1,11 @@
 package topology_test
 
 import (
+	"regexp"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/leadluence/backend/infra/topology"
 )
@@ -69,5 +73,84 @@ func TestResourceEnv(t *testing.T) {
 	}
 	if got := topology.QueueURLEnv("dead-letters"); got != "LEADLUENCE_QUEUE_URL_DEAD_LETTERS" {
 		t.Errorf("QueueURLEnv = %q", got)
+	}
+}
+
+func TestWebhookFunction(t *testing.T) {
+	fn, ok := topology.Default().Function("webhook")
+	if !ok {
+		t.Fatal("no webhook function")
+	}
+	if fn.Dir != "functions/webhook" || fn.MemoryMB != 256 || fn.Timeout != 10*time.Second {
+		t.Errorf("webhook: dir %q, memory %d, timeout %v", fn.Dir, fn.MemoryMB, fn.Timeout)
+	}
+	var routes []string
+	for _, r := range fn.Routes {
+		if !r.Public {
+			t.Errorf("route %s is not public: Meta holds no bearer token", r.Key())
+		}
+		routes = append(routes, r.Key())
+	}
+	if diff := cmp.Diff([]string{"GET /webhooks/meta", "POST /webhooks/meta"}, routes); diff != "" {
+		t.Errorf("routes (-want +got):\n%s", diff)
+	}
+	// It may decrypt its own two secrets and send to intake, nothing more.
+	want := topology.Access{
+		KeyDecrypt:         true,
+		KeyDecryptPurposes: []string{topology.PurposeMetaAppSecret, topology.PurposeMetaVerifyToken},
+		SendTo:             []string{topology.QueueIntake},
+	}
+	if diff := cmp.Diff(want, fn.Access); diff != "" {
+		t.Errorf("access (-want +got):\n%s", diff)
+	}
+	var params []string
+	for _, p := range fn.Params {
+		params = append(params, p.Env+"="+p.Purpose)
+	}
+	wantParams := []string{
+		topology.EnvMetaAppSecretCiphertext + "=" + topology.PurposeMetaAppSecret,
+		topology.EnvMetaVerifyTokenCiphertext + "=" + topology.PurposeMetaVerifyToken,
+	}
+	if diff := cmp.Diff(wantParams, params); diff != "" {
+		t.Errorf("params (-want +got):\n%s", diff)
+	}
+
+	env := topology.ResourceEnv(fn, topology.Resolved{TableName: "tbl", KeyID: "key",
+		QueueURLs: map[string]string{"intake": "u-in", "outbound": "u-out"}})
+	if diff := cmp.Diff(map[string]string{"LEADLUENCE_KEY_ID": "key", "LEADLUENCE_QUEUE_URL_INTAKE": "u-in"}, env); diff != "" {
+		t.Errorf("resource env (-want +got):\n%s", diff)
+	}
+}
+
+func TestParamsAreConsistent(t *testing.T) {
+	envName := regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+	for _, fn := range topology.Default().Functions {
+		resourceEnv := topology.ResourceEnv(fn, topology.Resolved{QueueURLs: map[string]string{}})
+		purposes := map[string]bool{}
+		for _, p := range fn.Access.KeyDecryptPurposes {
+			purposes[p] = true
+		}
+		if len(purposes) > 0 && !fn.Access.KeyDecrypt {
+			t.Errorf("function %s: KeyDecryptPurposes without KeyDecrypt", fn.Name)
+		}
+		seen := map[string]bool{}
+		for _, p := range fn.Params {
+			if !envName.MatchString(p.Env) || seen[p.Env] {
+				t.Errorf("function %s: param %q is not an upper-case env name or is declared twice", fn.Name, p.Env)
+			}
+			seen[p.Env] = true
+			// A param is never also a static or resource setting: the two
+			// would fight over the value.
+			if _, ok := resourceEnv[p.Env]; ok {
+				t.Errorf("function %s: param %s is also in Env or ResourceEnv", fn.Name, p.Env)
+			}
+			if p.Description == "" {
+				t.Errorf("function %s: param %s has no description", fn.Name, p.Env)
+			}
+			// A ciphertext can only be opened if the purpose is granted.
+			if p.Purpose != "" && !purposes[p.Purpose] {
+				t.Errorf("function %s: param %s needs purpose %q in Access.KeyDecryptPurposes", fn.Name, p.Env, p.Purpose)
+			}
+		}
 	}
 }

@@ -23,6 +23,10 @@ type API struct {
 	// DefaultRegion is the ISO 3166 region used to read phone numbers
 	// written without a country code, when an org sets none.
 	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
+	// GraphBaseURL and GraphVersion locate the Graph API, which validates
+	// integration tokens (a simulator locally).
+	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
+	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
 }
 
 // Webhook is the configuration of the webhook function, which receives

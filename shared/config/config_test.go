@@ -32,7 +32,8 @@ func TestLoadReadsValuesAndDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.API{TableName: "t", KeyID: "k", IntakeQueueURL: "http://q/i", OutboundQueueURL: "http://q/o", DefaultRegion: "IN"}
+	want := config.API{TableName: "t", KeyID: "k", IntakeQueueURL: "http://q/i", OutboundQueueURL: "http://q/o", DefaultRegion: "IN",
+		GraphBaseURL: "https://graph.facebook.com", GraphVersion: "v21.0"}
 	if cfg != want {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}

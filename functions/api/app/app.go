@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -23,6 +25,7 @@ import (
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/meta"
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -67,7 +70,16 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 			return nil
 		}
 	}
+	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: 10 * time.Second})
+	requeue := func(ctx context.Context, payload []byte) error {
+		body := string(payload)
+		if _, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.IntakeQueueURL, MessageBody: &body}); err != nil {
+			return fmt.Errorf("requeue to intake: %w", err)
+		}
+		return nil
+	}
 	return httpapi.New(httpapi.Deps{
+		Integrations:  &httpapi.IntegrationDeps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue},
 		Store:         store,
 		Tokens:        tokens,
 		Log:           log,

@@ -25,6 +25,7 @@ import (
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/meta/metatest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -35,6 +36,7 @@ var prefixSeq atomic.Int64
 // handler built over it, served the way the local runner serves it: each
 // HTTP request becomes an API Gateway v2 event for the Lambda handler.
 type testEnv struct {
+	sim     *metatest.Server
 	cfg     config.API
 	handler apigw.HandlerFunc
 	srv     *httptest.Server
@@ -74,6 +76,10 @@ func newEnv(t *testing.T) *testEnv {
 	for k, v := range topology.ResourceEnv(fn, res) {
 		t.Setenv(k, v)
 	}
+	sim := metatest.New(metatest.Options{})
+	t.Cleanup(sim.Close)
+	t.Setenv("LEADLUENCE_GRAPH_BASE_URL", sim.URL)
+	t.Setenv("LEADLUENCE_GRAPH_VERSION", sim.Version())
 	cfg, err := config.Load[config.API]()
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +89,7 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
-	env := &testEnv{cfg: cfg, handler: h, logs: logs}
+	env := &testEnv{sim: sim, cfg: cfg, handler: h, logs: logs}
 	env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ev, err := apigw.FromRequest(r, r.Method+" "+r.URL.Path, nil, 1<<20)
 		if err != nil {
