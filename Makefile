@@ -16,7 +16,7 @@ GOLANGCI_VERSION := v2.15.0
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev dev-reset test build synth lint lint-basic invoke bench deploy tools clean dlq
+.PHONY: help dev demo dev-reset test build synth lint lint-basic invoke bench deploy tools clean dlq
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ help: ## List the targets
 dev: ## Run the whole system locally on 127.0.0.1 (Ctrl-C stops everything)
 	@$(GO) build -o $(BIN)/leadluence-dev ./infra/local
 	@exec $(BIN)/leadluence-dev
+
+demo: ## With make dev running: a Lead Ads lead and a WhatsApp message arrive through the signed webhook
+	$(GO) run ./infra/local/demo
 
 dev-reset: ## Wipe the local system's data (.dev/)
 	rm -rf .dev

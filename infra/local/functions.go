@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/leadluence/backend/functions/api/app"
+	backfill "github.com/leadluence/backend/functions/backfill/app"
+	ingest "github.com/leadluence/backend/functions/ingest/app"
 	webhook "github.com/leadluence/backend/functions/webhook/app"
 	"github.com/leadluence/backend/infra/local/runner"
 	"github.com/leadluence/backend/infra/topology"
@@ -39,10 +41,26 @@ func buildHandlers(ctx context.Context, log *slog.Logger) (runner.Handlers, erro
 	if err != nil {
 		return runner.Handlers{}, fmt.Errorf("build webhook: %w", err)
 	}
+	ingestCfg, err := config.Load[config.Ingest]()
+	if err != nil {
+		return runner.Handlers{}, err
+	}
+	ing, _, err := ingest.New(ctx, ingestCfg, log.With("function", "ingest"))
+	if err != nil {
+		return runner.Handlers{}, fmt.Errorf("build ingest: %w", err)
+	}
+	backfillCfg, err := config.Load[config.Backfill]()
+	if err != nil {
+		return runner.Handlers{}, err
+	}
+	bf, err := backfill.New(ctx, backfillCfg, log.With("function", "backfill"))
+	if err != nil {
+		return runner.Handlers{}, fmt.Errorf("build backfill: %w", err)
+	}
 	return runner.Handlers{
 		HTTP:     map[string]apigw.HandlerFunc{"api": api, "webhook": hook},
-		Queue:    map[string]runner.SQSHandler{},
-		Schedule: map[string]runner.ScheduleHandler{},
+		Queue:    map[string]runner.SQSHandler{"ingest": runner.SQSHandler(ing)},
+		Schedule: map[string]runner.ScheduleHandler{"backfill": runner.ScheduleHandler(bf)},
 	}, nil
 }
 

@@ -33,7 +33,22 @@ import (
 	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/meta/metatest"
 )
+
+// envGraphBaseURL points functions at the Graph API.
+const envGraphBaseURL = "LEADLUENCE_GRAPH_BASE_URL"
+
+func printGraph(graphURL string, simulated bool) {
+	what := "your own stand-in (LEADLUENCE_GRAPH_BASE_URL)"
+	if simulated {
+		what = "the Meta simulator; set LEADLUENCE_GRAPH_BASE_URL to use your own"
+	}
+	fmt.Printf(`
+Graph API       %s   (%s)
+  make demo     submits a Lead Ads lead and an inbound WhatsApp message through the signed webhook
+`, graphURL, what)
+}
 
 func main() {
 	if err := run(); err != nil {
@@ -45,6 +60,8 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:8080", "where the HTTP API listens (loopback only)")
 	data := flag.String("data", ".dev", "data folder, relative to the repository root")
+	simAddr := flag.String("meta-addr", "127.0.0.1:8092", "where the Meta (Graph API) simulator listens")
+	ctlAddr := flag.String("demo-addr", demoControlAddr, "where `make demo` reaches the runner")
 	flag.Parse()
 	if host, _, err := net.SplitHostPort(*addr); err != nil || !net.ParseIP(host).IsLoopback() {
 		return fmt.Errorf("-addr %q: must be a loopback address", *addr)
@@ -108,6 +125,18 @@ func run() error {
 		return err
 	}
 
+	// The Graph API: an outside stand-in when LEADLUENCE_GRAPH_BASE_URL is
+	// set, else the Meta simulator with the demo page and number.
+	graphURL, sim := os.Getenv(envGraphBaseURL), (*metatest.Server)(nil)
+	if graphURL == "" {
+		sim = metatest.New(metatest.Options{AppSecret: []byte(params[topology.EnvMetaAppSecretCiphertext].Value), Addr: *simAddr})
+		defer sim.Close()
+		addDemoMeta(sim)
+		graphURL = sim.URL
+		os.Setenv(envGraphBaseURL, graphURL)
+		os.Setenv("LEADLUENCE_GRAPH_VERSION", sim.Version())
+	}
+
 	logFile, err := os.OpenFile(filepath.Join(dataDir, "functions.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("open function log: %w", err)
@@ -131,12 +160,20 @@ func run() error {
 		return err
 	}
 
-	demo, err := seedDemo(ctx, handlers.HTTP["api"])
+	demo, err := seedDemo(ctx, handlers.HTTP["api"], sim != nil)
 	if err != nil {
 		return fmt.Errorf("seed demo org: %w", err)
 	}
+	if sim != nil {
+		ctl, err := startDemoControl(ctx, *ctlAddr, sim, "http://"+*addr+"/webhooks/meta")
+		if err != nil {
+			return err
+		}
+		defer ctl.Close()
+	}
 	printTryThis(*addr, stack, res, demo, filepath.Join(dataDir, "functions.log"), time.Since(started))
 	printWebhookTry(*addr, params)
+	printGraph(graphURL, sim != nil)
 	fmt.Println("\nData persists in .dev/ across restarts; make dev-reset wipes it. Ctrl-C stops everything.")
 
 	select {
@@ -216,7 +253,7 @@ func printWebhookTry(addr string, params map[string]paramValue) {
 	secret := params[topology.EnvMetaAppSecretCiphertext]
 	token := params[topology.EnvMetaVerifyTokenCiphertext]
 	hook := "http://" + addr + "/webhooks/meta"
-	body := `{"object":"page","entry":[{"id":"153125381133","time":1795860929,"changes":[{"field":"leadgen","value":{"leadgen_id":"1265891478201447","page_id":"153125381133","form_id":"1006393297382416","created_time":1795860928}}]}]}`
+	body := `{"object":"page","entry":[{"id":"` + demoPageID + `","time":1795860929,"changes":[{"field":"leadgen","value":{"leadgen_id":"1265891478201447","page_id":"` + demoPageID + `","form_id":"` + demoFormID + `","created_time":1795860928}}]}]}`
 	fmt.Printf(`
 Meta webhooks   %s
   app secret    %s   (set %s to change it)

@@ -21,7 +21,7 @@ var demo = demoAccount{Org: "Demo Realty", Email: "owner@demo.leadluence.local",
 // seedDemo signs up the demo org through the API itself (so it gets the same
 // validation, hashing and audit as any org) unless it exists, and adds a few
 // leads.
-func seedDemo(ctx context.Context, api apigw.HandlerFunc) (demoAccount, error) {
+func seedDemo(ctx context.Context, api apigw.HandlerFunc, connectMeta bool) (demoAccount, error) {
 	call := func(method, path, token, body string) (int, map[string]any, error) {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
 		r.RemoteAddr = "127.0.0.1:0"
@@ -43,14 +43,18 @@ func seedDemo(ctx context.Context, api apigw.HandlerFunc) (demoAccount, error) {
 		return resp.StatusCode, out, nil
 	}
 	creds := fmt.Sprintf(`{"email":%q,"password":%q}`, demo.Email, demo.Password)
-	status, _, err := call(http.MethodPost, "/v1/auth/login", "", creds)
+	status, out, err := call(http.MethodPost, "/v1/auth/login", "", creds)
 	if err != nil {
 		return demo, err
 	}
 	if status == http.StatusOK {
+		if connectMeta {
+			token, _ := out["access_token"].(string)
+			return demo, connectDemoMeta(call, token)
+		}
 		return demo, nil
 	}
-	status, out, err := call(http.MethodPost, "/v1/auth/signup", "",
+	status, out, err = call(http.MethodPost, "/v1/auth/signup", "",
 		fmt.Sprintf(`{"org_name":%q,"name":"Demo Owner","email":%q,"password":%q}`, demo.Org, demo.Email, demo.Password))
 	if err != nil {
 		return demo, err
@@ -68,5 +72,29 @@ func seedDemo(ctx context.Context, api apigw.HandlerFunc) (demoAccount, error) {
 			return demo, fmt.Errorf("seed lead: %d %v: %w", status, out, err)
 		}
 	}
+	if connectMeta {
+		return demo, connectDemoMeta(call, token)
+	}
 	return demo, nil
+}
+
+type apiCall func(method, path, token, body string) (int, map[string]any, error)
+
+// connectDemoMeta connects the simulator's demo page and number to the demo
+// org (again after each restart: the simulator forgets, the table does not).
+func connectDemoMeta(call apiCall, token string) error {
+	for _, c := range []struct{ path, body string }{
+		{"/v1/integrations/facebook-pages", fmt.Sprintf(`{"page_id":%q,"page_access_token":%q}`, demoPageID, demoPageToken)},
+		{"/v1/integrations/whatsapp-numbers", fmt.Sprintf(`{"phone_number_id":%q,"waba_id":%q,"display_phone_number":%q,"access_token":%q}`,
+			demoNumberID, demoWABAID, demoDisplay, demoWAToken)},
+	} {
+		status, out, err := call(http.MethodPost, c.path, token, c.body)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusCreated {
+			return fmt.Errorf("connect %s: %d %v", c.path, status, out)
+		}
+	}
+	return nil
 }

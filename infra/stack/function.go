@@ -171,7 +171,7 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 		res.key.Grant(f.role, jsii.String("kms:DescribeKey"))
 	}
 	for _, q := range a.SendTo {
-		res.queues[q].queue.GrantSendMessages(f.role)
+		res.queue(q).GrantSendMessages(f.role)
 	}
 	for _, q := range a.Inspect {
 		res.queues[q].queue.Grant(f.role, jsii.String("sqs:GetQueueAttributes"))
@@ -264,4 +264,19 @@ func unique(in []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// queue returns a queue by topology name: a queue's own name, or its
+// DLQName() for the dead-letter queue (a consumer that dead-letters a
+// message itself, with its reason, sends there).
+func (r resources) queue(name string) awssqs.Queue {
+	for _, q := range r.topo.Queues {
+		switch name {
+		case q.Name:
+			return r.queues[q.Name].queue
+		case q.DLQName():
+			return r.queues[q.Name].dlq
+		}
+	}
+	panic("stack: unknown queue " + name)
 }

@@ -77,8 +77,9 @@ func New(scope constructs.Construct, id string, props *Props) awscdk.Stack {
 		KeyID:     *key.KeyArn(),
 		QueueURLs: map[string]string{},
 	}
-	for name, q := range queues {
-		resolved.QueueURLs[name] = *q.queue.QueueUrl()
+	for _, q := range topo.Queues {
+		resolved.QueueURLs[q.Name] = *queues[q.Name].queue.QueueUrl()
+		resolved.QueueURLs[q.DLQName()] = *queues[q.Name].dlq.QueueUrl()
 	}
 
 	res := resources{topo: topo, table: table, key: key, queues: queues, resolved: resolved, params: map[string]*string{}}

@@ -162,13 +162,6 @@ func extendedTopology() topology.Stack {
 	t := topology.Default()
 	t.Functions = append(t.Functions,
 		topology.Function{
-			Name: "ingest", Dir: "functions/ingest", MemoryMB: 512, Timeout: 50 * time.Second,
-			Access: topology.Access{TableRead: true, TableWrite: true, KeyDecrypt: true},
-			Consumes: &topology.QueueTrigger{
-				Queue: topology.QueueIntake, BatchSize: 10, MaxBatchingWindow: 5 * time.Second,
-			},
-		},
-		topology.Function{
 			Name: "retention", Dir: "functions/retention", MemoryMB: 256, Timeout: 5 * time.Minute,
 			Access: topology.Access{TableRead: true, TableWrite: true},
 			Schedules: []topology.Schedule{
@@ -531,6 +524,7 @@ func TestFunctions(t *testing.T) {
 				}
 				for _, q := range s.topo.Queues {
 					resolved.QueueURLs[q.Name] = jsonOf(map[string]any{"Ref": s.queueID(t, q.Name)})
+					resolved.QueueURLs[q.DLQName()] = jsonOf(map[string]any{"Ref": s.queueID(t, q.DLQName())})
 				}
 				wantEnv := map[string]string{}
 				for k, v := range topology.ResourceEnv(fn, resolved) {
@@ -781,8 +775,12 @@ func TestSchedules(t *testing.T) {
 		})
 	}
 	rules := extended.ofType("AWS::Events::Rule")
-	if len(rules) != len(fn.Schedules) {
-		t.Errorf("%d rules, want %d", len(rules), len(fn.Schedules))
+	schedules := 0
+	for _, f := range extended.topo.Functions {
+		schedules += len(f.Schedules)
+	}
+	if len(rules) != schedules {
+		t.Errorf("%d rules, want %d (one per schedule in the topology)", len(rules), schedules)
 	}
 	// AND EventBridge may invoke the function
 	assertNoPanic(t, "events permission", func() {

@@ -65,6 +65,10 @@ func Validate(t topology.Stack) error {
 	routes := map[string]string{}
 	paramPurposes := map[string]string{} // param env -> purpose, across functions
 	fnNames := map[string]bool{}
+	dlqNames := map[string]bool{}
+	for _, q := range t.Queues {
+		dlqNames[q.DLQName()] = true
+	}
 	for _, fn := range t.Functions {
 		if fnNames[fn.Name] {
 			add("function %q: defined twice", fn.Name)
@@ -79,7 +83,7 @@ func Validate(t topology.Stack) error {
 		}
 
 		for _, q := range fn.QueuesUsed() {
-			if _, ok := queues[q]; !ok {
+			if _, ok := queues[q]; !ok && !dlqNames[q] {
 				add("function %q: uses unknown queue %q", fn.Name, q)
 			}
 		}

@@ -276,7 +276,7 @@ func Default() Stack {
 			{Name: QueueIntake, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 5, Retention: 14 * 24 * time.Hour},
 			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 5, Retention: 4 * 24 * time.Hour},
 		},
-		Functions: []Function{apiFunction(), webhookFunction()},
+		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction()},
 	}
 }
 
@@ -351,5 +351,38 @@ func webhookFunction() Function {
 			{Method: "GET", Path: "/webhooks/meta", Public: true},
 			{Method: "POST", Path: "/webhooks/meta", Public: true},
 		},
+	}
+}
+
+// ingestFunction drains the intake queue. Its timeout bounds one batch of
+// Graph API calls; the intake queue's visibility timeout is six times it.
+func ingestFunction() Function {
+	return Function{
+		Name:     "ingest",
+		Dir:      "functions/ingest",
+		MemoryMB: 512,
+		Timeout:  55 * time.Second,
+		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
+		Access: Access{
+			TableRead: true, TableWrite: true,
+			// Decrypt opens the org's sealed tokens; nothing is sealed here.
+			KeyDecrypt: true,
+			// Payloads that can never be processed go to the DLQ with a reason.
+			SendTo: []string{Queue{Name: QueueIntake}.DLQName()},
+		},
+		Consumes: &QueueTrigger{Queue: QueueIntake, BatchSize: 10, MaxBatchingWindow: 2 * time.Second},
+	}
+}
+
+// backfillFunction collects Lead Ads leads that webhooks missed.
+func backfillFunction() Function {
+	return Function{
+		Name:      "backfill",
+		Dir:       "functions/backfill",
+		MemoryMB:  256,
+		Timeout:   5 * time.Minute,
+		Env:       map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
+		Access:    Access{TableRead: true, TableWrite: true, KeyDecrypt: true},
+		Schedules: []Schedule{{Name: "lead-ads-backfill", Every: time.Hour}},
 	}
 }

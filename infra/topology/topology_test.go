@@ -13,8 +13,10 @@ import (
 func TestDefaultIsConsistent(t *testing.T) {
 	st := topology.Default()
 	queues := map[string]topology.Queue{}
+	declared := map[string]bool{}
 	for _, q := range st.Queues {
 		queues[q.Name] = q
+		declared[q.Name], declared[q.DLQName()] = true, true
 		if q.MaxReceiveCount < 1 {
 			t.Errorf("queue %s: maxReceiveCount %d", q.Name, q.MaxReceiveCount)
 		}
@@ -36,7 +38,7 @@ func TestDefaultIsConsistent(t *testing.T) {
 			routes[r.Key()] = fn.Name
 		}
 		for _, q := range fn.QueuesUsed() {
-			if _, ok := queues[q]; !ok {
+			if !declared[q] {
 				t.Errorf("function %s uses undeclared queue %s", fn.Name, q)
 			}
 		}

@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,7 +63,11 @@ func NewHandler(p *intake.Processor, dlq DeadLetters, dlqURL string, log *slog.L
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
 		for _, r := range ev.Records {
-			counts, err := p.Process(ctx, []byte(r.Body))
+			body, err := payloadOf(r)
+			var counts intake.Counts
+			if err == nil {
+				counts, err = p.Process(ctx, body)
+			}
 			var perm *intake.PermanentError
 			switch {
 			case err == nil:
@@ -104,4 +109,29 @@ func deadLetter(ctx context.Context, dlq DeadLetters, url string, r events.SQSMe
 		return fmt.Errorf("send to dlq: %w", err)
 	}
 	return nil
+}
+
+// payloadOf returns the webhook payload a message carries (see the intake
+// message contract in package intake): as is, or base64-decoded. A part of
+// a body the webhook could not cut into whole payloads cannot be applied on
+// its own; it is dead-lettered with its place in the set, so nothing is lost.
+func payloadOf(r events.SQSMessage) ([]byte, error) {
+	attr := func(name string) string {
+		if v, ok := r.MessageAttributes[name]; ok && v.StringValue != nil {
+			return *v.StringValue
+		}
+		return ""
+	}
+	if attr(intake.AttrPayload) == intake.PayloadPart {
+		return nil, &intake.PermanentError{Reason: fmt.Sprintf("raw part %s of %s of signed body %s: concatenate the parts in order to inspect it",
+			attr(intake.AttrSplitIndex), attr(intake.AttrSplitCount), attr(intake.AttrSplitID))}
+	}
+	if attr(intake.AttrEncoding) == intake.EncodingBase64 {
+		b, err := base64.StdEncoding.DecodeString(r.Body)
+		if err != nil {
+			return nil, &intake.PermanentError{Reason: "body marked base64 does not decode: " + err.Error()}
+		}
+		return b, nil
+	}
+	return []byte(r.Body), nil
 }

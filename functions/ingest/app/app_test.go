@@ -2,10 +2,12 @@ package app_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
@@ -314,5 +317,34 @@ func TestUnparseablePayloadGoesToTheDLQWithItsReason(t *testing.T) {
 	m := out.Messages[0]
 	if aws.ToString(m.Body) != `{"object":"page","entry":` || aws.ToString(m.MessageAttributes["failure_reason"].StringValue) == "" {
 		t.Fatalf("dlq message %q attrs %v", aws.ToString(m.Body), m.MessageAttributes)
+	}
+}
+
+func TestBase64AndPartMessages(t *testing.T) {
+	e := newEnv(t)
+	msg := metatest.Text("919876500005", "hello in base64")
+	payload := e.sim.InboundPayload(numberID, display, msg)
+	str := func(s string) events.SQSMessageAttribute {
+		return events.SQSMessageAttribute{DataType: "String", StringValue: &s}
+	}
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "b64", Body: base64.StdEncoding.EncodeToString(payload), MessageAttributes: map[string]events.SQSMessageAttribute{
+			intake.AttrEncoding: str(intake.EncodingBase64), intake.AttrPayload: str(intake.PayloadWhole)}},
+		{MessageId: "part", Body: base64.StdEncoding.EncodeToString([]byte("not json")), MessageAttributes: map[string]events.SQSMessageAttribute{
+			intake.AttrEncoding: str(intake.EncodingBase64), intake.AttrPayload: str(intake.PayloadPart),
+			intake.AttrSplitIndex: str("0"), intake.AttrSplitCount: str("2"), intake.AttrSplitID: str("abc")}},
+	}}
+	resp, err := e.handler(e.ctx, ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("resp %+v, %v", resp, err)
+	}
+	l := e.leadByPhone("+919876500005")
+	if msgs, _ := e.store.Messages(e.ctx, e.orgID, l.ID); len(msgs) != 1 || msgs[0].Text != "hello in base64" {
+		t.Fatalf("base64 message not applied: %+v", msgs)
+	}
+	out, err := e.sqs.ReceiveMessage(e.ctx, &sqs.ReceiveMessageInput{QueueUrl: &e.dlqURL, MaxNumberOfMessages: 1, WaitTimeSeconds: 1,
+		MessageAttributeNames: []string{"All"}})
+	if err != nil || len(out.Messages) != 1 || !strings.Contains(aws.ToString(out.Messages[0].MessageAttributes["failure_reason"].StringValue), "raw part 0 of 2") {
+		t.Fatalf("the part was not dead-lettered with its place: %+v, %v", out.Messages, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/leadluence/backend/shared/intake"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -223,17 +224,17 @@ func loadEvent(t *testing.T, name string) events.APIGatewayV2HTTPRequest {
 	return ev
 }
 
-// intake is one message received from the intake queue.
-type intake struct {
+// queued is one message received from the intake queue.
+type queued struct {
 	Body  string
 	Attrs map[string]string
 	Size  int
 }
 
 // payload is the message's bytes, base64-decoded when its encoding says so.
-func (m intake) payload(t *testing.T) []byte {
+func (m queued) payload(t *testing.T) []byte {
 	t.Helper()
-	if m.Attrs[app.AttrEncoding] == app.EncodingBase64 {
+	if m.Attrs[intake.AttrEncoding] == intake.EncodingBase64 {
 		b, err := base64.StdEncoding.DecodeString(m.Body)
 		if err != nil {
 			t.Fatalf("message body is not base64: %v", err)
@@ -245,10 +246,10 @@ func (m intake) payload(t *testing.T) []byte {
 
 // drain receives every message on the env's queue, in split_index order
 // when they form a split set, and checks each is within the SQS size budget.
-func (e *testEnv) drain(t *testing.T) []intake {
+func (e *testEnv) drain(t *testing.T) []queued {
 	t.Helper()
 	ctx := context.Background()
-	var out []intake
+	var out []queued
 	for {
 		r, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: &e.queueURL, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 600,
@@ -270,12 +271,12 @@ func (e *testEnv) drain(t *testing.T) []intake {
 			if size > app.MaxMessageBytes {
 				t.Errorf("message of %d bytes (body %d) is over the %d-byte budget", size, len(body), app.MaxMessageBytes)
 			}
-			out = append(out, intake{Body: body, Attrs: attrs, Size: size})
+			out = append(out, queued{Body: body, Attrs: attrs, Size: size})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		a, _ := strconv.Atoi(out[i].Attrs[app.AttrSplitIndex])
-		b, _ := strconv.Atoi(out[j].Attrs[app.AttrSplitIndex])
+		a, _ := strconv.Atoi(out[i].Attrs[intake.AttrSplitIndex])
+		b, _ := strconv.Atoi(out[j].Attrs[intake.AttrSplitIndex])
 		return a < b
 	})
 	return out

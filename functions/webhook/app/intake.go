@@ -6,68 +6,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/leadluence/backend/shared/intake"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-)
-
-// The intake message contract: what ingest finds on the intake queue.
-//
-// Every verified POST becomes one message whose body is the signed body
-// itself (PayloadWhole), unless that would exceed MaxMessageBytes; SQS
-// counts the body and the attributes. A larger body becomes a set of
-// messages, all with the same AttrSplitID, numbered by AttrSplitIndex out of
-// AttrSplitCount:
-//
-//   - PayloadFragment: the body is valid JSON and was cut along its arrays
-//     (splitJSON). Each fragment is itself a complete Meta webhook
-//     {"object":..,"entry":[..]} holding a share of the entries (or of one
-//     entry's changes, or of one change's messages/statuses) with every
-//     other member copied, all of it bytes Meta signed. Ingest processes a
-//     fragment exactly like a whole payload; no reassembly is needed, and
-//     because ingest keys its effects by leadgen id / wamid, fragments can be
-//     processed in any order, in parallel, or twice.
-//   - PayloadPart: the body is not JSON, or could not be cut (a single value
-//     too large, or more than maxFragments pieces). The parts are
-//     consecutive byte ranges of the body; concatenating them in
-//     AttrSplitIndex order gives the signed bytes back. Meta does not send
-//     such bodies; they are kept, not dropped, so ingest can dead-letter them
-//     with a reason and an operator can see exactly what arrived.
-//
-// A body that is not text SQS accepts (invalid UTF-8, control characters,
-// U+FFFE/U+FFFF) travels base64-encoded (AttrEncoding EncodingBase64); parts
-// always do.
-const (
-	// AttrObject (String) is the webhook's top-level "object" ("page",
-	// "whatsapp_business_account", ...) or ObjectUnknown when the body has
-	// none that is a plain lower-case name.
-	AttrObject = "object"
-	// AttrReceivedAt (Number) is when API Gateway received the POST, in Unix
-	// milliseconds (the webhook's clock when the event has no time).
-	AttrReceivedAt = "received_at"
-	// AttrPayload (String) is PayloadWhole, PayloadFragment or PayloadPart.
-	AttrPayload = "payload"
-	// AttrEncoding (String) is EncodingText or EncodingBase64.
-	AttrEncoding = "encoding"
-	// AttrSplitID (String) is the hex SHA-256 of the signed body, shared by
-	// every message of a split set. Absent on whole payloads.
-	AttrSplitID = "split_id"
-	// AttrSplitIndex (Number) is the 0-based position of the message in its set.
-	AttrSplitIndex = "split_index"
-	// AttrSplitCount (Number) is the number of messages in the set.
-	AttrSplitCount = "split_count"
-)
-
-// Values of AttrPayload, AttrEncoding and AttrObject.
-const (
-	PayloadWhole    = "whole"
-	PayloadFragment = "fragment"
-	PayloadPart     = "part"
-	EncodingText    = "text"
-	EncodingBase64  = "base64"
-	ObjectUnknown   = "unknown"
 )
 
 // MaxMessageBytes is the SQS message size the webhook stays within, body and
@@ -90,15 +34,15 @@ type intakeMessage struct {
 
 // splitReserve is the most a split set's attributes take, counted as SQS
 // counts them: name, data type and value of each.
-var splitReserve = attrsSize(splitAttrs(baseAttrs(string(make([]byte, maxObjectLen)), 1<<62), PayloadFragment, EncodingBase64, hex.EncodeToString(make([]byte, sha256.Size)), 9999, 9999))
+var splitReserve = attrsSize(splitAttrs(baseAttrs(string(make([]byte, maxObjectLen)), 1<<62), intake.PayloadFragment, intake.EncodingBase64, hex.EncodeToString(make([]byte, sha256.Size)), 9999, 9999))
 
 // plan turns a verified body into the intake messages that carry it.
 func plan(body []byte, bodyText string, object string, receivedAt int64) []intakeMessage {
 	base := baseAttrs(object, receivedAt)
 	text := sqsText(body)
-	enc := EncodingText
+	enc := intake.EncodingText
 	if !text {
-		enc = EncodingBase64
+		enc = intake.EncodingBase64
 	}
 	whole := wholeAttrs(base, enc)
 	if n := encodedLen(len(body), text); n+attrsSize(whole) <= MaxMessageBytes {
@@ -117,7 +61,7 @@ func plan(body []byte, bodyText string, object string, receivedAt int64) []intak
 			budget = base64.StdEncoding.DecodedLen(room) - 3
 		}
 		if pieces, ok := splitJSON(body, budget); ok && len(pieces) <= maxFragments {
-			return splitSet(pieces, base, PayloadFragment, enc, id)
+			return splitSet(pieces, base, intake.PayloadFragment, enc, id)
 		}
 	}
 	partLen := base64.StdEncoding.DecodedLen(room) - 3
@@ -125,14 +69,14 @@ func plan(body []byte, bodyText string, object string, receivedAt int64) []intak
 	for off := 0; off < len(body); off += partLen {
 		pieces = append(pieces, body[off:min(off+partLen, len(body))])
 	}
-	return splitSet(pieces, base, PayloadPart, EncodingBase64, id)
+	return splitSet(pieces, base, intake.PayloadPart, intake.EncodingBase64, id)
 }
 
 func splitSet(pieces [][]byte, base map[string]sqstypes.MessageAttributeValue, payload, enc, id string) []intakeMessage {
 	out := make([]intakeMessage, len(pieces))
 	for i, p := range pieces {
 		body := string(p)
-		if enc == EncodingBase64 {
+		if enc == intake.EncodingBase64 {
 			body = base64.StdEncoding.EncodeToString(p)
 		}
 		out[i] = intakeMessage{body: body, attrs: splitAttrs(base, payload, enc, id, i, len(pieces))}
@@ -147,20 +91,20 @@ func encodedLen(n int, text bool) int {
 	return base64.StdEncoding.EncodedLen(n)
 }
 
-// maxObjectLen bounds the AttrObject value.
+// maxObjectLen bounds the intake.AttrObject value.
 const maxObjectLen = 64
 
 // objectName returns the body's "object" when it is a plain lower-case name
-// of at most maxObjectLen bytes, and ObjectUnknown otherwise. It is the only
+// of at most maxObjectLen bytes, and intake.ObjectUnknown otherwise. It is the only
 // parsing done before the answer.
 func objectName(body []byte) string {
 	s, ok := topLevelString(body, "object")
 	if !ok || s == "" || len(s) > maxObjectLen {
-		return ObjectUnknown
+		return intake.ObjectUnknown
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return ObjectUnknown
+			return intake.ObjectUnknown
 		}
 	}
 	return s
@@ -168,8 +112,8 @@ func objectName(body []byte) string {
 
 func baseAttrs(object string, receivedAt int64) map[string]sqstypes.MessageAttributeValue {
 	return map[string]sqstypes.MessageAttributeValue{
-		AttrObject:     str(object),
-		AttrReceivedAt: num(receivedAt),
+		intake.AttrObject:     str(object),
+		intake.AttrReceivedAt: num(receivedAt),
 	}
 }
 
@@ -178,8 +122,8 @@ func wholeAttrs(base map[string]sqstypes.MessageAttributeValue, enc string) map[
 	for k, v := range base {
 		out[k] = v
 	}
-	out[AttrPayload] = str(PayloadWhole)
-	out[AttrEncoding] = str(enc)
+	out[intake.AttrPayload] = str(intake.PayloadWhole)
+	out[intake.AttrEncoding] = str(enc)
 	return out
 }
 
@@ -188,11 +132,11 @@ func splitAttrs(base map[string]sqstypes.MessageAttributeValue, payload, enc, id
 	for k, v := range base {
 		out[k] = v
 	}
-	out[AttrPayload] = str(payload)
-	out[AttrEncoding] = str(enc)
-	out[AttrSplitID] = str(id)
-	out[AttrSplitIndex] = num(int64(index))
-	out[AttrSplitCount] = num(int64(count))
+	out[intake.AttrPayload] = str(payload)
+	out[intake.AttrEncoding] = str(enc)
+	out[intake.AttrSplitID] = str(id)
+	out[intake.AttrSplitIndex] = num(int64(index))
+	out[intake.AttrSplitCount] = num(int64(count))
 	return out
 }
 

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/leadluence/backend/shared/meta/metatest"
+)
+
+// Demo Meta fixtures: the page and WhatsApp number the demo org connects.
+const (
+	demoPageID    = "104858765678112"
+	demoFormID    = "1006393297382416"
+	demoPageToken = "EAAGdemo-page-token"
+	demoNumberID  = "106540352242922"
+	demoDisplay   = "15550783881"
+	demoWABAID    = "102290129340398"
+	demoWAToken   = "EAAGdemo-whatsapp-token"
+
+	// demoControlAddr is where `make demo` asks the runner to play Meta.
+	demoControlAddr = "127.0.0.1:8093"
+)
+
+func addDemoMeta(sim *metatest.Server) {
+	sim.AddPage(demoPageID, "Demo Realty", demoPageToken)
+	sim.AddForm(demoPageID, demoFormID, "Book a site visit")
+	sim.AddPhoneNumber(demoNumberID, demoDisplay, "Demo Realty", demoWABAID, demoWAToken)
+}
+
+// demoResult is what one demo run sent.
+type demoResult struct {
+	LeadgenID     string `json:"leadgen_id"`
+	LeadPhone     string `json:"lead_phone"`
+	WhatsAppFrom  string `json:"whatsapp_from"`
+	WAMID         string `json:"wamid"`
+	LeadgenStatus int    `json:"leadgen_status"`
+	MessageStatus int    `json:"message_status"`
+}
+
+// startDemoControl serves POST /demo on a loopback address: the simulator
+// creates a Lead Ads lead and delivers its signed leadgen webhook, then an
+// inbound WhatsApp message from a new number, to the local webhook.
+func startDemoControl(ctx context.Context, addr string, sim *metatest.Server, webhookURL string) (*http.Server, error) {
+	n := time.Now().Unix() % 100000
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /demo", func(w http.ResponseWriter, r *http.Request) {
+		n++
+		now := time.Now().UTC()
+		phone := fmt.Sprintf("+9198%08d", n)
+		id := sim.AddLead(demoFormID, map[string][]string{
+			"full_name": {fmt.Sprintf("Demo Lead %d", n)}, "phone_number": {phone},
+			"email": {fmt.Sprintf("demo.lead.%d@example.com", n)}, "preferred_city": {"Pune"},
+		}, now)
+		res := demoResult{LeadgenID: id, LeadPhone: phone, WhatsAppFrom: fmt.Sprintf("9197%08d", n)}
+		var err error
+		if res.LeadgenStatus, err = sim.Deliver(r.Context(), webhookURL, sim.LeadgenPayload(demoPageID, demoFormID, id, now)); err == nil {
+			msg := metatest.Text(res.WhatsAppFrom, "Hi! I saw your ad. Is the 2BHK in Baner still available?").WithName("Ananya Rao").At(now)
+			res.WAMID = msg.Message.ID
+			res.MessageStatus, err = sim.Deliver(r.Context(), webhookURL, sim.InboundPayload(demoNumberID, demoDisplay, msg))
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(res)
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo control on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
