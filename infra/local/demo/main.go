@@ -43,8 +43,11 @@ func run(api, ctl, email, password string) error {
 	}
 	err = json.NewDecoder(resp.Body).Decode(&sent)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("demo control answered %d: %v", resp.StatusCode, err)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("demo control answered %d", resp.StatusCode)
+	}
+	if err != nil {
+		return fmt.Errorf("demo control answer: %w", err)
 	}
 	fmt.Printf("Meta simulator -> POST /webhooks/meta (signed):\n  Lead Ads lead %s  -> %d\n  WhatsApp message %s from +%s -> %d\n\n",
 		sent.LeadgenID, sent.LeadgenStatus, sent.WAMID, sent.WhatsAppFrom, sent.MessageStatus)

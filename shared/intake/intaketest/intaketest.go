@@ -25,7 +25,9 @@ import (
 	"github.com/leadluence/backend/shared/meta/metatest"
 )
 
-// Fixture ids and tokens.
+// Fixture ids and tokens (fake: they only open the local simulator).
+//
+//nolint:gosec // G101: test fixtures, not credentials
 const (
 	PageID    = "104858765678112"
 	FormID    = "555000111"
