@@ -29,6 +29,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/leadluence/backend/infra/devstack"
+	"github.com/leadluence/backend/infra/local/params"
 	"github.com/leadluence/backend/infra/local/runner"
 	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
@@ -120,7 +121,7 @@ func run() error {
 	// Deploy-time parameters (the Meta app secret and verify token), taken
 	// from the environment or their dev defaults and encrypted with the
 	// local key, as an operator does for `cdk deploy -c`.
-	params, err := fillParams(ctx, kms.NewFromConfig(awsCfg), st, res.KeyID)
+	inForce, err := params.Fill(ctx, kms.NewFromConfig(awsCfg), st, res.KeyID)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func run() error {
 	// set, else the Meta simulator with the demo page and number.
 	graphURL, sim := os.Getenv(envGraphBaseURL), (*metatest.Server)(nil)
 	if graphURL == "" {
-		sim = metatest.New(metatest.Options{AppSecret: []byte(params[topology.EnvMetaAppSecretCiphertext].Value), Addr: *simAddr})
+		sim = metatest.New(metatest.Options{AppSecret: []byte(inForce[topology.EnvMetaAppSecretCiphertext].Value), Addr: *simAddr})
 		defer sim.Close()
 		addDemoMeta(sim)
 		graphURL = sim.URL
@@ -172,7 +173,7 @@ func run() error {
 		defer ctl.Close()
 	}
 	printTryThis(*addr, stack, res, demo, filepath.Join(dataDir, "functions.log"), time.Since(started))
-	printWebhookTry(*addr, params)
+	printWebhookTry(*addr, inForce)
 	printGraph(graphURL, sim != nil)
 	fmt.Println("\nData persists in .dev/ across restarts; make dev-reset wipes it. Ctrl-C stops everything.")
 
@@ -249,9 +250,9 @@ Try this:
 
 // printWebhookTry prints the Meta webhook settings in force (so an outside
 // test can sign its own webhooks) and how to call the webhook by hand.
-func printWebhookTry(addr string, params map[string]paramValue) {
-	secret := params[topology.EnvMetaAppSecretCiphertext]
-	token := params[topology.EnvMetaVerifyTokenCiphertext]
+func printWebhookTry(addr string, inForce map[string]params.Value) {
+	secret := inForce[topology.EnvMetaAppSecretCiphertext]
+	token := inForce[topology.EnvMetaVerifyTokenCiphertext]
 	hook := "http://" + addr + "/webhooks/meta"
 	body := `{"object":"page","entry":[{"id":"` + demoPageID + `","time":1795860929,"changes":[{"field":"leadgen","value":{"leadgen_id":"1265891478201447","page_id":"` + demoPageID + `","form_id":"` + demoFormID + `","created_time":1795860928}}]}]}`
 	fmt.Printf(`

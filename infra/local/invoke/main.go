@@ -21,6 +21,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/leadluence/backend/infra/local/params"
 	"io"
 	"os"
 	"os/signal"
@@ -142,6 +144,18 @@ func run(ctx context.Context, fnName, eventFile string, extra map[string]string,
 	res, err := provision.Apply(ctx, awsCfg, st, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
+	}
+
+	// Deploy-time parameters (secrets as KMS ciphertext), made as make dev does.
+	vals, err := params.Fill(ctx, kms.NewFromConfig(awsCfg), topology.Stack{Functions: []topology.Function{fn}}, res.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range fn.Params {
+		if extra == nil {
+			extra = map[string]string{}
+		}
+		extra[p.Env] = vals[p.Env].Env
 	}
 
 	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
