@@ -205,7 +205,13 @@ func (p *Processor) leadgen(ctx context.Context, ch meta.Change, c *Counts) erro
 	case err != nil:
 		return permanent("fetch lead %s: %v", v.LeadgenID, err)
 	}
-	return p.applyLead(ctx, orgID, v, ml, eventKey, c)
+	if err := p.applyLead(ctx, orgID, v, ml, eventKey, c); err != nil {
+		return err
+	}
+	if err := p.Store.TouchIntegration(ctx, orgID, integration.KindFacebookPage, v.PageID, p.now()); err != nil {
+		p.Log.WarnContext(ctx, "touch integration", "err", err)
+	}
+	return nil
 }
 
 // ApplyLead creates or attaches a Lead Ads lead fetched by backfill; it is

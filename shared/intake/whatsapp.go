@@ -102,16 +102,16 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	}
 	switch err := p.Store.PutInboundMessage(ctx, msg, consent); {
 	case errors.Is(err, dynamostore.ErrDuplicate):
+		// Stored before; the window update below may not have been (a
+		// crash in between), and it is idempotent.
 		c.Duplicates++
-		return at, nil
 	case err != nil:
 		return time.Time{}, fmt.Errorf("%w: store message: %w", ErrRetry, err)
-	}
-	c.Messages++
-	if consent != nil {
-		if consent.Action == conversation.OptOut {
+	default:
+		c.Messages++
+		if consent != nil && consent.Action == conversation.OptOut {
 			c.OptOuts++
-		} else {
+		} else if consent != nil {
 			c.OptIns++
 		}
 	}

@@ -7,7 +7,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/meta"
 )
 
 func TestIntegrations(t *testing.T) {
@@ -61,5 +66,39 @@ func TestIntegrations(t *testing.T) {
 	out, err := sqs.NewFromConfig(cfg).ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.cfg.IntakeQueueURL), WaitTimeSeconds: 0})
 	if err != nil || len(out.Messages) != 0 {
 		t.Fatalf("intake queue has %d messages (%v)", len(out.Messages), err)
+	}
+}
+
+// TestReconnectReplaysParkedEvents: events parked while a token was refused
+// go back on the intake queue when the integration is connected again.
+func TestReconnectReplaysParkedEvents(t *testing.T) {
+	e := newEnv(t)
+	e.sim.AddPage("104858765678112", "Sharma Realty", "EAAGpage-token-0001")
+	owner := e.signup(t, "Parked Co")
+	page := map[string]any{"page_id": "104858765678112", "page_access_token": "EAAGpage-token-0001"}
+	expect(t, e.do(t, "POST", "/v1/integrations/facebook-pages", owner.Access, page), 201)
+
+	ctx := context.Background()
+	cfg, _ := awsconfig.LoadDefaultConfig(ctx)
+	db := dynamostore.New(dynamodb.NewFromConfig(cfg), e.cfg.TableName)
+	change := `{"field":"leadgen","value":{"leadgen_id":"1220000000000009","page_id":"104858765678112","form_id":"555000111","created_time":1795860928}}`
+	if err := db.ParkEvent(ctx, owner.OrgID, integration.KindFacebookPage, "104858765678112", "leadgen:1220000000000009", []byte(change)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, e.do(t, "POST", "/v1/integrations/facebook-pages", owner.Access, page), 201)
+
+	out, err := sqs.NewFromConfig(cfg).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.cfg.IntakeQueueURL), MaxNumberOfMessages: 1, WaitTimeSeconds: 1})
+	if err != nil || len(out.Messages) != 1 {
+		t.Fatalf("intake queue has %d messages (%v), want the replayed event", len(out.Messages), err)
+	}
+	wh, err := meta.ParseWebhook([]byte(aws.ToString(out.Messages[0].Body)))
+	if err != nil || wh.Object != "page" || len(wh.Entry) != 1 || len(wh.Entry[0].Changes) != 1 {
+		t.Fatalf("replayed payload %s: %v", aws.ToString(out.Messages[0].Body), err)
+	}
+	if v, err := wh.Entry[0].Changes[0].Leadgen(); err != nil || v.LeadgenID != "1220000000000009" {
+		t.Fatalf("replayed change %+v, %v", v, err)
+	}
+	if parked, _ := db.ParkedEvents(ctx, owner.OrgID, integration.KindFacebookPage, "104858765678112", 10); len(parked) != 0 {
+		t.Fatalf("%d events still parked after replay", len(parked))
 	}
 }
