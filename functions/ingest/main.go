@@ -5,32 +5,17 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/leadluence/backend/functions/ingest/app"
 	"github.com/leadluence/backend/shared/config"
-	"github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/lambdamain"
 )
 
 func main() {
-	log := logging.New(nil, slog.LevelInfo)
-	if err := run(context.Background(), log); err != nil {
-		log.Error("ingest start", "err", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, log *slog.Logger) error {
-	cfg, err := config.Load[config.Ingest]()
-	if err != nil {
-		return err
-	}
-	handler, _, err := app.New(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	lambda.Start(handler)
-	return nil
+	lambdamain.Run("ingest", func(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (app.Handler, error) {
+		h, _, err := app.New(ctx, cfg, log, opts...)
+		return h, err
+	})
 }
