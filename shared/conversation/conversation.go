@@ -32,8 +32,13 @@ type Status string
 
 // Delivery states. Inbound messages are "received".
 const (
-	StatusReceived  Status = "received"
-	StatusQueued    Status = "queued"
+	StatusReceived Status = "received"
+	StatusQueued   Status = "queued"
+	// StatusSending means a sender has claimed the message and is calling
+	// the provider; StatusUnknown means it crashed there, so whether the
+	// provider got the message cannot be known (it is not sent again).
+	StatusSending   Status = "sending"
+	StatusUnknown   Status = "unknown"
 	StatusAccepted  Status = "accepted"
 	StatusSent      Status = "sent"
 	StatusDelivered Status = "delivered"
@@ -48,6 +53,10 @@ func (s Status) Rank() int {
 	switch s {
 	case StatusQueued:
 		return 1
+	case StatusSending:
+		return 1
+	case StatusUnknown:
+		return 99
 	case StatusAccepted:
 		return 2
 	case StatusSent:
@@ -95,6 +104,13 @@ type Message struct {
 	At time.Time
 	// Number is the business's WhatsApp phone_number_id (or sender address).
 	Number string
+	// Payload is, for an outbound message, the provider request it becomes
+	// (the WhatsApp Cloud API message object, or the email as JSON).
+	Payload string
+	// ClientMessageID is the caller's idempotency key for an outbound message.
+	ClientMessageID string
+	// Reason explains a failure in plain language.
+	Reason string
 }
 
 // StatusEvent is one status report for an outbound message.

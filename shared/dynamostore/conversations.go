@@ -35,6 +35,9 @@ type messageItem struct {
 	ErrorTitle string            `dynamodbav:"error_title,omitempty"`
 	At         time.Time         `dynamodbav:"at"`
 	Number     string            `dynamodbav:"number,omitempty"`
+	Payload    string            `dynamodbav:"payload,omitempty"`
+	ClientID   string            `dynamodbav:"client_message_id,omitempty"`
+	Reason     string            `dynamodbav:"reason,omitempty"`
 	// FromMeta marks content received from Meta, for purges on disconnect.
 	FromMeta bool `dynamodbav:"from_meta"`
 }
@@ -85,7 +88,8 @@ func toMessageItem(m conversation.Message, fromMeta bool) messageItem {
 	it := messageItem{PK: leadPartPK(m.OrgID, m.LeadID), SK: messageSK(m.ID), Type: "message", ID: m.ID, OrgID: m.OrgID,
 		LeadID: m.LeadID, Channel: string(m.Channel), Direction: string(m.Direction), ProviderID: m.ProviderID, MsgType: m.Type,
 		Text: m.Text, Details: m.Details, Status: string(m.Status), StatusRank: m.Status.Rank(), ErrorCode: m.ErrorCode,
-		ErrorTitle: m.ErrorTitle, At: m.At, Number: m.Number, FromMeta: fromMeta}
+		ErrorTitle: m.ErrorTitle, At: m.At, Number: m.Number, FromMeta: fromMeta, Payload: m.Payload, ClientID: m.ClientMessageID,
+		Reason: m.Reason}
 	if m.Media != nil {
 		it.Media = &mediaAttr{ID: m.Media.ID, MimeType: m.Media.MimeType, SHA256: m.Media.SHA256, Caption: m.Media.Caption, Filename: m.Media.Filename}
 	}
@@ -95,7 +99,8 @@ func toMessageItem(m conversation.Message, fromMeta bool) messageItem {
 func (i messageItem) message() conversation.Message {
 	m := conversation.Message{ID: i.ID, OrgID: i.OrgID, LeadID: i.LeadID, Channel: conversation.Channel(i.Channel),
 		Direction: conversation.Direction(i.Direction), ProviderID: i.ProviderID, Type: i.MsgType, Text: i.Text, Details: i.Details,
-		Status: conversation.Status(i.Status), ErrorCode: i.ErrorCode, ErrorTitle: i.ErrorTitle, At: i.At, Number: i.Number}
+		Status: conversation.Status(i.Status), ErrorCode: i.ErrorCode, ErrorTitle: i.ErrorTitle, At: i.At, Number: i.Number,
+		Payload: i.Payload, ClientMessageID: i.ClientID, Reason: i.Reason}
 	if i.Media != nil {
 		m.Media = &conversation.Media{ID: i.Media.ID, MimeType: i.Media.MimeType, SHA256: i.Media.SHA256, Caption: i.Media.Caption, Filename: i.Media.Filename}
 	}

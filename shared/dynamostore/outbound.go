@@ -1,0 +1,159 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leadluence/backend/shared/conversation"
+)
+
+// Outbound messages move queued → sending → accepted (then the provider's
+// statuses) or failed / unknown. Each step is a conditional write, so two
+// senders never both send one message, and a crash mid-send leaves the
+// message in "sending", which the next delivery turns into "unknown"
+// instead of sending it again.
+
+// ErrNotQueued means a message is no longer queued: another sender claimed
+// it, or it was sent, failed or marked unknown.
+var ErrNotQueued = errors.New("message is not queued")
+
+// clientMessageSK guards one message per client_message_id in an org.
+func clientMessageSK(clientID string) string { return "CLIENTMSG#" + clientID }
+
+// QueueOutbound writes an outbound message as queued, once per client
+// message id: asked again with the same id it returns the message stored
+// the first time and created=false.
+func (s *Store) QueueOutbound(ctx context.Context, m conversation.Message) (stored conversation.Message, created bool, err error) {
+	if m.ClientMessageID == "" {
+		return m, false, errors.New("queue outbound: empty client message id")
+	}
+	m.Status = conversation.StatusQueued
+	msgAV, err := marshal(toMessageItem(m, false))
+	if err != nil {
+		return m, false, err
+	}
+	guard := map[string]types.AttributeValue{
+		attrPK: &types.AttributeValueMemberS{Value: orgPK(m.OrgID)}, attrSK: &types.AttributeValueMemberS{Value: clientMessageSK(m.ClientMessageID)},
+		"type": &types.AttributeValueMemberS{Value: "client_message"}, "lead_id": &types.AttributeValueMemberS{Value: m.LeadID},
+		"msg_sk": &types.AttributeValueMemberS{Value: messageSK(m.ID)},
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: guard, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+		{Put: &types.Put{TableName: &s.table, Item: msgAV}},
+	}})
+	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
+		var g struct {
+			LeadID string `dynamodbav:"lead_id"`
+			MsgSK  string `dynamodbav:"msg_sk"`
+		}
+		if _, err := s.get(ctx, orgPK(m.OrgID), clientMessageSK(m.ClientMessageID), &g); err != nil {
+			return m, false, err
+		}
+		var it messageItem
+		ok, err := s.get(ctx, leadPartPK(m.OrgID, g.LeadID), g.MsgSK, &it)
+		if err != nil || !ok {
+			return m, false, fmt.Errorf("read message of client id %s: %w", m.ClientMessageID, errors.Join(err, conversation.ErrUnknownMessage))
+		}
+		return it.message(), false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("queue outbound %s: %w", m.ID, err)
+	}
+	return m, true, nil
+}
+
+// GetMessage returns one message of a lead.
+func (s *Store) GetMessage(ctx context.Context, orgID, leadID, msgID string) (conversation.Message, error) {
+	var it messageItem
+	ok, err := s.get(ctx, leadPartPK(orgID, leadID), messageSK(msgID), &it)
+	if err != nil {
+		return conversation.Message{}, err
+	}
+	if !ok {
+		return conversation.Message{}, conversation.ErrUnknownMessage
+	}
+	return it.message(), nil
+}
+
+// ClaimSend moves a queued message to sending. Only one claim succeeds;
+// others get ErrNotQueued.
+func (s *Store) ClaimSend(ctx context.Context, orgID, leadID, msgID string, at time.Time) error {
+	return s.moveMessage(ctx, orgID, leadID, msgID, conversation.StatusQueued, conversation.StatusSending, at, nil)
+}
+
+// ReleaseSend puts a claimed message back to queued after a failure that
+// is safe to retry (the provider refused it, so it was not sent).
+func (s *Store) ReleaseSend(ctx context.Context, orgID, leadID, msgID string, at time.Time) error {
+	return s.moveMessage(ctx, orgID, leadID, msgID, conversation.StatusSending, conversation.StatusQueued, at, nil)
+}
+
+// FailSend marks a claimed message failed (code, title and plain-language
+// reason) or unknown (from sending, after a crash).
+func (s *Store) FailSend(ctx context.Context, orgID, leadID, msgID string, st conversation.Status, code int, title, reason string, at time.Time) error {
+	return s.moveMessage(ctx, orgID, leadID, msgID, conversation.StatusSending, st, at, map[string]types.AttributeValue{
+		"error_code": &types.AttributeValueMemberN{Value: strconv.Itoa(code)}, "error_title": &types.AttributeValueMemberS{Value: title},
+		"reason": &types.AttributeValueMemberS{Value: reason},
+	})
+}
+
+// RecordSent stores the provider id of a sent message (accepted) and the
+// guard that lets status webhooks find it, in one transaction.
+func (s *Store) RecordSent(ctx context.Context, orgID, leadID, msgID, providerID string, at time.Time) error {
+	guardAV, err := marshal(wamidItem{PK: wamidPK(providerID), SK: skWAMID, Type: "wamid", OrgID: orgID, LeadID: leadID, MsgSK: messageSK(msgID)})
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.table, Key: key(leadPartPK(orgID, leadID), messageSK(msgID)),
+			UpdateExpression:         aws.String("SET #st = :acc, status_rank = :r, provider_id = :pid, status_at = :at"),
+			ConditionExpression:      aws.String("#st = :sending"),
+			ExpressionAttributeNames: map[string]string{"#st": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":acc": &types.AttributeValueMemberS{Value: string(conversation.StatusAccepted)}, ":sending": &types.AttributeValueMemberS{Value: string(conversation.StatusSending)},
+				":r":   &types.AttributeValueMemberN{Value: strconv.Itoa(conversation.StatusAccepted.Rank())},
+				":pid": &types.AttributeValueMemberS{Value: providerID}, ":at": &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
+			},
+		}},
+		{Put: &types.Put{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+	}})
+	if reasons := cancelReasons(err); reasons != nil {
+		return ErrNotQueued
+	}
+	if err != nil {
+		return fmt.Errorf("record sent %s: %w", msgID, err)
+	}
+	return nil
+}
+
+func (s *Store) moveMessage(ctx context.Context, orgID, leadID, msgID string, from, to conversation.Status, at time.Time, extra map[string]types.AttributeValue) error {
+	upd := "SET #st = :to, status_rank = :r, status_at = :at"
+	vals := map[string]types.AttributeValue{
+		":to": &types.AttributeValueMemberS{Value: string(to)}, ":from": &types.AttributeValueMemberS{Value: string(from)},
+		":r":  &types.AttributeValueMemberN{Value: strconv.Itoa(to.Rank())},
+		":at": &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
+	}
+	for k, v := range extra {
+		upd += ", " + k + " = :" + k
+		vals[":"+k] = v
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(leadPartPK(orgID, leadID), messageSK(msgID)),
+		UpdateExpression: aws.String(upd), ConditionExpression: aws.String("#st = :from"),
+		ExpressionAttributeNames: map[string]string{"#st": "status"}, ExpressionAttributeValues: vals,
+	})
+	if isConditionFailed(err) {
+		return ErrNotQueued
+	}
+	if err != nil {
+		return fmt.Errorf("move message %s to %s: %w", msgID, to, err)
+	}
+	return nil
+}
