@@ -230,6 +230,9 @@ func paramValue(s awscdk.Stack, p topology.Param, cache map[string]*string) *str
 		if p.Purpose != "" {
 			props.AllowedPattern = jsii.String(base64Pattern)
 			props.ConstraintDescription = jsii.String("base64 KMS ciphertext for purpose " + p.Purpose)
+			// Ciphertext is safe to show, but it is a secret's stand-in:
+			// keep it out of consoles and describe-stacks output.
+			props.NoEcho = jsii.Bool(true)
 		}
 		out = awscdk.NewCfnParameter(s, jsii.String(ParamID(p.Env)), props).ValueAsString()
 	}
