@@ -431,18 +431,16 @@ func (s *Store) eventClaim(orgID, eventKey, ref string) types.TransactWriteItem 
 // CreateLeadForEvent creates a lead and claims the event that produced it
 // (a Lead Ads submission) in one transaction: a redelivered event finds its
 // claim and creates nothing (ErrDuplicate). A taken phone or email is a
-// *lead.DuplicateError, as for CreateLead.
-func (s *Store) CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string, act Activity) error {
+// *lead.DuplicateError, as for CreateLead. The submission itself is
+// recorded on the lead (its provenance), not as a separate activity: every
+// item in the transaction costs two write units.
+func (s *Store) CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string) error {
 	items, guards, err := s.leadCreateWrites(l)
 	if err != nil {
 		return err
 	}
-	actAV, err := marshal(toActivityItem(act))
-	if err != nil {
-		return err
-	}
 	claimAt := len(items)
-	items = append(items, s.eventClaim(l.OrgID, eventKey, l.ID), types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: actAV}})
+	items = append(items, s.eventClaim(l.OrgID, eventKey, l.ID))
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if reasons := cancelReasons(err); len(reasons) > claimAt && conditionFailed(reasons[claimAt]) {
 		return ErrDuplicate

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -40,7 +41,7 @@ type Store interface {
 	GetOrg(ctx context.Context, orgID string) (account.Org, error)
 
 	EventClaimed(ctx context.Context, orgID, eventKey string) (string, bool, error)
-	CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string, act dynamostore.Activity) error
+	CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string) error
 	AttachEvent(ctx context.Context, orgID, eventKey string, act dynamostore.Activity) error
 	CreateLead(ctx context.Context, l lead.Lead) error
 	LeadIDByPhone(ctx context.Context, orgID, e164 string) (string, error)
@@ -69,6 +70,28 @@ type Processor struct {
 	Log           *slog.Logger
 	DefaultRegion string
 	Now           func() time.Time
+
+	// touched remembers when this container last recorded an integration's
+	// last event, so busy integrations cost one write a minute, not one an
+	// event.
+	touched sync.Map
+}
+
+// touchEvery is how often an integration's last-event time is refreshed.
+const touchEvery = time.Minute
+
+// touch records an integration's latest event time, at most every touchEvery
+// per container; a failure only costs freshness of the health view.
+func (p *Processor) touch(ctx context.Context, orgID string, kind integration.Kind, id string, at time.Time) {
+	k := orgID + "|" + string(kind) + "|" + id
+	if last, ok := p.touched.Load(k); ok && at.Sub(last.(time.Time)) < touchEvery {
+		return
+	}
+	if err := p.Store.TouchIntegration(ctx, orgID, kind, id, at); err != nil {
+		p.Log.WarnContext(ctx, "touch integration", "err", err)
+		return
+	}
+	p.touched.Store(k, at)
 }
 
 // ErrRetry wraps failures that should be retried later: Graph API outages,
@@ -208,9 +231,7 @@ func (p *Processor) leadgen(ctx context.Context, ch meta.Change, c *Counts) erro
 	if err := p.applyLead(ctx, orgID, v, ml, eventKey, c); err != nil {
 		return err
 	}
-	if err := p.Store.TouchIntegration(ctx, orgID, integration.KindFacebookPage, v.PageID, p.now()); err != nil {
-		p.Log.WarnContext(ctx, "touch integration", "err", err)
-	}
+	p.touch(ctx, orgID, integration.KindFacebookPage, v.PageID, p.now())
 	return nil
 }
 
@@ -266,10 +287,7 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 			return permanent("lead %s cannot be stored: %v", v.LeadgenID, err)
 		}
 	}
-	act := dynamostore.Activity{ID: ulid.Make().String(), OrgID: orgID, Kind: "lead_ads_submission", At: created, FromMeta: true,
-		Details: map[string]string{"leadgen_id": v.LeadgenID, "form_id": v.FormID, "ad_id": v.AdID, "page_id": v.PageID, "source": l.Source}}
-	act.LeadID = l.ID
-	err = p.Store.CreateLeadForEvent(ctx, l, eventKey, act)
+	err = p.Store.CreateLeadForEvent(ctx, l, eventKey)
 	var dup *lead.DuplicateError
 	switch {
 	case err == nil:
@@ -279,8 +297,10 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 		c.Duplicates++
 		return nil
 	case errors.As(err, &dup):
-		act.LeadID = dup.ExistingID
-		act.Kind = "lead_ads_resubmission"
+		// The same person submitted again: a timeline entry on their lead.
+		act := dynamostore.Activity{ID: ulid.Make().String(), OrgID: orgID, LeadID: dup.ExistingID, Kind: "lead_ads_resubmission",
+			At: created, FromMeta: true, Details: map[string]string{"leadgen_id": v.LeadgenID, "form_id": v.FormID, "ad_id": v.AdID,
+				"page_id": v.PageID, "source": l.Source}}
 		err = p.Store.AttachEvent(ctx, orgID, eventKey, act)
 		if errors.Is(err, dynamostore.ErrDuplicate) {
 			c.Duplicates++

@@ -66,9 +66,7 @@ func (p *Processor) whatsapp(ctx context.Context, ch meta.Change, c *Counts) err
 		p.Log.WarnContext(ctx, "whatsapp reported an error", "code", e.Code, "title", e.Title)
 	}
 	if !latest.IsZero() {
-		if err := p.Store.TouchIntegration(ctx, orgID, integration.KindWhatsApp, number, latest); err != nil {
-			p.Log.WarnContext(ctx, "touch integration", "err", err)
-		}
+		p.touch(ctx, orgID, integration.KindWhatsApp, number, latest)
 	}
 	return retry
 }

@@ -16,7 +16,15 @@
 //   - the size of every function's stripped linux/arm64 bin/<fn>/bootstrap,
 //     and of the hello-world built the same way;
 //   - the AWS calls (DynamoDB above all) each API request makes, counted by
-//     an SDK middleware in the api handler built in-process by app.New.
+//     an SDK middleware in the api handler built in-process by app.New;
+//   - the Meta intake figures: the webhook handler's CPU on a 64 KB
+//     WhatsApp batch against HMAC-SHA256 + json.Valid (the webhook
+//     package's benchmarks, run from here), the DynamoDB capacity a new
+//     Lead Ads lead and a duplicate delivery consume in the ingest handler,
+//     the KMS calls of one ingest container per Graph API call, and the
+//     end-to-end latency and throughput from a signed webhook to a lead
+//     readable through the API, with the simulator, runner.Router and
+//     runner.Poller wired in-process as make dev does.
 //
 // It reuses the stack described by the environment (cmd/withstack) or else
 // starts an ephemeral one, and provisions a fresh resource prefix.
@@ -50,14 +58,25 @@ const benchFn = "api"
 func main() {
 	out := flag.String("out", "docs/benchmarks.md", "Markdown `file` to write")
 	n := flag.Int("n", 15, "cold starts per bootstrap (after 2 discarded warm-ups each)")
+	mo := metaOptions{}
+	flag.IntVar(&mo.CPURounds, "cpu-rounds", 7, "rounds of the webhook CPU benchmarks")
+	flag.IntVar(&mo.WCUReps, "wcu-leads", 3, "new Lead Ads leads (each delivered twice) for the capacity figure")
+	flag.IntVar(&mo.KMSEvents, "kms-events", 1000, "leadgen events through one ingest handler for the KMS figure")
+	flag.IntVar(&mo.E2E.Samples, "latency-n", 100, "end-to-end latency samples (after 5 discarded)")
+	flag.IntVar(&mo.E2E.Load, "load", 2000, "messages delivered for the throughput figure")
+	flag.IntVar(&mo.E2E.Senders, "senders", 8, "concurrent webhook senders for the throughput figure")
+	flag.IntVar(&mo.E2E.Pollers, "pollers", 4, "intake queue pollers feeding the ingest handler")
 	flag.Parse()
-	if *n < 1 || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: bench [-out FILE] [-n RUNS]")
+	if *n < 1 || mo.CPURounds < 1 || mo.WCUReps < 1 || mo.KMSEvents < 1 || mo.E2E.Samples < 1 || mo.E2E.Load < 10 ||
+		mo.E2E.Senders < 1 || mo.E2E.Pollers < 1 || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: bench [-out FILE] [-n RUNS] [-cpu-rounds N] [-wcu-leads N] [-kms-events N] [-latency-n N] [-load N] [-senders N] [-pollers N]")
 		os.Exit(2)
 	}
+	mo.E2E.Warmups, mo.E2E.Idle, mo.E2E.PollGap = 5, 10*time.Millisecond, 2*time.Millisecond
+	mo.E2E.SampleTimeout, mo.E2E.LoadTimeout = 30*time.Second, 5*time.Minute
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *out, *n); err != nil {
+	if err := run(ctx, *out, *n, mo); err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted: %w", err)
 		}
@@ -80,7 +99,7 @@ type env struct {
 	helloHost, helloARM string
 }
 
-func run(ctx context.Context, out string, n int) (err error) {
+func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	begin := time.Now()
 	root, err := devstack.Root()
 	if err != nil {
@@ -157,6 +176,9 @@ func run(ctx context.Context, out string, n int) (err error) {
 	if r.Calls, err = countCalls(ctx, e); err != nil {
 		return err
 	}
+	if r.Meta, err = metaIntake(ctx, root, tmp, mo); err != nil {
+		return fmt.Errorf("meta intake: %w", err)
+	}
 	r.Elapsed = time.Since(begin)
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
@@ -166,6 +188,7 @@ func run(ctx context.Context, out string, n int) (err error) {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	fmt.Print(r.summary())
+	fmt.Print(r.Meta.summary())
 	fmt.Printf("wrote %s\n", out)
 	return nil
 }
@@ -199,6 +222,63 @@ func exportEnv(env map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// metaOptions size the Meta intake figures.
+type metaOptions struct {
+	CPURounds, WCUReps, KMSEvents int
+	E2E                           e2eOptions
+}
+
+// metaIntake measures the Meta intake figures of issue 3, in order: the
+// webhook CPU (before anything else loads the machine), then, on a fresh
+// prefix with the simulator and two orgs, the capacity per Lead Ads
+// delivery, the KMS calls of one ingest container, and the end-to-end
+// latency and throughput.
+func metaIntake(ctx context.Context, root, tmp string, o metaOptions) (*metaResult, error) {
+	begin := time.Now()
+	r := &metaResult{}
+	var err error
+	say("Meta intake: webhook CPU, %d rounds of the 64 KB benchmarks ...", o.CPURounds)
+	if r.CPU, err = webhookCPU(ctx, root, tmp, o.CPURounds); err != nil {
+		return nil, err
+	}
+	say("Meta intake: provisioning, simulator, router, two orgs through the API ...")
+	m, err := setupMeta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	r.Prefix, r.Setup = m.prefix, m.Setup
+	say("Meta intake: capacity of %d new Lead Ads leads and their duplicates ...", o.WCUReps)
+	if r.WCU, err = measureWCU(ctx, m, o.WCUReps); err != nil {
+		return nil, err
+	}
+	batch := 10
+	if fn, ok := m.st.Function("ingest"); ok && fn.Consumes != nil {
+		batch = fn.Consumes.BatchSize
+	}
+	say("Meta intake: KMS calls over %d leadgen events through one ingest handler ...", o.KMSEvents)
+	if r.KMS, err = measureKMS(ctx, m, o.KMSEvents, batch); err != nil {
+		return nil, err
+	}
+	say("Meta intake: end to end, %d latency samples, then %d messages from %d senders through %d pollers ...",
+		o.E2E.Samples, o.E2E.Load, o.E2E.Senders, o.E2E.Pollers)
+	if r.E2E, err = measureE2E(ctx, m, o.E2E); err != nil {
+		return nil, err
+	}
+	r.Elapsed = time.Since(begin)
+	return r, nil
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // say prints a progress line to stderr.
