@@ -10,6 +10,7 @@ import (
 	"github.com/leadluence/backend/functions/api/app"
 	backfill "github.com/leadluence/backend/functions/backfill/app"
 	ingest "github.com/leadluence/backend/functions/ingest/app"
+	sender "github.com/leadluence/backend/functions/sender/app"
 	webhook "github.com/leadluence/backend/functions/webhook/app"
 	"github.com/leadluence/backend/infra/local/runner"
 	"github.com/leadluence/backend/shared/apigw"
@@ -54,9 +55,17 @@ func buildHandlers(ctx context.Context, log *slog.Logger) (runner.Handlers, erro
 	if err != nil {
 		return runner.Handlers{}, fmt.Errorf("build backfill: %w", err)
 	}
+	senderCfg, err := config.Load[config.Sender]()
+	if err != nil {
+		return runner.Handlers{}, err
+	}
+	snd, err := sender.New(ctx, senderCfg, log.With("function", "sender"))
+	if err != nil {
+		return runner.Handlers{}, fmt.Errorf("build sender: %w", err)
+	}
 	return runner.Handlers{
 		HTTP:     map[string]apigw.HandlerFunc{"api": api, "webhook": hook},
-		Queue:    map[string]runner.SQSHandler{"ingest": runner.SQSHandler(ing)},
+		Queue:    map[string]runner.SQSHandler{"ingest": runner.SQSHandler(ing), "sender": runner.SQSHandler(snd)},
 		Schedule: map[string]runner.ScheduleHandler{"backfill": runner.ScheduleHandler(bf)},
 	}, nil
 }

@@ -170,6 +170,16 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 	if a.KeyDescribe {
 		res.key.Grant(f.role, jsii.String("kms:DescribeKey"))
 	}
+	if a.SendEmail {
+		identities := awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"), nil)
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("ses:SendEmail", "ses:SendRawEmail"),
+			Resources: &[]*string{identities},
+		}))
+		suppress(f.role, "AwsSolutions-IAM5",
+			"Clients' sender addresses and domains are verified SES identities added at run time, so sending is allowed on the account's identities (identity/*), in this region only",
+			"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*")
+	}
 	for _, q := range a.SendTo {
 		res.queue(q).GrantSendMessages(f.role)
 	}

@@ -113,6 +113,8 @@ type Access struct {
 	// function cannot decrypt anything else with the key, such as the
 	// envelope-encrypted tokens of an org.
 	KeyDecryptPurposes []string
+	// SendEmail allows SES v2 SendEmail from the account's verified identities.
+	SendEmail bool
 	// SendTo lists queues the function may send to.
 	SendTo []string
 	// Inspect lists queues whose attributes the function may read (health checks).
@@ -274,9 +276,11 @@ func Default() Stack {
 		Key: Key{Alias: "leadluence", Description: "Leadluence envelope key for stored secrets and tokens"},
 		Queues: []Queue{
 			{Name: QueueIntake, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 5, Retention: 14 * 24 * time.Hour},
-			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 5, Retention: 4 * 24 * time.Hour},
+			// Sends are retried with backoff (throughput and pair limits), so
+			// the outbound queue allows more receives before dead-lettering.
+			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 10, Retention: 4 * 24 * time.Hour},
 		},
-		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction()},
+		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction()},
 	}
 }
 
@@ -319,6 +323,11 @@ func apiFunction() Function {
 			auth("POST", "/v1/integrations/whatsapp-numbers"),
 			auth("GET", "/v1/integrations"),
 			auth("DELETE", "/v1/integrations/{kind}/{id}"),
+			auth("POST", "/v1/leads/{id}/messages"),
+			auth("GET", "/v1/leads/{id}/messages"),
+			auth("POST", "/v1/leads/{id}/messages/read"),
+			auth("GET", "/v1/conversations"),
+			auth("GET", "/v1/whatsapp/templates"),
 		},
 	}
 }
@@ -384,5 +393,18 @@ func backfillFunction() Function {
 		Env:       map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
 		Access:    Access{TableRead: true, TableWrite: true, KeyDecrypt: true},
 		Schedules: []Schedule{{Name: "lead-ads-backfill", Every: time.Hour}},
+	}
+}
+
+// senderFunction sends queued messages through the WhatsApp Cloud API and
+// SES, once each, paced per number and per recipient.
+func senderFunction() Function {
+	return Function{
+		Name:     "sender",
+		Dir:      "functions/sender",
+		MemoryMB: 512,
+		Timeout:  time.Minute,
+		Access:   Access{TableRead: true, TableWrite: true, KeyDecrypt: true, SendEmail: true},
+		Consumes: &QueueTrigger{Queue: QueueOutbound, BatchSize: 10},
 	}
 }

@@ -27,6 +27,10 @@ type API struct {
 	// integration tokens (a simulator locally).
 	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
+	// EmailFrom is the platform sender address; emails show the org's name
+	// as display name ("Sharma Realty" <EmailFrom>) until orgs verify their
+	// own domains. The sender uses the same variable.
+	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
 }
 
 // Webhook is the configuration of the webhook function, which receives
@@ -84,4 +88,25 @@ type Backfill struct {
 	GraphBaseURL  string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion  string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
 	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
+}
+
+// Sender is the configuration of the sender function, which drains the
+// outbound queue: it re-checks consent and the customer-service window,
+// paces sends, and calls the WhatsApp Cloud API or SES v2.
+type Sender struct {
+	TableName string `env:"LEADLUENCE_TABLE,required,notEmpty"`
+	// KeyID is the KMS key the org tokens are sealed with.
+	KeyID string `env:"LEADLUENCE_KEY_ID,required,notEmpty"`
+	// OutboundQueueURL is the queue the sender consumes; a send to retry
+	// later gets its visibility timeout changed there.
+	OutboundQueueURL string `env:"LEADLUENCE_QUEUE_URL_OUTBOUND,required,notEmpty"`
+	// GraphBaseURL and GraphVersion locate the WhatsApp Cloud API (a
+	// simulator locally).
+	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
+	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
+	// EmailFrom is the sender address of emails whose org set none.
+	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
+	// NumberRatePerSecond is how many messages one WhatsApp business number
+	// may send per second (Meta's default throughput is 80).
+	NumberRatePerSecond int `env:"LEADLUENCE_WHATSAPP_MPS" envDefault:"80"`
 }

@@ -73,6 +73,8 @@ type Deps struct {
 	Now func() time.Time
 	// Integrations, when set, serves the Meta integration routes.
 	Integrations *IntegrationDeps
+	// Messaging, when set, serves sending, conversations and templates.
+	Messaging *MessagingDeps
 }
 
 // Login throttling: after this many failures for one email inside the
@@ -124,6 +126,7 @@ func New(d Deps) *Server {
 	s.registerLeads()
 	s.registerAudit()
 	s.registerIntegrations()
+	s.registerMessaging()
 	return s
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/outbound"
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -78,8 +79,19 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		}
 		return nil
 	}
+	// enqueue puts a send job on the outbound queue, after the message is
+	// stored as queued; the sender consumes it (contract: outbound.Job).
+	enqueue := func(ctx context.Context, orgID, leadID, messageID string) error {
+		body := outbound.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
+		if _, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OutboundQueueURL, MessageBody: &body}); err != nil {
+			return fmt.Errorf("enqueue message %s: %w", messageID, err)
+		}
+		return nil
+	}
 	return httpapi.New(httpapi.Deps{
-		Integrations:  &httpapi.IntegrationDeps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue},
+		Integrations: &httpapi.IntegrationDeps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue},
+		Messaging: &httpapi.MessagingDeps{Store: store, Enqueue: enqueue, Graph: graph, Opener: sealer,
+			EmailFrom: cfg.EmailFrom},
 		Store:         store,
 		Tokens:        tokens,
 		Log:           log,

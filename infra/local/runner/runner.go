@@ -159,7 +159,10 @@ func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 		MaxNumberOfMessages:         int32(max(1, min(p.BatchSize, 10))),
 		WaitTimeSeconds:             int32(min(p.Wait, 20*time.Second) / time.Second), //nolint:gosec // at most 20
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-		MessageAttributeNames:       []string{"All"},
+		// The SQS stand-in reads only the older field; consumers need
+		// ApproximateReceiveCount from it.
+		AttributeNames:        []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}, //nolint:staticcheck // see above
+		MessageAttributeNames: []string{"All"},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("receive: %w", err)

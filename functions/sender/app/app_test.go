@@ -1,0 +1,339 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/intake/intaketest"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/outbound"
+)
+
+func TestReplyInsideWindowIsSentOnce(t *testing.T) {
+	e := newEnv(t, options{})
+	l := e.newLead(time.Now().Add(-time.Hour), nil)
+	const body = "Namaste! Your site visit is at 11 tomorrow."
+	m := e.queueText(l, body)
+	rec := e.enqueue(m)
+
+	// SQS hands the job to two invocations at once, one of them with the
+	// same job twice in its batch.
+	dup := rec
+	dup.MessageId += "-copy"
+	var wg sync.WaitGroup
+	for _, batch := range [][]events.SQSMessage{{rec}, {dup, rec}} {
+		wg.Go(func() {
+			if resp, err := e.handler(e.Ctx, events.SQSEvent{Records: batch}); err != nil || len(resp.BatchItemFailures) != 0 {
+				t.Errorf("batch: %+v, %v", resp, err)
+			}
+		})
+	}
+	wg.Wait()
+	// ... and again after it was sent.
+	if failed := e.deliver(rec); len(failed) != 0 {
+		t.Fatalf("redelivery asked for retries: %v", failed)
+	}
+
+	sent := e.Sim.Sent(numberID)
+	if len(sent) != 1 {
+		t.Fatalf("simulator got %d sends, want exactly 1", len(sent))
+	}
+	if sent[0].To != waID(l) || sent[0].Type != "text" || sent[0].Text != body {
+		t.Fatalf("sent %+v", sent[0])
+	}
+	got := e.wantStatus(m, conversation.StatusAccepted, "")
+	if got.ProviderID != sent[0].ID {
+		t.Fatalf("provider id %q, simulator's wamid %q", got.ProviderID, sent[0].ID)
+	}
+
+	// Meta's status webhook finds the message by its wamid and moves it on.
+	p := &intake.Processor{Store: e.Store, Graph: meta.NewClient(e.Sim.URL, e.Sim.Version(), nil),
+		Tokens: envelope.New(kms.NewFromConfig(e.AWS), e.Resolved.KeyID, envelope.Options{}), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	if _, err := p.Process(e.Ctx, e.Sim.StatusPayload(numberID, display, metatest.StatusDelivered(sent[0].ID, waID(l)))); err != nil {
+		t.Fatal(err)
+	}
+	e.wantStatus(m, conversation.StatusDelivered, "")
+}
+
+func TestGatesStopMessagesBeforeMeta(t *testing.T) {
+	e := newEnv(t, options{})
+	e.Sim.AddTemplate(wabaID, meta.Template{Name: "visit_reminder", Language: "en", Category: "UTILITY"})
+	e.Sim.AddTemplate(wabaID, meta.Template{Name: "spring_offer", Language: "en", Category: "MARKETING"})
+	stale := time.Now().Add(-25 * time.Hour)
+	optedOut := map[string]string{"whatsapp:all": "opt_out@" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}
+	marketingOut := map[string]string{"whatsapp:marketing": "opt_out@" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}
+
+	outside := e.queueText(e.newLead(stale, nil), "Are you still interested?")
+	stopped := e.queueText(e.newLead(time.Now().Add(-time.Hour), optedOut), "Hello again")
+	noMarketing := e.queueTemplate(e.newLead(stale, marketingOut), "spring_offer", outbound.CategoryMarketing)
+	utility := e.queueTemplate(e.newLead(stale, marketingOut), "visit_reminder", outbound.CategoryUtility)
+	for _, m := range []conversation.Message{outside, stopped, noMarketing, utility} {
+		if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
+			t.Fatalf("retries asked: %v", failed)
+		}
+	}
+	e.wantStatus(outside, conversation.StatusFailed, outbound.TitleOutsideWindow)
+	e.wantStatus(stopped, conversation.StatusFailed, outbound.TitleOptedOut)
+	e.wantStatus(noMarketing, conversation.StatusFailed, outbound.TitleOptedOut)
+	// A utility template may go outside the window and despite a marketing opt-out.
+	e.wantStatus(utility, conversation.StatusAccepted, "")
+	if got := e.message(outside); !strings.Contains(got.Reason, "template") {
+		t.Fatalf("window reason does not name the fix: %q", got.Reason)
+	}
+
+	// A disconnected number sends nothing.
+	if err := e.Store.DisconnectIntegration(e.Ctx, e.OrgID, integration.KindWhatsApp, numberID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	gone := e.queueText(e.newLead(time.Now().Add(-time.Hour), nil), "Hi")
+	e.deliver(e.enqueue(gone))
+	e.wantStatus(gone, conversation.StatusFailed, outbound.TitleIntegrationInactive)
+
+	if sent := e.Sim.Sent(numberID); len(sent) != 1 || sent[0].Type != "template" {
+		t.Fatalf("simulator got %+v, want only the utility template", sent)
+	}
+}
+
+func TestRevokedTokenMarksIntegration(t *testing.T) {
+	e := newEnv(t, options{})
+	e.Sim.RevokeToken(intaketest.WAToken)
+	l := e.newLead(time.Now().Add(-time.Hour), nil)
+	m := e.queueText(l, "Hello")
+	if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	got := e.wantStatus(m, conversation.StatusFailed, "Access token invalid")
+	if got.ErrorCode != 190 || !strings.Contains(got.Reason, "reconnect") {
+		t.Fatalf("failure %d %q", got.ErrorCode, got.Reason)
+	}
+	in, err := e.Store.GetIntegration(e.Ctx, e.OrgID, integration.KindWhatsApp, numberID)
+	if err != nil || in.Status != integration.StatusTokenInvalid {
+		t.Fatalf("integration %s (%v), want token_invalid", in.Status, err)
+	}
+	// The next message stops at the gate without calling Meta.
+	next := e.queueText(l, "Hello?")
+	e.deliver(e.enqueue(next))
+	e.wantStatus(next, conversation.StatusFailed, outbound.TitleIntegrationInactive)
+	if n := e.Sim.Calls("POST", "/*/messages"); n != 1 {
+		t.Fatalf("%d send calls, want 1", n)
+	}
+}
+
+func TestOutageIsRetriedThenSentOnce(t *testing.T) {
+	e := newEnv(t, options{})
+	l := e.newLead(time.Now().Add(-time.Hour), nil)
+	m := e.queueText(l, "Hello")
+	e.Sim.FailNext(1, http.StatusServiceUnavailable)
+	rec := e.enqueue(m)
+	if failed := e.deliver(rec); !slices.Equal(failed, []string{rec.MessageId}) {
+		t.Fatalf("retries asked %v, want the record", failed)
+	}
+	e.wantStatus(m, conversation.StatusQueued, "")
+
+	// The visibility change brings it back after the backoff.
+	again := e.receive(30 * time.Second)
+	if again.MessageId != rec.MessageId {
+		t.Fatalf("got back %s, want %s", again.MessageId, rec.MessageId)
+	}
+	if failed := e.deliver(again); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	e.wantStatus(m, conversation.StatusAccepted, "")
+	if n := len(e.Sim.Sent(numberID)); n != 1 {
+		t.Fatalf("%d sends, want 1", n)
+	}
+}
+
+// refuser stands in for the Cloud API answering every send with one Graph
+// error (the simulator has no switch for 131050).
+func refuser(t *testing.T, status int, body string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestStoppedMarketingRecordsOptOut(t *testing.T) {
+	url := refuser(t, http.StatusBadRequest, `{"error":{"message":"(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.","type":"OAuthException","code":131050,"fbtrace_id":"AbC"}}`)
+	e := newEnv(t, options{graphURL: url})
+	l := e.newLead(time.Time{}, nil)
+	m := e.queueTemplate(l, "spring_offer", outbound.CategoryMarketing)
+	rec := e.enqueue(m)
+	if failed := e.deliver(rec); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	got := e.wantStatus(m, conversation.StatusFailed, "User has stopped marketing messages")
+	if got.ErrorCode != 131050 || got.Reason == "" {
+		t.Fatalf("failure %d %q", got.ErrorCode, got.Reason)
+	}
+	e.deliver(rec) // redelivery writes nothing more
+	ledger, err := e.Store.ConsentLedger(e.Ctx, e.OrgID, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ledger) != 1 || ledger[0].Channel != conversation.ChannelWhatsApp || ledger[0].Purpose != conversation.PurposeMarketing ||
+		ledger[0].Action != conversation.OptOut || ledger[0].Evidence != m.ID {
+		t.Fatalf("ledger %+v", ledger)
+	}
+	after, err := e.Store.GetLead(e.Ctx, e.OrgID, l.ID)
+	if err != nil || !strings.HasPrefix(after.Consent["whatsapp:marketing"], conversation.OptOut+"@") {
+		t.Fatalf("lead consent %v (%v)", after.Consent, err)
+	}
+	// The next marketing template stops at the consent gate.
+	next := e.queueTemplate(l, "spring_offer", outbound.CategoryMarketing)
+	e.deliver(e.enqueue(next))
+	e.wantStatus(next, conversation.StatusFailed, outbound.TitleOptedOut)
+}
+
+func TestEmailGoesThroughSES(t *testing.T) {
+	e := newEnv(t, options{})
+	l := e.newLead(time.Time{}, nil)
+	m := e.queue(l, conversation.ChannelEmail, "email", "See you at 11.", outbound.Email{To: l.Email, Subject: "Your site visit",
+		Text: "See you at 11.", HTML: "<p>See you at 11.</p>", UnsubscribeURL: "https://app.leadluence.test/unsubscribe/abc"}, nil)
+	if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	got := e.wantStatus(m, conversation.StatusAccepted, "")
+	if got.ProviderID == "" {
+		t.Fatal("no SES message id recorded")
+	}
+	i := slices.IndexFunc(sesStore(t), func(s sesMail) bool { return s.MessageID == got.ProviderID })
+	if i < 0 {
+		t.Fatalf("SES stand-in has no mail %s", got.ProviderID)
+	}
+	mail := sesStore(t)[i]
+	if mail.From != "no-reply@leadluence.local" || !slices.Equal(mail.Destination.To, []string{l.Email}) || mail.Subject != "Your site visit" ||
+		mail.Body.Text != "See you at 11." {
+		t.Fatalf("mail %+v", mail)
+	}
+	headers := map[string]string{}
+	for _, h := range mail.Headers {
+		headers[h.Name] = h.Value
+	}
+	if headers["List-Unsubscribe"] != "<https://app.leadluence.test/unsubscribe/abc>, <mailto:no-reply@leadluence.local?subject=unsubscribe>" ||
+		headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
+		t.Fatalf("headers %v", headers)
+	}
+
+	// A lead who opted out of email gets none.
+	out := e.newLead(time.Time{}, map[string]string{"email:all": "opt_out@" + time.Now().UTC().Format(time.RFC3339)})
+	refused := e.queue(out, conversation.ChannelEmail, "email", "Hi", outbound.Email{To: out.Email, Subject: "Hi", Text: "Hi"}, nil)
+	e.deliver(e.enqueue(refused))
+	e.wantStatus(refused, conversation.StatusFailed, outbound.TitleOptedOut)
+	if slices.ContainsFunc(sesStore(t), func(s sesMail) bool { return slices.Contains(s.Destination.To, out.Email) }) {
+		t.Fatal("an opted-out lead got an email")
+	}
+}
+
+func TestCrashAfterProviderCallIsNotResent(t *testing.T) {
+	var crash atomic.Bool
+	crash.Store(true)
+	e := newEnv(t, options{tweak: func(s *outbound.Sender) {
+		s.AfterProviderCall = func(context.Context, conversation.Message) error {
+			if crash.CompareAndSwap(true, false) {
+				return errors.New("killed")
+			}
+			return nil
+		}
+	}})
+	l := e.newLead(time.Now().Add(-time.Hour), nil)
+	m := e.queueText(l, "Hello")
+	rec := e.enqueue(m)
+	if failed := e.deliver(rec); len(failed) != 1 {
+		t.Fatalf("retries asked %v, want the record back", failed)
+	}
+	e.wantStatus(m, conversation.StatusSending, "")
+
+	// Redelivered: the sender waits out the grace, then gives up on it.
+	if failed := e.deliver(e.receive(30 * time.Second)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	got := e.wantStatus(m, conversation.StatusUnknown, outbound.TitleUnknownOutcome)
+	if got.Reason != "sender stopped while sending; not retried to avoid a duplicate" {
+		t.Fatalf("reason %q", got.Reason)
+	}
+	if n := len(e.Sim.Sent(numberID)); n != 1 {
+		t.Fatalf("%d sends, want 1", n)
+	}
+}
+
+func TestLostAnswerIsUnknownAndUnreachableIsRetried(t *testing.T) {
+	e := newEnv(t, options{tweak: func(s *outbound.Sender) { s.SendTimeout = 300 * time.Millisecond }})
+	l := e.newLead(time.Now().Add(-time.Hour), nil)
+	m := e.queueText(l, "Hello")
+	e.Sim.Delay(2 * time.Second) // the request arrives, the answer does not
+	if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	e.Sim.Delay(0)
+	e.wantStatus(m, conversation.StatusUnknown, outbound.TitleUnknownOutcome)
+
+	// Nothing listens: the request never left, so it is safe to retry.
+	down := newEnv(t, options{graphURL: "http://127.0.0.1:1"})
+	l2 := down.newLead(time.Now().Add(-time.Hour), nil)
+	m2 := down.queueText(l2, "Hello")
+	rec := down.enqueue(m2)
+	if failed := down.deliver(rec); !slices.Equal(failed, []string{rec.MessageId}) {
+		t.Fatalf("retries asked %v, want the record", failed)
+	}
+	down.wantStatus(m2, conversation.StatusQueued, "")
+}
+
+func TestPairPacingDefersToBookedSlot(t *testing.T) {
+	const interval = 3 * time.Second
+	e := newEnv(t, options{tweak: func(s *outbound.Sender) {
+		s.Pacer.PairInterval = interval
+		s.MaxPairHold = 500 * time.Millisecond
+	}})
+	l := e.newLead(time.Now().Add(-time.Hour), nil)
+	var recs []events.SQSMessage
+	var msgs []conversation.Message
+	for _, text := range []string{"one", "two", "three"} {
+		m := e.queueText(l, text)
+		msgs = append(msgs, m)
+		recs = append(recs, e.enqueue(m))
+	}
+	failed := e.deliver(recs...)
+	if len(failed) != 1 {
+		t.Fatalf("retries asked %v, want one (the burst is 2)", failed)
+	}
+	if n := len(e.Sim.Sent(numberID)); n != 2 {
+		t.Fatalf("%d sent at once, want 2", n)
+	}
+	if failed := e.deliver(e.receive(30 * time.Second)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	for _, m := range msgs {
+		e.wantStatus(m, conversation.StatusAccepted, "")
+	}
+	sent := e.Sim.Sent(numberID)
+	if len(sent) != 3 {
+		t.Fatalf("%d sends, want 3", len(sent))
+	}
+	// The third went in its slot, an interval after the first's (less the
+	// time the first took from its slot to the simulator).
+	if gap := sent[2].At.Sub(sent[0].At); gap < interval-time.Second {
+		t.Fatalf("third send %s after the first, want at least %s", gap, interval)
+	}
+}

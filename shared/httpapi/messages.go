@@ -1,0 +1,676 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/outbound"
+)
+
+// Sending: POST /v1/leads/{id}/messages checks the request, the lead's
+// consent, WhatsApp's 24-hour customer-service window and the template,
+// writes the message as queued (once per client_message_id), and only then
+// puts a job for it on the outbound queue. The sender checks consent and the
+// window again when it sends, because the truth may change in between; both
+// use the same rules (package outbound: OptedOut, WindowOpen), and the
+// stored message carries what the sender needs for them (the template's
+// category in Details, the payload, the number).
+
+// MessagingStore is what the messaging routes need from storage.
+type MessagingStore interface {
+	ListIntegrations(ctx context.Context, orgID string) ([]integration.Integration, error)
+	QueueOutbound(ctx context.Context, m conversation.Message) (stored conversation.Message, created bool, err error)
+	MessageByClientID(ctx context.Context, orgID, clientID string) (conversation.Message, bool, error)
+	ClaimSend(ctx context.Context, orgID, leadID, msgID string, at time.Time) error
+	FailSend(ctx context.Context, orgID, leadID, msgID string, st conversation.Status, code int, title, reason string, at time.Time) error
+	MessagesPage(ctx context.Context, orgID, leadID string, newestFirst bool, limit int, from map[string]string) ([]conversation.Message, map[string]string, error)
+	StatusLogs(ctx context.Context, providerIDs []string) (map[string][]conversation.StatusEvent, error)
+	LastMessage(ctx context.Context, orgID, leadID string) (conversation.Message, bool, error)
+	CountInboundAfter(ctx context.Context, orgID, leadID string, after time.Time, upTo int) (int, error)
+	ReadMarks(ctx context.Context, orgID string, leadIDs []string) (map[string]time.Time, error)
+	MarkRead(ctx context.Context, orgID, leadID string, at time.Time) error
+}
+
+// Enqueue puts the job "send this message" on the outbound queue.
+type Enqueue func(ctx context.Context, orgID, leadID, messageID string) error
+
+// MessagingDeps are the collaborators of the messaging routes: sending,
+// conversation history, the inbox and WhatsApp templates.
+type MessagingDeps struct {
+	Store   MessagingStore
+	Enqueue Enqueue
+	// Graph lists WhatsApp templates; Opener opens the sealed tokens.
+	Graph  TemplateSource
+	Opener Opener
+	// EmailFrom is the address emails are sent from, with the org's name as
+	// the display name ("Sharma Realty" <EmailFrom>). Until orgs verify
+	// their own sending domains it is one platform address verified in SES.
+	EmailFrom string
+
+	templates templateCache
+}
+
+// Limits of the WhatsApp Cloud API and of our inbox.
+const (
+	maxWhatsAppText = 4096
+	// requeueStuckAfter: a retry of a send that finds the message still
+	// queued this long after it was written puts its job on the queue again
+	// (the api may have stopped between the write and the enqueue). The
+	// sender claims each message once, so a second job never sends twice.
+	requeueStuckAfter = 10 * time.Minute
+)
+
+// MessageIn is a message to send to a lead.
+type MessageIn struct {
+	Channel         string `json:"channel" enum:"whatsapp,email"`
+	ClientMessageID string `json:"client_message_id" minLength:"1" maxLength:"100" doc:"Your idempotency key: sending again with the same key returns the message sent first and sends nothing new."`
+	Type            string `json:"type,omitempty" enum:"text,template,interactive" doc:"WhatsApp only (default text)."`
+	Text            string `json:"text,omitempty" maxLength:"60000" doc:"WhatsApp text (at most 4,096 characters), or the email's plain-text part."`
+	PreviewURL      bool   `json:"preview_url,omitempty" doc:"WhatsApp text: show a preview of the first link."`
+	// Template is the WhatsApp template to send (type template).
+	Template *TemplateIn `json:"template,omitempty"`
+	// Interactive is the WhatsApp interactive message (type interactive).
+	Interactive   *InteractiveIn `json:"interactive,omitempty"`
+	PhoneNumberID string         `json:"phone_number_id,omitempty" maxLength:"64" pattern:"^[0-9]+$" doc:"WhatsApp: the business number to send from; default the organisation's most recently connected active number."`
+	Subject       string         `json:"subject,omitempty" maxLength:"998" doc:"Email subject (required for email)."`
+	HTML          string         `json:"html,omitempty" maxLength:"60000" doc:"Email HTML part; text and/or html is required."`
+}
+
+// TemplateIn names a WhatsApp template and fills its placeholders.
+type TemplateIn struct {
+	Name       string                `json:"name" minLength:"1" maxLength:"512"`
+	Language   string                `json:"language" minLength:"2" maxLength:"15" doc:"Meta's locale code, e.g. en_US."`
+	Components []TemplateComponentIn `json:"components,omitempty" maxItems:"12"`
+}
+
+// TemplateComponentIn gives the parameters of one part of a template.
+type TemplateComponentIn struct {
+	Type       string            `json:"type" enum:"header,body,button"`
+	Index      *int              `json:"index,omitempty" minimum:"0" maximum:"9" doc:"Button: its position among the template's buttons; default the template's buttons that take parameters, in order."`
+	Parameters []TemplateParamIn `json:"parameters" maxItems:"20"`
+}
+
+// TemplateParamIn is one placeholder value.
+type TemplateParamIn struct {
+	Type string `json:"type" enum:"text"`
+	Text string `json:"text" minLength:"1" maxLength:"1024"`
+}
+
+// InteractiveIn is a WhatsApp interactive message: reply buttons or a list.
+type InteractiveIn struct {
+	Body    string          `json:"body" minLength:"1" maxLength:"1024"`
+	Header  string          `json:"header,omitempty" maxLength:"60"`
+	Footer  string          `json:"footer,omitempty" maxLength:"60"`
+	Buttons []ReplyButtonIn `json:"buttons,omitempty" maxItems:"3" doc:"Up to 3 reply buttons; or give list."`
+	List    *ListIn         `json:"list,omitempty"`
+}
+
+// ReplyButtonIn is a reply button.
+type ReplyButtonIn struct {
+	ID    string `json:"id" minLength:"1" maxLength:"256"`
+	Title string `json:"title" minLength:"1" maxLength:"20"`
+}
+
+// ListIn is a list message: a button that opens up to 10 rows in sections.
+type ListIn struct {
+	Button   string          `json:"button" minLength:"1" maxLength:"20"`
+	Sections []ListSectionIn `json:"sections" minItems:"1" maxItems:"10"`
+}
+
+// ListSectionIn is a titled group of rows (the title is required when there
+// is more than one section).
+type ListSectionIn struct {
+	Title string      `json:"title,omitempty" maxLength:"24"`
+	Rows  []ListRowIn `json:"rows" minItems:"1" maxItems:"10"`
+}
+
+// ListRowIn is one choice of a list.
+type ListRowIn struct {
+	ID          string `json:"id" minLength:"1" maxLength:"200"`
+	Title       string `json:"title" minLength:"1" maxLength:"24"`
+	Description string `json:"description,omitempty" maxLength:"72"`
+}
+
+// MessageError explains a failed message.
+type MessageError struct {
+	Code   int    `json:"code" doc:"The provider's error code (WhatsApp's 131047, say), or 0."`
+	Title  string `json:"title"`
+	Reason string `json:"reason" doc:"What happened, in plain language."`
+}
+
+// StatusOut is one status report of an outbound message.
+type StatusOut struct {
+	Status     string    `json:"status"`
+	At         time.Time `json:"at"`
+	ErrorCode  int       `json:"error_code,omitempty"`
+	ErrorTitle string    `json:"error_title,omitempty"`
+}
+
+// MediaOut describes an attachment by Meta's ids.
+type MediaOut struct {
+	ID       string `json:"id"`
+	MimeType string `json:"mime_type,omitempty"`
+	Caption  string `json:"caption,omitempty"`
+	Filename string `json:"filename,omitempty"`
+}
+
+// MessageOut is a message of a conversation as the API shows it.
+type MessageOut struct {
+	ID              string            `json:"id"`
+	LeadID          string            `json:"lead_id"`
+	Channel         string            `json:"channel" enum:"whatsapp,email"`
+	Direction       string            `json:"direction" enum:"inbound,outbound"`
+	Type            string            `json:"type" doc:"text, template, interactive, email, image, ..."`
+	Text            *string           `json:"text"`
+	Media           *MediaOut         `json:"media,omitempty"`
+	Details         map[string]string `json:"details" doc:"Type-specific facts: template name and language, email subject, reply ids, ..."`
+	Status          string            `json:"status" enum:"received,queued,sending,unknown,accepted,sent,delivered,read,failed"`
+	Error           *MessageError     `json:"error" doc:"Why the message failed; null otherwise."`
+	At              time.Time         `json:"at"`
+	Number          *string           `json:"number" doc:"The business's WhatsApp phone_number_id or sender address."`
+	ClientMessageID *string           `json:"client_message_id"`
+	ProviderID      *string           `json:"provider_id" doc:"WhatsApp wamid or SES message id, once sent."`
+	StatusHistory   []StatusOut       `json:"status_history" doc:"Every status report received, in time order."`
+}
+
+// MessageList is one page of a lead's conversation.
+type MessageList struct {
+	Items      []MessageOut `json:"items"`
+	NextCursor *string      `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page."`
+}
+
+type messageOutput struct {
+	Status int
+	Body   MessageOut
+}
+
+// The WhatsApp Cloud API message object (POST /{phone_number_id}/messages).
+type waMessage struct {
+	MessagingProduct string         `json:"messaging_product"`
+	RecipientType    string         `json:"recipient_type"`
+	To               string         `json:"to"`
+	Type             string         `json:"type"`
+	Text             *waText        `json:"text,omitempty"`
+	Template         *waTemplate    `json:"template,omitempty"`
+	Interactive      *waInteractive `json:"interactive,omitempty"`
+}
+
+type waText struct {
+	Body       string `json:"body"`
+	PreviewURL bool   `json:"preview_url,omitempty"`
+}
+
+type waTemplate struct {
+	Name       string        `json:"name"`
+	Language   waLanguage    `json:"language"`
+	Components []waComponent `json:"components,omitempty"`
+}
+
+type waLanguage struct {
+	Code string `json:"code"`
+}
+
+type waComponent struct {
+	Type       string    `json:"type"`
+	SubType    string    `json:"sub_type,omitempty"`
+	Index      string    `json:"index,omitempty"`
+	Parameters []waParam `json:"parameters"`
+}
+
+type waParam struct {
+	Type       string `json:"type"`
+	Text       string `json:"text,omitempty"`
+	CouponCode string `json:"coupon_code,omitempty"`
+}
+
+type waInteractive struct {
+	Type   string    `json:"type"`
+	Header *waHeader `json:"header,omitempty"`
+	Body   waBody    `json:"body"`
+	Footer *waBody   `json:"footer,omitempty"`
+	Action waAction  `json:"action"`
+}
+
+type waHeader struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type waBody struct {
+	Text string `json:"text"`
+}
+
+type waAction struct {
+	Buttons  []waButton  `json:"buttons,omitempty"`
+	Button   string      `json:"button,omitempty"`
+	Sections []waSection `json:"sections,omitempty"`
+}
+
+type waButton struct {
+	Type  string  `json:"type"`
+	Reply waReply `json:"reply"`
+}
+
+type waReply struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+type waSection struct {
+	Title string  `json:"title,omitempty"`
+	Rows  []waRow `json:"rows"`
+}
+
+type waRow struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+}
+
+// emailPayload is the Payload of an email message, which the sender turns
+// into an SES v2 SendEmail (the sender reads it as its outbound email
+// payload: from, to, subject, text and/or html).
+type emailPayload struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Subject string `json:"subject"`
+	Text    string `json:"text"`
+	HTML    string `json:"html"`
+}
+
+func (s *Server) registerMessaging() {
+	d := s.deps.Messaging
+	if d == nil {
+		return
+	}
+	huma.Register(s.api, huma.Operation{
+		OperationID: "send-message", Method: http.MethodPost, Path: "/v1/leads/{id}/messages", Tags: []string{"messages"},
+		Summary: "Send a WhatsApp or email message to a lead",
+		Description: "Checks the request, consent, WhatsApp's 24-hour customer-service window and the template, writes the message " +
+			"as queued and puts it on the outbound queue: 202 with the message. The same client_message_id again answers 200 " +
+			"with the message stored the first time and sends nothing new. Refusals carry a code: opted_out (409), " +
+			"outside_customer_service_window (422: send an approved template instead), no_active_integration (409), " +
+			"unknown_template / template_not_approved / template_parameters (422), missing_phone / missing_email (422). " +
+			"Emails are sent from the platform's sender address with the organisation's name as display name.",
+		DefaultStatus: http.StatusAccepted, Security: bearerSecurity, MaxBodyBytes: maxBodyBytes,
+		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+	}, s.sendMessage)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "list-messages", Method: http.MethodGet, Path: "/v1/leads/{id}/messages", Tags: []string{"messages"},
+		Summary: "A lead's conversation: both directions, both channels",
+		Description: "Messages in time order, oldest first (order=desc for newest first, as a chat view loading older " +
+			"messages on scroll wants), each with its current status, the error of a failed one and every status report.",
+		Security: bearerSecurity, Errors: []int{http.StatusBadRequest, http.StatusNotFound},
+	}, s.listMessages)
+	s.registerConversations()
+	s.registerTemplates()
+}
+
+func errNoIntegration() error {
+	return problem(http.StatusConflict, "no_active_integration",
+		"the organisation has no active WhatsApp number; connect one with POST /v1/integrations/whatsapp-numbers")
+}
+
+func (s *Server) sendMessage(ctx context.Context, in *struct {
+	ID   string `path:"id" maxLength:"64"`
+	Body MessageIn
+}) (*messageOutput, error) {
+	p := caller(ctx)
+	d := s.deps.Messaging
+	l, err := s.visibleLead(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !p.User.Role.CanWriteLeads() {
+		return nil, s.deny(ctx, "message.send", "lead", l.ID, "your role can read conversations but not send messages")
+	}
+	b := &in.Body
+	b.ClientMessageID = strings.TrimSpace(b.ClientMessageID)
+	if b.ClientMessageID == "" {
+		return nil, fieldProblem("client_message_id", "must not be blank")
+	}
+	// A retry returns the message of the first request, whatever the gates
+	// say now: it was accepted then.
+	if prev, ok, err := d.Store.MessageByClientID(ctx, l.OrgID, b.ClientMessageID); err != nil {
+		return nil, s.internal(ctx, "read message by client id", err)
+	} else if ok {
+		return s.replay(ctx, l, prev)
+	}
+	now := s.deps.Now().UTC()
+	m := conversation.Message{ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(), OrgID: l.OrgID, LeadID: l.ID,
+		Channel: conversation.Channel(b.Channel), Direction: conversation.Outbound, At: now, ClientMessageID: b.ClientMessageID,
+		Details: map[string]string{}}
+	var payload any
+	switch m.Channel {
+	case conversation.ChannelEmail:
+		payload, err = s.prepareEmail(ctx, l, b, &m)
+	default:
+		payload, err = s.prepareWhatsApp(ctx, l, b, &m)
+	}
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return nil, s.internal(ctx, "encode payload", err)
+	}
+	m.Payload = string(raw)
+	stored, created, err := d.Store.QueueOutbound(ctx, m)
+	if err != nil {
+		return nil, s.internal(ctx, "queue outbound message", err)
+	}
+	if !created {
+		// A concurrent request with the same client_message_id won.
+		return s.replay(ctx, l, stored)
+	}
+	if err := d.Enqueue(ctx, stored.OrgID, stored.LeadID, stored.ID); err != nil {
+		s.deps.Log.ErrorContext(ctx, "enqueue outbound message", "message", stored.ID, "err", err)
+		reason := "The message could not be put on the send queue and was not sent; send it again with a new client_message_id."
+		if cerr := d.Store.ClaimSend(ctx, stored.OrgID, stored.LeadID, stored.ID, now); cerr == nil {
+			if ferr := d.Store.FailSend(ctx, stored.OrgID, stored.LeadID, stored.ID, conversation.StatusFailed, 0, "not queued", reason, now); ferr != nil {
+				s.deps.Log.ErrorContext(ctx, "mark unqueued message failed", "message", stored.ID, "err", ferr)
+			}
+		}
+		return nil, problem(http.StatusServiceUnavailable, "queue_unavailable", reason)
+	}
+	details := map[string]string{"channel": string(m.Channel), "type": m.Type, "message_id": m.ID}
+	if t := m.Details["template"]; t != "" {
+		details["template"] = t
+	}
+	s.record(ctx, audit.Record{OrgID: l.OrgID, ActorID: p.User.ID, Action: "message.send", TargetType: "lead", TargetID: l.ID, Details: details})
+	return &messageOutput{Status: http.StatusAccepted, Body: messageOut(stored, nil)}, nil
+}
+
+// replay answers a repeated client_message_id with the stored message.
+func (s *Server) replay(ctx context.Context, l lead.Lead, prev conversation.Message) (*messageOutput, error) {
+	if prev.LeadID != l.ID {
+		p := fieldProblem("client_message_id", "was already used for a message to another lead")
+		p.Status, p.Title, p.Code, p.Type = http.StatusConflict, http.StatusText(http.StatusConflict), "client_message_id_reused", problemTypeBase+"client_message_id_reused"
+		return nil, p
+	}
+	if prev.Status == conversation.StatusQueued && s.deps.Now().Sub(prev.At) > requeueStuckAfter {
+		if err := s.deps.Messaging.Enqueue(ctx, prev.OrgID, prev.LeadID, prev.ID); err != nil {
+			s.deps.Log.ErrorContext(ctx, "re-enqueue stuck message", "message", prev.ID, "err", err)
+		}
+	}
+	return &messageOutput{Status: http.StatusOK, Body: messageOut(prev, nil)}, nil
+}
+
+// prepareEmail checks an email and returns its payload.
+func (s *Server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m *conversation.Message) (any, error) {
+	switch {
+	case b.Type != "":
+		return nil, fieldProblem("type", "is for WhatsApp messages only; an email has subject, text and/or html")
+	case b.Template != nil || b.Interactive != nil || b.PhoneNumberID != "":
+		return nil, fieldProblem("template", "template, interactive and phone_number_id are for WhatsApp messages only")
+	case strings.TrimSpace(b.Subject) == "":
+		return nil, fieldProblem("subject", "is required for an email")
+	case strings.TrimSpace(b.Text) == "" && strings.TrimSpace(b.HTML) == "":
+		return nil, fieldProblem("text", "an email needs text and/or html")
+	case l.Email == "":
+		return nil, codedFieldProblemAt("missing_email", "lead.email", "the lead has no email address; add one to the lead first")
+	}
+	if outbound.OptedOut(l.Consent, conversation.ChannelEmail, false) {
+		return nil, errOptedOut(conversation.ChannelEmail, false)
+	}
+	org, err := s.deps.Store.GetOrg(ctx, l.OrgID)
+	if err != nil {
+		return nil, s.internal(ctx, "read org", err)
+	}
+	from := (&mail.Address{Name: org.Name, Address: s.deps.Messaging.EmailFrom}).String()
+	m.Type, m.Text, m.Number = "email", b.Text, s.deps.Messaging.EmailFrom
+	m.Details["subject"] = b.Subject
+	return emailPayload{From: from, To: l.Email, Subject: b.Subject, Text: b.Text, HTML: b.HTML}, nil
+}
+
+// prepareWhatsApp checks a WhatsApp message against the lead, the org's
+// numbers, the template, consent and the window, and returns its payload.
+func (s *Server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn, m *conversation.Message) (any, error) {
+	if b.Type == "" {
+		b.Type = "text"
+	}
+	if b.Subject != "" || b.HTML != "" {
+		return nil, fieldProblem("subject", "subject and html are for emails only")
+	}
+	msg := waMessage{MessagingProduct: "whatsapp", RecipientType: "individual", Type: b.Type}
+	switch b.Type {
+	case "text":
+		if b.Template != nil || b.Interactive != nil {
+			return nil, fieldProblem("type", "a text message takes text only; set type to template or interactive")
+		}
+		if strings.TrimSpace(b.Text) == "" {
+			return nil, fieldProblem("text", "is required for a text message")
+		}
+		if n := utf8.RuneCountInString(b.Text); n > maxWhatsAppText {
+			return nil, fieldProblem("text", fmt.Sprintf("is %d characters; WhatsApp allows at most %d", n, maxWhatsAppText))
+		}
+		msg.Text = &waText{Body: b.Text, PreviewURL: b.PreviewURL}
+		m.Text = b.Text
+	case "template":
+		if b.Template == nil || b.Text != "" || b.Interactive != nil {
+			return nil, fieldProblem("template", "a template message takes template only (name, language, components)")
+		}
+	case "interactive":
+		if b.Interactive == nil || b.Text != "" || b.Template != nil {
+			return nil, fieldProblem("interactive", "an interactive message takes interactive only (body and buttons or list)")
+		}
+		ia, err := interactivePayload(b.Interactive)
+		if err != nil {
+			return nil, err
+		}
+		msg.Interactive = ia
+		m.Text = b.Interactive.Body
+		m.Details["interactive"] = ia.Type
+	}
+	if l.Phone == "" {
+		return nil, codedFieldProblemAt("missing_phone", "lead.phone", "the lead has no phone number; add one to the lead first")
+	}
+	msg.To = strings.TrimPrefix(l.Phone, "+")
+	number, err := s.pickNumber(ctx, l.OrgID, b.PhoneNumberID)
+	if err != nil {
+		return nil, err
+	}
+	marketing := false
+	if b.Type == "template" {
+		sp, t, err := s.checkTemplate(ctx, number, b.Template)
+		if err != nil {
+			return nil, err
+		}
+		msg.Template = t
+		marketing = strings.EqualFold(sp.Category, "MARKETING")
+		m.Details["template"], m.Details["language"] = sp.Name, sp.Language
+		m.Details[outbound.DetailCategory] = strings.ToLower(sp.Category)
+	}
+	if outbound.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
+		return nil, errOptedOut(conversation.ChannelWhatsApp, marketing)
+	}
+	if b.Type != "template" {
+		if open, until := windowOf(l.LastInboundAt, s.deps.Now()); !open {
+			detail := "the lead has never written on WhatsApp, so only an approved template can start the conversation; send type template"
+			if until != nil {
+				detail = fmt.Sprintf("WhatsApp's 24-hour customer-service window closed at %s (24 h after the lead's last message); "+
+					"free-form text and interactive messages need an open window: send an approved template instead (type template)",
+					until.UTC().Format(time.RFC3339))
+			}
+			p := problem(http.StatusUnprocessableEntity, "outside_customer_service_window", detail)
+			p.Errors = []*huma.ErrorDetail{{Message: "needs an open 24-hour window; use type template", Location: "body.type", Value: b.Type}}
+			return nil, p
+		}
+	}
+	m.Type, m.Number = b.Type, number.ExternalID
+	return msg, nil
+}
+
+// pickNumber returns the active WhatsApp number to send from: the one asked
+// for, or the most recently connected.
+func (s *Server) pickNumber(ctx context.Context, orgID, want string) (integration.Integration, error) {
+	numbers, err := s.activeNumbers(ctx, orgID)
+	if err != nil {
+		return integration.Integration{}, err
+	}
+	if len(numbers) == 0 {
+		return integration.Integration{}, errNoIntegration()
+	}
+	if want == "" {
+		return numbers[0], nil
+	}
+	for _, n := range numbers {
+		if n.ExternalID == want {
+			return n, nil
+		}
+	}
+	p := problem(http.StatusConflict, "no_active_integration", "WhatsApp number "+want+" is not an active number of this organisation")
+	p.Errors = []*huma.ErrorDetail{{Message: "is not an active WhatsApp number of this organisation", Location: "body.phone_number_id", Value: want}}
+	return integration.Integration{}, p
+}
+
+func interactivePayload(in *InteractiveIn) (*waInteractive, error) {
+	if strings.TrimSpace(in.Body) == "" {
+		return nil, fieldProblem("interactive.body", "must not be blank")
+	}
+	out := &waInteractive{Body: waBody{Text: in.Body}}
+	if in.Header != "" {
+		out.Header = &waHeader{Type: "text", Text: in.Header}
+	}
+	if in.Footer != "" {
+		out.Footer = &waBody{Text: in.Footer}
+	}
+	switch {
+	case len(in.Buttons) > 0 && in.List != nil, len(in.Buttons) == 0 && in.List == nil:
+		return nil, fieldProblem("interactive", "give either buttons (up to 3) or list (up to 10 rows)")
+	case len(in.Buttons) > 0:
+		out.Type = "button"
+		seen := map[string]bool{}
+		for i, b := range in.Buttons {
+			if seen[b.ID] {
+				return nil, fieldProblem(fmt.Sprintf("interactive.buttons[%d].id", i), "must be unique")
+			}
+			seen[b.ID] = true
+			out.Action.Buttons = append(out.Action.Buttons, waButton{Type: "reply", Reply: waReply(b)})
+		}
+	default:
+		out.Type = "list"
+		out.Action.Button = in.List.Button
+		rows, seen := 0, map[string]bool{}
+		for i, sec := range in.List.Sections {
+			if len(in.List.Sections) > 1 && sec.Title == "" {
+				return nil, fieldProblem(fmt.Sprintf("interactive.list.sections[%d].title", i), "is required when there is more than one section")
+			}
+			ws := waSection{Title: sec.Title}
+			for j, r := range sec.Rows {
+				if seen[r.ID] {
+					return nil, fieldProblem(fmt.Sprintf("interactive.list.sections[%d].rows[%d].id", i, j), "must be unique")
+				}
+				seen[r.ID] = true
+				ws.Rows = append(ws.Rows, waRow(r))
+			}
+			rows += len(sec.Rows)
+			out.Action.Sections = append(out.Action.Sections, ws)
+		}
+		if rows > 10 {
+			return nil, fieldProblem("interactive.list.sections", fmt.Sprintf("has %d rows; WhatsApp allows at most 10 in all", rows))
+		}
+	}
+	return out, nil
+}
+
+func errOptedOut(ch conversation.Channel, marketing bool) error {
+	what := "messages on " + string(ch)
+	if marketing {
+		what = "marketing messages on " + string(ch)
+	}
+	return problem(http.StatusConflict, "opted_out", "the lead has opted out of "+what+"; nothing was sent")
+}
+
+// windowOf reports WhatsApp's customer-service window: open until 24 h after
+// the lead's last inbound message (until is nil when it never wrote).
+func windowOf(lastInbound, now time.Time) (open bool, until *time.Time) {
+	if lastInbound.IsZero() {
+		return false, nil
+	}
+	u := lastInbound.Add(outbound.CustomerServiceWindow).UTC()
+	return outbound.WindowOpen(lastInbound, now), &u
+}
+
+// codedFieldProblemAt is a 422 with its own code on a location outside the
+// body (the lead the message is for).
+func codedFieldProblemAt(code, location, message string) *Problem {
+	p := problem(http.StatusUnprocessableEntity, code, message)
+	p.Errors = []*huma.ErrorDetail{{Message: message, Location: location}}
+	return p
+}
+
+func messageOut(m conversation.Message, log []conversation.StatusEvent) MessageOut {
+	out := MessageOut{ID: m.ID, LeadID: m.LeadID, Channel: string(m.Channel), Direction: string(m.Direction), Type: m.Type,
+		Text: optional(m.Text), Details: m.Details, Status: string(m.Status), At: m.At, Number: optional(m.Number),
+		ClientMessageID: optional(m.ClientMessageID), ProviderID: optional(m.ProviderID), StatusHistory: make([]StatusOut, 0, len(log))}
+	if out.Details == nil {
+		out.Details = map[string]string{}
+	}
+	if m.Media != nil {
+		out.Media = &MediaOut{ID: m.Media.ID, MimeType: m.Media.MimeType, Caption: m.Media.Caption, Filename: m.Media.Filename}
+	}
+	if m.ErrorCode != 0 || m.ErrorTitle != "" || m.Reason != "" {
+		out.Error = &MessageError{Code: m.ErrorCode, Title: m.ErrorTitle, Reason: m.Reason}
+	}
+	for _, ev := range log {
+		out.StatusHistory = append(out.StatusHistory, StatusOut{Status: string(ev.Status), At: ev.At, ErrorCode: ev.ErrorCode, ErrorTitle: ev.ErrorTitle})
+	}
+	return out
+}
+
+func (s *Server) listMessages(ctx context.Context, in *struct {
+	ID     string `path:"id" maxLength:"64"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
+	Cursor string `query:"cursor" maxLength:"2048"`
+	Order  string `query:"order" enum:"asc,desc" default:"asc" doc:"asc: oldest first (default); desc: newest first."`
+}) (*struct{ Body MessageList }, error) {
+	p := caller(ctx)
+	d := s.deps.Messaging
+	l, err := s.visibleLead(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	scope := fmt.Sprintf("messages|%s|%s|%d", l.ID, in.Order, in.Limit)
+	from, ok := s.cursors.decode(in.Cursor, p.User.OrgID, scope)
+	if !ok {
+		return nil, errBadCursor()
+	}
+	msgs, next, err := d.Store.MessagesPage(ctx, l.OrgID, l.ID, in.Order == "desc", in.Limit, from)
+	if err != nil {
+		return nil, s.internal(ctx, "list messages", err)
+	}
+	var ids []string
+	for _, m := range msgs {
+		if m.Direction == conversation.Outbound && m.ProviderID != "" {
+			ids = append(ids, m.ProviderID)
+		}
+	}
+	logs, err := d.Store.StatusLogs(ctx, ids)
+	if err != nil {
+		return nil, s.internal(ctx, "read status logs", err)
+	}
+	out := &struct{ Body MessageList }{Body: MessageList{Items: make([]MessageOut, 0, len(msgs))}}
+	for _, m := range msgs {
+		var log []conversation.StatusEvent
+		if m.Direction == conversation.Outbound {
+			log = logs[m.ProviderID]
+		}
+		out.Body.Items = append(out.Body.Items, messageOut(m, log))
+	}
+	out.Body.NextCursor = optional(s.cursors.encode(p.User.OrgID, scope, next))
+	return out, nil
+}

@@ -1,0 +1,128 @@
+// Package outbound sends the messages the api function queues: it re-checks
+// the gates (consent, WhatsApp's 24-hour customer-service window, an active
+// integration), paces sends per business number and per recipient across
+// concurrent invocations (a DynamoDB-backed limiter), calls the WhatsApp
+// Cloud API or SES v2, and records the outcome on the message's state
+// machine (queued → sending → accepted / failed / unknown).
+//
+// A message is sent at most once: only the invocation whose claim (queued →
+// sending) succeeds calls the provider, and a message found in "sending"
+// whose sender is gone is marked unknown, never sent again.
+package outbound
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Job is the body of an outbound queue message: which message to send. The
+// api function enqueues one after conversation's message is stored as
+// queued (dynamostore QueueOutbound); the sender consumes it.
+type Job struct {
+	OrgID     string `json:"org_id"`
+	LeadID    string `json:"lead_id"`
+	MessageID string `json:"message_id"`
+}
+
+// Encode returns the job as the queue message body.
+func (j Job) Encode() string {
+	b, _ := json.Marshal(j) // three strings: cannot fail
+	return string(b)
+}
+
+// ErrBadJob means a queue message body is not a Job.
+var ErrBadJob = errors.New("not an outbound job")
+
+// DecodeJob parses a queue message body; every field is required.
+func DecodeJob(body string) (Job, error) {
+	var j Job
+	if err := json.Unmarshal([]byte(body), &j); err != nil {
+		return Job{}, fmt.Errorf("decode job: %w: %w", ErrBadJob, err)
+	}
+	var missing []string
+	for name, v := range map[string]string{"org_id": j.OrgID, "lead_id": j.LeadID, "message_id": j.MessageID} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return Job{}, fmt.Errorf("decode job: missing %s: %w", strings.Join(missing, ", "), ErrBadJob)
+	}
+	return j, nil
+}
+
+// Email is the Payload of an email message (conversation.Message.Payload,
+// as JSON). An empty From means the sender's configured default address.
+type Email struct {
+	From    string `json:"from,omitempty"`
+	To      string `json:"to"`
+	Subject string `json:"subject"`
+	Text    string `json:"text,omitempty"`
+	HTML    string `json:"html,omitempty"`
+	// UnsubscribeURL, when set, is an https URL that unsubscribes the
+	// recipient with one POST (RFC 8058). The email then carries it in
+	// List-Unsubscribe with List-Unsubscribe-Post; without it only a mailto
+	// to the From address is offered.
+	UnsubscribeURL string `json:"unsubscribe_url,omitempty"`
+}
+
+// DetailCategory is the key of conversation.Message.Details that holds a
+// WhatsApp template's category: CategoryMarketing, CategoryUtility or
+// CategoryAuthentication. A template message without it is treated as
+// marketing, the strictest consent rule.
+const DetailCategory = "category"
+
+// Template categories, as Meta names them (lower-cased).
+const (
+	CategoryMarketing      = "marketing"
+	CategoryUtility        = "utility"
+	CategoryAuthentication = "authentication"
+)
+
+// waMessage is the part of a WhatsApp Cloud API message object the sender
+// reads.
+type waMessage struct {
+	MessagingProduct string `json:"messaging_product"`
+	To               string `json:"to"`
+	Type             string `json:"type"`
+}
+
+// parseWhatsApp reads the recipient and type of a WhatsApp payload. An
+// absent type is "text", as for the Cloud API.
+func parseWhatsApp(payload string) (waMessage, error) {
+	var m waMessage
+	if err := json.Unmarshal([]byte(payload), &m); err != nil {
+		return m, fmt.Errorf("whatsapp payload: %w", err)
+	}
+	if m.Type == "" {
+		m.Type = "text"
+	}
+	m.To = digitsOf(m.To)
+	if m.To == "" {
+		return m, errors.New("whatsapp payload: no recipient in \"to\"")
+	}
+	return m, nil
+}
+
+func parseEmail(payload string) (Email, error) {
+	var e Email
+	if err := json.Unmarshal([]byte(payload), &e); err != nil {
+		return e, fmt.Errorf("email payload: %w", err)
+	}
+	if e.To == "" || e.Subject == "" || (e.Text == "" && e.HTML == "") {
+		return e, errors.New("email payload: to, subject and text or html are required")
+	}
+	return e, nil
+}
+
+func digitsOf(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,561 @@
+package outbound
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http/httptrace"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/meta"
+)
+
+// Store is what the sender needs of the table (dynamostore.Store). The
+// send state moves return dynamostore.ErrNotQueued when the message is not
+// in the state the move starts from.
+type Store interface {
+	GetMessage(ctx context.Context, orgID, leadID, msgID string) (conversation.Message, error)
+	GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, error)
+	GetIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string) (integration.Integration, error)
+	SetIntegrationStatus(ctx context.Context, orgID string, kind integration.Kind, externalID string, st integration.Status) error
+	ClaimSend(ctx context.Context, orgID, leadID, msgID string, at time.Time) error
+	ReleaseSend(ctx context.Context, orgID, leadID, msgID string, at time.Time) error
+	FailSend(ctx context.Context, orgID, leadID, msgID string, st conversation.Status, code int, title, reason string, at time.Time) error
+	RecordSent(ctx context.Context, orgID, leadID, msgID, providerID string, at time.Time) error
+	AppendConsent(ctx context.Context, c conversation.ConsentEntry) error
+	ConsentLedger(ctx context.Context, orgID, leadID string) ([]conversation.ConsentEntry, error)
+}
+
+// WhatsApp sends WhatsApp Cloud API messages (meta.Client).
+type WhatsApp interface {
+	SendMessage(ctx context.Context, phoneNumberID, token string, payload any) (meta.SendResult, error)
+}
+
+// Mailer sends email (the SES v2 client). Build it without SDK retries: a
+// retried SendEmail whose first answer was lost would send twice.
+type Mailer interface {
+	SendEmail(ctx context.Context, in *sesv2.SendEmailInput, opts ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error)
+}
+
+// Opener opens sealed integration tokens (envelope.Sealer).
+type Opener interface {
+	Open(ctx context.Context, orgID string, blob []byte) ([]byte, error)
+}
+
+// Defaults of the Sender's tunables.
+const (
+	DefaultSendTimeout   = 10 * time.Second
+	DefaultMaxPairHold   = 10 * time.Second
+	DefaultMaxNumberWait = 5 * time.Second
+	DefaultSendingGrace  = 30 * time.Second
+	DefaultNumberRate    = 80
+	DefaultBackoffBase   = 2 * time.Second
+	DefaultBackoffMax    = 5 * time.Minute
+	// recordTimeout bounds the write of a send's outcome, which runs even
+	// when the invocation's context is done: the provider has answered.
+	recordTimeout = 10 * time.Second
+	// unknownReason explains a message found in "sending" whose sender is gone.
+	unknownReason = "sender stopped while sending; not retried to avoid a duplicate"
+)
+
+// Sender sends one queued message per Send call. Set the fields, then use
+// it from any number of goroutines.
+type Sender struct {
+	Store    Store
+	WhatsApp WhatsApp
+	Mailer   Mailer
+	Tokens   Opener
+	// Pacer paces WhatsApp sends; nil sends unpaced.
+	Pacer *Pacer
+	Log   *slog.Logger
+
+	// NumberRate is the sends per second allowed per business number
+	// (default DefaultNumberRate).
+	NumberRate int
+	// EmailFrom is the From of emails whose payload names none.
+	EmailFrom string
+	// SendTimeout bounds one provider call (default DefaultSendTimeout).
+	SendTimeout time.Duration
+	// MaxPairHold is how long a send may wait in the invocation for its
+	// recipient's slot; a later slot sends the message back to the queue
+	// until then (default DefaultMaxPairHold).
+	MaxPairHold time.Duration
+	// MaxNumberWait is how long a send may wait for a one-second window of
+	// its number with room (default DefaultMaxNumberWait).
+	MaxNumberWait time.Duration
+	// SendingGrace is how long a message found in "sending" is watched for
+	// another live invocation to finish it before it is marked unknown. It
+	// must exceed the longest claimed stretch: SendTimeout plus the outcome
+	// write (default DefaultSendingGrace).
+	SendingGrace time.Duration
+	// BackoffBase and BackoffMax shape retries (defaults DefaultBackoffBase,
+	// DefaultBackoffMax).
+	BackoffBase, BackoffMax time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// AfterProviderCall, when set, runs after the provider answered and
+	// before the outcome is recorded. A non-nil error abandons the message
+	// there, as if the process had died: tests use it to stage a crash.
+	AfterProviderCall func(ctx context.Context, m conversation.Message) error
+}
+
+// Delivery is one queue delivery of a job.
+type Delivery struct {
+	Job
+	// ReceiveCount is SQS's ApproximateReceiveCount: 1 on the first
+	// delivery, 0 when unknown.
+	ReceiveCount int
+}
+
+// Outcome is what a Send did.
+type Outcome string
+
+// Outcomes.
+const (
+	// OutcomeSent: the provider accepted the message; its id is recorded.
+	OutcomeSent Outcome = "sent"
+	// OutcomeFailed: the message failed (a gate, or the provider refused it).
+	OutcomeFailed Outcome = "failed"
+	// OutcomeUnknown: whether the provider got the message cannot be known.
+	OutcomeUnknown Outcome = "unknown"
+	// OutcomeSkipped: nothing to do (already handled, or another sender has it).
+	OutcomeSkipped Outcome = "skipped"
+	// OutcomeRetry: the message is queued again; deliver it after RetryAfter.
+	OutcomeRetry Outcome = "retry"
+)
+
+// Result is the outcome of one Send.
+type Result struct {
+	Outcome Outcome
+	// ProviderID is the wamid or SES message id of a sent message.
+	ProviderID string
+	// Refusal explains a failed, unknown or retried message.
+	Refusal Refusal
+	// RetryAfter is when to deliver a retried message again.
+	RetryAfter time.Duration
+}
+
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Backoff is the wait before a retry on the attempt-th delivery (1 for the
+// first): exponential from base, at most maxDelay, with equal jitter (half
+// fixed, half random) so that retries of many messages spread out.
+func Backoff(attempt int, base, maxDelay time.Duration) time.Duration {
+	d := maxDelay
+	if shift := max(attempt, 1) - 1; shift < 30 {
+		if b := base << shift; b > 0 && b < maxDelay {
+			d = b
+		}
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1)) //nolint:gosec // jitter, not security
+}
+
+// backoff is the retry delay for this delivery, at least minDelay.
+func (s *Sender) backoff(d Delivery, minDelay time.Duration) time.Duration {
+	return max(Backoff(d.ReceiveCount, orDefault(s.BackoffBase, DefaultBackoffBase), orDefault(s.BackoffMax, DefaultBackoffMax)), minDelay)
+}
+
+// RetryDelay is the wait before redelivering d after an error.
+func (s *Sender) RetryDelay(d Delivery) time.Duration { return s.backoff(d, 0) }
+
+// Send sends the message of one delivery, or records why it was not. An
+// error means the delivery should be retried after RetryDelay; the message
+// is then queued, or left in "sending" only if the outcome of a provider
+// call could not be recorded (a later delivery marks it unknown).
+func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
+	m, err := s.Store.GetMessage(ctx, d.OrgID, d.LeadID, d.MessageID)
+	if errors.Is(err, conversation.ErrUnknownMessage) {
+		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "no such message"}}, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("send %s: %w", d.MessageID, err)
+	}
+	if m.Direction == conversation.Inbound {
+		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "an inbound message"}}, nil
+	}
+	switch m.Status {
+	case conversation.StatusQueued:
+	case conversation.StatusSending:
+		return s.abandoned(ctx, d)
+	case conversation.StatusFailed:
+		// A redelivery finishes what the first delivery may have left undone.
+		if m.ErrorCode == 131050 {
+			if err := s.optOutMarketing(ctx, m); err != nil {
+				return Result{}, err
+			}
+		}
+		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "already " + string(m.Status)}}, nil
+	default:
+		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "already " + string(m.Status)}}, nil
+	}
+
+	// The lead and the number's integration are read side by side.
+	var (
+		in     *integration.Integration
+		inErr  error
+		inDone = make(chan struct{})
+	)
+	go func() {
+		defer close(inDone)
+		if m.Channel != conversation.ChannelWhatsApp {
+			return
+		}
+		got, err := s.Store.GetIntegration(ctx, m.OrgID, integration.KindWhatsApp, m.Number)
+		switch {
+		case err == nil:
+			in = &got
+		case !errors.Is(err, integration.ErrNotFound):
+			inErr = err
+		}
+	}()
+	l, err := s.Store.GetLead(ctx, m.OrgID, m.LeadID)
+	<-inDone
+	if errors.Is(err, lead.ErrNotFound) {
+		return s.refuse(ctx, m, Refusal{Title: TitleLeadNotFound, Reason: "The lead no longer exists; nothing was sent."})
+	}
+	if err = errors.Join(err, inErr); err != nil {
+		return Result{}, fmt.Errorf("send %s: %w", m.ID, err)
+	}
+	if r := Check(m, l, in, s.now()); r != nil {
+		return s.refuse(ctx, m, *r)
+	}
+	if m.Channel == conversation.ChannelWhatsApp {
+		return s.sendWhatsApp(ctx, d, m, *in)
+	}
+	return s.sendEmail(ctx, d, m)
+}
+
+// abandoned handles a message found in "sending": another invocation may
+// be sending it right now (SQS delivered the job twice), or the one that
+// claimed it died. It is watched for SendingGrace; if it is still sending
+// then, it is marked unknown, never sent again.
+func (s *Sender) abandoned(ctx context.Context, d Delivery) (Result, error) {
+	grace := orDefault(s.SendingGrace, DefaultSendingGrace)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < grace+time.Second {
+		return Result{Outcome: OutcomeRetry, RetryAfter: grace, Refusal: Refusal{Reason: "another sender holds the message"}}, nil
+	}
+	giveUp := time.Now().Add(grace)
+	for step := 100 * time.Millisecond; time.Now().Before(giveUp); step = min(step*2, 2*time.Second) {
+		if err := sleep(ctx, min(step, time.Until(giveUp))); err != nil {
+			return Result{}, err
+		}
+		m, err := s.Store.GetMessage(ctx, d.OrgID, d.LeadID, d.MessageID)
+		if err != nil {
+			return Result{}, fmt.Errorf("watch sending %s: %w", d.MessageID, err)
+		}
+		if m.Status != conversation.StatusSending {
+			return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "finished by another sender: " + string(m.Status)}}, nil
+		}
+	}
+	r := Refusal{Title: TitleUnknownOutcome, Reason: unknownReason}
+	err := s.Store.FailSend(ctx, d.OrgID, d.LeadID, d.MessageID, conversation.StatusUnknown, 0, r.Title, r.Reason, s.now())
+	if errors.Is(err, dynamostore.ErrNotQueued) {
+		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "finished by another sender"}}, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("mark %s unknown: %w", d.MessageID, err)
+	}
+	return Result{Outcome: OutcomeUnknown, Refusal: r}, nil
+}
+
+// refuse fails a queued message that must not be sent: claim, then fail.
+func (s *Sender) refuse(ctx context.Context, m conversation.Message, r Refusal) (Result, error) {
+	if err := s.Store.ClaimSend(ctx, m.OrgID, m.LeadID, m.ID, s.now()); err != nil {
+		if errors.Is(err, dynamostore.ErrNotQueued) {
+			return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "claimed by another sender"}}, nil
+		}
+		return Result{}, fmt.Errorf("refuse %s: %w", m.ID, err)
+	}
+	if err := s.Store.FailSend(ctx, m.OrgID, m.LeadID, m.ID, conversation.StatusFailed, r.Code, r.Title, r.Reason, s.now()); err != nil {
+		return Result{}, fmt.Errorf("refuse %s: %w", m.ID, err)
+	}
+	return Result{Outcome: OutcomeFailed, Refusal: r}, nil
+}
+
+// hasTime reports whether ctx leaves room for a provider call and its
+// outcome write.
+func (s *Sender) hasTime(ctx context.Context, extra time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > extra+orDefault(s.SendTimeout, DefaultSendTimeout)+2*time.Second
+}
+
+func (s *Sender) sendWhatsApp(ctx context.Context, d Delivery, m conversation.Message, in integration.Integration) (Result, error) {
+	wa, err := parseWhatsApp(m.Payload) // Check has read it already
+	if err != nil {
+		return s.refuse(ctx, m, Refusal{Title: TitleInvalidPayload, Reason: err.Error()})
+	}
+	token, err := s.Tokens.Open(ctx, m.OrgID, in.SealedToken)
+	if errors.Is(err, envelope.ErrOpen) {
+		if serr := s.Store.SetIntegrationStatus(ctx, m.OrgID, integration.KindWhatsApp, m.Number, integration.StatusTokenInvalid); serr != nil {
+			return Result{}, fmt.Errorf("mark %s token_invalid: %w", m.Number, serr)
+		}
+		return s.refuse(ctx, m, Refusal{Title: TitleIntegrationInactive, Reason: "The WhatsApp number's stored token cannot be opened; reconnect the number under Integrations, then send again."})
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("open token of %s: %w", m.Number, err)
+	}
+	if res, err := s.pace(ctx, d, m.Number, wa.To); res != nil || err != nil {
+		return *res, err
+	}
+	if !s.hasTime(ctx, 0) {
+		return Result{Outcome: OutcomeRetry, Refusal: Refusal{Reason: "invocation ending"}}, nil
+	}
+	if res, claimed, err := s.claim(ctx, m); !claimed {
+		return res, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, orDefault(s.SendTimeout, DefaultSendTimeout))
+	cctx, written := traceWrites(cctx)
+	sent, err := s.WhatsApp.SendMessage(cctx, m.Number, string(token), json.RawMessage(m.Payload))
+	cancel()
+	if hook := s.AfterProviderCall; hook != nil {
+		if herr := hook(ctx, m); herr != nil {
+			return Result{}, herr
+		}
+	}
+	if err == nil {
+		return s.recordSent(ctx, m, sent.MessageID)
+	}
+	return s.recordFailure(ctx, d, m, ClassifyWhatsApp(err, written.Load()), err)
+}
+
+func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Message) (Result, error) {
+	e, err := parseEmail(m.Payload)
+	if err != nil {
+		return s.refuse(ctx, m, Refusal{Title: TitleInvalidPayload, Reason: err.Error()})
+	}
+	if e.From == "" {
+		e.From = s.EmailFrom
+	}
+	in := emailInput(e)
+	if !s.hasTime(ctx, 0) {
+		return Result{Outcome: OutcomeRetry, Refusal: Refusal{Reason: "invocation ending"}}, nil
+	}
+	if res, claimed, err := s.claim(ctx, m); !claimed {
+		return res, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, orDefault(s.SendTimeout, DefaultSendTimeout))
+	cctx, written := traceWrites(cctx)
+	out, err := s.Mailer.SendEmail(cctx, in)
+	cancel()
+	if hook := s.AfterProviderCall; hook != nil {
+		if herr := hook(ctx, m); herr != nil {
+			return Result{}, herr
+		}
+	}
+	if err == nil && out != nil && out.MessageId != nil && *out.MessageId != "" {
+		return s.recordSent(ctx, m, *out.MessageId)
+	}
+	if err == nil {
+		return s.recordFailure(ctx, d, m, unknownVerdict("The email service accepted the email without a message id."), errors.New("no message id"))
+	}
+	return s.recordFailure(ctx, d, m, ClassifyEmail(err, written.Load()), err)
+}
+
+// emailInput builds the SES v2 request: simple content with
+// List-Unsubscribe (a mailto to the sender, and the one-click URL when
+// there is one, with List-Unsubscribe-Post as RFC 8058 asks).
+func emailInput(e Email) *sesv2.SendEmailInput {
+	body := &sestypes.Body{}
+	if e.Text != "" {
+		body.Text = &sestypes.Content{Data: aws.String(e.Text), Charset: aws.String("UTF-8")}
+	}
+	if e.HTML != "" {
+		body.Html = &sestypes.Content{Data: aws.String(e.HTML), Charset: aws.String("UTF-8")}
+	}
+	unsub := "<mailto:" + e.From + "?subject=unsubscribe>"
+	headers := []sestypes.MessageHeader{}
+	if strings.HasPrefix(e.UnsubscribeURL, "https://") {
+		unsub = "<" + e.UnsubscribeURL + ">, " + unsub
+		headers = append(headers, sestypes.MessageHeader{Name: aws.String("List-Unsubscribe-Post"), Value: aws.String("List-Unsubscribe=One-Click")})
+	}
+	headers = append([]sestypes.MessageHeader{{Name: aws.String("List-Unsubscribe"), Value: aws.String(unsub)}}, headers...)
+	return &sesv2.SendEmailInput{
+		FromEmailAddress: aws.String(e.From),
+		Destination:      &sestypes.Destination{ToAddresses: []string{e.To}},
+		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
+			Subject: &sestypes.Content{Data: aws.String(e.Subject), Charset: aws.String("UTF-8")},
+			Body:    body, Headers: headers,
+		}},
+	}
+}
+
+// claim moves the message to sending; only one sender gets it.
+func (s *Sender) claim(ctx context.Context, m conversation.Message) (Result, bool, error) {
+	err := s.Store.ClaimSend(ctx, m.OrgID, m.LeadID, m.ID, s.now())
+	if errors.Is(err, dynamostore.ErrNotQueued) {
+		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "claimed by another sender"}}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, fmt.Errorf("claim %s: %w", m.ID, err)
+	}
+	return Result{}, true, nil
+}
+
+// outcomeCtx is for writes after a provider call: they must happen even if
+// the invocation's context ends meanwhile.
+func outcomeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+}
+
+func (s *Sender) recordSent(ctx context.Context, m conversation.Message, providerID string) (Result, error) {
+	wctx, cancel := outcomeCtx(ctx)
+	defer cancel()
+	err := s.Store.RecordSent(wctx, m.OrgID, m.LeadID, m.ID, providerID, s.now())
+	if errors.Is(err, dynamostore.ErrNotQueued) {
+		// Another delivery gave up on us and marked it unknown meanwhile.
+		s.logger().WarnContext(ctx, "sent message was marked unknown before its id was recorded", "message_id", m.ID, "provider_id", providerID)
+		return Result{Outcome: OutcomeSent, ProviderID: providerID}, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("record sent %s (provider id %s): %w", m.ID, providerID, err)
+	}
+	return Result{Outcome: OutcomeSent, ProviderID: providerID}, nil
+}
+
+func (s *Sender) recordFailure(ctx context.Context, d Delivery, m conversation.Message, v Verdict, cause error) (Result, error) {
+	wctx, cancel := outcomeCtx(ctx)
+	defer cancel()
+	now := s.now()
+	switch v.Action {
+	case ActionRetry:
+		if err := s.Store.ReleaseSend(wctx, m.OrgID, m.LeadID, m.ID, now); err != nil {
+			return Result{}, fmt.Errorf("release %s after %w: %w", m.ID, cause, err)
+		}
+		return Result{Outcome: OutcomeRetry, Refusal: v.Refusal, RetryAfter: s.backoff(d, v.MinDelay)}, nil
+	case ActionUnknown:
+		if err := s.Store.FailSend(wctx, m.OrgID, m.LeadID, m.ID, conversation.StatusUnknown, v.Code, v.Title, v.Reason, now); err != nil {
+			return Result{}, fmt.Errorf("mark %s unknown after %w: %w", m.ID, cause, err)
+		}
+		return Result{Outcome: OutcomeUnknown, Refusal: v.Refusal}, nil
+	case ActionTokenInvalid:
+		if err := s.Store.SetIntegrationStatus(wctx, m.OrgID, integration.KindWhatsApp, m.Number, integration.StatusTokenInvalid); err != nil {
+			s.logger().ErrorContext(ctx, "mark integration token_invalid", "number", m.Number, "err", err)
+		}
+	}
+	if err := s.Store.FailSend(wctx, m.OrgID, m.LeadID, m.ID, conversation.StatusFailed, v.Code, v.Title, v.Reason, now); err != nil {
+		return Result{}, fmt.Errorf("fail %s after %w: %w", m.ID, cause, err)
+	}
+	if v.OptOutMarketing {
+		m.ErrorCode = v.Code
+		if err := s.optOutMarketing(wctx, m); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Outcome: OutcomeFailed, Refusal: v.Refusal}, nil
+}
+
+// optOutMarketing records that the lead stopped WhatsApp marketing messages
+// (error 131050 on message m), once: the ledger entry's evidence is the
+// message id.
+func (s *Sender) optOutMarketing(ctx context.Context, m conversation.Message) error {
+	ledger, err := s.Store.ConsentLedger(ctx, m.OrgID, m.LeadID)
+	if err != nil {
+		return fmt.Errorf("read consent of lead %s: %w", m.LeadID, err)
+	}
+	for _, c := range ledger {
+		if c.Evidence == m.ID && c.Purpose == conversation.PurposeMarketing && c.Action == conversation.OptOut {
+			return nil
+		}
+	}
+	err = s.Store.AppendConsent(ctx, conversation.ConsentEntry{
+		ID: ulid.Make().String(), OrgID: m.OrgID, LeadID: m.LeadID, Channel: conversation.ChannelWhatsApp,
+		Purpose: conversation.PurposeMarketing, Action: conversation.OptOut, At: s.now().UTC(), Evidence: m.ID, Source: "provider",
+	})
+	if err != nil {
+		return fmt.Errorf("record marketing opt-out of lead %s: %w", m.LeadID, err)
+	}
+	return nil
+}
+
+// pace waits for the recipient's slot and a slot of the number. A non-nil
+// Result sends the message back to the queue (nothing was claimed).
+func (s *Sender) pace(ctx context.Context, d Delivery, number, to string) (*Result, error) {
+	p := s.Pacer
+	if p == nil {
+		return nil, nil
+	}
+	var at time.Time
+	booked := false
+	if d.ReceiveCount != 1 { // a redelivery, or not known not to be
+		t, ok, err := p.TakeBooking(ctx, d.OrgID, d.MessageID)
+		if err != nil {
+			return &Result{}, err
+		}
+		at, booked = t, ok && !p.Late(t, s.now())
+	}
+	if !booked {
+		t, err := p.BookPair(ctx, number, to)
+		if err != nil {
+			return &Result{}, err
+		}
+		at = t
+	}
+	wait := at.Sub(s.now())
+	if wait > orDefault(s.MaxPairHold, DefaultMaxPairHold) || !s.hasTime(ctx, wait+orDefault(s.MaxNumberWait, DefaultMaxNumberWait)) {
+		if err := p.SaveBooking(ctx, d.OrgID, d.MessageID, at); err != nil {
+			return &Result{}, err
+		}
+		return &Result{Outcome: OutcomeRetry, RetryAfter: wait, Refusal: Refusal{Title: "paced",
+			Reason: "Waiting for the recipient's next send slot (WhatsApp allows about one message every 6 seconds per recipient)."}}, nil
+	}
+	if err := sleep(ctx, wait); err != nil {
+		return &Result{}, err
+	}
+	_, err := p.TakeNumberSlot(ctx, number, orDefault(s.NumberRate, DefaultNumberRate), orDefault(s.MaxNumberWait, DefaultMaxNumberWait))
+	var pe *PacedError
+	if errors.As(err, &pe) {
+		return &Result{Outcome: OutcomeRetry, RetryAfter: pe.RetryAfter, Refusal: Refusal{Title: "paced", Reason: "Waiting for the business number's send rate."}}, nil
+	}
+	if err != nil {
+		return &Result{}, err
+	}
+	return nil, nil
+}
+
+func (s *Sender) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// traceWrites returns a context whose HTTP requests report, through the
+// flag, whether one was written to the connection in full: after that a
+// lost answer may mean a delivered message.
+func traceWrites(ctx context.Context) (context.Context, *atomic.Bool) {
+	var written atomic.Bool
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				written.Store(true)
+			}
+		},
+	}), &written
+}
