@@ -60,7 +60,7 @@ lint: lint-basic ## gofmt, go vet, golangci-lint (pinned; installed on first use
 invoke: build ## Run bin/local/$(FN)/bootstrap under the Lambda RIE with EVENT and print the response
 	$(GO) run ./infra/local/invoke -fn $(FN) -event $(EVENT)
 
-bench: build ## Measure cold start, binary size and DynamoDB calls; writes docs/benchmarks.md
+bench: build ## Measure cold start, size, calls per request and the Meta intake figures; writes docs/benchmarks.md
 	$(GO) run ./infra/devstack/cmd/withstack -- $(GO) run ./infra/local/bench -out docs/benchmarks.md
 
 deploy: build ## Deploy to the AWS account in your environment (needs real credentials; not runnable here)

@@ -92,9 +92,79 @@ func run(api, ctl, email, password string) error {
 		if len(found) == len(want) {
 			fmt.Println("Leads now in the API (GET /v1/leads):")
 			fmt.Println(strings.Join(found, "\n"))
+			for _, l := range page.Items {
+				if l.Phone != nil && *l.Phone == "+"+sent.WhatsAppFrom {
+					return reply(client, api, ctl, login.AccessToken, l.ID, sent.WhatsAppFrom)
+				}
+			}
 			return nil
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Errorf("the leads did not appear within 30 s; see .dev/functions.log")
+}
+
+// reply answers the WhatsApp lead inside its 24-hour window through the
+// API, then has the simulator report the ticks and shows them move.
+func reply(client *http.Client, api, ctl, token, leadID, waID string) error {
+	body, _ := json.Marshal(map[string]any{"channel": "whatsapp", "type": "text", "client_message_id": "demo-reply-" + waID,
+		"text": "Yes, it is! Would you like to visit on Saturday?"})
+	call := func(method, url string, body []byte) (map[string]any, int, error) {
+		req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s %s: %w", method, url, err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return out, resp.StatusCode, nil
+	}
+	out, status, err := call(http.MethodPost, api+"/v1/leads/"+leadID+"/messages", body)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusAccepted && status != http.StatusOK {
+		return fmt.Errorf("send reply: %d %v", status, out)
+	}
+	msgID, _ := out["id"].(string)
+	fmt.Printf("\nReply POST /v1/leads/%s/messages -> %d, message %s queued\n", leadID, status, msgID)
+
+	statusOf := func() string {
+		page, _, err := call(http.MethodGet, api+"/v1/leads/"+leadID+"/messages?limit=50", nil)
+		if err != nil {
+			return ""
+		}
+		items, _ := page["items"].([]any)
+		for _, it := range items {
+			if m, _ := it.(map[string]any); m["id"] == msgID {
+				s, _ := m["status"].(string)
+				return s
+			}
+		}
+		return ""
+	}
+	last, ticked := "", false
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := statusOf(); s != last && s != "" {
+			fmt.Printf("  status: %s\n", s)
+			last = s
+		}
+		switch last {
+		case "read":
+			return nil
+		case "failed", "unknown":
+			return fmt.Errorf("the reply ended %s; see .dev/functions.log", last)
+		case "accepted", "sent", "delivered":
+			if !ticked {
+				ticked = true
+				go func() { _, _ = client.Post(ctl+"/ticks?to="+waID, "application/json", nil) }()
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return fmt.Errorf("the reply's ticks did not reach read within 30 s (last %q)", last)
 }
