@@ -65,12 +65,33 @@ func RedactString(s string) string {
 	s = bearerRE.ReplaceAllString(s, Redacted)
 	s = emailRE.ReplaceAllString(s, Redacted)
 	s = ipv4RE.ReplaceAllString(s, Redacted)
-	return phoneRE.ReplaceAllStringFunc(s, func(m string) string {
-		if dateRE.MatchString(m) || digits(m) < 7 {
-			return m
+	return redactPhones(s)
+}
+
+// redactPhones replaces phone-like digit runs, but not dates, short numbers
+// or digits that are part of a longer token such as a UUID or a hex id.
+func redactPhones(s string) string {
+	locs := phoneRE.FindAllStringIndex(s, -1)
+	if locs == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, loc := range locs {
+		m := s[loc[0]:loc[1]]
+		if dateRE.MatchString(m) || digits(m) < 7 || (loc[0] > 0 && isWordChar(s[loc[0]-1])) || (loc[1] < len(s) && isWordChar(s[loc[1]])) {
+			continue
 		}
-		return Redacted
-	})
+		b.WriteString(s[last:loc[0]])
+		b.WriteString(Redacted)
+		last = loc[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isWordChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
 }
 
 func digits(s string) int {

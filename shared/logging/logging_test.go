@@ -61,7 +61,7 @@ func TestRedactionKeepsPersonalDataOut(t *testing.T) {
 }
 
 func TestRedactStringLeavesIDsAlone(t *testing.T) {
-	in := "lead 01JD5Z8Q2V3M4N5P6R7S8T9V0W moved to qualified at 2026-11-28T10:00:00Z"
+	in := "lead 01JD5Z8Q2V3M4N5P6R7S8T9V0W moved to qualified at 2026-11-28T10:00:00Z, message 46de4fa1-2345-4b2c-b2ca-65fbd680b6bc"
 	if got := logging.RedactString(in); got != in {
 		t.Errorf("RedactString(%q) = %q; ids and timestamps must survive", in, got)
 	}
