@@ -440,7 +440,8 @@ func measureWCU(ctx context.Context, m *metaEnv, reps int) (wcuResult, error) {
 }
 
 // checkLead checks that a Lead Ads lead was stored once: its event claimed,
-// a lead holding its phone, and exactly one activity on that lead.
+// a lead holding its phone whose provenance names the submission, and no
+// extra timeline entries (a new lead records its submission on itself).
 func (m *metaEnv) checkLead(ctx context.Context, orgID, leadgenID, phone string) error {
 	if _, ok, err := m.store.EventClaimed(ctx, orgID, "leadgen:"+leadgenID); err != nil {
 		return fmt.Errorf("leadgen %s: read event claim: %w", leadgenID, err)
@@ -451,12 +452,19 @@ func (m *metaEnv) checkLead(ctx context.Context, orgID, leadgenID, phone string)
 	if err != nil {
 		return fmt.Errorf("leadgen %s: no lead with phone %s: %w", leadgenID, phone, err)
 	}
+	l, err := m.store.GetLead(ctx, orgID, leadID)
+	if err != nil {
+		return fmt.Errorf("leadgen %s: read lead: %w", leadgenID, err)
+	}
+	if l.Provenance == nil || l.Provenance.LeadgenID != leadgenID {
+		return fmt.Errorf("leadgen %s: lead %s provenance %+v", leadgenID, leadID, l.Provenance)
+	}
 	acts, err := m.store.Activities(ctx, orgID, leadID)
 	if err != nil {
 		return fmt.Errorf("leadgen %s: activities: %w", leadgenID, err)
 	}
-	if len(acts) != 1 {
-		return fmt.Errorf("leadgen %s: lead %s has %d activities, want 1", leadgenID, leadID, len(acts))
+	if len(acts) != 0 {
+		return fmt.Errorf("leadgen %s: lead %s has %d activities, want none", leadgenID, leadID, len(acts))
 	}
 	return nil
 }
