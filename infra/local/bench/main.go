@@ -230,7 +230,7 @@ type metaOptions struct {
 	E2E                           e2eOptions
 }
 
-// metaIntake measures the Meta intake figures of issue 3, in order: the
+// metaIntake measures the Meta intake figures, in order: the
 // webhook CPU (before anything else loads the machine), then, on a fresh
 // prefix with the simulator and two orgs, the capacity per Lead Ads
 // delivery, the KMS calls of one ingest container, and the end-to-end

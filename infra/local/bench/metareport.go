@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Goals of the Meta intake figures (issue 3).
+// Goals of the Meta intake figures.
 const (
 	goalWebhookRatio = 2.0 // webhook CPU / (HMAC-SHA256 + json.Valid), 64 KB batch
 	goalWCUNew       = 5.0 // per new Lead Ads lead
@@ -87,7 +87,7 @@ func (r *metaResult) markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("\n## Meta intake\n\n")
-	w("Issue 3's figures, measured in the same run as the figures above (resources under prefix `%s`; setup through the API %s; this part %s).\n\n",
+	w("The Meta intake figures, measured in the same run as the figures above (resources under prefix `%s`; setup through the API %s; this part %s).\n\n",
 		r.Prefix, r.Setup.Round(time.Millisecond), r.Elapsed.Round(time.Second))
 
 	w("| figure | measured | goal | met? |\n|---|---|---|---|\n")
