@@ -328,6 +328,11 @@ func apiFunction() Function {
 			auth("POST", "/v1/leads/{id}/messages/read"),
 			auth("GET", "/v1/conversations"),
 			auth("GET", "/v1/whatsapp/templates"),
+			auth("POST", "/v1/campaigns"),
+			auth("GET", "/v1/campaigns"),
+			auth("GET", "/v1/campaigns/{id}"),
+			auth("POST", "/v1/campaigns/{id}/pause"),
+			auth("POST", "/v1/campaigns/{id}/resume"),
 		},
 	}
 }
@@ -377,7 +382,7 @@ func ingestFunction() Function {
 			// Decrypt opens the org's sealed tokens; nothing is sealed here.
 			KeyDecrypt: true,
 			// Payloads that can never be processed go to the DLQ with a reason.
-			SendTo: []string{Queue{Name: QueueIntake}.DLQName()},
+			SendTo: []string{Queue{Name: QueueIntake}.DLQName(), QueueOutbound},
 		},
 		Consumes: &QueueTrigger{Queue: QueueIntake, BatchSize: 10, MaxBatchingWindow: 2 * time.Second},
 	}

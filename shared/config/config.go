@@ -78,6 +78,9 @@ type Ingest struct {
 	GraphBaseURL  string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion  string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
 	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
+	// OutboundQueueURL receives the send jobs of automations (package
+	// automation): the Lead Ads welcome and the after-hours reply.
+	OutboundQueueURL string `env:"LEADLUENCE_QUEUE_URL_OUTBOUND,required,notEmpty"`
 }
 
 // Backfill is the configuration of the backfill function, which asks the

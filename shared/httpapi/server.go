@@ -127,6 +127,7 @@ func New(d Deps) *Server {
 	s.registerAudit()
 	s.registerIntegrations()
 	s.registerMessaging()
+	s.registerCampaigns()
 	return s
 }
 

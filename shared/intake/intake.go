@@ -70,11 +70,23 @@ type Processor struct {
 	Log           *slog.Logger
 	DefaultRegion string
 	Now           func() time.Time
+	// Automate, when set, runs the org's automations (package automation)
+	// after a new Lead Ads lead and a new inbound WhatsApp message; its
+	// failures are logged, never retried (the event is applied already).
+	Automate Automations
 
 	// touched remembers when this container last recorded an integration's
 	// last event, so busy integrations cost one write a minute, not one an
 	// event.
 	touched sync.Map
+	// regions caches each org's default phone region.
+	regions sync.Map
+}
+
+// Automations react to new intake events (automation.Runner).
+type Automations interface {
+	NewLeadAdsLead(ctx context.Context, orgID, leadID, leadgenID string) (string, error)
+	InboundWhatsApp(ctx context.Context, orgID, leadID, number string, at time.Time) (string, error)
 }
 
 // touchEvery is how often an integration's last-event time is refreshed.
@@ -292,6 +304,11 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 	switch {
 	case err == nil:
 		c.LeadsCreated++
+		if p.Automate != nil {
+			if _, aerr := p.Automate.NewLeadAdsLead(ctx, orgID, l.ID, v.LeadgenID); aerr != nil {
+				p.Log.ErrorContext(ctx, "lead ads automation", "lead_id", l.ID, "err", aerr)
+			}
+		}
 		return nil
 	case errors.Is(err, dynamostore.ErrDuplicate):
 		c.Duplicates++
@@ -315,8 +332,14 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 	return fmt.Errorf("%w: create lead: %w", ErrRetry, err)
 }
 
+// region is the org's default phone region, read once per container (orgs
+// do not change it).
 func (p *Processor) region(ctx context.Context, orgID string) string {
+	if r, ok := p.regions.Load(orgID); ok {
+		return r.(string)
+	}
 	if o, err := p.Store.GetOrg(ctx, orgID); err == nil && o.DefaultRegion != "" {
+		p.regions.Store(orgID, o.DefaultRegion)
 		return o.DefaultRegion
 	}
 	return p.DefaultRegion

@@ -98,6 +98,7 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 		consent = &conversation.ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: orgID, LeadID: leadID,
 			Channel: conversation.ChannelWhatsApp, Purpose: purpose, Action: action, At: at, Evidence: m.ID, Source: source}
 	}
+	stored := false
 	switch err := p.Store.PutInboundMessage(ctx, msg, consent); {
 	case errors.Is(err, dynamostore.ErrDuplicate):
 		// Stored before; the window update below may not have been (a
@@ -107,6 +108,7 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 		return time.Time{}, fmt.Errorf("%w: store message: %w", ErrRetry, err)
 	default:
 		c.Messages++
+		stored = true
 		if consent != nil && consent.Action == conversation.OptOut {
 			c.OptOuts++
 		} else if consent != nil {
@@ -115,6 +117,11 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	}
 	if err := p.Store.TouchLastInbound(ctx, orgID, leadID, at); err != nil {
 		return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
+	}
+	if stored && p.Automate != nil {
+		if _, aerr := p.Automate.InboundWhatsApp(ctx, orgID, leadID, number, at); aerr != nil {
+			p.Log.ErrorContext(ctx, "inbound whatsapp automation", "lead_id", leadID, "err", aerr)
+		}
 	}
 	return at, nil
 }

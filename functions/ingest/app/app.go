@@ -21,12 +21,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/outbound"
 )
 
 // Handler is the SQS handler.
@@ -47,15 +49,31 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 	if err != nil {
 		return nil, nil, fmt.Errorf("load aws config: %w", err)
 	}
-	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	db := dynamodb.NewFromConfig(awsCfg)
+	store := dynamostore.New(db, cfg.TableName)
+	queues := sqs.NewFromConfig(awsCfg)
 	p := &intake.Processor{
 		Store:         store,
 		Graph:         meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphTimeout}),
 		Tokens:        envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{}),
 		Log:           log,
 		DefaultRegion: cfg.DefaultRegion,
+		Automate: &automation.Runner{Settings: automation.NewStore(db, cfg.TableName), Store: store, Log: log,
+			Enqueue: enqueueOutbound(queues, cfg.OutboundQueueURL)},
 	}
-	return NewHandler(p, sqs.NewFromConfig(awsCfg), cfg.IntakeDLQURL, log), p, nil
+	return NewHandler(p, queues, cfg.IntakeDLQURL, log), p, nil
+}
+
+// enqueueOutbound puts automations' send jobs on the outbound queue, which
+// the sender consumes (contract: outbound.Job).
+func enqueueOutbound(q DeadLetters, url string) automation.Enqueue {
+	return func(ctx context.Context, job outbound.Job) error {
+		body := job.Encode()
+		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: &body}); err != nil {
+			return fmt.Errorf("enqueue message %s: %w", job.MessageID, err)
+		}
+		return nil
+	}
 }
 
 // NewHandler returns the SQS handler over a processor.

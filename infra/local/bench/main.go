@@ -66,7 +66,24 @@ func main() {
 	flag.IntVar(&mo.E2E.Load, "load", 2000, "messages delivered for the throughput figure")
 	flag.IntVar(&mo.E2E.Senders, "senders", 8, "concurrent webhook senders for the throughput figure")
 	flag.IntVar(&mo.E2E.Pollers, "pollers", 4, "intake queue pollers feeding the ingest handler")
+	oo := outboundOptions{Rate: 80, CrashRate: 0.2, Timeout: 10 * time.Minute}
+	only := flag.String("only", "", "run only this section (\"outbound\") and splice it into -out, keeping the others")
+	flag.IntVar(&oo.Messages, "outbound-n", 10000, "messages in the sender's backlog for the pacing figure")
+	flag.IntVar(&oo.Recipients, "outbound-recipients", 1000, "recipients of the backlog (round-robin)")
+	flag.IntVar(&oo.Pollers, "outbound-pollers", 6, "outbound queue pollers driving the sender handler")
+	flag.IntVar(&oo.CrashMessages, "crash-n", 500, "messages for the duplicate-send figure (20% crashes, every job twice)")
+	flag.IntVar(&oo.ThroughputN, "throughput-n", 500, "sends of BenchmarkSendThroughput")
 	flag.Parse()
+	if *only == "outbound" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := runOutboundOnly(ctx, *out, oo); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	mo.Outbound = oo
 	if *n < 1 || mo.CPURounds < 1 || mo.WCUReps < 1 || mo.KMSEvents < 1 || mo.E2E.Samples < 1 || mo.E2E.Load < 10 ||
 		mo.E2E.Senders < 1 || mo.E2E.Pollers < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: bench [-out FILE] [-n RUNS] [-cpu-rounds N] [-wcu-leads N] [-kms-events N] [-latency-n N] [-load N] [-senders N] [-pollers N]")
@@ -179,16 +196,21 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if r.Meta, err = metaIntake(ctx, root, tmp, mo); err != nil {
 		return fmt.Errorf("meta intake: %w", err)
 	}
+	ob, err := measureOutbound(ctx, root, mo.Outbound)
+	if err != nil {
+		return fmt.Errorf("outbound: %w", err)
+	}
 	r.Elapsed = time.Since(begin)
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
-	if err := os.WriteFile(out, []byte(r.markdown()), 0o644); err != nil {
+	if err := os.WriteFile(out, []byte(spliceSection(r.markdown(), ob.markdown())), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	fmt.Print(r.summary())
 	fmt.Print(r.Meta.summary())
+	fmt.Print(ob.summary())
 	fmt.Printf("wrote %s\n", out)
 	return nil
 }
@@ -224,10 +246,50 @@ func exportEnv(env map[string]string) error {
 	return nil
 }
 
-// metaOptions size the Meta intake figures.
+// metaOptions size the Meta intake figures (and, in Outbound, the outbound
+// ones).
 type metaOptions struct {
 	CPURounds, WCUReps, KMSEvents int
 	E2E                           e2eOptions
+	Outbound                      outboundOptions
+}
+
+// runOutboundOnly measures the outbound figures alone and splices their
+// section into out, keeping every other section.
+func runOutboundOnly(ctx context.Context, out string, o outboundOptions) (err error) {
+	root, err := devstack.Root()
+	if err != nil {
+		return err
+	}
+	stack, ok := devstack.FromEnv()
+	if !ok {
+		say("no stack in the environment (run under cmd/withstack to reuse one): starting an ephemeral one")
+		if stack, err = devstack.Start(ctx, devstack.Options{Progress: os.Stderr}); err != nil {
+			return err
+		}
+		defer func() {
+			if serr := stack.Stop(); serr != nil {
+				err = errors.Join(err, fmt.Errorf("stop local stack: %w", serr))
+			}
+		}()
+	}
+	if err := exportEnv(stack.Env()); err != nil {
+		return err
+	}
+	r, err := measureOutbound(ctx, root, o)
+	if err != nil {
+		return fmt.Errorf("outbound: %w", err)
+	}
+	doc, err := os.ReadFile(out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", out, err)
+	}
+	if err := os.WriteFile(out, []byte(spliceSection(string(doc), r.markdown())), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	fmt.Print(r.summary())
+	fmt.Printf("wrote %s\n", out)
+	return nil
 }
 
 // metaIntake measures the Meta intake figures, in order: the

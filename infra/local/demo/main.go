@@ -161,7 +161,11 @@ func reply(client *http.Client, api, ctl, token, leadID, waID string) error {
 		case "accepted", "sent", "delivered":
 			if !ticked {
 				ticked = true
-				go func() { _, _ = client.Post(ctl+"/ticks?to="+waID, "application/json", nil) }()
+				go func() {
+					if resp, err := client.Post(ctl+"/ticks?to="+waID, "application/json", nil); err == nil {
+						resp.Body.Close()
+					}
+				}()
 			}
 		}
 		time.Sleep(300 * time.Millisecond)

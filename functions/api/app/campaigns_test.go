@@ -1,0 +1,243 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leadluence/backend/shared/conversation"
+)
+
+// campaignLeads creates five leads tagged spring (Asha, Bina and Chetan
+// eligible; Devi opted out of WhatsApp marketing; Esha without a phone)
+// and one untagged lead the filter must leave out. It returns the ids of
+// the eligible ones.
+func campaignLeads(t *testing.T, e *msgEnv, owner session) map[string]bool {
+	t.Helper()
+	eligible := map[string]bool{}
+	for i, name := range []string{"Asha", "Bina", "Chetan"} {
+		id := e.createLead(t, owner, map[string]any{"name": name, "phone": fmt.Sprintf("98765 4320%d", i), "tags": []string{"spring"}}).str("id")
+		eligible[id] = true
+	}
+	devi := e.createLead(t, owner, map[string]any{"name": "Devi", "phone": "98765 43209", "tags": []string{"spring"}}).str("id")
+	stop := time.Now().Add(-time.Hour)
+	e.inbound(t, owner.OrgID, devi, "Stop promotions", stop, &conversation.ConsentEntry{
+		Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeMarketing, Action: conversation.OptOut, At: stop, Source: "template_button"})
+	e.createLead(t, owner, map[string]any{"name": "Esha", "email": "esha@example.com", "tags": []string{"spring"}})
+	e.createLead(t, owner, map[string]any{"name": "Farid", "phone": "98765 43219"})
+	return eligible
+}
+
+func saleCampaign(pageSize int) map[string]any {
+	body := map[string]any{"name": "Spring sale", "template": map[string]string{"name": "spring_sale", "language": "en_US"},
+		"parameters": map[string][]string{"body": {"{{lead.name}}"}}, "filter": map[string]string{"tag": "spring"}}
+	if pageSize > 0 {
+		body["page_size"] = pageSize
+	}
+	return body
+}
+
+func counts(t *testing.T, r response) (matched, queued int, skipped map[string]any) {
+	t.Helper()
+	c, _ := r.Body["counts"].(map[string]any)
+	m, _ := c["matched"].(float64)
+	q, _ := c["queued"].(float64)
+	skipped, _ = c["skipped_by_reason"].(map[string]any)
+	return int(m), int(q), skipped
+}
+
+func checkJobs(t *testing.T, jobs []map[string]string, eligible map[string]bool, want int) {
+	t.Helper()
+	if len(jobs) != want {
+		t.Fatalf("%d outbound jobs, want %d: %v", len(jobs), want, jobs)
+	}
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		if !eligible[j["lead_id"]] || seen[j["lead_id"]] {
+			t.Fatalf("job for lead %s (eligible %v, seen %v)", j["lead_id"], eligible, seen)
+		}
+		seen[j["lead_id"]] = true
+	}
+}
+
+func TestCampaigns(t *testing.T) {
+	e := newMsgEnv(t)
+	owner := e.signup(t, "Sharma Realty")
+	manager := e.member(t, owner, "manager")
+	agent := e.member(t, owner, "agent")
+	viewer := e.member(t, owner, "viewer")
+	eligible := campaignLeads(t, e, owner)
+	e.connect(t, owner)
+
+	t.Run("roles", func(t *testing.T) {
+		expect(t, e.do(t, "POST", "/v1/campaigns", agent.Access, saleCampaign(0)), 403)
+		expect(t, e.do(t, "GET", "/v1/campaigns", viewer.Access, nil), 403)
+		r := e.do(t, "GET", "/v1/audit?limit=100", owner.Access, nil)
+		expect(t, r, 200)
+		denied := false
+		for _, it := range r.items() {
+			d, _ := it["details"].(map[string]any)
+			if it["action"] == "permission.denied" && d["attempted"] == "campaign.create" && it["actor_id"] == agent.UserID {
+				denied = true
+			}
+		}
+		if !denied {
+			t.Fatal("no audited denial of the agent's campaign")
+		}
+	})
+
+	t.Run("template checks", func(t *testing.T) {
+		b := saleCampaign(0)
+		b["template"] = map[string]string{"name": "no_such_template", "language": "en_US"}
+		problemCode(t, e.do(t, "POST", "/v1/campaigns", owner.Access, b), 422, "unknown_template")
+		b = saleCampaign(0)
+		b["parameters"] = map[string][]string{"body": {"{{lead.name}}", "extra"}}
+		r := e.do(t, "POST", "/v1/campaigns", owner.Access, b)
+		problemCode(t, r, 422, "template_parameters")
+		if !hasLocation(r, "body.parameters") {
+			t.Fatalf("parameter problem location: %s", r.Raw)
+		}
+		b = saleCampaign(0)
+		b["template"] = map[string]string{"name": "new_offer", "language": "en_US"}
+		b["parameters"] = map[string][]string{}
+		problemCode(t, e.do(t, "POST", "/v1/campaigns", owner.Access, b), 422, "template_not_approved")
+		b = saleCampaign(0)
+		b["parameters"] = map[string][]string{"body": {"{{lead.password}}"}}
+		problemCode(t, e.do(t, "POST", "/v1/campaigns", owner.Access, b), 422, "validation_failed")
+		if jobs := e.jobs(t); len(jobs) != 0 {
+			t.Fatalf("refused campaigns queued %v", jobs)
+		}
+	})
+
+	var first string
+	t.Run("fan-out", func(t *testing.T) {
+		e.jobs(t)
+		r := e.do(t, "POST", "/v1/campaigns", manager.Access, saleCampaign(0))
+		expect(t, r, 201)
+		first = r.str("id")
+		matched, queued, skipped := counts(t, r)
+		if first == "" || r.str("status") != "completed" || matched != 5 || queued != 3 ||
+			skipped["opted_out"] != 1.0 || skipped["no_phone"] != 1.0 || skipped["missing_parameter"] != 0.0 {
+			t.Fatalf("campaign %s", r.Raw)
+		}
+		c := r.Body["counts"].(map[string]any)
+		if c["sent"] != 0.0 || c["failed"] != 0.0 || r.str("template", "category") != "marketing" {
+			t.Fatalf("outcome counts / template %s", r.Raw)
+		}
+		checkJobs(t, e.jobs(t), eligible, 3)
+
+		// The message is in the lead's history, tagged with the campaign.
+		for id := range eligible {
+			h := e.do(t, "GET", "/v1/leads/"+id+"/messages", owner.Access, nil)
+			expect(t, h, 200)
+			items := h.items()
+			last := items[len(items)-1]
+			d, _ := last["details"].(map[string]any)
+			if last["type"] != "template" || last["status"] != "queued" || d["campaign_id"] != first || d["template"] != "spring_sale" {
+				t.Fatalf("campaign message of %s: %v", id, last)
+			}
+		}
+
+		g := e.do(t, "GET", "/v1/campaigns/"+first, owner.Access, nil)
+		expect(t, g, 200)
+		if m, q, _ := counts(t, g); m != 5 || q != 3 {
+			t.Fatalf("GET campaign %s", g.Raw)
+		}
+		expect(t, e.do(t, "GET", "/v1/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ", owner.Access, nil), 404)
+	})
+
+	t.Run("resume sends nothing twice", func(t *testing.T) {
+		r := e.do(t, "POST", "/v1/campaigns/"+first+"/resume", owner.Access, nil)
+		expect(t, r, 200)
+		if m, q, _ := counts(t, r); r.str("status") != "completed" || m != 5 || q != 3 {
+			t.Fatalf("resumed completed campaign %s", r.Raw)
+		}
+		// Rewind the campaign to its first page, as a processor that died
+		// before committing would leave it: processing the leads again
+		// queues nothing new.
+		ctx := context.Background()
+		cfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = dynamodb.NewFromConfig(cfg).UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(e.cfg.TableName),
+			Key: map[string]types.AttributeValue{
+				"PK": &types.AttributeValueMemberS{Value: "ORG#" + owner.OrgID}, "SK": &types.AttributeValueMemberS{Value: "CAMPAIGN#" + first}},
+			UpdateExpression:          aws.String("SET #st = :run REMOVE #cur"),
+			ExpressionAttributeNames:  map[string]string{"#st": "status", "#cur": "cursor"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":run": &types.AttributeValueMemberS{Value: "running"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, e.do(t, "POST", "/v1/campaigns/"+first+"/resume", owner.Access, nil), 200)
+		if jobs := e.jobs(t); len(jobs) != 0 {
+			t.Fatalf("reprocessing queued %v", jobs)
+		}
+	})
+
+	t.Run("again is a new campaign", func(t *testing.T) {
+		r := e.do(t, "POST", "/v1/campaigns", owner.Access, saleCampaign(0))
+		expect(t, r, 201)
+		if r.str("id") == first {
+			t.Fatal("same id for a new campaign")
+		}
+		checkJobs(t, e.jobs(t), eligible, 3)
+		l := e.do(t, "GET", "/v1/campaigns", owner.Access, nil)
+		expect(t, l, 200)
+		if items := l.items(); len(items) != 2 || items[0]["id"] != r.str("id") || items[1]["id"] != first {
+			t.Fatalf("campaign list %s", l.Raw)
+		}
+	})
+}
+
+func TestCampaignPauseResume(t *testing.T) {
+	e := newMsgEnv(t)
+	owner := e.signup(t, "Sharma Realty")
+	eligible := campaignLeads(t, e, owner)
+	e.connect(t, owner)
+	e.jobs(t)
+
+	// One lead per page, two pages per request: the create processes two.
+	r := e.do(t, "POST", "/v1/campaigns", owner.Access, saleCampaign(1))
+	expect(t, r, 201)
+	id := r.str("id")
+	if m, _, _ := counts(t, r); r.str("status") != "running" || m != 2 {
+		t.Fatalf("campaign after create %s", r.Raw)
+	}
+	jobs := e.jobs(t)
+
+	p := e.do(t, "POST", "/v1/campaigns/"+id+"/pause", owner.Access, nil)
+	expect(t, p, 200)
+	if p.str("status") != "paused" {
+		t.Fatalf("paused %s", p.Raw)
+	}
+	expect(t, e.do(t, "POST", "/v1/campaigns/"+id+"/pause", owner.Access, nil), 200)
+	g := e.do(t, "GET", "/v1/campaigns/"+id, owner.Access, nil)
+	if m, _, _ := counts(t, g); g.str("status") != "paused" || m != 2 {
+		t.Fatalf("paused campaign moved on: %s", g.Raw)
+	}
+	if more := e.jobs(t); len(more) != 0 {
+		t.Fatalf("paused campaign queued %v", more)
+	}
+
+	r = e.do(t, "POST", "/v1/campaigns/"+id+"/resume", owner.Access, nil)
+	expect(t, r, 200)
+	if m, _, _ := counts(t, r); r.str("status") != "running" || m != 4 {
+		t.Fatalf("resumed %s", r.Raw)
+	}
+	r = e.do(t, "POST", "/v1/campaigns/"+id+"/resume", owner.Access, nil)
+	expect(t, r, 200)
+	m, q, skipped := counts(t, r)
+	if r.str("status") != "completed" || m != 5 || q != 3 || skipped["opted_out"] != 1.0 || skipped["no_phone"] != 1.0 {
+		t.Fatalf("finished %s", r.Raw)
+	}
+	checkJobs(t, append(jobs, e.jobs(t)...), eligible, 3)
+	problemCode(t, e.do(t, "POST", "/v1/campaigns/"+id+"/pause", owner.Access, nil), 409, "campaign_completed")
+}

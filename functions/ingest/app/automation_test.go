@@ -1,0 +1,265 @@
+package app_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/leadluence/backend/functions/ingest/app"
+	"github.com/leadluence/backend/shared/automation"
+	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/intake/intaketest"
+	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/outbound"
+)
+
+// autoEnv is the ingest handler wired with the outbound queue, and the
+// org's automation settings.
+type autoEnv struct {
+	*env
+	outboundURL string
+	settings    *automation.Store
+}
+
+func newAutoEnv(t *testing.T, st automation.Settings) *autoEnv {
+	t.Helper()
+	ie := intaketest.New(t)
+	cfg := config.Ingest{TableName: ie.Resolved.TableName, KeyID: ie.Resolved.KeyID, IntakeDLQURL: ie.Resolved.QueueURLs["intake-dlq"],
+		GraphBaseURL: ie.Sim.URL, GraphVersion: ie.Sim.Version(), DefaultRegion: "IN", OutboundQueueURL: ie.Resolved.QueueURLs["outbound"]}
+	if cfg.OutboundQueueURL == "" {
+		t.Fatalf("no outbound queue in %v", ie.Resolved.QueueURLs)
+	}
+	h, _, err := app.New(ie.Ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &autoEnv{env: &env{Env: ie, t: t, ctx: ie.Ctx, sim: ie.Sim, store: ie.Store, sqs: sqs.NewFromConfig(ie.AWS),
+		dlqURL: cfg.IntakeDLQURL, handler: h, orgID: ie.OrgID}, outboundURL: cfg.OutboundQueueURL,
+		settings: automation.NewStore(dynamodb.NewFromConfig(ie.AWS), ie.Resolved.TableName)}
+	if err := e.settings.PutSettings(e.ctx, e.orgID, st); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// jobs drains the outbound queue (bounded: 30 receives) and returns the
+// jobs on it.
+func (e *autoEnv) jobs() []outbound.Job {
+	e.t.Helper()
+	var jobs []outbound.Job
+	for range 30 {
+		out, err := e.sqs.ReceiveMessage(e.ctx, &sqs.ReceiveMessageInput{QueueUrl: &e.outboundURL, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			return jobs
+		}
+		for _, m := range out.Messages {
+			j, err := outbound.DecodeJob(aws.ToString(m.Body))
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	e.t.Fatal("outbound queue did not drain")
+	return nil
+}
+
+// automationAudits returns the org's automation.send records.
+func (e *autoEnv) automationAudits() []map[string]string {
+	e.t.Helper()
+	recs, _, err := e.store.ListAudit(e.ctx, e.orgID, 100, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []map[string]string
+	for _, r := range recs {
+		if r.Action == automation.ActionSend {
+			if r.ActorID != automation.ActorID {
+				e.t.Fatalf("audit actor %q", r.ActorID)
+			}
+			d := map[string]string{"outcome": r.Outcome, "target": r.TargetID}
+			for k, v := range r.Details {
+				d[k] = v
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (e *autoEnv) outboundOf(leadID string) []conversation.Message {
+	e.t.Helper()
+	msgs, err := e.store.Messages(e.ctx, e.orgID, leadID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []conversation.Message
+	for _, m := range msgs {
+		if m.Direction == conversation.Outbound {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+var welcome = automation.LeadAdsWelcome{Enabled: true, Template: "site_visit_welcome", Language: "en",
+	Parameters: []string{"first_name", "which_city?"}}
+
+// alwaysClosed has no opening hours: every time is after hours.
+var alwaysClosed = automation.BusinessHours{TimeZone: "Asia/Kolkata", Days: map[string]automation.OpenHours{}}
+
+// alwaysOpen is open around the clock every day.
+func alwaysOpen() automation.BusinessHours {
+	h := automation.BusinessHours{TimeZone: "Asia/Kolkata", Days: map[string]automation.OpenHours{}}
+	for _, d := range []string{"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"} {
+		h.Days[d] = automation.OpenHours{Open: "00:00", Close: "24:00"}
+	}
+	return h
+}
+
+func TestLeadAdsWelcomeIsQueuedOnceUnderRedelivery(t *testing.T) {
+	e := newAutoEnv(t, automation.Settings{LeadAds: welcome})
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	id := e.sim.AddLead(formID, map[string][]string{"full_name": {"Asha Verma"}, "phone_number": {"+919812345678"}, "which_city?": {"Pune"}}, at)
+	payload := e.sim.LeadgenPayload(pageID, formID, id, at)
+	if failed := e.deliver(payload, payload); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	if failed := e.deliver(payload); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	l := e.leadByPhone("+919812345678")
+	jobs := e.jobs()
+	msgs := e.outboundOf(l.ID)
+	if len(jobs) != 1 || len(msgs) != 1 {
+		t.Fatalf("%d jobs, %d outbound messages; want 1 each: %+v", len(jobs), len(msgs), jobs)
+	}
+	m := msgs[0]
+	if jobs[0] != (outbound.Job{OrgID: e.orgID, LeadID: l.ID, MessageID: m.ID}) {
+		t.Fatalf("job %+v for message %s", jobs[0], m.ID)
+	}
+	if m.ClientMessageID != "auto:leadads:"+id || m.Type != "template" || m.Status != conversation.StatusQueued || m.Number != numberID ||
+		m.Details[outbound.DetailCategory] != outbound.CategoryUtility {
+		t.Fatalf("message %+v", m)
+	}
+	var p struct {
+		To       string `json:"to"`
+		Template struct {
+			Name       string `json:"name"`
+			Components []struct {
+				Parameters []struct{ Text string } `json:"parameters"`
+			} `json:"components"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal([]byte(m.Payload), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.To != "919812345678" || p.Template.Name != welcome.Template || len(p.Template.Components) != 1 ||
+		len(p.Template.Components[0].Parameters) != 2 || p.Template.Components[0].Parameters[0].Text != "Asha" ||
+		p.Template.Components[0].Parameters[1].Text != "Pune" {
+		t.Fatalf("payload %s", m.Payload)
+	}
+	if a := e.automationAudits(); len(a) != 1 || a[0]["outcome"] != "success" || a[0]["message_id"] != m.ID || a[0]["automation"] != "leadads" {
+		t.Fatalf("audit %+v", a)
+	}
+}
+
+func TestLeadAdsWelcomeOffAndGated(t *testing.T) {
+	// Disabled: nothing is queued or audited.
+	off := welcome
+	off.Enabled = false
+	e := newAutoEnv(t, automation.Settings{LeadAds: off})
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	id := e.sim.AddLead(formID, map[string][]string{"full_name": {"Ravi K"}, "phone_number": {"+919812340001"}, "which_city?": {"Pune"}}, at)
+	if failed := e.deliver(e.sim.LeadgenPayload(pageID, formID, id, at)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	if jobs, a := e.jobs(), e.automationAudits(); len(jobs) != 0 || len(a) != 0 {
+		t.Fatalf("disabled automation: jobs %+v audit %+v", jobs, a)
+	}
+
+	// Enabled, but the lead lacks a parameter's field: refused, audited.
+	if err := e.settings.PutSettings(e.ctx, e.orgID, automation.Settings{LeadAds: welcome}); err != nil {
+		t.Fatal(err)
+	}
+	id = e.sim.AddLead(formID, map[string][]string{"full_name": {"Meera S"}, "phone_number": {"+919812340002"}}, at)
+	if failed := e.deliver(e.sim.LeadgenPayload(pageID, formID, id, at)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	if jobs := e.jobs(); len(jobs) != 0 {
+		t.Fatalf("jobs %+v", jobs)
+	}
+	if a := e.automationAudits(); len(a) != 1 || a[0]["outcome"] != "denied" || a[0]["reason"] != "template_parameters" {
+		t.Fatalf("audit %+v", a)
+	}
+}
+
+func TestAfterHoursReplyOncePerClosedPeriod(t *testing.T) {
+	text := "Thanks for writing! We are closed now and will answer when we open at 9:00."
+	e := newAutoEnv(t, automation.Settings{AfterHours: automation.AfterHours{Enabled: true, Text: text, Hours: alwaysClosed}})
+	from := "919876500101"
+	first := metatest.Text(from, "is the flat still available?").At(time.Now().Add(-time.Minute))
+	payload := e.sim.InboundPayload(numberID, display, first)
+	if failed := e.deliver(payload, payload); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	if failed := e.deliver(payload); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	// A second message in the same closed period gets no second reply.
+	if failed := e.deliver(e.sim.InboundPayload(numberID, display, metatest.Text(from, "hello?"))); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	l := e.leadByPhone("+" + from)
+	jobs, msgs := e.jobs(), e.outboundOf(l.ID)
+	if len(jobs) != 1 || len(msgs) != 1 {
+		t.Fatalf("%d jobs, %d outbound messages; want 1 each: %+v", len(jobs), len(msgs), jobs)
+	}
+	m := msgs[0]
+	_, period := alwaysClosed.Closed(time.Now())
+	if jobs[0].MessageID != m.ID || m.Type != "text" || m.Text != text || m.ClientMessageID != "auto:afterhours:"+l.ID+":"+period ||
+		!strings.Contains(m.Payload, `"to":"`+from+`"`) {
+		t.Fatalf("job %+v message %+v", jobs[0], m)
+	}
+	if a := e.automationAudits(); len(a) != 1 || a[0]["outcome"] != "success" || a[0]["automation"] != "afterhours" {
+		t.Fatalf("audit %+v", a)
+	}
+
+	// STOP is stored and opts the lead out: no reply to it.
+	other := "919876500102"
+	if failed := e.deliver(e.sim.InboundPayload(numberID, display, metatest.Text(other, "STOP"))); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	if jobs := e.jobs(); len(jobs) != 0 {
+		t.Fatalf("reply to STOP: %+v", jobs)
+	}
+}
+
+func TestAfterHoursReplyNotInsideHoursNorWhenDisabled(t *testing.T) {
+	text := "We are closed."
+	e := newAutoEnv(t, automation.Settings{AfterHours: automation.AfterHours{Enabled: true, Text: text, Hours: alwaysOpen()}})
+	if failed := e.deliver(e.sim.InboundPayload(numberID, display, metatest.Text("919876500201", "hi"))); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	if err := e.settings.PutSettings(e.ctx, e.orgID, automation.Settings{AfterHours: automation.AfterHours{Enabled: false, Text: text,
+		Hours: alwaysClosed}}); err != nil {
+		t.Fatal(err)
+	}
+	if failed := e.deliver(e.sim.InboundPayload(numberID, display, metatest.Text("919876500202", "hi"))); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	if jobs, a := e.jobs(), e.automationAudits(); len(jobs) != 0 || len(a) != 0 {
+		t.Fatalf("jobs %+v audit %+v", jobs, a)
+	}
+}
