@@ -321,7 +321,8 @@ func (s *Sender) sendWhatsApp(ctx context.Context, d Delivery, m conversation.Me
 	if err != nil {
 		return Result{}, fmt.Errorf("open token of %s: %w", m.Number, err)
 	}
-	if res, err := s.pace(ctx, d, m.Number, wa.To); res != nil || err != nil {
+	window, res, err := s.pace(ctx, d, m.Number, wa.To)
+	if res != nil || err != nil {
 		return *res, err
 	}
 	if !s.hasTime(ctx, 0) {
@@ -329,6 +330,13 @@ func (s *Sender) sendWhatsApp(ctx context.Context, d Delivery, m conversation.Me
 	}
 	if res, claimed, err := s.claim(ctx, m); !claimed {
 		return res, err
+	}
+	// Meta counts a send in the second it arrives. If the claim carried us
+	// past the second our slot was granted in, take a slot in this second
+	// (the old one stays counted: that only under-uses the limit); if none
+	// comes soon, put the message back unsent.
+	if res, err := s.repace(ctx, m, window); res != nil || err != nil {
+		return *res, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, orDefault(s.SendTimeout, DefaultSendTimeout))
 	cctx, written := traceWrites(cctx)
@@ -494,49 +502,78 @@ func (s *Sender) optOutMarketing(ctx context.Context, m conversation.Message) er
 	return nil
 }
 
-// pace waits for the recipient's slot and a slot of the number. A non-nil
-// Result sends the message back to the queue (nothing was claimed).
-func (s *Sender) pace(ctx context.Context, d Delivery, number, to string) (*Result, error) {
+// repace makes sure the number's slot is in the current second after a
+// claim; see sendWhatsApp. A non-nil Result means the claimed message was
+// put back to queued, unsent.
+func (s *Sender) repace(ctx context.Context, m conversation.Message, window time.Time) (*Result, error) {
+	if s.Pacer == nil || s.now().Unix() == window.Unix() {
+		return nil, nil
+	}
+	_, err := s.Pacer.TakeNumberSlot(ctx, m.Number, orDefault(s.NumberRate, DefaultNumberRate), orDefault(s.MaxNumberWait, DefaultMaxNumberWait))
+	var pe *PacedError
+	if errors.As(err, &pe) {
+		wctx, cancel := outcomeCtx(ctx)
+		defer cancel()
+		if rerr := s.Store.ReleaseSend(wctx, m.OrgID, m.LeadID, m.ID, s.now()); rerr != nil {
+			return &Result{}, fmt.Errorf("release %s after pacing: %w", m.ID, rerr)
+		}
+		return &Result{Outcome: OutcomeRetry, RetryAfter: pe.RetryAfter, Refusal: Refusal{Title: "paced", Reason: "Waiting for the business number's send rate."}}, nil
+	}
+	if err != nil {
+		wctx, cancel := outcomeCtx(ctx)
+		defer cancel()
+		if rerr := s.Store.ReleaseSend(wctx, m.OrgID, m.LeadID, m.ID, s.now()); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return &Result{}, err
+	}
+	return nil, nil
+}
+
+// pace waits for the recipient's slot and a slot of the number, and returns
+// the one-second window granted. A non-nil Result sends the message back to
+// the queue (nothing was claimed).
+func (s *Sender) pace(ctx context.Context, d Delivery, number, to string) (time.Time, *Result, error) {
 	p := s.Pacer
 	if p == nil {
-		return nil, nil
+		return time.Time{}, nil, nil
 	}
 	var at time.Time
 	booked := false
 	if d.ReceiveCount != 1 { // a redelivery, or not known not to be
 		t, ok, err := p.TakeBooking(ctx, d.OrgID, d.MessageID)
 		if err != nil {
-			return &Result{}, err
+			return time.Time{}, &Result{}, err
 		}
 		at, booked = t, ok && !p.Late(t, s.now())
 	}
 	if !booked {
 		t, err := p.BookPair(ctx, number, to)
 		if err != nil {
-			return &Result{}, err
+			return time.Time{}, &Result{}, err
 		}
 		at = t
 	}
 	wait := at.Sub(s.now())
 	if wait > orDefault(s.MaxPairHold, DefaultMaxPairHold) || !s.hasTime(ctx, wait+orDefault(s.MaxNumberWait, DefaultMaxNumberWait)) {
 		if err := p.SaveBooking(ctx, d.OrgID, d.MessageID, at); err != nil {
-			return &Result{}, err
+			return time.Time{}, &Result{}, err
 		}
-		return &Result{Outcome: OutcomeRetry, RetryAfter: wait, Refusal: Refusal{Title: "paced",
+		return time.Time{}, &Result{Outcome: OutcomeRetry, RetryAfter: wait, Refusal: Refusal{Title: "paced",
 			Reason: "Waiting for the recipient's next send slot (WhatsApp allows about one message every 6 seconds per recipient)."}}, nil
 	}
 	if err := sleep(ctx, wait); err != nil {
-		return &Result{}, err
+		return time.Time{}, &Result{}, err
 	}
-	_, err := p.TakeNumberSlot(ctx, number, orDefault(s.NumberRate, DefaultNumberRate), orDefault(s.MaxNumberWait, DefaultMaxNumberWait))
+	window, err := p.TakeNumberSlot(ctx, number, orDefault(s.NumberRate, DefaultNumberRate), orDefault(s.MaxNumberWait, DefaultMaxNumberWait))
 	var pe *PacedError
 	if errors.As(err, &pe) {
-		return &Result{Outcome: OutcomeRetry, RetryAfter: pe.RetryAfter, Refusal: Refusal{Title: "paced", Reason: "Waiting for the business number's send rate."}}, nil
+		return time.Time{}, &Result{Outcome: OutcomeRetry, RetryAfter: pe.RetryAfter, Refusal: Refusal{Title: "paced", Reason: "Waiting for the business number's send rate."}}, nil
 	}
 	if err != nil {
-		return &Result{}, err
+		return time.Time{}, &Result{}, err
 	}
-	return nil, nil
+	return window, nil, nil
 }
 
 func (s *Sender) logger() *slog.Logger {
