@@ -202,6 +202,24 @@ func (s *Store) AppendConsent(ctx context.Context, c conversation.ConsentEntry) 
 	return nil
 }
 
+// AppendConsentOnce is AppendConsent keyed by the entry's evidence (a
+// provider event id): the same evidence never makes a second entry.
+func (s *Store) AppendConsentOnce(ctx context.Context, c conversation.ConsentEntry) error {
+	items, err := s.consentWrites(c)
+	if err != nil {
+		return err
+	}
+	claim := s.eventClaim(c.OrgID, "consent:"+c.Evidence, c.LeadID)
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{claim}, items...)})
+	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("append consent once: %w", err)
+	}
+	return nil
+}
+
 // ConsentLedger returns a lead's consent entries, oldest first.
 func (s *Store) ConsentLedger(ctx context.Context, orgID, leadID string) ([]conversation.ConsentEntry, error) {
 	items, err := s.queryPrefix(ctx, leadPartPK(orgID, leadID), prefixConsent)
@@ -307,8 +325,11 @@ func (s *Store) ApplyStatus(ctx context.Context, ev conversation.StatusEvent) (m
 		":at": &types.AttributeValueMemberS{Value: ev.At.UTC().Format(time.RFC3339Nano)},
 	}
 	if ev.ErrorCode != 0 {
-		upd += ", error_code = :ec, error_title = :et"
+		upd += ", error_code = :ec"
 		vals[":ec"] = &types.AttributeValueMemberN{Value: strconv.Itoa(ev.ErrorCode)}
+	}
+	if ev.ErrorTitle != "" {
+		upd += ", error_title = :et"
 		vals[":et"] = &types.AttributeValueMemberS{Value: ev.ErrorTitle}
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{

@@ -50,6 +50,8 @@ type Store interface {
 	PutInboundMessage(ctx context.Context, m conversation.Message, consent *conversation.ConsentEntry) error
 	TouchLastInbound(ctx context.Context, orgID, leadID string, at time.Time) error
 	ApplyStatus(ctx context.Context, ev conversation.StatusEvent) (bool, error)
+	MessageByProviderID(ctx context.Context, providerID string) (conversation.Message, error)
+	AppendConsentOnce(ctx context.Context, c conversation.ConsentEntry) error
 }
 
 // Graph is the part of the Graph API client intake needs.
@@ -131,6 +133,9 @@ type Counts struct {
 // retry.
 func (p *Processor) Process(ctx context.Context, payload []byte) (Counts, error) {
 	var c Counts
+	if env, ok := isSNS(payload); ok {
+		return c, p.emailEvent(ctx, env, &c)
+	}
 	wh, err := meta.ParseWebhook(payload)
 	if err != nil {
 		return c, permanent("unparseable webhook payload: %v", err)
