@@ -1,25 +1,13 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/oklog/ulid/v2"
 
-	"github.com/leadluence/backend/infra/provision"
-	"github.com/leadluence/backend/infra/topology"
-	"github.com/leadluence/backend/shared/account"
-	"github.com/leadluence/backend/shared/dynamostore"
-	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake/intaketest"
-	"github.com/leadluence/backend/shared/integration"
-	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/outbound"
 )
 
@@ -30,7 +18,7 @@ import (
 //
 //	go run ./infra/devstack/cmd/withstack -- go test -run '^$' -bench SendThroughput -benchtime 500x ./functions/sender/app
 func BenchmarkSendThroughput(b *testing.B) {
-	e := build(b, benchFixture(b), options{tweak: func(s *outbound.Sender) { s.NumberRate = 100000 }})
+	e := build(b, intaketest.New(b), options{tweak: func(s *outbound.Sender) { s.NumberRate = 100000 }})
 	recent := time.Now().Add(-time.Hour)
 	batches := make([][]events.SQSMessage, 0, b.N/10+1)
 	var batch []events.SQSMessage
@@ -58,39 +46,4 @@ func BenchmarkSendThroughput(b *testing.B) {
 		b.Fatalf("%d sends, want %d", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sends/s")
-}
-
-// benchFixture is intaketest.New for a benchmark (which that takes a
-// *testing.T): resources, the simulator with the number, an org that has it
-// connected.
-func benchFixture(b *testing.B) *intaketest.Env {
-	b.Helper()
-	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := provision.Apply(ctx, cfg, topology.Default(), fmt.Sprintf("bench%d-%d-", time.Now().UnixNano()%1e9, seq.Add(1)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	sim := metatest.New(metatest.Options{})
-	b.Cleanup(sim.Close)
-	sim.AddPhoneNumber(numberID, display, "Sharma Realty", wabaID, intaketest.WAToken)
-	e := &intaketest.Env{Ctx: ctx, AWS: cfg, Resolved: res, Sim: sim, Store: dynamostore.New(dynamodb.NewFromConfig(cfg), res.TableName), OrgID: ulid.Make().String()}
-	now := time.Now().UTC()
-	owner := account.User{ID: ulid.Make().String(), OrgID: e.OrgID, Name: "Owner", Email: fmt.Sprintf("bench%d@example.com", now.UnixNano()),
-		Role: account.RoleOwner, Active: true}
-	if err := e.Store.CreateOrg(ctx, account.Org{ID: e.OrgID, Name: "Sharma Realty", DefaultRegion: "IN", CreatedAt: now}, owner); err != nil {
-		b.Fatal(err)
-	}
-	sealed, err := envelope.New(kms.NewFromConfig(cfg), res.KeyID, envelope.Options{}).Seal(ctx, e.OrgID, []byte(intaketest.WAToken))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := e.Store.ConnectIntegration(ctx, integration.Integration{OrgID: e.OrgID, Kind: integration.KindWhatsApp, ExternalID: numberID,
-		DisplayPhoneNumber: display, WABAID: wabaID, SealedToken: sealed, ConnectedAt: now, UpdatedAt: now}); err != nil {
-		b.Fatal(err)
-	}
-	return e
 }

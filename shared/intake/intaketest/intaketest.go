@@ -52,7 +52,7 @@ type Env struct {
 
 // New provisions resources under a unique prefix and connects a page and a
 // number for a new org. The simulator is closed when the test ends.
-func New(t *testing.T) *Env {
+func New(t testing.TB) *Env {
 	t.Helper()
 	ctx := context.Background()
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
