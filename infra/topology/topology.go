@@ -322,6 +322,8 @@ func apiFunction() Function {
 			auth("POST", "/v1/integrations/facebook-pages"),
 			auth("POST", "/v1/integrations/whatsapp-numbers"),
 			auth("GET", "/v1/integrations"),
+			auth("GET", "/v1/automations"),
+			auth("PUT", "/v1/automations"),
 			auth("DELETE", "/v1/integrations/{kind}/{id}"),
 			auth("POST", "/v1/leads/{id}/messages"),
 			auth("GET", "/v1/leads/{id}/messages"),

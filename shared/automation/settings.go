@@ -38,18 +38,18 @@ import (
 // Settings are one org's automations. The zero value has every automation
 // off.
 type Settings struct {
-	LeadAds    LeadAdsWelcome `json:"lead_ads_welcome"`
-	AfterHours AfterHours     `json:"after_hours"`
-	UpdatedAt  time.Time      `json:"updated_at"`
+	LeadAds    LeadAdsWelcome `json:"lead_ads_welcome" required:"false"`
+	AfterHours AfterHours     `json:"after_hours" required:"false"`
+	UpdatedAt  time.Time      `json:"updated_at" required:"false" readOnly:"true"`
 }
 
 // LeadAdsWelcome sends a WhatsApp template to every new Lead Ads lead that
 // has a phone number.
 type LeadAdsWelcome struct {
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled" required:"false"`
 	// Template and Language name an approved template of category UTILITY.
-	Template string `json:"template"`
-	Language string `json:"language"`
+	Template string `json:"template" required:"false"`
+	Language string `json:"language" required:"false"`
 	// Parameters fill the template body's {{1}}, {{2}}, ... in order, each
 	// from a lead field: "name", "first_name", "phone", "email", or the key
 	// of a custom field (a Lead Ads question, e.g. "which_city?"). A lead
@@ -63,11 +63,11 @@ type LeadAdsWelcome struct {
 // AfterHours replies to WhatsApp messages that arrive outside business
 // hours.
 type AfterHours struct {
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled" required:"false"`
 	// Text is the reply (at most 4,096 characters).
-	Text string `json:"text"`
+	Text string `json:"text" required:"false"`
 	// Hours are the business hours; outside them the reply is sent.
-	Hours BusinessHours `json:"hours"`
+	Hours BusinessHours `json:"hours" required:"false"`
 }
 
 // BusinessHours are opening times per weekday in one time zone. A day
@@ -75,10 +75,10 @@ type AfterHours struct {
 // (Open before Close, no spans past midnight).
 type BusinessHours struct {
 	// TimeZone is an IANA name such as "Asia/Kolkata".
-	TimeZone string `json:"time_zone"`
+	TimeZone string `json:"time_zone" required:"false"`
 	// Days maps lower-case English weekday names ("monday") to that day's
 	// opening times.
-	Days map[string]OpenHours `json:"days"`
+	Days map[string]OpenHours `json:"days" required:"false"`
 }
 
 // OpenHours are one day's opening and closing times, "HH:MM" (24-hour).

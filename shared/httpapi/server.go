@@ -73,6 +73,8 @@ type Deps struct {
 	Now func() time.Time
 	// Integrations, when set, serves the Meta integration routes.
 	Integrations *IntegrationDeps
+	// Automations, when set, serves the automation settings routes.
+	Automations AutomationStore
 	// Messaging, when set, serves sending, conversations and templates.
 	Messaging *MessagingDeps
 }
@@ -128,6 +130,7 @@ func New(d Deps) *Server {
 	s.registerIntegrations()
 	s.registerMessaging()
 	s.registerCampaigns()
+	s.registerAutomations()
 	return s
 }
 

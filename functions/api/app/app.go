@@ -20,6 +20,7 @@ import (
 
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/auth"
+	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
@@ -90,6 +91,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	}
 	return httpapi.New(httpapi.Deps{
 		Integrations: &httpapi.IntegrationDeps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue},
+		Automations:  automation.NewStore(db, cfg.TableName),
 		Messaging: &httpapi.MessagingDeps{Store: store, Enqueue: enqueue, Graph: graph, Opener: sealer,
 			EmailFrom: cfg.EmailFrom},
 		Store:         store,
