@@ -81,6 +81,9 @@ func New(scope constructs.Construct, id string, props *Props) awscdk.Stack {
 		resolved.QueueURLs[q.Name] = *queues[q.Name].queue.QueueUrl()
 		resolved.QueueURLs[q.DLQName()] = *queues[q.Name].dlq.QueueUrl()
 	}
+	if ee := topo.EmailEvents; ee != nil {
+		resolved.ConfigurationSet = *newEmailEvents(s, *ee, queues[ee.Queue].queue)
+	}
 
 	res := resources{topo: topo, table: table, key: key, queues: queues, resolved: resolved, params: map[string]*string{}}
 	fns := make(map[string]function, len(topo.Functions))

@@ -203,6 +203,12 @@ func (s *synthesized) only(t *testing.T, typ string, what string, match func(res
 	return ids[0], s.resources[ids[0]]
 }
 
+// isProjectKey reports whether r is the project key (topology Key), not
+// the key of the email events topic.
+func (s *synthesized) isProjectKey(r resource) bool {
+	return r.Properties["Description"] == s.topo.Key.Description
+}
+
 // queueID is the logical id of the queue with the given physical name.
 func (s *synthesized) queueID(t *testing.T, name string) string {
 	t.Helper()
@@ -336,7 +342,7 @@ func TestTable(t *testing.T) {
 	// GIVEN the default topology's table
 	tt := deployed.topo.Table
 	// WHEN the stack is synthesized
-	keyID, _ := deployed.only(t, "AWS::KMS::Key", "project key", func(resource) bool { return true })
+	keyID, _ := deployed.only(t, "AWS::KMS::Key", "project key", deployed.isProjectKey)
 	_, table := deployed.only(t, "AWS::DynamoDB::Table", "table", func(resource) bool { return true })
 
 	// THEN it has the topology's keys and indexes, TTL, PITR, on-demand
@@ -385,8 +391,10 @@ func TestKey(t *testing.T) {
 	// GIVEN the default topology's key
 	k := deployed.topo.Key
 	// WHEN the stack is synthesized
-	// THEN there is one customer-managed key, rotated, retained, with the alias
-	deployed.template.ResourceCountIs(jsii.String("AWS::KMS::Key"), jsii.Number(1))
+	// THEN there is one project key, rotated, retained, with the alias (the
+	// only other key is the email events topic's, see TestEmailEvents)
+	deployed.only(t, "AWS::KMS::Key", "project key", deployed.isProjectKey)
+	deployed.template.ResourceCountIs(jsii.String("AWS::KMS::Key"), jsii.Number(2))
 	assertNoPanic(t, "key", func() {
 		deployed.template.HasResource(jsii.String("AWS::KMS::Key"), props(map[string]any{
 			"DeletionPolicy": "Retain",
@@ -441,13 +449,15 @@ func TestQueues(t *testing.T) {
 					deployed.template.HasResourceProperties(jsii.String("AWS::SQS::QueuePolicy"), props(map[string]any{
 						"Queues": []any{map[string]any{"Ref": id}},
 						"PolicyDocument": assertions.Match_ObjectLike(props(map[string]any{
-							"Statement": []any{map[string]any{
+							// Other statements may follow: the intake queue's
+							// lets the email events topic send (TestEmailEvents).
+							"Statement": assertions.Match_ArrayWith(&[]any{map[string]any{
 								"Action":    "sqs:*",
 								"Effect":    "Deny",
 								"Principal": map[string]any{"AWS": "*"},
 								"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
 								"Resource":  map[string]any{"Fn::GetAtt": []any{id, "Arn"}},
-							}},
+							}}),
 						})),
 					}))
 				})
@@ -516,7 +526,7 @@ func TestFunctions(t *testing.T) {
 				// AND its environment is topology.ResourceEnv, resolved to the
 				// stack's own table, key and queues
 				tableID, _ := s.only(t, "AWS::DynamoDB::Table", "table", func(resource) bool { return true })
-				keyID, _ := s.only(t, "AWS::KMS::Key", "key", func(resource) bool { return true })
+				keyID, _ := s.only(t, "AWS::KMS::Key", "key", s.isProjectKey)
 				resolved := topology.Resolved{
 					TableName: jsonOf(map[string]any{"Ref": tableID}),
 					KeyID:     jsonOf(map[string]any{"Fn::GetAtt": []any{keyID, "Arn"}}),
@@ -525,6 +535,10 @@ func TestFunctions(t *testing.T) {
 				for _, q := range s.topo.Queues {
 					resolved.QueueURLs[q.Name] = jsonOf(map[string]any{"Ref": s.queueID(t, q.Name)})
 					resolved.QueueURLs[q.DLQName()] = jsonOf(map[string]any{"Ref": s.queueID(t, q.DLQName())})
+				}
+				if s.topo.EmailEvents != nil {
+					csID, _ := s.only(t, "AWS::SES::ConfigurationSet", "configuration set", func(resource) bool { return true })
+					resolved.ConfigurationSet = jsonOf(map[string]any{"Ref": csID})
 				}
 				wantEnv := map[string]string{}
 				for k, v := range topology.ResourceEnv(fn, resolved) {
@@ -643,7 +657,7 @@ func TestAPIFunctionPolicy(t *testing.T) {
 	fn, _ := deployed.topo.Function("api")
 	// WHEN the stack is synthesized
 	_, _, _, policy := deployed.function(t, fn)
-	keyID, _ := deployed.only(t, "AWS::KMS::Key", "key", func(resource) bool { return true })
+	keyID, _ := deployed.only(t, "AWS::KMS::Key", "key", deployed.isProjectKey)
 	tableID, _ := deployed.only(t, "AWS::DynamoDB::Table", "table", func(resource) bool { return true })
 
 	// THEN no statement grants a dynamodb, kms or sqs wildcard
@@ -871,7 +885,7 @@ func TestWebhookFunction(t *testing.T) {
 		}
 		// WHEN the stack is synthesized
 		fnID, f, _, policy := s.function(t, fn)
-		keyID, _ := s.only(t, "AWS::KMS::Key", "key", func(resource) bool { return true })
+		keyID, _ := s.only(t, "AWS::KMS::Key", "key", s.isProjectKey)
 
 		// THEN it has 256 MB and 10 s
 		if f.Properties["MemorySize"] != float64(256) || f.Properties["Timeout"] != float64(10) {
@@ -1013,5 +1027,105 @@ func TestParamContextMustBeBase64(t *testing.T) {
 func TestParamID(t *testing.T) {
 	if got := stack.ParamID("LEADLUENCE_META_APP_SECRET_CIPHERTEXT"); got != "LeadluenceMetaAppSecretCiphertext" {
 		t.Errorf("ParamID = %q", got)
+	}
+}
+
+func TestEmailEvents(t *testing.T) {
+	// GIVEN the default topology's SES event publishing
+	ee := deployed.topo.EmailEvents
+	if ee == nil {
+		t.Fatal("default topology has no EmailEvents")
+	}
+	// WHEN the stack is synthesized
+	topicID, topic := deployed.only(t, "AWS::SNS::Topic", "email events topic", func(resource) bool { return true })
+	keyID, _ := deployed.only(t, "AWS::KMS::Key", "email events key", func(r resource) bool { return !deployed.isProjectKey(r) })
+	csID, _ := deployed.only(t, "AWS::SES::ConfigurationSet", "configuration set", func(resource) bool { return true })
+	qid := deployed.queueID(t, ee.Queue)
+
+	// THEN the topic is encrypted with its own rotated key, which SES may
+	// use for this configuration set only
+	if got := getAtt(topic.Properties["KmsMasterKeyId"]); got != keyID {
+		t.Errorf("topic KmsMasterKeyId refers to %q, want %q", got, keyID)
+	}
+	assertNoPanic(t, "topic key", func() {
+		deployed.template.HasResourceProperties(jsii.String("AWS::KMS::Key"), props(map[string]any{
+			"EnableKeyRotation": true,
+			"KeyPolicy": assertions.Match_ObjectLike(props(map[string]any{
+				"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(props(map[string]any{
+					"Sid":       "SESPublishesEmailEvents",
+					"Action":    []any{"kms:Decrypt", "kms:GenerateDataKey"},
+					"Principal": map[string]any{"Service": "ses.amazonaws.com"},
+					"Condition": assertions.Match_ObjectLike(props(map[string]any{
+						"StringEquals": assertions.Match_ObjectLike(props(map[string]any{
+							"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"},
+						})),
+					})),
+				}))}),
+			})),
+		}))
+	})
+	// AND the topic policy denies plain HTTP and lets SES publish
+	_, policy := deployed.only(t, "AWS::SNS::TopicPolicy", "topic policy", func(resource) bool { return true })
+	if !refersTo(jsonOf(policy.Properties["Topics"]), topicID) {
+		t.Errorf("topic policy applies to %s, want %s", jsonOf(policy.Properties["Topics"]), topicID)
+	}
+	doc := jsonOf(policy.Properties["PolicyDocument"])
+	for _, want := range []string{`"aws:SecureTransport":"false"`, `"Effect":"Deny"`, `"Service":"ses.amazonaws.com"`, `"sns:Publish"`} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("topic policy lacks %s: %s", want, doc)
+		}
+	}
+	// AND the configuration set has the topology's name and publishes the
+	// topology's events to the topic
+	assertNoPanic(t, "configuration set", func() {
+		deployed.template.HasResourceProperties(jsii.String("AWS::SES::ConfigurationSet"), props(map[string]any{
+			"Name": ee.ConfigurationSet,
+		}))
+	})
+	events := make([]any, len(ee.Events))
+	for i, e := range ee.Events {
+		events[i] = strings.ToLower(e) // CloudFormation spells SES event types in lower case
+	}
+	assertNoPanic(t, "event destination", func() {
+		deployed.template.HasResourceProperties(jsii.String("AWS::SES::ConfigurationSetEventDestination"), props(map[string]any{
+			"ConfigurationSetName": map[string]any{"Ref": csID},
+			"EventDestination": assertions.Match_ObjectLike(props(map[string]any{
+				"Enabled":            true,
+				"MatchingEventTypes": assertions.Match_ArrayEquals(&events),
+				"SnsDestination":     map[string]any{"TopicARN": map[string]any{"Ref": topicID}},
+			})),
+		}))
+	})
+	// AND the queue is subscribed without raw delivery (bodies are SNS
+	// envelopes) and its policy lets the topic send to it
+	assertNoPanic(t, "subscription", func() {
+		deployed.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), props(map[string]any{
+			"Protocol": "sqs",
+			"TopicArn": map[string]any{"Ref": topicID},
+			"Endpoint": map[string]any{"Fn::GetAtt": []any{qid, "Arn"}},
+		}))
+	})
+	_, sub := deployed.only(t, "AWS::SNS::Subscription", "subscription", func(resource) bool { return true })
+	if raw, ok := sub.Properties["RawMessageDelivery"]; ok && raw != false {
+		t.Errorf("RawMessageDelivery = %v, want off", raw)
+	}
+	var queuePolicy string
+	for _, r := range deployed.ofType("AWS::SQS::QueuePolicy") {
+		if refersTo(jsonOf(r.Properties["Queues"]), qid) {
+			queuePolicy += jsonOf(r.Properties["PolicyDocument"])
+		}
+	}
+	if !strings.Contains(queuePolicy, `"sqs:SendMessage"`) || !strings.Contains(queuePolicy, `"Service":"sns.amazonaws.com"`) || !refersTo(queuePolicy, topicID) {
+		t.Errorf("queue %s policy does not let the topic send: %s", ee.Queue, queuePolicy)
+	}
+
+	// AND exactly the functions that send email name the configuration set
+	for _, fn := range deployed.topo.Functions {
+		_, fnRes, _, _ := deployed.function(t, fn)
+		vars, _ := fnRes.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+		got, set := vars[topology.EnvConfigurationSet]
+		if set != fn.Access.SendEmail || (set && getAtt(got) != csID) {
+			t.Errorf("function %s (SendEmail %v): %s = %v", fn.Name, fn.Access.SendEmail, topology.EnvConfigurationSet, got)
+		}
 	}
 }

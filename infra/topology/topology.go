@@ -18,6 +18,9 @@ const (
 	EnvTable       = "LEADLUENCE_TABLE"
 	EnvKeyID       = "LEADLUENCE_KEY_ID"
 	EnvQueuePrefix = "LEADLUENCE_QUEUE_URL_"
+	// EnvConfigurationSet carries the SES configuration set that sent
+	// emails name, so that SES publishes their events (EmailEvents).
+	EnvConfigurationSet = "LEADLUENCE_SES_CONFIGURATION_SET"
 )
 
 // Stack is the whole deployment.
@@ -28,6 +31,22 @@ type Stack struct {
 	Key       Key
 	Queues    []Queue
 	Functions []Function
+	// EmailEvents, when set, has SES publish what happens to sent emails
+	// to a queue.
+	EmailEvents *EmailEvents
+}
+
+// EmailEvents routes SES events of sent emails to a queue: SES publishes
+// the Events of emails sent with ConfigurationSet to an SNS topic that Queue
+// is subscribed to, so each SQS body is an SNS notification whose Message is
+// the SES event (what shared/intake reads).
+type EmailEvents struct {
+	// ConfigurationSet is the SES configuration set name.
+	ConfigurationSet string
+	// Queue is the topology queue the events are delivered to.
+	Queue string
+	// Events are SES event types: DELIVERY, BOUNCE, COMPLAINT, REJECT, ...
+	Events []string
 }
 
 // Table is the single DynamoDB table.
@@ -198,6 +217,9 @@ type Resolved struct {
 	TableName string
 	KeyID     string
 	QueueURLs map[string]string
+	// ConfigurationSet is the SES configuration set emails are sent with;
+	// empty when there is none (locally).
+	ConfigurationSet string
 }
 
 // ResourceEnv returns the env vars function fn needs to reach the resources
@@ -215,6 +237,9 @@ func ResourceEnv(fn Function, r Resolved) map[string]string {
 	}
 	for _, q := range fn.QueuesUsed() {
 		env[QueueURLEnv(q)] = r.QueueURLs[q]
+	}
+	if fn.Access.SendEmail && r.ConfigurationSet != "" {
+		env[EnvConfigurationSet] = r.ConfigurationSet
 	}
 	return env
 }
@@ -281,6 +306,13 @@ func Default() Stack {
 			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 10, Retention: 4 * 24 * time.Hour},
 		},
 		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction()},
+		// Delivery, bounce, complaint and reject events of sent emails reach
+		// ingest with Meta's webhooks (shared/intake/ses.go).
+		EmailEvents: &EmailEvents{
+			ConfigurationSet: "leadluence",
+			Queue:            QueueIntake,
+			Events:           []string{"DELIVERY", "BOUNCE", "COMPLAINT", "REJECT"},
+		},
 	}
 }
 
@@ -411,7 +443,8 @@ func senderFunction() Function {
 		Dir:      "functions/sender",
 		MemoryMB: 512,
 		Timeout:  time.Minute,
-		Access:   Access{TableRead: true, TableWrite: true, KeyDecrypt: true, SendEmail: true},
+		// SendTo: a campaign's page job queues the next page on the same queue.
+		Access:   Access{TableRead: true, TableWrite: true, KeyDecrypt: true, SendEmail: true, SendTo: []string{QueueOutbound}},
 		Consumes: &QueueTrigger{Queue: QueueOutbound, BatchSize: 10},
 	}
 }

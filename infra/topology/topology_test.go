@@ -156,3 +156,34 @@ func TestParamsAreConsistent(t *testing.T) {
 		}
 	}
 }
+
+func TestEmailEventsReachSender(t *testing.T) {
+	st := topology.Default()
+	ee := st.EmailEvents
+	if ee == nil {
+		t.Fatal("GIVEN the default topology THEN it routes SES events: EmailEvents is nil")
+	}
+	// GIVEN the default topology
+	// THEN SES events of the "leadluence" configuration set go to intake
+	if diff := cmp.Diff(topology.EmailEvents{
+		ConfigurationSet: "leadluence",
+		Queue:            topology.QueueIntake,
+		Events:           []string{"DELIVERY", "BOUNCE", "COMPLAINT", "REJECT"},
+	}, *ee); diff != "" {
+		t.Errorf("EmailEvents (-want +got):\n%s", diff)
+	}
+	res := topology.Resolved{QueueURLs: map[string]string{}, ConfigurationSet: ee.ConfigurationSet}
+	for _, fn := range st.Functions {
+		// WHEN the resource env of each function is built
+		got, set := topology.ResourceEnv(fn, res)[topology.EnvConfigurationSet]
+		// THEN exactly the functions that send email learn the configuration set
+		if set != fn.Access.SendEmail || (set && got != ee.ConfigurationSet) {
+			t.Errorf("function %s (SendEmail %v): %s = %q, set %v", fn.Name, fn.Access.SendEmail, topology.EnvConfigurationSet, got, set)
+		}
+	}
+	// AND without a configuration set (locally) the sender gets no variable
+	sender, _ := st.Function("sender")
+	if v, set := topology.ResourceEnv(sender, topology.Resolved{})[topology.EnvConfigurationSet]; set {
+		t.Errorf("no configuration set: %s = %q, want unset", topology.EnvConfigurationSet, v)
+	}
+}

@@ -112,4 +112,8 @@ type Sender struct {
 	// NumberRatePerSecond is how many messages one WhatsApp business number
 	// may send per second (Meta's default throughput is 80).
 	NumberRatePerSecond int `env:"LEADLUENCE_WHATSAPP_MPS" envDefault:"80"`
+	// ConfigurationSet is the SES configuration set emails are sent with,
+	// so that SES publishes their delivery, bounce and complaint events
+	// (topology.EmailEvents); empty sends without one (locally).
+	ConfigurationSet string `env:"LEADLUENCE_SES_CONFIGURATION_SET"`
 }

@@ -23,10 +23,12 @@ import (
 )
 
 // Campaigns send one WhatsApp template to every lead matching a filter.
-// The fan-out runs inside the api function, one bounded slice per request:
-// creating a campaign processes its first pages of leads, and each POST
-// /v1/campaigns/{id}/resume processes the next ones from the cursor stored
-// on the campaign, until none are left (status completed). Every lead gets
+// Creating (or resuming) a campaign processes its first page of leads
+// inside the request and, while pages remain, puts a campaign page job
+// (outbound.KindCampaignPage) on the outbound queue; the sender processes
+// one page per job with CampaignPages.Step and enqueues the next, from the
+// cursor stored on the campaign, until none are left (status completed) or
+// the campaign is paused. Every lead gets
 // at most one message per campaign (client message id
 // "campaign:<campaign>:<lead>"), so a page processed twice never sends
 // twice; a page's counts are committed once, guarded by the campaign's
@@ -53,8 +55,9 @@ const (
 	campaignDefaultPageSize = 100
 	campaignMaxPageSize     = 100
 	// campaignPagesPerRequest bounds the synchronous work of one create or
-	// resume request: at most 2 pages (200 leads at the default size).
-	campaignPagesPerRequest = 2
+	// resume request: one page (100 leads at the default size); the rest
+	// is processed by the sender, one page per campaign page job.
+	campaignPagesPerRequest = 1
 	// campaignOutcomeLimit: sent and failed are counted by reading the
 	// campaign's messages only up to this many (one Query and one
 	// BatchGetItem); bigger campaigns report them as null.
@@ -96,7 +99,7 @@ type CampaignIn struct {
 	Filter     CampaignFilterIn    `json:"filter,omitempty"`
 	// PhoneNumberID is the business number to send from.
 	PhoneNumberID string `json:"phone_number_id,omitempty" maxLength:"64" pattern:"^[0-9]+$" doc:"Default the organisation's most recently connected active number."`
-	PageSize      int    `json:"page_size,omitempty" minimum:"1" maximum:"100" doc:"Leads per processed page (default 100); each create or resume request processes at most 2 pages."`
+	PageSize      int    `json:"page_size,omitempty" minimum:"1" maximum:"100" doc:"Leads per processed page (default 100); the create or resume request processes the first, the sender the rest, one page per queued job."`
 }
 
 // CampaignCounts are a campaign's progress and outcome.
@@ -165,8 +168,9 @@ func (s *Server) registerCampaigns() {
 		OperationID: "create-campaign", Method: http.MethodPost, Path: "/v1/campaigns", Tags: []string{"campaigns"},
 		Summary: "Send a WhatsApp template to every lead matching a filter",
 		Description: "Checks the template (exists, APPROVED, parameter counts: 422 unknown_template / template_not_approved / " +
-			"template_parameters), stores the campaign and processes its first pages of leads: 201 with the campaign and its " +
-			"counts. Continue with POST /v1/campaigns/{id}/resume until its status is completed. Owner, admin, manager.",
+			"template_parameters), stores the campaign and processes its first page of leads: 201 with the campaign and its " +
+			"counts. The remaining pages are processed in the background, one queued job per page, until its status is " +
+			"completed. Owner, admin, manager.",
 		DefaultStatus: http.StatusCreated, Security: bearerSecurity, MaxBodyBytes: maxBodyBytes, Errors: errs,
 	}, s.createCampaign)
 	huma.Register(s.api, huma.Operation{
@@ -187,9 +191,9 @@ func (s *Server) registerCampaigns() {
 	}, s.pauseCampaign)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "resume-campaign", Method: http.MethodPost, Path: "/v1/campaigns/{id}/resume", Tags: []string{"campaigns"},
-		Summary: "Resume a paused campaign, or continue a running one, processing its next pages",
-		Description: "Processes at most 2 more pages of leads from the stored cursor. A completed campaign is returned " +
-			"unchanged. Processing a page again never sends a lead a second message.",
+		Summary: "Resume a paused campaign, or continue a running one, processing its next page",
+		Description: "Processes the next page of leads from the stored cursor and queues the job for the page after it. " +
+			"A completed campaign is returned unchanged. Processing a page again never sends a lead a second message.",
 		Security: bearerSecurity, Errors: errs,
 	}, s.resumeCampaign)
 }
@@ -248,10 +252,13 @@ func (s *Server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 	}
 	s.record(ctx, audit.Record{OrgID: c.OrgID, ActorID: p.User.ID, Action: "campaign.create", TargetType: "campaign", TargetID: c.ID,
 		Details: map[string]string{"template": c.TemplateName, "language": c.TemplateLanguage}})
-	// The campaign exists now: a failure while processing its first pages
-	// is logged and left for resume, not reported as a failed create.
+	// The campaign exists now: a failure while processing its first page
+	// or queueing the next is logged and left for resume, not reported as
+	// a failed create.
 	if _, err := s.runCampaign(ctx, cs, c.OrgID, c.ID); err != nil {
 		s.deps.Log.WarnContext(ctx, "process new campaign", "campaign", c.ID, "err", err)
+	} else if err := s.continueCampaign(ctx, cs, c.OrgID, c.ID); err != nil {
+		s.deps.Log.WarnContext(ctx, "queue next campaign page", "campaign", c.ID, "err", err)
 	}
 	out, err := s.campaignView(ctx, cs, c.OrgID, c.ID)
 	if err != nil {
@@ -351,6 +358,9 @@ func (s *Server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*stru
 	if _, err := s.runCampaign(ctx, cs, c.OrgID, c.ID); err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
+	if err := s.continueCampaign(ctx, cs, c.OrgID, c.ID); err != nil {
+		return nil, s.campaignErr(ctx, err)
+	}
 	out, err := s.campaignView(ctx, cs, p.User.OrgID, in.ID)
 	if err != nil {
 		return nil, err
@@ -367,9 +377,9 @@ func (s *Server) campaignErr(ctx context.Context, err error) error {
 	case errors.Is(err, dynamostore.ErrCampaignNotFound):
 		return errNotFound("campaign")
 	case errors.Is(err, errCampaignEnqueue):
-		s.deps.Log.ErrorContext(ctx, "enqueue campaign message", "err", err)
+		s.deps.Log.ErrorContext(ctx, "enqueue campaign job", "err", err)
 		return problem(http.StatusServiceUnavailable, "queue_unavailable",
-			"a campaign message could not be put on the send queue; resume the campaign again later (nothing is sent twice)")
+			"a campaign message or page job could not be put on the send queue; resume the campaign again later (nothing is sent twice)")
 	}
 	return s.internal(ctx, "process campaign", err)
 }
@@ -503,12 +513,92 @@ func (s *Server) campaignTemplate(ctx context.Context, number integration.Integr
 	return sp, err
 }
 
-// errCampaignEnqueue marks a failure to put a campaign message's job on
-// the outbound queue.
-var errCampaignEnqueue = errors.New("enqueue campaign message")
+// errCampaignEnqueue marks a failure to put a campaign message's job, or
+// a campaign page job, on the outbound queue.
+var errCampaignEnqueue = errors.New("enqueue campaign job")
+
+// continueCampaign puts the job for the campaign's next page on the
+// outbound queue if the campaign is still running (pages remain). A paused
+// or completed campaign gets none. The job travels through the messaging
+// Enqueue as an outbound.CampaignPageRef (see outbound.Job.Encode).
+func (s *Server) continueCampaign(ctx context.Context, cs CampaignStore, orgID, id string) error {
+	c, err := cs.GetCampaign(ctx, orgID, id)
+	if err != nil {
+		return fmt.Errorf("read campaign %s: %w", id, err)
+	}
+	if c.Status != dynamostore.CampaignRunning {
+		return nil
+	}
+	if err := s.deps.Messaging.Enqueue(ctx, orgID, "", outbound.CampaignPageRef(id)); err != nil {
+		return fmt.Errorf("%w: page of campaign %s: %w", errCampaignEnqueue, id, err)
+	}
+	return nil
+}
+
+// CampaignPages processes campaign pages outside a request: the sender
+// calls Step for each campaign page job (outbound.KindCampaignPage) on the
+// outbound queue. It runs the same page code as the campaign routes.
+type CampaignPages struct {
+	s  *Server
+	cs CampaignStore
+}
+
+// NewCampaignPages returns the page processor over d. It uses d.Store
+// (leads), d.Log, d.Now (default time.Now) and d.Messaging: its Store must
+// be a CampaignStore, Enqueue puts message and page jobs on the outbound
+// queue, Graph and Opener read the templates.
+func NewCampaignPages(d Deps) (*CampaignPages, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Store == nil || d.Log == nil || d.Messaging == nil || d.Messaging.Enqueue == nil {
+		return nil, errors.New("campaign pages: Store, Log and Messaging with Enqueue are required")
+	}
+	s := &Server{deps: d}
+	cs, ok := s.campaignStore()
+	if !ok {
+		return nil, errors.New("campaign pages: the messaging store does not store campaigns")
+	}
+	return &CampaignPages{s: s, cs: cs}, nil
+}
+
+// Step processes the next page of campaign id of org orgID if it is
+// running, then queues the job for the page after it while the campaign is
+// still running. A paused, completed or unknown campaign ends the chain
+// (nil, nothing queued), as does a page another processor committed first
+// (that one queues the next job). A refusal that retrying cannot fix soon
+// (the template is no longer approved, no active WhatsApp number) is logged
+// and ends the chain too; POST /v1/campaigns/{id}/resume restarts it. Any
+// other error means the job should be retried: processing a page again
+// never sends twice.
+func (p *CampaignPages) Step(ctx context.Context, orgID, id string) error {
+	c, err := p.cs.GetCampaign(ctx, orgID, id)
+	switch {
+	case errors.Is(err, dynamostore.ErrCampaignNotFound):
+		p.s.deps.Log.WarnContext(ctx, "campaign page job for an unknown campaign", "org_id", orgID, "campaign", id)
+		return nil
+	case err != nil:
+		return fmt.Errorf("read campaign %s: %w", id, err)
+	case c.Status != dynamostore.CampaignRunning:
+		return nil
+	}
+	err = p.s.processCampaignPage(ctx, p.cs, c)
+	var pr *Problem
+	switch {
+	case errors.Is(err, dynamostore.ErrCampaignConflict):
+		return nil
+	case errors.As(err, &pr) && pr.Status < http.StatusInternalServerError:
+		p.s.deps.Log.WarnContext(ctx, "campaign stopped", "org_id", orgID, "campaign", id, "code", pr.Code, "detail", pr.Detail)
+		return nil
+	case err != nil:
+		return fmt.Errorf("process page of campaign %s: %w", id, err)
+	}
+	return p.s.continueCampaign(ctx, p.cs, orgID, id)
+}
 
 // runCampaign processes up to campaignPagesPerRequest pages of a running
-// campaign, re-reading it before each page so a pause stops it.
+// campaign, re-reading it before each page so a pause stops it. The
+// caller queues the job for the pages after (continueCampaign).
 func (s *Server) runCampaign(ctx context.Context, cs CampaignStore, orgID, id string) (dynamostore.Campaign, error) {
 	var c dynamostore.Campaign
 	for range campaignPagesPerRequest {

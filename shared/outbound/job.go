@@ -14,40 +14,87 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
-// Job is the body of an outbound queue message: which message to send. The
-// api function enqueues one after conversation's message is stored as
-// queued (dynamostore QueueOutbound); the sender consumes it.
+// Job is the body of an outbound queue message. A Job of the empty Kind
+// (KindSend) names a message to send: the api function enqueues one after
+// the message is stored as queued (dynamostore QueueOutbound); the sender
+// consumes it. A Job of KindCampaignPage asks the sender to process the
+// next page of leads of campaign CampaignID of org OrgID (see
+// docs/campaigns.md).
 type Job struct {
-	OrgID     string `json:"org_id"`
-	LeadID    string `json:"lead_id"`
-	MessageID string `json:"message_id"`
+	Kind       string `json:"kind,omitempty"`
+	OrgID      string `json:"org_id"`
+	LeadID     string `json:"lead_id,omitempty"`
+	MessageID  string `json:"message_id,omitempty"`
+	CampaignID string `json:"campaign_id,omitempty"`
 }
 
-// Encode returns the job as the queue message body.
+// Job kinds.
+const (
+	// KindSend sends the message OrgID / LeadID / MessageID.
+	KindSend = ""
+	// KindCampaignPage processes the next page of campaign CampaignID.
+	KindCampaignPage = "campaign_page"
+)
+
+// campaignPageRef prefixes the message id of a campaign page job written
+// through an enqueue function that only carries (org, lead, message) ids;
+// see CampaignPageRef.
+const campaignPageRef = "campaign_page:"
+
+// CampaignPageJob is the job "process the next page of this campaign".
+func CampaignPageJob(orgID, campaignID string) Job {
+	return Job{Kind: KindCampaignPage, OrgID: orgID, CampaignID: campaignID}
+}
+
+// CampaignPageRef is the message id under which a campaign page job travels
+// through an enqueue function shaped (org, lead, message): a Job with an
+// empty LeadID and this MessageID is encoded as CampaignPageJob(org,
+// campaignID). It lets the api function's existing enqueue put page jobs
+// on the queue.
+func CampaignPageRef(campaignID string) string { return campaignPageRef + campaignID }
+
+// Encode returns the job as the queue message body. A send job whose ids
+// are a CampaignPageRef is encoded as the campaign page job it stands for.
 func (j Job) Encode() string {
-	b, _ := json.Marshal(j) // three strings: cannot fail
+	if j.Kind == KindSend && j.LeadID == "" && strings.HasPrefix(j.MessageID, campaignPageRef) {
+		j = CampaignPageJob(j.OrgID, strings.TrimPrefix(j.MessageID, campaignPageRef))
+	}
+	b, _ := json.Marshal(j) // strings only: cannot fail
 	return string(b)
 }
 
 // ErrBadJob means a queue message body is not a Job.
 var ErrBadJob = errors.New("not an outbound job")
 
-// DecodeJob parses a queue message body; every field is required.
+// DecodeJob parses a queue message body. A send job needs org_id, lead_id
+// and message_id; a campaign page job org_id and campaign_id; any other
+// kind is an ErrBadJob.
 func DecodeJob(body string) (Job, error) {
 	var j Job
 	if err := json.Unmarshal([]byte(body), &j); err != nil {
 		return Job{}, fmt.Errorf("decode job: %w: %w", ErrBadJob, err)
 	}
+	var required map[string]string
+	switch j.Kind {
+	case KindSend:
+		required = map[string]string{"org_id": j.OrgID, "lead_id": j.LeadID, "message_id": j.MessageID}
+	case KindCampaignPage:
+		required = map[string]string{"org_id": j.OrgID, "campaign_id": j.CampaignID}
+	default:
+		return Job{}, fmt.Errorf("decode job: unknown kind %q: %w", j.Kind, ErrBadJob)
+	}
 	var missing []string
-	for name, v := range map[string]string{"org_id": j.OrgID, "lead_id": j.LeadID, "message_id": j.MessageID} {
+	for name, v := range required {
 		if v == "" {
 			missing = append(missing, name)
 		}
 	}
 	if len(missing) > 0 {
+		sort.Strings(missing)
 		return Job{}, fmt.Errorf("decode job: missing %s: %w", strings.Join(missing, ", "), ErrBadJob)
 	}
 	return j, nil

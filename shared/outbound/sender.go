@@ -89,6 +89,9 @@ type Sender struct {
 	NumberRate int
 	// EmailFrom is the From of emails whose payload names none.
 	EmailFrom string
+	// ConfigurationSet, when set, is the SES configuration set emails are
+	// sent with, so that SES publishes their events.
+	ConfigurationSet string
 	// SendTimeout bounds one provider call (default DefaultSendTimeout).
 	SendTimeout time.Duration
 	// MaxPairHold is how long a send may wait in the invocation for its
@@ -362,6 +365,9 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 		e.From = s.EmailFrom
 	}
 	in := emailInput(e)
+	if s.ConfigurationSet != "" {
+		in.ConfigurationSetName = aws.String(s.ConfigurationSet)
+	}
 	if !s.hasTime(ctx, 0) {
 		return Result{Outcome: OutcomeRetry, Refusal: Refusal{Reason: "invocation ending"}}, nil
 	}

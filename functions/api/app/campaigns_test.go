@@ -2,16 +2,24 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	senderapp "github.com/leadluence/backend/functions/sender/app"
+	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/outbound"
 )
 
 // campaignLeads creates five leads tagged spring (Asha, Bina and Chetan
@@ -197,21 +205,117 @@ func TestCampaigns(t *testing.T) {
 	})
 }
 
+// splitJobs separates campaign page jobs from send jobs.
+func splitJobs(jobs []map[string]string) (pages, sends []map[string]string) {
+	for _, j := range jobs {
+		if j["kind"] == outbound.KindCampaignPage {
+			pages = append(pages, j)
+		} else {
+			sends = append(sends, j)
+		}
+	}
+	return pages, sends
+}
+
+// senderHandler is the sender function's handler over the same stand-ins.
+func senderHandler(t *testing.T, e *msgEnv) senderapp.Handler {
+	t.Helper()
+	h, err := senderapp.New(context.Background(), config.Sender{TableName: e.cfg.TableName, KeyID: e.cfg.KeyID,
+		OutboundQueueURL: e.cfg.OutboundQueueURL, GraphBaseURL: e.cfg.GraphBaseURL, GraphVersion: e.cfg.GraphVersion,
+		EmailFrom: e.cfg.EmailFrom, NumberRatePerSecond: 80}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestCampaignRunsThroughQueue(t *testing.T) {
+	e := newMsgEnv(t)
+	owner := e.signup(t, "Sharma Realty")
+	eligible := campaignLeads(t, e, owner)
+	e.connect(t, owner)
+	e.jobs(t)
+	h := senderHandler(t, e)
+
+	// One lead per page: the create processes the first page (Esha, newest,
+	// has no phone) and queues the job for the next.
+	r := e.do(t, "POST", "/v1/campaigns", owner.Access, saleCampaign(1))
+	expect(t, r, 201)
+	id := r.str("id")
+	if m, _, _ := counts(t, r); r.str("status") != "running" || m != 1 {
+		t.Fatalf("campaign after create %s", r.Raw)
+	}
+	pages, sends := splitJobs(e.jobs(t))
+	if len(pages) != 1 || pages[0]["campaign_id"] != id || pages[0]["org_id"] != owner.OrgID || len(sends) != 0 {
+		t.Fatalf("jobs after create: pages %v, sends %v", pages, sends)
+	}
+
+	// The sender works through the pages one job at a time, to the end.
+	all := []map[string]string{}
+	for round := 0; len(pages) > 0; round++ {
+		if round == 10 {
+			t.Fatalf("still page jobs after %d rounds: %v", round, pages)
+		}
+		feed(t, h, pages)
+		var s []map[string]string
+		pages, s = splitJobs(e.jobs(t))
+		if len(pages) > 1 {
+			t.Fatalf("one page job queued %d: %v", len(pages), pages)
+		}
+		all = append(all, s...)
+	}
+	checkJobs(t, all, eligible, 3)
+	g := e.do(t, "GET", "/v1/campaigns/"+id, owner.Access, nil)
+	expect(t, g, 200)
+	m, q, skipped := counts(t, g)
+	if g.str("status") != "completed" || m != 5 || q != 3 || skipped["opted_out"] != 1.0 || skipped["no_phone"] != 1.0 {
+		t.Fatalf("campaign after the sender %s", g.Raw)
+	}
+
+	// A redelivered page job of the completed campaign does nothing.
+	feed(t, h, []map[string]string{{"kind": outbound.KindCampaignPage, "org_id": owner.OrgID, "campaign_id": id}})
+	if jobs := e.jobs(t); len(jobs) != 0 {
+		t.Fatalf("page job of a completed campaign queued %v", jobs)
+	}
+}
+
+// feed runs the sender's handler on jobs as one batch.
+func feed(t *testing.T, h senderapp.Handler, jobs []map[string]string) {
+	t.Helper()
+	ev := events.SQSEvent{}
+	for i, j := range jobs {
+		body, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("job-%d", i), Body: string(body),
+			Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
+	}
+	resp, err := h(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("sender on %v: failures %v, err %v", jobs, resp.BatchItemFailures, err)
+	}
+}
+
 func TestCampaignPauseResume(t *testing.T) {
 	e := newMsgEnv(t)
 	owner := e.signup(t, "Sharma Realty")
 	eligible := campaignLeads(t, e, owner)
 	e.connect(t, owner)
 	e.jobs(t)
+	h := senderHandler(t, e)
 
-	// One lead per page, two pages per request: the create processes two.
+	// One lead per page: the create processes one, the sender one more.
 	r := e.do(t, "POST", "/v1/campaigns", owner.Access, saleCampaign(1))
 	expect(t, r, 201)
 	id := r.str("id")
-	if m, _, _ := counts(t, r); r.str("status") != "running" || m != 2 {
-		t.Fatalf("campaign after create %s", r.Raw)
+	pages, sends := splitJobs(e.jobs(t))
+	feed(t, h, pages)
+	pages, more := splitJobs(e.jobs(t))
+	sends = append(sends, more...)
+	if len(pages) != 1 {
+		t.Fatalf("page jobs after the second page: %v", pages)
 	}
-	jobs := e.jobs(t)
 
 	p := e.do(t, "POST", "/v1/campaigns/"+id+"/pause", owner.Access, nil)
 	expect(t, p, 200)
@@ -219,25 +323,37 @@ func TestCampaignPauseResume(t *testing.T) {
 		t.Fatalf("paused %s", p.Raw)
 	}
 	expect(t, e.do(t, "POST", "/v1/campaigns/"+id+"/pause", owner.Access, nil), 200)
+	// The queued page job finds the campaign paused and stops the chain.
+	feed(t, h, pages)
+	if jobs := e.jobs(t); len(jobs) != 0 {
+		t.Fatalf("paused campaign queued %v", jobs)
+	}
 	g := e.do(t, "GET", "/v1/campaigns/"+id, owner.Access, nil)
 	if m, _, _ := counts(t, g); g.str("status") != "paused" || m != 2 {
 		t.Fatalf("paused campaign moved on: %s", g.Raw)
 	}
-	if more := e.jobs(t); len(more) != 0 {
-		t.Fatalf("paused campaign queued %v", more)
-	}
 
+	// Resume processes the next page and queues the job for the rest.
 	r = e.do(t, "POST", "/v1/campaigns/"+id+"/resume", owner.Access, nil)
 	expect(t, r, 200)
-	if m, _, _ := counts(t, r); r.str("status") != "running" || m != 4 {
+	if m, _, _ := counts(t, r); r.str("status") != "running" || m != 3 {
 		t.Fatalf("resumed %s", r.Raw)
 	}
-	r = e.do(t, "POST", "/v1/campaigns/"+id+"/resume", owner.Access, nil)
-	expect(t, r, 200)
-	m, q, skipped := counts(t, r)
-	if r.str("status") != "completed" || m != 5 || q != 3 || skipped["opted_out"] != 1.0 || skipped["no_phone"] != 1.0 {
-		t.Fatalf("finished %s", r.Raw)
+	pages, more = splitJobs(e.jobs(t))
+	sends = append(sends, more...)
+	for round := 0; len(pages) > 0; round++ {
+		if round == 10 {
+			t.Fatalf("still page jobs after %d rounds: %v", round, pages)
+		}
+		feed(t, h, pages)
+		pages, more = splitJobs(e.jobs(t))
+		sends = append(sends, more...)
 	}
-	checkJobs(t, append(jobs, e.jobs(t)...), eligible, 3)
+	g = e.do(t, "GET", "/v1/campaigns/"+id, owner.Access, nil)
+	m, q, skipped := counts(t, g)
+	if g.str("status") != "completed" || m != 5 || q != 3 || skipped["opted_out"] != 1.0 || skipped["no_phone"] != 1.0 {
+		t.Fatalf("finished %s", g.Raw)
+	}
+	checkJobs(t, sends, eligible, 3)
 	problemCode(t, e.do(t, "POST", "/v1/campaigns/"+id+"/pause", owner.Access, nil), 409, "campaign_completed")
 }

@@ -1,5 +1,7 @@
 // Package app wires the sender function: an SQS consumer of the outbound
-// queue that sends each queued message with package outbound. A message to
+// queue that sends each queued message with package outbound, and
+// processes campaign page jobs (outbound.KindCampaignPage) one page each
+// with httpapi.CampaignPages, which queues the next page's job. A message to
 // retry (a provider's rate limit or outage, a pacing wait) is reported as a
 // batch item failure after its visibility timeout is set to when it should
 // come back; everything else is done when the handler returns.
@@ -26,6 +28,7 @@ import (
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/outbound"
@@ -51,13 +54,66 @@ const graphBackstop = 30 * time.Second
 // maxVisibility is SQS's longest visibility timeout.
 const maxVisibility = 12 * time.Hour
 
-// New returns the sender handler.
+// New returns the sender handler, campaign page jobs included.
 func New(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, error) {
 	s, q, err := NewSender(ctx, cfg, log, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return NewHandler(s, q, cfg.OutboundQueueURL, log), nil
+	pages, err := NewCampaignPages(cfg, s, q, log)
+	if err != nil {
+		return nil, err
+	}
+	return NewHandler(s, q, cfg.OutboundQueueURL, log, WithCampaignPages(pages)), nil
+}
+
+// CampaignPages processes one page of a campaign per campaign page job and
+// queues the next (httpapi.CampaignPages). An error means the job is
+// retried.
+type CampaignPages interface {
+	Step(ctx context.Context, orgID, campaignID string) error
+}
+
+// Queue sends messages to a queue.
+type Queue interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// NewCampaignPages builds the campaign page processor over the sender's
+// store and token opener: it reads templates from the Graph API of cfg and
+// puts message and page jobs on the outbound queue through q.
+func NewCampaignPages(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.Logger) (*httpapi.CampaignPages, error) {
+	store, ok := s.Store.(*dynamostore.Store)
+	if !ok {
+		return nil, fmt.Errorf("campaign pages: sender store is %T, not the table store", s.Store)
+	}
+	enqueue := func(ctx context.Context, orgID, leadID, messageID string) error {
+		body := outbound.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
+		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OutboundQueueURL, MessageBody: &body}); err != nil {
+			return fmt.Errorf("enqueue %s: %w", messageID, err)
+		}
+		return nil
+	}
+	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphBackstop})
+	pages, err := httpapi.NewCampaignPages(httpapi.Deps{Store: store, Log: log,
+		Messaging: &httpapi.MessagingDeps{Store: store, Enqueue: enqueue, Graph: graph, Opener: s.Tokens}})
+	if err != nil {
+		return nil, fmt.Errorf("campaign pages: %w", err)
+	}
+	return pages, nil
+}
+
+// Option adjusts the handler.
+type Option func(*handlerConfig)
+
+type handlerConfig struct {
+	pages CampaignPages
+}
+
+// WithCampaignPages makes the handler process campaign page jobs with p.
+// Without it such a job is retried (and ends in the dead-letter queue).
+func WithCampaignPages(p CampaignPages) Option {
+	return func(c *handlerConfig) { c.pages = p }
 }
 
 // NewSender builds the outbound.Sender of cfg (clients, token cache,
@@ -83,13 +139,19 @@ func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ..
 		Log:        log,
 		NumberRate: cfg.NumberRatePerSecond,
 		EmailFrom:  cfg.EmailFrom,
+		// Sent emails name the configuration set whose events SES publishes.
+		ConfigurationSet: cfg.ConfigurationSet,
 	}
 	return s, sqs.NewFromConfig(awsCfg), nil
 }
 
 // NewHandler returns the SQS handler over a sender. Records of one batch
-// run concurrently; records carrying the same job are sent once.
-func NewHandler(s *outbound.Sender, q Visibility, queueURL string, log *slog.Logger) Handler {
+// run concurrently; records carrying the same job are worked on once.
+func NewHandler(s *outbound.Sender, q Visibility, queueURL string, log *slog.Logger, opts ...Option) Handler {
+	var hc handlerConfig
+	for _, o := range opts {
+		o(&hc)
+	}
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		// Group records by message, keeping batch order.
 		var order []string
@@ -98,6 +160,9 @@ func NewHandler(s *outbound.Sender, q Visibility, queueURL string, log *slog.Log
 			k := r.MessageId
 			if job, err := outbound.DecodeJob(r.Body); err == nil {
 				k = job.OrgID + "/" + job.LeadID + "/" + job.MessageID
+				if job.Kind == outbound.KindCampaignPage {
+					k = "campaign/" + job.OrgID + "/" + job.CampaignID
+				}
 			}
 			if _, ok := groups[k]; !ok {
 				order = append(order, k)
@@ -118,7 +183,7 @@ func NewHandler(s *outbound.Sender, q Visibility, queueURL string, log *slog.Log
 				defer func() { <-sem; wg.Done() }()
 				// Only the first copy is worked on; the others are
 				// redundant deliveries of the same job.
-				if retry := handle(ctx, s, q, queueURL, log, recs[0]); retry {
+				if retry := handle(ctx, s, q, queueURL, log, hc, recs[0]); retry {
 					mu.Lock()
 					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: recs[0].MessageId})
 					mu.Unlock()
@@ -130,9 +195,10 @@ func NewHandler(s *outbound.Sender, q Visibility, queueURL string, log *slog.Log
 	}
 }
 
-// handle sends one record's message and reports whether the record must
-// come back (its visibility then set to when).
-func handle(ctx context.Context, s *outbound.Sender, q Visibility, queueURL string, log *slog.Logger, r events.SQSMessage) bool {
+// handle sends one record's message, or processes its campaign page, and
+// reports whether the record must come back (its visibility then set to
+// when).
+func handle(ctx context.Context, s *outbound.Sender, q Visibility, queueURL string, log *slog.Logger, hc handlerConfig, r events.SQSMessage) bool {
 	count, _ := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
 	job, err := outbound.DecodeJob(r.Body)
 	d := outbound.Delivery{Job: job, ReceiveCount: count}
@@ -142,6 +208,9 @@ func handle(ctx context.Context, s *outbound.Sender, q Visibility, queueURL stri
 		log.ErrorContext(ctx, "outbound job unreadable", "sqs_message_id", r.MessageId, "err", err)
 		retryAt(ctx, q, queueURL, log, r, s.RetryDelay(d))
 		return true
+	}
+	if job.Kind == outbound.KindCampaignPage {
+		return campaignPage(ctx, s, q, queueURL, log, hc.pages, d, r)
 	}
 	res, err := s.Send(ctx, d)
 	if err != nil {
@@ -165,6 +234,26 @@ func handle(ctx context.Context, s *outbound.Sender, q Visibility, queueURL stri
 	default:
 		log.InfoContext(ctx, "nothing to send", append(attrs, "reason", res.Refusal.Reason)...)
 	}
+	return false
+}
+
+// campaignPage processes the page of a campaign page job and reports
+// whether the record must come back.
+func campaignPage(ctx context.Context, s *outbound.Sender, q Visibility, queueURL string, log *slog.Logger, pages CampaignPages,
+	d outbound.Delivery, r events.SQSMessage) bool {
+	attrs := []any{"sqs_message_id", r.MessageId, "org_id", d.OrgID, "campaign", d.CampaignID, "receive_count", d.ReceiveCount}
+	if pages == nil {
+		log.ErrorContext(ctx, "campaign page job but no campaign processor", attrs...)
+		retryAt(ctx, q, queueURL, log, r, s.RetryDelay(d))
+		return true
+	}
+	if err := pages.Step(ctx, d.OrgID, d.CampaignID); err != nil {
+		delay := s.RetryDelay(d)
+		log.WarnContext(ctx, "campaign page will be retried", append(attrs, "retry_in", delay.String(), "err", err)...)
+		retryAt(ctx, q, queueURL, log, r, delay)
+		return true
+	}
+	log.InfoContext(ctx, "campaign page processed", attrs...)
 	return false
 }
 
