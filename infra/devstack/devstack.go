@@ -192,7 +192,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		for retry := 0; results[i].p.exited(); retry++ {
 			p := results[i].p
 			if specs[i].port != 0 || retry == 3 {
-				return nil, fmt.Errorf("start %s: exited right after start (%w)%s", p.name, p.waitErr, p.logTail())
+				return nil, fmt.Errorf("start %s: exited right after start (%w)%s", p.name, p.c.Err, p.logTail())
 			}
 			np, port, err := startService(ctx, specs[i])
 			if err != nil {

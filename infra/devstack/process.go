@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/leadluence/backend/infra/child"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -87,9 +87,9 @@ type proc struct {
 	name    string
 	cmd     *exec.Cmd
 	logPath string
-	logFrom int64         // size of the log before this run, for logTail
-	done    chan struct{} // closed once the child has been reaped
-	waitErr error         // valid after done is closed
+	logFrom int64 // size of the log before this run, for logTail
+	c       *child.Process
+	done    chan struct{} // c.Done: closed once the child has been reaped
 
 	exitedEarly bool // set by waitReady when the child died before answering
 }
@@ -97,9 +97,7 @@ type proc struct {
 // spawn starts cmd in its own process group with stdout and stderr appended
 // to logPath.
 //
-// The child is started and waited for on a goroutine locked to its OS
-// thread: Linux delivers Pdeathsig when the thread that forked the child
-// exits, so that thread must live exactly as long as the child.
+// The child dies with this process (see package child).
 func spawn(name string, cmd *exec.Cmd, logPath string) (*proc, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -113,27 +111,13 @@ func spawn(name string, cmd *exec.Cmd, logPath string) (*proc, error) {
 	cmd.Stdin = nil
 	cmd.Stdout = f
 	cmd.Stderr = f
-	cmd.SysProcAttr = sysProcAttr()
 
-	p := &proc{name: name, cmd: cmd, logPath: logPath, logFrom: from, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread ends with this goroutine, after the child.
-		runtime.LockOSThread()
-		err := cmd.Start()
-		f.Close() // the child has its own copy
-		started <- err
-		if err != nil {
-			p.waitErr = err
-			close(p.done)
-			return
-		}
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("run %s: %w", cmd.Path, err)
+	c, err := child.Start(cmd)
+	f.Close() // the child has its own copy
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", name, err)
 	}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, logFrom: from, c: c, done: c.Done}
 	return p, nil
 }
 
@@ -221,7 +205,7 @@ func waitReady(ctx context.Context, p *proc, port int, spec serviceSpec) error {
 		select {
 		case <-p.done:
 			p.exitedEarly = true
-			return fmt.Errorf("start %s: exited before answering on 127.0.0.1:%d (%w)%s", spec.name, port, p.waitErr, p.logTail())
+			return fmt.Errorf("start %s: exited before answering on 127.0.0.1:%d (%w)%s", spec.name, port, p.c.Err, p.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("start %s: %w", spec.name, ctx.Err())
 		case <-deadline.C:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/leadluence/backend/infra/child"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -318,7 +319,7 @@ func directOnce(ctx context.Context, bootstrap string, fnEnv map[string]string, 
 	select {
 	case res = <-api.result:
 	case <-c.done:
-		return phases{}, out.String(), fmt.Errorf("bootstrap exited before answering: %w%s", exitErr(c.waitErr), out.tail())
+		return phases{}, out.String(), fmt.Errorf("bootstrap exited before answering: %w%s", exitErr(c.proc.Err), out.tail())
 	case <-ctx.Done():
 		return phases{}, out.String(), ctx.Err()
 	case <-timer.C:
@@ -337,18 +338,18 @@ func directOnce(ctx context.Context, bootstrap string, fnEnv map[string]string, 
 	return phases{Init: nextAt.Sub(c.started), Invoke: res.at.Sub(nextAt)}, out.String(), nil
 }
 
-// child is a bootstrap run directly.
-type child struct {
+// bootChild is a bootstrap run directly.
+type bootChild struct {
 	cmd     *exec.Cmd
+	proc    *child.Process
 	started time.Time
 	done    chan struct{}
-	waitErr error
 	once    sync.Once
 }
 
 // startChild starts path with exactly env, in its own process group, on a
 // goroutine locked to its thread (see rie.ProcAttr).
-func startChild(path string, env map[string]string, out io.Writer) (*child, error) {
+func startChild(path string, env map[string]string, out io.Writer) (*bootChild, error) {
 	cmd := exec.Command(path)
 	cmd.Dir = filepath.Dir(path)
 	for k, v := range env {
@@ -357,29 +358,16 @@ func startChild(path string, env map[string]string, out io.Writer) (*child, erro
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 2 * time.Second
 	cmd.SysProcAttr = rie.ProcAttr()
-	c := &child{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		c.started = time.Now()
-		err := cmd.Start()
-		started <- err
-		if err != nil {
-			c.waitErr = err
-			close(c.done)
-			return
-		}
-		c.waitErr = cmd.Wait()
-		close(c.done)
-	}()
-	if err := <-started; err != nil {
+	pc, err := child.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
+	c := &bootChild{cmd: cmd, proc: pc, started: pc.Started, done: pc.Done}
 	return c, nil
 }
 
 // kill kills the child's process group and waits for it.
-func (c *child) kill() {
+func (c *bootChild) kill() {
 	c.once.Do(func() {
 		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 		<-c.done

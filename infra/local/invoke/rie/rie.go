@@ -13,13 +13,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/leadluence/backend/infra/child"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,11 +128,11 @@ type Process struct {
 	// Started is when the emulator process was started.
 	Started time.Time
 
-	cmd     *exec.Cmd
-	out     *quietOnStop
-	client  *http.Client
-	done    chan struct{} // closed once the emulator has been reaped
-	waitErr error         // valid after done is closed
+	cmd    *exec.Cmd
+	out    *quietOnStop
+	client *http.Client
+	c      *child.Process
+	done   chan struct{} // c.Done: closed once the emulator has been reaped
 
 	stopOnce sync.Once
 	stopErr  error
@@ -184,31 +184,16 @@ func Start(opts Options) (*Process, error) {
 		Addr: addr,
 		cmd:  cmd,
 		out:  out,
-		done: make(chan struct{}),
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:  (&net.Dialer{Timeout: time.Second}).DialContext,
 			MaxIdleConns: 2,
 		}},
 	}
-	started := make(chan error, 1)
-	go func() {
-		// Linux sends the parent-death signal when the thread that forked
-		// the child exits: keep this thread for as long as the child runs.
-		runtime.LockOSThread()
-		p.Started = time.Now()
-		err := cmd.Start()
-		started <- err
-		if err != nil {
-			p.waitErr = err
-			close(p.done)
-			return
-		}
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
+	c, err := child.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start rie %s: %w", opts.RIE, err)
 	}
+	p.c, p.done, p.Started = c, c.Done, c.Started
 	return p, nil
 }
 
@@ -251,10 +236,10 @@ func (p *Process) WaitReady(ctx context.Context, poll time.Duration) error {
 		}
 		select {
 		case <-p.done:
-			if p.waitErr == nil {
+			if p.c.Err == nil {
 				return fmt.Errorf("wait for rie on %s: it exited with status 0", p.Addr)
 			}
-			return fmt.Errorf("wait for rie on %s: it exited: %w", p.Addr, p.waitErr)
+			return fmt.Errorf("wait for rie on %s: it exited: %w", p.Addr, p.c.Err)
 		case <-ctx.Done():
 			return fmt.Errorf("wait for rie on %s: %w", p.Addr, ctx.Err())
 		case <-time.After(poll):
@@ -405,7 +390,7 @@ func waitGone(pids []int, timeout time.Duration) {
 // group of its own and, on Linux, SIGKILL when the thread that started it
 // exits (so start and wait for the child on a goroutine locked to its OS
 // thread, as Start does).
-func ProcAttr() *syscall.SysProcAttr { return sysProcAttr() }
+func ProcAttr() *syscall.SysProcAttr { return child.Attr() }
 
 // freePort asks the kernel for a free loopback port.
 func freePort() (int, error) {

@@ -1,11 +1,11 @@
 //go:build unix && !linux
 
-package devstack
+package child
 
 import "syscall"
 
-// sysProcAttr puts a child in its own process group. Outside Linux there is
+// Attr puts a child in its own process group. Outside Linux there is
 // no parent-death signal: a killed parent can leave children behind.
-func sysProcAttr() *syscall.SysProcAttr {
+func Attr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }

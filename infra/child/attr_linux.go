@@ -1,9 +1,9 @@
-package devstack
+package child
 
 import "syscall"
 
-// sysProcAttr puts a child in its own process group and has the kernel
+// Attr puts a child in its own process group and has the kernel
 // SIGKILL it if the thread that started it (and so this process) dies.
-func sysProcAttr() *syscall.SysProcAttr {
+func Attr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
