@@ -28,7 +28,10 @@ const installTimeout = 10 * time.Minute
 // removed from the environment so no test can reach real AWS by accident.
 func RunTests(m *testing.M) int {
 	if s, ok := FromEnv(); ok {
-		exportEnv(s)
+		if err := s.Export(); err != nil {
+			fmt.Fprintln(os.Stderr, "devstack:", err)
+			return 1
+		}
 		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
@@ -54,7 +57,11 @@ func RunTests(m *testing.M) int {
 		os.Exit(1)
 	}()
 
-	exportEnv(s)
+	if err := s.Export(); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		_ = s.Stop()
+		return 1
+	}
 	code := m.Run()
 	if err := s.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "devstack: stop the local AWS stack: %v\n", err)
@@ -65,15 +72,22 @@ func RunTests(m *testing.M) int {
 	return code
 }
 
-// exportEnv sets s.Env() in the process environment and clears variables
-// that would bring real credentials along.
-func exportEnv(s *Stack) {
+// Export sets the stack's Env() in this process's environment and clears
+// the variables that could point the SDK at a real AWS account instead (a
+// profile, session or role). Tests, make dev, make invoke and make bench all
+// export the stack this way.
+func (s *Stack) Export() error {
 	for _, k := range realCredentialVars {
-		os.Unsetenv(k)
+		if err := os.Unsetenv(k); err != nil {
+			return fmt.Errorf("unset %s: %w", k, err)
+		}
 	}
 	for k, v := range s.Env() {
-		os.Setenv(k, v)
+		if err := os.Setenv(k, v); err != nil {
+			return fmt.Errorf("set %s: %w", k, err)
+		}
 	}
+	return nil
 }
 
 // realCredentialVars are removed from environments pointed at the stack.

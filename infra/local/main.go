@@ -98,8 +98,8 @@ func run() error {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}()
-	for k, v := range stack.Env() {
-		os.Setenv(k, v)
+	if err := stack.Export(); err != nil {
+		return err
 	}
 
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)

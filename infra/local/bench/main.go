@@ -145,7 +145,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 		}()
 	}
 	e.stack = stack
-	if err := exportEnv(stack.Env()); err != nil {
+	if err := stack.Export(); err != nil {
 		return err
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
@@ -229,23 +229,6 @@ func buildHello(ctx context.Context, root, tmp, goarch string) (string, error) {
 	return bin, nil
 }
 
-// exportEnv puts the stack's environment into this process's, and removes
-// what could point the SDK at a real account instead.
-func exportEnv(env map[string]string) error {
-	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-		"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"} {
-		if err := os.Unsetenv(k); err != nil {
-			return fmt.Errorf("unset %s: %w", k, err)
-		}
-	}
-	for k, v := range env {
-		if err := os.Setenv(k, v); err != nil {
-			return fmt.Errorf("set %s: %w", k, err)
-		}
-	}
-	return nil
-}
-
 // metaOptions size the Meta intake figures (and, in Outbound, the outbound
 // ones).
 type metaOptions struct {
@@ -273,7 +256,7 @@ func runOutboundOnly(ctx context.Context, out string, o outboundOptions) (err er
 			}
 		}()
 	}
-	if err := exportEnv(stack.Env()); err != nil {
+	if err := stack.Export(); err != nil {
 		return err
 	}
 	r, err := measureOutbound(ctx, root, o)

@@ -134,7 +134,7 @@ func run(ctx context.Context, fnName, eventFile string, extra map[string]string,
 			}
 		}()
 	}
-	if err := exportEnv(stack.Env()); err != nil {
+	if err := stack.Export(); err != nil {
 		return nil, err
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
@@ -187,23 +187,6 @@ func run(ctx context.Context, fnName, eventFile string, extra map[string]string,
 	}
 	buf.WriteByte('\n')
 	return buf.Bytes(), nil
-}
-
-// exportEnv puts the stack's environment into this process's, and removes
-// what could point the SDK at a real account instead.
-func exportEnv(env map[string]string) error {
-	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-		"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"} {
-		if err := os.Unsetenv(k); err != nil {
-			return fmt.Errorf("unset %s: %w", k, err)
-		}
-	}
-	for k, v := range env {
-		if err := os.Setenv(k, v); err != nil {
-			return fmt.Errorf("set %s: %w", k, err)
-		}
-	}
-	return nil
 }
 
 // isFunctionError reports whether a response payload is the error object
