@@ -117,6 +117,9 @@ func Validate(t topology.Stack) error {
 			}
 		}
 	}
+	if ee := t.EmailEvents; ee != nil {
+		validateEmailEvents(*ee, queues, consumers, add)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid topology: %w", errors.Join(errs...))
 	}
@@ -238,4 +241,37 @@ func MinVisibility(fn topology.Function) time.Duration {
 		need += fn.Consumes.MaxBatchingWindow
 	}
 	return need
+}
+
+// sesEventTypes are the event types an SES configuration set can publish.
+var sesEventTypes = map[string]bool{
+	"SEND": true, "REJECT": true, "BOUNCE": true, "COMPLAINT": true, "DELIVERY": true, "OPEN": true, "CLICK": true,
+	"RENDERING_FAILURE": true, "DELIVERY_DELAY": true, "SUBSCRIPTION": true,
+}
+
+// configSetPattern is SES's rule for configuration set names.
+var configSetPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// validateEmailEvents checks the SES event route: a valid configuration
+// set name, known event types, and a queue of the topology that some
+// function consumes (else the events would pile up unread).
+func validateEmailEvents(ee topology.EmailEvents, queues map[string]topology.Queue, consumers map[string]string, add func(string, ...any)) {
+	if !configSetPattern.MatchString(ee.ConfigurationSet) {
+		add("email events: configuration set %q: want 1-64 letters, digits, - or _", ee.ConfigurationSet)
+	}
+	if _, ok := queues[ee.Queue]; !ok {
+		add("email events: unknown queue %q", ee.Queue)
+	} else if consumers[ee.Queue] == "" {
+		add("email events: queue %q is consumed by no function", ee.Queue)
+	}
+	if len(ee.Events) == 0 {
+		add("email events: no event types")
+	}
+	seen := map[string]bool{}
+	for _, e := range ee.Events {
+		if !sesEventTypes[e] || seen[e] {
+			add("email events: event type %q is unknown or listed twice", e)
+		}
+		seen[e] = true
+	}
 }

@@ -132,6 +132,29 @@ func TestValidate(t *testing.T) {
 			wantErr: "functions sharing a param share its value",
 		},
 		{
+			name:    "email events to an unknown queue",
+			change:  func(s *topology.Stack) { s.EmailEvents.Queue = "emails" },
+			wantErr: `email events: unknown queue "emails"`,
+		},
+		{
+			name: "email events to a queue nobody reads",
+			change: func(s *topology.Stack) {
+				s.Queues = append(s.Queues, topology.Queue{Name: "unread", VisibilityTimeout: time.Minute, MaxReceiveCount: 5, Retention: 4 * 24 * time.Hour})
+				s.EmailEvents.Queue = "unread"
+			},
+			wantErr: `queue "unread" is consumed by no function`,
+		},
+		{
+			name:    "email events with a bad configuration set name",
+			change:  func(s *topology.Stack) { s.EmailEvents.ConfigurationSet = "leadluence emails" },
+			wantErr: "configuration set",
+		},
+		{
+			name:    "email events with an unknown type",
+			change:  func(s *topology.Stack) { s.EmailEvents.Events = append(s.EmailEvents.Events, "OPENED") },
+			wantErr: `event type "OPENED"`,
+		},
+		{
 			name:    "alias with prefix",
 			change:  func(s *topology.Stack) { s.Key.Alias = "alias/leadluence" },
 			wantErr: "key alias",

@@ -182,3 +182,19 @@ func Keyword(text string) (action string, ok bool) {
 	}
 	return "", false
 }
+
+// Summary is a lead's conversation as the inbox lists it: its latest
+// message, how many inbound messages arrived since it was last marked read,
+// and when that was.
+type Summary struct {
+	OrgID  string
+	LeadID string
+	// AssigneeID is the lead's assignee as the inbox index files it.
+	AssigneeID    string
+	LastMessageID string
+	LastAt        time.Time
+	Unread        int
+	// ReadAt is the time of the latest message when the conversation was
+	// last marked read; zero if never.
+	ReadAt time.Time
+}

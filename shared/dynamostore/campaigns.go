@@ -305,33 +305,18 @@ func (s *Store) CampaignOutcomes(ctx context.Context, orgID, campaignID string, 
 		keys = append(keys, key(leadPartPK(orgID, g.LeadID), g.MsgSK))
 	}
 	counts = map[conversation.Status]int{}
-	for start := 0; start < len(keys); start += 100 {
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys[start:min(start+100, len(keys))],
-			ProjectionExpression: aws.String("#st"), ExpressionAttributeNames: map[string]string{"#st": "status"}}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt == 8 {
-				return nil, false, fmt.Errorf("messages of campaign %s: %w", campaignID, errors.New("unprocessed keys after retries"))
-			}
-			if attempt > 0 {
-				if err := backoff(ctx, attempt); err != nil {
-					return nil, false, err
-				}
-			}
-			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, false, fmt.Errorf("messages of campaign %s: %w", campaignID, err)
-			}
-			for _, item := range res.Responses[s.table] {
-				var m struct {
-					Status string `dynamodbav:"status"`
-				}
-				if err := unmarshal(item, &m); err != nil {
-					return nil, false, err
-				}
-				counts[conversation.Status(m.Status)]++
-			}
-			req = res.UnprocessedKeys
+	err = s.batchGet(ctx, keys, &batchProjection{expr: "#st", names: map[string]string{"#st": "status"}}, func(item map[string]types.AttributeValue) error {
+		var m struct {
+			Status string `dynamodbav:"status"`
 		}
+		if err := unmarshal(item, &m); err != nil {
+			return err
+		}
+		counts[conversation.Status(m.Status)]++
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("messages of campaign %s: %w", campaignID, err)
 	}
 	return counts, true, nil
 }

@@ -135,7 +135,8 @@ func (s *Store) leadIDByGuard(ctx context.Context, orgID, sk string) (string, er
 // PutInboundMessage stores an inbound message once per provider id: a
 // second delivery of the same wamid writes nothing and is ErrDuplicate. A
 // consent entry the message carries (STOP, START) is written in the same
-// transaction, and the lead's current consent is updated with it.
+// transaction, and the lead's current consent is updated with it, as is the
+// lead's conversation summary (latest message, one more unread).
 func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, consent *conversation.ConsentEntry) error {
 	msgAV, err := marshal(toMessageItem(m, true))
 	if err != nil {
@@ -148,6 +149,7 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		{Put: &types.Put{TableName: &s.table, Item: msgAV}},
+		s.conversationMove(m),
 	}
 	if consent != nil {
 		more, err := s.consentWrites(*consent)
@@ -156,7 +158,7 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 		}
 		items = append(items, more...)
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = s.writeWithConversation(ctx, items, 2, m)
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
 		return ErrDuplicate
 	}

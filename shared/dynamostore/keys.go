@@ -100,6 +100,20 @@ func statusLogSK(at int64, status string) string {
 	return fmt.Sprintf("STATUS#%020d#%s", at, status)
 }
 
+// skConversation is a lead's conversation summary in its history partition
+// (latest message, unread counter, read marker; see inbox.go).
+const skConversation = "CONV"
+
+// inboxPK is GSI1's partition of an org's conversations, latest message
+// first.
+func inboxPK(orgID string) string { return "ORG#" + orgID + "#INBOX" }
+
+// inboxAssigneePK is GSI2's partition of the conversations of one user's
+// leads, latest message first.
+func inboxAssigneePK(orgID, userID string) string {
+	return "ORG#" + orgID + "#INBOX#ASSIGNEE#" + userID
+}
+
 // parkedPK holds events parked while an integration's token is invalid.
 func parkedPK(orgID, kind, externalID string) string {
 	return "PARKED#" + orgID + "#" + kind + "#" + externalID

@@ -137,7 +137,8 @@ func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
 	return s.leadWriteError(ctx, l.OrgID, err, guards, "create lead "+l.ID)
 }
 
-// leadCreateWrites are the writes of a new lead: the item and its guards.
+// leadCreateWrites are the writes of a new lead: the item, its guards and,
+// when it has an assignee, its conversation's place in that inbox.
 func (s *Store) leadCreateWrites(l lead.Lead) ([]types.TransactWriteItem, []guardField, error) {
 	av, err := marshal(toLeadItem(l))
 	if err != nil {
@@ -160,6 +161,9 @@ func (s *Store) leadCreateWrites(l lead.Lead) ([]types.TransactWriteItem, []guar
 		}
 		guards = append(guards, guardField{len(items), "email", leadEmailSK(l.Email)})
 		items = append(items, g)
+	}
+	if l.AssigneeID != "" {
+		items = append(items, s.conversationAssignee(l.OrgID, l.ID, l.AssigneeID))
 	}
 	return items, guards, nil
 }
@@ -246,6 +250,9 @@ func (s *Store) UpdateLead(ctx context.Context, old, next lead.Lead) error {
 			items = append(items, g)
 		}
 	}
+	if old.AssigneeID != next.AssigneeID {
+		items = append(items, s.conversationAssignee(old.OrgID, old.ID, next.AssigneeID))
+	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	return s.leadWriteError(ctx, old.OrgID, err, guards, "update lead "+old.ID)
 }
@@ -263,6 +270,7 @@ func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) error {
 	if l.Email != "" {
 		items = append(items, s.guardDelete(l.OrgID, leadEmailSK(l.Email), l.ID))
 	}
+	items = append(items, s.conversationDelete(l.OrgID, l.ID))
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	return s.leadWriteError(ctx, l.OrgID, err, nil, "delete lead "+l.ID)
 }

@@ -3,7 +3,6 @@ package dynamostore
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,22 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
 )
 
-// Readers for the conversation API: a lead's messages a page at a time,
-// its latest message, the inbound messages it has since it was last read,
-// and the read marker itself. Message sort keys are ULIDs built from the
-// message time, so the key order is the time order.
-
-// skReadMark is the lead's read marker in its history partition
-// (ORG#<org>#LEAD#<lead> / READ): when someone last read the conversation.
-// It lives in its own item so that lead updates (whole-item puts) never
-// overwrite it. (Kept here rather than in keys.go only because that file
-// belongs to another change in flight; it is one constant.)
-const skReadMark = "READ"
+// Readers for the conversation API: a lead's messages a page at a time and
+// a message by its client id (the inbox is in inbox.go). Message sort keys
+// are ULIDs built from the message time, so the key order is the time order.
 
 // posSK is the one field of a message-page position: the sort key of the
 // last message returned. The partition is implied by the lead.
@@ -95,69 +85,6 @@ func (s *Store) messagesPage(ctx context.Context, orgID, leadID string, newestFi
 	return page, nil
 }
 
-// LastMessage returns a lead's latest message; ok is false when the lead
-// has none.
-func (s *Store) LastMessage(ctx context.Context, orgID, leadID string) (m conversation.Message, ok bool, err error) {
-	page, err := s.messagesPage(ctx, orgID, leadID, true, 1, nil)
-	if err != nil || len(page.Items) == 0 {
-		return conversation.Message{}, false, err
-	}
-	return page.Items[0], true, nil
-}
-
-// CountInboundAfter counts a lead's inbound messages later than after
-// (to the millisecond, the ULID resolution), stopping at upTo: the answer
-// is min(count, upTo). A zero after counts them all.
-func (s *Store) CountInboundAfter(ctx context.Context, orgID, leadID string, after time.Time, upTo int) (int, error) {
-	lower := prefixMsg
-	if !after.IsZero() {
-		// The greatest ULID of after's millisecond: every message of a later
-		// millisecond sorts above it.
-		var id ulid.ULID
-		for i := range id {
-			id[i] = 0xFF
-		}
-		if err := id.SetTime(ulid.Timestamp(after)); err != nil {
-			return 0, fmt.Errorf("count inbound of lead %s: %w", leadID, err)
-		}
-		lower = messageSK(id.String())
-	}
-	in := &dynamodb.QueryInput{
-		TableName:                &s.table,
-		KeyConditionExpression:   aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
-		FilterExpression:         aws.String("#d = :in"),
-		ExpressionAttributeNames: map[string]string{"#d": "direction"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: leadPartPK(orgID, leadID)},
-			":lo": &types.AttributeValueMemberS{Value: lower},
-			// "MSG$" is the first string above every "MSG#..." key.
-			":hi": &types.AttributeValueMemberS{Value: strings.TrimSuffix(prefixMsg, "#") + "$"},
-			":in": &types.AttributeValueMemberS{Value: string(conversation.Inbound)},
-		},
-		Select:           types.SelectCount,
-		ScanIndexForward: aws.Bool(false),
-	}
-	n := 0
-	for range maxListPages {
-		// Limit bounds the items read (outbound ones included), so a lead
-		// with a long history costs at most a few small reads.
-		in.Limit = aws.Int32(pageLimit(upTo - n))
-		out, err := s.db.Query(ctx, in)
-		if err != nil {
-			return 0, fmt.Errorf("count inbound of lead %s: %w", leadID, err)
-		}
-		n += int(out.Count)
-		if n >= upTo {
-			return upTo, nil
-		}
-		if out.LastEvaluatedKey == nil {
-			return n, nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-	return n, nil
-}
-
 // MessageByClientID returns the message an org queued under a client
 // message id; ok is false when there is none.
 func (s *Store) MessageByClientID(ctx context.Context, orgID, clientID string) (m conversation.Message, ok bool, err error) {
@@ -180,73 +107,6 @@ func (s *Store) MessageByClientID(ctx context.Context, orgID, clientID string) (
 		return conversation.Message{}, false, fmt.Errorf("message of client id %s: %w", clientID, conversation.ErrUnknownMessage)
 	}
 	return it.message(), true, nil
-}
-
-type readMarkItem struct {
-	PK     string    `dynamodbav:"PK"`
-	SK     string    `dynamodbav:"SK"`
-	Type   string    `dynamodbav:"type"`
-	OrgID  string    `dynamodbav:"org_id"`
-	LeadID string    `dynamodbav:"lead_id"`
-	ReadAt time.Time `dynamodbav:"read_at"`
-}
-
-// MarkRead moves a lead's read marker forward to at (never back).
-func (s *Store) MarkRead(ctx context.Context, orgID, leadID string, at time.Time) error {
-	v := at.UTC().Format(time.RFC3339Nano)
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.table,
-		Key:                 key(leadPartPK(orgID, leadID), skReadMark),
-		UpdateExpression:    aws.String("SET read_at = :at, #t = :t, org_id = :o, lead_id = :l"),
-		ConditionExpression: aws.String("attribute_not_exists(read_at) OR read_at < :at"),
-		ExpressionAttributeNames: map[string]string{
-			"#t": "type",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":at": &types.AttributeValueMemberS{Value: v}, ":t": &types.AttributeValueMemberS{Value: "read_mark"},
-			":o": &types.AttributeValueMemberS{Value: orgID}, ":l": &types.AttributeValueMemberS{Value: leadID},
-		},
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("mark lead %s read: %w", leadID, err)
-	}
-	return nil
-}
-
-// ReadMarks returns the read markers of some leads of an org (leads never
-// read are absent), with one BatchGetItem per 100 leads.
-func (s *Store) ReadMarks(ctx context.Context, orgID string, leadIDs []string) (map[string]time.Time, error) {
-	out := make(map[string]time.Time, len(leadIDs))
-	for start := 0; start < len(leadIDs); start += 100 {
-		keys := make([]map[string]types.AttributeValue, 0, 100)
-		for _, id := range leadIDs[start:min(start+100, len(leadIDs))] {
-			keys = append(keys, key(leadPartPK(orgID, id), skReadMark))
-		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt == 8 {
-				return nil, fmt.Errorf("read marks of %s: %w", orgID, errors.New("unprocessed keys after retries"))
-			}
-			if attempt > 0 {
-				if err := backoff(ctx, attempt); err != nil {
-					return nil, err
-				}
-			}
-			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, fmt.Errorf("read marks of %s: %w", orgID, err)
-			}
-			for _, item := range res.Responses[s.table] {
-				var it readMarkItem
-				if err := unmarshal(item, &it); err != nil {
-					return nil, err
-				}
-				out[it.LeadID] = it.ReadAt
-			}
-			req = res.UnprocessedKeys
-		}
-	}
-	return out, nil
 }
 
 // backoff sleeps before retry attempt (1, 2, ...) of unprocessed batch

@@ -29,7 +29,8 @@ func clientMessageSK(clientID string) string { return "CLIENTMSG#" + clientID }
 
 // QueueOutbound writes an outbound message as queued, once per client
 // message id: asked again with the same id it returns the message stored
-// the first time and created=false.
+// the first time and created=false. The lead's conversation summary moves
+// to the message in the same transaction.
 func (s *Store) QueueOutbound(ctx context.Context, m conversation.Message) (stored conversation.Message, created bool, err error) {
 	if m.ClientMessageID == "" {
 		return m, false, errors.New("queue outbound: empty client message id")
@@ -44,10 +45,11 @@ func (s *Store) QueueOutbound(ctx context.Context, m conversation.Message) (stor
 		"type": &types.AttributeValueMemberS{Value: "client_message"}, "lead_id": &types.AttributeValueMemberS{Value: m.LeadID},
 		"msg_sk": &types.AttributeValueMemberS{Value: messageSK(m.ID)},
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err = s.writeWithConversation(ctx, []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: guard, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		{Put: &types.Put{TableName: &s.table, Item: msgAV}},
-	}})
+		s.conversationMove(m),
+	}, 2, m)
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
 		var g struct {
 			LeadID string `dynamodbav:"lead_id"`

@@ -4,33 +4,21 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/dynamostore"
 )
 
-// The inbox is computed from the leads it lists (see docs/conversations.md):
-// a page of leads, newest first, through the same access path as
-// GET /v1/leads (the assignee index for assignee_id), then per lead one
-// Query for its latest message and, only when that is newer than the lead's
-// read marker, one COUNT Query for its unread inbound messages; the read
-// markers of the page are one BatchGetItem. Leads without messages are not
-// conversations and are skipped.
+// The inbox reads the conversation summaries the store keeps per lead,
+// newest message first (see docs/conversations.md): one Query on the inbox
+// index (the assignee's for assignee_id and for agents) and one
+// BatchGetItem for the leads and their latest messages.
 
 const (
-	// maxInboxScan bounds the leads one inbox request looks at, so a filter
-	// that matches little (unread=true) cannot make a request unbounded; the
-	// page may then be short, with a next_cursor to go on.
-	maxInboxScan = 200
-	// maxUnreadCount caps the unread count reported ("99+" in a UI).
-	maxUnreadCount = 100
-	// inboxParallel is how many leads are summarised at once.
-	inboxParallel = 16
 	// previewRunes is the length of a last-message preview.
 	previewRunes = 120
 )
@@ -65,27 +53,27 @@ type WindowOut struct {
 // ConversationOut is one entry of the inbox.
 type ConversationOut struct {
 	Lead        ConversationLead `json:"lead"`
-	LastMessage LastMessageOut   `json:"last_message"`
-	UnreadCount int              `json:"unread_count" doc:"Inbound messages after the conversation was last marked read (capped at 100)."`
-	ReadAt      *time.Time       `json:"read_at" doc:"When the conversation was last marked read; null if never."`
+	LastMessage *LastMessageOut  `json:"last_message" doc:"Null only when the latest message was removed (retention, erasure)."`
+	UnreadCount int              `json:"unread_count" doc:"Inbound messages that arrived after the conversation was last marked read."`
+	ReadAt      *time.Time       `json:"read_at" doc:"The time of the latest message when the conversation was last marked read; null if never."`
 	Window      WindowOut        `json:"window"`
 }
 
 // ConversationList is one page of the inbox.
 type ConversationList struct {
 	Items      []ConversationOut `json:"items"`
-	NextCursor *string           `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page. A page may hold fewer than limit items (even none) while next_cursor is set."`
+	NextCursor *string           `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page. With unread=true a page may hold fewer than limit items (even none) while next_cursor is set."`
 }
 
 func (s *Server) registerConversations() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "list-conversations", Method: http.MethodGet, Path: "/v1/conversations", Tags: []string{"messages"},
 		Summary: "The inbox: leads with their last message, unread count and WhatsApp window",
-		Description: "Leads that have messages, newest lead first (the order of GET /v1/leads, not of the last message), " +
-			"with their latest message, the number of inbound messages since the conversation was last marked read " +
+		Description: "Leads that have messages, the one with the latest message first, " +
+			"with that message, the number of inbound messages since the conversation was last marked read " +
 			"(POST /v1/leads/{id}/messages/read) and whether WhatsApp's 24-hour customer-service window is open. " +
-			"Agents see only their own leads. A request looks at no more than 200 leads, so with unread=true a page " +
-			"can be short or empty while next_cursor is set: follow it until it is null.",
+			"Agents see only their own leads. With unread=true a page can be short or empty while next_cursor is set: " +
+			"follow it until it is null.",
 		Security: bearerSecurity, Errors: []int{http.StatusBadRequest},
 	}, s.listConversations)
 	huma.Register(s.api, huma.Operation{
@@ -99,7 +87,6 @@ func (s *Server) registerConversations() {
 
 func (s *Server) markRead(ctx context.Context, in *leadPath) (*struct{}, error) {
 	p := caller(ctx)
-	d := s.deps.Messaging
 	l, err := s.visibleLead(ctx, in.ID)
 	if err != nil {
 		return nil, err
@@ -107,14 +94,7 @@ func (s *Server) markRead(ctx context.Context, in *leadPath) (*struct{}, error) 
 	if !p.User.Role.CanWriteLeads() {
 		return nil, s.deny(ctx, "conversation.read", "lead", l.ID, "your role can read conversations but not mark them read")
 	}
-	last, ok, err := d.Store.LastMessage(ctx, l.OrgID, l.ID)
-	if err != nil {
-		return nil, s.internal(ctx, "read last message", err)
-	}
-	if !ok {
-		return nil, nil
-	}
-	if err := d.Store.MarkRead(ctx, l.OrgID, l.ID, last.At); err != nil {
+	if _, _, err := s.deps.Messaging.Store.MarkConversationRead(ctx, l.OrgID, l.ID); err != nil {
 		return nil, s.internal(ctx, "mark read", err)
 	}
 	return nil, nil
@@ -127,7 +107,7 @@ func (s *Server) listConversations(ctx context.Context, in *struct {
 	Cursor     string `query:"cursor" maxLength:"2048"`
 }) (*struct{ Body ConversationList }, error) {
 	p := caller(ctx)
-	f := lead.Filter{AssigneeID: in.AssigneeID}
+	f := dynamostore.InboxFilter{AssigneeID: in.AssigneeID, Unread: in.Unread}
 	if f.AssigneeID == "me" {
 		f.AssigneeID = p.User.ID
 	}
@@ -139,103 +119,38 @@ func (s *Server) listConversations(ctx context.Context, in *struct {
 	if !ok {
 		return nil, errBadCursor()
 	}
-	out := &struct{ Body ConversationList }{Body: ConversationList{Items: []ConversationOut{}}}
-	scanned := 0
-	for {
-		page, err := s.deps.Store.ListLeads(ctx, p.User.OrgID, f, in.Limit-len(out.Body.Items), from)
-		if err != nil {
-			return nil, s.internal(ctx, "list leads", err)
-		}
-		scanned += len(page.Items)
-		convs, err := s.summarize(ctx, p.User.OrgID, page.Items)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range convs {
-			if c != nil && (!in.Unread || c.UnreadCount > 0) {
-				out.Body.Items = append(out.Body.Items, *c)
-			}
-		}
-		from = page.Next
-		if from == nil || len(out.Body.Items) == in.Limit || scanned >= maxInboxScan {
-			break
-		}
-	}
-	out.Body.NextCursor = optional(s.cursors.encode(p.User.OrgID, scope, from))
-	return out, nil
-}
-
-// summarize builds the inbox entries of some leads, in their order; leads
-// without messages are nil.
-func (s *Server) summarize(ctx context.Context, orgID string, leads []lead.Lead) ([]*ConversationOut, error) {
-	d := s.deps.Messaging
-	out := make([]*ConversationOut, len(leads))
-	if len(leads) == 0 {
-		return out, nil
-	}
-	ids := make([]string, len(leads))
-	for i, l := range leads {
-		ids[i] = l.ID
-	}
-	marks, err := d.Store.ReadMarks(ctx, orgID, ids)
+	entries, next, err := s.deps.Messaging.Store.Inbox(ctx, p.User.OrgID, f, in.Limit, from)
 	if err != nil {
-		return nil, s.internal(ctx, "read marks", err)
+		return nil, s.internal(ctx, "inbox", err)
 	}
 	now := s.deps.Now()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		sem   = make(chan struct{}, inboxParallel)
-	)
-	for i, l := range leads {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c, err := s.summarizeOne(ctx, l, marks[l.ID], now)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && first == nil {
-				first = err
-			}
-			out[i] = c
-		}()
+	out := &struct{ Body ConversationList }{Body: ConversationList{Items: make([]ConversationOut, 0, len(entries))}}
+	for _, e := range entries {
+		out.Body.Items = append(out.Body.Items, conversationOut(e, now))
 	}
-	wg.Wait()
-	if first != nil {
-		return nil, s.internal(ctx, "summarize conversation", first)
-	}
+	out.Body.NextCursor = optional(s.cursors.encode(p.User.OrgID, scope, next))
 	return out, nil
 }
 
-func (s *Server) summarizeOne(ctx context.Context, l lead.Lead, readAt, now time.Time) (*ConversationOut, error) {
-	d := s.deps.Messaging
-	last, ok, err := d.Store.LastMessage(ctx, l.OrgID, l.ID)
-	if err != nil || !ok {
-		return nil, err
-	}
-	unread := 0
-	// Nothing after the read marker: no need to count.
-	if readAt.IsZero() || last.At.After(readAt) {
-		if unread, err = d.Store.CountInboundAfter(ctx, l.OrgID, l.ID, readAt, maxUnreadCount); err != nil {
-			return nil, err
-		}
-	}
+// conversationOut is the API shape of one inbox entry.
+func conversationOut(e dynamostore.InboxEntry, now time.Time) ConversationOut {
+	l := e.Lead
 	open, until := windowOf(l.LastInboundAt, now)
-	c := &ConversationOut{
+	c := ConversationOut{
 		Lead: ConversationLead{ID: l.ID, Name: l.Name, Phone: optional(l.Phone), Email: optional(l.Email), Status: string(l.Status),
 			AssigneeID: optional(l.AssigneeID)},
-		LastMessage: LastMessageOut{ID: last.ID, Channel: string(last.Channel), Direction: string(last.Direction), Type: last.Type,
-			Preview: preview(last), Status: string(last.Status), At: last.At},
-		UnreadCount: unread,
+		UnreadCount: e.Summary.Unread,
 		Window:      WindowOut{Open: open, Until: until},
 	}
-	if !readAt.IsZero() {
-		t := readAt.UTC()
+	if m := e.Last; m != nil {
+		c.LastMessage = &LastMessageOut{ID: m.ID, Channel: string(m.Channel), Direction: string(m.Direction), Type: m.Type,
+			Preview: preview(*m), Status: string(m.Status), At: m.At}
+	}
+	if !e.Summary.ReadAt.IsZero() {
+		t := e.Summary.ReadAt.UTC()
 		c.ReadAt = &t
 	}
-	return c, nil
+	return c
 }
 
 // preview is a short line for a message in the inbox.

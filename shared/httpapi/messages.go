@@ -15,6 +15,7 @@ import (
 
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/outbound"
@@ -38,10 +39,8 @@ type MessagingStore interface {
 	FailSend(ctx context.Context, orgID, leadID, msgID string, st conversation.Status, code int, title, reason string, at time.Time) error
 	MessagesPage(ctx context.Context, orgID, leadID string, newestFirst bool, limit int, from map[string]string) ([]conversation.Message, map[string]string, error)
 	StatusLogs(ctx context.Context, providerIDs []string) (map[string][]conversation.StatusEvent, error)
-	LastMessage(ctx context.Context, orgID, leadID string) (conversation.Message, bool, error)
-	CountInboundAfter(ctx context.Context, orgID, leadID string, after time.Time, upTo int) (int, error)
-	ReadMarks(ctx context.Context, orgID string, leadIDs []string) (map[string]time.Time, error)
-	MarkRead(ctx context.Context, orgID, leadID string, at time.Time) error
+	Inbox(ctx context.Context, orgID string, f dynamostore.InboxFilter, limit int, from map[string]string) ([]dynamostore.InboxEntry, map[string]string, error)
+	MarkConversationRead(ctx context.Context, orgID, leadID string) (cleared int, ok bool, err error)
 }
 
 // Enqueue puts the job "send this message" on the outbound queue.

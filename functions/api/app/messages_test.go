@@ -644,6 +644,37 @@ func TestInbox(t *testing.T) {
 		t.Fatalf("after new message %v", o)
 	}
 
+	// Newest conversation first: the "open" lead just wrote, so it leads;
+	// a reply to "closed" moves that one to the top.
+	order := func(s session, query string) []string {
+		t.Helper()
+		r := e.do(t, "GET", "/v1/conversations"+query, s.Access, nil)
+		expect(t, r, 200)
+		var ids []string
+		for _, it := range r.items() {
+			ids = append(ids, it["lead"].(map[string]any)["id"].(string))
+		}
+		return ids
+	}
+	if got := order(owner, ""); len(got) != 2 || got[0] != open || got[1] != closed {
+		t.Fatalf("inbox order %v, want [%s %s]", got, open, closed)
+	}
+	expect(t, e.send(t, owner, closed, map[string]any{"channel": "whatsapp", "client_message_id": cid(), "type": "template",
+		"template": map[string]any{"name": "spring_sale", "language": "en_US", "components": []map[string]any{{"type": "body", "parameters": []map[string]string{{"type": "text", "text": "again"}}}}}}), 202)
+	if got := order(owner, ""); len(got) != 2 || got[0] != closed {
+		t.Fatalf("inbox order after a reply %v, want %s first", got, closed)
+	}
+	// A message older than the latest (a late delivery) counts as unread
+	// but moves neither the order nor the last message.
+	lastBefore := inbox(owner, "")[closed]["last_message"].(map[string]any)["id"]
+	e.inbound(t, owner.OrgID, closed, "Late hello", old.Add(-time.Hour), nil)
+	if c := inbox(owner, "")[closed]; c["unread_count"] != float64(2) || c["last_message"].(map[string]any)["id"] != lastBefore {
+		t.Fatalf("after a late message %v", c)
+	}
+	if got := order(owner, ""); got[0] != closed {
+		t.Fatalf("a late message reordered the inbox: %v", got)
+	}
+
 	// Pages of one still visit every conversation once.
 	seen := map[string]int{}
 	cursor := ""
@@ -661,5 +692,27 @@ func TestInbox(t *testing.T) {
 	}
 	if len(seen) != 2 || seen[open] != 1 || seen[closed] != 1 {
 		t.Fatalf("paged inbox %v", seen)
+	}
+
+	// Reassigning a lead moves its conversation between inboxes.
+	other := e.member(t, owner, "agent")
+	expect(t, e.do(t, "PATCH", "/v1/leads/"+open, owner.Access, map[string]any{"assignee_id": other.UserID}), 200)
+	if mine := inbox(agent, ""); len(mine) != 0 {
+		t.Fatalf("former assignee still sees %v", mine)
+	}
+	if theirs := inbox(other, ""); len(theirs) != 1 || theirs[open] == nil {
+		t.Fatalf("new assignee's inbox %v", theirs)
+	}
+	if got := order(owner, "?assignee_id="+other.UserID); len(got) != 1 || got[0] != open {
+		t.Fatalf("inbox by assignee %v", got)
+	}
+	expect(t, e.do(t, "PATCH", "/v1/leads/"+open, owner.Access, map[string]any{"assignee_id": ""}), 200)
+	if theirs := inbox(other, ""); len(theirs) != 0 {
+		t.Fatalf("unassigned lead still in %v", theirs)
+	}
+	// A deleted lead leaves the inbox.
+	expect(t, e.do(t, "DELETE", "/v1/leads/"+closed, owner.Access, nil), 204)
+	if got := order(owner, ""); len(got) != 1 || got[0] != open {
+		t.Fatalf("inbox after deleting a lead %v", got)
 	}
 }

@@ -1,0 +1,387 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/lead"
+)
+
+// The inbox reads one small summary item per lead with messages
+// (ORG#o#LEAD#l / CONV), indexed by its latest message:
+//
+//   - GSI1: GSI1PK = ORG#o#INBOX, GSI1SK = id of the latest message (a ULID,
+//     so newest conversation first when read backwards);
+//   - GSI2: GSI2PK = ORG#o#INBOX#ASSIGNEE#u, GSI2SK = the same id, present
+//     only while the lead has an assignee.
+//
+// Every message write moves the summary in the same transaction as the
+// message (never backwards: a message older than the latest one leaves the
+// order alone), and inbound messages add one to its unread counter. The
+// assignment (lead create and update) owns GSI2PK, the messages own the
+// sort keys, so neither write needs to read the other's data.
+
+type conversationItem struct {
+	PK         string    `dynamodbav:"PK"`
+	SK         string    `dynamodbav:"SK"`
+	GSI1PK     string    `dynamodbav:"GSI1PK,omitempty"`
+	GSI1SK     string    `dynamodbav:"GSI1SK,omitempty"`
+	GSI2PK     string    `dynamodbav:"GSI2PK,omitempty"`
+	GSI2SK     string    `dynamodbav:"GSI2SK,omitempty"`
+	Type       string    `dynamodbav:"type"`
+	OrgID      string    `dynamodbav:"org_id"`
+	LeadID     string    `dynamodbav:"lead_id"`
+	AssigneeID string    `dynamodbav:"assignee_id,omitempty"`
+	LastID     string    `dynamodbav:"last_id,omitempty"`
+	LastAt     time.Time `dynamodbav:"last_at"`
+	Unread     int       `dynamodbav:"unread"`
+	ReadAt     time.Time `dynamodbav:"read_at"`
+}
+
+func (i conversationItem) summary() conversation.Summary {
+	return conversation.Summary{OrgID: i.OrgID, LeadID: i.LeadID, AssigneeID: i.AssigneeID, LastMessageID: i.LastID,
+		LastAt: i.LastAt, Unread: i.Unread, ReadAt: i.ReadAt}
+}
+
+// conversationMove is the transaction item that makes m the latest message
+// of its lead's conversation (adding one to the unread counter when m is
+// inbound). Its condition fails when the conversation already has a later
+// message; withoutMove is then the item to write instead.
+func (s *Store) conversationMove(m conversation.Message) types.TransactWriteItem {
+	upd := "SET GSI1PK = :inbox, GSI1SK = :id, GSI2SK = :id, last_id = :id, last_at = :at, org_id = :o, lead_id = :l, #t = :t"
+	vals := map[string]types.AttributeValue{
+		":inbox": &types.AttributeValueMemberS{Value: inboxPK(m.OrgID)},
+		":id":    &types.AttributeValueMemberS{Value: m.ID},
+		":at":    &types.AttributeValueMemberS{Value: m.At.UTC().Format(time.RFC3339Nano)},
+	}
+	// ADD 0 still creates the counter, which MarkConversationRead compares.
+	upd += " ADD unread :inc"
+	inc := "0"
+	if m.Direction == conversation.Inbound {
+		inc = "1"
+	}
+	vals[":inc"] = &types.AttributeValueMemberN{Value: inc}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: &s.table, Key: key(leadPartPK(m.OrgID, m.LeadID), skConversation),
+		UpdateExpression:          aws.String(upd),
+		ConditionExpression:       aws.String("attribute_not_exists(last_id) OR last_id < :id"),
+		ExpressionAttributeNames:  map[string]string{"#t": "type"},
+		ExpressionAttributeValues: conversationValues(m.OrgID, m.LeadID, vals, false),
+	}}
+}
+
+// withoutMove is what replaces conversationMove for a message older than
+// the latest one: the order stays, an inbound message still counts as
+// unread, and an outbound one changes nothing.
+func (s *Store) withoutMove(m conversation.Message) []types.TransactWriteItem {
+	if m.Direction != conversation.Inbound {
+		return nil
+	}
+	return []types.TransactWriteItem{{Update: &types.Update{
+		TableName: &s.table, Key: key(leadPartPK(m.OrgID, m.LeadID), skConversation),
+		UpdateExpression:          aws.String("SET org_id = :o, lead_id = :l, #t = :t ADD unread :one"),
+		ExpressionAttributeNames:  map[string]string{"#t": "type"},
+		ExpressionAttributeValues: conversationValues(m.OrgID, m.LeadID, nil, true),
+	}}}
+}
+
+func conversationValues(orgID, leadID string, vals map[string]types.AttributeValue, one bool) map[string]types.AttributeValue {
+	if vals == nil {
+		vals = map[string]types.AttributeValue{}
+	}
+	vals[":o"] = &types.AttributeValueMemberS{Value: orgID}
+	vals[":l"] = &types.AttributeValueMemberS{Value: leadID}
+	vals[":t"] = &types.AttributeValueMemberS{Value: "conversation"}
+	if one {
+		vals[":one"] = &types.AttributeValueMemberN{Value: "1"}
+	}
+	return vals
+}
+
+// writeWithConversation runs a transaction whose item at index conv is a
+// conversationMove for m. When only that item's condition fails (m is older
+// than the conversation's latest message) the transaction is written again
+// with withoutMove in its place, so the message is never lost to ordering.
+func (s *Store) writeWithConversation(ctx context.Context, items []types.TransactWriteItem, conv int, m conversation.Message) error {
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err == nil {
+		return nil
+	}
+	reasons := cancelReasons(err)
+	retry := len(reasons) > conv && conditionFailed(reasons[conv])
+	for i, r := range reasons {
+		if i != conv && conditionFailed(r) {
+			retry = false // another guard refused: report that
+		}
+	}
+	if !retry {
+		return fmt.Errorf("write message %s: %w", m.ID, err)
+	}
+	items = append(append(items[:conv:conv], s.withoutMove(m)...), items[conv+1:]...)
+	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+		return fmt.Errorf("write message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// conversationAssignee is the transaction item that files a lead's
+// conversation under its assignee (GSI2PK), or takes it out of every
+// assignee's inbox when assigneeID is empty. It creates the summary if the
+// lead has no messages yet; without sort keys it is in no index until the
+// first message.
+func (s *Store) conversationAssignee(orgID, leadID, assigneeID string) types.TransactWriteItem {
+	upd := &types.Update{
+		TableName: &s.table, Key: key(leadPartPK(orgID, leadID), skConversation),
+		ExpressionAttributeNames: map[string]string{"#t": "type"},
+	}
+	vals := conversationValues(orgID, leadID, nil, false)
+	if assigneeID == "" {
+		upd.UpdateExpression = aws.String("SET org_id = :o, lead_id = :l, #t = :t REMOVE GSI2PK, assignee_id")
+	} else {
+		upd.UpdateExpression = aws.String("SET org_id = :o, lead_id = :l, #t = :t, GSI2PK = :pk, assignee_id = :a")
+		vals[":pk"] = &types.AttributeValueMemberS{Value: inboxAssigneePK(orgID, assigneeID)}
+		vals[":a"] = &types.AttributeValueMemberS{Value: assigneeID}
+	}
+	upd.ExpressionAttributeValues = vals
+	return types.TransactWriteItem{Update: upd}
+}
+
+// conversationDelete removes a lead's conversation summary.
+func (s *Store) conversationDelete(orgID, leadID string) types.TransactWriteItem {
+	return types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: key(leadPartPK(orgID, leadID), skConversation)}}
+}
+
+// InboxEntry is one conversation of the inbox: its summary, its lead and
+// its latest message (nil when that message is gone, e.g. purged).
+type InboxEntry struct {
+	Summary conversation.Summary
+	Lead    lead.Lead
+	Last    *conversation.Message
+}
+
+// InboxFilter narrows the inbox.
+type InboxFilter struct {
+	// AssigneeID keeps the conversations of one user's leads.
+	AssigneeID string
+	// Unread keeps conversations with unread inbound messages.
+	Unread bool
+}
+
+// Inbox returns up to limit conversations of an org, latest message first,
+// starting after the position from, and the position after the last one
+// (nil when there are no more). It is one Query on the inbox index (GSI2
+// for an assignee) and one BatchGetItem for the leads and latest messages;
+// Unread is a filter on that Query, so an unread page may read a few more
+// index pages (at most maxListPages).
+func (s *Store) Inbox(ctx context.Context, orgID string, f InboxFilter, limit int, from map[string]string) ([]InboxEntry, map[string]string, error) {
+	index, pkAttr, skAttr, pk := indexGSI1, attrGSI1PK, attrGSI1SK, inboxPK(orgID)
+	if f.AssigneeID != "" {
+		index, pkAttr, skAttr, pk = indexGSI2, attrGSI2PK, attrGSI2SK, inboxAssigneePK(orgID, f.AssigneeID)
+	}
+	in := &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(index), ScanIndexForward: aws.Bool(false),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": pkAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+		ExclusiveStartKey:         encodeKey(from),
+	}
+	if f.Unread {
+		in.FilterExpression = aws.String("unread > :zero")
+		in.ExpressionAttributeValues[":zero"] = &types.AttributeValueMemberN{Value: "0"}
+	}
+	var (
+		convs []conversationItem
+		next  map[string]string
+	)
+	position := func(c conversationItem) map[string]string {
+		return map[string]string{attrPK: c.PK, attrSK: c.SK, pkAttr: pk, skAttr: c.LastID}
+	}
+query:
+	for page := 0; ; page++ {
+		if page == maxListPages {
+			next = decodeKey(in.ExclusiveStartKey)
+			break
+		}
+		// One more than needed tells whether a next page exists.
+		in.Limit = aws.Int32(pageLimit(limit - len(convs) + 1))
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, nil, fmt.Errorf("inbox of %s: %w", orgID, err)
+		}
+		for _, item := range out.Items {
+			if len(convs) == limit {
+				next = position(convs[len(convs)-1])
+				break query
+			}
+			var c conversationItem
+			if err := unmarshal(item, &c); err != nil {
+				return nil, nil, err
+			}
+			convs = append(convs, c)
+		}
+		if out.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	entries, err := s.inboxEntries(ctx, orgID, convs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.AssigneeID != "" {
+		// The index is eventually consistent: a lead reassigned a moment ago
+		// may still be listed under its former assignee.
+		kept := entries[:0]
+		for _, e := range entries {
+			if e.Lead.AssigneeID == f.AssigneeID {
+				kept = append(kept, e)
+			}
+		}
+		entries = kept
+	}
+	return entries, next, nil
+}
+
+// inboxEntries reads the leads and latest messages of some conversations in
+// one BatchGetItem per 50 conversations; conversations whose lead is gone
+// are dropped.
+func (s *Store) inboxEntries(ctx context.Context, orgID string, convs []conversationItem) ([]InboxEntry, error) {
+	keys := make([]map[string]types.AttributeValue, 0, 2*len(convs))
+	for _, c := range convs {
+		keys = append(keys, key(orgPK(orgID), leadSK(c.LeadID)), key(leadPartPK(orgID, c.LeadID), messageSK(c.LastID)))
+	}
+	leads := make(map[string]lead.Lead, len(convs))
+	msgs := make(map[string]conversation.Message, len(convs))
+	err := s.batchGet(ctx, keys, nil, func(item map[string]types.AttributeValue) error {
+		var kind struct {
+			Type string `dynamodbav:"type"`
+		}
+		if err := unmarshal(item, &kind); err != nil {
+			return err
+		}
+		switch kind.Type {
+		case "lead":
+			var it leadItem
+			if err := unmarshal(item, &it); err != nil {
+				return err
+			}
+			leads[it.ID] = it.lead()
+		case "message":
+			var it messageItem
+			if err := unmarshal(item, &it); err != nil {
+				return err
+			}
+			msgs[it.LeadID] = it.message()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inbox of %s: %w", orgID, err)
+	}
+	out := make([]InboxEntry, 0, len(convs))
+	for _, c := range convs {
+		l, ok := leads[c.LeadID]
+		if !ok {
+			continue
+		}
+		e := InboxEntry{Summary: c.summary(), Lead: l}
+		if m, ok := msgs[c.LeadID]; ok && m.ID == c.LastID {
+			e.Last = &m
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// batchGet reads items by key with BatchGetItem, 100 keys per call,
+// retrying unprocessed keys with backoff, and hands each item found to fn.
+// projection (with its names) limits the attributes read when not nil.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, projection *batchProjection, fn func(map[string]types.AttributeValue) error) error {
+	for start := 0; start < len(keys); start += 100 {
+		ka := types.KeysAndAttributes{Keys: keys[start:min(start+100, len(keys))]}
+		if projection != nil {
+			ka.ProjectionExpression, ka.ExpressionAttributeNames = aws.String(projection.expr), projection.names
+		}
+		req := map[string]types.KeysAndAttributes{s.table: ka}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt == 8 {
+				return errors.New("batch get: unprocessed keys after retries")
+			}
+			if attempt > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					return err
+				}
+			}
+			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return fmt.Errorf("batch get: %w", err)
+			}
+			for _, item := range res.Responses[s.table] {
+				if err := fn(item); err != nil {
+					return err
+				}
+			}
+			req = res.UnprocessedKeys
+		}
+	}
+	return nil
+}
+
+// batchProjection is the attributes a batchGet reads.
+type batchProjection struct {
+	expr  string
+	names map[string]string
+}
+
+// Conversation returns a lead's conversation summary; ok is false when the
+// lead has no messages.
+func (s *Store) Conversation(ctx context.Context, orgID, leadID string) (c conversation.Summary, ok bool, err error) {
+	var it conversationItem
+	found, err := s.get(ctx, leadPartPK(orgID, leadID), skConversation, &it)
+	if err != nil || !found || it.LastID == "" {
+		return conversation.Summary{}, false, err
+	}
+	return it.summary(), true, nil
+}
+
+// MarkConversationRead marks a lead's conversation read up to its latest
+// message: the unread counter goes to zero and read_at moves to that
+// message's time. It reads the summary and writes it back only if nothing
+// arrived in between (else it reads again), so a message that arrives
+// meanwhile stays unread. cleared is how many unread messages the mark
+// covered; ok is false when the lead has no messages.
+func (s *Store) MarkConversationRead(ctx context.Context, orgID, leadID string) (cleared int, ok bool, err error) {
+	for range 4 {
+		c, ok, err := s.Conversation(ctx, orgID, leadID)
+		if err != nil || !ok {
+			return 0, ok, err
+		}
+		if c.Unread == 0 && !c.ReadAt.Before(c.LastAt) {
+			return 0, true, nil
+		}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: key(leadPartPK(orgID, leadID), skConversation),
+			UpdateExpression:    aws.String("SET read_at = :at, unread = :zero"),
+			ConditionExpression: aws.String("unread = :n AND last_id = :id"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":at":   &types.AttributeValueMemberS{Value: c.LastAt.UTC().Format(time.RFC3339Nano)},
+				":zero": &types.AttributeValueMemberN{Value: "0"},
+				":n":    &types.AttributeValueMemberN{Value: fmt.Sprint(c.Unread)}, ":id": &types.AttributeValueMemberS{Value: c.LastMessageID},
+			},
+		})
+		if err == nil {
+			return c.Unread, true, nil
+		}
+		if !isConditionFailed(err) {
+			return 0, true, fmt.Errorf("mark conversation of lead %s read: %w", leadID, err)
+		}
+	}
+	return 0, true, fmt.Errorf("mark conversation of lead %s read: %w", leadID, errors.New("messages kept arriving; try again"))
+}
