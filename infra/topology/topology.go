@@ -357,6 +357,7 @@ func apiFunction() Function {
 			auth("GET", "/v1/automations"),
 			auth("PUT", "/v1/automations"),
 			auth("DELETE", "/v1/integrations/{kind}/{id}"),
+			auth("PATCH", "/v1/integrations/{kind}/{id}"),
 			auth("POST", "/v1/leads/{id}/messages"),
 			auth("GET", "/v1/leads/{id}/messages"),
 			auth("POST", "/v1/leads/{id}/messages/read"),

@@ -35,6 +35,8 @@ type integrationItem struct {
 	DroppedEvents      int       `dynamodbav:"dropped_events"`
 	// BackfillSince is the creation time of the newest lead backfill saw.
 	BackfillSince time.Time `dynamodbav:"backfill_since,omitempty"`
+	// MPS is the number's send rate; 0 means the deployment default.
+	MPS int `dynamodbav:"mps,omitempty"`
 }
 
 type ownerItem struct {
@@ -49,7 +51,7 @@ func (i integrationItem) integration() integration.Integration {
 	return integration.Integration{OrgID: i.OrgID, Kind: integration.Kind(i.Kind), ExternalID: i.ExternalID, Name: i.Name,
 		WABAID: i.WABAID, DisplayPhoneNumber: i.DisplayPhoneNumber, FormIDs: i.FormIDs, SealedToken: i.SealedToken,
 		Status: integration.Status(i.Status), ConnectedBy: i.ConnectedBy, ConnectedAt: i.ConnectedAt, UpdatedAt: i.UpdatedAt,
-		LastEventAt: i.LastEventAt, DroppedEvents: i.DroppedEvents, BackfillSince: i.BackfillSince}
+		LastEventAt: i.LastEventAt, DroppedEvents: i.DroppedEvents, BackfillSince: i.BackfillSince, MessagesPerSecond: i.MPS}
 }
 
 // ConnectIntegration stores an integration and claims its page or number
@@ -63,7 +65,7 @@ func (s *Store) ConnectIntegration(ctx context.Context, in integration.Integrati
 		OrgID: in.OrgID, Kind: kind, ExternalID: in.ExternalID, Name: in.Name, WABAID: in.WABAID,
 		DisplayPhoneNumber: in.DisplayPhoneNumber, FormIDs: in.FormIDs, SealedToken: in.SealedToken,
 		Status: string(integration.StatusActive), ConnectedBy: in.ConnectedBy, ConnectedAt: in.ConnectedAt, UpdatedAt: in.UpdatedAt,
-		DroppedEvents: in.DroppedEvents})
+		DroppedEvents: in.DroppedEvents, MPS: in.MessagesPerSecond})
 	if err != nil {
 		return err
 	}
@@ -194,6 +196,31 @@ func (s *Store) SetIntegrationStatus(ctx context.Context, orgID string, kind int
 		return fmt.Errorf("set integration status: %w", err)
 	}
 	return nil
+}
+
+// SetIntegrationRate sets a WhatsApp number's send rate (0: the default).
+func (s *Store) SetIntegrationRate(ctx context.Context, orgID string, kind integration.Kind, externalID string, mps int, at time.Time) (integration.Integration, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(orgPK(orgID), integrationSK(string(kind), externalID)),
+		UpdateExpression:    aws.String("SET mps = :mps, updated_at = :at"),
+		ConditionExpression: aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":mps": &types.AttributeValueMemberN{Value: fmt.Sprint(mps)},
+			":at":  &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if isConditionFailed(err) {
+		return integration.Integration{}, integration.ErrNotFound
+	}
+	if err != nil {
+		return integration.Integration{}, fmt.Errorf("set integration rate: %w", err)
+	}
+	var it integrationItem
+	if err := unmarshal(out.Attributes, &it); err != nil {
+		return integration.Integration{}, err
+	}
+	return it.integration(), nil
 }
 
 // TouchIntegration records the time of the latest event received.

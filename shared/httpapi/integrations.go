@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -20,6 +21,7 @@ type IntegrationStore interface {
 	GetIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string) (integration.Integration, error)
 	ListIntegrations(ctx context.Context, orgID string) ([]integration.Integration, error)
 	DisconnectIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string, at time.Time) error
+	SetIntegrationRate(ctx context.Context, orgID string, kind integration.Kind, externalID string, mps int, at time.Time) (integration.Integration, error)
 	ParkedEvents(ctx context.Context, orgID string, kind integration.Kind, externalID string, limit int) (map[string][]byte, error)
 	DeleteParkedEvent(ctx context.Context, orgID string, kind integration.Kind, externalID, eventKey string) error
 }
@@ -58,6 +60,7 @@ type IntegrationOut struct {
 	ConnectedAt        time.Time  `json:"connected_at"`
 	LastEventAt        *time.Time `json:"last_event_at"`
 	DroppedEvents      int        `json:"dropped_events" doc:"Events received after disconnection and not stored."`
+	MessagesPerSecond  *int       `json:"messages_per_second,omitempty" doc:"WhatsApp numbers: the send rate the sender keeps to; null means the default (80, Meta's standard throughput)."`
 }
 
 // PageIn connects a Facebook page for Lead Ads.
@@ -73,6 +76,12 @@ type WhatsAppIn struct {
 	WABAID             string `json:"waba_id" minLength:"1" maxLength:"64" pattern:"^[0-9]+$"`
 	DisplayPhoneNumber string `json:"display_phone_number" minLength:"1" maxLength:"32"`
 	AccessToken        string `json:"access_token" minLength:"10" maxLength:"1024"`
+	MessagesPerSecond  int    `json:"messages_per_second,omitempty" minimum:"1" maximum:"1000" doc:"The throughput Meta allows this number, when raised above the standard 80 messages per second. Kept when the number is connected again without it."`
+}
+
+// IntegrationPatch changes an integration's settings.
+type IntegrationPatch struct {
+	MessagesPerSecond *int `json:"messages_per_second" minimum:"0" maximum:"1000" doc:"WhatsApp numbers: the send rate to keep to, as Meta allows it (80 standard, up to 1,000 when Meta raises it); 0 restores the default."`
 }
 
 func integrationOut(in integration.Integration) IntegrationOut {
@@ -81,6 +90,10 @@ func integrationOut(in integration.Integration) IntegrationOut {
 	if !in.LastEventAt.IsZero() {
 		t := in.LastEventAt
 		out.LastEventAt = &t
+	}
+	if in.MessagesPerSecond > 0 {
+		mps := in.MessagesPerSecond
+		out.MessagesPerSecond = &mps
 	}
 	return out
 }
@@ -109,6 +122,11 @@ func (s *Server) registerIntegrations() {
 		Summary: "Disconnect: stop all further collection at once (owner, admin)", DefaultStatus: http.StatusNoContent,
 		Security: bearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.disconnectIntegration)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "update-integration", Method: http.MethodPatch, Path: "/v1/integrations/{kind}/{id}", Tags: []string{"integrations"},
+		Summary: "Change an integration's settings: a WhatsApp number's send rate (owner, admin)", Security: bearerSecurity,
+		MaxBodyBytes: maxBodyBytes, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity},
+	}, s.updateIntegration)
 }
 
 type integrationOutput struct{ Body IntegrationOut }
@@ -141,6 +159,9 @@ func (s *Server) connect(ctx context.Context, in integration.Integration, token 
 	in.OrgID, in.SealedToken, in.ConnectedBy, in.ConnectedAt, in.UpdatedAt = p.User.OrgID, sealed, p.User.ID, now, now
 	if old, err := d.Store.GetIntegration(ctx, in.OrgID, in.Kind, in.ExternalID); err == nil {
 		in.DroppedEvents, in.BackfillSince, in.LastEventAt = old.DroppedEvents, old.BackfillSince, old.LastEventAt
+		if in.MessagesPerSecond == 0 {
+			in.MessagesPerSecond = old.MessagesPerSecond
+		}
 	}
 	if err := d.Store.ConnectIntegration(ctx, in); err != nil {
 		if errors.Is(err, integration.ErrOwnedElsewhere) {
@@ -220,7 +241,7 @@ func (s *Server) connectWhatsApp(ctx context.Context, in *struct{ Body WhatsAppI
 		display = num.DisplayPhoneNumber
 	}
 	return s.connect(ctx, integration.Integration{Kind: integration.KindWhatsApp, ExternalID: in.Body.PhoneNumberID, Name: num.VerifiedName,
-		WABAID: in.Body.WABAID, DisplayPhoneNumber: display}, in.Body.AccessToken)
+		WABAID: in.Body.WABAID, DisplayPhoneNumber: display, MessagesPerSecond: in.Body.MessagesPerSecond}, in.Body.AccessToken)
 }
 
 func (s *Server) listIntegrations(ctx context.Context, _ *struct{}) (*struct {
@@ -261,4 +282,31 @@ func (s *Server) disconnectIntegration(ctx context.Context, in *struct {
 	}
 	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "integration.disconnect", TargetType: in.Kind, TargetID: in.ID})
 	return nil, nil
+}
+
+func (s *Server) updateIntegration(ctx context.Context, in *struct {
+	Kind string `path:"kind" enum:"facebook_page,whatsapp"`
+	ID   string `path:"id" maxLength:"64"`
+	Body IntegrationPatch
+}) (*integrationOutput, error) {
+	if err := s.mayManageIntegrations(ctx, "integration.update", in.ID); err != nil {
+		return nil, err
+	}
+	p := caller(ctx)
+	if in.Body.MessagesPerSecond == nil {
+		return nil, fieldProblem("messages_per_second", "is required: it is the only setting that can be changed")
+	}
+	if in.Kind != string(integration.KindWhatsApp) {
+		return nil, fieldProblem("messages_per_second", "applies to WhatsApp numbers only")
+	}
+	got, err := s.deps.Integrations.Store.SetIntegrationRate(ctx, p.User.OrgID, integration.Kind(in.Kind), in.ID, *in.Body.MessagesPerSecond, s.deps.Now())
+	if errors.Is(err, integration.ErrNotFound) {
+		return nil, errNotFound("integration")
+	}
+	if err != nil {
+		return nil, s.internal(ctx, "update integration", err)
+	}
+	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "integration.update", TargetType: in.Kind, TargetID: in.ID,
+		Details: map[string]string{"messages_per_second": strconv.Itoa(*in.Body.MessagesPerSecond)}})
+	return &integrationOutput{Body: integrationOut(got)}, nil
 }

@@ -50,7 +50,15 @@ type Integration struct {
 	DroppedEvents int
 	// BackfillSince is the creation time of the newest lead backfill saw.
 	BackfillSince time.Time
+	// MessagesPerSecond is the send rate Meta allows this WhatsApp number
+	// (80 by default, up to 1,000 once Meta raises it); 0 means the
+	// deployment's default.
+	MessagesPerSecond int
 }
+
+// MaxMessagesPerSecond is the highest throughput Meta grants a WhatsApp
+// business number.
+const MaxMessagesPerSecond = 1000
 
 // Sentinel errors.
 var (

@@ -85,7 +85,8 @@ type Sender struct {
 	Log   *slog.Logger
 
 	// NumberRate is the sends per second allowed per business number
-	// (default DefaultNumberRate).
+	// (default DefaultNumberRate) when its integration sets none
+	// (integration.Integration.MessagesPerSecond).
 	NumberRate int
 	// EmailFrom is the From of emails whose payload names none.
 	EmailFrom string
@@ -324,7 +325,11 @@ func (s *Sender) sendWhatsApp(ctx context.Context, d Delivery, m conversation.Me
 	if err != nil {
 		return Result{}, fmt.Errorf("open token of %s: %w", m.Number, err)
 	}
-	window, res, err := s.pace(ctx, d, m.Number, wa.To)
+	rate := in.MessagesPerSecond
+	if rate <= 0 {
+		rate = orDefault(s.NumberRate, DefaultNumberRate)
+	}
+	window, res, err := s.pace(ctx, d, m.Number, wa.To, rate)
 	if res != nil || err != nil {
 		return *res, err
 	}
@@ -338,7 +343,7 @@ func (s *Sender) sendWhatsApp(ctx context.Context, d Delivery, m conversation.Me
 	// past the second our slot was granted in, take a slot in this second
 	// (the old one stays counted: that only under-uses the limit); if none
 	// comes soon, put the message back unsent.
-	if res, err := s.repace(ctx, m, window); res != nil || err != nil {
+	if res, err := s.repace(ctx, m, window, rate); res != nil || err != nil {
 		return *res, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, orDefault(s.SendTimeout, DefaultSendTimeout))
@@ -511,11 +516,11 @@ func (s *Sender) optOutMarketing(ctx context.Context, m conversation.Message) er
 // repace makes sure the number's slot is in the current second after a
 // claim; see sendWhatsApp. A non-nil Result means the claimed message was
 // put back to queued, unsent.
-func (s *Sender) repace(ctx context.Context, m conversation.Message, window time.Time) (*Result, error) {
+func (s *Sender) repace(ctx context.Context, m conversation.Message, window time.Time, rate int) (*Result, error) {
 	if s.Pacer == nil || s.now().Unix() == window.Unix() {
 		return nil, nil
 	}
-	_, err := s.Pacer.TakeNumberSlot(ctx, m.Number, orDefault(s.NumberRate, DefaultNumberRate), orDefault(s.MaxNumberWait, DefaultMaxNumberWait))
+	_, err := s.Pacer.TakeNumberSlot(ctx, m.Number, rate, orDefault(s.MaxNumberWait, DefaultMaxNumberWait))
 	var pe *PacedError
 	if errors.As(err, &pe) {
 		wctx, cancel := outcomeCtx(ctx)
@@ -539,7 +544,7 @@ func (s *Sender) repace(ctx context.Context, m conversation.Message, window time
 // pace waits for the recipient's slot and a slot of the number, and returns
 // the one-second window granted. A non-nil Result sends the message back to
 // the queue (nothing was claimed).
-func (s *Sender) pace(ctx context.Context, d Delivery, number, to string) (time.Time, *Result, error) {
+func (s *Sender) pace(ctx context.Context, d Delivery, number, to string, rate int) (time.Time, *Result, error) {
 	p := s.Pacer
 	if p == nil {
 		return time.Time{}, nil, nil
@@ -571,7 +576,7 @@ func (s *Sender) pace(ctx context.Context, d Delivery, number, to string) (time.
 	if err := sleep(ctx, wait); err != nil {
 		return time.Time{}, &Result{}, err
 	}
-	window, err := p.TakeNumberSlot(ctx, number, orDefault(s.NumberRate, DefaultNumberRate), orDefault(s.MaxNumberWait, DefaultMaxNumberWait))
+	window, err := p.TakeNumberSlot(ctx, number, rate, orDefault(s.MaxNumberWait, DefaultMaxNumberWait))
 	var pe *PacedError
 	if errors.As(err, &pe) {
 		return time.Time{}, &Result{Outcome: OutcomeRetry, RetryAfter: pe.RetryAfter, Refusal: Refusal{Title: "paced", Reason: "Waiting for the business number's send rate."}}, nil

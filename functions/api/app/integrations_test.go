@@ -45,6 +45,38 @@ func TestIntegrations(t *testing.T) {
 		t.Fatalf("integration list %s (must never show a token)", list.Raw)
 	}
 
+	// A number's send rate is set by an owner or admin, shown, audited, and
+	// kept when the number is connected again.
+	const numberPath = "/v1/integrations/whatsapp/106540352242922"
+	expect(t, e.do(t, "PATCH", numberPath, manager.Access, map[string]any{"messages_per_second": 250}), 403)
+	expect(t, e.do(t, "PATCH", numberPath, owner.Access, map[string]any{"messages_per_second": 5000}), 422)
+	expect(t, e.do(t, "PATCH", "/v1/integrations/facebook_page/104858765678112", owner.Access, map[string]any{"messages_per_second": 250}), 422)
+	expect(t, e.do(t, "PATCH", "/v1/integrations/whatsapp/999", owner.Access, map[string]any{"messages_per_second": 250}), 404)
+	r = e.do(t, "PATCH", numberPath, admin.Access, map[string]any{"messages_per_second": 250})
+	expect(t, r, 200)
+	if r.Body["messages_per_second"] != float64(250) {
+		t.Fatalf("after setting the rate %s", r.Raw)
+	}
+	expect(t, e.do(t, "POST", "/v1/integrations/whatsapp-numbers", owner.Access, wa), 201)
+	for _, it := range e.do(t, "GET", "/v1/integrations", owner.Access, nil).items() {
+		if it["kind"] == "whatsapp" && it["messages_per_second"] != float64(250) {
+			t.Fatalf("rate after reconnecting: %v", it)
+		}
+	}
+	r = e.do(t, "PATCH", numberPath, owner.Access, map[string]any{"messages_per_second": 0})
+	if expect(t, r, 200); r.Body["messages_per_second"] != nil {
+		t.Fatalf("rate back to the default %s", r.Raw)
+	}
+	var rates []any
+	for _, it := range e.do(t, "GET", "/v1/audit?limit=100", owner.Access, nil).items() {
+		if it["action"] == "integration.update" {
+			rates = append(rates, it["details"].(map[string]any)["messages_per_second"])
+		}
+	}
+	if len(rates) != 2 || rates[0] != "0" || rates[1] != "250" {
+		t.Fatalf("audited rate changes %v, want 0 then 250 (newest first)", rates)
+	}
+
 	// A page belongs to one org.
 	rival := e.signup(t, "Rival Co")
 	expect(t, e.do(t, "POST", "/v1/integrations/facebook-pages", rival.Access, page), 409)

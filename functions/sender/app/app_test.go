@@ -337,3 +337,36 @@ func TestPairPacingDefersToBookedSlot(t *testing.T) {
 		t.Fatalf("third send %s after the first, want at least %s", gap, interval)
 	}
 }
+
+func TestNumberRateComesFromTheIntegration(t *testing.T) {
+	// GIVEN a number whose integration allows 1 message per second, and a
+	// sender that does not wait for the next second
+	e := newEnv(t, options{tweak: func(s *outbound.Sender) { s.MaxNumberWait = time.Millisecond }})
+	if _, err := e.Store.SetIntegrationRate(e.Ctx, e.OrgID, integration.KindWhatsApp, numberID, 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// WHEN three replies to three leads arrive in one batch
+	var recs []events.SQSMessage
+	var msgs []conversation.Message
+	for range 3 {
+		m := e.queueText(e.newLead(time.Now().Add(-time.Hour), nil), "hello")
+		msgs = append(msgs, m)
+		recs = append(recs, e.enqueue(m))
+	}
+	failed := e.deliver(recs...)
+	// THEN at most one goes per second (two if the batch straddles a
+	// second), the rest go back to the queue, unsent, and are sent later
+	sent := len(e.Sim.Sent(numberID))
+	if sent > 2 || sent+len(failed) != 3 {
+		t.Fatalf("%d sent and %d retried, want at most 2 sent at 1 per second and the rest retried", sent, len(failed))
+	}
+	for range 10 {
+		if len(e.Sim.Sent(numberID)) == 3 {
+			break
+		}
+		e.deliver(e.receive(30 * time.Second))
+	}
+	for _, m := range msgs {
+		e.wantStatus(m, conversation.StatusAccepted, "")
+	}
+}
