@@ -72,36 +72,6 @@ func startDemoControl(ctx context.Context, addr string, sim *metatest.Server, we
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(res)
 	})
-	// POST /ticks?to=<wa_id>: the simulator reports sent, delivered and read
-	// for the latest message sent to that number, as WhatsApp would.
-	mux.HandleFunc("POST /ticks", func(w http.ResponseWriter, r *http.Request) {
-		to := r.URL.Query().Get("to")
-		var last *metatest.SentMessage
-		for _, m := range sim.Sent(demoNumberID) {
-			if m.To == to {
-				last = &m
-			}
-		}
-		if last == nil {
-			http.Error(w, "nothing sent to "+to+" yet", http.StatusNotFound)
-			return
-		}
-		now := time.Now().UTC()
-		for i, st := range []metatest.StatusUpdate{
-			metatest.StatusSent(last.ID, to).At(now), metatest.StatusDelivered(last.ID, to).At(now.Add(time.Second)),
-			metatest.StatusRead(last.ID, to).At(now.Add(2 * time.Second)),
-		} {
-			if i > 0 {
-				time.Sleep(700 * time.Millisecond) // let each tick show
-			}
-			if _, err := sim.Deliver(r.Context(), webhookURL, sim.StatusPayload(demoNumberID, demoDisplay, st)); err != nil {
-				http.Error(w, err.Error(), http.StatusBadGateway)
-				return
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{"wamid": last.ID})
-	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("demo control on %s: %w", addr, err)

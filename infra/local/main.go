@@ -40,6 +40,14 @@ import (
 // envGraphBaseURL points functions at the Graph API.
 const envGraphBaseURL = "LEADLUENCE_GRAPH_BASE_URL"
 
+// How long after accepting a send the simulator reports each status in
+// make dev: a little slower than its defaults, so each tick shows.
+const (
+	devSentDelay      = time.Second
+	devDeliveredDelay = 2 * time.Second
+	devReadDelay      = 3 * time.Second
+)
+
 func printGraph(graphURL string, simulated bool) {
 	what := "your own stand-in (LEADLUENCE_GRAPH_BASE_URL)"
 	if simulated {
@@ -47,8 +55,14 @@ func printGraph(graphURL string, simulated bool) {
 	}
 	fmt.Printf(`
 Graph API       %s   (%s)
-  make demo     submits a Lead Ads lead and an inbound WhatsApp message through the signed webhook
+  make demo     submits a Lead Ads lead and an inbound WhatsApp message through the signed webhook,
+                replies to it and follows the reply's ticks to read
 `, graphURL, what)
+	if simulated {
+		fmt.Printf(`  statuses      every accepted WhatsApp send is reported sent, delivered, read to the webhook;
+                a send to +%s is reported failed (131026, undeliverable)
+`, metatest.UndeliverableWaID)
+	}
 }
 
 func main() {
@@ -127,10 +141,16 @@ func run() error {
 	}
 
 	// The Graph API: an outside stand-in when LEADLUENCE_GRAPH_BASE_URL is
-	// set, else the Meta simulator with the demo page and number.
+	// set, else the Meta simulator with the demo page and number, which
+	// reports the statuses of every message it accepts to the local webhook,
+	// signed with the app secret in force, as WhatsApp does.
+	webhookURL := "http://" + *addr + "/webhooks/meta"
 	graphURL, sim := os.Getenv(envGraphBaseURL), (*metatest.Server)(nil)
 	if graphURL == "" {
-		sim = metatest.New(metatest.Options{AppSecret: []byte(inForce[topology.EnvMetaAppSecretCiphertext].Value), Addr: *simAddr})
+		sim = metatest.New(metatest.Options{
+			AppSecret: []byte(inForce[topology.EnvMetaAppSecretCiphertext].Value), Addr: *simAddr,
+			StatusWebhook: metatest.StatusWebhook{URL: webhookURL, Sent: devSentDelay, Delivered: devDeliveredDelay, Read: devReadDelay},
+		})
 		defer sim.Close()
 		addDemoMeta(sim)
 		graphURL = sim.URL
@@ -166,7 +186,7 @@ func run() error {
 		return fmt.Errorf("seed demo org: %w", err)
 	}
 	if sim != nil {
-		ctl, err := startDemoControl(ctx, *ctlAddr, sim, "http://"+*addr+"/webhooks/meta")
+		ctl, err := startDemoControl(ctx, *ctlAddr, sim, webhookURL)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,9 @@
 // Command demo (`make demo`) shows a newcomer the intake path end to end
 // against a running `make dev`: it asks the runner's Meta simulator to
 // submit a Lead Ads lead and send an inbound WhatsApp message through the
-// signed webhook, then watches the API until both leads appear.
+// signed webhook, watches the API until both leads appear, then replies to
+// the WhatsApp lead and follows the reply's ticks, which the simulator
+// reports by itself through status webhooks, up to read.
 package main
 
 import (
@@ -94,7 +96,7 @@ func run(api, ctl, email, password string) error {
 			fmt.Println(strings.Join(found, "\n"))
 			for _, l := range page.Items {
 				if l.Phone != nil && *l.Phone == "+"+sent.WhatsAppFrom {
-					return reply(client, api, ctl, login.AccessToken, l.ID, sent.WhatsAppFrom)
+					return reply(client, api, login.AccessToken, l.ID, sent.WhatsAppFrom)
 				}
 			}
 			return nil
@@ -105,8 +107,8 @@ func run(api, ctl, email, password string) error {
 }
 
 // reply answers the WhatsApp lead inside its 24-hour window through the
-// API, then has the simulator report the ticks and shows them move.
-func reply(client *http.Client, api, ctl, token, leadID, waID string) error {
+// API and shows the ticks move as the simulator's status webhooks arrive.
+func reply(client *http.Client, api, token, leadID, waID string) error {
 	body, _ := json.Marshal(map[string]any{"channel": "whatsapp", "type": "text", "client_message_id": "demo-reply-" + waID,
 		"text": "Yes, it is! Would you like to visit on Saturday?"})
 	call := func(method, url string, body []byte) (map[string]any, int, error) {
@@ -132,41 +134,41 @@ func reply(client *http.Client, api, ctl, token, leadID, waID string) error {
 	msgID, _ := out["id"].(string)
 	fmt.Printf("\nReply POST /v1/leads/%s/messages -> %d, message %s queued\n", leadID, status, msgID)
 
-	statusOf := func() string {
+	// message finds the reply in the lead's conversation.
+	message := func() (status string, history []any) {
 		page, _, err := call(http.MethodGet, api+"/v1/leads/"+leadID+"/messages?limit=50", nil)
 		if err != nil {
-			return ""
+			return "", nil
 		}
 		items, _ := page["items"].([]any)
 		for _, it := range items {
 			if m, _ := it.(map[string]any); m["id"] == msgID {
-				s, _ := m["status"].(string)
-				return s
+				status, _ = m["status"].(string)
+				history, _ = m["status_history"].([]any)
+				return status, history
 			}
 		}
-		return ""
+		return "", nil
 	}
-	last, ticked := "", false
+	last := ""
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if s := statusOf(); s != last && s != "" {
+		s, history := message()
+		if s != last && s != "" {
 			fmt.Printf("  status: %s\n", s)
 			last = s
 		}
 		switch last {
 		case "read":
+			fmt.Println("Status webhooks received (status_history):")
+			for _, h := range history {
+				if e, _ := h.(map[string]any); e != nil {
+					fmt.Printf("  %-9v %v\n", e["status"], e["at"])
+				}
+			}
 			return nil
 		case "failed", "unknown":
 			return fmt.Errorf("the reply ended %s; see .dev/functions.log", last)
-		case "accepted", "sent", "delivered":
-			if !ticked {
-				ticked = true
-				go func() {
-					if resp, err := client.Post(ctl+"/ticks?to="+waID, "application/json", nil); err == nil {
-						resp.Body.Close()
-					}
-				}()
-			}
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

@@ -3,7 +3,10 @@
 // phone-number lookups, form and template listing, WhatsApp message sends)
 // answered with Meta's documented JSON shapes and error objects, and webhook
 // emitters that build real-shaped Lead Ads and WhatsApp payloads and POST
-// them signed with X-Hub-Signature-256.
+// them signed with X-Hub-Signature-256. With Options.StatusWebhook set, it
+// also reports every accepted send the way WhatsApp does: signed "sent",
+// "delivered" and "read" status webhooks (or "failed" with 131026 for an
+// undeliverable recipient), in order, in the background.
 //
 // Tests and `make dev` run against it instead of Meta:
 //
@@ -14,6 +17,11 @@
 //	id := srv.AddLead("901234567890123", map[string][]string{"full_name": {"Asha Example"}}, time.Now())
 //	srv.Deliver(ctx, webhookURL, srv.LeadgenPayload("104858765678112", "901234567890123", id, time.Now()))
 //
+// To have every accepted send reported to the webhook (a send to
+// UndeliverableWaID fails with 131026):
+//
+//	srv := metatest.New(metatest.Options{AppSecret: secret, StatusWebhook: metatest.StatusWebhook{URL: webhookURL}})
+//
 // The server listens on loopback only and refuses to deliver webhooks
 // anywhere else. It deliberately rejects access tokens passed in the URL
 // (Meta accepts them): Leadluence sends tokens only in the Authorization
@@ -21,6 +29,7 @@
 package metatest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -68,6 +77,9 @@ type Options struct {
 	// Addr is the loopback address to listen on, e.g. "127.0.0.1:4010";
 	// empty means a free port on 127.0.0.1.
 	Addr string
+	// StatusWebhook, when its URL is set, makes the server report the
+	// statuses of every message it accepts to that webhook.
+	StatusWebhook StatusWebhook
 }
 
 // SentMessage is a message posted to /{phone-number-id}/messages.
@@ -96,8 +108,18 @@ type Server struct {
 	hc      *http.Client
 	close   sync.Once
 
-	mu sync.Mutex
-	st state
+	// Status reporting: hook is nil when off; ctx ends at Close, which
+	// waits for wg (one goroutine per message being reported).
+	hook   *statusHook
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// pending counts the messages being reported.
+	pending atomic.Int64
+
+	mu     sync.Mutex
+	st     state
+	closed bool // set by Close; no reporting starts after it
 }
 
 type state struct {
@@ -112,6 +134,7 @@ type state struct {
 	delay     time.Duration
 	calls     map[call]int
 	sent      map[string][]SentMessage
+	attempts  []StatusAttempt
 	seq       int64
 }
 
@@ -137,13 +160,18 @@ type phone struct {
 }
 
 // New starts a simulator on opts.Addr (default a free 127.0.0.1 port). Like
-// httptest.NewServer it panics if it cannot listen, or if Addr is not a
-// loopback address.
+// httptest.NewServer it panics if it cannot listen, or if Addr or the
+// StatusWebhook URL is not a loopback address.
 func New(opts Options) *Server {
 	s := &Server{secret: opts.AppSecret, version: opts.Version}
 	if len(s.secret) == 0 {
 		s.secret = []byte(DefaultAppSecret)
 	}
+	hook, err := newStatusHook(opts.StatusWebhook, s.secret)
+	if err != nil {
+		panic(fmt.Sprintf("metatest: %v", err))
+	}
+	s.hook = hook
 	if s.version == "" {
 		s.version = DefaultVersion
 	}
@@ -162,15 +190,23 @@ func New(opts Options) *Server {
 	s.URL = "http://" + ln.Addr().String()
 	s.hc = &http.Client{Timeout: 30 * time.Second}
 	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.resetLocked()
 	go func() { _ = s.hs.Serve(ln) }()
 	return s
 }
 
-// Close stops the server and drops open connections. It is safe to call twice.
+// Close stops the server and drops open connections; it cancels every status
+// not yet reported and returns once no delivery is in flight. It is safe to
+// call twice.
 func (s *Server) Close() {
 	s.close.Do(func() {
 		_ = s.hs.Close()
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.cancel()
+		s.wg.Wait()
 		s.hc.CloseIdleConnections()
 	})
 }
@@ -182,7 +218,8 @@ func (s *Server) AppSecret() []byte { return slices.Clone(s.secret) }
 func (s *Server) Version() string { return s.version }
 
 // Reset forgets every page, form, lead, number, template, revoked token,
-// injected failure, delay, call count and sent message.
+// injected failure, delay, call count, sent message and status attempt.
+// Statuses of messages sent before still get reported.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -885,7 +922,7 @@ func (s *Server) sendMessage(phoneNumberID, token string, body []byte) response 
 	if len(waID) < 8 || len(waID) > 15 {
 		return badParam("The parameter to is required and must be a phone number.")
 	}
-	var text string
+	var text, category string
 	switch msg.Type {
 	case "text":
 		if msg.Text == nil || msg.Text.Body == "" {
@@ -902,9 +939,11 @@ func (s *Server) sendMessage(phoneNumberID, token string, body []byte) response 
 		if i < 0 {
 			return graphErr(http.StatusNotFound, 132001, 2494073, "OAuthException", "(#132001) Template name does not exist in the translation")
 		}
-		if st := s.st.templates[p.wabaID][i].Status; st != "APPROVED" {
-			return graphErr(http.StatusBadRequest, 132015, 0, "OAuthException", fmt.Sprintf("(#132015) Template is %s", strings.ToLower(st)))
+		t := s.st.templates[p.wabaID][i]
+		if t.Status != "APPROVED" {
+			return graphErr(http.StatusBadRequest, 132015, 0, "OAuthException", fmt.Sprintf("(#132015) Template is %s", strings.ToLower(t.Status)))
 		}
+		category = t.Category
 	}
 	id := NewWAMID()
 	sent := append(s.st.sent[phoneNumberID], SentMessage{
@@ -915,6 +954,12 @@ func (s *Server) sendMessage(phoneNumberID, token string, body []byte) response 
 		sent = slices.Clone(sent[len(sent)-maxSentPerPhone:])
 	}
 	s.st.sent[phoneNumberID] = sent
+	waba := p.wabaID
+	if waba == "" {
+		waba = DefaultWABAID
+	}
+	s.reportLocked(statusJob{wamid: id, recipient: waID, phoneNumberID: phoneNumberID, display: p.DisplayPhoneNumber,
+		waba: waba, category: category, accepted: time.Now()})
 	return ok(map[string]any{
 		"messaging_product": "whatsapp",
 		"contacts":          []map[string]string{{"input": msg.To, "wa_id": waID}},
