@@ -166,11 +166,39 @@ func reply(client *http.Client, api, token, leadID, waID string) error {
 					fmt.Printf("  %-9v %v\n", e["status"], e["at"])
 				}
 			}
-			return nil
+			return inbox(call, api)
 		case "failed", "unknown":
 			return fmt.Errorf("the reply ended %s; see .dev/functions.log", last)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	return fmt.Errorf("the reply's ticks did not reach read within 30 s (last %q)", last)
+}
+
+// inbox prints the top of the team inbox: the conversation just answered
+// comes first, with its last message, unread count and WhatsApp window.
+func inbox(call func(method, url string, body []byte) (map[string]any, int, error), api string) error {
+	page, status, err := call(http.MethodGet, api+"/v1/conversations?limit=3", nil)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("inbox: %d %v", status, page)
+	}
+	fmt.Println("\nInbox (GET /v1/conversations, latest conversation first):")
+	items, _ := page["items"].([]any)
+	for _, it := range items {
+		c, _ := it.(map[string]any)
+		l, _ := c["lead"].(map[string]any)
+		w, _ := c["window"].(map[string]any)
+		line := fmt.Sprintf("  %-22v unread %v", l["name"], c["unread_count"])
+		if m, _ := c["last_message"].(map[string]any); m != nil {
+			line += fmt.Sprintf("  last: %v %v %q", m["direction"], m["status"], m["preview"])
+		}
+		if w["open"] == true {
+			line += fmt.Sprintf("  window open until %v", w["until"])
+		}
+		fmt.Println(line)
+	}
+	return nil
 }
