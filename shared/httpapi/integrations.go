@@ -60,7 +60,7 @@ type IntegrationOut struct {
 	ConnectedAt        time.Time  `json:"connected_at"`
 	LastEventAt        *time.Time `json:"last_event_at"`
 	DroppedEvents      int        `json:"dropped_events" doc:"Events received after disconnection and not stored."`
-	MessagesPerSecond  *int       `json:"messages_per_second,omitempty" doc:"WhatsApp numbers: the send rate the sender keeps to; null means the default (80, Meta's standard throughput)."`
+	MessagesPerSecond  *int       `json:"messages_per_second,omitempty" doc:"WhatsApp numbers: the send rate the sender keeps to; absent means the default (80, Meta's standard throughput)."`
 }
 
 // PageIn connects a Facebook page for Lead Ads.
