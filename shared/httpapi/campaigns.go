@@ -19,13 +19,13 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
-	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // Campaigns send one WhatsApp template to every lead matching a filter.
 // Creating (or resuming) a campaign processes its first page of leads
 // inside the request and, while pages remain, puts a campaign page job
-// (outbound.KindCampaignPage) on the outbound queue; the sender processes
+// (sendgate.KindCampaignPage) on the outbound queue; the sender processes
 // one page per job with CampaignPages.Step and enqueues the next, from the
 // cursor stored on the campaign, until none are left (status completed) or
 // the campaign is paused. Every lead gets
@@ -520,7 +520,7 @@ var errCampaignEnqueue = errors.New("enqueue campaign job")
 // continueCampaign puts the job for the campaign's next page on the
 // outbound queue if the campaign is still running (pages remain). A paused
 // or completed campaign gets none. The job travels through the messaging
-// Enqueue as an outbound.CampaignPageRef (see outbound.Job.Encode).
+// Enqueue as an sendgate.CampaignPageRef (see sendgate.Job.Encode).
 func (s *Server) continueCampaign(ctx context.Context, cs CampaignStore, orgID, id string) error {
 	c, err := cs.GetCampaign(ctx, orgID, id)
 	if err != nil {
@@ -529,14 +529,14 @@ func (s *Server) continueCampaign(ctx context.Context, cs CampaignStore, orgID, 
 	if c.Status != dynamostore.CampaignRunning {
 		return nil
 	}
-	if err := s.deps.Messaging.Enqueue(ctx, orgID, "", outbound.CampaignPageRef(id)); err != nil {
+	if err := s.deps.Messaging.Enqueue(ctx, orgID, "", sendgate.CampaignPageRef(id)); err != nil {
 		return fmt.Errorf("%w: page of campaign %s: %w", errCampaignEnqueue, id, err)
 	}
 	return nil
 }
 
 // CampaignPages processes campaign pages outside a request: the sender
-// calls Step for each campaign page job (outbound.KindCampaignPage) on the
+// calls Step for each campaign page job (sendgate.KindCampaignPage) on the
 // outbound queue. It runs the same page code as the campaign routes.
 type CampaignPages struct {
 	s  *Server
@@ -629,8 +629,8 @@ func (s *Server) processCampaignPage(ctx context.Context, cs CampaignStore, c dy
 	if err != nil {
 		return err
 	}
-	marketing := outbound.Marketing(conversation.Message{Channel: conversation.ChannelWhatsApp,
-		Details: map[string]string{outbound.DetailCategory: strings.ToLower(sp.Category)}}, "template")
+	marketing := sendgate.Marketing(conversation.Message{Channel: conversation.ChannelWhatsApp,
+		Details: map[string]string{sendgate.DetailCategory: strings.ToLower(sp.Category)}}, "template")
 	page, err := s.deps.Store.ListLeads(ctx, c.OrgID, c.Filter, c.PageSize, c.Cursor)
 	if err != nil {
 		return fmt.Errorf("list leads of campaign %s: %w", c.ID, err)
@@ -662,7 +662,7 @@ func (s *Server) campaignSend(ctx context.Context, c dynamostore.Campaign, numbe
 	if l.Phone == "" {
 		return skipNoPhone, nil
 	}
-	if outbound.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
+	if sendgate.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
 		return skipOptedOut, nil
 	}
 	comps, missing := campaignComponents(c.Parameters, leadValue(l))
@@ -682,7 +682,7 @@ func (s *Server) campaignSend(ctx context.Context, c dynamostore.Campaign, numbe
 	m := conversation.Message{ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(), OrgID: c.OrgID, LeadID: l.ID,
 		Channel: conversation.ChannelWhatsApp, Direction: conversation.Outbound, At: now, Type: "template", Number: number.ExternalID,
 		ClientMessageID: dynamostore.CampaignClientMessageID(c.ID, l.ID), Payload: string(raw),
-		Details: map[string]string{"template": sp.Name, "language": sp.Language, outbound.DetailCategory: strings.ToLower(sp.Category), "campaign_id": c.ID}}
+		Details: map[string]string{"template": sp.Name, "language": sp.Language, sendgate.DetailCategory: strings.ToLower(sp.Category), "campaign_id": c.ID}}
 	stored, created, err := d.Store.QueueOutbound(ctx, m)
 	if err != nil {
 		return "", fmt.Errorf("queue campaign message: %w", err)

@@ -17,7 +17,7 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
-	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // Sending: POST /v1/leads/{id}/messages checks the request, the lead's
@@ -25,7 +25,7 @@ import (
 // writes the message as queued (once per client_message_id), and only then
 // puts a job for it on the outbound queue. The sender checks consent and the
 // window again when it sends, because the truth may change in between; both
-// use the same rules (package outbound: OptedOut, WindowOpen), and the
+// use the same rules (package sendgate: OptedOut, WindowOpen), and the
 // stored message carries what the sender needs for them (the template's
 // category in Details, the payload, the number).
 
@@ -423,7 +423,7 @@ func (s *Server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	case l.Email == "":
 		return nil, codedFieldProblemAt("missing_email", "lead.email", "the lead has no email address; add one to the lead first")
 	}
-	if outbound.OptedOut(l.Consent, conversation.ChannelEmail, false) {
+	if sendgate.OptedOut(l.Consent, conversation.ChannelEmail, false) {
 		return nil, errOptedOut(conversation.ChannelEmail, false)
 	}
 	org, err := s.deps.Store.GetOrg(ctx, l.OrgID)
@@ -492,9 +492,9 @@ func (s *Server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn,
 		msg.Template = t
 		marketing = strings.EqualFold(sp.Category, "MARKETING")
 		m.Details["template"], m.Details["language"] = sp.Name, sp.Language
-		m.Details[outbound.DetailCategory] = strings.ToLower(sp.Category)
+		m.Details[sendgate.DetailCategory] = strings.ToLower(sp.Category)
 	}
-	if outbound.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
+	if sendgate.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
 		return nil, errOptedOut(conversation.ChannelWhatsApp, marketing)
 	}
 	if b.Type != "template" {
@@ -601,8 +601,8 @@ func windowOf(lastInbound, now time.Time) (open bool, until *time.Time) {
 	if lastInbound.IsZero() {
 		return false, nil
 	}
-	u := lastInbound.Add(outbound.CustomerServiceWindow).UTC()
-	return outbound.WindowOpen(lastInbound, now), &u
+	u := lastInbound.Add(sendgate.CustomerServiceWindow).UTC()
+	return sendgate.WindowOpen(lastInbound, now), &u
 }
 
 // codedFieldProblemAt is a 422 with its own code on a location outside the

@@ -1,6 +1,6 @@
 // Package app wires the sender function: an SQS consumer of the outbound
 // queue that sends each queued message with package outbound, and
-// processes campaign page jobs (outbound.KindCampaignPage) one page each
+// processes campaign page jobs (sendgate.KindCampaignPage) one page each
 // with httpapi.CampaignPages, which queues the next page's job. A message to
 // retry (a provider's rate limit or outage, a pacing wait) is reported as a
 // batch item failure after its visibility timeout is set to when it should
@@ -32,6 +32,7 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 var _ outbound.Store = (*dynamostore.Store)(nil)
@@ -88,7 +89,7 @@ func NewCampaignPages(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.
 		return nil, fmt.Errorf("campaign pages: sender store is %T, not the table store", s.Store)
 	}
 	enqueue := func(ctx context.Context, orgID, leadID, messageID string) error {
-		body := outbound.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
+		body := sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
 		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OutboundQueueURL, MessageBody: &body}); err != nil {
 			return fmt.Errorf("enqueue %s: %w", messageID, err)
 		}
@@ -158,9 +159,9 @@ func NewHandler(s *outbound.Sender, q Visibility, queueURL string, log *slog.Log
 		groups := map[string][]events.SQSMessage{}
 		for _, r := range ev.Records {
 			k := r.MessageId
-			if job, err := outbound.DecodeJob(r.Body); err == nil {
+			if job, err := sendgate.DecodeJob(r.Body); err == nil {
 				k = job.OrgID + "/" + job.LeadID + "/" + job.MessageID
-				if job.Kind == outbound.KindCampaignPage {
+				if job.Kind == sendgate.KindCampaignPage {
 					k = "campaign/" + job.OrgID + "/" + job.CampaignID
 				}
 			}
@@ -200,7 +201,7 @@ func NewHandler(s *outbound.Sender, q Visibility, queueURL string, log *slog.Log
 // when).
 func handle(ctx context.Context, s *outbound.Sender, q Visibility, queueURL string, log *slog.Logger, hc handlerConfig, r events.SQSMessage) bool {
 	count, _ := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
-	job, err := outbound.DecodeJob(r.Body)
+	job, err := sendgate.DecodeJob(r.Body)
 	d := outbound.Delivery{Job: job, ReceiveCount: count}
 	if err != nil {
 		// It can never be sent; after the queue's receive limit it lands in
@@ -209,7 +210,7 @@ func handle(ctx context.Context, s *outbound.Sender, q Visibility, queueURL stri
 		retryAt(ctx, q, queueURL, log, r, s.RetryDelay(d))
 		return true
 	}
-	if job.Kind == outbound.KindCampaignPage {
+	if job.Kind == sendgate.KindCampaignPage {
 		return campaignPage(ctx, s, q, queueURL, log, hc.pages, d, r)
 	}
 	res, err := s.Send(ctx, d)
