@@ -70,7 +70,7 @@ const (
 	// queued this long after it was written puts its job on the queue again
 	// (the api may have stopped between the write and the enqueue). The
 	// sender claims each message once, so a second job never sends twice.
-	requeueStuckAfter = 10 * time.Minute
+	requeueStuckAfter = sendgate.RequeueStuckAfter
 )
 
 // MessageIn is a message to send to a lead.
@@ -211,29 +211,6 @@ type waMessage struct {
 type waText struct {
 	Body       string `json:"body"`
 	PreviewURL bool   `json:"preview_url,omitempty"`
-}
-
-type waTemplate struct {
-	Name       string        `json:"name"`
-	Language   waLanguage    `json:"language"`
-	Components []waComponent `json:"components,omitempty"`
-}
-
-type waLanguage struct {
-	Code string `json:"code"`
-}
-
-type waComponent struct {
-	Type       string    `json:"type"`
-	SubType    string    `json:"sub_type,omitempty"`
-	Index      string    `json:"index,omitempty"`
-	Parameters []waParam `json:"parameters"`
-}
-
-type waParam struct {
-	Type       string `json:"type"`
-	Text       string `json:"text,omitempty"`
-	CouponCode string `json:"coupon_code,omitempty"`
 }
 
 type waInteractive struct {
@@ -515,26 +492,17 @@ func (s *Server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn,
 }
 
 // pickNumber returns the active WhatsApp number to send from: the one asked
-// for, or the most recently connected.
+// for, or the most recently connected (integration.PickWhatsApp).
 func (s *Server) pickNumber(ctx context.Context, orgID, want string) (integration.Integration, error) {
-	numbers, err := s.activeNumbers(ctx, orgID)
+	all, err := s.deps.Messaging.Store.ListIntegrations(ctx, orgID)
 	if err != nil {
-		return integration.Integration{}, err
+		return integration.Integration{}, s.internal(ctx, "list integrations", err)
 	}
-	if len(numbers) == 0 {
-		return integration.Integration{}, errNoIntegration()
+	n, err := integration.PickWhatsApp(all, want)
+	if err != nil {
+		return integration.Integration{}, s.sendErr(ctx, err)
 	}
-	if want == "" {
-		return numbers[0], nil
-	}
-	for _, n := range numbers {
-		if n.ExternalID == want {
-			return n, nil
-		}
-	}
-	p := problem(http.StatusConflict, "no_active_integration", "WhatsApp number "+want+" is not an active number of this organisation")
-	p.Errors = []*huma.ErrorDetail{{Message: "is not an active WhatsApp number of this organisation", Location: "body.phone_number_id", Value: want}}
-	return integration.Integration{}, p
+	return n, nil
 }
 
 func interactivePayload(in *InteractiveIn) (*waInteractive, error) {
