@@ -15,7 +15,7 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
-	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // Audit vocabulary of automations.
@@ -47,7 +47,7 @@ type MessageStore interface {
 }
 
 // Enqueue puts a job on the outbound queue.
-type Enqueue func(ctx context.Context, job outbound.Job) error
+type Enqueue func(ctx context.Context, job sendgate.Job) error
 
 // Runner runs the automations. Set the fields, then use it from any
 // number of goroutines.
@@ -119,7 +119,7 @@ func (r *Runner) NewLeadAdsLead(ctx context.Context, orgID, leadID, leadgenID st
 	}
 	payload := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": strings.TrimPrefix(l.Phone, "+"),
 		"type": "template", "template": tmpl}
-	details := map[string]string{"template": cfg.Template, "language": cfg.Language, outbound.DetailCategory: outbound.CategoryUtility,
+	details := map[string]string{"template": cfg.Template, "language": cfg.Language, sendgate.DetailCategory: sendgate.CategoryUtility,
 		"automation": KindLeadAds}
 	return r.send(ctx, l, in, KindLeadAds, clientID, "template", "", payload, details)
 }
@@ -139,7 +139,7 @@ func (r *Runner) InboundWhatsApp(ctx context.Context, orgID, leadID, number stri
 	if !closed {
 		return ResultOff, nil
 	}
-	if r.now().Sub(at) >= outbound.CustomerServiceWindow {
+	if r.now().Sub(at) >= sendgate.CustomerServiceWindow {
 		return ResultOff, nil // an old message, replayed: the window it opened has closed
 	}
 	l, err := r.Store.GetLead(ctx, orgID, leadID)
@@ -149,7 +149,7 @@ func (r *Runner) InboundWhatsApp(ctx context.Context, orgID, leadID, number stri
 	clientID := "auto:" + KindAfterHours + ":" + leadID + ":" + period
 	in, err := r.Store.GetIntegration(ctx, orgID, integration.KindWhatsApp, number)
 	if errors.Is(err, integration.ErrNotFound) {
-		return r.refuse(ctx, l, KindAfterHours, clientID, outbound.TitleIntegrationInactive, "the number the lead wrote to is not connected")
+		return r.refuse(ctx, l, KindAfterHours, clientID, sendgate.TitleIntegrationInactive, "the number the lead wrote to is not connected")
 	}
 	if err != nil {
 		return "", fmt.Errorf("after-hours reply: read number %s: %w", number, err)
@@ -194,7 +194,7 @@ func (r *Runner) send(ctx context.Context, l lead.Lead, in *integration.Integrat
 	if in != nil {
 		m.Number = in.ExternalID
 	}
-	if ref := outbound.Check(m, l, in, now); ref != nil {
+	if ref := sendgate.Check(m, l, in, now); ref != nil {
 		return r.refuse(ctx, l, kind, clientID, ref.Title, ref.Reason)
 	}
 	stored, created, err := r.Store.QueueOutbound(ctx, m)
@@ -204,7 +204,7 @@ func (r *Runner) send(ctx context.Context, l lead.Lead, in *integration.Integrat
 	if !created {
 		return ResultDuplicate, nil
 	}
-	if err := r.Enqueue(ctx, outbound.Job{OrgID: stored.OrgID, LeadID: stored.LeadID, MessageID: stored.ID}); err != nil {
+	if err := r.Enqueue(ctx, sendgate.Job{OrgID: stored.OrgID, LeadID: stored.LeadID, MessageID: stored.ID}); err != nil {
 		// As the api does: a message that never reached the queue fails
 		// visibly instead of waiting forever as queued.
 		reason := "The automatic message could not be put on the send queue and was not sent."

@@ -9,9 +9,9 @@
 //     lead's message has just opened the 24-hour window).
 //
 // Both queue their message the way the api does (dynamostore QueueOutbound,
-// then an outbound.Job on the outbound queue), with a ClientMessageID that
+// then a sendgate.Job on the outbound queue), with a ClientMessageID that
 // names the event, so a redelivered event never sends twice; both pass the
-// sender's gates (outbound.Check) before queueing, and the sender checks
+// sender's gates (sendgate.Check) before queueing, and the sender checks
 // them again; both append an audit record (action "automation.send",
 // actor "system").
 //

@@ -94,10 +94,10 @@ func (s *Server) checkWelcomeTemplate(ctx context.Context, w automation.LeadAdsW
 	if number == nil {
 		return problem(http.StatusUnprocessableEntity, "no_active_integration", "connect an active WhatsApp number before enabling the Lead Ads welcome")
 	}
-	spec, ok, err := s.lookupTemplate(ctx, *number, w.Template, w.Language)
+	spec, ok, err := s.templates.Lookup(ctx, *number, w.Template, w.Language)
 	switch {
 	case err != nil:
-		return err
+		return s.sendErr(ctx, err)
 	case !ok || !strings.EqualFold(spec.Status, "APPROVED"):
 		return fieldProblem("lead_ads_welcome.template", "is not an approved template of this number")
 	case !strings.EqualFold(spec.Category, "UTILITY"):

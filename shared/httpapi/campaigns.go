@@ -2,11 +2,9 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -15,28 +13,17 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
-	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
-	"github.com/leadluence/backend/shared/outbound"
 )
 
 // Campaigns send one WhatsApp template to every lead matching a filter.
-// Creating (or resuming) a campaign processes its first page of leads
-// inside the request and, while pages remain, puts a campaign page job
-// (outbound.KindCampaignPage) on the outbound queue; the sender processes
-// one page per job with CampaignPages.Step and enqueues the next, from the
-// cursor stored on the campaign, until none are left (status completed) or
-// the campaign is paused. Every lead gets
-// at most one message per campaign (client message id
-// "campaign:<campaign>:<lead>"), so a page processed twice never sends
-// twice; a page's counts are committed once, guarded by the campaign's
-// version (see dynamostore.CommitCampaignPage). Leads without a phone, that
-// opted out, or lacking a field a parameter needs are skipped and counted
-// by reason. The messages go through the same outbound queue and sender
-// gates as single sends. docs/campaigns.md says why, and what a production
-// driver would look like.
+// The routes here check and store a campaign, run its first page (or, on
+// resume, its next page) with package campaign, which the sender also
+// uses for the remaining pages, and map that package's refusals to
+// problems. docs/campaigns.md describes the whole flow.
 
 // CampaignStore is what the campaign routes need from storage beyond the
 // messaging store. The table store implements it; the campaign routes are
@@ -50,32 +37,15 @@ type CampaignStore interface {
 	CampaignOutcomes(ctx context.Context, orgID, campaignID string, limit int) (map[conversation.Status]int, bool, error)
 }
 
-// Campaign fan-out bounds.
+// Campaign bounds.
 const (
 	campaignDefaultPageSize = 100
 	campaignMaxPageSize     = 100
-	// campaignPagesPerRequest bounds the synchronous work of one create or
-	// resume request: one page (100 leads at the default size); the rest
-	// is processed by the sender, one page per campaign page job.
-	campaignPagesPerRequest = 1
 	// campaignOutcomeLimit: sent and failed are counted by reading the
 	// campaign's messages only up to this many (one Query and one
 	// BatchGetItem); bigger campaigns report them as null.
 	campaignOutcomeLimit = 100
 )
-
-// Reasons a matching lead is skipped.
-const (
-	skipNoPhone          = "no_phone"
-	skipOptedOut         = "opted_out"
-	skipMissingParameter = "missing_parameter"
-)
-
-var skipReasons = []string{skipNoPhone, skipOptedOut, skipMissingParameter}
-
-// fieldRefRE is a parameter taken from the lead: {{lead.name}} or
-// {{custom.<key>}}.
-var fieldRefRE = regexp.MustCompile(`^\{\{\s*(lead\.name|custom\.([^{}\s]{1,64}))\s*\}\}$`)
 
 // CampaignTemplateIn names the template of a campaign.
 type CampaignTemplateIn struct {
@@ -159,10 +129,28 @@ func (s *Server) campaignStore() (CampaignStore, bool) {
 	return cs, ok
 }
 
+// campaignPageStore is the store of package campaign over the API's:
+// leads from Deps.Store, campaigns, integrations and messages from the
+// messaging store.
+type campaignPageStore struct {
+	CampaignStore
+	MessagingStore
+	leads Store
+}
+
+// ListLeads implements campaign.Store.
+func (c campaignPageStore) ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from map[string]string) (lead.Page, error) {
+	return c.leads.ListLeads(ctx, orgID, f, limit, from)
+}
+
 func (s *Server) registerCampaigns() {
-	if _, ok := s.campaignStore(); !ok {
+	cs, ok := s.campaignStore()
+	if !ok {
 		return
 	}
+	d := s.deps.Messaging
+	s.campaigns = &campaign.Pages{Store: campaignPageStore{CampaignStore: cs, MessagingStore: d.Store, leads: s.deps.Store},
+		Templates: s.templates, Enqueue: campaign.Enqueue(d.Enqueue), Log: s.deps.Log, Now: s.deps.Now}
 	errs := []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable}
 	huma.Register(s.api, huma.Operation{
 		OperationID: "create-campaign", Method: http.MethodPost, Path: "/v1/campaigns", Tags: []string{"campaigns"},
@@ -220,16 +208,16 @@ func (s *Server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 	if strings.TrimSpace(b.Name) == "" {
 		return nil, fieldProblem("name", "must not be blank")
 	}
-	if err := checkCampaignParameters(b.Parameters); err != nil {
-		return nil, err
+	if err := campaign.CheckParameters(b.Parameters); err != nil {
+		return nil, s.campaignErr(ctx, err)
 	}
 	number, err := s.pickNumber(ctx, p.User.OrgID, b.PhoneNumberID)
 	if err != nil {
 		return nil, err
 	}
-	sp, err := s.campaignTemplate(ctx, number, b.Template.Name, b.Template.Language, b.Parameters)
+	sp, err := s.campaigns.CheckTemplate(ctx, number, b.Template.Name, b.Template.Language, b.Parameters)
 	if err != nil {
-		return nil, err
+		return nil, s.campaignErr(ctx, err)
 	}
 	f := lead.Filter{Status: lead.Status(b.Filter.Status), Tag: strings.ToLower(strings.TrimSpace(b.Filter.Tag)),
 		Source: b.Filter.Source, AssigneeID: b.Filter.AssigneeID}
@@ -255,9 +243,9 @@ func (s *Server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 	// The campaign exists now: a failure while processing its first page
 	// or queueing the next is logged and left for resume, not reported as
 	// a failed create.
-	if _, err := s.runCampaign(ctx, cs, c.OrgID, c.ID); err != nil {
+	if _, err := s.campaigns.Run(ctx, c.OrgID, c.ID); err != nil {
 		s.deps.Log.WarnContext(ctx, "process new campaign", "campaign", c.ID, "err", err)
-	} else if err := s.continueCampaign(ctx, cs, c.OrgID, c.ID); err != nil {
+	} else if err := s.campaigns.Continue(ctx, c.OrgID, c.ID); err != nil {
 		s.deps.Log.WarnContext(ctx, "queue next campaign page", "campaign", c.ID, "err", err)
 	}
 	out, err := s.campaignView(ctx, cs, c.OrgID, c.ID)
@@ -355,10 +343,10 @@ func (s *Server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*stru
 			s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "campaign.resume", TargetType: "campaign", TargetID: c.ID})
 		}
 	}
-	if _, err := s.runCampaign(ctx, cs, c.OrgID, c.ID); err != nil {
+	if _, err := s.campaigns.Run(ctx, c.OrgID, c.ID); err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
-	if err := s.continueCampaign(ctx, cs, c.OrgID, c.ID); err != nil {
+	if err := s.campaigns.Continue(ctx, c.OrgID, c.ID); err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
 	out, err := s.campaignView(ctx, cs, p.User.OrgID, in.ID)
@@ -368,18 +356,31 @@ func (s *Server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*stru
 	return &struct{ Body CampaignOut }{Body: out}, nil
 }
 
-// campaignErr maps a store or processing error to a problem.
+// campaignErr maps a store or processing error (package campaign) to a
+// problem.
 func (s *Server) campaignErr(ctx context.Context, err error) error {
-	var p *Problem
+	var pe *campaign.ParameterError
+	var me *campaign.MismatchError
 	switch {
-	case errors.As(err, &p):
-		return p
 	case errors.Is(err, dynamostore.ErrCampaignNotFound):
 		return errNotFound("campaign")
-	case errors.Is(err, errCampaignEnqueue):
+	case errors.Is(err, campaign.ErrEnqueue):
 		s.deps.Log.ErrorContext(ctx, "enqueue campaign job", "err", err)
 		return problem(http.StatusServiceUnavailable, "queue_unavailable",
 			"a campaign message or page job could not be put on the send queue; resume the campaign again later (nothing is sent twice)")
+	case errors.As(err, &pe):
+		return fieldProblem(pe.Field, pe.Message)
+	case errors.As(err, &me):
+		// The campaign's parameters, not a message's components, are at
+		// fault.
+		p := codedFieldProblem(me.Err.Code, me.Err.Field, me.Err.Message)
+		for _, e := range p.Errors {
+			e.Location = "body.parameters"
+		}
+		return p
+	}
+	if p, ok := s.sendProblem(ctx, err); ok {
+		return p
 	}
 	return s.internal(ctx, "process campaign", err)
 }
@@ -410,7 +411,7 @@ func campaignOut(c dynamostore.Campaign, outcomes map[conversation.Status]int, c
 	if out.Parameters == nil {
 		out.Parameters = map[string][]string{}
 	}
-	for _, r := range skipReasons {
+	for _, r := range campaign.SkipReasons() {
 		out.Counts.SkippedByReason[r] = 0
 	}
 	for r, n := range c.Skipped {
@@ -430,277 +431,4 @@ func campaignOut(c dynamostore.Campaign, outcomes map[conversation.Status]int, c
 		out.Counts.Sent, out.Counts.Failed = &sent, &failed
 	}
 	return out
-}
-
-// checkCampaignParameters checks the parts and the form of each value.
-func checkCampaignParameters(params map[string][]string) error {
-	for part, values := range params {
-		switch part {
-		case "header", "body", "buttons":
-		default:
-			return fieldProblem("parameters."+part, "is not a template part; use header, body or buttons")
-		}
-		if len(values) > 20 {
-			return fieldProblem("parameters."+part, "takes at most 20 values")
-		}
-		for i, v := range values {
-			field := fmt.Sprintf("parameters.%s[%d]", part, i)
-			switch {
-			case strings.TrimSpace(v) == "":
-				return fieldProblem(field, "must not be blank")
-			case len(v) > 1024:
-				return fieldProblem(field, "is longer than 1,024 bytes")
-			case strings.Contains(v, "{{") && !fieldRefRE.MatchString(v):
-				return fieldProblem(field, "must be static text, {{lead.name}} or {{custom.<key>}}")
-			}
-		}
-	}
-	return nil
-}
-
-// campaignComponents fills the template's parts with the parameters, each
-// value rendered by value (which returns "" for a field the lead lacks).
-func campaignComponents(params map[string][]string, value func(spec string) string) (comps []TemplateComponentIn, missing bool) {
-	param := func(spec string) TemplateParamIn {
-		v := value(spec)
-		if v == "" {
-			missing = true
-		}
-		return TemplateParamIn{Type: "text", Text: v}
-	}
-	for _, part := range []string{"header", "body"} {
-		if vs, ok := params[part]; ok && len(vs) > 0 {
-			c := TemplateComponentIn{Type: part}
-			for _, spec := range vs {
-				c.Parameters = append(c.Parameters, param(spec))
-			}
-			comps = append(comps, c)
-		}
-	}
-	for _, spec := range params["buttons"] {
-		comps = append(comps, TemplateComponentIn{Type: "button", Parameters: []TemplateParamIn{param(spec)}})
-	}
-	return comps, missing
-}
-
-// leadValue renders one parameter spec for a lead.
-func leadValue(l lead.Lead) func(string) string {
-	return func(spec string) string {
-		m := fieldRefRE.FindStringSubmatch(spec)
-		switch {
-		case m == nil:
-			return spec
-		case m[1] == "lead.name":
-			return strings.TrimSpace(l.Name)
-		default:
-			return strings.TrimSpace(l.CustomFields[m[2]])
-		}
-	}
-}
-
-// campaignTemplate checks the template and the parameter counts (with
-// stand-in values) and returns its spec. Problems about the parameters
-// point at body.parameters.
-func (s *Server) campaignTemplate(ctx context.Context, number integration.Integration, name, language string, params map[string][]string) (templateSpec, error) {
-	comps, _ := campaignComponents(params, func(string) string { return "x" })
-	sp, _, err := s.checkTemplate(ctx, number, &TemplateIn{Name: name, Language: language, Components: comps})
-	var p *Problem
-	if errors.As(err, &p) && p.Code == "template_parameters" {
-		for _, e := range p.Errors {
-			e.Location = "body.parameters"
-		}
-	}
-	return sp, err
-}
-
-// errCampaignEnqueue marks a failure to put a campaign message's job, or
-// a campaign page job, on the outbound queue.
-var errCampaignEnqueue = errors.New("enqueue campaign job")
-
-// continueCampaign puts the job for the campaign's next page on the
-// outbound queue if the campaign is still running (pages remain). A paused
-// or completed campaign gets none. The job travels through the messaging
-// Enqueue as an outbound.CampaignPageRef (see outbound.Job.Encode).
-func (s *Server) continueCampaign(ctx context.Context, cs CampaignStore, orgID, id string) error {
-	c, err := cs.GetCampaign(ctx, orgID, id)
-	if err != nil {
-		return fmt.Errorf("read campaign %s: %w", id, err)
-	}
-	if c.Status != dynamostore.CampaignRunning {
-		return nil
-	}
-	if err := s.deps.Messaging.Enqueue(ctx, orgID, "", outbound.CampaignPageRef(id)); err != nil {
-		return fmt.Errorf("%w: page of campaign %s: %w", errCampaignEnqueue, id, err)
-	}
-	return nil
-}
-
-// CampaignPages processes campaign pages outside a request: the sender
-// calls Step for each campaign page job (outbound.KindCampaignPage) on the
-// outbound queue. It runs the same page code as the campaign routes.
-type CampaignPages struct {
-	s  *Server
-	cs CampaignStore
-}
-
-// NewCampaignPages returns the page processor over d. It uses d.Store
-// (leads), d.Log, d.Now (default time.Now) and d.Messaging: its Store must
-// be a CampaignStore, Enqueue puts message and page jobs on the outbound
-// queue, Graph and Opener read the templates.
-func NewCampaignPages(d Deps) (*CampaignPages, error) {
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	if d.Store == nil || d.Log == nil || d.Messaging == nil || d.Messaging.Enqueue == nil {
-		return nil, errors.New("campaign pages: Store, Log and Messaging with Enqueue are required")
-	}
-	s := &Server{deps: d}
-	cs, ok := s.campaignStore()
-	if !ok {
-		return nil, errors.New("campaign pages: the messaging store does not store campaigns")
-	}
-	return &CampaignPages{s: s, cs: cs}, nil
-}
-
-// Step processes the next page of campaign id of org orgID if it is
-// running, then queues the job for the page after it while the campaign is
-// still running. A paused, completed or unknown campaign ends the chain
-// (nil, nothing queued), as does a page another processor committed first
-// (that one queues the next job). A refusal that retrying cannot fix soon
-// (the template is no longer approved, no active WhatsApp number) is logged
-// and ends the chain too; POST /v1/campaigns/{id}/resume restarts it. Any
-// other error means the job should be retried: processing a page again
-// never sends twice.
-func (p *CampaignPages) Step(ctx context.Context, orgID, id string) error {
-	c, err := p.cs.GetCampaign(ctx, orgID, id)
-	switch {
-	case errors.Is(err, dynamostore.ErrCampaignNotFound):
-		p.s.deps.Log.WarnContext(ctx, "campaign page job for an unknown campaign", "org_id", orgID, "campaign", id)
-		return nil
-	case err != nil:
-		return fmt.Errorf("read campaign %s: %w", id, err)
-	case c.Status != dynamostore.CampaignRunning:
-		return nil
-	}
-	err = p.s.processCampaignPage(ctx, p.cs, c)
-	var pr *Problem
-	switch {
-	case errors.Is(err, dynamostore.ErrCampaignConflict):
-		return nil
-	case errors.As(err, &pr) && pr.Status < http.StatusInternalServerError:
-		p.s.deps.Log.WarnContext(ctx, "campaign stopped", "org_id", orgID, "campaign", id, "code", pr.Code, "detail", pr.Detail)
-		return nil
-	case err != nil:
-		return fmt.Errorf("process page of campaign %s: %w", id, err)
-	}
-	return p.s.continueCampaign(ctx, p.cs, orgID, id)
-}
-
-// runCampaign processes up to campaignPagesPerRequest pages of a running
-// campaign, re-reading it before each page so a pause stops it. The
-// caller queues the job for the pages after (continueCampaign).
-func (s *Server) runCampaign(ctx context.Context, cs CampaignStore, orgID, id string) (dynamostore.Campaign, error) {
-	var c dynamostore.Campaign
-	for range campaignPagesPerRequest {
-		var err error
-		if c, err = cs.GetCampaign(ctx, orgID, id); err != nil {
-			return c, err
-		}
-		if c.Status != dynamostore.CampaignRunning {
-			return c, nil
-		}
-		err = s.processCampaignPage(ctx, cs, c)
-		if err != nil && !errors.Is(err, dynamostore.ErrCampaignConflict) {
-			return c, err
-		}
-		// On a conflict another request committed this page: go on from
-		// the cursor it stored.
-	}
-	return c, nil
-}
-
-// processCampaignPage sends to one page of leads and commits its counts.
-func (s *Server) processCampaignPage(ctx context.Context, cs CampaignStore, c dynamostore.Campaign) error {
-	number, err := s.pickNumber(ctx, c.OrgID, c.PhoneNumberID)
-	if err != nil {
-		return err
-	}
-	sp, err := s.campaignTemplate(ctx, number, c.TemplateName, c.TemplateLanguage, c.Parameters)
-	if err != nil {
-		return err
-	}
-	marketing := outbound.Marketing(conversation.Message{Channel: conversation.ChannelWhatsApp,
-		Details: map[string]string{outbound.DetailCategory: strings.ToLower(sp.Category)}}, "template")
-	page, err := s.deps.Store.ListLeads(ctx, c.OrgID, c.Filter, c.PageSize, c.Cursor)
-	if err != nil {
-		return fmt.Errorf("list leads of campaign %s: %w", c.ID, err)
-	}
-	n := dynamostore.PageCounts{Skipped: map[string]int{}}
-	for _, l := range page.Items {
-		n.Matched++
-		reason, err := s.campaignSend(ctx, c, number, sp, marketing, l)
-		if err != nil {
-			return err
-		}
-		if reason != "" {
-			n.Skipped[reason]++
-		} else {
-			n.Queued++
-		}
-	}
-	if err := cs.CommitCampaignPage(ctx, c.OrgID, c.ID, c.Version, page.Next, n, s.deps.Now()); err != nil {
-		return fmt.Errorf("commit campaign page: %w", err)
-	}
-	return nil
-}
-
-// campaignSend queues the campaign's message to one lead, or returns why
-// the lead is skipped. A lead that already has its message (the page is
-// processed again) counts as queued and gets no second one.
-func (s *Server) campaignSend(ctx context.Context, c dynamostore.Campaign, number integration.Integration, sp templateSpec, marketing bool, l lead.Lead) (string, error) {
-	d := s.deps.Messaging
-	if l.Phone == "" {
-		return skipNoPhone, nil
-	}
-	if outbound.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
-		return skipOptedOut, nil
-	}
-	comps, missing := campaignComponents(c.Parameters, leadValue(l))
-	if missing {
-		return skipMissingParameter, nil
-	}
-	_, wt, err := s.checkTemplate(ctx, number, &TemplateIn{Name: c.TemplateName, Language: c.TemplateLanguage, Components: comps})
-	if err != nil {
-		return "", err
-	}
-	raw, err := json.Marshal(waMessage{MessagingProduct: "whatsapp", RecipientType: "individual", Type: "template",
-		To: strings.TrimPrefix(l.Phone, "+"), Template: wt})
-	if err != nil {
-		return "", fmt.Errorf("encode campaign payload: %w", err)
-	}
-	now := s.deps.Now().UTC()
-	m := conversation.Message{ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(), OrgID: c.OrgID, LeadID: l.ID,
-		Channel: conversation.ChannelWhatsApp, Direction: conversation.Outbound, At: now, Type: "template", Number: number.ExternalID,
-		ClientMessageID: dynamostore.CampaignClientMessageID(c.ID, l.ID), Payload: string(raw),
-		Details: map[string]string{"template": sp.Name, "language": sp.Language, outbound.DetailCategory: strings.ToLower(sp.Category), "campaign_id": c.ID}}
-	stored, created, err := d.Store.QueueOutbound(ctx, m)
-	if err != nil {
-		return "", fmt.Errorf("queue campaign message: %w", err)
-	}
-	if !created {
-		// Queued by an earlier run of this page. Its job is on the queue,
-		// unless that run stopped between the write and the enqueue: a
-		// message still queued long after is put on the queue again (the
-		// sender claims each message once).
-		if stored.Status == conversation.StatusQueued && now.Sub(stored.At) > requeueStuckAfter {
-			if err := d.Enqueue(ctx, stored.OrgID, stored.LeadID, stored.ID); err != nil {
-				return "", fmt.Errorf("%w %s: %w", errCampaignEnqueue, stored.ID, err)
-			}
-		}
-		return "", nil
-	}
-	if err := d.Enqueue(ctx, stored.OrgID, stored.LeadID, stored.ID); err != nil {
-		return "", fmt.Errorf("%w %s: %w", errCampaignEnqueue, stored.ID, err)
-	}
-	return "", nil
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
-	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // Sending: POST /v1/leads/{id}/messages checks the request, the lead's
@@ -26,7 +26,7 @@ import (
 // writes the message as queued (once per client_message_id), and only then
 // puts a job for it on the outbound queue. The sender checks consent and the
 // window again when it sends, because the truth may change in between; both
-// use the same rules (package outbound: OptedOut, WindowOpen), and the
+// use the same rules (package sendgate: OptedOut, WindowOpen), and the
 // stored message carries what the sender needs for them (the template's
 // category in Details, the payload, the number).
 
@@ -69,7 +69,7 @@ const (
 	// queued this long after it was written puts its job on the queue again
 	// (the api may have stopped between the write and the enqueue). The
 	// sender claims each message once, so a second job never sends twice.
-	requeueStuckAfter = 10 * time.Minute
+	requeueStuckAfter = sendgate.RequeueStuckAfter
 )
 
 // MessageIn is a message to send to a lead.
@@ -210,29 +210,6 @@ type waMessage struct {
 type waText struct {
 	Body       string `json:"body"`
 	PreviewURL bool   `json:"preview_url,omitempty"`
-}
-
-type waTemplate struct {
-	Name       string        `json:"name"`
-	Language   waLanguage    `json:"language"`
-	Components []waComponent `json:"components,omitempty"`
-}
-
-type waLanguage struct {
-	Code string `json:"code"`
-}
-
-type waComponent struct {
-	Type       string    `json:"type"`
-	SubType    string    `json:"sub_type,omitempty"`
-	Index      string    `json:"index,omitempty"`
-	Parameters []waParam `json:"parameters"`
-}
-
-type waParam struct {
-	Type       string `json:"type"`
-	Text       string `json:"text,omitempty"`
-	CouponCode string `json:"coupon_code,omitempty"`
 }
 
 type waInteractive struct {
@@ -422,7 +399,7 @@ func (s *Server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	case l.Email == "":
 		return nil, codedFieldProblemAt("missing_email", "lead.email", "the lead has no email address; add one to the lead first")
 	}
-	if outbound.OptedOut(l.Consent, conversation.ChannelEmail, false) {
+	if sendgate.OptedOut(l.Consent, conversation.ChannelEmail, false) {
 		return nil, errOptedOut(conversation.ChannelEmail, false)
 	}
 	org, err := s.deps.Store.GetOrg(ctx, l.OrgID)
@@ -491,9 +468,9 @@ func (s *Server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn,
 		msg.Template = t
 		marketing = strings.EqualFold(sp.Category, "MARKETING")
 		m.Details["template"], m.Details["language"] = sp.Name, sp.Language
-		m.Details[outbound.DetailCategory] = strings.ToLower(sp.Category)
+		m.Details[sendgate.DetailCategory] = strings.ToLower(sp.Category)
 	}
-	if outbound.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
+	if sendgate.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
 		return nil, errOptedOut(conversation.ChannelWhatsApp, marketing)
 	}
 	if b.Type != "template" {
@@ -514,26 +491,17 @@ func (s *Server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn,
 }
 
 // pickNumber returns the active WhatsApp number to send from: the one asked
-// for, or the most recently connected.
+// for, or the most recently connected (integration.PickWhatsApp).
 func (s *Server) pickNumber(ctx context.Context, orgID, want string) (integration.Integration, error) {
-	numbers, err := s.activeNumbers(ctx, orgID)
+	all, err := s.deps.Messaging.Store.ListIntegrations(ctx, orgID)
 	if err != nil {
-		return integration.Integration{}, err
+		return integration.Integration{}, s.internal(ctx, "list integrations", err)
 	}
-	if len(numbers) == 0 {
-		return integration.Integration{}, errNoIntegration()
+	n, err := integration.PickWhatsApp(all, want)
+	if err != nil {
+		return integration.Integration{}, s.sendErr(ctx, err)
 	}
-	if want == "" {
-		return numbers[0], nil
-	}
-	for _, n := range numbers {
-		if n.ExternalID == want {
-			return n, nil
-		}
-	}
-	p := problem(http.StatusConflict, "no_active_integration", "WhatsApp number "+want+" is not an active number of this organisation")
-	p.Errors = []*huma.ErrorDetail{{Message: "is not an active WhatsApp number of this organisation", Location: "body.phone_number_id", Value: want}}
-	return integration.Integration{}, p
+	return n, nil
 }
 
 func interactivePayload(in *InteractiveIn) (*waInteractive, error) {
@@ -600,8 +568,8 @@ func windowOf(lastInbound, now time.Time) (open bool, until *time.Time) {
 	if lastInbound.IsZero() {
 		return false, nil
 	}
-	u := lastInbound.Add(outbound.CustomerServiceWindow).UTC()
-	return outbound.WindowOpen(lastInbound, now), &u
+	u := lastInbound.Add(sendgate.CustomerServiceWindow).UTC()
+	return sendgate.WindowOpen(lastInbound, now), &u
 }
 
 // codedFieldProblemAt is a 422 with its own code on a location outside the

@@ -21,7 +21,9 @@ import (
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
+	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/watemplate"
 )
 
 // Store is what the API needs from storage.
@@ -95,6 +97,11 @@ type Server struct {
 	api     huma.API
 	mux     *http.ServeMux
 	cursors cursorCodec
+	// templates checks template sends (with Deps.Messaging).
+	templates *watemplate.Catalog
+	// campaigns runs campaign pages (when the messaging store stores
+	// campaigns).
+	campaigns *campaign.Pages
 }
 
 func init() {
@@ -120,6 +127,9 @@ func New(d Deps) *Server {
 	}
 	mux := http.NewServeMux()
 	s := &Server{deps: d, mux: mux, api: humago.New(mux, cfg), cursors: cursorCodec{key: d.Tokens.Derive("cursor")}}
+	if d.Messaging != nil {
+		s.templates = newCatalog(d.Messaging, d.Now)
+	}
 	s.api.UseMiddleware(s.authenticate)
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.registerHealth()

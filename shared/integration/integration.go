@@ -6,6 +6,7 @@ package integration
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -71,4 +72,57 @@ var (
 type Owner struct {
 	OrgID  string
 	Status Status
+}
+
+// ErrNoActiveWhatsApp means an org has no active WhatsApp number to send
+// from (see PickWhatsApp). An InactiveNumberError is one too.
+var ErrNoActiveWhatsApp = errors.New("no active WhatsApp number")
+
+// InactiveNumberError means the WhatsApp number asked for is not an active
+// number of the org, while others are.
+type InactiveNumberError struct {
+	// PhoneNumberID is the number asked for.
+	PhoneNumberID string
+}
+
+// Error implements error.
+func (e *InactiveNumberError) Error() string {
+	return "WhatsApp number " + e.PhoneNumberID + " is not an active number of this organisation"
+}
+
+// Is makes an InactiveNumberError match ErrNoActiveWhatsApp.
+func (e *InactiveNumberError) Is(target error) bool { return target == ErrNoActiveWhatsApp }
+
+// ActiveWhatsApp returns the WhatsApp numbers among all that are active and
+// hold a token, most recently connected first (ties keep their order).
+func ActiveWhatsApp(all []Integration) []Integration {
+	var out []Integration
+	for _, in := range all {
+		if in.Kind == KindWhatsApp && in.Status == StatusActive && len(in.SealedToken) > 0 {
+			out = append(out, in)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Integration) int { return b.ConnectedAt.Compare(a.ConnectedAt) })
+	return out
+}
+
+// PickWhatsApp returns the number to send from among an org's integrations
+// all: the active number want, or with want empty the most recently
+// connected active number. Without any active number the error is
+// ErrNoActiveWhatsApp; when want is not one of them, an
+// *InactiveNumberError.
+func PickWhatsApp(all []Integration, want string) (Integration, error) {
+	numbers := ActiveWhatsApp(all)
+	if len(numbers) == 0 {
+		return Integration{}, ErrNoActiveWhatsApp
+	}
+	if want == "" {
+		return numbers[0], nil
+	}
+	for _, n := range numbers {
+		if n.ExternalID == want {
+			return n, nil
+		}
+	}
+	return Integration{}, &InactiveNumberError{PhoneNumberID: want}
 }

@@ -8,6 +8,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // Action is what the sender does with a message after a provider error.
@@ -32,7 +33,7 @@ const (
 // Verdict is what a provider error means for the message.
 type Verdict struct {
 	Action Action
-	Refusal
+	sendgate.Refusal
 	// OptOutMarketing asks for a marketing opt-out in the consent ledger
 	// (131050: the customer stopped marketing messages).
 	OptOutMarketing bool
@@ -106,7 +107,7 @@ func ClassifyWhatsApp(err error, written bool) Verdict {
 	case errors.As(err, &ge):
 		return classifyGraph(ge)
 	case errors.Is(err, meta.ErrInvalidArgument):
-		return Verdict{Action: ActionFail, Refusal: Refusal{Title: TitleInvalidPayload, Reason: "The message could not be put into a WhatsApp request; it was not sent."}}
+		return Verdict{Action: ActionFail, Refusal: sendgate.Refusal{Title: sendgate.TitleInvalidPayload, Reason: "The message could not be put into a WhatsApp request; it was not sent."}}
 	case errors.Is(err, meta.ErrBadResponse), errors.Is(err, meta.ErrResponseTooLarge):
 		return unknownVerdict("WhatsApp answered the send with something other than a message id, so whether it went out cannot be told; it is not sent again.")
 	}
@@ -115,19 +116,19 @@ func ClassifyWhatsApp(err error, written bool) Verdict {
 
 func classifyGraph(ge *meta.GraphError) Verdict {
 	if ge.TokenInvalid() {
-		return Verdict{Action: ActionTokenInvalid, Refusal: Refusal{Code: ge.Code, Title: "Access token invalid", Reason: tokenInvalidReason}}
+		return Verdict{Action: ActionTokenInvalid, Refusal: sendgate.Refusal{Code: ge.Code, Title: "Access token invalid", Reason: tokenInvalidReason}}
 	}
 	if info, ok := whatsAppCodes[ge.Code]; ok {
-		return Verdict{Action: info.action, Refusal: Refusal{Code: ge.Code, Title: info.title, Reason: info.reason}, OptOutMarketing: info.optOut, MinDelay: info.minDelay}
+		return Verdict{Action: info.action, Refusal: sendgate.Refusal{Code: ge.Code, Title: info.title, Reason: info.reason}, OptOutMarketing: info.optOut, MinDelay: info.minDelay}
 	}
 	if ge.Code >= templateCodeMin && ge.Code <= templateCodeMax {
-		return Verdict{Action: ActionFail, Refusal: Refusal{Code: ge.Code, Title: ge.Message,
+		return Verdict{Action: ActionFail, Refusal: sendgate.Refusal{Code: ge.Code, Title: ge.Message,
 			Reason: "WhatsApp refused the template: " + ge.Message + "; check the template in WhatsApp Manager."}}
 	}
 	if ge.Retryable() {
-		return Verdict{Action: ActionRetry, Refusal: Refusal{Code: ge.Code, Title: ge.Message, Reason: "WhatsApp is temporarily unavailable; the message is sent again shortly."}}
+		return Verdict{Action: ActionRetry, Refusal: sendgate.Refusal{Code: ge.Code, Title: ge.Message, Reason: "WhatsApp is temporarily unavailable; the message is sent again shortly."}}
 	}
-	return Verdict{Action: ActionFail, Refusal: Refusal{Code: ge.Code, Title: ge.Message, Reason: "WhatsApp refused the message: " + ge.Message}}
+	return Verdict{Action: ActionFail, Refusal: sendgate.Refusal{Code: ge.Code, Title: ge.Message, Reason: "WhatsApp refused the message: " + ge.Message}}
 }
 
 // SES v2 error codes the sender tells apart.
@@ -151,19 +152,19 @@ func ClassifyEmail(err error, written bool) Verdict {
 	if errors.As(err, &ae) {
 		code := ae.ErrorCode()
 		if sesRetryCodes[code] {
-			return Verdict{Action: ActionRetry, MinDelay: time.Second, Refusal: Refusal{Title: code, Reason: "The email service's sending rate was reached; the message is sent again shortly."}}
+			return Verdict{Action: ActionRetry, MinDelay: time.Second, Refusal: sendgate.Refusal{Title: code, Reason: "The email service's sending rate was reached; the message is sent again shortly."}}
 		}
 		if what, ok := sesFailCodes[code]; ok {
-			return Verdict{Action: ActionFail, Refusal: Refusal{Title: code, Reason: what + ": " + ae.ErrorMessage()}}
+			return Verdict{Action: ActionFail, Refusal: sendgate.Refusal{Title: code, Reason: what + ": " + ae.ErrorMessage()}}
 		}
 	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) && re.Response != nil {
 		if re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429 {
-			return Verdict{Action: ActionRetry, Refusal: Refusal{Title: "email_service_unavailable", Reason: "The email service is temporarily unavailable; the message is sent again shortly."}}
+			return Verdict{Action: ActionRetry, Refusal: sendgate.Refusal{Title: "email_service_unavailable", Reason: "The email service is temporarily unavailable; the message is sent again shortly."}}
 		}
 		if re.HTTPStatusCode() >= 300 || errors.As(err, &ae) {
-			return Verdict{Action: ActionFail, Refusal: Refusal{Title: "email_rejected", Reason: "The email service refused the message: " + err.Error()}}
+			return Verdict{Action: ActionFail, Refusal: sendgate.Refusal{Title: "email_rejected", Reason: "The email service refused the message: " + err.Error()}}
 		}
 		// A 2xx whose answer could not be read: it was probably sent.
 		return unknownVerdict("The email service's answer could not be read, so whether the email went out cannot be told; it is not sent again.")
@@ -175,11 +176,11 @@ func ClassifyEmail(err error, written bool) Verdict {
 // request never left, unknown when it did.
 func transportVerdict(written bool, provider string) Verdict {
 	if !written {
-		return Verdict{Action: ActionRetry, Refusal: Refusal{Title: "provider_unreachable", Reason: provider + " could not be reached; the message is sent again shortly."}}
+		return Verdict{Action: ActionRetry, Refusal: sendgate.Refusal{Title: "provider_unreachable", Reason: provider + " could not be reached; the message is sent again shortly."}}
 	}
 	return unknownVerdict(provider + " received the message but did not answer in time, so whether it went out cannot be told; it is not sent again, to avoid a duplicate.")
 }
 
 func unknownVerdict(reason string) Verdict {
-	return Verdict{Action: ActionUnknown, Refusal: Refusal{Title: TitleUnknownOutcome, Reason: reason}}
+	return Verdict{Action: ActionUnknown, Refusal: sendgate.Refusal{Title: sendgate.TitleUnknownOutcome, Reason: reason}}
 }

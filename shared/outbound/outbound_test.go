@@ -12,116 +12,11 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/integration"
-	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/outbound"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
-
-func TestJobRoundTrip(t *testing.T) {
-	j := outbound.Job{OrgID: "o1", LeadID: "l1", MessageID: "m1"}
-	if got := j.Encode(); got != `{"org_id":"o1","lead_id":"l1","message_id":"m1"}` {
-		t.Fatalf("encoded %s", got)
-	}
-	back, err := outbound.DecodeJob(j.Encode())
-	if err != nil || back != j {
-		t.Fatalf("decoded %+v, %v", back, err)
-	}
-	for _, bad := range []string{``, `nope`, `{"org_id":"o1","lead_id":"l1"}`, `{"org_id":"","lead_id":"l","message_id":"m"}`} {
-		if _, err := outbound.DecodeJob(bad); !errors.Is(err, outbound.ErrBadJob) {
-			t.Errorf("DecodeJob(%q) = %v, want ErrBadJob", bad, err)
-		}
-	}
-}
-
-func TestOptedOut(t *testing.T) {
-	const (
-		early = "2024-05-01T10:00:00Z"
-		late  = "2024-05-02T10:00:00Z"
-	)
-	tests := []struct {
-		name      string
-		consent   map[string]string
-		ch        conversation.Channel
-		marketing bool
-		want      bool
-	}{
-		{"no consent recorded", nil, conversation.ChannelWhatsApp, false, false},
-		{"channel opt-out", map[string]string{"whatsapp:all": "opt_out@" + early}, conversation.ChannelWhatsApp, false, true},
-		{"opt-in after opt-out", map[string]string{"whatsapp:all": "opt_in@" + late}, conversation.ChannelWhatsApp, false, false},
-		{"other channel's opt-out", map[string]string{"email:all": "opt_out@" + early}, conversation.ChannelWhatsApp, false, false},
-		{"marketing opt-out, service message", map[string]string{"whatsapp:marketing": "opt_out@" + early}, conversation.ChannelWhatsApp, false, false},
-		{"marketing opt-out, marketing message", map[string]string{"whatsapp:marketing": "opt_out@" + early}, conversation.ChannelWhatsApp, true, true},
-		{"START after marketing opt-out", map[string]string{"whatsapp:marketing": "opt_out@" + early, "whatsapp:all": "opt_in@" + late}, conversation.ChannelWhatsApp, true, false},
-		{"marketing opt-out after START", map[string]string{"whatsapp:marketing": "opt_out@" + late, "whatsapp:all": "opt_in@" + early}, conversation.ChannelWhatsApp, true, true},
-		{"same second blocks", map[string]string{"whatsapp:marketing": "opt_out@" + early, "whatsapp:all": "opt_in@" + early}, conversation.ChannelWhatsApp, true, true},
-		{"unreadable opt-out blocks", map[string]string{"email:all": "opt_out@yesterday"}, conversation.ChannelEmail, false, true},
-		{"email opt-out", map[string]string{"email:all": "opt_out@" + late}, conversation.ChannelEmail, false, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := outbound.OptedOut(tt.consent, tt.ch, tt.marketing); got != tt.want {
-				t.Fatalf("OptedOut = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestCheck(t *testing.T) {
-	now := time.Date(2024, 5, 2, 12, 0, 0, 0, time.UTC)
-	active := &integration.Integration{Status: integration.StatusActive}
-	text := conversation.Message{Channel: conversation.ChannelWhatsApp, Payload: `{"messaging_product":"whatsapp","to":"919812345678","type":"text","text":{"body":"hi"}}`}
-	tmpl := func(category string) conversation.Message {
-		m := conversation.Message{Channel: conversation.ChannelWhatsApp, Payload: `{"messaging_product":"whatsapp","to":"919812345678","type":"template","template":{"name":"x","language":{"code":"en"}}}`}
-		if category != "" {
-			m.Details = map[string]string{outbound.DetailCategory: category}
-		}
-		return m
-	}
-	email := conversation.Message{Channel: conversation.ChannelEmail, Payload: `{"to":"a@example.com","subject":"s","text":"t"}`}
-	inWindow := lead.Lead{LastInboundAt: now.Add(-23 * time.Hour)}
-	outOfWindow := lead.Lead{LastInboundAt: now.Add(-25 * time.Hour)}
-	marketingOut := lead.Lead{Consent: map[string]string{"whatsapp:marketing": "opt_out@2024-05-01T00:00:00Z"}}
-	tests := []struct {
-		name string
-		m    conversation.Message
-		l    lead.Lead
-		in   *integration.Integration
-		want string
-	}{
-		{"text inside the window", text, inWindow, active, ""},
-		{"text outside the window", text, outOfWindow, active, outbound.TitleOutsideWindow},
-		{"text never written", text, lead.Lead{}, active, outbound.TitleOutsideWindow},
-		{"template outside the window", tmpl(outbound.CategoryUtility), outOfWindow, active, ""},
-		{"utility template, marketing opt-out", tmpl(outbound.CategoryUtility), marketingOut, active, ""},
-		{"marketing template, marketing opt-out", tmpl(outbound.CategoryMarketing), marketingOut, active, outbound.TitleOptedOut},
-		{"template without category counts as marketing", tmpl(""), marketingOut, active, outbound.TitleOptedOut},
-		{"no integration", text, inWindow, nil, outbound.TitleIntegrationInactive},
-		{"token invalid", text, inWindow, &integration.Integration{Status: integration.StatusTokenInvalid}, outbound.TitleIntegrationInactive},
-		{"unreadable payload", conversation.Message{Channel: conversation.ChannelWhatsApp, Payload: `{`}, inWindow, active, outbound.TitleInvalidPayload},
-		{"email", email, lead.Lead{}, nil, ""},
-		{"email opted out", email, lead.Lead{Consent: map[string]string{"email:all": "opt_out@2024-05-01T00:00:00Z"}}, nil, outbound.TitleOptedOut},
-		{"email without body", conversation.Message{Channel: conversation.ChannelEmail, Payload: `{"to":"a@example.com","subject":"s"}`}, lead.Lead{}, nil, outbound.TitleInvalidPayload},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := outbound.Check(tt.m, tt.l, tt.in, now)
-			got := ""
-			if r != nil {
-				got = r.Title
-				if r.Reason == "" {
-					t.Error("refusal without a reason")
-				}
-			}
-			if got != tt.want {
-				t.Fatalf("Check = %q (%v), want %q", got, r, tt.want)
-			}
-		})
-	}
-}
 
 // TestClassifyWhatsApp is the table of WhatsApp error codes: what the sender
 // does with each, and that every failure explains itself.

@@ -1,3 +1,14 @@
+// Package outbound sends the messages the api function and the ingest
+// function's automations queue: it re-checks the gates of package sendgate
+// (consent, WhatsApp's 24-hour customer-service window, an active
+// integration), paces sends per business number and per recipient across
+// concurrent invocations (a DynamoDB-backed limiter), calls the WhatsApp
+// Cloud API or SES v2, and records the outcome on the message's state
+// machine (queued → sending → accepted / failed / unknown).
+//
+// A message is sent at most once: only the invocation whose claim (queued →
+// sending) succeeds calls the provider, and a message found in "sending"
+// whose sender is gone is marked unknown, never sent again.
 package outbound
 
 import (
@@ -23,6 +34,7 @@ import (
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // Store is what the sender needs of the table (dynamostore.Store). The
@@ -120,7 +132,7 @@ type Sender struct {
 
 // Delivery is one queue delivery of a job.
 type Delivery struct {
-	Job
+	sendgate.Job
 	// ReceiveCount is SQS's ApproximateReceiveCount: 1 on the first
 	// delivery, 0 when unknown.
 	ReceiveCount int
@@ -149,7 +161,7 @@ type Result struct {
 	// ProviderID is the wamid or SES message id of a sent message.
 	ProviderID string
 	// Refusal explains a failed, unknown or retried message.
-	Refusal Refusal
+	Refusal sendgate.Refusal
 	// RetryAfter is when to deliver a retried message again.
 	RetryAfter time.Duration
 }
@@ -196,13 +208,13 @@ func (s *Sender) RetryDelay(d Delivery) time.Duration { return s.backoff(d, 0) }
 func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
 	m, err := s.Store.GetMessage(ctx, d.OrgID, d.LeadID, d.MessageID)
 	if errors.Is(err, conversation.ErrUnknownMessage) {
-		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "no such message"}}, nil
+		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "no such message"}}, nil
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("send %s: %w", d.MessageID, err)
 	}
 	if m.Direction == conversation.Inbound {
-		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "an inbound message"}}, nil
+		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "an inbound message"}}, nil
 	}
 	switch m.Status {
 	case conversation.StatusQueued:
@@ -215,9 +227,9 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
 				return Result{}, err
 			}
 		}
-		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "already " + string(m.Status)}}, nil
+		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "already " + string(m.Status)}}, nil
 	default:
-		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "already " + string(m.Status)}}, nil
+		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "already " + string(m.Status)}}, nil
 	}
 
 	// The lead and the number's integration are read side by side.
@@ -242,12 +254,12 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
 	l, err := s.Store.GetLead(ctx, m.OrgID, m.LeadID)
 	<-inDone
 	if errors.Is(err, lead.ErrNotFound) {
-		return s.refuse(ctx, m, Refusal{Title: TitleLeadNotFound, Reason: "The lead no longer exists; nothing was sent."})
+		return s.refuse(ctx, m, sendgate.Refusal{Title: sendgate.TitleLeadNotFound, Reason: "The lead no longer exists; nothing was sent."})
 	}
 	if err = errors.Join(err, inErr); err != nil {
 		return Result{}, fmt.Errorf("send %s: %w", m.ID, err)
 	}
-	if r := Check(m, l, in, s.now()); r != nil {
+	if r := sendgate.Check(m, l, in, s.now()); r != nil {
 		return s.refuse(ctx, m, *r)
 	}
 	if m.Channel == conversation.ChannelWhatsApp {
@@ -263,7 +275,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
 func (s *Sender) abandoned(ctx context.Context, d Delivery) (Result, error) {
 	grace := orDefault(s.SendingGrace, DefaultSendingGrace)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < grace+time.Second {
-		return Result{Outcome: OutcomeRetry, RetryAfter: grace, Refusal: Refusal{Reason: "another sender holds the message"}}, nil
+		return Result{Outcome: OutcomeRetry, RetryAfter: grace, Refusal: sendgate.Refusal{Reason: "another sender holds the message"}}, nil
 	}
 	giveUp := time.Now().Add(grace)
 	for step := 100 * time.Millisecond; time.Now().Before(giveUp); step = min(step*2, 2*time.Second) {
@@ -275,13 +287,13 @@ func (s *Sender) abandoned(ctx context.Context, d Delivery) (Result, error) {
 			return Result{}, fmt.Errorf("watch sending %s: %w", d.MessageID, err)
 		}
 		if m.Status != conversation.StatusSending {
-			return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "finished by another sender: " + string(m.Status)}}, nil
+			return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "finished by another sender: " + string(m.Status)}}, nil
 		}
 	}
-	r := Refusal{Title: TitleUnknownOutcome, Reason: unknownReason}
+	r := sendgate.Refusal{Title: sendgate.TitleUnknownOutcome, Reason: unknownReason}
 	err := s.Store.FailSend(ctx, d.OrgID, d.LeadID, d.MessageID, conversation.StatusUnknown, 0, r.Title, r.Reason, s.now())
 	if errors.Is(err, dynamostore.ErrNotQueued) {
-		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "finished by another sender"}}, nil
+		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "finished by another sender"}}, nil
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("mark %s unknown: %w", d.MessageID, err)
@@ -290,10 +302,10 @@ func (s *Sender) abandoned(ctx context.Context, d Delivery) (Result, error) {
 }
 
 // refuse fails a queued message that must not be sent: claim, then fail.
-func (s *Sender) refuse(ctx context.Context, m conversation.Message, r Refusal) (Result, error) {
+func (s *Sender) refuse(ctx context.Context, m conversation.Message, r sendgate.Refusal) (Result, error) {
 	if err := s.Store.ClaimSend(ctx, m.OrgID, m.LeadID, m.ID, s.now()); err != nil {
 		if errors.Is(err, dynamostore.ErrNotQueued) {
-			return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "claimed by another sender"}}, nil
+			return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "claimed by another sender"}}, nil
 		}
 		return Result{}, fmt.Errorf("refuse %s: %w", m.ID, err)
 	}
@@ -311,16 +323,16 @@ func (s *Sender) hasTime(ctx context.Context, extra time.Duration) bool {
 }
 
 func (s *Sender) sendWhatsApp(ctx context.Context, d Delivery, m conversation.Message, in integration.Integration) (Result, error) {
-	wa, err := parseWhatsApp(m.Payload) // Check has read it already
+	wa, err := sendgate.ParseWhatsApp(m.Payload) // Check has read it already
 	if err != nil {
-		return s.refuse(ctx, m, Refusal{Title: TitleInvalidPayload, Reason: err.Error()})
+		return s.refuse(ctx, m, sendgate.Refusal{Title: sendgate.TitleInvalidPayload, Reason: err.Error()})
 	}
 	token, err := s.Tokens.Open(ctx, m.OrgID, in.SealedToken)
 	if errors.Is(err, envelope.ErrOpen) {
 		if serr := s.Store.SetIntegrationStatus(ctx, m.OrgID, integration.KindWhatsApp, m.Number, integration.StatusTokenInvalid); serr != nil {
 			return Result{}, fmt.Errorf("mark %s token_invalid: %w", m.Number, serr)
 		}
-		return s.refuse(ctx, m, Refusal{Title: TitleIntegrationInactive, Reason: "The WhatsApp number's stored token cannot be opened; reconnect the number under Integrations, then send again."})
+		return s.refuse(ctx, m, sendgate.Refusal{Title: sendgate.TitleIntegrationInactive, Reason: "The WhatsApp number's stored token cannot be opened; reconnect the number under Integrations, then send again."})
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("open token of %s: %w", m.Number, err)
@@ -334,7 +346,7 @@ func (s *Sender) sendWhatsApp(ctx context.Context, d Delivery, m conversation.Me
 		return *res, err
 	}
 	if !s.hasTime(ctx, 0) {
-		return Result{Outcome: OutcomeRetry, Refusal: Refusal{Reason: "invocation ending"}}, nil
+		return Result{Outcome: OutcomeRetry, Refusal: sendgate.Refusal{Reason: "invocation ending"}}, nil
 	}
 	if res, claimed, err := s.claim(ctx, m); !claimed {
 		return res, err
@@ -362,9 +374,9 @@ func (s *Sender) sendWhatsApp(ctx context.Context, d Delivery, m conversation.Me
 }
 
 func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Message) (Result, error) {
-	e, err := parseEmail(m.Payload)
+	e, err := sendgate.ParseEmail(m.Payload)
 	if err != nil {
-		return s.refuse(ctx, m, Refusal{Title: TitleInvalidPayload, Reason: err.Error()})
+		return s.refuse(ctx, m, sendgate.Refusal{Title: sendgate.TitleInvalidPayload, Reason: err.Error()})
 	}
 	if e.From == "" {
 		e.From = s.EmailFrom
@@ -374,7 +386,7 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 		in.ConfigurationSetName = aws.String(s.ConfigurationSet)
 	}
 	if !s.hasTime(ctx, 0) {
-		return Result{Outcome: OutcomeRetry, Refusal: Refusal{Reason: "invocation ending"}}, nil
+		return Result{Outcome: OutcomeRetry, Refusal: sendgate.Refusal{Reason: "invocation ending"}}, nil
 	}
 	if res, claimed, err := s.claim(ctx, m); !claimed {
 		return res, err
@@ -400,7 +412,7 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 // emailInput builds the SES v2 request: simple content with
 // List-Unsubscribe (a mailto to the sender, and the one-click URL when
 // there is one, with List-Unsubscribe-Post as RFC 8058 asks).
-func emailInput(e Email) *sesv2.SendEmailInput {
+func emailInput(e sendgate.Email) *sesv2.SendEmailInput {
 	body := &sestypes.Body{}
 	if e.Text != "" {
 		body.Text = &sestypes.Content{Data: aws.String(e.Text), Charset: aws.String("UTF-8")}
@@ -429,7 +441,7 @@ func emailInput(e Email) *sesv2.SendEmailInput {
 func (s *Sender) claim(ctx context.Context, m conversation.Message) (Result, bool, error) {
 	err := s.Store.ClaimSend(ctx, m.OrgID, m.LeadID, m.ID, s.now())
 	if errors.Is(err, dynamostore.ErrNotQueued) {
-		return Result{Outcome: OutcomeSkipped, Refusal: Refusal{Reason: "claimed by another sender"}}, false, nil
+		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "claimed by another sender"}}, false, nil
 	}
 	if err != nil {
 		return Result{}, false, fmt.Errorf("claim %s: %w", m.ID, err)
@@ -528,7 +540,7 @@ func (s *Sender) repace(ctx context.Context, m conversation.Message, window time
 		if rerr := s.Store.ReleaseSend(wctx, m.OrgID, m.LeadID, m.ID, s.now()); rerr != nil {
 			return &Result{}, fmt.Errorf("release %s after pacing: %w", m.ID, rerr)
 		}
-		return &Result{Outcome: OutcomeRetry, RetryAfter: pe.RetryAfter, Refusal: Refusal{Title: "paced", Reason: "Waiting for the business number's send rate."}}, nil
+		return &Result{Outcome: OutcomeRetry, RetryAfter: pe.RetryAfter, Refusal: sendgate.Refusal{Title: "paced", Reason: "Waiting for the business number's send rate."}}, nil
 	}
 	if err != nil {
 		wctx, cancel := outcomeCtx(ctx)
@@ -570,7 +582,7 @@ func (s *Sender) pace(ctx context.Context, d Delivery, number, to string, rate i
 		if err := p.SaveBooking(ctx, d.OrgID, d.MessageID, at); err != nil {
 			return time.Time{}, &Result{}, err
 		}
-		return time.Time{}, &Result{Outcome: OutcomeRetry, RetryAfter: wait, Refusal: Refusal{Title: "paced",
+		return time.Time{}, &Result{Outcome: OutcomeRetry, RetryAfter: wait, Refusal: sendgate.Refusal{Title: "paced",
 			Reason: "Waiting for the recipient's next send slot (WhatsApp allows about one message every 6 seconds per recipient)."}}, nil
 	}
 	if err := sleep(ctx, wait); err != nil {
@@ -579,7 +591,7 @@ func (s *Sender) pace(ctx context.Context, d Delivery, number, to string, rate i
 	window, err := p.TakeNumberSlot(ctx, number, rate, orDefault(s.MaxNumberWait, DefaultMaxNumberWait))
 	var pe *PacedError
 	if errors.As(err, &pe) {
-		return time.Time{}, &Result{Outcome: OutcomeRetry, RetryAfter: pe.RetryAfter, Refusal: Refusal{Title: "paced", Reason: "Waiting for the business number's send rate."}}, nil
+		return time.Time{}, &Result{Outcome: OutcomeRetry, RetryAfter: pe.RetryAfter, Refusal: sendgate.Refusal{Title: "paced", Reason: "Waiting for the business number's send rate."}}, nil
 	}
 	if err != nil {
 		return time.Time{}, &Result{}, err

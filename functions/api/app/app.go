@@ -27,7 +27,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
-	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -81,9 +81,9 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		return nil
 	}
 	// enqueue puts a send job on the outbound queue, after the message is
-	// stored as queued; the sender consumes it (contract: outbound.Job).
+	// stored as queued; the sender consumes it (contract: sendgate.Job).
 	enqueue := func(ctx context.Context, orgID, leadID, messageID string) error {
-		body := outbound.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
+		body := sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
 		if _, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OutboundQueueURL, MessageBody: &body}); err != nil {
 			return fmt.Errorf("enqueue message %s: %w", messageID, err)
 		}

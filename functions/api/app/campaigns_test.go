@@ -19,7 +19,7 @@ import (
 	senderapp "github.com/leadluence/backend/functions/sender/app"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // campaignLeads creates five leads tagged spring (Asha, Bina and Chetan
@@ -208,7 +208,7 @@ func TestCampaigns(t *testing.T) {
 // splitJobs separates campaign page jobs from send jobs.
 func splitJobs(jobs []map[string]string) (pages, sends []map[string]string) {
 	for _, j := range jobs {
-		if j["kind"] == outbound.KindCampaignPage {
+		if j["kind"] == sendgate.KindCampaignPage {
 			pages = append(pages, j)
 		} else {
 			sends = append(sends, j)
@@ -273,7 +273,7 @@ func TestCampaignRunsThroughQueue(t *testing.T) {
 	}
 
 	// A redelivered page job of the completed campaign does nothing.
-	feed(t, h, []map[string]string{{"kind": outbound.KindCampaignPage, "org_id": owner.OrgID, "campaign_id": id}})
+	feed(t, h, []map[string]string{{"kind": sendgate.KindCampaignPage, "org_id": owner.OrgID, "campaign_id": id}})
 	if jobs := e.jobs(t); len(jobs) != 0 {
 		t.Fatalf("page job of a completed campaign queued %v", jobs)
 	}

@@ -28,7 +28,7 @@ import (
 	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
-	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // Handler is the SQS handler.
@@ -65,9 +65,9 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 }
 
 // enqueueOutbound puts automations' send jobs on the outbound queue, which
-// the sender consumes (contract: outbound.Job).
+// the sender consumes (contract: sendgate.Job).
 func enqueueOutbound(q DeadLetters, url string) automation.Enqueue {
-	return func(ctx context.Context, job outbound.Job) error {
+	return func(ctx context.Context, job sendgate.Job) error {
 		body := job.Encode()
 		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: &body}); err != nil {
 			return fmt.Errorf("enqueue message %s: %w", job.MessageID, err)

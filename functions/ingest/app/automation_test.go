@@ -18,7 +18,7 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/meta/metatest"
-	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // autoEnv is the ingest handler wired with the outbound queue, and the
@@ -52,9 +52,9 @@ func newAutoEnv(t *testing.T, st automation.Settings) *autoEnv {
 
 // jobs drains the outbound queue (bounded: 30 receives) and returns the
 // jobs on it.
-func (e *autoEnv) jobs() []outbound.Job {
+func (e *autoEnv) jobs() []sendgate.Job {
 	e.t.Helper()
-	var jobs []outbound.Job
+	var jobs []sendgate.Job
 	for range 30 {
 		out, err := e.sqs.ReceiveMessage(e.ctx, &sqs.ReceiveMessageInput{QueueUrl: &e.outboundURL, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		if err != nil {
@@ -64,7 +64,7 @@ func (e *autoEnv) jobs() []outbound.Job {
 			return jobs
 		}
 		for _, m := range out.Messages {
-			j, err := outbound.DecodeJob(aws.ToString(m.Body))
+			j, err := sendgate.DecodeJob(aws.ToString(m.Body))
 			if err != nil {
 				e.t.Fatal(err)
 			}
@@ -146,11 +146,11 @@ func TestLeadAdsWelcomeIsQueuedOnceUnderRedelivery(t *testing.T) {
 		t.Fatalf("%d jobs, %d outbound messages; want 1 each: %+v", len(jobs), len(msgs), jobs)
 	}
 	m := msgs[0]
-	if jobs[0] != (outbound.Job{OrgID: e.orgID, LeadID: l.ID, MessageID: m.ID}) {
+	if jobs[0] != (sendgate.Job{OrgID: e.orgID, LeadID: l.ID, MessageID: m.ID}) {
 		t.Fatalf("job %+v for message %s", jobs[0], m.ID)
 	}
 	if m.ClientMessageID != "auto:leadads:"+id || m.Type != "template" || m.Status != conversation.StatusQueued || m.Number != numberID ||
-		m.Details[outbound.DetailCategory] != outbound.CategoryUtility {
+		m.Details[sendgate.DetailCategory] != sendgate.CategoryUtility {
 		t.Fatalf("message %+v", m)
 	}
 	var p struct {

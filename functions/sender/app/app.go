@@ -1,7 +1,7 @@
 // Package app wires the sender function: an SQS consumer of the outbound
 // queue that sends each queued message with package outbound, and
-// processes campaign page jobs (outbound.KindCampaignPage) one page each
-// with httpapi.CampaignPages, which queues the next page's job. A message to
+// processes campaign page jobs (sendgate.KindCampaignPage) one page each
+// with campaign.Pages, which queues the next page's job. A message to
 // retry (a provider's rate limit or outage, a pacing wait) is reported as a
 // batch item failure after its visibility timeout is set to when it should
 // come back; everything else is done when the handler returns.
@@ -25,16 +25,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
-	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/watemplate"
 )
 
-var _ outbound.Store = (*dynamostore.Store)(nil)
+var (
+	_ outbound.Store = (*dynamostore.Store)(nil)
+	_ campaign.Store = (*dynamostore.Store)(nil)
+)
 
 // Handler is the SQS handler.
 type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
@@ -68,8 +73,7 @@ func New(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ...func(
 }
 
 // CampaignPages processes one page of a campaign per campaign page job and
-// queues the next (httpapi.CampaignPages). An error means the job is
-// retried.
+// queues the next (campaign.Pages). An error means the job is retried.
 type CampaignPages interface {
 	Step(ctx context.Context, orgID, campaignID string) error
 }
@@ -82,25 +86,21 @@ type Queue interface {
 // NewCampaignPages builds the campaign page processor over the sender's
 // store and token opener: it reads templates from the Graph API of cfg and
 // puts message and page jobs on the outbound queue through q.
-func NewCampaignPages(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.Logger) (*httpapi.CampaignPages, error) {
+func NewCampaignPages(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.Logger) (*campaign.Pages, error) {
 	store, ok := s.Store.(*dynamostore.Store)
 	if !ok {
 		return nil, fmt.Errorf("campaign pages: sender store is %T, not the table store", s.Store)
 	}
 	enqueue := func(ctx context.Context, orgID, leadID, messageID string) error {
-		body := outbound.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
+		body := sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
 		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OutboundQueueURL, MessageBody: &body}); err != nil {
 			return fmt.Errorf("enqueue %s: %w", messageID, err)
 		}
 		return nil
 	}
 	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphBackstop})
-	pages, err := httpapi.NewCampaignPages(httpapi.Deps{Store: store, Log: log,
-		Messaging: &httpapi.MessagingDeps{Store: store, Enqueue: enqueue, Graph: graph, Opener: s.Tokens}})
-	if err != nil {
-		return nil, fmt.Errorf("campaign pages: %w", err)
-	}
-	return pages, nil
+	return &campaign.Pages{Store: store, Enqueue: enqueue, Log: log,
+		Templates: &watemplate.Catalog{Source: graph, Opener: s.Tokens, Cache: &watemplate.Cache{}}}, nil
 }
 
 // Option adjusts the handler.
@@ -158,9 +158,9 @@ func NewHandler(s *outbound.Sender, q Visibility, queueURL string, log *slog.Log
 		groups := map[string][]events.SQSMessage{}
 		for _, r := range ev.Records {
 			k := r.MessageId
-			if job, err := outbound.DecodeJob(r.Body); err == nil {
+			if job, err := sendgate.DecodeJob(r.Body); err == nil {
 				k = job.OrgID + "/" + job.LeadID + "/" + job.MessageID
-				if job.Kind == outbound.KindCampaignPage {
+				if job.Kind == sendgate.KindCampaignPage {
 					k = "campaign/" + job.OrgID + "/" + job.CampaignID
 				}
 			}
@@ -200,7 +200,7 @@ func NewHandler(s *outbound.Sender, q Visibility, queueURL string, log *slog.Log
 // when).
 func handle(ctx context.Context, s *outbound.Sender, q Visibility, queueURL string, log *slog.Logger, hc handlerConfig, r events.SQSMessage) bool {
 	count, _ := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
-	job, err := outbound.DecodeJob(r.Body)
+	job, err := sendgate.DecodeJob(r.Body)
 	d := outbound.Delivery{Job: job, ReceiveCount: count}
 	if err != nil {
 		// It can never be sent; after the queue's receive limit it lands in
@@ -209,7 +209,7 @@ func handle(ctx context.Context, s *outbound.Sender, q Visibility, queueURL stri
 		retryAt(ctx, q, queueURL, log, r, s.RetryDelay(d))
 		return true
 	}
-	if job.Kind == outbound.KindCampaignPage {
+	if job.Kind == sendgate.KindCampaignPage {
 		return campaignPage(ctx, s, q, queueURL, log, hc.pages, d, r)
 	}
 	res, err := s.Send(ctx, d)

@@ -25,6 +25,7 @@ import (
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 func TestReplyInsideWindowIsSentOnce(t *testing.T) {
@@ -83,16 +84,16 @@ func TestGatesStopMessagesBeforeMeta(t *testing.T) {
 
 	outside := e.queueText(e.newLead(stale, nil), "Are you still interested?")
 	stopped := e.queueText(e.newLead(time.Now().Add(-time.Hour), optedOut), "Hello again")
-	noMarketing := e.queueTemplate(e.newLead(stale, marketingOut), "spring_offer", outbound.CategoryMarketing)
-	utility := e.queueTemplate(e.newLead(stale, marketingOut), "visit_reminder", outbound.CategoryUtility)
+	noMarketing := e.queueTemplate(e.newLead(stale, marketingOut), "spring_offer", sendgate.CategoryMarketing)
+	utility := e.queueTemplate(e.newLead(stale, marketingOut), "visit_reminder", sendgate.CategoryUtility)
 	for _, m := range []conversation.Message{outside, stopped, noMarketing, utility} {
 		if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
 			t.Fatalf("retries asked: %v", failed)
 		}
 	}
-	e.wantStatus(outside, conversation.StatusFailed, outbound.TitleOutsideWindow)
-	e.wantStatus(stopped, conversation.StatusFailed, outbound.TitleOptedOut)
-	e.wantStatus(noMarketing, conversation.StatusFailed, outbound.TitleOptedOut)
+	e.wantStatus(outside, conversation.StatusFailed, sendgate.TitleOutsideWindow)
+	e.wantStatus(stopped, conversation.StatusFailed, sendgate.TitleOptedOut)
+	e.wantStatus(noMarketing, conversation.StatusFailed, sendgate.TitleOptedOut)
 	// A utility template may go outside the window and despite a marketing opt-out.
 	e.wantStatus(utility, conversation.StatusAccepted, "")
 	if got := e.message(outside); !strings.Contains(got.Reason, "template") {
@@ -105,7 +106,7 @@ func TestGatesStopMessagesBeforeMeta(t *testing.T) {
 	}
 	gone := e.queueText(e.newLead(time.Now().Add(-time.Hour), nil), "Hi")
 	e.deliver(e.enqueue(gone))
-	e.wantStatus(gone, conversation.StatusFailed, outbound.TitleIntegrationInactive)
+	e.wantStatus(gone, conversation.StatusFailed, sendgate.TitleIntegrationInactive)
 
 	if sent := e.Sim.Sent(numberID); len(sent) != 1 || sent[0].Type != "template" {
 		t.Fatalf("simulator got %+v, want only the utility template", sent)
@@ -131,7 +132,7 @@ func TestRevokedTokenMarksIntegration(t *testing.T) {
 	// The next message stops at the gate without calling Meta.
 	next := e.queueText(l, "Hello?")
 	e.deliver(e.enqueue(next))
-	e.wantStatus(next, conversation.StatusFailed, outbound.TitleIntegrationInactive)
+	e.wantStatus(next, conversation.StatusFailed, sendgate.TitleIntegrationInactive)
 	if n := e.Sim.Calls("POST", "/*/messages"); n != 1 {
 		t.Fatalf("%d send calls, want 1", n)
 	}
@@ -178,7 +179,7 @@ func TestStoppedMarketingRecordsOptOut(t *testing.T) {
 	url := refuser(t, http.StatusBadRequest, `{"error":{"message":"(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.","type":"OAuthException","code":131050,"fbtrace_id":"AbC"}}`)
 	e := newEnv(t, options{graphURL: url})
 	l := e.newLead(time.Time{}, nil)
-	m := e.queueTemplate(l, "spring_offer", outbound.CategoryMarketing)
+	m := e.queueTemplate(l, "spring_offer", sendgate.CategoryMarketing)
 	rec := e.enqueue(m)
 	if failed := e.deliver(rec); len(failed) != 0 {
 		t.Fatalf("retries asked: %v", failed)
@@ -201,15 +202,15 @@ func TestStoppedMarketingRecordsOptOut(t *testing.T) {
 		t.Fatalf("lead consent %v (%v)", after.Consent, err)
 	}
 	// The next marketing template stops at the consent gate.
-	next := e.queueTemplate(l, "spring_offer", outbound.CategoryMarketing)
+	next := e.queueTemplate(l, "spring_offer", sendgate.CategoryMarketing)
 	e.deliver(e.enqueue(next))
-	e.wantStatus(next, conversation.StatusFailed, outbound.TitleOptedOut)
+	e.wantStatus(next, conversation.StatusFailed, sendgate.TitleOptedOut)
 }
 
 func TestEmailGoesThroughSES(t *testing.T) {
 	e := newEnv(t, options{})
 	l := e.newLead(time.Time{}, nil)
-	m := e.queue(l, conversation.ChannelEmail, "email", "See you at 11.", outbound.Email{To: l.Email, Subject: "Your site visit",
+	m := e.queue(l, conversation.ChannelEmail, "email", "See you at 11.", sendgate.Email{To: l.Email, Subject: "Your site visit",
 		Text: "See you at 11.", HTML: "<p>See you at 11.</p>", UnsubscribeURL: "https://app.leadluence.test/unsubscribe/abc"}, nil)
 	if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
 		t.Fatalf("retries asked: %v", failed)
@@ -238,9 +239,9 @@ func TestEmailGoesThroughSES(t *testing.T) {
 
 	// A lead who opted out of email gets none.
 	out := e.newLead(time.Time{}, map[string]string{"email:all": "opt_out@" + time.Now().UTC().Format(time.RFC3339)})
-	refused := e.queue(out, conversation.ChannelEmail, "email", "Hi", outbound.Email{To: out.Email, Subject: "Hi", Text: "Hi"}, nil)
+	refused := e.queue(out, conversation.ChannelEmail, "email", "Hi", sendgate.Email{To: out.Email, Subject: "Hi", Text: "Hi"}, nil)
 	e.deliver(e.enqueue(refused))
-	e.wantStatus(refused, conversation.StatusFailed, outbound.TitleOptedOut)
+	e.wantStatus(refused, conversation.StatusFailed, sendgate.TitleOptedOut)
 	if slices.ContainsFunc(sesStore(t), func(s sesMail) bool { return slices.Contains(s.Destination.To, out.Email) }) {
 		t.Fatal("an opted-out lead got an email")
 	}
@@ -269,7 +270,7 @@ func TestCrashAfterProviderCallIsNotResent(t *testing.T) {
 	if failed := e.deliver(e.receive(30 * time.Second)); len(failed) != 0 {
 		t.Fatalf("retries asked: %v", failed)
 	}
-	got := e.wantStatus(m, conversation.StatusUnknown, outbound.TitleUnknownOutcome)
+	got := e.wantStatus(m, conversation.StatusUnknown, sendgate.TitleUnknownOutcome)
 	if got.Reason != "sender stopped while sending; not retried to avoid a duplicate" {
 		t.Fatalf("reason %q", got.Reason)
 	}
@@ -287,7 +288,7 @@ func TestLostAnswerIsUnknownAndUnreachableIsRetried(t *testing.T) {
 		t.Fatalf("retries asked: %v", failed)
 	}
 	e.Sim.Delay(0)
-	e.wantStatus(m, conversation.StatusUnknown, outbound.TitleUnknownOutcome)
+	e.wantStatus(m, conversation.StatusUnknown, sendgate.TitleUnknownOutcome)
 
 	// Nothing listens: the request never left, so it is safe to retry.
 	down := newEnv(t, options{graphURL: "http://127.0.0.1:1"})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // BenchmarkSendThroughput measures the sends per second one handler
@@ -24,7 +25,7 @@ func BenchmarkSendThroughput(b *testing.B) {
 	var batch []events.SQSMessage
 	for i := range b.N {
 		m := e.queueText(e.newLead(recent, nil), "Hello")
-		job := outbound.Job{OrgID: m.OrgID, LeadID: m.LeadID, MessageID: m.ID}
+		job := sendgate.Job{OrgID: m.OrgID, LeadID: m.LeadID, MessageID: m.ID}
 		batch = append(batch, events.SQSMessage{MessageId: fmt.Sprintf("bench-%d", i), Body: job.Encode(),
 			Attributes: map[string]string{"ApproximateReceiveCount": "1"}, EventSource: "aws:sqs"})
 		if len(batch) == 10 || i == b.N-1 {

@@ -29,6 +29,7 @@ import (
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -132,14 +133,14 @@ func (e *env) queueTemplate(l lead.Lead, name, category string) conversation.Mes
 	return e.queue(l, conversation.ChannelWhatsApp, "template", "", map[string]any{
 		"messaging_product": "whatsapp", "to": waID(l), "type": "template",
 		"template": map[string]any{"name": name, "language": map[string]any{"code": "en"}},
-	}, map[string]string{outbound.DetailCategory: category})
+	}, map[string]string{sendgate.DetailCategory: category})
 }
 
 // enqueue puts m's job on the outbound queue and receives it back as the
 // Lambda event source would hand it over.
 func (e *env) enqueue(m conversation.Message) events.SQSMessage {
 	e.t.Helper()
-	body := outbound.Job{OrgID: m.OrgID, LeadID: m.LeadID, MessageID: m.ID}.Encode()
+	body := sendgate.Job{OrgID: m.OrgID, LeadID: m.LeadID, MessageID: m.ID}.Encode()
 	if _, err := e.sqs.SendMessage(e.Ctx, &sqs.SendMessageInput{QueueUrl: &e.queueURL, MessageBody: &body}); err != nil {
 		e.t.Fatal(err)
 	}

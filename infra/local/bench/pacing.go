@@ -39,6 +39,7 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sendgate"
 )
 
 // The outbound figures (issue 4): the sender's pacing under a backlog, the
@@ -219,7 +220,7 @@ func (e *obEnv) backlog(ctx context.Context, tag string, messages, recipients, c
 		var entries []sqstypes.SendMessageBatchRequestEntry
 		for k := b * 10; k < min((b+1)*10, messages*copies); k++ {
 			m := msgs[k%messages]
-			body := outbound.Job{OrgID: m.OrgID, LeadID: m.LeadID, MessageID: m.ID}.Encode()
+			body := sendgate.Job{OrgID: m.OrgID, LeadID: m.LeadID, MessageID: m.ID}.Encode()
 			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(k)), MessageBody: aws.String(body)})
 		}
 		out, err := q.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &e.queueURL, Entries: entries})

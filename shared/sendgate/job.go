@@ -1,14 +1,11 @@
-// Package outbound sends the messages the api function queues: it re-checks
-// the gates (consent, WhatsApp's 24-hour customer-service window, an active
-// integration), paces sends per business number and per recipient across
-// concurrent invocations (a DynamoDB-backed limiter), calls the WhatsApp
-// Cloud API or SES v2, and records the outcome on the message's state
-// machine (queued → sending → accepted / failed / unknown).
-//
-// A message is sent at most once: only the invocation whose claim (queued →
-// sending) succeeds calls the provider, and a message found in "sending"
-// whose sender is gone is marked unknown, never sent again.
-package outbound
+// Package sendgate is what every producer of outbound messages (the api's
+// sends and campaigns, the ingest function's automations) and the sender
+// must agree on, kept free of AWS service clients so that producers do not
+// link the sender's: the gates a message passes before it is queued and
+// again before it is sent (consent, WhatsApp's 24-hour customer-service
+// window, an active integration), the stored payload and detail
+// conventions those gates read, and the outbound queue's job format.
+package sendgate
 
 import (
 	"encoding/json"
@@ -16,6 +13,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Job is the body of an outbound queue message. A Job of the empty Kind
@@ -56,6 +54,13 @@ func CampaignPageJob(orgID, campaignID string) Job {
 // campaignID). It lets the api function's existing enqueue put page jobs
 // on the queue.
 func CampaignPageRef(campaignID string) string { return campaignPageRef + campaignID }
+
+// RequeueStuckAfter is how long a message may stay queued after it was
+// written before a producer that finds it so (a retried send, a campaign
+// page processed again) puts its job on the queue again: the producer may
+// have stopped between the write and the enqueue. The sender claims each
+// message once (queued → sending), so a second job never sends twice.
+const RequeueStuckAfter = 10 * time.Minute
 
 // Encode returns the job as the queue message body. A send job whose ids
 // are a CampaignPageRef is encoded as the campaign page job it stands for.
@@ -128,18 +133,19 @@ const (
 	CategoryAuthentication = "authentication"
 )
 
-// waMessage is the part of a WhatsApp Cloud API message object the sender
-// reads.
-type waMessage struct {
+// WhatsAppMessage is the part of a WhatsApp Cloud API message object (the
+// Payload of a WhatsApp message) the gates and the sender read.
+type WhatsAppMessage struct {
 	MessagingProduct string `json:"messaging_product"`
 	To               string `json:"to"`
 	Type             string `json:"type"`
 }
 
-// parseWhatsApp reads the recipient and type of a WhatsApp payload. An
-// absent type is "text", as for the Cloud API.
-func parseWhatsApp(payload string) (waMessage, error) {
-	var m waMessage
+// ParseWhatsApp reads the recipient (digits only) and type of a WhatsApp
+// payload. An absent type is "text", as for the Cloud API; a payload
+// without a recipient is an error.
+func ParseWhatsApp(payload string) (WhatsAppMessage, error) {
+	var m WhatsAppMessage
 	if err := json.Unmarshal([]byte(payload), &m); err != nil {
 		return m, fmt.Errorf("whatsapp payload: %w", err)
 	}
@@ -153,7 +159,9 @@ func parseWhatsApp(payload string) (waMessage, error) {
 	return m, nil
 }
 
-func parseEmail(payload string) (Email, error) {
+// ParseEmail reads an email payload; to, subject and text or html are
+// required.
+func ParseEmail(payload string) (Email, error) {
 	var e Email
 	if err := json.Unmarshal([]byte(payload), &e); err != nil {
 		return e, fmt.Errorf("email payload: %w", err)

@@ -1,4 +1,4 @@
-package outbound
+package sendgate
 
 import (
 	"strconv"
@@ -107,7 +107,7 @@ func WindowOpen(lastInbound, now time.Time) bool {
 func Check(m conversation.Message, l lead.Lead, in *integration.Integration, now time.Time) *Refusal {
 	switch m.Channel {
 	case conversation.ChannelWhatsApp:
-		wa, err := parseWhatsApp(m.Payload)
+		wa, err := ParseWhatsApp(m.Payload)
 		if err != nil {
 			return &Refusal{Title: TitleInvalidPayload, Reason: "The stored WhatsApp message cannot be read (" + err.Error() + "); it was not sent."}
 		}
@@ -121,7 +121,7 @@ func Check(m conversation.Message, l lead.Lead, in *integration.Integration, now
 			return &Refusal{Title: TitleOutsideWindow, Reason: "More than 24 hours have passed since the lead last wrote on WhatsApp, so only an approved template can be sent; send a template instead."}
 		}
 	case conversation.ChannelEmail:
-		if _, err := parseEmail(m.Payload); err != nil {
+		if _, err := ParseEmail(m.Payload); err != nil {
 			return &Refusal{Title: TitleInvalidPayload, Reason: "The stored email cannot be read (" + err.Error() + "); it was not sent."}
 		}
 		if OptedOut(l.Consent, conversation.ChannelEmail, false) {
