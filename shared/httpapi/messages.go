@@ -367,6 +367,12 @@ func (s *Server) sendMessage(ctx context.Context, in *struct {
 		details["template"] = t
 	}
 	s.record(ctx, audit.Record{OrgID: l.OrgID, ActorID: p.User.ID, Action: "message.send", TargetType: "lead", TargetID: l.ID, Details: details})
+	// Someone who answers a conversation has read it, as in any team inbox.
+	// The message is queued whatever happens here, so a failure is only
+	// logged: the conversation then stays unread until marked.
+	if _, _, err := d.Store.MarkConversationRead(ctx, l.OrgID, l.ID); err != nil {
+		s.deps.Log.WarnContext(ctx, "mark conversation read after a reply", "lead_id", l.ID, "err", err)
+	}
 	return &messageOutput{Status: http.StatusAccepted, Body: messageOut(stored, nil)}, nil
 }
 
