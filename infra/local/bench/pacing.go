@@ -42,7 +42,7 @@ import (
 	"github.com/leadluence/backend/shared/sendgate"
 )
 
-// The outbound figures (issue 4): the sender's pacing under a backlog, the
+// The outbound figures: the sender's pacing under a backlog, the
 // sends per second of one invocation, and duplicate sends under injected
 // crashes and redeliveries.
 
@@ -492,7 +492,7 @@ func (r *outboundResult) markdown() string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p, c := r.Pacing, r.Crash
 	w("\n## Outbound\n\n")
-	w("Issue 4's figures, from `go run ./infra/local/bench -only outbound` (also part of the full run), %s, in %s.\n\n",
+	w("The outbound figures, from `go run ./infra/local/bench -only outbound` (also part of the full run), %s, in %s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second))
 	w("Method: each figure gets a fresh resource prefix, the Meta simulator (`metatest`) with one WhatsApp number and an org\n")
 	w("that has it connected. The sender is built by `functions/sender/app` (`NewSender`, `NewHandler`: DynamoDB pacer, token\n")
