@@ -9,6 +9,9 @@
 // of local-kms (as kmsloopback) and aws-lambda-rie into <root>/.cache/bin, both serialised by
 // a file lock on <root>/.cache/install.lock and skipped when up to date.
 //
+// SES is reached through an in-process proxy that adds the email identity
+// operations aws-ses-v2-local lacks (sesproxy.go).
+//
 // Every service is reached at http://127.0.0.1:PORT. SQS, SES and KMS bind
 // 127.0.0.1 only (KMS through infra/local/toolchain/kmsloopback, which serves
 // local-kms's handler on loopback). DynamoDB Local has no bind option and
@@ -25,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -67,8 +71,13 @@ type Options struct {
 	// Nil means quiet. A warm start prints nothing.
 	Progress io.Writer
 	// Ports fixes the loopback port of each service. A zero field means
-	// pick a free port.
+	// pick a free port. The SES port is served by the identity proxy
+	// (sesproxy.go); aws-ses-v2-local behind it always gets a free port.
 	Ports Ports
+	// EmailFrom is the platform sender address: it and every address of its
+	// domain are verified SES identities from the start. Empty means
+	// $LEADLUENCE_EMAIL_FROM; addresses of leadluence.local always are.
+	EmailFrom string
 }
 
 // Ports holds one TCP port per service.
@@ -83,10 +92,14 @@ type Stack struct {
 	SQS string
 	// KMS is the local-kms endpoint URL.
 	KMS string
-	// SES is the aws-ses-v2-local endpoint URL (it also serves a page
-	// listing the mail sent, at its root, and the raw store at /store).
+	// SES is the SES v2 endpoint URL: a proxy that answers the email
+	// identity operations and the local verification link itself
+	// (VerifyPathPrefix) and forwards the rest to aws-ses-v2-local, which
+	// also serves a page listing the mail sent, at its root, and the raw
+	// store at /store.
 	SES string
 
+	sesProxy *sesProxy
 	procs    []*proc
 	tempDir  string // removed by Stop; "" for a persistent stack
 	external bool   // from FromEnv: nothing to stop
@@ -142,11 +155,22 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		}
 	}
 
+	// The public SES port is the identity proxy's; claim it first so a busy
+	// port fails before anything starts.
+	sesLn, err := listenSES(opts.Ports.SES)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if s.sesProxy == nil {
+			sesLn.Close()
+		}
+	}()
 	specs := []serviceSpec{
 		dynamoSpec(tools, dirs, opts.Ports.DynamoDB),
 		sqsSpec(tools, dirs, opts.Ports.SQS),
 		kmsSpec(tools, dirs, opts.Ports.KMS),
-		sesSpec(tools, dirs, opts.Ports.SES),
+		sesSpec(tools, dirs, 0),
 	}
 	type result struct {
 		p    *proc
@@ -206,7 +230,12 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	s.DynamoDB = url(results[0].port)
 	s.SQS = url(results[1].port)
 	s.KMS = url(results[2].port)
-	s.SES = url(results[3].port)
+	backend, err := neturl.Parse(url(results[3].port))
+	if err != nil {
+		return nil, fmt.Errorf("start ses: %w", err)
+	}
+	s.sesProxy = startSESProxy(sesLn, backend, opts.EmailFrom)
+	s.SES = "http://" + sesLn.Addr().String()
 	return s, nil
 }
 
@@ -239,8 +268,12 @@ func (s *Stack) Stop() error {
 		if s.external {
 			return
 		}
+		var proxyErr error
+		if s.sesProxy != nil {
+			proxyErr = s.sesProxy.stop()
+		}
 		var wg sync.WaitGroup
-		errs := make([]error, len(s.procs))
+		errs := make([]error, len(s.procs), len(s.procs)+2)
 		for i, p := range s.procs {
 			wg.Add(1)
 			go func() {
@@ -254,7 +287,7 @@ func (s *Stack) Stop() error {
 				errs = append(errs, fmt.Errorf("stop devstack: remove temp dir: %w", err))
 			}
 		}
-		s.stopErr = errors.Join(errs...)
+		s.stopErr = errors.Join(append(errs, proxyErr)...)
 	})
 	return s.stopErr
 }

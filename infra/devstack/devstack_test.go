@@ -249,6 +249,8 @@ func TestStartEphemeral(t *testing.T) {
 		}
 	})
 
+	t.Run("sesv2 identities", func(t *testing.T) { testSESIdentities(ctx, t, s, sesv2.NewFromConfig(cfg)) })
+
 	pids := devstack.PIDs(s)
 	if len(pids) != 4 {
 		t.Fatalf("PIDs = %v, want 4", pids)
@@ -337,7 +339,7 @@ func TestStartPortInUse(t *testing.T) {
 		t.Fatal("Start succeeded with the SES port taken")
 	}
 	t.Logf("Start error: %v", err)
-	for _, want := range []string{"start ses", "ses.log"} {
+	for _, want := range []string{"start ses", "listen on the SES port"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Start error lacks %q", want)
 		}
@@ -646,4 +648,99 @@ func withoutEnv(names ...string) []string {
 		}
 	}
 	return env
+}
+
+// testSESIdentities drives the SES identity stand-in through the SDK:
+// create, read, verify through the local link, delete, and SendEmail's
+// check of the From address.
+func testSESIdentities(ctx context.Context, t *testing.T, s *devstack.Stack, ses *sesv2.Client) {
+	const addr = "sales@acme.test"
+	created, err := ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String(addr)})
+	if err != nil {
+		t.Fatalf("CreateEmailIdentity: %v", err)
+	}
+	if created.IdentityType != sestypes.IdentityTypeEmailAddress || created.VerifiedForSendingStatus {
+		t.Errorf("CreateEmailIdentity = %+v, want a pending email address", created)
+	}
+	var exists *sestypes.AlreadyExistsException
+	if _, err := ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String(addr)}); !errors.As(err, &exists) {
+		t.Errorf("second CreateEmailIdentity: err = %v, want AlreadyExistsException", err)
+	}
+	got, err := ses.GetEmailIdentity(ctx, &sesv2.GetEmailIdentityInput{EmailIdentity: aws.String(addr)})
+	if err != nil {
+		t.Fatalf("GetEmailIdentity: %v", err)
+	}
+	if got.VerifiedForSendingStatus || got.VerificationStatus != sestypes.VerificationStatusPending || got.IdentityType != sestypes.IdentityTypeEmailAddress {
+		t.Errorf("GetEmailIdentity before the link = %+v", got)
+	}
+
+	send := func(from string) error {
+		_, err := ses.SendEmail(ctx, &sesv2.SendEmailInput{
+			FromEmailAddress: aws.String(from), ReplyToAddresses: []string{"owner@acme.test"},
+			Destination: &sestypes.Destination{ToAddresses: []string{"lead@example.test"}},
+			Content: &sestypes.EmailContent{Simple: &sestypes.Message{
+				Subject: &sestypes.Content{Data: aws.String("from " + from)},
+				Body:    &sestypes.Body{Text: &sestypes.Content{Data: aws.String("hello")}},
+			}},
+		})
+		return err
+	}
+	var rejected *sestypes.MessageRejected
+	if err := send(`"Acme" <` + addr + `>`); !errors.As(err, &rejected) {
+		t.Errorf("SendEmail from a pending identity: err = %v, want MessageRejected", err)
+	}
+
+	if err := s.VerifyEmailIdentity(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	got, err = ses.GetEmailIdentity(ctx, &sesv2.GetEmailIdentityInput{EmailIdentity: aws.String(addr)})
+	if err != nil {
+		t.Fatalf("GetEmailIdentity: %v", err)
+	}
+	if !got.VerifiedForSendingStatus || got.VerificationStatus != sestypes.VerificationStatusSuccess {
+		t.Errorf("GetEmailIdentity after the link = %+v", got)
+	}
+	if err := send(`"Acme" <` + addr + `>`); err != nil {
+		t.Fatalf("SendEmail from a verified identity: %v", err)
+	}
+	resp, err := http.Get(s.SES + "/store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var store struct {
+		Emails []struct {
+			From    string   `json:"from"`
+			ReplyTo []string `json:"replyTo"`
+			Subject string   `json:"subject"`
+		} `json:"emails"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&store); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(store.Emails); n == 0 || store.Emails[n-1].From != `"Acme" <`+addr+`>` || len(store.Emails[n-1].ReplyTo) != 1 ||
+		store.Emails[n-1].ReplyTo[0] != "owner@acme.test" {
+		t.Errorf("SES store = %+v, want the email from the verified address last", store.Emails)
+	}
+
+	// The platform's domain is verified from the start.
+	platform, err := ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String("ops@leadluence.local")})
+	if err != nil || !platform.VerifiedForSendingStatus {
+		t.Errorf("CreateEmailIdentity in the platform domain = %+v, %v; want verified", platform, err)
+	}
+
+	if _, err := ses.DeleteEmailIdentity(ctx, &sesv2.DeleteEmailIdentityInput{EmailIdentity: aws.String(addr)}); err != nil {
+		t.Fatalf("DeleteEmailIdentity: %v", err)
+	}
+	var notFound *sestypes.NotFoundException
+	if _, err := ses.GetEmailIdentity(ctx, &sesv2.GetEmailIdentityInput{EmailIdentity: aws.String(addr)}); !errors.As(err, &notFound) {
+		t.Errorf("GetEmailIdentity after delete: err = %v, want NotFoundException", err)
+	}
+	if _, err := ses.DeleteEmailIdentity(ctx, &sesv2.DeleteEmailIdentityInput{EmailIdentity: aws.String(addr)}); !errors.As(err, &notFound) {
+		t.Errorf("second DeleteEmailIdentity: err = %v, want NotFoundException", err)
+	}
+	// A From that is no identity at all still goes through (unlike SES).
+	if err := send("someone@elsewhere.test"); err != nil {
+		t.Errorf("SendEmail from an unknown address: %v", err)
+	}
 }

@@ -180,6 +180,17 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 			"Clients' sender addresses and domains are verified SES identities added at run time, so sending is allowed on the account's identities (identity/*), in this region only",
 			"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*")
 	}
+	if a.ManageEmailIdentities {
+		identities := awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"), nil)
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("EmailIdentities"),
+			Actions:   jsii.Strings(emailIdentityActions...),
+			Resources: &[]*string{identities},
+		}))
+		suppress(f.role, "AwsSolutions-IAM5",
+			"Orgs' sender addresses become SES identities at run time (PUT /v1/email/sender), so their names cannot be listed in advance: creating, reading and deleting them is allowed on the account's identities (identity/*), in this region only, and on nothing else",
+			"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*")
+	}
 	for _, q := range a.SendTo {
 		res.queue(q).GrantSendMessages(f.role)
 	}
@@ -187,6 +198,9 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 		res.queues[q].queue.Grant(f.role, jsii.String("sqs:GetQueueAttributes"))
 	}
 }
+
+// emailIdentityActions are what Access.ManageEmailIdentities grants.
+var emailIdentityActions = []string{"ses:CreateEmailIdentity", "ses:GetEmailIdentity", "ses:DeleteEmailIdentity"}
 
 // PurposeContextKey is the encryption-context key of config secrets
 // (shared/secret.ContextKey): a function with Access.KeyDecryptPurposes may

@@ -719,6 +719,41 @@ func TestAPIFunctionPolicy(t *testing.T) {
 	}
 }
 
+// TestSESGrants checks that each function gets exactly the SES actions its
+// Access lists, and only on the account's identities in the stack's region.
+func TestSESGrants(t *testing.T) {
+	for _, fn := range deployed.topo.Functions {
+		t.Run(fn.Name, func(t *testing.T) {
+			_, _, _, policy := deployed.function(t, fn)
+			var got []string
+			for _, st := range statements(policy) {
+				for _, a := range st.Actions {
+					if !strings.HasPrefix(a, "ses:") {
+						continue
+					}
+					got = append(got, a)
+					if len(st.Resources) != 1 || !strings.Contains(st.Resources[0], ":ses:${AWS::Region}:${AWS::AccountId}:identity/*") {
+						t.Errorf("%s on %v, want the account's identities only", a, st.Resources)
+					}
+				}
+			}
+			var want []string
+			if fn.Access.SendEmail {
+				want = append(want, "ses:SendEmail", "ses:SendRawEmail")
+			}
+			if fn.Access.ManageEmailIdentities {
+				want = append(want, "ses:CreateEmailIdentity", "ses:DeleteEmailIdentity", "ses:GetEmailIdentity")
+			}
+			if diff := cmp.Diff(unique(want), unique(got)); diff != "" {
+				t.Errorf("SES actions (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if api, _ := deployed.topo.Function("api"); !api.Access.ManageEmailIdentities || api.Access.SendEmail {
+		t.Errorf("api Access %+v: want identity management and no sending", api.Access)
+	}
+}
+
 func TestQueueConsumer(t *testing.T) {
 	// GIVEN a topology with a function consuming the intake queue
 	fn, _ := extended.topo.Function("ingest")

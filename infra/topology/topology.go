@@ -134,6 +134,10 @@ type Access struct {
 	KeyDecryptPurposes []string
 	// SendEmail allows SES v2 SendEmail from the account's verified identities.
 	SendEmail bool
+	// ManageEmailIdentities allows SES v2 CreateEmailIdentity,
+	// GetEmailIdentity and DeleteEmailIdentity on the account's identities:
+	// orgs' own sender addresses are verified at run time.
+	ManageEmailIdentities bool
 	// SendTo lists queues the function may send to.
 	SendTo []string
 	// Inspect lists queues whose attributes the function may read (health checks).
@@ -332,6 +336,8 @@ func apiFunction() Function {
 			// when the integration is reconnected.
 			SendTo:  []string{QueueOutbound, QueueIntake},
 			Inspect: []string{QueueIntake, QueueOutbound},
+			// PUT /v1/email/sender has SES verify an org's own address.
+			ManageEmailIdentities: true,
 		},
 		Routes: []Route{
 			pub("GET", "/openapi.json"),
@@ -368,6 +374,9 @@ func apiFunction() Function {
 			auth("GET", "/v1/campaigns/{id}"),
 			auth("POST", "/v1/campaigns/{id}/pause"),
 			auth("POST", "/v1/campaigns/{id}/resume"),
+			auth("PUT", "/v1/email/sender"),
+			auth("GET", "/v1/email/sender"),
+			auth("DELETE", "/v1/email/sender"),
 		},
 	}
 }

@@ -102,3 +102,34 @@ type RefreshToken struct {
 	SecretHash []byte
 	ExpiresAt  time.Time
 }
+
+// SenderStatus is where an org's own sender address stands in SES.
+type SenderStatus string
+
+// Sender statuses: pending until the link SES mailed to the address is
+// followed, verified once SES lets the platform send from it, failed when
+// verification failed or expired (set the address again to restart it).
+const (
+	SenderPending  SenderStatus = "pending"
+	SenderVerified SenderStatus = "verified"
+	SenderFailed   SenderStatus = "failed"
+)
+
+// EmailSender is the address an org wants its emails sent from. Emails go
+// from it only while it is verified; until then they go from the platform
+// address with it as Reply-To.
+type EmailSender struct {
+	OrgID string
+	// Email is the address, lower-cased; one org at most holds an address.
+	Email string
+	// Name is the display name; empty means the org's name.
+	Name   string
+	Status SenderStatus
+	// CheckedAt is when SES was last asked about the address.
+	CheckedAt time.Time
+	SetBy     string
+	SetAt     time.Time
+}
+
+// ErrSenderTaken means another org already uses the sender address.
+var ErrSenderTaken = errors.New("sender address used by another organisation")

@@ -27,9 +27,10 @@ type API struct {
 	// integration tokens (a simulator locally).
 	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
-	// EmailFrom is the platform sender address; emails show the org's name
-	// as display name ("Sharma Realty" <EmailFrom>) until orgs verify their
-	// own domains. The sender uses the same variable.
+	// EmailFrom is the platform sender address: emails of an org without a
+	// verified sender address of its own go from it with the org's name as
+	// display name ("Sharma Realty" <EmailFrom>), and no org may take an
+	// address of its domain. The sender uses the same variable.
 	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
 }
 

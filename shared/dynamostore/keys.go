@@ -119,5 +119,13 @@ func parkedPK(orgID, kind, externalID string) string {
 	return "PARKED#" + orgID + "#" + kind + "#" + externalID
 }
 
+// skEmailSender is an org's own sender address, in the org's partition
+// (see emailsender.go).
+const skEmailSender = "EMAIL_SENDER"
+
+// senderOwnerPK maps a sender address (lower-cased) to the one org that may
+// send from it.
+func senderOwnerPK(email string) string { return "SENDER#" + email }
+
 // integrationsByKindPK is GSI1's partition of every integration of a kind.
 func integrationsByKindPK(kind string) string { return "INTEGRATIONS#" + kind }

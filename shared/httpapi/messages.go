@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,9 +53,10 @@ type MessagingDeps struct {
 	// Graph lists WhatsApp templates; Opener opens the sealed tokens.
 	Graph  TemplateSource
 	Opener Opener
-	// EmailFrom is the address emails are sent from, with the org's name as
-	// the display name ("Sharma Realty" <EmailFrom>). Until orgs verify
-	// their own sending domains it is one platform address verified in SES.
+	// EmailFrom is the platform address, verified in SES: emails of an org
+	// without a verified sender address of its own (Deps.EmailSender) go
+	// from it with the org's name as display name ("Sharma Realty"
+	// <EmailFrom>).
 	EmailFrom string
 
 	templates templateCache
@@ -258,9 +258,10 @@ type waRow struct {
 
 // emailPayload is the Payload of an email message, which the sender turns
 // into an SES v2 SendEmail (the sender reads it as its outbound email
-// payload: from, to, subject, text and/or html).
+// payload, sendgate.Email: from, reply_to, to, subject, text and/or html).
 type emailPayload struct {
 	From    string `json:"from"`
+	ReplyTo string `json:"reply_to,omitempty"`
 	To      string `json:"to"`
 	Subject string `json:"subject"`
 	Text    string `json:"text"`
@@ -280,7 +281,9 @@ func (s *Server) registerMessaging() {
 			"with the message stored the first time and sends nothing new. Refusals carry a code: opted_out (409), " +
 			"outside_customer_service_window (422: send an approved template instead), no_active_integration (409), " +
 			"unknown_template / template_not_approved / template_parameters (422), missing_phone / missing_email (422). " +
-			"Emails are sent from the platform's sender address with the organisation's name as display name.",
+			"Emails go from the organisation's own sender address once SES has verified it (PUT /v1/email/sender); " +
+			"otherwise from the platform's address with the organisation's name as display name, and Reply-To the " +
+			"organisation's address when it set one.",
 		DefaultStatus: http.StatusAccepted, Security: bearerSecurity, MaxBodyBytes: maxBodyBytes,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}, s.sendMessage)
@@ -412,10 +415,13 @@ func (s *Server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	if err != nil {
 		return nil, s.internal(ctx, "read org", err)
 	}
-	from := (&mail.Address{Name: org.Name, Address: s.deps.Messaging.EmailFrom}).String()
-	m.Type, m.Text, m.Number = "email", b.Text, s.deps.Messaging.EmailFrom
+	from, replyTo, err := s.emailFrom(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	m.Type, m.Text, m.Number = "email", b.Text, from.Address
 	m.Details["subject"] = b.Subject
-	return emailPayload{From: from, To: l.Email, Subject: b.Subject, Text: b.Text, HTML: b.HTML}, nil
+	return emailPayload{From: from.String(), ReplyTo: replyTo, To: l.Email, Subject: b.Subject, Text: b.Text, HTML: b.HTML}, nil
 }
 
 // prepareWhatsApp checks a WhatsApp message against the lead, the org's

@@ -79,6 +79,9 @@ type Deps struct {
 	Automations AutomationStore
 	// Messaging, when set, serves sending, conversations and templates.
 	Messaging *MessagingDeps
+	// EmailSender, when set, serves the org's own sender address, which
+	// emails then go from once SES has verified it.
+	EmailSender *EmailSenderDeps
 }
 
 // Login throttling: after this many failures for one email inside the
@@ -141,6 +144,7 @@ func New(d Deps) *Server {
 	s.registerMessaging()
 	s.registerCampaigns()
 	s.registerAutomations()
+	s.registerEmailSender()
 	return s
 }
 

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptrace"
+	"net/mail"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -409,8 +410,8 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 	return s.recordFailure(ctx, d, m, ClassifyEmail(err, written.Load()), err)
 }
 
-// emailInput builds the SES v2 request: simple content with
-// List-Unsubscribe (a mailto to the sender, and the one-click URL when
+// emailInput builds the SES v2 request: simple content, Reply-To when the
+// payload names one, and List-Unsubscribe (a mailto to the sender, and the one-click URL when
 // there is one, with List-Unsubscribe-Post as RFC 8058 asks).
 func emailInput(e sendgate.Email) *sesv2.SendEmailInput {
 	body := &sestypes.Body{}
@@ -420,15 +421,26 @@ func emailInput(e sendgate.Email) *sesv2.SendEmailInput {
 	if e.HTML != "" {
 		body.Html = &sestypes.Content{Data: aws.String(e.HTML), Charset: aws.String("UTF-8")}
 	}
-	unsub := "<mailto:" + e.From + "?subject=unsubscribe>"
+	// From may carry a display name ("Sharma Realty" <a@b>); the mailto
+	// takes the bare address.
+	addr := e.From
+	if a, err := mail.ParseAddress(e.From); err == nil {
+		addr = a.Address
+	}
+	unsub := "<mailto:" + addr + "?subject=unsubscribe>"
 	headers := []sestypes.MessageHeader{}
 	if strings.HasPrefix(e.UnsubscribeURL, "https://") {
 		unsub = "<" + e.UnsubscribeURL + ">, " + unsub
 		headers = append(headers, sestypes.MessageHeader{Name: aws.String("List-Unsubscribe-Post"), Value: aws.String("List-Unsubscribe=One-Click")})
 	}
 	headers = append([]sestypes.MessageHeader{{Name: aws.String("List-Unsubscribe"), Value: aws.String(unsub)}}, headers...)
+	var replyTo []string
+	if e.ReplyTo != "" {
+		replyTo = []string{e.ReplyTo}
+	}
 	return &sesv2.SendEmailInput{
 		FromEmailAddress: aws.String(e.From),
+		ReplyToAddresses: replyTo,
 		Destination:      &sestypes.Destination{ToAddresses: []string{e.To}},
 		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
 			Subject: &sestypes.Content{Data: aws.String(e.Subject), Charset: aws.String("UTF-8")},

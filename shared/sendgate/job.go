@@ -108,7 +108,10 @@ func DecodeJob(body string) (Job, error) {
 // Email is the Payload of an email message (conversation.Message.Payload,
 // as JSON). An empty From means the sender's configured default address.
 type Email struct {
-	From    string `json:"from,omitempty"`
+	From string `json:"from,omitempty"`
+	// ReplyTo, when set, is where replies go: the org's own address while
+	// SES has not verified it and the email goes from the platform address.
+	ReplyTo string `json:"reply_to,omitempty"`
 	To      string `json:"to"`
 	Subject string `json:"subject"`
 	Text    string `json:"text,omitempty"`

@@ -15,6 +15,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -94,6 +95,9 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		Automations:  automation.NewStore(db, cfg.TableName),
 		Messaging: &httpapi.MessagingDeps{Store: store, Enqueue: enqueue, Graph: graph, Opener: sealer,
 			EmailFrom: cfg.EmailFrom},
+		// The org's own sender address: SES verifies it (email identities);
+		// the endpoint and region come from the SDK's standard settings.
+		EmailSender:   &httpapi.EmailSenderDeps{Store: store, SES: sesv2.NewFromConfig(awsCfg), PlatformFrom: cfg.EmailFrom},
 		Store:         store,
 		Tokens:        tokens,
 		Log:           log,

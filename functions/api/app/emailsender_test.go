@@ -1,0 +1,206 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadluence/backend/infra/devstack"
+	"github.com/leadluence/backend/shared/account"
+)
+
+// verifyLink follows the local stand-in of the link SES mails to addr.
+func verifyLink(t *testing.T, addr string) {
+	t.Helper()
+	if err := devstack.VerifyEmailIdentity(context.Background(), os.Getenv("AWS_ENDPOINT_URL_SESV2"), addr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// senderAddr is an address no other test uses.
+func senderAddr(name string) string {
+	return fmt.Sprintf("%s.%d.%d@acme.test", name, time.Now().UnixNano(), emailSeq.Add(1))
+}
+
+// sentEmail sends an email to the lead and returns its stored payload and
+// the message's number (the From address).
+func (e *msgEnv) sentEmail(t *testing.T, s session, leadID string) (map[string]string, string) {
+	t.Helper()
+	r := e.send(t, s, leadID, map[string]any{"channel": "email", "client_message_id": cid(), "subject": "Visit", "text": "See you at 11."})
+	expect(t, r, 202)
+	m, err := e.store.GetMessage(context.Background(), s.OrgID, leadID, r.str("id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]string
+	if err := json.Unmarshal([]byte(m.Payload), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p, m.Number
+}
+
+func TestEmailSender(t *testing.T) {
+	e := newMsgEnv(t)
+	ctx := context.Background()
+	owner := e.signup(t, "Sharma Realty")
+	admin := e.member(t, owner, "admin")
+	manager := e.member(t, owner, "manager")
+	agent := e.member(t, owner, "agent")
+	viewer := e.member(t, owner, "viewer")
+	leadID := e.createLead(t, owner, map[string]any{"name": "Bina", "email": "bina@example.com"}).str("id")
+	platform := `"Sharma Realty" <no-reply@leadluence.local>`
+	addr := senderAddr("sales")
+
+	t.Run("none set: the platform address, as before", func(t *testing.T) {
+		problemCode(t, e.do(t, "GET", "/v1/email/sender", viewer.Access, nil), 404, "not_found")
+		p, number := e.sentEmail(t, owner, leadID)
+		if p["from"] != platform || p["reply_to"] != "" || number != "no-reply@leadluence.local" {
+			t.Fatalf("payload %v, number %s", p, number)
+		}
+		if _, ok := p["reply_to"]; ok {
+			t.Fatalf("payload %v has reply_to", p)
+		}
+	})
+
+	t.Run("roles and checks", func(t *testing.T) {
+		for _, s := range []session{manager, agent, viewer} {
+			problemCode(t, e.do(t, "PUT", "/v1/email/sender", s.Access, map[string]string{"email": addr}), 403, "forbidden")
+			problemCode(t, e.do(t, "DELETE", "/v1/email/sender", s.Access, nil), 403, "forbidden")
+		}
+		for _, bad := range []string{"Sales <" + addr + ">", "not-an-address", "ops@leadluence.local", "x@LEADLUENCE.local"} {
+			expect(t, e.do(t, "PUT", "/v1/email/sender", owner.Access, map[string]string{"email": bad}), 422)
+		}
+		expect(t, e.do(t, "PUT", "/v1/email/sender", owner.Access, map[string]string{"email": addr, "name": "Bad\r\nBcc: x@y"}), 422)
+		problemCode(t, e.do(t, "DELETE", "/v1/email/sender", owner.Access, nil), 404, "not_found")
+	})
+
+	t.Run("pending: platform From, Reply-To the org's address", func(t *testing.T) {
+		r := e.do(t, "PUT", "/v1/email/sender", admin.Access, map[string]string{"email": strings.ToUpper(addr[:5]) + addr[5:], "name": "Sharma Sales"})
+		expect(t, r, 200)
+		if r.str("email") != addr || r.str("name") != "Sharma Sales" || r.str("status") != "pending" || r.str("checked_at") == "" {
+			t.Fatalf("put %s", r.Raw)
+		}
+		r = e.do(t, "GET", "/v1/email/sender", agent.Access, nil)
+		expect(t, r, 200)
+		if r.str("email") != addr || r.str("status") != "pending" {
+			t.Fatalf("get %s", r.Raw)
+		}
+		p, number := e.sentEmail(t, owner, leadID)
+		if p["from"] != platform || p["reply_to"] != addr || number != "no-reply@leadluence.local" {
+			t.Fatalf("payload %v, number %s", p, number)
+		}
+	})
+
+	t.Run("verified after the link, checked at most once a minute", func(t *testing.T) {
+		verifyLink(t, addr)
+		// Checked moments ago: SES is not asked again yet.
+		r := e.do(t, "GET", "/v1/email/sender", owner.Access, nil)
+		if r.str("status") != "pending" {
+			t.Fatalf("get right after the link %s", r.Raw)
+		}
+		p, _ := e.sentEmail(t, owner, leadID)
+		if p["from"] != platform || p["reply_to"] != addr {
+			t.Fatalf("payload before the next check %v", p)
+		}
+		// A minute on, the next request asks SES.
+		snd, err := e.store.GetEmailSender(ctx, owner.OrgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := snd.CheckedAt
+		snd.CheckedAt = snd.CheckedAt.Add(-2 * time.Minute)
+		if err := e.store.PutEmailSender(ctx, snd, snd.Email); err != nil {
+			t.Fatal(err)
+		}
+		r = e.do(t, "GET", "/v1/email/sender", viewer.Access, nil)
+		expect(t, r, 200)
+		checked, _ := time.Parse(time.RFC3339, r.str("checked_at"))
+		if r.str("status") != "verified" || checked.Before(old.Truncate(time.Second)) {
+			t.Fatalf("get after a minute %s", r.Raw)
+		}
+		p, number := e.sentEmail(t, owner, leadID)
+		if p["from"] != `"Sharma Sales" <`+addr+`>` || p["reply_to"] != "" || number != addr {
+			t.Fatalf("payload once verified %v, number %s", p, number)
+		}
+	})
+
+	t.Run("sending re-checks a pending address too", func(t *testing.T) {
+		other := e.signup(t, "Iyer Homes")
+		lead2 := e.createLead(t, other, map[string]any{"name": "Devi", "email": "devi@example.com"}).str("id")
+		addr2 := senderAddr("hello")
+		r := e.do(t, "PUT", "/v1/email/sender", other.Access, map[string]string{"email": addr2})
+		expect(t, r, 200)
+		verifyLink(t, addr2)
+		snd, err := e.store.GetEmailSender(ctx, other.OrgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snd.CheckedAt = time.Now().Add(-time.Hour)
+		if err := e.store.PutEmailSender(ctx, snd, snd.Email); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := e.sentEmail(t, other, lead2)
+		if p["from"] != `"Iyer Homes" <`+addr2+`>` || p["reply_to"] != "" {
+			t.Fatalf("payload %v", p)
+		}
+		if got, _ := e.store.GetEmailSender(ctx, other.OrgID); got.Status != account.SenderVerified {
+			t.Fatalf("stored status %s", got.Status)
+		}
+
+		// One org per address: the first org's address is taken.
+		problemCode(t, e.do(t, "PUT", "/v1/email/sender", other.Access, map[string]string{"email": addr}), 409, "sender_taken")
+	})
+
+	t.Run("an address SES verified already is verified at once", func(t *testing.T) {
+		third := e.signup(t, "Rao Estates")
+		addr3 := senderAddr("desk")
+		verifyLink(t, addr3)
+		r := e.do(t, "PUT", "/v1/email/sender", third.Access, map[string]string{"email": addr3})
+		expect(t, r, 200)
+		if r.str("status") != "verified" {
+			t.Fatalf("put %s", r.Raw)
+		}
+	})
+
+	t.Run("delete: back to the platform address", func(t *testing.T) {
+		expect(t, e.do(t, "DELETE", "/v1/email/sender", owner.Access, nil), 204)
+		problemCode(t, e.do(t, "GET", "/v1/email/sender", owner.Access, nil), 404, "not_found")
+		p, number := e.sentEmail(t, owner, leadID)
+		if p["from"] != platform || p["reply_to"] != "" || number != "no-reply@leadluence.local" {
+			t.Fatalf("payload %v, number %s", p, number)
+		}
+		// The address is free again; SES still has it verified.
+		fourth := e.signup(t, "Nair Realty")
+		r := e.do(t, "PUT", "/v1/email/sender", fourth.Access, map[string]string{"email": addr})
+		expect(t, r, 200)
+		if r.str("status") != "verified" {
+			t.Fatalf("put %s", r.Raw)
+		}
+	})
+
+	t.Run("audit", func(t *testing.T) {
+		r := e.do(t, "GET", "/v1/audit?limit=100", owner.Access, nil)
+		expect(t, r, 200)
+		actions := map[string]int{}
+		denied := map[string]int{}
+		for _, it := range r.items() {
+			actions[it["action"].(string)]++
+			if d, _ := it["details"].(map[string]any); it["action"] == "permission.denied" {
+				denied[fmt.Sprint(d["attempted"])]++
+			}
+		}
+		if actions["email_sender.set"] != 1 || actions["email_sender.delete"] != 1 || denied["email_sender.set"] != 3 || denied["email_sender.delete"] != 3 {
+			t.Fatalf("audit actions %v, denied %v", actions, denied)
+		}
+		if strings.Contains(r.Raw, addr) {
+			t.Fatal("the audit trail holds the sender address")
+		}
+		if strings.Contains(e.logs.String(), addr) {
+			t.Fatal("the function logs hold the sender address")
+		}
+	})
+}

@@ -1,0 +1,173 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leadluence/backend/shared/account"
+)
+
+// An org's own sender address is one item in the org's partition,
+// ORG#o / EMAIL_SENDER, read with one GetItem when an email is prepared.
+// The guard item SENDER#<email> / OWNER names the one org that holds the
+// address: SES identities belong to the whole AWS account, so without it a
+// second org could send as an address the first one verified.
+
+type emailSenderItem struct {
+	PK        string    `dynamodbav:"PK"`
+	SK        string    `dynamodbav:"SK"`
+	Type      string    `dynamodbav:"type"`
+	OrgID     string    `dynamodbav:"org_id"`
+	Email     string    `dynamodbav:"email"`
+	Name      string    `dynamodbav:"name,omitempty"`
+	Status    string    `dynamodbav:"status"`
+	CheckedAt time.Time `dynamodbav:"checked_at,unixtime"`
+	SetBy     string    `dynamodbav:"set_by"`
+	SetAt     time.Time `dynamodbav:"set_at"`
+}
+
+type senderOwnerItem struct {
+	PK    string `dynamodbav:"PK"`
+	SK    string `dynamodbav:"SK"`
+	Type  string `dynamodbav:"type"`
+	OrgID string `dynamodbav:"org_id"`
+}
+
+func (i emailSenderItem) sender() account.EmailSender {
+	return account.EmailSender{OrgID: i.OrgID, Email: i.Email, Name: i.Name, Status: account.SenderStatus(i.Status),
+		CheckedAt: i.CheckedAt, SetBy: i.SetBy, SetAt: i.SetAt}
+}
+
+// GetEmailSender returns the org's sender address, or account.ErrNotFound
+// when it set none.
+func (s *Store) GetEmailSender(ctx context.Context, orgID string) (account.EmailSender, error) {
+	var it emailSenderItem
+	ok, err := s.get(ctx, orgPK(orgID), skEmailSender, &it)
+	if err != nil {
+		return account.EmailSender{}, err
+	}
+	if !ok {
+		return account.EmailSender{}, account.ErrNotFound
+	}
+	return it.sender(), nil
+}
+
+// EmailSenderOwner returns the org that holds a sender address, or "" when
+// none does.
+func (s *Store) EmailSenderOwner(ctx context.Context, email string) (string, error) {
+	var it senderOwnerItem
+	ok, err := s.get(ctx, senderOwnerPK(email), skOwner, &it)
+	if err != nil || !ok {
+		return "", err
+	}
+	return it.OrgID, nil
+}
+
+// PutEmailSender sets the org's sender address in one transaction: it
+// claims the address for the org (account.ErrSenderTaken when another org
+// holds it), writes the sender item and releases the org's previous
+// address, previous, when that was another one.
+func (s *Store) PutEmailSender(ctx context.Context, snd account.EmailSender, previous string) error {
+	item, err := marshal(emailSenderItem{PK: orgPK(snd.OrgID), SK: skEmailSender, Type: "email_sender", OrgID: snd.OrgID,
+		Email: snd.Email, Name: snd.Name, Status: string(snd.Status), CheckedAt: snd.CheckedAt, SetBy: snd.SetBy, SetAt: snd.SetAt})
+	if err != nil {
+		return err
+	}
+	owner, err := marshal(senderOwnerItem{PK: senderOwnerPK(snd.Email), SK: skOwner, Type: "sender_owner", OrgID: snd.OrgID})
+	if err != nil {
+		return err
+	}
+	org := map[string]types.AttributeValue{":org": &types.AttributeValueMemberS{Value: snd.OrgID}}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: owner,
+			ConditionExpression: aws.String("attribute_not_exists(PK) OR org_id = :org"), ExpressionAttributeValues: org}},
+		{Put: &types.Put{TableName: &s.table, Item: item}},
+	}
+	if previous != "" && previous != snd.Email {
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: key(senderOwnerPK(previous), skOwner),
+			ConditionExpression: aws.String("attribute_not_exists(PK) OR org_id = :org"), ExpressionAttributeValues: org}})
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
+		return account.ErrSenderTaken
+	}
+	if err != nil {
+		return fmt.Errorf("put email sender of org %s: %w", snd.OrgID, err)
+	}
+	return nil
+}
+
+// DeleteEmailSender forgets the org's sender address and releases it
+// (account.ErrNotFound when the org set none).
+func (s *Store) DeleteEmailSender(ctx context.Context, orgID string) error {
+	cur, err := s.GetEmailSender(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Delete: &types.Delete{TableName: &s.table, Key: key(orgPK(orgID), skEmailSender),
+			ConditionExpression:       aws.String("email = :e"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": &types.AttributeValueMemberS{Value: cur.Email}}}},
+		{Delete: &types.Delete{TableName: &s.table, Key: key(senderOwnerPK(cur.Email), skOwner),
+			ConditionExpression:       aws.String("attribute_not_exists(PK) OR org_id = :org"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":org": &types.AttributeValueMemberS{Value: orgID}}}},
+	}})
+	if reasons := cancelReasons(err); reasons != nil {
+		// Changed meanwhile: the caller may try again.
+		return fmt.Errorf("delete email sender of org %s: %w", orgID, account.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("delete email sender of org %s: %w", orgID, err)
+	}
+	return nil
+}
+
+// ClaimEmailSenderCheck records that SES is being asked about the org's
+// sender address email now, provided it was last asked before notAfter. It
+// reports false when another check was more recent (or the address
+// changed), so that SES is asked at most once per interval per org however
+// many requests arrive at once.
+func (s *Store) ClaimEmailSenderCheck(ctx context.Context, orgID, email string, notAfter, now time.Time) (bool, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(orgPK(orgID), skEmailSender),
+		UpdateExpression:    aws.String("SET checked_at = :now"),
+		ConditionExpression: aws.String("email = :e AND (attribute_not_exists(checked_at) OR checked_at <= :before)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":    &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+			":before": &types.AttributeValueMemberN{Value: strconv.FormatInt(notAfter.Unix(), 10)},
+			":e":      &types.AttributeValueMemberS{Value: email},
+		},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim sender check of org %s: %w", orgID, err)
+	}
+	return true, nil
+}
+
+// SetEmailSenderStatus records what SES said about the org's sender address
+// email; it does nothing when the org has meanwhile set another address.
+func (s *Store) SetEmailSenderStatus(ctx context.Context, orgID, email string, st account.SenderStatus) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(orgPK(orgID), skEmailSender),
+		UpdateExpression:         aws.String("SET #st = :st"),
+		ConditionExpression:      aws.String("email = :e"),
+		ExpressionAttributeNames: map[string]string{"#st": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":st": &types.AttributeValueMemberS{Value: string(st)},
+			":e":  &types.AttributeValueMemberS{Value: email},
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("set sender status of org %s: %w", orgID, err)
+	}
+	return nil
+}

@@ -1,0 +1,318 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/audit"
+)
+
+// The org's own sender address: PUT asks SES to verify it (SES mails a link
+// to the address), GET shows where verification stands, DELETE goes back to
+// the platform address. Emails go from the address only once SES says it is
+// verified for sending; until then they go from the platform address with
+// the org's address as Reply-To (emailFrom).
+
+// senderCheckEvery is how often, at most, SES is asked about a pending
+// sender address of one org.
+const senderCheckEvery = time.Minute
+
+// EmailSenderStore is what the sender-address routes need from storage
+// (dynamostore.Store).
+type EmailSenderStore interface {
+	GetEmailSender(ctx context.Context, orgID string) (account.EmailSender, error)
+	EmailSenderOwner(ctx context.Context, email string) (string, error)
+	PutEmailSender(ctx context.Context, snd account.EmailSender, previous string) error
+	DeleteEmailSender(ctx context.Context, orgID string) error
+	ClaimEmailSenderCheck(ctx context.Context, orgID, email string, notAfter, now time.Time) (bool, error)
+	SetEmailSenderStatus(ctx context.Context, orgID, email string, st account.SenderStatus) error
+}
+
+// EmailIdentities is the part of the SES v2 client (sesv2.Client) that
+// verifies sender addresses.
+type EmailIdentities interface {
+	CreateEmailIdentity(ctx context.Context, in *sesv2.CreateEmailIdentityInput, opts ...func(*sesv2.Options)) (*sesv2.CreateEmailIdentityOutput, error)
+	GetEmailIdentity(ctx context.Context, in *sesv2.GetEmailIdentityInput, opts ...func(*sesv2.Options)) (*sesv2.GetEmailIdentityOutput, error)
+	DeleteEmailIdentity(ctx context.Context, in *sesv2.DeleteEmailIdentityInput, opts ...func(*sesv2.Options)) (*sesv2.DeleteEmailIdentityOutput, error)
+}
+
+// EmailSenderDeps are the collaborators of the sender-address routes.
+type EmailSenderDeps struct {
+	Store EmailSenderStore
+	SES   EmailIdentities
+	// PlatformFrom is the platform sender address (MessagingDeps.EmailFrom):
+	// no org may take an address of its domain.
+	PlatformFrom string
+}
+
+// SenderIn sets the org's sender address.
+type SenderIn struct {
+	Email string `json:"email" minLength:"3" maxLength:"254" doc:"The address to send from; SES mails a verification link to it."`
+	Name  string `json:"name,omitempty" maxLength:"100" doc:"Display name; default the organisation's name."`
+}
+
+// SenderOut is the org's sender address and where its verification stands.
+type SenderOut struct {
+	Email     string     `json:"email"`
+	Name      string     `json:"name" doc:"Display name; empty means the organisation's name."`
+	Status    string     `json:"status" enum:"pending,verified,failed" doc:"pending: waiting for the link SES mailed to be followed; verified: emails go from this address; failed: verification failed or expired, set the address again."`
+	CheckedAt *time.Time `json:"checked_at" doc:"When SES was last asked."`
+}
+
+type senderOutput struct{ Body SenderOut }
+
+func senderOut(snd account.EmailSender) SenderOut {
+	out := SenderOut{Email: snd.Email, Name: snd.Name, Status: string(snd.Status)}
+	if !snd.CheckedAt.IsZero() {
+		t := snd.CheckedAt.UTC()
+		out.CheckedAt = &t
+	}
+	return out
+}
+
+func (s *Server) registerEmailSender() {
+	if s.deps.EmailSender == nil {
+		return
+	}
+	huma.Register(s.api, huma.Operation{
+		OperationID: "set-email-sender", Method: http.MethodPut, Path: "/v1/email/sender", Tags: []string{"email"},
+		Summary: "Send the organisation's emails from its own address (owner, admin)",
+		Description: "Asks SES to verify the address: SES mails a link to it, and emails go from it once the link is followed " +
+			"(status verified). Until then emails go from the platform address with this one as Reply-To. An address SES " +
+			"has verified already is verified at once. Setting a pending or failed address again mails a new link.",
+		Security: bearerSecurity, MaxBodyBytes: maxBodyBytes,
+		Errors: []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusBadGateway},
+	}, s.setEmailSender)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "get-email-sender", Method: http.MethodGet, Path: "/v1/email/sender", Tags: []string{"email"},
+		Summary:     "The organisation's sender address and its verification status",
+		Description: "A pending address is checked with SES again, at most once a minute. 404 when the organisation set none.",
+		Security:    bearerSecurity, Errors: []int{http.StatusNotFound},
+	}, s.getEmailSender)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "delete-email-sender", Method: http.MethodDelete, Path: "/v1/email/sender", Tags: []string{"email"},
+		Summary:       "Go back to the platform sender address (owner, admin)",
+		Description:   "Emails go from the platform address with the organisation's name again. The address stays an SES identity.",
+		DefaultStatus: http.StatusNoContent, Security: bearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+	}, s.deleteEmailSender)
+}
+
+// senderAddress checks an address given as sender and returns it
+// lower-cased.
+func (s *Server) senderAddress(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	a, err := mail.ParseAddress(raw)
+	if err != nil || a.Name != "" || a.Address != raw {
+		return "", fieldProblem("email", "must be a plain email address, such as sales@example.com")
+	}
+	addr := strings.ToLower(a.Address)
+	if platform := domainOf(s.deps.EmailSender.PlatformFrom); platform != "" && domainOf(addr) == platform {
+		return "", fieldProblem("email", "is in the platform's own domain; use an address of your business")
+	}
+	return addr, nil
+}
+
+func domainOf(addr string) string {
+	if a, err := mail.ParseAddress(addr); err == nil {
+		addr = a.Address
+	}
+	_, domain, _ := strings.Cut(addr, "@")
+	return strings.ToLower(domain)
+}
+
+func (s *Server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }) (*senderOutput, error) {
+	p := caller(ctx)
+	if !p.User.Role.Privileged() {
+		return nil, s.deny(ctx, "email_sender.set", "email_sender", p.User.OrgID, "only an owner or admin can set the sender address")
+	}
+	d := s.deps.EmailSender
+	addr, err := s.senderAddress(in.Body.Email)
+	if err != nil {
+		return nil, err
+	}
+	name := strings.TrimSpace(in.Body.Name)
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		return nil, fieldProblem("name", "must not contain control characters or line breaks")
+	}
+	taken := func() error {
+		return problem(http.StatusConflict, "sender_taken", "another organisation sends from this address")
+	}
+	switch owner, err := d.Store.EmailSenderOwner(ctx, addr); {
+	case err != nil:
+		return nil, s.internal(ctx, "read sender owner", err)
+	case owner != "" && owner != p.User.OrgID:
+		return nil, taken()
+	}
+	prev, err := d.Store.GetEmailSender(ctx, p.User.OrgID)
+	if err != nil && !errors.Is(err, account.ErrNotFound) {
+		return nil, s.internal(ctx, "read email sender", err)
+	}
+	st, err := s.verifyIdentity(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	now := s.deps.Now().UTC()
+	snd := account.EmailSender{OrgID: p.User.OrgID, Email: addr, Name: name, Status: st, CheckedAt: now, SetBy: p.User.ID, SetAt: now}
+	if err := d.Store.PutEmailSender(ctx, snd, prev.Email); errors.Is(err, account.ErrSenderTaken) {
+		return nil, taken()
+	} else if err != nil {
+		return nil, s.internal(ctx, "put email sender", err)
+	}
+	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "email_sender.set", TargetType: "email_sender",
+		TargetID: p.User.OrgID, Details: map[string]string{"status": string(st)}})
+	return &senderOutput{Body: senderOut(snd)}, nil
+}
+
+// verifyIdentity asks SES to verify addr and returns where it stands. An
+// identity SES already has is verified at once when SES says so; otherwise
+// it is created again, since SES mails a verification link only when an
+// identity is created.
+func (s *Server) verifyIdentity(ctx context.Context, addr string) (account.SenderStatus, error) {
+	ses := s.deps.EmailSender.SES
+	out, err := ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: &addr})
+	var exists *sestypes.AlreadyExistsException
+	if errors.As(err, &exists) {
+		st, gerr := s.identityStatus(ctx, addr)
+		if gerr != nil {
+			return "", s.sesUnavailable(ctx, "read email identity", gerr)
+		}
+		if st == account.SenderVerified {
+			return st, nil
+		}
+		if _, derr := ses.DeleteEmailIdentity(ctx, &sesv2.DeleteEmailIdentityInput{EmailIdentity: &addr}); derr != nil && !isNotFound(derr) {
+			return "", s.sesUnavailable(ctx, "delete unverified email identity", derr)
+		}
+		out, err = ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: &addr})
+	}
+	var bad *sestypes.BadRequestException
+	switch {
+	case errors.As(err, &bad):
+		return "", fieldProblem("email", "was refused by the email service: "+bad.ErrorMessage())
+	case err != nil:
+		return "", s.sesUnavailable(ctx, "create email identity", err)
+	case out.VerifiedForSendingStatus:
+		return account.SenderVerified, nil
+	}
+	return account.SenderPending, nil
+}
+
+func (s *Server) sesUnavailable(ctx context.Context, what string, err error) error {
+	s.deps.Log.WarnContext(ctx, what, "err", err)
+	return problem(http.StatusBadGateway, "email_service_unavailable", "could not reach the email service; try again")
+}
+
+func isNotFound(err error) bool {
+	var nf *sestypes.NotFoundException
+	return errors.As(err, &nf)
+}
+
+// identityStatus reads an address's verification from SES: an identity
+// SES does not have (deleted meanwhile) counts as failed.
+func (s *Server) identityStatus(ctx context.Context, addr string) (account.SenderStatus, error) {
+	out, err := s.deps.EmailSender.SES.GetEmailIdentity(ctx, &sesv2.GetEmailIdentityInput{EmailIdentity: &addr})
+	switch {
+	case isNotFound(err):
+		return account.SenderFailed, nil
+	case err != nil:
+		return "", err
+	case out.VerifiedForSendingStatus:
+		return account.SenderVerified, nil
+	case out.VerificationStatus == sestypes.VerificationStatusFailed:
+		return account.SenderFailed, nil
+	}
+	return account.SenderPending, nil
+}
+
+// refreshSender asks SES again about a pending address last checked over
+// senderCheckEvery ago (one request per org wins the check). Failures are
+// logged and leave the stored status.
+func (s *Server) refreshSender(ctx context.Context, snd account.EmailSender) account.EmailSender {
+	now := s.deps.Now().UTC()
+	if snd.Status != account.SenderPending || now.Sub(snd.CheckedAt) < senderCheckEvery {
+		return snd
+	}
+	d := s.deps.EmailSender
+	ok, err := d.Store.ClaimEmailSenderCheck(ctx, snd.OrgID, snd.Email, now.Add(-senderCheckEvery), now)
+	if err != nil || !ok {
+		if err != nil {
+			s.deps.Log.WarnContext(ctx, "claim sender check", "err", err)
+		}
+		return snd
+	}
+	snd.CheckedAt = now
+	st, err := s.identityStatus(ctx, snd.Email)
+	if err != nil {
+		s.deps.Log.WarnContext(ctx, "check sender address with SES", "err", err)
+		return snd
+	}
+	if st != snd.Status {
+		if err := d.Store.SetEmailSenderStatus(ctx, snd.OrgID, snd.Email, st); err != nil {
+			s.deps.Log.WarnContext(ctx, "record sender status", "err", err)
+		}
+		snd.Status = st
+	}
+	return snd
+}
+
+func (s *Server) getEmailSender(ctx context.Context, _ *struct{}) (*senderOutput, error) {
+	snd, err := s.deps.EmailSender.Store.GetEmailSender(ctx, caller(ctx).User.OrgID)
+	if errors.Is(err, account.ErrNotFound) {
+		return nil, problem(http.StatusNotFound, "not_found", "the organisation has no sender address of its own; emails go from the platform address")
+	}
+	if err != nil {
+		return nil, s.internal(ctx, "read email sender", err)
+	}
+	return &senderOutput{Body: senderOut(s.refreshSender(ctx, snd))}, nil
+}
+
+func (s *Server) deleteEmailSender(ctx context.Context, _ *struct{}) (*struct{}, error) {
+	p := caller(ctx)
+	if !p.User.Role.Privileged() {
+		return nil, s.deny(ctx, "email_sender.delete", "email_sender", p.User.OrgID, "only an owner or admin can change the sender address")
+	}
+	err := s.deps.EmailSender.Store.DeleteEmailSender(ctx, p.User.OrgID)
+	if errors.Is(err, account.ErrNotFound) {
+		return nil, errNotFound("sender address")
+	}
+	if err != nil {
+		return nil, s.internal(ctx, "delete email sender", err)
+	}
+	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "email_sender.delete", TargetType: "email_sender", TargetID: p.User.OrgID})
+	return nil, nil
+}
+
+// emailFrom returns the From of an org's email and its Reply-To: the org's
+// own address once verified, else the platform address with the org's name
+// as display name, replies going to the org's address when it set one.
+func (s *Server) emailFrom(ctx context.Context, org account.Org) (from mail.Address, replyTo string, err error) {
+	platform := mail.Address{Name: org.Name, Address: s.deps.Messaging.EmailFrom}
+	if s.deps.EmailSender == nil {
+		return platform, "", nil
+	}
+	snd, err := s.deps.EmailSender.Store.GetEmailSender(ctx, org.ID)
+	if errors.Is(err, account.ErrNotFound) {
+		return platform, "", nil
+	}
+	if err != nil {
+		return mail.Address{}, "", s.internal(ctx, "read email sender", err)
+	}
+	snd = s.refreshSender(ctx, snd)
+	if snd.Status != account.SenderVerified {
+		return platform, snd.Email, nil
+	}
+	name := snd.Name
+	if name == "" {
+		name = org.Name
+	}
+	return mail.Address{Name: name, Address: snd.Email}, "", nil
+}
