@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/smithy-go"
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/shared/account"
@@ -74,7 +75,7 @@ type senderOutput struct{ Body SenderOut }
 func senderOut(snd account.EmailSender) SenderOut {
 	out := SenderOut{Email: snd.Email, Name: snd.Name, Status: string(snd.Status)}
 	if !snd.CheckedAt.IsZero() {
-		t := snd.CheckedAt.UTC()
+		t := snd.CheckedAt.UTC().Truncate(time.Second) // stored to the second
 		out.CheckedAt = &t
 	}
 	return out
@@ -207,8 +208,24 @@ func (s *Server) verifyIdentity(ctx context.Context, addr string) (account.Sende
 }
 
 func (s *Server) sesUnavailable(ctx context.Context, what string, err error) error {
-	s.deps.Log.WarnContext(ctx, what, "err", err)
+	s.deps.Log.WarnContext(ctx, what, "err", sesFailure(err))
 	return problem(http.StatusBadGateway, "email_service_unavailable", "could not reach the email service; try again")
+}
+
+// sesFailure describes an SES error for the logs without the address that
+// SES messages and request URLs (percent-encoded) carry: the error code, or
+// that the request did not get an answer.
+func sesFailure(err error) string {
+	var api smithy.APIError
+	switch {
+	case errors.As(err, &api):
+		return "ses error " + api.ErrorCode()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "ses request timed out"
+	case errors.Is(err, context.Canceled):
+		return "ses request cancelled"
+	}
+	return "ses request failed without an answer"
 }
 
 func isNotFound(err error) bool {
@@ -252,7 +269,7 @@ func (s *Server) refreshSender(ctx context.Context, snd account.EmailSender) acc
 	snd.CheckedAt = now
 	st, err := s.identityStatus(ctx, snd.Email)
 	if err != nil {
-		s.deps.Log.WarnContext(ctx, "check sender address with SES", "err", err)
+		s.deps.Log.WarnContext(ctx, "check sender address with SES", "err", sesFailure(err))
 		return snd
 	}
 	if st != snd.Status {

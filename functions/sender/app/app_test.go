@@ -3,10 +3,12 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
@@ -244,6 +247,46 @@ func TestEmailGoesThroughSES(t *testing.T) {
 	e.wantStatus(refused, conversation.StatusFailed, sendgate.TitleOptedOut)
 	if slices.ContainsFunc(sesStore(t), func(s sesMail) bool { return slices.Contains(s.Destination.To, out.Email) }) {
 		t.Fatal("an opted-out lead got an email")
+	}
+}
+
+// TestEmailFromOrgSender sends the two kinds of payload the api builds:
+// from the platform address with the org's address as Reply-To (not yet
+// verified), and from the org's own verified address.
+func TestEmailFromOrgSender(t *testing.T) {
+	e := newEnv(t, options{})
+	addr := fmt.Sprintf("sales.%d@sharma-realty.test", time.Now().UnixNano())
+	sent := func(from, replyTo string) sesMail {
+		t.Helper()
+		l := e.newLead(time.Time{}, nil)
+		m := e.queue(l, conversation.ChannelEmail, "email", "Hi", sendgate.Email{From: from, ReplyTo: replyTo, To: l.Email, Subject: "Your visit", Text: "Hi"}, nil)
+		if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
+			t.Fatalf("retries asked: %v", failed)
+		}
+		got := e.wantStatus(m, conversation.StatusAccepted, "")
+		i := slices.IndexFunc(sesStore(t), func(s sesMail) bool { return s.MessageID == got.ProviderID })
+		if i < 0 {
+			t.Fatalf("SES stand-in has no mail %s", got.ProviderID)
+		}
+		return sesStore(t)[i]
+	}
+
+	mail := sent(`"Sharma Realty" <no-reply@leadluence.local>`, addr)
+	headers := map[string]string{}
+	for _, h := range mail.Headers {
+		headers[h.Name] = h.Value
+	}
+	if mail.From != `"Sharma Realty" <no-reply@leadluence.local>` || !slices.Equal(mail.ReplyTo, []string{addr}) ||
+		headers["List-Unsubscribe"] != "<mailto:no-reply@leadluence.local?subject=unsubscribe>" {
+		t.Fatalf("pending sender: mail %+v, headers %v", mail, headers)
+	}
+
+	if err := devstack.VerifyEmailIdentity(e.Ctx, os.Getenv("AWS_ENDPOINT_URL_SESV2"), addr); err != nil {
+		t.Fatal(err)
+	}
+	mail = sent(`"Sharma Sales" <`+addr+`>`, "")
+	if mail.From != `"Sharma Sales" <`+addr+`>` || len(mail.ReplyTo) != 0 {
+		t.Fatalf("verified sender: mail %+v", mail)
 	}
 }
 

@@ -231,9 +231,10 @@ func sesStore(t testing.TB) []sesMail {
 }
 
 type sesMail struct {
-	MessageID   string `json:"messageId"`
-	From        string `json:"from"`
-	Subject     string `json:"subject"`
+	MessageID   string   `json:"messageId"`
+	From        string   `json:"from"`
+	ReplyTo     []string `json:"replyTo"`
+	Subject     string   `json:"subject"`
 	Destination struct {
 		To []string `json:"to"`
 	} `json:"destination"`
