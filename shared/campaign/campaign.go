@@ -383,7 +383,7 @@ func (p *Pages) send(ctx context.Context, c dynamostore.Campaign, number integra
 	m := conversation.Message{ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(), OrgID: c.OrgID, LeadID: l.ID,
 		Channel: conversation.ChannelWhatsApp, Direction: conversation.Outbound, At: now, Type: "template", Number: number.ExternalID,
 		ClientMessageID: dynamostore.CampaignClientMessageID(c.ID, l.ID), Payload: string(raw),
-		Details: map[string]string{"template": sp.Name, "language": sp.Language, sendgate.DetailCategory: strings.ToLower(sp.Category), "campaign_id": c.ID}}
+		Details: map[string]string{"template": sp.Name, "language": sp.Language, sendgate.DetailCategory: strings.ToLower(sp.Category), conversation.DetailCampaignID: c.ID}}
 	stored, created, err := p.Store.QueueOutbound(ctx, m)
 	if err != nil {
 		return "", fmt.Errorf("queue campaign message: %w", err)

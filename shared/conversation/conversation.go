@@ -113,6 +113,12 @@ type Message struct {
 	Reason string
 }
 
+// DetailCampaignID is the Details key naming the campaign an outbound
+// message belongs to. Campaign messages do not move the lead's place in the
+// inbox: a broadcast is not a conversation, and thousands of sends must not
+// bury the leads who wrote.
+const DetailCampaignID = "campaign_id"
+
 // StatusEvent is one status report for an outbound message.
 type StatusEvent struct {
 	ProviderID string

@@ -110,7 +110,7 @@ func conversationValues(orgID, leadID string, vals map[string]types.AttributeVal
 // than the conversation's latest message) the transaction is written again
 // with withoutMove in its place, so the message is never lost to ordering.
 func (s *Store) writeWithConversation(ctx context.Context, items []types.TransactWriteItem, conv int, m conversation.Message) error {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err := s.transact(ctx, items)
 	if err == nil {
 		return nil
 	}
@@ -125,10 +125,51 @@ func (s *Store) writeWithConversation(ctx context.Context, items []types.Transac
 		return fmt.Errorf("write message %s: %w", m.ID, err)
 	}
 	items = append(append(items[:conv:conv], s.withoutMove(m)...), items[conv+1:]...)
-	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+	if err := s.transact(ctx, items); err != nil {
 		return fmt.Errorf("write message %s: %w", m.ID, err)
 	}
 	return nil
+}
+
+// transact writes items in one transaction, again after a short jittered
+// wait when DynamoDB cancels it for a conflict with another transaction on
+// one of its items (the SDK does not retry those): message writes of one
+// lead all touch its conversation summary.
+func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	var err error
+	for attempt := range 6 {
+		if attempt > 0 {
+			if werr := backoff(ctx, attempt); werr != nil {
+				return errors.Join(err, werr)
+			}
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if !transactionConflict(err) {
+			return err //nolint:wrapcheck // callers wrap it and read its cancellation reasons
+		}
+	}
+	return err //nolint:wrapcheck // as above
+}
+
+// transactionConflict reports whether err is a transaction cancelled only
+// because another transaction was writing one of its items at once.
+func transactionConflict(err error) bool {
+	var tce *types.TransactionConflictException
+	if errors.As(err, &tce) {
+		return true
+	}
+	reasons := cancelReasons(err)
+	conflict := false
+	for _, r := range reasons {
+		switch aws.ToString(r.Code) {
+		case "TransactionConflict":
+			conflict = true
+		case "", "None":
+		default:
+			return false
+		}
+	}
+	return conflict
 }
 
 // conversationAssignee is the transaction item that files a lead's
@@ -259,7 +300,9 @@ func (s *Store) inboxEntries(ctx context.Context, orgID string, convs []conversa
 	}
 	leads := make(map[string]lead.Lead, len(convs))
 	msgs := make(map[string]conversation.Message, len(convs))
-	err := s.batchGet(ctx, keys, nil, func(item map[string]types.AttributeValue) error {
+	// Strongly consistent, so a lead missing here is gone, not just not
+	// replicated yet, and the latest message is the one the index named.
+	err := s.batchGet(ctx, keys, &batchProjection{consistent: true}, func(item map[string]types.AttributeValue) error {
 		var kind struct {
 			Type string `dynamodbav:"type"`
 		}
@@ -289,6 +332,7 @@ func (s *Store) inboxEntries(ctx context.Context, orgID string, convs []conversa
 	for _, c := range convs {
 		l, ok := leads[c.LeadID]
 		if !ok {
+			s.dropOrphan(ctx, c)
 			continue
 		}
 		e := InboxEntry{Summary: c.summary(), Lead: l}
@@ -300,6 +344,19 @@ func (s *Store) inboxEntries(ctx context.Context, orgID string, convs []conversa
 	return out, nil
 }
 
+// dropOrphan deletes the summary of a lead that no longer exists: a
+// message written while its lead was being deleted recreates the summary
+// after the lead's delete removed it. Lead ids are never reused, so such a
+// summary can only be an orphan; the delete is best effort (the next read
+// tries again) and only while the summary is still the one read.
+func (s *Store) dropOrphan(ctx context.Context, c conversationItem) {
+	_, _ = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: &s.table, Key: key(c.PK, c.SK),
+		ConditionExpression:       aws.String("last_id = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":id": &types.AttributeValueMemberS{Value: c.LastID}},
+	})
+}
+
 // batchGet reads items by key with BatchGetItem, 100 keys per call,
 // retrying unprocessed keys with backoff, and hands each item found to fn.
 // projection (with its names) limits the attributes read when not nil.
@@ -307,7 +364,10 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 	for start := 0; start < len(keys); start += 100 {
 		ka := types.KeysAndAttributes{Keys: keys[start:min(start+100, len(keys))]}
 		if projection != nil {
-			ka.ProjectionExpression, ka.ExpressionAttributeNames = aws.String(projection.expr), projection.names
+			if projection.expr != "" {
+				ka.ProjectionExpression, ka.ExpressionAttributeNames = aws.String(projection.expr), projection.names
+			}
+			ka.ConsistentRead = aws.Bool(projection.consistent)
 		}
 		req := map[string]types.KeysAndAttributes{s.table: ka}
 		for attempt := 0; len(req) > 0; attempt++ {
@@ -334,10 +394,12 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 	return nil
 }
 
-// batchProjection is the attributes a batchGet reads.
+// batchProjection is the attributes a batchGet reads (all when expr is
+// empty) and whether the read is strongly consistent.
 type batchProjection struct {
-	expr  string
-	names map[string]string
+	expr       string
+	names      map[string]string
+	consistent bool
 }
 
 // Conversation returns a lead's conversation summary; ok is false when the
@@ -379,9 +441,44 @@ func (s *Store) MarkConversationRead(ctx context.Context, orgID, leadID string) 
 		if err == nil {
 			return c.Unread, true, nil
 		}
-		if !isConditionFailed(err) {
+		if !isConditionFailed(err) && !transactionConflict(err) {
 			return 0, true, fmt.Errorf("mark conversation of lead %s read: %w", leadID, err)
 		}
 	}
 	return 0, true, fmt.Errorf("mark conversation of lead %s read: %w", leadID, errors.New("messages kept arriving; try again"))
+}
+
+// ClearUnread marks read the messages a summary read earlier counted as
+// unread (seen.Unread of them), leaving unread any that arrived since, and
+// moves read_at to seen's latest message (never backwards). A reply uses
+// it: whoever answers has read what was there when they answered.
+func (s *Store) ClearUnread(ctx context.Context, seen conversation.Summary) error {
+	if seen.Unread <= 0 {
+		return nil
+	}
+	in := &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(leadPartPK(seen.OrgID, seen.LeadID), skConversation),
+		UpdateExpression:    aws.String("SET read_at = :at ADD unread :minus"),
+		ConditionExpression: aws.String("unread >= :n AND (attribute_not_exists(read_at) OR read_at <= :at)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at":    &types.AttributeValueMemberS{Value: seen.LastAt.UTC().Format(time.RFC3339Nano)},
+			":n":     &types.AttributeValueMemberN{Value: fmt.Sprint(seen.Unread)},
+			":minus": &types.AttributeValueMemberN{Value: fmt.Sprint(-seen.Unread)},
+		},
+	}
+	for attempt := range 4 {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		_, err := s.db.UpdateItem(ctx, in)
+		switch {
+		case err == nil, isConditionFailed(err):
+			return nil // done, or someone marked it read meanwhile
+		case !transactionConflict(err):
+			return fmt.Errorf("clear unread of lead %s: %w", seen.LeadID, err)
+		}
+	}
+	return fmt.Errorf("clear unread of lead %s: %w", seen.LeadID, errors.New("conversation busy"))
 }

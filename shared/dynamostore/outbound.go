@@ -30,7 +30,8 @@ func clientMessageSK(clientID string) string { return "CLIENTMSG#" + clientID }
 // QueueOutbound writes an outbound message as queued, once per client
 // message id: asked again with the same id it returns the message stored
 // the first time and created=false. The lead's conversation summary moves
-// to the message in the same transaction.
+// to the message in the same transaction, unless it is a campaign message
+// (conversation.DetailCampaignID).
 func (s *Store) QueueOutbound(ctx context.Context, m conversation.Message) (stored conversation.Message, created bool, err error) {
 	if m.ClientMessageID == "" {
 		return m, false, errors.New("queue outbound: empty client message id")
@@ -45,11 +46,15 @@ func (s *Store) QueueOutbound(ctx context.Context, m conversation.Message) (stor
 		"type": &types.AttributeValueMemberS{Value: "client_message"}, "lead_id": &types.AttributeValueMemberS{Value: m.LeadID},
 		"msg_sk": &types.AttributeValueMemberS{Value: messageSK(m.ID)},
 	}
-	err = s.writeWithConversation(ctx, []types.TransactWriteItem{
+	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: guard, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		{Put: &types.Put{TableName: &s.table, Item: msgAV}},
-		s.conversationMove(m),
-	}, 2, m)
+	}
+	if m.Details[conversation.DetailCampaignID] == "" {
+		err = s.writeWithConversation(ctx, append(items, s.conversationMove(m)), 2, m)
+	} else {
+		err = s.transact(ctx, items)
+	}
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
 		var g struct {
 			LeadID string `dynamodbav:"lead_id"`

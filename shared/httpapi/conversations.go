@@ -114,7 +114,8 @@ func (s *Server) listConversations(ctx context.Context, in *struct {
 	if !p.User.Role.SeesAllLeads() {
 		f.AssigneeID = p.User.ID
 	}
-	scope := fmt.Sprintf("conversations|%s|%t|%d", f.AssigneeID, in.Unread, in.Limit)
+	// "inbox|": cursors of the former lead-ordered inbox are refused.
+	scope := fmt.Sprintf("inbox|%s|%t|%d", f.AssigneeID, in.Unread, in.Limit)
 	from, ok := s.cursors.decode(in.Cursor, p.User.OrgID, scope)
 	if !ok {
 		return nil, errBadCursor()

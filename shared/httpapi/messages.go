@@ -40,6 +40,8 @@ type MessagingStore interface {
 	StatusLogs(ctx context.Context, providerIDs []string) (map[string][]conversation.StatusEvent, error)
 	Inbox(ctx context.Context, orgID string, f dynamostore.InboxFilter, limit int, from map[string]string) ([]dynamostore.InboxEntry, map[string]string, error)
 	MarkConversationRead(ctx context.Context, orgID, leadID string) (cleared int, ok bool, err error)
+	Conversation(ctx context.Context, orgID, leadID string) (conversation.Summary, bool, error)
+	ClearUnread(ctx context.Context, seen conversation.Summary) error
 }
 
 // Enqueue puts the job "send this message" on the outbound queue.
@@ -347,6 +349,12 @@ func (s *Server) sendMessage(ctx context.Context, in *struct {
 		return nil, s.internal(ctx, "encode payload", err)
 	}
 	m.Payload = string(raw)
+	// What the conversation held before the reply: the reply marks that
+	// read, not what arrives while it is written (see below).
+	seen, hasConv, err := d.Store.Conversation(ctx, l.OrgID, l.ID)
+	if err != nil {
+		return nil, s.internal(ctx, "read conversation", err)
+	}
 	stored, created, err := d.Store.QueueOutbound(ctx, m)
 	if err != nil {
 		return nil, s.internal(ctx, "queue outbound message", err)
@@ -370,11 +378,13 @@ func (s *Server) sendMessage(ctx context.Context, in *struct {
 		details["template"] = t
 	}
 	s.record(ctx, audit.Record{OrgID: l.OrgID, ActorID: p.User.ID, Action: "message.send", TargetType: "lead", TargetID: l.ID, Details: details})
-	// Someone who answers a conversation has read it, as in any team inbox.
-	// The message is queued whatever happens here, so a failure is only
-	// logged: the conversation then stays unread until marked.
-	if _, _, err := d.Store.MarkConversationRead(ctx, l.OrgID, l.ID); err != nil {
-		s.deps.Log.WarnContext(ctx, "mark conversation read after a reply", "lead_id", l.ID, "err", err)
+	// Someone who answers a conversation has read what it held, as in any
+	// team inbox; a message that arrived meanwhile stays unread. The reply
+	// is queued whatever happens here, so a failure is only logged.
+	if hasConv {
+		if err := d.Store.ClearUnread(ctx, seen); err != nil {
+			s.deps.Log.WarnContext(ctx, "mark conversation read after a reply", "lead_id", l.ID, "err", err)
+		}
 	}
 	return &messageOutput{Status: http.StatusAccepted, Body: messageOut(stored, nil)}, nil
 }

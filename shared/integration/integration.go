@@ -52,14 +52,18 @@ type Integration struct {
 	// BackfillSince is the creation time of the newest lead backfill saw.
 	BackfillSince time.Time
 	// MessagesPerSecond is the send rate Meta allows this WhatsApp number
-	// (80 by default, up to 1,000 once Meta raises it); 0 means the
+	// (80 by default, more once Meta raises it, up to MaxMessagesPerSecond);
+	// 0 means the
 	// deployment's default.
 	MessagesPerSecond int
 }
 
-// MaxMessagesPerSecond is the highest throughput Meta grants a WhatsApp
-// business number.
-const MaxMessagesPerSecond = 1000
+// MaxMessagesPerSecond is the highest send rate a number can be set to.
+// Meta grants up to 1,000, but the sender counts each second of a number in
+// one DynamoDB item, which takes about 1,000 writes a second in all, refused
+// increments included; 500 keeps that item clear of throttling. A higher
+// rate needs the counter split across items.
+const MaxMessagesPerSecond = 500
 
 // Sentinel errors.
 var (
