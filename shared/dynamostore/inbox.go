@@ -19,8 +19,8 @@ import (
 //
 //   - GSI1: GSI1PK = ORG#o#INBOX, GSI1SK = id of the latest message (a ULID,
 //     so newest conversation first when read backwards);
-//   - GSI2: GSI2PK = ORG#o#INBOX#ASSIGNEE#u, GSI2SK = the same id, present
-//     only while the lead has an assignee.
+//   - GSI2: GSI2PK = ORG#o#INBOX#ASSIGNEE#u (ORG#o#INBOX#UNASSIGNED while
+//     the lead has no assignee), GSI2SK = the same id.
 //
 // Every message write moves the summary in the same transaction as the
 // message (never backwards: a message older than the latest one leaves the
@@ -55,9 +55,14 @@ func (i conversationItem) summary() conversation.Summary {
 // inbound). Its condition fails when the conversation already has a later
 // message; withoutMove is then the item to write instead.
 func (s *Store) conversationMove(m conversation.Message) types.TransactWriteItem {
-	upd := "SET GSI1PK = :inbox, GSI1SK = :id, GSI2SK = :id, last_id = :id, last_at = :at, org_id = :o, lead_id = :l, #t = :t"
+	// A summary the assignment never filed (the lead was created without an
+	// assignee) is filed as unassigned; a filed one keeps its GSI2PK, so the
+	// message write needs no read of the lead.
+	upd := "SET GSI1PK = :inbox, GSI1SK = :id, GSI2PK = if_not_exists(GSI2PK, :none), GSI2SK = :id, last_id = :id, last_at = :at, " +
+		"org_id = :o, lead_id = :l, #t = :t"
 	vals := map[string]types.AttributeValue{
 		":inbox": &types.AttributeValueMemberS{Value: inboxPK(m.OrgID)},
+		":none":  &types.AttributeValueMemberS{Value: inboxUnassignedPK(m.OrgID)},
 		":id":    &types.AttributeValueMemberS{Value: m.ID},
 		":at":    &types.AttributeValueMemberS{Value: m.At.UTC().Format(time.RFC3339Nano)},
 	}
@@ -173,8 +178,8 @@ func transactionConflict(err error) bool {
 }
 
 // conversationAssignee is the transaction item that files a lead's
-// conversation under its assignee (GSI2PK), or takes it out of every
-// assignee's inbox when assigneeID is empty. It creates the summary if the
+// conversation under its assignee (GSI2PK), or under "unassigned" when
+// assigneeID is empty. It creates the summary if the
 // lead has no messages yet; without sort keys it is in no index until the
 // first message.
 func (s *Store) conversationAssignee(orgID, leadID, assigneeID string) types.TransactWriteItem {
@@ -184,7 +189,8 @@ func (s *Store) conversationAssignee(orgID, leadID, assigneeID string) types.Tra
 	}
 	vals := conversationValues(orgID, leadID, nil, false)
 	if assigneeID == "" {
-		upd.UpdateExpression = aws.String("SET org_id = :o, lead_id = :l, #t = :t REMOVE GSI2PK, assignee_id")
+		upd.UpdateExpression = aws.String("SET org_id = :o, lead_id = :l, #t = :t, GSI2PK = :pk REMOVE assignee_id")
+		vals[":pk"] = &types.AttributeValueMemberS{Value: inboxUnassignedPK(orgID)}
 	} else {
 		upd.UpdateExpression = aws.String("SET org_id = :o, lead_id = :l, #t = :t, GSI2PK = :pk, assignee_id = :a")
 		vals[":pk"] = &types.AttributeValueMemberS{Value: inboxAssigneePK(orgID, assigneeID)}
@@ -211,6 +217,9 @@ type InboxEntry struct {
 type InboxFilter struct {
 	// AssigneeID keeps the conversations of one user's leads.
 	AssigneeID string
+	// Unassigned keeps the conversations of leads nobody is assigned to
+	// (AssigneeID must be empty).
+	Unassigned bool
 	// Unread keeps conversations with unread inbound messages.
 	Unread bool
 }
@@ -223,8 +232,11 @@ type InboxFilter struct {
 // index pages (at most maxListPages).
 func (s *Store) Inbox(ctx context.Context, orgID string, f InboxFilter, limit int, from map[string]string) ([]InboxEntry, map[string]string, error) {
 	index, pkAttr, skAttr, pk := indexGSI1, attrGSI1PK, attrGSI1SK, inboxPK(orgID)
-	if f.AssigneeID != "" {
+	switch {
+	case f.AssigneeID != "":
 		index, pkAttr, skAttr, pk = indexGSI2, attrGSI2PK, attrGSI2SK, inboxAssigneePK(orgID, f.AssigneeID)
+	case f.Unassigned:
+		index, pkAttr, skAttr, pk = indexGSI2, attrGSI2PK, attrGSI2SK, inboxUnassignedPK(orgID)
 	}
 	in := &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(index), ScanIndexForward: aws.Bool(false),
@@ -276,7 +288,7 @@ query:
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.AssigneeID != "" {
+	if f.AssigneeID != "" || f.Unassigned {
 		// The index is eventually consistent: a lead reassigned a moment ago
 		// may still be listed under its former assignee.
 		kept := entries[:0]

@@ -114,6 +114,10 @@ func inboxAssigneePK(orgID, userID string) string {
 	return "ORG#" + orgID + "#INBOX#ASSIGNEE#" + userID
 }
 
+// inboxUnassignedPK is GSI2's partition of the conversations of leads
+// nobody is assigned to.
+func inboxUnassignedPK(orgID string) string { return "ORG#" + orgID + "#INBOX#UNASSIGNED" }
+
 // parkedPK holds events parked while an integration's token is invalid.
 func parkedPK(orgID, kind, externalID string) string {
 	return "PARKED#" + orgID + "#" + kind + "#" + externalID

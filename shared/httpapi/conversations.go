@@ -101,21 +101,24 @@ func (s *Server) markRead(ctx context.Context, in *leadPath) (*struct{}, error) 
 }
 
 func (s *Server) listConversations(ctx context.Context, in *struct {
-	AssigneeID string `query:"assignee_id" maxLength:"64" doc:"A user id, or \"me\"."`
+	AssigneeID string `query:"assignee_id" maxLength:"64" doc:"A user id, \"me\", or \"none\" for leads nobody is assigned to."`
 	Unread     bool   `query:"unread" doc:"Only conversations with unread inbound messages."`
 	Limit      int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
 	Cursor     string `query:"cursor" maxLength:"2048"`
 }) (*struct{ Body ConversationList }, error) {
 	p := caller(ctx)
 	f := dynamostore.InboxFilter{AssigneeID: in.AssigneeID, Unread: in.Unread}
-	if f.AssigneeID == "me" {
+	switch f.AssigneeID {
+	case "me":
 		f.AssigneeID = p.User.ID
+	case "none":
+		f.AssigneeID, f.Unassigned = "", true
 	}
 	if !p.User.Role.SeesAllLeads() {
-		f.AssigneeID = p.User.ID
+		f.AssigneeID, f.Unassigned = p.User.ID, false
 	}
 	// "inbox|": cursors of the former lead-ordered inbox are refused.
-	scope := fmt.Sprintf("inbox|%s|%t|%d", f.AssigneeID, in.Unread, in.Limit)
+	scope := fmt.Sprintf("inbox|%s|%t|%t|%d", f.AssigneeID, f.Unassigned, in.Unread, in.Limit)
 	from, ok := s.cursors.decode(in.Cursor, p.User.OrgID, scope)
 	if !ok {
 		return nil, errBadCursor()

@@ -697,6 +697,14 @@ func TestInbox(t *testing.T) {
 		t.Fatalf("paged inbox %v", seen)
 	}
 
+	// Leads nobody is assigned to have their own inbox; agents never see it.
+	if got := order(owner, "?assignee_id=none"); len(got) != 1 || got[0] != closed {
+		t.Fatalf("unassigned inbox %v, want [%s]", got, closed)
+	}
+	if mine := inbox(agent, "?assignee_id=none"); len(mine) != 1 || mine[open] == nil {
+		t.Fatalf("an agent asking for unassigned leads got %v, want only their own", mine)
+	}
+
 	// Reassigning a lead moves its conversation between inboxes.
 	other := e.member(t, owner, "agent")
 	expect(t, e.do(t, "PATCH", "/v1/leads/"+open, owner.Access, map[string]any{"assignee_id": other.UserID}), 200)
@@ -712,6 +720,9 @@ func TestInbox(t *testing.T) {
 	expect(t, e.do(t, "PATCH", "/v1/leads/"+open, owner.Access, map[string]any{"assignee_id": ""}), 200)
 	if theirs := inbox(other, ""); len(theirs) != 0 {
 		t.Fatalf("unassigned lead still in %v", theirs)
+	}
+	if got := order(owner, "?assignee_id=none"); len(got) != 2 || got[0] != closed || got[1] != open {
+		t.Fatalf("unassigned inbox after unassigning %v, want [%s %s]", got, closed, open)
 	}
 	// A deleted lead leaves the inbox.
 	expect(t, e.do(t, "DELETE", "/v1/leads/"+closed, owner.Access, nil), 204)
