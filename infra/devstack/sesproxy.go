@@ -180,13 +180,23 @@ func (p *sesProxy) create(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// get is GetEmailIdentity.
-func (p *sesProxy) get(w http.ResponseWriter, r *http.Request) {
+// known returns the identity the request's path names, or answers SES's
+// NotFoundException when it was never created. p.mu must be held.
+func (p *sesProxy) known(w http.ResponseWriter, r *http.Request) (string, bool) {
 	identity := strings.ToLower(r.PathValue("identity"))
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if _, ok := p.identities[identity]; !ok {
 		sesError(w, http.StatusNotFound, "NotFoundException", "Email identity "+identity+" does not exist.")
+		return "", false
+	}
+	return identity, true
+}
+
+// get is GetEmailIdentity.
+func (p *sesProxy) get(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	identity, ok := p.known(w, r)
+	if !ok {
 		return
 	}
 	verified := p.isVerified(identity)
@@ -208,11 +218,10 @@ func (p *sesProxy) get(w http.ResponseWriter, r *http.Request) {
 
 // delete is DeleteEmailIdentity.
 func (p *sesProxy) delete(w http.ResponseWriter, r *http.Request) {
-	identity := strings.ToLower(r.PathValue("identity"))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.identities[identity]; !ok {
-		sesError(w, http.StatusNotFound, "NotFoundException", "Email identity "+identity+" does not exist.")
+	identity, ok := p.known(w, r)
+	if !ok {
 		return
 	}
 	delete(p.identities, identity)
