@@ -181,15 +181,17 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 			"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*")
 	}
 	if a.ManageEmailIdentities {
-		identities := awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"), nil)
+		// Email-address identities only ("*@*"): the platform's domain
+		// identity, which every platform email depends on, is out of reach.
+		identities := awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*@*"), nil)
 		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("EmailIdentities"),
 			Actions:   jsii.Strings(emailIdentityActions...),
 			Resources: &[]*string{identities},
 		}))
 		suppress(f.role, "AwsSolutions-IAM5",
-			"Orgs' sender addresses become SES identities at run time (PUT /v1/email/sender), so their names cannot be listed in advance: creating, reading and deleting them is allowed on the account's identities (identity/*), in this region only, and on nothing else",
-			"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*")
+			"Orgs' sender addresses become SES identities at run time (PUT /v1/email/sender), so their names cannot be listed in advance: creating, reading and deleting them is allowed on the account's email-address identities (identity/*@*, never a domain identity), in this region only, and on nothing else",
+			"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*@*")
 	}
 	for _, q := range a.SendTo {
 		res.queue(q).GrantSendMessages(f.role)

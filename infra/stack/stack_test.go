@@ -735,6 +735,10 @@ func TestSESGrants(t *testing.T) {
 					if len(st.Resources) != 1 || !strings.Contains(st.Resources[0], ":ses:${AWS::Region}:${AWS::AccountId}:identity/*") {
 						t.Errorf("%s on %v, want the account's identities only", a, st.Resources)
 					}
+					// Managing identities never reaches a domain identity.
+					if a != "ses:SendEmail" && a != "ses:SendRawEmail" && !strings.Contains(st.Resources[0], ":identity/*@*\"") {
+						t.Errorf("%s on %v, want email-address identities only (identity/*@*)", a, st.Resources)
+					}
 				}
 			}
 			var want []string

@@ -15,9 +15,12 @@ import (
 
 // An org's own sender address is one item in the org's partition,
 // ORG#o / EMAIL_SENDER, read with one GetItem when an email is prepared.
-// The guard item SENDER#<email> / OWNER names the one org that holds the
-// address: SES identities belong to the whole AWS account, so without it a
-// second org could send as an address the first one verified.
+// The guard item SENDER#<email> / OWNER names the org that claims the
+// address and whether its claim is verified: SES identities belong to the
+// whole AWS account, so without it a second org could send as an address
+// the first one verified. A pending claim can be taken over by another org
+// (so nobody can squat on an address they cannot verify); a verified one
+// cannot.
 
 type emailSenderItem struct {
 	PK        string    `dynamodbav:"PK"`
@@ -33,10 +36,11 @@ type emailSenderItem struct {
 }
 
 type senderOwnerItem struct {
-	PK    string `dynamodbav:"PK"`
-	SK    string `dynamodbav:"SK"`
-	Type  string `dynamodbav:"type"`
-	OrgID string `dynamodbav:"org_id"`
+	PK       string `dynamodbav:"PK"`
+	SK       string `dynamodbav:"SK"`
+	Type     string `dynamodbav:"type"`
+	OrgID    string `dynamodbav:"org_id"`
+	Verified bool   `dynamodbav:"verified"`
 }
 
 func (i emailSenderItem) sender() account.EmailSender {
@@ -58,36 +62,46 @@ func (s *Store) GetEmailSender(ctx context.Context, orgID string) (account.Email
 	return it.sender(), nil
 }
 
-// EmailSenderOwner returns the org that holds a sender address, or "" when
-// none does.
-func (s *Store) EmailSenderOwner(ctx context.Context, email string) (string, error) {
+// EmailSenderOwner returns the org that claims a sender address ("" when
+// none does) and whether that claim is verified.
+func (s *Store) EmailSenderOwner(ctx context.Context, email string) (orgID string, verified bool, err error) {
 	var it senderOwnerItem
 	ok, err := s.get(ctx, senderOwnerPK(email), skOwner, &it)
 	if err != nil || !ok {
-		return "", err
+		return "", false, err
 	}
-	return it.OrgID, nil
+	return it.OrgID, it.Verified, nil
 }
 
 // PutEmailSender sets the org's sender address in one transaction: it
 // claims the address for the org (account.ErrSenderTaken when another org
-// holds it), writes the sender item and releases the org's previous
-// address, previous, when that was another one.
+// holds a verified claim on it), writes the sender item, provided the org's
+// address is still previous ("" for none; else account.ErrConflict: set
+// concurrently), and releases previous when that was another address.
 func (s *Store) PutEmailSender(ctx context.Context, snd account.EmailSender, previous string) error {
 	item, err := marshal(emailSenderItem{PK: orgPK(snd.OrgID), SK: skEmailSender, Type: "email_sender", OrgID: snd.OrgID,
 		Email: snd.Email, Name: snd.Name, Status: string(snd.Status), CheckedAt: snd.CheckedAt, SetBy: snd.SetBy, SetAt: snd.SetAt})
 	if err != nil {
 		return err
 	}
-	owner, err := marshal(senderOwnerItem{PK: senderOwnerPK(snd.Email), SK: skOwner, Type: "sender_owner", OrgID: snd.OrgID})
+	owner, err := marshal(senderOwnerItem{PK: senderOwnerPK(snd.Email), SK: skOwner, Type: "sender_owner", OrgID: snd.OrgID,
+		Verified: snd.Status == account.SenderVerified})
 	if err != nil {
 		return err
 	}
 	org := map[string]types.AttributeValue{":org": &types.AttributeValueMemberS{Value: snd.OrgID}}
+	senderPut := &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)")}
+	if previous != "" {
+		senderPut.ConditionExpression = aws.String("email = :prev")
+		senderPut.ExpressionAttributeValues = map[string]types.AttributeValue{":prev": &types.AttributeValueMemberS{Value: previous}}
+	}
 	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: owner,
-			ConditionExpression: aws.String("attribute_not_exists(PK) OR org_id = :org"), ExpressionAttributeValues: org}},
-		{Put: &types.Put{TableName: &s.table, Item: item}},
+			ConditionExpression: aws.String("attribute_not_exists(PK) OR org_id = :org OR verified = :no"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":org": org[":org"], ":no": &types.AttributeValueMemberBOOL{Value: false},
+			}}},
+		{Put: senderPut},
 	}
 	if previous != "" && previous != snd.Email {
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: key(senderOwnerPK(previous), skOwner),
@@ -96,6 +110,8 @@ func (s *Store) PutEmailSender(ctx context.Context, snd account.EmailSender, pre
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
 		return account.ErrSenderTaken
+	} else if reasons != nil && conditionFailed(reasons[1]) {
+		return fmt.Errorf("put email sender of org %s: %w", snd.OrgID, account.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("put email sender of org %s: %w", snd.OrgID, err)
@@ -154,19 +170,46 @@ func (s *Store) ClaimEmailSenderCheck(ctx context.Context, orgID, email string, 
 }
 
 // SetEmailSenderStatus records what SES said about the org's sender address
-// email; it does nothing when the org has meanwhile set another address.
+// email, on the org's item and on its claim of the address, in one
+// transaction; it does nothing when the org has meanwhile set another
+// address. When another org has taken the claim over, the org's address is
+// marked failed instead and the result is account.ErrSenderTaken: a link
+// followed now verifies the other org's claim, not this one.
 func (s *Store) SetEmailSenderStatus(ctx context.Context, orgID, email string, st account.SenderStatus) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: key(orgPK(orgID), skEmailSender),
-		UpdateExpression:         aws.String("SET #st = :st"),
-		ConditionExpression:      aws.String("email = :e"),
-		ExpressionAttributeNames: map[string]string{"#st": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":st": &types.AttributeValueMemberS{Value: string(st)},
-			":e":  &types.AttributeValueMemberS{Value: email},
-		},
-	})
-	if err != nil && !isConditionFailed(err) {
+	senderUpdate := func(st account.SenderStatus) types.TransactWriteItem {
+		return types.TransactWriteItem{Update: &types.Update{
+			TableName: &s.table, Key: key(orgPK(orgID), skEmailSender),
+			UpdateExpression:         aws.String("SET #st = :st"),
+			ConditionExpression:      aws.String("email = :e"),
+			ExpressionAttributeNames: map[string]string{"#st": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":st": &types.AttributeValueMemberS{Value: string(st)},
+				":e":  &types.AttributeValueMemberS{Value: email},
+			},
+		}}
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		senderUpdate(st),
+		{Update: &types.Update{
+			TableName: &s.table, Key: key(senderOwnerPK(email), skOwner),
+			UpdateExpression:    aws.String("SET verified = :v"),
+			ConditionExpression: aws.String("org_id = :org"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":v": &types.AttributeValueMemberBOOL{Value: st == account.SenderVerified}, ":org": &types.AttributeValueMemberS{Value: orgID},
+			},
+		}},
+	}})
+	reasons := cancelReasons(err)
+	switch {
+	case reasons != nil && conditionFailed(reasons[0]):
+		return nil // the org set another address meanwhile
+	case reasons != nil && conditionFailed(reasons[1]):
+		if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			senderUpdate(account.SenderFailed)}}); err != nil && cancelReasons(err) == nil {
+			return fmt.Errorf("set sender status of org %s: %w", orgID, err)
+		}
+		return account.ErrSenderTaken
+	case err != nil:
 		return fmt.Errorf("set sender status of org %s: %w", orgID, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -21,18 +22,29 @@ import (
 // The org's own sender address: PUT asks SES to verify it (SES mails a link
 // to the address), GET shows where verification stands, DELETE goes back to
 // the platform address. Emails go from the address only once SES says it is
-// verified for sending; until then they go from the platform address with
-// the org's address as Reply-To (emailFrom).
+// verified for sending after this org asked (emailFrom); until then they go
+// from the platform address. An address is claimed by one org at a time
+// (see dynamostore's EmailSender items): a pending claim can be taken over
+// by another org, which has SES mail a new link, so nobody can hold an
+// address they cannot verify; a verified claim cannot.
 
-// senderCheckEvery is how often, at most, SES is asked about a pending
-// sender address of one org.
-const senderCheckEvery = time.Minute
+const (
+	// senderCheckEvery is how often, at most, SES is asked about a pending
+	// sender address of one org (GetEmailIdentity is throttled per account).
+	senderCheckEvery = time.Minute
+	// senderRecheckEvery is how often a verified address is checked again,
+	// so an identity removed in SES stops being used.
+	senderRecheckEvery = time.Hour
+	// senderSetEvery is how often, at most, an org may set its address:
+	// each time SES mails a verification link to it.
+	senderSetEvery = time.Minute
+)
 
 // EmailSenderStore is what the sender-address routes need from storage
 // (dynamostore.Store).
 type EmailSenderStore interface {
 	GetEmailSender(ctx context.Context, orgID string) (account.EmailSender, error)
-	EmailSenderOwner(ctx context.Context, email string) (string, error)
+	EmailSenderOwner(ctx context.Context, email string) (orgID string, verified bool, err error)
 	PutEmailSender(ctx context.Context, snd account.EmailSender, previous string) error
 	DeleteEmailSender(ctx context.Context, orgID string) error
 	ClaimEmailSenderCheck(ctx context.Context, orgID, email string, notAfter, now time.Time) (bool, error)
@@ -89,22 +101,24 @@ func (s *Server) registerEmailSender() {
 		OperationID: "set-email-sender", Method: http.MethodPut, Path: "/v1/email/sender", Tags: []string{"email"},
 		Summary: "Send the organisation's emails from its own address (owner, admin)",
 		Description: "Asks SES to verify the address: SES mails a link to it, and emails go from it once the link is followed " +
-			"(status verified). Until then emails go from the platform address with this one as Reply-To. An address SES " +
-			"has verified already is verified at once. Setting a pending or failed address again mails a new link.",
+			"(status verified). Until then emails go from the platform address. Setting an address again (at most once a " +
+			"minute) mails a new link. Another organisation's verified address is 409 sender_taken; one it has not verified " +
+			"yet can be taken over, and the link then goes out for this organisation.",
 		Security: bearerSecurity, MaxBodyBytes: maxBodyBytes,
-		Errors: []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusBadGateway},
+		Errors: []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusTooManyRequests, http.StatusBadGateway},
 	}, s.setEmailSender)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "get-email-sender", Method: http.MethodGet, Path: "/v1/email/sender", Tags: []string{"email"},
-		Summary:     "The organisation's sender address and its verification status",
-		Description: "A pending address is checked with SES again, at most once a minute. 404 when the organisation set none.",
-		Security:    bearerSecurity, Errors: []int{http.StatusNotFound},
+		Summary: "The organisation's sender address and its verification status",
+		Description: "A pending address is checked with SES again at most once a minute, a verified one hourly. " +
+			"404 when the organisation set none.",
+		Security: bearerSecurity, Errors: []int{http.StatusNotFound},
 	}, s.getEmailSender)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "delete-email-sender", Method: http.MethodDelete, Path: "/v1/email/sender", Tags: []string{"email"},
 		Summary:       "Go back to the platform sender address (owner, admin)",
-		Description:   "Emails go from the platform address with the organisation's name again. The address stays an SES identity.",
-		DefaultStatus: http.StatusNoContent, Security: bearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+		Description:   "Emails go from the platform address with the organisation's name again; the address is released and removed from SES.",
+		DefaultStatus: http.StatusNoContent, Security: bearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
 	}, s.deleteEmailSender)
 }
 
@@ -117,8 +131,11 @@ func (s *Server) senderAddress(raw string) (string, error) {
 		return "", fieldProblem("email", "must be a plain email address, such as sales@example.com")
 	}
 	addr := strings.ToLower(a.Address)
-	if platform := domainOf(s.deps.EmailSender.PlatformFrom); platform != "" && domainOf(addr) == platform {
-		return "", fieldProblem("email", "is in the platform's own domain; use an address of your business")
+	// SES lets a verified domain send from its subdomains too.
+	if platform := domainOf(s.deps.EmailSender.PlatformFrom); platform != "" {
+		if d := domainOf(addr); d == platform || strings.HasSuffix(d, "."+platform) {
+			return "", fieldProblem("email", "is in the platform's own domain; use an address of your business")
+		}
 	}
 	return addr, nil
 }
@@ -148,53 +165,76 @@ func (s *Server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }
 	taken := func() error {
 		return problem(http.StatusConflict, "sender_taken", "another organisation sends from this address")
 	}
-	switch owner, err := d.Store.EmailSenderOwner(ctx, addr); {
+	owner, ownerVerified, err := d.Store.EmailSenderOwner(ctx, addr)
+	switch {
 	case err != nil:
 		return nil, s.internal(ctx, "read sender owner", err)
-	case owner != "" && owner != p.User.OrgID:
+	case owner != "" && owner != p.User.OrgID && ownerVerified:
 		return nil, taken()
 	}
 	prev, err := d.Store.GetEmailSender(ctx, p.User.OrgID)
 	if err != nil && !errors.Is(err, account.ErrNotFound) {
 		return nil, s.internal(ctx, "read email sender", err)
 	}
-	st, err := s.verifyIdentity(ctx, addr)
+	now := s.deps.Now().UTC()
+	if wait := prev.SetAt.Add(senderSetEvery).Sub(now); err == nil && wait > 0 {
+		return nil, huma.ErrorWithHeaders(
+			problem(http.StatusTooManyRequests, "too_many_requests", "the sender address was set moments ago; each time SES mails a new link, so wait a minute"),
+			http.Header{"Retry-After": []string{strconv.Itoa(int(wait.Seconds()) + 1)}})
+	}
+	// Only a claim this org verified itself stays verified without a link.
+	st, err := s.verifyIdentity(ctx, addr, owner == p.User.OrgID && ownerVerified)
 	if err != nil {
 		return nil, err
 	}
-	now := s.deps.Now().UTC()
 	snd := account.EmailSender{OrgID: p.User.OrgID, Email: addr, Name: name, Status: st, CheckedAt: now, SetBy: p.User.ID, SetAt: now}
-	if err := d.Store.PutEmailSender(ctx, snd, prev.Email); errors.Is(err, account.ErrSenderTaken) {
+	switch err := d.Store.PutEmailSender(ctx, snd, prev.Email); {
+	case errors.Is(err, account.ErrSenderTaken):
 		return nil, taken()
-	} else if err != nil {
+	case errors.Is(err, account.ErrConflict):
+		return nil, problem(http.StatusConflict, "changed_concurrently", "the sender address was changed at the same moment; read it and try again")
+	case err != nil:
 		return nil, s.internal(ctx, "put email sender", err)
+	}
+	if prev.Email != "" && prev.Email != addr {
+		s.forgetIdentity(ctx, prev.Email)
 	}
 	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "email_sender.set", TargetType: "email_sender",
 		TargetID: p.User.OrgID, Details: map[string]string{"status": string(st)}})
 	return &senderOutput{Body: senderOut(snd)}, nil
 }
 
-// verifyIdentity asks SES to verify addr and returns where it stands. An
-// identity SES already has is verified at once when SES says so; otherwise
-// it is created again, since SES mails a verification link only when an
-// identity is created.
-func (s *Server) verifyIdentity(ctx context.Context, addr string) (account.SenderStatus, error) {
+// forgetIdentity removes an address the org released from SES, best
+// effort: a leftover identity is harmless, since no org's claim names it
+// and a new claim always starts with a fresh one.
+func (s *Server) forgetIdentity(ctx context.Context, addr string) {
+	_, err := s.deps.EmailSender.SES.DeleteEmailIdentity(ctx, &sesv2.DeleteEmailIdentityInput{EmailIdentity: &addr})
+	if err != nil && !isNotFound(err) {
+		s.deps.Log.WarnContext(ctx, "delete released email identity", "err", sesFailure(err))
+	}
+}
+
+// verifyIdentity has SES verify addr for this org and returns where it
+// stands. A claim the org verified itself (ownVerified) stays verified while
+// SES agrees. Any other claim starts afresh: the identity is deleted and
+// created again, so that SES mails a new link to the address and only
+// whoever reads that mailbox can verify it (an identity another org, or
+// anyone, verified before does not carry over).
+func (s *Server) verifyIdentity(ctx context.Context, addr string, ownVerified bool) (account.SenderStatus, error) {
 	ses := s.deps.EmailSender.SES
-	out, err := ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: &addr})
-	var exists *sestypes.AlreadyExistsException
-	if errors.As(err, &exists) {
-		st, gerr := s.identityStatus(ctx, addr)
-		if gerr != nil {
-			return "", s.sesUnavailable(ctx, "read email identity", gerr)
+	if ownVerified {
+		st, err := s.identityStatus(ctx, addr)
+		if err != nil {
+			return "", s.sesUnavailable(ctx, "read email identity", err)
 		}
 		if st == account.SenderVerified {
 			return st, nil
 		}
-		if _, derr := ses.DeleteEmailIdentity(ctx, &sesv2.DeleteEmailIdentityInput{EmailIdentity: &addr}); derr != nil && !isNotFound(derr) {
-			return "", s.sesUnavailable(ctx, "delete unverified email identity", derr)
-		}
-		out, err = ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: &addr})
 	}
+	if _, err := ses.DeleteEmailIdentity(ctx, &sesv2.DeleteEmailIdentityInput{EmailIdentity: &addr}); err != nil && !isNotFound(err) {
+		return "", s.sesUnavailable(ctx, "delete email identity", err)
+	}
+	out, err := ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: &addr})
 	var bad *sestypes.BadRequestException
 	switch {
 	case errors.As(err, &bad):
@@ -251,15 +291,24 @@ func (s *Server) identityStatus(ctx context.Context, addr string) (account.Sende
 }
 
 // refreshSender asks SES again about a pending address last checked over
-// senderCheckEvery ago (one request per org wins the check). Failures are
-// logged and leave the stored status.
+// senderCheckEvery ago, or a verified one checked over senderRecheckEvery
+// ago (one request per org wins the check). Failures are logged and leave
+// the stored status.
 func (s *Server) refreshSender(ctx context.Context, snd account.EmailSender) account.EmailSender {
 	now := s.deps.Now().UTC()
-	if snd.Status != account.SenderPending || now.Sub(snd.CheckedAt) < senderCheckEvery {
+	every := senderCheckEvery
+	switch snd.Status {
+	case account.SenderPending:
+	case account.SenderVerified:
+		every = senderRecheckEvery
+	default:
+		return snd
+	}
+	if now.Sub(snd.CheckedAt) < every {
 		return snd
 	}
 	d := s.deps.EmailSender
-	ok, err := d.Store.ClaimEmailSenderCheck(ctx, snd.OrgID, snd.Email, now.Add(-senderCheckEvery), now)
+	ok, err := d.Store.ClaimEmailSenderCheck(ctx, snd.OrgID, snd.Email, now.Add(-every), now)
 	if err != nil || !ok {
 		if err != nil {
 			s.deps.Log.WarnContext(ctx, "claim sender check", "err", err)
@@ -273,7 +322,10 @@ func (s *Server) refreshSender(ctx context.Context, snd account.EmailSender) acc
 		return snd
 	}
 	if st != snd.Status {
-		if err := d.Store.SetEmailSenderStatus(ctx, snd.OrgID, snd.Email, st); err != nil {
+		switch err := d.Store.SetEmailSenderStatus(ctx, snd.OrgID, snd.Email, st); {
+		case errors.Is(err, account.ErrSenderTaken):
+			st = account.SenderFailed // another org took the claim over
+		case err != nil:
 			s.deps.Log.WarnContext(ctx, "record sender status", "err", err)
 		}
 		snd.Status = st
@@ -297,39 +349,52 @@ func (s *Server) deleteEmailSender(ctx context.Context, _ *struct{}) (*struct{},
 	if !p.User.Role.Privileged() {
 		return nil, s.deny(ctx, "email_sender.delete", "email_sender", p.User.OrgID, "only an owner or admin can change the sender address")
 	}
-	err := s.deps.EmailSender.Store.DeleteEmailSender(ctx, p.User.OrgID)
+	d := s.deps.EmailSender
+	cur, err := d.Store.GetEmailSender(ctx, p.User.OrgID)
 	if errors.Is(err, account.ErrNotFound) {
 		return nil, errNotFound("sender address")
 	}
 	if err != nil {
+		return nil, s.internal(ctx, "read email sender", err)
+	}
+	switch err := d.Store.DeleteEmailSender(ctx, p.User.OrgID); {
+	case errors.Is(err, account.ErrNotFound):
+		return nil, errNotFound("sender address")
+	case errors.Is(err, account.ErrConflict):
+		return nil, problem(http.StatusConflict, "changed_concurrently", "the sender address was changed at the same moment; read it and try again")
+	case err != nil:
 		return nil, s.internal(ctx, "delete email sender", err)
+	}
+	// Released: remove the identity unless another org's claim took it.
+	if owner, _, err := d.Store.EmailSenderOwner(ctx, cur.Email); err == nil && owner == "" {
+		s.forgetIdentity(ctx, cur.Email)
 	}
 	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "email_sender.delete", TargetType: "email_sender", TargetID: p.User.OrgID})
 	return nil, nil
 }
 
-// emailFrom returns the From of an org's email and its Reply-To: the org's
-// own address once verified, else the platform address with the org's name
-// as display name, replies going to the org's address when it set one.
-func (s *Server) emailFrom(ctx context.Context, org account.Org) (from mail.Address, replyTo string, err error) {
+// emailFrom returns the From of an org's email: the org's own address once
+// verified, else the platform address with the org's name as display name.
+// Replies never go to an address the org has not verified, which could be
+// anyone's.
+func (s *Server) emailFrom(ctx context.Context, org account.Org) (mail.Address, error) {
 	platform := mail.Address{Name: org.Name, Address: s.deps.Messaging.EmailFrom}
 	if s.deps.EmailSender == nil {
-		return platform, "", nil
+		return platform, nil
 	}
 	snd, err := s.deps.EmailSender.Store.GetEmailSender(ctx, org.ID)
 	if errors.Is(err, account.ErrNotFound) {
-		return platform, "", nil
+		return platform, nil
 	}
 	if err != nil {
-		return mail.Address{}, "", s.internal(ctx, "read email sender", err)
+		return mail.Address{}, s.internal(ctx, "read email sender", err)
 	}
-	snd = s.refreshSender(ctx, snd)
-	if snd.Status != account.SenderVerified {
-		return platform, snd.Email, nil
+	if snd = s.refreshSender(ctx, snd); snd.Status != account.SenderVerified {
+		return platform, nil
 	}
 	name := snd.Name
 	if name == "" {
 		name = org.Name
 	}
-	return mail.Address{Name: name, Address: snd.Email}, "", nil
+	return mail.Address{Name: name, Address: snd.Email}, nil
 }

@@ -260,10 +260,9 @@ type waRow struct {
 
 // emailPayload is the Payload of an email message, which the sender turns
 // into an SES v2 SendEmail (the sender reads it as its outbound email
-// payload, sendgate.Email: from, reply_to, to, subject, text and/or html).
+// payload, sendgate.Email: from, to, subject, text and/or html).
 type emailPayload struct {
 	From    string `json:"from"`
-	ReplyTo string `json:"reply_to,omitempty"`
 	To      string `json:"to"`
 	Subject string `json:"subject"`
 	Text    string `json:"text"`
@@ -425,13 +424,13 @@ func (s *Server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	if err != nil {
 		return nil, s.internal(ctx, "read org", err)
 	}
-	from, replyTo, err := s.emailFrom(ctx, org)
+	from, err := s.emailFrom(ctx, org)
 	if err != nil {
 		return nil, err
 	}
 	m.Type, m.Text, m.Number = "email", b.Text, from.Address
 	m.Details["subject"] = b.Subject
-	return emailPayload{From: from.String(), ReplyTo: replyTo, To: l.Email, Subject: b.Subject, Text: b.Text, HTML: b.HTML}, nil
+	return emailPayload{From: from.String(), To: l.Email, Subject: b.Subject, Text: b.Text, HTML: b.HTML}, nil
 }
 
 // prepareWhatsApp checks a WhatsApp message against the lead, the org's

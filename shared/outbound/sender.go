@@ -410,6 +410,29 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 	return s.recordFailure(ctx, d, m, ClassifyEmail(err, written.Load()), err)
 }
 
+// mailtoAddress writes an address for a mailto URI (RFC 6068): every
+// character of the local part but letters, digits and ".!$'*+-_~" is
+// percent-encoded, so that "?", "&", "=", "%" or "#" in an address cannot
+// add header fields (a cc, say) to the unsubscribe mail. Hand-written: the
+// standard library has no RFC 6068 encoder (url.PathEscape keeps "&" and
+// "=", url.QueryEscape turns spaces into "+").
+func mailtoAddress(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return addr
+	}
+	var b strings.Builder
+	for _, c := range []byte(addr[:at]) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte(".!$'*+-_~", c) >= 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String() + addr[at:]
+}
+
 // emailInput builds the SES v2 request: simple content, Reply-To when the
 // payload names one, and List-Unsubscribe (a mailto to the sender, and the one-click URL when
 // there is one, with List-Unsubscribe-Post as RFC 8058 asks).
@@ -427,7 +450,7 @@ func emailInput(e sendgate.Email) *sesv2.SendEmailInput {
 	if a, err := mail.ParseAddress(e.From); err == nil {
 		addr = a.Address
 	}
-	unsub := "<mailto:" + addr + "?subject=unsubscribe>"
+	unsub := "<mailto:" + mailtoAddress(addr) + "?subject=unsubscribe>"
 	headers := []sestypes.MessageHeader{}
 	if strings.HasPrefix(e.UnsubscribeURL, "https://") {
 		unsub = "<" + e.UnsubscribeURL + ">, " + unsub

@@ -109,8 +109,8 @@ func DecodeJob(body string) (Job, error) {
 // as JSON). An empty From means the sender's configured default address.
 type Email struct {
 	From string `json:"from,omitempty"`
-	// ReplyTo, when set, is where replies go: the org's own address while
-	// SES has not verified it and the email goes from the platform address.
+	// ReplyTo, when set, is where replies go (SES ReplyToAddresses). The
+	// api sets none: an address the org has not verified could be anyone's.
 	ReplyTo string `json:"reply_to,omitempty"`
 	To      string `json:"to"`
 	Subject string `json:"subject"`

@@ -78,7 +78,7 @@ func TestEmailSender(t *testing.T) {
 		problemCode(t, e.do(t, "DELETE", "/v1/email/sender", owner.Access, nil), 404, "not_found")
 	})
 
-	t.Run("pending: platform From, Reply-To the org's address", func(t *testing.T) {
+	t.Run("pending: the platform address, no Reply-To to an unproven address", func(t *testing.T) {
 		r := e.do(t, "PUT", "/v1/email/sender", admin.Access, map[string]string{"email": strings.ToUpper(addr[:5]) + addr[5:], "name": "Sharma Sales"})
 		expect(t, r, 200)
 		if r.str("email") != addr || r.str("name") != "Sharma Sales" || r.str("status") != "pending" || r.str("checked_at") == "" {
@@ -90,8 +90,14 @@ func TestEmailSender(t *testing.T) {
 			t.Fatalf("get %s", r.Raw)
 		}
 		p, number := e.sentEmail(t, owner, leadID)
-		if p["from"] != platform || p["reply_to"] != addr || number != "no-reply@leadluence.local" {
+		if p["from"] != platform || p["reply_to"] != "" || number != "no-reply@leadluence.local" {
 			t.Fatalf("payload %v, number %s", p, number)
+		}
+		// Setting it again at once would mail another link: not yet.
+		r = e.do(t, "PUT", "/v1/email/sender", admin.Access, map[string]string{"email": addr})
+		problemCode(t, r, 429, "too_many_requests")
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
 		}
 	})
 
@@ -103,7 +109,7 @@ func TestEmailSender(t *testing.T) {
 			t.Fatalf("get right after the link %s", r.Raw)
 		}
 		p, _ := e.sentEmail(t, owner, leadID)
-		if p["from"] != platform || p["reply_to"] != addr {
+		if p["from"] != platform {
 			t.Fatalf("payload before the next check %v", p)
 		}
 		// A minute on, the next request asks SES.
@@ -155,15 +161,48 @@ func TestEmailSender(t *testing.T) {
 		problemCode(t, e.do(t, "PUT", "/v1/email/sender", other.Access, map[string]string{"email": addr}), 409, "sender_taken")
 	})
 
-	t.Run("an address SES verified already is verified at once", func(t *testing.T) {
+	t.Run("an address verified before is not verified for a new claim", func(t *testing.T) {
 		third := e.signup(t, "Rao Estates")
 		addr3 := senderAddr("desk")
 		verifyLink(t, addr3)
 		r := e.do(t, "PUT", "/v1/email/sender", third.Access, map[string]string{"email": addr3})
 		expect(t, r, 200)
-		if r.str("status") != "verified" {
-			t.Fatalf("put %s", r.Raw)
+		if r.str("status") != "pending" {
+			t.Fatalf("put %s: want pending, a fresh link for this org", r.Raw)
 		}
+	})
+
+	t.Run("a pending claim can be taken over; the link verifies the new one only", func(t *testing.T) {
+		squatter, real := e.signup(t, "Squat Co"), e.signup(t, "Real Co")
+		addr5 := senderAddr("owner")
+		expect(t, e.do(t, "PUT", "/v1/email/sender", squatter.Access, map[string]string{"email": addr5}), 200)
+		r := e.do(t, "PUT", "/v1/email/sender", real.Access, map[string]string{"email": addr5})
+		expect(t, r, 200)
+		if r.str("status") != "pending" {
+			t.Fatalf("take over %s", r.Raw)
+		}
+		verifyLink(t, addr5)
+		status := func(s session) string {
+			t.Helper()
+			snd, err := e.store.GetEmailSender(ctx, s.OrgID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Last checked two minutes ago (only checked_at is written).
+			if ok, err := e.store.ClaimEmailSenderCheck(ctx, s.OrgID, snd.Email, time.Now().Add(time.Hour), time.Now().Add(-2*time.Minute)); err != nil || !ok {
+				t.Fatalf("back-date the check: %v %v", ok, err)
+			}
+			r := e.do(t, "GET", "/v1/email/sender", s.Access, nil)
+			expect(t, r, 200)
+			return r.str("status")
+		}
+		if got := status(real); got != "verified" {
+			t.Fatalf("the org that asked last: %s, want verified", got)
+		}
+		if got := status(squatter); got != "failed" {
+			t.Fatalf("the org whose claim was taken over: %s, want failed", got)
+		}
+		problemCode(t, e.do(t, "PUT", "/v1/email/sender", squatter.Access, map[string]string{"email": addr5}), 409, "sender_taken")
 	})
 
 	t.Run("delete: back to the platform address", func(t *testing.T) {
@@ -173,11 +212,12 @@ func TestEmailSender(t *testing.T) {
 		if p["from"] != platform || p["reply_to"] != "" || number != "no-reply@leadluence.local" {
 			t.Fatalf("payload %v, number %s", p, number)
 		}
-		// The address is free again; SES still has it verified.
+		// The address is free again, and removed from SES: another org must
+		// have its own link followed.
 		fourth := e.signup(t, "Nair Realty")
 		r := e.do(t, "PUT", "/v1/email/sender", fourth.Access, map[string]string{"email": addr})
 		expect(t, r, 200)
-		if r.str("status") != "verified" {
+		if r.str("status") != "pending" {
 			t.Fatalf("put %s", r.Raw)
 		}
 	})

@@ -1,0 +1,4 @@
+package outbound
+
+// MailtoAddress exposes mailtoAddress to the package's external tests.
+var MailtoAddress = mailtoAddress
