@@ -90,7 +90,7 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 		return time.Time{}, err
 	}
 	msg := toMessage(m, at)
-	msg.ID = ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String()
+	msg.ID = ulid.MustNew(ulid.Timestamp(idTime(at, p.now())), ulid.DefaultEntropy()).String()
 	msg.OrgID, msg.LeadID, msg.Number = orgID, leadID, number
 
 	var consent *conversation.ConsentEntry
@@ -276,4 +276,16 @@ func (p *Processor) status(ctx context.Context, st meta.Status, c *Counts) error
 	}
 	c.Statuses++
 	return nil
+}
+
+// idTime is the time a message's id is built from. Meta's timestamps are
+// whole seconds, while outbound ids carry milliseconds: a message received
+// within the second its timestamp names takes the arrival time instead, so
+// that it sorts after a reply sent earlier in that same second. Any other
+// message keeps Meta's time (a late delivery sorts where it happened).
+func idTime(at, now time.Time) time.Time {
+	if d := now.Sub(at); d > 0 && d < time.Second {
+		return now
+	}
+	return at
 }
