@@ -6,48 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/leadluence/backend/infra/devstack"
+	"github.com/leadluence/backend/infra/devstack/devstacktest"
 	"github.com/leadluence/backend/shared/envelope"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 
-// countingKMS is the real local-kms client with call counters.
-type countingKMS struct {
-	*kms.Client
-	generate, decrypt atomic.Int64
-}
-
-func (c *countingKMS) GenerateDataKey(ctx context.Context, in *kms.GenerateDataKeyInput, opts ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error) {
-	c.generate.Add(1)
-	return c.Client.GenerateDataKey(ctx, in, opts...)
-}
-
-func (c *countingKMS) Decrypt(ctx context.Context, in *kms.DecryptInput, opts ...func(*kms.Options)) (*kms.DecryptOutput, error) {
-	c.decrypt.Add(1)
-	return c.Client.Decrypt(ctx, in, opts...)
-}
-
-func newKMS(t *testing.T) (*countingKMS, string) {
+// newKMS creates a fresh key on local-kms and returns a counting client
+// and the key id.
+func newKMS(t *testing.T) (*devstacktest.CountingKMS, string) {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kms.NewFromConfig(cfg)
-	key, err := client.CreateKey(ctx, &kms.CreateKeyInput{})
-	if err != nil {
-		t.Fatalf("create key on local-kms: %v", err)
-	}
-	return &countingKMS{Client: client}, *key.KeyMetadata.KeyId
+	k, key := devstacktest.NewKMSKey(t)
+	return k, *key.KeyId
 }
 
 func TestRoundTripAndOrgBinding(t *testing.T) {
@@ -105,7 +79,7 @@ func TestDataKeyCacheIsBounded(t *testing.T) {
 		}
 		blobs = append(blobs, b)
 	}
-	if got := k.generate.Load(); got != 2 {
+	if got := k.Generates.Load(); got != 2 {
 		t.Fatalf("4 seals with MaxUses 3 made %d GenerateDataKey calls, want 2", got)
 	}
 	for _, b := range blobs {
@@ -113,20 +87,20 @@ func TestDataKeyCacheIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := k.decrypt.Load(); got != 0 {
+	if got := k.Decrypts.Load(); got != 0 {
 		t.Fatalf("opening freshly sealed blobs made %d Decrypt calls, want 0 (cached)", got)
 	}
 	now = now.Add(2 * time.Minute)
 	if _, err := s.Open(ctx, "org-a", blobs[0]); err != nil {
 		t.Fatal(err)
 	}
-	if got := k.decrypt.Load(); got != 1 {
+	if got := k.Decrypts.Load(); got != 1 {
 		t.Fatalf("after MaxAge, Decrypt calls = %d, want 1", got)
 	}
 	if _, err := s.Seal(ctx, "org-a", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if got := k.generate.Load(); got != 3 {
+	if got := k.Generates.Load(); got != 3 {
 		t.Fatalf("after MaxAge, GenerateDataKey calls = %d, want 3", got)
 	}
 }

@@ -5,44 +5,23 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/leadluence/backend/infra/devstack"
+	"github.com/leadluence/backend/infra/devstack/devstacktest"
 	"github.com/leadluence/backend/shared/secret"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 
-// countingKMS is the real local-kms client with a Decrypt counter.
-type countingKMS struct {
-	*kms.Client
-	decrypts atomic.Int64
-}
-
-func (c *countingKMS) Decrypt(ctx context.Context, in *kms.DecryptInput, opts ...func(*kms.Options)) (*kms.DecryptOutput, error) {
-	c.decrypts.Add(1)
-	return c.Client.Decrypt(ctx, in, opts...)
-}
-
-// newKey creates a fresh key on local-kms and returns a client and its ARN.
-func newKey(t *testing.T) (*countingKMS, string) {
+// newKey creates a fresh key on local-kms and returns a counting client
+// and the key's ARN.
+func newKey(t *testing.T) (*devstacktest.CountingKMS, string) {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kms.NewFromConfig(cfg)
-	key, err := client.CreateKey(ctx, &kms.CreateKeyInput{})
-	if err != nil {
-		t.Fatalf("create key on local-kms: %v", err)
-	}
-	return &countingKMS{Client: client}, *key.KeyMetadata.Arn
+	k, key := devstacktest.NewKMSKey(t)
+	return k, *key.Arn
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -126,12 +105,12 @@ func TestRefusedBeforeKMS(t *testing.T) {
 		{name: "not base64", ct: "PLACEHOLDER-set-me", purpose: "p", want: secret.ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := client.decrypts.Load()
+			before := client.Decrypts.Load()
 			_, err := secret.Decrypt(ctx, client, tc.ct, tc.purpose)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Decrypt error %v, want %v", err, tc.want)
 			}
-			if client.decrypts.Load() != before {
+			if client.Decrypts.Load() != before {
 				t.Error("KMS was called for input refused up front")
 			}
 		})

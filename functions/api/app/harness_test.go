@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/leadluence/backend/functions/api/app"
 	"github.com/leadluence/backend/infra/devstack"
+	"github.com/leadluence/backend/infra/devstack/devstacktest"
 	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
@@ -40,24 +40,7 @@ type testEnv struct {
 	cfg     config.API
 	handler apigw.HandlerFunc
 	srv     *httptest.Server
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    *devstacktest.LogBuffer
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -84,7 +67,7 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &devstacktest.LogBuffer{}
 	h, err := app.New(ctx, cfg, logging.New(logs, slog.LevelDebug))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/leadluence/backend/shared/intake"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadluence/backend/shared/intake"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/leadluence/backend/functions/webhook/app"
 	"github.com/leadluence/backend/infra/devstack"
+	"github.com/leadluence/backend/infra/devstack/devstacktest"
 	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
@@ -102,24 +104,7 @@ type testEnv struct {
 	cfg      config.Webhook
 	handler  apigw.HandlerFunc
 	queueURL string
-	logs     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs     *devstacktest.LogBuffer
 }
 
 // webhookEnv sets the function's environment as the CDK stack and the
@@ -159,7 +144,7 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &devstacktest.LogBuffer{}
 	h, err := app.New(ctx, cfg, logging.New(logs, slog.LevelDebug))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/leadluence/backend/shared/intake"
 	"log/slog"
 	"net/url"
 	"os"
@@ -17,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadluence/backend/shared/intake"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/leadluence/backend/functions/webhook/app"
+	"github.com/leadluence/backend/infra/devstack/devstacktest"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
@@ -186,7 +188,7 @@ func TestQueueFailureAnswers5xx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &devstacktest.LogBuffer{}
 	h, err := app.New(context.Background(), cfg, logging.New(logs, slog.LevelDebug))
 	if err != nil {
 		t.Fatal(err)
@@ -473,7 +475,7 @@ func TestNewRefusesCiphertextsForAnotherPurpose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = app.New(context.Background(), cfg, logging.New(&syncBuffer{}, slog.LevelDebug))
+	_, err = app.New(context.Background(), cfg, logging.New(&devstacktest.LogBuffer{}, slog.LevelDebug))
 	if err == nil {
 		t.Fatal("app.New accepted swapped ciphertexts")
 	}
