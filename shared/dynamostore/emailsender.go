@@ -119,23 +119,27 @@ func (s *Store) PutEmailSender(ctx context.Context, snd account.EmailSender, pre
 	return nil
 }
 
-// DeleteEmailSender forgets the org's sender address and releases it
-// (account.ErrNotFound when the org set none).
-func (s *Store) DeleteEmailSender(ctx context.Context, orgID string) error {
-	cur, err := s.GetEmailSender(ctx, orgID)
-	if err != nil {
-		return err
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+// DeleteEmailSender forgets the org's sender address email, as read just
+// before, and releases the org's claim on it in the same transaction (a
+// claim another org has taken over is left to that org).
+// account.ErrConflict: the org's address is no longer email.
+func (s *Store) DeleteEmailSender(ctx context.Context, orgID, email string) error {
+	items := []types.TransactWriteItem{
 		{Delete: &types.Delete{TableName: &s.table, Key: key(orgPK(orgID), skEmailSender),
 			ConditionExpression:       aws.String("email = :e"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":e": &types.AttributeValueMemberS{Value: cur.Email}}}},
-		{Delete: &types.Delete{TableName: &s.table, Key: key(senderOwnerPK(cur.Email), skOwner),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": &types.AttributeValueMemberS{Value: email}}}},
+		{Delete: &types.Delete{TableName: &s.table, Key: key(senderOwnerPK(email), skOwner),
 			ConditionExpression:       aws.String("attribute_not_exists(PK) OR org_id = :org"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":org": &types.AttributeValueMemberS{Value: orgID}}}},
-	}})
-	if reasons := cancelReasons(err); reasons != nil {
-		// Changed meanwhile: the caller may try again.
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	reasons := cancelReasons(err)
+	if reasons != nil && !conditionFailed(reasons[0]) && conditionFailed(reasons[1]) {
+		// Another org holds the claim now: only forget the address.
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items[:1]})
+		reasons = cancelReasons(err)
+	}
+	if reasons != nil {
 		return fmt.Errorf("delete email sender of org %s: %w", orgID, account.ErrConflict)
 	}
 	if err != nil {

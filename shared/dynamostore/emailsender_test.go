@@ -46,4 +46,14 @@ func TestEmailSenderClaims(t *testing.T) {
 	if err := s.PutEmailSender(ctx, snd("o1", "x@acme.test", account.SenderPending), "x@acme.test"); !errors.Is(err, account.ErrSenderTaken) {
 		t.Fatalf("claiming a verified address of another org = %v, want ErrSenderTaken", err)
 	}
+	// The first org can still forget the address; the other org keeps its claim.
+	if err := s.DeleteEmailSender(ctx, "o1", "x@acme.test"); err != nil {
+		t.Fatalf("forget an address whose claim was taken over: %v", err)
+	}
+	if _, err := s.GetEmailSender(ctx, "o1"); !errors.Is(err, account.ErrNotFound) {
+		t.Fatalf("after delete: %v, want ErrNotFound", err)
+	}
+	if owner, verified, err := s.EmailSenderOwner(ctx, "x@acme.test"); err != nil || owner != "o2" || !verified {
+		t.Fatalf("claim after the other org's delete: %q %v %v", owner, verified, err)
+	}
 }

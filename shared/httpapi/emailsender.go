@@ -46,7 +46,7 @@ type EmailSenderStore interface {
 	GetEmailSender(ctx context.Context, orgID string) (account.EmailSender, error)
 	EmailSenderOwner(ctx context.Context, email string) (orgID string, verified bool, err error)
 	PutEmailSender(ctx context.Context, snd account.EmailSender, previous string) error
-	DeleteEmailSender(ctx context.Context, orgID string) error
+	DeleteEmailSender(ctx context.Context, orgID, email string) error
 	ClaimEmailSenderCheck(ctx context.Context, orgID, email string, notAfter, now time.Time) (bool, error)
 	SetEmailSenderStatus(ctx context.Context, orgID, email string, st account.SenderStatus) error
 }
@@ -357,9 +357,7 @@ func (s *Server) deleteEmailSender(ctx context.Context, _ *struct{}) (*struct{},
 	if err != nil {
 		return nil, s.internal(ctx, "read email sender", err)
 	}
-	switch err := d.Store.DeleteEmailSender(ctx, p.User.OrgID); {
-	case errors.Is(err, account.ErrNotFound):
-		return nil, errNotFound("sender address")
+	switch err := d.Store.DeleteEmailSender(ctx, p.User.OrgID, cur.Email); {
 	case errors.Is(err, account.ErrConflict):
 		return nil, problem(http.StatusConflict, "changed_concurrently", "the sender address was changed at the same moment; read it and try again")
 	case err != nil:

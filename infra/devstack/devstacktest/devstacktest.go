@@ -63,7 +63,7 @@ type LogBuffer struct {
 func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.b.Write(p)
+	return l.b.Write(p) //nolint:wrapcheck // an io.Writer passes the (always nil) error through
 }
 
 // String returns everything written so far.
