@@ -26,6 +26,7 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/sendgate"
@@ -130,7 +131,7 @@ func deadLetter(ctx context.Context, dlq DeadLetters, url string, r events.SQSMe
 }
 
 // payloadOf returns the webhook payload a message carries (see the intake
-// message contract in package intake): as is, or base64-decoded. A part of
+// message contract in package intakemsg): as is, or base64-decoded. A part of
 // a body the webhook could not cut into whole payloads cannot be applied on
 // its own; it is dead-lettered with its place in the set, so nothing is lost.
 func payloadOf(r events.SQSMessage) ([]byte, error) {
@@ -140,11 +141,11 @@ func payloadOf(r events.SQSMessage) ([]byte, error) {
 		}
 		return ""
 	}
-	if attr(intake.AttrPayload) == intake.PayloadPart {
+	if attr(intakemsg.AttrPayload) == intakemsg.PayloadPart {
 		return nil, &intake.PermanentError{Reason: fmt.Sprintf("raw part %s of %s of signed body %s: concatenate the parts in order to inspect it",
-			attr(intake.AttrSplitIndex), attr(intake.AttrSplitCount), attr(intake.AttrSplitID))}
+			attr(intakemsg.AttrSplitIndex), attr(intakemsg.AttrSplitCount), attr(intakemsg.AttrSplitID))}
 	}
-	if attr(intake.AttrEncoding) == intake.EncodingBase64 {
+	if attr(intakemsg.AttrEncoding) == intakemsg.EncodingBase64 {
 		b, err := base64.StdEncoding.DecodeString(r.Body)
 		if err != nil {
 			return nil, &intake.PermanentError{Reason: "body marked base64 does not decode: " + err.Error()}

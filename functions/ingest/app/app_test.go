@@ -22,8 +22,8 @@ import (
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
-	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/intake/intaketest"
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
@@ -329,10 +329,10 @@ func TestBase64AndPartMessages(t *testing.T) {
 	}
 	ev := events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "b64", Body: base64.StdEncoding.EncodeToString(payload), MessageAttributes: map[string]events.SQSMessageAttribute{
-			intake.AttrEncoding: str(intake.EncodingBase64), intake.AttrPayload: str(intake.PayloadWhole)}},
+			intakemsg.AttrEncoding: str(intakemsg.EncodingBase64), intakemsg.AttrPayload: str(intakemsg.PayloadWhole)}},
 		{MessageId: "part", Body: base64.StdEncoding.EncodeToString([]byte("not json")), MessageAttributes: map[string]events.SQSMessageAttribute{
-			intake.AttrEncoding: str(intake.EncodingBase64), intake.AttrPayload: str(intake.PayloadPart),
-			intake.AttrSplitIndex: str("0"), intake.AttrSplitCount: str("2"), intake.AttrSplitID: str("abc")}},
+			intakemsg.AttrEncoding: str(intakemsg.EncodingBase64), intakemsg.AttrPayload: str(intakemsg.PayloadPart),
+			intakemsg.AttrSplitIndex: str("0"), intakemsg.AttrSplitCount: str("2"), intakemsg.AttrSplitID: str("abc")}},
 	}}
 	resp, err := e.handler(e.ctx, ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/leadluence/backend/shared/intake"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/meta"
 )
 
@@ -129,7 +129,7 @@ func (h *handler) receive(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 		return problem(http.StatusServiceUnavailable, "could not enqueue the event; retry later")
 	}
 	h.Log.InfoContext(ctx, "webhook enqueued", "object", object, "bytes", len(body), "messages", len(msgs),
-		"payload", aws.ToString(msgs[0].attrs[intake.AttrPayload].StringValue), "ms", time.Since(start).Milliseconds())
+		"payload", aws.ToString(msgs[0].attrs[intakemsg.AttrPayload].StringValue), "ms", time.Since(start).Milliseconds())
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: http.StatusOK,
 		Headers:    map[string]string{"Content-Type": "text/plain; charset=utf-8"},
