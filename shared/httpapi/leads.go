@@ -17,6 +17,7 @@ import (
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/phone"
 )
 
 // LeadOut is a lead as the API shows it.
@@ -188,7 +189,7 @@ func (s *Server) createLead(ctx context.Context, in *struct{ Body LeadIn }) (*le
 	l := lead.Lead{ID: ulid.Make().String(), OrgID: p.User.OrgID, Name: b.Name, Phone: b.Phone, Email: b.Email,
 		Source: b.Source, Status: lead.Status(b.Status), Tags: b.Tags, CustomFields: b.CustomFields,
 		AssigneeID: assignee, CreatedBy: p.User.ID, CreatedAt: now, UpdatedAt: now, Version: 1}
-	if err := lead.Normalize(&l, p.region(s.deps.DefaultRegion)); err != nil {
+	if err := lead.Normalize(&l, p.region(s.deps.DefaultRegion), phone.Normalize); err != nil {
 		return nil, s.leadError(ctx, err)
 	}
 	if err := s.deps.Store.CreateLead(ctx, l); err != nil {
@@ -320,7 +321,7 @@ func (s *Server) updateLeadOnce(ctx context.Context, id string, want int, hasWan
 	if len(changed) == 0 {
 		return leadResult(old), nil
 	}
-	if err := lead.Normalize(&next, p.region(s.deps.DefaultRegion)); err != nil {
+	if err := lead.Normalize(&next, p.region(s.deps.DefaultRegion), phone.Normalize); err != nil {
 		return nil, s.leadError(ctx, err)
 	}
 	next.Version = old.Version + 1

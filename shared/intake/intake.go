@@ -28,6 +28,7 @@ import (
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/phone"
 )
 
 // Store is what intake needs from storage.
@@ -293,12 +294,12 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 	}
 	l.Provenance = &lead.Provenance{IntegrationKind: string(integration.KindFacebookPage), IntegrationID: v.PageID,
 		LeadgenID: v.LeadgenID, FormID: v.FormID, AdID: v.AdID, Fields: fields}
-	if err := lead.Normalize(&l, p.region(ctx, orgID)); err != nil {
+	if err := lead.Normalize(&l, p.region(ctx, orgID), phone.Normalize); err != nil {
 		var fe *lead.FieldError
 		if errors.As(err, &fe) && fe.Field == "phone" && l.Email != "" {
 			// Keep what the person typed, drop it as the phone key.
 			l.CustomFields["phone_as_entered"], l.Phone = l.Phone, ""
-			err = lead.Normalize(&l, p.region(ctx, orgID))
+			err = lead.Normalize(&l, p.region(ctx, orgID), phone.Normalize)
 		}
 		if err != nil {
 			return permanent("lead %s cannot be stored: %v", v.LeadgenID, err)
