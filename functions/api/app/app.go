@@ -29,6 +29,7 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/sqsqueue"
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -74,18 +75,18 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		}
 	}
 	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: 10 * time.Second})
+	intakeQueue := sqsqueue.New(queues, cfg.IntakeQueueURL)
 	requeue := func(ctx context.Context, payload []byte) error {
-		body := string(payload)
-		if _, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.IntakeQueueURL, MessageBody: &body}); err != nil {
+		if err := intakeQueue.Send(ctx, string(payload)); err != nil {
 			return fmt.Errorf("requeue to intake: %w", err)
 		}
 		return nil
 	}
 	// enqueue puts a send job on the outbound queue, after the message is
 	// stored as queued; the sender consumes it (contract: sendgate.Job).
+	outboundQueue := sqsqueue.New(queues, cfg.OutboundQueueURL)
 	enqueue := func(ctx context.Context, orgID, leadID, messageID string) error {
-		body := sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
-		if _, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OutboundQueueURL, MessageBody: &body}); err != nil {
+		if err := outboundQueue.Send(ctx, sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()); err != nil {
 			return fmt.Errorf("enqueue message %s: %w", messageID, err)
 		}
 		return nil

@@ -30,6 +30,7 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/sqsqueue"
 )
 
 // Handler is the SQS handler.
@@ -68,9 +69,9 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 // enqueueOutbound puts automations' send jobs on the outbound queue, which
 // the sender consumes (contract: sendgate.Job).
 func enqueueOutbound(q DeadLetters, url string) automation.Enqueue {
+	outboundQueue := sqsqueue.New(q, url)
 	return func(ctx context.Context, job sendgate.Job) error {
-		body := job.Encode()
-		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: &body}); err != nil {
+		if err := outboundQueue.Send(ctx, job.Encode()); err != nil {
 			return fmt.Errorf("enqueue message %s: %w", job.MessageID, err)
 		}
 		return nil
@@ -79,6 +80,7 @@ func enqueueOutbound(q DeadLetters, url string) automation.Enqueue {
 
 // NewHandler returns the SQS handler over a processor.
 func NewHandler(p *intake.Processor, dlq DeadLetters, dlqURL string, log *slog.Logger) Handler {
+	dead := sqsqueue.New(dlq, dlqURL)
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
 		for _, r := range ev.Records {
@@ -94,7 +96,7 @@ func NewHandler(p *intake.Processor, dlq DeadLetters, dlqURL string, log *slog.L
 					"leads_attached", counts.LeadsAttached, "messages", counts.Messages, "statuses", counts.Statuses,
 					"duplicates", counts.Duplicates, "dropped", counts.Dropped, "parked", counts.Parked)
 			case errors.As(err, &perm):
-				if derr := deadLetter(ctx, dlq, dlqURL, r, perm.Reason); derr != nil {
+				if derr := deadLetter(ctx, dead, r, perm.Reason); derr != nil {
 					log.ErrorContext(ctx, "dead-letter payload", "message_id", r.MessageId, "err", derr)
 					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
 					continue
@@ -111,7 +113,7 @@ func NewHandler(p *intake.Processor, dlq DeadLetters, dlqURL string, log *slog.L
 
 // deadLetter moves a record to the DLQ itself, with why, so an operator sees
 // the reason (dlq list) instead of only "exceeded maxReceiveCount".
-func deadLetter(ctx context.Context, dlq DeadLetters, url string, r events.SQSMessage, reason string) error {
+func deadLetter(ctx context.Context, dlq *sqsqueue.Queue, r events.SQSMessage, reason string) error {
 	attrs := map[string]sqstypes.MessageAttributeValue{}
 	for k, v := range r.MessageAttributes {
 		if v.StringValue != nil {
@@ -123,11 +125,7 @@ func deadLetter(ctx context.Context, dlq DeadLetters, url string, r events.SQSMe
 	}
 	str := "String"
 	attrs["failure_reason"] = sqstypes.MessageAttributeValue{DataType: &str, StringValue: &reason}
-	body := r.Body
-	if _, err := dlq.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: &body, MessageAttributes: attrs}); err != nil {
-		return fmt.Errorf("send to dlq: %w", err)
-	}
-	return nil
+	return dlq.SendWithAttributes(ctx, r.Body, attrs)
 }
 
 // payloadOf returns the webhook payload a message carries (see the intake

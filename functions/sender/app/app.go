@@ -33,6 +33,7 @@ import (
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/sqsqueue"
 	"github.com/leadluence/backend/shared/watemplate"
 )
 
@@ -91,9 +92,9 @@ func NewCampaignPages(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.
 	if !ok {
 		return nil, fmt.Errorf("campaign pages: sender store is %T, not the table store", s.Store)
 	}
+	outboundQueue := sqsqueue.New(q, cfg.OutboundQueueURL)
 	enqueue := func(ctx context.Context, orgID, leadID, messageID string) error {
-		body := sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
-		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OutboundQueueURL, MessageBody: &body}); err != nil {
+		if err := outboundQueue.Send(ctx, sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()); err != nil {
 			return fmt.Errorf("enqueue %s: %w", messageID, err)
 		}
 		return nil
