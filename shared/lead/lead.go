@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Status is a lead's pipeline status.
@@ -87,8 +89,8 @@ type Filter struct {
 // Page is a page of leads with the opaque position of the next one.
 type Page struct {
 	Items []Lead
-	// Next is the store's position after the last item, or nil at the end.
-	Next map[string]string
+	// Next is the store's position after the last item, zero at the end.
+	Next page.Cursor
 }
 
 // Sentinel errors.
