@@ -32,6 +32,18 @@ import (
 	"github.com/leadluence/backend/shared/sesmail"
 )
 
+// The table store serves every route of the API, the campaign routes
+// included (httpapi serves them only when the messaging store is a
+// CampaignStore), and the SES adapter verifies sender addresses.
+var (
+	_ httpapi.Store            = (*dynamostore.Store)(nil)
+	_ httpapi.MessagingStore   = (*dynamostore.Store)(nil)
+	_ httpapi.CampaignStore    = (*dynamostore.Store)(nil)
+	_ httpapi.IntegrationStore = (*dynamostore.Store)(nil)
+	_ httpapi.EmailSenderStore = (*dynamostore.Store)(nil)
+	_ httpapi.EmailIdentities  = (*sesmail.Client)(nil)
+)
+
 // New returns the api function's handler. Extra SDK options (a call
 // counter in benchmarks, say) apply to every client.
 func New(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (apigw.HandlerFunc, error) {
