@@ -1,8 +1,5 @@
 package dynamostore
 
-// Orgs and their users: the org item and its users in the org's partition,
-// and the platform-wide guard of each login email.
-
 import (
 	"context"
 	"fmt"
@@ -15,6 +12,9 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 )
+
+// Orgs and their users: the org item and its users in the org's partition,
+// and the platform-wide guard of each login email.
 
 type orgItem struct {
 	PK            string    `dynamodbav:"PK"`
