@@ -15,8 +15,8 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Campaigns send one WhatsApp template to every lead matching a filter.
@@ -26,15 +26,10 @@ import (
 // problems. docs/campaigns.md describes the whole flow.
 
 // CampaignStore is what the campaign routes need from storage beyond the
-// messaging store. The table store implements it; the campaign routes are
-// served only when MessagingDeps.Store does.
+// messaging store: campaign.Store. The table store implements it; the
+// campaign routes are served only when MessagingDeps.Store does.
 type CampaignStore interface {
-	CreateCampaign(ctx context.Context, c dynamostore.Campaign) error
-	GetCampaign(ctx context.Context, orgID, id string) (dynamostore.Campaign, error)
-	ListCampaigns(ctx context.Context, orgID string, limit int, from map[string]string) ([]dynamostore.Campaign, map[string]string, error)
-	SetCampaignStatus(ctx context.Context, orgID, id, from, to string, at time.Time) error
-	CommitCampaignPage(ctx context.Context, orgID, id string, version int, next map[string]string, n dynamostore.PageCounts, at time.Time) error
-	CampaignOutcomes(ctx context.Context, orgID, campaignID string, limit int) (map[conversation.Status]int, bool, error)
+	campaign.Store
 }
 
 // Campaign bounds.
@@ -138,8 +133,8 @@ type campaignPageStore struct {
 	leads Store
 }
 
-// ListLeads implements campaign.Store.
-func (c campaignPageStore) ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from map[string]string) (lead.Page, error) {
+// ListLeads implements campaign.PageStore.
+func (c campaignPageStore) ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from page.Cursor) (lead.Page, error) {
 	return c.leads.ListLeads(ctx, orgID, f, limit, from)
 }
 
@@ -228,8 +223,8 @@ func (s *Server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 		b.PageSize = campaignDefaultPageSize
 	}
 	now := s.deps.Now().UTC()
-	c := dynamostore.Campaign{OrgID: p.User.OrgID, ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
-		Name: strings.TrimSpace(b.Name), Status: dynamostore.CampaignRunning, TemplateName: sp.Name, TemplateLanguage: sp.Language,
+	c := campaign.Campaign{OrgID: p.User.OrgID, ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
+		Name: strings.TrimSpace(b.Name), Status: campaign.StatusRunning, TemplateName: sp.Name, TemplateLanguage: sp.Language,
 		TemplateCategory: strings.ToLower(sp.Category), PhoneNumberID: number.ExternalID, Parameters: b.Parameters, Filter: f,
 		PageSize: min(b.PageSize, campaignMaxPageSize), Skipped: map[string]int{}, CreatedBy: p.User.ID, CreatedAt: now, UpdatedAt: now}
 	if c.Parameters == nil {
@@ -299,17 +294,17 @@ func (s *Server) pauseCampaign(ctx context.Context, in *campaignIDInput) (*struc
 	}
 	p := caller(ctx)
 	cs, _ := s.campaignStore()
-	err := cs.SetCampaignStatus(ctx, p.User.OrgID, in.ID, dynamostore.CampaignRunning, dynamostore.CampaignPaused, s.deps.Now())
+	err := cs.SetCampaignStatus(ctx, p.User.OrgID, in.ID, campaign.StatusRunning, campaign.StatusPaused, s.deps.Now())
 	switch {
-	case errors.Is(err, dynamostore.ErrCampaignNotFound):
+	case errors.Is(err, campaign.ErrNotFound):
 		return nil, errNotFound("campaign")
-	case errors.Is(err, dynamostore.ErrCampaignConflict):
+	case errors.Is(err, campaign.ErrConflict):
 		// Already paused (nothing to do) or completed.
 		c, gerr := cs.GetCampaign(ctx, p.User.OrgID, in.ID)
 		if gerr != nil {
 			return nil, s.campaignErr(ctx, gerr)
 		}
-		if c.Status == dynamostore.CampaignCompleted {
+		if c.Status == campaign.StatusCompleted {
 			return nil, problem(http.StatusConflict, "campaign_completed", "the campaign has processed every matching lead; there is nothing left to pause")
 		}
 	case err != nil:
@@ -334,9 +329,9 @@ func (s *Server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*stru
 	if err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
-	if c.Status == dynamostore.CampaignPaused {
-		err := cs.SetCampaignStatus(ctx, p.User.OrgID, c.ID, dynamostore.CampaignPaused, dynamostore.CampaignRunning, s.deps.Now())
-		if err != nil && !errors.Is(err, dynamostore.ErrCampaignConflict) {
+	if c.Status == campaign.StatusPaused {
+		err := cs.SetCampaignStatus(ctx, p.User.OrgID, c.ID, campaign.StatusPaused, campaign.StatusRunning, s.deps.Now())
+		if err != nil && !errors.Is(err, campaign.ErrConflict) {
 			return nil, s.campaignErr(ctx, err)
 		}
 		if err == nil {
@@ -362,7 +357,7 @@ func (s *Server) campaignErr(ctx context.Context, err error) error {
 	var pe *campaign.ParameterError
 	var me *campaign.MismatchError
 	switch {
-	case errors.Is(err, dynamostore.ErrCampaignNotFound):
+	case errors.Is(err, campaign.ErrNotFound):
 		return errNotFound("campaign")
 	case errors.Is(err, campaign.ErrEnqueue):
 		s.deps.Log.ErrorContext(ctx, "enqueue campaign job", "err", err)
@@ -402,7 +397,7 @@ func (s *Server) campaignView(ctx context.Context, cs CampaignStore, orgID, id s
 	return campaignOut(c, outcomes, counted), nil
 }
 
-func campaignOut(c dynamostore.Campaign, outcomes map[conversation.Status]int, counted bool) CampaignOut {
+func campaignOut(c campaign.Campaign, outcomes map[conversation.Status]int, counted bool) CampaignOut {
 	out := CampaignOut{ID: c.ID, Name: c.Name, Status: c.Status, Parameters: c.Parameters, PhoneNumberID: c.PhoneNumberID,
 		PageSize: c.PageSize, CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		Template: CampaignTemplateOut{Name: c.TemplateName, Language: c.TemplateLanguage, Category: c.TemplateCategory},

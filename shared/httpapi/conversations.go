@@ -10,7 +10,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 )
 
 // The inbox reads the conversation summaries the store keeps per lead,
@@ -107,7 +106,7 @@ func (s *Server) listConversations(ctx context.Context, in *struct {
 	Cursor     string `query:"cursor" maxLength:"2048"`
 }) (*struct{ Body ConversationList }, error) {
 	p := caller(ctx)
-	f := dynamostore.InboxFilter{AssigneeID: in.AssigneeID, Unread: in.Unread}
+	f := conversation.InboxFilter{AssigneeID: in.AssigneeID, Unread: in.Unread}
 	switch f.AssigneeID {
 	case "me":
 		f.AssigneeID = p.User.ID
@@ -137,7 +136,7 @@ func (s *Server) listConversations(ctx context.Context, in *struct {
 }
 
 // conversationOut is the API shape of one inbox entry.
-func conversationOut(e dynamostore.InboxEntry, now time.Time) ConversationOut {
+func conversationOut(e conversation.InboxEntry, now time.Time) ConversationOut {
 	l := e.Lead
 	open, until := windowOf(l.LastInboundAt, now)
 	c := ConversationOut{

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Cursors are opaque to clients: the store position, the org it belongs to
@@ -13,15 +15,15 @@ import (
 // secret. A tampered cursor, or one from another org or another listing, is
 // rejected.
 type cursorBody struct {
-	Org   string            `json:"o"`
-	Scope string            `json:"s"`
-	Key   map[string]string `json:"k"`
+	Org   string      `json:"o"`
+	Scope string      `json:"s"`
+	Key   page.Cursor `json:"k"`
 }
 
 type cursorCodec struct{ key []byte }
 
-func (c cursorCodec) encode(org, scope string, pos map[string]string) string {
-	if pos == nil {
+func (c cursorCodec) encode(org, scope string, pos page.Cursor) string {
+	if pos.IsZero() {
 		return ""
 	}
 	raw, _ := json.Marshal(cursorBody{Org: org, Scope: scope, Key: pos})
@@ -29,25 +31,25 @@ func (c cursorCodec) encode(org, scope string, pos map[string]string) string {
 	return payload + "." + base64.RawURLEncoding.EncodeToString(c.sign(payload))
 }
 
-func (c cursorCodec) decode(cursor, org, scope string) (map[string]string, bool) {
+func (c cursorCodec) decode(cursor, org, scope string) (page.Cursor, bool) {
 	if cursor == "" {
-		return nil, true
+		return page.Cursor{}, true
 	}
 	payload, sig, ok := strings.Cut(cursor, ".")
 	if !ok {
-		return nil, false
+		return page.Cursor{}, false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, c.sign(payload)) {
-		return nil, false
+		return page.Cursor{}, false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return nil, false
+		return page.Cursor{}, false
 	}
 	var b cursorBody
-	if err := json.Unmarshal(raw, &b); err != nil || b.Org != org || b.Scope != scope || len(b.Key) == 0 {
-		return nil, false
+	if err := json.Unmarshal(raw, &b); err != nil || b.Org != org || b.Scope != scope || b.Key.IsZero() {
+		return page.Cursor{}, false
 	}
 	return b.Key, true
 }

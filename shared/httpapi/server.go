@@ -23,6 +23,7 @@ import (
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/watemplate"
 )
 
@@ -50,10 +51,10 @@ type Store interface {
 	GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, error)
 	UpdateLead(ctx context.Context, old, next lead.Lead) error
 	DeleteLead(ctx context.Context, l lead.Lead) error
-	ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from map[string]string) (lead.Page, error)
+	ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from page.Cursor) (lead.Page, error)
 
 	audit.Recorder
-	ListAudit(ctx context.Context, orgID string, limit int, from map[string]string) ([]audit.Record, map[string]string, error)
+	ListAudit(ctx context.Context, orgID string, limit int, from page.Cursor) ([]audit.Record, page.Cursor, error)
 }
 
 // Check is one dependency probe for the health route.

@@ -9,6 +9,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Status is a lead's pipeline status.
@@ -85,8 +87,8 @@ type Filter struct {
 // Page is a page of leads with the opaque position of the next one.
 type Page struct {
 	Items []Lead
-	// Next is the store's position after the last item, or nil at the end.
-	Next map[string]string
+	// Next is the store's position after the last item, zero at the end.
+	Next page.Cursor
 }
 
 // Sentinel errors.

@@ -29,7 +29,20 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
+)
+
+// The table store serves every route of the API, the campaign routes
+// included (httpapi serves them only when the messaging store is a
+// CampaignStore), and the SES adapter verifies sender addresses.
+var (
+	_ httpapi.Store            = (*dynamostore.Store)(nil)
+	_ httpapi.MessagingStore   = (*dynamostore.Store)(nil)
+	_ httpapi.CampaignStore    = (*dynamostore.Store)(nil)
+	_ httpapi.IntegrationStore = (*dynamostore.Store)(nil)
+	_ httpapi.EmailSenderStore = (*dynamostore.Store)(nil)
+	_ httpapi.EmailIdentities  = (*sesmail.Client)(nil)
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -93,12 +106,12 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	}
 	return httpapi.New(httpapi.Deps{
 		Integrations: &httpapi.IntegrationDeps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue},
-		Automations:  automation.NewStore(db, cfg.TableName),
+		Automations:  automation.NewStore(store),
 		Messaging: &httpapi.MessagingDeps{Store: store, Enqueue: enqueue, Graph: graph, Opener: sealer,
 			EmailFrom: cfg.EmailFrom},
 		// The org's own sender address: SES verifies it (email identities);
 		// the endpoint and region come from the SDK's standard settings.
-		EmailSender:   &httpapi.EmailSenderDeps{Store: store, SES: sesv2.NewFromConfig(awsCfg), PlatformFrom: cfg.EmailFrom},
+		EmailSender:   &httpapi.EmailSenderDeps{Store: store, SES: sesmail.New(sesv2.NewFromConfig(awsCfg), ""), PlatformFrom: cfg.EmailFrom},
 		Store:         store,
 		Tokens:        tokens,
 		Log:           log,

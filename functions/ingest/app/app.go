@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 		Tokens:        envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{}),
 		Log:           log,
 		DefaultRegion: cfg.DefaultRegion,
-		Automate: &automation.Runner{Settings: automation.NewStore(db, cfg.TableName), Store: store, Log: log,
+		Automate: &automation.Runner{Settings: automation.NewStore(store), Store: store, Log: log,
 			Enqueue: enqueueOutbound(queues, cfg.OutboundQueueURL)},
 	}
 	return NewHandler(p, queues, cfg.IntakeDLQURL, log), p, nil

@@ -27,6 +27,7 @@ import (
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/page"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -122,9 +123,9 @@ func TestLeadAdsLeadIsCreatedOnce(t *testing.T) {
 	if l.Provenance == nil || l.Provenance.LeadgenID != leadgen || l.Provenance.FormID != formID {
 		t.Fatalf("provenance %+v", l.Provenance)
 	}
-	page, err := e.store.ListLeads(e.ctx, e.orgID, lead.Filter{}, 100, nil)
-	if err != nil || len(page.Items) != 1 {
-		t.Fatalf("org has %d leads (%v), want 1", len(page.Items), err)
+	listed, err := e.store.ListLeads(e.ctx, e.orgID, lead.Filter{}, 100, page.Cursor{})
+	if err != nil || len(listed.Items) != 1 {
+		t.Fatalf("org has %d leads (%v), want 1", len(listed.Items), err)
 	}
 	// The submission is recorded on the lead (provenance), not as an activity.
 	if acts, _ := e.store.Activities(e.ctx, e.orgID, l.ID); len(acts) != 0 {
