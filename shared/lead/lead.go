@@ -156,13 +156,18 @@ func Normalize(l *Lead, region string, normalizePhone PhoneNormalizer) error {
 	if l.Name == "" || len(l.Name) > MaxNameLen {
 		return &FieldError{Field: "name", Message: fmt.Sprintf("must be 1 to %d characters", MaxNameLen)}
 	}
-	var err error
-	if l.Phone, err = normalizePhone(l.Phone, region); err != nil {
+	// A field that fails keeps what was entered, so the caller can still
+	// keep or report it.
+	p, err := normalizePhone(l.Phone, region)
+	if err != nil {
 		return &FieldError{Field: "phone", Message: err.Error()}
 	}
-	if l.Email, err = NormalizeEmail(l.Email); err != nil {
+	l.Phone = p
+	e, err := NormalizeEmail(l.Email)
+	if err != nil {
 		return err
 	}
+	l.Email = e
 	if l.Phone == "" && l.Email == "" {
 		return &FieldError{Field: "phone", Message: "a lead needs a phone or an email"}
 	}

@@ -50,5 +50,8 @@ func TestNormalizeLead(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Field != "phone" || fe.Message != want {
 			t.Errorf("phone %q: Normalize = %v; want a FieldError on phone %q", raw, err, want)
 		}
+		if in.Phone != raw {
+			t.Errorf("phone %q: refused phone became %q; want what was entered", raw, in.Phone)
+		}
 	}
 }

@@ -146,6 +146,30 @@ func TestLeadAdsLeadIsCreatedOnce(t *testing.T) {
 	}
 }
 
+// A Lead Ads phone that cannot be read does not lose the lead when it has
+// an email: the lead is keyed by the email and keeps what was typed.
+func TestLeadAdsUnreadablePhoneIsKeptAsEntered(t *testing.T) {
+	e := newEnv(t)
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	leadgen := e.sim.AddLead(formID, map[string][]string{
+		"full_name": {"Ravi Kumar"}, "phone_number": {"call me maybe"}, "email": {"ravi@example.com"},
+	}, at)
+	if failed := e.deliver(e.sim.LeadgenPayload(pageID, formID, leadgen, at)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	id, err := e.store.LeadIDByEmail(e.ctx, e.orgID, "ravi@example.com")
+	if err != nil {
+		t.Fatalf("lead by email: %v", err)
+	}
+	l, err := e.store.GetLead(e.ctx, e.orgID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Phone != "" || l.CustomFields["phone_as_entered"] != "call me maybe" {
+		t.Fatalf("phone %q, phone_as_entered %q", l.Phone, l.CustomFields["phone_as_entered"])
+	}
+}
+
 func TestGraphOutageIsRetriedAndRevokedTokenParks(t *testing.T) {
 	e := newEnv(t)
 	at := time.Now().UTC()
