@@ -18,9 +18,14 @@ type cursorBody struct {
 	Key   map[string]string `json:"k"`
 }
 
-type cursorCodec struct{ key []byte }
+// Cursors seals list positions into cursors and opens them (Kit.Cursors).
+// The scope names the listing and its parameters, so that a cursor only
+// continues the listing it came from.
+type Cursors struct{ key []byte }
 
-func (c cursorCodec) encode(org, scope string, pos map[string]string) string {
+// Encode seals the store position pos of org's listing scope; "" at the
+// end of the listing (pos nil).
+func (c Cursors) Encode(org, scope string, pos map[string]string) string {
 	if pos == nil {
 		return ""
 	}
@@ -29,7 +34,9 @@ func (c cursorCodec) encode(org, scope string, pos map[string]string) string {
 	return payload + "." + base64.RawURLEncoding.EncodeToString(c.sign(payload))
 }
 
-func (c cursorCodec) decode(cursor, org, scope string) (map[string]string, bool) {
+// Decode opens a cursor of org's listing scope: nil, true for none (the
+// first page); false for a cursor that is not valid here.
+func (c Cursors) Decode(cursor, org, scope string) (map[string]string, bool) {
 	if cursor == "" {
 		return nil, true
 	}
@@ -52,7 +59,7 @@ func (c cursorCodec) decode(cursor, org, scope string) (map[string]string, bool)
 	return b.Key, true
 }
 
-func (c cursorCodec) sign(payload string) []byte {
+func (c Cursors) sign(payload string) []byte {
 	m := hmac.New(sha256.New, c.key)
 	m.Write([]byte(payload))
 	return m.Sum(nil)

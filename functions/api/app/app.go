@@ -22,13 +22,21 @@ import (
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/automation"
+	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/httpapi/campaigns"
+	"github.com/leadluence/backend/shared/httpapi/identity"
+	"github.com/leadluence/backend/shared/httpapi/integrations"
+	"github.com/leadluence/backend/shared/httpapi/leads"
+	"github.com/leadluence/backend/shared/httpapi/messaging"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/watemplate"
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -90,18 +98,11 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		}
 		return nil
 	}
-	return httpapi.New(httpapi.Deps{
-		Integrations: &httpapi.IntegrationDeps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue},
-		Automations:  automation.NewStore(db, cfg.TableName),
-		Messaging: &httpapi.MessagingDeps{Store: store, Enqueue: enqueue, Graph: graph, Opener: sealer,
-			EmailFrom: cfg.EmailFrom},
-		// The org's own sender address: SES verifies it (email identities);
-		// the endpoint and region come from the SDK's standard settings.
-		EmailSender:   &httpapi.EmailSenderDeps{Store: store, SES: sesv2.NewFromConfig(awsCfg), PlatformFrom: cfg.EmailFrom},
-		Store:         store,
-		Tokens:        tokens,
-		Log:           log,
-		DefaultRegion: cfg.DefaultRegion,
+	srv := httpapi.New(httpapi.Config{
+		Tokens: tokens,
+		Users:  store,
+		Audit:  store,
+		Log:    log,
 		Checks: []httpapi.Check{
 			{Name: "table", Run: store.Ping},
 			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
@@ -113,5 +114,23 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 				return nil
 			}},
 		},
-	}), nil
+	})
+	api, kit := srv.API(), srv.Kit()
+	leadService := &lead.Service{Store: store, Users: store, Audit: kit, DefaultRegion: cfg.DefaultRegion}
+	// One template catalog for single sends, automations and campaigns, so
+	// that they share its short-lived template lists.
+	templates := &watemplate.Catalog{Source: graph, Opener: sealer, Cache: &watemplate.Cache{}}
+	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion})
+	leads.Register(api, kit, leads.Deps{Leads: leadService})
+	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
+	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
+		EmailFrom:   cfg.EmailFrom,
+		Automations: automation.NewStore(db, cfg.TableName),
+		// The org's own sender address: SES verifies it (email identities);
+		// the endpoint and region come from the SDK's standard settings.
+		EmailSender: &messaging.EmailSenderDeps{Store: store, SES: sesv2.NewFromConfig(awsCfg), PlatformFrom: cfg.EmailFrom},
+	})
+	campaigns.Register(api, kit, campaigns.Deps{Store: store,
+		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})
+	return srv, nil
 }

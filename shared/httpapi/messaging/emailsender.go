@@ -1,4 +1,4 @@
-package httpapi
+package messaging
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/httpapi"
 )
 
 // The org's own sender address: PUT asks SES to verify it (SES mails a link
@@ -63,7 +64,7 @@ type EmailIdentities interface {
 type EmailSenderDeps struct {
 	Store EmailSenderStore
 	SES   EmailIdentities
-	// PlatformFrom is the platform sender address (MessagingDeps.EmailFrom):
+	// PlatformFrom is the platform sender address (Deps.EmailFrom):
 	// no org may take an address of its domain.
 	PlatformFrom string
 }
@@ -93,48 +94,48 @@ func senderOut(snd account.EmailSender) SenderOut {
 	return out
 }
 
-func (s *Server) registerEmailSender() {
+func (s *server) registerEmailSender(api huma.API) {
 	if s.deps.EmailSender == nil {
 		return
 	}
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "set-email-sender", Method: http.MethodPut, Path: "/v1/email/sender", Tags: []string{"email"},
 		Summary: "Send the organisation's emails from its own address (owner, admin)",
 		Description: "Asks SES to verify the address: SES mails a link to it, and emails go from it once the link is followed " +
 			"(status verified). Until then emails go from the platform address. Setting an address again (at most once a " +
 			"minute) mails a new link. Another organisation's verified address is 409 sender_taken; one it has not verified " +
 			"yet can be taken over, and the link then goes out for this organisation.",
-		Security: bearerSecurity, MaxBodyBytes: maxBodyBytes,
+		Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusTooManyRequests, http.StatusBadGateway},
 	}, s.setEmailSender)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "get-email-sender", Method: http.MethodGet, Path: "/v1/email/sender", Tags: []string{"email"},
 		Summary: "The organisation's sender address and its verification status",
 		Description: "A pending address is checked with SES again at most once a minute, a verified one hourly. " +
 			"404 when the organisation set none.",
-		Security: bearerSecurity, Errors: []int{http.StatusNotFound},
+		Security: httpapi.BearerSecurity, Errors: []int{http.StatusNotFound},
 	}, s.getEmailSender)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "delete-email-sender", Method: http.MethodDelete, Path: "/v1/email/sender", Tags: []string{"email"},
 		Summary:       "Go back to the platform sender address (owner, admin)",
 		Description:   "Emails go from the platform address with the organisation's name again; the address is released and removed from SES.",
-		DefaultStatus: http.StatusNoContent, Security: bearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
+		DefaultStatus: http.StatusNoContent, Security: httpapi.BearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
 	}, s.deleteEmailSender)
 }
 
 // senderAddress checks an address given as sender and returns it
 // lower-cased.
-func (s *Server) senderAddress(raw string) (string, error) {
+func (s *server) senderAddress(raw string) (string, error) {
 	raw = strings.TrimSpace(raw)
 	a, err := mail.ParseAddress(raw)
 	if err != nil || a.Name != "" || a.Address != raw {
-		return "", fieldProblem("email", "must be a plain email address, such as sales@example.com")
+		return "", httpapi.FieldProblem("email", "must be a plain email address, such as sales@example.com")
 	}
 	addr := strings.ToLower(a.Address)
 	// SES lets a verified domain send from its subdomains too.
 	if platform := domainOf(s.deps.EmailSender.PlatformFrom); platform != "" {
 		if d := domainOf(addr); d == platform || strings.HasSuffix(d, "."+platform) {
-			return "", fieldProblem("email", "is in the platform's own domain; use an address of your business")
+			return "", httpapi.FieldProblem("email", "is in the platform's own domain; use an address of your business")
 		}
 	}
 	return addr, nil
@@ -148,10 +149,10 @@ func domainOf(addr string) string {
 	return strings.ToLower(domain)
 }
 
-func (s *Server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }) (*senderOutput, error) {
-	p := caller(ctx)
+func (s *server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }) (*senderOutput, error) {
+	p := httpapi.Caller(ctx)
 	if !p.User.Role.Privileged() {
-		return nil, s.deny(ctx, "email_sender.set", "email_sender", p.User.OrgID, "only an owner or admin can set the sender address")
+		return nil, s.Deny(ctx, "email_sender.set", "email_sender", p.User.OrgID, "only an owner or admin can set the sender address")
 	}
 	d := s.deps.EmailSender
 	addr, err := s.senderAddress(in.Body.Email)
@@ -160,26 +161,26 @@ func (s *Server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }
 	}
 	name := strings.TrimSpace(in.Body.Name)
 	if strings.ContainsFunc(name, unicode.IsControl) {
-		return nil, fieldProblem("name", "must not contain control characters or line breaks")
+		return nil, httpapi.FieldProblem("name", "must not contain control characters or line breaks")
 	}
 	taken := func() error {
-		return problem(http.StatusConflict, "sender_taken", "another organisation sends from this address")
+		return httpapi.NewProblem(http.StatusConflict, "sender_taken", "another organisation sends from this address")
 	}
 	owner, ownerVerified, err := d.Store.EmailSenderOwner(ctx, addr)
 	switch {
 	case err != nil:
-		return nil, s.internal(ctx, "read sender owner", err)
+		return nil, s.Internal(ctx, "read sender owner", err)
 	case owner != "" && owner != p.User.OrgID && ownerVerified:
 		return nil, taken()
 	}
 	prev, err := d.Store.GetEmailSender(ctx, p.User.OrgID)
 	if err != nil && !errors.Is(err, account.ErrNotFound) {
-		return nil, s.internal(ctx, "read email sender", err)
+		return nil, s.Internal(ctx, "read email sender", err)
 	}
-	now := s.deps.Now().UTC()
+	now := s.Now().UTC()
 	if wait := prev.SetAt.Add(senderSetEvery).Sub(now); err == nil && wait > 0 {
 		return nil, huma.ErrorWithHeaders(
-			problem(http.StatusTooManyRequests, "too_many_requests", "the sender address was set moments ago; each time SES mails a new link, so wait a minute"),
+			httpapi.NewProblem(http.StatusTooManyRequests, "too_many_requests", "the sender address was set moments ago; each time SES mails a new link, so wait a minute"),
 			http.Header{"Retry-After": []string{strconv.Itoa(int(wait.Seconds()) + 1)}})
 	}
 	// Only a claim this org verified itself stays verified without a link.
@@ -192,14 +193,14 @@ func (s *Server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }
 	case errors.Is(err, account.ErrSenderTaken):
 		return nil, taken()
 	case errors.Is(err, account.ErrConflict):
-		return nil, problem(http.StatusConflict, "changed_concurrently", "the sender address was changed at the same moment; read it and try again")
+		return nil, httpapi.NewProblem(http.StatusConflict, "changed_concurrently", "the sender address was changed at the same moment; read it and try again")
 	case err != nil:
-		return nil, s.internal(ctx, "put email sender", err)
+		return nil, s.Internal(ctx, "put email sender", err)
 	}
 	if prev.Email != "" && prev.Email != addr {
 		s.forgetIdentity(ctx, prev.Email)
 	}
-	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "email_sender.set", TargetType: "email_sender",
+	s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "email_sender.set", TargetType: "email_sender",
 		TargetID: p.User.OrgID, Details: map[string]string{"status": string(st)}})
 	return &senderOutput{Body: senderOut(snd)}, nil
 }
@@ -207,10 +208,10 @@ func (s *Server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }
 // forgetIdentity removes an address the org released from SES, best
 // effort: a leftover identity is harmless, since no org's claim names it
 // and a new claim always starts with a fresh one.
-func (s *Server) forgetIdentity(ctx context.Context, addr string) {
+func (s *server) forgetIdentity(ctx context.Context, addr string) {
 	_, err := s.deps.EmailSender.SES.DeleteEmailIdentity(ctx, &sesv2.DeleteEmailIdentityInput{EmailIdentity: &addr})
 	if err != nil && !isNotFound(err) {
-		s.deps.Log.WarnContext(ctx, "delete released email identity", "err", sesFailure(err))
+		s.Log().WarnContext(ctx, "delete released email identity", "err", sesFailure(err))
 	}
 }
 
@@ -220,7 +221,7 @@ func (s *Server) forgetIdentity(ctx context.Context, addr string) {
 // created again, so that SES mails a new link to the address and only
 // whoever reads that mailbox can verify it (an identity another org, or
 // anyone, verified before does not carry over).
-func (s *Server) verifyIdentity(ctx context.Context, addr string, ownVerified bool) (account.SenderStatus, error) {
+func (s *server) verifyIdentity(ctx context.Context, addr string, ownVerified bool) (account.SenderStatus, error) {
 	ses := s.deps.EmailSender.SES
 	if ownVerified {
 		st, err := s.identityStatus(ctx, addr)
@@ -238,7 +239,7 @@ func (s *Server) verifyIdentity(ctx context.Context, addr string, ownVerified bo
 	var bad *sestypes.BadRequestException
 	switch {
 	case errors.As(err, &bad):
-		return "", fieldProblem("email", "was refused by the email service: "+bad.ErrorMessage())
+		return "", httpapi.FieldProblem("email", "was refused by the email service: "+bad.ErrorMessage())
 	case err != nil:
 		return "", s.sesUnavailable(ctx, "create email identity", err)
 	case out.VerifiedForSendingStatus:
@@ -247,9 +248,9 @@ func (s *Server) verifyIdentity(ctx context.Context, addr string, ownVerified bo
 	return account.SenderPending, nil
 }
 
-func (s *Server) sesUnavailable(ctx context.Context, what string, err error) error {
-	s.deps.Log.WarnContext(ctx, what, "err", sesFailure(err))
-	return problem(http.StatusBadGateway, "email_service_unavailable", "could not reach the email service; try again")
+func (s *server) sesUnavailable(ctx context.Context, what string, err error) error {
+	s.Log().WarnContext(ctx, what, "err", sesFailure(err))
+	return httpapi.NewProblem(http.StatusBadGateway, "email_service_unavailable", "could not reach the email service; try again")
 }
 
 // sesFailure describes an SES error for the logs without the address that
@@ -275,7 +276,7 @@ func isNotFound(err error) bool {
 
 // identityStatus reads an address's verification from SES: an identity
 // SES does not have (deleted meanwhile) counts as failed.
-func (s *Server) identityStatus(ctx context.Context, addr string) (account.SenderStatus, error) {
+func (s *server) identityStatus(ctx context.Context, addr string) (account.SenderStatus, error) {
 	out, err := s.deps.EmailSender.SES.GetEmailIdentity(ctx, &sesv2.GetEmailIdentityInput{EmailIdentity: &addr})
 	switch {
 	case isNotFound(err):
@@ -294,8 +295,8 @@ func (s *Server) identityStatus(ctx context.Context, addr string) (account.Sende
 // senderCheckEvery ago, or a verified one checked over senderRecheckEvery
 // ago (one request per org wins the check). Failures are logged and leave
 // the stored status.
-func (s *Server) refreshSender(ctx context.Context, snd account.EmailSender) account.EmailSender {
-	now := s.deps.Now().UTC()
+func (s *server) refreshSender(ctx context.Context, snd account.EmailSender) account.EmailSender {
+	now := s.Now().UTC()
 	every := senderCheckEvery
 	switch snd.Status {
 	case account.SenderPending:
@@ -311,14 +312,14 @@ func (s *Server) refreshSender(ctx context.Context, snd account.EmailSender) acc
 	ok, err := d.Store.ClaimEmailSenderCheck(ctx, snd.OrgID, snd.Email, now.Add(-every), now)
 	if err != nil || !ok {
 		if err != nil {
-			s.deps.Log.WarnContext(ctx, "claim sender check", "err", err)
+			s.Log().WarnContext(ctx, "claim sender check", "err", err)
 		}
 		return snd
 	}
 	snd.CheckedAt = now
 	st, err := s.identityStatus(ctx, snd.Email)
 	if err != nil {
-		s.deps.Log.WarnContext(ctx, "check sender address with SES", "err", sesFailure(err))
+		s.Log().WarnContext(ctx, "check sender address with SES", "err", sesFailure(err))
 		return snd
 	}
 	if st != snd.Status {
@@ -326,48 +327,48 @@ func (s *Server) refreshSender(ctx context.Context, snd account.EmailSender) acc
 		case errors.Is(err, account.ErrSenderTaken):
 			st = account.SenderFailed // another org took the claim over
 		case err != nil:
-			s.deps.Log.WarnContext(ctx, "record sender status", "err", err)
+			s.Log().WarnContext(ctx, "record sender status", "err", err)
 		}
 		snd.Status = st
 	}
 	return snd
 }
 
-func (s *Server) getEmailSender(ctx context.Context, _ *struct{}) (*senderOutput, error) {
-	snd, err := s.deps.EmailSender.Store.GetEmailSender(ctx, caller(ctx).User.OrgID)
+func (s *server) getEmailSender(ctx context.Context, _ *struct{}) (*senderOutput, error) {
+	snd, err := s.deps.EmailSender.Store.GetEmailSender(ctx, httpapi.Caller(ctx).User.OrgID)
 	if errors.Is(err, account.ErrNotFound) {
-		return nil, problem(http.StatusNotFound, "not_found", "the organisation has no sender address of its own; emails go from the platform address")
+		return nil, httpapi.NewProblem(http.StatusNotFound, "not_found", "the organisation has no sender address of its own; emails go from the platform address")
 	}
 	if err != nil {
-		return nil, s.internal(ctx, "read email sender", err)
+		return nil, s.Internal(ctx, "read email sender", err)
 	}
 	return &senderOutput{Body: senderOut(s.refreshSender(ctx, snd))}, nil
 }
 
-func (s *Server) deleteEmailSender(ctx context.Context, _ *struct{}) (*struct{}, error) {
-	p := caller(ctx)
+func (s *server) deleteEmailSender(ctx context.Context, _ *struct{}) (*struct{}, error) {
+	p := httpapi.Caller(ctx)
 	if !p.User.Role.Privileged() {
-		return nil, s.deny(ctx, "email_sender.delete", "email_sender", p.User.OrgID, "only an owner or admin can change the sender address")
+		return nil, s.Deny(ctx, "email_sender.delete", "email_sender", p.User.OrgID, "only an owner or admin can change the sender address")
 	}
 	d := s.deps.EmailSender
 	cur, err := d.Store.GetEmailSender(ctx, p.User.OrgID)
 	if errors.Is(err, account.ErrNotFound) {
-		return nil, errNotFound("sender address")
+		return nil, httpapi.NotFound("sender address")
 	}
 	if err != nil {
-		return nil, s.internal(ctx, "read email sender", err)
+		return nil, s.Internal(ctx, "read email sender", err)
 	}
 	switch err := d.Store.DeleteEmailSender(ctx, p.User.OrgID, cur.Email); {
 	case errors.Is(err, account.ErrConflict):
-		return nil, problem(http.StatusConflict, "changed_concurrently", "the sender address was changed at the same moment; read it and try again")
+		return nil, httpapi.NewProblem(http.StatusConflict, "changed_concurrently", "the sender address was changed at the same moment; read it and try again")
 	case err != nil:
-		return nil, s.internal(ctx, "delete email sender", err)
+		return nil, s.Internal(ctx, "delete email sender", err)
 	}
 	// Released: remove the identity unless another org's claim took it.
 	if owner, _, err := d.Store.EmailSenderOwner(ctx, cur.Email); err == nil && owner == "" {
 		s.forgetIdentity(ctx, cur.Email)
 	}
-	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "email_sender.delete", TargetType: "email_sender", TargetID: p.User.OrgID})
+	s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "email_sender.delete", TargetType: "email_sender", TargetID: p.User.OrgID})
 	return nil, nil
 }
 
@@ -375,8 +376,8 @@ func (s *Server) deleteEmailSender(ctx context.Context, _ *struct{}) (*struct{},
 // verified, else the platform address with the org's name as display name.
 // Replies never go to an address the org has not verified, which could be
 // anyone's.
-func (s *Server) emailFrom(ctx context.Context, org account.Org) (mail.Address, error) {
-	platform := mail.Address{Name: org.Name, Address: s.deps.Messaging.EmailFrom}
+func (s *server) emailFrom(ctx context.Context, org account.Org) (mail.Address, error) {
+	platform := mail.Address{Name: org.Name, Address: s.deps.EmailFrom}
 	if s.deps.EmailSender == nil {
 		return platform, nil
 	}
@@ -385,7 +386,7 @@ func (s *Server) emailFrom(ctx context.Context, org account.Org) (mail.Address, 
 		return platform, nil
 	}
 	if err != nil {
-		return mail.Address{}, s.internal(ctx, "read email sender", err)
+		return mail.Address{}, s.Internal(ctx, "read email sender", err)
 	}
 	if snd = s.refreshSender(ctx, snd); snd.Status != account.SenderVerified {
 		return platform, nil
