@@ -6,6 +6,8 @@ package audit
 import (
 	"context"
 	"time"
+
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Actions recorded in the trail.
@@ -53,4 +55,12 @@ const (
 // Recorder appends records to the trail.
 type Recorder interface {
 	AppendAudit(ctx context.Context, r Record) error
+}
+
+// Store keeps the trail (dynamostore.Store).
+type Store interface {
+	Recorder
+	// ListAudit returns up to limit records of an org's trail, newest
+	// first, after the position from, and the position after the last.
+	ListAudit(ctx context.Context, orgID string, limit int, from page.Cursor) ([]Record, page.Cursor, error)
 }

@@ -128,11 +128,19 @@ func RefreshSecretMatches(rec account.RefreshToken, secret []byte) bool {
 	return hmac.Equal(sum[:], rec.SecretHash)
 }
 
-// SecretStore keeps the sealed signing secret.
+// SecretStore keeps sealed platform secrets, such as the signing secret
+// (dynamostore.Store).
 type SecretStore interface {
+	// GetSecret returns a sealed secret, or account.ErrNotFound.
 	GetSecret(ctx context.Context, name string) ([]byte, error)
+	// PutSecret stores a sealed secret unless one exists already
+	// (ErrSecretExists).
 	PutSecret(ctx context.Context, name string, sealed []byte) error
 }
+
+// ErrSecretExists means PutSecret lost a race: another writer stored the
+// secret first, and the caller should read that one.
+var ErrSecretExists = errors.New("secret already exists")
 
 // Sealer is envelope encryption (see package envelope).
 type Sealer interface {

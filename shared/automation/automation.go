@@ -35,7 +35,7 @@ type SettingsSource interface {
 	Settings(ctx context.Context, orgID string) (Settings, error)
 }
 
-// MessageStore is what automations need of the table (dynamostore.Store).
+// MessageStore is what automations need of storage (dynamostore.Store).
 type MessageStore interface {
 	GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, error)
 	GetIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string) (integration.Integration, error)

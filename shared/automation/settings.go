@@ -8,31 +8,24 @@
 //     is closed, reply once per closed period with a configured text (the
 //     lead's message has just opened the 24-hour window).
 //
-// Both queue their message the way the api does (dynamostore QueueOutbound,
-// then a sendgate.Job on the outbound queue), with a ClientMessageID that
+// Both queue their message the way the api does (QueueOutbound of the
+// store, then a sendgate.Job on the outbound queue), with a ClientMessageID that
 // names the event, so a redelivered event never sends twice; both pass the
 // sender's gates (sendgate.Check) before queueing, and the sender checks
 // them again; both append an audit record (action "automation.send",
 // actor "system").
 //
-// Settings are per org, one item in the single table:
-//
-//	PK "ORG#<org_id>"   SK "AUTOMATION#settings"   type "automation_settings",
-//	                    settings (S, the JSON of Settings), updated_at
+// Settings are per org, kept by a SettingsStore (in the single table, one
+// item per org holding the JSON of Settings; see docs/data-model.md).
 package automation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // Settings are one org's automations. The zero value has every automation
@@ -198,52 +191,28 @@ func (h BusinessHours) Closed(t time.Time) (closed bool, period string) {
 	return true, t.Format(time.DateOnly)
 }
 
-// Keys of the settings item (see the package comment).
-const (
-	attrPK       = "PK"
-	attrSK       = "SK"
-	skSettings   = "AUTOMATION#settings"
-	typeSettings = "automation_settings"
-)
-
-func orgPK(orgID string) string { return "ORG#" + orgID }
-
-// DynamoDB is the part of the DynamoDB client the settings store uses.
-type DynamoDB interface {
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+// SettingsStore keeps each org's Settings as given (dynamostore.Store);
+// an org that never saved any gets the zero Settings.
+type SettingsStore interface {
+	AutomationSettings(ctx context.Context, orgID string) (Settings, error)
+	PutAutomationSettings(ctx context.Context, orgID string, st Settings) error
 }
 
-// Store keeps each org's Settings in the single table.
+// Store keeps each org's Settings: it stores only valid settings, stamped
+// with their update time.
 type Store struct {
-	db    DynamoDB
-	table string
+	db SettingsStore
 }
 
-// NewStore returns a Store over table (a *dynamodb.Client).
-func NewStore(db DynamoDB, table string) *Store { return &Store{db: db, table: table} }
-
-func (s *Store) key(orgID string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		attrPK: &types.AttributeValueMemberS{Value: orgPK(orgID)},
-		attrSK: &types.AttributeValueMemberS{Value: skSettings},
-	}
-}
+// NewStore returns a Store over db.
+func NewStore(db SettingsStore) *Store { return &Store{db: db} }
 
 // Settings returns an org's settings; an org that never saved any gets the
 // zero Settings (everything off).
 func (s *Store) Settings(ctx context.Context, orgID string) (Settings, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: s.key(orgID), ConsistentRead: aws.Bool(true)})
+	st, err := s.db.AutomationSettings(ctx, orgID)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read automation settings of %s: %w", orgID, err)
-	}
-	v, ok := out.Item["settings"].(*types.AttributeValueMemberS)
-	if !ok {
-		return Settings{}, nil
-	}
-	var st Settings
-	if err := json.Unmarshal([]byte(v.Value), &st); err != nil {
-		return Settings{}, fmt.Errorf("decode automation settings of %s: %w", orgID, err)
 	}
 	return st, nil
 }
@@ -257,15 +226,7 @@ func (s *Store) PutSettings(ctx context.Context, orgID string, st Settings) erro
 	if st.UpdatedAt.IsZero() {
 		st.UpdatedAt = time.Now().UTC()
 	}
-	raw, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("encode automation settings: %w", err)
-	}
-	item := s.key(orgID)
-	item["type"] = &types.AttributeValueMemberS{Value: typeSettings}
-	item["settings"] = &types.AttributeValueMemberS{Value: string(raw)}
-	item["updated_at"] = &types.AttributeValueMemberS{Value: st.UpdatedAt.UTC().Format(time.RFC3339Nano)}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+	if err := s.db.PutAutomationSettings(ctx, orgID, st); err != nil {
 		return fmt.Errorf("store automation settings of %s: %w", orgID, err)
 	}
 	return nil

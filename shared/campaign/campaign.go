@@ -10,7 +10,7 @@
 // Every lead gets at most one message per campaign (client message id
 // "campaign:<campaign>:<lead>"), so a page processed twice never sends
 // twice; a page's counts are committed once, guarded by the campaign's
-// version (see dynamostore.CommitCampaignPage). Leads without a phone,
+// version (see Store.CommitCampaignPage). Leads without a phone,
 // that opted out, or lacking a field a parameter needs are skipped and
 // counted by reason. The messages go through the same outbound queue and
 // sender gates as single sends. docs/campaigns.md says why, and what a
@@ -34,21 +34,11 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/watemplate"
 )
-
-// Store is what processing pages needs of the table (dynamostore.Store).
-type Store interface {
-	GetCampaign(ctx context.Context, orgID, id string) (dynamostore.Campaign, error)
-	CommitCampaignPage(ctx context.Context, orgID, id string, version int, next map[string]string, n dynamostore.PageCounts, at time.Time) error
-	ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from map[string]string) (lead.Page, error)
-	ListIntegrations(ctx context.Context, orgID string) ([]integration.Integration, error)
-	QueueOutbound(ctx context.Context, m conversation.Message) (stored conversation.Message, created bool, err error)
-}
 
 // Enqueue puts a job on the outbound queue: the message (org, lead,
 // message), or a campaign page job as (org, "",
@@ -193,7 +183,7 @@ type message struct {
 // the same code. Set the fields, then use it from any number of
 // goroutines.
 type Pages struct {
-	Store Store
+	Store PageStore
 	// Templates checks the campaign's template for each page and lead.
 	Templates *watemplate.Catalog
 	// Enqueue puts message and page jobs on the outbound queue.
@@ -239,7 +229,7 @@ func (p *Pages) Continue(ctx context.Context, orgID, id string) error {
 	if err != nil {
 		return fmt.Errorf("read campaign %s: %w", id, err)
 	}
-	if c.Status != dynamostore.CampaignRunning {
+	if c.Status != StatusRunning {
 		return nil
 	}
 	if err := p.Enqueue(ctx, orgID, "", sendgate.CampaignPageRef(id)); err != nil {
@@ -253,18 +243,18 @@ func (p *Pages) Continue(ctx context.Context, orgID, id string) error {
 // returns the campaign as last read. The caller queues the job for the
 // pages after (Continue). A page another processor committed first is no
 // error: the next page goes on from the cursor it stored.
-func (p *Pages) Run(ctx context.Context, orgID, id string) (dynamostore.Campaign, error) {
-	var c dynamostore.Campaign
+func (p *Pages) Run(ctx context.Context, orgID, id string) (Campaign, error) {
+	var c Campaign
 	for range pagesPerRequest {
 		var err error
 		if c, err = p.Store.GetCampaign(ctx, orgID, id); err != nil {
 			return c, fmt.Errorf("read campaign %s: %w", id, err)
 		}
-		if c.Status != dynamostore.CampaignRunning {
+		if c.Status != StatusRunning {
 			return c, nil
 		}
 		err = p.processPage(ctx, c)
-		if err != nil && !errors.Is(err, dynamostore.ErrCampaignConflict) {
+		if err != nil && !errors.Is(err, ErrConflict) {
 			return c, err
 		}
 		// On a conflict another processor committed this page: go on from
@@ -285,17 +275,17 @@ func (p *Pages) Run(ctx context.Context, orgID, id string) (dynamostore.Campaign
 func (p *Pages) Step(ctx context.Context, orgID, id string) error {
 	c, err := p.Store.GetCampaign(ctx, orgID, id)
 	switch {
-	case errors.Is(err, dynamostore.ErrCampaignNotFound):
+	case errors.Is(err, ErrNotFound):
 		p.logger().WarnContext(ctx, "campaign page job for an unknown campaign", "org_id", orgID, "campaign", id)
 		return nil
 	case err != nil:
 		return fmt.Errorf("read campaign %s: %w", id, err)
-	case c.Status != dynamostore.CampaignRunning:
+	case c.Status != StatusRunning:
 		return nil
 	}
 	err = p.processPage(ctx, c)
 	switch {
-	case errors.Is(err, dynamostore.ErrCampaignConflict):
+	case errors.Is(err, ErrConflict):
 		return nil
 	case Stopped(err):
 		p.logger().WarnContext(ctx, "campaign stopped", "org_id", orgID, "campaign", id, "err", err)
@@ -318,7 +308,7 @@ func Stopped(err error) bool {
 }
 
 // processPage sends to one page of leads and commits its counts.
-func (p *Pages) processPage(ctx context.Context, c dynamostore.Campaign) error {
+func (p *Pages) processPage(ctx context.Context, c Campaign) error {
 	all, err := p.Store.ListIntegrations(ctx, c.OrgID)
 	if err != nil {
 		return fmt.Errorf("list integrations: %w", err)
@@ -337,7 +327,7 @@ func (p *Pages) processPage(ctx context.Context, c dynamostore.Campaign) error {
 	if err != nil {
 		return fmt.Errorf("list leads of campaign %s: %w", c.ID, err)
 	}
-	n := dynamostore.PageCounts{Skipped: map[string]int{}}
+	n := PageCounts{Skipped: map[string]int{}}
 	for _, l := range page.Items {
 		n.Matched++
 		reason, err := p.send(ctx, c, number, sp, marketing, l)
@@ -359,7 +349,7 @@ func (p *Pages) processPage(ctx context.Context, c dynamostore.Campaign) error {
 // send queues the campaign's message to one lead, or returns why the lead
 // is skipped. A lead that already has its message (the page is processed
 // again) counts as queued and gets no second one.
-func (p *Pages) send(ctx context.Context, c dynamostore.Campaign, number integration.Integration, sp watemplate.Spec, marketing bool, l lead.Lead) (string, error) {
+func (p *Pages) send(ctx context.Context, c Campaign, number integration.Integration, sp watemplate.Spec, marketing bool, l lead.Lead) (string, error) {
 	if l.Phone == "" {
 		return SkipNoPhone, nil
 	}
@@ -382,7 +372,7 @@ func (p *Pages) send(ctx context.Context, c dynamostore.Campaign, number integra
 	now := p.now().UTC()
 	m := conversation.Message{ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(), OrgID: c.OrgID, LeadID: l.ID,
 		Channel: conversation.ChannelWhatsApp, Direction: conversation.Outbound, At: now, Type: "template", Number: number.ExternalID,
-		ClientMessageID: dynamostore.CampaignClientMessageID(c.ID, l.ID), Payload: string(raw),
+		ClientMessageID: ClientMessageID(c.ID, l.ID), Payload: string(raw),
 		Details: map[string]string{"template": sp.Name, "language": sp.Language, sendgate.DetailCategory: strings.ToLower(sp.Category), conversation.DetailCampaignID: c.ID}}
 	stored, created, err := p.Store.QueueOutbound(ctx, m)
 	if err != nil {

@@ -15,46 +15,46 @@ import (
 
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/watemplate"
 )
 
-// store is an in-memory campaign.Store with the table's semantics: one
+// store is an in-memory campaign.PageStore with the table's semantics: one
 // message per client message id, page commits guarded by the version.
 type store struct {
 	mu           sync.Mutex
-	campaigns    map[string]dynamostore.Campaign
+	campaigns    map[string]campaign.Campaign
 	leads        []lead.Lead // in ListLeads order
 	integrations []integration.Integration
 	messages     map[string]conversation.Message // by client message id
 	listErr      error
 }
 
-func (s *store) GetCampaign(_ context.Context, _, id string) (dynamostore.Campaign, error) {
+func (s *store) GetCampaign(_ context.Context, _, id string) (campaign.Campaign, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.campaigns[id]
 	if !ok {
-		return c, dynamostore.ErrCampaignNotFound
+		return c, campaign.ErrNotFound
 	}
 	return c, nil
 }
 
-func (s *store) CommitCampaignPage(_ context.Context, _, id string, version int, next map[string]string, n dynamostore.PageCounts, at time.Time) error {
+func (s *store) CommitCampaignPage(_ context.Context, _, id string, version int, next page.Cursor, n campaign.PageCounts, at time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.campaigns[id]
 	if !ok || c.Version != version {
-		return dynamostore.ErrCampaignConflict
+		return campaign.ErrConflict
 	}
 	c.Version++
 	c.Cursor = next
-	if next == nil {
-		c.Status = dynamostore.CampaignCompleted
+	if next.IsZero() {
+		c.Status = campaign.StatusCompleted
 	}
 	c.Matched += n.Matched
 	c.Queued += n.Queued
@@ -68,7 +68,7 @@ func (s *store) CommitCampaignPage(_ context.Context, _, id string, version int,
 
 // ListLeads pages through leads with the tag of the filter; the cursor is
 // the index of the next lead.
-func (s *store) ListLeads(_ context.Context, _ string, f lead.Filter, limit int, from map[string]string) (lead.Page, error) {
+func (s *store) ListLeads(_ context.Context, _ string, f lead.Filter, limit int, from page.Cursor) (lead.Page, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var matching []lead.Lead
@@ -79,11 +79,11 @@ func (s *store) ListLeads(_ context.Context, _ string, f lead.Filter, limit int,
 			}
 		}
 	}
-	start, _ := strconv.Atoi(from["i"])
+	start, _ := strconv.Atoi(from.Fields()["i"])
 	end := min(start+limit, len(matching))
 	p := lead.Page{Items: matching[start:end]}
 	if end < len(matching) {
-		p.Next = map[string]string{"i": strconv.Itoa(end)}
+		p.Next = page.NewCursor(map[string]string{"i": strconv.Itoa(end)})
 	}
 	return p, nil
 }
@@ -105,7 +105,7 @@ func (s *store) QueueOutbound(_ context.Context, m conversation.Message) (conver
 	return m, true, nil
 }
 
-func (s *store) campaign(id string) dynamostore.Campaign {
+func (s *store) campaign(id string) campaign.Campaign {
 	c, _ := s.GetCampaign(context.Background(), "o1", id)
 	return c
 }
@@ -197,7 +197,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{queue: &queue{}, graph: &graph{list: []meta.Template{sale}}, now: t0}
 	spring := []string{"spring"}
 	e.store = &store{
-		campaigns: map[string]dynamostore.Campaign{"c1": {OrgID: "o1", ID: "c1", Status: dynamostore.CampaignRunning,
+		campaigns: map[string]campaign.Campaign{"c1": {OrgID: "o1", ID: "c1", Status: campaign.StatusRunning,
 			TemplateName: "spring_sale", TemplateLanguage: "en_US", TemplateCategory: "marketing", PhoneNumberID: number.ExternalID,
 			Parameters: map[string][]string{"body": {"{{lead.name}}", "20%"}}, Filter: lead.Filter{Tag: "spring"}, PageSize: 2,
 			Skipped: map[string]int{}}},
@@ -234,11 +234,11 @@ func TestStepRunsTheCampaign(t *testing.T) {
 		t.Fatalf("after page 1: pages %v, sends %v", pages, sends)
 	}
 	c := e.store.campaign("c1")
-	if c.Status != dynamostore.CampaignRunning || c.Matched != 2 || c.Queued != 2 || c.Version != 1 || c.Cursor["i"] != "2" {
+	if c.Status != campaign.StatusRunning || c.Matched != 2 || c.Queued != 2 || c.Version != 1 || c.Cursor.Fields()["i"] != "2" {
 		t.Fatalf("campaign after page 1: %+v", c)
 	}
 	for _, j := range sends {
-		m := e.store.messages[dynamostore.CampaignClientMessageID("c1", j.LeadID)]
+		m := e.store.messages[campaign.ClientMessageID("c1", j.LeadID)]
 		if j.OrgID != "o1" || j.MessageID != m.ID || m.LeadID != j.LeadID {
 			t.Fatalf("job %+v for message %+v", j, m)
 		}
@@ -274,7 +274,7 @@ func TestStepRunsTheCampaign(t *testing.T) {
 	}
 	c = e.store.campaign("c1")
 	wantSkipped := map[string]int{campaign.SkipOptedOut: 1, campaign.SkipNoPhone: 1, campaign.SkipMissingParameter: 1}
-	if c.Status != dynamostore.CampaignCompleted || c.Matched != 5 || c.Queued != 2 || fmt.Sprint(c.Skipped) != fmt.Sprint(wantSkipped) {
+	if c.Status != campaign.StatusCompleted || c.Matched != 5 || c.Queued != 2 || fmt.Sprint(c.Skipped) != fmt.Sprint(wantSkipped) {
 		t.Fatalf("completed campaign %+v", c)
 	}
 	// A redelivered job of the completed campaign does nothing.
@@ -315,7 +315,7 @@ func TestPageProcessedAgainSendsNothingTwice(t *testing.T) {
 	// would leave it.
 	rewind := func() {
 		c := e.store.campaigns["c1"]
-		c.Cursor, c.Status = nil, dynamostore.CampaignRunning
+		c.Cursor, c.Status = page.Cursor{}, campaign.StatusRunning
 		e.store.campaigns["c1"] = c
 	}
 	rewind()
@@ -345,7 +345,7 @@ func TestPausedAndUnknownCampaigns(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.store.campaigns["c1"]
-	c.Status = dynamostore.CampaignPaused
+	c.Status = campaign.StatusPaused
 	e.store.campaigns["c1"] = c
 	if err := e.pages.Step(ctx, "o1", "c1"); err != nil {
 		t.Fatal(err)
@@ -354,7 +354,7 @@ func TestPausedAndUnknownCampaigns(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := e.pages.Run(ctx, "o1", "c1")
-	if err != nil || got.Status != dynamostore.CampaignPaused {
+	if err != nil || got.Status != campaign.StatusPaused {
 		t.Fatalf("Run on a paused campaign: %+v, %v", got, err)
 	}
 	if pages, sends := e.queue.take(); len(pages)+len(sends) != 0 || e.store.campaign("c1").Version != 0 {
@@ -363,10 +363,10 @@ func TestPausedAndUnknownCampaigns(t *testing.T) {
 	if err := e.pages.Step(ctx, "o1", "gone"); err != nil {
 		t.Fatalf("Step on an unknown campaign: %v, want nil (the chain ends)", err)
 	}
-	if _, err := e.pages.Run(ctx, "o1", "gone"); !errors.Is(err, dynamostore.ErrCampaignNotFound) {
+	if _, err := e.pages.Run(ctx, "o1", "gone"); !errors.Is(err, campaign.ErrNotFound) {
 		t.Fatalf("Run on an unknown campaign: %v", err)
 	}
-	if err := e.pages.Continue(ctx, "o1", "gone"); !errors.Is(err, dynamostore.ErrCampaignNotFound) {
+	if err := e.pages.Continue(ctx, "o1", "gone"); !errors.Is(err, campaign.ErrNotFound) {
 		t.Fatalf("Continue on an unknown campaign: %v", err)
 	}
 }
@@ -374,8 +374,8 @@ func TestPausedAndUnknownCampaigns(t *testing.T) {
 // conflictStore commits nothing: another processor always wins.
 type conflictStore struct{ *store }
 
-func (conflictStore) CommitCampaignPage(context.Context, string, string, int, map[string]string, dynamostore.PageCounts, time.Time) error {
-	return dynamostore.ErrCampaignConflict
+func (conflictStore) CommitCampaignPage(context.Context, string, string, int, page.Cursor, campaign.PageCounts, time.Time) error {
+	return campaign.ErrConflict
 }
 
 func TestLostCommitIsNoError(t *testing.T) {
@@ -432,7 +432,7 @@ func TestStepStopsOrRetries(t *testing.T) {
 			if pages, _ := e.queue.take(); len(pages) != 0 {
 				t.Fatalf("page job queued: %v", pages)
 			}
-			if c := e.store.campaign("c1"); c.Version != 0 || c.Status != dynamostore.CampaignRunning {
+			if c := e.store.campaign("c1"); c.Version != 0 || c.Status != campaign.StatusRunning {
 				t.Fatalf("page committed: %+v", c)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/page"
 )
 
 type auditItem struct {
@@ -44,7 +45,7 @@ func (s *Store) AppendAudit(ctx context.Context, r audit.Record) error {
 }
 
 // ListAudit returns up to limit records of an org's trail, newest first.
-func (s *Store) ListAudit(ctx context.Context, orgID string, limit int, from map[string]string) ([]audit.Record, map[string]string, error) {
+func (s *Store) ListAudit(ctx context.Context, orgID string, limit int, from page.Cursor) ([]audit.Record, page.Cursor, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("PK = :pk"),
@@ -54,13 +55,13 @@ func (s *Store) ListAudit(ctx context.Context, orgID string, limit int, from map
 		ExclusiveStartKey:         encodeKey(from),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list audit of %s: %w", orgID, err)
+		return nil, page.Cursor{}, fmt.Errorf("list audit of %s: %w", orgID, err)
 	}
 	recs := make([]audit.Record, 0, len(out.Items))
 	for _, item := range out.Items {
 		var it auditItem
 		if err := unmarshal(item, &it); err != nil {
-			return nil, nil, err
+			return nil, page.Cursor{}, err
 		}
 		recs = append(recs, audit.Record{ID: it.SK, OrgID: it.OrgID, ActorID: it.ActorID, Action: it.Action,
 			TargetType: it.TargetType, TargetID: it.TargetID, Outcome: it.Outcome, SourceIP: it.SourceIP,

@@ -2,7 +2,6 @@ package dynamostore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -11,8 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // A campaign is one item in its org's partition, ORG#<org> / CAMPAIGN#<id>.
@@ -24,59 +25,6 @@ import (
 // of the same page never both count it. The messages themselves are
 // idempotent by client message id ("campaign:<id>:<lead id>"), so a page
 // processed twice never sends twice either.
-
-// Campaign statuses.
-const (
-	CampaignRunning   = "running"
-	CampaignPaused    = "paused"
-	CampaignCompleted = "completed"
-)
-
-// ErrCampaignNotFound means there is no such campaign in the org.
-var ErrCampaignNotFound = errors.New("campaign not found")
-
-// ErrCampaignConflict means the campaign changed since it was read: another
-// request processed the page, or paused, resumed or completed it.
-var ErrCampaignConflict = errors.New("campaign changed concurrently")
-
-// Campaign is a template send to every lead matching a filter.
-type Campaign struct {
-	OrgID            string
-	ID               string
-	Name             string
-	Status           string
-	TemplateName     string
-	TemplateLanguage string
-	// TemplateCategory is the template's category (lower-cased) when the
-	// campaign was created.
-	TemplateCategory string
-	// PhoneNumberID is the business number sent from.
-	PhoneNumberID string
-	// Parameters are the parameter specs per template part ("header",
-	// "body", "buttons"): static text or a lead field reference.
-	Parameters map[string][]string
-	Filter     lead.Filter
-	PageSize   int
-	// Cursor is the ListLeads position of the next page (nil: first page,
-	// or none left once Status is completed).
-	Cursor map[string]string
-	// Version counts committed pages; a commit must name the version read.
-	Version int
-	Matched int
-	Queued  int
-	// Skipped counts leads not sent to, by reason.
-	Skipped   map[string]int
-	CreatedBy string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
-// PageCounts are the counts of one processed page.
-type PageCounts struct {
-	Matched int
-	Queued  int
-	Skipped map[string]int
-}
 
 type campaignItem struct {
 	PK               string              `dynamodbav:"PK"`
@@ -106,23 +54,10 @@ type campaignItem struct {
 	UpdatedAt        time.Time           `dynamodbav:"updated_at"`
 }
 
-// campaignSK is a campaign in its org's partition (ids are ULIDs, so the
-// partition lists campaigns by time).
-func campaignSK(id string) string { return prefixCampaign + id }
-
-const prefixCampaign = "CAMPAIGN#"
-
-// CampaignClientMessageID is the client message id of a campaign's message
-// to a lead: one message per lead and campaign, however often its page is
-// processed.
-func CampaignClientMessageID(campaignID, leadID string) string {
-	return "campaign:" + campaignID + ":" + leadID
-}
-
-func (i campaignItem) campaign() Campaign {
-	c := Campaign{OrgID: i.OrgID, ID: i.ID, Name: i.Name, Status: i.Status, TemplateName: i.TemplateName,
+func (i campaignItem) campaign() campaign.Campaign {
+	c := campaign.Campaign{OrgID: i.OrgID, ID: i.ID, Name: i.Name, Status: i.Status, TemplateName: i.TemplateName,
 		TemplateLanguage: i.TemplateLanguage, TemplateCategory: i.TemplateCategory, PhoneNumberID: i.PhoneNumberID,
-		Parameters: i.Parameters, PageSize: i.PageSize, Cursor: i.Cursor, Version: i.Version, Matched: i.Matched,
+		Parameters: i.Parameters, PageSize: i.PageSize, Cursor: page.NewCursor(i.Cursor), Version: i.Version, Matched: i.Matched,
 		Queued: i.Queued, Skipped: i.Skipped, CreatedBy: i.CreatedBy, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt,
 		Filter: lead.Filter{Status: lead.Status(i.FilterStatus), Tag: i.FilterTag, Source: i.FilterSource, AssigneeID: i.FilterAssignee}}
 	if c.Skipped == nil {
@@ -133,11 +68,11 @@ func (i campaignItem) campaign() Campaign {
 
 // CreateCampaign stores a new campaign (status, counts and version as
 // given, normally running and zero).
-func (s *Store) CreateCampaign(ctx context.Context, c Campaign) error {
+func (s *Store) CreateCampaign(ctx context.Context, c campaign.Campaign) error {
 	it := campaignItem{PK: orgPK(c.OrgID), SK: campaignSK(c.ID), Type: "campaign", OrgID: c.OrgID, ID: c.ID, Name: c.Name,
 		Status: c.Status, TemplateName: c.TemplateName, TemplateLanguage: c.TemplateLanguage, TemplateCategory: c.TemplateCategory,
 		PhoneNumberID: c.PhoneNumberID, Parameters: c.Parameters, FilterStatus: string(c.Filter.Status), FilterTag: c.Filter.Tag,
-		FilterSource: c.Filter.Source, FilterAssignee: c.Filter.AssigneeID, PageSize: c.PageSize, Cursor: c.Cursor,
+		FilterSource: c.Filter.Source, FilterAssignee: c.Filter.AssigneeID, PageSize: c.PageSize, Cursor: c.Cursor.Fields(),
 		Version: c.Version, Matched: c.Matched, Queued: c.Queued, Skipped: c.Skipped, CreatedBy: c.CreatedBy,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
 	if it.Skipped == nil {
@@ -156,21 +91,21 @@ func (s *Store) CreateCampaign(ctx context.Context, c Campaign) error {
 }
 
 // GetCampaign reads a campaign (consistently).
-func (s *Store) GetCampaign(ctx context.Context, orgID, id string) (Campaign, error) {
+func (s *Store) GetCampaign(ctx context.Context, orgID, id string) (campaign.Campaign, error) {
 	var it campaignItem
 	ok, err := s.get(ctx, orgPK(orgID), campaignSK(id), &it)
 	if err != nil {
-		return Campaign{}, err
+		return campaign.Campaign{}, err
 	}
 	if !ok {
-		return Campaign{}, ErrCampaignNotFound
+		return campaign.Campaign{}, campaign.ErrNotFound
 	}
 	return it.campaign(), nil
 }
 
 // ListCampaigns returns up to limit campaigns of an org, newest first,
 // after the position from.
-func (s *Store) ListCampaigns(ctx context.Context, orgID string, limit int, from map[string]string) ([]Campaign, map[string]string, error) {
+func (s *Store) ListCampaigns(ctx context.Context, orgID string, limit int, from page.Cursor) ([]campaign.Campaign, page.Cursor, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: &s.table, ScanIndexForward: aws.Bool(false), Limit: aws.Int32(pageLimit(limit)),
 		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :p)"),
@@ -180,13 +115,13 @@ func (s *Store) ListCampaigns(ctx context.Context, orgID string, limit int, from
 		ExclusiveStartKey: encodeKey(from),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list campaigns of %s: %w", orgID, err)
+		return nil, page.Cursor{}, fmt.Errorf("list campaigns of %s: %w", orgID, err)
 	}
-	list := make([]Campaign, 0, len(out.Items))
+	list := make([]campaign.Campaign, 0, len(out.Items))
 	for _, item := range out.Items {
 		var it campaignItem
 		if err := unmarshal(item, &it); err != nil {
-			return nil, nil, err
+			return nil, page.Cursor{}, err
 		}
 		list = append(list, it.campaign())
 	}
@@ -194,8 +129,8 @@ func (s *Store) ListCampaigns(ctx context.Context, orgID string, limit int, from
 }
 
 // SetCampaignStatus moves a campaign from one status to another (paused ↔
-// running). It returns ErrCampaignConflict when the campaign is not in
-// status from, and ErrCampaignNotFound when there is none.
+// running). It returns campaign.ErrConflict when the campaign is not in
+// status from, and campaign.ErrNotFound when there is none.
 func (s *Store) SetCampaignStatus(ctx context.Context, orgID, id, from, to string, at time.Time) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(orgPK(orgID), campaignSK(id)),
@@ -211,7 +146,7 @@ func (s *Store) SetCampaignStatus(ctx context.Context, orgID, id, from, to strin
 		if _, gerr := s.GetCampaign(ctx, orgID, id); gerr != nil {
 			return gerr
 		}
-		return ErrCampaignConflict
+		return campaign.ErrConflict
 	}
 	if err != nil {
 		return fmt.Errorf("set campaign %s %s: %w", id, to, err)
@@ -220,12 +155,12 @@ func (s *Store) SetCampaignStatus(ctx context.Context, orgID, id, from, to strin
 }
 
 // CommitCampaignPage records a processed page: the cursor of the next page
-// (nil when it was the last, which completes the campaign), one more
+// (zero when it was the last, which completes the campaign), one more
 // version, and the page's counts added atomically. It is conditional on
 // version being the one the page was read at; otherwise it returns
-// ErrCampaignConflict and counts nothing. A pause between reading and
+// campaign.ErrConflict and counts nothing. A pause between reading and
 // committing does not stop the commit: the page's messages were queued.
-func (s *Store) CommitCampaignPage(ctx context.Context, orgID, id string, version int, next map[string]string, n PageCounts, at time.Time) error {
+func (s *Store) CommitCampaignPage(ctx context.Context, orgID, id string, version int, next page.Cursor, n campaign.PageCounts, at time.Time) error {
 	set := "SET #ver = #ver + :one, updated_at = :at"
 	names := map[string]string{"#ver": "version"}
 	vals := map[string]types.AttributeValue{
@@ -234,15 +169,16 @@ func (s *Store) CommitCampaignPage(ctx context.Context, orgID, id string, versio
 		":m":  &types.AttributeValueMemberN{Value: strconv.Itoa(n.Matched)}, ":q": &types.AttributeValueMemberN{Value: strconv.Itoa(n.Queued)},
 	}
 	remove := ""
-	if next == nil {
+	if next.IsZero() {
 		set += ", #st = :done"
 		names["#st"] = "status"
-		vals[":done"] = &types.AttributeValueMemberS{Value: CampaignCompleted}
+		vals[":done"] = &types.AttributeValueMemberS{Value: campaign.StatusCompleted}
 		remove = " REMOVE #cur"
 	} else {
 		set += ", #cur = :cur"
-		cur := make(map[string]types.AttributeValue, len(next))
-		for k, v := range next {
+		fields := next.Fields()
+		cur := make(map[string]types.AttributeValue, len(fields))
+		for k, v := range fields {
 			cur[k] = &types.AttributeValueMemberS{Value: v}
 		}
 		vals[":cur"] = &types.AttributeValueMemberM{Value: cur}
@@ -267,7 +203,7 @@ func (s *Store) CommitCampaignPage(ctx context.Context, orgID, id string, versio
 		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
 	})
 	if isConditionFailed(err) {
-		return ErrCampaignConflict
+		return campaign.ErrConflict
 	}
 	if err != nil {
 		return fmt.Errorf("commit page of campaign %s: %w", id, err)
@@ -284,7 +220,7 @@ func (s *Store) CampaignOutcomes(ctx context.Context, orgID, campaignID string, 
 		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :p)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": &types.AttributeValueMemberS{Value: orgPK(orgID)},
-			":p":  &types.AttributeValueMemberS{Value: clientMessageSK(CampaignClientMessageID(campaignID, ""))},
+			":p":  &types.AttributeValueMemberS{Value: clientMessageSK(campaign.ClientMessageID(campaignID, ""))},
 		},
 	})
 	if err != nil {
@@ -295,10 +231,7 @@ func (s *Store) CampaignOutcomes(ctx context.Context, orgID, campaignID string, 
 	}
 	keys := make([]map[string]types.AttributeValue, 0, len(out.Items))
 	for _, item := range out.Items {
-		var g struct {
-			LeadID string `dynamodbav:"lead_id"`
-			MsgSK  string `dynamodbav:"msg_sk"`
-		}
+		var g clientMessageItem
 		if err := unmarshal(item, &g); err != nil {
 			return nil, false, err
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/integration"
 )
 
@@ -30,7 +30,7 @@ func TestInboundMessagesAreStoredOnce(t *testing.T) {
 	}
 	again := m
 	again.ID = ulid.Make().String()
-	if err := s.PutInboundMessage(ctx, again, consent); !errors.Is(err, dynamostore.ErrDuplicate) {
+	if err := s.PutInboundMessage(ctx, again, consent); !errors.Is(err, intake.ErrDuplicate) {
 		t.Fatalf("second delivery = %v, want ErrDuplicate", err)
 	}
 	msgs, err := s.Messages(ctx, "org1", l.ID)
@@ -149,7 +149,7 @@ func TestClaimEventOnce(t *testing.T) {
 	if err := s.ClaimEvent(ctx, "org1", "leadgen:123", "lead-a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ClaimEvent(ctx, "org1", "leadgen:123", "lead-b"); !errors.Is(err, dynamostore.ErrDuplicate) {
+	if err := s.ClaimEvent(ctx, "org1", "leadgen:123", "lead-b"); !errors.Is(err, intake.ErrDuplicate) {
 		t.Fatalf("second claim = %v", err)
 	}
 	if ref, ok, err := s.EventClaimed(ctx, "org1", "leadgen:123"); err != nil || !ok || ref != "lead-a" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // The inbox reads one small summary item per lead with messages
@@ -136,47 +137,6 @@ func (s *Store) writeWithConversation(ctx context.Context, items []types.Transac
 	return nil
 }
 
-// transact writes items in one transaction, again after a short jittered
-// wait when DynamoDB cancels it for a conflict with another transaction on
-// one of its items (the SDK does not retry those): message writes of one
-// lead all touch its conversation summary.
-func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
-	var err error
-	for attempt := range 6 {
-		if attempt > 0 {
-			if werr := backoff(ctx, attempt); werr != nil {
-				return errors.Join(err, werr)
-			}
-		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		if !transactionConflict(err) {
-			return err //nolint:wrapcheck // callers wrap it and read its cancellation reasons
-		}
-	}
-	return err //nolint:wrapcheck // as above
-}
-
-// transactionConflict reports whether err is a transaction cancelled only
-// because another transaction was writing one of its items at once.
-func transactionConflict(err error) bool {
-	var tce *types.TransactionConflictException
-	if errors.As(err, &tce) {
-		return true
-	}
-	reasons := cancelReasons(err)
-	conflict := false
-	for _, r := range reasons {
-		switch aws.ToString(r.Code) {
-		case "TransactionConflict":
-			conflict = true
-		case "", "None":
-		default:
-			return false
-		}
-	}
-	return conflict
-}
-
 // conversationAssignee is the transaction item that files a lead's
 // conversation under its assignee (GSI2PK), or under "unassigned" when
 // assigneeID is empty. It creates the summary if the
@@ -205,32 +165,13 @@ func (s *Store) conversationDelete(orgID, leadID string) types.TransactWriteItem
 	return types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: key(leadPartPK(orgID, leadID), skConversation)}}
 }
 
-// InboxEntry is one conversation of the inbox: its summary, its lead and
-// its latest message (nil when that message is gone, e.g. purged).
-type InboxEntry struct {
-	Summary conversation.Summary
-	Lead    lead.Lead
-	Last    *conversation.Message
-}
-
-// InboxFilter narrows the inbox.
-type InboxFilter struct {
-	// AssigneeID keeps the conversations of one user's leads.
-	AssigneeID string
-	// Unassigned keeps the conversations of leads nobody is assigned to
-	// (AssigneeID must be empty).
-	Unassigned bool
-	// Unread keeps conversations with unread inbound messages.
-	Unread bool
-}
-
 // Inbox returns up to limit conversations of an org, latest message first,
 // starting after the position from, and the position after the last one
 // (nil when there are no more). It is one Query on the inbox index (GSI2
 // for an assignee) and one BatchGetItem for the leads and latest messages;
 // Unread is a filter on that Query, so an unread page may read a few more
 // index pages (at most maxListPages).
-func (s *Store) Inbox(ctx context.Context, orgID string, f InboxFilter, limit int, from map[string]string) ([]InboxEntry, map[string]string, error) {
+func (s *Store) Inbox(ctx context.Context, orgID string, f conversation.InboxFilter, limit int, from page.Cursor) ([]conversation.InboxEntry, page.Cursor, error) {
 	index, pkAttr, skAttr, pk := indexGSI1, attrGSI1PK, attrGSI1SK, inboxPK(orgID)
 	switch {
 	case f.AssigneeID != "":
@@ -251,14 +192,14 @@ func (s *Store) Inbox(ctx context.Context, orgID string, f InboxFilter, limit in
 	}
 	var (
 		convs []conversationItem
-		next  map[string]string
+		next  page.Cursor
 	)
-	position := func(c conversationItem) map[string]string {
-		return map[string]string{attrPK: c.PK, attrSK: c.SK, pkAttr: pk, skAttr: c.LastID}
+	position := func(c conversationItem) page.Cursor {
+		return page.NewCursor(map[string]string{attrPK: c.PK, attrSK: c.SK, pkAttr: pk, skAttr: c.LastID})
 	}
 query:
-	for page := 0; ; page++ {
-		if page == maxListPages {
+	for n := 0; ; n++ {
+		if n == maxListPages {
 			next = decodeKey(in.ExclusiveStartKey)
 			break
 		}
@@ -266,7 +207,7 @@ query:
 		in.Limit = aws.Int32(pageLimit(limit - len(convs) + 1))
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
-			return nil, nil, fmt.Errorf("inbox of %s: %w", orgID, err)
+			return nil, page.Cursor{}, fmt.Errorf("inbox of %s: %w", orgID, err)
 		}
 		for _, item := range out.Items {
 			if len(convs) == limit {
@@ -275,7 +216,7 @@ query:
 			}
 			var c conversationItem
 			if err := unmarshal(item, &c); err != nil {
-				return nil, nil, err
+				return nil, page.Cursor{}, err
 			}
 			convs = append(convs, c)
 		}
@@ -286,7 +227,7 @@ query:
 	}
 	entries, err := s.inboxEntries(ctx, orgID, convs)
 	if err != nil {
-		return nil, nil, err
+		return nil, page.Cursor{}, err
 	}
 	if f.AssigneeID != "" || f.Unassigned {
 		// The index is eventually consistent: a lead reassigned a moment ago
@@ -305,7 +246,7 @@ query:
 // inboxEntries reads the leads and latest messages of some conversations in
 // one BatchGetItem per 50 conversations; conversations whose lead is gone
 // are dropped.
-func (s *Store) inboxEntries(ctx context.Context, orgID string, convs []conversationItem) ([]InboxEntry, error) {
+func (s *Store) inboxEntries(ctx context.Context, orgID string, convs []conversationItem) ([]conversation.InboxEntry, error) {
 	keys := make([]map[string]types.AttributeValue, 0, 2*len(convs))
 	for _, c := range convs {
 		keys = append(keys, key(orgPK(orgID), leadSK(c.LeadID)), key(leadPartPK(orgID, c.LeadID), messageSK(c.LastID)))
@@ -340,14 +281,14 @@ func (s *Store) inboxEntries(ctx context.Context, orgID string, convs []conversa
 	if err != nil {
 		return nil, fmt.Errorf("inbox of %s: %w", orgID, err)
 	}
-	out := make([]InboxEntry, 0, len(convs))
+	out := make([]conversation.InboxEntry, 0, len(convs))
 	for _, c := range convs {
 		l, ok := leads[c.LeadID]
 		if !ok {
 			s.dropOrphan(ctx, c)
 			continue
 		}
-		e := InboxEntry{Summary: c.summary(), Lead: l}
+		e := conversation.InboxEntry{Summary: c.summary(), Lead: l}
 		if m, ok := msgs[c.LeadID]; ok && m.ID == c.LastID {
 			e.Last = &m
 		}
@@ -367,51 +308,6 @@ func (s *Store) dropOrphan(ctx context.Context, c conversationItem) {
 		ConditionExpression:       aws.String("last_id = :id"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":id": &types.AttributeValueMemberS{Value: c.LastID}},
 	})
-}
-
-// batchGet reads items by key with BatchGetItem, 100 keys per call,
-// retrying unprocessed keys with backoff, and hands each item found to fn.
-// projection (with its names) limits the attributes read when not nil.
-func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, projection *batchProjection, fn func(map[string]types.AttributeValue) error) error {
-	for start := 0; start < len(keys); start += 100 {
-		ka := types.KeysAndAttributes{Keys: keys[start:min(start+100, len(keys))]}
-		if projection != nil {
-			if projection.expr != "" {
-				ka.ProjectionExpression, ka.ExpressionAttributeNames = aws.String(projection.expr), projection.names
-			}
-			ka.ConsistentRead = aws.Bool(projection.consistent)
-		}
-		req := map[string]types.KeysAndAttributes{s.table: ka}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt == 8 {
-				return errors.New("batch get: unprocessed keys after retries")
-			}
-			if attempt > 0 {
-				if err := backoff(ctx, attempt); err != nil {
-					return err
-				}
-			}
-			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return fmt.Errorf("batch get: %w", err)
-			}
-			for _, item := range res.Responses[s.table] {
-				if err := fn(item); err != nil {
-					return err
-				}
-			}
-			req = res.UnprocessedKeys
-		}
-	}
-	return nil
-}
-
-// batchProjection is the attributes a batchGet reads (all when expr is
-// empty) and whether the read is strongly consistent.
-type batchProjection struct {
-	expr       string
-	names      map[string]string
-	consistent bool
 }
 
 // Conversation returns a lead's conversation summary; ok is false when the

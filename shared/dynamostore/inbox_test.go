@@ -11,7 +11,8 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/page"
 )
 
 func inboundAt(orgID, leadID, wamid string, at time.Time) conversation.Message {
@@ -37,7 +38,7 @@ func TestInboxFollowsTheLatestMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.PutInboundMessage(ctx, inboundAt("org1", a.ID, "wamid.a0", base.Add(99*time.Second)), nil); !errors.Is(err, dynamostore.ErrDuplicate) {
+	if err := s.PutInboundMessage(ctx, inboundAt("org1", a.ID, "wamid.a0", base.Add(99*time.Second)), nil); !errors.Is(err, intake.ErrDuplicate) {
 		t.Fatalf("redelivery = %v, want ErrDuplicate", err)
 	}
 	// and one message from B in between
@@ -46,13 +47,13 @@ func TestInboxFollowsTheLatestMessage(t *testing.T) {
 	}
 	// WHEN the inbox is read
 	queries := c.get("Query")
-	entries, next, err := s.Inbox(ctx, "org1", dynamostore.InboxFilter{}, 10, nil)
+	entries, next, err := s.Inbox(ctx, "org1", conversation.InboxFilter{}, 10, page.Cursor{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// THEN A is first (its latest message, 30 s, is the newest), with 3
 	// unread and its 30 s message as the last one, in one Query
-	if len(entries) != 2 || entries[0].Lead.ID != a.ID || entries[1].Lead.ID != b.ID || next != nil {
+	if len(entries) != 2 || entries[0].Lead.ID != a.ID || entries[1].Lead.ID != b.ID || !next.IsZero() {
 		t.Fatalf("inbox %+v next %v", entries, next)
 	}
 	if e := entries[0]; e.Summary.Unread != 3 || e.Last == nil || !e.Last.At.Equal(base.Add(30*time.Second)) {
@@ -73,11 +74,11 @@ func TestInboxFollowsTheLatestMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// THEN B leads, A has nothing unread, and only unread B is listed as unread
-	entries, _, err = s.Inbox(ctx, "org1", dynamostore.InboxFilter{}, 10, nil)
+	entries, _, err = s.Inbox(ctx, "org1", conversation.InboxFilter{}, 10, page.Cursor{})
 	if err != nil || len(entries) != 2 || entries[0].Lead.ID != b.ID || entries[1].Summary.Unread != 0 || !entries[1].Summary.ReadAt.Equal(base.Add(30*time.Second)) {
 		t.Fatalf("inbox after read and reply %+v, %v", entries, err)
 	}
-	unread, _, err := s.Inbox(ctx, "org1", dynamostore.InboxFilter{Unread: true}, 10, nil)
+	unread, _, err := s.Inbox(ctx, "org1", conversation.InboxFilter{Unread: true}, 10, page.Cursor{})
 	if err != nil || len(unread) != 1 || unread[0].Lead.ID != b.ID || unread[0].Summary.Unread != 1 {
 		t.Fatalf("unread inbox %+v, %v", unread, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/page"
 )
 
 type integrationItem struct {
@@ -61,7 +62,7 @@ func (i integrationItem) integration() integration.Integration {
 func (s *Store) ConnectIntegration(ctx context.Context, in integration.Integration) error {
 	kind := string(in.Kind)
 	av, err := marshal(integrationItem{PK: orgPK(in.OrgID), SK: integrationSK(kind, in.ExternalID), Type: "integration",
-		GSI1PK: integrationsByKindPK(kind), GSI1SK: in.OrgID + "#" + in.ExternalID, BackfillSince: in.BackfillSince,
+		GSI1PK: integrationsByKindPK(kind), GSI1SK: integrationsByKindSK(in.OrgID, in.ExternalID), BackfillSince: in.BackfillSince,
 		OrgID: in.OrgID, Kind: kind, ExternalID: in.ExternalID, Name: in.Name, WABAID: in.WABAID,
 		DisplayPhoneNumber: in.DisplayPhoneNumber, FormIDs: in.FormIDs, SealedToken: in.SealedToken,
 		Status: string(integration.StatusActive), ConnectedBy: in.ConnectedBy, ConnectedAt: in.ConnectedAt, UpdatedAt: in.UpdatedAt,
@@ -119,11 +120,11 @@ func (s *Store) ListIntegrations(ctx context.Context, orgID string) ([]integrati
 	})
 	var out []integration.Integration
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		pg, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list integrations of %s: %w", orgID, err)
 		}
-		for _, item := range page.Items {
+		for _, item := range pg.Items {
 			var it integrationItem
 			if err := unmarshal(item, &it); err != nil {
 				return nil, err
@@ -309,7 +310,7 @@ func (s *Store) DeleteParkedEvent(ctx context.Context, orgID string, kind integr
 // IntegrationsOfKind lists every active integration of a kind across orgs
 // (GSI1), for scheduled jobs such as backfill. It reads one page of up to
 // limit items after from.
-func (s *Store) IntegrationsOfKind(ctx context.Context, kind integration.Kind, limit int, from map[string]string) ([]integration.Integration, map[string]string, error) {
+func (s *Store) IntegrationsOfKind(ctx context.Context, kind integration.Kind, limit int, from page.Cursor) ([]integration.Integration, page.Cursor, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(indexGSI1),
 		KeyConditionExpression:   aws.String("GSI1PK = :pk"),
@@ -321,13 +322,13 @@ func (s *Store) IntegrationsOfKind(ctx context.Context, kind integration.Kind, l
 		Limit: aws.Int32(pageLimit(limit)), ExclusiveStartKey: encodeKey(from),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list %s integrations: %w", kind, err)
+		return nil, page.Cursor{}, fmt.Errorf("list %s integrations: %w", kind, err)
 	}
 	list := make([]integration.Integration, 0, len(out.Items))
 	for _, item := range out.Items {
 		var it integrationItem
 		if err := unmarshal(item, &it); err != nil {
-			return nil, nil, err
+			return nil, page.Cursor{}, err
 		}
 		list = append(list, it.integration())
 	}

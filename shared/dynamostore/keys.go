@@ -1,6 +1,9 @@
 package dynamostore
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Every key of the single table is built in this file, so the data model in
 // docs/data-model.md can be checked against one place.
@@ -84,6 +87,7 @@ const (
 	prefixMsg         = "MSG#"
 	prefixConsent     = "CONSENT#"
 	prefixActivity    = "ACT#"
+	prefixStatusLog   = "STATUS#"
 	skWAMID           = "WAMID"
 )
 
@@ -97,8 +101,15 @@ func activitySK(actID string) string  { return prefixActivity + actID }
 func eventSK(key string) string       { return "EVENT#" + key }
 func wamidPK(wamid string) string     { return "WAMID#" + wamid }
 func statusLogSK(at int64, status string) string {
-	return fmt.Sprintf("STATUS#%020d#%s", at, status)
+	return fmt.Sprintf("%s%020d#%s", prefixStatusLog, at, status)
 }
+
+// consentEventKey is the event claimed by a consent entry appended once per
+// evidence (AppendConsentOnce).
+func consentEventKey(evidence string) string { return "consent:" + evidence }
+
+// clientMessageSK guards one message per client_message_id in an org.
+func clientMessageSK(clientID string) string { return "CLIENTMSG#" + clientID }
 
 // skConversation is a lead's conversation summary in its history partition
 // (latest message, unread counter, read marker; see inbox.go).
@@ -131,5 +142,37 @@ const skEmailSender = "EMAIL_SENDER"
 // send from it.
 func senderOwnerPK(email string) string { return "SENDER#" + email }
 
-// integrationsByKindPK is GSI1's partition of every integration of a kind.
+// integrationsByKindPK is GSI1's partition of every integration of a kind;
+// integrationsByKindSK orders it by org, then page or number.
 func integrationsByKindPK(kind string) string { return "INTEGRATIONS#" + kind }
+func integrationsByKindSK(orgID, externalID string) string {
+	return orgID + "#" + externalID
+}
+
+// campaignSK is a campaign in its org's partition (ids are ULIDs, so the
+// partition lists campaigns by time).
+func campaignSK(id string) string { return prefixCampaign + id }
+
+const prefixCampaign = "CAMPAIGN#"
+
+// skAutomationSettings is an org's automation settings, in the org's
+// partition (see automation.go).
+const skAutomationSettings = "AUTOMATION#settings"
+
+// The pacer's items (see pacing.go).
+
+// rateWindowPK and rateWindowSK count the sends granted from a business
+// number in one one-second window (its Unix second).
+func rateWindowPK(number string) string { return "RATE#" + number }
+func rateWindowSK(sec int64) string     { return strconv.FormatInt(sec, 10) }
+
+// pairPK holds the schedule of one business number and one recipient.
+func pairPK(number, to string) string { return "RATE#" + number + "#TO#" + to }
+
+const skPair = "PAIR"
+
+// bookingPK holds the pair slot booked by a message that waits for it in
+// the queue.
+func bookingPK(orgID, msgID string) string { return "RATE#BOOKING#" + orgID + "#" + msgID }
+
+const skBooking = "BOOKING"

@@ -3,14 +3,15 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 )
 
 type leadItem struct {
@@ -275,95 +276,88 @@ func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) error {
 	return s.leadWriteError(ctx, l.OrgID, err, nil, "delete lead "+l.ID)
 }
 
-// maxListPages bounds how many Query pages one listing may read while
-// filters drop items, so a sparse filter cannot turn one request into a
-// walk over the whole org.
-const maxListPages = 5
-
 // ListLeads returns up to limit leads of an org, newest first, starting
 // after the position from. It picks one access path: the assignee index
 // (GSI2) when filtering by assignee, the status index (GSI1) when filtering
 // by status, else the org partition; the remaining filters are applied by
 // DynamoDB as a filter expression. Without filters it is exactly one Query.
-func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from map[string]string) (lead.Page, error) {
+func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from page.Cursor) (lead.Page, error) {
 	var (
 		index   *string
-		keyCond expression.KeyConditionBuilder
-		conds   []expression.ConditionBuilder
+		keyCond string
+		filters []string
+		names   = map[string]string{}
+		vals    = map[string]types.AttributeValue{}
 	)
 	switch {
 	case f.AssigneeID != "":
-		index = aws.String(indexGSI2)
-		keyCond = expression.Key(attrGSI2PK).Equal(expression.Value(leadAssigneePK(orgID, f.AssigneeID)))
+		index, keyCond = aws.String(indexGSI2), "GSI2PK = :pk"
+		vals[":pk"] = &types.AttributeValueMemberS{Value: leadAssigneePK(orgID, f.AssigneeID)}
 		if f.Status != "" {
-			conds = append(conds, expression.Name("status").Equal(expression.Value(string(f.Status))))
+			filters = append(filters, "#status = :status")
+			names["#status"], vals[":status"] = "status", &types.AttributeValueMemberS{Value: string(f.Status)}
 		}
 	case f.Status != "":
-		index = aws.String(indexGSI1)
-		keyCond = expression.Key(attrGSI1PK).Equal(expression.Value(leadStatusPK(orgID, string(f.Status))))
+		index, keyCond = aws.String(indexGSI1), "GSI1PK = :pk"
+		vals[":pk"] = &types.AttributeValueMemberS{Value: leadStatusPK(orgID, string(f.Status))}
 	default:
-		keyCond = expression.Key(attrPK).Equal(expression.Value(orgPK(orgID))).
-			And(expression.Key(attrSK).BeginsWith(prefixLead))
+		keyCond = "PK = :pk AND begins_with(SK, :prefix)"
+		vals[":pk"], vals[":prefix"] = &types.AttributeValueMemberS{Value: orgPK(orgID)}, &types.AttributeValueMemberS{Value: prefixLead}
 	}
 	if f.Tag != "" {
-		conds = append(conds, expression.Contains(expression.Name("tags"), f.Tag))
+		filters = append(filters, "contains(#tags, :tag)")
+		names["#tags"], vals[":tag"] = "tags", &types.AttributeValueMemberS{Value: f.Tag}
 	}
 	if f.Source != "" {
-		conds = append(conds, expression.Name("source").Equal(expression.Value(f.Source)))
-	}
-	b := expression.NewBuilder().WithKeyCondition(keyCond)
-	if len(conds) == 1 {
-		b = b.WithFilter(conds[0])
-	} else if len(conds) > 1 {
-		b = b.WithFilter(expression.And(conds[0], conds[1], conds[2:]...))
-	}
-	expr, err := b.Build()
-	if err != nil {
-		return lead.Page{}, fmt.Errorf("list leads: %w", err)
+		filters = append(filters, "#source = :source")
+		names["#source"], vals[":source"] = "source", &types.AttributeValueMemberS{Value: f.Source}
 	}
 	in := &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: index, ScanIndexForward: aws.Bool(false),
-		KeyConditionExpression: expr.KeyCondition(), FilterExpression: expr.Filter(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		KeyConditionExpression: aws.String(keyCond), ExpressionAttributeValues: vals,
 		ExclusiveStartKey: encodeKey(from),
 	}
-	var page lead.Page
+	if len(filters) > 0 {
+		in.FilterExpression, in.ExpressionAttributeNames = aws.String(strings.Join(filters, " AND ")), names
+	}
+	var res lead.Page
 	for range maxListPages {
 		// Ask for one more than needed to know whether a next page exists
 		// without a second round trip in the common, unfiltered case.
-		in.Limit = aws.Int32(pageLimit(limit - len(page.Items) + 1))
+		in.Limit = aws.Int32(pageLimit(limit - len(res.Items) + 1))
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
 			return lead.Page{}, fmt.Errorf("list leads of %s: %w", orgID, err)
 		}
 		for _, item := range out.Items {
-			if len(page.Items) == limit {
+			if len(res.Items) == limit {
 				// There is at least one more: resume after the last returned.
-				last := page.Items[len(page.Items)-1]
-				page.Next = positionOf(last, index)
-				return page, nil
+				last := res.Items[len(res.Items)-1]
+				res.Next = positionOf(last, index)
+				return res, nil
 			}
 			var it leadItem
 			if err := unmarshal(item, &it); err != nil {
 				return lead.Page{}, err
 			}
-			page.Items = append(page.Items, it.lead())
+			res.Items = append(res.Items, it.lead())
 		}
 		if out.LastEvaluatedKey == nil {
-			return page, nil
+			return res, nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
-		if len(page.Items) == limit {
-			page.Next = decodeKey(out.LastEvaluatedKey)
-			return page, nil
+		if len(res.Items) == limit {
+			res.Next = decodeKey(out.LastEvaluatedKey)
+			return res, nil
 		}
 	}
-	page.Next = decodeKey(in.ExclusiveStartKey)
-	return page, nil
+	res.Next = decodeKey(in.ExclusiveStartKey)
+	return res, nil
 }
 
-// positionOf is the ExclusiveStartKey that resumes a listing after l.
-func positionOf(l lead.Lead, index *string) map[string]string {
+// positionOf is the position (ExclusiveStartKey) that resumes a listing
+// after l.
+func positionOf(l lead.Lead, index *string) page.Cursor {
 	it := toLeadItem(l)
 	k := map[string]string{attrPK: it.PK, attrSK: it.SK}
 	switch aws.ToString(index) {
@@ -372,5 +366,81 @@ func positionOf(l lead.Lead, index *string) map[string]string {
 	case indexGSI2:
 		k[attrGSI2PK], k[attrGSI2SK] = it.GSI2PK, it.GSI2SK
 	}
-	return k
+	return page.NewCursor(k)
+}
+
+// LeadIDByPhone returns the id of the org's lead with this E.164 phone.
+func (s *Store) LeadIDByPhone(ctx context.Context, orgID, e164 string) (string, error) {
+	return s.leadIDByGuard(ctx, orgID, leadPhoneSK(e164))
+}
+
+// LeadIDByEmail returns the id of the org's lead with this email.
+func (s *Store) LeadIDByEmail(ctx context.Context, orgID, email string) (string, error) {
+	return s.leadIDByGuard(ctx, orgID, leadEmailSK(email))
+}
+
+func (s *Store) leadIDByGuard(ctx context.Context, orgID, sk string) (string, error) {
+	var g guardItem
+	ok, err := s.get(ctx, orgPK(orgID), sk, &g)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", lead.ErrNotFound
+	}
+	return g.LeadID, nil
+}
+
+// TouchLastInbound moves a lead's last_inbound_at forward (the start of
+// WhatsApp's 24-hour customer-service window).
+func (s *Store) TouchLastInbound(ctx context.Context, orgID, leadID string, at time.Time) error {
+	v := at.UTC().Format(time.RFC3339Nano)
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(orgPK(orgID), leadSK(leadID)),
+		UpdateExpression:    aws.String("SET last_inbound_at = :at ADD version :one"),
+		ConditionExpression: aws.String("attribute_exists(PK) AND (attribute_not_exists(last_inbound_at) OR last_inbound_at < :at)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": &types.AttributeValueMemberS{Value: v}, ":one": &types.AttributeValueMemberN{Value: "1"},
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("touch last inbound: %w", err)
+	}
+	return nil
+}
+
+type activityItem struct {
+	PK      string            `dynamodbav:"PK"`
+	SK      string            `dynamodbav:"SK"`
+	Type    string            `dynamodbav:"type"`
+	OrgID   string            `dynamodbav:"org_id"`
+	LeadID  string            `dynamodbav:"lead_id"`
+	Kind    string            `dynamodbav:"kind"`
+	At      time.Time         `dynamodbav:"at"`
+	Details map[string]string `dynamodbav:"details,omitempty"`
+	// FromMeta marks content received from Meta, for purges on disconnect.
+	FromMeta bool `dynamodbav:"from_meta"`
+}
+
+// Activities returns a lead's activities in time order.
+func (s *Store) Activities(ctx context.Context, orgID, leadID string) ([]lead.Activity, error) {
+	items, err := s.queryPrefix(ctx, leadPartPK(orgID, leadID), prefixActivity)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]lead.Activity, 0, len(items))
+	for _, item := range items {
+		var it activityItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		out = append(out, lead.Activity{ID: it.SK[len(prefixActivity):], OrgID: it.OrgID, LeadID: it.LeadID, Kind: it.Kind, At: it.At,
+			Details: it.Details, FromMeta: it.FromMeta})
+	}
+	return out, nil
+}
+
+func toActivityItem(a lead.Activity) activityItem {
+	return activityItem{PK: leadPartPK(a.OrgID, a.LeadID), SK: activitySK(a.ID), Type: "activity", OrgID: a.OrgID, LeadID: a.LeadID,
+		Kind: a.Kind, At: a.At, Details: a.Details, FromMeta: a.FromMeta}
 }

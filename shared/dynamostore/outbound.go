@@ -20,13 +20,6 @@ import (
 // message in "sending", which the next delivery turns into "unknown"
 // instead of sending it again.
 
-// ErrNotQueued means a message is no longer queued: another sender claimed
-// it, or it was sent, failed or marked unknown.
-var ErrNotQueued = errors.New("message is not queued")
-
-// clientMessageSK guards one message per client_message_id in an org.
-func clientMessageSK(clientID string) string { return "CLIENTMSG#" + clientID }
-
 // QueueOutbound writes an outbound message as queued, once per client
 // message id: asked again with the same id it returns the message stored
 // the first time and created=false. The lead's conversation summary moves
@@ -41,10 +34,10 @@ func (s *Store) QueueOutbound(ctx context.Context, m conversation.Message) (stor
 	if err != nil {
 		return m, false, err
 	}
-	guard := map[string]types.AttributeValue{
-		attrPK: &types.AttributeValueMemberS{Value: orgPK(m.OrgID)}, attrSK: &types.AttributeValueMemberS{Value: clientMessageSK(m.ClientMessageID)},
-		"type": &types.AttributeValueMemberS{Value: "client_message"}, "lead_id": &types.AttributeValueMemberS{Value: m.LeadID},
-		"msg_sk": &types.AttributeValueMemberS{Value: messageSK(m.ID)},
+	guard, err := marshal(clientMessageItem{PK: orgPK(m.OrgID), SK: clientMessageSK(m.ClientMessageID), Type: "client_message",
+		LeadID: m.LeadID, MsgSK: messageSK(m.ID)})
+	if err != nil {
+		return m, false, err
 	}
 	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: guard, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
@@ -56,10 +49,7 @@ func (s *Store) QueueOutbound(ctx context.Context, m conversation.Message) (stor
 		err = s.transact(ctx, items)
 	}
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
-		var g struct {
-			LeadID string `dynamodbav:"lead_id"`
-			MsgSK  string `dynamodbav:"msg_sk"`
-		}
+		var g clientMessageItem
 		if _, err := s.get(ctx, orgPK(m.OrgID), clientMessageSK(m.ClientMessageID), &g); err != nil {
 			return m, false, err
 		}
@@ -76,21 +66,8 @@ func (s *Store) QueueOutbound(ctx context.Context, m conversation.Message) (stor
 	return m, true, nil
 }
 
-// GetMessage returns one message of a lead.
-func (s *Store) GetMessage(ctx context.Context, orgID, leadID, msgID string) (conversation.Message, error) {
-	var it messageItem
-	ok, err := s.get(ctx, leadPartPK(orgID, leadID), messageSK(msgID), &it)
-	if err != nil {
-		return conversation.Message{}, err
-	}
-	if !ok {
-		return conversation.Message{}, conversation.ErrUnknownMessage
-	}
-	return it.message(), nil
-}
-
 // ClaimSend moves a queued message to sending. Only one claim succeeds;
-// others get ErrNotQueued.
+// others get conversation.ErrNotQueued.
 func (s *Store) ClaimSend(ctx context.Context, orgID, leadID, msgID string, at time.Time) error {
 	return s.moveMessage(ctx, orgID, leadID, msgID, conversation.StatusQueued, conversation.StatusSending, at, nil)
 }
@@ -132,7 +109,7 @@ func (s *Store) RecordSent(ctx context.Context, orgID, leadID, msgID, providerID
 		{Put: &types.Put{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 	}})
 	if reasons := cancelReasons(err); reasons != nil {
-		return ErrNotQueued
+		return conversation.ErrNotQueued
 	}
 	if err != nil {
 		return fmt.Errorf("record sent %s: %w", msgID, err)
@@ -157,7 +134,7 @@ func (s *Store) moveMessage(ctx context.Context, orgID, leadID, msgID string, fr
 		ExpressionAttributeNames: map[string]string{"#st": "status"}, ExpressionAttributeValues: vals,
 	})
 	if isConditionFailed(err) {
-		return ErrNotQueued
+		return conversation.ErrNotQueued
 	}
 	if err != nil {
 		return fmt.Errorf("move message %s to %s: %w", msgID, to, err)

@@ -9,7 +9,6 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 )
 
 func TestOutboundLifecycle(t *testing.T) {
@@ -36,7 +35,7 @@ func TestOutboundLifecycle(t *testing.T) {
 	if err := s.ClaimSend(ctx, "org1", l.ID, m.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ClaimSend(ctx, "org1", l.ID, m.ID, now); !errors.Is(err, dynamostore.ErrNotQueued) {
+	if err := s.ClaimSend(ctx, "org1", l.ID, m.ID, now); !errors.Is(err, conversation.ErrNotQueued) {
 		t.Fatalf("second claim = %v, want ErrNotQueued", err)
 	}
 	if err := s.ReleaseSend(ctx, "org1", l.ID, m.ID, now); err != nil {
@@ -68,7 +67,7 @@ func TestOutboundLifecycle(t *testing.T) {
 	if err := s.FailSend(ctx, "org1", l.ID, m2.ID, conversation.StatusUnknown, 0, "", "sender stopped mid-send", now); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ClaimSend(ctx, "org1", l.ID, m2.ID, now); !errors.Is(err, dynamostore.ErrNotQueued) {
+	if err := s.ClaimSend(ctx, "org1", l.ID, m2.ID, now); !errors.Is(err, conversation.ErrNotQueued) {
 		t.Fatalf("claim of an unknown-outcome message = %v", err)
 	}
 	got, _ = s.GetMessage(ctx, "org1", l.ID, m2.ID)

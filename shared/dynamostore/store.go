@@ -1,10 +1,19 @@
 // Package dynamostore is the DynamoDB single-table adapter behind the domain
-// packages. Item structs stay private here; every key is built in keys.go;
-// SDK errors are translated to the domain's sentinel errors.
+// packages: it implements their storage ports (lead.Store,
+// conversation.MessageStore, campaign.Store, ...). Item structs stay private
+// here; every key is built in keys.go; SDK errors are translated to the
+// domain's sentinel errors. Each aggregate has its file: accounts.go (orgs,
+// users), sessions.go (sessions, refresh tokens, login throttle),
+// secrets.go, audit.go, leads.go (leads and their activities), events.go
+// (processed-event claims), messages.go, outbound.go (queueing and the send
+// state), consent.go, inbox.go, integrations.go, campaigns.go,
+// automation.go, pacing.go and emailsender.go. Expressions are written as
+// strings with named placeholders.
 package dynamostore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,6 +23,45 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/auth"
+	"github.com/leadluence/backend/shared/automation"
+	"github.com/leadluence/backend/shared/campaign"
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/page"
+)
+
+// The ports Store implements.
+var (
+	_ account.Store             = (*Store)(nil)
+	_ account.SessionStore      = (*Store)(nil)
+	_ account.LoginThrottle     = (*Store)(nil)
+	_ account.SenderStore       = (*Store)(nil)
+	_ auth.SecretStore          = (*Store)(nil)
+	_ audit.Store               = (*Store)(nil)
+	_ lead.Store                = (*Store)(nil)
+	_ lead.ActivityStore        = (*Store)(nil)
+	_ intake.EventStore         = (*Store)(nil)
+	_ conversation.MessageStore = (*Store)(nil)
+	_ conversation.SendStore    = (*Store)(nil)
+	_ conversation.ConsentStore = (*Store)(nil)
+	_ conversation.InboxStore   = (*Store)(nil)
+	_ integration.Store         = (*Store)(nil)
+	_ integration.ParkingStore  = (*Store)(nil)
+	_ campaign.Store            = (*Store)(nil)
+	_ campaign.PageStore        = (*Store)(nil)
+	_ automation.SettingsStore  = (*Store)(nil)
+	_ automation.MessageStore   = (*Store)(nil)
+	_ outbound.Store            = (*Store)(nil)
+	_ outbound.PaceStore        = (*Store)(nil)
+	_ intake.Store              = (*Store)(nil)
+	_ intake.BackfillStore      = (*Store)(nil)
 )
 
 // Store reads and writes the single table.
@@ -84,6 +132,13 @@ func marshal(v any) (map[string]types.AttributeValue, error) {
 	return item, nil
 }
 
+func unmarshal(item map[string]types.AttributeValue, out any) error {
+	if err := attributevalue.UnmarshalMap(item, out); err != nil {
+		return fmt.Errorf("decode item: %w", err)
+	}
+	return nil
+}
+
 // cancelReasons returns the per-item reasons of a cancelled transaction, or
 // nil when err is something else.
 func cancelReasons(err error) []types.CancellationReason {
@@ -103,10 +158,11 @@ func isConditionFailed(err error) bool {
 	return errors.As(err, &ccf)
 }
 
-// decodeKey turns a LastEvaluatedKey into strings (all our keys are strings).
-func decodeKey(k map[string]types.AttributeValue) map[string]string {
+// decodeKey turns a LastEvaluatedKey into a listing position (all our keys
+// are strings).
+func decodeKey(k map[string]types.AttributeValue) page.Cursor {
 	if len(k) == 0 {
-		return nil
+		return page.Cursor{}
 	}
 	out := make(map[string]string, len(k))
 	for name, v := range k {
@@ -114,15 +170,18 @@ func decodeKey(k map[string]types.AttributeValue) map[string]string {
 			out[name] = s.Value
 		}
 	}
-	return out
+	return page.NewCursor(out)
 }
 
-func encodeKey(k map[string]string) map[string]types.AttributeValue {
-	if len(k) == 0 {
+// encodeKey turns a listing position back into an ExclusiveStartKey (nil
+// for the zero Cursor: the first page).
+func encodeKey(c page.Cursor) map[string]types.AttributeValue {
+	fields := c.Fields()
+	if len(fields) == 0 {
 		return nil
 	}
-	out := make(map[string]types.AttributeValue, len(k))
-	for name, v := range k {
+	out := make(map[string]types.AttributeValue, len(fields))
+	for name, v := range fields {
 		out[name] = &types.AttributeValueMemberS{Value: v}
 	}
 	return out
@@ -134,9 +193,131 @@ func pageLimit(n int) int32 {
 	return int32(max(1, min(n, 1000))) //nolint:gosec // clamped
 }
 
-func unmarshal(item map[string]types.AttributeValue, out any) error {
-	if err := attributevalue.UnmarshalMap(item, out); err != nil {
-		return fmt.Errorf("decode item: %w", err)
+// maxListPages bounds how many Query pages one listing may read while
+// filters drop items, so a sparse filter cannot turn one request into a
+// walk over the whole org.
+const maxListPages = 5
+
+// queryPrefix reads every item of partition pk whose sort key starts with
+// prefix, in key order.
+func (s *Store) queryPrefix(ctx context.Context, pk, prefix string) ([]map[string]types.AttributeValue, error) {
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: pk}, ":p": &types.AttributeValueMemberS{Value: prefix},
+		},
+	})
+	var out []map[string]types.AttributeValue
+	for p.HasMorePages() {
+		pg, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query %s %s: %w", pk, prefix, err)
+		}
+		out = append(out, pg.Items...)
+	}
+	return out, nil
+}
+
+// transact writes items in one transaction, again after a short jittered
+// wait when DynamoDB cancels it for a conflict with another transaction on
+// one of its items (the SDK does not retry those): message writes of one
+// lead all touch its conversation summary.
+func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	var err error
+	for attempt := range 6 {
+		if attempt > 0 {
+			if werr := backoff(ctx, attempt); werr != nil {
+				return errors.Join(err, werr)
+			}
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if !transactionConflict(err) {
+			return err //nolint:wrapcheck // callers wrap it and read its cancellation reasons
+		}
+	}
+	return err //nolint:wrapcheck // as above
+}
+
+// transactionConflict reports whether err is a transaction cancelled only
+// because another transaction was writing one of its items at once.
+func transactionConflict(err error) bool {
+	var tce *types.TransactionConflictException
+	if errors.As(err, &tce) {
+		return true
+	}
+	reasons := cancelReasons(err)
+	conflict := false
+	for _, r := range reasons {
+		switch aws.ToString(r.Code) {
+		case "TransactionConflict":
+			conflict = true
+		case "", "None":
+		default:
+			return false
+		}
+	}
+	return conflict
+}
+
+// backoff sleeps before retry attempt (1, 2, ...) of unprocessed batch
+// keys: 20 ms doubling, with jitter, as the SDK documentation advises.
+func backoff(ctx context.Context, attempt int) error {
+	d := (20 * time.Millisecond) << min(attempt-1, 6)
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	d += time.Duration(b[0]) * d / 512
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("batch retry: %w", ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
+
+// batchGet reads items by key with BatchGetItem, 100 keys per call,
+// retrying unprocessed keys with backoff, and hands each item found to fn.
+// projection (with its names) limits the attributes read when not nil.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, projection *batchProjection, fn func(map[string]types.AttributeValue) error) error {
+	for start := 0; start < len(keys); start += 100 {
+		ka := types.KeysAndAttributes{Keys: keys[start:min(start+100, len(keys))]}
+		if projection != nil {
+			if projection.expr != "" {
+				ka.ProjectionExpression, ka.ExpressionAttributeNames = aws.String(projection.expr), projection.names
+			}
+			ka.ConsistentRead = aws.Bool(projection.consistent)
+		}
+		req := map[string]types.KeysAndAttributes{s.table: ka}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt == 8 {
+				return errors.New("batch get: unprocessed keys after retries")
+			}
+			if attempt > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					return err
+				}
+			}
+			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return fmt.Errorf("batch get: %w", err)
+			}
+			for _, item := range res.Responses[s.table] {
+				if err := fn(item); err != nil {
+					return err
+				}
+			}
+			req = res.UnprocessedKeys
+		}
 	}
 	return nil
+}
+
+// batchProjection is the attributes a batchGet reads (all when expr is
+// empty) and whether the read is strongly consistent.
+type batchProjection struct {
+	expr       string
+	names      map[string]string
+	consistent bool
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -139,26 +140,26 @@ func TestListLeadsIsOneQuery(t *testing.T) {
 		}
 	}
 	before := c.get("Query")
-	page, err := s.ListLeads(ctx, "org1", lead.Filter{}, 5, nil)
+	res, err := s.ListLeads(ctx, "org1", lead.Filter{}, 5, page.Cursor{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := c.get("Query") - before; got != 1 {
 		t.Fatalf("unfiltered list used %d Query calls, want 1", got)
 	}
-	if len(page.Items) != 5 || page.Next == nil {
-		t.Fatalf("page of %d, next %v", len(page.Items), page.Next)
+	if len(res.Items) != 5 || res.Next.IsZero() {
+		t.Fatalf("page of %d, next %v", len(res.Items), res.Next)
 	}
 	seen := map[string]bool{}
-	for n := 0; page.Next != nil; n++ {
-		for _, l := range page.Items {
+	for n := 0; !res.Next.IsZero(); n++ {
+		for _, l := range res.Items {
 			seen[l.ID] = true
 		}
-		if page, err = s.ListLeads(ctx, "org1", lead.Filter{}, 5, page.Next); err != nil {
+		if res, err = s.ListLeads(ctx, "org1", lead.Filter{}, 5, res.Next); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, l := range page.Items {
+	for _, l := range res.Items {
 		seen[l.ID] = true
 	}
 	if len(seen) != 12 {

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Cursors are opaque to clients: the store position, the org it belongs to
@@ -13,9 +15,9 @@ import (
 // secret. A tampered cursor, or one from another org or another listing, is
 // rejected.
 type cursorBody struct {
-	Org   string            `json:"o"`
-	Scope string            `json:"s"`
-	Key   map[string]string `json:"k"`
+	Org   string      `json:"o"`
+	Scope string      `json:"s"`
+	Key   page.Cursor `json:"k"`
 }
 
 // Cursors seals list positions into cursors and opens them (Kit.Cursors).
@@ -24,9 +26,9 @@ type cursorBody struct {
 type Cursors struct{ key []byte }
 
 // Encode seals the store position pos of org's listing scope; "" at the
-// end of the listing (pos nil).
-func (c Cursors) Encode(org, scope string, pos map[string]string) string {
-	if pos == nil {
+// end of the listing (the zero pos).
+func (c Cursors) Encode(org, scope string, pos page.Cursor) string {
+	if pos.IsZero() {
 		return ""
 	}
 	raw, _ := json.Marshal(cursorBody{Org: org, Scope: scope, Key: pos})
@@ -34,27 +36,27 @@ func (c Cursors) Encode(org, scope string, pos map[string]string) string {
 	return payload + "." + base64.RawURLEncoding.EncodeToString(c.sign(payload))
 }
 
-// Decode opens a cursor of org's listing scope: nil, true for none (the
-// first page); false for a cursor that is not valid here.
-func (c Cursors) Decode(cursor, org, scope string) (map[string]string, bool) {
+// Decode opens a cursor of org's listing scope: the zero Cursor, true for
+// none (the first page); false for a cursor that is not valid here.
+func (c Cursors) Decode(cursor, org, scope string) (page.Cursor, bool) {
 	if cursor == "" {
-		return nil, true
+		return page.Cursor{}, true
 	}
 	payload, sig, ok := strings.Cut(cursor, ".")
 	if !ok {
-		return nil, false
+		return page.Cursor{}, false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, c.sign(payload)) {
-		return nil, false
+		return page.Cursor{}, false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return nil, false
+		return page.Cursor{}, false
 	}
 	var b cursorBody
-	if err := json.Unmarshal(raw, &b); err != nil || b.Org != org || b.Scope != scope || len(b.Key) == 0 {
-		return nil, false
+	if err := json.Unmarshal(raw, &b); err != nil || b.Org != org || b.Scope != scope || b.Key.IsZero() {
+		return page.Cursor{}, false
 	}
 	return b.Key, true
 }

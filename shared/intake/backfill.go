@@ -8,11 +8,12 @@ import (
 
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // BackfillStore is what backfill needs beyond Store.
 type BackfillStore interface {
-	IntegrationsOfKind(ctx context.Context, kind integration.Kind, limit int, from map[string]string) ([]integration.Integration, map[string]string, error)
+	IntegrationsOfKind(ctx context.Context, kind integration.Kind, limit int, from page.Cursor) ([]integration.Integration, page.Cursor, error)
 	SetBackfillSince(ctx context.Context, orgID string, kind integration.Kind, externalID string, since time.Time) error
 }
 
@@ -33,7 +34,7 @@ const maxBackfillPages = 20
 func (p *Processor) Backfill(ctx context.Context, store BackfillStore, graph LeadLister) (Counts, error) {
 	var total Counts
 	var errs []error
-	var from map[string]string
+	var from page.Cursor
 	for {
 		pages, next, err := store.IntegrationsOfKind(ctx, integration.KindFacebookPage, 100, from)
 		if err != nil {
@@ -48,7 +49,7 @@ func (p *Processor) Backfill(ctx context.Context, store BackfillStore, graph Lea
 				errs = append(errs, fmt.Errorf("page %s: %w", in.ExternalID, err))
 			}
 		}
-		if next == nil {
+		if next.IsZero() {
 			return total, errors.Join(errs...)
 		}
 		from = next

@@ -24,13 +24,33 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/phone"
 )
 
-// Store is what intake needs from storage.
+// ErrDuplicate means an event was processed before (its leadgen id, wamid
+// or evidence is claimed already): nothing was written.
+var ErrDuplicate = errors.New("event already processed")
+
+// EventStore claims processed events, so that one delivered again changes
+// nothing (dynamostore.Store): a claimed event is ErrDuplicate.
+type EventStore interface {
+	// ClaimEvent marks an event key processed for an org, with a ref (the
+	// lead it produced, say).
+	ClaimEvent(ctx context.Context, orgID, eventKey, ref string) error
+	// EventClaimed reports whether an event key was processed, and its ref.
+	EventClaimed(ctx context.Context, orgID, eventKey string) (string, bool, error)
+	// CreateLeadForEvent creates a lead and claims the event that produced
+	// it, all or nothing (lead.Store.CreateLead's errors otherwise).
+	CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string) error
+	// AttachEvent records an event on an existing lead as an activity and
+	// claims it, once.
+	AttachEvent(ctx context.Context, orgID, eventKey string, act lead.Activity) error
+}
+
+// Store is what intake needs from storage (dynamostore.Store).
 type Store interface {
 	IntegrationOwner(ctx context.Context, kind integration.Kind, externalID string) (integration.Owner, error)
 	GetIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string) (integration.Integration, error)
@@ -42,7 +62,7 @@ type Store interface {
 
 	EventClaimed(ctx context.Context, orgID, eventKey string) (string, bool, error)
 	CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string) error
-	AttachEvent(ctx context.Context, orgID, eventKey string, act dynamostore.Activity) error
+	AttachEvent(ctx context.Context, orgID, eventKey string, act lead.Activity) error
 	CreateLead(ctx context.Context, l lead.Lead) error
 	LeadIDByPhone(ctx context.Context, orgID, e164 string) (string, error)
 	LeadIDByEmail(ctx context.Context, orgID, email string) (string, error)
@@ -293,12 +313,12 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 	}
 	l.Provenance = &lead.Provenance{IntegrationKind: string(integration.KindFacebookPage), IntegrationID: v.PageID,
 		LeadgenID: v.LeadgenID, FormID: v.FormID, AdID: v.AdID, Fields: fields}
-	if err := lead.Normalize(&l, p.region(ctx, orgID)); err != nil {
+	if err := lead.Normalize(&l, p.region(ctx, orgID), phone.Normalize); err != nil {
 		var fe *lead.FieldError
 		if errors.As(err, &fe) && fe.Field == "phone" && l.Email != "" {
 			// Keep what the person typed, drop it as the phone key.
 			l.CustomFields["phone_as_entered"], l.Phone = l.Phone, ""
-			err = lead.Normalize(&l, p.region(ctx, orgID))
+			err = lead.Normalize(&l, p.region(ctx, orgID), phone.Normalize)
 		}
 		if err != nil {
 			return permanent("lead %s cannot be stored: %v", v.LeadgenID, err)
@@ -315,16 +335,16 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 			}
 		}
 		return nil
-	case errors.Is(err, dynamostore.ErrDuplicate):
+	case errors.Is(err, ErrDuplicate):
 		c.Duplicates++
 		return nil
 	case errors.As(err, &dup):
 		// The same person submitted again: a timeline entry on their lead.
-		act := dynamostore.Activity{ID: ulid.Make().String(), OrgID: orgID, LeadID: dup.ExistingID, Kind: "lead_ads_resubmission",
+		act := lead.Activity{ID: ulid.Make().String(), OrgID: orgID, LeadID: dup.ExistingID, Kind: "lead_ads_resubmission",
 			At: created, FromMeta: true, Details: map[string]string{"leadgen_id": v.LeadgenID, "form_id": v.FormID, "ad_id": v.AdID,
 				"page_id": v.PageID, "source": l.Source}}
 		err = p.Store.AttachEvent(ctx, orgID, eventKey, act)
-		if errors.Is(err, dynamostore.ErrDuplicate) {
+		if errors.Is(err, ErrDuplicate) {
 			c.Duplicates++
 			return nil
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
@@ -100,7 +99,7 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	}
 	stored := false
 	switch err := p.Store.PutInboundMessage(ctx, msg, consent); {
-	case errors.Is(err, dynamostore.ErrDuplicate):
+	case errors.Is(err, ErrDuplicate):
 		// Stored before; the window update below may not have been (a
 		// crash in between), and it is idempotent.
 		c.Duplicates++

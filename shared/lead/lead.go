@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nyaruka/phonenumbers"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Status is a lead's pipeline status.
@@ -87,8 +87,8 @@ type Filter struct {
 // Page is a page of leads with the opaque position of the next one.
 type Page struct {
 	Items []Lead
-	// Next is the store's position after the last item, or nil at the end.
-	Next map[string]string
+	// Next is the store's position after the last item, zero at the end.
+	Next page.Cursor
 }
 
 // Sentinel errors.
@@ -126,22 +126,13 @@ const (
 	MaxCustomValueLen = 2000
 )
 
-// NormalizePhone returns raw as E.164, reading numbers without a country
-// code in region (an ISO 3166 code such as "IN").
-func NormalizePhone(raw, region string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", nil
-	}
-	num, err := phonenumbers.Parse(raw, region)
-	if err != nil {
-		return "", &FieldError{Field: "phone", Message: "not a phone number"}
-	}
-	if !phonenumbers.IsValidNumber(num) {
-		return "", &FieldError{Field: "phone", Message: "not a valid phone number for its country"}
-	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
-}
+// PhoneNormalizer brings a phone number to E.164, reading numbers without
+// a country code in region (an ISO 3166 code such as "IN"): a blank raw
+// gives "" and no error, and an error's text says what is wrong with the
+// number. phone.Normalize (package shared/phone) is the one to pass;
+// package lead does not parse numbers itself, so what only handles leads
+// does not link the numbering plans.
+type PhoneNormalizer func(raw, region string) (string, error)
 
 // NormalizeEmail returns raw trimmed and lower-cased if it is a plain
 // address ("name@example.com", no display name).
@@ -157,16 +148,17 @@ func NormalizeEmail(raw string) (string, error) {
 	return strings.ToLower(raw), nil
 }
 
-// Normalize checks l and brings its phone, email, tags and status into
-// canonical form. region reads phones without a country code.
-func Normalize(l *Lead, region string) error {
+// Normalize checks l and brings its phone (with normalizePhone), email,
+// tags and status into canonical form. region reads phones without a
+// country code.
+func Normalize(l *Lead, region string, normalizePhone PhoneNormalizer) error {
 	l.Name = strings.TrimSpace(l.Name)
 	if l.Name == "" || len(l.Name) > MaxNameLen {
 		return &FieldError{Field: "name", Message: fmt.Sprintf("must be 1 to %d characters", MaxNameLen)}
 	}
 	var err error
-	if l.Phone, err = NormalizePhone(l.Phone, region); err != nil {
-		return err
+	if l.Phone, err = normalizePhone(l.Phone, region); err != nil {
+		return &FieldError{Field: "phone", Message: err.Error()}
 	}
 	if l.Email, err = NormalizeEmail(l.Email); err != nil {
 		return err

@@ -5,27 +5,8 @@ import (
 	"testing"
 
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/phone"
 )
-
-func TestNormalizePhone(t *testing.T) {
-	tests := []struct {
-		raw, region, want string
-		wantErr           bool
-	}{
-		{"98765 43210", "IN", "+919876543210", false},
-		{"+91 98765-43210", "US", "+919876543210", false},
-		{"(415) 555-2671", "US", "+14155552671", false},
-		{"", "IN", "", false},
-		{"12", "IN", "", true},
-		{"not a phone", "IN", "", true},
-	}
-	for _, tt := range tests {
-		got, err := lead.NormalizePhone(tt.raw, tt.region)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("NormalizePhone(%q, %q) = %q, %v; want %q, err %v", tt.raw, tt.region, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
 
 func TestNormalizeEmail(t *testing.T) {
 	for raw, want := range map[string]string{" Priya@Example.COM ": "priya@example.com", "": ""} {
@@ -42,7 +23,7 @@ func TestNormalizeEmail(t *testing.T) {
 
 func TestNormalizeLead(t *testing.T) {
 	l := lead.Lead{Name: " Priya ", Phone: "9876543210", Tags: []string{"VIP", "vip", " hot "}}
-	if err := lead.Normalize(&l, "IN"); err != nil {
+	if err := lead.Normalize(&l, "IN", phone.Normalize); err != nil {
 		t.Fatal(err)
 	}
 	if l.Name != "Priya" || l.Phone != "+919876543210" || l.Status != lead.StatusNew || len(l.Tags) != 2 || l.Source != "manual" {
@@ -56,8 +37,18 @@ func TestNormalizeLead(t *testing.T) {
 		"no name":    {Email: "x@example.com"},
 		"bad email":  {Name: "x", Email: "x@"},
 	} {
-		if err := lead.Normalize(&in, "IN"); !errors.As(err, &fe) {
+		if err := lead.Normalize(&in, "IN", phone.Normalize); !errors.As(err, &fe) {
 			t.Errorf("%s: Normalize = %v; want a FieldError", name, err)
+		}
+	}
+
+	// A phone the normalizer refuses is a FieldError on "phone" with the
+	// normalizer's words.
+	for raw, want := range map[string]string{"not a phone": "not a phone number", "12": "not a valid phone number for its country"} {
+		in := lead.Lead{Name: "x", Phone: raw, Email: "x@example.com"}
+		err := lead.Normalize(&in, "IN", phone.Normalize)
+		if !errors.As(err, &fe) || fe.Field != "phone" || fe.Message != want {
+			t.Errorf("phone %q: Normalize = %v; want a FieldError on phone %q", raw, err, want)
 		}
 	}
 }

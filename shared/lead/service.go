@@ -14,16 +14,8 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/page"
 )
-
-// Store keeps leads (the table store).
-type Store interface {
-	CreateLead(ctx context.Context, l Lead) error
-	GetLead(ctx context.Context, orgID, leadID string) (Lead, error)
-	UpdateLead(ctx context.Context, old, next Lead) error
-	DeleteLead(ctx context.Context, l Lead) error
-	ListLeads(ctx context.Context, orgID string, f Filter, limit int, from map[string]string) (Page, error)
-}
 
 // Users reads the users a lead may be assigned to.
 type Users interface {
@@ -113,6 +105,8 @@ type Service struct {
 	Store Store
 	Users Users
 	Audit Auditor
+	// Phones brings phone numbers to E.164 (phone.Normalize).
+	Phones PhoneNormalizer
 	// DefaultRegion reads phones without a country code when the actor has
 	// no region (default "IN").
 	DefaultRegion string
@@ -178,7 +172,7 @@ func (s *Service) Create(ctx context.Context, a Actor, in Lead) (Lead, error) {
 	l := Lead{ID: ulid.Make().String(), OrgID: a.User.OrgID, Name: in.Name, Phone: in.Phone, Email: in.Email,
 		Source: in.Source, Status: in.Status, Tags: in.Tags, CustomFields: in.CustomFields,
 		AssigneeID: assignee, CreatedBy: a.User.ID, CreatedAt: now, UpdatedAt: now, Version: 1}
-	if err := Normalize(&l, s.region(a)); err != nil {
+	if err := Normalize(&l, s.region(a), s.Phones); err != nil {
 		return Lead{}, err
 	}
 	if err := s.Store.CreateLead(ctx, l); err != nil {
@@ -217,13 +211,13 @@ func (s *Service) Scope(a Actor, f Filter) Filter {
 }
 
 // List returns a page of the leads the actor may see that match f (see
-// Scope), newest first, from the store position from (nil: the first).
-func (s *Service) List(ctx context.Context, a Actor, f Filter, limit int, from map[string]string) (Page, error) {
-	page, err := s.Store.ListLeads(ctx, a.User.OrgID, s.Scope(a, f), limit, from)
+// Scope), newest first, from the store position from (zero: the first).
+func (s *Service) List(ctx context.Context, a Actor, f Filter, limit int, from page.Cursor) (Page, error) {
+	p, err := s.Store.ListLeads(ctx, a.User.OrgID, s.Scope(a, f), limit, from)
 	if err != nil {
 		return Page{}, fmt.Errorf("list leads: %w", err)
 	}
-	return page, nil
+	return p, nil
 }
 
 // errRetryUpdate: the lead changed between the read and the write.
@@ -269,7 +263,7 @@ func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version in
 	if len(changed) == 0 {
 		return old, nil
 	}
-	if err := Normalize(&next, s.region(a)); err != nil {
+	if err := Normalize(&next, s.region(a), s.Phones); err != nil {
 		return Lead{}, err
 	}
 	next.Version = old.Version + 1

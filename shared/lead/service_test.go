@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/phone"
 )
 
 // memStore keeps leads in memory; mismatches makes that many updates fail
@@ -49,7 +52,7 @@ func (m *memStore) DeleteLead(_ context.Context, l lead.Lead) error {
 	return nil
 }
 
-func (m *memStore) ListLeads(_ context.Context, orgID string, f lead.Filter, _ int, _ map[string]string) (lead.Page, error) {
+func (m *memStore) ListLeads(_ context.Context, orgID string, f lead.Filter, _ int, _ page.Cursor) (lead.Page, error) {
 	var p lead.Page
 	for _, l := range m.leads {
 		if l.OrgID == orgID && (f.AssigneeID == "" || l.AssigneeID == f.AssigneeID) {
@@ -58,6 +61,16 @@ func (m *memStore) ListLeads(_ context.Context, orgID string, f lead.Filter, _ i
 	}
 	return p, nil
 }
+
+func (m *memStore) LeadIDByPhone(context.Context, string, string) (string, error) {
+	return "", lead.ErrNotFound
+}
+
+func (m *memStore) LeadIDByEmail(context.Context, string, string) (string, error) {
+	return "", lead.ErrNotFound
+}
+
+func (m *memStore) TouchLastInbound(context.Context, string, string, time.Time) error { return nil }
 
 type users map[string]account.User
 
@@ -90,7 +103,7 @@ func newFixture() *fixture {
 	for _, u := range []account.User{f.owner, f.agent, f.viewer, f.inactive} {
 		us[u.ID] = u
 	}
-	f.svc = &lead.Service{Store: f.store, Users: us, Audit: f.trail}
+	f.svc = &lead.Service{Store: f.store, Users: us, Audit: f.trail, Phones: phone.Normalize}
 	return f
 }
 
@@ -146,7 +159,7 @@ func TestServiceVisibility(t *testing.T) {
 	if got := f.svc.Scope(as(f.owner), lead.Filter{AssigneeID: "me"}); got.AssigneeID != f.owner.ID {
 		t.Fatalf("owner scope of me %+v", got)
 	}
-	page, err := f.svc.List(ctx, as(f.agent), lead.Filter{}, 50, nil)
+	page, err := f.svc.List(ctx, as(f.agent), lead.Filter{}, 50, page.Cursor{})
 	if err != nil || len(page.Items) != 0 {
 		t.Fatalf("agent list %+v, %v", page, err)
 	}

@@ -5,48 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// The pacer keeps its state in the single table, in items of its own that
-// no other package reads. Their keys are built here (the rest of the
-// table's keys are in dynamostore/keys.go):
-//
-//	PK "RATE#<phone_number_id>"                 SK "<unix second>"  count (N), ttl
-//	    sends granted from a business number in one one-second window
-//	PK "RATE#<phone_number_id>#TO#<wa_id>"      SK "PAIR"           tat (N, unix ms), ttl
-//	    the pair schedule of one business number and one recipient
-//	PK "RATE#BOOKING#<org_id>#<message_id>"     SK "BOOKING"        at (N, unix ms), ttl
-//	    a pair slot booked by a message that waits for it in the queue
-//
-// Every item carries a ttl; DynamoDB Local never expires items, but no read
-// here depends on expiry (windows are addressed by second, schedules only
-// move forward, bookings are taken with a delete).
-const (
-	attrPK      = "PK"
-	attrSK      = "SK"
-	attrTTL     = "ttl"
-	skPair      = "PAIR"
-	skBooking   = "BOOKING"
-	windowTTL   = 2 * time.Minute
-	scheduleTTL = 24 * time.Hour
-)
-
-func numberWindowPK(number string) string  { return "RATE#" + number }
-func pairPK(number, to string) string      { return "RATE#" + number + "#TO#" + to }
-func bookingPK(orgID, msgID string) string { return "RATE#BOOKING#" + orgID + "#" + msgID }
-
-// DynamoDB is the part of the DynamoDB client the pacer uses.
-type DynamoDB interface {
-	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+// PaceStore keeps the pacer's state where every sender sees it
+// (dynamostore.Store): a send counter per business number and one-second
+// window, a schedule per business number and recipient (its theoretical
+// arrival time, "tat", the time after which the schedule is idle), and the
+// slots messages booked before going back to the queue. Every write is
+// conditional, so concurrent senders never both take the last slot.
+type PaceStore interface {
+	// CountWindowSend counts one send of number in the one-second window
+	// starting at window if fewer than limit were counted; false when the
+	// window is full.
+	CountWindowSend(ctx context.Context, number string, window time.Time, limit int) (bool, error)
+	// StartPairSchedule sets the schedule of number and recipient to to
+	// next, provided it is idle at now; false when it is busy.
+	StartPairSchedule(ctx context.Context, number, to string, now, next time.Time) (bool, error)
+	// ExtendPairSchedule moves a schedule busy at now interval further and
+	// returns its new tat; false when it is idle at now.
+	ExtendPairSchedule(ctx context.Context, number, to string, now time.Time, interval time.Duration) (time.Time, bool, error)
+	// SaveBooking keeps the slot at booked by a message.
+	SaveBooking(ctx context.Context, orgID, msgID string, at time.Time) error
+	// TakeBooking removes and returns the slot a message booked, if any.
+	TakeBooking(ctx context.Context, orgID, msgID string) (time.Time, bool, error)
 }
 
 // Pair pacing defaults: WhatsApp allows about one message every 6 seconds
@@ -80,8 +63,7 @@ func (e *PacedError) Error() string {
 //
 // It is safe for concurrent use.
 type Pacer struct {
-	db    DynamoDB
-	table string
+	db PaceStore
 
 	// PairInterval and PairBurst shape the per-recipient schedule
 	// (defaults DefaultPairInterval, DefaultPairBurst).
@@ -94,9 +76,9 @@ type Pacer struct {
 	full map[string]int64 // number → latest window second known full
 }
 
-// NewPacer returns a Pacer keeping its items in table.
-func NewPacer(db DynamoDB, table string) *Pacer {
-	return &Pacer{db: db, table: table, PairInterval: DefaultPairInterval, PairBurst: DefaultPairBurst, Now: time.Now, full: map[string]int64{}}
+// NewPacer returns a Pacer keeping its state in db.
+func NewPacer(db PaceStore) *Pacer {
+	return &Pacer{db: db, PairInterval: DefaultPairInterval, PairBurst: DefaultPairBurst, Now: time.Now, full: map[string]int64{}}
 }
 
 // tolerance is how far ahead of its slot a send may go: the burst.
@@ -154,24 +136,11 @@ func (p *Pacer) markFull(number string, sec int64) {
 
 // tryWindow counts one send in window sec if it has room.
 func (p *Pacer) tryWindow(ctx context.Context, number string, sec int64, limit int) (bool, error) {
-	_, err := p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &p.table,
-		Key:       key(numberWindowPK(number), strconv.FormatInt(sec, 10)),
-		// "count" is a reserved word.
-		UpdateExpression:         aws.String("SET #ttl = :ttl ADD #n :one"),
-		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n < :limit"),
-		ExpressionAttributeNames: map[string]string{"#n": "count", "#ttl": attrTTL},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": num(1), ":limit": num(int64(limit)), ":ttl": num(time.Unix(sec, 0).Add(windowTTL).Unix()),
-		},
-	})
-	if isConditionFailed(err) {
-		return false, nil
-	}
+	ok, err := p.db.CountWindowSend(ctx, number, time.Unix(sec, 0), limit)
 	if err != nil {
 		return false, fmt.Errorf("take send slot of number %s: %w", number, err)
 	}
-	return true, nil
+	return ok, nil
 }
 
 // BookPair books the next send slot of number to recipient to and returns
@@ -179,48 +148,27 @@ func (p *Pacer) tryWindow(ctx context.Context, number string, sec int64, limit i
 // PairInterval after the previous booking. The slot is the caller's: it
 // must send at that time (or not at all), so that the schedule holds.
 func (p *Pacer) BookPair(ctx context.Context, number, to string) (time.Time, error) {
-	k := key(pairPK(number, to), skPair)
-	interval := p.PairInterval.Milliseconds()
 	for range 3 {
-		now := p.Now()
-		nowMS := now.UnixMilli()
-		ttl := num(now.Add(scheduleTTL).Unix())
+		now := p.Now().Truncate(time.Millisecond)
 		// Idle schedule: the slot is now.
-		_, err := p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &p.table, Key: k,
-			UpdateExpression:          aws.String("SET tat = :next, #ttl = :ttl"),
-			ConditionExpression:       aws.String("attribute_not_exists(tat) OR tat <= :now"),
-			ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":next": num(nowMS + interval), ":now": num(nowMS), ":ttl": ttl},
-		})
-		if err == nil {
-			return time.UnixMilli(nowMS), nil
-		}
-		if !isConditionFailed(err) {
+		ok, err := p.db.StartPairSchedule(ctx, number, to, now, now.Add(p.PairInterval))
+		if err != nil {
 			return time.Time{}, fmt.Errorf("book pair slot: %w", err)
+		}
+		if ok {
+			return now, nil
 		}
 		// Busy schedule: append a slot after the last one.
-		out, err := p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &p.table, Key: k,
-			UpdateExpression:          aws.String("SET tat = tat + :interval, #ttl = :ttl"),
-			ConditionExpression:       aws.String("tat > :now"),
-			ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":interval": num(interval), ":now": num(nowMS), ":ttl": ttl},
-			ReturnValues:              types.ReturnValueUpdatedNew,
-		})
-		if isConditionFailed(err) {
+		tat, ok, err := p.db.ExtendPairSchedule(ctx, number, to, now, p.PairInterval)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("book pair slot: %w", err)
+		}
+		if !ok {
 			continue // the schedule fell idle in between (clock skew): start over
 		}
-		if err != nil {
-			return time.Time{}, fmt.Errorf("book pair slot: %w", err)
-		}
-		tat, err := numAttr(out.Attributes, "tat")
-		if err != nil {
-			return time.Time{}, fmt.Errorf("book pair slot: %w", err)
-		}
-		slot := time.UnixMilli(tat - interval).Add(-p.tolerance())
+		slot := tat.Add(-p.PairInterval).Add(-p.tolerance())
 		if slot.Before(now) {
-			slot = time.UnixMilli(nowMS)
+			slot = now
 		}
 		return slot, nil
 	}
@@ -231,12 +179,7 @@ func (p *Pacer) BookPair(ctx context.Context, number, to string) (time.Time, err
 // the queue until then, so that its next delivery sends in that slot
 // instead of booking another.
 func (p *Pacer) SaveBooking(ctx context.Context, orgID, msgID string, at time.Time) error {
-	_, err := p.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &p.table, Item: map[string]types.AttributeValue{
-		attrPK: &types.AttributeValueMemberS{Value: bookingPK(orgID, msgID)}, attrSK: &types.AttributeValueMemberS{Value: skBooking},
-		"type": &types.AttributeValueMemberS{Value: "pace_booking"}, "at": num(at.UnixMilli()),
-		attrTTL: num(at.Add(scheduleTTL).Unix()),
-	}})
-	if err != nil {
+	if err := p.db.SaveBooking(ctx, orgID, msgID, at); err != nil {
 		return fmt.Errorf("save pair booking of %s: %w", msgID, err)
 	}
 	return nil
@@ -244,53 +187,16 @@ func (p *Pacer) SaveBooking(ctx context.Context, orgID, msgID string, at time.Ti
 
 // TakeBooking removes and returns the pair slot a message saved, if any.
 func (p *Pacer) TakeBooking(ctx context.Context, orgID, msgID string) (time.Time, bool, error) {
-	out, err := p.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &p.table, Key: key(bookingPK(orgID, msgID), skBooking), ReturnValues: types.ReturnValueAllOld,
-	})
+	at, ok, err := p.db.TakeBooking(ctx, orgID, msgID)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("take pair booking of %s: %w", msgID, err)
 	}
-	if len(out.Attributes) == 0 {
-		return time.Time{}, false, nil
-	}
-	at, err := numAttr(out.Attributes, "at")
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("take pair booking of %s: %w", msgID, err)
-	}
-	return time.UnixMilli(at), true, nil
+	return at, ok, nil
 }
 
 // Late reports whether a booked slot is too old to use: sending later than
 // the burst tolerance after it could crowd the slots booked after it.
 func (p *Pacer) Late(at, now time.Time) bool { return now.Sub(at) > p.tolerance() }
-
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		attrPK: &types.AttributeValueMemberS{Value: pk},
-		attrSK: &types.AttributeValueMemberS{Value: sk},
-	}
-}
-
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-func numAttr(item map[string]types.AttributeValue, name string) (int64, error) {
-	v, ok := item[name].(*types.AttributeValueMemberN)
-	if !ok {
-		return 0, fmt.Errorf("attribute %s missing or not a number", name)
-	}
-	n, err := strconv.ParseInt(v.Value, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("attribute %s: %w", name, err)
-	}
-	return n, nil
-}
-
-func isConditionFailed(err error) bool {
-	var ccf *types.ConditionalCheckFailedException
-	return errors.As(err, &ccf)
-}
 
 // sleep waits d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {

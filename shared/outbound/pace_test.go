@@ -19,6 +19,7 @@ import (
 
 	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/outbound"
 )
 
@@ -59,7 +60,7 @@ func TestNumberLimitHoldsAcrossLimiters(t *testing.T) {
 		windows = map[int64]int{}
 		wg      sync.WaitGroup
 	)
-	for _, p := range []*outbound.Pacer{outbound.NewPacer(dbA, table), outbound.NewPacer(dbB, table)} {
+	for _, p := range []*outbound.Pacer{outbound.NewPacer(dynamostore.New(dbA, table)), outbound.NewPacer(dynamostore.New(dbB, table))} {
 		for range workers {
 			wg.Go(func() {
 				for range perWork {
@@ -131,7 +132,7 @@ func TestPairSchedule(t *testing.T) {
 	dbA, dbB, table := newTable(t)
 	now := time.Now().Truncate(time.Millisecond)
 	clock := func() time.Time { return now }
-	pa, pb := outbound.NewPacer(dbA, table), outbound.NewPacer(dbB, table)
+	pa, pb := outbound.NewPacer(dynamostore.New(dbA, table)), outbound.NewPacer(dynamostore.New(dbB, table))
 	pa.Now, pb.Now = clock, clock
 	ctx := context.Background()
 
@@ -178,7 +179,7 @@ func TestPairSchedule(t *testing.T) {
 
 func TestBookings(t *testing.T) {
 	db, _, table := newTable(t)
-	p := outbound.NewPacer(db, table)
+	p := outbound.NewPacer(dynamostore.New(db, table))
 	ctx := context.Background()
 	if _, ok, err := p.TakeBooking(ctx, "org", "msg"); ok || err != nil {
 		t.Fatalf("booking before any: %v %v", ok, err)

@@ -2,8 +2,9 @@
 // function's automations queue: it re-checks the gates of package sendgate
 // (consent, WhatsApp's 24-hour customer-service window, an active
 // integration), paces sends per business number and per recipient across
-// concurrent invocations (a DynamoDB-backed limiter), calls the WhatsApp
-// Cloud API or SES v2, and records the outcome on the message's state
+// concurrent invocations (a limiter whose state every sender shares,
+// PaceStore), calls the WhatsApp Cloud API or the email service (Mailer),
+// and records the outcome on the message's state
 // machine (queued → sending → accepted / failed / unknown).
 //
 // A message is sent at most once: only the invocation whose claim (queued →
@@ -24,13 +25,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
@@ -38,9 +35,9 @@ import (
 	"github.com/leadluence/backend/shared/sendgate"
 )
 
-// Store is what the sender needs of the table (dynamostore.Store). The
-// send state moves return dynamostore.ErrNotQueued when the message is not
-// in the state the move starts from.
+// Store is what the sender needs of storage (dynamostore.Store). The send
+// state moves return conversation.ErrNotQueued when the message is not in
+// the state the move starts from.
 type Store interface {
 	GetMessage(ctx context.Context, orgID, leadID, msgID string) (conversation.Message, error)
 	GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, error)
@@ -59,10 +56,30 @@ type WhatsApp interface {
 	SendMessage(ctx context.Context, phoneNumberID, token string, payload any) (meta.SendResult, error)
 }
 
-// Mailer sends email (the SES v2 client). Build it without SDK retries: a
-// retried SendEmail whose first answer was lost would send twice.
+// Mailer sends email (sesmail.Client) and returns the provider's message
+// id. It must not retry on its own: a retried send whose first answer was
+// lost would send twice. Its errors are the provider's, for ClassifyEmail.
 type Mailer interface {
-	SendEmail(ctx context.Context, in *sesv2.SendEmailInput, opts ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error)
+	SendEmail(ctx context.Context, e Email) (messageID string, err error)
+}
+
+// Email is one email as it is handed to the Mailer.
+type Email struct {
+	// From may carry a display name ("Sharma Realty" <a@b>).
+	From string
+	To   string
+	// ReplyTo is empty for none.
+	ReplyTo string
+	Subject string
+	// Text and HTML are the bodies; either may be empty.
+	Text, HTML string
+	// Headers are extra header fields, in order.
+	Headers []Header
+}
+
+// Header is one header field of an Email.
+type Header struct {
+	Name, Value string
 }
 
 // Opener opens sealed integration tokens (envelope.Sealer).
@@ -103,9 +120,6 @@ type Sender struct {
 	NumberRate int
 	// EmailFrom is the From of emails whose payload names none.
 	EmailFrom string
-	// ConfigurationSet, when set, is the SES configuration set emails are
-	// sent with, so that SES publishes their events.
-	ConfigurationSet string
 	// SendTimeout bounds one provider call (default DefaultSendTimeout).
 	SendTimeout time.Duration
 	// MaxPairHold is how long a send may wait in the invocation for its
@@ -293,7 +307,7 @@ func (s *Sender) abandoned(ctx context.Context, d Delivery) (Result, error) {
 	}
 	r := sendgate.Refusal{Title: sendgate.TitleUnknownOutcome, Reason: unknownReason}
 	err := s.Store.FailSend(ctx, d.OrgID, d.LeadID, d.MessageID, conversation.StatusUnknown, 0, r.Title, r.Reason, s.now())
-	if errors.Is(err, dynamostore.ErrNotQueued) {
+	if errors.Is(err, conversation.ErrNotQueued) {
 		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "finished by another sender"}}, nil
 	}
 	if err != nil {
@@ -305,7 +319,7 @@ func (s *Sender) abandoned(ctx context.Context, d Delivery) (Result, error) {
 // refuse fails a queued message that must not be sent: claim, then fail.
 func (s *Sender) refuse(ctx context.Context, m conversation.Message, r sendgate.Refusal) (Result, error) {
 	if err := s.Store.ClaimSend(ctx, m.OrgID, m.LeadID, m.ID, s.now()); err != nil {
-		if errors.Is(err, dynamostore.ErrNotQueued) {
+		if errors.Is(err, conversation.ErrNotQueued) {
 			return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "claimed by another sender"}}, nil
 		}
 		return Result{}, fmt.Errorf("refuse %s: %w", m.ID, err)
@@ -382,10 +396,7 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 	if e.From == "" {
 		e.From = s.EmailFrom
 	}
-	in := emailInput(e)
-	if s.ConfigurationSet != "" {
-		in.ConfigurationSetName = aws.String(s.ConfigurationSet)
-	}
+	email := composeEmail(e)
 	if !s.hasTime(ctx, 0) {
 		return Result{Outcome: OutcomeRetry, Refusal: sendgate.Refusal{Reason: "invocation ending"}}, nil
 	}
@@ -394,15 +405,15 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 	}
 	cctx, cancel := context.WithTimeout(ctx, orDefault(s.SendTimeout, DefaultSendTimeout))
 	cctx, written := traceWrites(cctx)
-	out, err := s.Mailer.SendEmail(cctx, in)
+	id, err := s.Mailer.SendEmail(cctx, email)
 	cancel()
 	if hook := s.AfterProviderCall; hook != nil {
 		if herr := hook(ctx, m); herr != nil {
 			return Result{}, herr
 		}
 	}
-	if err == nil && out != nil && out.MessageId != nil && *out.MessageId != "" {
-		return s.recordSent(ctx, m, *out.MessageId)
+	if err == nil && id != "" {
+		return s.recordSent(ctx, m, id)
 	}
 	if err == nil {
 		return s.recordFailure(ctx, d, m, unknownVerdict("The email service accepted the email without a message id."), errors.New("no message id"))
@@ -433,17 +444,10 @@ func mailtoAddress(addr string) string {
 	return b.String() + addr[at:]
 }
 
-// emailInput builds the SES v2 request: simple content, Reply-To when the
-// payload names one, and List-Unsubscribe (a mailto to the sender, and the one-click URL when
-// there is one, with List-Unsubscribe-Post as RFC 8058 asks).
-func emailInput(e sendgate.Email) *sesv2.SendEmailInput {
-	body := &sestypes.Body{}
-	if e.Text != "" {
-		body.Text = &sestypes.Content{Data: aws.String(e.Text), Charset: aws.String("UTF-8")}
-	}
-	if e.HTML != "" {
-		body.Html = &sestypes.Content{Data: aws.String(e.HTML), Charset: aws.String("UTF-8")}
-	}
+// composeEmail builds the email of a payload: Reply-To when the payload
+// names one, and List-Unsubscribe (a mailto to the sender, and the one-click
+// URL when there is one, with List-Unsubscribe-Post as RFC 8058 asks).
+func composeEmail(e sendgate.Email) Email {
 	// From may carry a display name ("Sharma Realty" <a@b>); the mailto
 	// takes the bare address.
 	addr := e.From
@@ -451,31 +455,19 @@ func emailInput(e sendgate.Email) *sesv2.SendEmailInput {
 		addr = a.Address
 	}
 	unsub := "<mailto:" + mailtoAddress(addr) + "?subject=unsubscribe>"
-	headers := []sestypes.MessageHeader{}
+	var post []Header
 	if strings.HasPrefix(e.UnsubscribeURL, "https://") {
 		unsub = "<" + e.UnsubscribeURL + ">, " + unsub
-		headers = append(headers, sestypes.MessageHeader{Name: aws.String("List-Unsubscribe-Post"), Value: aws.String("List-Unsubscribe=One-Click")})
+		post = append(post, Header{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"})
 	}
-	headers = append([]sestypes.MessageHeader{{Name: aws.String("List-Unsubscribe"), Value: aws.String(unsub)}}, headers...)
-	var replyTo []string
-	if e.ReplyTo != "" {
-		replyTo = []string{e.ReplyTo}
-	}
-	return &sesv2.SendEmailInput{
-		FromEmailAddress: aws.String(e.From),
-		ReplyToAddresses: replyTo,
-		Destination:      &sestypes.Destination{ToAddresses: []string{e.To}},
-		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
-			Subject: &sestypes.Content{Data: aws.String(e.Subject), Charset: aws.String("UTF-8")},
-			Body:    body, Headers: headers,
-		}},
-	}
+	return Email{From: e.From, To: e.To, ReplyTo: e.ReplyTo, Subject: e.Subject, Text: e.Text, HTML: e.HTML,
+		Headers: append([]Header{{Name: "List-Unsubscribe", Value: unsub}}, post...)}
 }
 
 // claim moves the message to sending; only one sender gets it.
 func (s *Sender) claim(ctx context.Context, m conversation.Message) (Result, bool, error) {
 	err := s.Store.ClaimSend(ctx, m.OrgID, m.LeadID, m.ID, s.now())
-	if errors.Is(err, dynamostore.ErrNotQueued) {
+	if errors.Is(err, conversation.ErrNotQueued) {
 		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "claimed by another sender"}}, false, nil
 	}
 	if err != nil {
@@ -494,7 +486,7 @@ func (s *Sender) recordSent(ctx context.Context, m conversation.Message, provide
 	wctx, cancel := outcomeCtx(ctx)
 	defer cancel()
 	err := s.Store.RecordSent(wctx, m.OrgID, m.LeadID, m.ID, providerID, s.now())
-	if errors.Is(err, dynamostore.ErrNotQueued) {
+	if errors.Is(err, conversation.ErrNotQueued) {
 		// Another delivery gave up on us and marked it unknown meanwhile.
 		s.logger().WarnContext(ctx, "sent message was marked unknown before its id was recorded", "message_id", m.ID, "provider_id", providerID)
 		return Result{Outcome: OutcomeSent, ProviderID: providerID}, nil

@@ -35,8 +35,26 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/phone"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/sesmail"
+	"github.com/leadluence/backend/shared/sqsqueue"
 	"github.com/leadluence/backend/shared/watemplate"
+)
+
+// The table store serves every port of the API's areas and of the lead
+// service, and the SES adapter verifies sender addresses.
+var (
+	_ httpapi.Users              = (*dynamostore.Store)(nil)
+	_ identity.Store             = (*dynamostore.Store)(nil)
+	_ lead.Store                 = (*dynamostore.Store)(nil)
+	_ lead.Users                 = (*dynamostore.Store)(nil)
+	_ integrations.Store         = (*dynamostore.Store)(nil)
+	_ messaging.Store            = (*dynamostore.Store)(nil)
+	_ messaging.EmailSenderStore = (*dynamostore.Store)(nil)
+	_ messaging.EmailIdentities  = (*sesmail.Client)(nil)
+	_ campaigns.Store            = (*dynamostore.Store)(nil)
+	_ campaign.PageStore         = (*dynamostore.Store)(nil)
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -82,18 +100,18 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		}
 	}
 	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: 10 * time.Second})
+	intakeQueue := sqsqueue.New(queues, cfg.IntakeQueueURL)
 	requeue := func(ctx context.Context, payload []byte) error {
-		body := string(payload)
-		if _, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.IntakeQueueURL, MessageBody: &body}); err != nil {
+		if err := intakeQueue.Send(ctx, string(payload)); err != nil {
 			return fmt.Errorf("requeue to intake: %w", err)
 		}
 		return nil
 	}
 	// enqueue puts a send job on the outbound queue, after the message is
 	// stored as queued; the sender consumes it (contract: sendgate.Job).
+	outboundQueue := sqsqueue.New(queues, cfg.OutboundQueueURL)
 	enqueue := func(ctx context.Context, orgID, leadID, messageID string) error {
-		body := sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
-		if _, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OutboundQueueURL, MessageBody: &body}); err != nil {
+		if err := outboundQueue.Send(ctx, sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()); err != nil {
 			return fmt.Errorf("enqueue message %s: %w", messageID, err)
 		}
 		return nil
@@ -116,7 +134,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		},
 	})
 	api, kit := srv.API(), srv.Kit()
-	leadService := &lead.Service{Store: store, Users: store, Audit: kit, DefaultRegion: cfg.DefaultRegion}
+	leadService := &lead.Service{Store: store, Users: store, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion}
 	// One template catalog for single sends, automations and campaigns, so
 	// that they share its short-lived template lists.
 	templates := &watemplate.Catalog{Source: graph, Opener: sealer, Cache: &watemplate.Cache{}}
@@ -125,10 +143,10 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		EmailFrom:   cfg.EmailFrom,
-		Automations: automation.NewStore(db, cfg.TableName),
+		Automations: automation.NewStore(store),
 		// The org's own sender address: SES verifies it (email identities);
 		// the endpoint and region come from the SDK's standard settings.
-		EmailSender: &messaging.EmailSenderDeps{Store: store, SES: sesv2.NewFromConfig(awsCfg), PlatformFrom: cfg.EmailFrom},
+		EmailSender: &messaging.EmailSenderDeps{Store: store, SES: sesmail.New(sesv2.NewFromConfig(awsCfg), ""), PlatformFrom: cfg.EmailFrom},
 	})
 	campaigns.Register(api, kit, campaigns.Deps{Store: store,
 		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})

@@ -14,6 +14,7 @@ import (
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -33,11 +34,11 @@ func TestBackfillIngestsMissedLeadsOnce(t *testing.T) {
 	e.Sim.AddLead(intaketest.FormID, map[string][]string{"full_name": {"Too Old"}, "email": {"old@example.com"}}, now.Add(-3*time.Hour))
 
 	count := func() int {
-		page, err := e.Store.ListLeads(e.Ctx, e.OrgID, lead.Filter{}, 100, nil)
+		res, err := e.Store.ListLeads(e.Ctx, e.OrgID, lead.Filter{}, 100, page.Cursor{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(page.Items)
+		return len(res.Items)
 	}
 	if err := run(e.Ctx, events.EventBridgeEvent{DetailType: "Scheduled Event"}); err != nil {
 		t.Fatal(err)

@@ -26,9 +26,11 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/sqsqueue"
 )
 
 // Handler is the SQS handler.
@@ -58,7 +60,7 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 		Tokens:        envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{}),
 		Log:           log,
 		DefaultRegion: cfg.DefaultRegion,
-		Automate: &automation.Runner{Settings: automation.NewStore(db, cfg.TableName), Store: store, Log: log,
+		Automate: &automation.Runner{Settings: automation.NewStore(store), Store: store, Log: log,
 			Enqueue: enqueueOutbound(queues, cfg.OutboundQueueURL)},
 	}
 	return NewHandler(p, queues, cfg.IntakeDLQURL, log), p, nil
@@ -67,9 +69,9 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 // enqueueOutbound puts automations' send jobs on the outbound queue, which
 // the sender consumes (contract: sendgate.Job).
 func enqueueOutbound(q DeadLetters, url string) automation.Enqueue {
+	outboundQueue := sqsqueue.New(q, url)
 	return func(ctx context.Context, job sendgate.Job) error {
-		body := job.Encode()
-		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: &body}); err != nil {
+		if err := outboundQueue.Send(ctx, job.Encode()); err != nil {
 			return fmt.Errorf("enqueue message %s: %w", job.MessageID, err)
 		}
 		return nil
@@ -78,6 +80,7 @@ func enqueueOutbound(q DeadLetters, url string) automation.Enqueue {
 
 // NewHandler returns the SQS handler over a processor.
 func NewHandler(p *intake.Processor, dlq DeadLetters, dlqURL string, log *slog.Logger) Handler {
+	dead := sqsqueue.New(dlq, dlqURL)
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
 		for _, r := range ev.Records {
@@ -93,7 +96,7 @@ func NewHandler(p *intake.Processor, dlq DeadLetters, dlqURL string, log *slog.L
 					"leads_attached", counts.LeadsAttached, "messages", counts.Messages, "statuses", counts.Statuses,
 					"duplicates", counts.Duplicates, "dropped", counts.Dropped, "parked", counts.Parked)
 			case errors.As(err, &perm):
-				if derr := deadLetter(ctx, dlq, dlqURL, r, perm.Reason); derr != nil {
+				if derr := deadLetter(ctx, dead, r, perm.Reason); derr != nil {
 					log.ErrorContext(ctx, "dead-letter payload", "message_id", r.MessageId, "err", derr)
 					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
 					continue
@@ -110,7 +113,7 @@ func NewHandler(p *intake.Processor, dlq DeadLetters, dlqURL string, log *slog.L
 
 // deadLetter moves a record to the DLQ itself, with why, so an operator sees
 // the reason (dlq list) instead of only "exceeded maxReceiveCount".
-func deadLetter(ctx context.Context, dlq DeadLetters, url string, r events.SQSMessage, reason string) error {
+func deadLetter(ctx context.Context, dlq *sqsqueue.Queue, r events.SQSMessage, reason string) error {
 	attrs := map[string]sqstypes.MessageAttributeValue{}
 	for k, v := range r.MessageAttributes {
 		if v.StringValue != nil {
@@ -122,15 +125,11 @@ func deadLetter(ctx context.Context, dlq DeadLetters, url string, r events.SQSMe
 	}
 	str := "String"
 	attrs["failure_reason"] = sqstypes.MessageAttributeValue{DataType: &str, StringValue: &reason}
-	body := r.Body
-	if _, err := dlq.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: &body, MessageAttributes: attrs}); err != nil {
-		return fmt.Errorf("send to dlq: %w", err)
-	}
-	return nil
+	return dlq.SendWithAttributes(ctx, r.Body, attrs)
 }
 
 // payloadOf returns the webhook payload a message carries (see the intake
-// message contract in package intake): as is, or base64-decoded. A part of
+// message contract in package intakemsg): as is, or base64-decoded. A part of
 // a body the webhook could not cut into whole payloads cannot be applied on
 // its own; it is dead-lettered with its place in the set, so nothing is lost.
 func payloadOf(r events.SQSMessage) ([]byte, error) {
@@ -140,11 +139,11 @@ func payloadOf(r events.SQSMessage) ([]byte, error) {
 		}
 		return ""
 	}
-	if attr(intake.AttrPayload) == intake.PayloadPart {
+	if attr(intakemsg.AttrPayload) == intakemsg.PayloadPart {
 		return nil, &intake.PermanentError{Reason: fmt.Sprintf("raw part %s of %s of signed body %s: concatenate the parts in order to inspect it",
-			attr(intake.AttrSplitIndex), attr(intake.AttrSplitCount), attr(intake.AttrSplitID))}
+			attr(intakemsg.AttrSplitIndex), attr(intakemsg.AttrSplitCount), attr(intakemsg.AttrSplitID))}
 	}
-	if attr(intake.AttrEncoding) == intake.EncodingBase64 {
+	if attr(intakemsg.AttrEncoding) == intakemsg.EncodingBase64 {
 		b, err := base64.StdEncoding.DecodeString(r.Body)
 		if err != nil {
 			return nil, &intake.PermanentError{Reason: "body marked base64 does not decode: " + err.Error()}

@@ -22,11 +22,12 @@ import (
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
-	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/intake/intaketest"
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/page"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -122,9 +123,9 @@ func TestLeadAdsLeadIsCreatedOnce(t *testing.T) {
 	if l.Provenance == nil || l.Provenance.LeadgenID != leadgen || l.Provenance.FormID != formID {
 		t.Fatalf("provenance %+v", l.Provenance)
 	}
-	page, err := e.store.ListLeads(e.ctx, e.orgID, lead.Filter{}, 100, nil)
-	if err != nil || len(page.Items) != 1 {
-		t.Fatalf("org has %d leads (%v), want 1", len(page.Items), err)
+	listed, err := e.store.ListLeads(e.ctx, e.orgID, lead.Filter{}, 100, page.Cursor{})
+	if err != nil || len(listed.Items) != 1 {
+		t.Fatalf("org has %d leads (%v), want 1", len(listed.Items), err)
 	}
 	// The submission is recorded on the lead (provenance), not as an activity.
 	if acts, _ := e.store.Activities(e.ctx, e.orgID, l.ID); len(acts) != 0 {
@@ -329,10 +330,10 @@ func TestBase64AndPartMessages(t *testing.T) {
 	}
 	ev := events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "b64", Body: base64.StdEncoding.EncodeToString(payload), MessageAttributes: map[string]events.SQSMessageAttribute{
-			intake.AttrEncoding: str(intake.EncodingBase64), intake.AttrPayload: str(intake.PayloadWhole)}},
+			intakemsg.AttrEncoding: str(intakemsg.EncodingBase64), intakemsg.AttrPayload: str(intakemsg.PayloadWhole)}},
 		{MessageId: "part", Body: base64.StdEncoding.EncodeToString([]byte("not json")), MessageAttributes: map[string]events.SQSMessageAttribute{
-			intake.AttrEncoding: str(intake.EncodingBase64), intake.AttrPayload: str(intake.PayloadPart),
-			intake.AttrSplitIndex: str("0"), intake.AttrSplitCount: str("2"), intake.AttrSplitID: str("abc")}},
+			intakemsg.AttrEncoding: str(intakemsg.EncodingBase64), intakemsg.AttrPayload: str(intakemsg.PayloadPart),
+			intakemsg.AttrSplitIndex: str("0"), intakemsg.AttrSplitCount: str("2"), intakemsg.AttrSplitID: str("abc")}},
 	}}
 	resp, err := e.handler(e.ctx, ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {

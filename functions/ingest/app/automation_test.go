@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/leadluence/backend/functions/ingest/app"
@@ -18,6 +17,7 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/sendgate"
 )
 
@@ -43,7 +43,7 @@ func newAutoEnv(t *testing.T, st automation.Settings) *autoEnv {
 	}
 	e := &autoEnv{env: &env{Env: ie, t: t, ctx: ie.Ctx, sim: ie.Sim, store: ie.Store, sqs: sqs.NewFromConfig(ie.AWS),
 		dlqURL: cfg.IntakeDLQURL, handler: h, orgID: ie.OrgID}, outboundURL: cfg.OutboundQueueURL,
-		settings: automation.NewStore(dynamodb.NewFromConfig(ie.AWS), ie.Resolved.TableName)}
+		settings: automation.NewStore(ie.Store)}
 	if err := e.settings.PutSettings(e.ctx, e.orgID, st); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func (e *autoEnv) jobs() []sendgate.Job {
 // automationAudits returns the org's automation.send records.
 func (e *autoEnv) automationAudits() []map[string]string {
 	e.t.Helper()
-	recs, _, err := e.store.ListAudit(e.ctx, e.orgID, 100, nil)
+	recs, _, err := e.store.ListAudit(e.ctx, e.orgID, 100, page.Cursor{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -33,12 +33,14 @@ import (
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/sesmail"
+	"github.com/leadluence/backend/shared/sqsqueue"
 	"github.com/leadluence/backend/shared/watemplate"
 )
 
 var (
-	_ outbound.Store = (*dynamostore.Store)(nil)
-	_ campaign.Store = (*dynamostore.Store)(nil)
+	_ outbound.Store     = (*dynamostore.Store)(nil)
+	_ campaign.PageStore = (*dynamostore.Store)(nil)
 )
 
 // Handler is the SQS handler.
@@ -91,9 +93,9 @@ func NewCampaignPages(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.
 	if !ok {
 		return nil, fmt.Errorf("campaign pages: sender store is %T, not the table store", s.Store)
 	}
+	outboundQueue := sqsqueue.New(q, cfg.OutboundQueueURL)
 	enqueue := func(ctx context.Context, orgID, leadID, messageID string) error {
-		body := sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()
-		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.OutboundQueueURL, MessageBody: &body}); err != nil {
+		if err := outboundQueue.Send(ctx, sendgate.Job{OrgID: orgID, LeadID: leadID, MessageID: messageID}.Encode()); err != nil {
 			return fmt.Errorf("enqueue %s: %w", messageID, err)
 		}
 		return nil
@@ -125,22 +127,21 @@ func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ..
 	if err != nil {
 		return nil, nil, fmt.Errorf("load aws config: %w", err)
 	}
-	db := dynamodb.NewFromConfig(awsCfg)
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2 * Concurrency
 	s := &outbound.Sender{
-		Store:    dynamostore.New(db, cfg.TableName),
+		Store:    store,
 		WhatsApp: meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphBackstop, Transport: tr}),
 		// No SDK retries: an email whose answer was lost must not go twice;
-		// the sender retries what is safe through the queue.
-		Mailer:     sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }),
+		// the sender retries what is safe through the queue. Sent emails
+		// name the configuration set whose events SES publishes.
+		Mailer:     sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), cfg.ConfigurationSet),
 		Tokens:     envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{}),
-		Pacer:      outbound.NewPacer(db, cfg.TableName),
+		Pacer:      outbound.NewPacer(store),
 		Log:        log,
 		NumberRate: cfg.NumberRatePerSecond,
 		EmailFrom:  cfg.EmailFrom,
-		// Sent emails name the configuration set whose events SES publishes.
-		ConfigurationSet: cfg.ConfigurationSet,
 	}
 	return s, sqs.NewFromConfig(awsCfg), nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/secret"
+	"github.com/leadluence/backend/shared/sqsqueue"
 )
 
 // Purposes (KMS encryption context, see shared/secret) of the two
@@ -125,6 +126,6 @@ func NewHandler(d Deps) (apigw.HandlerFunc, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	h := &handler{Deps: d}
+	h := &handler{Deps: d, intake: sqsqueue.New(d.Queue, d.QueueURL)}
 	return h.serve, nil
 }

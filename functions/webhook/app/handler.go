@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/leadluence/backend/shared/intake"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,9 +15,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/sqsqueue"
 )
 
 // Received is the body of the 200 answer to a notification.
@@ -31,7 +31,11 @@ const maxChallenge = 1024
 // sendConcurrency bounds the SendMessage calls of one split set in flight.
 const sendConcurrency = 8
 
-type handler struct{ Deps }
+type handler struct {
+	Deps
+	// intake is Deps.Queue at Deps.QueueURL.
+	intake *sqsqueue.Queue
+}
 
 func (h *handler) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	path := ev.RawPath
@@ -129,7 +133,7 @@ func (h *handler) receive(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 		return problem(http.StatusServiceUnavailable, "could not enqueue the event; retry later")
 	}
 	h.Log.InfoContext(ctx, "webhook enqueued", "object", object, "bytes", len(body), "messages", len(msgs),
-		"payload", aws.ToString(msgs[0].attrs[intake.AttrPayload].StringValue), "ms", time.Since(start).Milliseconds())
+		"payload", aws.ToString(msgs[0].attrs[intakemsg.AttrPayload].StringValue), "ms", time.Since(start).Milliseconds())
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: http.StatusOK,
 		Headers:    map[string]string{"Content-Type": "text/plain; charset=utf-8"},
@@ -147,19 +151,8 @@ func (h *handler) tooLarge(ctx context.Context, n int) events.APIGatewayV2HTTPRe
 // sends the whole body again (ingest's effects are keyed, so the messages
 // that did go through change nothing the second time).
 func (h *handler) send(ctx context.Context, msgs []intakeMessage) error {
-	one := func(ctx context.Context, m intakeMessage) error {
-		_, err := h.Queue.SendMessage(ctx, &sqs.SendMessageInput{
-			QueueUrl:          aws.String(h.QueueURL),
-			MessageBody:       aws.String(m.body),
-			MessageAttributes: m.attrs,
-		})
-		if err != nil {
-			return fmt.Errorf("send to intake: %w", err)
-		}
-		return nil
-	}
 	if len(msgs) == 1 {
-		return one(ctx, msgs[0])
+		return h.intake.SendWithAttributes(ctx, msgs[0].body, msgs[0].attrs)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -175,7 +168,7 @@ func (h *handler) send(ctx context.Context, msgs []intakeMessage) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := one(ctx, m); err != nil {
+			if err := h.intake.SendWithAttributes(ctx, m.body, m.attrs); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("message %d of %d: %w", i+1, len(msgs), err))
 				mu.Unlock()

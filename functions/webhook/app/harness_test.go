@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadluence/backend/shared/intake"
-
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -32,6 +30,7 @@ import (
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/secret"
@@ -219,7 +218,7 @@ type queued struct {
 // payload is the message's bytes, base64-decoded when its encoding says so.
 func (m queued) payload(t *testing.T) []byte {
 	t.Helper()
-	if m.Attrs[intake.AttrEncoding] == intake.EncodingBase64 {
+	if m.Attrs[intakemsg.AttrEncoding] == intakemsg.EncodingBase64 {
 		b, err := base64.StdEncoding.DecodeString(m.Body)
 		if err != nil {
 			t.Fatalf("message body is not base64: %v", err)
@@ -260,8 +259,8 @@ func (e *testEnv) drain(t *testing.T) []queued {
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		a, _ := strconv.Atoi(out[i].Attrs[intake.AttrSplitIndex])
-		b, _ := strconv.Atoi(out[j].Attrs[intake.AttrSplitIndex])
+		a, _ := strconv.Atoi(out[i].Attrs[intakemsg.AttrSplitIndex])
+		b, _ := strconv.Atoi(out[j].Attrs[intakemsg.AttrSplitIndex])
 		return a < b
 	})
 	return out

@@ -6,12 +6,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/leadluence/backend/shared/intake"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/leadluence/backend/shared/intakemsg"
 )
 
 // MaxMessageBytes is the SQS message size the webhook stays within, body and
@@ -34,15 +35,15 @@ type intakeMessage struct {
 
 // splitReserve is the most a split set's attributes take, counted as SQS
 // counts them: name, data type and value of each.
-var splitReserve = attrsSize(splitAttrs(baseAttrs(string(make([]byte, maxObjectLen)), 1<<62), intake.PayloadFragment, intake.EncodingBase64, hex.EncodeToString(make([]byte, sha256.Size)), 9999, 9999))
+var splitReserve = attrsSize(splitAttrs(baseAttrs(string(make([]byte, maxObjectLen)), 1<<62), intakemsg.PayloadFragment, intakemsg.EncodingBase64, hex.EncodeToString(make([]byte, sha256.Size)), 9999, 9999))
 
 // plan turns a verified body into the intake messages that carry it.
 func plan(body []byte, bodyText string, object string, receivedAt int64) []intakeMessage {
 	base := baseAttrs(object, receivedAt)
 	text := sqsText(body)
-	enc := intake.EncodingText
+	enc := intakemsg.EncodingText
 	if !text {
-		enc = intake.EncodingBase64
+		enc = intakemsg.EncodingBase64
 	}
 	whole := wholeAttrs(base, enc)
 	if n := encodedLen(len(body), text); n+attrsSize(whole) <= MaxMessageBytes {
@@ -61,7 +62,7 @@ func plan(body []byte, bodyText string, object string, receivedAt int64) []intak
 			budget = base64.StdEncoding.DecodedLen(room) - 3
 		}
 		if pieces, ok := splitJSON(body, budget); ok && len(pieces) <= maxFragments {
-			return splitSet(pieces, base, intake.PayloadFragment, enc, id)
+			return splitSet(pieces, base, intakemsg.PayloadFragment, enc, id)
 		}
 	}
 	partLen := base64.StdEncoding.DecodedLen(room) - 3
@@ -69,14 +70,14 @@ func plan(body []byte, bodyText string, object string, receivedAt int64) []intak
 	for off := 0; off < len(body); off += partLen {
 		pieces = append(pieces, body[off:min(off+partLen, len(body))])
 	}
-	return splitSet(pieces, base, intake.PayloadPart, intake.EncodingBase64, id)
+	return splitSet(pieces, base, intakemsg.PayloadPart, intakemsg.EncodingBase64, id)
 }
 
 func splitSet(pieces [][]byte, base map[string]sqstypes.MessageAttributeValue, payload, enc, id string) []intakeMessage {
 	out := make([]intakeMessage, len(pieces))
 	for i, p := range pieces {
 		body := string(p)
-		if enc == intake.EncodingBase64 {
+		if enc == intakemsg.EncodingBase64 {
 			body = base64.StdEncoding.EncodeToString(p)
 		}
 		out[i] = intakeMessage{body: body, attrs: splitAttrs(base, payload, enc, id, i, len(pieces))}
@@ -91,20 +92,20 @@ func encodedLen(n int, text bool) int {
 	return base64.StdEncoding.EncodedLen(n)
 }
 
-// maxObjectLen bounds the intake.AttrObject value.
+// maxObjectLen bounds the intakemsg.AttrObject value.
 const maxObjectLen = 64
 
 // objectName returns the body's "object" when it is a plain lower-case name
-// of at most maxObjectLen bytes, and intake.ObjectUnknown otherwise. It is the only
+// of at most maxObjectLen bytes, and intakemsg.ObjectUnknown otherwise. It is the only
 // parsing done before the answer.
 func objectName(body []byte) string {
 	s, ok := topLevelString(body, "object")
 	if !ok || s == "" || len(s) > maxObjectLen {
-		return intake.ObjectUnknown
+		return intakemsg.ObjectUnknown
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return intake.ObjectUnknown
+			return intakemsg.ObjectUnknown
 		}
 	}
 	return s
@@ -112,8 +113,8 @@ func objectName(body []byte) string {
 
 func baseAttrs(object string, receivedAt int64) map[string]sqstypes.MessageAttributeValue {
 	return map[string]sqstypes.MessageAttributeValue{
-		intake.AttrObject:     str(object),
-		intake.AttrReceivedAt: num(receivedAt),
+		intakemsg.AttrObject:     str(object),
+		intakemsg.AttrReceivedAt: num(receivedAt),
 	}
 }
 
@@ -122,8 +123,8 @@ func wholeAttrs(base map[string]sqstypes.MessageAttributeValue, enc string) map[
 	for k, v := range base {
 		out[k] = v
 	}
-	out[intake.AttrPayload] = str(intake.PayloadWhole)
-	out[intake.AttrEncoding] = str(enc)
+	out[intakemsg.AttrPayload] = str(intakemsg.PayloadWhole)
+	out[intakemsg.AttrEncoding] = str(enc)
 	return out
 }
 
@@ -132,11 +133,11 @@ func splitAttrs(base map[string]sqstypes.MessageAttributeValue, payload, enc, id
 	for k, v := range base {
 		out[k] = v
 	}
-	out[intake.AttrPayload] = str(payload)
-	out[intake.AttrEncoding] = str(enc)
-	out[intake.AttrSplitID] = str(id)
-	out[intake.AttrSplitIndex] = num(int64(index))
-	out[intake.AttrSplitCount] = num(int64(count))
+	out[intakemsg.AttrPayload] = str(payload)
+	out[intakemsg.AttrEncoding] = str(enc)
+	out[intakemsg.AttrSplitID] = str(id)
+	out[intakemsg.AttrSplitIndex] = num(int64(index))
+	out[intakemsg.AttrSplitCount] = num(int64(count))
 	return out
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // This file holds the only JSON work the webhook does: finding the top-level
@@ -164,8 +165,12 @@ func topLevelString(b []byte, key string) (value string, ok bool) {
 			return true
 		}
 		if b[v.start] == '"' {
+			// Without escapes and with valid UTF-8 the bytes are the
+			// string; otherwise encoding/json reads it (escapes, and
+			// U+FFFD for each invalid byte), so the result is always
+			// what encoding/json would give.
 			raw := b[v.start+1 : v.end-1]
-			if bytes.IndexByte(raw, '\\') < 0 {
+			if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 				value, ok = string(raw), true
 			} else if json.Unmarshal(b[v.start:v.end], &value) == nil {
 				ok = true
@@ -179,7 +184,7 @@ func topLevelString(b []byte, key string) (value string, ok bool) {
 // keyIs reports whether the raw key (with its quotes) is name.
 func keyIs(raw []byte, name string) bool {
 	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner) == name
 	}
 	var s string
@@ -250,6 +255,12 @@ func splitArray(v []byte, budget int) ([][]byte, bool) {
 	if budget < len("[]") {
 		return nil, false
 	}
+	elems := elements(v)
+	if len(elems) == 0 {
+		// An empty array longer than the budget (spaces inside) is one
+		// piece, "[]": no piece at all would lose the members around it.
+		return [][]byte{[]byte("[]")}, true
+	}
 	var out [][]byte
 	var group []byte // the current piece, without its closing bracket
 	flush := func() {
@@ -258,7 +269,7 @@ func splitArray(v []byte, budget int) ([][]byte, bool) {
 			group = nil
 		}
 	}
-	for _, e := range elements(v) {
+	for _, e := range elems {
 		elem := v[e.start:e.end]
 		if len(elem)+2 > budget {
 			flush()

@@ -16,14 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadluence/backend/shared/intake"
-
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/leadluence/backend/functions/webhook/app"
 	"github.com/leadluence/backend/infra/devstack/devstacktest"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 )
@@ -98,12 +97,12 @@ func TestSignedPostIsEnqueuedVerbatim(t *testing.T) {
 	if m.Body != string(body) {
 		t.Fatalf("enqueued body differs from the signed bytes:\n got %q\nwant %q", m.Body, body)
 	}
-	at, _ := strconv.ParseInt(m.Attrs[intake.AttrReceivedAt], 10, 64)
+	at, _ := strconv.ParseInt(m.Attrs[intakemsg.AttrReceivedAt], 10, 64)
 	if at < before-1000 || at > time.Now().UnixMilli() {
 		t.Errorf("received_at %d is not the time of the POST (%d)", at, before)
 	}
-	delete(m.Attrs, intake.AttrReceivedAt)
-	want := map[string]string{intake.AttrObject: "page", intake.AttrPayload: intake.PayloadWhole, intake.AttrEncoding: intake.EncodingText}
+	delete(m.Attrs, intakemsg.AttrReceivedAt)
+	want := map[string]string{intakemsg.AttrObject: "page", intakemsg.AttrPayload: intakemsg.PayloadWhole, intakemsg.AttrEncoding: intakemsg.EncodingText}
 	if diff := cmp.Diff(want, m.Attrs); diff != "" {
 		t.Errorf("attributes (-want +got):\n%s", diff)
 	}
@@ -147,7 +146,7 @@ func TestBase64Body(t *testing.T) {
 	ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
 	expectReceived(t, e.call(t, ev))
 	msgs := e.drain(t)
-	if len(msgs) != 1 || msgs[0].Body != leadgen || msgs[0].Attrs[intake.AttrEncoding] != intake.EncodingText {
+	if len(msgs) != 1 || msgs[0].Body != leadgen || msgs[0].Attrs[intakemsg.AttrEncoding] != intakemsg.EncodingText {
 		t.Fatalf("queue holds %+v, want the decoded body as text", msgs)
 	}
 
@@ -242,7 +241,7 @@ func TestOversizedChangeIsSplitInsideItsValue(t *testing.T) {
 	checkFragments(t, body, ids, msgs)
 	for _, m := range msgs {
 		if !strings.Contains(m.Body, `"metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"}`) {
-			t.Fatalf("fragment %s lacks the change's metadata", m.Attrs[intake.AttrSplitIndex])
+			t.Fatalf("fragment %s lacks the change's metadata", m.Attrs[intakemsg.AttrSplitIndex])
 		}
 	}
 }
@@ -256,9 +255,9 @@ func checkFragments(t *testing.T, body []byte, ids []string, msgs []queued) {
 	var got []string
 	var changes []string
 	for i, m := range msgs {
-		if m.Attrs[intake.AttrPayload] != intake.PayloadFragment || m.Attrs[intake.AttrSplitIndex] != strconv.Itoa(i) ||
-			m.Attrs[intake.AttrSplitCount] != strconv.Itoa(len(msgs)) || m.Attrs[intake.AttrSplitID] != msgs[0].Attrs[intake.AttrSplitID] ||
-			m.Attrs[intake.AttrObject] != meta.ObjectWhatsAppBusinessAccount {
+		if m.Attrs[intakemsg.AttrPayload] != intakemsg.PayloadFragment || m.Attrs[intakemsg.AttrSplitIndex] != strconv.Itoa(i) ||
+			m.Attrs[intakemsg.AttrSplitCount] != strconv.Itoa(len(msgs)) || m.Attrs[intakemsg.AttrSplitID] != msgs[0].Attrs[intakemsg.AttrSplitID] ||
+			m.Attrs[intakemsg.AttrObject] != meta.ObjectWhatsAppBusinessAccount {
 			t.Fatalf("message %d attributes %v", i, m.Attrs)
 		}
 		frag := m.payload(t)
@@ -327,14 +326,14 @@ func TestNonJSONIsEnqueued(t *testing.T) {
 		payload  string
 		encoding string
 	}{
-		{"text", []byte("hub.mode=not-json&x=1"), intake.PayloadWhole, intake.EncodingText},
-		{"truncated JSON", []byte(leadgen[:100]), intake.PayloadWhole, intake.EncodingText},
-		{"binary", []byte{0x00, 0xff, 0xfe, '{', 0x01}, intake.PayloadWhole, intake.EncodingBase64},
-		{"control character", []byte(leadgen[:50] + "\x07" + leadgen[50:]), intake.PayloadWhole, intake.EncodingBase64},
-		{"JSON with U+FFFF", []byte("{\"object\":\"page\",\"entry\":[],\"x\":\"\uffff\"}"), intake.PayloadWhole, intake.EncodingBase64},
-		{"large text", bytes.Repeat([]byte("not json, "), 60<<10), intake.PayloadPart, intake.EncodingBase64},
-		{"large binary", bytes.Repeat([]byte{0xff, 0x00, 0x7f}, 200<<10), intake.PayloadPart, intake.EncodingBase64},
-		{"large JSON string", []byte(`{"object":"page","entry":[],"x":"` + strings.Repeat("a", 300<<10) + `"}`), intake.PayloadPart, intake.EncodingBase64},
+		{"text", []byte("hub.mode=not-json&x=1"), intakemsg.PayloadWhole, intakemsg.EncodingText},
+		{"truncated JSON", []byte(leadgen[:100]), intakemsg.PayloadWhole, intakemsg.EncodingText},
+		{"binary", []byte{0x00, 0xff, 0xfe, '{', 0x01}, intakemsg.PayloadWhole, intakemsg.EncodingBase64},
+		{"control character", []byte(leadgen[:50] + "\x07" + leadgen[50:]), intakemsg.PayloadWhole, intakemsg.EncodingBase64},
+		{"JSON with U+FFFF", []byte("{\"object\":\"page\",\"entry\":[],\"x\":\"\uffff\"}"), intakemsg.PayloadWhole, intakemsg.EncodingBase64},
+		{"large text", bytes.Repeat([]byte("not json, "), 60<<10), intakemsg.PayloadPart, intakemsg.EncodingBase64},
+		{"large binary", bytes.Repeat([]byte{0xff, 0x00, 0x7f}, 200<<10), intakemsg.PayloadPart, intakemsg.EncodingBase64},
+		{"large JSON string", []byte(`{"object":"page","entry":[],"x":"` + strings.Repeat("a", 300<<10) + `"}`), intakemsg.PayloadPart, intakemsg.EncodingBase64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -347,7 +346,7 @@ func TestNonJSONIsEnqueued(t *testing.T) {
 			}
 			var joined []byte
 			for i, m := range msgs {
-				if m.Attrs[intake.AttrPayload] != tc.payload || m.Attrs[intake.AttrEncoding] != tc.encoding {
+				if m.Attrs[intakemsg.AttrPayload] != tc.payload || m.Attrs[intakemsg.AttrEncoding] != tc.encoding {
 					t.Fatalf("message %d attributes %v, want payload %s encoding %s", i, m.Attrs, tc.payload, tc.encoding)
 				}
 				joined = append(joined, m.payload(t)...)
@@ -355,7 +354,7 @@ func TestNonJSONIsEnqueued(t *testing.T) {
 			if !bytes.Equal(joined, tc.body) {
 				t.Fatalf("the messages hold %d bytes that differ from the %d signed bytes", len(joined), len(tc.body))
 			}
-			if tc.payload == intake.PayloadWhole && len(msgs) != 1 {
+			if tc.payload == intakemsg.PayloadWhole && len(msgs) != 1 {
 				t.Fatalf("%d messages for a small body", len(msgs))
 			}
 		})
@@ -368,15 +367,15 @@ func TestObjectAttribute(t *testing.T) {
 		{leadgen, "page"},
 		{`{"entry":[{"id":"1","changes":[{"field":"object","value":{"object":"x"}}]}],"object":"whatsapp_business_account"}`, "whatsapp_business_account"},
 		{`{"obj\u0065ct":"instagram","entry":[]}`, "instagram"},
-		{`{"object":"Page","entry":[]}`, intake.ObjectUnknown},
-		{`{"object":"a\"b","entry":[]}`, intake.ObjectUnknown},
-		{`{"object":7,"entry":[]}`, intake.ObjectUnknown},
-		{`{"entry":[]}`, intake.ObjectUnknown},
-		{`["object","page"]`, intake.ObjectUnknown},
+		{`{"object":"Page","entry":[]}`, intakemsg.ObjectUnknown},
+		{`{"object":"a\"b","entry":[]}`, intakemsg.ObjectUnknown},
+		{`{"object":7,"entry":[]}`, intakemsg.ObjectUnknown},
+		{`{"entry":[]}`, intakemsg.ObjectUnknown},
+		{`["object","page"]`, intakemsg.ObjectUnknown},
 	} {
 		expectReceived(t, e.call(t, signedPost(t, []byte(tc.body))))
 		msgs := e.drain(t)
-		if len(msgs) != 1 || msgs[0].Attrs[intake.AttrObject] != tc.want || msgs[0].Body != tc.body {
+		if len(msgs) != 1 || msgs[0].Attrs[intakemsg.AttrObject] != tc.want || msgs[0].Body != tc.body {
 			t.Errorf("%s: enqueued %+v, want object %q", tc.body, msgs, tc.want)
 		}
 	}
@@ -418,7 +417,7 @@ func TestGoldenEvents(t *testing.T) {
 			if len(msgs) != 1 || msgs[0].Body != want {
 				t.Fatalf("enqueued %+v, want the signed bytes %q", msgs, want)
 			}
-			if at := msgs[0].Attrs[intake.AttrReceivedAt]; at != strconv.FormatInt(ev.RequestContext.TimeEpoch, 10) {
+			if at := msgs[0].Attrs[intakemsg.AttrReceivedAt]; at != strconv.FormatInt(ev.RequestContext.TimeEpoch, 10) {
 				t.Errorf("received_at %s, want the event's time %d", at, ev.RequestContext.TimeEpoch)
 			}
 		})
@@ -580,9 +579,9 @@ func TestMetaSamples(t *testing.T) {
 			if len(msgs) != 1 {
 				t.Fatalf("enqueued %d messages, want 1", len(msgs))
 			}
-			if msgs[0].Body != string(body) || msgs[0].Attrs[intake.AttrObject] != w.Object {
+			if msgs[0].Body != string(body) || msgs[0].Attrs[intakemsg.AttrObject] != w.Object {
 				t.Fatalf("enqueued object %q and %d bytes, want object %q and the %d signed bytes",
-					msgs[0].Attrs[intake.AttrObject], len(msgs[0].Body), w.Object, len(body))
+					msgs[0].Attrs[intakemsg.AttrObject], len(msgs[0].Body), w.Object, len(body))
 			}
 		})
 	}

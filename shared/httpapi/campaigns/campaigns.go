@@ -18,11 +18,11 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/httpapi/sendproblem"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Campaigns send one WhatsApp template to every lead matching a filter.
@@ -34,9 +34,9 @@ import (
 // Store is what the campaign routes need from storage.
 type Store interface {
 	ListIntegrations(ctx context.Context, orgID string) ([]integration.Integration, error)
-	CreateCampaign(ctx context.Context, c dynamostore.Campaign) error
-	GetCampaign(ctx context.Context, orgID, id string) (dynamostore.Campaign, error)
-	ListCampaigns(ctx context.Context, orgID string, limit int, from map[string]string) ([]dynamostore.Campaign, map[string]string, error)
+	CreateCampaign(ctx context.Context, c campaign.Campaign) error
+	GetCampaign(ctx context.Context, orgID, id string) (campaign.Campaign, error)
+	ListCampaigns(ctx context.Context, orgID string, limit int, from page.Cursor) ([]campaign.Campaign, page.Cursor, error)
 	SetCampaignStatus(ctx context.Context, orgID, id, from, to string, at time.Time) error
 	CampaignOutcomes(ctx context.Context, orgID, campaignID string, limit int) (map[conversation.Status]int, bool, error)
 }
@@ -217,8 +217,8 @@ func (s *server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 		b.PageSize = campaignDefaultPageSize
 	}
 	now := s.Now().UTC()
-	c := dynamostore.Campaign{OrgID: p.User.OrgID, ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
-		Name: strings.TrimSpace(b.Name), Status: dynamostore.CampaignRunning, TemplateName: sp.Name, TemplateLanguage: sp.Language,
+	c := campaign.Campaign{OrgID: p.User.OrgID, ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
+		Name: strings.TrimSpace(b.Name), Status: campaign.StatusRunning, TemplateName: sp.Name, TemplateLanguage: sp.Language,
 		TemplateCategory: strings.ToLower(sp.Category), PhoneNumberID: number.ExternalID, Parameters: b.Parameters, Filter: f,
 		PageSize: min(b.PageSize, campaignMaxPageSize), Skipped: map[string]int{}, CreatedBy: p.User.ID, CreatedAt: now, UpdatedAt: now}
 	if c.Parameters == nil {
@@ -288,17 +288,17 @@ func (s *server) pauseCampaign(ctx context.Context, in *campaignIDInput) (*struc
 	}
 	p := httpapi.Caller(ctx)
 	cs := s.deps.Store
-	err := cs.SetCampaignStatus(ctx, p.User.OrgID, in.ID, dynamostore.CampaignRunning, dynamostore.CampaignPaused, s.Now())
+	err := cs.SetCampaignStatus(ctx, p.User.OrgID, in.ID, campaign.StatusRunning, campaign.StatusPaused, s.Now())
 	switch {
-	case errors.Is(err, dynamostore.ErrCampaignNotFound):
+	case errors.Is(err, campaign.ErrNotFound):
 		return nil, httpapi.NotFound("campaign")
-	case errors.Is(err, dynamostore.ErrCampaignConflict):
+	case errors.Is(err, campaign.ErrConflict):
 		// Already paused (nothing to do) or completed.
 		c, gerr := cs.GetCampaign(ctx, p.User.OrgID, in.ID)
 		if gerr != nil {
 			return nil, s.campaignErr(ctx, gerr)
 		}
-		if c.Status == dynamostore.CampaignCompleted {
+		if c.Status == campaign.StatusCompleted {
 			return nil, httpapi.NewProblem(http.StatusConflict, "campaign_completed", "the campaign has processed every matching lead; there is nothing left to pause")
 		}
 	case err != nil:
@@ -323,9 +323,9 @@ func (s *server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*stru
 	if err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
-	if c.Status == dynamostore.CampaignPaused {
-		err := cs.SetCampaignStatus(ctx, p.User.OrgID, c.ID, dynamostore.CampaignPaused, dynamostore.CampaignRunning, s.Now())
-		if err != nil && !errors.Is(err, dynamostore.ErrCampaignConflict) {
+	if c.Status == campaign.StatusPaused {
+		err := cs.SetCampaignStatus(ctx, p.User.OrgID, c.ID, campaign.StatusPaused, campaign.StatusRunning, s.Now())
+		if err != nil && !errors.Is(err, campaign.ErrConflict) {
 			return nil, s.campaignErr(ctx, err)
 		}
 		if err == nil {
@@ -351,7 +351,7 @@ func (s *server) campaignErr(ctx context.Context, err error) error {
 	var pe *campaign.ParameterError
 	var me *campaign.MismatchError
 	switch {
-	case errors.Is(err, dynamostore.ErrCampaignNotFound):
+	case errors.Is(err, campaign.ErrNotFound):
 		return httpapi.NotFound("campaign")
 	case errors.Is(err, campaign.ErrEnqueue):
 		s.Log().ErrorContext(ctx, "enqueue campaign job", "err", err)
@@ -391,7 +391,7 @@ func (s *server) campaignView(ctx context.Context, cs Store, orgID, id string) (
 	return campaignOut(c, outcomes, counted), nil
 }
 
-func campaignOut(c dynamostore.Campaign, outcomes map[conversation.Status]int, counted bool) CampaignOut {
+func campaignOut(c campaign.Campaign, outcomes map[conversation.Status]int, counted bool) CampaignOut {
 	out := CampaignOut{ID: c.ID, Name: c.Name, Status: c.Status, Parameters: c.Parameters, PhoneNumberID: c.PhoneNumberID,
 		PageSize: c.PageSize, CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		Template: CampaignTemplateOut{Name: c.TemplateName, Language: c.TemplateLanguage, Category: c.TemplateCategory},

@@ -13,6 +13,7 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Store is what the identity routes need from storage.
@@ -35,7 +36,7 @@ type Store interface {
 	RecordLoginFailure(ctx context.Context, emailHash string, window time.Duration) error
 	ClearLoginFailures(ctx context.Context, emailHash string) error
 
-	ListAudit(ctx context.Context, orgID string, limit int, from map[string]string) ([]audit.Record, map[string]string, error)
+	ListAudit(ctx context.Context, orgID string, limit int, from page.Cursor) ([]audit.Record, page.Cursor, error)
 }
 
 // Deps are the collaborators of the identity routes.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Service is what the lead routes need of lead.Service.
@@ -23,7 +24,7 @@ type Service interface {
 	Create(ctx context.Context, a lead.Actor, in lead.Lead) (lead.Lead, error)
 	Get(ctx context.Context, a lead.Actor, id string) (lead.Lead, error)
 	Scope(a lead.Actor, f lead.Filter) lead.Filter
-	List(ctx context.Context, a lead.Actor, f lead.Filter, limit int, from map[string]string) (lead.Page, error)
+	List(ctx context.Context, a lead.Actor, f lead.Filter, limit int, from page.Cursor) (lead.Page, error)
 	Update(ctx context.Context, a lead.Actor, id string, version int, p lead.Patch) (lead.Lead, error)
 	Delete(ctx context.Context, a lead.Actor, id string) error
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/httpapi"
 )
 
@@ -110,7 +109,7 @@ func (s *server) listConversations(ctx context.Context, in *struct {
 	Cursor     string `query:"cursor" maxLength:"2048"`
 }) (*struct{ Body ConversationList }, error) {
 	p := httpapi.Caller(ctx)
-	f := dynamostore.InboxFilter{AssigneeID: in.AssigneeID, Unread: in.Unread}
+	f := conversation.InboxFilter{AssigneeID: in.AssigneeID, Unread: in.Unread}
 	switch f.AssigneeID {
 	case "me":
 		f.AssigneeID = p.User.ID
@@ -140,7 +139,7 @@ func (s *server) listConversations(ctx context.Context, in *struct {
 }
 
 // conversationOut is the API shape of one inbox entry.
-func conversationOut(e dynamostore.InboxEntry, now time.Time) ConversationOut {
+func conversationOut(e conversation.InboxEntry, now time.Time) ConversationOut {
 	l := e.Lead
 	open, until := windowOf(l.LastInboundAt, now)
 	c := ConversationOut{

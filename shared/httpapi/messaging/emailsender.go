@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
 	"github.com/danielgtaylor/huma/v2"
 
@@ -25,7 +23,7 @@ import (
 // the platform address. Emails go from the address only once SES says it is
 // verified for sending after this org asked (emailFrom); until then they go
 // from the platform address. An address is claimed by one org at a time
-// (see dynamostore's EmailSender items): a pending claim can be taken over
+// (account.SenderStore): a pending claim can be taken over
 // by another org, which has SES mail a new link, so nobody can hold an
 // address they cannot verify; a verified claim cannot.
 
@@ -41,23 +39,25 @@ const (
 	senderSetEvery = time.Minute
 )
 
-// EmailSenderStore is what the sender-address routes need from storage
-// (dynamostore.Store).
+// EmailSenderStore is what the sender-address routes need from storage:
+// account.SenderStore (dynamostore.Store).
 type EmailSenderStore interface {
-	GetEmailSender(ctx context.Context, orgID string) (account.EmailSender, error)
-	EmailSenderOwner(ctx context.Context, email string) (orgID string, verified bool, err error)
-	PutEmailSender(ctx context.Context, snd account.EmailSender, previous string) error
-	DeleteEmailSender(ctx context.Context, orgID, email string) error
-	ClaimEmailSenderCheck(ctx context.Context, orgID, email string, notAfter, now time.Time) (bool, error)
-	SetEmailSenderStatus(ctx context.Context, orgID, email string, st account.SenderStatus) error
+	account.SenderStore
 }
 
-// EmailIdentities is the part of the SES v2 client (sesv2.Client) that
-// verifies sender addresses.
+// EmailIdentities has the email service verify sender addresses
+// (sesmail.Client).
 type EmailIdentities interface {
-	CreateEmailIdentity(ctx context.Context, in *sesv2.CreateEmailIdentityInput, opts ...func(*sesv2.Options)) (*sesv2.CreateEmailIdentityOutput, error)
-	GetEmailIdentity(ctx context.Context, in *sesv2.GetEmailIdentityInput, opts ...func(*sesv2.Options)) (*sesv2.GetEmailIdentityOutput, error)
-	DeleteEmailIdentity(ctx context.Context, in *sesv2.DeleteEmailIdentityInput, opts ...func(*sesv2.Options)) (*sesv2.DeleteEmailIdentityOutput, error)
+	// CreateIdentity has the service mail a verification link to addr;
+	// verified is true when it may be sent from already. A refused address
+	// is an *account.AddressRefusedError.
+	CreateIdentity(ctx context.Context, addr string) (verified bool, err error)
+	// IdentityStatus reads where addr's verification stands (failed when
+	// the service does not know it).
+	IdentityStatus(ctx context.Context, addr string) (account.SenderStatus, error)
+	// DeleteIdentity removes addr; one the service does not know is no
+	// error.
+	DeleteIdentity(ctx context.Context, addr string) error
 }
 
 // EmailSenderDeps are the collaborators of the sender-address routes.
@@ -209,8 +209,7 @@ func (s *server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }
 // effort: a leftover identity is harmless, since no org's claim names it
 // and a new claim always starts with a fresh one.
 func (s *server) forgetIdentity(ctx context.Context, addr string) {
-	_, err := s.deps.EmailSender.SES.DeleteEmailIdentity(ctx, &sesv2.DeleteEmailIdentityInput{EmailIdentity: &addr})
-	if err != nil && !isNotFound(err) {
+	if err := s.deps.EmailSender.SES.DeleteIdentity(ctx, addr); err != nil {
 		s.Log().WarnContext(ctx, "delete released email identity", "err", sesFailure(err))
 	}
 }
@@ -224,7 +223,7 @@ func (s *server) forgetIdentity(ctx context.Context, addr string) {
 func (s *server) verifyIdentity(ctx context.Context, addr string, ownVerified bool) (account.SenderStatus, error) {
 	ses := s.deps.EmailSender.SES
 	if ownVerified {
-		st, err := s.identityStatus(ctx, addr)
+		st, err := ses.IdentityStatus(ctx, addr)
 		if err != nil {
 			return "", s.sesUnavailable(ctx, "read email identity", err)
 		}
@@ -232,17 +231,17 @@ func (s *server) verifyIdentity(ctx context.Context, addr string, ownVerified bo
 			return st, nil
 		}
 	}
-	if _, err := ses.DeleteEmailIdentity(ctx, &sesv2.DeleteEmailIdentityInput{EmailIdentity: &addr}); err != nil && !isNotFound(err) {
+	if err := ses.DeleteIdentity(ctx, addr); err != nil {
 		return "", s.sesUnavailable(ctx, "delete email identity", err)
 	}
-	out, err := ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: &addr})
-	var bad *sestypes.BadRequestException
+	verified, err := ses.CreateIdentity(ctx, addr)
+	var refused *account.AddressRefusedError
 	switch {
-	case errors.As(err, &bad):
-		return "", httpapi.FieldProblem("email", "was refused by the email service: "+bad.ErrorMessage())
+	case errors.As(err, &refused):
+		return "", httpapi.FieldProblem("email", "was refused by the email service: "+refused.Reason)
 	case err != nil:
 		return "", s.sesUnavailable(ctx, "create email identity", err)
-	case out.VerifiedForSendingStatus:
+	case verified:
 		return account.SenderVerified, nil
 	}
 	return account.SenderPending, nil
@@ -267,28 +266,6 @@ func sesFailure(err error) string {
 		return "ses request cancelled"
 	}
 	return "ses request failed without an answer"
-}
-
-func isNotFound(err error) bool {
-	var nf *sestypes.NotFoundException
-	return errors.As(err, &nf)
-}
-
-// identityStatus reads an address's verification from SES: an identity
-// SES does not have (deleted meanwhile) counts as failed.
-func (s *server) identityStatus(ctx context.Context, addr string) (account.SenderStatus, error) {
-	out, err := s.deps.EmailSender.SES.GetEmailIdentity(ctx, &sesv2.GetEmailIdentityInput{EmailIdentity: &addr})
-	switch {
-	case isNotFound(err):
-		return account.SenderFailed, nil
-	case err != nil:
-		return "", err
-	case out.VerifiedForSendingStatus:
-		return account.SenderVerified, nil
-	case out.VerificationStatus == sestypes.VerificationStatusFailed:
-		return account.SenderFailed, nil
-	}
-	return account.SenderPending, nil
 }
 
 // refreshSender asks SES again about a pending address last checked over
@@ -317,7 +294,7 @@ func (s *server) refreshSender(ctx context.Context, snd account.EmailSender) acc
 		return snd
 	}
 	snd.CheckedAt = now
-	st, err := s.identityStatus(ctx, snd.Email)
+	st, err := d.SES.IdentityStatus(ctx, snd.Email)
 	if err != nil {
 		s.Log().WarnContext(ctx, "check sender address with SES", "err", sesFailure(err))
 		return snd

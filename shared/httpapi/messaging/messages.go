@@ -20,11 +20,11 @@ import (
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/httpapi/sendproblem"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/watemplate"
 )
@@ -46,9 +46,9 @@ type Store interface {
 	MessageByClientID(ctx context.Context, orgID, clientID string) (conversation.Message, bool, error)
 	ClaimSend(ctx context.Context, orgID, leadID, msgID string, at time.Time) error
 	FailSend(ctx context.Context, orgID, leadID, msgID string, st conversation.Status, code int, title, reason string, at time.Time) error
-	MessagesPage(ctx context.Context, orgID, leadID string, newestFirst bool, limit int, from map[string]string) ([]conversation.Message, map[string]string, error)
+	MessagesPage(ctx context.Context, orgID, leadID string, newestFirst bool, limit int, from page.Cursor) ([]conversation.Message, page.Cursor, error)
 	StatusLogs(ctx context.Context, providerIDs []string) (map[string][]conversation.StatusEvent, error)
-	Inbox(ctx context.Context, orgID string, f dynamostore.InboxFilter, limit int, from map[string]string) ([]dynamostore.InboxEntry, map[string]string, error)
+	Inbox(ctx context.Context, orgID string, f conversation.InboxFilter, limit int, from page.Cursor) ([]conversation.InboxEntry, page.Cursor, error)
 	MarkConversationRead(ctx context.Context, orgID, leadID string) (cleared int, ok bool, err error)
 	Conversation(ctx context.Context, orgID, leadID string) (conversation.Summary, bool, error)
 	ClearUnread(ctx context.Context, seen conversation.Summary) error

@@ -1,12 +1,13 @@
-package intake
-
-// The intake message contract: what ingest finds on the intake queue.
+// Package intakemsg is the intake queue's message contract: what the
+// webhook function puts on the queue and the ingest function reads. It
+// imports nothing, so the webhook links none of package intake's
+// processing (nor the storage and phone-number code behind it).
 //
 // Every verified POST becomes one message whose body is the signed body
-// itself (PayloadWhole), unless that would exceed MaxMessageBytes; SQS
-// counts the body and the attributes. A larger body becomes a set of
-// messages, all with the same AttrSplitID, numbered by AttrSplitIndex out of
-// AttrSplitCount:
+// itself (PayloadWhole), unless that would exceed the webhook's
+// MaxMessageBytes (functions/webhook/app); SQS counts the body and the
+// attributes. A larger body becomes a set of messages, all with the same
+// AttrSplitID, numbered by AttrSplitIndex out of AttrSplitCount:
 //
 //   - PayloadFragment: the body is valid JSON and was cut along its arrays
 //     (functions/webhook/app splitJSON). Each fragment is itself a complete Meta webhook
@@ -26,6 +27,9 @@ package intake
 // A body that is not text SQS accepts (invalid UTF-8, control characters,
 // U+FFFE/U+FFFF) travels base64-encoded (AttrEncoding EncodingBase64); parts
 // always do.
+package intakemsg
+
+// Message attribute names.
 const (
 	// AttrObject (String) is the webhook's top-level "object" ("page",
 	// "whatsapp_business_account", ...) or ObjectUnknown when the body has

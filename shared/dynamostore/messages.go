@@ -1,0 +1,402 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/page"
+)
+
+// Messages of both directions and channels live in their lead's history
+// partition (ORG#o#LEAD#l / MSG#<ulid from the message time>, so the key
+// order is the time order), with a guard per provider id (WAMID#<id>) that
+// maps wamids and SES ids to them and holds their status log, and a guard
+// per client message id (ORG#o / CLIENTMSG#<id>) for outbound messages.
+// The inbox's summary of each lead is in inbox.go, queueing and the send
+// state in outbound.go.
+
+// posSK is the one field of a message-page position: the sort key of the
+// last message returned. The partition is implied by the lead.
+const posSK = "sk"
+
+type messageItem struct {
+	PK         string            `dynamodbav:"PK"`
+	SK         string            `dynamodbav:"SK"`
+	Type       string            `dynamodbav:"type"`
+	ID         string            `dynamodbav:"id"`
+	OrgID      string            `dynamodbav:"org_id"`
+	LeadID     string            `dynamodbav:"lead_id"`
+	Channel    string            `dynamodbav:"channel"`
+	Direction  string            `dynamodbav:"direction"`
+	ProviderID string            `dynamodbav:"provider_id,omitempty"`
+	MsgType    string            `dynamodbav:"msg_type"`
+	Text       string            `dynamodbav:"text,omitempty"`
+	Media      *mediaAttr        `dynamodbav:"media,omitempty"`
+	Details    map[string]string `dynamodbav:"details,omitempty"`
+	Status     string            `dynamodbav:"status"`
+	StatusRank int               `dynamodbav:"status_rank"`
+	ErrorCode  int               `dynamodbav:"error_code,omitempty"`
+	ErrorTitle string            `dynamodbav:"error_title,omitempty"`
+	At         time.Time         `dynamodbav:"at"`
+	Number     string            `dynamodbav:"number,omitempty"`
+	Payload    string            `dynamodbav:"payload,omitempty"`
+	ClientID   string            `dynamodbav:"client_message_id,omitempty"`
+	Reason     string            `dynamodbav:"reason,omitempty"`
+	// FromMeta marks content received from Meta, for purges on disconnect.
+	FromMeta bool `dynamodbav:"from_meta"`
+}
+
+type mediaAttr struct {
+	ID       string `dynamodbav:"id"`
+	MimeType string `dynamodbav:"mime_type,omitempty"`
+	SHA256   string `dynamodbav:"sha256,omitempty"`
+	Caption  string `dynamodbav:"caption,omitempty"`
+	Filename string `dynamodbav:"filename,omitempty"`
+}
+
+type wamidItem struct {
+	PK     string `dynamodbav:"PK"`
+	SK     string `dynamodbav:"SK"`
+	Type   string `dynamodbav:"type"`
+	OrgID  string `dynamodbav:"org_id"`
+	LeadID string `dynamodbav:"lead_id"`
+	MsgSK  string `dynamodbav:"msg_sk"`
+}
+
+// clientMessageItem guards one message per client message id in an org and
+// names the message it guards.
+type clientMessageItem struct {
+	PK     string `dynamodbav:"PK"`
+	SK     string `dynamodbav:"SK"`
+	Type   string `dynamodbav:"type"`
+	LeadID string `dynamodbav:"lead_id"`
+	MsgSK  string `dynamodbav:"msg_sk"`
+}
+
+type statusLogItem struct {
+	PK         string    `dynamodbav:"PK"`
+	SK         string    `dynamodbav:"SK"`
+	Type       string    `dynamodbav:"type"`
+	Status     string    `dynamodbav:"status"`
+	At         time.Time `dynamodbav:"at"`
+	ErrorCode  int       `dynamodbav:"error_code,omitempty"`
+	ErrorTitle string    `dynamodbav:"error_title,omitempty"`
+	Applied    bool      `dynamodbav:"applied"`
+}
+
+func toMessageItem(m conversation.Message, fromMeta bool) messageItem {
+	it := messageItem{PK: leadPartPK(m.OrgID, m.LeadID), SK: messageSK(m.ID), Type: "message", ID: m.ID, OrgID: m.OrgID,
+		LeadID: m.LeadID, Channel: string(m.Channel), Direction: string(m.Direction), ProviderID: m.ProviderID, MsgType: m.Type,
+		Text: m.Text, Details: m.Details, Status: string(m.Status), StatusRank: m.Status.Rank(), ErrorCode: m.ErrorCode,
+		ErrorTitle: m.ErrorTitle, At: m.At, Number: m.Number, FromMeta: fromMeta, Payload: m.Payload, ClientID: m.ClientMessageID,
+		Reason: m.Reason}
+	if m.Media != nil {
+		it.Media = &mediaAttr{ID: m.Media.ID, MimeType: m.Media.MimeType, SHA256: m.Media.SHA256, Caption: m.Media.Caption, Filename: m.Media.Filename}
+	}
+	return it
+}
+
+func (i messageItem) message() conversation.Message {
+	m := conversation.Message{ID: i.ID, OrgID: i.OrgID, LeadID: i.LeadID, Channel: conversation.Channel(i.Channel),
+		Direction: conversation.Direction(i.Direction), ProviderID: i.ProviderID, Type: i.MsgType, Text: i.Text, Details: i.Details,
+		Status: conversation.Status(i.Status), ErrorCode: i.ErrorCode, ErrorTitle: i.ErrorTitle, At: i.At, Number: i.Number,
+		Payload: i.Payload, ClientMessageID: i.ClientID, Reason: i.Reason}
+	if i.Media != nil {
+		m.Media = &conversation.Media{ID: i.Media.ID, MimeType: i.Media.MimeType, SHA256: i.Media.SHA256, Caption: i.Media.Caption, Filename: i.Media.Filename}
+	}
+	return m
+}
+
+// PutInboundMessage stores an inbound message once per provider id: a
+// second delivery of the same wamid writes nothing and is
+// intake.ErrDuplicate. A consent entry the message carries (STOP, START) is
+// written in the same transaction, and the lead's current consent is
+// updated with it, as is the lead's conversation summary (latest message,
+// one more unread).
+func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, consent *conversation.ConsentEntry) error {
+	msgAV, err := marshal(toMessageItem(m, true))
+	if err != nil {
+		return err
+	}
+	guardAV, err := marshal(wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID, MsgSK: messageSK(m.ID)})
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+		{Put: &types.Put{TableName: &s.table, Item: msgAV}},
+		s.conversationMove(m),
+	}
+	if consent != nil {
+		more, err := s.consentWrites(*consent)
+		if err != nil {
+			return err
+		}
+		items = append(items, more...)
+	}
+	err = s.writeWithConversation(ctx, items, 2, m)
+	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
+		return intake.ErrDuplicate
+	}
+	if err != nil {
+		return fmt.Errorf("put inbound message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// GetMessage returns one message of a lead.
+func (s *Store) GetMessage(ctx context.Context, orgID, leadID, msgID string) (conversation.Message, error) {
+	var it messageItem
+	ok, err := s.get(ctx, leadPartPK(orgID, leadID), messageSK(msgID), &it)
+	if err != nil {
+		return conversation.Message{}, err
+	}
+	if !ok {
+		return conversation.Message{}, conversation.ErrUnknownMessage
+	}
+	return it.message(), nil
+}
+
+// Messages returns a lead's messages in time order.
+func (s *Store) Messages(ctx context.Context, orgID, leadID string) ([]conversation.Message, error) {
+	items, err := s.queryPrefix(ctx, leadPartPK(orgID, leadID), prefixMsg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]conversation.Message, 0, len(items))
+	for _, item := range items {
+		var it messageItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		out = append(out, it.message())
+	}
+	return out, nil
+}
+
+// MessageByProviderID returns the message with a wamid or SES id.
+func (s *Store) MessageByProviderID(ctx context.Context, providerID string) (conversation.Message, error) {
+	var g wamidItem
+	ok, err := s.get(ctx, wamidPK(providerID), skWAMID, &g)
+	if err != nil {
+		return conversation.Message{}, err
+	}
+	if !ok {
+		return conversation.Message{}, conversation.ErrUnknownMessage
+	}
+	var it messageItem
+	ok, err = s.get(ctx, leadPartPK(g.OrgID, g.LeadID), g.MsgSK, &it)
+	if err != nil {
+		return conversation.Message{}, err
+	}
+	if !ok {
+		return conversation.Message{}, conversation.ErrUnknownMessage
+	}
+	return it.message(), nil
+}
+
+// StatusLog returns every status event recorded for a message, in time order.
+func (s *Store) StatusLog(ctx context.Context, providerID string) ([]conversation.StatusEvent, error) {
+	items, err := s.queryPrefix(ctx, wamidPK(providerID), prefixStatusLog)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]conversation.StatusEvent, 0, len(items))
+	for _, item := range items {
+		var it statusLogItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		out = append(out, conversation.StatusEvent{ProviderID: providerID, Status: conversation.Status(it.Status), At: it.At,
+			ErrorCode: it.ErrorCode, ErrorTitle: it.ErrorTitle})
+	}
+	return out, nil
+}
+
+// ApplyStatus records a status event for a message: it is appended to the
+// message's status log (once, however often it is delivered) and moves the
+// message's state only forward (see conversation.Status.Rank). A status for
+// a message we do not know yet is conversation.ErrUnknownMessage, for the
+// caller to retry later.
+func (s *Store) ApplyStatus(ctx context.Context, ev conversation.StatusEvent) (moved bool, err error) {
+	var g wamidItem
+	ok, err := s.get(ctx, wamidPK(ev.ProviderID), skWAMID, &g)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, conversation.ErrUnknownMessage
+	}
+	logAV, err := marshal(statusLogItem{PK: wamidPK(ev.ProviderID), SK: statusLogSK(ev.At.Unix(), string(ev.Status)), Type: "status_event",
+		Status: string(ev.Status), At: ev.At, ErrorCode: ev.ErrorCode, ErrorTitle: ev.ErrorTitle})
+	if err != nil {
+		return false, err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: logAV, ConditionExpression: aws.String("attribute_not_exists(PK)")})
+	if err != nil && !isConditionFailed(err) {
+		return false, fmt.Errorf("append status: %w", err)
+	}
+	rank := ev.Status.Rank()
+	upd := "SET #st = :st, status_rank = :r, status_at = :at"
+	vals := map[string]types.AttributeValue{
+		":st": &types.AttributeValueMemberS{Value: string(ev.Status)},
+		":r":  &types.AttributeValueMemberN{Value: strconv.Itoa(rank)},
+		":at": &types.AttributeValueMemberS{Value: ev.At.UTC().Format(time.RFC3339Nano)},
+	}
+	if ev.ErrorCode != 0 {
+		upd += ", error_code = :ec"
+		vals[":ec"] = &types.AttributeValueMemberN{Value: strconv.Itoa(ev.ErrorCode)}
+	}
+	if ev.ErrorTitle != "" {
+		upd += ", error_title = :et"
+		vals[":et"] = &types.AttributeValueMemberS{Value: ev.ErrorTitle}
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(leadPartPK(g.OrgID, g.LeadID), g.MsgSK),
+		UpdateExpression:          aws.String(upd),
+		ConditionExpression:       aws.String("attribute_exists(PK) AND status_rank < :r"),
+		ExpressionAttributeNames:  map[string]string{"#st": "status"},
+		ExpressionAttributeValues: vals,
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("apply status: %w", err)
+	}
+	return true, nil
+}
+
+// MessagesPage returns up to limit messages of a lead in time order
+// (newest first when newestFirst), starting after the position from (a
+// next position returned for the same lead, or nil for the first page),
+// and the position after the last one (nil when there are no more).
+func (s *Store) MessagesPage(ctx context.Context, orgID, leadID string, newestFirst bool, limit int, from page.Cursor) ([]conversation.Message, page.Cursor, error) {
+	res, err := s.messagesPage(ctx, orgID, leadID, newestFirst, limit, from)
+	return res.Items, res.Next, err
+}
+
+type messagePage struct {
+	Items []conversation.Message
+	Next  page.Cursor
+}
+
+func (s *Store) messagesPage(ctx context.Context, orgID, leadID string, newestFirst bool, limit int, from page.Cursor) (messagePage, error) {
+	pk := leadPartPK(orgID, leadID)
+	in := &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: pk}, ":p": &types.AttributeValueMemberS{Value: prefixMsg},
+		},
+		ScanIndexForward: aws.Bool(!newestFirst),
+		// One more than needed tells whether a next page exists.
+		Limit: aws.Int32(pageLimit(limit + 1)),
+	}
+	if !from.IsZero() {
+		sk := from.Fields()[posSK]
+		if !strings.HasPrefix(sk, prefixMsg) {
+			return messagePage{}, fmt.Errorf("messages of lead %s: bad position", leadID)
+		}
+		in.ExclusiveStartKey = key(pk, sk)
+	}
+	var res messagePage
+	for range maxListPages {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return messagePage{}, fmt.Errorf("messages of lead %s: %w", leadID, err)
+		}
+		for _, item := range out.Items {
+			if len(res.Items) == limit {
+				res.Next = messagePosition(res.Items[len(res.Items)-1])
+				return res, nil
+			}
+			var it messageItem
+			if err := unmarshal(item, &it); err != nil {
+				return messagePage{}, err
+			}
+			res.Items = append(res.Items, it.message())
+		}
+		if out.LastEvaluatedKey == nil {
+			return res, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+		in.Limit = aws.Int32(pageLimit(limit - len(res.Items) + 1))
+	}
+	if n := len(res.Items); n > 0 {
+		res.Next = messagePosition(res.Items[n-1])
+	}
+	return res, nil
+}
+
+// messagePosition is the position that resumes a message listing after m.
+func messagePosition(m conversation.Message) page.Cursor {
+	return page.NewCursor(map[string]string{posSK: messageSK(m.ID)})
+}
+
+// MessageByClientID returns the message an org queued under a client
+// message id; ok is false when there is none.
+func (s *Store) MessageByClientID(ctx context.Context, orgID, clientID string) (m conversation.Message, ok bool, err error) {
+	var g clientMessageItem
+	found, err := s.get(ctx, orgPK(orgID), clientMessageSK(clientID), &g)
+	if err != nil || !found {
+		return conversation.Message{}, false, err
+	}
+	var it messageItem
+	found, err = s.get(ctx, leadPartPK(orgID, g.LeadID), g.MsgSK, &it)
+	if err != nil {
+		return conversation.Message{}, false, err
+	}
+	if !found {
+		// The guard is written with the message in one transaction, so this
+		// is a message removed since (retention, lead deletion).
+		return conversation.Message{}, false, fmt.Errorf("message of client id %s: %w", clientID, conversation.ErrUnknownMessage)
+	}
+	return it.message(), true, nil
+}
+
+// StatusLogs returns the status logs of several provider ids, querying
+// them concurrently (at most 8 at a time); ids without a log are absent.
+func (s *Store) StatusLogs(ctx context.Context, providerIDs []string) (map[string][]conversation.StatusEvent, error) {
+	var (
+		mu    sync.Mutex
+		out   = make(map[string][]conversation.StatusEvent, len(providerIDs))
+		first error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, 8)
+	)
+	for _, id := range providerIDs {
+		if id == "" {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			log, err := s.StatusLog(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			if len(log) > 0 {
+				out[id] = log
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}

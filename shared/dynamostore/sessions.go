@@ -1,0 +1,223 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leadluence/backend/shared/account"
+)
+
+// Sessions: refresh-token families under their user, each refresh token by
+// its id, and the failed-login counters of the login throttle.
+
+type refreshItem struct {
+	PK         string `dynamodbav:"PK"`
+	SK         string `dynamodbav:"SK"`
+	Type       string `dynamodbav:"type"`
+	FamilyID   string `dynamodbav:"family_id"`
+	UserID     string `dynamodbav:"user_id"`
+	OrgID      string `dynamodbav:"org_id"`
+	SecretHash []byte `dynamodbav:"secret_hash"`
+	Used       bool   `dynamodbav:"used"`
+	TTL        int64  `dynamodbav:"ttl"`
+}
+
+type familyItem struct {
+	PK      string    `dynamodbav:"PK"`
+	SK      string    `dynamodbav:"SK"`
+	Type    string    `dynamodbav:"type"`
+	ID      string    `dynamodbav:"id"`
+	Revoked bool      `dynamodbav:"revoked"`
+	Created time.Time `dynamodbav:"created_at"`
+	TTL     int64     `dynamodbav:"ttl"`
+}
+
+func toRefreshItem(t account.RefreshToken) refreshItem {
+	return refreshItem{PK: refreshPK(t.ID), SK: skRefresh, Type: "refresh", FamilyID: t.FamilyID, UserID: t.UserID,
+		OrgID: t.OrgID, SecretHash: t.SecretHash, TTL: t.ExpiresAt.Unix()}
+}
+
+// StartSession stores the first refresh token of a new family.
+func (s *Store) StartSession(ctx context.Context, t account.RefreshToken, familyExpires time.Time) error {
+	tokAV, err := marshal(toRefreshItem(t))
+	if err != nil {
+		return err
+	}
+	famAV, err := marshal(familyItem{PK: familyPK(t.UserID), SK: familySK(t.FamilyID), Type: "session", ID: t.FamilyID,
+		Created: s.now(), TTL: familyExpires.Unix()})
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: famAV}},
+		{Put: &types.Put{TableName: &s.table, Item: tokAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+	}})
+	if err != nil {
+		return fmt.Errorf("start session: %w", err)
+	}
+	return nil
+}
+
+// GetRefreshToken returns a stored refresh token and whether it was used.
+func (s *Store) GetRefreshToken(ctx context.Context, id string) (account.RefreshToken, bool, error) {
+	var it refreshItem
+	ok, err := s.get(ctx, refreshPK(id), skRefresh, &it)
+	if err != nil {
+		return account.RefreshToken{}, false, err
+	}
+	if !ok {
+		return account.RefreshToken{}, false, account.ErrTokenInvalid
+	}
+	return account.RefreshToken{ID: id, FamilyID: it.FamilyID, UserID: it.UserID, OrgID: it.OrgID,
+		SecretHash: it.SecretHash, ExpiresAt: time.Unix(it.TTL, 0)}, it.Used, nil
+}
+
+// RotateRefreshToken marks old used and stores next in the same family, in
+// one transaction that also checks the family is not revoked. A token that
+// was used already is account.ErrTokenReused; a revoked family is
+// account.ErrTokenInvalid.
+func (s *Store) RotateRefreshToken(ctx context.Context, old, next account.RefreshToken) error {
+	nextAV, err := marshal(toRefreshItem(next))
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.table, Key: key(refreshPK(old.ID), skRefresh),
+			UpdateExpression:          aws.String("SET used = :t"),
+			ConditionExpression:       aws.String("attribute_exists(PK) AND used = :f"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":f": &types.AttributeValueMemberBOOL{Value: false}},
+		}},
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: &s.table, Key: key(familyPK(old.UserID), familySK(old.FamilyID)),
+			ConditionExpression:       aws.String("attribute_exists(PK) AND revoked = :f"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":f": &types.AttributeValueMemberBOOL{Value: false}},
+		}},
+		{Put: &types.Put{TableName: &s.table, Item: nextAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+	}})
+	if reasons := cancelReasons(err); reasons != nil {
+		if conditionFailed(reasons[0]) {
+			return account.ErrTokenReused
+		}
+		return account.ErrTokenInvalid
+	}
+	if err != nil {
+		return fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return nil
+}
+
+// SessionActive reports whether a refresh-token family is still valid.
+func (s *Store) SessionActive(ctx context.Context, userID, familyID string) (bool, error) {
+	var it familyItem
+	ok, err := s.get(ctx, familyPK(userID), familySK(familyID), &it)
+	if err != nil {
+		return false, err
+	}
+	return ok && !it.Revoked, nil
+}
+
+// RevokeSession revokes one refresh-token family.
+func (s *Store) RevokeSession(ctx context.Context, userID, familyID string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(familyPK(userID), familySK(familyID)),
+		UpdateExpression:          aws.String("SET revoked = :t"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
+}
+
+// RevokeAllSessions revokes every refresh-token family of a user.
+func (s *Store) RevokeAllSessions(ctx context.Context, userID string) error {
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :fam)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: familyPK(userID)}, ":fam": &types.AttributeValueMemberS{Value: prefixFamily},
+		},
+		ProjectionExpression: aws.String("id"),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list sessions: %w", err)
+		}
+		for _, item := range page.Items {
+			var it familyItem
+			if err := unmarshal(item, &it); err != nil {
+				return err
+			}
+			if err := s.RevokeSession(ctx, userID, it.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type throttleItem struct {
+	PK          string    `dynamodbav:"PK"`
+	SK          string    `dynamodbav:"SK"`
+	Failures    int       `dynamodbav:"failures"`
+	WindowStart time.Time `dynamodbav:"window_start"`
+	TTL         int64     `dynamodbav:"ttl"`
+}
+
+// LoginFailures returns the failed-login count in the current window for
+// the email hash, and when that window started.
+func (s *Store) LoginFailures(ctx context.Context, emailHash string) (int, time.Time, error) {
+	var it throttleItem
+	ok, err := s.get(ctx, throttlePK(emailHash), skThrottle, &it)
+	if err != nil || !ok {
+		return 0, time.Time{}, err
+	}
+	return it.Failures, it.WindowStart, nil
+}
+
+// RecordLoginFailure counts one failed login inside a window that starts at
+// the first failure and lasts window.
+func (s *Store) RecordLoginFailure(ctx context.Context, emailHash string, window time.Duration) error {
+	now := s.now()
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(throttlePK(emailHash), skThrottle),
+		UpdateExpression:         aws.String("ADD failures :one"),
+		ConditionExpression:      aws.String("attribute_exists(PK) AND #ttl > :now"),
+		ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": &types.AttributeValueMemberN{Value: "1"},
+			":now": &types.AttributeValueMemberN{Value: fmt.Sprint(now.Unix())},
+		},
+	})
+	if err == nil {
+		return nil
+	}
+	if !isConditionFailed(err) {
+		return fmt.Errorf("count login failure: %w", err)
+	}
+	// No live window: start one.
+	av, err := marshal(throttleItem{PK: throttlePK(emailHash), SK: skThrottle, Failures: 1, WindowStart: now, TTL: now.Add(window).Unix()})
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av}); err != nil {
+		return fmt.Errorf("start login failure window: %w", err)
+	}
+	return nil
+}
+
+// ClearLoginFailures forgets failed logins after a successful one.
+func (s *Store) ClearLoginFailures(ctx context.Context, emailHash string) error {
+	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(throttlePK(emailHash), skThrottle)}); err != nil {
+		return fmt.Errorf("clear login failures: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package lead
+
+import (
+	"context"
+	"time"
+
+	"github.com/leadluence/backend/shared/page"
+)
+
+// Store keeps an org's leads (dynamostore.Store). Its writes keep one lead
+// per phone and per email in an org: a taken phone or email is a
+// *DuplicateError naming the lead that holds it, a stale version is
+// ErrVersionMismatch, and a lead that is not there is ErrNotFound.
+type Store interface {
+	CreateLead(ctx context.Context, l Lead) error
+	GetLead(ctx context.Context, orgID, leadID string) (Lead, error)
+	// UpdateLead replaces old with next (next.Version is old.Version+1).
+	UpdateLead(ctx context.Context, old, next Lead) error
+	DeleteLead(ctx context.Context, l Lead) error
+	// ListLeads returns up to limit leads matching f, newest first, after
+	// the position from (the zero Cursor for the first page).
+	ListLeads(ctx context.Context, orgID string, f Filter, limit int, from page.Cursor) (Page, error)
+	// LeadIDByPhone and LeadIDByEmail find the lead holding an E.164 phone
+	// or a lower-cased email.
+	LeadIDByPhone(ctx context.Context, orgID, e164 string) (string, error)
+	LeadIDByEmail(ctx context.Context, orgID, email string) (string, error)
+	// TouchLastInbound moves the lead's LastInboundAt forward, never back.
+	TouchLastInbound(ctx context.Context, orgID, leadID string, at time.Time) error
+}
+
+// Activity is an entry of a lead's timeline written by the system: a
+// repeated Lead Ads submission, say.
+type Activity struct {
+	ID     string
+	OrgID  string
+	LeadID string
+	// Kind names what happened ("lead_ads_resubmission").
+	Kind    string
+	At      time.Time
+	Details map[string]string
+	// FromMeta marks content received from Meta, for purges on disconnect.
+	FromMeta bool
+}
+
+// ActivityStore reads leads' timelines (dynamostore.Store); package intake
+// writes activities together with the event that produced them.
+type ActivityStore interface {
+	// Activities returns a lead's activities in time order.
+	Activities(ctx context.Context, orgID, leadID string) ([]Activity, error)
+}

@@ -1,0 +1,40 @@
+// Package phone reads phone numbers as people type them and writes them in
+// E.164. It stands apart from package lead because the numbering plans it
+// reads with (github.com/nyaruka/phonenumbers) are built when the program
+// starts: only the functions that parse numbers link it, not everything
+// that handles a lead.
+package phone
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Errors of Normalize; their text is what a person is shown.
+var (
+	// ErrNotANumber means the text cannot be read as a phone number.
+	ErrNotANumber = errors.New("not a phone number")
+	// ErrInvalid means the text reads as a number that its country's
+	// numbering plan does not have.
+	ErrInvalid = errors.New("not a valid phone number for its country")
+)
+
+// Normalize returns raw as E.164, reading numbers without a country code in
+// region (an ISO 3166 code such as "IN"). A blank raw gives "" and no
+// error.
+func Normalize(raw, region string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", nil
+	}
+	num, err := phonenumbers.Parse(raw, region)
+	if err != nil {
+		return "", ErrNotANumber
+	}
+	if !phonenumbers.IsValidNumber(num) {
+		return "", ErrInvalid
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}

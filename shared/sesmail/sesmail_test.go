@@ -1,0 +1,115 @@
+package sesmail_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/sesmail"
+)
+
+// fakeSES records the requests and answers with the configured results.
+type fakeSES struct {
+	sent      *sesv2.SendEmailInput
+	createErr error
+	created   bool
+	get       *sesv2.GetEmailIdentityOutput
+	getErr    error
+	deleteErr error
+}
+
+func (f *fakeSES) SendEmail(_ context.Context, in *sesv2.SendEmailInput, _ ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error) {
+	f.sent = in
+	return &sesv2.SendEmailOutput{MessageId: aws.String("ses-1")}, nil
+}
+
+func (f *fakeSES) CreateEmailIdentity(context.Context, *sesv2.CreateEmailIdentityInput, ...func(*sesv2.Options)) (*sesv2.CreateEmailIdentityOutput, error) {
+	if f.createErr != nil {
+		return nil, f.createErr
+	}
+	return &sesv2.CreateEmailIdentityOutput{VerifiedForSendingStatus: f.created}, nil
+}
+
+func (f *fakeSES) GetEmailIdentity(context.Context, *sesv2.GetEmailIdentityInput, ...func(*sesv2.Options)) (*sesv2.GetEmailIdentityOutput, error) {
+	return f.get, f.getErr
+}
+
+func (f *fakeSES) DeleteEmailIdentity(context.Context, *sesv2.DeleteEmailIdentityInput, ...func(*sesv2.Options)) (*sesv2.DeleteEmailIdentityOutput, error) {
+	return &sesv2.DeleteEmailIdentityOutput{}, f.deleteErr
+}
+
+func TestSendEmailRequest(t *testing.T) {
+	f := &fakeSES{}
+	c := sesmail.New(f, "leadluence")
+	id, err := c.SendEmail(context.Background(), outbound.Email{From: `"Sharma Realty" <sales@acme.test>`, To: "asha@example.com",
+		ReplyTo: "desk@acme.test", Subject: "Visit", Text: "Hello", Headers: []outbound.Header{
+			{Name: "List-Unsubscribe", Value: "<mailto:sales@acme.test?subject=unsubscribe>"},
+			{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}}})
+	if err != nil || id != "ses-1" {
+		t.Fatalf("id %q, err %v", id, err)
+	}
+	in := f.sent
+	if aws.ToString(in.FromEmailAddress) != `"Sharma Realty" <sales@acme.test>` || in.Destination.ToAddresses[0] != "asha@example.com" ||
+		len(in.ReplyToAddresses) != 1 || in.ReplyToAddresses[0] != "desk@acme.test" || aws.ToString(in.ConfigurationSetName) != "leadluence" {
+		t.Fatalf("request %+v", in)
+	}
+	msg := in.Content.Simple
+	if aws.ToString(msg.Subject.Data) != "Visit" || aws.ToString(msg.Subject.Charset) != "UTF-8" ||
+		aws.ToString(msg.Body.Text.Data) != "Hello" || msg.Body.Html != nil {
+		t.Fatalf("content %+v", msg)
+	}
+	if len(msg.Headers) != 2 || aws.ToString(msg.Headers[0].Name) != "List-Unsubscribe" || aws.ToString(msg.Headers[1].Name) != "List-Unsubscribe-Post" {
+		t.Fatalf("headers %+v", msg.Headers)
+	}
+
+	// Without a configuration set and a Reply-To, the request names none.
+	if _, err := sesmail.New(f, "").SendEmail(context.Background(), outbound.Email{From: "a@acme.test", To: "b@example.com", Subject: "s", HTML: "<p>h</p>"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.sent.ConfigurationSetName != nil || f.sent.ReplyToAddresses != nil || f.sent.Content.Simple.Body.Text != nil {
+		t.Fatalf("request %+v", f.sent)
+	}
+}
+
+func TestIdentities(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeSES{createErr: &sestypes.BadRequestException{Message: aws.String("not an address")}}
+	c := sesmail.New(f, "")
+	var refused *account.AddressRefusedError
+	if _, err := c.CreateIdentity(ctx, "x@acme.test"); !errors.As(err, &refused) || refused.Reason != "not an address" {
+		t.Fatalf("refused address: %v", err)
+	}
+	f.createErr, f.created = nil, true
+	if ok, err := c.CreateIdentity(ctx, "x@acme.test"); err != nil || !ok {
+		t.Fatalf("verified identity: %v %v", ok, err)
+	}
+	for _, tt := range []struct {
+		out  *sesv2.GetEmailIdentityOutput
+		err  error
+		want account.SenderStatus
+	}{
+		{&sesv2.GetEmailIdentityOutput{VerifiedForSendingStatus: true}, nil, account.SenderVerified},
+		{&sesv2.GetEmailIdentityOutput{VerificationStatus: sestypes.VerificationStatusFailed}, nil, account.SenderFailed},
+		{&sesv2.GetEmailIdentityOutput{VerificationStatus: sestypes.VerificationStatusPending}, nil, account.SenderPending},
+		{nil, &sestypes.NotFoundException{}, account.SenderFailed},
+	} {
+		f.get, f.getErr = tt.out, tt.err
+		if st, err := c.IdentityStatus(ctx, "x@acme.test"); err != nil || st != tt.want {
+			t.Errorf("status %q (%v), want %q", st, err, tt.want)
+		}
+	}
+	f.deleteErr = &sestypes.NotFoundException{}
+	if err := c.DeleteIdentity(ctx, "x@acme.test"); err != nil {
+		t.Fatalf("deleting an unknown identity: %v", err)
+	}
+	f.deleteErr = errors.New("boom")
+	if err := c.DeleteIdentity(ctx, "x@acme.test"); err == nil {
+		t.Fatal("a failed delete was no error")
+	}
+}
