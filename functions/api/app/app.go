@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/automation"
@@ -42,19 +43,19 @@ import (
 	"github.com/leadluence/backend/shared/watemplate"
 )
 
-// The table store serves every port of the API's areas and of the lead
-// service, and the SES adapter verifies sender addresses.
+// The table store serves every port of the API's areas and of the lead and
+// sender-address services, and the SES adapter verifies sender addresses.
 var (
-	_ httpapi.Users              = (*dynamostore.Store)(nil)
-	_ identity.Store             = (*dynamostore.Store)(nil)
-	_ lead.Store                 = (*dynamostore.Store)(nil)
-	_ lead.Users                 = (*dynamostore.Store)(nil)
-	_ integrations.Store         = (*dynamostore.Store)(nil)
-	_ messaging.Store            = (*dynamostore.Store)(nil)
-	_ messaging.EmailSenderStore = (*dynamostore.Store)(nil)
-	_ messaging.EmailIdentities  = (*sesmail.Client)(nil)
-	_ campaigns.Store            = (*dynamostore.Store)(nil)
-	_ campaign.PageStore         = (*dynamostore.Store)(nil)
+	_ httpapi.Users       = (*dynamostore.Store)(nil)
+	_ identity.Store      = (*dynamostore.Store)(nil)
+	_ lead.Store          = (*dynamostore.Store)(nil)
+	_ lead.Users          = (*dynamostore.Store)(nil)
+	_ integrations.Store  = (*dynamostore.Store)(nil)
+	_ messaging.Store     = (*dynamostore.Store)(nil)
+	_ account.SenderStore = (*dynamostore.Store)(nil)
+	_ account.Identities  = (*sesmail.Client)(nil)
+	_ campaigns.Store     = (*dynamostore.Store)(nil)
+	_ campaign.PageStore  = (*dynamostore.Store)(nil)
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -138,15 +139,17 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	// One template catalog for single sends, automations and campaigns, so
 	// that they share its short-lived template lists.
 	templates := &watemplate.Catalog{Source: graph, Opener: sealer, Cache: &watemplate.Cache{}}
+	// The org's own sender address: SES verifies it (email identities);
+	// the endpoint and region come from the SDK's standard settings.
+	senders := &account.SenderService{Store: store, Identities: sesmail.New(sesv2.NewFromConfig(awsCfg), ""),
+		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion})
 	leads.Register(api, kit, leads.Deps{Leads: leadService})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		EmailFrom:   cfg.EmailFrom,
 		Automations: automation.NewStore(store),
-		// The org's own sender address: SES verifies it (email identities);
-		// the endpoint and region come from the SDK's standard settings.
-		EmailSender: &messaging.EmailSenderDeps{Store: store, SES: sesmail.New(sesv2.NewFromConfig(awsCfg), ""), PlatformFrom: cfg.EmailFrom},
+		Senders:     senders,
 	})
 	campaigns.Register(api, kit, campaigns.Deps{Store: store,
 		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})

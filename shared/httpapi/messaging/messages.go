@@ -73,14 +73,14 @@ type Deps struct {
 	// campaign routes share it, and so its cache of template lists.
 	Templates *watemplate.Catalog
 	// EmailFrom is the platform address, verified in SES: emails of an org
-	// without a verified sender address of its own (EmailSender) go from it
+	// without a verified sender address of its own (Senders) go from it
 	// with the org's name as display name ("Sharma Realty" <EmailFrom>).
 	EmailFrom string
 	// Automations, when set, serves the automation settings routes.
 	Automations AutomationStore
-	// EmailSender, when set, serves the org's own sender address, which
-	// emails then go from once SES has verified it.
-	EmailSender *EmailSenderDeps
+	// Senders, when set, serves the org's own sender address, which emails
+	// then go from once SES has verified it (account.SenderService).
+	Senders Senders
 }
 
 type server struct {
