@@ -20,9 +20,14 @@ type cursorBody struct {
 	Key   page.Cursor `json:"k"`
 }
 
-type cursorCodec struct{ key []byte }
+// Cursors seals list positions into cursors and opens them (Kit.Cursors).
+// The scope names the listing and its parameters, so that a cursor only
+// continues the listing it came from.
+type Cursors struct{ key []byte }
 
-func (c cursorCodec) encode(org, scope string, pos page.Cursor) string {
+// Encode seals the store position pos of org's listing scope; "" at the
+// end of the listing (the zero pos).
+func (c Cursors) Encode(org, scope string, pos page.Cursor) string {
 	if pos.IsZero() {
 		return ""
 	}
@@ -31,7 +36,9 @@ func (c cursorCodec) encode(org, scope string, pos page.Cursor) string {
 	return payload + "." + base64.RawURLEncoding.EncodeToString(c.sign(payload))
 }
 
-func (c cursorCodec) decode(cursor, org, scope string) (page.Cursor, bool) {
+// Decode opens a cursor of org's listing scope: the zero Cursor, true for
+// none (the first page); false for a cursor that is not valid here.
+func (c Cursors) Decode(cursor, org, scope string) (page.Cursor, bool) {
 	if cursor == "" {
 		return page.Cursor{}, true
 	}
@@ -54,7 +61,7 @@ func (c cursorCodec) decode(cursor, org, scope string) (page.Cursor, bool) {
 	return b.Key, true
 }
 
-func (c cursorCodec) sign(payload string) []byte {
+func (c Cursors) sign(payload string) []byte {
 	m := hmac.New(sha256.New, c.key)
 	m.Write([]byte(payload))
 	return m.Sum(nil)

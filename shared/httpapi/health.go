@@ -32,14 +32,14 @@ func (s *Server) health(ctx context.Context, _ *struct{}) (*struct {
 	out := HealthOut{Status: "ok", Checks: map[string]string{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, c := range s.deps.Checks {
+	for _, c := range s.cfg.Checks {
 		wg.Go(func() {
 			err := c.Run(ctx)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				// The reason is logged, not returned: this route is public.
-				s.deps.Log.WarnContext(ctx, "health check failed", "check", c.Name, "err", err)
+				s.cfg.Log.WarnContext(ctx, "health check failed", "check", c.Name, "err", err)
 				out.Checks[c.Name] = "unreachable"
 				out.Status = "degraded"
 				return

@@ -36,8 +36,8 @@ func (p *Problem) ContentType(ct string) string {
 	return ct
 }
 
-// problemTypeBase prefixes problem type URIs.
-const problemTypeBase = "https://docs.leadluence.com/problems/"
+// ProblemTypeBase prefixes problem type URIs.
+const ProblemTypeBase = "https://docs.leadluence.com/problems/"
 
 // newProblem is installed as huma.NewError so that every error huma makes
 // (validation, bad JSON, body too large) uses the same shape.
@@ -77,30 +77,45 @@ func tidyDetail(d *huma.ErrorDetail) *huma.ErrorDetail {
 	return &out
 }
 
-func problem(status int, code, detail string) *Problem {
-	return &Problem{Type: problemTypeBase + code, Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
+// NewProblem is a problem with a stable code; its type is the code's URI.
+func NewProblem(status int, code, detail string) *Problem {
+	return &Problem{Type: ProblemTypeBase + code, Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
 }
 
 func internalProblem() *Problem {
-	return problem(http.StatusInternalServerError, "internal", "internal error; it has been logged")
+	return NewProblem(http.StatusInternalServerError, "internal", "internal error; it has been logged")
 }
 
-func fieldProblem(field, message string) *Problem {
-	p := problem(http.StatusUnprocessableEntity, "validation_failed", "validation failed: "+field+" "+message)
+// FieldProblem is a 422 validation_failed on one body field.
+func FieldProblem(field, message string) *Problem {
+	p := NewProblem(http.StatusUnprocessableEntity, "validation_failed", "validation failed: "+field+" "+message)
 	p.Errors = []*huma.ErrorDetail{{Message: message, Location: "body." + field}}
 	return p
 }
 
-var (
-	errUnauthorized = func() error {
-		return problem(http.StatusUnauthorized, "unauthorized", "missing, invalid or expired credentials")
-	}
-	errForbidden = func(detail string) error { return problem(http.StatusForbidden, "forbidden", detail) }
-	errNotFound  = func(what string) error { return problem(http.StatusNotFound, "not_found", what+" not found") }
-	errBadCursor = func() error {
-		p := problem(http.StatusBadRequest, "invalid_cursor", "cursor is not valid for this listing")
-		p.Errors = []*huma.ErrorDetail{{Message: "invalid cursor", Location: "query.cursor"}}
-		return p
-	}
-	errInternal = func() error { return internalProblem() }
-)
+// CodedFieldProblem is a 422 on one body field with its own code.
+func CodedFieldProblem(code, field, message string) *Problem {
+	p := FieldProblem(field, message)
+	p.Code, p.Type = code, ProblemTypeBase+code
+	return p
+}
+
+// Unauthorized is the 401 of missing, invalid or expired credentials.
+func Unauthorized() error {
+	return NewProblem(http.StatusUnauthorized, "unauthorized", "missing, invalid or expired credentials")
+}
+
+// Forbidden is a 403 saying why; Kit.Deny also records the denial.
+func Forbidden(detail string) error { return NewProblem(http.StatusForbidden, "forbidden", detail) }
+
+// NotFound is the 404 of a missing what ("lead").
+func NotFound(what string) error {
+	return NewProblem(http.StatusNotFound, "not_found", what+" not found")
+}
+
+// BadCursor is the 400 of a cursor that is not valid for the listing.
+func BadCursor() error {
+	p := NewProblem(http.StatusBadRequest, "invalid_cursor", "cursor is not valid for this listing")
+	p.Errors = []*huma.ErrorDetail{{Message: "invalid cursor", Location: "query.cursor"}}
+	return p
+}

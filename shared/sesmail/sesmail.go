@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/outbound"
@@ -131,6 +132,22 @@ func (c *Client) DeleteIdentity(ctx context.Context, addr string) error {
 		return fmt.Errorf("delete email identity: %w", err)
 	}
 	return nil
+}
+
+// Describe describes an error of the Client for the logs without the
+// address that SES messages and request URLs (percent-encoded) carry: the
+// SES error code, or that the request did not get an answer.
+func Describe(err error) string {
+	var api smithy.APIError
+	switch {
+	case errors.As(err, &api):
+		return "ses error " + api.ErrorCode()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "ses request timed out"
+	case errors.Is(err, context.Canceled):
+		return "ses request cancelled"
+	}
+	return "ses request failed without an answer"
 }
 
 func isNotFound(err error) bool {

@@ -3,6 +3,8 @@ package sesmail_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -111,5 +113,25 @@ func TestIdentities(t *testing.T) {
 	f.deleteErr = errors.New("boom")
 	if err := c.DeleteIdentity(ctx, "x@acme.test"); err == nil {
 		t.Fatal("a failed delete was no error")
+	}
+}
+
+func TestDescribeLeavesTheAddressOut(t *testing.T) {
+	ctx := context.Background()
+	addr := "owner@acme.test"
+	f := &fakeSES{getErr: &sestypes.TooManyRequestsException{Message: aws.String("slow down for " + addr)}}
+	_, err := sesmail.New(f, "").IdentityStatus(ctx, addr)
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{err, "ses error TooManyRequestsException"},
+		{fmt.Errorf("get email identity %s: %w", addr, context.DeadlineExceeded), "ses request timed out"},
+		{context.Canceled, "ses request cancelled"},
+		{errors.New("dial tcp: lookup for " + addr), "ses request failed without an answer"},
+	} {
+		if got := sesmail.Describe(tt.err); got != tt.want || strings.Contains(got, addr) {
+			t.Errorf("Describe(%v) = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }

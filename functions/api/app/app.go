@@ -19,30 +19,43 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/automation"
+	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/httpapi/campaigns"
+	"github.com/leadluence/backend/shared/httpapi/identity"
+	"github.com/leadluence/backend/shared/httpapi/integrations"
+	"github.com/leadluence/backend/shared/httpapi/leads"
+	"github.com/leadluence/backend/shared/httpapi/messaging"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/phone"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
+	"github.com/leadluence/backend/shared/watemplate"
 )
 
-// The table store serves every route of the API, the campaign routes
-// included (httpapi serves them only when the messaging store is a
-// CampaignStore), and the SES adapter verifies sender addresses.
+// The table store serves every port of the API's areas and of the lead and
+// sender-address services, and the SES adapter verifies sender addresses.
 var (
-	_ httpapi.Store            = (*dynamostore.Store)(nil)
-	_ httpapi.MessagingStore   = (*dynamostore.Store)(nil)
-	_ httpapi.CampaignStore    = (*dynamostore.Store)(nil)
-	_ httpapi.IntegrationStore = (*dynamostore.Store)(nil)
-	_ httpapi.EmailSenderStore = (*dynamostore.Store)(nil)
-	_ httpapi.EmailIdentities  = (*sesmail.Client)(nil)
+	_ httpapi.Users       = (*dynamostore.Store)(nil)
+	_ identity.Store      = (*dynamostore.Store)(nil)
+	_ lead.Store          = (*dynamostore.Store)(nil)
+	_ lead.Users          = (*dynamostore.Store)(nil)
+	_ integrations.Store  = (*dynamostore.Store)(nil)
+	_ messaging.Store     = (*dynamostore.Store)(nil)
+	_ account.SenderStore = (*dynamostore.Store)(nil)
+	_ account.Identities  = (*sesmail.Client)(nil)
+	_ campaigns.Store     = (*dynamostore.Store)(nil)
+	_ campaign.PageStore  = (*dynamostore.Store)(nil)
 )
 
 // New returns the api function's handler. Extra SDK options (a call
@@ -104,18 +117,11 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		}
 		return nil
 	}
-	return httpapi.New(httpapi.Deps{
-		Integrations: &httpapi.IntegrationDeps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue},
-		Automations:  automation.NewStore(store),
-		Messaging: &httpapi.MessagingDeps{Store: store, Enqueue: enqueue, Graph: graph, Opener: sealer,
-			EmailFrom: cfg.EmailFrom},
-		// The org's own sender address: SES verifies it (email identities);
-		// the endpoint and region come from the SDK's standard settings.
-		EmailSender:   &httpapi.EmailSenderDeps{Store: store, SES: sesmail.New(sesv2.NewFromConfig(awsCfg), ""), PlatformFrom: cfg.EmailFrom},
-		Store:         store,
-		Tokens:        tokens,
-		Log:           log,
-		DefaultRegion: cfg.DefaultRegion,
+	srv := httpapi.New(httpapi.Config{
+		Tokens: tokens,
+		Users:  store,
+		Audit:  store,
+		Log:    log,
 		Checks: []httpapi.Check{
 			{Name: "table", Run: store.Ping},
 			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
@@ -127,5 +133,25 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 				return nil
 			}},
 		},
-	}), nil
+	})
+	api, kit := srv.API(), srv.Kit()
+	leadService := &lead.Service{Store: store, Users: store, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion}
+	// One template catalog for single sends, automations and campaigns, so
+	// that they share its short-lived template lists.
+	templates := &watemplate.Catalog{Source: graph, Opener: sealer, Cache: &watemplate.Cache{}}
+	// The org's own sender address: SES verifies it (email identities);
+	// the endpoint and region come from the SDK's standard settings.
+	senders := &account.SenderService{Store: store, Identities: sesmail.New(sesv2.NewFromConfig(awsCfg), ""),
+		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
+	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion})
+	leads.Register(api, kit, leads.Deps{Leads: leadService})
+	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
+	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
+		EmailFrom:   cfg.EmailFrom,
+		Automations: automation.NewStore(store),
+		Senders:     senders,
+	})
+	campaigns.Register(api, kit, campaigns.Deps{Store: store,
+		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})
+	return srv, nil
 }

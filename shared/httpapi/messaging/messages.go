@@ -1,8 +1,13 @@
-package httpapi
+// Package messaging is the messaging area of the HTTP API: sending
+// WhatsApp and email messages to leads, their conversations and the inbox,
+// WhatsApp templates, the automation settings and the org's own email
+// sender address.
+package messaging
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,12 +17,16 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/httpapi/sendproblem"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/watemplate"
 )
 
 // Sending: POST /v1/leads/{id}/messages checks the request, the lead's
@@ -29,8 +38,9 @@ import (
 // stored message carries what the sender needs for them (the template's
 // category in Details, the payload, the number).
 
-// MessagingStore is what the messaging routes need from storage.
-type MessagingStore interface {
+// Store is what the messaging routes need from storage.
+type Store interface {
+	GetOrg(ctx context.Context, orgID string) (account.Org, error)
 	ListIntegrations(ctx context.Context, orgID string) ([]integration.Integration, error)
 	QueueOutbound(ctx context.Context, m conversation.Message) (stored conversation.Message, created bool, err error)
 	MessageByClientID(ctx context.Context, orgID, clientID string) (conversation.Message, bool, error)
@@ -47,21 +57,57 @@ type MessagingStore interface {
 // Enqueue puts the job "send this message" on the outbound queue.
 type Enqueue func(ctx context.Context, orgID, leadID, messageID string) error
 
-// MessagingDeps are the collaborators of the messaging routes: sending,
-// conversation history, the inbox and WhatsApp templates.
-type MessagingDeps struct {
-	Store   MessagingStore
-	Enqueue Enqueue
-	// Graph lists WhatsApp templates; Opener opens the sealed tokens.
-	Graph  TemplateSource
-	Opener Opener
-	// EmailFrom is the platform address, verified in SES: emails of an org
-	// without a verified sender address of its own (Deps.EmailSender) go
-	// from it with the org's name as display name ("Sharma Realty"
-	// <EmailFrom>).
-	EmailFrom string
+// Leads finds the lead the caller may see (lead.Service).
+type Leads interface {
+	Get(ctx context.Context, a lead.Actor, id string) (lead.Lead, error)
+}
 
-	templates templateCache
+// Deps are the collaborators of the messaging routes: sending,
+// conversation history, the inbox, WhatsApp templates, automations and the
+// sender address.
+type Deps struct {
+	Store   Store
+	Leads   Leads
+	Enqueue Enqueue
+	// Templates lists WhatsApp templates and checks template sends; the
+	// campaign routes share it, and so its cache of template lists.
+	Templates *watemplate.Catalog
+	// EmailFrom is the platform address, verified in SES: emails of an org
+	// without a verified sender address of its own (Senders) go from it
+	// with the org's name as display name ("Sharma Realty" <EmailFrom>).
+	EmailFrom string
+	// Automations, when set, serves the automation settings routes.
+	Automations AutomationStore
+	// Senders, when set, serves the org's own sender address, which emails
+	// then go from once SES has verified it (account.SenderService).
+	Senders Senders
+}
+
+type server struct {
+	*httpapi.Kit
+	deps Deps
+}
+
+// Register adds the messaging routes to api.
+func Register(api huma.API, k *httpapi.Kit, d Deps) {
+	s := &server{Kit: k, deps: d}
+	s.registerMessaging(api)
+	s.registerAutomations(api)
+	s.registerEmailSender(api)
+}
+
+// visibleLead loads a lead the caller may see (lead.Service.Get): others
+// are "not found", so nobody learns that a lead they may not see exists.
+func (s *server) visibleLead(ctx context.Context, id string) (lead.Lead, error) {
+	p := httpapi.Caller(ctx)
+	l, err := s.deps.Leads.Get(ctx, lead.Actor{User: p.User, Region: p.Region}, id)
+	if errors.Is(err, lead.ErrNotFound) {
+		return lead.Lead{}, httpapi.NotFound("lead")
+	}
+	if err != nil {
+		return lead.Lead{}, s.Internal(ctx, "read lead", err)
+	}
+	return l, nil
 }
 
 // Limits of the WhatsApp Cloud API and of our inbox.
@@ -269,12 +315,8 @@ type emailPayload struct {
 	HTML    string `json:"html"`
 }
 
-func (s *Server) registerMessaging() {
-	d := s.deps.Messaging
-	if d == nil {
-		return
-	}
-	huma.Register(s.api, huma.Operation{
+func (s *server) registerMessaging(api huma.API) {
+	huma.Register(api, huma.Operation{
 		OperationID: "send-message", Method: http.MethodPost, Path: "/v1/leads/{id}/messages", Tags: []string{"messages"},
 		Summary: "Send a WhatsApp or email message to a lead",
 		Description: "Checks the request, consent, WhatsApp's 24-hour customer-service window and the template, writes the message " +
@@ -285,51 +327,46 @@ func (s *Server) registerMessaging() {
 			"Emails go from the organisation's own sender address once SES has verified it (PUT /v1/email/sender); " +
 			"otherwise from the platform's address with the organisation's name as display name, and Reply-To the " +
 			"organisation's address when it set one.",
-		DefaultStatus: http.StatusAccepted, Security: bearerSecurity, MaxBodyBytes: maxBodyBytes,
+		DefaultStatus: http.StatusAccepted, Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}, s.sendMessage)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "list-messages", Method: http.MethodGet, Path: "/v1/leads/{id}/messages", Tags: []string{"messages"},
 		Summary: "A lead's conversation: both directions, both channels",
 		Description: "Messages in time order, oldest first (order=desc for newest first, as a chat view loading older " +
 			"messages on scroll wants), each with its current status, the error of a failed one and every status report.",
-		Security: bearerSecurity, Errors: []int{http.StatusBadRequest, http.StatusNotFound},
+		Security: httpapi.BearerSecurity, Errors: []int{http.StatusBadRequest, http.StatusNotFound},
 	}, s.listMessages)
-	s.registerConversations()
-	s.registerTemplates()
+	s.registerConversations(api)
+	s.registerTemplates(api)
 }
 
-func errNoIntegration() error {
-	return problem(http.StatusConflict, "no_active_integration",
-		"the organisation has no active WhatsApp number; connect one with POST /v1/integrations/whatsapp-numbers")
-}
-
-func (s *Server) sendMessage(ctx context.Context, in *struct {
+func (s *server) sendMessage(ctx context.Context, in *struct {
 	ID   string `path:"id" maxLength:"64"`
 	Body MessageIn
 }) (*messageOutput, error) {
-	p := caller(ctx)
-	d := s.deps.Messaging
+	p := httpapi.Caller(ctx)
+	d := s.deps
 	l, err := s.visibleLead(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
 	if !p.User.Role.CanWriteLeads() {
-		return nil, s.deny(ctx, "message.send", "lead", l.ID, "your role can read conversations but not send messages")
+		return nil, s.Deny(ctx, "message.send", "lead", l.ID, "your role can read conversations but not send messages")
 	}
 	b := &in.Body
 	b.ClientMessageID = strings.TrimSpace(b.ClientMessageID)
 	if b.ClientMessageID == "" {
-		return nil, fieldProblem("client_message_id", "must not be blank")
+		return nil, httpapi.FieldProblem("client_message_id", "must not be blank")
 	}
 	// A retry returns the message of the first request, whatever the gates
 	// say now: it was accepted then.
 	if prev, ok, err := d.Store.MessageByClientID(ctx, l.OrgID, b.ClientMessageID); err != nil {
-		return nil, s.internal(ctx, "read message by client id", err)
+		return nil, s.Internal(ctx, "read message by client id", err)
 	} else if ok {
 		return s.replay(ctx, l, prev)
 	}
-	now := s.deps.Now().UTC()
+	now := s.Now().UTC()
 	m := conversation.Message{ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(), OrgID: l.OrgID, LeadID: l.ID,
 		Channel: conversation.Channel(b.Channel), Direction: conversation.Outbound, At: now, ClientMessageID: b.ClientMessageID,
 		Details: map[string]string{}}
@@ -345,75 +382,75 @@ func (s *Server) sendMessage(ctx context.Context, in *struct {
 	}
 	raw, err := json.Marshal(payload)
 	if err != nil {
-		return nil, s.internal(ctx, "encode payload", err)
+		return nil, s.Internal(ctx, "encode payload", err)
 	}
 	m.Payload = string(raw)
 	// What the conversation held before the reply: the reply marks that
 	// read, not what arrives while it is written (see below).
 	seen, hasConv, err := d.Store.Conversation(ctx, l.OrgID, l.ID)
 	if err != nil {
-		return nil, s.internal(ctx, "read conversation", err)
+		return nil, s.Internal(ctx, "read conversation", err)
 	}
 	stored, created, err := d.Store.QueueOutbound(ctx, m)
 	if err != nil {
-		return nil, s.internal(ctx, "queue outbound message", err)
+		return nil, s.Internal(ctx, "queue outbound message", err)
 	}
 	if !created {
 		// A concurrent request with the same client_message_id won.
 		return s.replay(ctx, l, stored)
 	}
 	if err := d.Enqueue(ctx, stored.OrgID, stored.LeadID, stored.ID); err != nil {
-		s.deps.Log.ErrorContext(ctx, "enqueue outbound message", "message", stored.ID, "err", err)
+		s.Log().ErrorContext(ctx, "enqueue outbound message", "message", stored.ID, "err", err)
 		reason := "The message could not be put on the send queue and was not sent; send it again with a new client_message_id."
 		if cerr := d.Store.ClaimSend(ctx, stored.OrgID, stored.LeadID, stored.ID, now); cerr == nil {
 			if ferr := d.Store.FailSend(ctx, stored.OrgID, stored.LeadID, stored.ID, conversation.StatusFailed, 0, "not queued", reason, now); ferr != nil {
-				s.deps.Log.ErrorContext(ctx, "mark unqueued message failed", "message", stored.ID, "err", ferr)
+				s.Log().ErrorContext(ctx, "mark unqueued message failed", "message", stored.ID, "err", ferr)
 			}
 		}
-		return nil, problem(http.StatusServiceUnavailable, "queue_unavailable", reason)
+		return nil, httpapi.NewProblem(http.StatusServiceUnavailable, "queue_unavailable", reason)
 	}
 	details := map[string]string{"channel": string(m.Channel), "type": m.Type, "message_id": m.ID}
 	if t := m.Details["template"]; t != "" {
 		details["template"] = t
 	}
-	s.record(ctx, audit.Record{OrgID: l.OrgID, ActorID: p.User.ID, Action: "message.send", TargetType: "lead", TargetID: l.ID, Details: details})
+	s.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: p.User.ID, Action: "message.send", TargetType: "lead", TargetID: l.ID, Details: details})
 	// Someone who answers a conversation has read what it held, as in any
 	// team inbox; a message that arrived meanwhile stays unread. The reply
 	// is queued whatever happens here, so a failure is only logged.
 	if hasConv {
 		if err := d.Store.ClearUnread(ctx, seen); err != nil {
-			s.deps.Log.WarnContext(ctx, "mark conversation read after a reply", "lead_id", l.ID, "err", err)
+			s.Log().WarnContext(ctx, "mark conversation read after a reply", "lead_id", l.ID, "err", err)
 		}
 	}
 	return &messageOutput{Status: http.StatusAccepted, Body: messageOut(stored, nil)}, nil
 }
 
 // replay answers a repeated client_message_id with the stored message.
-func (s *Server) replay(ctx context.Context, l lead.Lead, prev conversation.Message) (*messageOutput, error) {
+func (s *server) replay(ctx context.Context, l lead.Lead, prev conversation.Message) (*messageOutput, error) {
 	if prev.LeadID != l.ID {
-		p := fieldProblem("client_message_id", "was already used for a message to another lead")
-		p.Status, p.Title, p.Code, p.Type = http.StatusConflict, http.StatusText(http.StatusConflict), "client_message_id_reused", problemTypeBase+"client_message_id_reused"
+		p := httpapi.FieldProblem("client_message_id", "was already used for a message to another lead")
+		p.Status, p.Title, p.Code, p.Type = http.StatusConflict, http.StatusText(http.StatusConflict), "client_message_id_reused", httpapi.ProblemTypeBase+"client_message_id_reused"
 		return nil, p
 	}
-	if prev.Status == conversation.StatusQueued && s.deps.Now().Sub(prev.At) > requeueStuckAfter {
-		if err := s.deps.Messaging.Enqueue(ctx, prev.OrgID, prev.LeadID, prev.ID); err != nil {
-			s.deps.Log.ErrorContext(ctx, "re-enqueue stuck message", "message", prev.ID, "err", err)
+	if prev.Status == conversation.StatusQueued && s.Now().Sub(prev.At) > requeueStuckAfter {
+		if err := s.deps.Enqueue(ctx, prev.OrgID, prev.LeadID, prev.ID); err != nil {
+			s.Log().ErrorContext(ctx, "re-enqueue stuck message", "message", prev.ID, "err", err)
 		}
 	}
 	return &messageOutput{Status: http.StatusOK, Body: messageOut(prev, nil)}, nil
 }
 
 // prepareEmail checks an email and returns its payload.
-func (s *Server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m *conversation.Message) (any, error) {
+func (s *server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m *conversation.Message) (any, error) {
 	switch {
 	case b.Type != "":
-		return nil, fieldProblem("type", "is for WhatsApp messages only; an email has subject, text and/or html")
+		return nil, httpapi.FieldProblem("type", "is for WhatsApp messages only; an email has subject, text and/or html")
 	case b.Template != nil || b.Interactive != nil || b.PhoneNumberID != "":
-		return nil, fieldProblem("template", "template, interactive and phone_number_id are for WhatsApp messages only")
+		return nil, httpapi.FieldProblem("template", "template, interactive and phone_number_id are for WhatsApp messages only")
 	case strings.TrimSpace(b.Subject) == "":
-		return nil, fieldProblem("subject", "is required for an email")
+		return nil, httpapi.FieldProblem("subject", "is required for an email")
 	case strings.TrimSpace(b.Text) == "" && strings.TrimSpace(b.HTML) == "":
-		return nil, fieldProblem("text", "an email needs text and/or html")
+		return nil, httpapi.FieldProblem("text", "an email needs text and/or html")
 	case l.Email == "":
 		return nil, codedFieldProblemAt("missing_email", "lead.email", "the lead has no email address; add one to the lead first")
 	}
@@ -422,7 +459,7 @@ func (s *Server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	}
 	org, err := s.deps.Store.GetOrg(ctx, l.OrgID)
 	if err != nil {
-		return nil, s.internal(ctx, "read org", err)
+		return nil, s.Internal(ctx, "read org", err)
 	}
 	from, err := s.emailFrom(ctx, org)
 	if err != nil {
@@ -435,34 +472,34 @@ func (s *Server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 
 // prepareWhatsApp checks a WhatsApp message against the lead, the org's
 // numbers, the template, consent and the window, and returns its payload.
-func (s *Server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn, m *conversation.Message) (any, error) {
+func (s *server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn, m *conversation.Message) (any, error) {
 	if b.Type == "" {
 		b.Type = "text"
 	}
 	if b.Subject != "" || b.HTML != "" {
-		return nil, fieldProblem("subject", "subject and html are for emails only")
+		return nil, httpapi.FieldProblem("subject", "subject and html are for emails only")
 	}
 	msg := waMessage{MessagingProduct: "whatsapp", RecipientType: "individual", Type: b.Type}
 	switch b.Type {
 	case "text":
 		if b.Template != nil || b.Interactive != nil {
-			return nil, fieldProblem("type", "a text message takes text only; set type to template or interactive")
+			return nil, httpapi.FieldProblem("type", "a text message takes text only; set type to template or interactive")
 		}
 		if strings.TrimSpace(b.Text) == "" {
-			return nil, fieldProblem("text", "is required for a text message")
+			return nil, httpapi.FieldProblem("text", "is required for a text message")
 		}
 		if n := utf8.RuneCountInString(b.Text); n > maxWhatsAppText {
-			return nil, fieldProblem("text", fmt.Sprintf("is %d characters; WhatsApp allows at most %d", n, maxWhatsAppText))
+			return nil, httpapi.FieldProblem("text", fmt.Sprintf("is %d characters; WhatsApp allows at most %d", n, maxWhatsAppText))
 		}
 		msg.Text = &waText{Body: b.Text, PreviewURL: b.PreviewURL}
 		m.Text = b.Text
 	case "template":
 		if b.Template == nil || b.Text != "" || b.Interactive != nil {
-			return nil, fieldProblem("template", "a template message takes template only (name, language, components)")
+			return nil, httpapi.FieldProblem("template", "a template message takes template only (name, language, components)")
 		}
 	case "interactive":
 		if b.Interactive == nil || b.Text != "" || b.Template != nil {
-			return nil, fieldProblem("interactive", "an interactive message takes interactive only (body and buttons or list)")
+			return nil, httpapi.FieldProblem("interactive", "an interactive message takes interactive only (body and buttons or list)")
 		}
 		ia, err := interactivePayload(b.Interactive)
 		if err != nil {
@@ -476,7 +513,7 @@ func (s *Server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn,
 		return nil, codedFieldProblemAt("missing_phone", "lead.phone", "the lead has no phone number; add one to the lead first")
 	}
 	msg.To = strings.TrimPrefix(l.Phone, "+")
-	number, err := s.pickNumber(ctx, l.OrgID, b.PhoneNumberID)
+	number, err := sendproblem.PickNumber(ctx, s.Kit, s.deps.Store, l.OrgID, b.PhoneNumberID)
 	if err != nil {
 		return nil, err
 	}
@@ -495,14 +532,14 @@ func (s *Server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn,
 		return nil, errOptedOut(conversation.ChannelWhatsApp, marketing)
 	}
 	if b.Type != "template" {
-		if open, until := windowOf(l.LastInboundAt, s.deps.Now()); !open {
+		if open, until := windowOf(l.LastInboundAt, s.Now()); !open {
 			detail := "the lead has never written on WhatsApp, so only an approved template can start the conversation; send type template"
 			if until != nil {
 				detail = fmt.Sprintf("WhatsApp's 24-hour customer-service window closed at %s (24 h after the lead's last message); "+
 					"free-form text and interactive messages need an open window: send an approved template instead (type template)",
 					until.UTC().Format(time.RFC3339))
 			}
-			p := problem(http.StatusUnprocessableEntity, "outside_customer_service_window", detail)
+			p := httpapi.NewProblem(http.StatusUnprocessableEntity, "outside_customer_service_window", detail)
 			p.Errors = []*huma.ErrorDetail{{Message: "needs an open 24-hour window; use type template", Location: "body.type", Value: b.Type}}
 			return nil, p
 		}
@@ -511,23 +548,9 @@ func (s *Server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn,
 	return msg, nil
 }
 
-// pickNumber returns the active WhatsApp number to send from: the one asked
-// for, or the most recently connected (integration.PickWhatsApp).
-func (s *Server) pickNumber(ctx context.Context, orgID, want string) (integration.Integration, error) {
-	all, err := s.deps.Messaging.Store.ListIntegrations(ctx, orgID)
-	if err != nil {
-		return integration.Integration{}, s.internal(ctx, "list integrations", err)
-	}
-	n, err := integration.PickWhatsApp(all, want)
-	if err != nil {
-		return integration.Integration{}, s.sendErr(ctx, err)
-	}
-	return n, nil
-}
-
 func interactivePayload(in *InteractiveIn) (*waInteractive, error) {
 	if strings.TrimSpace(in.Body) == "" {
-		return nil, fieldProblem("interactive.body", "must not be blank")
+		return nil, httpapi.FieldProblem("interactive.body", "must not be blank")
 	}
 	out := &waInteractive{Body: waBody{Text: in.Body}}
 	if in.Header != "" {
@@ -538,13 +561,13 @@ func interactivePayload(in *InteractiveIn) (*waInteractive, error) {
 	}
 	switch {
 	case len(in.Buttons) > 0 && in.List != nil, len(in.Buttons) == 0 && in.List == nil:
-		return nil, fieldProblem("interactive", "give either buttons (up to 3) or list (up to 10 rows)")
+		return nil, httpapi.FieldProblem("interactive", "give either buttons (up to 3) or list (up to 10 rows)")
 	case len(in.Buttons) > 0:
 		out.Type = "button"
 		seen := map[string]bool{}
 		for i, b := range in.Buttons {
 			if seen[b.ID] {
-				return nil, fieldProblem(fmt.Sprintf("interactive.buttons[%d].id", i), "must be unique")
+				return nil, httpapi.FieldProblem(fmt.Sprintf("interactive.buttons[%d].id", i), "must be unique")
 			}
 			seen[b.ID] = true
 			out.Action.Buttons = append(out.Action.Buttons, waButton{Type: "reply", Reply: waReply(b)})
@@ -555,12 +578,12 @@ func interactivePayload(in *InteractiveIn) (*waInteractive, error) {
 		rows, seen := 0, map[string]bool{}
 		for i, sec := range in.List.Sections {
 			if len(in.List.Sections) > 1 && sec.Title == "" {
-				return nil, fieldProblem(fmt.Sprintf("interactive.list.sections[%d].title", i), "is required when there is more than one section")
+				return nil, httpapi.FieldProblem(fmt.Sprintf("interactive.list.sections[%d].title", i), "is required when there is more than one section")
 			}
 			ws := waSection{Title: sec.Title}
 			for j, r := range sec.Rows {
 				if seen[r.ID] {
-					return nil, fieldProblem(fmt.Sprintf("interactive.list.sections[%d].rows[%d].id", i, j), "must be unique")
+					return nil, httpapi.FieldProblem(fmt.Sprintf("interactive.list.sections[%d].rows[%d].id", i, j), "must be unique")
 				}
 				seen[r.ID] = true
 				ws.Rows = append(ws.Rows, waRow(r))
@@ -569,7 +592,7 @@ func interactivePayload(in *InteractiveIn) (*waInteractive, error) {
 			out.Action.Sections = append(out.Action.Sections, ws)
 		}
 		if rows > 10 {
-			return nil, fieldProblem("interactive.list.sections", fmt.Sprintf("has %d rows; WhatsApp allows at most 10 in all", rows))
+			return nil, httpapi.FieldProblem("interactive.list.sections", fmt.Sprintf("has %d rows; WhatsApp allows at most 10 in all", rows))
 		}
 	}
 	return out, nil
@@ -580,7 +603,7 @@ func errOptedOut(ch conversation.Channel, marketing bool) error {
 	if marketing {
 		what = "marketing messages on " + string(ch)
 	}
-	return problem(http.StatusConflict, "opted_out", "the lead has opted out of "+what+"; nothing was sent")
+	return httpapi.NewProblem(http.StatusConflict, "opted_out", "the lead has opted out of "+what+"; nothing was sent")
 }
 
 // windowOf reports WhatsApp's customer-service window: open until 24 h after
@@ -595,16 +618,16 @@ func windowOf(lastInbound, now time.Time) (open bool, until *time.Time) {
 
 // codedFieldProblemAt is a 422 with its own code on a location outside the
 // body (the lead the message is for).
-func codedFieldProblemAt(code, location, message string) *Problem {
-	p := problem(http.StatusUnprocessableEntity, code, message)
+func codedFieldProblemAt(code, location, message string) *httpapi.Problem {
+	p := httpapi.NewProblem(http.StatusUnprocessableEntity, code, message)
 	p.Errors = []*huma.ErrorDetail{{Message: message, Location: location}}
 	return p
 }
 
 func messageOut(m conversation.Message, log []conversation.StatusEvent) MessageOut {
 	out := MessageOut{ID: m.ID, LeadID: m.LeadID, Channel: string(m.Channel), Direction: string(m.Direction), Type: m.Type,
-		Text: optional(m.Text), Details: m.Details, Status: string(m.Status), At: m.At, Number: optional(m.Number),
-		ClientMessageID: optional(m.ClientMessageID), ProviderID: optional(m.ProviderID), StatusHistory: make([]StatusOut, 0, len(log))}
+		Text: httpapi.Optional(m.Text), Details: m.Details, Status: string(m.Status), At: m.At, Number: httpapi.Optional(m.Number),
+		ClientMessageID: httpapi.Optional(m.ClientMessageID), ProviderID: httpapi.Optional(m.ProviderID), StatusHistory: make([]StatusOut, 0, len(log))}
 	if out.Details == nil {
 		out.Details = map[string]string{}
 	}
@@ -620,26 +643,26 @@ func messageOut(m conversation.Message, log []conversation.StatusEvent) MessageO
 	return out
 }
 
-func (s *Server) listMessages(ctx context.Context, in *struct {
+func (s *server) listMessages(ctx context.Context, in *struct {
 	ID     string `path:"id" maxLength:"64"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
 	Cursor string `query:"cursor" maxLength:"2048"`
 	Order  string `query:"order" enum:"asc,desc" default:"asc" doc:"asc: oldest first (default); desc: newest first."`
 }) (*struct{ Body MessageList }, error) {
-	p := caller(ctx)
-	d := s.deps.Messaging
+	p := httpapi.Caller(ctx)
+	d := s.deps
 	l, err := s.visibleLead(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
 	scope := fmt.Sprintf("messages|%s|%s|%d", l.ID, in.Order, in.Limit)
-	from, ok := s.cursors.decode(in.Cursor, p.User.OrgID, scope)
+	from, ok := s.Cursors().Decode(in.Cursor, p.User.OrgID, scope)
 	if !ok {
-		return nil, errBadCursor()
+		return nil, httpapi.BadCursor()
 	}
 	msgs, next, err := d.Store.MessagesPage(ctx, l.OrgID, l.ID, in.Order == "desc", in.Limit, from)
 	if err != nil {
-		return nil, s.internal(ctx, "list messages", err)
+		return nil, s.Internal(ctx, "list messages", err)
 	}
 	var ids []string
 	for _, m := range msgs {
@@ -649,7 +672,7 @@ func (s *Server) listMessages(ctx context.Context, in *struct {
 	}
 	logs, err := d.Store.StatusLogs(ctx, ids)
 	if err != nil {
-		return nil, s.internal(ctx, "read status logs", err)
+		return nil, s.Internal(ctx, "read status logs", err)
 	}
 	out := &struct{ Body MessageList }{Body: MessageList{Items: make([]MessageOut, 0, len(msgs))}}
 	for _, m := range msgs {
@@ -659,6 +682,6 @@ func (s *Server) listMessages(ctx context.Context, in *struct {
 		}
 		out.Body.Items = append(out.Body.Items, messageOut(m, log))
 	}
-	out.Body.NextCursor = optional(s.cursors.encode(p.User.OrgID, scope, next))
+	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(p.User.OrgID, scope, next))
 	return out, nil
 }

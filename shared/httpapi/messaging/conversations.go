@@ -1,4 +1,4 @@
-package httpapi
+package messaging
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/httpapi"
 )
 
 // The inbox reads the conversation summaries the store keeps per lead,
@@ -64,8 +65,8 @@ type ConversationList struct {
 	NextCursor *string           `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page. With unread=true a page may hold fewer than limit items (even none) while next_cursor is set."`
 }
 
-func (s *Server) registerConversations() {
-	huma.Register(s.api, huma.Operation{
+func (s *server) registerConversations(api huma.API) {
+	huma.Register(api, huma.Operation{
 		OperationID: "list-conversations", Method: http.MethodGet, Path: "/v1/conversations", Tags: []string{"messages"},
 		Summary: "The inbox: leads with their last message, unread count and WhatsApp window",
 		Description: "Leads that have messages, the one with the latest message first, " +
@@ -73,39 +74,41 @@ func (s *Server) registerConversations() {
 			"(POST /v1/leads/{id}/messages/read) and whether WhatsApp's 24-hour customer-service window is open. " +
 			"Agents see only their own leads. With unread=true a page can be short or empty while next_cursor is set: " +
 			"follow it until it is null.",
-		Security: bearerSecurity, Errors: []int{http.StatusBadRequest},
+		Security: httpapi.BearerSecurity, Errors: []int{http.StatusBadRequest},
 	}, s.listConversations)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "mark-conversation-read", Method: http.MethodPost, Path: "/v1/leads/{id}/messages/read", Tags: []string{"messages"},
 		Summary: "Mark a lead's conversation read up to its latest message",
 		Description: "Moves the conversation's read marker (shared by the whole team) to the time of the latest message, " +
 			"never backwards. Messages arriving later count as unread.",
-		DefaultStatus: http.StatusNoContent, Security: bearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+		DefaultStatus: http.StatusNoContent, Security: httpapi.BearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.markRead)
 }
 
-func (s *Server) markRead(ctx context.Context, in *leadPath) (*struct{}, error) {
-	p := caller(ctx)
+func (s *server) markRead(ctx context.Context, in *struct {
+	ID string `path:"id" maxLength:"64"`
+}) (*struct{}, error) {
+	p := httpapi.Caller(ctx)
 	l, err := s.visibleLead(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
 	if !p.User.Role.CanWriteLeads() {
-		return nil, s.deny(ctx, "conversation.read", "lead", l.ID, "your role can read conversations but not mark them read")
+		return nil, s.Deny(ctx, "conversation.read", "lead", l.ID, "your role can read conversations but not mark them read")
 	}
-	if _, _, err := s.deps.Messaging.Store.MarkConversationRead(ctx, l.OrgID, l.ID); err != nil {
-		return nil, s.internal(ctx, "mark read", err)
+	if _, _, err := s.deps.Store.MarkConversationRead(ctx, l.OrgID, l.ID); err != nil {
+		return nil, s.Internal(ctx, "mark read", err)
 	}
 	return nil, nil
 }
 
-func (s *Server) listConversations(ctx context.Context, in *struct {
+func (s *server) listConversations(ctx context.Context, in *struct {
 	AssigneeID string `query:"assignee_id" maxLength:"64" doc:"A user id, \"me\", or \"none\" for leads nobody is assigned to."`
 	Unread     bool   `query:"unread" doc:"Only conversations with unread inbound messages."`
 	Limit      int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
 	Cursor     string `query:"cursor" maxLength:"2048"`
 }) (*struct{ Body ConversationList }, error) {
-	p := caller(ctx)
+	p := httpapi.Caller(ctx)
 	f := conversation.InboxFilter{AssigneeID: in.AssigneeID, Unread: in.Unread}
 	switch f.AssigneeID {
 	case "me":
@@ -118,20 +121,20 @@ func (s *Server) listConversations(ctx context.Context, in *struct {
 	}
 	// "inbox|": cursors of the former lead-ordered inbox are refused.
 	scope := fmt.Sprintf("inbox|%s|%t|%t|%d", f.AssigneeID, f.Unassigned, in.Unread, in.Limit)
-	from, ok := s.cursors.decode(in.Cursor, p.User.OrgID, scope)
+	from, ok := s.Cursors().Decode(in.Cursor, p.User.OrgID, scope)
 	if !ok {
-		return nil, errBadCursor()
+		return nil, httpapi.BadCursor()
 	}
-	entries, next, err := s.deps.Messaging.Store.Inbox(ctx, p.User.OrgID, f, in.Limit, from)
+	entries, next, err := s.deps.Store.Inbox(ctx, p.User.OrgID, f, in.Limit, from)
 	if err != nil {
-		return nil, s.internal(ctx, "inbox", err)
+		return nil, s.Internal(ctx, "inbox", err)
 	}
-	now := s.deps.Now()
+	now := s.Now()
 	out := &struct{ Body ConversationList }{Body: ConversationList{Items: make([]ConversationOut, 0, len(entries))}}
 	for _, e := range entries {
 		out.Body.Items = append(out.Body.Items, conversationOut(e, now))
 	}
-	out.Body.NextCursor = optional(s.cursors.encode(p.User.OrgID, scope, next))
+	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(p.User.OrgID, scope, next))
 	return out, nil
 }
 
@@ -140,8 +143,8 @@ func conversationOut(e conversation.InboxEntry, now time.Time) ConversationOut {
 	l := e.Lead
 	open, until := windowOf(l.LastInboundAt, now)
 	c := ConversationOut{
-		Lead: ConversationLead{ID: l.ID, Name: l.Name, Phone: optional(l.Phone), Email: optional(l.Email), Status: string(l.Status),
-			AssigneeID: optional(l.AssigneeID)},
+		Lead: ConversationLead{ID: l.ID, Name: l.Name, Phone: httpapi.Optional(l.Phone), Email: httpapi.Optional(l.Email), Status: string(l.Status),
+			AssigneeID: httpapi.Optional(l.AssigneeID)},
 		UnreadCount: e.Summary.Unread,
 		Window:      WindowOut{Open: open, Until: until},
 	}

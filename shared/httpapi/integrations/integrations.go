@@ -1,4 +1,7 @@
-package httpapi
+// Package integrations is the integration area of the HTTP API: connecting
+// Facebook pages (Lead Ads) and WhatsApp Business numbers, listing them,
+// changing a number's send rate and disconnecting.
+package integrations
 
 import (
 	"context"
@@ -11,12 +14,13 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/meta"
 )
 
-// IntegrationStore is what the integration routes need from storage.
-type IntegrationStore interface {
+// Store is what the integration routes need from storage.
+type Store interface {
 	ConnectIntegration(ctx context.Context, in integration.Integration) error
 	GetIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string) (integration.Integration, error)
 	ListIntegrations(ctx context.Context, orgID string) ([]integration.Integration, error)
@@ -40,9 +44,9 @@ type Sealer interface {
 // Requeue puts a payload back on the intake queue.
 type Requeue func(ctx context.Context, payload []byte) error
 
-// IntegrationDeps are the collaborators of the integration routes.
-type IntegrationDeps struct {
-	Store   IntegrationStore
+// Deps are the collaborators of the integration routes.
+type Deps struct {
+	Store   Store
 	Graph   Graph
 	Sealer  Sealer
 	Requeue Requeue
@@ -98,64 +102,68 @@ func integrationOut(in integration.Integration) IntegrationOut {
 	return out
 }
 
-func (s *Server) registerIntegrations() {
-	if s.deps.Integrations == nil {
-		return
-	}
+type server struct {
+	*httpapi.Kit
+	deps Deps
+}
+
+// Register adds the integration routes to api.
+func Register(api huma.API, k *httpapi.Kit, d Deps) {
+	s := &server{Kit: k, deps: d}
 	errs := []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity}
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "connect-facebook-page", Method: http.MethodPost, Path: "/v1/integrations/facebook-pages", Tags: []string{"integrations"},
-		Summary: "Connect a Facebook page for Lead Ads (owner, admin)", DefaultStatus: http.StatusCreated, Security: bearerSecurity,
-		MaxBodyBytes: maxBodyBytes, Errors: errs,
+		Summary: "Connect a Facebook page for Lead Ads (owner, admin)", DefaultStatus: http.StatusCreated, Security: httpapi.BearerSecurity,
+		MaxBodyBytes: httpapi.MaxBodyBytes, Errors: errs,
 	}, s.connectPage)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "connect-whatsapp-number", Method: http.MethodPost, Path: "/v1/integrations/whatsapp-numbers", Tags: []string{"integrations"},
-		Summary: "Connect a WhatsApp Business number (owner, admin)", DefaultStatus: http.StatusCreated, Security: bearerSecurity,
-		MaxBodyBytes: maxBodyBytes, Errors: errs,
+		Summary: "Connect a WhatsApp Business number (owner, admin)", DefaultStatus: http.StatusCreated, Security: httpapi.BearerSecurity,
+		MaxBodyBytes: httpapi.MaxBodyBytes, Errors: errs,
 	}, s.connectWhatsApp)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "list-integrations", Method: http.MethodGet, Path: "/v1/integrations", Tags: []string{"integrations"},
-		Summary: "The organisation's integrations and their health (never tokens)", Security: bearerSecurity,
+		Summary: "The organisation's integrations and their health (never tokens)", Security: httpapi.BearerSecurity,
 	}, s.listIntegrations)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "disconnect-integration", Method: http.MethodDelete, Path: "/v1/integrations/{kind}/{id}", Tags: []string{"integrations"},
 		Summary: "Disconnect: stop all further collection at once (owner, admin)", DefaultStatus: http.StatusNoContent,
-		Security: bearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+		Security: httpapi.BearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.disconnectIntegration)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "update-integration", Method: http.MethodPatch, Path: "/v1/integrations/{kind}/{id}", Tags: []string{"integrations"},
-		Summary: "Change an integration's settings: a WhatsApp number's send rate (owner, admin)", Security: bearerSecurity,
-		MaxBodyBytes: maxBodyBytes, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity},
+		Summary: "Change an integration's settings: a WhatsApp number's send rate (owner, admin)", Security: httpapi.BearerSecurity,
+		MaxBodyBytes: httpapi.MaxBodyBytes, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity},
 	}, s.updateIntegration)
 }
 
 type integrationOutput struct{ Body IntegrationOut }
 
-func (s *Server) mayManageIntegrations(ctx context.Context, action, id string) error {
-	if !caller(ctx).User.Role.Privileged() {
-		return s.deny(ctx, action, "integration", id, "only an owner or admin can manage integrations")
+func (s *server) mayManageIntegrations(ctx context.Context, action, id string) error {
+	if !httpapi.Caller(ctx).User.Role.Privileged() {
+		return s.Deny(ctx, action, "integration", id, "only an owner or admin can manage integrations")
 	}
 	return nil
 }
 
 // tokenRefused maps a Graph API answer to a 422 on the token field.
-func (s *Server) tokenRefused(ctx context.Context, field string, err error) error {
+func (s *server) tokenRefused(ctx context.Context, field string, err error) error {
 	var ge *meta.GraphError
 	if errors.As(err, &ge) && !ge.Retryable() {
-		return fieldProblem(field, "was refused by Meta: "+ge.Message)
+		return httpapi.FieldProblem(field, "was refused by Meta: "+ge.Message)
 	}
-	s.deps.Log.WarnContext(ctx, "validate token with the Graph API", "err", err)
-	return problem(http.StatusBadGateway, "meta_unavailable", "could not reach Meta to check the token; try again")
+	s.Log().WarnContext(ctx, "validate token with the Graph API", "err", err)
+	return httpapi.NewProblem(http.StatusBadGateway, "meta_unavailable", "could not reach Meta to check the token; try again")
 }
 
-func (s *Server) connect(ctx context.Context, in integration.Integration, token string) (*integrationOutput, error) {
-	p := caller(ctx)
-	d := s.deps.Integrations
+func (s *server) connect(ctx context.Context, in integration.Integration, token string) (*integrationOutput, error) {
+	p := httpapi.Caller(ctx)
+	d := s.deps
 	sealed, err := d.Sealer.Seal(ctx, p.User.OrgID, []byte(token))
 	if err != nil {
-		return nil, s.internal(ctx, "seal token", err)
+		return nil, s.Internal(ctx, "seal token", err)
 	}
-	now := s.deps.Now().UTC()
+	now := s.Now().UTC()
 	in.OrgID, in.SealedToken, in.ConnectedBy, in.ConnectedAt, in.UpdatedAt = p.User.OrgID, sealed, p.User.ID, now, now
 	if old, err := d.Store.GetIntegration(ctx, in.OrgID, in.Kind, in.ExternalID); err == nil {
 		in.DroppedEvents, in.BackfillSince, in.LastEventAt = old.DroppedEvents, old.BackfillSince, old.LastEventAt
@@ -165,11 +173,11 @@ func (s *Server) connect(ctx context.Context, in integration.Integration, token 
 	}
 	if err := d.Store.ConnectIntegration(ctx, in); err != nil {
 		if errors.Is(err, integration.ErrOwnedElsewhere) {
-			return nil, problem(http.StatusConflict, "integration_owned_elsewhere", "this page or number is connected to another organisation")
+			return nil, httpapi.NewProblem(http.StatusConflict, "integration_owned_elsewhere", "this page or number is connected to another organisation")
 		}
-		return nil, s.internal(ctx, "connect integration", err)
+		return nil, s.Internal(ctx, "connect integration", err)
 	}
-	s.record(ctx, audit.Record{OrgID: in.OrgID, ActorID: p.User.ID, Action: "integration.connect", TargetType: string(in.Kind), TargetID: in.ExternalID})
+	s.Record(ctx, audit.Record{OrgID: in.OrgID, ActorID: p.User.ID, Action: "integration.connect", TargetType: string(in.Kind), TargetID: in.ExternalID})
 	s.replayParked(ctx, in)
 	in.Status = integration.StatusActive
 	return &integrationOutput{Body: integrationOut(in)}, nil
@@ -177,8 +185,8 @@ func (s *Server) connect(ctx context.Context, in integration.Integration, token 
 
 // replayParked puts events parked while the token was invalid back on the
 // intake queue, now that there is a working token.
-func (s *Server) replayParked(ctx context.Context, in integration.Integration) {
-	d := s.deps.Integrations
+func (s *server) replayParked(ctx context.Context, in integration.Integration) {
+	d := s.deps
 	if d.Requeue == nil {
 		return
 	}
@@ -190,7 +198,7 @@ func (s *Server) replayParked(ctx context.Context, in integration.Integration) {
 		parked, err := d.Store.ParkedEvents(ctx, in.OrgID, in.Kind, in.ExternalID, 100)
 		if err != nil || len(parked) == 0 {
 			if err != nil {
-				s.deps.Log.ErrorContext(ctx, "read parked events", "err", err)
+				s.Log().ErrorContext(ctx, "read parked events", "err", err)
 			}
 			return
 		}
@@ -199,7 +207,7 @@ func (s *Server) replayParked(ctx context.Context, in integration.Integration) {
 			err := json.Unmarshal(change, &ch)
 			var payload []byte
 			if err == nil {
-				payload, err = json.Marshal(meta.Webhook{Object: object, Entry: []meta.Entry{{ID: in.ExternalID, Time: s.deps.Now().Unix(),
+				payload, err = json.Marshal(meta.Webhook{Object: object, Entry: []meta.Entry{{ID: in.ExternalID, Time: s.Now().Unix(),
 					Changes: []meta.Change{ch}}}})
 			}
 			if err == nil {
@@ -209,18 +217,18 @@ func (s *Server) replayParked(ctx context.Context, in integration.Integration) {
 				err = d.Store.DeleteParkedEvent(ctx, in.OrgID, in.Kind, in.ExternalID, key)
 			}
 			if err != nil {
-				s.deps.Log.ErrorContext(ctx, "replay parked event", "err", err)
+				s.Log().ErrorContext(ctx, "replay parked event", "err", err)
 				return
 			}
 		}
 	}
 }
 
-func (s *Server) connectPage(ctx context.Context, in *struct{ Body PageIn }) (*integrationOutput, error) {
+func (s *server) connectPage(ctx context.Context, in *struct{ Body PageIn }) (*integrationOutput, error) {
 	if err := s.mayManageIntegrations(ctx, "integration.connect", in.Body.PageID); err != nil {
 		return nil, err
 	}
-	page, err := s.deps.Integrations.Graph.Page(ctx, in.Body.PageID, in.Body.PageAccessToken)
+	page, err := s.deps.Graph.Page(ctx, in.Body.PageID, in.Body.PageAccessToken)
 	if err != nil {
 		return nil, s.tokenRefused(ctx, "page_access_token", err)
 	}
@@ -228,11 +236,11 @@ func (s *Server) connectPage(ctx context.Context, in *struct{ Body PageIn }) (*i
 		FormIDs: in.Body.FormIDs}, in.Body.PageAccessToken)
 }
 
-func (s *Server) connectWhatsApp(ctx context.Context, in *struct{ Body WhatsAppIn }) (*integrationOutput, error) {
+func (s *server) connectWhatsApp(ctx context.Context, in *struct{ Body WhatsAppIn }) (*integrationOutput, error) {
 	if err := s.mayManageIntegrations(ctx, "integration.connect", in.Body.PhoneNumberID); err != nil {
 		return nil, err
 	}
-	num, err := s.deps.Integrations.Graph.PhoneNumber(ctx, in.Body.PhoneNumberID, in.Body.AccessToken)
+	num, err := s.deps.Graph.PhoneNumber(ctx, in.Body.PhoneNumberID, in.Body.AccessToken)
 	if err != nil {
 		return nil, s.tokenRefused(ctx, "access_token", err)
 	}
@@ -244,14 +252,14 @@ func (s *Server) connectWhatsApp(ctx context.Context, in *struct{ Body WhatsAppI
 		WABAID: in.Body.WABAID, DisplayPhoneNumber: display, MessagesPerSecond: in.Body.MessagesPerSecond}, in.Body.AccessToken)
 }
 
-func (s *Server) listIntegrations(ctx context.Context, _ *struct{}) (*struct {
+func (s *server) listIntegrations(ctx context.Context, _ *struct{}) (*struct {
 	Body struct {
 		Items []IntegrationOut `json:"items"`
 	}
 }, error) {
-	list, err := s.deps.Integrations.Store.ListIntegrations(ctx, caller(ctx).User.OrgID)
+	list, err := s.deps.Store.ListIntegrations(ctx, httpapi.Caller(ctx).User.OrgID)
 	if err != nil {
-		return nil, s.internal(ctx, "list integrations", err)
+		return nil, s.Internal(ctx, "list integrations", err)
 	}
 	out := &struct {
 		Body struct {
@@ -265,26 +273,26 @@ func (s *Server) listIntegrations(ctx context.Context, _ *struct{}) (*struct {
 	return out, nil
 }
 
-func (s *Server) disconnectIntegration(ctx context.Context, in *struct {
+func (s *server) disconnectIntegration(ctx context.Context, in *struct {
 	Kind string `path:"kind" enum:"facebook_page,whatsapp"`
 	ID   string `path:"id" maxLength:"64"`
 }) (*struct{}, error) {
 	if err := s.mayManageIntegrations(ctx, "integration.disconnect", in.ID); err != nil {
 		return nil, err
 	}
-	p := caller(ctx)
-	err := s.deps.Integrations.Store.DisconnectIntegration(ctx, p.User.OrgID, integration.Kind(in.Kind), in.ID, s.deps.Now())
+	p := httpapi.Caller(ctx)
+	err := s.deps.Store.DisconnectIntegration(ctx, p.User.OrgID, integration.Kind(in.Kind), in.ID, s.Now())
 	if errors.Is(err, integration.ErrNotFound) {
-		return nil, errNotFound("integration")
+		return nil, httpapi.NotFound("integration")
 	}
 	if err != nil {
-		return nil, s.internal(ctx, "disconnect integration", err)
+		return nil, s.Internal(ctx, "disconnect integration", err)
 	}
-	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "integration.disconnect", TargetType: in.Kind, TargetID: in.ID})
+	s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "integration.disconnect", TargetType: in.Kind, TargetID: in.ID})
 	return nil, nil
 }
 
-func (s *Server) updateIntegration(ctx context.Context, in *struct {
+func (s *server) updateIntegration(ctx context.Context, in *struct {
 	Kind string `path:"kind" enum:"facebook_page,whatsapp"`
 	ID   string `path:"id" maxLength:"64"`
 	Body IntegrationPatch
@@ -292,21 +300,21 @@ func (s *Server) updateIntegration(ctx context.Context, in *struct {
 	if err := s.mayManageIntegrations(ctx, "integration.update", in.ID); err != nil {
 		return nil, err
 	}
-	p := caller(ctx)
+	p := httpapi.Caller(ctx)
 	if in.Body.MessagesPerSecond == nil {
-		return nil, fieldProblem("messages_per_second", "is required: it is the only setting that can be changed")
+		return nil, httpapi.FieldProblem("messages_per_second", "is required: it is the only setting that can be changed")
 	}
 	if in.Kind != string(integration.KindWhatsApp) {
-		return nil, fieldProblem("messages_per_second", "applies to WhatsApp numbers only")
+		return nil, httpapi.FieldProblem("messages_per_second", "applies to WhatsApp numbers only")
 	}
-	got, err := s.deps.Integrations.Store.SetIntegrationRate(ctx, p.User.OrgID, integration.Kind(in.Kind), in.ID, *in.Body.MessagesPerSecond, s.deps.Now())
+	got, err := s.deps.Store.SetIntegrationRate(ctx, p.User.OrgID, integration.Kind(in.Kind), in.ID, *in.Body.MessagesPerSecond, s.Now())
 	if errors.Is(err, integration.ErrNotFound) {
-		return nil, errNotFound("integration")
+		return nil, httpapi.NotFound("integration")
 	}
 	if err != nil {
-		return nil, s.internal(ctx, "update integration", err)
+		return nil, s.Internal(ctx, "update integration", err)
 	}
-	s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "integration.update", TargetType: in.Kind, TargetID: in.ID,
+	s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "integration.update", TargetType: in.Kind, TargetID: in.ID,
 		Details: map[string]string{"messages_per_second": strconv.Itoa(*in.Body.MessagesPerSecond)}})
 	return &integrationOutput{Body: integrationOut(got)}, nil
 }

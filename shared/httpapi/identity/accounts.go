@@ -1,4 +1,4 @@
-package httpapi
+package identity
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
+	"github.com/leadluence/backend/shared/httpapi"
 )
 
 // OrgOut is an organisation as the API shows it.
@@ -85,52 +86,59 @@ type MeOut struct {
 	Org  OrgOut  `json:"org"`
 }
 
+// Login throttling: after this many failures for one email inside the
+// window, logins for it answer 429 until the window ends.
+const (
+	maxLoginFailures = 5
+	loginWindow      = 15 * time.Minute
+)
+
 func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
 
-func (s *Server) registerAuth() {
-	huma.Register(s.api, huma.Operation{
+func (s *server) registerAuth(api huma.API) {
+	huma.Register(api, huma.Operation{
 		OperationID: "signup", Method: http.MethodPost, Path: "/v1/auth/signup", Tags: []string{"auth"},
-		Summary: "Create an organisation and its owner", DefaultStatus: http.StatusCreated, MaxBodyBytes: maxBodyBytes,
+		Summary: "Create an organisation and its owner", DefaultStatus: http.StatusCreated, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
 	}, s.signup)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/v1/auth/login", Tags: []string{"auth"},
-		Summary: "Log in with email and password", MaxBodyBytes: maxBodyBytes,
+		Summary: "Log in with email and password", MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusUnauthorized, http.StatusTooManyRequests},
 	}, s.login)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "refresh", Method: http.MethodPost, Path: "/v1/auth/refresh", Tags: []string{"auth"},
-		Summary: "Exchange a refresh token for a new token pair", MaxBodyBytes: maxBodyBytes,
+		Summary: "Exchange a refresh token for a new token pair", MaxBodyBytes: httpapi.MaxBodyBytes,
 		Description: "Refresh tokens rotate: each works once. Presenting a used one revokes its whole family.",
 		Errors:      []int{http.StatusUnauthorized},
 	}, s.refresh)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "logout", Method: http.MethodPost, Path: "/v1/auth/logout", Tags: []string{"auth"},
-		Summary: "Revoke a session", DefaultStatus: http.StatusNoContent, MaxBodyBytes: maxBodyBytes,
+		Summary: "Revoke a session", DefaultStatus: http.StatusNoContent, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusUnauthorized},
 	}, s.logout)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "me", Method: http.MethodGet, Path: "/v1/me", Tags: []string{"auth"},
-		Summary: "The caller and its organisation", Security: bearerSecurity, Errors: []int{http.StatusUnauthorized},
+		Summary: "The caller and its organisation", Security: httpapi.BearerSecurity, Errors: []int{http.StatusUnauthorized},
 	}, s.me)
 }
 
-func (s *Server) signup(ctx context.Context, in *struct{ Body SignupIn }) (*tokensOutput, error) {
-	now := s.deps.Now().UTC()
+func (s *server) signup(ctx context.Context, in *struct{ Body SignupIn }) (*tokensOutput, error) {
+	now := s.Now().UTC()
 	org := account.Org{ID: ulid.Make().String(), Name: strings.TrimSpace(in.Body.OrgName), DefaultRegion: s.deps.DefaultRegion, CreatedAt: now}
 	hash, err := auth.HashPassword(in.Body.Password)
 	if err != nil {
-		return nil, s.internal(ctx, "hash password", err)
+		return nil, s.Internal(ctx, "hash password", err)
 	}
 	owner := account.User{ID: ulid.Make().String(), OrgID: org.ID, Name: strings.TrimSpace(in.Body.Name),
 		Email: normalizeEmail(in.Body.Email), Role: account.RoleOwner, Active: true, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if err := s.deps.Store.CreateOrg(ctx, org, owner); err != nil {
 		if errors.Is(err, account.ErrEmailTaken) {
-			return nil, problem(http.StatusConflict, "email_taken", "an account with this email already exists")
+			return nil, httpapi.NewProblem(http.StatusConflict, "email_taken", "an account with this email already exists")
 		}
-		return nil, s.internal(ctx, "create org", err)
+		return nil, s.Internal(ctx, "create org", err)
 	}
-	s.record(ctx, audit.Record{OrgID: org.ID, ActorID: owner.ID, Action: audit.ActionSignup, TargetType: "org", TargetID: org.ID})
+	s.Record(ctx, audit.Record{OrgID: org.ID, ActorID: owner.ID, Action: audit.ActionSignup, TargetType: "org", TargetID: org.ID})
 	out, err := s.startSession(ctx, owner, org)
 	if err != nil {
 		return nil, err
@@ -139,21 +147,21 @@ func (s *Server) signup(ctx context.Context, in *struct{ Body SignupIn }) (*toke
 	return out, nil
 }
 
-func (s *Server) startSession(ctx context.Context, u account.User, org account.Org) (*tokensOutput, error) {
-	raw, rec, err := auth.NewRefreshToken(u, "", s.deps.Now())
+func (s *server) startSession(ctx context.Context, u account.User, org account.Org) (*tokensOutput, error) {
+	raw, rec, err := auth.NewRefreshToken(u, "", s.Now())
 	if err != nil {
-		return nil, s.internal(ctx, "new refresh token", err)
+		return nil, s.Internal(ctx, "new refresh token", err)
 	}
 	if err := s.deps.Store.StartSession(ctx, rec, rec.ExpiresAt); err != nil {
-		return nil, s.internal(ctx, "start session", err)
+		return nil, s.Internal(ctx, "start session", err)
 	}
 	return s.tokens(ctx, u, org, rec.FamilyID, raw)
 }
 
-func (s *Server) tokens(ctx context.Context, u account.User, org account.Org, family, refresh string) (*tokensOutput, error) {
+func (s *server) tokens(ctx context.Context, u account.User, org account.Org, family, refresh string) (*tokensOutput, error) {
 	access, err := s.deps.Tokens.Issue(u, org, family)
 	if err != nil {
-		return nil, s.internal(ctx, "issue access token", err)
+		return nil, s.Internal(ctx, "issue access token", err)
 	}
 	return &tokensOutput{Status: http.StatusOK, Body: TokensOut{
 		Org: orgOut(org), User: userOut(u), AccessToken: access, RefreshToken: refresh,
@@ -161,22 +169,22 @@ func (s *Server) tokens(ctx context.Context, u account.User, org account.Org, fa
 	}}, nil
 }
 
-func (s *Server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokensOutput, error) {
+func (s *server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokensOutput, error) {
 	email := normalizeEmail(in.Body.Email)
 	key := auth.HashEmail(email)
 	failures, since, err := s.deps.Store.LoginFailures(ctx, key)
 	if err != nil {
-		return nil, s.internal(ctx, "read login failures", err)
+		return nil, s.Internal(ctx, "read login failures", err)
 	}
 	if failures >= maxLoginFailures {
 		retry := time.Until(since.Add(loginWindow))
 		if retry < time.Second {
 			retry = time.Second
 		}
-		s.record(ctx, audit.Record{OrgID: "platform", Action: audit.ActionLoginThrottled, Outcome: audit.OutcomeDenied,
+		s.Record(ctx, audit.Record{OrgID: "platform", Action: audit.ActionLoginThrottled, Outcome: audit.OutcomeDenied,
 			Details: map[string]string{"email_hash": key}})
 		return nil, huma.ErrorWithHeaders(
-			problem(http.StatusTooManyRequests, "too_many_attempts", "too many failed logins for this account; try again later"),
+			httpapi.NewProblem(http.StatusTooManyRequests, "too_many_attempts", "too many failed logins for this account; try again later"),
 			http.Header{"Retry-After": []string{strconv.Itoa(int(retry.Seconds() + 0.5))}})
 	}
 
@@ -185,7 +193,7 @@ func (s *Server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokens
 	case errors.Is(err, account.ErrNotFound):
 		auth.CheckNoUser(in.Body.Password)
 	case err != nil:
-		return nil, s.internal(ctx, "find user", err)
+		return nil, s.Internal(ctx, "find user", err)
 	default:
 		err = auth.CheckPassword(u.PasswordHash, in.Body.Password)
 	}
@@ -194,49 +202,49 @@ func (s *Server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokens
 	}
 	if err != nil {
 		if rerr := s.deps.Store.RecordLoginFailure(ctx, key, loginWindow); rerr != nil {
-			s.deps.Log.ErrorContext(ctx, "count login failure", "err", rerr)
+			s.Log().ErrorContext(ctx, "count login failure", "err", rerr)
 		}
 		rec := audit.Record{OrgID: "platform", Action: audit.ActionLoginFailed, Outcome: audit.OutcomeFailure,
 			Details: map[string]string{"email_hash": key}}
 		if u.ID != "" {
 			rec.OrgID, rec.TargetType, rec.TargetID = u.OrgID, "user", u.ID
 		}
-		s.record(ctx, rec)
-		return nil, problem(http.StatusUnauthorized, "invalid_credentials", "email or password is wrong")
+		s.Record(ctx, rec)
+		return nil, httpapi.NewProblem(http.StatusUnauthorized, "invalid_credentials", "email or password is wrong")
 	}
 	if failures > 0 {
 		if err := s.deps.Store.ClearLoginFailures(ctx, key); err != nil {
-			s.deps.Log.ErrorContext(ctx, "clear login failures", "err", err)
+			s.Log().ErrorContext(ctx, "clear login failures", "err", err)
 		}
 	}
 	org, err := s.deps.Store.GetOrg(ctx, u.OrgID)
 	if err != nil {
-		return nil, s.internal(ctx, "read org", err)
+		return nil, s.Internal(ctx, "read org", err)
 	}
-	s.record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionLogin, TargetType: "user", TargetID: u.ID})
+	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionLogin, TargetType: "user", TargetID: u.ID})
 	return s.startSession(ctx, u, org)
 }
 
 // presented looks up a refresh token and checks its secret.
-func (s *Server) presented(ctx context.Context, token string) (account.RefreshToken, bool, error) {
+func (s *server) presented(ctx context.Context, token string) (account.RefreshToken, bool, error) {
 	id, secret, err := auth.ParseRefreshToken(token)
 	if err != nil {
-		return account.RefreshToken{}, false, errUnauthorized()
+		return account.RefreshToken{}, false, httpapi.Unauthorized()
 	}
 	rec, used, err := s.deps.Store.GetRefreshToken(ctx, id)
 	if errors.Is(err, account.ErrTokenInvalid) {
-		return account.RefreshToken{}, false, errUnauthorized()
+		return account.RefreshToken{}, false, httpapi.Unauthorized()
 	}
 	if err != nil {
-		return account.RefreshToken{}, false, s.internal(ctx, "read refresh token", err)
+		return account.RefreshToken{}, false, s.Internal(ctx, "read refresh token", err)
 	}
 	if !auth.RefreshSecretMatches(rec, secret) {
-		return account.RefreshToken{}, false, errUnauthorized()
+		return account.RefreshToken{}, false, httpapi.Unauthorized()
 	}
 	return rec, used, nil
 }
 
-func (s *Server) refresh(ctx context.Context, in *struct{ Body RefreshIn }) (*tokensOutput, error) {
+func (s *server) refresh(ctx context.Context, in *struct{ Body RefreshIn }) (*tokensOutput, error) {
 	old, used, err := s.presented(ctx, in.Body.RefreshToken)
 	if err != nil {
 		return nil, err
@@ -244,62 +252,62 @@ func (s *Server) refresh(ctx context.Context, in *struct{ Body RefreshIn }) (*to
 	if used {
 		return nil, s.reuse(ctx, old)
 	}
-	if !s.deps.Now().Before(old.ExpiresAt) {
-		return nil, errUnauthorized()
+	if !s.Now().Before(old.ExpiresAt) {
+		return nil, httpapi.Unauthorized()
 	}
 	u, err := s.deps.Store.GetUser(ctx, old.OrgID, old.UserID)
 	if err != nil || !u.Active {
-		return nil, errUnauthorized()
+		return nil, httpapi.Unauthorized()
 	}
 	org, err := s.deps.Store.GetOrg(ctx, u.OrgID)
 	if err != nil {
-		return nil, s.internal(ctx, "read org", err)
+		return nil, s.Internal(ctx, "read org", err)
 	}
-	raw, next, err := auth.NewRefreshToken(u, old.FamilyID, s.deps.Now())
+	raw, next, err := auth.NewRefreshToken(u, old.FamilyID, s.Now())
 	if err != nil {
-		return nil, s.internal(ctx, "new refresh token", err)
+		return nil, s.Internal(ctx, "new refresh token", err)
 	}
 	switch err := s.deps.Store.RotateRefreshToken(ctx, old, next); {
 	case errors.Is(err, account.ErrTokenReused):
 		return nil, s.reuse(ctx, old)
 	case errors.Is(err, account.ErrTokenInvalid):
-		return nil, errUnauthorized()
+		return nil, httpapi.Unauthorized()
 	case err != nil:
-		return nil, s.internal(ctx, "rotate refresh token", err)
+		return nil, s.Internal(ctx, "rotate refresh token", err)
 	}
 	return s.tokens(ctx, u, org, old.FamilyID, raw)
 }
 
 // reuse handles a refresh token presented twice: someone holds a copy, so
 // the whole family is revoked, the newest token included.
-func (s *Server) reuse(ctx context.Context, t account.RefreshToken) error {
+func (s *server) reuse(ctx context.Context, t account.RefreshToken) error {
 	if err := s.deps.Store.RevokeSession(ctx, t.UserID, t.FamilyID); err != nil {
-		return s.internal(ctx, "revoke session", err)
+		return s.Internal(ctx, "revoke session", err)
 	}
-	s.record(ctx, audit.Record{OrgID: t.OrgID, ActorID: t.UserID, Action: audit.ActionRefreshReuse, TargetType: "session",
+	s.Record(ctx, audit.Record{OrgID: t.OrgID, ActorID: t.UserID, Action: audit.ActionRefreshReuse, TargetType: "session",
 		TargetID: t.FamilyID, Outcome: audit.OutcomeDenied})
-	return errUnauthorized()
+	return httpapi.Unauthorized()
 }
 
-func (s *Server) logout(ctx context.Context, in *struct{ Body RefreshIn }) (*struct{}, error) {
+func (s *server) logout(ctx context.Context, in *struct{ Body RefreshIn }) (*struct{}, error) {
 	t, _, err := s.presented(ctx, in.Body.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.deps.Store.RevokeSession(ctx, t.UserID, t.FamilyID); err != nil {
-		return nil, s.internal(ctx, "revoke session", err)
+		return nil, s.Internal(ctx, "revoke session", err)
 	}
-	s.record(ctx, audit.Record{OrgID: t.OrgID, ActorID: t.UserID, Action: audit.ActionLogout, TargetType: "session", TargetID: t.FamilyID})
+	s.Record(ctx, audit.Record{OrgID: t.OrgID, ActorID: t.UserID, Action: audit.ActionLogout, TargetType: "session", TargetID: t.FamilyID})
 	return nil, nil
 }
 
 type meOutput struct{ Body MeOut }
 
-func (s *Server) me(ctx context.Context, _ *struct{}) (*meOutput, error) {
-	p := caller(ctx)
+func (s *server) me(ctx context.Context, _ *struct{}) (*meOutput, error) {
+	p := httpapi.Caller(ctx)
 	org, err := s.deps.Store.GetOrg(ctx, p.User.OrgID)
 	if err != nil {
-		return nil, s.internal(ctx, "read org", err)
+		return nil, s.Internal(ctx, "read org", err)
 	}
 	return &meOutput{Body: MeOut{User: userOut(p.User), Org: orgOut(org)}}, nil
 }

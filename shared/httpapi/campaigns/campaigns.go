@@ -1,4 +1,7 @@
-package httpapi
+// Package campaigns is the campaign area of the HTTP API: creating,
+// listing, reading, pausing and resuming campaigns that send one WhatsApp
+// template to every lead matching a filter.
+package campaigns
 
 import (
 	"context"
@@ -15,6 +18,9 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/httpapi/sendproblem"
+	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
 )
@@ -25,11 +31,14 @@ import (
 // uses for the remaining pages, and map that package's refusals to
 // problems. docs/campaigns.md describes the whole flow.
 
-// CampaignStore is what the campaign routes need from storage beyond the
-// messaging store: campaign.Store. The table store implements it; the
-// campaign routes are served only when MessagingDeps.Store does.
-type CampaignStore interface {
-	campaign.Store
+// Store is what the campaign routes need from storage.
+type Store interface {
+	ListIntegrations(ctx context.Context, orgID string) ([]integration.Integration, error)
+	CreateCampaign(ctx context.Context, c campaign.Campaign) error
+	GetCampaign(ctx context.Context, orgID, id string) (campaign.Campaign, error)
+	ListCampaigns(ctx context.Context, orgID string, limit int, from page.Cursor) ([]campaign.Campaign, page.Cursor, error)
+	SetCampaignStatus(ctx context.Context, orgID, id, from, to string, at time.Time) error
+	CampaignOutcomes(ctx context.Context, orgID, campaignID string, limit int) (map[conversation.Status]int, bool, error)
 }
 
 // Campaign bounds.
@@ -115,69 +124,54 @@ type campaignIDInput struct {
 	ID string `path:"id" maxLength:"64"`
 }
 
-// campaignStore returns the campaign store, when there is one.
-func (s *Server) campaignStore() (CampaignStore, bool) {
-	if s.deps.Messaging == nil {
-		return nil, false
-	}
-	cs, ok := s.deps.Messaging.Store.(CampaignStore)
-	return cs, ok
+// Deps are the collaborators of the campaign routes.
+type Deps struct {
+	Store Store
+	// Pages checks a campaign's template and processes its pages (the
+	// sender processes the same campaigns' later pages).
+	Pages *campaign.Pages
 }
 
-// campaignPageStore is the store of package campaign over the API's:
-// leads from Deps.Store, campaigns, integrations and messages from the
-// messaging store.
-type campaignPageStore struct {
-	CampaignStore
-	MessagingStore
-	leads Store
+type server struct {
+	*httpapi.Kit
+	deps Deps
 }
 
-// ListLeads implements campaign.PageStore.
-func (c campaignPageStore) ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from page.Cursor) (lead.Page, error) {
-	return c.leads.ListLeads(ctx, orgID, f, limit, from)
-}
-
-func (s *Server) registerCampaigns() {
-	cs, ok := s.campaignStore()
-	if !ok {
-		return
-	}
-	d := s.deps.Messaging
-	s.campaigns = &campaign.Pages{Store: campaignPageStore{CampaignStore: cs, MessagingStore: d.Store, leads: s.deps.Store},
-		Templates: s.templates, Enqueue: campaign.Enqueue(d.Enqueue), Log: s.deps.Log, Now: s.deps.Now}
+// Register adds the campaign routes to api.
+func Register(api huma.API, k *httpapi.Kit, d Deps) {
+	s := &server{Kit: k, deps: d}
 	errs := []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable}
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "create-campaign", Method: http.MethodPost, Path: "/v1/campaigns", Tags: []string{"campaigns"},
 		Summary: "Send a WhatsApp template to every lead matching a filter",
 		Description: "Checks the template (exists, APPROVED, parameter counts: 422 unknown_template / template_not_approved / " +
 			"template_parameters), stores the campaign and processes its first page of leads: 201 with the campaign and its " +
 			"counts. The remaining pages are processed in the background, one queued job per page, until its status is " +
 			"completed. Owner, admin, manager.",
-		DefaultStatus: http.StatusCreated, Security: bearerSecurity, MaxBodyBytes: maxBodyBytes, Errors: errs,
+		DefaultStatus: http.StatusCreated, Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes, Errors: errs,
 	}, s.createCampaign)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "list-campaigns", Method: http.MethodGet, Path: "/v1/campaigns", Tags: []string{"campaigns"},
-		Summary: "The organisation's campaigns, newest first", Security: bearerSecurity,
+		Summary: "The organisation's campaigns, newest first", Security: httpapi.BearerSecurity,
 		Errors: []int{http.StatusBadRequest, http.StatusForbidden},
 	}, s.listCampaigns)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "get-campaign", Method: http.MethodGet, Path: "/v1/campaigns/{id}", Tags: []string{"campaigns"},
-		Summary: "A campaign with its progress and outcome counts", Security: bearerSecurity,
+		Summary: "A campaign with its progress and outcome counts", Security: httpapi.BearerSecurity,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.getCampaign)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "pause-campaign", Method: http.MethodPost, Path: "/v1/campaigns/{id}/pause", Tags: []string{"campaigns"},
 		Summary:     "Pause a campaign: no further pages are processed; messages already queued still go",
 		Description: "Pausing a paused campaign changes nothing; a completed one answers 409 campaign_completed.",
-		Security:    bearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
+		Security:    httpapi.BearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
 	}, s.pauseCampaign)
-	huma.Register(s.api, huma.Operation{
+	huma.Register(api, huma.Operation{
 		OperationID: "resume-campaign", Method: http.MethodPost, Path: "/v1/campaigns/{id}/resume", Tags: []string{"campaigns"},
 		Summary: "Resume a paused campaign, or continue a running one, processing its next page",
 		Description: "Processes the next page of leads from the stored cursor and queues the job for the page after it. " +
 			"A completed campaign is returned unchanged. Processing a page again never sends a lead a second message.",
-		Security: bearerSecurity, Errors: errs,
+		Security: httpapi.BearerSecurity, Errors: errs,
 	}, s.resumeCampaign)
 }
 
@@ -186,31 +180,31 @@ func mayRunCampaigns(r account.Role) bool {
 	return r == account.RoleOwner || r == account.RoleAdmin || r == account.RoleManager
 }
 
-func (s *Server) campaignAccess(ctx context.Context, action, id string) error {
-	if !mayRunCampaigns(caller(ctx).User.Role) {
-		return s.deny(ctx, action, "campaign", id, "only owners, admins and managers can see and run campaigns")
+func (s *server) campaignAccess(ctx context.Context, action, id string) error {
+	if !mayRunCampaigns(httpapi.Caller(ctx).User.Role) {
+		return s.Deny(ctx, action, "campaign", id, "only owners, admins and managers can see and run campaigns")
 	}
 	return nil
 }
 
-func (s *Server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn }) (*campaignOutput, error) {
+func (s *server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn }) (*campaignOutput, error) {
 	if err := s.campaignAccess(ctx, "campaign.create", ""); err != nil {
 		return nil, err
 	}
-	p := caller(ctx)
-	cs, _ := s.campaignStore()
+	p := httpapi.Caller(ctx)
+	cs := s.deps.Store
 	b := &in.Body
 	if strings.TrimSpace(b.Name) == "" {
-		return nil, fieldProblem("name", "must not be blank")
+		return nil, httpapi.FieldProblem("name", "must not be blank")
 	}
 	if err := campaign.CheckParameters(b.Parameters); err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
-	number, err := s.pickNumber(ctx, p.User.OrgID, b.PhoneNumberID)
+	number, err := sendproblem.PickNumber(ctx, s.Kit, s.deps.Store, p.User.OrgID, b.PhoneNumberID)
 	if err != nil {
 		return nil, err
 	}
-	sp, err := s.campaigns.CheckTemplate(ctx, number, b.Template.Name, b.Template.Language, b.Parameters)
+	sp, err := s.deps.Pages.CheckTemplate(ctx, number, b.Template.Name, b.Template.Language, b.Parameters)
 	if err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
@@ -222,7 +216,7 @@ func (s *Server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 	if b.PageSize == 0 {
 		b.PageSize = campaignDefaultPageSize
 	}
-	now := s.deps.Now().UTC()
+	now := s.Now().UTC()
 	c := campaign.Campaign{OrgID: p.User.OrgID, ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
 		Name: strings.TrimSpace(b.Name), Status: campaign.StatusRunning, TemplateName: sp.Name, TemplateLanguage: sp.Language,
 		TemplateCategory: strings.ToLower(sp.Category), PhoneNumberID: number.ExternalID, Parameters: b.Parameters, Filter: f,
@@ -231,17 +225,17 @@ func (s *Server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 		c.Parameters = map[string][]string{}
 	}
 	if err := cs.CreateCampaign(ctx, c); err != nil {
-		return nil, s.internal(ctx, "create campaign", err)
+		return nil, s.Internal(ctx, "create campaign", err)
 	}
-	s.record(ctx, audit.Record{OrgID: c.OrgID, ActorID: p.User.ID, Action: "campaign.create", TargetType: "campaign", TargetID: c.ID,
+	s.Record(ctx, audit.Record{OrgID: c.OrgID, ActorID: p.User.ID, Action: "campaign.create", TargetType: "campaign", TargetID: c.ID,
 		Details: map[string]string{"template": c.TemplateName, "language": c.TemplateLanguage}})
 	// The campaign exists now: a failure while processing its first page
 	// or queueing the next is logged and left for resume, not reported as
 	// a failed create.
-	if _, err := s.campaigns.Run(ctx, c.OrgID, c.ID); err != nil {
-		s.deps.Log.WarnContext(ctx, "process new campaign", "campaign", c.ID, "err", err)
-	} else if err := s.campaigns.Continue(ctx, c.OrgID, c.ID); err != nil {
-		s.deps.Log.WarnContext(ctx, "queue next campaign page", "campaign", c.ID, "err", err)
+	if _, err := s.deps.Pages.Run(ctx, c.OrgID, c.ID); err != nil {
+		s.Log().WarnContext(ctx, "process new campaign", "campaign", c.ID, "err", err)
+	} else if err := s.deps.Pages.Continue(ctx, c.OrgID, c.ID); err != nil {
+		s.Log().WarnContext(ctx, "queue next campaign page", "campaign", c.ID, "err", err)
 	}
 	out, err := s.campaignView(ctx, cs, c.OrgID, c.ID)
 	if err != nil {
@@ -250,54 +244,54 @@ func (s *Server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 	return &campaignOutput{Status: http.StatusCreated, Body: out}, nil
 }
 
-func (s *Server) listCampaigns(ctx context.Context, in *struct {
+func (s *server) listCampaigns(ctx context.Context, in *struct {
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
 	Cursor string `query:"cursor" maxLength:"2048"`
 }) (*struct{ Body CampaignList }, error) {
 	if err := s.campaignAccess(ctx, "campaign.list", ""); err != nil {
 		return nil, err
 	}
-	org := caller(ctx).User.OrgID
-	cs, _ := s.campaignStore()
+	org := httpapi.Caller(ctx).User.OrgID
+	cs := s.deps.Store
 	scope := fmt.Sprintf("campaigns|%d", in.Limit)
-	from, ok := s.cursors.decode(in.Cursor, org, scope)
+	from, ok := s.Cursors().Decode(in.Cursor, org, scope)
 	if !ok {
-		return nil, errBadCursor()
+		return nil, httpapi.BadCursor()
 	}
 	list, next, err := cs.ListCampaigns(ctx, org, in.Limit, from)
 	if err != nil {
-		return nil, s.internal(ctx, "list campaigns", err)
+		return nil, s.Internal(ctx, "list campaigns", err)
 	}
 	out := &struct{ Body CampaignList }{Body: CampaignList{Items: make([]CampaignOut, 0, len(list))}}
 	for _, c := range list {
 		out.Body.Items = append(out.Body.Items, campaignOut(c, nil, false))
 	}
-	out.Body.NextCursor = optional(s.cursors.encode(org, scope, next))
+	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(org, scope, next))
 	return out, nil
 }
 
-func (s *Server) getCampaign(ctx context.Context, in *campaignIDInput) (*struct{ Body CampaignOut }, error) {
+func (s *server) getCampaign(ctx context.Context, in *campaignIDInput) (*struct{ Body CampaignOut }, error) {
 	if err := s.campaignAccess(ctx, "campaign.read", in.ID); err != nil {
 		return nil, err
 	}
-	cs, _ := s.campaignStore()
-	out, err := s.campaignView(ctx, cs, caller(ctx).User.OrgID, in.ID)
+	cs := s.deps.Store
+	out, err := s.campaignView(ctx, cs, httpapi.Caller(ctx).User.OrgID, in.ID)
 	if err != nil {
 		return nil, err
 	}
 	return &struct{ Body CampaignOut }{Body: out}, nil
 }
 
-func (s *Server) pauseCampaign(ctx context.Context, in *campaignIDInput) (*struct{ Body CampaignOut }, error) {
+func (s *server) pauseCampaign(ctx context.Context, in *campaignIDInput) (*struct{ Body CampaignOut }, error) {
 	if err := s.campaignAccess(ctx, "campaign.pause", in.ID); err != nil {
 		return nil, err
 	}
-	p := caller(ctx)
-	cs, _ := s.campaignStore()
-	err := cs.SetCampaignStatus(ctx, p.User.OrgID, in.ID, campaign.StatusRunning, campaign.StatusPaused, s.deps.Now())
+	p := httpapi.Caller(ctx)
+	cs := s.deps.Store
+	err := cs.SetCampaignStatus(ctx, p.User.OrgID, in.ID, campaign.StatusRunning, campaign.StatusPaused, s.Now())
 	switch {
 	case errors.Is(err, campaign.ErrNotFound):
-		return nil, errNotFound("campaign")
+		return nil, httpapi.NotFound("campaign")
 	case errors.Is(err, campaign.ErrConflict):
 		// Already paused (nothing to do) or completed.
 		c, gerr := cs.GetCampaign(ctx, p.User.OrgID, in.ID)
@@ -305,12 +299,12 @@ func (s *Server) pauseCampaign(ctx context.Context, in *campaignIDInput) (*struc
 			return nil, s.campaignErr(ctx, gerr)
 		}
 		if c.Status == campaign.StatusCompleted {
-			return nil, problem(http.StatusConflict, "campaign_completed", "the campaign has processed every matching lead; there is nothing left to pause")
+			return nil, httpapi.NewProblem(http.StatusConflict, "campaign_completed", "the campaign has processed every matching lead; there is nothing left to pause")
 		}
 	case err != nil:
-		return nil, s.internal(ctx, "pause campaign", err)
+		return nil, s.Internal(ctx, "pause campaign", err)
 	default:
-		s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "campaign.pause", TargetType: "campaign", TargetID: in.ID})
+		s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "campaign.pause", TargetType: "campaign", TargetID: in.ID})
 	}
 	out, err := s.campaignView(ctx, cs, p.User.OrgID, in.ID)
 	if err != nil {
@@ -319,29 +313,29 @@ func (s *Server) pauseCampaign(ctx context.Context, in *campaignIDInput) (*struc
 	return &struct{ Body CampaignOut }{Body: out}, nil
 }
 
-func (s *Server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*struct{ Body CampaignOut }, error) {
+func (s *server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*struct{ Body CampaignOut }, error) {
 	if err := s.campaignAccess(ctx, "campaign.resume", in.ID); err != nil {
 		return nil, err
 	}
-	p := caller(ctx)
-	cs, _ := s.campaignStore()
+	p := httpapi.Caller(ctx)
+	cs := s.deps.Store
 	c, err := cs.GetCampaign(ctx, p.User.OrgID, in.ID)
 	if err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
 	if c.Status == campaign.StatusPaused {
-		err := cs.SetCampaignStatus(ctx, p.User.OrgID, c.ID, campaign.StatusPaused, campaign.StatusRunning, s.deps.Now())
+		err := cs.SetCampaignStatus(ctx, p.User.OrgID, c.ID, campaign.StatusPaused, campaign.StatusRunning, s.Now())
 		if err != nil && !errors.Is(err, campaign.ErrConflict) {
 			return nil, s.campaignErr(ctx, err)
 		}
 		if err == nil {
-			s.record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "campaign.resume", TargetType: "campaign", TargetID: c.ID})
+			s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "campaign.resume", TargetType: "campaign", TargetID: c.ID})
 		}
 	}
-	if _, err := s.campaigns.Run(ctx, c.OrgID, c.ID); err != nil {
+	if _, err := s.deps.Pages.Run(ctx, c.OrgID, c.ID); err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
-	if err := s.campaigns.Continue(ctx, c.OrgID, c.ID); err != nil {
+	if err := s.deps.Pages.Continue(ctx, c.OrgID, c.ID); err != nil {
 		return nil, s.campaignErr(ctx, err)
 	}
 	out, err := s.campaignView(ctx, cs, p.User.OrgID, in.ID)
@@ -353,35 +347,35 @@ func (s *Server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*stru
 
 // campaignErr maps a store or processing error (package campaign) to a
 // problem.
-func (s *Server) campaignErr(ctx context.Context, err error) error {
+func (s *server) campaignErr(ctx context.Context, err error) error {
 	var pe *campaign.ParameterError
 	var me *campaign.MismatchError
 	switch {
 	case errors.Is(err, campaign.ErrNotFound):
-		return errNotFound("campaign")
+		return httpapi.NotFound("campaign")
 	case errors.Is(err, campaign.ErrEnqueue):
-		s.deps.Log.ErrorContext(ctx, "enqueue campaign job", "err", err)
-		return problem(http.StatusServiceUnavailable, "queue_unavailable",
+		s.Log().ErrorContext(ctx, "enqueue campaign job", "err", err)
+		return httpapi.NewProblem(http.StatusServiceUnavailable, "queue_unavailable",
 			"a campaign message or page job could not be put on the send queue; resume the campaign again later (nothing is sent twice)")
 	case errors.As(err, &pe):
-		return fieldProblem(pe.Field, pe.Message)
+		return httpapi.FieldProblem(pe.Field, pe.Message)
 	case errors.As(err, &me):
 		// The campaign's parameters, not a message's components, are at
 		// fault.
-		p := codedFieldProblem(me.Err.Code, me.Err.Field, me.Err.Message)
+		p := httpapi.CodedFieldProblem(me.Err.Code, me.Err.Field, me.Err.Message)
 		for _, e := range p.Errors {
 			e.Location = "body.parameters"
 		}
 		return p
 	}
-	if p, ok := s.sendProblem(ctx, err); ok {
+	if p, ok := sendproblem.Of(ctx, s.Kit, err); ok {
 		return p
 	}
-	return s.internal(ctx, "process campaign", err)
+	return s.Internal(ctx, "process campaign", err)
 }
 
 // campaignView reads a campaign with its outcome counts.
-func (s *Server) campaignView(ctx context.Context, cs CampaignStore, orgID, id string) (CampaignOut, error) {
+func (s *server) campaignView(ctx context.Context, cs Store, orgID, id string) (CampaignOut, error) {
 	c, err := cs.GetCampaign(ctx, orgID, id)
 	if err != nil {
 		return CampaignOut{}, s.campaignErr(ctx, err)
@@ -391,7 +385,7 @@ func (s *Server) campaignView(ctx context.Context, cs CampaignStore, orgID, id s
 	if c.Queued <= campaignOutcomeLimit {
 		outcomes, counted, err = cs.CampaignOutcomes(ctx, orgID, id, campaignOutcomeLimit)
 		if err != nil {
-			return CampaignOut{}, s.internal(ctx, "count campaign outcomes", err)
+			return CampaignOut{}, s.Internal(ctx, "count campaign outcomes", err)
 		}
 	}
 	return campaignOut(c, outcomes, counted), nil

@@ -1,4 +1,4 @@
-package httpapi
+package identity
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/leadluence/backend/shared/httpapi"
 )
 
 // AuditOut is one audit record.
@@ -29,30 +31,30 @@ type AuditList struct {
 	NextCursor *string    `json:"next_cursor"`
 }
 
-func (s *Server) registerAudit() {
-	huma.Register(s.api, huma.Operation{
+func (s *server) registerAudit(api huma.API) {
+	huma.Register(api, huma.Operation{
 		OperationID: "list-audit", Method: http.MethodGet, Path: "/v1/audit", Tags: []string{"audit"},
-		Summary: "Read the organisation's audit trail (owner, admin)", Security: bearerSecurity,
+		Summary: "Read the organisation's audit trail (owner, admin)", Security: httpapi.BearerSecurity,
 		Errors: []int{http.StatusBadRequest, http.StatusForbidden},
 	}, s.listAudit)
 }
 
-func (s *Server) listAudit(ctx context.Context, in *struct {
+func (s *server) listAudit(ctx context.Context, in *struct {
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
 	Cursor string `query:"cursor" maxLength:"2048"`
 }) (*struct{ Body AuditList }, error) {
-	p := caller(ctx)
+	p := httpapi.Caller(ctx)
 	if !p.User.Role.CanReadAudit() {
-		return nil, s.deny(ctx, "audit.read", "audit", "", "only an owner or admin can read the audit trail")
+		return nil, s.Deny(ctx, "audit.read", "audit", "", "only an owner or admin can read the audit trail")
 	}
 	scope := fmt.Sprintf("audit|%d", in.Limit)
-	from, ok := s.cursors.decode(in.Cursor, p.User.OrgID, scope)
+	from, ok := s.Cursors().Decode(in.Cursor, p.User.OrgID, scope)
 	if !ok {
-		return nil, errBadCursor()
+		return nil, httpapi.BadCursor()
 	}
 	recs, next, err := s.deps.Store.ListAudit(ctx, p.User.OrgID, in.Limit, from)
 	if err != nil {
-		return nil, s.internal(ctx, "list audit", err)
+		return nil, s.Internal(ctx, "list audit", err)
 	}
 	out := &struct{ Body AuditList }{Body: AuditList{Items: make([]AuditOut, 0, len(recs))}}
 	for _, r := range recs {
@@ -60,10 +62,10 @@ func (s *Server) listAudit(ctx context.Context, in *struct {
 		if d == nil {
 			d = map[string]string{}
 		}
-		out.Body.Items = append(out.Body.Items, AuditOut{ID: r.ID, ActorID: optional(r.ActorID), Action: r.Action,
-			TargetType: optional(r.TargetType), TargetID: optional(r.TargetID), Outcome: r.Outcome, SourceIP: r.SourceIP,
+		out.Body.Items = append(out.Body.Items, AuditOut{ID: r.ID, ActorID: httpapi.Optional(r.ActorID), Action: r.Action,
+			TargetType: httpapi.Optional(r.TargetType), TargetID: httpapi.Optional(r.TargetID), Outcome: r.Outcome, SourceIP: r.SourceIP,
 			UserAgent: r.UserAgent, At: r.At, Details: d})
 	}
-	out.Body.NextCursor = optional(s.cursors.encode(p.User.OrgID, scope, next))
+	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(p.User.OrgID, scope, next))
 	return out, nil
 }

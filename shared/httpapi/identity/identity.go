@@ -1,0 +1,65 @@
+// Package identity is the identity area of the HTTP API: sign-up, login,
+// token refresh and logout, the caller (/v1/me), the org's users and its
+// audit trail.
+package identity
+
+import (
+	"context"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/auth"
+	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/page"
+)
+
+// Store is what the identity routes need from storage.
+type Store interface {
+	CreateOrg(ctx context.Context, o account.Org, owner account.User) error
+	GetOrg(ctx context.Context, orgID string) (account.Org, error)
+	CreateUser(ctx context.Context, u account.User) error
+	GetUser(ctx context.Context, orgID, userID string) (account.User, error)
+	GetUserByEmail(ctx context.Context, email string) (account.User, error)
+	ListUsers(ctx context.Context, orgID string) ([]account.User, error)
+	UpdateUser(ctx context.Context, u account.User) error
+
+	StartSession(ctx context.Context, t account.RefreshToken, familyExpires time.Time) error
+	GetRefreshToken(ctx context.Context, id string) (account.RefreshToken, bool, error)
+	RotateRefreshToken(ctx context.Context, old, next account.RefreshToken) error
+	RevokeSession(ctx context.Context, userID, familyID string) error
+	RevokeAllSessions(ctx context.Context, userID string) error
+
+	LoginFailures(ctx context.Context, emailHash string) (int, time.Time, error)
+	RecordLoginFailure(ctx context.Context, emailHash string, window time.Duration) error
+	ClearLoginFailures(ctx context.Context, emailHash string) error
+
+	ListAudit(ctx context.Context, orgID string, limit int, from page.Cursor) ([]audit.Record, page.Cursor, error)
+}
+
+// Deps are the collaborators of the identity routes.
+type Deps struct {
+	Store  Store
+	Tokens *auth.Tokens
+	// DefaultRegion is the default region of a new org (ISO 3166, "IN"
+	// when empty).
+	DefaultRegion string
+}
+
+type server struct {
+	*httpapi.Kit
+	deps Deps
+}
+
+// Register adds the identity routes to api.
+func Register(api huma.API, k *httpapi.Kit, d Deps) {
+	if d.DefaultRegion == "" {
+		d.DefaultRegion = "IN"
+	}
+	s := &server{Kit: k, deps: d}
+	s.registerAuth(api)
+	s.registerUsers(api)
+	s.registerAudit(api)
+}

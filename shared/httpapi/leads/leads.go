@@ -1,0 +1,266 @@
+// Package leads is the lead area of the HTTP API: create, read, list,
+// change and delete leads. The rules (roles, assignment, versions, audit)
+// are lead.Service's; the handlers decode, call it and encode.
+package leads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
+)
+
+// Service is what the lead routes need of lead.Service.
+type Service interface {
+	Create(ctx context.Context, a lead.Actor, in lead.Lead) (lead.Lead, error)
+	Get(ctx context.Context, a lead.Actor, id string) (lead.Lead, error)
+	Scope(a lead.Actor, f lead.Filter) lead.Filter
+	List(ctx context.Context, a lead.Actor, f lead.Filter, limit int, from page.Cursor) (lead.Page, error)
+	Update(ctx context.Context, a lead.Actor, id string, version int, p lead.Patch) (lead.Lead, error)
+	Delete(ctx context.Context, a lead.Actor, id string) error
+}
+
+// Deps are the collaborators of the lead routes.
+type Deps struct {
+	Leads Service
+}
+
+// LeadOut is a lead as the API shows it.
+type LeadOut struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Phone        *string           `json:"phone" doc:"E.164, or null."`
+	Email        *string           `json:"email" doc:"Lower-cased, or null."`
+	Source       string            `json:"source"`
+	Status       string            `json:"status" enum:"new,contacted,qualified,unqualified,won,lost"`
+	Tags         []string          `json:"tags"`
+	CustomFields map[string]string `json:"custom_fields"`
+	AssigneeID   *string           `json:"assignee_id"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
+	Version      int               `json:"version" doc:"Increases with every change; send it as If-Match to update safely."`
+}
+
+// LeadIn creates a lead. At least one of phone and email is required.
+type LeadIn struct {
+	Name         string            `json:"name" minLength:"1" maxLength:"200"`
+	Phone        string            `json:"phone,omitempty" maxLength:"40" doc:"Any common format; stored as E.164 using the org's default region."`
+	Email        string            `json:"email,omitempty" maxLength:"254"`
+	Source       string            `json:"source,omitempty" maxLength:"64"`
+	Status       string            `json:"status,omitempty" enum:"new,contacted,qualified,unqualified,won,lost"`
+	Tags         []string          `json:"tags,omitempty" maxItems:"50"`
+	CustomFields map[string]string `json:"custom_fields,omitempty"`
+	AssigneeID   string            `json:"assignee_id,omitempty" maxLength:"64"`
+}
+
+// LeadPatch changes some fields of a lead. An empty phone, email or
+// assignee_id clears it.
+type LeadPatch struct {
+	Name         *string            `json:"name,omitempty" minLength:"1" maxLength:"200"`
+	Phone        *string            `json:"phone,omitempty" maxLength:"40"`
+	Email        *string            `json:"email,omitempty" maxLength:"254"`
+	Source       *string            `json:"source,omitempty" maxLength:"64"`
+	Status       *string            `json:"status,omitempty" enum:"new,contacted,qualified,unqualified,won,lost"`
+	Tags         *[]string          `json:"tags,omitempty" maxItems:"50"`
+	CustomFields *map[string]string `json:"custom_fields,omitempty" doc:"Replaces all custom fields."`
+	AssigneeID   *string            `json:"assignee_id,omitempty" maxLength:"64"`
+}
+
+// LeadList is one page of leads.
+type LeadList struct {
+	Items      []LeadOut `json:"items"`
+	NextCursor *string   `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page."`
+}
+
+type leadOutput struct {
+	ETag string `header:"ETag"`
+	Body LeadOut
+}
+
+type leadPath struct {
+	ID string `path:"id" maxLength:"64"`
+}
+
+type listLeadsIn struct {
+	Limit      int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
+	Cursor     string `query:"cursor" maxLength:"2048"`
+	Status     string `query:"status" enum:"new,contacted,qualified,unqualified,won,lost"`
+	AssigneeID string `query:"assignee_id" maxLength:"64" doc:"A user id, or \"me\"."`
+	Tag        string `query:"tag" maxLength:"64"`
+	Source     string `query:"source" maxLength:"64"`
+}
+
+func leadOut(l lead.Lead) LeadOut {
+	tags := l.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	cf := l.CustomFields
+	if cf == nil {
+		cf = map[string]string{}
+	}
+	return LeadOut{ID: l.ID, Name: l.Name, Phone: httpapi.Optional(l.Phone), Email: httpapi.Optional(l.Email), Source: l.Source,
+		Status: string(l.Status), Tags: tags, CustomFields: cf, AssigneeID: httpapi.Optional(l.AssigneeID),
+		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version}
+}
+
+func leadResult(l lead.Lead) *leadOutput {
+	return &leadOutput{ETag: strconv.Quote(strconv.Itoa(l.Version)), Body: leadOut(l)}
+}
+
+type server struct {
+	*httpapi.Kit
+	deps Deps
+}
+
+// Register adds the lead routes to api.
+func Register(api huma.API, k *httpapi.Kit, d Deps) {
+	s := &server{Kit: k, deps: d}
+	huma.Register(api, huma.Operation{
+		OperationID: "create-lead", Method: http.MethodPost, Path: "/v1/leads", Tags: []string{"leads"},
+		Summary: "Create a lead", DefaultStatus: http.StatusCreated, Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
+		Errors: []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity},
+	}, s.createLead)
+	huma.Register(api, huma.Operation{
+		OperationID: "list-leads", Method: http.MethodGet, Path: "/v1/leads", Tags: []string{"leads"},
+		Summary: "List leads, newest first", Security: httpapi.BearerSecurity, Errors: []int{http.StatusBadRequest},
+	}, s.listLeads)
+	huma.Register(api, huma.Operation{
+		OperationID: "get-lead", Method: http.MethodGet, Path: "/v1/leads/{id}", Tags: []string{"leads"},
+		Summary: "Get a lead", Security: httpapi.BearerSecurity, Errors: []int{http.StatusNotFound},
+	}, s.getLead)
+	huma.Register(api, huma.Operation{
+		OperationID: "update-lead", Method: http.MethodPatch, Path: "/v1/leads/{id}", Tags: []string{"leads"},
+		Summary: "Change some fields of a lead", Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
+		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
+	}, s.updateLead)
+	huma.Register(api, huma.Operation{
+		OperationID: "delete-lead", Method: http.MethodDelete, Path: "/v1/leads/{id}", Tags: []string{"leads"},
+		Summary: "Delete a lead", DefaultStatus: http.StatusNoContent, Security: httpapi.BearerSecurity,
+		Errors: []int{http.StatusForbidden, http.StatusNotFound},
+	}, s.deleteLead)
+}
+
+// actor is the caller of the request as a lead.Actor.
+func actor(ctx context.Context) lead.Actor {
+	p := httpapi.Caller(ctx)
+	return lead.Actor{User: p.User, Region: p.Region}
+}
+
+// problem maps an error of lead.Service to a problem: a denial is recorded
+// (Kit.Deny) and answered 403, a lead the caller may not see 404, invalid
+// fields 422, a duplicate phone or email 409, a stale version 412; any
+// other error is logged as what and answered 500.
+func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error {
+	var de *lead.DeniedError
+	var fe *lead.FieldError
+	var dup *lead.DuplicateError
+	switch {
+	case errors.As(err, &de):
+		return k.Deny(ctx, de.Action, "lead", de.LeadID, de.Reason)
+	case errors.As(err, &fe):
+		return httpapi.FieldProblem(fe.Field, fe.Message)
+	case errors.As(err, &dup):
+		p := httpapi.NewProblem(http.StatusConflict, "duplicate_lead", dup.Error())
+		p.ExistingLeadID = dup.ExistingID
+		return p
+	case errors.Is(err, lead.ErrNotFound):
+		return httpapi.NotFound("lead")
+	case errors.Is(err, lead.ErrVersionMismatch):
+		return httpapi.NewProblem(http.StatusPreconditionFailed, "version_mismatch", "the lead changed since you read it; fetch it and retry")
+	}
+	return k.Internal(ctx, what, err)
+}
+
+func (s *server) createLead(ctx context.Context, in *struct{ Body LeadIn }) (*leadOutput, error) {
+	b := in.Body
+	l, err := s.deps.Leads.Create(ctx, actor(ctx), lead.Lead{Name: b.Name, Phone: b.Phone, Email: b.Email, Source: b.Source,
+		Status: lead.Status(b.Status), Tags: b.Tags, CustomFields: b.CustomFields, AssigneeID: b.AssigneeID})
+	if err != nil {
+		return nil, problem(ctx, s.Kit, "create lead", err)
+	}
+	return leadResult(l), nil
+}
+
+func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error) {
+	l, err := s.deps.Leads.Get(ctx, actor(ctx), in.ID)
+	if err != nil {
+		return nil, problem(ctx, s.Kit, "read lead", err)
+	}
+	return leadResult(l), nil
+}
+
+func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body LeadList }, error) {
+	a := actor(ctx)
+	f := s.deps.Leads.Scope(a, lead.Filter{Status: lead.Status(in.Status), AssigneeID: in.AssigneeID, Tag: in.Tag, Source: in.Source})
+	scope := fmt.Sprintf("leads|%s|%s|%s|%s|%d", f.Status, f.AssigneeID, f.Tag, f.Source, in.Limit)
+	from, ok := s.Cursors().Decode(in.Cursor, a.User.OrgID, scope)
+	if !ok {
+		return nil, httpapi.BadCursor()
+	}
+	page, err := s.deps.Leads.List(ctx, a, f, in.Limit, from)
+	if err != nil {
+		return nil, s.Internal(ctx, "list leads", err)
+	}
+	out := &struct{ Body LeadList }{Body: LeadList{Items: make([]LeadOut, 0, len(page.Items))}}
+	for _, l := range page.Items {
+		out.Body.Items = append(out.Body.Items, leadOut(l))
+	}
+	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, page.Next))
+	return out, nil
+}
+
+// parseIfMatch reads a version from If-Match: 3, "3" or W/"3"; 0 when
+// there is none.
+func parseIfMatch(h string) (int, error) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, nil
+	}
+	h = strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
+	v, err := strconv.Atoi(h)
+	if err != nil || v < 1 {
+		return 0, errors.New("If-Match must be a lead version")
+	}
+	return v, nil
+}
+
+func (s *server) updateLead(ctx context.Context, in *struct {
+	ID      string `path:"id" maxLength:"64"`
+	IfMatch string `header:"If-Match" doc:"The version you last read; a stale one is 412."`
+	Body    LeadPatch
+}) (*leadOutput, error) {
+	want, err := parseIfMatch(in.IfMatch)
+	if err != nil {
+		return nil, &httpapi.Problem{Title: "Bad Request", Status: http.StatusBadRequest, Code: "invalid_if_match", Detail: err.Error(),
+			Errors: []*huma.ErrorDetail{{Message: err.Error(), Location: "header.If-Match"}}}
+	}
+	b := in.Body
+	p := lead.Patch{Name: b.Name, Phone: b.Phone, Email: b.Email, Source: b.Source, Tags: b.Tags, CustomFields: b.CustomFields,
+		AssigneeID: b.AssigneeID}
+	if b.Status != nil {
+		st := lead.Status(*b.Status)
+		p.Status = &st
+	}
+	l, err := s.deps.Leads.Update(ctx, actor(ctx), in.ID, want, p)
+	if err != nil {
+		return nil, problem(ctx, s.Kit, "update lead", err)
+	}
+	return leadResult(l), nil
+}
+
+func (s *server) deleteLead(ctx context.Context, in *leadPath) (*struct{}, error) {
+	if err := s.deps.Leads.Delete(ctx, actor(ctx), in.ID); err != nil {
+		return nil, problem(ctx, s.Kit, "delete lead", err)
+	}
+	return nil, nil
+}

@@ -1,0 +1,296 @@
+package lead
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/page"
+)
+
+// Users reads the users a lead may be assigned to.
+type Users interface {
+	GetUser(ctx context.Context, orgID, userID string) (account.User, error)
+}
+
+// Auditor appends to the audit trail, completing the record (id, time,
+// where the request came from) and logging a failure rather than
+// returning it: the action already happened.
+type Auditor interface {
+	Record(ctx context.Context, r audit.Record)
+}
+
+// Actor is the user acting on leads.
+type Actor struct {
+	User account.User
+	// Region reads phone numbers without a country code (the org's default
+	// region); empty falls back to Service.DefaultRegion.
+	Region string
+}
+
+// DeniedError means the actor's role may not do Action to the lead
+// (LeadID, empty on create); Reason says why, for the actor.
+type DeniedError struct {
+	Action string
+	LeadID string
+	Reason string
+}
+
+// Error implements error.
+func (e *DeniedError) Error() string { return e.Action + " denied: " + e.Reason }
+
+// Patch changes some fields of a lead; nil fields stay. An empty phone,
+// email or assignee clears it.
+type Patch struct {
+	Name         *string
+	Phone        *string
+	Email        *string
+	Source       *string
+	Status       *Status
+	Tags         *[]string
+	CustomFields *map[string]string
+	AssigneeID   *string
+}
+
+// Apply returns old with the patch applied and the names of the fields the
+// patch set.
+func (p Patch) Apply(old Lead) (Lead, []string) {
+	next := old
+	next.Tags = slices.Clone(old.Tags)
+	next.CustomFields = maps.Clone(old.CustomFields)
+	var changed []string
+	set := func(name string, dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+			changed = append(changed, name)
+		}
+	}
+	set("name", &next.Name, p.Name)
+	set("phone", &next.Phone, p.Phone)
+	set("email", &next.Email, p.Email)
+	set("source", &next.Source, p.Source)
+	set("assignee_id", &next.AssigneeID, p.AssigneeID)
+	if p.Status != nil {
+		next.Status = *p.Status
+		changed = append(changed, "status")
+	}
+	if p.Tags != nil {
+		next.Tags = *p.Tags
+		changed = append(changed, "tags")
+	}
+	if p.CustomFields != nil {
+		next.CustomFields = *p.CustomFields
+		changed = append(changed, "custom_fields")
+	}
+	return next, changed
+}
+
+// Service is what users do with leads, under the rules of their role:
+// viewers read, others write; an agent sees and creates only leads assigned
+// to itself and cannot assign leads to others; an assignee is an active
+// user of the org; changes are audited. Errors are ErrNotFound (also for a
+// lead the actor may not see, so nobody learns it exists),
+// ErrVersionMismatch, *DeniedError, *FieldError, *DuplicateError, or a
+// failure of the store.
+type Service struct {
+	Store Store
+	Users Users
+	Audit Auditor
+	// Phones brings phone numbers to E.164 (phone.Normalize).
+	Phones PhoneNormalizer
+	// DefaultRegion reads phones without a country code when the actor has
+	// no region (default "IN").
+	DefaultRegion string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// updateAttempts bounds the re-reads of an update without a version.
+const updateAttempts = 3
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) region(a Actor) string {
+	switch {
+	case a.Region != "":
+		return a.Region
+	case s.DefaultRegion != "":
+		return s.DefaultRegion
+	}
+	return "IN"
+}
+
+const readOnlyRole = "your role can read leads but not change them"
+
+// checkAssignee verifies an assignee is an active user of the actor's org.
+func (s *Service) checkAssignee(ctx context.Context, a Actor, id string) error {
+	if id == "" {
+		return nil
+	}
+	u, err := s.Users.GetUser(ctx, a.User.OrgID, id)
+	if errors.Is(err, account.ErrNotFound) || (err == nil && !u.Active) {
+		return &FieldError{Field: "assignee_id", Message: "is not an active user of this organisation"}
+	}
+	if err != nil {
+		return fmt.Errorf("read assignee %s: %w", id, err)
+	}
+	return nil
+}
+
+// Create stores a new lead with the fields of in the actor may set (name,
+// phone, email, source, status, tags, custom fields, assignee); the
+// service sets its id, org, creator, times and version. An agent's lead is
+// always assigned to itself.
+func (s *Service) Create(ctx context.Context, a Actor, in Lead) (Lead, error) {
+	if !a.User.Role.CanWriteLeads() {
+		return Lead{}, &DeniedError{Action: audit.ActionLeadCreate, Reason: readOnlyRole}
+	}
+	assignee := in.AssigneeID
+	if a.User.Role == account.RoleAgent {
+		if assignee != "" && assignee != a.User.ID {
+			return Lead{}, &DeniedError{Action: audit.ActionLeadCreate, Reason: "an agent can only create leads assigned to itself"}
+		}
+		assignee = a.User.ID
+	} else if err := s.checkAssignee(ctx, a, assignee); err != nil {
+		return Lead{}, err
+	}
+	now := s.now().UTC()
+	l := Lead{ID: ulid.Make().String(), OrgID: a.User.OrgID, Name: in.Name, Phone: in.Phone, Email: in.Email,
+		Source: in.Source, Status: in.Status, Tags: in.Tags, CustomFields: in.CustomFields,
+		AssigneeID: assignee, CreatedBy: a.User.ID, CreatedAt: now, UpdatedAt: now, Version: 1}
+	if err := Normalize(&l, s.region(a), s.Phones); err != nil {
+		return Lead{}, err
+	}
+	if err := s.Store.CreateLead(ctx, l); err != nil {
+		return Lead{}, fmt.Errorf("create lead: %w", err)
+	}
+	s.Audit.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadCreate, TargetType: "lead", TargetID: l.ID,
+		Details: map[string]string{"source": l.Source}})
+	return l, nil
+}
+
+// Get returns a lead the actor may see; any other is ErrNotFound.
+func (s *Service) Get(ctx context.Context, a Actor, id string) (Lead, error) {
+	l, err := s.Store.GetLead(ctx, a.User.OrgID, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && !a.User.Role.SeesAllLeads() && l.AssigneeID != a.User.ID) {
+		return Lead{}, ErrNotFound
+	}
+	if err != nil {
+		return Lead{}, fmt.Errorf("read lead %s: %w", id, err)
+	}
+	return l, nil
+}
+
+// Scope returns the filter a listing of the actor uses: the tag
+// normalised, assignee "me" as the actor, and an agent's listing always its
+// own leads. List applies it too; callers use it to name the listing (its
+// cursor scope).
+func (s *Service) Scope(a Actor, f Filter) Filter {
+	f.Tag = strings.ToLower(strings.TrimSpace(f.Tag))
+	if f.AssigneeID == "me" {
+		f.AssigneeID = a.User.ID
+	}
+	if !a.User.Role.SeesAllLeads() {
+		f.AssigneeID = a.User.ID
+	}
+	return f
+}
+
+// List returns a page of the leads the actor may see that match f (see
+// Scope), newest first, from the store position from (zero: the first).
+func (s *Service) List(ctx context.Context, a Actor, f Filter, limit int, from page.Cursor) (Page, error) {
+	p, err := s.Store.ListLeads(ctx, a.User.OrgID, s.Scope(a, f), limit, from)
+	if err != nil {
+		return Page{}, fmt.Errorf("list leads: %w", err)
+	}
+	return p, nil
+}
+
+// errRetryUpdate: the lead changed between the read and the write.
+var errRetryUpdate = errors.New("lead changed during update")
+
+// Update applies a patch to a lead the actor may see. With version (>0)
+// the lead must still be at that version (else ErrVersionMismatch).
+// Without, the actor asked for "apply to the current lead": when the lead
+// changes between the read and the write (a message arriving, say), it is
+// read again and the patch re-applied, a few times.
+func (s *Service) Update(ctx context.Context, a Actor, id string, version int, p Patch) (Lead, error) {
+	for attempt := 1; ; attempt++ {
+		l, err := s.updateOnce(ctx, a, id, version, p)
+		if !errors.Is(err, errRetryUpdate) {
+			return l, err
+		}
+		if version > 0 || attempt == updateAttempts {
+			return Lead{}, ErrVersionMismatch
+		}
+	}
+}
+
+func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version int, p Patch) (Lead, error) {
+	old, err := s.Get(ctx, a, id)
+	if err != nil {
+		return Lead{}, err
+	}
+	if !a.User.Role.CanWriteLeads() {
+		return Lead{}, &DeniedError{Action: audit.ActionLeadUpdate, LeadID: old.ID, Reason: readOnlyRole}
+	}
+	if version > 0 && version != old.Version {
+		return Lead{}, ErrVersionMismatch
+	}
+	next, changed := p.Apply(old)
+	if p.AssigneeID != nil && next.AssigneeID != old.AssigneeID {
+		if a.User.Role == account.RoleAgent && next.AssigneeID != a.User.ID {
+			return Lead{}, &DeniedError{Action: audit.ActionLeadUpdate, LeadID: old.ID, Reason: "an agent cannot assign leads to others"}
+		}
+		if err := s.checkAssignee(ctx, a, next.AssigneeID); err != nil {
+			return Lead{}, err
+		}
+	}
+	if len(changed) == 0 {
+		return old, nil
+	}
+	if err := Normalize(&next, s.region(a), s.Phones); err != nil {
+		return Lead{}, err
+	}
+	next.Version = old.Version + 1
+	next.UpdatedAt = s.now().UTC()
+	if err := s.Store.UpdateLead(ctx, old, next); err != nil {
+		if errors.Is(err, ErrVersionMismatch) {
+			return Lead{}, errRetryUpdate
+		}
+		return Lead{}, fmt.Errorf("update lead %s: %w", old.ID, err)
+	}
+	s.Audit.Record(ctx, audit.Record{OrgID: old.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadUpdate, TargetType: "lead", TargetID: old.ID,
+		Details: map[string]string{"fields": strings.Join(changed, ","), "version": strconv.Itoa(next.Version)}})
+	return next, nil
+}
+
+// Delete deletes a lead the actor may see.
+func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
+	l, err := s.Get(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	if !a.User.Role.CanWriteLeads() {
+		return &DeniedError{Action: audit.ActionLeadDelete, LeadID: l.ID, Reason: readOnlyRole}
+	}
+	if err := s.Store.DeleteLead(ctx, l); err != nil {
+		return fmt.Errorf("delete lead %s: %w", l.ID, err)
+	}
+	s.Audit.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadDelete, TargetType: "lead", TargetID: l.ID})
+	return nil
+}
