@@ -1,6 +1,6 @@
 # Leadluence backend. `make dev` runs the whole system locally; `make test`
 # runs every test against the local AWS stand-ins. Both install what they
-# need (pinned in infra/local/toolchain) on first use.
+# need (pinned in tools/toolchain) on first use.
 
 SHELL := /bin/bash
 GO ?= go
@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CGO_ENABLED := 0
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
-TOOLCHAIN := infra/local/toolchain
+TOOLCHAIN := tools/toolchain
 BIN := .cache/bin
 HOST_ARCH := $(shell $(GO) env GOARCH)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
@@ -22,18 +22,18 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 dev: ## Run the whole system locally on 127.0.0.1 (Ctrl-C stops everything)
-	@$(GO) build -o $(BIN)/leadluence-dev ./infra/local
+	@$(GO) build -o $(BIN)/leadluence-dev ./tools/dev
 	@exec $(BIN)/leadluence-dev
 
 demo: ## With make dev running: a Lead Ads lead and a WhatsApp message arrive through the signed webhook
-	$(GO) run ./infra/local/demo
+	$(GO) run ./tools/demo
 
 dev-reset: ## Wipe the local system's data (.dev/)
 	rm -rf .dev
 	@echo "local data wiped; the next make dev starts empty"
 
 test: ## Run every test against the local AWS stand-ins
-	$(GO) run ./infra/devstack/cmd/withstack -- $(GO) test -count=1 ./...
+	$(GO) run ./tools/withstack -- $(GO) test -count=1 ./...
 
 build: ## One bootstrap per function: bin/<fn>/bootstrap (arm64, deploy) and bin/local/<fn>/bootstrap (host arch)
 	@for fn in $(FUNCTIONS); do \
@@ -58,10 +58,10 @@ lint: lint-basic ## gofmt, go vet, golangci-lint (pinned; installed on first use
 	$(BIN)/golangci-lint-$(GOLANGCI_VERSION) run ./...
 
 invoke: build ## Run bin/local/$(FN)/bootstrap under the Lambda RIE with EVENT and print the response
-	$(GO) run ./infra/local/invoke -fn $(FN) -event $(EVENT)
+	$(GO) run ./tools/invoke -fn $(FN) -event $(EVENT)
 
 bench: build ## Measure cold start, size, calls per request and the Meta intake figures; writes docs/benchmarks.md
-	$(GO) run ./infra/devstack/cmd/withstack -- $(GO) run ./infra/local/bench -out docs/benchmarks.md
+	$(GO) run ./tools/withstack -- $(GO) run ./tools/bench -out docs/benchmarks.md
 
 deploy: build ## Deploy to the AWS account in your environment (needs real credentials; not runnable here)
 	cd $(TOOLCHAIN) && { [ -d node_modules ] || npm ci --no-audit --no-fund; }
@@ -71,4 +71,4 @@ clean: ## Remove build output
 	rm -rf bin cdk.out
 
 dlq: ## List or replay dead-lettered messages (ARGS="list intake" / ARGS="replay intake --all")
-	$(GO) run ./infra/dlq $(ARGS)
+	$(GO) run ./tools/dlq $(ARGS)

@@ -17,12 +17,12 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/provision"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

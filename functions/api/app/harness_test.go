@@ -18,14 +18,14 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/leadluence/backend/functions/api/app"
-	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/infra/devstack/devstacktest"
-	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
+	"github.com/leadluence/backend/tools/provision"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

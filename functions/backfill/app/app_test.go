@@ -10,10 +10,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/leadluence/backend/functions/backfill/app"
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/tools/devstack"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

@@ -18,7 +18,6 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/functions/ingest/app"
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
@@ -27,6 +26,7 @@ import (
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/tools/devstack"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

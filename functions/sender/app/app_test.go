@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
@@ -29,6 +28,7 @@ import (
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/tools/devstack"
 )
 
 func TestReplyInsideWindowIsSentOnce(t *testing.T) {

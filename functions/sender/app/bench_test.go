@@ -17,7 +17,7 @@ import (
 // recipients (so pair pacing does not wait), with the number limit far above
 // what one instance reaches. Setup (leads, queued messages) is not timed.
 //
-//	go run ./infra/devstack/cmd/withstack -- go test -run '^$' -bench SendThroughput -benchtime 500x ./functions/sender/app
+//	go run ./tools/withstack -- go test -run '^$' -bench SendThroughput -benchtime 500x ./functions/sender/app
 func BenchmarkSendThroughput(b *testing.B) {
 	e := build(b, intaketest.New(b), options{tweak: func(s *outbound.Sender) { s.NumberRate = 100000 }})
 	recent := time.Now().Add(-time.Hour)

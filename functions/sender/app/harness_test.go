@@ -23,13 +23,13 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/leadluence/backend/functions/sender/app"
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/tools/devstack"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

@@ -26,15 +26,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/leadluence/backend/functions/webhook/app"
-	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/infra/devstack/devstacktest"
-	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/secret"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
+	"github.com/leadluence/backend/tools/provision"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

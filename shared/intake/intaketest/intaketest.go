@@ -16,13 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/tools/provision"
 )
 
 // Fixture ids and tokens (fake: they only open the local simulator).
