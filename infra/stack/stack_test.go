@@ -143,7 +143,7 @@ func build(topo topology.Stack, tmp, name string, extra map[string]any) (*synthe
 }
 
 // cdkContext is the "context" of the repository's cdk.json: the feature flags
-// the CLI hands to `go run ./infra`.
+// the CLI hands to the CDK app (infra/main.go).
 func cdkContext() (map[string]any, error) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "cdk.json"))
 	if err != nil {

@@ -209,7 +209,7 @@ func ensureGoTools(ctx context.Context, dir, binDir string, progress io.Writer) 
 	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, goBin, append([]string{"build", "-o", tmp + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off")
+	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w%s", strings.Join(pkgs, " "), err, tail(b))
 	}
