@@ -70,7 +70,7 @@ func TestReplyInsideWindowIsSentOnce(t *testing.T) {
 
 	// Meta's status webhook finds the message by its wamid and moves it on.
 	p := &intake.Processor{Store: e.Store, Graph: meta.NewClient(e.Sim.URL, e.Sim.Version(), nil),
-		Tokens: envelope.New(kms.NewFromConfig(e.AWS), e.Resolved.KeyID, envelope.Options{}), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		Tokens: envelope.New(kms.NewFromConfig(e.AWS), e.res.KeyID, envelope.Options{}), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 	if _, err := p.Process(e.Ctx, e.Sim.StatusPayload(numberID, display, metatest.StatusDelivered(sent[0].ID, waID(l)))); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package runner_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -23,7 +21,7 @@ import (
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/tools/dev/runner"
 	"github.com/leadluence/backend/tools/devstack"
-	"github.com/leadluence/backend/tools/provision"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -102,18 +100,11 @@ func TestCheckNamesMissingHandlers(t *testing.T) {
 // end in the DLQ after maxReceiveCount.
 func TestPollerPartialFailuresAndRedrive(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := topology.Stack{Table: topology.Default().Table, Key: topology.Default().Key, Queues: []topology.Queue{
 		{Name: "work", VisibilityTimeout: time.Second, MaxReceiveCount: 2, Retention: time.Hour},
 	}}
-	res, err := provision.Apply(ctx, cfg, st, fmt.Sprintf("poll%d-", time.Now().UnixNano()%1e9))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := sqs.NewFromConfig(cfg)
+	res := devstacktest.FreshStack(t, st)
+	client := sqs.NewFromConfig(res.AWS)
 	url := res.QueueURLs["work"]
 	for _, body := range []string{"good-1", "bad", "good-2"} {
 		if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(body)}); err != nil {

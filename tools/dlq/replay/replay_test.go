@@ -18,8 +18,8 @@ import (
 
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 	"github.com/leadluence/backend/tools/dlq/replay"
-	"github.com/leadluence/backend/tools/provision"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -30,17 +30,11 @@ func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 func setup(t *testing.T) (*sqs.Client, string, replay.Queues) {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	q := topology.Queue{Name: "work", VisibilityTimeout: time.Second, MaxReceiveCount: 1, Retention: time.Hour}
 	st := topology.Stack{Table: topology.Default().Table, Key: topology.Default().Key, Queues: []topology.Queue{q}}
-	prefix := fmt.Sprintf("dlq%d-", time.Now().UnixNano()%1e9)
-	if _, err := provision.Apply(ctx, cfg, st, prefix); err != nil {
-		t.Fatal(err)
-	}
-	client := sqs.NewFromConfig(cfg)
+	fresh := devstacktest.FreshStack(t, st)
+	prefix := fresh.Prefix
+	client := sqs.NewFromConfig(fresh.AWS)
 	qs, err := replay.Resolve(ctx, client, q, prefix)
 	if err != nil {
 		t.Fatal(err)
