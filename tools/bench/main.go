@@ -3,7 +3,7 @@
 //
 //	go run ./tools/bench -out docs/benchmarks.md
 //
-// `make bench` runs it under cmd/withstack after `make build`. In one run it
+// `make bench` runs it under tools/withstack after `make build`. In one run it
 // measures:
 //
 //   - cold start: the time from starting a fresh aws-lambda-rie process
@@ -26,7 +26,7 @@
 //     readable through the API, with the simulator, runner.Router and
 //     runner.Poller wired in-process as make dev does.
 //
-// It reuses the stack described by the environment (cmd/withstack) or else
+// It reuses the stack described by the environment (tools/withstack) or else
 // starts an ephemeral one, and provisions a fresh resource prefix.
 package main
 
@@ -134,7 +134,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 
 	stack, ok := devstack.FromEnv()
 	if !ok {
-		say("no stack in the environment (run under cmd/withstack to reuse one): starting an ephemeral one")
+		say("no stack in the environment (run under tools/withstack to reuse one): starting an ephemeral one")
 		if stack, err = devstack.Start(ctx, devstack.Options{Progress: os.Stderr}); err != nil {
 			return err
 		}
@@ -246,7 +246,7 @@ func runOutboundOnly(ctx context.Context, out string, o outboundOptions) (err er
 	}
 	stack, ok := devstack.FromEnv()
 	if !ok {
-		say("no stack in the environment (run under cmd/withstack to reuse one): starting an ephemeral one")
+		say("no stack in the environment (run under tools/withstack to reuse one): starting an ephemeral one")
 		if stack, err = devstack.Start(ctx, devstack.Options{Progress: os.Stderr}); err != nil {
 			return err
 		}

@@ -1,7 +1,7 @@
 // Package devstack starts and stops the local stand-ins for the AWS services
 // Leadluence uses: DynamoDB Local (the AWS jar), local-aws-sqs, local-kms and
 // aws-ses-v2-local. Tests use it through RunTests, `make test` through
-// cmd/withstack, and the local runner (`make dev`) through Start.
+// tools/withstack, and the local runner (`make dev`) through Start.
 //
 // The stand-ins are pinned in tools/toolchain (package-lock.json for
 // the npm ones, go.mod `tool` lines for the Go ones). Start installs them on
@@ -43,7 +43,7 @@ const (
 	accessKeyID     = "AKIDDEVSTACKLOCAL"
 	secretAccessKey = "devstack-local-secret"
 	// envFlag marks an environment whose AWS_ENDPOINT_URL_* point at a
-	// running devstack (set by cmd/withstack).
+	// running devstack (set by tools/withstack).
 	envFlag = "LEADLUENCE_DEVSTACK"
 )
 
@@ -294,7 +294,7 @@ func (s *Stack) Stop() error {
 
 // FromEnv returns a Stack describing an already running stack when
 // LEADLUENCE_DEVSTACK=1 and all four AWS_ENDPOINT_URL_* variables are set,
-// as cmd/withstack arranges. Its Stop does nothing.
+// as tools/withstack arranges. Its Stop does nothing.
 func FromEnv() (*Stack, bool) {
 	if os.Getenv(envFlag) != "1" {
 		return nil, false

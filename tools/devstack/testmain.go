@@ -19,7 +19,7 @@ const installTimeout = 10 * time.Minute
 //	func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 //
 // It reuses the stack described by the environment (FromEnv, as under
-// cmd/withstack) or else starts an ephemeral one, exports Env() into the
+// tools/withstack) or else starts an ephemeral one, exports Env() into the
 // process environment, runs the tests, stops the stack it started, and
 // returns the exit code. If the stack cannot start it prints why to stderr
 // and returns 1: tests are never skipped silently.

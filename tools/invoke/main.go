@@ -6,7 +6,7 @@
 //
 // `make invoke FN=api EVENT=...` runs it after `make build` has written
 // bin/local/<fn>/bootstrap for the host architecture. It reuses the stack
-// that cmd/withstack describes in the environment, or else starts an
+// that tools/withstack describes in the environment, or else starts an
 // ephemeral one and stops it at the end (also on Ctrl-C). It provisions the
 // topology's resources under the prefix "invoke-", starts aws-lambda-rie on
 // a free 127.0.0.1 port with the function's environment, posts the event and
