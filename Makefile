@@ -1,6 +1,10 @@
 # Leadluence backend. `make dev` runs the whole system locally; `make test`
 # runs every test against the local AWS stand-ins. Both install what they
-# need (pinned in infra/local/toolchain) on first use.
+# need (pinned in tools/toolchain) on first use.
+#
+# Two Go modules: the product at the root (functions/, shared/, tools/) and
+# the deployment in infra/ (the CDK app, with its own go.mod). test, lint and
+# check cover both.
 
 SHELL := /bin/bash
 GO ?= go
@@ -8,32 +12,36 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CGO_ENABLED := 0
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
-TOOLCHAIN := infra/local/toolchain
+INFRA := infra
+TOOLCHAIN := tools/toolchain
 BIN := .cache/bin
 HOST_ARCH := $(shell $(GO) env GOARCH)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 GOLANGCI_VERSION := v2.15.0
+GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test build synth lint lint-basic invoke bench deploy tools clean dlq
+.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench deploy tools clean dlq
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 dev: ## Run the whole system locally on 127.0.0.1 (Ctrl-C stops everything)
-	@$(GO) build -o $(BIN)/leadluence-dev ./infra/local
+	@$(GO) build -o $(BIN)/leadluence-dev ./tools/dev
 	@exec $(BIN)/leadluence-dev
 
 demo: ## With make dev running: a Lead Ads lead and a WhatsApp message arrive through the signed webhook
-	$(GO) run ./infra/local/demo
+	$(GO) run ./tools/demo
 
 dev-reset: ## Wipe the local system's data (.dev/)
 	rm -rf .dev
 	@echo "local data wiped; the next make dev starts empty"
 
-test: ## Run every test against the local AWS stand-ins
-	$(GO) run ./infra/devstack/cmd/withstack -- $(GO) test -count=1 ./...
+# The race detector needs cgo, so the tests (only they) build with it.
+test: ## Run every test with the race detector: the product against the local AWS stand-ins, then infra/
+	$(GO) run ./tools/withstack -- env CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	cd $(INFRA) && CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 build: ## One bootstrap per function: bin/<fn>/bootstrap (arm64, deploy) and bin/local/<fn>/bootstrap (host arch)
 	@for fn in $(FUNCTIONS); do \
@@ -46,22 +54,26 @@ synth: build ## CDK synth with cdk-nag; fails on an unsuppressed finding
 	cd $(TOOLCHAIN) && { [ -d node_modules ] || npm ci --no-audit --no-fund; }
 	$(TOOLCHAIN)/node_modules/.bin/cdk synth --quiet
 
-lint-basic: ## gofmt and go vet only (quick; run by CI)
+lint-basic: ## gofmt and go vet only (quick)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd $(INFRA) && $(GO) vet ./...
 
 lint: lint-basic ## gofmt, go vet, golangci-lint (pinned; installed on first use)
-	@if [ ! -x $(BIN)/golangci-lint-$(GOLANGCI_VERSION) ]; then \
+	@if [ ! -x $(GOLANGCI) ]; then \
 	  echo "installing golangci-lint $(GOLANGCI_VERSION) (first run only)"; \
 	  GOBIN=$(CURDIR)/$(BIN)/golangci $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) && \
-	  mv $(BIN)/golangci/golangci-lint $(BIN)/golangci-lint-$(GOLANGCI_VERSION); fi
-	$(BIN)/golangci-lint-$(GOLANGCI_VERSION) run ./...
+	  mv $(BIN)/golangci/golangci-lint $(GOLANGCI); fi
+	$(GOLANGCI) run ./...
+	cd $(INFRA) && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...
+
+check: lint test ## What CI runs: make lint, then make test
 
 invoke: build ## Run bin/local/$(FN)/bootstrap under the Lambda RIE with EVENT and print the response
-	$(GO) run ./infra/local/invoke -fn $(FN) -event $(EVENT)
+	$(GO) run ./tools/invoke -fn $(FN) -event $(EVENT)
 
 bench: build ## Measure cold start, size, calls per request and the Meta intake figures; writes docs/benchmarks.md
-	$(GO) run ./infra/devstack/cmd/withstack -- $(GO) run ./infra/local/bench -out docs/benchmarks.md
+	$(GO) run ./tools/withstack -- $(GO) run ./tools/bench -out docs/benchmarks.md
 
 deploy: build ## Deploy to the AWS account in your environment (needs real credentials; not runnable here)
 	cd $(TOOLCHAIN) && { [ -d node_modules ] || npm ci --no-audit --no-fund; }
@@ -71,4 +83,4 @@ clean: ## Remove build output
 	rm -rf bin cdk.out
 
 dlq: ## List or replay dead-lettered messages (ARGS="list intake" / ARGS="replay intake --all")
-	$(GO) run ./infra/dlq $(ARGS)
+	$(GO) run ./tools/dlq $(ARGS)

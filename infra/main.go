@@ -1,7 +1,12 @@
-// Command infra is the CDK app of the Leadluence backend (cdk.json runs
-// `go run ./infra`). It builds the stack from topology.Default(), runs the
-// cdk-nag AwsSolutions checks over it and exits non-zero when a finding is
-// left unsuppressed, so `cdk synth` and `make synth` fail on it.
+// Command infra is the CDK app of the Leadluence backend. It builds the
+// stack from topology.Default(), runs the cdk-nag AwsSolutions checks over it
+// and exits non-zero when a finding is left unsuppressed, so `cdk synth` and
+// `make synth` fail on it.
+//
+// infra/ is a Go module of its own, so the CDK's dependencies stay out of the
+// product module. cdk.json builds this command into .cache/bin (its "build"
+// step, `go build -C infra`) and runs it from the repository root, where the
+// functions' bootstraps are (bin/<fn>) and where the CLI expects cdk.out.
 package main
 
 import (

@@ -243,7 +243,7 @@ func paramValue(s awscdk.Stack, p topology.Param, cache map[string]*string) *str
 		v = strings.TrimSpace(v)
 		if p.Purpose != "" {
 			if _, err := base64.StdEncoding.DecodeString(v); err != nil {
-				panic(fmt.Errorf("CDK context %s: want base64 KMS ciphertext (go run ./shared/secret/cmd/encrypt -purpose %s): %w", p.Env, p.Purpose, err))
+				panic(fmt.Errorf("CDK context %s: want base64 KMS ciphertext (go run ./tools/encrypt -purpose %s): %w", p.Env, p.Purpose, err))
 			}
 		}
 		out = jsii.String(v)

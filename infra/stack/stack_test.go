@@ -143,7 +143,7 @@ func build(topo topology.Stack, tmp, name string, extra map[string]any) (*synthe
 }
 
 // cdkContext is the "context" of the repository's cdk.json: the feature flags
-// the CLI hands to `go run ./infra`.
+// the CLI hands to the CDK app (infra/main.go).
 func cdkContext() (map[string]any, error) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "cdk.json"))
 	if err != nil {
@@ -1017,7 +1017,7 @@ func TestParamsWithoutContext(t *testing.T) {
 			t.Errorf("parameter %s AllowedPattern %q does not check base64", p.Env, pattern)
 		}
 		// AND its description says how to make the value
-		if d, _ := param["Description"].(string); !strings.Contains(d, "shared/secret/cmd/encrypt") || !strings.Contains(d, "-c "+p.Env) {
+		if d, _ := param["Description"].(string); !strings.Contains(d, "tools/encrypt") || !strings.Contains(d, "-c "+p.Env) {
 			t.Errorf("parameter %s description %q does not say how to make it", p.Env, d)
 		}
 	}
@@ -1058,7 +1058,7 @@ func TestParamContextMustBeBase64(t *testing.T) {
 	}()
 	// THEN it fails, naming the variable and how to make a proper value
 	msg := fmt.Sprint(recovered)
-	if recovered == nil || !strings.Contains(msg, topology.EnvMetaAppSecretCiphertext) || !strings.Contains(msg, "shared/secret/cmd/encrypt") {
+	if recovered == nil || !strings.Contains(msg, topology.EnvMetaAppSecretCiphertext) || !strings.Contains(msg, "tools/encrypt") {
 		t.Fatalf("New with a plain-text secret as context: recovered %v", recovered)
 	}
 }

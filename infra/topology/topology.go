@@ -1,7 +1,7 @@
 // Package topology describes the whole Leadluence deployment as one plain Go
 // value: the table, the key, the queues and every function with its triggers.
 //
-// The CDK stack (infra/stack) and the local runner (infra/local) are both
+// The CDK stack (infra/stack) and the local runner (tools/dev) are both
 // built from Default(), so a laptop and the cloud cannot drift apart. This
 // package must not import CDK: jsii is slow to start and the local runner and
 // the functions' tests read this value too.
@@ -393,11 +393,11 @@ func webhookFunction() Function {
 		Params: []Param{
 			{
 				Env: EnvMetaAppSecretCiphertext, Purpose: PurposeMetaAppSecret,
-				Description: "Meta app secret (keys X-Hub-Signature-256) as base64 KMS ciphertext: go run ./shared/secret/cmd/encrypt -key alias/leadluence -purpose " + PurposeMetaAppSecret,
+				Description: "Meta app secret (keys X-Hub-Signature-256) as base64 KMS ciphertext: go run ./tools/encrypt -key alias/leadluence -purpose " + PurposeMetaAppSecret,
 			},
 			{
 				Env: EnvMetaVerifyTokenCiphertext, Purpose: PurposeMetaVerifyToken,
-				Description: "Meta webhook verify token as base64 KMS ciphertext: go run ./shared/secret/cmd/encrypt -key alias/leadluence -purpose " + PurposeMetaVerifyToken,
+				Description: "Meta webhook verify token as base64 KMS ciphertext: go run ./tools/encrypt -key alias/leadluence -purpose " + PurposeMetaVerifyToken,
 			},
 		},
 		Access: Access{

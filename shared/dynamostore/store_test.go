@@ -17,18 +17,15 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/infra/provision"
-	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
-
-var seq atomic.Int64
 
 // calls counts DynamoDB operations by name.
 type calls struct{ n map[string]*atomic.Int64 }
@@ -59,11 +56,7 @@ func newStore(t *testing.T) (*dynamostore.Store, *calls) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := provision.Apply(ctx, cfg, topology.Default(), fmt.Sprintf("store%d-%d-", time.Now().UnixNano()%1e9, seq.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dynamostore.New(dynamodb.NewFromConfig(cfg), res.TableName), c
+	return dynamostore.New(dynamodb.NewFromConfig(cfg), devstacktest.Fresh(t).TableName), c
 }
 
 func newLead(org, name, phone, email string) lead.Lead {

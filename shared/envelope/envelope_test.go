@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/infra/devstack/devstacktest"
 	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

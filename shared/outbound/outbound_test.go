@@ -11,9 +11,9 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/tools/devstack"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

@@ -3,11 +3,9 @@ package outbound_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,13 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/logging"
 
-	"github.com/leadluence/backend/infra/provision"
-	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
-
-var seq atomic.Int64
 
 // newTable provisions the table under a unique prefix and returns two
 // separate clients, as two sender invocations would have.
@@ -35,11 +30,7 @@ func newTable(t *testing.T) (a, b *dynamodb.Client, table string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := provision.Apply(ctx, cfg, topology.Default(), fmt.Sprintf("pace%d-%d-", time.Now().UnixNano()%1e9, seq.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dynamodb.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg), res.TableName
+	return dynamodb.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg), devstacktest.Fresh(t).TableName
 }
 
 // TestNumberLimitHoldsAcrossLimiters runs two limiters (two invocations)

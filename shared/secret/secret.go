@@ -8,7 +8,7 @@
 // secret's ciphertext cannot be opened as the verify token, and an IAM policy
 // can allow kms:Decrypt only for the purposes a function needs
 // (kms:EncryptionContext:purpose). Functions call Decrypt once per cold start;
-// the local runner and operators (cmd/encrypt) call Encrypt.
+// the local runner and operators (tools/encrypt) call Encrypt.
 package secret
 
 import (

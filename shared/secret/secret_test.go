@@ -9,9 +9,9 @@ import (
 
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/infra/devstack/devstacktest"
 	"github.com/leadluence/backend/shared/secret"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/tools/devstack"
 )
 
 // verifyLink follows the local stand-in of the link SES mails to addr.

@@ -15,22 +15,16 @@ import (
 	"testing"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-
 	"github.com/leadluence/backend/functions/api/app"
-	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/infra/devstack/devstacktest"
-	"github.com/leadluence/backend/infra/provision"
-	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
-
-var prefixSeq atomic.Int64
 
 // testEnv is one provisioned copy of the stack's resources with the api
 // handler built over it, served the way the local runner serves it: each
@@ -46,19 +40,7 @@ type testEnv struct {
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := fmt.Sprintf("t%d-%d-", time.Now().UnixNano()%1e9, prefixSeq.Add(1))
-	res, err := provision.Apply(ctx, awsCfg, topology.Default(), prefix)
-	if err != nil {
-		t.Fatalf("provision: %v", err)
-	}
-	fn, _ := topology.Default().Function("api")
-	for k, v := range topology.ResourceEnv(fn, res) {
-		t.Setenv(k, v)
-	}
+	devstacktest.Fresh(t).SetFunctionEnv(t, "api")
 	sim := metatest.New(metatest.Options{})
 	t.Cleanup(sim.Close)
 	t.Setenv("LEADLUENCE_GRAPH_BASE_URL", sim.URL)

@@ -10,18 +10,20 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/leadluence/backend/functions/backfill/app"
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 
 func TestBackfillIngestsMissedLeadsOnce(t *testing.T) {
-	e := intaketest.New(t)
-	cfg := config.Backfill{TableName: e.Resolved.TableName, KeyID: e.Resolved.KeyID, GraphBaseURL: e.Sim.URL, GraphVersion: e.Sim.Version(), DefaultRegion: "IN"}
+	res := devstacktest.Fresh(t)
+	e := intaketest.New(t, res.AWS, res.TableName, res.KeyID)
+	cfg := config.Backfill{TableName: res.TableName, KeyID: res.KeyID, GraphBaseURL: e.Sim.URL, GraphVersion: e.Sim.Version(), DefaultRegion: "IN"}
 	run, err := app.New(e.Ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/functions/ingest/app"
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
@@ -28,6 +27,8 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -56,8 +57,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ie := intaketest.New(t)
-	cfg := config.Ingest{TableName: ie.Resolved.TableName, KeyID: ie.Resolved.KeyID, IntakeDLQURL: ie.Resolved.QueueURLs["intake-dlq"],
+	res := devstacktest.Fresh(t)
+	ie := intaketest.New(t, res.AWS, res.TableName, res.KeyID)
+	cfg := config.Ingest{TableName: res.TableName, KeyID: res.KeyID, IntakeDLQURL: res.QueueURLs["intake-dlq"],
 		GraphBaseURL: ie.Sim.URL, GraphVersion: ie.Sim.Version(), DefaultRegion: "IN"}
 	h, _, err := app.New(ie.Ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 // autoEnv is the ingest handler wired with the outbound queue, and the
@@ -31,11 +32,12 @@ type autoEnv struct {
 
 func newAutoEnv(t *testing.T, st automation.Settings) *autoEnv {
 	t.Helper()
-	ie := intaketest.New(t)
-	cfg := config.Ingest{TableName: ie.Resolved.TableName, KeyID: ie.Resolved.KeyID, IntakeDLQURL: ie.Resolved.QueueURLs["intake-dlq"],
-		GraphBaseURL: ie.Sim.URL, GraphVersion: ie.Sim.Version(), DefaultRegion: "IN", OutboundQueueURL: ie.Resolved.QueueURLs["outbound"]}
+	res := devstacktest.Fresh(t)
+	ie := intaketest.New(t, res.AWS, res.TableName, res.KeyID)
+	cfg := config.Ingest{TableName: res.TableName, KeyID: res.KeyID, IntakeDLQURL: res.QueueURLs["intake-dlq"],
+		GraphBaseURL: ie.Sim.URL, GraphVersion: ie.Sim.Version(), DefaultRegion: "IN", OutboundQueueURL: res.QueueURLs["outbound"]}
 	if cfg.OutboundQueueURL == "" {
-		t.Fatalf("no outbound queue in %v", ie.Resolved.QueueURLs)
+		t.Fatalf("no outbound queue in %v", res.QueueURLs)
 	}
 	h, _, err := app.New(ie.Ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {

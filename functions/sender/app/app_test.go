@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
@@ -29,6 +28,7 @@ import (
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/tools/devstack"
 )
 
 func TestReplyInsideWindowIsSentOnce(t *testing.T) {
@@ -70,7 +70,7 @@ func TestReplyInsideWindowIsSentOnce(t *testing.T) {
 
 	// Meta's status webhook finds the message by its wamid and moves it on.
 	p := &intake.Processor{Store: e.Store, Graph: meta.NewClient(e.Sim.URL, e.Sim.Version(), nil),
-		Tokens: envelope.New(kms.NewFromConfig(e.AWS), e.Resolved.KeyID, envelope.Options{}), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		Tokens: envelope.New(kms.NewFromConfig(e.AWS), e.res.KeyID, envelope.Options{}), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 	if _, err := p.Process(e.Ctx, e.Sim.StatusPayload(numberID, display, metatest.StatusDelivered(sent[0].ID, waID(l)))); err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 // BenchmarkSendThroughput measures the sends per second one handler
@@ -17,9 +17,9 @@ import (
 // recipients (so pair pacing does not wait), with the number limit far above
 // what one instance reaches. Setup (leads, queued messages) is not timed.
 //
-//	go run ./infra/devstack/cmd/withstack -- go test -run '^$' -bench SendThroughput -benchtime 500x ./functions/sender/app
+//	go run ./tools/withstack -- go test -run '^$' -bench SendThroughput -benchtime 500x ./functions/sender/app
 func BenchmarkSendThroughput(b *testing.B) {
-	e := build(b, intaketest.New(b), options{tweak: func(s *outbound.Sender) { s.NumberRate = 100000 }})
+	e := build(b, devstacktest.Fresh(b), options{tweak: func(s *outbound.Sender) { s.NumberRate = 100000 }})
 	recent := time.Now().Add(-time.Hour)
 	batches := make([][]events.SQSMessage, 0, b.N/10+1)
 	var batch []events.SQSMessage

@@ -23,13 +23,14 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/leadluence/backend/functions/sender/app"
-	"github.com/leadluence/backend/infra/devstack"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -44,6 +45,7 @@ var seq atomic.Int64
 
 type env struct {
 	*intaketest.Env
+	res      devstacktest.Env
 	t        testing.TB
 	sqs      *sqs.Client
 	queueURL string
@@ -60,16 +62,17 @@ type options struct {
 
 func newEnv(t *testing.T, opt options) *env {
 	t.Helper()
-	return build(t, intaketest.New(t), opt)
+	return build(t, devstacktest.Fresh(t), opt)
 }
 
-// build makes the sender and handler over a fixture.
-func build(t testing.TB, ie *intaketest.Env, opt options) *env {
+// build makes the intake fixture over res, then the sender and handler.
+func build(t testing.TB, res devstacktest.Env, opt options) *env {
 	t.Helper()
+	ie := intaketest.New(t, res.AWS, res.TableName, res.KeyID)
 	if opt.graphURL == "" {
 		opt.graphURL = ie.Sim.URL
 	}
-	cfg := config.Sender{TableName: ie.Resolved.TableName, KeyID: ie.Resolved.KeyID, OutboundQueueURL: ie.Resolved.QueueURLs["outbound"],
+	cfg := config.Sender{TableName: res.TableName, KeyID: res.KeyID, OutboundQueueURL: res.QueueURLs["outbound"],
 		GraphBaseURL: opt.graphURL, GraphVersion: ie.Sim.Version(), EmailFrom: "no-reply@leadluence.local", NumberRatePerSecond: 80}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	// DynamoDB Local answers refused conditions with a CRC the SDK warns about.
@@ -82,7 +85,7 @@ func build(t testing.TB, ie *intaketest.Env, opt options) *env {
 	if opt.tweak != nil {
 		opt.tweak(s)
 	}
-	return &env{Env: ie, t: t, sqs: q, queueURL: cfg.OutboundQueueURL, sender: s, handler: app.NewHandler(s, q, cfg.OutboundQueueURL, log)}
+	return &env{Env: ie, res: res, t: t, sqs: q, queueURL: cfg.OutboundQueueURL, sender: s, handler: app.NewHandler(s, q, cfg.OutboundQueueURL, log)}
 }
 
 // newLead creates a lead with a phone and an email, who last wrote on

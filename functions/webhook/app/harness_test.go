@@ -19,14 +19,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/leadluence/backend/functions/webhook/app"
-	"github.com/leadluence/backend/infra/devstack"
-	"github.com/leadluence/backend/infra/devstack/devstacktest"
-	"github.com/leadluence/backend/infra/provision"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
@@ -34,6 +30,8 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/secret"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -66,17 +64,12 @@ func provisioned(t *testing.T) *stack {
 	t.Helper()
 	stackOnce.Do(func() {
 		ctx := context.Background()
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		fresh, err := devstacktest.New(ctx, topology.Default())
 		if err != nil {
 			stackErr = err
 			return
 		}
-		prefix := fmt.Sprintf("wh%d-", time.Now().UnixNano()%1e9)
-		res, err := provision.Apply(ctx, awsCfg, topology.Default(), prefix)
-		if err != nil {
-			stackErr = fmt.Errorf("provision: %w", err)
-			return
-		}
+		awsCfg, res := fresh.AWS, fresh.Resolved
 		keys := kms.NewFromConfig(awsCfg)
 		s := &stack{awsCfg: awsCfg, res: res, sqs: sqs.NewFromConfig(awsCfg)}
 		if s.appSecretCiphertext, err = secret.Encrypt(ctx, keys, res.KeyID, topology.PurposeMetaAppSecret, []byte(devAppSecret)); err != nil {

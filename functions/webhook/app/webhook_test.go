@@ -19,12 +19,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/leadluence/backend/functions/webhook/app"
-	"github.com/leadluence/backend/infra/devstack/devstacktest"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 const leadgen = `{"object":"page","entry":[{"id":"153125381133","time":1795860929,"changes":[{"field":"leadgen","value":{"ad_id":"120211234567890123","form_id":"1006393297382416","leadgen_id":"1265891478201447","created_time":1795860928,"page_id":"153125381133","adgroup_id":"120211234567890123"}}]}]}`

@@ -1,6 +1,7 @@
 // Package intaketest sets up what intake tests need against the local
-// stand-ins: provisioned resources, a Meta simulator with a page, a form and
-// a WhatsApp number, and an org that has both connected with sealed tokens.
+// stand-ins, over resources the test has provisioned (devstacktest.Fresh in
+// tools/devstack): a Meta simulator with a page, a form and a WhatsApp
+// number, and an org that has both connected with sealed tokens.
 package intaketest
 
 import (
@@ -11,13 +12,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/leadluence/backend/infra/provision"
-	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
@@ -40,36 +38,28 @@ const (
 
 var seq atomic.Int64
 
-// Env is one provisioned copy of the resources with a connected org.
+// Env is a connected org over one provisioned copy of the resources.
 type Env struct {
-	Ctx      context.Context
-	AWS      aws.Config
-	Resolved topology.Resolved
-	Sim      *metatest.Server
-	Store    *dynamostore.Store
-	OrgID    string
+	Ctx   context.Context
+	AWS   aws.Config
+	Sim   *metatest.Server
+	Store *dynamostore.Store
+	OrgID string
 }
 
-// New provisions resources under a unique prefix and connects a page and a
-// number for a new org. The simulator is closed when the test ends.
-func New(t testing.TB) *Env {
+// New connects a page and a number for a new org, stored in table with its
+// tokens sealed under keyID, both reached through awsCfg. The simulator is
+// closed when the test ends.
+func New(t testing.TB, awsCfg aws.Config, table, keyID string) *Env {
 	t.Helper()
 	ctx := context.Background()
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := provision.Apply(ctx, awsCfg, topology.Default(), fmt.Sprintf("it%d-%d-", time.Now().UnixNano()%1e9, seq.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	sim := metatest.New(metatest.Options{AppSecret: []byte("test-app-secret")})
 	t.Cleanup(sim.Close)
 	sim.AddPage(PageID, "Sharma Realty", PageToken)
 	sim.AddForm(PageID, FormID, "Site visit")
 	sim.AddPhoneNumber(NumberID, Display, "Sharma Realty", WABAID, WAToken)
 
-	e := &Env{Ctx: ctx, AWS: awsCfg, Resolved: res, Sim: sim, Store: dynamostore.New(dynamodb.NewFromConfig(awsCfg), res.TableName),
+	e := &Env{Ctx: ctx, AWS: awsCfg, Sim: sim, Store: dynamostore.New(dynamodb.NewFromConfig(awsCfg), table),
 		OrgID: ulid.Make().String()}
 	now := time.Now().UTC()
 	owner := account.User{ID: ulid.Make().String(), OrgID: e.OrgID, Name: "Owner", Email: fmt.Sprintf("o%d-%d@example.com", now.UnixNano(), seq.Add(1)),
@@ -77,7 +67,7 @@ func New(t testing.TB) *Env {
 	if err := e.Store.CreateOrg(ctx, account.Org{ID: e.OrgID, Name: "Sharma Realty", DefaultRegion: "IN", CreatedAt: now}, owner); err != nil {
 		t.Fatal(err)
 	}
-	sealer := envelope.New(kms.NewFromConfig(awsCfg), res.KeyID, envelope.Options{})
+	sealer := envelope.New(kms.NewFromConfig(awsCfg), keyID, envelope.Options{})
 	for _, in := range []integration.Integration{
 		{Kind: integration.KindFacebookPage, ExternalID: PageID, Name: "Sharma Realty"},
 		{Kind: integration.KindWhatsApp, ExternalID: NumberID, DisplayPhoneNumber: Display, WABAID: WABAID},
