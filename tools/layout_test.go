@@ -1,4 +1,6 @@
-// Package tools_test guards the line between the product and its tooling:
+// Package tools_test guards the house rules: the line between the product
+// and its tooling (layout_test.go), where the store and the AWS SDK may be
+// imported and that the API doc names every route (house_test.go). Below:
 // the code that is deployed (functions/, shared/) imports nothing from
 // tools/ or infra/. Tests may: a _test.go file is not deployed.
 package tools_test

@@ -11,11 +11,11 @@ import (
 
 	"github.com/leadluence/backend/functions/backfill/app"
 	"github.com/leadluence/backend/shared/config"
-	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
+	"github.com/leadluence/backend/tools/intaketest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

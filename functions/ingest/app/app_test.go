@@ -21,7 +21,6 @@ import (
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
-	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
@@ -29,6 +28,7 @@ import (
 	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
+	"github.com/leadluence/backend/tools/intaketest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }

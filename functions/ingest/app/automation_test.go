@@ -15,11 +15,11 @@ import (
 	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
+	"github.com/leadluence/backend/tools/intaketest"
 )
 
 // autoEnv is the ingest handler wired with the outbound queue, and the

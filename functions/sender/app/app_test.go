@@ -22,13 +22,13 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
-	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/intaketest"
 )
 
 func TestReplyInsideWindowIsSentOnce(t *testing.T) {

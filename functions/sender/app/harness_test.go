@@ -25,12 +25,12 @@ import (
 	"github.com/leadluence/backend/functions/sender/app"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/intake/intaketest"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
+	"github.com/leadluence/backend/tools/intaketest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
