@@ -205,7 +205,11 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
-	if err := os.WriteFile(out, []byte(spliceSection(r.markdown(), ob.markdown())), 0o644); err != nil {
+	doc := spliceSection(r.markdown(), ob.markdown())
+	if old, err := os.ReadFile(out); err == nil {
+		doc = keepByHand(doc, string(old))
+	}
+	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	fmt.Print(r.summary())
@@ -329,4 +333,17 @@ func sleep(ctx context.Context, d time.Duration) {
 // say prints a progress line to stderr.
 func say(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// byHand marks where the sections measured by hand begin; a full run keeps
+// everything from it on.
+const byHand = "<!-- measured by hand: make bench keeps what follows -->"
+
+// keepByHand appends to doc the hand-measured part of old, if it has one.
+func keepByHand(doc, old string) string {
+	i := strings.Index(old, byHand)
+	if i < 0 {
+		return doc
+	}
+	return strings.TrimRight(doc, "\n") + "\n\n" + old[i:]
 }
