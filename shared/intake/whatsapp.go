@@ -140,7 +140,10 @@ func (p *Processor) leadForPhone(ctx context.Context, orgID, phone, name string,
 	now := p.now()
 	l := lead.Lead{ID: ulid.Make().String(), OrgID: orgID, Name: name, Phone: phone, Source: "whatsapp", Status: lead.StatusNew,
 		Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: at, UpdatedAt: now, Version: 1,
-		Provenance: &lead.Provenance{IntegrationKind: string(integration.KindWhatsApp), Fields: []string{"name", "phone"}}}
+		// The person wrote, so WhatsApp's window is open from the moment the
+		// lead exists, before its message is stored.
+		LastInboundAt: at,
+		Provenance:    &lead.Provenance{IntegrationKind: string(integration.KindWhatsApp), Fields: []string{"name", "phone"}}}
 	if len(l.Name) > lead.MaxNameLen {
 		l.Name = l.Name[:lead.MaxNameLen]
 	}
