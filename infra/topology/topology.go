@@ -367,6 +367,8 @@ func apiFunction() Function {
 			auth("POST", "/v1/leads/{id}/messages"),
 			auth("GET", "/v1/leads/{id}/messages"),
 			auth("POST", "/v1/leads/{id}/messages/read"),
+			auth("GET", "/v1/leads/{id}/preferences"),
+			auth("PUT", "/v1/leads/{id}/preferences"),
 			auth("GET", "/v1/conversations"),
 			auth("GET", "/v1/whatsapp/templates"),
 			auth("POST", "/v1/campaigns"),

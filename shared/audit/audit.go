@@ -24,6 +24,7 @@ const (
 	ActionLeadCreate       = "lead.create"
 	ActionLeadUpdate       = "lead.update"
 	ActionLeadDelete       = "lead.delete"
+	ActionLeadPreferences  = "lead.preferences"
 	ActionPermissionDenied = "permission.denied"
 )
 

@@ -32,6 +32,9 @@ type Service interface {
 // Deps are the collaborators of the lead routes.
 type Deps struct {
 	Leads Service
+	// Preferences reads and changes leads' communication preferences
+	// (conversation.PreferenceService).
+	Preferences PreferenceService
 }
 
 // LeadOut is a lead as the API shows it.
@@ -148,6 +151,7 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 		Summary: "Delete a lead", DefaultStatus: http.StatusNoContent, Security: httpapi.BearerSecurity,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.deleteLead)
+	s.registerPreferences(api)
 }
 
 // actor is the caller of the request as a lead.Actor.
