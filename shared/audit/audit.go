@@ -28,6 +28,10 @@ const (
 	ActionPermissionDenied = "permission.denied"
 )
 
+// ActionPolicyAcknowledge records an org owner's acknowledgement of a
+// privacy policy version.
+const ActionPolicyAcknowledge = "policy.acknowledge"
+
 // Record is one audit entry.
 type Record struct {
 	ID      string
