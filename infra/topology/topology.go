@@ -347,6 +347,8 @@ func apiFunction() Function {
 			pub("POST", "/v1/auth/refresh"),
 			pub("POST", "/v1/auth/logout"),
 			auth("GET", "/v1/me"),
+			pub("GET", "/v1/policy"),
+			auth("POST", "/v1/me/policy-acknowledgement"),
 			auth("POST", "/v1/users"),
 			auth("GET", "/v1/users"),
 			auth("PATCH", "/v1/users/{id}"),

@@ -38,6 +38,7 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/phone"
+	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
@@ -147,7 +148,8 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	// the endpoint and region come from the SDK's standard settings.
 	senders := &account.SenderService{Store: store, Identities: sesmail.New(sesv2.NewFromConfig(awsCfg), ""),
 		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
-	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion})
+	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
+		Policy: &policy.Service{Store: store, Audit: kit}})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
