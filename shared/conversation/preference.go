@@ -11,8 +11,8 @@ import (
 // out of the whole channel (PurposeAll) or of marketing.
 const PurposeService = "service"
 
-// Source of a consent entry set by staff through the API; its entry names
-// the user (By) and why (Reason).
+// SourceStaff is the source of a consent entry set by staff through the
+// API; its entry names the user (By) and why (Reason).
 const SourceStaff = "staff"
 
 // State is a lead's preference for one channel and purpose.
