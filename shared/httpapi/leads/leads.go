@@ -1,6 +1,8 @@
 // Package leads is the lead area of the HTTP API: create, read, list,
-// change and delete leads. The rules (roles, assignment, versions, audit)
-// are lead.Service's; the handlers decode, call it and encode.
+// change and delete leads, and read and set their communication
+// preferences. The rules (roles, assignment, versions, audit) are
+// lead.Service's and conversation.PreferenceService's; the handlers decode,
+// call them and encode.
 package leads
 
 import (
