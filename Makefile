@@ -22,7 +22,7 @@ GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench deploy tools clean dlq
+.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench deploy tools clean dlq policy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -84,3 +84,6 @@ clean: ## Remove build output
 
 dlq: ## List or replay dead-lettered messages (ARGS="list intake" / ARGS="replay intake --all")
 	$(GO) run ./tools/dlq $(ARGS)
+
+policy: ## Publish or list privacy policy versions (ARGS="publish --version 2027-01 --effective 2027-01-20 --summary '...' -local")
+	$(GO) run ./tools/policy $(ARGS)

@@ -24,8 +24,13 @@ const (
 	ActionLeadCreate       = "lead.create"
 	ActionLeadUpdate       = "lead.update"
 	ActionLeadDelete       = "lead.delete"
+	ActionLeadPreferences  = "lead.preferences"
 	ActionPermissionDenied = "permission.denied"
 )
+
+// ActionPolicyAcknowledge records an org owner's acknowledgement of a
+// privacy policy version.
+const ActionPolicyAcknowledge = "policy.acknowledge"
 
 // Record is one audit entry.
 type Record struct {

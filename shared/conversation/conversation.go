@@ -154,8 +154,12 @@ type ConsentEntry struct {
 	At      time.Time
 	// Evidence is what proves it: the inbound message id, say.
 	Evidence string
-	// Source says how it was expressed: keyword, button, api.
+	// Source says how it was expressed: keyword, button, api, staff.
 	Source string
+	// By is the user who recorded a staff entry (SourceStaff), and Reason
+	// why; both are empty for what the lead or a provider expressed.
+	By     string
+	Reason string
 }
 
 // optOutWords and optInWords are matched against a whole message, trimmed,

@@ -39,6 +39,9 @@ type userItem struct {
 	PasswordHash string    `dynamodbav:"password_hash"`
 	CreatedAt    time.Time `dynamodbav:"created_at"`
 	UpdatedAt    time.Time `dynamodbav:"updated_at"`
+	// GSI1PK/GSI1SK file an active owner in the OWNERS index (policy.go).
+	GSI1PK string `dynamodbav:"GSI1PK,omitempty"`
+	GSI1SK string `dynamodbav:"GSI1SK,omitempty"`
 }
 
 type emailItem struct {
@@ -58,9 +61,16 @@ func (i orgItem) org() account.Org {
 }
 
 func toUserItem(u account.User) userItem {
-	return userItem{PK: orgPK(u.OrgID), SK: userSK(u.ID), Type: "user", ID: u.ID, OrgID: u.OrgID, Name: u.Name, Email: u.Email,
+	it := userItem{PK: orgPK(u.OrgID), SK: userSK(u.ID), Type: "user", ID: u.ID, OrgID: u.OrgID, Name: u.Name, Email: u.Email,
 		Role: string(u.Role), Active: u.Active, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	if listedOwner(u) {
+		it.GSI1PK, it.GSI1SK = ownersPK, ownerSK(u.OrgID, u.ID)
+	}
+	return it
 }
+
+// listedOwner reports whether u belongs in the OWNERS index.
+func listedOwner(u account.User) bool { return u.Role == account.RoleOwner && u.Active }
 
 func (i userItem) user() account.User {
 	return account.User{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Email: i.Email, Role: account.Role(i.Role), Active: i.Active,
@@ -186,15 +196,25 @@ func (s *Store) UpdateUser(ctx context.Context, u account.User) error {
 	if err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}
+	update := "SET #name = :name, #role = :role, #active = :active, #at = :at"
+	values := map[string]types.AttributeValue{
+		":name": &types.AttributeValueMemberS{Value: u.Name}, ":role": &types.AttributeValueMemberS{Value: string(u.Role)},
+		":active": &types.AttributeValueMemberBOOL{Value: u.Active}, ":at": updatedAt,
+	}
+	// The OWNERS index follows the role and the active flag.
+	if listedOwner(u) {
+		update += ", GSI1PK = :opk, GSI1SK = :osk"
+		values[":opk"] = &types.AttributeValueMemberS{Value: ownersPK}
+		values[":osk"] = &types.AttributeValueMemberS{Value: ownerSK(u.OrgID, u.ID)}
+	} else {
+		update += " REMOVE GSI1PK, GSI1SK"
+	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(orgPK(u.OrgID), userSK(u.ID)),
-		UpdateExpression:         aws.String("SET #name = :name, #role = :role, #active = :active, #at = :at"),
-		ConditionExpression:      aws.String("attribute_exists(PK)"),
-		ExpressionAttributeNames: map[string]string{"#name": "name", "#role": "role", "#active": "active", "#at": "updated_at"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":name": &types.AttributeValueMemberS{Value: u.Name}, ":role": &types.AttributeValueMemberS{Value: string(u.Role)},
-			":active": &types.AttributeValueMemberBOOL{Value: u.Active}, ":at": updatedAt,
-		},
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeNames:  map[string]string{"#name": "name", "#role": "role", "#active": "active", "#at": "updated_at"},
+		ExpressionAttributeValues: values,
 	})
 	if isConditionFailed(err) {
 		return account.ErrNotFound

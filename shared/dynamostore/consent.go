@@ -27,11 +27,14 @@ type consentItem struct {
 	At       time.Time `dynamodbav:"at"`
 	Evidence string    `dynamodbav:"evidence,omitempty"`
 	Source   string    `dynamodbav:"source,omitempty"`
+	By       string    `dynamodbav:"by,omitempty"`
+	Reason   string    `dynamodbav:"reason,omitempty"`
 }
 
 func (s *Store) consentWrites(c conversation.ConsentEntry) ([]types.TransactWriteItem, error) {
 	av, err := marshal(consentItem{PK: leadPartPK(c.OrgID, c.LeadID), SK: consentSK(c.ID), Type: "consent", OrgID: c.OrgID,
-		LeadID: c.LeadID, Channel: string(c.Channel), Purpose: c.Purpose, Action: c.Action, At: c.At, Evidence: c.Evidence, Source: c.Source})
+		LeadID: c.LeadID, Channel: string(c.Channel), Purpose: c.Purpose, Action: c.Action, At: c.At, Evidence: c.Evidence, Source: c.Source,
+		By: c.By, Reason: c.Reason})
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +99,8 @@ func (s *Store) ConsentLedger(ctx context.Context, orgID, leadID string) ([]conv
 			return nil, err
 		}
 		out = append(out, conversation.ConsentEntry{ID: it.SK[len(prefixConsent):], OrgID: it.OrgID, LeadID: it.LeadID,
-			Channel: conversation.Channel(it.Channel), Purpose: it.Purpose, Action: it.Action, At: it.At, Evidence: it.Evidence, Source: it.Source})
+			Channel: conversation.Channel(it.Channel), Purpose: it.Purpose, Action: it.Action, At: it.At, Evidence: it.Evidence, Source: it.Source,
+			By: it.By, Reason: it.Reason})
 	}
 	return out, nil
 }

@@ -176,3 +176,25 @@ const skPair = "PAIR"
 func bookingPK(orgID, msgID string) string { return "RATE#BOOKING#" + orgID + "#" + msgID }
 
 const skBooking = "BOOKING"
+
+// Privacy policy versions (platform-wide) and each org's acknowledgements.
+const (
+	pkPolicy            = "POLICY"
+	prefixPolicyVersion = "VERSION#"
+	prefixPolicyAck     = "POLICY_ACK#"
+)
+
+// policyVersionSK is one published version in the POLICY partition.
+func policyVersionSK(id string) string { return prefixPolicyVersion + id }
+
+// policyAckSK is an org's acknowledgement of a version, in the org's
+// partition.
+func policyAckSK(versionID string) string { return prefixPolicyAck + versionID }
+
+// ownersPK is GSI1's partition of every org's active owners (sort key
+// ownerSK), so that a platform notice reaches them without a Scan. One
+// partition for all owners is fine for a rarely read list of one user per
+// org; it is written only when an owner is created or changes.
+const ownersPK = "OWNERS"
+
+func ownerSK(orgID, userID string) string { return orgID + "#" + userID }

@@ -59,40 +59,19 @@ func Marketing(m conversation.Message, msgType string) bool {
 
 // OptedOut reports whether a lead's current consent (lead.Lead.Consent:
 // "channel:purpose" → "opt_out@<RFC 3339>" | "opt_in@<RFC 3339>") blocks a
-// message on ch: an opt-out of the whole channel, or for marketing messages
-// of the marketing purpose too, that is newer than every opt-in of those
-// keys. An opt-out and an opt-in in the same second block; an opt-out with
-// an unreadable time blocks.
+// message on ch: conversation.Preference for the message's purpose
+// (marketing, else service) is opted out. The whole channel's key counts
+// for both purposes, so an opt-out of the whole channel blocks every
+// message until an opt-in of the channel or of the purpose is newer. An
+// opt-out and an opt-in in the same second block; an opt-out with an
+// unreadable time blocks.
 func OptedOut(consent map[string]string, ch conversation.Channel, marketing bool) bool {
-	keys := []string{string(ch) + ":" + conversation.PurposeAll}
+	purpose := conversation.PurposeService
 	if marketing {
-		keys = append(keys, string(ch)+":"+conversation.PurposeMarketing)
+		purpose = conversation.PurposeMarketing
 	}
-	var out, in time.Time
-	var hasOut bool
-	for _, k := range keys {
-		v, ok := consent[k]
-		if !ok {
-			continue
-		}
-		action, at, _ := strings.Cut(v, "@")
-		t, err := time.Parse(time.RFC3339Nano, at)
-		switch action {
-		case conversation.OptOut:
-			if err != nil {
-				return true
-			}
-			if !hasOut || t.After(out) {
-				out = t
-			}
-			hasOut = true
-		case conversation.OptIn:
-			if err == nil && t.After(in) {
-				in = t
-			}
-		}
-	}
-	return hasOut && !in.After(out)
+	st, _ := conversation.Preference(consent, ch, purpose)
+	return st == conversation.StateOptedOut
 }
 
 // WindowOpen reports whether WhatsApp's customer-service window, opened by

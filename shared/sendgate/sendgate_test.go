@@ -50,6 +50,10 @@ func TestOptedOut(t *testing.T) {
 		{"same second blocks", map[string]string{"whatsapp:marketing": "opt_out@" + early, "whatsapp:all": "opt_in@" + early}, conversation.ChannelWhatsApp, true, true},
 		{"unreadable opt-out blocks", map[string]string{"email:all": "opt_out@yesterday"}, conversation.ChannelEmail, false, true},
 		{"email opt-out", map[string]string{"email:all": "opt_out@" + late}, conversation.ChannelEmail, false, true},
+		{"staff service opt-in after STOP", map[string]string{"whatsapp:all": "opt_out@" + early, "whatsapp:service": "opt_in@" + late}, conversation.ChannelWhatsApp, false, false},
+		{"staff service opt-in leaves marketing out", map[string]string{"whatsapp:all": "opt_out@" + early, "whatsapp:service": "opt_in@" + late}, conversation.ChannelWhatsApp, true, true},
+		{"staff service opt-out", map[string]string{"whatsapp:service": "opt_out@" + early}, conversation.ChannelWhatsApp, false, true},
+		{"staff service opt-out, marketing message", map[string]string{"whatsapp:service": "opt_out@" + early}, conversation.ChannelWhatsApp, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

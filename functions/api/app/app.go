@@ -25,6 +25,7 @@ import (
 	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/httpapi"
@@ -37,6 +38,7 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/phone"
+	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
@@ -57,6 +59,9 @@ var (
 	_ campaigns.Store     = (*dynamostore.Store)(nil)
 	_ campaign.PageStore  = (*dynamostore.Store)(nil)
 )
+
+// The store keeps the consent ledger the lead preferences read and append.
+var _ conversation.PreferenceStore = (*dynamostore.Store)(nil)
 
 // New returns the api function's handler. Extra SDK options (a call
 // counter in benchmarks, say) apply to every client.
@@ -143,8 +148,10 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	// the endpoint and region come from the SDK's standard settings.
 	senders := &account.SenderService{Store: store, Identities: sesmail.New(sesv2.NewFromConfig(awsCfg), ""),
 		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
-	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion})
-	leads.Register(api, kit, leads.Deps{Leads: leadService})
+	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
+		Policy: &policy.Service{Store: store, Audit: kit}})
+	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
+	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		EmailFrom:   cfg.EmailFrom,

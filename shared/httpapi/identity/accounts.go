@@ -84,6 +84,9 @@ type RefreshIn struct {
 type MeOut struct {
 	User UserOut `json:"user"`
 	Org  OrgOut  `json:"org"`
+	// PolicyNotice is set for an org owner until the org acknowledges the
+	// newest privacy policy version.
+	PolicyNotice *PolicyVersionOut `json:"policy_notice" doc:"For an owner: the newest privacy policy version until acknowledged (POST /v1/me/policy-acknowledgement); else null."`
 }
 
 // Login throttling: after this many failures for one email inside the
@@ -309,5 +312,9 @@ func (s *server) me(ctx context.Context, _ *struct{}) (*meOutput, error) {
 	if err != nil {
 		return nil, s.Internal(ctx, "read org", err)
 	}
-	return &meOutput{Body: MeOut{User: userOut(p.User), Org: orgOut(org)}}, nil
+	notice, err := s.deps.Policy.Notice(ctx, p.User)
+	if err != nil {
+		return nil, s.Internal(ctx, "read policy notice", err)
+	}
+	return &meOutput{Body: MeOut{User: userOut(p.User), Org: orgOut(org), PolicyNotice: policyVersionOut(notice)}}, nil
 }

@@ -46,6 +46,9 @@ type Deps struct {
 	// DefaultRegion is the default region of a new org (ISO 3166, "IN"
 	// when empty).
 	DefaultRegion string
+	// Policy shows privacy policy versions and takes owners'
+	// acknowledgements (policy.Service).
+	Policy PolicyService
 }
 
 type server struct {
@@ -62,4 +65,5 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	s.registerAuth(api)
 	s.registerUsers(api)
 	s.registerAudit(api)
+	s.registerPolicy(api)
 }

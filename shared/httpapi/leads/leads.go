@@ -1,6 +1,8 @@
 // Package leads is the lead area of the HTTP API: create, read, list,
-// change and delete leads. The rules (roles, assignment, versions, audit)
-// are lead.Service's; the handlers decode, call it and encode.
+// change and delete leads, and read and set their communication
+// preferences. The rules (roles, assignment, versions, audit) are
+// lead.Service's and conversation.PreferenceService's; the handlers decode,
+// call them and encode.
 package leads
 
 import (
@@ -32,6 +34,9 @@ type Service interface {
 // Deps are the collaborators of the lead routes.
 type Deps struct {
 	Leads Service
+	// Preferences reads and changes leads' communication preferences
+	// (conversation.PreferenceService).
+	Preferences PreferenceService
 }
 
 // LeadOut is a lead as the API shows it.
@@ -148,6 +153,7 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 		Summary: "Delete a lead", DefaultStatus: http.StatusNoContent, Security: httpapi.BearerSecurity,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.deleteLead)
+	s.registerPreferences(api)
 }
 
 // actor is the caller of the request as a lead.Actor.
