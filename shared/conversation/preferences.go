@@ -2,6 +2,7 @@ package conversation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,6 +19,12 @@ var (
 	Channels = []Channel{ChannelWhatsApp, ChannelEmail}
 	Purposes = []string{PurposeMarketing, PurposeService}
 )
+
+// ErrPersonOptedOut refuses a staff opt-in over an opt-out the person made
+// themselves (a STOP keyword, a template's opt-out button, a bounce or a
+// complaint): only the person can take that back, by opting in again (START).
+// Staff may undo an opt-out that staff recorded.
+var ErrPersonOptedOut = errors.New("the person opted out themselves; only they can opt back in")
 
 // MaxReasonLen bounds the reason staff give for changing a preference.
 const MaxReasonLen = 500
@@ -120,6 +127,11 @@ func (s *PreferenceService) Set(ctx context.Context, a lead.Actor, leadID string
 	if c.State == StateOptedOut {
 		action = OptOut
 	}
+	if action == OptIn {
+		if err := s.mayOptIn(ctx, l, c); err != nil {
+			return Preferences{}, err
+		}
+	}
 	at := s.now().UTC()
 	entry := ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: l.OrgID, LeadID: l.ID,
 		Channel: c.Channel, Purpose: c.Purpose, Action: action, At: at, Source: SourceStaff, By: a.User.ID, Reason: strings.TrimSpace(c.Reason)}
@@ -135,6 +147,30 @@ func (s *PreferenceService) Set(ctx context.Context, a lead.Actor, leadID string
 		return Preferences{}, err
 	}
 	return s.view(ctx, l)
+}
+
+// mayOptIn refuses a staff opt-in while the person's own opt-out decides
+// the preference: the newest ledger entry for the channel and purpose (or
+// the whole channel) is an opt-out that did not come from staff.
+func (s *PreferenceService) mayOptIn(ctx context.Context, l lead.Lead, c PreferenceChange) error {
+	if st, _ := Preference(l.Consent, c.Channel, c.Purpose); st != StateOptedOut {
+		return nil
+	}
+	ledger, err := s.Store.ConsentLedger(ctx, l.OrgID, l.ID)
+	if err != nil {
+		return fmt.Errorf("read consent of lead %s: %w", l.ID, err)
+	}
+	for i := len(ledger) - 1; i >= 0; i-- {
+		e := ledger[i]
+		if e.Channel != c.Channel || (e.Purpose != c.Purpose && e.Purpose != PurposeAll) {
+			continue
+		}
+		if e.Action == OptOut && e.Source != SourceStaff {
+			return ErrPersonOptedOut
+		}
+		return nil
+	}
+	return nil
 }
 
 func (c PreferenceChange) validate() error {

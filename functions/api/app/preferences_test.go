@@ -91,40 +91,48 @@ func TestLeadPreferences(t *testing.T) {
 		}
 	})
 
-	t.Run("staff opt-in opens the gate", func(t *testing.T) {
-		r := put(owner, devi, optIn)
+	t.Run("the person's opt-out holds against staff", func(t *testing.T) {
+		problemCode(t, put(owner, devi, optIn), 409, "opted_out_by_person")
+		if _, h := prefs(t, e.do(t, "GET", path, owner.Access, nil)); len(h) != 1 {
+			t.Fatalf("history after a refused opt-in %v", h)
+		}
+		problemCode(t, e.send(t, owner, devi, textMsg("Here are the visit details.")), 409, "opted_out")
+	})
+
+	emailService := map[string]any{"channel": "email", "purpose": "service", "state": "opted_out", "reason": "Asked by phone: no more email"}
+	t.Run("staff opt-out closes the gate", func(t *testing.T) {
+		email := map[string]any{"channel": "email", "client_message_id": cid(), "subject": "Your visit", "text": "See you Friday."}
+		expect(t, e.send(t, owner, devi, email), 202)
+		states, _ := prefs(t, put(owner, devi, emailService))
+		if states["email:service"] != "opted_out" || states["email:marketing"] != "unknown" {
+			t.Fatalf("after staff email opt-out %v", states)
+		}
+		email["client_message_id"] = cid()
+		problemCode(t, e.send(t, owner, devi, email), 409, "opted_out")
+	})
+
+	t.Run("staff undo a staff opt-out and the gate opens", func(t *testing.T) {
+		undo := map[string]any{"channel": "email", "purpose": "service", "state": "opted_in", "reason": "Called back: email is fine after all"}
+		r := put(owner, devi, undo)
 		states, history := prefs(t, r)
-		if states["whatsapp:service"] != "opted_in" || states["whatsapp:marketing"] != "opted_out" {
-			t.Fatalf("after staff opt-in %v", states)
+		if states["email:service"] != "opted_in" || states["whatsapp:service"] != "opted_out" {
+			t.Fatalf("after staff undo %v", states)
 		}
 		last := history[len(history)-1]
-		if len(history) != 2 || last["purpose"] != "service" || last["action"] != "opt_in" || last["source"] != "staff" ||
-			last["changed_by"] != owner.UserID || last["reason"] != optIn["reason"] {
-			t.Fatalf("history after staff opt-in %s", r.Raw)
+		if len(history) != 3 || last["purpose"] != "service" || last["action"] != "opt_in" || last["source"] != "staff" ||
+			last["changed_by"] != owner.UserID || last["reason"] != undo["reason"] {
+			t.Fatalf("history after staff undo %s", r.Raw)
 		}
 		// The sender's gate reads the very same consent.
 		l, err := e.store.GetLead(ctx, owner.OrgID, devi)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sendgate.OptedOut(l.Consent, conversation.ChannelWhatsApp, false) || !sendgate.OptedOut(l.Consent, conversation.ChannelWhatsApp, true) {
-			t.Fatalf("gate after staff opt-in: consent %v", l.Consent)
+		if sendgate.OptedOut(l.Consent, conversation.ChannelEmail, false) || !sendgate.OptedOut(l.Consent, conversation.ChannelWhatsApp, false) {
+			t.Fatalf("gate after staff undo: consent %v", l.Consent)
 		}
-		expect(t, e.send(t, owner, devi, textMsg("Here are the visit details.")), 202)
-		sale := map[string]any{"channel": "whatsapp", "client_message_id": cid(), "type": "template",
-			"template": map[string]any{"name": "spring_sale", "language": "en_US", "components": []map[string]any{{"type": "body", "parameters": []map[string]string{{"type": "text", "text": "Devi"}}}}}}
-		problemCode(t, e.send(t, owner, devi, sale), 409, "opted_out")
-	})
-
-	t.Run("staff opt-out closes the gate", func(t *testing.T) {
 		email := map[string]any{"channel": "email", "client_message_id": cid(), "subject": "Your visit", "text": "See you Friday."}
 		expect(t, e.send(t, owner, devi, email), 202)
-		states, _ := prefs(t, put(owner, devi, map[string]any{"channel": "email", "purpose": "service", "state": "opted_out", "reason": "Asked by phone: no more email"}))
-		if states["email:service"] != "opted_out" || states["email:marketing"] != "unknown" {
-			t.Fatalf("after staff email opt-out %v", states)
-		}
-		email["client_message_id"] = cid()
-		problemCode(t, e.send(t, owner, devi, email), 409, "opted_out")
 	})
 
 	t.Run("agent on its own lead", func(t *testing.T) {
@@ -141,7 +149,7 @@ func TestLeadPreferences(t *testing.T) {
 		for _, it := range r.items() {
 			d, _ := it["details"].(map[string]any)
 			if it["action"] == "lead.preferences" && it["actor_id"] == owner.UserID && it["target_id"] == devi &&
-				d["channel"] == "whatsapp" && d["purpose"] == "service" && d["state"] == "opted_in" && d["reason"] == optIn["reason"] {
+				d["channel"] == "email" && d["purpose"] == "service" && d["state"] == "opted_out" && d["reason"] == emailService["reason"] {
 				changed = true
 			}
 			if it["action"] == "permission.denied" && it["actor_id"] == viewer.UserID && d["attempted"] == "lead.preferences" {

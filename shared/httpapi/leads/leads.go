@@ -16,6 +16,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
@@ -181,6 +182,9 @@ func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error 
 		return p
 	case errors.Is(err, lead.ErrNotFound):
 		return httpapi.NotFound("lead")
+	case errors.Is(err, conversation.ErrPersonOptedOut):
+		return httpapi.NewProblem(http.StatusConflict, "opted_out_by_person",
+			"the person opted out themselves (a STOP, an opt-out button, a bounce or a complaint); only they can opt back in, for example by sending START")
 	case errors.Is(err, lead.ErrVersionMismatch):
 		return httpapi.NewProblem(http.StatusPreconditionFailed, "version_mismatch", "the lead changed since you read it; fetch it and retry")
 	}

@@ -65,8 +65,11 @@ func (s *server) registerPreferences(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "set-lead-preference", Method: http.MethodPut, Path: "/v1/leads/{id}/preferences", Tags: []string{"leads"},
 		Summary: "Record a lead's opt-in or opt-out for one channel and purpose", Security: httpapi.BearerSecurity,
+		Description: "Staff record what the person told them, with the reason. An opt-in over an opt-out the person made " +
+			"themselves (STOP, an opt-out button, a bounce, a complaint) is refused with 409 opted_out_by_person: only the " +
+			"person can take it back. An opt-out recorded by staff may be undone by staff.",
 		MaxBodyBytes: httpapi.MaxBodyBytes,
-		Errors:       []int{http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity},
+		Errors:       []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}, s.setPreference)
 }
 
