@@ -8,7 +8,9 @@
 // (processed-event claims), messages.go, outbound.go (queueing and the send
 // state), consent.go, inbox.go, integrations.go, campaigns.go,
 // automation.go, pacing.go and emailsender.go. Expressions are written as
-// strings with named placeholders.
+// strings with named placeholders. ttl.go holds the retention periods of
+// time-bound items (backfill_ttl.go the one-off migration that gives older
+// items theirs), datamap.go the data map registry behind docs/data-map.md.
 package dynamostore
 
 import (
