@@ -24,7 +24,8 @@ import (
 //     keeps a lead's mixed-channel timeline whole.
 //   - Idempotency and event claims (EVENT#, client-message guards CLIENTMSG#
 //     of API sends): 30 days after the claim (claimTTL). Meta retries a
-//     webhook for up to 36 hours; an intake payload can wait 14 days in its
+//     failed Graph webhook (Lead Ads) for up to 36 hours and a WhatsApp
+//     webhook for up to 7 days; an intake payload can wait 14 days in its
 //     queue and 14 more in the dead-letter queue before it is redriven
 //     (infra/topology, infra/stack); the outbound queue keeps 4 days; a
 //     client retries a send with the same client_message_id within minutes

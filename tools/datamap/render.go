@@ -35,9 +35,9 @@ func Render() []byte {
 	p("why they were chosen are in `shared/dynamostore/ttl.go`: messages of both channels, their\n")
 	p("provider id guards and status logs 12 months after the message (the policy's WhatsApp limit;\n")
 	p("email shares it so that a lead's history has one horizon); event claims and client-message\n")
-	p("guards 30 days (longer than Meta's 36 hours of webhook retries and an intake payload's 14 days\n")
-	p("in its queue plus 14 in the dead-letter queue); parked events 90 days (Meta's retention of a\n")
-	p("Lead Ads lead).\n\n")
+	p("guards 30 days (longer than Meta's webhook retries, 36 hours for Lead Ads and 7 days for\n")
+	p("WhatsApp, and an intake payload's 14 days in its queue plus 14 in the dead-letter queue);\n")
+	p("parked events 90 days (Meta's retention of a Lead Ads lead).\n\n")
 
 	p("## Item kinds\n\n")
 	p("| item | PK | SK | personal attributes | retention |\n|---|---|---|---|---|\n")
