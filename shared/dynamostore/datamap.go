@@ -199,8 +199,9 @@ func personal(src Source, note string) Field { return Field{Personal: true, Sour
 // updated marks f as set by update expressions only.
 func updated(f Field) Field { f.UpdateOnly = true; return f }
 
-func keyWith(note string) Field {
-	return Field{Personal: true, Source: System, Note: "key; embeds " + note}
+// keyWith is a key that embeds personal data from src.
+func keyWith(src Source, note string) Field {
+	return Field{Personal: true, Source: src, Note: "key; embeds " + note}
 }
 
 // Reader descriptions shared by several kinds.
@@ -233,7 +234,7 @@ func DataMap() []ItemKind {
 			Retention: []Retention{closure, userErr},
 			Readers:   "the org's users (GET /v1/users, without the hash); the api function for login and every request"},
 		{Name: "login email guard", Item: emailItem{}, PK: "EMAIL#<email>", SK: "EMAIL",
-			Fields:    map[string]Field{"PK": keyWith("the login email"), "SK": keyF, "type": typeF, "user_id": idRefF, "org_id": idRefF},
+			Fields:    map[string]Field{"PK": keyWith(User, "the login email"), "SK": keyF, "type": typeF, "user_id": idRefF, "org_id": idRefF},
 			Retention: []Retention{closure, userErr}, Readers: "the api function (login, sign-up, adding users)"},
 		{Name: "lead", Item: leadItem{}, PK: "ORG#<org>", SK: "LEAD#<lead ulid>",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "GSI1PK": keyF, "GSI1SK": keyF, "GSI2PK": keyF, "GSI2SK": keyF, "type": typeF,
@@ -249,11 +250,11 @@ func DataMap() []ItemKind {
 				{RulePurgeOnDisconnect, "the fields named in provenance.fields, when the integration it names is disconnected"}, closure, erasure},
 			Readers: readLead},
 		{Name: "lead phone guard", Item: guardItem{}, PK: "ORG#<org>", SK: "UNIQ#PHONE#<e164>",
-			Fields:    map[string]Field{"PK": keyF, "SK": keyWith("the lead's phone"), "type": typeF, "lead_id": idRefF},
+			Fields:    map[string]Field{"PK": keyF, "SK": keyWith(User|Meta, "the lead's phone"), "type": typeF, "lead_id": idRefF},
 			Retention: []Retention{{RuleDeleted, "with its lead, or when the lead's phone changes"}, closure, erasure},
 			Readers:   "the api and ingest functions (duplicate checks, finding a WhatsApp sender's lead)"},
 		{Name: "lead email guard", Item: guardItem{}, PK: "ORG#<org>", SK: "UNIQ#EMAIL#<email>",
-			Fields:    map[string]Field{"PK": keyF, "SK": keyWith("the lead's email"), "type": typeF, "lead_id": idRefF},
+			Fields:    map[string]Field{"PK": keyF, "SK": keyWith(User|Meta, "the lead's email"), "type": typeF, "lead_id": idRefF},
 			Retention: []Retention{{RuleDeleted, "with its lead, or when the lead's email changes"}, closure, erasure},
 			Readers:   "the api and ingest functions (duplicate checks)"},
 		{Name: "audit record", Item: auditItem{}, PK: "AUDIT#<org>", SK: "<record ulid>",
@@ -269,7 +270,7 @@ func DataMap() []ItemKind {
 			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "revoked": sysF, "created_at": personal(System, "when the user signed in"), "ttl": ttlF},
 			Retention: []Retention{ttlRule("when the session family expires"), closure}, Readers: "the api function (refresh, logout)"},
 		{Name: "failed-login counter", Item: throttleItem{}, PK: "THROTTLE#LOGIN#<sha256(email)>", SK: "THROTTLE",
-			Fields:    map[string]Field{"PK": keyWith("a SHA-256 of the email tried"), "SK": keyF, "failures": sysF, "window_start": sysF, "ttl": ttlF},
+			Fields:    map[string]Field{"PK": keyWith(User, "a SHA-256 of the email tried"), "SK": keyF, "failures": sysF, "window_start": sysF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("at the end of the 15-minute window"), {RuleDeleted, "on a successful login"}},
 			Readers:   "the api function (login)"},
 		{Name: "sealed platform secret", Item: secretItem{}, PK: "SECRET#<name>", SK: "SECRET",
@@ -292,15 +293,15 @@ func DataMap() []ItemKind {
 				"name": personal(User, "display name"), "status": {Source: EmailProvider | System}, "checked_at": sysF, "set_by": idRefF, "set_at": sysF},
 			Retention: []Retention{{RuleDeleted, "DELETE /v1/email/sender"}, closure}, Readers: readOrgAdmin + "; sender for every email"},
 		{Name: "sender address claim", Item: senderOwnerItem{}, PK: "SENDER#<email>", SK: "OWNER",
-			Fields:    map[string]Field{"PK": keyWith("the sender address"), "SK": keyF, "type": typeF, "org_id": idRefF, "verified": {Source: EmailProvider}},
+			Fields:    map[string]Field{"PK": keyWith(User, "the sender address"), "SK": keyF, "type": typeF, "org_id": idRefF, "verified": {Source: EmailProvider}},
 			Retention: []Retention{{RuleDeleted, "when the org forgets or replaces the address"}, closure}, Readers: "the api function (setting the sender address)"},
 		{Name: "processed event", Item: eventItem{}, PK: "ORG#<org>", SK: "EVENT#leadgen:<leadgen id>",
-			Fields: map[string]Field{"PK": keyF, "SK": keyWith("Meta's leadgen id or the SES id of an opt-out"), "type": typeF,
+			Fields: map[string]Field{"PK": keyF, "SK": keyWith(Meta|EmailProvider, "Meta's leadgen id or the SES id of an opt-out"), "type": typeF,
 				"ref": idRefF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("30 days after the claim (redelivery horizon, see ttl.go)"), closure},
 			Readers:   "ingest and backfill (duplicate checks)"},
 		{Name: "parked event", Item: parkedItem{}, PK: "PARKED#<org>#<kind>#<id>", SK: "<event key>",
-			Fields: map[string]Field{"PK": keyF, "SK": keyWith("Meta's leadgen id"), "type": typeF,
+			Fields: map[string]Field{"PK": keyF, "SK": keyWith(Meta, "Meta's leadgen id"), "type": typeF,
 				"payload": personal(Meta, "the webhook change: leadgen, form and ad ids"), "parked_at": sysF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("90 days after parking (Meta keeps a lead retrievable that long)"),
 				{RuleDeleted, "when replayed on reconnect"}, {RulePurgeOnDisconnect, ""}, closure},
@@ -362,7 +363,7 @@ func DataMap() []ItemKind {
 				"ttl": {Source: System, Note: "expiry, epoch seconds", UpdateOnly: true}},
 			Retention: []Retention{ttlRule("two minutes after the window")}, Readers: "sender (pacing)"},
 		{Name: "per-recipient send schedule", PK: "RATE#<number>#TO#<wa_id>", SK: "PAIR",
-			Fields: map[string]Field{"PK": updated(keyWith("the recipient's WhatsApp id (phone)")), "SK": updated(keyF), "tat": {Source: System, UpdateOnly: true},
+			Fields: map[string]Field{"PK": updated(keyWith(User|Meta, "the recipient's WhatsApp id (phone)")), "SK": updated(keyF), "tat": {Source: System, UpdateOnly: true},
 				"ttl": {Source: System, Note: "expiry, epoch seconds", UpdateOnly: true}},
 			Retention: []Retention{ttlRule("a day after the last send")}, Readers: "sender (pacing)"},
 		{Name: "saved booking of a pair slot", Item: bookingItem{}, PK: "RATE#BOOKING#<org>#<message>", SK: "BOOKING",
