@@ -22,7 +22,7 @@ GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench deploy tools clean dlq policy
+.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench deploy tools clean dlq policy datamap
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ invoke: build ## Run bin/local/$(FN)/bootstrap under the Lambda RIE with EVENT a
 
 bench: build ## Measure cold start, size, calls per request and the Meta intake figures; writes docs/benchmarks.md
 	$(GO) run ./tools/withstack -- $(GO) run ./tools/bench -out docs/benchmarks.md
+
+datamap: ## Write docs/data-map.md (every item kind, personal data, retention) from shared/dynamostore/datamap.go
+	$(GO) run ./tools/datamap -out docs/data-map.md
 
 deploy: build ## Deploy to the AWS account in your environment (needs real credentials; not runnable here)
 	cd $(TOOLCHAIN) && { [ -d node_modules ] || npm ci --no-audit --no-fund; }

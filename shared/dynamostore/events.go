@@ -20,7 +20,8 @@ import (
 // org. The first claim wins; later ones are intake.ErrDuplicate.
 func (s *Store) ClaimEvent(ctx context.Context, orgID, eventKey, ref string) error {
 	claim := s.eventClaim(orgID, eventKey, ref).Put
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: claim.TableName, Item: claim.Item, ConditionExpression: claim.ConditionExpression})
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: claim.TableName, Item: claim.Item, ConditionExpression: claim.ConditionExpression,
+		ExpressionAttributeNames: claim.ExpressionAttributeNames, ExpressionAttributeValues: claim.ExpressionAttributeValues})
 	if isConditionFailed(err) {
 		return intake.ErrDuplicate
 	}
@@ -32,24 +33,31 @@ func (s *Store) ClaimEvent(ctx context.Context, orgID, eventKey, ref string) err
 
 // EventClaimed reports whether an event key was processed, and its ref.
 func (s *Store) EventClaimed(ctx context.Context, orgID, eventKey string) (string, bool, error) {
-	var it struct {
-		Ref string `dynamodbav:"ref"`
-	}
+	var it eventItem
 	ok, err := s.get(ctx, orgPK(orgID), eventSK(eventKey), &it)
 	return it.Ref, ok, err
 }
 
 // eventClaim is the write that claims an event key, naming what it
-// produced (ref), unless it was claimed before.
+// produced (ref), unless it was claimed before (and the claim has not
+// expired: claims last 30 days, see ttl.go).
 func (s *Store) eventClaim(orgID, eventKey, ref string) types.TransactWriteItem {
+	now := s.now()
+	item, _ := marshal(eventItem{PK: orgPK(orgID), SK: eventSK(eventKey), Type: "event", Ref: ref, TTL: claimTTL(now)}) // strings and a number always encode
 	return types.TransactWriteItem{Put: &types.Put{
-		TableName: &s.table,
-		Item: map[string]types.AttributeValue{
-			attrPK: &types.AttributeValueMemberS{Value: orgPK(orgID)}, attrSK: &types.AttributeValueMemberS{Value: eventSK(eventKey)},
-			"type": &types.AttributeValueMemberS{Value: "event"}, "ref": &types.AttributeValueMemberS{Value: ref},
-		},
-		ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		TableName: &s.table, Item: item,
+		ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: claimFreeNames(), ExpressionAttributeValues: claimFreeValues(now),
 	}}
+}
+
+// eventItem is a processed-event claim.
+type eventItem struct {
+	PK   string `dynamodbav:"PK"`
+	SK   string `dynamodbav:"SK"`
+	Type string `dynamodbav:"type"`
+	// Ref names what the event produced (a lead id).
+	Ref string `dynamodbav:"ref"`
+	TTL int64  `dynamodbav:"ttl"`
 }
 
 // CreateLeadForEvent creates a lead and claims the event that produced it

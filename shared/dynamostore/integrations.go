@@ -261,12 +261,15 @@ type parkedItem struct {
 	Type    string    `dynamodbav:"type"`
 	Payload []byte    `dynamodbav:"payload"`
 	Parked  time.Time `dynamodbav:"parked_at"`
+	// TTL expires the event 90 days after it was parked (ttl.go).
+	TTL int64 `dynamodbav:"ttl"`
 }
 
 // ParkEvent keeps an event that cannot be processed until the integration
 // is reconnected (its token was refused). key makes parking idempotent.
 func (s *Store) ParkEvent(ctx context.Context, orgID string, kind integration.Kind, externalID, eventKey string, payload []byte) error {
-	av, err := marshal(parkedItem{PK: parkedPK(orgID, string(kind), externalID), SK: eventKey, Type: "parked_event", Payload: payload, Parked: s.now()})
+	av, err := marshal(parkedItem{PK: parkedPK(orgID, string(kind), externalID), SK: eventKey, Type: "parked_event", Payload: payload, Parked: s.now(),
+		TTL: parkedTTL(s.now())})
 	if err != nil {
 		return err
 	}
@@ -276,24 +279,34 @@ func (s *Store) ParkEvent(ctx context.Context, orgID string, kind integration.Ki
 	return nil
 }
 
-// ParkedEvents returns up to limit parked events of an integration.
+// ParkedEvents returns up to limit live parked events of an integration
+// (expired ones are skipped, reading at most maxListPages pages).
 func (s *Store) ParkedEvents(ctx context.Context, orgID string, kind integration.Kind, externalID string, limit int) (map[string][]byte, error) {
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: parkedPK(orgID, string(kind), externalID)}},
 		Limit:                     aws.Int32(pageLimit(limit)),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list parked events: %w", err)
 	}
-	res := make(map[string][]byte, len(out.Items))
-	for _, item := range out.Items {
-		var it parkedItem
-		if err := unmarshal(item, &it); err != nil {
-			return nil, err
+	res := map[string][]byte{}
+	for range maxListPages {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list parked events: %w", err)
 		}
-		res[it.SK] = it.Payload
+		for _, item := range live(out.Items, s.now()) {
+			var it parkedItem
+			if err := unmarshal(item, &it); err != nil {
+				return nil, err
+			}
+			if len(res) < limit {
+				res[it.SK] = it.Payload
+			}
+		}
+		if len(res) >= limit || out.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 	return res, nil
 }

@@ -54,6 +54,8 @@ type messageItem struct {
 	Reason     string            `dynamodbav:"reason,omitempty"`
 	// FromMeta marks content received from Meta, for purges on disconnect.
 	FromMeta bool `dynamodbav:"from_meta"`
+	// TTL expires the message 12 months after its time (ttl.go).
+	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
 type mediaAttr struct {
@@ -71,6 +73,8 @@ type wamidItem struct {
 	OrgID  string `dynamodbav:"org_id"`
 	LeadID string `dynamodbav:"lead_id"`
 	MsgSK  string `dynamodbav:"msg_sk"`
+	// TTL is its message's (ttl.go).
+	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
 // clientMessageItem guards one message per client message id in an org and
@@ -81,6 +85,9 @@ type clientMessageItem struct {
 	Type   string `dynamodbav:"type"`
 	LeadID string `dynamodbav:"lead_id"`
 	MsgSK  string `dynamodbav:"msg_sk"`
+	// TTL is 30 days after the send was queued, or its message's for a
+	// campaign message (ttl.go).
+	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
 type statusLogItem struct {
@@ -92,6 +99,8 @@ type statusLogItem struct {
 	ErrorCode  int       `dynamodbav:"error_code,omitempty"`
 	ErrorTitle string    `dynamodbav:"error_title,omitempty"`
 	Applied    bool      `dynamodbav:"applied"`
+	// TTL is its message's (ttl.go).
+	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
 func toMessageItem(m conversation.Message, fromMeta bool) messageItem {
@@ -99,7 +108,7 @@ func toMessageItem(m conversation.Message, fromMeta bool) messageItem {
 		LeadID: m.LeadID, Channel: string(m.Channel), Direction: string(m.Direction), ProviderID: m.ProviderID, MsgType: m.Type,
 		Text: m.Text, Details: m.Details, Status: string(m.Status), StatusRank: m.Status.Rank(), ErrorCode: m.ErrorCode,
 		ErrorTitle: m.ErrorTitle, At: m.At, Number: m.Number, FromMeta: fromMeta, Payload: m.Payload, ClientID: m.ClientMessageID,
-		Reason: m.Reason}
+		Reason: m.Reason, TTL: messageTTL(m.At)}
 	if m.Media != nil {
 		it.Media = &mediaAttr{ID: m.Media.ID, MimeType: m.Media.MimeType, SHA256: m.Media.SHA256, Caption: m.Media.Caption, Filename: m.Media.Filename}
 	}
@@ -128,7 +137,8 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 	if err != nil {
 		return err
 	}
-	guardAV, err := marshal(wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID, MsgSK: messageSK(m.ID)})
+	guardAV, err := marshal(wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID, MsgSK: messageSK(m.ID),
+		TTL: messageTTL(m.At)})
 	if err != nil {
 		return err
 	}
@@ -237,8 +247,12 @@ func (s *Store) ApplyStatus(ctx context.Context, ev conversation.StatusEvent) (m
 	if !ok {
 		return false, conversation.ErrUnknownMessage
 	}
+	logTTL := g.TTL
+	if logTTL == 0 {
+		logTTL = messageTTLOfID(strings.TrimPrefix(g.MsgSK, prefixMsg), ev.At)
+	}
 	logAV, err := marshal(statusLogItem{PK: wamidPK(ev.ProviderID), SK: statusLogSK(ev.At.Unix(), string(ev.Status)), Type: "status_event",
-		Status: string(ev.Status), At: ev.At, ErrorCode: ev.ErrorCode, ErrorTitle: ev.ErrorTitle})
+		Status: string(ev.Status), At: ev.At, ErrorCode: ev.ErrorCode, ErrorTitle: ev.ErrorTitle, TTL: logTTL})
 	if err != nil {
 		return false, err
 	}
@@ -316,7 +330,7 @@ func (s *Store) messagesPage(ctx context.Context, orgID, leadID string, newestFi
 		if err != nil {
 			return messagePage{}, fmt.Errorf("messages of lead %s: %w", leadID, err)
 		}
-		for _, item := range out.Items {
+		for _, item := range live(out.Items, s.now()) {
 			if len(res.Items) == limit {
 				res.Next = messagePosition(res.Items[len(res.Items)-1])
 				return res, nil

@@ -34,13 +34,18 @@ func (s *Store) QueueOutbound(ctx context.Context, m conversation.Message) (stor
 	if err != nil {
 		return m, false, err
 	}
+	guardTTL := claimTTL(s.now())
+	if m.Details[conversation.DetailCampaignID] != "" {
+		guardTTL = messageTTL(m.At)
+	}
 	guard, err := marshal(clientMessageItem{PK: orgPK(m.OrgID), SK: clientMessageSK(m.ClientMessageID), Type: "client_message",
-		LeadID: m.LeadID, MsgSK: messageSK(m.ID)})
+		LeadID: m.LeadID, MsgSK: messageSK(m.ID), TTL: guardTTL})
 	if err != nil {
 		return m, false, err
 	}
 	items := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.table, Item: guard, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+		{Put: &types.Put{TableName: &s.table, Item: guard, ConditionExpression: aws.String(claimFree),
+			ExpressionAttributeNames: claimFreeNames(), ExpressionAttributeValues: claimFreeValues(s.now())}},
 		{Put: &types.Put{TableName: &s.table, Item: msgAV}},
 	}
 	if m.Details[conversation.DetailCampaignID] == "" {
@@ -90,7 +95,8 @@ func (s *Store) FailSend(ctx context.Context, orgID, leadID, msgID string, st co
 // RecordSent stores the provider id of a sent message (accepted) and the
 // guard that lets status webhooks find it, in one transaction.
 func (s *Store) RecordSent(ctx context.Context, orgID, leadID, msgID, providerID string, at time.Time) error {
-	guardAV, err := marshal(wamidItem{PK: wamidPK(providerID), SK: skWAMID, Type: "wamid", OrgID: orgID, LeadID: leadID, MsgSK: messageSK(msgID)})
+	guardAV, err := marshal(wamidItem{PK: wamidPK(providerID), SK: skWAMID, Type: "wamid", OrgID: orgID, LeadID: leadID, MsgSK: messageSK(msgID),
+		TTL: messageTTLOfID(msgID, at)})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,9 @@
 // (processed-event claims), messages.go, outbound.go (queueing and the send
 // state), consent.go, inbox.go, integrations.go, campaigns.go,
 // automation.go, pacing.go and emailsender.go. Expressions are written as
-// strings with named placeholders.
+// strings with named placeholders. ttl.go holds the retention periods of
+// time-bound items (backfill_ttl.go the one-off migration that gives older
+// items theirs), datamap.go the data map registry behind docs/data-map.md.
 package dynamostore
 
 import (
@@ -198,8 +200,8 @@ func pageLimit(n int) int32 {
 // walk over the whole org.
 const maxListPages = 5
 
-// queryPrefix reads every item of partition pk whose sort key starts with
-// prefix, in key order.
+// queryPrefix reads every live item of partition pk whose sort key starts
+// with prefix, in key order.
 func (s *Store) queryPrefix(ctx context.Context, pk, prefix string) ([]map[string]types.AttributeValue, error) {
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:              &s.table,
@@ -214,7 +216,7 @@ func (s *Store) queryPrefix(ctx context.Context, pk, prefix string) ([]map[strin
 		if err != nil {
 			return nil, fmt.Errorf("query %s %s: %w", pk, prefix, err)
 		}
-		out = append(out, pg.Items...)
+		out = append(out, live(pg.Items, s.now())...)
 	}
 	return out, nil
 }
@@ -278,7 +280,8 @@ func backoff(ctx context.Context, attempt int) error {
 }
 
 // batchGet reads items by key with BatchGetItem, 100 keys per call,
-// retrying unprocessed keys with backoff, and hands each item found to fn.
+// retrying unprocessed keys with backoff, and hands each live item found to
+// fn.
 // projection (with its names) limits the attributes read when not nil.
 func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, projection *batchProjection, fn func(map[string]types.AttributeValue) error) error {
 	for start := 0; start < len(keys); start += 100 {
@@ -303,7 +306,7 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 			if err != nil {
 				return fmt.Errorf("batch get: %w", err)
 			}
-			for _, item := range res.Responses[s.table] {
+			for _, item := range live(res.Responses[s.table], s.now()) {
 				if err := fn(item); err != nil {
 					return err
 				}

@@ -1,0 +1,383 @@
+package dynamostore
+
+import (
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The data map: every item kind of the table, each attribute it holds,
+// which of them are personal data, where they come from, which are
+// encrypted by us, the retention rules the item falls under and who reads
+// it. docs/data-map.md is rendered from it (make datamap, tools/datamap).
+// An item's attributes are taken from its struct's dynamodbav tags, so a
+// field added to a struct without a classification here fails the tests
+// (datamap_test.go), as does an item struct without an entry.
+
+// Source says where an attribute's value comes from; several may be
+// combined (User|Meta: typed by a user, or received from Meta).
+type Source uint8
+
+// The sources.
+const (
+	// User is an org's user, in the app or through the API.
+	User Source = 1 << iota
+	// Meta is Meta's webhooks and Graph API (Lead Ads, WhatsApp).
+	Meta
+	// EmailProvider is the email provider (SES message ids, delivery events).
+	EmailProvider
+	// System is Leadluence itself: keys, ids, times, states, counters.
+	System
+)
+
+// String names the sources, "user or Meta".
+func (s Source) String() string {
+	var names []string
+	for _, n := range []struct {
+		s    Source
+		name string
+	}{{User, "user"}, {Meta, "Meta"}, {EmailProvider, "email provider"}, {System, "system"}} {
+		if s&n.s != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names, " or ")
+}
+
+// Field classifies one attribute of an item kind.
+type Field struct {
+	// Personal is true when the value is, or reveals, personal data of a
+	// lead or a user (ids that only point to a lead or user are not
+	// marked; the item they point to is).
+	Personal bool
+	// Source is where the value comes from.
+	Source Source
+	// Encrypted is true when we encrypt the value ourselves (KMS envelope),
+	// on top of the table's encryption at rest that covers everything.
+	Encrypted bool
+	// Note says more (a hash, what the key embeds, ...).
+	Note string
+	// UpdateOnly marks an attribute that no item struct declares: it is
+	// written only by update expressions (keys included, for items that are
+	// only ever updated).
+	UpdateOnly bool
+}
+
+// Rule is a retention rule an item kind falls under.
+type Rule string
+
+// The retention rules.
+const (
+	// RuleTTL: the item carries ttl and DynamoDB deletes it after that time.
+	RuleTTL Rule = "TTL"
+	// RuleDeleted: the application deletes the item (or the attributes
+	// named) on a user action or when it is done with it.
+	RuleDeleted Rule = "deleted by the application"
+	// RuleSanitize: old message content is removed or truncated, keeping
+	// the message's metadata.
+	RuleSanitize Rule = "sanitize"
+	// RulePurgeOnDisconnect: data received from Meta through an integration
+	// is deleted when the integration is disconnected.
+	RulePurgeOnDisconnect Rule = "purge on disconnect"
+	// RulePurgeOnClosure: everything of an org is deleted 90 days after the
+	// account is closed.
+	RulePurgeOnClosure Rule = "purge on closure"
+	// RuleErasure: deleted on a data subject's erasure request.
+	RuleErasure Rule = "erasure"
+	// RuleKept: no expiry of its own; the item lasts as long as what it
+	// belongs to (the platform, the lead).
+	RuleKept Rule = "kept"
+)
+
+// Enforced reports whether the rule is carried out today; the others are
+// declared so that the item is covered when they are built.
+func (r Rule) Enforced() bool {
+	switch r {
+	case RuleTTL, RuleDeleted, RuleKept:
+		return true
+	default:
+		return false
+	}
+}
+
+// Rules lists every retention rule, in the order the data map shows them.
+func Rules() []Rule {
+	return []Rule{RuleTTL, RuleDeleted, RuleSanitize, RulePurgeOnDisconnect, RulePurgeOnClosure, RuleErasure, RuleKept}
+}
+
+// Retention is one rule an item kind falls under, and how it applies.
+type Retention struct {
+	Rule   Rule
+	Detail string
+}
+
+// ItemKind is one kind of item in the table.
+type ItemKind struct {
+	// Name names the kind as docs/data-model.md does.
+	Name string
+	// Item is the zero value of the struct the kind is written from, or nil
+	// for an item written only by update expressions.
+	Item any
+	// PK and SK are the key patterns, as docs/data-model.md writes them.
+	PK, SK string
+	// Fields classifies every attribute, by name (nested ones as
+	// "media.id").
+	Fields map[string]Field
+	// Retention lists the rules the kind falls under.
+	Retention []Retention
+	// Readers says who and what reads the item.
+	Readers string
+}
+
+// Attributes lists the kind's attribute names: its struct's dynamodbav
+// tags (nested structs as "parent.child"), then the update-only ones, each
+// group sorted.
+func (k ItemKind) Attributes() []string {
+	var out []string
+	if k.Item != nil {
+		out = structAttributes(reflect.TypeOf(k.Item), "")
+	}
+	var upd []string
+	for name, f := range k.Fields {
+		if f.UpdateOnly {
+			upd = append(upd, name)
+		}
+	}
+	sort.Strings(upd)
+	return append(out, upd...)
+}
+
+// StructName is the name of the kind's item struct ("" when none).
+func (k ItemKind) StructName() string {
+	if k.Item == nil {
+		return ""
+	}
+	return reflect.TypeOf(k.Item).Name()
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+func structAttributes(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("dynamodbav"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != timeType {
+			out = append(out, structAttributes(ft, prefix+name+".")...)
+			continue
+		}
+		out = append(out, prefix+name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Field shorthands for the registry.
+var (
+	sysF   = Field{Source: System}
+	keyF   = Field{Source: System, Note: "key"}
+	ttlF   = Field{Source: System, Note: "expiry, epoch seconds"}
+	userF  = Field{Source: User}
+	metaF  = Field{Source: Meta}
+	typeF  = Field{Source: System, Note: "item kind"}
+	idRefF = Field{Source: System, Note: "id of another item"}
+)
+
+func personal(src Source, note string) Field { return Field{Personal: true, Source: src, Note: note} }
+
+// updated marks f as set by update expressions only.
+func updated(f Field) Field { f.UpdateOnly = true; return f }
+
+// keyWith is a key that embeds personal data from src.
+func keyWith(src Source, note string) Field {
+	return Field{Personal: true, Source: src, Note: "key; embeds " + note}
+}
+
+// Reader descriptions shared by several kinds.
+const (
+	readLead     = "the org's users who may see the lead (owner, admin, manager, viewer; an agent only its assigned leads) through the API; ingest, sender, campaigns and automations in the functions"
+	readOrgAdmin = "the org's owners and admins through the API"
+	readSystem   = "the functions only (no route returns it)"
+)
+
+// Retention shorthands shared by several kinds.
+var (
+	closure = Retention{RulePurgeOnClosure, "with everything of the org, 90 days after the account is closed"}
+	erasure = Retention{RuleErasure, "when the lead asks for its data to be deleted"}
+	userErr = Retention{RuleErasure, "when the user asks for its data to be deleted"}
+)
+
+func ttlRule(detail string) Retention { return Retention{RuleTTL, detail} }
+
+// DataMap returns the registry: every item kind of the table.
+func DataMap() []ItemKind {
+	msgTTL := ttlRule("12 months after the message (WhatsApp limit of the privacy policy; email shares it, see ttl.go)")
+	return []ItemKind{
+		{Name: "org", Item: orgItem{}, PK: "ORG#<org>", SK: "ORG",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "name": userF, "default_region": userF, "created_at": sysF},
+			Retention: []Retention{closure}, Readers: "the org's users (GET /v1/me); the api function"},
+		{Name: "user", Item: userItem{}, PK: "ORG#<org>", SK: "USER#<user>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "org_id": idRefF,
+				"name": personal(User, "the user's name"), "email": personal(User, "login email"), "role": userF, "active": userF,
+				"password_hash": personal(User, "argon2id hash, never the password"), "created_at": sysF, "updated_at": sysF,
+				"GSI1PK": {Source: System, Note: "key; OWNERS while the user is an active owner (policy notices)"}, "GSI1SK": keyF},
+			Retention: []Retention{closure, userErr},
+			Readers:   "the org's users (GET /v1/users, without the hash); the api function for login and every request"},
+		{Name: "login email guard", Item: emailItem{}, PK: "EMAIL#<email>", SK: "EMAIL",
+			Fields:    map[string]Field{"PK": keyWith(User, "the login email"), "SK": keyF, "type": typeF, "user_id": idRefF, "org_id": idRefF},
+			Retention: []Retention{closure, userErr}, Readers: "the api function (login, sign-up, adding users)"},
+		{Name: "lead", Item: leadItem{}, PK: "ORG#<org>", SK: "LEAD#<lead ulid>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "GSI1PK": keyF, "GSI1SK": keyF, "GSI2PK": keyF, "GSI2SK": keyF, "type": typeF,
+				"id": sysF, "org_id": idRefF, "name": personal(User|Meta, ""), "phone": personal(User|Meta, "E.164"),
+				"email": personal(User|Meta, ""), "source": sysF, "status": userF, "tags": userF,
+				"custom_fields": personal(User|Meta, "form answers and fields users add"), "assignee_id": idRefF, "created_by": idRefF,
+				"created_at": sysF, "updated_at": sysF, "version": sysF, "last_inbound_at": personal(Meta, "time of the lead's last WhatsApp message"),
+				"consent":                     personal(System, "current consent per channel and purpose, from the consent ledger"),
+				"provenance.integration_kind": metaF, "provenance.integration_id": metaF,
+				"provenance.leadgen_id": personal(Meta, "Meta's id of the person's form submission"), "provenance.form_id": metaF,
+				"provenance.ad_id": metaF, "provenance.fields": {Source: System, Note: "which fields came from Meta"}},
+			Retention: []Retention{{RuleDeleted, "DELETE /v1/leads/{id}"},
+				{RulePurgeOnDisconnect, "the fields named in provenance.fields, when the integration it names is disconnected"}, closure, erasure},
+			Readers: readLead},
+		{Name: "lead phone guard", Item: guardItem{}, PK: "ORG#<org>", SK: "UNIQ#PHONE#<e164>",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyWith(User|Meta, "the lead's phone"), "type": typeF, "lead_id": idRefF},
+			Retention: []Retention{{RuleDeleted, "with its lead, or when the lead's phone changes"}, closure, erasure},
+			Readers:   "the api and ingest functions (duplicate checks, finding a WhatsApp sender's lead)"},
+		{Name: "lead email guard", Item: guardItem{}, PK: "ORG#<org>", SK: "UNIQ#EMAIL#<email>",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyWith(User|Meta, "the lead's email"), "type": typeF, "lead_id": idRefF},
+			Retention: []Retention{{RuleDeleted, "with its lead, or when the lead's email changes"}, closure, erasure},
+			Readers:   "the api and ingest functions (duplicate checks)"},
+		{Name: "audit record", Item: auditItem{}, PK: "AUDIT#<org>", SK: "<record ulid>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "actor_id": idRefF, "action": sysF,
+				"target_type": sysF, "target_id": idRefF, "outcome": sysF, "source_ip": personal(System, "caller's IP address"),
+				"user_agent": personal(System, "caller's browser"), "at": sysF, "details": personal(System, "changed fields, role; a SHA-256 of the email tried at login")},
+			Retention: []Retention{closure}, Readers: readOrgAdmin + " (GET /v1/audit)"},
+		{Name: "refresh token", Item: refreshItem{}, PK: "REFRESH#<token id>", SK: "REFRESH",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "family_id": idRefF, "user_id": idRefF, "org_id": idRefF,
+				"secret_hash": personal(System, "SHA-256 of the token secret, never the secret"), "used": sysF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("when the token expires"), closure}, Readers: "the api function (refresh)"},
+		{Name: "session", Item: familyItem{}, PK: "SESSIONS#<user>", SK: "FAMILY#<family id>",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "revoked": sysF, "created_at": personal(System, "when the user signed in"), "ttl": ttlF},
+			Retention: []Retention{ttlRule("when the session family expires"), closure}, Readers: "the api function (refresh, logout)"},
+		{Name: "failed-login counter", Item: throttleItem{}, PK: "THROTTLE#LOGIN#<sha256(email)>", SK: "THROTTLE",
+			Fields:    map[string]Field{"PK": keyWith(User, "a SHA-256 of the email tried"), "SK": keyF, "failures": sysF, "window_start": sysF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("at the end of the 15-minute window"), {RuleDeleted, "on a successful login"}},
+			Readers:   "the api function (login)"},
+		{Name: "sealed platform secret", Item: secretItem{}, PK: "SECRET#<name>", SK: "SECRET",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "sealed": {Source: System, Encrypted: true, Note: "KMS envelope"}, "created_at": sysF},
+			Retention: []Retention{{RuleKept, "while the platform runs; no personal data"}}, Readers: "the api function at cold start"},
+		{Name: "integration", Item: integrationItem{}, PK: "ORG#<org>", SK: "INTEGRATION#<kind>#<page or phone_number_id>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "GSI1PK": keyF, "GSI1SK": keyF, "type": typeF, "org_id": idRefF, "kind": sysF,
+				"external_id": metaF, "name": {Source: Meta, Note: "page or business name"}, "waba_id": metaF,
+				"display_phone_number": {Source: Meta, Note: "the business's number"}, "form_ids": userF,
+				"sealed_token": {Source: Meta, Encrypted: true, Note: "Meta access token, KMS envelope"}, "status": sysF,
+				"connected_by": idRefF, "connected_at": sysF, "updated_at": sysF, "last_event_at": sysF, "dropped_events": sysF,
+				"backfill_since": sysF, "mps": userF},
+			Retention: []Retention{{RuleDeleted, "disconnecting removes sealed_token"}, {RulePurgeOnDisconnect, "the rest of the Meta data"}, closure},
+			Readers:   "the org's users (GET /v1/integrations, without the token); ingest, backfill and sender"},
+		{Name: "integration owner", Item: ownerItem{}, PK: "META#<kind>#<id>", SK: "OWNER",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "status": sysF},
+			Retention: []Retention{closure}, Readers: "ingest (routing a webhook event to its org), the api function (connecting)"},
+		{Name: "org's own email sender address", Item: emailSenderItem{}, PK: "ORG#<org>", SK: "EMAIL_SENDER",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "email": personal(User, "may be a person's address"),
+				"name": personal(User, "display name"), "status": {Source: EmailProvider | System}, "checked_at": sysF, "set_by": idRefF, "set_at": sysF},
+			Retention: []Retention{{RuleDeleted, "DELETE /v1/email/sender"}, closure}, Readers: readOrgAdmin + "; sender for every email"},
+		{Name: "sender address claim", Item: senderOwnerItem{}, PK: "SENDER#<email>", SK: "OWNER",
+			Fields:    map[string]Field{"PK": keyWith(User, "the sender address"), "SK": keyF, "type": typeF, "org_id": idRefF, "verified": {Source: EmailProvider}},
+			Retention: []Retention{{RuleDeleted, "when the org forgets or replaces the address"}, closure}, Readers: "the api function (setting the sender address)"},
+		{Name: "processed event", Item: eventItem{}, PK: "ORG#<org>", SK: "EVENT#leadgen:<leadgen id>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyWith(Meta|EmailProvider, "Meta's leadgen id or the SES id of an opt-out"), "type": typeF,
+				"ref": idRefF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("30 days after the claim (redelivery horizon, see ttl.go)"), closure},
+			Readers:   "ingest and backfill (duplicate checks)"},
+		{Name: "parked event", Item: parkedItem{}, PK: "PARKED#<org>#<kind>#<id>", SK: "<event key>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyWith(Meta, "Meta's leadgen id"), "type": typeF,
+				"payload": personal(Meta, "the webhook change: leadgen, form and ad ids"), "parked_at": sysF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("90 days after parking (Meta keeps a lead retrievable that long)"),
+				{RuleDeleted, "when replayed on reconnect"}, {RulePurgeOnDisconnect, ""}, closure},
+			Readers: "the api function (replay on reconnect)"},
+		{Name: "message", Item: messageItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "MSG#<ulid from the provider time>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "org_id": idRefF, "lead_id": idRefF,
+				"channel": sysF, "direction": sysF, "provider_id": {Source: Meta | EmailProvider, Note: "wamid or SES id"},
+				"msg_type": {Source: User | Meta}, "text": personal(User|Meta, "message body"),
+				"media.id": metaF, "media.mime_type": metaF, "media.sha256": metaF,
+				"media.caption": personal(Meta, ""), "media.filename": personal(Meta, ""),
+				"details": personal(User|Meta, "template, subject, contact and location details"),
+				"status":  {Source: System | Meta | EmailProvider}, "status_rank": sysF,
+				"error_code": {Source: Meta | EmailProvider}, "error_title": {Source: Meta | EmailProvider},
+				"at": personal(User|Meta, "when the lead wrote or was written to"), "number": {Source: System, Note: "the business number"},
+				"payload":           personal(User, "the request sent to the provider: recipient and content"),
+				"client_message_id": userF, "reason": sysF, "from_meta": sysF, "ttl": ttlF,
+				"status_at": {Source: System | Meta | EmailProvider, UpdateOnly: true}},
+			Retention: []Retention{msgTTL, {RuleSanitize, "the body of old messages"},
+				{RulePurgeOnDisconnect, "messages with from_meta"}, closure, erasure},
+			Readers: readLead},
+		{Name: "provider id guard", Item: wamidItem{}, PK: "WAMID#<provider id>", SK: "WAMID",
+			Fields:    map[string]Field{"PK": {Source: Meta | EmailProvider, Note: "key; embeds the wamid or SES id"}, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "msg_sk": idRefF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("its message's"), closure, erasure}, Readers: "ingest (statuses, duplicates), sender"},
+		{Name: "status event", Item: statusLogItem{}, PK: "WAMID#<provider id>", SK: "STATUS#<unix time>#<status>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "status": personal(Meta|EmailProvider, "delivered, read: the lead's behaviour"),
+				"at": personal(Meta|EmailProvider, ""), "error_code": {Source: Meta | EmailProvider}, "error_title": {Source: Meta | EmailProvider},
+				"applied": sysF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("its message's"), {RulePurgeOnDisconnect, "WhatsApp statuses"}, closure, erasure}, Readers: readLead},
+		{Name: "consent ledger entry", Item: consentItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "CONSENT#<ulid>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "channel": sysF, "purpose": sysF,
+				"action": personal(Meta|EmailProvider|User, "the lead's opt-in or opt-out; User when staff recorded it"), "at": personal(Meta|EmailProvider|User, ""),
+				"evidence": personal(Meta|EmailProvider, "id of the message or event that recorded it"), "source": sysF,
+				"by":     {Source: User, Note: "id of the staff user who recorded it"},
+				"reason": personal(User, "why staff recorded it, as they typed it")},
+			Retention: []Retention{{RuleKept, "as proof of consent while its lead exists"}, closure, erasure}, Readers: readLead},
+		{Name: "privacy policy version", Item: policyVersionItem{}, PK: "POLICY", SK: "VERSION#<version id>",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "effective": sysF, "summary": sysF, "published_at": sysF},
+			Retention: []Retention{{RuleKept, "platform-wide record of the policies in force; holds no personal data"}},
+			Readers:   "anyone (GET /v1/policy); org owners (GET /v1/me)"},
+		{Name: "policy acknowledgement", Item: policyAckItem{}, PK: "ORG#<org>", SK: "POLICY_ACK#<version id>",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "version_id": idRefF, "user_id": idRefF, "at": sysF},
+			Retention: []Retention{closure}, Readers: "the org's owners (GET /v1/me); the api function"},
+		{Name: "activity", Item: activityItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "ACT#<ulid>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "kind": sysF,
+				"at": sysF, "details": personal(User|Meta, "a repeated Lead Ads submission's answers"), "from_meta": sysF},
+			Retention: []Retention{{RulePurgeOnDisconnect, "activities with from_meta"}, closure, erasure}, Readers: readLead},
+		{Name: "outbound idempotency guard", Item: clientMessageItem{}, PK: "ORG#<org>", SK: "CLIENTMSG#<client message id>",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "lead_id": idRefF, "msg_sk": idRefF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("30 days after queueing; a campaign message's guard lives as long as its message"), closure},
+			Readers:   "the api function (repeated sends), campaigns (outcome counts)"},
+		{Name: "campaign", Item: campaignItem{}, PK: "ORG#<org>", SK: "CAMPAIGN#<ulid>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "id": sysF, "name": userF, "status": sysF,
+				"template_name": userF, "template_language": userF, "template_category": metaF, "phone_number_id": userF,
+				"parameters": userF, "filter_status": userF, "filter_tag": userF, "filter_source": userF, "filter_assignee_id": idRefF,
+				"page_size": sysF, "cursor": {Source: System, Note: "position in the lead listing"}, "version": sysF, "matched": sysF,
+				"queued": sysF, "skipped": sysF, "created_by": idRefF, "created_at": sysF, "updated_at": sysF},
+			Retention: []Retention{closure}, Readers: "the org's owners, admins and managers through the API; the api function's campaign pages"},
+		{Name: "automation settings", Item: automationSettingsItem{}, PK: "ORG#<org>", SK: "AUTOMATION#settings",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "settings": {Source: User, Note: "JSON: hours, templates, texts"}, "updated_at": sysF},
+			Retention: []Retention{closure}, Readers: readOrgAdmin + "; ingest (automatic replies)"},
+		{Name: "conversation summary", Item: conversationItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "CONV",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "GSI1PK": keyF, "GSI1SK": keyF, "GSI2PK": keyF, "GSI2SK": keyF, "type": typeF,
+				"org_id": idRefF, "lead_id": idRefF, "assignee_id": idRefF, "last_id": idRefF, "last_at": personal(User|Meta, "time of the latest message"),
+				"unread": sysF, "read_at": sysF},
+			Retention: []Retention{{RuleDeleted, "with its lead"}, closure, erasure}, Readers: readLead + " (GET /v1/conversations)"},
+		{Name: "send-rate window", PK: "RATE#<phone_number_id>", SK: "<unix second>",
+			Fields: map[string]Field{"PK": updated(keyF), "SK": updated(keyF), "count": {Source: System, UpdateOnly: true},
+				"ttl": {Source: System, Note: "expiry, epoch seconds", UpdateOnly: true}},
+			Retention: []Retention{ttlRule("two minutes after the window")}, Readers: "sender (pacing)"},
+		{Name: "per-recipient send schedule", PK: "RATE#<number>#TO#<wa_id>", SK: "PAIR",
+			Fields: map[string]Field{"PK": updated(keyWith(User|Meta, "the recipient's WhatsApp id (phone)")), "SK": updated(keyF), "tat": {Source: System, UpdateOnly: true},
+				"ttl": {Source: System, Note: "expiry, epoch seconds", UpdateOnly: true}},
+			Retention: []Retention{ttlRule("a day after the last send")}, Readers: "sender (pacing)"},
+		{Name: "saved booking of a pair slot", Item: bookingItem{}, PK: "RATE#BOOKING#<org>#<message>", SK: "BOOKING",
+			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "at": sysF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("a day after the slot"), {RuleDeleted, "when the message takes its slot"}}, Readers: "sender (pacing)"},
+	}
+}
