@@ -300,6 +300,9 @@ func Default() Stack {
 			Indexes: []Index{
 				{Name: "GSI1", PartitionKey: "GSI1PK", SortKey: "GSI1SK"},
 				{Name: "GSI2", PartitionKey: "GSI2PK", SortKey: "GSI2SK"},
+				// Sparse: intact messages by org and time, for the
+				// content lifecycle (docs/data-model.md).
+				{Name: "GSI3", PartitionKey: "GSI3PK", SortKey: "GSI3SK"},
 			},
 		},
 		Key: Key{Alias: "leadluence", Description: "Leadluence envelope key for stored secrets and tokens"},
@@ -377,6 +380,8 @@ func apiFunction() Function {
 			auth("PUT", "/v1/email/sender"),
 			auth("GET", "/v1/email/sender"),
 			auth("DELETE", "/v1/email/sender"),
+			auth("GET", "/v1/org/retention"),
+			auth("PUT", "/v1/org/retention"),
 		},
 	}
 }

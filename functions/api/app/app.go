@@ -33,6 +33,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi/integrations"
 	"github.com/leadluence/backend/shared/httpapi/leads"
 	"github.com/leadluence/backend/shared/httpapi/messaging"
+	"github.com/leadluence/backend/shared/httpapi/org"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
@@ -145,6 +146,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion})
 	leads.Register(api, kit, leads.Deps{Leads: leadService})
+	org.Register(api, kit, org.Deps{Retention: store})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		EmailFrom:   cfg.EmailFrom,
