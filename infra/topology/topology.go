@@ -312,7 +312,7 @@ func Default() Stack {
 			// the outbound queue allows more receives before dead-lettering.
 			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 10, Retention: 4 * 24 * time.Hour},
 		},
-		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction()},
+		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction(), retentionFunction()},
 		// Delivery, bounce, complaint and reject events of sent emails reach
 		// ingest with Meta's webhooks (shared/intake/ses.go).
 		EmailEvents: &EmailEvents{
@@ -461,5 +461,29 @@ func senderFunction() Function {
 		// SendTo: a campaign's page job queues the next page on the same queue.
 		Access:   Access{TableRead: true, TableWrite: true, KeyDecrypt: true, SendEmail: true, SendTo: []string{QueueOutbound}},
 		Consumes: &QueueTrigger{Queue: QueueOutbound, BatchSize: 10},
+	}
+}
+
+// Settings of the retention function.
+const (
+	// EnvRetentionRate is the most items a retention run handles a second.
+	EnvRetentionRate = "LEADLUENCE_RETENTION_RATE"
+)
+
+// retentionFunction applies the data lifecycle (shared/retention): every
+// hour it sanitizes the message content that came due. A run stops before
+// its timeout with a checkpoint in the table, which the next one resumes;
+// with nothing due it reads no message. It touches only the table: it
+// lists orgs' settings, reads the due index, updates messages and appends
+// audit records.
+func retentionFunction() Function {
+	return Function{
+		Name:      "retention",
+		Dir:       "functions/retention",
+		MemoryMB:  256,
+		Timeout:   5 * time.Minute,
+		Env:       map[string]string{EnvRetentionRate: "50"},
+		Access:    Access{TableRead: true, TableWrite: true},
+		Schedules: []Schedule{{Name: "content-lifecycle", Every: time.Hour}},
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/conversation"
 )
@@ -93,10 +95,12 @@ type Progress struct {
 
 // OrgResult is what a run did, or a plan would do, for one org and job.
 type OrgResult struct {
-	OrgID      string
-	Job        string
-	Days       int
-	Cutoff     time.Time
+	OrgID  string
+	Job    string
+	Days   int
+	Cutoff time.Time
+	// Sanitized counts the whole run's messages of the org, those of the
+	// part before a resumed checkpoint included.
 	Sanitized  int
 	Due        int
 	AuditWrote bool
@@ -179,9 +183,10 @@ func (r *Runner) Run(ctx context.Context, asOf time.Time) (Result, error) {
 			return err
 		}
 		if n > 0 {
+			at := r.now().UTC()
 			if err := r.Audit.AppendAudit(ctx, audit.Record{
-				OrgID: o.OrgID, ActorID: ActorSystem, Action: ActionContentSanitized, TargetType: "messages",
-				Outcome: audit.OutcomeSuccess, At: r.now().UTC(),
+				ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: o.OrgID, ActorID: ActorSystem, Action: ActionContentSanitized, TargetType: "messages",
+				Outcome: audit.OutcomeSuccess, At: at,
 				Details: map[string]string{
 					"messages": strconv.Itoa(n), "as_of": cp.AsOf.Format(time.RFC3339),
 					"content_days": strconv.Itoa(or.Days), "cutoff": or.Cutoff.Format(time.RFC3339),
