@@ -200,6 +200,10 @@ func (r *Runner) Run(ctx context.Context, asOf time.Time) (Result, error) {
 		cp.DoneOrg, cp.Org, cp.OrgCount = o.OrgID, "", 0
 		return nil
 	})
+	if err != nil && ctx.Err() != nil {
+		// Cancelled or out of time mid-call: stop as at a deadline.
+		err = errDeadline
+	}
 	if errors.Is(err, errDeadline) {
 		if perr := r.Store.PutRetentionCheckpoint(context.WithoutCancel(ctx), cp); perr != nil {
 			return res, fmt.Errorf("save retention checkpoint: %w", perr)
