@@ -266,3 +266,47 @@ func (s *Store) ClearRetentionCheckpoint(ctx context.Context, job string) error 
 	}
 	return nil
 }
+
+// FileOrgsForRetention files every org that has no retention settings item
+// yet (orgs created before it existed) with the defaults, and returns how
+// many it filed. It is the one operation here that reads the whole table
+// (a Scan for org items): a one-off migration run by an operator (`make
+// retention ARGS="register"`), never by the scheduled runs. Safe to run
+// twice: an existing settings item is never replaced.
+func (s *Store) FileOrgsForRetention(ctx context.Context) (int, error) {
+	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{
+		TableName:                 &s.table,
+		FilterExpression:          aws.String("SK = :org AND #type = :t"),
+		ExpressionAttributeNames:  map[string]string{"#type": "type"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":org": &types.AttributeValueMemberS{Value: skOrg}, ":t": &types.AttributeValueMemberS{Value: "org"}},
+		ProjectionExpression:      aws.String("id"),
+	})
+	filed := 0
+	for p.HasMorePages() {
+		pg, err := p.NextPage(ctx)
+		if err != nil {
+			return filed, fmt.Errorf("scan orgs: %w", err)
+		}
+		for _, item := range pg.Items {
+			var o struct {
+				ID string `dynamodbav:"id"`
+			}
+			if err := unmarshal(item, &o); err != nil {
+				return filed, err
+			}
+			av, err := marshal(toRetentionSettingsItem(o.ID, retention.Settings{}))
+			if err != nil {
+				return filed, err
+			}
+			_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")})
+			if isConditionFailed(err) {
+				continue
+			}
+			if err != nil {
+				return filed, fmt.Errorf("file org %s for retention: %w", o.ID, err)
+			}
+			filed++
+		}
+	}
+	return filed, nil
+}

@@ -41,8 +41,9 @@ import (
 const localDynamoDB = "http://127.0.0.1:8000"
 
 const usageText = `usage:
-  retention plan [flags]
-  retention run  [flags]
+  retention plan     [flags]
+  retention run      [flags]
+  retention register [flags]
 
 plan  lists, per org and job, how many items are due at the as-of time and
       writes nothing: operators and tests see the future without waiting.
@@ -51,6 +52,10 @@ run   applies every due job at the as-of time, with a progress bar (plain
       a second. Idempotent: a second run finds nothing left. Interrupted, it
       saves a checkpoint; the next run (this command or the hourly schedule)
       resumes that run, at its as-of time.
+
+register  files, once, the orgs created before retention settings existed
+      (with the defaults), so the runs see them. It is the one command that
+      scans the table; safe to run twice.
 
 Jobs: content (message bodies older than the org's content period, default
 %d days, are masked and cut to a preview; media references dropped).
@@ -91,9 +96,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	r := &retention.Runner{Store: store, Audit: store, Rate: o.rate, Margin: time.Millisecond,
 		Log: logging.New(stderr, slog.LevelWarn)}
-	if o.cmd == "plan" {
+	switch o.cmd {
+	case "plan":
 		err = plan(ctx, r, o.asOf, stdout)
-	} else {
+	case "register":
+		var n int
+		if n, err = store.FileOrgsForRetention(ctx); err == nil {
+			fmt.Fprintf(stdout, "%d orgs filed for retention\n", n)
+		}
+	default:
 		err = apply(ctx, r, o.asOf, stdout)
 	}
 	if err != nil {
@@ -243,12 +254,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return o, flag.ErrHelp
 		}
 		fs.Usage()
-		return o, errors.New("name a command: plan or run")
+		return o, errors.New("name a command: plan, run or register")
 	}
 	o.cmd = args[0]
-	if o.cmd != "plan" && o.cmd != "run" {
+	if o.cmd != "plan" && o.cmd != "run" && o.cmd != "register" {
 		fs.Usage()
-		return o, fmt.Errorf("unknown command %q: plan or run", o.cmd)
+		return o, fmt.Errorf("unknown command %q: plan, run or register", o.cmd)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, err

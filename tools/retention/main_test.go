@@ -69,6 +69,10 @@ func TestPlanThenRun(t *testing.T) {
 	if out := cmd("run", "--as-of", future, "-rate", "500"); !strings.Contains(out, "1 sanitized in 1 orgs, complete") {
 		t.Fatalf("run in 100 days:\n%s", out)
 	}
+	// The org was filed at sign-up: register has nothing to do.
+	if out := cmd("register"); !strings.Contains(out, "0 orgs filed") {
+		t.Fatalf("register:\n%s", out)
+	}
 }
 
 func TestUsage(t *testing.T) {
