@@ -89,13 +89,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	store, err := newStore(ctx, o)
+	log := logging.New(stderr, slog.LevelWarn)
+	store, err := newStore(ctx, o, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "retention:", err)
 		return 1
 	}
 	r := &retention.Runner{Store: store, Audit: store, Rate: o.rate, Margin: time.Millisecond,
-		Log: logging.New(stderr, slog.LevelWarn)}
+		Log: log}
 	switch o.cmd {
 	case "plan":
 		err = plan(ctx, r, o.asOf, stdout)
@@ -286,8 +287,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 
 // newStore builds the store from the standard AWS configuration, or for
 // the stand-in `make dev` runs when local is set.
-func newStore(ctx context.Context, o options) (*dynamostore.Store, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+func newStore(ctx context.Context, o options, log *slog.Logger) (*dynamostore.Store, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}
 	if o.local {
 		opts = append(opts, awsconfig.WithRegion("us-east-1"),
 			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
