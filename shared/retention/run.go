@@ -323,7 +323,7 @@ func (l *limiter) wait(ctx context.Context) error {
 		defer timer.Stop()
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("wait for the rate limit: %w", ctx.Err())
 		case <-timer.C:
 		}
 		t = l.next

@@ -263,7 +263,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unknown command %q: plan, run or register", o.cmd)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return o, err
+		return o, fmt.Errorf("%s: %w", o.cmd, err)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
