@@ -267,46 +267,86 @@ func (s *Store) ClearRetentionCheckpoint(ctx context.Context, job string) error 
 	return nil
 }
 
-// FileOrgsForRetention files every org that has no retention settings item
-// yet (orgs created before it existed) with the defaults, and returns how
-// many it filed. It is the one operation here that reads the whole table
-// (a Scan for org items): a one-off migration run by an operator (`make
+// FileForRetention files what was written before the data lifecycle
+// existed: every org without a retention settings item gets one with the
+// defaults, and every intact message without due keys gets them. It returns
+// how many of each it filed. It is the one operation here that reads the
+// whole table (a Scan): a one-off migration run by an operator (`make
 // retention ARGS="register"`), never by the scheduled runs. Safe to run
-// twice: an existing settings item is never replaced.
-func (s *Store) FileOrgsForRetention(ctx context.Context) (int, error) {
+// twice: existing settings are never replaced, filed messages not touched.
+func (s *Store) FileForRetention(ctx context.Context) (orgs, messages int, err error) {
 	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{
-		TableName:                 &s.table,
-		FilterExpression:          aws.String("SK = :org AND #type = :t"),
-		ExpressionAttributeNames:  map[string]string{"#type": "type"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":org": &types.AttributeValueMemberS{Value: skOrg}, ":t": &types.AttributeValueMemberS{Value: "org"}},
-		ProjectionExpression:      aws.String("id"),
+		TableName: &s.table,
+		FilterExpression: aws.String("(SK = :org AND #type = :orgt) OR " +
+			"(#type = :msgt AND attribute_not_exists(sanitized_at) AND attribute_not_exists(GSI3PK))"),
+		ExpressionAttributeNames: map[string]string{"#type": "type", "#at": "at"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":org":  &types.AttributeValueMemberS{Value: skOrg},
+			":orgt": &types.AttributeValueMemberS{Value: "org"},
+			":msgt": &types.AttributeValueMemberS{Value: "message"},
+		},
+		ProjectionExpression: aws.String("PK, SK, #type, id, org_id, #at"),
 	})
-	filed := 0
 	for p.HasMorePages() {
 		pg, err := p.NextPage(ctx)
 		if err != nil {
-			return filed, fmt.Errorf("scan orgs: %w", err)
+			return orgs, messages, fmt.Errorf("scan for retention: %w", err)
 		}
 		for _, item := range pg.Items {
-			var o struct {
-				ID string `dynamodbav:"id"`
+			var it struct {
+				PK    string    `dynamodbav:"PK"`
+				SK    string    `dynamodbav:"SK"`
+				Type  string    `dynamodbav:"type"`
+				ID    string    `dynamodbav:"id"`
+				OrgID string    `dynamodbav:"org_id"`
+				At    time.Time `dynamodbav:"at"`
 			}
-			if err := unmarshal(item, &o); err != nil {
-				return filed, err
+			if err := unmarshal(item, &it); err != nil {
+				return orgs, messages, err
 			}
-			av, err := marshal(toRetentionSettingsItem(o.ID, retention.Settings{}))
-			if err != nil {
-				return filed, err
+			if it.Type == "org" {
+				filed, err := s.fileOrg(ctx, it.ID)
+				if err != nil {
+					return orgs, messages, err
+				}
+				if filed {
+					orgs++
+				}
+				continue
 			}
-			_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")})
+			_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: &s.table, Key: key(it.PK, it.SK),
+				UpdateExpression:    aws.String("SET GSI3PK = :pk, GSI3SK = :sk"),
+				ConditionExpression: aws.String("attribute_exists(PK) AND attribute_not_exists(sanitized_at) AND attribute_not_exists(GSI3PK)"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":pk": &types.AttributeValueMemberS{Value: contentDuePK(it.OrgID)},
+					":sk": &types.AttributeValueMemberS{Value: contentDueSK(it.At, it.ID)},
+				},
+			})
 			if isConditionFailed(err) {
 				continue
 			}
 			if err != nil {
-				return filed, fmt.Errorf("file org %s for retention: %w", o.ID, err)
+				return orgs, messages, fmt.Errorf("file message %s for retention: %w", it.ID, err)
 			}
-			filed++
+			messages++
 		}
 	}
-	return filed, nil
+	return orgs, messages, nil
+}
+
+// fileOrg writes an org's default retention settings unless it has some.
+func (s *Store) fileOrg(ctx context.Context, orgID string) (bool, error) {
+	av, err := marshal(toRetentionSettingsItem(orgID, retention.Settings{}))
+	if err != nil {
+		return false, err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("file org %s for retention: %w", orgID, err)
+	}
+	return true, nil
 }

@@ -53,9 +53,10 @@ run   applies every due job at the as-of time, with a progress bar (plain
       saves a checkpoint; the next run (this command or the hourly schedule)
       resumes that run, at its as-of time.
 
-register  files, once, the orgs created before retention settings existed
-      (with the defaults), so the runs see them. It is the one command that
-      scans the table; safe to run twice.
+register  files, once, what was written before the data lifecycle existed:
+      orgs without retention settings (given the defaults) and intact
+      messages without due keys, so the runs see them. It is the one
+      command that scans the table; safe to run twice.
 
 Jobs: content (message bodies older than the org's content period, default
 %d days, are masked and cut to a preview; media references dropped).
@@ -101,9 +102,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "plan":
 		err = plan(ctx, r, o.asOf, stdout)
 	case "register":
-		var n int
-		if n, err = store.FileOrgsForRetention(ctx); err == nil {
-			fmt.Fprintf(stdout, "%d orgs filed for retention\n", n)
+		var orgs, msgs int
+		if orgs, msgs, err = store.FileForRetention(ctx); err == nil {
+			fmt.Fprintf(stdout, "filed for retention: %d orgs, %d messages\n", orgs, msgs)
 		}
 	default:
 		err = apply(ctx, r, o.asOf, stdout)

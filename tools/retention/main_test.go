@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/account"
@@ -69,9 +70,42 @@ func TestPlanThenRun(t *testing.T) {
 	if out := cmd("run", "--as-of", future, "-rate", "500"); !strings.Contains(out, "1 sanitized in 1 orgs, complete") {
 		t.Fatalf("run in 100 days:\n%s", out)
 	}
-	// The org was filed at sign-up: register has nothing to do.
-	if out := cmd("register"); !strings.Contains(out, "0 orgs filed") {
+	// The org was filed at sign-up, its messages when written: register
+	// has nothing to do.
+	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages") {
 		t.Fatalf("register:\n%s", out)
+	}
+
+	// An org and a message written before the data lifecycle existed (no
+	// settings item, no due keys) are filed once, then sanitized.
+	db := dynamodb.NewFromConfig(res.AWS)
+	oldOrg, oldLead := ulid.Make().String(), ulid.Make().String()
+	at := now.AddDate(0, 0, -200)
+	oldMsg := ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String()
+	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	for _, item := range []map[string]types.AttributeValue{
+		{"PK": str("ORG#" + oldOrg), "SK": str("ORG"), "type": str("org"), "id": str(oldOrg), "name": str("Old")},
+		{"PK": str("ORG#" + oldOrg + "#LEAD#" + oldLead), "SK": str("MSG#" + oldMsg), "type": str("message"), "id": str(oldMsg),
+			"org_id": str(oldOrg), "lead_id": str(oldLead), "text": str("call 9876543210"), "at": str(at.Format(time.RFC3339Nano))},
+	} {
+		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &res.TableName, Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := cmd("plan"); strings.Contains(out, oldOrg) {
+		t.Fatalf("an unfiled org is planned:\n%s", out)
+	}
+	if out := cmd("register"); !strings.Contains(out, "1 orgs, 1 messages") {
+		t.Fatalf("register:\n%s", out)
+	}
+	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages") {
+		t.Fatalf("second register:\n%s", out)
+	}
+	if out := cmd("run"); !strings.Contains(out, oldOrg) || !strings.Contains(out, "1 sanitized in 2 orgs") {
+		t.Fatalf("run after register:\n%s", out)
+	}
+	if m, err := s.GetMessage(ctx, oldOrg, oldLead, oldMsg); err != nil || m.SanitizedAt.IsZero() || strings.Contains(m.Text, "98765") {
+		t.Fatalf("old message %+v, %v", m, err)
 	}
 }
 
