@@ -22,7 +22,7 @@ GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench deploy tools clean dlq policy datamap
+.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench deploy tools clean dlq policy datamap retention
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -90,3 +90,6 @@ dlq: ## List or replay dead-lettered messages (ARGS="list intake" / ARGS="replay
 
 policy: ## Publish or list privacy policy versions (ARGS="publish --version 2027-01 --effective 2027-01-20 --summary '...' -local")
 	$(GO) run ./tools/policy $(ARGS)
+
+retention: ## Plan or run the data lifecycle now (ARGS="plan -local" / ARGS="run --as-of 2027-06-01T00:00:00Z -local")
+	$(GO) run ./tools/retention $(ARGS)

@@ -162,7 +162,7 @@ func extendedTopology() topology.Stack {
 	t := topology.Default()
 	t.Functions = append(t.Functions,
 		topology.Function{
-			Name: "retention", Dir: "functions/retention", MemoryMB: 256, Timeout: 5 * time.Minute,
+			Name: "sweeper", Dir: "functions/retention", MemoryMB: 256, Timeout: 5 * time.Minute,
 			Access: topology.Access{TableRead: true, TableWrite: true},
 			Schedules: []topology.Schedule{
 				{Name: "sanitize", Every: time.Hour},
@@ -811,7 +811,7 @@ func TestVisibilityCoversEveryConsumer(t *testing.T) {
 
 func TestSchedules(t *testing.T) {
 	// GIVEN a topology with a scheduled function
-	fn, _ := extended.topo.Function("retention")
+	fn, _ := extended.topo.Function("sweeper")
 	// WHEN the stack is synthesized
 	fnID, _, _, _ := extended.function(t, fn)
 

@@ -300,6 +300,9 @@ func Default() Stack {
 			Indexes: []Index{
 				{Name: "GSI1", PartitionKey: "GSI1PK", SortKey: "GSI1SK"},
 				{Name: "GSI2", PartitionKey: "GSI2PK", SortKey: "GSI2SK"},
+				// Sparse: intact messages by org and time, for the
+				// content lifecycle (docs/data-model.md).
+				{Name: "GSI3", PartitionKey: "GSI3PK", SortKey: "GSI3SK"},
 			},
 		},
 		Key: Key{Alias: "leadluence", Description: "Leadluence envelope key for stored secrets and tokens"},
@@ -309,7 +312,7 @@ func Default() Stack {
 			// the outbound queue allows more receives before dead-lettering.
 			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 10, Retention: 4 * 24 * time.Hour},
 		},
-		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction()},
+		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction(), retentionFunction()},
 		// Delivery, bounce, complaint and reject events of sent emails reach
 		// ingest with Meta's webhooks (shared/intake/ses.go).
 		EmailEvents: &EmailEvents{
@@ -381,6 +384,8 @@ func apiFunction() Function {
 			auth("PUT", "/v1/email/sender"),
 			auth("GET", "/v1/email/sender"),
 			auth("DELETE", "/v1/email/sender"),
+			auth("GET", "/v1/org/retention"),
+			auth("PUT", "/v1/org/retention"),
 		},
 	}
 }
@@ -460,5 +465,29 @@ func senderFunction() Function {
 		// SendTo: a campaign's page job queues the next page on the same queue.
 		Access:   Access{TableRead: true, TableWrite: true, KeyDecrypt: true, SendEmail: true, SendTo: []string{QueueOutbound}},
 		Consumes: &QueueTrigger{Queue: QueueOutbound, BatchSize: 10},
+	}
+}
+
+// Settings of the retention function.
+const (
+	// EnvRetentionRate is the most items a retention run handles a second.
+	EnvRetentionRate = "LEADLUENCE_RETENTION_RATE"
+)
+
+// retentionFunction applies the data lifecycle (shared/retention): every
+// hour it sanitizes the message content that came due. A run stops before
+// its timeout with a checkpoint in the table, which the next one resumes;
+// with nothing due it reads no message. It touches only the table: it
+// lists orgs' settings, reads the due index, updates messages and appends
+// audit records.
+func retentionFunction() Function {
+	return Function{
+		Name:      "retention",
+		Dir:       "functions/retention",
+		MemoryMB:  256,
+		Timeout:   5 * time.Minute,
+		Env:       map[string]string{EnvRetentionRate: "50"},
+		Access:    Access{TableRead: true, TableWrite: true},
+		Schedules: []Schedule{{Name: "content-lifecycle", Every: time.Hour}},
 	}
 }

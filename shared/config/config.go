@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -92,6 +93,17 @@ type Backfill struct {
 	GraphBaseURL  string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion  string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
 	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
+}
+
+// Retention is the configuration of the retention function, which applies
+// the data lifecycle on a schedule (shared/retention).
+type Retention struct {
+	TableName string `env:"LEADLUENCE_TABLE,required,notEmpty"`
+	// Rate is the most messages a run handles a second.
+	Rate float64 `env:"LEADLUENCE_RETENTION_RATE" envDefault:"50"`
+	// Margin is how long before the Lambda's deadline a run stops and
+	// saves its checkpoint.
+	Margin time.Duration `env:"LEADLUENCE_RETENTION_MARGIN" envDefault:"15s"`
 }
 
 // Sender is the configuration of the sender function, which drains the

@@ -111,6 +111,9 @@ type Message struct {
 	ClientMessageID string
 	// Reason explains a failure in plain language.
 	Reason string
+	// SanitizedAt is when the content lifecycle masked and cut the text and
+	// dropped media and payload (shared/retention); zero while intact.
+	SanitizedAt time.Time
 }
 
 // DetailCampaignID is the Details key naming the campaign an outbound

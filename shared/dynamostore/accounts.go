@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/retention"
 )
 
 // Orgs and their users: the org item and its users in the org's partition,
@@ -88,9 +89,15 @@ func (s *Store) CreateOrg(ctx context.Context, o account.Org, owner account.User
 	if err != nil {
 		return err
 	}
+	// The org's retention settings (the defaults) file it for the
+	// scheduled retention runs (retention.go).
+	retentionPut, err := s.retentionSettingsPut(o.ID, retention.Settings{})
+	if err != nil {
+		return err
+	}
 	items = append([]types.TransactWriteItem{{Put: &types.Put{
 		TableName: &s.table, Item: orgAV, ConditionExpression: aws.String("attribute_not_exists(PK)"),
-	}}}, items...)
+	}}, retentionPut}, items...)
 	return s.writeUser(ctx, items, "create org "+o.ID)
 }
 

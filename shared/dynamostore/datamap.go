@@ -94,7 +94,7 @@ const (
 // declared so that the item is covered when they are built.
 func (r Rule) Enforced() bool {
 	switch r {
-	case RuleTTL, RuleDeleted, RuleKept:
+	case RuleTTL, RuleDeleted, RuleKept, RuleSanitize:
 		return true
 	default:
 		return false
@@ -224,6 +224,14 @@ func ttlRule(detail string) Retention { return Retention{RuleTTL, detail} }
 func DataMap() []ItemKind {
 	msgTTL := ttlRule("12 months after the message (WhatsApp limit of the privacy policy; email shares it, see ttl.go)")
 	return []ItemKind{
+		{Name: "retention settings", Item: retentionSettingsItem{}, PK: "ORG#<org>", SK: "RETENTION#settings",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "GSI1PK": keyF, "GSI1SK": keyF, "type": typeF, "org_id": idRefF,
+				"content_days": userF, "updated_at": sysF, "updated_by": idRefF},
+			Retention: []Retention{closure}, Readers: readOrgAdmin + "; the retention function"},
+		{Name: "unfinished retention run", Item: retentionRunItem{}, PK: "RETENTION#RUN", SK: "<job>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "as_of": sysF, "done_org": idRefF, "org": idRefF,
+				"org_count": sysF, "started_at": sysF},
+			Retention: []Retention{{RuleDeleted, "when the run finishes"}}, Readers: readSystem},
 		{Name: "org", Item: orgItem{}, PK: "ORG#<org>", SK: "ORG",
 			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "name": userF, "default_region": userF, "created_at": sysF},
 			Retention: []Retention{closure}, Readers: "the org's users (GET /v1/me); the api function"},
@@ -319,8 +327,10 @@ func DataMap() []ItemKind {
 				"at": personal(User|Meta, "when the lead wrote or was written to"), "number": {Source: System, Note: "the business number"},
 				"payload":           personal(User, "the request sent to the provider: recipient and content"),
 				"client_message_id": userF, "reason": sysF, "from_meta": sysF, "ttl": ttlF,
-				"status_at": {Source: System | Meta | EmailProvider, UpdateOnly: true}},
-			Retention: []Retention{msgTTL, {RuleSanitize, "the body of old messages"},
+				"status_at": {Source: System | Meta | EmailProvider, UpdateOnly: true},
+				"GSI3PK":    {Source: System, Note: "key; files an intact message for the content lifecycle"}, "GSI3SK": keyF,
+				"sanitized_at": {Source: System, Note: "when the content lifecycle sanitized it"}},
+			Retention: []Retention{msgTTL, {RuleSanitize, "after the org's period (default 90 days): body masked and cut to a preview; media, payload and details dropped"},
 				{RulePurgeOnDisconnect, "messages with from_meta"}, closure, erasure},
 			Readers: readLead},
 		{Name: "provider id guard", Item: wamidItem{}, PK: "WAMID#<provider id>", SK: "WAMID",

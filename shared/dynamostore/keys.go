@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Every key of the single table is built in this file, so the data model in
@@ -17,9 +18,12 @@ const (
 	attrGSI2PK = "GSI2PK"
 	attrGSI2SK = "GSI2SK"
 	attrTTL    = "ttl"
+	attrGSI3PK = "GSI3PK"
+	attrGSI3SK = "GSI3SK"
 
 	indexGSI1 = "GSI1"
 	indexGSI2 = "GSI2"
+	indexGSI3 = "GSI3"
 )
 
 const (
@@ -198,3 +202,30 @@ func policyAckSK(versionID string) string { return prefixPolicyAck + versionID }
 const ownersPK = "OWNERS"
 
 func ownerSK(orgID, userID string) string { return orgID + "#" + userID }
+
+// The data lifecycle's items (see retention.go).
+
+// skRetentionSettings is an org's retention settings, in the org's
+// partition; every org has one from sign-up, filed in GSI1 under
+// retentionOrgsPK so that the scheduled runs list every org with its
+// settings in one Query.
+const skRetentionSettings = "RETENTION#settings"
+
+// retentionOrgsPK is GSI1's partition of every org's retention settings,
+// ordered by org id.
+const retentionOrgsPK = "RETENTION#ORGS"
+
+// contentDuePK is GSI3's partition of an org's messages whose content is
+// still intact; contentDueSK orders it by message time (UTC, fixed width),
+// then id, so "due before t" is one key condition.
+func contentDuePK(orgID string) string { return "RETAIN#CONTENT#" + orgID }
+func contentDueSK(at time.Time, msgID string) string {
+	return at.UTC().Format(dueTimeLayout) + "#" + msgID
+}
+
+// dueTimeLayout is fixed width, so due sort keys compare as times.
+const dueTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// retentionRunPK holds the checkpoint of an unfinished retention run, one
+// item per job.
+const retentionRunPK = "RETENTION#RUN"

@@ -56,6 +56,12 @@ type messageItem struct {
 	FromMeta bool `dynamodbav:"from_meta"`
 	// TTL expires the message 12 months after its time (ttl.go).
 	TTL int64 `dynamodbav:"ttl,omitempty"`
+	// DuePK and DueSK file an intact message in GSI3 under its org, by
+	// time, for the content lifecycle (retention.go); both are removed
+	// when it is sanitized, so the index holds only what may come due.
+	DuePK       string     `dynamodbav:"GSI3PK,omitempty"`
+	DueSK       string     `dynamodbav:"GSI3SK,omitempty"`
+	SanitizedAt *time.Time `dynamodbav:"sanitized_at,omitempty"`
 }
 
 type mediaAttr struct {
@@ -109,6 +115,12 @@ func toMessageItem(m conversation.Message, fromMeta bool) messageItem {
 		Text: m.Text, Details: m.Details, Status: string(m.Status), StatusRank: m.Status.Rank(), ErrorCode: m.ErrorCode,
 		ErrorTitle: m.ErrorTitle, At: m.At, Number: m.Number, FromMeta: fromMeta, Payload: m.Payload, ClientID: m.ClientMessageID,
 		Reason: m.Reason, TTL: messageTTL(m.At)}
+	if m.SanitizedAt.IsZero() {
+		it.DuePK, it.DueSK = contentDuePK(m.OrgID), contentDueSK(m.At, m.ID)
+	} else {
+		at := m.SanitizedAt.UTC()
+		it.SanitizedAt = &at
+	}
 	if m.Media != nil {
 		it.Media = &mediaAttr{ID: m.Media.ID, MimeType: m.Media.MimeType, SHA256: m.Media.SHA256, Caption: m.Media.Caption, Filename: m.Media.Filename}
 	}
@@ -120,6 +132,9 @@ func (i messageItem) message() conversation.Message {
 		Direction: conversation.Direction(i.Direction), ProviderID: i.ProviderID, Type: i.MsgType, Text: i.Text, Details: i.Details,
 		Status: conversation.Status(i.Status), ErrorCode: i.ErrorCode, ErrorTitle: i.ErrorTitle, At: i.At, Number: i.Number,
 		Payload: i.Payload, ClientMessageID: i.ClientID, Reason: i.Reason}
+	if i.SanitizedAt != nil {
+		m.SanitizedAt = *i.SanitizedAt
+	}
 	if i.Media != nil {
 		m.Media = &conversation.Media{ID: i.Media.ID, MimeType: i.Media.MimeType, SHA256: i.Media.SHA256, Caption: i.Media.Caption, Filename: i.Media.Filename}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/leadluence/backend/functions/api/app"
 	backfill "github.com/leadluence/backend/functions/backfill/app"
 	ingest "github.com/leadluence/backend/functions/ingest/app"
+	retention "github.com/leadluence/backend/functions/retention/app"
 	sender "github.com/leadluence/backend/functions/sender/app"
 	webhook "github.com/leadluence/backend/functions/webhook/app"
 	"github.com/leadluence/backend/shared/apigw"
@@ -63,9 +64,17 @@ func buildHandlers(ctx context.Context, log *slog.Logger) (runner.Handlers, erro
 	if err != nil {
 		return runner.Handlers{}, fmt.Errorf("build sender: %w", err)
 	}
+	retentionCfg, err := config.Load[config.Retention]()
+	if err != nil {
+		return runner.Handlers{}, err
+	}
+	ret, err := retention.New(ctx, retentionCfg, log.With("function", "retention"))
+	if err != nil {
+		return runner.Handlers{}, fmt.Errorf("build retention: %w", err)
+	}
 	return runner.Handlers{
 		HTTP:     map[string]apigw.HandlerFunc{"api": api, "webhook": hook},
 		Queue:    map[string]runner.SQSHandler{"ingest": runner.SQSHandler(ing), "sender": runner.SQSHandler(snd)},
-		Schedule: map[string]runner.ScheduleHandler{"backfill": runner.ScheduleHandler(bf)},
+		Schedule: map[string]runner.ScheduleHandler{"backfill": runner.ScheduleHandler(bf), "retention": runner.ScheduleHandler(ret)},
 	}, nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi/integrations"
 	"github.com/leadluence/backend/shared/httpapi/leads"
 	"github.com/leadluence/backend/shared/httpapi/messaging"
+	"github.com/leadluence/backend/shared/httpapi/org"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
@@ -152,6 +153,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		Policy: &policy.Service{Store: store, Audit: kit}})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences})
+	org.Register(api, kit, org.Deps{Retention: store})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		EmailFrom:   cfg.EmailFrom,

@@ -42,6 +42,8 @@ type LastMessageOut struct {
 	Preview   string    `json:"preview" doc:"The start of the text (at most 120 characters), the email subject, or the template name in brackets."`
 	Status    string    `json:"status"`
 	At        time.Time `json:"at"`
+	// SanitizedAt: see MessageOut.
+	SanitizedAt *time.Time `json:"sanitized_at" doc:"When the message's content was sanitized (the org's content period passed); null while intact."`
 }
 
 // WindowOut is WhatsApp's 24-hour customer-service window of a lead.
@@ -151,6 +153,10 @@ func conversationOut(e conversation.InboxEntry, now time.Time) ConversationOut {
 	if m := e.Last; m != nil {
 		c.LastMessage = &LastMessageOut{ID: m.ID, Channel: string(m.Channel), Direction: string(m.Direction), Type: m.Type,
 			Preview: preview(*m), Status: string(m.Status), At: m.At}
+		if !m.SanitizedAt.IsZero() {
+			at := m.SanitizedAt
+			c.LastMessage.SanitizedAt = &at
+		}
 	}
 	if !e.Summary.ReadAt.IsZero() {
 		t := e.Summary.ReadAt.UTC()

@@ -231,6 +231,7 @@ type MessageOut struct {
 	ClientMessageID *string           `json:"client_message_id"`
 	ProviderID      *string           `json:"provider_id" doc:"WhatsApp wamid or SES message id, once sent."`
 	StatusHistory   []StatusOut       `json:"status_history" doc:"Every status report received, in time order."`
+	SanitizedAt     *time.Time        `json:"sanitized_at" doc:"When the org's content period passed and the text was masked and cut to a preview, media and details dropped; null while intact."`
 }
 
 // MessageList is one page of a lead's conversation.
@@ -636,6 +637,10 @@ func messageOut(m conversation.Message, log []conversation.StatusEvent) MessageO
 	}
 	if m.ErrorCode != 0 || m.ErrorTitle != "" || m.Reason != "" {
 		out.Error = &MessageError{Code: m.ErrorCode, Title: m.ErrorTitle, Reason: m.Reason}
+	}
+	if !m.SanitizedAt.IsZero() {
+		at := m.SanitizedAt
+		out.SanitizedAt = &at
 	}
 	for _, ev := range log {
 		out.StatusHistory = append(out.StatusHistory, StatusOut{Status: string(ev.Status), At: ev.At, ErrorCode: ev.ErrorCode, ErrorTitle: ev.ErrorTitle})

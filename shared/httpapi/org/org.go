@@ -1,0 +1,114 @@
+// Package org is the org area of the HTTP API: the organisation's own
+// settings that are not about one area's records. For now its retention
+// settings (GET/PUT /v1/org/retention): how long message content is kept
+// before it is sanitized, within the privacy policy's bounds.
+package org
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/retention"
+)
+
+// Deps are the collaborators of the org routes.
+type Deps struct {
+	Retention retention.SettingsStore
+}
+
+type server struct {
+	*httpapi.Kit
+	deps Deps
+}
+
+// Register adds the org routes to api.
+func Register(api huma.API, k *httpapi.Kit, d Deps) {
+	s := &server{Kit: k, deps: d}
+	huma.Register(api, huma.Operation{
+		OperationID: "get-org-retention", Method: http.MethodGet, Path: "/v1/org/retention", Tags: []string{"org"},
+		Summary:  "The organisation's retention settings (owner, admin)",
+		Security: httpapi.BearerSecurity, Errors: []int{http.StatusForbidden},
+	}, s.getRetention)
+	huma.Register(api, huma.Operation{
+		OperationID: "put-org-retention", Method: http.MethodPut, Path: "/v1/org/retention", Tags: []string{"org"},
+		Summary: "Change the organisation's retention settings (owner, admin)",
+		Description: "content_days: after how many days message content is sanitized (text masked and cut to a short preview, " +
+			"media references dropped). 0 or absent means the default (" + strconv.Itoa(retention.DefaultContentDays) + "); " +
+			"a shorter period is allowed, a longer one than " + strconv.Itoa(retention.MaxContentDays) + " days is refused (422 retention_too_long).",
+		Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
+		Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
+	}, s.putRetention)
+}
+
+// RetentionOut is an org's retention settings with the policy's bounds.
+type RetentionOut struct {
+	ContentDays        int        `json:"content_days" doc:"Days message content is kept before it is sanitized (the effective value)."`
+	DefaultContentDays int        `json:"default_content_days"`
+	MaxContentDays     int        `json:"max_content_days" doc:"The longest period the privacy policy allows."`
+	IsDefault          bool       `json:"is_default" doc:"The org has not chosen a period of its own."`
+	UpdatedAt          *time.Time `json:"updated_at" doc:"Null when never changed."`
+}
+
+// RetentionIn changes the settings.
+type RetentionIn struct {
+	ContentDays int `json:"content_days" minimum:"0" doc:"0 means the default."`
+}
+
+type retentionOutput struct{ Body RetentionOut }
+
+func out(st retention.Settings) *retentionOutput {
+	o := RetentionOut{ContentDays: st.EffectiveContentDays(), DefaultContentDays: retention.DefaultContentDays,
+		MaxContentDays: retention.MaxContentDays, IsDefault: st.ContentDays == 0}
+	if !st.UpdatedAt.IsZero() {
+		t := st.UpdatedAt.UTC()
+		o.UpdatedAt = &t
+	}
+	return &retentionOutput{Body: o}
+}
+
+func (s *server) getRetention(ctx context.Context, _ *struct{}) (*retentionOutput, error) {
+	p := httpapi.Caller(ctx)
+	if !p.User.Role.Privileged() {
+		return nil, s.Deny(ctx, "retention.read", "retention", "", "only an owner or admin can see retention settings")
+	}
+	st, err := s.deps.Retention.RetentionSettings(ctx, p.User.OrgID)
+	if err != nil {
+		return nil, s.Internal(ctx, "read retention settings", err)
+	}
+	return out(st), nil
+}
+
+func (s *server) putRetention(ctx context.Context, in *struct{ Body RetentionIn }) (*retentionOutput, error) {
+	p := httpapi.Caller(ctx)
+	if !p.User.Role.Privileged() {
+		return nil, s.Deny(ctx, retention.ActionSettingsUpdate, "retention", "", "only an owner or admin can change retention settings")
+	}
+	st := retention.Settings{ContentDays: in.Body.ContentDays}
+	if err := st.Validate(); err != nil {
+		if errors.Is(err, retention.ErrTooLong) {
+			return nil, httpapi.CodedFieldProblem("retention_too_long", "content_days",
+				"is longer than the privacy policy allows (at most "+strconv.Itoa(retention.MaxContentDays)+" days)")
+		}
+		return nil, httpapi.FieldProblem("content_days", "must be at least "+strconv.Itoa(retention.MinContentDays))
+	}
+	prev, err := s.deps.Retention.RetentionSettings(ctx, p.User.OrgID)
+	if err != nil {
+		return nil, s.Internal(ctx, "read retention settings", err)
+	}
+	st.UpdatedAt, st.UpdatedBy = s.Now().UTC(), p.User.ID
+	if err := s.deps.Retention.PutRetentionSettings(ctx, p.User.OrgID, st); err != nil {
+		return nil, s.Internal(ctx, "save retention settings", err)
+	}
+	s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: retention.ActionSettingsUpdate, TargetType: "retention",
+		Details: map[string]string{
+			"content_days_from": strconv.Itoa(prev.EffectiveContentDays()), "content_days_to": strconv.Itoa(st.EffectiveContentDays()),
+		}})
+	return out(st), nil
+}

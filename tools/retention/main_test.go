@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/tools/devstack"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
+)
+
+func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
+
+func TestPlanThenRun(t *testing.T) {
+	ctx := context.Background()
+	res := devstacktest.Fresh(t)
+	s := dynamostore.New(dynamodb.NewFromConfig(res.AWS), res.TableName)
+	now := time.Now().UTC()
+	orgID := ulid.Make().String()
+	owner := account.User{ID: ulid.Make().String(), OrgID: orgID, Name: "O", Email: strings.ToLower(orgID) + "@example.com",
+		Role: account.RoleOwner, Active: true, PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateOrg(ctx, account.Org{ID: orgID, Name: "O", CreatedAt: now}, owner); err != nil {
+		t.Fatal(err)
+	}
+	l := lead.Lead{ID: ulid.Make().String(), OrgID: orgID, Name: "L", Phone: "+919876500001", Source: "manual", Status: lead.StatusNew,
+		Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: now, UpdatedAt: now, Version: 1}
+	if err := s.CreateLead(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	for _, age := range []int{10, 100, 120} {
+		at := now.AddDate(0, 0, -age)
+		id := ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String()
+		if err := s.PutInboundMessage(ctx, conversation.Message{ID: id, OrgID: orgID, LeadID: l.ID, Channel: conversation.ChannelWhatsApp,
+			Direction: conversation.Inbound, ProviderID: "wamid." + id, Type: "text", Text: "call 9876543210", Status: conversation.StatusReceived, At: at}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := func(args ...string) string {
+		t.Helper()
+		var out, errs strings.Builder
+		if code := run(append(args, "-table", res.TableName), &out, &errs); code != 0 {
+			t.Fatalf("retention %v: exit %d: %s", args, code, errs.String())
+		}
+		return out.String()
+	}
+	// Now, two are due; in 100 days, all three; the plan writes nothing.
+	if out := cmd("plan"); !strings.Contains(out, orgID) || !strings.Contains(out, "2 due in 1 orgs") {
+		t.Fatalf("plan:\n%s", out)
+	}
+	future := now.AddDate(0, 0, 100).Format(time.RFC3339)
+	if out := cmd("plan", "--as-of", future); !strings.Contains(out, "3 due in 1 orgs") {
+		t.Fatalf("plan in 100 days:\n%s", out)
+	}
+	if out := cmd("run"); !strings.Contains(out, "2 sanitized in 1 orgs, complete") {
+		t.Fatalf("run:\n%s", out)
+	}
+	if out := cmd("run"); !strings.Contains(out, "0 sanitized in 1 orgs, complete") {
+		t.Fatalf("second run:\n%s", out)
+	}
+	if out := cmd("run", "--as-of", future, "-rate", "500"); !strings.Contains(out, "1 sanitized in 1 orgs, complete") {
+		t.Fatalf("run in 100 days:\n%s", out)
+	}
+	// The org was filed at sign-up, its messages when written: register
+	// has nothing to do.
+	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages") {
+		t.Fatalf("register:\n%s", out)
+	}
+
+	// An org and a message written before the data lifecycle existed (no
+	// settings item, no due keys) are filed once, then sanitized.
+	db := dynamodb.NewFromConfig(res.AWS)
+	oldOrg, oldLead := ulid.Make().String(), ulid.Make().String()
+	at := now.AddDate(0, 0, -200)
+	oldMsg := ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String()
+	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	for _, item := range []map[string]types.AttributeValue{
+		{"PK": str("ORG#" + oldOrg), "SK": str("ORG"), "type": str("org"), "id": str(oldOrg), "name": str("Old")},
+		{"PK": str("ORG#" + oldOrg + "#LEAD#" + oldLead), "SK": str("MSG#" + oldMsg), "type": str("message"), "id": str(oldMsg),
+			"org_id": str(oldOrg), "lead_id": str(oldLead), "text": str("call 9876543210"), "at": str(at.Format(time.RFC3339Nano))},
+	} {
+		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &res.TableName, Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := cmd("plan"); strings.Contains(out, oldOrg) {
+		t.Fatalf("an unfiled org is planned:\n%s", out)
+	}
+	if out := cmd("register"); !strings.Contains(out, "1 orgs, 1 messages") {
+		t.Fatalf("register:\n%s", out)
+	}
+	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages") {
+		t.Fatalf("second register:\n%s", out)
+	}
+	if out := cmd("run"); !strings.Contains(out, oldOrg) || !strings.Contains(out, "1 sanitized in 2 orgs") {
+		t.Fatalf("run after register:\n%s", out)
+	}
+	if m, err := s.GetMessage(ctx, oldOrg, oldLead, oldMsg); err != nil || m.SanitizedAt.IsZero() || strings.Contains(m.Text, "98765") {
+		t.Fatalf("old message %+v, %v", m, err)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var out, errs strings.Builder
+	for _, args := range [][]string{{}, {"purge"}, {"run", "--as-of", "tomorrow"}, {"run", "-rate", "0"}} {
+		if code := run(args, &out, &errs); code != 2 {
+			t.Errorf("retention %v: exit %d, want 2", args, code)
+		}
+	}
+}
