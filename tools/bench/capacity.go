@@ -280,10 +280,10 @@ func one(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
 }
 
 // indexKeys are the partition keys of the table's GSIs (infra/topology).
-var indexKeys = []string{"GSI1PK", "GSI2PK"}
+var indexKeys = []string{"GSI1PK", "GSI2PK", "GSI3PK"}
 
-// indexesOf counts the GSIs an item has a partition key for (both GSIs
-// project all attributes, so the item is written to each).
+// indexesOf counts the GSIs an item has a partition key for (every GSI
+// projects all attributes, so the item is written to each).
 func indexesOf(item map[string]types.AttributeValue) int {
 	n := 0
 	for _, k := range indexKeys {

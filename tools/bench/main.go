@@ -24,7 +24,14 @@
 //     the KMS calls of one ingest container per Graph API call, and the
 //     end-to-end latency and throughput from a signed webhook to a lead
 //     readable through the API, with the simulator, runner.Router and
-//     runner.Poller wired in-process as make dev does.
+//     runner.Poller wired in-process as make dev does;
+//   - the outbound figures (the sender's pacing, sends per second, duplicate
+//     sends under crashes) and the retention figures (the content sweep's
+//     messages/s and WCU per 1,000 messages on a large org, the RCU of a
+//     sweep with nothing due at growing sizes, the rate bound).
+//
+// -only outbound or -only retention measures one of those sections alone and
+// splices it into -out, keeping the others.
 //
 // It reuses the stack described by the environment (tools/withstack) or else
 // starts an ephemeral one, and provisions a fresh resource prefix.
@@ -67,13 +74,37 @@ func main() {
 	flag.IntVar(&mo.E2E.Senders, "senders", 8, "concurrent webhook senders for the throughput figure")
 	flag.IntVar(&mo.E2E.Pollers, "pollers", 4, "intake queue pollers feeding the ingest handler")
 	oo := outboundOptions{Rate: 80, CrashRate: 0.2, Timeout: 10 * time.Minute}
-	only := flag.String("only", "", "run only this section (\"outbound\") and splice it into -out, keeping the others")
+	only := flag.String("only", "", "run only this section (\"outbound\" or \"retention\") and splice it into -out, keeping the others")
 	flag.IntVar(&oo.Messages, "outbound-n", 10000, "messages in the sender's backlog for the pacing figure")
 	flag.IntVar(&oo.Recipients, "outbound-recipients", 1000, "recipients of the backlog (round-robin)")
 	flag.IntVar(&oo.Pollers, "outbound-pollers", 6, "outbound queue pollers driving the sender handler")
 	flag.IntVar(&oo.CrashMessages, "crash-n", 500, "messages for the duplicate-send figure (20% crashes, every job twice)")
 	flag.IntVar(&oo.ThroughputN, "throughput-n", 500, "sends of BenchmarkSendThroughput")
+	ro := retentionOptions{DuePct: 10}
+	sizes := flag.String("retention-sizes", "10000,50000,100000", "messages of the org at each sweep with nothing due; the due sweep runs at the last")
+	flag.IntVar(&ro.Leads, "retention-leads", 1000, "leads the retention bench's messages are spread over")
+	flag.IntVar(&ro.RateN, "retention-rate-n", 1000, "due messages of the sweep at the default rate")
+	flag.IntVar(&ro.Workers, "retention-writers", 8, "parallel writers seeding the retention bench (after the timed baseline)")
 	flag.Parse()
+	var err error
+	if ro.Sizes, err = parseSizes(*sizes); err != nil || ro.Leads < 1 || ro.RateN < 1 || ro.Workers < 1 {
+		fmt.Fprintf(os.Stderr, "bench: bad retention options (%v)\n", err)
+		os.Exit(2)
+	}
+	switch *only {
+	case "", "outbound":
+	case "retention":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := runRetentionOnly(ctx, *out, ro); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound or retention\n", *only)
+		os.Exit(2)
+	}
 	if *only == "outbound" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -83,7 +114,7 @@ func main() {
 		}
 		return
 	}
-	mo.Outbound = oo
+	mo.Outbound, mo.Retention = oo, ro
 	if *n < 1 || mo.CPURounds < 1 || mo.WCUReps < 1 || mo.KMSEvents < 1 || mo.E2E.Samples < 1 || mo.E2E.Load < 10 ||
 		mo.E2E.Senders < 1 || mo.E2E.Pollers < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: bench [-out FILE] [-n RUNS] [-cpu-rounds N] [-wcu-leads N] [-kms-events N] [-latency-n N] [-load N] [-senders N] [-pollers N]")
@@ -200,12 +231,16 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("outbound: %w", err)
 	}
+	ret, err := measureRetention(ctx, mo.Retention)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
 	r.Elapsed = time.Since(begin)
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
-	doc := spliceSection(r.markdown(), ob.markdown())
+	doc := spliceNamed(spliceSection(r.markdown(), ob.markdown()), "Retention", ret.markdown())
 	if old, err := os.ReadFile(out); err == nil {
 		doc = keepByHand(doc, string(old))
 	}
@@ -215,6 +250,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	fmt.Print(r.summary())
 	fmt.Print(r.Meta.summary())
 	fmt.Print(ob.summary())
+	fmt.Print(ret.summary())
 	fmt.Printf("wrote %s\n", out)
 	return nil
 }
@@ -233,12 +269,13 @@ func buildHello(ctx context.Context, root, tmp, goarch string) (string, error) {
 	return bin, nil
 }
 
-// metaOptions size the Meta intake figures (and, in Outbound, the outbound
-// ones).
+// metaOptions size the Meta intake figures (and, in Outbound and Retention,
+// those sections' figures).
 type metaOptions struct {
 	CPURounds, WCUReps, KMSEvents int
 	E2E                           e2eOptions
 	Outbound                      outboundOptions
+	Retention                     retentionOptions
 }
 
 // runOutboundOnly measures the outbound figures alone and splices their

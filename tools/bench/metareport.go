@@ -51,7 +51,7 @@ const metaMethod = `### Method
   ConsumedCapacity; whether its figures follow AWS's rules is checked in each run with a few
   calibration writes of known sizes (below). **The WCU figures are computed from the items by AWS's
   rules**: per item ⌈size / 1 KB⌉ (at least 1), twice that for the table in a transaction, plus
-  ⌈size / 1 KB⌉ for each GSI that holds the item (both GSIs project all attributes; a transaction's
+  ⌈size / 1 KB⌉ for each GSI that holds the item (every GSI projects all attributes; a transaction's
   index writes are counted at the single rate, which AWS's guide does not spell out and the dynoxide
   emulator project measured against real DynamoDB). DynamoDB Local's own figures are shown beside them.
   Reads are DynamoDB Local's figures (½ or 1 unit per 4 KB, eventually or strongly consistent). A

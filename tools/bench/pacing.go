@@ -534,17 +534,29 @@ func (r *outboundResult) summary() string {
 		p.PairViolations, r.Throughput, c.Crashes, c.Duplicates, c.Unknown)
 }
 
-// spliceSection replaces the "## Outbound" section of doc (up to the next
-// "## " heading) with section, or appends it.
-func spliceSection(doc, section string) string {
-	const head = "\n## Outbound\n"
+// spliceSection replaces the "## Outbound" section of doc with section, or
+// adds it (spliceNamed).
+func spliceSection(doc, section string) string { return spliceNamed(doc, "Outbound", section) }
+
+// spliceNamed replaces the "## <name>" section of doc (up to the next "## "
+// heading or the hand-measured part, whichever comes first) with section,
+// or adds it before the hand-measured part (at the end when there is none).
+func spliceNamed(doc, name, section string) string {
+	head := "\n## " + name + "\n"
 	i := strings.Index(doc, head)
 	if i < 0 {
+		if k := strings.Index(doc, byHand); k >= 0 {
+			return strings.TrimRight(doc[:k], "\n") + "\n" + strings.TrimRight(section, "\n") + "\n\n" + doc[k:]
+		}
 		return strings.TrimRight(doc, "\n") + "\n" + section
 	}
 	rest := doc[i+len(head):]
+	end := len(rest)
 	if j := strings.Index(rest, "\n## "); j >= 0 {
-		return doc[:i] + section + rest[j:]
+		end = j
 	}
-	return doc[:i] + section
+	if k := strings.Index(rest, byHand); k >= 0 && k < end {
+		return doc[:i] + strings.TrimRight(section, "\n") + "\n\n" + rest[k:]
+	}
+	return doc[:i] + section + rest[end:]
 }
