@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -33,7 +34,9 @@ type capacityMeter struct {
 
 // capacityCall is one DynamoDB call and the capacity it consumed.
 type capacityCall struct {
-	Op    string
+	Op string
+	// At is when the call started.
+	At    time.Time
 	Write bool
 	// Units is the sum of ConsumedCapacity.CapacityUnits over the tables
 	// in the answer; Table and Indexes split it.
@@ -89,7 +92,7 @@ func (m *capacityMeter) options() func(*awsconfig.LoadOptions) error {
 			if awsmiddleware.GetServiceID(ctx) != dynamodb.ServiceID {
 				return next.HandleInitialize(ctx, in)
 			}
-			call := capacityCall{Op: awsmiddleware.GetOperationName(ctx)}
+			call := capacityCall{Op: awsmiddleware.GetOperationName(ctx), At: time.Now()}
 			in.Parameters, call.Write, call.Items = askCapacity(in.Parameters)
 			out, md, err := next.HandleInitialize(ctx, in)
 			call.Err = err != nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,6 +106,39 @@ func perThousand(units float64, n int) float64 {
 	return units * 1000 / float64(n)
 }
 
+// busiestWindow is the most times (sorted) that fall in any window [t, t+d).
+func busiestWindow(times []time.Time, d time.Duration) int {
+	best, lo := 0, 0
+	for hi, t := range times {
+		for t.Sub(times[lo]) >= d {
+			lo++
+		}
+		best = max(best, hi-lo+1)
+	}
+	return best
+}
+
+// spanRate is messages a second from the first handled to the last.
+func spanRate(s sweepResult) float64 {
+	if s.Span <= 0 {
+		return 0
+	}
+	return float64(s.Sanitized-1) / s.Span.Seconds()
+}
+
+// loadAverage is the 1-minute load average ("" when unknown).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
 // ratio formats a/b as "1.23×", or "—" when b is 0.
 func ratio(a, b float64) string {
 	if b == 0 {
@@ -136,6 +170,10 @@ type sweepResult struct {
 	Writes, Reads                   string
 	// BytesBefore and BytesAfter are the mean item sizes.
 	BytesBefore, BytesAfter float64
+	// Span is from the first sanitizing call's start to the last's;
+	// Busiest is the most started in any one second.
+	Span    time.Duration
+	Busiest int
 }
 
 // retentionResult is every retention figure.
@@ -153,6 +191,8 @@ type retentionResult struct {
 	Rated    sweepResult
 	Seed     time.Duration
 	Elapsed  time.Duration
+	// LoadBefore and LoadAfter are the 1-minute load averages.
+	LoadBefore, LoadAfter string
 }
 
 func (r *retentionResult) baseRate() float64 { return float64(r.BaseN) / r.BaseTime.Seconds() }
@@ -335,6 +375,16 @@ func (e *retEnv) sweep(ctx context.Context, r *retention.Runner, asOf time.Time,
 	res, err := r.Run(ctx, asOf)
 	s.Time = time.Since(begin)
 	calls := e.meter.take()
+	var times []time.Time
+	for _, c := range calls {
+		if c.Op == "UpdateItem" {
+			times = append(times, c.At)
+		}
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	if len(times) > 1 {
+		s.Span, s.Busiest = times[len(times)-1].Sub(times[0]), busiestWindow(times, time.Second)
+	}
 	if err != nil {
 		return s, fmt.Errorf("retention run: %w", err)
 	}
@@ -380,7 +430,7 @@ func (e *retEnv) sweep(ctx context.Context, r *retention.Runner, asOf time.Time,
 // measureRetention takes the retention figures on a fresh prefix.
 func measureRetention(ctx context.Context, o retentionOptions) (*retentionResult, error) {
 	begin := time.Now()
-	r := &retentionResult{Date: begin.UTC(), Machine: machine(ctx), Opts: o}
+	r := &retentionResult{Date: begin.UTC(), Machine: machine(ctx), Opts: o, LoadBefore: loadAverage()}
 	e, err := setupRetention(ctx, o)
 	if err != nil {
 		return nil, err
@@ -453,7 +503,7 @@ func measureRetention(ctx context.Context, o retentionOptions) (*retentionResult
 	if r.Rated, err = e.sweep(ctx, rated, e.asOf, o.RateN, due); err != nil {
 		return nil, err
 	}
-	r.Elapsed = time.Since(begin)
+	r.Elapsed, r.LoadAfter = time.Since(begin), loadAverage()
 	return r, nil
 }
 
@@ -464,16 +514,16 @@ func (r *retentionResult) markdown() string {
 	s, q, m := r.Sweep, r.Rated, r.Machine
 	w("\n## Retention\n\n")
 	w("The data lifecycle figures, from `go run ./tools/withstack -- go run ./tools/bench -only retention -out docs/benchmarks.md`\n")
-	w("(also part of the full run), %s, in %s, on %d CPUs (%s), %s/%s, Linux %s, %s; table `%s`.\n\n",
-		r.Date.Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), m.CPUs, m.CPUModel, m.GOOS, m.GOARCH, m.Kernel, m.GoVersion, r.Table)
+	w("(also part of the full run), %s, in %s, on %d CPUs (%s), %s/%s, Linux %s, %s; table `%s`; load average %s at the start, %s at the end.\n\n",
+		r.Date.Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), m.CPUs, m.CPUModel, m.GOOS, m.GOARCH, m.Kernel, m.GoVersion, r.Table, r.LoadBefore, r.LoadAfter)
 	w("| figure | value | baseline, same run |\n|---|---|---|\n")
 	w("| content sweep, rate lifted | **%.0f messages/s**: %d due of %d sanitized in %.1f s | %s of one writer's BatchWriteItem of %d messages (%.0f items/s, 25 per call) |\n",
 		s.PerSec, s.Sanitized, s.Messages, s.Time.Seconds(), ratio(s.PerSec, r.baseRate()), r.BaseN, r.baseRate())
 	w("| WCU per 1,000 messages sanitized | **%.0f** by AWS's rules; DynamoDB Local reports %.0f (table %.0f + GSIs %.0f) | |\n",
 		perThousand(s.Rules, s.Sanitized), perThousand(s.Reported, s.Sanitized), perThousand(s.Table, s.Sanitized), perThousand(s.Indexes, s.Sanitized))
 	w("| RCU per 1,000 messages sanitized | %.1f (DynamoDB Local; %s) | |\n", perThousand(s.RCU, s.Sanitized), s.Reads)
-	w("| content sweep at the default rate (%d a second) | **%.1f messages/s** = %.1f %% of the rate: %d sanitized in %.1f s | the rate |\n",
-		retention.DefaultRate, q.PerSec, 100*q.PerSec/q.Rate, q.Sanitized, q.Time.Seconds())
+	w("| content sweep at the default rate (%d a second) | **%.1f messages/s** = %.1f %% of the rate: %d sanitized in %.1f s (%.1f/s from the first to the last); busiest second: **%d** | the rate |\n",
+		retention.DefaultRate, q.PerSec, 100*q.PerSec/q.Rate, q.Sanitized, q.Time.Seconds(), spanRate(q), q.Busiest)
 	w("| purge of a lead's or an org's data | not built yet | |\n")
 	w("| export of an org's data | not built yet | |\n\n")
 	w("A sweep with nothing due, on the same org as it grows (the due messages are not due yet at this as-of time):\n\n")
@@ -493,7 +543,11 @@ func (r *retentionResult) markdown() string {
 	w("called with `Run(ctx, asOf)` as the scheduled handler calls it; \"rate lifted\" is `Rate` = 10^9 a second (no wait),\n")
 	w("the default rate is the function's (`LEADLUENCE_RETENTION_RATE`, %d). The nothing-due sweeps run at an as-of time\n", retention.DefaultRate)
 	w("30 days earlier, when no message is past its period. The rate-bound figure is a second org signed up afterwards\n")
-	w("with %d messages, all due (the first org has nothing left due by then), swept at the default rate.\n\n", r.Opts.RateN)
+	w("with %d messages, all due (the first org has nothing left due by then), swept at the default rate; messages/s is\n", r.Opts.RateN)
+	w("sanitized messages over the run's whole time, and the busiest second is the most sanitizing UpdateItem calls\n")
+	w("started (as the metering middleware saw them) in any one-second window, sliding. The limiter spaces messages at\n")
+	w("least 1/rate apart and never catches up after a slow call, so the rate is a ceiling: on a loaded machine the\n")
+	w("sweep runs below it. (A call can start a little after its slot, so a window may show one more than the rate.)\n\n")
 	w("Capacity. An SDK middleware on the runner's DynamoDB client sets `ReturnConsumedCapacity=INDEXES` on every call and\n")
 	w("sums what the answers report (DynamoDB Local does report it; reads are its figures). The WCU by AWS's rules price\n")
 	w("each sanitizing UpdateItem from the message's stored item before the sweep (read from the due index, which\n")
@@ -512,8 +566,8 @@ func (r *retentionResult) summary() string {
 		rcu = append(rcu, fmt.Sprintf("%d: %.1f", n.Messages, n.RCU))
 	}
 	return fmt.Sprintf("retention: %d of %d sanitized at %.0f/s (%s of BatchWrite), %.0f WCU/1000 by the rules (%.0f reported); "+
-		"default rate %.1f/s; nothing-due RCU %s\n", s.Sanitized, s.Messages, s.PerSec, ratio(s.PerSec, r.baseRate()),
-		perThousand(s.Rules, s.Sanitized), perThousand(s.Reported, s.Sanitized), q.PerSec, strings.Join(rcu, ", "))
+		"default rate %.1f/s, busiest second %d; nothing-due RCU %s\n", s.Sanitized, s.Messages, s.PerSec, ratio(s.PerSec, r.baseRate()),
+		perThousand(s.Rules, s.Sanitized), perThousand(s.Reported, s.Sanitized), q.PerSec, q.Busiest, strings.Join(rcu, ", "))
 }
 
 // runRetentionOnly measures the retention figures alone and splices their

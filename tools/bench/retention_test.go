@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSizes(t *testing.T) {
@@ -91,5 +92,23 @@ func TestSpliceNamed(t *testing.T) {
 	// Without a marker a new section is appended.
 	if got := spliceNamed("# B\n\n## Summary\nx\n", "Retention", "\n## Retention\nr\n"); got != "# B\n\n## Summary\nx\n\n## Retention\nr\n" {
 		t.Fatalf("append: %q", got)
+	}
+}
+
+func TestBusiestWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var ts []time.Time
+	for i := range 10 { // every 200 ms: 5 in any second
+		ts = append(ts, t0.Add(time.Duration(i)*200*time.Millisecond))
+	}
+	if got := busiestWindow(ts, time.Second); got != 5 {
+		t.Errorf("busiestWindow = %d, want 5", got)
+	}
+	ts = append(ts, ts[len(ts)-1], ts[len(ts)-1].Add(time.Millisecond)) // a burst at the end
+	if got := busiestWindow(ts, time.Second); got != 7 {
+		t.Errorf("busiestWindow with a burst = %d, want 7", got)
+	}
+	if got := busiestWindow(nil, time.Second); got != 0 {
+		t.Errorf("busiestWindow of nothing = %d", got)
 	}
 }
