@@ -72,7 +72,7 @@ check: lint test ## What CI runs: make lint, then make test
 invoke: build ## Run bin/local/$(FN)/bootstrap under the Lambda RIE with EVENT and print the response
 	$(GO) run ./tools/invoke -fn $(FN) -event $(EVENT)
 
-bench: build ## Measure cold start, size, calls per request and the Meta intake figures; writes docs/benchmarks.md
+bench: build ## Measure cold start, size, calls per request, the Meta intake, outbound and retention figures; writes docs/benchmarks.md
 	$(GO) run ./tools/withstack -- $(GO) run ./tools/bench -out docs/benchmarks.md
 
 datamap: ## Write docs/data-map.md (every item kind, personal data, retention) from shared/dynamostore/datamap.go
