@@ -90,6 +90,10 @@ type User struct {
 	// the user read of each request and login also tells that the org is
 	// closed; zero while the org is open.
 	OrgClosedAt time.Time
+	// AccessRevokedAt is when the user's access tokens were last revoked
+	// all at once (closing the org): tokens issued until then are refused,
+	// also after the org reopens.
+	AccessRevokedAt time.Time
 }
 
 // Sentinel errors returned by stores and services.

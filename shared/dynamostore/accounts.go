@@ -44,6 +44,8 @@ type userItem struct {
 	UpdatedAt    time.Time `dynamodbav:"updated_at"`
 	// OrgClosedAt mirrors the org's closed_at (closure.go).
 	OrgClosedAt *time.Time `dynamodbav:"org_closed_at,omitempty"`
+	// AccessRevokedAt refuses access tokens issued until then (closure.go).
+	AccessRevokedAt *time.Time `dynamodbav:"access_revoked_at,omitempty"`
 	// GSI1PK/GSI1SK file an active owner in the OWNERS index (policy.go).
 	GSI1PK string `dynamodbav:"GSI1PK,omitempty"`
 	GSI1SK string `dynamodbav:"GSI1SK,omitempty"`
@@ -86,6 +88,9 @@ func (i userItem) user() account.User {
 		PasswordHash: i.PasswordHash, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt}
 	if i.OrgClosedAt != nil {
 		u.OrgClosedAt = *i.OrgClosedAt
+	}
+	if i.AccessRevokedAt != nil {
+		u.AccessRevokedAt = *i.AccessRevokedAt
 	}
 	return u
 }

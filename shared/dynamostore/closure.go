@@ -19,8 +19,9 @@ import (
 
 var _ account.ClosureStore = (*Store)(nil)
 
-// SetOrgClosed sets closed_at on the org and org_closed_at on each of
-// users, or removes both when at is zero. The org item is written first:
+// SetOrgClosed sets closed_at on the org and org_closed_at (with
+// access_revoked_at, which stays) on each of users, or removes closed_at
+// and org_closed_at when at is zero. The org item is written first:
 // login and refresh read it, so they are refused from then on.
 func (s *Store) SetOrgClosed(ctx context.Context, orgID string, users []account.User, at time.Time) error {
 	mark := func(pk, sk, attr string) error {
@@ -34,6 +35,10 @@ func (s *Store) SetOrgClosed(ctx context.Context, orgID string, users []account.
 				return err
 			}
 			in.UpdateExpression = aws.String("SET #c = :at")
+			if attr == "org_closed_at" {
+				// Access tokens issued until closing stay refused after a reopen.
+				in.UpdateExpression = aws.String("SET #c = :at, access_revoked_at = :at")
+			}
 			in.ExpressionAttributeValues = map[string]types.AttributeValue{":at": av}
 		}
 		_, err := s.db.UpdateItem(ctx, in)

@@ -76,9 +76,14 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		s.writeErr(ctx, internalProblem())
 		return
 	}
-	// The org's closure rides on the user item just read (org_closed_at).
+	// The org's closure rides on the user item just read (org_closed_at),
+	// and so does the revocation of the tokens issued before it.
 	if !u.OrgClosedAt.IsZero() {
 		s.writeErr(ctx, OrgClosed())
+		return
+	}
+	if !u.AccessRevokedAt.IsZero() && (claims.IssuedAt == nil || !claims.IssuedAt.After(u.AccessRevokedAt)) {
+		s.writeErr(ctx, Unauthorized())
 		return
 	}
 	next(huma.WithValue(ctx, principalKey, Principal{User: u, Session: claims.SessionID, Region: claims.Region}))

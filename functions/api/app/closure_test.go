@@ -100,6 +100,8 @@ func TestCloseAndReopenOrg(t *testing.T) {
 	// Closing revoked every session: refresh tokens from before stay dead.
 	expect(t, e.do(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": admin.Refresh}), 401)
 	expect(t, e.do(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": owner.Refresh}), 401)
+	// Access tokens from before the closure stay refused after reopening.
+	expect(t, e.do(t, "GET", "/v1/leads", owner.Access, nil), 401)
 	again := e.login(t, owner.Email)
 	expect(t, e.do(t, "GET", "/v1/leads", again.Access, nil), 200)
 	e.login(t, viewer.Email)
