@@ -27,7 +27,9 @@ func (m *closureStore) GetUserByEmail(_ context.Context, email string) (account.
 	return account.User{}, account.ErrNotFound
 }
 
-func (m *closureStore) ListUsers(context.Context, string) ([]account.User, error) { return m.users, nil }
+func (m *closureStore) ListUsers(context.Context, string) ([]account.User, error) {
+	return m.users, nil
+}
 
 func (m *closureStore) SetOrgClosed(_ context.Context, _ string, users []account.User, at time.Time) error {
 	m.org.ClosedAt = at
