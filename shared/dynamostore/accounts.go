@@ -25,8 +25,11 @@ type orgItem struct {
 	Name          string    `dynamodbav:"name"`
 	DefaultRegion string    `dynamodbav:"default_region"`
 	CreatedAt     time.Time `dynamodbav:"created_at"`
-	// ClosedAt is set while the account is closed (closure.go).
+	// ClosedAt is set while the account is closed, and GSI1PK/GSI1SK file
+	// the org under closedOrgsPK then (closure.go).
 	ClosedAt *time.Time `dynamodbav:"closed_at,omitempty"`
+	GSI1PK   string     `dynamodbav:"GSI1PK,omitempty"`
+	GSI1SK   string     `dynamodbav:"GSI1SK,omitempty"`
 }
 
 type userItem struct {

@@ -2,12 +2,14 @@ package app_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/integration"
 )
@@ -130,6 +132,11 @@ func TestCloseAndReopenOrg(t *testing.T) {
 	}
 	if err := db.SetOrgClosed(ctx, owner.OrgID, users, time.Now().Add(-91*24*time.Hour)); err != nil {
 		t.Fatal(err)
+	}
+	// The org is listed among those closed before the window's start.
+	closed, _, err := db.ClosedOrgs(ctx, time.Now().Add(-90*24*time.Hour), "", 1000)
+	if err != nil || !slices.ContainsFunc(closed, func(o account.Org) bool { return o.ID == owner.OrgID }) {
+		t.Fatalf("closed orgs past the window lack the org (%v)", err)
 	}
 	r = e.do(t, "POST", "/v1/org/reopen", "", map[string]string{"email": owner.Email, "password": password})
 	expect(t, r, 410)
