@@ -36,7 +36,7 @@ func (s *Store) SetOrgClosed(ctx context.Context, orgID string, users []account.
 		} else {
 			av, err := attributevalue.Marshal(at.UTC())
 			if err != nil {
-				return err
+				return fmt.Errorf("marshal closure time: %w", err)
 			}
 			in.UpdateExpression = aws.String("SET #c = :at")
 			if attr == "org_closed_at" {
@@ -55,7 +55,10 @@ func (s *Store) SetOrgClosed(ctx context.Context, orgID string, users []account.
 		if isConditionFailed(err) {
 			return account.ErrNotFound
 		}
-		return err
+		if err != nil {
+			return fmt.Errorf("update %s: %w", attr, err)
+		}
+		return nil
 	}
 	if err := mark(orgPK(orgID), skOrg, "closed_at"); err != nil {
 		return fmt.Errorf("mark org %s closed: %w", orgID, err)
