@@ -386,6 +386,8 @@ func apiFunction() Function {
 			auth("DELETE", "/v1/email/sender"),
 			auth("GET", "/v1/org/retention"),
 			auth("PUT", "/v1/org/retention"),
+			auth("POST", "/v1/org/close"),
+			pub("POST", "/v1/org/reopen"),
 		},
 	}
 }

@@ -68,7 +68,12 @@ type Org struct {
 	// DefaultRegion reads phone numbers written without a country code.
 	DefaultRegion string
 	CreatedAt     time.Time
+	// ClosedAt is when the owner closed the account; zero while open.
+	ClosedAt time.Time
 }
+
+// Closed reports whether the org's account is closed.
+func (o Org) Closed() bool { return !o.ClosedAt.IsZero() }
 
 // User is a member of an org.
 type User struct {
@@ -81,6 +86,14 @@ type User struct {
 	PasswordHash string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// OrgClosedAt mirrors Org.ClosedAt on every user of the org, so that
+	// the user read of each request and login also tells that the org is
+	// closed; zero while the org is open.
+	OrgClosedAt time.Time
+	// AccessRevokedAt is when the user's access tokens were last revoked
+	// all at once (closing the org): tokens issued until then are refused,
+	// also after the org reopens.
+	AccessRevokedAt time.Time
 }
 
 // Sentinel errors returned by stores and services.

@@ -25,6 +25,11 @@ type orgItem struct {
 	Name          string    `dynamodbav:"name"`
 	DefaultRegion string    `dynamodbav:"default_region"`
 	CreatedAt     time.Time `dynamodbav:"created_at"`
+	// ClosedAt is set while the account is closed, and GSI1PK/GSI1SK file
+	// the org under closedOrgsPK then (closure.go).
+	ClosedAt *time.Time `dynamodbav:"closed_at,omitempty"`
+	GSI1PK   string     `dynamodbav:"GSI1PK,omitempty"`
+	GSI1SK   string     `dynamodbav:"GSI1SK,omitempty"`
 }
 
 type userItem struct {
@@ -40,6 +45,10 @@ type userItem struct {
 	PasswordHash string    `dynamodbav:"password_hash"`
 	CreatedAt    time.Time `dynamodbav:"created_at"`
 	UpdatedAt    time.Time `dynamodbav:"updated_at"`
+	// OrgClosedAt mirrors the org's closed_at (closure.go).
+	OrgClosedAt *time.Time `dynamodbav:"org_closed_at,omitempty"`
+	// AccessRevokedAt refuses access tokens issued until then (closure.go).
+	AccessRevokedAt *time.Time `dynamodbav:"access_revoked_at,omitempty"`
 	// GSI1PK/GSI1SK file an active owner in the OWNERS index (policy.go).
 	GSI1PK string `dynamodbav:"GSI1PK,omitempty"`
 	GSI1SK string `dynamodbav:"GSI1SK,omitempty"`
@@ -58,7 +67,11 @@ func toOrgItem(o account.Org) orgItem {
 }
 
 func (i orgItem) org() account.Org {
-	return account.Org{ID: i.ID, Name: i.Name, DefaultRegion: i.DefaultRegion, CreatedAt: i.CreatedAt}
+	o := account.Org{ID: i.ID, Name: i.Name, DefaultRegion: i.DefaultRegion, CreatedAt: i.CreatedAt}
+	if i.ClosedAt != nil {
+		o.ClosedAt = *i.ClosedAt
+	}
+	return o
 }
 
 func toUserItem(u account.User) userItem {
@@ -74,8 +87,15 @@ func toUserItem(u account.User) userItem {
 func listedOwner(u account.User) bool { return u.Role == account.RoleOwner && u.Active }
 
 func (i userItem) user() account.User {
-	return account.User{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Email: i.Email, Role: account.Role(i.Role), Active: i.Active,
+	u := account.User{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Email: i.Email, Role: account.Role(i.Role), Active: i.Active,
 		PasswordHash: i.PasswordHash, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt}
+	if i.OrgClosedAt != nil {
+		u.OrgClosedAt = *i.OrgClosedAt
+	}
+	if i.AccessRevokedAt != nil {
+		u.AccessRevokedAt = *i.AccessRevokedAt
+	}
+	return u
 }
 
 // CreateOrg writes a new org with its first user (the owner) and claims the

@@ -229,3 +229,12 @@ const dueTimeLayout = "2006-01-02T15:04:05.000Z"
 // retentionRunPK holds the checkpoint of an unfinished retention run, one
 // item per job.
 const retentionRunPK = "RETENTION#RUN"
+
+// closedOrgsPK is GSI1's partition of closed orgs (the org item while
+// closed); closedOrgSK orders it by closure time, then org id, so "closed
+// before t" is one key condition (account closure, closure.go).
+const closedOrgsPK = "CLOSED#ORGS"
+
+func closedOrgSK(at time.Time, orgID string) string {
+	return at.UTC().Format(dueTimeLayout) + "#" + orgID
+}

@@ -49,7 +49,7 @@ var BearerSecurity = []map[string][]string{{"bearer": {}}}
 // authenticate records the caller's address and, on operations that need
 // it, verifies the bearer token and loads the caller. Tokens are checked
 // locally (no KMS call); the user is re-read so a deactivated user or a
-// changed role takes effect at once.
+// changed role takes effect at once, and so does the closure of the org.
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	ctx = huma.WithValue(ctx, clientKey, client{IP: ctx.RemoteAddr(), UserAgent: truncate(ctx.Header("User-Agent"), 256)})
 	if len(ctx.Operation().Security) == 0 {
@@ -74,6 +74,16 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	if err != nil {
 		s.cfg.Log.ErrorContext(ctx.Context(), "load caller", "err", err)
 		s.writeErr(ctx, internalProblem())
+		return
+	}
+	// The org's closure rides on the user item just read (org_closed_at),
+	// and so does the revocation of the tokens issued before it.
+	if !u.OrgClosedAt.IsZero() {
+		s.writeErr(ctx, OrgClosed())
+		return
+	}
+	if !u.AccessRevokedAt.IsZero() && (claims.IssuedAt == nil || !claims.IssuedAt.After(u.AccessRevokedAt)) {
+		s.writeErr(ctx, Unauthorized())
 		return
 	}
 	next(huma.WithValue(ctx, principalKey, Principal{User: u, Session: claims.SessionID, Region: claims.Region}))

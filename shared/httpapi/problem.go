@@ -105,6 +105,12 @@ func Unauthorized() error {
 	return NewProblem(http.StatusUnauthorized, "unauthorized", "missing, invalid or expired credentials")
 }
 
+// OrgClosed is the 403 answered to every user of a closed org.
+func OrgClosed() error {
+	return NewProblem(http.StatusForbidden, "org_closed",
+		"this organisation's account is closed; its owner can reopen it within 90 days (POST /v1/org/reopen)")
+}
+
 // Forbidden is a 403 saying why; Kit.Deny also records the denial.
 func Forbidden(detail string) error { return NewProblem(http.StatusForbidden, "forbidden", detail) }
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/integration"
@@ -49,6 +50,11 @@ type Store interface {
 	RecordSent(ctx context.Context, orgID, leadID, msgID, providerID string, at time.Time) error
 	AppendConsent(ctx context.Context, c conversation.ConsentEntry) error
 	ConsentLedger(ctx context.Context, orgID, leadID string) ([]conversation.ConsentEntry, error)
+}
+
+// Orgs reads an org, to refuse sends of a closed one (dynamostore.Store).
+type Orgs interface {
+	GetOrg(ctx context.Context, orgID string) (account.Org, error)
 }
 
 // WhatsApp sends WhatsApp Cloud API messages (meta.Client).
@@ -110,6 +116,9 @@ type Sender struct {
 	WhatsApp WhatsApp
 	Mailer   Mailer
 	Tokens   Opener
+	// Orgs, when set, is read before each send: a message of a closed org
+	// fails unsent (org_closed).
+	Orgs Orgs
 	// Pacer paces WhatsApp sends; nil sends unpaced.
 	Pacer *Pacer
 	Log   *slog.Logger
@@ -245,6 +254,17 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
 		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "already " + string(m.Status)}}, nil
 	default:
 		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "already " + string(m.Status)}}, nil
+	}
+
+	if s.Orgs != nil {
+		o, err := s.Orgs.GetOrg(ctx, m.OrgID)
+		if err != nil && !errors.Is(err, account.ErrNotFound) {
+			return Result{}, fmt.Errorf("send %s: read org: %w", m.ID, err)
+		}
+		if err != nil || o.Closed() {
+			return s.refuse(ctx, m, sendgate.Refusal{Title: sendgate.TitleOrgClosed,
+				Reason: "The organisation's account is closed; nothing was sent."})
+		}
 	}
 
 	// The lead and the number's integration are read side by side.

@@ -24,6 +24,7 @@ const (
 	TitleLeadNotFound        = "lead_not_found"
 	TitleInvalidPayload      = "invalid_payload"
 	TitleUnknownOutcome      = "outcome_unknown"
+	TitleOrgClosed           = "org_closed"
 )
 
 // Refusal says why a message was not sent, or failed: Code is Meta's error

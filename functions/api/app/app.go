@@ -153,7 +153,9 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		Policy: &policy.Service{Store: store, Audit: kit}})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences})
-	org.Register(api, kit, org.Deps{Retention: store})
+	org.Register(api, kit, org.Deps{Retention: store, Throttle: store, HashEmail: auth.HashEmail,
+		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
+			Activity: org.Activity{Integrations: store, Campaigns: store}}})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		EmailFrom:   cfg.EmailFrom,

@@ -132,6 +132,7 @@ func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ..
 	tr.MaxIdleConnsPerHost = 2 * Concurrency
 	s := &outbound.Sender{
 		Store:    store,
+		Orgs:     store,
 		WhatsApp: meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphBackstop, Transport: tr}),
 		// No SDK retries: an email whose answer was lost must not go twice;
 		// the sender retries what is safe through the queue. Sent emails

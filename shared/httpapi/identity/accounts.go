@@ -107,13 +107,13 @@ func (s *server) registerAuth(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/v1/auth/login", Tags: []string{"auth"},
 		Summary: "Log in with email and password", MaxBodyBytes: httpapi.MaxBodyBytes,
-		Errors: []int{http.StatusUnauthorized, http.StatusTooManyRequests},
+		Errors: []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests},
 	}, s.login)
 	huma.Register(api, huma.Operation{
 		OperationID: "refresh", Method: http.MethodPost, Path: "/v1/auth/refresh", Tags: []string{"auth"},
 		Summary: "Exchange a refresh token for a new token pair", MaxBodyBytes: httpapi.MaxBodyBytes,
 		Description: "Refresh tokens rotate: each works once. Presenting a used one revokes its whole family.",
-		Errors:      []int{http.StatusUnauthorized},
+		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden},
 	}, s.refresh)
 	huma.Register(api, huma.Operation{
 		OperationID: "logout", Method: http.MethodPost, Path: "/v1/auth/logout", Tags: []string{"auth"},
@@ -224,6 +224,11 @@ func (s *server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokens
 	if err != nil {
 		return nil, s.Internal(ctx, "read org", err)
 	}
+	if org.Closed() || !u.OrgClosedAt.IsZero() {
+		s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionLoginFailed, Outcome: audit.OutcomeDenied,
+			TargetType: "user", TargetID: u.ID, Details: map[string]string{"reason": "org_closed"}})
+		return nil, httpapi.OrgClosed()
+	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionLogin, TargetType: "user", TargetID: u.ID})
 	return s.startSession(ctx, u, org)
 }
@@ -265,6 +270,9 @@ func (s *server) refresh(ctx context.Context, in *struct{ Body RefreshIn }) (*to
 	org, err := s.deps.Store.GetOrg(ctx, u.OrgID)
 	if err != nil {
 		return nil, s.Internal(ctx, "read org", err)
+	}
+	if org.Closed() || !u.OrgClosedAt.IsZero() {
+		return nil, httpapi.OrgClosed()
 	}
 	raw, next, err := auth.NewRefreshToken(u, old.FamilyID, s.Now())
 	if err != nil {

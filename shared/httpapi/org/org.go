@@ -1,7 +1,8 @@
 // Package org is the org area of the HTTP API: the organisation's own
-// settings that are not about one area's records. For now its retention
-// settings (GET/PUT /v1/org/retention): how long message content is kept
-// before it is sanitized, within the privacy policy's bounds.
+// settings that are not about one area's records: its retention settings
+// (GET/PUT /v1/org/retention), how long message content is kept before it
+// is sanitized, within the privacy policy's bounds; and closing and
+// reopening its account (POST /v1/org/close, POST /v1/org/reopen).
 package org
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/retention"
@@ -21,6 +23,13 @@ import (
 // Deps are the collaborators of the org routes.
 type Deps struct {
 	Retention retention.SettingsStore
+	// Closure closes and reopens the org's account; nil leaves the
+	// closure routes out.
+	Closure *account.ClosureService
+	// Throttle counts password failures of close and reopen with login's.
+	Throttle account.LoginThrottle
+	// HashEmail keys the throttle (auth.HashEmail).
+	HashEmail func(email string) string
 }
 
 type server struct {
@@ -45,6 +54,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 		Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
 	}, s.putRetention)
+	if d.Closure != nil {
+		s.registerClosure(api)
+	}
 }
 
 // RetentionOut is an org's retention settings with the policy's bounds.
