@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/retention"
 )
 
 // Deleting a lead removes the lead and everything recorded about it: the
@@ -31,6 +32,9 @@ import (
 // pending item stays and the retention function's lead purge job
 // (PendingLeadPurges, PurgeLead) finishes the work; a purge interrupted in
 // the request is finished the same way.
+
+// The lead purge job's port.
+var _ retention.LeadPurgeStore = (*Store)(nil)
 
 // leadPurgeBound is the largest history DeleteLead removes in the request.
 const leadPurgeBound = 300
@@ -75,13 +79,6 @@ type pendingPurgeItem struct {
 	OrgID     string    `dynamodbav:"org_id"`
 	LeadID    string    `dynamodbav:"lead_id"`
 	DeletedAt time.Time `dynamodbav:"deleted_at"`
-}
-
-// PendingLeadPurge is a deleted lead whose history is not removed yet.
-type PendingLeadPurge struct {
-	OrgID     string
-	LeadID    string
-	DeletedAt time.Time
 }
 
 // optOuts returns the opt-outs of a consent map ("channel:purpose" →
@@ -238,7 +235,7 @@ func (s *Store) historySize(ctx context.Context, orgID, leadID string, limit int
 
 // PendingLeadPurges lists up to limit deleted leads whose history is still
 // to be removed, oldest org id first (one Query).
-func (s *Store) PendingLeadPurges(ctx context.Context, limit int) ([]PendingLeadPurge, error) {
+func (s *Store) PendingLeadPurges(ctx context.Context, limit int) ([]retention.PendingLeadPurge, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk"), Limit: aws.Int32(int32(min(max(limit, 1), 1000))), //nolint:gosec // bounded
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pendingPurgePK}},
@@ -246,13 +243,13 @@ func (s *Store) PendingLeadPurges(ctx context.Context, limit int) ([]PendingLead
 	if err != nil {
 		return nil, fmt.Errorf("list pending lead purges: %w", err)
 	}
-	res := make([]PendingLeadPurge, 0, len(out.Items))
+	res := make([]retention.PendingLeadPurge, 0, len(out.Items))
 	for _, item := range out.Items {
 		var it pendingPurgeItem
 		if err := unmarshal(item, &it); err != nil {
 			return nil, err
 		}
-		res = append(res, PendingLeadPurge{OrgID: it.OrgID, LeadID: it.LeadID, DeletedAt: it.DeletedAt})
+		res = append(res, retention.PendingLeadPurge{OrgID: it.OrgID, LeadID: it.LeadID, DeletedAt: it.DeletedAt})
 	}
 	return res, nil
 }
