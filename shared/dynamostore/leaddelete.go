@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/oklog/ulid/v2"
 
+	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/retention"
 )
@@ -66,7 +69,11 @@ type suppressionItem struct {
 	// Contact is "phone" or "email": which contact the key hashes.
 	Contact string `dynamodbav:"contact"`
 	// OptOuts maps "channel:purpose" to the time of the opt-out (RFC 3339).
-	OptOuts   map[string]string `dynamodbav:"opt_outs"`
+	OptOuts map[string]string `dynamodbav:"opt_outs"`
+	// Sources maps "channel:purpose" to how the opt-out was expressed
+	// (keyword, button, bounce, staff, ...), from the consent ledger: a
+	// staff opt-out may be undone by staff, the person's own may not.
+	Sources   map[string]string `dynamodbav:"sources,omitempty"`
 	UpdatedAt time.Time         `dynamodbav:"updated_at"`
 }
 
@@ -95,7 +102,7 @@ func optOuts(consent map[string]string) map[string]string {
 
 // suppressionWrites writes (or, when the lead has no opt-outs, removes)
 // the suppression entries of the lead's contacts.
-func (s *Store) suppressionWrites(l lead.Lead) ([]types.TransactWriteItem, error) {
+func (s *Store) suppressionWrites(l lead.Lead, sources map[string]string) ([]types.TransactWriteItem, error) {
 	if l.Phone == "" && l.Email == "" {
 		return nil, nil
 	}
@@ -119,7 +126,7 @@ func (s *Store) suppressionWrites(l lead.Lead) ([]types.TransactWriteItem, error
 			continue
 		}
 		av, err := marshal(suppressionItem{PK: orgPK(l.OrgID), SK: suppressionSK(h), Type: "suppression", Contact: c.kind,
-			OptOuts: outs, UpdatedAt: s.now().UTC()})
+			OptOuts: outs, Sources: sources, UpdatedAt: s.now().UTC()})
 		if err != nil {
 			return nil, err
 		}
@@ -128,13 +135,44 @@ func (s *Store) suppressionWrites(l lead.Lead) ([]types.TransactWriteItem, error
 	return items, nil
 }
 
-// carrySuppression adds to a new lead's consent the opt-outs recorded for
-// its phone and email in the org (one GetItem per contact). A consent the
-// new lead already states for a channel and purpose is kept.
-func (s *Store) carrySuppression(ctx context.Context, l *lead.Lead) error {
-	if s.contacts == nil {
-		return nil
+// optOutSources returns, per opt-out in the lead's consent map, how it
+// was expressed: the source of the newest ledger entry for that channel and
+// purpose ("" when the ledger has none). One Query, only for a lead with
+// opt-outs.
+func (s *Store) optOutSources(ctx context.Context, l lead.Lead) (map[string]string, error) {
+	outs := optOuts(l.Consent)
+	if len(outs) == 0 || (l.Phone == "" && l.Email == "") {
+		return nil, nil
 	}
+	ledger, err := s.ConsentLedger(ctx, l.OrgID, l.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read consent of lead %s: %w", l.ID, err)
+	}
+	sources := map[string]string{}
+	for _, e := range ledger {
+		k := string(e.Channel) + ":" + e.Purpose
+		if _, ok := outs[k]; ok && e.Action == conversation.OptOut {
+			sources[k] = e.Source
+		}
+	}
+	return sources, nil
+}
+
+// suppressionEvidence is the evidence of a consent entry carried from a
+// suppression entry to a new lead.
+const suppressionEvidence = "suppression"
+
+// carrySuppression adds to a new lead's consent the opt-outs recorded for
+// its phone and email in the org (one GetItem per contact), and returns the
+// consent ledger entries that record them on the new lead (with the
+// original time and source, evidence "suppression"), to be written with
+// it. A consent the new lead already states for a channel and purpose is
+// kept.
+func (s *Store) carrySuppression(ctx context.Context, l *lead.Lead) ([]types.TransactWriteItem, error) {
+	if s.contacts == nil {
+		return nil, nil
+	}
+	var writes []types.TransactWriteItem
 	for _, c := range []struct{ kind, value string }{{"phone", l.Phone}, {"email", l.Email}} {
 		if c.value == "" {
 			continue
@@ -146,7 +184,7 @@ func (s *Store) carrySuppression(ctx context.Context, l *lead.Lead) error {
 		var it suppressionItem
 		ok, err := s.get(ctx, orgPK(l.OrgID), suppressionSK(h), &it)
 		if err != nil {
-			return fmt.Errorf("read suppression entry: %w", err)
+			return nil, fmt.Errorf("read suppression entry: %w", err)
 		}
 		if !ok {
 			continue
@@ -155,21 +193,39 @@ func (s *Store) carrySuppression(ctx context.Context, l *lead.Lead) error {
 		if consent == nil {
 			consent = map[string]string{}
 		}
-		for k, at := range it.OptOuts {
-			if _, set := consent[k]; !set {
-				consent[k] = "opt_out@" + at
+		for _, k := range slices.Sorted(maps.Keys(it.OptOuts)) {
+			if _, set := consent[k]; set {
+				continue
 			}
+			at := it.OptOuts[k]
+			consent[k] = "opt_out@" + at
+			channel, purpose, _ := strings.Cut(k, ":")
+			when, err := time.Parse(time.RFC3339, at)
+			if err != nil {
+				when = s.now()
+			}
+			av, err := marshal(consentItem{PK: leadPartPK(l.OrgID, l.ID), SK: consentSK(ulid.MustNew(ulid.Timestamp(when), ulid.DefaultEntropy()).String()),
+				Type: "consent", OrgID: l.OrgID, LeadID: l.ID, Channel: channel, Purpose: purpose, Action: conversation.OptOut, At: when.UTC(),
+				Evidence: suppressionEvidence, Source: it.Sources[k]})
+			if err != nil {
+				return nil, err
+			}
+			writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: av}})
 		}
 		l.Consent = consent
 	}
-	return nil
+	return writes, nil
 }
 
 // DeleteLead removes a lead and its history, keeping its opt-outs in
 // suppression entries (see the top of this file). l must be the stored
 // lead at its current version (else lead.ErrVersionMismatch).
 func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) (lead.Deletion, error) {
-	supp, err := s.suppressionWrites(l)
+	sources, err := s.optOutSources(ctx, l)
+	if err != nil {
+		return lead.Deletion{}, err
+	}
+	supp, err := s.suppressionWrites(l, sources)
 	if err != nil {
 		return lead.Deletion{}, err
 	}

@@ -143,7 +143,8 @@ func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
 // lead starts with the opt-outs a deleted lead of the org left for its
 // phone or email (carrySuppression).
 func (s *Store) leadCreateWrites(ctx context.Context, l lead.Lead) ([]types.TransactWriteItem, []guardField, error) {
-	if err := s.carrySuppression(ctx, &l); err != nil {
+	carried, err := s.carrySuppression(ctx, &l)
+	if err != nil {
 		return nil, nil, err
 	}
 	av, err := marshal(toLeadItem(l))
@@ -171,6 +172,7 @@ func (s *Store) leadCreateWrites(ctx context.Context, l lead.Lead) ([]types.Tran
 	if l.AssigneeID != "" {
 		items = append(items, s.conversationAssignee(l.OrgID, l.ID, l.AssigneeID))
 	}
+	items = append(items, carried...)
 	return items, guards, nil
 }
 

@@ -140,10 +140,17 @@ func TestLeadDeleteRemovesHistoryAndKeepsOptOut(t *testing.T) {
 	// starts opted out on WhatsApp, so a send is refused.
 	again := e.createLead(t, owner, map[string]any{"name": "Devi again", "phone": "+91-98765-43212"}).str("id")
 	problemCode(t, e.send(t, owner, again, textMsg("Hello again")), 409, "opted_out")
-	states, _ := prefs(t, e.do(t, "GET", "/v1/leads/"+again+"/preferences", owner.Access, nil))
+	states, history := prefs(t, e.do(t, "GET", "/v1/leads/"+again+"/preferences", owner.Access, nil))
 	if states["whatsapp:service"] != "opted_out" || states["email:service"] != "unknown" {
 		t.Fatalf("re-created lead preferences %v", states)
 	}
+	// Its ledger shows the carried opt-out, with the person's own source,
+	// so staff cannot opt it back in.
+	if len(history) != 1 || history[0]["action"] != "opt_out" || history[0]["source"] != "keyword" || history[0]["evidence"] != "suppression" {
+		t.Fatalf("re-created lead history %v", history)
+	}
+	problemCode(t, e.do(t, "PUT", "/v1/leads/"+again+"/preferences", owner.Access, map[string]any{"channel": "whatsapp", "purpose": "service",
+		"state": "opted_in", "reason": "Asked again by phone"}), 409, "opted_out_by_person")
 	// The other org's lead with the same phone is untouched.
 	states, _ = prefs(t, e.do(t, "GET", "/v1/leads/"+twin+"/preferences", other.Access, nil))
 	if states["whatsapp:service"] != "unknown" {
