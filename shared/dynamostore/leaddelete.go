@@ -111,9 +111,7 @@ func (s *Store) suppressionWrites(l lead.Lead, sources map[string]string) ([]typ
 	}
 	outs := optOuts(l.Consent)
 	var items []types.TransactWriteItem
-	for _, c := range []struct{ kind, value, hash string }{
-		{"phone", l.Phone, ""}, {"email", l.Email, ""},
-	} {
+	for _, c := range []struct{ kind, value string }{{"phone", l.Phone}, {"email", l.Email}} {
 		if c.value == "" {
 			continue
 		}
