@@ -67,7 +67,7 @@ type eventItem struct {
 // recorded on the lead (its provenance), not as a separate activity: every
 // item in the transaction costs two write units.
 func (s *Store) CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string) error {
-	items, guards, err := s.leadCreateWrites(l)
+	items, guards, err := s.leadCreateWrites(ctx, l)
 	if err != nil {
 		return err
 	}

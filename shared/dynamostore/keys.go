@@ -238,3 +238,16 @@ const closedOrgsPK = "CLOSED#ORGS"
 func closedOrgSK(at time.Time, orgID string) string {
 	return at.UTC().Format(dueTimeLayout) + "#" + orgID
 }
+
+// Deleting a lead (see leaddelete.go).
+
+// suppressionSK is a deleted lead's opt-outs under the keyed hash of one of
+// its contacts (phone or email), in the org's partition.
+func suppressionSK(contactHash string) string { return "SUPPRESS#" + contactHash }
+
+// pendingPurgePK is the partition of deleted leads whose history is still
+// being removed; pendingPurgeSK names one, so the retention function lists
+// them all in one Query.
+const pendingPurgePK = "PURGE#LEADS"
+
+func pendingPurgeSK(orgID, leadID string) string { return orgID + "#" + leadID }

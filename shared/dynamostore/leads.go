@@ -130,7 +130,7 @@ type guardField struct {
 // nothing. A taken phone or email is a *lead.DuplicateError naming the lead
 // that holds it.
 func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
-	items, guards, err := s.leadCreateWrites(l)
+	items, guards, err := s.leadCreateWrites(ctx, l)
 	if err != nil {
 		return err
 	}
@@ -139,8 +139,14 @@ func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
 }
 
 // leadCreateWrites are the writes of a new lead: the item, its guards and,
-// when it has an assignee, its conversation's place in that inbox.
-func (s *Store) leadCreateWrites(l lead.Lead) ([]types.TransactWriteItem, []guardField, error) {
+// when it has an assignee, its conversation's place in that inbox. The
+// lead starts with the opt-outs a deleted lead of the org left for its
+// phone or email (carrySuppression).
+func (s *Store) leadCreateWrites(ctx context.Context, l lead.Lead) ([]types.TransactWriteItem, []guardField, error) {
+	carried, err := s.carrySuppression(ctx, &l)
+	if err != nil {
+		return nil, nil, err
+	}
 	av, err := marshal(toLeadItem(l))
 	if err != nil {
 		return nil, nil, err
@@ -166,6 +172,7 @@ func (s *Store) leadCreateWrites(l lead.Lead) ([]types.TransactWriteItem, []guar
 	if l.AssigneeID != "" {
 		items = append(items, s.conversationAssignee(l.OrgID, l.ID, l.AssigneeID))
 	}
+	items = append(items, carried...)
 	return items, guards, nil
 }
 
@@ -256,24 +263,6 @@ func (s *Store) UpdateLead(ctx context.Context, old, next lead.Lead) error {
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	return s.leadWriteError(ctx, old.OrgID, err, guards, "update lead "+old.ID)
-}
-
-// DeleteLead removes a lead and releases its phone and email.
-func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) error {
-	items := []types.TransactWriteItem{{Delete: &types.Delete{
-		TableName: &s.table, Key: key(orgPK(l.OrgID), leadSK(l.ID)),
-		ConditionExpression:       aws.String("attribute_exists(PK) AND version = :v"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: fmt.Sprint(l.Version)}},
-	}}}
-	if l.Phone != "" {
-		items = append(items, s.guardDelete(l.OrgID, leadPhoneSK(l.Phone), l.ID))
-	}
-	if l.Email != "" {
-		items = append(items, s.guardDelete(l.OrgID, leadEmailSK(l.Email), l.ID))
-	}
-	items = append(items, s.conversationDelete(l.OrgID, l.ID))
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	return s.leadWriteError(ctx, l.OrgID, err, nil, "delete lead "+l.ID)
 }
 
 // ListLeads returns up to limit leads of an org, newest first, starting

@@ -4,7 +4,8 @@
 // here; every key is built in keys.go; SDK errors are translated to the
 // domain's sentinel errors. Each aggregate has its file: accounts.go (orgs,
 // users), sessions.go (sessions, refresh tokens, login throttle),
-// secrets.go, audit.go, leads.go (leads and their activities), events.go
+// secrets.go, audit.go, leads.go (leads and their activities), leaddelete.go (deleting a lead:
+// its history, suppression entries, the pending purge), events.go
 // (processed-event claims), messages.go, outbound.go (queueing and the send
 // state), consent.go, inbox.go, integrations.go, campaigns.go,
 // automation.go, pacing.go and emailsender.go. Expressions are written as
@@ -71,6 +72,9 @@ type Store struct {
 	db    *dynamodb.Client
 	table string
 	now   func() time.Time
+	// contacts names phones and emails by keyed hash for suppression
+	// entries (leaddelete.go); nil until UseSuppression.
+	contacts ContactHasher
 }
 
 // New returns a Store over table.

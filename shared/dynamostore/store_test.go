@@ -21,6 +21,7 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/suppression"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
@@ -115,7 +116,11 @@ func TestLeadUniquenessIsAllOrNothing(t *testing.T) {
 	if err := s.UpdateLead(ctx, next, taken); !errors.As(err, &dup) || dup.ExistingID != c.ID {
 		t.Fatalf("update onto a taken phone = %v", err)
 	}
-	if err := s.DeleteLead(ctx, next); err != nil {
+	h, err := suppression.NewHasher(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UseSuppression(h).DeleteLead(ctx, next); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateLead(ctx, newLead("org1", "E", "+919999999999", "a@example.com")); err != nil {

@@ -279,7 +279,10 @@ func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version in
 	return next, nil
 }
 
-// Delete deletes a lead the actor may see.
+// Delete deletes a lead the actor may see, with its history (messages,
+// consent ledger, activities, provider ids and statuses); its opt-outs
+// stay behind under keyed hashes of its phone and email (lead.Store). The
+// audit record counts what was removed, by item kind.
 func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
 	l, err := s.Get(ctx, a, id)
 	if err != nil {
@@ -288,9 +291,20 @@ func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
 	if !a.User.Role.CanWriteLeads() {
 		return &DeniedError{Action: audit.ActionLeadDelete, LeadID: l.ID, Reason: readOnlyRole}
 	}
-	if err := s.Store.DeleteLead(ctx, l); err != nil {
+	d, err := s.Store.DeleteLead(ctx, l)
+	if err != nil {
 		return fmt.Errorf("delete lead %s: %w", l.ID, err)
 	}
-	s.Audit.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadDelete, TargetType: "lead", TargetID: l.ID})
+	// Counts by item kind only: the audit trail outlives the lead and must
+	// not keep what was deleted.
+	details := map[string]string{}
+	for kind, n := range d.Counts {
+		details["deleted_"+kind] = strconv.Itoa(n)
+	}
+	if d.Pending {
+		details["purge"] = "pending"
+	}
+	s.Audit.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadDelete, TargetType: "lead", TargetID: l.ID,
+		Details: details})
 	return nil
 }

@@ -47,9 +47,9 @@ func (m *memStore) UpdateLead(_ context.Context, old, next lead.Lead) error {
 	return nil
 }
 
-func (m *memStore) DeleteLead(_ context.Context, l lead.Lead) error {
+func (m *memStore) DeleteLead(_ context.Context, l lead.Lead) (lead.Deletion, error) {
 	delete(m.leads, l.ID)
-	return nil
+	return lead.Deletion{Counts: map[string]int{"lead": 1}}, nil
 }
 
 func (m *memStore) ListLeads(_ context.Context, orgID string, f lead.Filter, _ int, _ page.Cursor) (lead.Page, error) {

@@ -16,7 +16,12 @@ type Store interface {
 	GetLead(ctx context.Context, orgID, leadID string) (Lead, error)
 	// UpdateLead replaces old with next (next.Version is old.Version+1).
 	UpdateLead(ctx context.Context, old, next Lead) error
-	DeleteLead(ctx context.Context, l Lead) error
+	// DeleteLead removes the lead and everything recorded about it, keeping
+	// only its opt-outs under keyed hashes of its phone and email (a lead
+	// created later for the same contact starts with them). The lead is
+	// gone from every read at once; a long history may be left to a
+	// follow-up job (Deletion.Pending).
+	DeleteLead(ctx context.Context, l Lead) (Deletion, error)
 	// ListLeads returns up to limit leads matching f, newest first, after
 	// the position from (the zero Cursor for the first page).
 	ListLeads(ctx context.Context, orgID string, f Filter, limit int, from page.Cursor) (Page, error)
@@ -26,6 +31,13 @@ type Store interface {
 	LeadIDByEmail(ctx context.Context, orgID, email string) (string, error)
 	// TouchLastInbound moves the lead's LastInboundAt forward, never back.
 	TouchLastInbound(ctx context.Context, orgID, leadID string, at time.Time) error
+}
+
+// Deletion is what deleting a lead removed: item counts by kind (no
+// content), and whether part of its history is left to the purge job.
+type Deletion struct {
+	Counts  map[string]int
+	Pending bool
 }
 
 // Activity is an entry of a lead's timeline written by the system: a

@@ -72,6 +72,9 @@ type Runner struct {
 	Now func() time.Time
 	// Progress, when set, is told after each message and each org.
 	Progress func(Progress)
+	// Purges, when set, is the store of the lead purge job (PurgeLeads,
+	// leadpurge.go).
+	Purges LeadPurgeStore
 }
 
 // Runner defaults.

@@ -43,6 +43,7 @@ import (
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
+	"github.com/leadluence/backend/shared/suppression"
 	"github.com/leadluence/backend/shared/watemplate"
 )
 
@@ -95,6 +96,17 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	if err != nil {
 		return nil, err
 	}
+	// The suppression key names a deleted lead's contacts by keyed hash
+	// (lead deletes write suppression entries; creates read them).
+	suppressKey, err := suppression.LoadKey(ctx, store, sealer)
+	if err != nil {
+		return nil, fmt.Errorf("load suppression key: %w", err)
+	}
+	contacts, err := suppression.NewHasher(suppressKey)
+	if err != nil {
+		return nil, err
+	}
+	store.UseSuppression(contacts)
 	queueCheck := func(url string) func(context.Context) error {
 		return func(ctx context.Context) error {
 			_, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{

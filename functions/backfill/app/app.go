@@ -22,6 +22,7 @@ import (
 	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/suppression"
 )
 
 // Handler is the scheduled handler.
@@ -36,9 +37,19 @@ func New(ctx context.Context, cfg config.Backfill, log *slog.Logger, opts ...fun
 	}
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: 20 * time.Second})
+	sealer := envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{})
+	// New leads start with the opt-outs a deleted lead left for their
+	// contacts (suppression entries, read by keyed hash).
+	contacts, err := suppression.Open(ctx, store, sealer)
+	if err != nil {
+		return nil, err
+	}
+	if contacts != nil {
+		store.UseSuppression(contacts)
+	}
 	p := &intake.Processor{
 		Store: store, Graph: graph, Log: log, DefaultRegion: cfg.DefaultRegion,
-		Tokens: envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{}),
+		Tokens: sealer,
 	}
 	return func(ctx context.Context, _ events.EventBridgeEvent) error {
 		c, err := p.Backfill(ctx, store, graph)

@@ -31,6 +31,7 @@ import (
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sqsqueue"
+	"github.com/leadluence/backend/shared/suppression"
 )
 
 // Handler is the SQS handler.
@@ -54,10 +55,20 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 	db := dynamodb.NewFromConfig(awsCfg)
 	store := dynamostore.New(db, cfg.TableName)
 	queues := sqs.NewFromConfig(awsCfg)
+	sealer := envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{})
+	// New leads start with the opt-outs a deleted lead left for their
+	// contacts (suppression entries, read by keyed hash).
+	contacts, err := suppression.Open(ctx, store, sealer)
+	if err != nil {
+		return nil, nil, err
+	}
+	if contacts != nil {
+		store.UseSuppression(contacts)
+	}
 	p := &intake.Processor{
 		Store:         store,
 		Graph:         meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphTimeout}),
-		Tokens:        envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{}),
+		Tokens:        sealer,
 		Log:           log,
 		DefaultRegion: cfg.DefaultRegion,
 		Automate: &automation.Runner{Settings: automation.NewStore(store), Store: store, Log: log,

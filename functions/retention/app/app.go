@@ -40,6 +40,12 @@ func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...fu
 		if err != nil {
 			return fmt.Errorf("retention: %w", err)
 		}
+		// Then the lead purge job: deleted leads' remaining history.
+		pr, err := r.PurgeLeads(ctx)
+		log.InfoContext(ctx, "lead purge done", "leads", pr.Leads, "finished", pr.Finished, "items", pr.Items, "complete", pr.Complete)
+		if err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
 		return nil
 	}, nil
 }
@@ -52,5 +58,5 @@ func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
-	return &retention.Runner{Store: store, Audit: store, Log: log, Rate: cfg.Rate, Margin: cfg.Margin}, nil
+	return &retention.Runner{Store: store, Audit: store, Log: log, Rate: cfg.Rate, Margin: cfg.Margin, Purges: store}, nil
 }
