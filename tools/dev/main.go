@@ -101,7 +101,7 @@ func run() error {
 	stack, err := devstack.Start(ctx, devstack.Options{
 		DataDir:  filepath.Join(dataDir, "aws"),
 		Progress: os.Stdout,
-		Ports:    devstack.Ports{DynamoDB: 8000, SQS: 9324, KMS: 8091, SES: 8005},
+		Ports:    devstack.DevPorts,
 	})
 	if err != nil {
 		return err

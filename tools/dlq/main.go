@@ -24,11 +24,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/dlq/replay"
 )
 
@@ -40,7 +39,7 @@ const (
 )
 
 // localSQS is the SQS stand-in `make dev` runs (tools/dev).
-const localSQS = "http://127.0.0.1:9324"
+var localSQS = devstack.DevURL(devstack.DevPorts.SQS)
 
 const usageText = `usage:
   dlq list   [flags] <queue>
@@ -206,17 +205,9 @@ func orDash(s string) string {
 // newClient builds the SQS client from the standard AWS configuration, or
 // for the stand-in `make dev` runs when local is set.
 func newClient(ctx context.Context, local bool) (*sqs.Client, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if local {
-		opts = append(opts, awsconfig.WithRegion("us-east-1"),
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := devstack.OperatorConfig(ctx, local)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: set AWS_REGION (or use -local for make dev's stand-in)")
+		return nil, err
 	}
 	return sqs.NewFromConfig(cfg, func(so *sqs.Options) {
 		if local {

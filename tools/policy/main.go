@@ -25,8 +25,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
@@ -34,6 +32,7 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/sesmail"
+	"github.com/leadluence/backend/tools/devstack"
 )
 
 // Exit codes.
@@ -45,9 +44,9 @@ const (
 )
 
 // The stand-ins `make dev` runs (tools/dev).
-const (
-	localDynamoDB = "http://127.0.0.1:8000"
-	localSES      = "http://127.0.0.1:8005"
+var (
+	localDynamoDB = devstack.DevURL(devstack.DevPorts.DynamoDB)
+	localSES      = devstack.DevURL(devstack.DevPorts.SES)
 )
 
 // defaultFrom is the platform address when neither -from nor
@@ -257,17 +256,5 @@ func list(ctx context.Context, store *dynamostore.Store, stdout, stderr io.Write
 // awsConfig is the standard AWS configuration, or for the stand-ins of
 // make dev when local is set.
 func awsConfig(ctx context.Context, local bool) (aws.Config, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if local {
-		opts = append(opts, awsconfig.WithRegion("us-east-1"),
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return aws.Config{}, errors.New("no AWS region: set AWS_REGION (or use -local for make dev's stand-ins)")
-	}
-	return cfg, nil
+	return devstack.OperatorConfig(ctx, local)
 }

@@ -28,17 +28,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/retention"
+	"github.com/leadluence/backend/tools/devstack"
 )
 
 // localDynamoDB is the DynamoDB Local `make dev` runs (tools/dev).
-const localDynamoDB = "http://127.0.0.1:8000"
+var localDynamoDB = devstack.DevURL(devstack.DevPorts.DynamoDB)
 
 const usageText = `usage:
   retention plan     [flags]
@@ -289,17 +289,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 // newStore builds the store from the standard AWS configuration, or for
 // the stand-in `make dev` runs when local is set.
 func newStore(ctx context.Context, o options, log *slog.Logger) (*dynamostore.Store, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}
-	if o.local {
-		opts = append(opts, awsconfig.WithRegion("us-east-1"),
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := devstack.OperatorConfig(ctx, o.local, awsconfig.WithLogger(logging.SDK{Log: log}))
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: set AWS_REGION (or use -local for make dev's stand-in)")
+		return nil, err
 	}
 	db := dynamodb.NewFromConfig(cfg, func(do *dynamodb.Options) {
 		if o.local {
