@@ -15,6 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/platformsecret"
 )
 
 // AccessTTL is how long an access token lives.
@@ -148,43 +149,16 @@ type Sealer interface {
 	Open(ctx context.Context, orgID string, blob []byte) ([]byte, error)
 }
 
-// signingSecretName names the sealed token secret in the store, and
-// platformScope is the envelope scope of platform-wide secrets.
+// signingSecretName names the sealed token secret in the store.
 const (
 	signingSecretName = "token-signing-v1"
-	platformScope     = "platform"
 )
 
 // LoadSigningSecret returns the token signing secret, creating it on first
 // use. The secret is only ever stored sealed by KMS; the winner of a
 // concurrent first start is kept and the others read it back.
 func LoadSigningSecret(ctx context.Context, store SecretStore, sealer Sealer) ([]byte, error) {
-	for range 2 {
-		sealed, err := store.GetSecret(ctx, signingSecretName)
-		if err == nil {
-			secret, err := sealer.Open(ctx, platformScope, sealed)
-			if err != nil {
-				return nil, fmt.Errorf("open signing secret: %w", err)
-			}
-			return secret, nil
-		}
-		if !errors.Is(err, account.ErrNotFound) {
-			return nil, fmt.Errorf("read signing secret: %w", err)
-		}
-		secret := make([]byte, 32)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, fmt.Errorf("new signing secret: %w", err)
-		}
-		sealed, err = sealer.Seal(ctx, platformScope, secret)
-		if err != nil {
-			return nil, fmt.Errorf("seal signing secret: %w", err)
-		}
-		if err := store.PutSecret(ctx, signingSecretName, sealed); err == nil {
-			return secret, nil
-		}
-		// Lost the race (or the put failed): read again.
-	}
-	return nil, errors.New("signing secret: could not create or read")
+	return platformsecret.Load(ctx, store, sealer, signingSecretName)
 }
 
 // HashEmail is the key under which failed logins for an email are counted;

@@ -9,67 +9,27 @@ package suppression
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 
-	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/platformsecret"
 )
 
 // keyName names the sealed key among the platform secrets.
 const keyName = "suppression-key"
 
-// platformScope is the envelope scope of platform secrets (as for the token
-// signing secret).
-const platformScope = "platform"
+// SecretStore keeps the sealed key (dynamostore.Store).
+type SecretStore = platformsecret.Store
 
-// SecretStore keeps platform secrets sealed (dynamostore.Store): a missing
-// one is account.ErrNotFound, a put that loses a race fails.
-type SecretStore interface {
-	GetSecret(ctx context.Context, name string) ([]byte, error)
-	PutSecret(ctx context.Context, name string, sealed []byte) error
-}
+// Sealer seals and opens it with the KMS envelope key (envelope.Sealer).
+type Sealer = platformsecret.Sealer
 
-// Sealer seals and opens secrets with the KMS envelope key (envelope.Sealer).
-type Sealer interface {
-	Seal(ctx context.Context, scope string, plaintext []byte) ([]byte, error)
-	Open(ctx context.Context, scope string, sealed []byte) ([]byte, error)
-}
-
-// LoadKey returns the suppression key, creating it on first use: 32
-// random bytes stored only sealed by KMS; the winner of a concurrent first
-// start is kept and the others read it back. Functions call it once per
-// cold start.
+// LoadKey returns the suppression key, creating it on first use (only
+// ever stored sealed by KMS; see package platformsecret).
 func LoadKey(ctx context.Context, store SecretStore, sealer Sealer) ([]byte, error) {
-	for range 2 {
-		sealed, err := store.GetSecret(ctx, keyName)
-		if err == nil {
-			key, err := sealer.Open(ctx, platformScope, sealed)
-			if err != nil {
-				return nil, fmt.Errorf("open suppression key: %w", err)
-			}
-			return key, nil
-		}
-		if !errors.Is(err, account.ErrNotFound) {
-			return nil, fmt.Errorf("read suppression key: %w", err)
-		}
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("new suppression key: %w", err)
-		}
-		sealed, err = sealer.Seal(ctx, platformScope, key)
-		if err != nil {
-			return nil, fmt.Errorf("seal suppression key: %w", err)
-		}
-		if err := store.PutSecret(ctx, keyName, sealed); err == nil {
-			return key, nil
-		}
-		// Lost the race (or the put failed): read again.
-	}
-	return nil, errors.New("suppression key: could not create or read")
+	return platformsecret.Load(ctx, store, sealer, keyName)
 }
 
 // Hasher names contacts by keyed hash (dynamostore's suppression entries).
@@ -106,16 +66,9 @@ func (h *Hasher) sum(kind, orgID, v string) string {
 // before it deletes any lead, so a nil hasher means no suppression entry
 // can exist yet.
 func Open(ctx context.Context, store SecretStore, sealer Sealer) (*Hasher, error) {
-	sealed, err := store.GetSecret(ctx, keyName)
-	if errors.Is(err, account.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read suppression key: %w", err)
-	}
-	key, err := sealer.Open(ctx, platformScope, sealed)
-	if err != nil {
-		return nil, fmt.Errorf("open suppression key: %w", err)
+	key, found, err := platformsecret.Open(ctx, store, sealer, keyName)
+	if err != nil || !found {
+		return nil, err
 	}
 	return NewHasher(key)
 }
