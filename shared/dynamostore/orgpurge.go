@@ -97,7 +97,7 @@ func (s *Store) PurgeClosedOrg(ctx context.Context, orgID string, budget int) (m
 	}
 	at, err := attributevalue.Marshal(s.now().UTC())
 	if err != nil {
-		return p.counts, false, err
+		return p.counts, false, fmt.Errorf("marshal purge time: %w", err)
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Delete: &types.Delete{TableName: &s.table, Key: key(orgPK(orgID), skOrg)}},
