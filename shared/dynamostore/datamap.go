@@ -94,7 +94,7 @@ const (
 // declared so that the item is covered when they are built.
 func (r Rule) Enforced() bool {
 	switch r {
-	case RuleTTL, RuleDeleted, RuleKept, RuleSanitize:
+	case RuleTTL, RuleDeleted, RuleKept, RuleSanitize, RulePurgeOnClosure:
 		return true
 	default:
 		return false
@@ -285,6 +285,12 @@ func DataMap() []ItemKind {
 			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "deleted_at": sysF},
 			Retention: []Retention{{RuleDeleted, "when the deleted lead's history is gone (in the request, or by the retention function's lead purge job)"}},
 			Readers:   readSystem + "; the retention function lists them"},
+		{Name: "deletion receipt", Item: deletionReceiptItem{}, PK: "DELETED#ORGS", SK: "<org>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "closed_at": sysF, "started_at": sysF,
+				"purged_at": {Source: System, Note: "set when the org is gone; absent while the purge is under way"},
+				"counts":    {Source: System, Note: "items removed by kind; no names or contact data"}},
+			Retention: []Retention{{RuleKept, "as the record that the closed org's data was deleted"}},
+			Readers:   readSystem + "; the retention function writes it"},
 		{Name: "audit record", Item: auditItem{}, PK: "AUDIT#<org>", SK: "<record ulid>",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "actor_id": idRefF, "action": sysF,
 				"target_type": sysF, "target_id": idRefF, "outcome": sysF, "source_ip": personal(System, "caller's IP address"),
@@ -295,7 +301,8 @@ func DataMap() []ItemKind {
 				"secret_hash": personal(System, "SHA-256 of the token secret, never the secret"), "used": sysF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("when the token expires"), closure}, Readers: "the api function (refresh)"},
 		{Name: "session", Item: familyItem{}, PK: "SESSIONS#<user>", SK: "FAMILY#<family id>",
-			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "revoked": sysF, "created_at": personal(System, "when the user signed in"), "ttl": ttlF},
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "revoked": sysF, "created_at": personal(System, "when the user signed in"), "ttl": ttlF,
+				"tokens": sysF},
 			Retention: []Retention{ttlRule("when the session family expires"), closure}, Readers: "the api function (refresh, logout)"},
 		{Name: "failed-login counter", Item: throttleItem{}, PK: "THROTTLE#LOGIN#<sha256(email)>", SK: "THROTTLE",
 			Fields:    map[string]Field{"PK": keyWith(User, "a SHA-256 of the email tried"), "SK": keyF, "failures": sysF, "window_start": sysF, "ttl": ttlF},

@@ -251,3 +251,9 @@ func suppressionSK(contactHash string) string { return "SUPPRESS#" + contactHash
 const pendingPurgePK = "PURGE#LEADS"
 
 func pendingPurgeSK(orgID, leadID string) string { return orgID + "#" + leadID }
+
+// Purging a closed org (see orgpurge.go).
+
+// deletedOrgsPK is the partition of purged orgs' deletion receipts, one
+// item per org (sort key: the org id).
+const deletedOrgsPK = "DELETED#ORGS"

@@ -35,6 +35,9 @@ type familyItem struct {
 	Revoked bool      `dynamodbav:"revoked"`
 	Created time.Time `dynamodbav:"created_at"`
 	TTL     int64     `dynamodbav:"ttl"`
+	// Tokens are the ids of the family's refresh tokens, so that purging
+	// an org finds them (closed org purge, orgpurge.go).
+	Tokens []string `dynamodbav:"tokens,stringset,omitempty"`
 }
 
 func toRefreshItem(t account.RefreshToken) refreshItem {
@@ -49,7 +52,7 @@ func (s *Store) StartSession(ctx context.Context, t account.RefreshToken, family
 		return err
 	}
 	famAV, err := marshal(familyItem{PK: familyPK(t.UserID), SK: familySK(t.FamilyID), Type: "session", ID: t.FamilyID,
-		Created: s.now(), TTL: familyExpires.Unix()})
+		Created: s.now(), TTL: familyExpires.Unix(), Tokens: []string{t.ID}})
 	if err != nil {
 		return err
 	}
@@ -93,10 +96,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old, next account.Refres
 			ConditionExpression:       aws.String("attribute_exists(PK) AND used = :f"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":f": &types.AttributeValueMemberBOOL{Value: false}},
 		}},
-		{ConditionCheck: &types.ConditionCheck{
+		{Update: &types.Update{
 			TableName: &s.table, Key: key(familyPK(old.UserID), familySK(old.FamilyID)),
-			ConditionExpression:       aws.String("attribute_exists(PK) AND revoked = :f"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":f": &types.AttributeValueMemberBOOL{Value: false}},
+			UpdateExpression:    aws.String("ADD tokens :tok"),
+			ConditionExpression: aws.String("attribute_exists(PK) AND revoked = :f"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":f": &types.AttributeValueMemberBOOL{Value: false},
+				":tok": &types.AttributeValueMemberSS{Value: []string{next.ID}}},
 		}},
 		{Put: &types.Put{TableName: &s.table, Item: nextAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 	}})

@@ -75,6 +75,9 @@ type Runner struct {
 	// Purges, when set, is the store of the lead purge job (PurgeLeads,
 	// leadpurge.go).
 	Purges LeadPurgeStore
+	// Closed, when set, is the store of the closed org purge job
+	// (PurgeClosedOrgs, orgpurge.go).
+	Closed ClosedOrgStore
 }
 
 // Runner defaults.

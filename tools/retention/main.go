@@ -51,7 +51,8 @@ run   applies every due job at the as-of time, with a progress bar (plain
       lines when stdout is not a terminal) and a summary, at most -rate items
       a second. Idempotent: a second run finds nothing left. Interrupted, it
       saves a checkpoint; the next run (this command or the hourly schedule)
-      resumes that run, at its as-of time.
+      resumes that run, at its as-of time. Then it purges every org closed
+      more than 90 days before the as-of time (a receipt stays).
 
 register  files, once, what was written before the data lifecycle existed:
       orgs without retention settings (given the defaults) and intact
@@ -97,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	r := &retention.Runner{Store: store, Audit: store, Rate: o.rate, Margin: time.Millisecond,
-		Log: log}
+		Log: log, Closed: store}
 	switch o.cmd {
 	case "plan":
 		err = plan(ctx, r, o.asOf, stdout)
@@ -169,6 +170,16 @@ func apply(ctx context.Context, r *retention.Runner, asOf time.Time, w io.Writer
 		resumed = " (resumed a checkpoint)"
 	}
 	fmt.Fprintf(w, "as of %s%s: %d sanitized in %d orgs, %s\n", res.AsOf.Format(time.RFC3339), resumed, res.Total(), len(res.Orgs), state)
+	// Then the purge of orgs closed longer than the reopen window.
+	pr, err := r.PurgeClosedOrgs(ctx, asOf)
+	if err != nil {
+		return err
+	}
+	state = "complete"
+	if !pr.Complete {
+		state = "stopped; the next run goes on"
+	}
+	fmt.Fprintf(w, "closed orgs purged: %d of %d (%d items), %s\n", pr.Finished, pr.Orgs, pr.Items, state)
 	return nil
 }
 

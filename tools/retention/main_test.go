@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -115,5 +116,45 @@ func TestUsage(t *testing.T) {
 		if code := run(args, &out, &errs); code != 2 {
 			t.Errorf("retention %v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+// A run at 91 days after an org's closure purges it; before, nothing.
+func TestRunPurgesClosedOrgs(t *testing.T) {
+	ctx := context.Background()
+	res := devstacktest.Fresh(t)
+	s := dynamostore.New(dynamodb.NewFromConfig(res.AWS), res.TableName)
+	now := time.Now().UTC()
+	orgID := ulid.Make().String()
+	owner := account.User{ID: ulid.Make().String(), OrgID: orgID, Name: "O", Email: strings.ToLower(orgID) + "@example.com",
+		Role: account.RoleOwner, Active: true, PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateOrg(ctx, account.Org{ID: orgID, Name: "O", CreatedAt: now}, owner); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOrgClosed(ctx, orgID, []account.User{owner}, now); err != nil {
+		t.Fatal(err)
+	}
+	cmd := func(args ...string) string {
+		t.Helper()
+		var out, errs strings.Builder
+		if code := run(append(args, "-table", res.TableName), &out, &errs); code != 0 {
+			t.Fatalf("retention %v: exit %d: %s", args, code, errs.String())
+		}
+		return out.String()
+	}
+	if out := cmd("run", "--as-of", now.AddDate(0, 0, 89).Format(time.RFC3339)); !strings.Contains(out, "closed orgs purged: 0 of 0") {
+		t.Fatalf("run within the reopen window:\n%s", out)
+	}
+	if _, err := s.GetOrg(ctx, orgID); err != nil {
+		t.Fatalf("org within the reopen window: %v", err)
+	}
+	if out := cmd("run", "--as-of", now.AddDate(0, 0, 91).Format(time.RFC3339)); !strings.Contains(out, "closed orgs purged: 1 of 1") {
+		t.Fatalf("run after the reopen window:\n%s", out)
+	}
+	if _, err := s.GetOrg(ctx, orgID); !errors.Is(err, account.ErrNotFound) {
+		t.Fatalf("purged org read = %v", err)
+	}
+	if rc, ok, err := s.DeletionReceipt(ctx, orgID); err != nil || !ok || rc.PurgedAt.IsZero() || rc.Counts["user"] != 1 {
+		t.Fatalf("receipt %+v %v %v", rc, ok, err)
 	}
 }

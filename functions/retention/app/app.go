@@ -46,6 +46,12 @@ func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...fu
 		if err != nil {
 			return fmt.Errorf("retention: %w", err)
 		}
+		// Then the purge of orgs closed longer than the reopen window.
+		cr, err := r.PurgeClosedOrgs(ctx, asOf)
+		log.InfoContext(ctx, "closed org purge done", "orgs", cr.Orgs, "finished", cr.Finished, "items", cr.Items, "complete", cr.Complete)
+		if err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
 		return nil
 	}, nil
 }
@@ -58,5 +64,5 @@ func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
-	return &retention.Runner{Store: store, Audit: store, Log: log, Rate: cfg.Rate, Margin: cfg.Margin, Purges: store}, nil
+	return &retention.Runner{Store: store, Audit: store, Log: log, Rate: cfg.Rate, Margin: cfg.Margin, Purges: store, Closed: store}, nil
 }

@@ -1,0 +1,320 @@
+package dynamostore_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/automation"
+	"github.com/leadluence/backend/shared/campaign"
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/policy"
+	"github.com/leadluence/backend/shared/retention"
+	"github.com/leadluence/backend/shared/suppression"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
+)
+
+// usedOrg is what seedUsedOrg wrote: the org's users and lead contacts.
+type usedOrg struct {
+	users    []account.User
+	contacts []string
+}
+
+// seedUsedOrg builds an org that used most features, with activities
+// activities on one lead (to make its history long).
+func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities int) usedOrg {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var u usedOrg
+	owner := account.User{ID: ulid.Make().String(), OrgID: org, Name: "Owner " + tag, Email: "owner-" + tag + "@example.com", Role: account.RoleOwner,
+		Active: true, PasswordHash: "hash", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateOrg(ctx, account.Org{ID: org, Name: "Org " + tag, DefaultRegion: "IN", CreatedAt: now}, owner); err != nil {
+		t.Fatal(err)
+	}
+	agent := owner
+	agent.ID, agent.Name, agent.Email, agent.Role = ulid.Make().String(), "Agent "+tag, "agent-"+tag+"@example.com", account.RoleAgent
+	if err := s.CreateUser(ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+	u.users = []account.User{owner, agent}
+	for _, usr := range u.users {
+		exp := now.Add(time.Hour)
+		first := account.RefreshToken{ID: ulid.Make().String(), FamilyID: ulid.Make().String(), UserID: usr.ID, OrgID: org, SecretHash: []byte("h"), ExpiresAt: exp}
+		if err := s.StartSession(ctx, first, exp); err != nil {
+			t.Fatal(err)
+		}
+		next := first
+		next.ID = ulid.Make().String()
+		if err := s.RotateRefreshToken(ctx, first, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutRetentionSettings(ctx, org, retention.Settings{ContentDays: 60, UpdatedAt: now, UpdatedBy: owner.ID}); err != nil {
+		t.Fatal(err)
+	}
+	phoneID := fmt.Sprint(time.Now().UnixNano())
+	if err := s.ConnectIntegration(ctx, integration.Integration{OrgID: org, Kind: integration.KindWhatsApp, ExternalID: phoneID, Name: "Number " + tag,
+		SealedToken: []byte("sealed"), ConnectedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ParkEvent(ctx, org, integration.KindWhatsApp, phoneID, "event-"+tag, []byte(`{"org":"`+org+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutEmailSender(ctx, account.EmailSender{OrgID: org, Email: "hello-" + tag + "@example.com", Status: account.SenderPending, CheckedAt: now}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCampaign(ctx, campaign.Campaign{OrgID: org, ID: ulid.Make().String(), Name: "Campaign " + tag, Status: "draft",
+		TemplateName: "hello", TemplateLanguage: "en", PhoneNumberID: phoneID, CreatedBy: owner.ID, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAutomationSettings(ctx, org, automation.Settings{UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AcknowledgePolicy(ctx, policy.Acknowledgement{OrgID: org, VersionID: "2026-01", UserID: owner.ID, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		phone := fmt.Sprintf("+9198%08d", time.Now().UnixNano()%100000000)
+		email := fmt.Sprintf("lead%d-%s@example.com", i, tag)
+		l := newLead(org, fmt.Sprintf("Lead %d %s", i, tag), phone, email)
+		if err := s.CreateLead(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		u.contacts = append(u.contacts, phone, email)
+		for j := range 3 {
+			at := now.Add(time.Duration(j-10) * time.Minute)
+			m := conversation.Message{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: org, LeadID: l.ID,
+				Channel: conversation.ChannelWhatsApp, Direction: conversation.Inbound, ProviderID: metatest.NewWAMID(),
+				Type: "text", Text: "hello from " + phone, Status: conversation.StatusReceived, At: at}
+			var consent *conversation.ConsentEntry
+			if j == 2 {
+				consent = &conversation.ConsentEntry{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, Channel: conversation.ChannelWhatsApp,
+					Purpose: conversation.PurposeAll, Action: conversation.OptOut, At: at, Evidence: m.ID, Source: "keyword"}
+			}
+			if err := s.PutInboundMessage(ctx, m, consent); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.ApplyStatus(ctx, conversation.StatusEvent{ProviderID: m.ProviderID, Status: conversation.StatusRead, At: at.Add(time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := 1
+		if i == 0 {
+			n = activities
+		}
+		for j := range n {
+			if err := s.AttachEvent(ctx, org, fmt.Sprintf("leadgen:%s-%d-%d", tag, i, j), lead.Activity{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID,
+				Kind: "lead_ads_resubmission", At: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 3 {
+		if err := s.AppendAudit(ctx, audit.Record{ID: ulid.Make().String(), OrgID: org, ActorID: owner.ID, Action: fmt.Sprint("test.action", i),
+			TargetType: "org", TargetID: org, Outcome: audit.OutcomeSuccess, At: now, Details: map[string]string{"email": owner.Email}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u
+}
+
+// scanTable reads the whole table.
+func scanTable(t *testing.T, db *dynamodb.Client, table string) []map[string]types.AttributeValue {
+	t.Helper()
+	var items []map[string]types.AttributeValue
+	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: &table, ConsistentRead: ptrTrue()})
+	for p.HasMorePages() {
+		pg, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, pg.Items...)
+	}
+	return items
+}
+
+func ptrTrue() *bool { b := true; return &b }
+
+// strs returns every string in an attribute value (keys and values of
+// maps, members of sets and lists).
+func strs(av types.AttributeValue) []string {
+	switch v := av.(type) {
+	case *types.AttributeValueMemberS:
+		return []string{v.Value}
+	case *types.AttributeValueMemberB:
+		return []string{string(v.Value)}
+	case *types.AttributeValueMemberSS:
+		return v.Value
+	case *types.AttributeValueMemberL:
+		var out []string
+		for _, x := range v.Value {
+			out = append(out, strs(x)...)
+		}
+		return out
+	case *types.AttributeValueMemberM:
+		var out []string
+		for k, x := range v.Value {
+			out = append(out, k)
+			out = append(out, strs(x)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// mentions reports whether any attribute of item contains one of words.
+func mentions(item map[string]types.AttributeValue, words []string) bool {
+	for k, av := range item {
+		for _, s := range append(strs(av), k) {
+			for _, w := range words {
+				if strings.Contains(strings.ToLower(s), strings.ToLower(w)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// Ninety days after closure, the retention run deletes everything keyed by
+// or naming the org, bounded and resumable, leaving a deletion receipt and a
+// platform audit record; another org is untouched.
+func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	table := devstacktest.Fresh(t).TableName
+	s := dynamostore.New(db, table)
+	h, err := suppression.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.UseSuppression(h)
+
+	gone := "01PURGEDORG000000000000000"
+	kept := "01KEPTORG00000000000000000"
+	g := seedUsedOrg(t, s, gone, "gone", 320)
+	seedUsedOrg(t, s, kept, "kept", 5)
+	// A deleted lead of the org whose purge is still pending.
+	l := newLead(gone, "Deleted lead", "+919800000999", "deleted-gone@example.com")
+	if err := s.CreateLead(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	for j := range 310 {
+		if err := s.AttachEvent(ctx, gone, fmt.Sprint("leadgen:deleted-", j), lead.Activity{ID: ulid.Make().String(), OrgID: gone, LeadID: l.ID,
+			Kind: "lead_ads_resubmission", At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur, err := s.GetLead(ctx, gone, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.DeleteLead(ctx, cur); err != nil || !d.Pending {
+		t.Fatalf("delete lead %+v %v, want pending", d, err)
+	}
+	// The other org's items, counted before.
+	words := []string{gone}
+	for _, u := range g.users {
+		words = append(words, u.ID, u.Email)
+	}
+	words = append(words, g.contacts...)
+	words = append(words, l.Phone, l.Email)
+	countKept := func() int {
+		n := 0
+		for _, item := range scanTable(t, db, table) {
+			if mentions(item, []string{kept}) {
+				n++
+			}
+		}
+		return n
+	}
+	keptBefore := countKept()
+
+	closedAt := time.Now().Add(-91 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
+	if err := s.SetOrgClosed(ctx, gone, g.users, closedAt); err != nil {
+		t.Fatal(err)
+	}
+	// An org closed within the reopen window is not purged.
+	r := &retention.Runner{Closed: s, Audit: s, Rate: 100, Margin: time.Second}
+	if res, err := r.PurgeClosedOrgs(ctx, closedAt.Add(89*24*time.Hour)); err != nil || res.Orgs != 0 || !res.Complete {
+		t.Fatalf("purge within the window: %+v %v", res, err)
+	}
+
+	// A run with little time stops before its deadline...
+	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	res, err := r.PurgeClosedOrgs(short, time.Now())
+	if err != nil || res.Complete || res.Finished != 0 || res.Items == 0 {
+		t.Fatalf("short run: %+v %v, want stopped with some items removed", res, err)
+	}
+	if o, err := s.GetOrg(ctx, gone); err != nil || o.ClosedAt.IsZero() {
+		t.Fatalf("org after a partial purge: %+v %v", o, err)
+	}
+	if rc, ok, err := s.DeletionReceipt(ctx, gone); err != nil || !ok || !rc.PurgedAt.IsZero() {
+		t.Fatalf("receipt during the purge: %+v %v %v", rc, ok, err)
+	}
+	// ... and the next run finishes it.
+	r.Rate = 1e6
+	res2, err := r.PurgeClosedOrgs(ctx, time.Now())
+	if err != nil || !res2.Complete || res2.Finished != 1 {
+		t.Fatalf("second run: %+v %v", res2, err)
+	}
+
+	var receipts, platform int
+	for _, item := range scanTable(t, db, table) {
+		pk := item["PK"].(*types.AttributeValueMemberS).Value
+		switch {
+		case pk == "DELETED#ORGS":
+			receipts++
+			if mentions(item, words[1:]) {
+				t.Errorf("receipt names a user or contact: %v", item)
+			}
+		case pk == "AUDIT#platform":
+			platform++
+		case mentions(item, words):
+			t.Errorf("left after the purge: %v", item)
+		}
+	}
+	if receipts != 1 || platform != 2 {
+		t.Fatalf("%d receipts and %d platform audit records, want 1 and 2 (one per run that removed items)", receipts, platform)
+	}
+	rc, ok, err := s.DeletionReceipt(ctx, gone)
+	if err != nil || !ok || rc.PurgedAt.IsZero() || !rc.ClosedAt.Equal(closedAt) {
+		t.Fatalf("receipt %+v %v %v", rc, ok, err)
+	}
+	total := 0
+	for _, n := range rc.Counts {
+		total += n
+	}
+	if total != res.Items+res2.Items || rc.Counts["org"] != 1 || rc.Counts["user"] != 2 || rc.Counts["refresh"] != 4 || rc.Counts["message"] != 6 {
+		t.Fatalf("receipt counts %v (total %d), runs removed %d", rc.Counts, total, res.Items+res2.Items)
+	}
+	if n := countKept(); n != keptBefore {
+		t.Fatalf("the other org has %d items, had %d", n, keptBefore)
+	}
+	if _, err := s.GetOrg(ctx, gone); err != account.ErrNotFound {
+		t.Fatalf("purged org read = %v", err)
+	}
+	// Running again does nothing.
+	if res, err := r.PurgeClosedOrgs(ctx, time.Now()); err != nil || res.Orgs != 0 {
+		t.Fatalf("run after the purge: %+v %v", res, err)
+	}
+}
