@@ -71,25 +71,13 @@ func (r *Runner) PurgeLeads(ctx context.Context) (LeadPurgeResult, error) {
 	}
 	for _, p := range pending {
 		res.Leads++
-		total := map[string]int{}
-		done := false
-		for !done {
-			if err := r.checkDeadline(ctx); err != nil {
-				break
-			}
-			if err := steps.wait(ctx); err != nil {
-				break
-			}
-			var counts map[string]int
-			counts, done, err = r.Purges.PurgeLead(ctx, p.OrgID, p.LeadID, purgeStep)
-			for k, v := range counts {
-				total[k] += v
-				res.Items += v
-			}
-			if err != nil {
-				r.auditPurge(ctx, p, total, false)
-				return res, fmt.Errorf("purge lead %s of org %s: %w", p.LeadID, p.OrgID, err)
-			}
+		total, done, err := r.drain(ctx, steps, func(ctx context.Context) (map[string]int, bool, error) {
+			return r.Purges.PurgeLead(ctx, p.OrgID, p.LeadID, purgeStep)
+		})
+		res.Items += sum(total)
+		if err != nil {
+			r.auditPurge(ctx, p, total, false)
+			return res, fmt.Errorf("purge lead %s of org %s: %w", p.LeadID, p.OrgID, err)
 		}
 		r.auditPurge(ctx, p, total, done)
 		if !done {
@@ -125,4 +113,33 @@ func (r *Runner) rate() float64 {
 		return r.Rate
 	}
 	return DefaultRate
+}
+
+// drain calls step, one step at a time under steps and stopping before the
+// context's deadline, until step reports the target done; it returns the
+// counts by kind of every step, whether the target is done, and the error
+// of a failed step. The purge jobs drain one lead or one org at a time.
+func (r *Runner) drain(ctx context.Context, steps *limiter, step func(context.Context) (map[string]int, bool, error)) (map[string]int, bool, error) {
+	total := map[string]int{}
+	for {
+		if r.checkDeadline(ctx) != nil || steps.wait(ctx) != nil {
+			return total, false, nil
+		}
+		counts, done, err := step(ctx)
+		for k, v := range counts {
+			total[k] += v
+		}
+		if err != nil || done {
+			return total, done, err
+		}
+	}
+}
+
+// sum is the number of items counts holds.
+func sum(counts map[string]int) int {
+	n := 0
+	for _, v := range counts {
+		n += v
+	}
+	return n
 }

@@ -77,25 +77,13 @@ func (r *Runner) PurgeClosedOrgs(ctx context.Context, asOf time.Time) (OrgPurgeR
 	}
 	for _, o := range orgs {
 		res.Orgs++
-		total := map[string]int{}
-		done := false
-		for !done {
-			if err := r.checkDeadline(ctx); err != nil {
-				break
-			}
-			if err := steps.wait(ctx); err != nil {
-				break
-			}
-			var counts map[string]int
-			counts, done, err = r.Closed.PurgeClosedOrg(ctx, o.ID, purgeStep)
-			for k, v := range counts {
-				total[k] += v
-				res.Items += v
-			}
-			if err != nil {
-				r.auditOrgPurge(ctx, o, total, false)
-				return res, fmt.Errorf("purge closed org %s: %w", o.ID, err)
-			}
+		total, done, err := r.drain(ctx, steps, func(ctx context.Context) (map[string]int, bool, error) {
+			return r.Closed.PurgeClosedOrg(ctx, o.ID, purgeStep)
+		})
+		res.Items += sum(total)
+		if err != nil {
+			r.auditOrgPurge(ctx, o, total, false)
+			return res, fmt.Errorf("purge closed org %s: %w", o.ID, err)
 		}
 		r.auditOrgPurge(ctx, o, total, done)
 		if !done {
