@@ -163,22 +163,12 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 		return err
 	}
 
-	stack, ok := devstack.FromEnv()
-	if !ok {
-		say("no stack in the environment (run under tools/withstack to reuse one): starting an ephemeral one")
-		if stack, err = devstack.Start(ctx, devstack.Options{Progress: os.Stderr}); err != nil {
-			return err
-		}
-		defer func() {
-			if serr := stack.Stop(); serr != nil {
-				err = errors.Join(err, fmt.Errorf("stop local stack: %w", serr))
-			}
-		}()
-	}
-	e.stack = stack
-	if err := stack.Export(); err != nil {
+	stack, release, err := useStack(ctx)
+	if err != nil {
 		return err
 	}
+	defer release(&err)
+	e.stack = stack
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("load aws config: %w", err)
@@ -285,21 +275,11 @@ func runOutboundOnly(ctx context.Context, out string, o outboundOptions) (err er
 	if err != nil {
 		return err
 	}
-	stack, ok := devstack.FromEnv()
-	if !ok {
-		say("no stack in the environment (run under tools/withstack to reuse one): starting an ephemeral one")
-		if stack, err = devstack.Start(ctx, devstack.Options{Progress: os.Stderr}); err != nil {
-			return err
-		}
-		defer func() {
-			if serr := stack.Stop(); serr != nil {
-				err = errors.Join(err, fmt.Errorf("stop local stack: %w", serr))
-			}
-		}()
-	}
-	if err := stack.Export(); err != nil {
+	_, release, err := useStack(ctx)
+	if err != nil {
 		return err
 	}
+	defer release(&err)
 	r, err := measureOutbound(ctx, root, o)
 	if err != nil {
 		return fmt.Errorf("outbound: %w", err)
@@ -383,4 +363,28 @@ func keepByHand(doc, old string) string {
 		return doc
 	}
 	return strings.TrimRight(doc, "\n") + "\n\n" + old[i:]
+}
+
+// useStack points this process at the local stand-ins: the stack
+// tools/withstack exported, or else an ephemeral one it starts. release
+// stops what it started, joining a failure to stop into *err.
+func useStack(ctx context.Context) (stack *devstack.Stack, release func(err *error), err error) {
+	release = func(*error) {}
+	stack, ok := devstack.FromEnv()
+	if !ok {
+		say("no stack in the environment (run under tools/withstack to reuse one): starting an ephemeral one")
+		if stack, err = devstack.Start(ctx, devstack.Options{Progress: os.Stderr}); err != nil {
+			return nil, nil, err
+		}
+		release = func(err *error) {
+			if serr := stack.Stop(); serr != nil {
+				*err = errors.Join(*err, fmt.Errorf("stop local stack: %w", serr))
+			}
+		}
+	}
+	if err := stack.Export(); err != nil {
+		release(&err)
+		return nil, nil, err
+	}
+	return stack, release, nil
 }

@@ -28,7 +28,6 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/retention"
-	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/provision"
 )
 
@@ -573,21 +572,11 @@ func (r *retentionResult) summary() string {
 // runRetentionOnly measures the retention figures alone and splices their
 // section into out, keeping every other section.
 func runRetentionOnly(ctx context.Context, out string, o retentionOptions) (err error) {
-	stack, ok := devstack.FromEnv()
-	if !ok {
-		say("no stack in the environment (run under tools/withstack to reuse one): starting an ephemeral one")
-		if stack, err = devstack.Start(ctx, devstack.Options{Progress: os.Stderr}); err != nil {
-			return err
-		}
-		defer func() {
-			if serr := stack.Stop(); serr != nil {
-				err = errors.Join(err, fmt.Errorf("stop local stack: %w", serr))
-			}
-		}()
-	}
-	if err := stack.Export(); err != nil {
+	_, release, err := useStack(ctx)
+	if err != nil {
 		return err
 	}
+	defer release(&err)
 	r, err := measureRetention(ctx, o)
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
