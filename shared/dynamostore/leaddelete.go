@@ -17,6 +17,7 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/retention"
+	"github.com/leadluence/backend/shared/suppression"
 )
 
 // Deleting a lead removes the lead and everything recorded about it: the
@@ -52,12 +53,48 @@ type ContactHasher interface {
 	Email(orgID, email string) string
 }
 
+// ContactSource returns the hasher of suppression entries, or nil while
+// there is none (no suppression key exists yet).
+type ContactSource func(ctx context.Context) (ContactHasher, error)
+
 // UseSuppression sets the hasher of suppression entries: without one,
 // deleting a lead with a phone or email fails, and creating a lead reads
 // no suppression entries. It returns s.
 func (s *Store) UseSuppression(h ContactHasher) *Store {
-	s.contacts = h
+	return s.UseSuppressionSource(func(context.Context) (ContactHasher, error) { return h, nil })
+}
+
+// UseSuppressionSource is UseSuppression for a function that may not
+// create the suppression key: src is asked at each use until it returns a
+// hasher (suppression.Lazy), so a key created after this function started
+// is used as soon as it exists. It returns s.
+func (s *Store) UseSuppressionSource(src ContactSource) *Store {
+	s.contacts = src
 	return s
+}
+
+// UseLazySuppression is UseSuppressionSource over l (for functions without
+// the right to create the suppression key). It returns s.
+func (s *Store) UseLazySuppression(l *suppression.Lazy) *Store {
+	return s.UseSuppressionSource(func(ctx context.Context) (ContactHasher, error) {
+		h, err := l.Hasher(ctx)
+		if h == nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return h, nil
+	})
+}
+
+// contactHasher returns the hasher of suppression entries, nil when none.
+func (s *Store) contactHasher(ctx context.Context) (ContactHasher, error) {
+	if s.contacts == nil {
+		return nil, nil
+	}
+	h, err := s.contacts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("suppression key: %w", err)
+	}
+	return h, nil
 }
 
 // suppressionItem keeps a deleted lead's opt-outs under the keyed hash of
@@ -102,11 +139,15 @@ func optOuts(consent map[string]string) map[string]string {
 
 // suppressionWrites writes (or, when the lead has no opt-outs, removes)
 // the suppression entries of the lead's contacts.
-func (s *Store) suppressionWrites(l lead.Lead, sources map[string]string) ([]types.TransactWriteItem, error) {
+func (s *Store) suppressionWrites(ctx context.Context, l lead.Lead, sources map[string]string) ([]types.TransactWriteItem, error) {
 	if l.Phone == "" && l.Email == "" {
 		return nil, nil
 	}
-	if s.contacts == nil {
+	contacts, err := s.contactHasher(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if contacts == nil {
 		return nil, errors.New("delete lead: no suppression key configured")
 	}
 	outs := optOuts(l.Consent)
@@ -115,9 +156,9 @@ func (s *Store) suppressionWrites(l lead.Lead, sources map[string]string) ([]typ
 		if c.value == "" {
 			continue
 		}
-		h := s.contacts.Phone(l.OrgID, c.value)
+		h := contacts.Phone(l.OrgID, c.value)
 		if c.kind == "email" {
-			h = s.contacts.Email(l.OrgID, c.value)
+			h = contacts.Email(l.OrgID, c.value)
 		}
 		if len(outs) == 0 {
 			items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: key(orgPK(l.OrgID), suppressionSK(h))}})
@@ -167,17 +208,18 @@ const suppressionEvidence = "suppression"
 // it. A consent the new lead already states for a channel and purpose is
 // kept.
 func (s *Store) carrySuppression(ctx context.Context, l *lead.Lead) ([]types.TransactWriteItem, error) {
-	if s.contacts == nil {
-		return nil, nil
+	contacts, err := s.contactHasher(ctx)
+	if err != nil || contacts == nil {
+		return nil, err
 	}
 	var writes []types.TransactWriteItem
 	for _, c := range []struct{ kind, value string }{{"phone", l.Phone}, {"email", l.Email}} {
 		if c.value == "" {
 			continue
 		}
-		h := s.contacts.Phone(l.OrgID, c.value)
+		h := contacts.Phone(l.OrgID, c.value)
 		if c.kind == "email" {
-			h = s.contacts.Email(l.OrgID, c.value)
+			h = contacts.Email(l.OrgID, c.value)
 		}
 		var it suppressionItem
 		ok, err := s.get(ctx, orgPK(l.OrgID), suppressionSK(h), &it)
@@ -223,7 +265,7 @@ func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) (lead.Deletion, err
 	if err != nil {
 		return lead.Deletion{}, err
 	}
-	supp, err := s.suppressionWrites(l, sources)
+	supp, err := s.suppressionWrites(ctx, l, sources)
 	if err != nil {
 		return lead.Deletion{}, err
 	}

@@ -72,9 +72,10 @@ type Store struct {
 	db    *dynamodb.Client
 	table string
 	now   func() time.Time
-	// contacts names phones and emails by keyed hash for suppression
-	// entries (leaddelete.go); nil until UseSuppression.
-	contacts ContactHasher
+	// contacts returns the hasher that names phones and emails by keyed
+	// hash for suppression entries (leaddelete.go); nil until
+	// UseSuppression or UseSuppressionSource.
+	contacts ContactSource
 }
 
 // New returns a Store over table.

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/leadluence/backend/shared/platformsecret"
 )
@@ -71,4 +72,32 @@ func Open(ctx context.Context, store SecretStore, sealer Sealer) (*Hasher, error
 		return nil, err
 	}
 	return NewHasher(key)
+}
+
+// Lazy opens the existing suppression key on first need, for a function
+// that may not create it: while no key exists, each call looks again (one
+// read of the sealed secret, no KMS call), so a key the api function
+// creates after this function started is used from the next call on. Once
+// found, the hasher is kept.
+type Lazy struct {
+	Store  SecretStore
+	Sealer Sealer
+
+	mu sync.Mutex
+	h  *Hasher
+}
+
+// Hasher returns the hasher, or nil while no key exists.
+func (l *Lazy) Hasher(ctx context.Context) (*Hasher, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.h != nil {
+		return l.h, nil
+	}
+	h, err := Open(ctx, l.Store, l.Sealer)
+	if err != nil {
+		return nil, err
+	}
+	l.h = h
+	return h, nil
 }

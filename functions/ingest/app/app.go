@@ -57,14 +57,9 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 	queues := sqs.NewFromConfig(awsCfg)
 	sealer := envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{})
 	// New leads start with the opt-outs a deleted lead left for their
-	// contacts (suppression entries, read by keyed hash).
-	contacts, err := suppression.Open(ctx, store, sealer)
-	if err != nil {
-		return nil, nil, err
-	}
-	if contacts != nil {
-		store.UseSuppression(contacts)
-	}
+	// contacts (suppression entries, read by keyed hash). The key may not
+	// exist yet at this cold start: it is looked up again until it does.
+	store.UseLazySuppression(&suppression.Lazy{Store: store, Sealer: sealer})
 	p := &intake.Processor{
 		Store:         store,
 		Graph:         meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphTimeout}),
