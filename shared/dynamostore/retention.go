@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/retention"
 )
@@ -267,30 +268,43 @@ func (s *Store) ClearRetentionCheckpoint(ctx context.Context, job string) error 
 	return nil
 }
 
+// Filed counts what FileForRetention filed.
+type Filed struct {
+	// Orgs got retention settings with the defaults, Messages due keys,
+	// Owners their entry in the OWNERS index (policy notices).
+	Orgs, Messages, Owners int
+}
+
 // FileForRetention files what was written before the data lifecycle
 // existed: every org without a retention settings item gets one with the
-// defaults, and every intact message without due keys gets them. It returns
-// how many of each it filed. It is the one operation here that reads the
-// whole table (a Scan): a one-off migration run by an operator (`make
-// retention ARGS="register"`), never by the scheduled runs. Safe to run
-// twice: existing settings are never replaced, filed messages not touched.
-func (s *Store) FileForRetention(ctx context.Context) (orgs, messages int, err error) {
+// defaults, every intact message without due keys gets them, and every
+// active owner of an open org missing from the OWNERS index (policy.go) is
+// filed in it. It is the one operation here that reads the whole table (a
+// Scan): a one-off migration run by an operator (`make retention
+// ARGS="register"`), never by the scheduled runs. Safe to run twice:
+// existing settings are never replaced, filed items not touched.
+func (s *Store) FileForRetention(ctx context.Context) (Filed, error) {
+	var f Filed
 	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{
 		TableName: &s.table,
 		FilterExpression: aws.String("(SK = :org AND #type = :orgt) OR " +
-			"(#type = :msgt AND attribute_not_exists(sanitized_at) AND attribute_not_exists(GSI3PK))"),
-		ExpressionAttributeNames: map[string]string{"#type": "type", "#at": "at"},
+			"(#type = :msgt AND attribute_not_exists(sanitized_at) AND attribute_not_exists(GSI3PK)) OR " +
+			"(#type = :usert AND #role = :owner AND active = :yes AND attribute_not_exists(GSI1PK) AND attribute_not_exists(org_closed_at))"),
+		ExpressionAttributeNames: map[string]string{"#type": "type", "#at": "at", "#role": "role"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":org":  &types.AttributeValueMemberS{Value: skOrg},
-			":orgt": &types.AttributeValueMemberS{Value: "org"},
-			":msgt": &types.AttributeValueMemberS{Value: "message"},
+			":org":   &types.AttributeValueMemberS{Value: skOrg},
+			":orgt":  &types.AttributeValueMemberS{Value: "org"},
+			":msgt":  &types.AttributeValueMemberS{Value: "message"},
+			":usert": &types.AttributeValueMemberS{Value: "user"},
+			":owner": &types.AttributeValueMemberS{Value: string(account.RoleOwner)},
+			":yes":   &types.AttributeValueMemberBOOL{Value: true},
 		},
 		ProjectionExpression: aws.String("PK, SK, #type, id, org_id, #at"),
 	})
 	for p.HasMorePages() {
 		pg, err := p.NextPage(ctx)
 		if err != nil {
-			return orgs, messages, fmt.Errorf("scan for retention: %w", err)
+			return f, fmt.Errorf("scan for retention: %w", err)
 		}
 		for _, item := range pg.Items {
 			var it struct {
@@ -302,37 +316,82 @@ func (s *Store) FileForRetention(ctx context.Context) (orgs, messages int, err e
 				At    time.Time `dynamodbav:"at"`
 			}
 			if err := unmarshal(item, &it); err != nil {
-				return orgs, messages, err
+				return f, err
 			}
-			if it.Type == "org" {
+			switch it.Type {
+			case "org":
 				filed, err := s.fileOrg(ctx, it.ID)
 				if err != nil {
-					return orgs, messages, err
+					return f, err
 				}
 				if filed {
-					orgs++
+					f.Orgs++
 				}
-				continue
+			case "user":
+				filed, err := s.fileOwner(ctx, it.PK, it.SK, it.OrgID, it.ID)
+				if err != nil {
+					return f, err
+				}
+				if filed {
+					f.Owners++
+				}
+			default:
+				filed, err := s.fileMessage(ctx, it.PK, it.SK, it.OrgID, it.ID, it.At)
+				if err != nil {
+					return f, err
+				}
+				if filed {
+					f.Messages++
+				}
 			}
-			_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName: &s.table, Key: key(it.PK, it.SK),
-				UpdateExpression:    aws.String("SET GSI3PK = :pk, GSI3SK = :sk"),
-				ConditionExpression: aws.String("attribute_exists(PK) AND attribute_not_exists(sanitized_at) AND attribute_not_exists(GSI3PK)"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":pk": &types.AttributeValueMemberS{Value: contentDuePK(it.OrgID)},
-					":sk": &types.AttributeValueMemberS{Value: contentDueSK(it.At, it.ID)},
-				},
-			})
-			if isConditionFailed(err) {
-				continue
-			}
-			if err != nil {
-				return orgs, messages, fmt.Errorf("file message %s for retention: %w", it.ID, err)
-			}
-			messages++
 		}
 	}
-	return orgs, messages, nil
+	return f, nil
+}
+
+// fileMessage gives an intact message without due keys its keys.
+func (s *Store) fileMessage(ctx context.Context, pk, sk, orgID, id string, at time.Time) (bool, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(pk, sk),
+		UpdateExpression:    aws.String("SET GSI3PK = :pk, GSI3SK = :sk"),
+		ConditionExpression: aws.String("attribute_exists(PK) AND attribute_not_exists(sanitized_at) AND attribute_not_exists(GSI3PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: contentDuePK(orgID)},
+			":sk": &types.AttributeValueMemberS{Value: contentDueSK(at, id)},
+		},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("file message %s for retention: %w", id, err)
+	}
+	return true, nil
+}
+
+// fileOwner files an active owner of an open org in the OWNERS index,
+// unless the user changed since the scan read it.
+func (s *Store) fileOwner(ctx context.Context, pk, sk, orgID, userID string) (bool, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(pk, sk),
+		UpdateExpression: aws.String("SET GSI1PK = :opk, GSI1SK = :osk"),
+		ConditionExpression: aws.String("attribute_exists(PK) AND #role = :owner AND active = :yes AND " +
+			"attribute_not_exists(GSI1PK) AND attribute_not_exists(org_closed_at)"),
+		ExpressionAttributeNames: map[string]string{"#role": "role"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":opk":   &types.AttributeValueMemberS{Value: ownersPK},
+			":osk":   &types.AttributeValueMemberS{Value: ownerSK(orgID, userID)},
+			":owner": &types.AttributeValueMemberS{Value: string(account.RoleOwner)},
+			":yes":   &types.AttributeValueMemberBOOL{Value: true},
+		},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("file owner %s in the owners index: %w", userID, err)
+	}
+	return true, nil
 }
 
 // fileOrg writes an org's default retention settings unless it has some.

@@ -31,7 +31,7 @@ func Render() []byte {
 		p("| %s | %s |\n", r, enforced(r))
 	}
 	p("\nTime-bound items carry `ttl` (epoch seconds) from the moment they are written; items\n")
-	p("written before that get it from the one-off migration `Store.BackfillTTL`. The periods and\n")
+	p("written before that get it from the one-off migration `Store.BackfillTTL` (`make retention ARGS=\"register\"`). The periods and\n")
 	p("why they were chosen are in `shared/dynamostore/ttl.go`: messages of both channels, their\n")
 	p("provider id guards and status logs 12 months after the message (the policy's WhatsApp limit;\n")
 	p("email shares it so that a lead's history has one horizon); event claims and client-message\n")

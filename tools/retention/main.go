@@ -55,9 +55,11 @@ run   applies every due job at the as-of time, with a progress bar (plain
       more than 90 days before the as-of time (a receipt stays).
 
 register  files, once, what was written before the data lifecycle existed:
-      orgs without retention settings (given the defaults) and intact
-      messages without due keys, so the runs see them. It is the one
-      command that scans the table; safe to run twice.
+      orgs without retention settings (given the defaults), intact messages
+      without due keys (so the runs see them), active owners missing from
+      the owners index (so policy notices reach them), and time-bound items
+      written without a ttl (given the one they would get today). It is the
+      one command that scans the table; safe to run twice.
 
 Jobs: content (message bodies older than the org's content period, default
 %d days, are masked and cut to a preview; media references dropped).
@@ -103,10 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "plan":
 		err = plan(ctx, r, o.asOf, stdout)
 	case "register":
-		var orgs, msgs int
-		if orgs, msgs, err = store.FileForRetention(ctx); err == nil {
-			fmt.Fprintf(stdout, "filed for retention: %d orgs, %d messages\n", orgs, msgs)
-		}
+		err = register(ctx, store, stdout)
 	default:
 		err = apply(ctx, r, o.asOf, stdout)
 	}

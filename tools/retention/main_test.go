@@ -16,6 +16,7 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
@@ -73,19 +74,23 @@ func TestPlanThenRun(t *testing.T) {
 	}
 	// The org was filed at sign-up, its messages when written: register
 	// has nothing to do.
-	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages") {
+	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages, 0 owners") || !strings.Contains(out, "ttl given to 0 items") {
 		t.Fatalf("register:\n%s", out)
 	}
 
-	// An org and a message written before the data lifecycle existed (no
-	// settings item, no due keys) are filed once, then sanitized.
+	// An org, its owner and a message written before the data lifecycle
+	// existed (no settings item, no owners index entry, no due keys, no
+	// ttl) are filed once, then sanitized.
 	db := dynamodb.NewFromConfig(res.AWS)
-	oldOrg, oldLead := ulid.Make().String(), ulid.Make().String()
+	oldOrg, oldLead, oldOwner := ulid.Make().String(), ulid.Make().String(), ulid.Make().String()
 	at := now.AddDate(0, 0, -200)
 	oldMsg := ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String()
 	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 	for _, item := range []map[string]types.AttributeValue{
 		{"PK": str("ORG#" + oldOrg), "SK": str("ORG"), "type": str("org"), "id": str(oldOrg), "name": str("Old")},
+		{"PK": str("ORG#" + oldOrg), "SK": str("USER#" + oldOwner), "type": str("user"), "id": str(oldOwner), "org_id": str(oldOrg),
+			"name": str("Old owner"), "email": str(strings.ToLower(oldOwner) + "@example.com"), "role": str("owner"),
+			"active": &types.AttributeValueMemberBOOL{Value: true}, "password_hash": str("x")},
 		{"PK": str("ORG#" + oldOrg + "#LEAD#" + oldLead), "SK": str("MSG#" + oldMsg), "type": str("message"), "id": str(oldMsg),
 			"org_id": str(oldOrg), "lead_id": str(oldLead), "text": str("call 9876543210"), "at": str(at.Format(time.RFC3339Nano))},
 	} {
@@ -96,11 +101,22 @@ func TestPlanThenRun(t *testing.T) {
 	if out := cmd("plan"); strings.Contains(out, oldOrg) {
 		t.Fatalf("an unfiled org is planned:\n%s", out)
 	}
-	if out := cmd("register"); !strings.Contains(out, "1 orgs, 1 messages") {
+	if out := cmd("register"); !strings.Contains(out, "1 orgs, 1 messages, 1 owners") || !strings.Contains(out, "ttl given to 1 items") {
 		t.Fatalf("register:\n%s", out)
 	}
-	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages") {
+	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages, 0 owners") || !strings.Contains(out, "ttl given to 0 items") {
 		t.Fatalf("second register:\n%s", out)
+	}
+	owners, _, err := s.OrgOwners(ctx, 100, page.Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := false
+	for _, o := range owners {
+		listed = listed || o.ID == oldOwner
+	}
+	if !listed {
+		t.Fatalf("owner written before the owners index is not in it after register: %+v", owners)
 	}
 	if out := cmd("run"); !strings.Contains(out, oldOrg) || !strings.Contains(out, "1 sanitized in 2 orgs") {
 		t.Fatalf("run after register:\n%s", out)
