@@ -404,7 +404,7 @@ func DataMap() []ItemKind {
 				"org_id": idRefF, "lead_id": idRefF, "assignee_id": idRefF, "last_id": idRefF, "last_at": personal(User|Meta, "time of the latest message"),
 				"unread": sysF, "read_at": sysF},
 			Retention: []Retention{{RuleDeleted, "with its lead"}, closure, erasure}, Readers: readLead + " (GET /v1/conversations)"},
-		{Name: "send-rate window", PK: "RATE#<phone_number_id>", SK: "<unix second>",
+		{Name: "send-rate window", PK: "RATE#<phone_number_id>[#S<shard>]", SK: "<unix second>",
 			Fields: map[string]Field{"PK": updated(keyF), "SK": updated(keyF), "count": {Source: System, UpdateOnly: true},
 				"ttl": {Source: System, Note: "expiry, epoch seconds", UpdateOnly: true}},
 			Retention: []Retention{ttlRule("two minutes after the window")}, Readers: "sender (pacing)"},

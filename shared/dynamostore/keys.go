@@ -166,9 +166,16 @@ const skAutomationSettings = "AUTOMATION#settings"
 // The pacer's items (see pacing.go).
 
 // rateWindowPK and rateWindowSK count the sends granted from a business
-// number in one one-second window (its Unix second).
-func rateWindowPK(number string) string { return "RATE#" + number }
-func rateWindowSK(sec int64) string     { return strconv.FormatInt(sec, 10) }
+// number in one one-second window (its Unix second). A limit over
+// outbound.ShardCapacity is split over several counters, each in its own
+// partition: shard 0 is "RATE#<number>", shard n > 0 "RATE#<number>#S<n>".
+func rateWindowPK(number string, shard int) string {
+	if shard == 0 {
+		return "RATE#" + number
+	}
+	return "RATE#" + number + "#S" + strconv.Itoa(shard)
+}
+func rateWindowSK(sec int64) string { return strconv.FormatInt(sec, 10) }
 
 // pairPK holds the schedule of one business number and one recipient.
 func pairPK(number, to string) string { return "RATE#" + number + "#TO#" + to }

@@ -14,8 +14,9 @@ import (
 
 // The pacer's state (outbound.Pacer), in items no other code reads:
 //
-//	PK "RATE#<phone_number_id>"              SK "<unix second>"  count (N), ttl
-//	    sends granted from a business number in one one-second window
+//	PK "RATE#<phone_number_id>[#S<shard>]"   SK "<unix second>"  count (N), ttl
+//	    sends granted from a business number in one one-second window, on
+//	    one of the shards its limit is split over (outbound.ShardCapacity)
 //	PK "RATE#<phone_number_id>#TO#<wa_id>"   SK "PAIR"           tat (N, unix ms), ttl
 //	    the pair schedule of one business number and one recipient
 //	PK "RATE#BOOKING#<org_id>#<message_id>"  SK "BOOKING"        at (N, unix ms), ttl
@@ -29,14 +30,15 @@ const (
 	scheduleTTL = 24 * time.Hour
 )
 
-// CountWindowSend counts one send of number in the one-second window that
-// starts at window, if fewer than limit were counted (a conditional ADD on
-// the window's counter); false when the window is full.
-func (s *Store) CountWindowSend(ctx context.Context, number string, window time.Time, limit int) (bool, error) {
+// CountWindowSend counts one send of number on the given shard of the
+// one-second window that starts at window, if fewer than limit (the
+// shard's share) were counted there (a conditional ADD on the shard's
+// counter); false when that shard is full.
+func (s *Store) CountWindowSend(ctx context.Context, number string, shard int, window time.Time, limit int) (bool, error) {
 	sec := window.Unix()
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table,
-		Key:       key(rateWindowPK(number), rateWindowSK(sec)),
+		Key:       key(rateWindowPK(number, shard), rateWindowSK(sec)),
 		// "count" is a reserved word.
 		UpdateExpression:         aws.String("SET #ttl = :ttl ADD #n :one"),
 		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n < :limit"),

@@ -58,12 +58,11 @@ type Integration struct {
 	MessagesPerSecond int
 }
 
-// MaxMessagesPerSecond is the highest send rate a number can be set to.
-// Meta grants up to 1,000, but the sender counts each second of a number in
-// one DynamoDB item, which takes about 1,000 writes a second in all, refused
-// increments included; 500 keeps that item clear of throttling. A higher
-// rate needs the counter split across items.
-const MaxMessagesPerSecond = 500
+// MaxMessagesPerSecond is the highest send rate a number can be set to:
+// Meta's highest tier. The sender splits a number's per-second counter over
+// several items above outbound.ShardCapacity (250), so that no item takes
+// more than about 250 grants a second plus the refused increments.
+const MaxMessagesPerSecond = 1000
 
 // Sentinel errors.
 var (

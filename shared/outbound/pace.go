@@ -16,10 +16,10 @@ import (
 // slots messages booked before going back to the queue. Every write is
 // conditional, so concurrent senders never both take the last slot.
 type PaceStore interface {
-	// CountWindowSend counts one send of number in the one-second window
-	// starting at window if fewer than limit were counted; false when the
-	// window is full.
-	CountWindowSend(ctx context.Context, number string, window time.Time, limit int) (bool, error)
+	// CountWindowSend counts one send of number on a shard of the
+	// one-second window starting at window if fewer than limit (the
+	// shard's share) were counted there; false when that shard is full.
+	CountWindowSend(ctx context.Context, number string, shard int, window time.Time, limit int) (bool, error)
 	// StartPairSchedule sets the schedule of number and recipient to to
 	// next, provided it is idle at now; false when it is busy.
 	StartPairSchedule(ctx context.Context, number, to string, now, next time.Time) (bool, error)
@@ -51,10 +51,36 @@ func (e *PacedError) Error() string {
 	return fmt.Sprintf("paced: %s full, retry in %s", e.What, e.RetryAfter.Round(time.Millisecond))
 }
 
+// ShardCapacity is the most sends a second one window counter takes. A
+// number's limit is split over ceil(limit/ShardCapacity) counters, each in
+// its own partition, so that at Meta's highest tier (1,000 messages a
+// second per number) no counter nears DynamoDB's 1,000 writes a second per
+// partition; up to 250 mps (the tiers below) there is one counter, as
+// before the split.
+const ShardCapacity = 250
+
+// maxShards bounds the split (a bit set of full shards per number).
+const maxShards = 64
+
+// shardsOf returns how many counters a limit is split over.
+func shardsOf(limit int) int { return min((limit+ShardCapacity-1)/ShardCapacity, maxShards) }
+
+// shareOf returns shard i's share of limit over n shards: the shares
+// differ by at most one and add up to limit exactly.
+func shareOf(limit, n, i int) int {
+	share := limit / n
+	if i < limit%n {
+		share++
+	}
+	return share
+}
+
 // Pacer limits sends across every concurrent sender:
 //
 //   - per business number, at most limit sends in each one-second window
-//     (a conditional ADD on the window's counter item), and
+//     (a conditional ADD on a counter item; over ShardCapacity the limit
+//     is split over several counters whose shares add up to it, and a
+//     send that finds its counter full tries the others), and
 //   - per business number and recipient, a schedule kept with the generic
 //     cell rate algorithm: each send books the next slot, PairInterval after
 //     the one before, with a burst of PairBurst (two writes at most, no
@@ -73,12 +99,18 @@ type Pacer struct {
 	Now func() time.Time
 
 	mu   sync.Mutex
-	full map[string]int64 // number → latest window second known full
+	full map[string]fullShards // number → shards known full in its latest window
+}
+
+// fullShards are the shards of one window second known to be full.
+type fullShards struct {
+	sec  int64
+	bits uint64
 }
 
 // NewPacer returns a Pacer keeping its state in db.
 func NewPacer(db PaceStore) *Pacer {
-	return &Pacer{db: db, PairInterval: DefaultPairInterval, PairBurst: DefaultPairBurst, Now: time.Now, full: map[string]int64{}}
+	return &Pacer{db: db, PairInterval: DefaultPairInterval, PairBurst: DefaultPairBurst, Now: time.Now, full: map[string]fullShards{}}
 }
 
 // tolerance is how far ahead of its slot a send may go: the burst.
@@ -95,18 +127,16 @@ func (p *Pacer) TakeNumberSlot(ctx context.Context, number string, limit int, ma
 		return time.Time{}, fmt.Errorf("number %s: rate limit %d: must be positive", number, limit)
 	}
 	giveUp := p.Now().Add(maxWait)
+	n := shardsOf(limit)
 	for {
 		now := p.Now()
 		sec := now.Unix()
-		if !p.knownFull(number, sec) {
-			ok, err := p.tryWindow(ctx, number, sec, limit)
-			if err != nil {
-				return time.Time{}, err
-			}
-			if ok {
-				return time.Unix(sec, 0), nil
-			}
-			p.markFull(number, sec)
+		ok, err := p.tryWindow(ctx, number, sec, limit, n)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if ok {
+			return time.Unix(sec, 0), nil
 		}
 		// Wake a little after the next window opens, spread so that the
 		// waiters of many senders do not all arrive at once.
@@ -120,27 +150,50 @@ func (p *Pacer) TakeNumberSlot(ctx context.Context, number string, limit int, ma
 	}
 }
 
-func (p *Pacer) knownFull(number string, sec int64) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.full[number] == sec
+// tryWindow counts one send in window sec on one of its n shards with
+// room: it starts at a random shard (so concurrent senders spread over
+// them) and tries the others in turn, skipping those this pacer already
+// found full; false when every shard is full.
+func (p *Pacer) tryWindow(ctx context.Context, number string, sec int64, limit, n int) (bool, error) {
+	start := 0
+	if n > 1 {
+		start = rand.IntN(n) //nolint:gosec // load spreading, not security
+	}
+	for j := range n {
+		i := (start + j) % n
+		if p.knownFull(number, sec, i) {
+			continue
+		}
+		ok, err := p.db.CountWindowSend(ctx, number, i, time.Unix(sec, 0), shareOf(limit, n, i))
+		if err != nil {
+			return false, fmt.Errorf("take send slot of number %s: %w", number, err)
+		}
+		if ok {
+			return true, nil
+		}
+		p.markFull(number, sec, i)
+	}
+	return false, nil
 }
 
-func (p *Pacer) markFull(number string, sec int64) {
+func (p *Pacer) knownFull(number string, sec int64, shard int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.full[number] < sec {
-		p.full[number] = sec
-	}
+	f := p.full[number]
+	return f.sec == sec && f.bits&(1<<shard) != 0
 }
 
-// tryWindow counts one send in window sec if it has room.
-func (p *Pacer) tryWindow(ctx context.Context, number string, sec int64, limit int) (bool, error) {
-	ok, err := p.db.CountWindowSend(ctx, number, time.Unix(sec, 0), limit)
-	if err != nil {
-		return false, fmt.Errorf("take send slot of number %s: %w", number, err)
+func (p *Pacer) markFull(number string, sec int64, shard int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.full[number]
+	switch {
+	case f.sec < sec:
+		p.full[number] = fullShards{sec: sec, bits: 1 << shard}
+	case f.sec == sec:
+		f.bits |= 1 << shard
+		p.full[number] = f
 	}
-	return ok, nil
 }
 
 // BookPair books the next send slot of number to recipient to and returns

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,5 +189,76 @@ func TestBookings(t *testing.T) {
 	}
 	if p.Late(at, at.Add(6*time.Second)) || !p.Late(at, at.Add(7*time.Second)) {
 		t.Fatal("lateness tolerance is not the burst")
+	}
+}
+
+// A limit is split into shares that differ by at most one and add up to it.
+func TestLimitShares(t *testing.T) {
+	for _, tc := range []struct{ limit, shards int }{{1, 1}, {80, 1}, {250, 1}, {251, 2}, {1000, 4}, {1001, 5}, {16000, 64}, {20000, 64}} {
+		n := outbound.ShardsOf(tc.limit)
+		if n != tc.shards {
+			t.Errorf("limit %d: %d shards, want %d", tc.limit, n, tc.shards)
+		}
+		sum, lo, hi := 0, tc.limit, 0
+		for i := range n {
+			s := outbound.ShareOf(tc.limit, n, i)
+			sum, lo, hi = sum+s, min(lo, s), max(hi, s)
+		}
+		if sum != tc.limit || hi-lo > 1 || hi > outbound.ShardCapacity && n < 64 {
+			t.Errorf("limit %d over %d shards: shares %d..%d adding up to %d", tc.limit, n, lo, hi, sum)
+		}
+	}
+}
+
+// TestShardedWindowGrantsExactlyTheLimit asks two pacers (two sender
+// invocations) with many workers for more sends than a 600 mps limit in one
+// window (a frozen clock): the limit is split over three counters in their
+// own partitions, and the window grants exactly 600, each counter exactly
+// its share.
+func TestShardedWindowGrantsExactlyTheLimit(t *testing.T) {
+	dbA, dbB, table := newTable(t)
+	const (
+		number  = "106540352242923"
+		limit   = 600
+		workers = 8
+	)
+	ctx := context.Background()
+	now := time.Unix(time.Now().Unix(), 0).Add(300 * time.Millisecond)
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for _, db := range []*dynamodb.Client{dbA, dbB} {
+		p := outbound.NewPacer(dynamostore.New(db, table))
+		p.Now = func() time.Time { return now }
+		for range workers {
+			wg.Go(func() {
+				for {
+					_, err := p.TakeNumberSlot(ctx, number, limit, 0)
+					var pe *outbound.PacedError
+					if errors.As(err, &pe) {
+						return // the window is full
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					granted.Add(1)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if granted.Load() != limit {
+		t.Fatalf("granted %d sends in one window, want exactly %d", granted.Load(), limit)
+	}
+	for i, pk := range []string{"RATE#" + number, "RATE#" + number + "#S1", "RATE#" + number + "#S2"} {
+		out, err := dbA.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
+			"PK": &types.AttributeValueMemberS{Value: pk}, "SK": &types.AttributeValueMemberS{Value: strconv.FormatInt(now.Unix(), 10)},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := out.Item["count"].(*types.AttributeValueMemberN); n == nil || n.Value != "200" {
+			t.Errorf("shard %d (%s): count %v, want 200", i, pk, out.Item["count"])
+		}
 	}
 }

@@ -49,7 +49,7 @@ func TestIntegrations(t *testing.T) {
 	// kept when the number is connected again.
 	const numberPath = "/v1/integrations/whatsapp/106540352242922"
 	expect(t, e.do(t, "PATCH", numberPath, manager.Access, map[string]any{"messages_per_second": 250}), 403)
-	expect(t, e.do(t, "PATCH", numberPath, owner.Access, map[string]any{"messages_per_second": 501}), 422)
+	expect(t, e.do(t, "PATCH", numberPath, owner.Access, map[string]any{"messages_per_second": 1001}), 422)
 	expect(t, e.do(t, "PATCH", "/v1/integrations/facebook_page/104858765678112", owner.Access, map[string]any{"messages_per_second": 250}), 422)
 	expect(t, e.do(t, "PATCH", "/v1/integrations/whatsapp/999", owner.Access, map[string]any{"messages_per_second": 250}), 404)
 	r = e.do(t, "PATCH", numberPath, admin.Access, map[string]any{"messages_per_second": 250})

@@ -80,12 +80,12 @@ type WhatsAppIn struct {
 	WABAID             string `json:"waba_id" minLength:"1" maxLength:"64" pattern:"^[0-9]+$"`
 	DisplayPhoneNumber string `json:"display_phone_number" minLength:"1" maxLength:"32"`
 	AccessToken        string `json:"access_token" minLength:"10" maxLength:"1024"`
-	MessagesPerSecond  int    `json:"messages_per_second,omitempty" minimum:"1" maximum:"500" doc:"The throughput Meta allows this number, when raised above the standard 80 messages per second (at most 500 here). Kept when the number is connected again without it."`
+	MessagesPerSecond  int    `json:"messages_per_second,omitempty" minimum:"1" maximum:"1000" doc:"The throughput Meta allows this number, when raised above the standard 80 messages per second (up to 1,000, Meta's highest tier). Kept when the number is connected again without it."`
 }
 
 // IntegrationPatch changes an integration's settings.
 type IntegrationPatch struct {
-	MessagesPerSecond *int `json:"messages_per_second" minimum:"0" maximum:"500" doc:"WhatsApp numbers: the send rate to keep to, as Meta allows it (80 standard; Meta raises it up to 1,000, the sender keeps to at most 500); 0 restores the default."`
+	MessagesPerSecond *int `json:"messages_per_second" minimum:"0" maximum:"1000" doc:"WhatsApp numbers: the send rate to keep to, as Meta allows it (80 standard; Meta raises it up to 1,000); 0 restores the default."`
 }
 
 func integrationOut(in integration.Integration) IntegrationOut {
