@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/lead"
 )
 
@@ -23,7 +23,7 @@ func (s *Store) ClaimEvent(ctx context.Context, orgID, eventKey, ref string) err
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: claim.TableName, Item: claim.Item, ConditionExpression: claim.ConditionExpression,
 		ExpressionAttributeNames: claim.ExpressionAttributeNames, ExpressionAttributeValues: claim.ExpressionAttributeValues})
 	if isConditionFailed(err) {
-		return intake.ErrDuplicate
+		return intakemsg.ErrDuplicate
 	}
 	if err != nil {
 		return fmt.Errorf("claim event %s: %w", eventKey, err)
@@ -75,7 +75,7 @@ func (s *Store) CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey st
 	items = append(items, s.eventClaim(l.OrgID, eventKey, l.ID))
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if reasons := cancelReasons(err); len(reasons) > claimAt && conditionFailed(reasons[claimAt]) {
-		return intake.ErrDuplicate
+		return intakemsg.ErrDuplicate
 	}
 	return s.leadWriteError(ctx, l.OrgID, err, guards, "create lead "+l.ID)
 }
@@ -92,7 +92,7 @@ func (s *Store) AttachEvent(ctx context.Context, orgID, eventKey string, act lea
 		{Put: &types.Put{TableName: &s.table, Item: actAV}},
 	}})
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
-		return intake.ErrDuplicate
+		return intakemsg.ErrDuplicate
 	}
 	if err != nil {
 		return fmt.Errorf("attach event %s: %w", eventKey, err)

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/page"
 )
 
@@ -171,7 +171,7 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 	}
 	err = s.writeWithConversation(ctx, items, 2, m)
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
-		return intake.ErrDuplicate
+		return intakemsg.ErrDuplicate
 	}
 	if err != nil {
 		return fmt.Errorf("put inbound message %s: %w", m.ID, err)

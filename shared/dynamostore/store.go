@@ -33,14 +33,15 @@ import (
 	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/conversation"
-	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
-	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/page"
 )
 
-// The ports Store implements.
+// The ports Store implements. Those of the use-case packages (intake,
+// outbound) are asserted in ports_test.go instead: importing them here
+// would link their processing code (Graph client, phone-number metadata)
+// into every function that uses the store.
 var (
 	_ account.Store             = (*Store)(nil)
 	_ account.SessionStore      = (*Store)(nil)
@@ -50,7 +51,6 @@ var (
 	_ audit.Store               = (*Store)(nil)
 	_ lead.Store                = (*Store)(nil)
 	_ lead.ActivityStore        = (*Store)(nil)
-	_ intake.EventStore         = (*Store)(nil)
 	_ conversation.MessageStore = (*Store)(nil)
 	_ conversation.SendStore    = (*Store)(nil)
 	_ conversation.ConsentStore = (*Store)(nil)
@@ -61,10 +61,6 @@ var (
 	_ campaign.PageStore        = (*Store)(nil)
 	_ automation.SettingsStore  = (*Store)(nil)
 	_ automation.MessageStore   = (*Store)(nil)
-	_ outbound.Store            = (*Store)(nil)
-	_ outbound.PaceStore        = (*Store)(nil)
-	_ intake.Store              = (*Store)(nil)
-	_ intake.BackfillStore      = (*Store)(nil)
 )
 
 // Store reads and writes the single table.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
@@ -32,7 +33,7 @@ import (
 
 // ErrDuplicate means an event was processed before (its leadgen id, wamid
 // or evidence is claimed already): nothing was written.
-var ErrDuplicate = errors.New("event already processed")
+var ErrDuplicate = intakemsg.ErrDuplicate
 
 // EventStore claims processed events, so that one delivered again changes
 // nothing (dynamostore.Store): a claimed event is ErrDuplicate.

@@ -29,6 +29,14 @@
 // always do.
 package intakemsg
 
+import "errors"
+
+// ErrDuplicate means an event was processed before (its leadgen id, wamid
+// or evidence is claimed already): nothing was written. Package intake
+// names it intake.ErrDuplicate; it is declared here so that the store can
+// return it without linking intake's processing code.
+var ErrDuplicate = errors.New("event already processed")
+
 // Message attribute names.
 const (
 	// AttrObject (String) is the webhook's top-level "object" ("page",
