@@ -1,0 +1,87 @@
+package tools_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// Each function links only what it uses: the packages below, with
+// everything under them, are kept out of a function's binary because each
+// costs binary size and cold-start time (phonenumbers builds its metadata
+// in init, about 25 ms; intake and the use cases pull in the Graph client)
+// and the function has no use for them. The webhook only verifies and
+// enqueues (the queue contract it shares with ingest is in shared/intakemsg
+// for this reason); retention and sender never parse a phone number (the
+// store's use-case port assertions live in a test file, and ErrDuplicate
+// in intakemsg, for this reason).
+var forbidden = map[string][]string{
+	"webhook": {
+		"github.com/aws/aws-sdk-go-v2/service/dynamodb",
+		"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams",
+		"github.com/aws/aws-sdk-go-v2/feature/dynamodb",
+		"github.com/nyaruka/phonenumbers",
+		"github.com/leadluence/backend/shared/dynamostore",
+		"github.com/leadluence/backend/shared/intake",
+		"github.com/leadluence/backend/shared/lead",
+	},
+	"retention": {
+		"github.com/nyaruka/phonenumbers",
+		"github.com/leadluence/backend/shared/intake",
+	},
+	"sender": {
+		"github.com/nyaruka/phonenumbers",
+		"github.com/leadluence/backend/shared/intake",
+	},
+}
+
+// TestFunctionsLinkOnlyWhatTheyUse lists each function's dependencies as
+// it is deployed (linux, tag lambda.norpc) and fails on any forbidden one,
+// naming the packages that import it.
+func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
+	for fn, bad := range forbidden {
+		t.Run(fn, func(t *testing.T) {
+			t.Parallel()
+			checkLinks(t, "../functions/"+fn, bad)
+		})
+	}
+}
+
+func checkLinks(t *testing.T, dir string, forbidden []string) {
+	cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=linux", "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			stderr = exit.Stderr
+		}
+		t.Fatalf("go list -deps: %v\n%s", err, stderr)
+	}
+	importers := map[string][]string{}
+	var deps []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		deps = append(deps, fields[0])
+		for _, imp := range fields[1:] {
+			importers[imp] = append(importers[imp], fields[0])
+		}
+	}
+	if len(deps) < 10 {
+		t.Fatalf("go list -deps printed only %d packages:\n%s", len(deps), out)
+	}
+	for _, dep := range deps {
+		for _, f := range forbidden {
+			if dep == f || strings.HasPrefix(dep, f+"/") {
+				t.Errorf("%s links %s (imported by %s)", dir, dep, strings.Join(importers[dep], ", "))
+			}
+		}
+	}
+}
