@@ -209,7 +209,8 @@ func (m *matrix) login(email string) session { return m.testEnv.login(m.t, email
 
 // newOrg signs up an org with a member per role, a WhatsApp number with
 // the campaign templates, two leads tagged for the campaign (so that one
-// of a page size of 1 keeps running), and, with sender, a sender address.
+// of a page size of 1 keeps running), a campaign, an inbound message and,
+// with sender, a sender address.
 func (m *matrix) newOrg(name string, sender bool) *orgFix {
 	owner := m.signup(m.t, name)
 	o := &orgFix{name: name, owner: owner, users: map[string]session{"owner": owner}, waba: m.numericID()}
@@ -232,6 +233,9 @@ func (m *matrix) newOrg(name string, sender bool) *orgFix {
 		o.lead = o.track(lead.str("id"))
 	}
 	m.inbound(m.t, owner.OrgID, o.lead, "Hello", time.Now().Add(-time.Minute), nil)
+	campaign := m.do(m.t, "POST", "/v1/campaigns", owner.Access, saleCampaign(1))
+	expect(m.t, campaign, 201)
+	o.track(campaign.str("id"))
 	if sender {
 		expect(m.t, m.do(m.t, "PUT", "/v1/email/sender", owner.Access, map[string]any{"email": senderAddr("sales")}), 200)
 	}
