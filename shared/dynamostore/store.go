@@ -11,7 +11,8 @@
 // automation.go, pacing.go and emailsender.go. Expressions are written as
 // strings with named placeholders. ttl.go holds the retention periods of
 // time-bound items (backfill_ttl.go the one-off migration that gives older
-// items theirs), datamap.go the data map registry behind docs/data-map.md.
+// items theirs), datamap.go the data map registry behind docs/data-map.md,
+// client.go the client options for a local stand-in (ClientOptions).
 package dynamostore
 
 import (

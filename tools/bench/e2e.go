@@ -136,7 +136,7 @@ func measureE2E(ctx context.Context, m *metaEnv, o e2eOptions) (e2eResult, error
 	var receives, empty atomic.Int64
 	for range o.Pollers {
 		p := &runner.Poller{Client: client, QueueURL: queueURL, QueueARN: attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)],
-			BatchSize: batch, Handler: tap.handle, Log: m.log, Wait: 0}
+			BatchSize: batch, Handler: tap.handle, Log: m.log, Wait: 0, Function: fn.Name, Timeout: fn.Timeout}
 		wg.Go(func() {
 			// WaitTimeSeconds 0 (Wait 0) and a short sleep when the queue is
 			// empty: the SQS stand-in holds a long poll for more than one

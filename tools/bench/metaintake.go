@@ -104,7 +104,7 @@ func setupMeta(ctx context.Context) (*metaEnv, error) {
 	if m.res, err = provision.Apply(ctx, awsCfg, m.st, m.prefix); err != nil {
 		return nil, fmt.Errorf("provision %s*: %w", m.prefix, err)
 	}
-	m.store = dynamostore.New(dynamodb.NewFromConfig(awsCfg), m.res.TableName)
+	m.store = dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), m.res.TableName)
 	for _, fn := range m.st.Functions {
 		for k, v := range topology.ResourceEnv(fn, m.res) {
 			if err := os.Setenv(k, v); err != nil {
@@ -321,7 +321,7 @@ func calibrate(ctx context.Context, m *metaEnv) ([]calibration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	db := dynamodb.NewFromConfig(cfg)
+	db := dynamodb.NewFromConfig(cfg, dynamostore.ClientOptions)
 	const pk = "BENCH#CALIBRATION"
 	seq := 0
 	item := func(size int, indexed bool) map[string]ddbtypes.AttributeValue {
@@ -404,7 +404,7 @@ func measureWCU(ctx context.Context, m *metaEnv, reps int) (wcuResult, error) {
 	if r.Calibration, err = calibrate(ctx, m); err != nil {
 		return r, err
 	}
-	plain := dynamodb.NewFromConfig(m.awsCfg)
+	plain := dynamodb.NewFromConfig(m.awsCfg, dynamostore.ClientOptions)
 	meter := &capacityMeter{readBack: func(ctx context.Context, table string, key map[string]ddbtypes.AttributeValue) map[string]ddbtypes.AttributeValue {
 		out, err := plain.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
 		if err != nil {

@@ -121,7 +121,7 @@ func setupOutbound(ctx context.Context) (*obEnv, error) {
 	}
 	sim := metatest.New(metatest.Options{})
 	sim.AddPhoneNumber(obNumberID, obDisplay, "Bench Realty", obWABAID, obToken)
-	e := &obEnv{aws: cfg, store: dynamostore.New(dynamodb.NewFromConfig(cfg), res.TableName), sim: sim, orgID: ulid.Make().String(),
+	e := &obEnv{aws: cfg, store: dynamostore.New(dynamodb.NewFromConfig(cfg, dynamostore.ClientOptions), res.TableName), sim: sim, orgID: ulid.Make().String(),
 		queueURL: res.QueueURLs[topology.QueueOutbound]}
 	now := time.Now().UTC()
 	owner := account.User{ID: ulid.Make().String(), OrgID: e.orgID, Name: "Owner", Email: fmt.Sprintf("ob%d@example.com", now.UnixNano()),

@@ -245,7 +245,7 @@ func setupRetention(ctx context.Context, o retentionOptions) (*retEnv, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provision %s*: %w", prefix, err)
 	}
-	db := dynamodb.NewFromConfig(cfg)
+	db := dynamodb.NewFromConfig(cfg, dynamostore.ClientOptions)
 	asOf := time.Now().UTC().Truncate(time.Minute)
 	e := &retEnv{aws: cfg, db: db, table: res.TableName, store: dynamostore.New(db, res.TableName), meter: &capacityMeter{},
 		asOf: asOf, asOfEmpty: asOf.Add(-30 * retDay)}

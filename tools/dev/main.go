@@ -226,11 +226,12 @@ func startConsumers(ctx context.Context, awsCfg awsAPIConfig, st topology.Stack,
 				return fmt.Errorf("queue %s: %w", fn.Consumes.Queue, err)
 			}
 			p := &runner.Poller{Client: client, QueueURL: url, QueueARN: attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)],
-				BatchSize: fn.Consumes.BatchSize, Handler: h.Queue[fn.Name], Log: log, Wait: time.Second}
+				BatchSize: fn.Consumes.BatchSize, Handler: h.Queue[fn.Name], Log: log, Wait: time.Second,
+				Function: fn.Name, Timeout: fn.Timeout}
 			go p.Run(ctx)
 		}
 		for _, s := range fn.Schedules {
-			go runner.RunSchedule(ctx, s.Name, s.Every, h.Schedule[fn.Name], log)
+			go runner.RunSchedule(ctx, fn, s.Name, s.Every, h.Schedule[fn.Name], log)
 		}
 	}
 	return nil

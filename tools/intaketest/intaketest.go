@@ -59,7 +59,7 @@ func New(t testing.TB, awsCfg aws.Config, table, keyID string) *Env {
 	sim.AddForm(PageID, FormID, "Site visit")
 	sim.AddPhoneNumber(NumberID, Display, "Sharma Realty", WABAID, WAToken)
 
-	e := &Env{Ctx: ctx, AWS: awsCfg, Sim: sim, Store: dynamostore.New(dynamodb.NewFromConfig(awsCfg), table),
+	e := &Env{Ctx: ctx, AWS: awsCfg, Sim: sim, Store: dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), table),
 		OrgID: ulid.Make().String()}
 	now := time.Now().UTC()
 	owner := account.User{ID: ulid.Make().String(), OrgID: e.OrgID, Name: "Owner", Email: fmt.Sprintf("o%d-%d@example.com", now.UnixNano(), seq.Add(1)),

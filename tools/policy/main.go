@@ -181,7 +181,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func(
 		if o.local {
 			do.BaseEndpoint = aws.String(localDynamoDB)
 		}
-	}), o.table)
+	}, dynamostore.ClientOptions), o.table)
 	if o.cmd == "list" {
 		return list(ctx, store, stdout, stderr, now())
 	}

@@ -19,6 +19,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/shared/dynamostore"
 )
 
 // Apply creates (or finds) every resource of st, naming each with prefix
@@ -26,7 +27,7 @@ import (
 // they are. It is safe to run again on existing resources.
 func Apply(ctx context.Context, cfg aws.Config, st topology.Stack, prefix string) (topology.Resolved, error) {
 	res := topology.Resolved{TableName: prefix + st.Table.Name, QueueURLs: map[string]string{}}
-	if err := createTable(ctx, dynamodb.NewFromConfig(cfg), st.Table, res.TableName); err != nil {
+	if err := createTable(ctx, dynamodb.NewFromConfig(cfg, dynamostore.ClientOptions), st.Table, res.TableName); err != nil {
 		return res, err
 	}
 	q := sqs.NewFromConfig(cfg)

@@ -307,6 +307,6 @@ func newStore(ctx context.Context, o options, log *slog.Logger) (*dynamostore.St
 		if o.local {
 			do.BaseEndpoint = aws.String(localDynamoDB)
 		}
-	})
+	}, dynamostore.ClientOptions)
 	return dynamostore.New(db, o.table), nil
 }

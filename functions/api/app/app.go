@@ -82,7 +82,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	db := dynamodb.NewFromConfig(awsCfg)
+	db := dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions)
 	keys := kms.NewFromConfig(awsCfg)
 	queues := sqs.NewFromConfig(awsCfg)
 	store := dynamostore.New(db, cfg.TableName)

@@ -35,7 +35,7 @@ func New(ctx context.Context, cfg config.Backfill, log *slog.Logger, opts ...fun
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), cfg.TableName)
 	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: 20 * time.Second})
 	sealer := envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{})
 	// New leads start with the opt-outs a deleted lead left for their

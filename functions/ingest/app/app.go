@@ -52,7 +52,7 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 	if err != nil {
 		return nil, nil, fmt.Errorf("load aws config: %w", err)
 	}
-	db := dynamodb.NewFromConfig(awsCfg)
+	db := dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions)
 	store := dynamostore.New(db, cfg.TableName)
 	queues := sqs.NewFromConfig(awsCfg)
 	sealer := envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{})

@@ -63,6 +63,6 @@ func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), cfg.TableName)
 	return &retention.Runner{Store: store, Audit: store, Log: log, Rate: cfg.Rate, Margin: cfg.Margin, Purges: store, Closed: store}, nil
 }

@@ -127,7 +127,7 @@ func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ..
 	if err != nil {
 		return nil, nil, fmt.Errorf("load aws config: %w", err)
 	}
-	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), cfg.TableName)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2 * Concurrency
 	s := &outbound.Sender{

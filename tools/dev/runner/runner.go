@@ -4,6 +4,14 @@
 // consumed queue and calls its consumer with SQS events (batch size,
 // partial batch failures and redrive honoured), and fires schedules. The
 // handlers are the very ones the functions' main.go pass to lambda.Start.
+//
+// Each invocation gets what Lambda gives it: a context whose deadline is
+// the function's timeout from the topology, carrying a lambdacontext
+// (request id, function ARN). A handler still running at its deadline is
+// abandoned and the invocation fails, as Lambda's "Task timed out": the
+// gateway answers 500, a queue batch is left on the queue for a retry. A
+// response payload over Lambda's synchronous limit (6 MB) fails the
+// invocation the same way; so does a request whose event would exceed it.
 package runner
 
 import (
@@ -12,11 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -59,6 +69,42 @@ func (h Handlers) Check(st topology.Stack) error {
 // maxPayload is API Gateway's request payload limit.
 const maxPayload = 10 << 20
 
+// MaxSyncPayload is Lambda's limit on a synchronous invocation's request
+// event and on its response, each as JSON (6 MB).
+const MaxSyncPayload = 6 << 20
+
+// DefaultTimeout is Lambda's timeout for a function that sets none.
+const DefaultTimeout = 3 * time.Second
+
+// ErrTimedOut is the error of an invocation still running at its deadline.
+var ErrTimedOut = errors.New("task timed out")
+
+// invoke calls h as Lambda invokes function fn: under a context whose
+// deadline is timeout away (DefaultTimeout when zero) and which carries a
+// lambdacontext, cut loose from the caller's cancellation (a client that
+// hangs up does not stop a running function). It returns ErrTimedOut
+// when h has not returned by the deadline, leaving h to finish in the
+// background as a frozen Lambda sandbox would not.
+func invoke(ctx context.Context, fn string, timeout time.Duration, h func(ctx context.Context) error) error {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), time.Now().Add(timeout))
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
+		AwsRequestID:       fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", rand.Uint32(), rand.Uint32N(1<<16), rand.Uint32N(1<<12), rand.Uint32N(1<<12), rand.Uint64N(1<<48)), //nolint:gosec // an id, not a secret
+		InvokedFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:" + fn,
+	})
+	done := make(chan error, 1)
+	go func() { done <- h(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w after %.2f seconds", ErrTimedOut, timeout.Seconds())
+	}
+}
+
 // Router serves every HTTP route of st through its function's handler.
 func Router(st topology.Stack, h Handlers, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
@@ -76,11 +122,21 @@ func Router(st topology.Stack, h Handlers, log *slog.Logger) http.Handler {
 					pp = nil
 				}
 				ev, err := apigw.FromRequest(r, route.Key(), pp, maxPayload)
+				if err == nil {
+					err = fitsSync("request", ev)
+				}
 				if err != nil {
 					gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
 					return
 				}
-				resp, err := handler(r.Context(), ev)
+				var resp events.APIGatewayV2HTTPResponse
+				err = invoke(r.Context(), fn.Name, fn.Timeout, func(ctx context.Context) error {
+					var err error
+					if resp, err = handler(ctx, ev); err != nil {
+						return err
+					}
+					return fitsSync("response", resp)
+				})
 				if err != nil {
 					log.Error("function error", "function", fn.Name, "route", route.Key(), "err", err)
 					gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
@@ -98,6 +154,19 @@ func Router(st topology.Stack, h Handlers, log *slog.Logger) http.Handler {
 		gatewayError(w, http.StatusNotFound, "Not Found")
 	})
 	return mux
+}
+
+// fitsSync fails when v, as JSON, is over Lambda's synchronous payload
+// limit.
+func fitsSync(what string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s payload: %w", what, err)
+	}
+	if len(b) > MaxSyncPayload {
+		return fmt.Errorf("%s payload of %d bytes exceeds the maximum allowed payload size (%d bytes)", what, len(b), MaxSyncPayload)
+	}
+	return nil
 }
 
 // gatewayError answers as API Gateway does for requests no route takes.
@@ -139,6 +208,11 @@ type Poller struct {
 	// Wait is the long-poll wait; keep it short locally (see
 	// architecture.md: the SQS stand-in waits the full time on batches).
 	Wait time.Duration
+	// Function names the consumer in its lambdacontext; Timeout is its
+	// timeout from the topology (DefaultTimeout when zero). A batch still
+	// running at the deadline fails whole.
+	Function string
+	Timeout  time.Duration
 }
 
 // Run polls until ctx ends.
@@ -174,7 +248,12 @@ func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 	for _, m := range out.Messages {
 		ev.Records = append(ev.Records, toRecord(m, p.QueueARN))
 	}
-	resp, err := p.Handler(ctx, ev)
+	var resp events.SQSEventResponse
+	err = invoke(ctx, p.Function, p.Timeout, func(ctx context.Context) error {
+		var err error
+		resp, err = p.Handler(ctx, ev)
+		return err
+	})
 	if err != nil {
 		// Lambda retries the whole batch: leave every message to reappear.
 		p.Log.Error("consumer failed the batch", "queue", p.QueueARN, "err", err)
@@ -210,9 +289,10 @@ func toRecord(m sqstypes.Message, arn string) events.SQSMessage {
 	}
 }
 
-// RunSchedule calls h every interval until ctx ends, with the event
-// EventBridge sends for a scheduled rule.
-func RunSchedule(ctx context.Context, name string, every time.Duration, h ScheduleHandler, log *slog.Logger) {
+// RunSchedule calls function fn's handler h every interval until ctx
+// ends, with the event EventBridge sends for a scheduled rule, each call
+// under fn's timeout.
+func RunSchedule(ctx context.Context, fn topology.Function, name string, every time.Duration, h ScheduleHandler, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -223,7 +303,7 @@ func RunSchedule(ctx context.Context, name string, every time.Duration, h Schedu
 			ev := events.EventBridgeEvent{Version: "0", ID: fmt.Sprint(now.UnixNano()), DetailType: "Scheduled Event",
 				Source: "aws.events", AccountID: "000000000000", Time: now.UTC(), Region: "us-east-1",
 				Resources: []string{"arn:aws:events:us-east-1:000000000000:rule/" + name}, Detail: json.RawMessage("{}")}
-			if err := h(ctx, ev); err != nil {
+			if err := invoke(ctx, fn.Name, fn.Timeout, func(ctx context.Context) error { return h(ctx, ev) }); err != nil {
 				log.Error("scheduled run failed", "schedule", name, "err", err)
 			}
 		}
