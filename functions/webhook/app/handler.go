@@ -127,7 +127,9 @@ func (h *handler) receive(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 		receivedAt = h.Now().UnixMilli()
 	}
 	msgs := plan(body, bodyText, object, receivedAt)
-	if err := h.send(ctx, msgs); err != nil {
+	sendCtx, cancel := reserveAnswerTime(ctx)
+	defer cancel()
+	if err := h.send(sendCtx, msgs); err != nil {
 		h.Log.ErrorContext(ctx, "webhook enqueue failed, Meta will retry", "object", object, "bytes", len(body),
 			"messages", len(msgs), "err", err)
 		return problem(http.StatusServiceUnavailable, "could not enqueue the event; retry later")
@@ -139,6 +141,19 @@ func (h *handler) receive(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 		Headers:    map[string]string{"Content-Type": "text/plain; charset=utf-8"},
 		Body:       Received,
 	}
+}
+
+// reserveAnswerTime returns ctx with a deadline a little before its own
+// (a fifth of the time left, at most a second), so that a queue that does
+// not answer ends the send while the handler still has time to answer 503
+// itself, instead of Lambda timing the whole invocation out.
+func reserveAnswerTime(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := min(time.Second, time.Until(dl)/5)
+	return context.WithDeadline(ctx, dl.Add(-reserve))
 }
 
 func (h *handler) tooLarge(ctx context.Context, n int) events.APIGatewayV2HTTPResponse {
