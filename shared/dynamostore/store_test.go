@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -214,21 +215,55 @@ func TestExpiredItemsAreNotRead(t *testing.T) {
 	}
 }
 
-func TestLoginFailureWindow(t *testing.T) {
+func TestLoginAttemptWindow(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	for range 3 {
-		if err := s.RecordLoginFailure(ctx, "h", time.Minute); err != nil {
-			t.Fatal(err)
+		if ok, _, err := s.TakeLoginAttempt(ctx, "h", 3, time.Minute); err != nil || !ok {
+			t.Fatalf("attempt under the limit refused: %v, %v", ok, err)
 		}
 	}
 	if n, since, err := s.LoginFailures(ctx, "h"); err != nil || n != 3 || time.Since(since) > time.Minute {
 		t.Fatalf("failures = %d since %v, %v", n, since, err)
+	}
+	ok, since, err := s.TakeLoginAttempt(ctx, "h", 3, time.Minute)
+	if err != nil || ok || time.Since(since) > time.Minute {
+		t.Fatalf("attempt over the limit = %v since %v, %v", ok, since, err)
+	}
+	if n, _, _ := s.LoginFailures(ctx, "h"); n != 3 {
+		t.Fatalf("a refused attempt was counted: %d", n)
 	}
 	if err := s.ClearLoginFailures(ctx, "h"); err != nil {
 		t.Fatal(err)
 	}
 	if n, _, _ := s.LoginFailures(ctx, "h"); n != 0 {
 		t.Fatalf("cleared failures = %d", n)
+	}
+}
+
+// Parallel attempts are each counted once, the first of a window included,
+// and never more than the limit.
+func TestLoginAttemptsParallel(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	const n, limit = 12, 8
+	var wg sync.WaitGroup
+	var allowed atomic.Int32
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, _, err := s.TakeLoginAttempt(ctx, "parallel", limit, time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				allowed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if got, _, _ := s.LoginFailures(ctx, "parallel"); got != limit || allowed.Load() != limit {
+		t.Fatalf("%d parallel attempts: %d counted, %d allowed; want %d", n, got, allowed.Load(), limit)
 	}
 }

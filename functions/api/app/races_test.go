@@ -1,0 +1,76 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+)
+
+// post sends a JSON POST from any goroutine and returns the status and the
+// decoded body (status 0 when the request itself failed).
+func (e *testEnv) post(path, token string, body any) (int, map[string]any) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil
+	}
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, bytes.NewReader(raw))
+	if err != nil {
+		return 0, nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(out, &m)
+	return resp.StatusCode, m
+}
+
+// parallel runs f n times at once and returns each call's result.
+func parallel[T any](n int, f func(i int) T) []T {
+	out := make([]T, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			out[i] = f(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+// Wrong guesses sent at the same moment are each counted before their
+// verdict: of 2×limit parallel guesses exactly limit are judged (401) and
+// the rest wait (429), and the next one, even with the right password, is
+// 429.
+func TestLoginThrottleParallelGuesses(t *testing.T) {
+	e := newEnv(t)
+	victim := e.signup(t, "Parallel Guess Co")
+	const limit = 5
+	statuses := parallel(2*limit, func(int) int {
+		st, _ := e.post("/v1/auth/login", "", map[string]string{"email": victim.Email, "password": "guess-guess-guess"})
+		return st
+	})
+	counts := map[int]int{}
+	for _, st := range statuses {
+		counts[st]++
+	}
+	if counts[401] != limit || counts[429] != limit {
+		t.Fatalf("parallel guesses answered %v, want %d×401 and %d×429", counts, limit, limit)
+	}
+	expect(t, e.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": victim.Email, "password": password}), 429)
+}
