@@ -82,8 +82,11 @@ func (s *Store) GetRefreshToken(ctx context.Context, id string) (account.Refresh
 }
 
 // RotateRefreshToken marks old used and stores next in the same family, in
-// one transaction that also checks the family is not revoked. A token that
-// was used already is account.ErrTokenReused; a revoked family is
+// one transaction that also checks the family is neither revoked nor past
+// its expiry. A token that was used already is account.ErrTokenReused, and
+// so is a transaction conflict: only another write of the same token or
+// family collides, in practice the same token presented twice at once, so
+// the caller revokes the family. A revoked or expired family is
 // account.ErrTokenInvalid.
 func (s *Store) RotateRefreshToken(ctx context.Context, old, next account.RefreshToken) error {
 	nextAV, err := marshal(toRefreshItem(next))
@@ -99,13 +102,18 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old, next account.Refres
 		}},
 		{Update: &types.Update{
 			TableName: &s.table, Key: key(familyPK(old.UserID), familySK(old.FamilyID)),
-			UpdateExpression:    aws.String("ADD tokens :tok"),
-			ConditionExpression: aws.String("attribute_exists(PK) AND revoked = :f"),
+			UpdateExpression:         aws.String("ADD tokens :tok"),
+			ConditionExpression:      aws.String("attribute_exists(PK) AND revoked = :f AND #ttl > :now"),
+			ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":f": &types.AttributeValueMemberBOOL{Value: false},
-				":tok": &types.AttributeValueMemberSS{Value: []string{next.ID}}},
+				":tok": &types.AttributeValueMemberSS{Value: []string{next.ID}},
+				":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Unix(), 10)}},
 		}},
 		{Put: &types.Put{TableName: &s.table, Item: nextAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 	}})
+	if transactionConflict(err) {
+		return account.ErrTokenReused
+	}
 	if reasons := cancelReasons(err); reasons != nil {
 		if conditionFailed(reasons[0]) {
 			return account.ErrTokenReused
@@ -128,18 +136,31 @@ func (s *Store) SessionActive(ctx context.Context, userID, familyID string) (boo
 	return ok && !it.Revoked, nil
 }
 
-// RevokeSession revokes one refresh-token family.
+// RevokeSession revokes one refresh-token family. A revocation that meets
+// a transaction in flight on the family (a rotation racing the reuse that
+// asked for the revocation) is tried again, so it is not lost.
 func (s *Store) RevokeSession(ctx context.Context, userID, familyID string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: key(familyPK(userID), familySK(familyID)),
-		UpdateExpression:          aws.String("SET revoked = :t"),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("revoke session: %w", err)
+	var err error
+	for attempt := range 6 {
+		if attempt > 0 {
+			if werr := backoff(ctx, attempt); werr != nil {
+				return fmt.Errorf("revoke session: %w", werr)
+			}
+		}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: key(familyPK(userID), familySK(familyID)),
+			UpdateExpression:          aws.String("SET revoked = :t"),
+			ConditionExpression:       aws.String("attribute_exists(PK)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+		})
+		if err == nil || isConditionFailed(err) {
+			return nil
+		}
+		if !transactionConflict(err) {
+			break
+		}
 	}
-	return nil
+	return fmt.Errorf("revoke session: %w", err)
 }
 
 // RevokeAllSessions revokes every refresh-token family of a user.

@@ -12,7 +12,9 @@ import (
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -41,6 +43,13 @@ func (c *calls) get(op string) int64 {
 
 func newStore(t *testing.T) (*dynamostore.Store, *calls) {
 	t.Helper()
+	return newStoreWith(t, nil)
+}
+
+// newStoreWith is newStore whose calls first go through intercept: an
+// error it returns is the call's answer, without asking the table.
+func newStoreWith(t *testing.T, intercept func(op string) error) (*dynamostore.Store, *calls) {
+	t.Helper()
 	ctx := context.Background()
 	c := &calls{n: map[string]*atomic.Int64{}}
 	for _, op := range []string{"GetItem", "PutItem", "Query", "TransactWriteItems", "UpdateItem", "DeleteItem", "Scan"} {
@@ -49,6 +58,11 @@ func newStore(t *testing.T) (*dynamostore.Store, *calls) {
 	count := middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 		if v, ok := c.n[awsmiddleware.GetOperationName(ctx)]; ok {
 			v.Add(1)
+		}
+		if intercept != nil {
+			if err := intercept(awsmiddleware.GetOperationName(ctx)); err != nil {
+				return middleware.InitializeOutput{}, middleware.Metadata{}, err
+			}
 		}
 		return next.HandleInitialize(ctx, in)
 	})
@@ -265,5 +279,105 @@ func TestLoginAttemptsParallel(t *testing.T) {
 	wg.Wait()
 	if got, _, _ := s.LoginFailures(ctx, "parallel"); got != limit || allowed.Load() != limit {
 		t.Fatalf("%d parallel attempts: %d counted, %d allowed; want %d", n, got, allowed.Load(), limit)
+	}
+}
+
+// A session family's expiry holds at rotation: a token that outlives its
+// family does not rotate.
+func TestRotateAfterFamilyExpiry(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	now := time.Now()
+	tok := account.RefreshToken{ID: ulid.Make().String(), FamilyID: ulid.Make().String(), UserID: "u-" + ulid.Make().String(), OrgID: "o",
+		SecretHash: []byte("h"), ExpiresAt: now.Add(time.Hour)}
+	if err := s.StartSession(ctx, tok, now.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	next := tok
+	next.ID, next.ExpiresAt = ulid.Make().String(), now.Add(2*time.Hour)
+	if err := s.RotateRefreshToken(ctx, tok, next); !errors.Is(err, account.ErrTokenInvalid) {
+		t.Fatalf("rotation in an expired family = %v, want ErrTokenInvalid", err)
+	}
+}
+
+// The same token rotated twice at the same moment: one rotation wins, every
+// other one is ErrTokenReused (never a plain ErrTokenInvalid a transaction
+// conflict could cause), so the caller revokes the family.
+func TestRotateParallel(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	for round := range 10 {
+		now := time.Now()
+		tok := account.RefreshToken{ID: ulid.Make().String(), FamilyID: ulid.Make().String(), UserID: "u-" + ulid.Make().String(), OrgID: "o",
+			SecretHash: []byte("h"), ExpiresAt: now.Add(time.Hour)}
+		if err := s.StartSession(ctx, tok, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		const n = 4
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				next := tok
+				next.ID = ulid.Make().String()
+				errs[i] = s.RotateRefreshToken(ctx, tok, next)
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, account.ErrTokenReused):
+			default:
+				t.Fatalf("round %d: parallel rotation = %v, want ErrTokenReused", round, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d rotations won", round, won)
+		}
+	}
+}
+
+// A rotation that collides with another write of the same token (a
+// transaction conflict: in practice the same token rotated at the same
+// moment) is reuse, never a plain ErrTokenInvalid, so the family is
+// revoked; and the revocation itself outlasts a conflict.
+func TestRotateConflictIsReuse(t *testing.T) {
+	ctx := context.Background()
+	var conflicts atomic.Int32
+	s, _ := newStoreWith(t, func(op string) error {
+		if conflicts.Load() > 0 && (op == "TransactWriteItems" || op == "UpdateItem") {
+			conflicts.Add(-1)
+			if op == "UpdateItem" {
+				return &types.TransactionConflictException{Message: aws.String("Transaction is ongoing for the item")}
+			}
+			code, none := "TransactionConflict", "None"
+			return &types.TransactionCanceledException{Message: aws.String("Transaction cancelled"),
+				CancellationReasons: []types.CancellationReason{{Code: &code}, {Code: &none}, {Code: &none}}}
+		}
+		return nil
+	})
+	now := time.Now()
+	tok := account.RefreshToken{ID: ulid.Make().String(), FamilyID: ulid.Make().String(), UserID: "u-" + ulid.Make().String(), OrgID: "o",
+		SecretHash: []byte("h"), ExpiresAt: now.Add(time.Hour)}
+	if err := s.StartSession(ctx, tok, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	next := tok
+	next.ID = ulid.Make().String()
+	conflicts.Store(1)
+	if err := s.RotateRefreshToken(ctx, tok, next); !errors.Is(err, account.ErrTokenReused) {
+		t.Fatalf("rotation in a transaction conflict = %v, want ErrTokenReused", err)
+	}
+	conflicts.Store(2)
+	if err := s.RevokeSession(ctx, tok.UserID, tok.FamilyID); err != nil {
+		t.Fatalf("revoke through a transaction conflict: %v", err)
+	}
+	if active, err := s.SessionActive(ctx, tok.UserID, tok.FamilyID); err != nil || active {
+		t.Fatalf("session after revoke: active %v, %v", active, err)
 	}
 }

@@ -74,3 +74,39 @@ func TestLoginThrottleParallelGuesses(t *testing.T) {
 	}
 	expect(t, e.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": victim.Email, "password": password}), 429)
 }
+
+// One refresh token presented twice at the same moment is reuse whatever
+// the timing: at most one presentation gets new tokens, and afterwards the
+// whole family is revoked, so the tokens it got stop working too.
+func TestRefreshParallelReuseRevokesFamily(t *testing.T) {
+	e := newEnv(t)
+	s := e.signup(t, "Parallel Refresh Co")
+	for round := range 8 {
+		tok := e.login(t, s.Email).Refresh
+		type answer struct {
+			status  int
+			refresh string
+		}
+		answers := parallel(3, func(int) answer {
+			st, body := e.post("/v1/auth/refresh", "", map[string]string{"refresh_token": tok})
+			ref, _ := body["refresh_token"].(string)
+			return answer{st, ref}
+		})
+		ok := 0
+		for _, a := range answers {
+			switch a.status {
+			case 200:
+				ok++
+				if st, _ := e.post("/v1/auth/refresh", "", map[string]string{"refresh_token": a.refresh}); st != 401 {
+					t.Fatalf("round %d: the token won in a parallel reuse still refreshes (%d)", round, st)
+				}
+			case 401:
+			default:
+				t.Fatalf("round %d: parallel refresh answered %d", round, a.status)
+			}
+		}
+		if ok > 1 {
+			t.Fatalf("round %d: %d parallel presentations of one token got new tokens", round, ok)
+		}
+	}
+}
