@@ -20,7 +20,9 @@ type Store interface {
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	// ListUsers returns every user of an org, oldest first.
 	ListUsers(ctx context.Context, orgID string) ([]User, error)
-	// UpdateUser replaces a user's name, role, active flag and update time.
+	// UpdateUser replaces a user's name, role, active flag and update time;
+	// ErrLastOwner when that would leave the org with no active owner,
+	// also against updates of other owners at the same moment.
 	UpdateUser(ctx context.Context, u User) error
 }
 

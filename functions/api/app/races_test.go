@@ -12,11 +12,21 @@ import (
 // post sends a JSON POST from any goroutine and returns the status and the
 // decoded body (status 0 when the request itself failed).
 func (e *testEnv) post(path, token string, body any) (int, map[string]any) {
+	return e.send(http.MethodPost, path, token, body)
+}
+
+// patch is post for PATCH.
+func (e *testEnv) patch(path, token string, body any) (int, map[string]any) {
+	return e.send(http.MethodPatch, path, token, body)
+}
+
+// send is post for any method.
+func (e *testEnv) send(method, path, token string, body any) (int, map[string]any) {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return 0, nil
 	}
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, bytes.NewReader(raw))
+	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(raw))
 	if err != nil {
 		return 0, nil
 	}
@@ -108,5 +118,52 @@ func TestRefreshParallelReuseRevokesFamily(t *testing.T) {
 		if ok > 1 {
 			t.Fatalf("round %d: %d parallel presentations of one token got new tokens", round, ok)
 		}
+	}
+}
+
+// Two owners demoting or deactivating each other at the same moment never
+// leave the org without an active owner.
+func TestLastOwnerParallel(t *testing.T) {
+	e := newEnv(t)
+	ops := map[string]func(caller session, target string) int{
+		"demote": func(caller session, target string) int {
+			st, _ := e.patch("/v1/users/"+target, caller.Access, map[string]string{"role": "admin"})
+			return st
+		},
+		"deactivate": func(caller session, target string) int {
+			st, _ := e.send(http.MethodDelete, "/v1/users/"+target, caller.Access, nil)
+			return st
+		},
+	}
+	for name, op := range ops {
+		t.Run(name, func(t *testing.T) {
+			for round := range 5 {
+				a := e.signup(t, "Two Owners Co")
+				b := e.member(t, a, "owner")
+				statuses := parallel(2, func(i int) int {
+					if i == 0 {
+						return op(a, b.UserID)
+					}
+					return op(b, a.UserID)
+				})
+				owners := 0
+				for _, s := range []session{a, b} {
+					st, body := e.send(http.MethodGet, "/v1/users", s.Access, nil)
+					if st != 200 {
+						continue // deactivated
+					}
+					list, _ := body["items"].([]any)
+					for _, it := range list {
+						if u, _ := it.(map[string]any); u["role"] == "owner" && u["active"] == true {
+							owners++
+						}
+					}
+					break
+				}
+				if owners < 1 {
+					t.Fatalf("round %d: %s of each other answered %v and left no active owner", round, name, statuses)
+				}
+			}
+		})
 	}
 }
