@@ -287,9 +287,29 @@ func (s *Store) UpdateUser(ctx context.Context, u account.User) error {
 // owner. done false means try again: the user or the other owner changed
 // meanwhile.
 func (s *Store) removeOwner(ctx context.Context, u account.User, upd *dynamodb.UpdateItemInput) (done bool, err error) {
-	users, err := s.ListUsers(ctx, u.OrgID)
-	if err != nil {
-		return false, err
+	// A strongly consistent listing: a stale one would name an owner
+	// demoted a moment ago again and again.
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: orgPK(u.OrgID)}, ":p": &types.AttributeValueMemberS{Value: prefixUser},
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	var users []account.User
+	for p.HasMorePages() {
+		pg, err := p.NextPage(ctx)
+		if err != nil {
+			return false, fmt.Errorf("list users of %s: %w", u.OrgID, err)
+		}
+		for _, item := range pg.Items {
+			var it userItem
+			if err := unmarshal(item, &it); err != nil {
+				return false, err
+			}
+			users = append(users, it.user())
+		}
 	}
 	var other, self *account.User
 	for i, o := range users {
@@ -301,14 +321,11 @@ func (s *Store) removeOwner(ctx context.Context, u account.User, upd *dynamodb.U
 		}
 	}
 	if self == nil {
-		if _, err := s.GetUser(ctx, u.OrgID, u.ID); err != nil {
-			return true, err // ErrNotFound, or the read failed
-		}
-		return false, nil // created a moment ago: list again
+		return true, account.ErrNotFound
 	}
 	if other == nil {
 		if !listedOwner(*self) {
-			return false, nil // a listing older than the write that failed
+			return false, nil // no longer an owner: the plain write again
 		}
 		return true, account.ErrLastOwner
 	}

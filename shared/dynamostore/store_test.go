@@ -381,3 +381,46 @@ func TestRotateConflictIsReuse(t *testing.T) {
 		t.Fatalf("session after revoke: active %v, %v", active, err)
 	}
 }
+
+// The last active owner cannot be demoted or deactivated; with a second
+// owner one of them can, and the other then is the last.
+func TestLastOwnerStays(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	org := ulid.Make().String()
+	a := account.User{ID: ulid.Make().String(), OrgID: org, Name: "A", Email: "a-" + org + "@example.com", Role: account.RoleOwner,
+		Active: true, PasswordHash: "hash", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateOrg(ctx, account.Org{ID: org, Name: "Owners", DefaultRegion: "IN", CreatedAt: now}, a); err != nil {
+		t.Fatal(err)
+	}
+	demoted, inactive := a, a
+	demoted.Role, inactive.Active = account.RoleAdmin, false
+	for _, u := range []account.User{demoted, inactive} {
+		if err := s.UpdateUser(ctx, u); !errors.Is(err, account.ErrLastOwner) {
+			t.Fatalf("last owner updated to %s/%v: %v", u.Role, u.Active, err)
+		}
+	}
+	renamed := a
+	renamed.Name = "A renamed"
+	if err := s.UpdateUser(ctx, renamed); err != nil {
+		t.Fatalf("rename of the last owner: %v", err)
+	}
+	b := a
+	b.ID, b.Email = ulid.Make().String(), "b-"+org+"@example.com"
+	if err := s.CreateUser(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateUser(ctx, demoted); err != nil {
+		t.Fatalf("demote with another owner: %v", err)
+	}
+	b.Active = false
+	if err := s.UpdateUser(ctx, b); !errors.Is(err, account.ErrLastOwner) {
+		t.Fatalf("deactivating the remaining owner: %v", err)
+	}
+	gone := b
+	gone.ID = ulid.Make().String()
+	if err := s.UpdateUser(ctx, gone); !errors.Is(err, account.ErrNotFound) {
+		t.Fatalf("update of a missing user: %v", err)
+	}
+}
