@@ -172,9 +172,16 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 	}
 	if a.SendEmail {
 		identities := awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"), nil)
+		resources := []*string{identities}
+		if ee := res.topo.EmailEvents; ee != nil {
+			// SES authorizes a send on the configuration set it names as
+			// well as on the identity.
+			resources = append(resources, awscdk.Fn_Sub(jsii.String(
+				"arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/"+ee.ConfigurationSet), nil))
+		}
 		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions:   jsii.Strings("ses:SendEmail", "ses:SendRawEmail"),
-			Resources: &[]*string{identities},
+			Resources: &resources,
 		}))
 		suppress(f.role, "AwsSolutions-IAM5",
 			"Clients' sender addresses and domains are verified SES identities added at run time, so sending is allowed on the account's identities (identity/*), in this region only",

@@ -84,8 +84,14 @@ func New(scope constructs.Construct, id string, props *Props) awscdk.Stack {
 	if ee := topo.EmailEvents; ee != nil {
 		resolved.ConfigurationSet = *newEmailEvents(s, *ee, queues[ee.Queue].queue)
 	}
+	params := map[string]*string{}
+	if topo.SendsOrVerifiesEmail() {
+		// Deployed functions must never send from the local default
+		// address: the deployment names its own.
+		resolved.EmailFrom = *paramValue(s, topology.EmailFromParam, params)
+	}
 
-	res := resources{topo: topo, table: table, key: key, queues: queues, resolved: resolved, params: map[string]*string{}}
+	res := resources{topo: topo, table: table, key: key, queues: queues, resolved: resolved, params: params}
 	fns := make(map[string]function, len(topo.Functions))
 	for _, fn := range topo.Functions {
 		f := newFunction(s, fn, assetDir(fn), res)

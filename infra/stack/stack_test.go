@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -87,6 +88,7 @@ func setup(m *testing.M) (int, error) {
 var paramContext = map[string]any{
 	topology.EnvMetaAppSecretCiphertext:   "AQICAHhZYXBwLXNlY3JldC1jaXBoZXJ0ZXh0LWZvci10ZXN0cw==",
 	topology.EnvMetaVerifyTokenCiphertext: "AQICAHhZdmVyaWZ5LXRva2VuLWNpcGhlcnRleHQtZm9yLXRlc3Rz",
+	topology.EnvEmailFrom:                 "no-reply@mail.example.com",
 }
 
 // build synthesizes topo the way infra/main.go does: feature flags from
@@ -540,6 +542,11 @@ func TestFunctions(t *testing.T) {
 					csID, _ := s.only(t, "AWS::SES::ConfigurationSet", "configuration set", func(resource) bool { return true })
 					resolved.ConfigurationSet = jsonOf(map[string]any{"Ref": csID})
 				}
+				if v, ok := s.context[topology.EnvEmailFrom]; ok {
+					resolved.EmailFrom = v.(string)
+				} else if s.topo.SendsOrVerifiesEmail() {
+					resolved.EmailFrom = jsonOf(map[string]any{"Ref": stack.ParamID(topology.EnvEmailFrom)})
+				}
 				wantEnv := map[string]string{}
 				for k, v := range topology.ResourceEnv(fn, resolved) {
 					if !strings.HasPrefix(v, "{") {
@@ -732,7 +739,14 @@ func TestSESGrants(t *testing.T) {
 						continue
 					}
 					got = append(got, a)
-					if len(st.Resources) != 1 || !strings.Contains(st.Resources[0], ":ses:${AWS::Region}:${AWS::AccountId}:identity/*") {
+					// Sending also names the stack's configuration set
+					// (TestSendEmailOnConfigurationSet).
+					ids := st.Resources
+					if (a == "ses:SendEmail" || a == "ses:SendRawEmail") && deployed.topo.EmailEvents != nil {
+						cs := ":ses:${AWS::Region}:${AWS::AccountId}:configuration-set/" + deployed.topo.EmailEvents.ConfigurationSet + `"`
+						ids = slices.DeleteFunc(slices.Clone(ids), func(r string) bool { return strings.Contains(r, cs) })
+					}
+					if len(ids) != 1 || !strings.Contains(ids[0], ":ses:${AWS::Region}:${AWS::AccountId}:identity/*") {
 						t.Errorf("%s on %v, want the account's identities only", a, st.Resources)
 					}
 					// Managing identities never reaches a domain identity.
@@ -1165,6 +1179,82 @@ func TestEmailEvents(t *testing.T) {
 		got, set := vars[topology.EnvConfigurationSet]
 		if set != fn.Access.SendEmail || (set && getAtt(got) != csID) {
 			t.Errorf("function %s (SendEmail %v): %s = %v", fn.Name, fn.Access.SendEmail, topology.EnvConfigurationSet, got)
+		}
+	}
+}
+
+// TestEmailFromIsADeploySetting checks that the functions that send email
+// or manage sender identities get the platform sender address from the
+// deployment (CDK context, else a required CloudFormation parameter), never
+// the local default of shared/config.
+func TestEmailFromIsADeploySetting(t *testing.T) {
+	paramID := stack.ParamID(topology.EnvEmailFrom)
+	// GIVEN the default stack, built without the value as context
+	// THEN the value is a CloudFormation parameter without a default
+	param, ok := deployed.parameters[paramID]
+	if !ok {
+		t.Fatalf("no CloudFormation parameter %s for %s; parameters %v", paramID, topology.EnvEmailFrom, deployed.parameters)
+	}
+	if _, hasDefault := param["Default"]; hasDefault || param["Type"] != "String" {
+		t.Errorf("parameter %s = %v, want a String without a default", paramID, param)
+	}
+	for _, s := range []*synthesized{deployed, extended} {
+		for _, fn := range s.topo.Functions {
+			_, f, _, _ := s.function(t, fn)
+			env, _ := f.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+			got, set := env[topology.EnvEmailFrom]
+			if !fn.Access.SendEmail && !fn.Access.ManageEmailIdentities {
+				if set {
+					t.Errorf("%s: %s set on a function that neither sends email nor manages identities", fn.Name, topology.EnvEmailFrom)
+				}
+				continue
+			}
+			// AND each function that sends or verifies addresses gets it:
+			// the parameter, or the context value when given
+			var want any = map[string]any{"Ref": paramID}
+			if v, ok := s.context[topology.EnvEmailFrom]; ok {
+				want = v
+			}
+			if jsonOf(got) != jsonOf(want) {
+				t.Errorf("%s: %s = %v, want %v", fn.Name, topology.EnvEmailFrom, got, want)
+			}
+		}
+	}
+	if sender, ok := deployed.topo.Function("sender"); !ok || !sender.Access.SendEmail {
+		t.Fatal("the sender function does not send email")
+	}
+	// AND with the value as context there is no parameter to fill
+	if _, ok := extended.parameters[paramID]; ok {
+		t.Errorf("CloudFormation parameter %s exists although the value came as context", paramID)
+	}
+}
+
+// TestSendEmailOnConfigurationSet checks that a function that sends email
+// may send with the stack's configuration set: SES authorizes SendEmail on
+// the configuration set named in the call as well as on the identity.
+func TestSendEmailOnConfigurationSet(t *testing.T) {
+	if deployed.topo.EmailEvents == nil {
+		t.Skip("no configuration set in the topology")
+	}
+	wantArn := ":ses:${AWS::Region}:${AWS::AccountId}:configuration-set/" + deployed.topo.EmailEvents.ConfigurationSet
+	for _, fn := range deployed.topo.Functions {
+		if !fn.Access.SendEmail {
+			continue
+		}
+		_, _, _, policy := deployed.function(t, fn)
+		granted := false
+		for _, st := range statements(policy) {
+			if !contains(st.Actions, "ses:SendEmail") {
+				continue
+			}
+			for _, r := range st.Resources {
+				if strings.Contains(r, wantArn+`"`) {
+					granted = true
+				}
+			}
+		}
+		if !granted {
+			t.Errorf("%s: ses:SendEmail not granted on the configuration set (%s): %v", fn.Name, wantArn, statements(policy))
 		}
 	}
 }

@@ -21,7 +21,21 @@ const (
 	// EnvConfigurationSet carries the SES configuration set that sent
 	// emails name, so that SES publishes their events (EmailEvents).
 	EnvConfigurationSet = "LEADLUENCE_SES_CONFIGURATION_SET"
+	// EnvEmailFrom carries the platform sender address (a verified SES
+	// identity of the account) to the functions that send email or manage
+	// sender identities. It belongs to one deployment: the stack takes it
+	// from EmailFromParam; locally it is unset and functions use their
+	// default.
+	EnvEmailFrom = "LEADLUENCE_EMAIL_FROM"
 )
+
+// EmailFromParam is the deploy-time setting of the platform sender address,
+// one for the whole stack, given to every function with
+// Access.SendsOrVerifiesEmail.
+var EmailFromParam = Param{
+	Env:         EnvEmailFrom,
+	Description: "the platform sender address emails go from (orgs without a verified address of their own): a verified SES identity of the account, for example no-reply@mail.example.com",
+}
 
 // Stack is the whole deployment.
 type Stack struct {
@@ -224,6 +238,9 @@ type Resolved struct {
 	// ConfigurationSet is the SES configuration set emails are sent with;
 	// empty when there is none (locally).
 	ConfigurationSet string
+	// EmailFrom is the platform sender address (EmailFromParam); empty
+	// locally, where functions use their default.
+	EmailFrom string
 }
 
 // ResourceEnv returns the env vars function fn needs to reach the resources
@@ -245,7 +262,24 @@ func ResourceEnv(fn Function, r Resolved) map[string]string {
 	if fn.Access.SendEmail && r.ConfigurationSet != "" {
 		env[EnvConfigurationSet] = r.ConfigurationSet
 	}
+	if fn.Access.SendsOrVerifiesEmail() && r.EmailFrom != "" {
+		env[EnvEmailFrom] = r.EmailFrom
+	}
 	return env
+}
+
+// SendsOrVerifiesEmail reports whether a function sends email or manages
+// sender identities: both need the platform sender address (EnvEmailFrom).
+func (a Access) SendsOrVerifiesEmail() bool { return a.SendEmail || a.ManageEmailIdentities }
+
+// SendsOrVerifiesEmail reports whether any function of the stack does.
+func (s Stack) SendsOrVerifiesEmail() bool {
+	for _, fn := range s.Functions {
+		if fn.Access.SendsOrVerifiesEmail() {
+			return true
+		}
+	}
+	return false
 }
 
 // QueuesUsed returns, sorted and without repeats, every queue the function

@@ -103,6 +103,9 @@ var (
 	ErrConflict     = errors.New("conflicting update")
 	ErrTokenInvalid = errors.New("token invalid")
 	ErrTokenReused  = errors.New("refresh token reused")
+	// ErrLastOwner means an update would leave the org without an active
+	// owner.
+	ErrLastOwner = errors.New("the organisation's last active owner")
 )
 
 // RefreshToken is the stored half of a refresh token: the secret itself is

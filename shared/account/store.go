@@ -20,7 +20,9 @@ type Store interface {
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	// ListUsers returns every user of an org, oldest first.
 	ListUsers(ctx context.Context, orgID string) ([]User, error)
-	// UpdateUser replaces a user's name, role, active flag and update time.
+	// UpdateUser replaces a user's name, role, active flag and update time;
+	// ErrLastOwner when that would leave the org with no active owner,
+	// also against updates of other owners at the same moment.
 	UpdateUser(ctx context.Context, u User) error
 }
 
@@ -41,12 +43,17 @@ type SessionStore interface {
 	RevokeAllSessions(ctx context.Context, userID string) error
 }
 
-// LoginThrottle counts failed logins per email hash in a window that
-// starts at the first failure (dynamostore.Store).
+// LoginThrottle counts password attempts per email hash in a window that
+// starts at the first attempt (dynamostore.Store). An attempt is counted
+// before its password is checked, atomically, so parallel guesses cannot
+// pass the limit; a right password clears the count.
 type LoginThrottle interface {
-	// LoginFailures returns the failures of the live window and its start.
+	// TakeLoginAttempt counts one attempt provided fewer than limit were
+	// counted in the live window; ok false means the limit is reached and
+	// since is when that window started.
+	TakeLoginAttempt(ctx context.Context, emailHash string, limit int, window time.Duration) (ok bool, since time.Time, err error)
+	// LoginFailures returns the attempts of the live window and its start.
 	LoginFailures(ctx context.Context, emailHash string) (int, time.Time, error)
-	RecordLoginFailure(ctx context.Context, emailHash string, window time.Duration) error
 	ClearLoginFailures(ctx context.Context, emailHash string) error
 }
 

@@ -97,7 +97,7 @@ func (r *Runner) NewLeadAdsLead(ctx context.Context, orgID, leadID, leadgenID st
 	if err != nil {
 		return "", fmt.Errorf("lead ads welcome: read lead %s: %w", leadID, err)
 	}
-	clientID := "auto:" + KindLeadAds + ":" + leadgenID
+	clientID := conversation.AutomationClientIDPrefix + KindLeadAds + ":" + leadgenID
 	if l.Phone == "" {
 		return r.refuse(ctx, l, KindLeadAds, clientID, "missing_phone", "the lead gave no phone number")
 	}
@@ -146,7 +146,7 @@ func (r *Runner) InboundWhatsApp(ctx context.Context, orgID, leadID, number stri
 	if err != nil {
 		return "", fmt.Errorf("after-hours reply: read lead %s: %w", leadID, err)
 	}
-	clientID := "auto:" + KindAfterHours + ":" + leadID + ":" + period
+	clientID := conversation.AutomationClientIDPrefix + KindAfterHours + ":" + leadID + ":" + period
 	in, err := r.Store.GetIntegration(ctx, orgID, integration.KindWhatsApp, number)
 	if errors.Is(err, integration.ErrNotFound) {
 		return r.refuse(ctx, l, KindAfterHours, clientID, sendgate.TitleIntegrationInactive, "the number the lead wrote to is not connected")

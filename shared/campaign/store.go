@@ -68,7 +68,7 @@ type PageCounts struct {
 // lead: one message per lead and campaign, however often its page is
 // processed.
 func ClientMessageID(campaignID, leadID string) string {
-	return "campaign:" + campaignID + ":" + leadID
+	return conversation.CampaignClientIDPrefix + campaignID + ":" + leadID
 }
 
 // Store keeps campaigns (dynamostore.Store). A campaign that is not there

@@ -107,7 +107,9 @@ type Message struct {
 	// Payload is, for an outbound message, the provider request it becomes
 	// (the WhatsApp Cloud API message object, or the email as JSON).
 	Payload string
-	// ClientMessageID is the caller's idempotency key for an outbound message.
+	// ClientMessageID is the caller's idempotency key for an outbound
+	// message; the platform's own messages use ids in its namespace
+	// (SystemClientID).
 	ClientMessageID string
 	// Reason explains a failure in plain language.
 	Reason string
@@ -210,4 +212,19 @@ type Summary struct {
 	// ReadAt is the time of the latest message when the conversation was
 	// last marked read; zero if never.
 	ReadAt time.Time
+}
+
+// The platform's own outbound messages (automations, campaigns) have
+// client message ids that start with one of these prefixes. An id a user
+// gives may not (SystemClientID), so no user can claim an automation's or
+// a campaign's id before it is used and so stop that message.
+const (
+	AutomationClientIDPrefix = "auto:"
+	CampaignClientIDPrefix   = "campaign:"
+)
+
+// SystemClientID reports whether a client message id is in the platform's
+// namespace.
+func SystemClientID(id string) bool {
+	return strings.HasPrefix(id, AutomationClientIDPrefix) || strings.HasPrefix(id, CampaignClientIDPrefix)
 }

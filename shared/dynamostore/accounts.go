@@ -217,7 +217,11 @@ func (s *Store) ListUsers(ctx context.Context, orgID string) ([]account.User, er
 	return out, nil
 }
 
-// UpdateUser replaces a user's mutable fields (name, role, active).
+// UpdateUser replaces a user's mutable fields (name, role, active). An
+// update that takes an active owner out of that state is one transaction
+// with a check that another user of the org is an active owner at that
+// moment; as every such update is, owners demoting or deactivating each
+// other at once cannot leave the org without one (account.ErrLastOwner).
 func (s *Store) UpdateUser(ctx context.Context, u account.User) error {
 	updatedAt, err := attributevalue.Marshal(u.UpdatedAt)
 	if err != nil {
@@ -236,18 +240,135 @@ func (s *Store) UpdateUser(ctx context.Context, u account.User) error {
 	} else {
 		update += " REMOVE GSI1PK, GSI1SK"
 	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	names := map[string]string{"#name": "name", "#role": "role", "#active": "active", "#at": "updated_at"}
+	cond := "attribute_exists(PK)"
+	if !listedOwner(u) {
+		// A plain write only where the user is not an active owner now.
+		cond += " AND NOT (#role = :owner AND #active = :true)"
+		values[":owner"] = &types.AttributeValueMemberS{Value: string(account.RoleOwner)}
+		values[":true"] = &types.AttributeValueMemberBOOL{Value: true}
+	}
+	upd := &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(orgPK(u.OrgID), userSK(u.ID)),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeNames:  map[string]string{"#name": "name", "#role": "role", "#active": "active", "#at": "updated_at"},
-		ExpressionAttributeValues: values,
+		UpdateExpression: aws.String(update), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}
+	for attempt := range 8 {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return fmt.Errorf("update user %s: %w", u.ID, err)
+			}
+		}
+		_, err = s.db.UpdateItem(ctx, upd)
+		if err == nil {
+			return nil
+		}
+		if transactionConflict(err) {
+			continue
+		}
+		if !isConditionFailed(err) {
+			return fmt.Errorf("update user %s: %w", u.ID, err)
+		}
+		if listedOwner(u) {
+			return account.ErrNotFound
+		}
+		// Gone, or an active owner this update would remove: only with
+		// another active owner checked in the same transaction.
+		done, err := s.removeOwner(ctx, u, upd)
+		if done || err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("update user %s: %w", u.ID, account.ErrConflict)
+}
+
+// removeOwner writes upd, which takes the active owner u out of that
+// state, together with a check that another user of its org is an active
+// owner. done false means try again: the user or the other owner changed
+// meanwhile.
+func (s *Store) removeOwner(ctx context.Context, u account.User, upd *dynamodb.UpdateItemInput) (done bool, err error) {
+	// A strongly consistent listing: a stale one would name an owner
+	// demoted a moment ago again and again.
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: orgPK(u.OrgID)}, ":p": &types.AttributeValueMemberS{Value: prefixUser},
+		},
+		ConsistentRead: aws.Bool(true),
 	})
-	if isConditionFailed(err) {
-		return account.ErrNotFound
+	var users []account.User
+	for p.HasMorePages() {
+		pg, err := p.NextPage(ctx)
+		if err != nil {
+			return false, fmt.Errorf("list users of %s: %w", u.OrgID, err)
+		}
+		for _, item := range pg.Items {
+			var it userItem
+			if err := unmarshal(item, &it); err != nil {
+				return false, err
+			}
+			users = append(users, it.user())
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("update user %s: %w", u.ID, err)
+	var other, self *account.User
+	for i, o := range users {
+		switch {
+		case o.ID == u.ID:
+			self = &users[i]
+		case listedOwner(o) && other == nil:
+			other = &users[i]
+		}
 	}
-	return nil
+	if self == nil {
+		return true, account.ErrNotFound
+	}
+	if other == nil {
+		if !listedOwner(*self) {
+			return false, nil // no longer an owner: the plain write again
+		}
+		return true, account.ErrLastOwner
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression,
+			ConditionExpression:      aws.String("attribute_exists(PK)"),
+			ExpressionAttributeNames: upd.ExpressionAttributeNames, ExpressionAttributeValues: withoutOwnerValues(upd.ExpressionAttributeValues),
+		}},
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: &s.table, Key: key(orgPK(u.OrgID), userSK(other.ID)),
+			ConditionExpression:      aws.String("#role = :owner AND #active = :true"),
+			ExpressionAttributeNames: map[string]string{"#role": "role", "#active": "active"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":owner": &types.AttributeValueMemberS{Value: string(account.RoleOwner)}, ":true": &types.AttributeValueMemberBOOL{Value: true},
+			},
+		}},
+	}})
+	if err == nil {
+		return true, nil
+	}
+	if transactionConflict(err) {
+		return false, nil
+	}
+	if reasons := cancelReasons(err); len(reasons) == 2 {
+		if conditionFailed(reasons[0]) {
+			return true, account.ErrNotFound
+		}
+		if conditionFailed(reasons[1]) {
+			return false, nil // the other owner is one no longer: look again
+		}
+	}
+	return false, fmt.Errorf("update owner %s: %w", u.ID, err)
+}
+
+// withoutOwnerValues drops the values only the plain write's condition
+// uses (DynamoDB refuses unused expression values).
+func withoutOwnerValues(v map[string]types.AttributeValue) map[string]types.AttributeValue {
+	out := make(map[string]types.AttributeValue, len(v))
+	for k, av := range v {
+		if k != ":owner" && k != ":true" {
+			out[k] = av
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -81,8 +82,11 @@ func (s *Store) GetRefreshToken(ctx context.Context, id string) (account.Refresh
 }
 
 // RotateRefreshToken marks old used and stores next in the same family, in
-// one transaction that also checks the family is not revoked. A token that
-// was used already is account.ErrTokenReused; a revoked family is
+// one transaction that also checks the family is neither revoked nor past
+// its expiry. A token that was used already is account.ErrTokenReused, and
+// so is a transaction conflict: only another write of the same token or
+// family collides, in practice the same token presented twice at once, so
+// the caller revokes the family. A revoked or expired family is
 // account.ErrTokenInvalid.
 func (s *Store) RotateRefreshToken(ctx context.Context, old, next account.RefreshToken) error {
 	nextAV, err := marshal(toRefreshItem(next))
@@ -98,13 +102,18 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old, next account.Refres
 		}},
 		{Update: &types.Update{
 			TableName: &s.table, Key: key(familyPK(old.UserID), familySK(old.FamilyID)),
-			UpdateExpression:    aws.String("ADD tokens :tok"),
-			ConditionExpression: aws.String("attribute_exists(PK) AND revoked = :f"),
+			UpdateExpression:         aws.String("ADD tokens :tok"),
+			ConditionExpression:      aws.String("attribute_exists(PK) AND revoked = :f AND #ttl > :now"),
+			ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":f": &types.AttributeValueMemberBOOL{Value: false},
-				":tok": &types.AttributeValueMemberSS{Value: []string{next.ID}}},
+				":tok": &types.AttributeValueMemberSS{Value: []string{next.ID}},
+				":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Unix(), 10)}},
 		}},
 		{Put: &types.Put{TableName: &s.table, Item: nextAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 	}})
+	if transactionConflict(err) {
+		return account.ErrTokenReused
+	}
 	if reasons := cancelReasons(err); reasons != nil {
 		if conditionFailed(reasons[0]) {
 			return account.ErrTokenReused
@@ -127,18 +136,31 @@ func (s *Store) SessionActive(ctx context.Context, userID, familyID string) (boo
 	return ok && !it.Revoked, nil
 }
 
-// RevokeSession revokes one refresh-token family.
+// RevokeSession revokes one refresh-token family. A revocation that meets
+// a transaction in flight on the family (a rotation racing the reuse that
+// asked for the revocation) is tried again, so it is not lost.
 func (s *Store) RevokeSession(ctx context.Context, userID, familyID string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: key(familyPK(userID), familySK(familyID)),
-		UpdateExpression:          aws.String("SET revoked = :t"),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("revoke session: %w", err)
+	var err error
+	for attempt := range 6 {
+		if attempt > 0 {
+			if werr := backoff(ctx, attempt); werr != nil {
+				return fmt.Errorf("revoke session: %w", werr)
+			}
+		}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: key(familyPK(userID), familySK(familyID)),
+			UpdateExpression:          aws.String("SET revoked = :t"),
+			ConditionExpression:       aws.String("attribute_exists(PK)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+		})
+		if err == nil || isConditionFailed(err) {
+			return nil
+		}
+		if !transactionConflict(err) {
+			break
+		}
 	}
-	return nil
+	return fmt.Errorf("revoke session: %w", err)
 }
 
 // RevokeAllSessions revokes every refresh-token family of a user.
@@ -188,35 +210,64 @@ func (s *Store) LoginFailures(ctx context.Context, emailHash string) (int, time.
 	return it.Failures, it.WindowStart, nil
 }
 
-// RecordLoginFailure counts one failed login inside a window that starts at
-// the first failure and lasts window.
-func (s *Store) RecordLoginFailure(ctx context.Context, emailHash string, window time.Duration) error {
-	now := s.now()
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: key(throttlePK(emailHash), skThrottle),
-		UpdateExpression:         aws.String("ADD failures :one"),
-		ConditionExpression:      aws.String("attribute_exists(PK) AND #ttl > :now"),
-		ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": &types.AttributeValueMemberN{Value: "1"},
-			":now": &types.AttributeValueMemberN{Value: fmt.Sprint(now.Unix())},
-		},
-	})
-	if err == nil {
-		return nil
+// TakeLoginAttempt counts one password attempt for the email hash before
+// the password is checked, provided fewer than limit were counted in the
+// live window (which starts at its first attempt and lasts window). Each
+// step is one conditional write, so parallel attempts are each counted
+// once and none passes the limit: the count goes up only while it is below
+// limit, and a window is started (or an ended one restarted) only where
+// there is no live one. ok false means the limit is reached; since is when
+// that window started.
+func (s *Store) TakeLoginAttempt(ctx context.Context, emailHash string, limit int, window time.Duration) (bool, time.Time, error) {
+	k := key(throttlePK(emailHash), skThrottle)
+	for range 8 {
+		now := s.now()
+		nowN := &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: k,
+			UpdateExpression:         aws.String("ADD failures :one"),
+			ConditionExpression:      aws.String("attribute_exists(PK) AND #ttl > :now AND failures < :limit"),
+			ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":one": &types.AttributeValueMemberN{Value: "1"}, ":now": nowN,
+				":limit": &types.AttributeValueMemberN{Value: strconv.Itoa(limit)},
+			},
+		})
+		if err == nil {
+			return true, time.Time{}, nil
+		}
+		if !isConditionFailed(err) {
+			return false, time.Time{}, fmt.Errorf("count login attempt: %w", err)
+		}
+		// Either no live window (start one) or the limit is reached.
+		av, err := marshal(throttleItem{PK: throttlePK(emailHash), SK: skThrottle, Failures: 1, WindowStart: now, TTL: now.Add(window).Unix()})
+		if err != nil {
+			return false, time.Time{}, err
+		}
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: &s.table, Item: av,
+			ConditionExpression:       aws.String("attribute_not_exists(PK) OR #ttl <= :now"),
+			ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": nowN},
+		})
+		if err == nil {
+			return true, time.Time{}, nil
+		}
+		if !isConditionFailed(err) {
+			return false, time.Time{}, fmt.Errorf("start login attempt window: %w", err)
+		}
+		// A live window exists: full, or started by a parallel attempt
+		// since the update above (then count again).
+		var it throttleItem
+		ok, err := s.get(ctx, throttlePK(emailHash), skThrottle, &it)
+		if err != nil {
+			return false, time.Time{}, fmt.Errorf("read login attempts: %w", err)
+		}
+		if ok && it.TTL > now.Unix() && it.Failures >= limit {
+			return false, it.WindowStart, nil
+		}
 	}
-	if !isConditionFailed(err) {
-		return fmt.Errorf("count login failure: %w", err)
-	}
-	// No live window: start one.
-	av, err := marshal(throttleItem{PK: throttlePK(emailHash), SK: skThrottle, Failures: 1, WindowStart: now, TTL: now.Add(window).Unix()})
-	if err != nil {
-		return err
-	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av}); err != nil {
-		return fmt.Errorf("start login failure window: %w", err)
-	}
-	return nil
+	return false, time.Time{}, fmt.Errorf("count login attempt for %s: too much contention", emailHash)
 }
 
 // ClearLoginFailures forgets failed logins after a successful one.

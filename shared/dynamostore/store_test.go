@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -40,6 +43,13 @@ func (c *calls) get(op string) int64 {
 
 func newStore(t *testing.T) (*dynamostore.Store, *calls) {
 	t.Helper()
+	return newStoreWith(t, nil)
+}
+
+// newStoreWith is newStore whose calls first go through intercept: an
+// error it returns is the call's answer, without asking the table.
+func newStoreWith(t *testing.T, intercept func(op string) error) (*dynamostore.Store, *calls) {
+	t.Helper()
 	ctx := context.Background()
 	c := &calls{n: map[string]*atomic.Int64{}}
 	for _, op := range []string{"GetItem", "PutItem", "Query", "TransactWriteItems", "UpdateItem", "DeleteItem", "Scan"} {
@@ -48,6 +58,11 @@ func newStore(t *testing.T) (*dynamostore.Store, *calls) {
 	count := middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 		if v, ok := c.n[awsmiddleware.GetOperationName(ctx)]; ok {
 			v.Add(1)
+		}
+		if intercept != nil {
+			if err := intercept(awsmiddleware.GetOperationName(ctx)); err != nil {
+				return middleware.InitializeOutput{}, middleware.Metadata{}, err
+			}
 		}
 		return next.HandleInitialize(ctx, in)
 	})
@@ -214,21 +229,198 @@ func TestExpiredItemsAreNotRead(t *testing.T) {
 	}
 }
 
-func TestLoginFailureWindow(t *testing.T) {
+func TestLoginAttemptWindow(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	for range 3 {
-		if err := s.RecordLoginFailure(ctx, "h", time.Minute); err != nil {
-			t.Fatal(err)
+		if ok, _, err := s.TakeLoginAttempt(ctx, "h", 3, time.Minute); err != nil || !ok {
+			t.Fatalf("attempt under the limit refused: %v, %v", ok, err)
 		}
 	}
 	if n, since, err := s.LoginFailures(ctx, "h"); err != nil || n != 3 || time.Since(since) > time.Minute {
 		t.Fatalf("failures = %d since %v, %v", n, since, err)
+	}
+	ok, since, err := s.TakeLoginAttempt(ctx, "h", 3, time.Minute)
+	if err != nil || ok || time.Since(since) > time.Minute {
+		t.Fatalf("attempt over the limit = %v since %v, %v", ok, since, err)
+	}
+	if n, _, _ := s.LoginFailures(ctx, "h"); n != 3 {
+		t.Fatalf("a refused attempt was counted: %d", n)
 	}
 	if err := s.ClearLoginFailures(ctx, "h"); err != nil {
 		t.Fatal(err)
 	}
 	if n, _, _ := s.LoginFailures(ctx, "h"); n != 0 {
 		t.Fatalf("cleared failures = %d", n)
+	}
+}
+
+// Parallel attempts are each counted once, the first of a window included,
+// and never more than the limit.
+func TestLoginAttemptsParallel(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	const n, limit = 12, 8
+	var wg sync.WaitGroup
+	var allowed atomic.Int32
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, _, err := s.TakeLoginAttempt(ctx, "parallel", limit, time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				allowed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if got, _, _ := s.LoginFailures(ctx, "parallel"); got != limit || allowed.Load() != limit {
+		t.Fatalf("%d parallel attempts: %d counted, %d allowed; want %d", n, got, allowed.Load(), limit)
+	}
+}
+
+// A session family's expiry holds at rotation: a token that outlives its
+// family does not rotate.
+func TestRotateAfterFamilyExpiry(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	now := time.Now()
+	tok := account.RefreshToken{ID: ulid.Make().String(), FamilyID: ulid.Make().String(), UserID: "u-" + ulid.Make().String(), OrgID: "o",
+		SecretHash: []byte("h"), ExpiresAt: now.Add(time.Hour)}
+	if err := s.StartSession(ctx, tok, now.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	next := tok
+	next.ID, next.ExpiresAt = ulid.Make().String(), now.Add(2*time.Hour)
+	if err := s.RotateRefreshToken(ctx, tok, next); !errors.Is(err, account.ErrTokenInvalid) {
+		t.Fatalf("rotation in an expired family = %v, want ErrTokenInvalid", err)
+	}
+}
+
+// The same token rotated twice at the same moment: one rotation wins, every
+// other one is ErrTokenReused (never a plain ErrTokenInvalid a transaction
+// conflict could cause), so the caller revokes the family.
+func TestRotateParallel(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	for round := range 10 {
+		now := time.Now()
+		tok := account.RefreshToken{ID: ulid.Make().String(), FamilyID: ulid.Make().String(), UserID: "u-" + ulid.Make().String(), OrgID: "o",
+			SecretHash: []byte("h"), ExpiresAt: now.Add(time.Hour)}
+		if err := s.StartSession(ctx, tok, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		const n = 4
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				next := tok
+				next.ID = ulid.Make().String()
+				errs[i] = s.RotateRefreshToken(ctx, tok, next)
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, account.ErrTokenReused):
+			default:
+				t.Fatalf("round %d: parallel rotation = %v, want ErrTokenReused", round, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d rotations won", round, won)
+		}
+	}
+}
+
+// A rotation that collides with another write of the same token (a
+// transaction conflict: in practice the same token rotated at the same
+// moment) is reuse, never a plain ErrTokenInvalid, so the family is
+// revoked; and the revocation itself outlasts a conflict.
+func TestRotateConflictIsReuse(t *testing.T) {
+	ctx := context.Background()
+	var conflicts atomic.Int32
+	s, _ := newStoreWith(t, func(op string) error {
+		if conflicts.Load() > 0 && (op == "TransactWriteItems" || op == "UpdateItem") {
+			conflicts.Add(-1)
+			if op == "UpdateItem" {
+				return &types.TransactionConflictException{Message: aws.String("Transaction is ongoing for the item")}
+			}
+			code, none := "TransactionConflict", "None"
+			return &types.TransactionCanceledException{Message: aws.String("Transaction cancelled"),
+				CancellationReasons: []types.CancellationReason{{Code: &code}, {Code: &none}, {Code: &none}}}
+		}
+		return nil
+	})
+	now := time.Now()
+	tok := account.RefreshToken{ID: ulid.Make().String(), FamilyID: ulid.Make().String(), UserID: "u-" + ulid.Make().String(), OrgID: "o",
+		SecretHash: []byte("h"), ExpiresAt: now.Add(time.Hour)}
+	if err := s.StartSession(ctx, tok, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	next := tok
+	next.ID = ulid.Make().String()
+	conflicts.Store(1)
+	if err := s.RotateRefreshToken(ctx, tok, next); !errors.Is(err, account.ErrTokenReused) {
+		t.Fatalf("rotation in a transaction conflict = %v, want ErrTokenReused", err)
+	}
+	conflicts.Store(2)
+	if err := s.RevokeSession(ctx, tok.UserID, tok.FamilyID); err != nil {
+		t.Fatalf("revoke through a transaction conflict: %v", err)
+	}
+	if active, err := s.SessionActive(ctx, tok.UserID, tok.FamilyID); err != nil || active {
+		t.Fatalf("session after revoke: active %v, %v", active, err)
+	}
+}
+
+// The last active owner cannot be demoted or deactivated; with a second
+// owner one of them can, and the other then is the last.
+func TestLastOwnerStays(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	org := ulid.Make().String()
+	a := account.User{ID: ulid.Make().String(), OrgID: org, Name: "A", Email: "a-" + org + "@example.com", Role: account.RoleOwner,
+		Active: true, PasswordHash: "hash", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateOrg(ctx, account.Org{ID: org, Name: "Owners", DefaultRegion: "IN", CreatedAt: now}, a); err != nil {
+		t.Fatal(err)
+	}
+	demoted, inactive := a, a
+	demoted.Role, inactive.Active = account.RoleAdmin, false
+	for _, u := range []account.User{demoted, inactive} {
+		if err := s.UpdateUser(ctx, u); !errors.Is(err, account.ErrLastOwner) {
+			t.Fatalf("last owner updated to %s/%v: %v", u.Role, u.Active, err)
+		}
+	}
+	renamed := a
+	renamed.Name = "A renamed"
+	if err := s.UpdateUser(ctx, renamed); err != nil {
+		t.Fatalf("rename of the last owner: %v", err)
+	}
+	b := a
+	b.ID, b.Email = ulid.Make().String(), "b-"+org+"@example.com"
+	if err := s.CreateUser(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateUser(ctx, demoted); err != nil {
+		t.Fatalf("demote with another owner: %v", err)
+	}
+	b.Active = false
+	if err := s.UpdateUser(ctx, b); !errors.Is(err, account.ErrLastOwner) {
+		t.Fatalf("deactivating the remaining owner: %v", err)
+	}
+	gone := b
+	gone.ID = ulid.Make().String()
+	if err := s.UpdateUser(ctx, gone); !errors.Is(err, account.ErrNotFound) {
+		t.Fatalf("update of a missing user: %v", err)
 	}
 }

@@ -19,7 +19,7 @@ type Problem struct {
 	Code     string              `json:"code,omitempty" doc:"Stable machine-readable problem code."`
 	Errors   []*huma.ErrorDetail `json:"errors,omitempty" doc:"Field-level details."`
 	// ExistingLeadID names the lead that already has a phone or email (409).
-	ExistingLeadID string `json:"existing_lead_id,omitempty" doc:"The lead that already holds this phone or email."`
+	ExistingLeadID string `json:"existing_lead_id,omitempty" doc:"The lead that already holds this phone or email; only when the caller may see that lead (not another agent's)."`
 }
 
 // Error implements error.

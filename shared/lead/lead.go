@@ -100,7 +100,9 @@ var (
 
 // DuplicateError means another lead of the org already has the phone or email.
 type DuplicateError struct {
-	Field      string // "phone" or "email"
+	Field string // "phone" or "email"
+	// ExistingID is the lead holding it; lead.Service leaves it empty for
+	// an actor who may not see that lead.
 	ExistingID string
 }
 

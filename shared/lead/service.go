@@ -176,11 +176,26 @@ func (s *Service) Create(ctx context.Context, a Actor, in Lead) (Lead, error) {
 		return Lead{}, err
 	}
 	if err := s.Store.CreateLead(ctx, l); err != nil {
-		return Lead{}, fmt.Errorf("create lead: %w", err)
+		return Lead{}, fmt.Errorf("create lead: %w", s.visibleDuplicate(ctx, a, err))
 	}
 	s.Audit.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadCreate, TargetType: "lead", TargetID: l.ID,
 		Details: map[string]string{"source": l.Source}})
 	return l, nil
+}
+
+// visibleDuplicate keeps the existing lead's id in a *DuplicateError only
+// for an actor who may see that lead (Get): an agent learns that the phone
+// or email is taken, not the id of another agent's lead. Other errors are
+// returned as they are.
+func (s *Service) visibleDuplicate(ctx context.Context, a Actor, err error) error {
+	var dup *DuplicateError
+	if !errors.As(err, &dup) || dup.ExistingID == "" || a.User.Role.SeesAllLeads() {
+		return err
+	}
+	if _, gerr := s.Get(ctx, a, dup.ExistingID); gerr != nil {
+		return &DuplicateError{Field: dup.Field}
+	}
+	return err
 }
 
 // Get returns a lead the actor may see; any other is ErrNotFound.
@@ -272,7 +287,7 @@ func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version in
 		if errors.Is(err, ErrVersionMismatch) {
 			return Lead{}, errRetryUpdate
 		}
-		return Lead{}, fmt.Errorf("update lead %s: %w", old.ID, err)
+		return Lead{}, fmt.Errorf("update lead %s: %w", old.ID, s.visibleDuplicate(ctx, a, err))
 	}
 	s.Audit.Record(ctx, audit.Record{OrgID: old.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadUpdate, TargetType: "lead", TargetID: old.ID,
 		Details: map[string]string{"fields": strings.Join(changed, ","), "version": strconv.Itoa(next.Version)}})

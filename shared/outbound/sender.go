@@ -344,7 +344,7 @@ func (s *Sender) refuse(ctx context.Context, m conversation.Message, r sendgate.
 		}
 		return Result{}, fmt.Errorf("refuse %s: %w", m.ID, err)
 	}
-	if err := s.Store.FailSend(ctx, m.OrgID, m.LeadID, m.ID, conversation.StatusFailed, r.Code, r.Title, r.Reason, s.now()); err != nil {
+	if err := s.failSend(ctx, m, conversation.StatusFailed, r.Code, r.Title, r.Reason, s.now()); err != nil {
 		return Result{}, fmt.Errorf("refuse %s: %w", m.ID, err)
 	}
 	return Result{Outcome: OutcomeFailed, Refusal: r}, nil
@@ -528,7 +528,7 @@ func (s *Sender) recordFailure(ctx context.Context, d Delivery, m conversation.M
 		}
 		return Result{Outcome: OutcomeRetry, Refusal: v.Refusal, RetryAfter: s.backoff(d, v.MinDelay)}, nil
 	case ActionUnknown:
-		if err := s.Store.FailSend(wctx, m.OrgID, m.LeadID, m.ID, conversation.StatusUnknown, v.Code, v.Title, v.Reason, now); err != nil {
+		if err := s.failSend(wctx, m, conversation.StatusUnknown, v.Code, v.Title, v.Reason, now); err != nil {
 			return Result{}, fmt.Errorf("mark %s unknown after %w: %w", m.ID, cause, err)
 		}
 		return Result{Outcome: OutcomeUnknown, Refusal: v.Refusal}, nil
@@ -537,7 +537,7 @@ func (s *Sender) recordFailure(ctx context.Context, d Delivery, m conversation.M
 			s.logger().ErrorContext(ctx, "mark integration token_invalid", "number", m.Number, "err", err)
 		}
 	}
-	if err := s.Store.FailSend(wctx, m.OrgID, m.LeadID, m.ID, conversation.StatusFailed, v.Code, v.Title, v.Reason, now); err != nil {
+	if err := s.failSend(wctx, m, conversation.StatusFailed, v.Code, v.Title, v.Reason, now); err != nil {
 		return Result{}, fmt.Errorf("fail %s after %w: %w", m.ID, cause, err)
 	}
 	if v.OptOutMarketing {

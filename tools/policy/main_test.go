@@ -65,7 +65,7 @@ type fixture struct {
 }
 
 // orgs creates n orgs with an owner each, an admin in the first, and an
-// org whose owner was made an admin.
+// org whose first owner was made an admin once a second owner joined.
 func orgs(t *testing.T, n int) fixture {
 	t.Helper()
 	ctx := context.Background()
@@ -83,6 +83,12 @@ func orgs(t *testing.T, n int) fixture {
 			t.Fatal(err)
 		}
 		if i == n {
+			// An org keeps an active owner: a second one joins first.
+			keeper := user(org.ID, account.RoleOwner, 200+i)
+			if err := f.store.CreateUser(ctx, keeper); err != nil {
+				t.Fatal(err)
+			}
+			f.owners = append(f.owners, keeper)
 			owner.Role = account.RoleAdmin
 			if err := f.store.UpdateUser(ctx, owner); err != nil {
 				t.Fatal(err)
@@ -151,7 +157,7 @@ func TestPublish(t *testing.T) {
 	}
 
 	code, out, errOut := cmd("publish", "--version", "2027-01", "--effective", "2027-01-20", "--summary", "Messages are kept for two years.")
-	if code != exitOK || !strings.Contains(out, "published 2027-01, effective 2027-01-20; emailed 3 org owner(s)") {
+	if code != exitOK || !strings.Contains(out, "published 2027-01, effective 2027-01-20; emailed 4 org owner(s)") {
 		t.Fatalf("publish: exit %d, %q %q", code, out, errOut)
 	}
 	for _, u := range f.owners {

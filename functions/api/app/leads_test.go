@@ -282,3 +282,36 @@ func TestLeadRowLevelAccess(t *testing.T) {
 		expect(t, e.do(t, "GET", "/v1/leads/"+theirs, agent2.Access, nil), 404)
 	})
 }
+
+// The 409 of a duplicate names the existing lead only to a caller who may
+// see it: an agent does not learn that another agent's lead exists by id.
+func TestDuplicateLeadIDOnlyWhenVisible(t *testing.T) {
+	e := newEnv(t)
+	owner := e.signup(t, "Dup Visibility Co")
+	a := e.member(t, owner, "agent")
+	b := e.member(t, owner, "agent")
+	mine := e.createLead(t, a, map[string]any{"name": "Agent A's", "phone": "+919876512345"})
+
+	r := e.do(t, "POST", "/v1/leads", b.Access, map[string]any{"name": "Same person", "phone": "+91 98765 12345"})
+	expect(t, r, 409)
+	if _, shown := r.Body["existing_lead_id"]; shown {
+		t.Fatalf("another agent's lead id shown: %s", r.Raw)
+	}
+	own := e.createLead(t, b, map[string]any{"name": "Agent B's", "email": "b-lead@example.com"})
+	r = e.do(t, "PATCH", "/v1/leads/"+own.str("id"), b.Access, map[string]any{"phone": "9876512345"})
+	expect(t, r, 409)
+	if _, shown := r.Body["existing_lead_id"]; shown {
+		t.Fatalf("another agent's lead id shown on update: %s", r.Raw)
+	}
+
+	r = e.do(t, "POST", "/v1/leads", a.Access, map[string]any{"name": "Again", "phone": "+919876512345"})
+	expect(t, r, 409)
+	if r.str("existing_lead_id") != mine.str("id") {
+		t.Fatalf("own lead's id not shown: %s", r.Raw)
+	}
+	r = e.do(t, "POST", "/v1/leads", owner.Access, map[string]any{"name": "Again", "phone": "+919876512345"})
+	expect(t, r, 409)
+	if r.str("existing_lead_id") != mine.str("id") {
+		t.Fatalf("owner not shown the lead id: %s", r.Raw)
+	}
+}

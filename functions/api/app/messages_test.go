@@ -730,3 +730,33 @@ func TestInbox(t *testing.T) {
 		t.Fatalf("inbox after deleting a lead %v", got)
 	}
 }
+
+// Client message ids of the platform's own messages (automations,
+// campaigns) are out of a user's reach, so no user can claim one before
+// the automation or campaign uses it; and an email subject cannot carry a
+// line break (a header of its own).
+func TestSendMessageReservedIDsAndSubject(t *testing.T) {
+	e := newMsgEnv(t)
+	owner := e.signup(t, "Reserved Ids Co")
+	l := e.createLead(t, owner, map[string]any{"name": "Esha", "phone": "98765 43219", "email": "esha@example.com"}).str("id")
+	e.connect(t, owner)
+	e.inbound(t, owner.OrgID, l, "Hello?", time.Now().Add(-time.Hour), nil)
+	for _, id := range []string{"auto:lead_ads:123456", "auto:after_hours:" + l + ":2026-12-04", " campaign:01ABC:" + l} {
+		body := textMsg("hi")
+		body["client_message_id"] = id
+		r := e.send(t, owner, l, body)
+		problemCode(t, r, 422, "reserved_client_message_id")
+		if !hasLocation(r, "body.client_message_id") {
+			t.Fatalf("reserved id problem does not name the field: %s", r.Raw)
+		}
+	}
+	expect(t, e.send(t, owner, l, map[string]any{"channel": "whatsapp", "client_message_id": "AUTO-1", "type": "text", "text": "fine"}), 202)
+
+	for _, subject := range []string{"Hi\r\nBcc: victim@example.com", "Hi\nthere", "Hi\rthere"} {
+		r := e.send(t, owner, l, map[string]any{"channel": "email", "client_message_id": cid(), "subject": subject, "text": "Hello"})
+		problemCode(t, r, 400, "invalid_subject")
+		if !hasLocation(r, "body.subject") {
+			t.Fatalf("subject problem does not name the field: %s", r.Raw)
+		}
+	}
+}

@@ -89,8 +89,9 @@ type MeOut struct {
 	PolicyNotice *PolicyVersionOut `json:"policy_notice" doc:"For an owner: the newest privacy policy version until acknowledged (POST /v1/me/policy-acknowledgement); else null."`
 }
 
-// Login throttling: after this many failures for one email inside the
-// window, logins for it answer 429 until the window ends.
+// Login throttling: after this many attempts for one email inside the
+// window without a right password, logins for it answer 429 until the
+// window ends.
 const (
 	maxLoginFailures = 5
 	loginWindow      = 15 * time.Minute
@@ -175,11 +176,13 @@ func (s *server) tokens(ctx context.Context, u account.User, org account.Org, fa
 func (s *server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokensOutput, error) {
 	email := normalizeEmail(in.Body.Email)
 	key := auth.HashEmail(email)
-	failures, since, err := s.deps.Store.LoginFailures(ctx, key)
+	// The attempt is counted before the password is checked, so parallel
+	// guesses cannot all pass a count read before any of them failed.
+	allowed, since, err := s.deps.Store.TakeLoginAttempt(ctx, key, maxLoginFailures, loginWindow)
 	if err != nil {
-		return nil, s.Internal(ctx, "read login failures", err)
+		return nil, s.Internal(ctx, "count login attempt", err)
 	}
-	if failures >= maxLoginFailures {
+	if !allowed {
 		retry := time.Until(since.Add(loginWindow))
 		if retry < time.Second {
 			retry = time.Second
@@ -204,9 +207,6 @@ func (s *server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokens
 		err = account.ErrNotFound
 	}
 	if err != nil {
-		if rerr := s.deps.Store.RecordLoginFailure(ctx, key, loginWindow); rerr != nil {
-			s.Log().ErrorContext(ctx, "count login failure", "err", rerr)
-		}
 		rec := audit.Record{OrgID: "platform", Action: audit.ActionLoginFailed, Outcome: audit.OutcomeFailure,
 			Details: map[string]string{"email_hash": key}}
 		if u.ID != "" {
@@ -215,10 +215,8 @@ func (s *server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokens
 		s.Record(ctx, rec)
 		return nil, httpapi.NewProblem(http.StatusUnauthorized, "invalid_credentials", "email or password is wrong")
 	}
-	if failures > 0 {
-		if err := s.deps.Store.ClearLoginFailures(ctx, key); err != nil {
-			s.Log().ErrorContext(ctx, "clear login failures", "err", err)
-		}
+	if err := s.deps.Store.ClearLoginFailures(ctx, key); err != nil {
+		s.Log().ErrorContext(ctx, "clear login failures", "err", err)
 	}
 	org, err := s.deps.Store.GetOrg(ctx, u.OrgID)
 	if err != nil {

@@ -32,8 +32,7 @@ type Store interface {
 	RevokeSession(ctx context.Context, userID, familyID string) error
 	RevokeAllSessions(ctx context.Context, userID string) error
 
-	LoginFailures(ctx context.Context, emailHash string) (int, time.Time, error)
-	RecordLoginFailure(ctx context.Context, emailHash string, window time.Duration) error
+	TakeLoginAttempt(ctx context.Context, emailHash string, limit int, window time.Duration) (bool, time.Time, error)
 	ClearLoginFailures(ctx context.Context, emailHash string) error
 
 	ListAudit(ctx context.Context, orgID string, limit int, from page.Cursor) ([]audit.Record, page.Cursor, error)

@@ -150,6 +150,9 @@ func (s *server) updateUser(ctx context.Context, in *struct {
 		if errors.Is(err, account.ErrNotFound) {
 			return nil, httpapi.NotFound("user")
 		}
+		if errors.Is(err, account.ErrLastOwner) {
+			return nil, lastOwner()
+		}
 		return nil, s.Internal(ctx, "update user", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: p.User.ID, Action: audit.ActionUserUpdate, TargetType: "user",
@@ -170,6 +173,12 @@ func (s *server) deactivateUser(ctx context.Context, in *userPath) (*struct{}, e
 		u.Active = false
 		u.UpdatedAt = s.Now().UTC()
 		if err := s.deps.Store.UpdateUser(ctx, u); err != nil {
+			if errors.Is(err, account.ErrNotFound) {
+				return nil, httpapi.NotFound("user")
+			}
+			if errors.Is(err, account.ErrLastOwner) {
+				return nil, lastOwner()
+			}
 			return nil, s.Internal(ctx, "deactivate user", err)
 		}
 	}
@@ -178,4 +187,10 @@ func (s *server) deactivateUser(ctx context.Context, in *userPath) (*struct{}, e
 	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: p.User.ID, Action: audit.ActionUserDeactivate, TargetType: "user", TargetID: u.ID})
 	return nil, nil
+}
+
+// lastOwner answers an update that would leave the org without an active
+// owner (also when another owner is removed at the same moment).
+func lastOwner() error {
+	return httpapi.NewProblem(http.StatusConflict, "last_owner", "the organisation must keep at least one active owner")
 }

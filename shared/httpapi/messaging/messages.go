@@ -123,7 +123,7 @@ const (
 // MessageIn is a message to send to a lead.
 type MessageIn struct {
 	Channel         string `json:"channel" enum:"whatsapp,email"`
-	ClientMessageID string `json:"client_message_id" minLength:"1" maxLength:"100" doc:"Your idempotency key: sending again with the same key returns the message sent first and sends nothing new."`
+	ClientMessageID string `json:"client_message_id" minLength:"1" maxLength:"100" doc:"Your idempotency key: sending again with the same key returns the message sent first and sends nothing new. Keys starting with auto: or campaign: are the platform's (422 reserved_client_message_id)."`
 	Type            string `json:"type,omitempty" enum:"text,template,interactive" doc:"WhatsApp only (default text)."`
 	Text            string `json:"text,omitempty" maxLength:"60000" doc:"WhatsApp text (at most 4,096 characters), or the email's plain-text part."`
 	PreviewURL      bool   `json:"preview_url,omitempty" doc:"WhatsApp text: show a preview of the first link."`
@@ -132,7 +132,7 @@ type MessageIn struct {
 	// Interactive is the WhatsApp interactive message (type interactive).
 	Interactive   *InteractiveIn `json:"interactive,omitempty"`
 	PhoneNumberID string         `json:"phone_number_id,omitempty" maxLength:"64" pattern:"^[0-9]+$" doc:"WhatsApp: the business number to send from; default the organisation's most recently connected active number."`
-	Subject       string         `json:"subject,omitempty" maxLength:"998" doc:"Email subject (required for email)."`
+	Subject       string         `json:"subject,omitempty" maxLength:"998" doc:"Email subject (required for email); one line: a CR or LF is 400 invalid_subject."`
 	HTML          string         `json:"html,omitempty" maxLength:"60000" doc:"Email HTML part; text and/or html is required."`
 }
 
@@ -360,6 +360,11 @@ func (s *server) sendMessage(ctx context.Context, in *struct {
 	if b.ClientMessageID == "" {
 		return nil, httpapi.FieldProblem("client_message_id", "must not be blank")
 	}
+	if conversation.SystemClientID(b.ClientMessageID) {
+		return nil, codedFieldProblemAt("reserved_client_message_id", "body.client_message_id",
+			"client message ids starting with "+conversation.AutomationClientIDPrefix+" or "+conversation.CampaignClientIDPrefix+
+				" are reserved for automations and campaigns; choose another")
+	}
 	// A retry returns the message of the first request, whatever the gates
 	// say now: it was accepted then.
 	if prev, ok, err := d.Store.MessageByClientID(ctx, l.OrgID, b.ClientMessageID); err != nil {
@@ -450,6 +455,11 @@ func (s *server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 		return nil, httpapi.FieldProblem("template", "template, interactive and phone_number_id are for WhatsApp messages only")
 	case strings.TrimSpace(b.Subject) == "":
 		return nil, httpapi.FieldProblem("subject", "is required for an email")
+	case strings.ContainsAny(b.Subject, "\r\n"):
+		// A line break would end the Subject header and start another.
+		p := httpapi.NewProblem(http.StatusBadRequest, "invalid_subject", "an email subject must be one line: no carriage return or line feed")
+		p.Errors = []*huma.ErrorDetail{{Message: "must not contain CR or LF", Location: "body.subject", Value: b.Subject}}
+		return nil, p
 	case strings.TrimSpace(b.Text) == "" && strings.TrimSpace(b.HTML) == "":
 		return nil, httpapi.FieldProblem("text", "an email needs text and/or html")
 	case l.Email == "":

@@ -83,13 +83,16 @@ const (
 	failureWindow = 15 * time.Minute
 )
 
-// throttled answers 429 while the email has too many recent failures.
+// throttled counts one password attempt for the email and answers 429
+// when the limit is reached. The attempt is counted before the password is
+// checked, so parallel guesses cannot pass the limit; a right password
+// clears the count.
 func (s *server) throttled(ctx context.Context, key string) error {
-	failures, since, err := s.deps.Throttle.LoginFailures(ctx, key)
+	allowed, since, err := s.deps.Throttle.TakeLoginAttempt(ctx, key, maxFailures, failureWindow)
 	if err != nil {
-		return s.Internal(ctx, "read login failures", err)
+		return s.Internal(ctx, "count login attempt", err)
 	}
-	if failures < maxFailures {
+	if allowed {
 		return nil
 	}
 	retry := max(time.Until(since.Add(failureWindow)), time.Second)
@@ -98,12 +101,6 @@ func (s *server) throttled(ctx context.Context, key string) error {
 	return huma.ErrorWithHeaders(
 		httpapi.NewProblem(http.StatusTooManyRequests, "too_many_attempts", "too many failed attempts for this account; try again later"),
 		http.Header{"Retry-After": []string{strconv.Itoa(int(retry.Seconds() + 0.5))}})
-}
-
-func (s *server) failed(ctx context.Context, key string) {
-	if err := s.deps.Throttle.RecordLoginFailure(ctx, key, failureWindow); err != nil {
-		s.Log().ErrorContext(ctx, "count login failure", "err", err)
-	}
 }
 
 func (s *server) close(ctx context.Context, in *struct{ Body CloseIn }) (*closureOutput, error) {
@@ -118,10 +115,14 @@ func (s *server) close(ctx context.Context, in *struct{ Body CloseIn }) (*closur
 	c, err := s.deps.Closure.Close(ctx, p.User, in.Body.Password)
 	switch {
 	case errors.Is(err, account.ErrWrongPassword):
-		s.failed(ctx, key)
 		s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: account.ActionClose, TargetType: "org",
 			TargetID: p.User.OrgID, Outcome: audit.OutcomeDenied, Details: map[string]string{"reason": "wrong_password"}})
 		return nil, httpapi.NewProblem(http.StatusForbidden, "wrong_password", "the password is wrong; the account was not closed")
+	}
+	if cerr := s.deps.Throttle.ClearLoginFailures(ctx, key); cerr != nil {
+		s.Log().ErrorContext(ctx, "clear login failures", "err", cerr)
+	}
+	switch {
 	case errors.Is(err, account.ErrOrgClosed):
 		return nil, httpapi.OrgClosed()
 	case err != nil && c.Org.ID == "":
@@ -158,7 +159,6 @@ func (s *server) reopen(ctx context.Context, in *struct{ Body ReopenIn }) (*clos
 	}
 	switch {
 	case errors.Is(err, account.ErrWrongPassword):
-		s.failed(ctx, key)
 		denied("invalid_credentials")
 		return nil, httpapi.NewProblem(http.StatusUnauthorized, "invalid_credentials", "email or password is wrong, or the user is not an owner")
 	case errors.Is(err, account.ErrNotClosed):
