@@ -754,7 +754,7 @@ func TestSendMessageReservedIDsAndSubject(t *testing.T) {
 
 	for _, subject := range []string{"Hi\r\nBcc: victim@example.com", "Hi\nthere", "Hi\rthere"} {
 		r := e.send(t, owner, l, map[string]any{"channel": "email", "client_message_id": cid(), "subject": subject, "text": "Hello"})
-		problemCode(t, r, 400, "invalid_subject")
+		problemCode(t, r, 422, "invalid_subject")
 		if !hasLocation(r, "body.subject") {
 			t.Fatalf("subject problem does not name the field: %s", r.Raw)
 		}

@@ -132,7 +132,7 @@ type MessageIn struct {
 	// Interactive is the WhatsApp interactive message (type interactive).
 	Interactive   *InteractiveIn `json:"interactive,omitempty"`
 	PhoneNumberID string         `json:"phone_number_id,omitempty" maxLength:"64" pattern:"^[0-9]+$" doc:"WhatsApp: the business number to send from; default the organisation's most recently connected active number."`
-	Subject       string         `json:"subject,omitempty" maxLength:"998" doc:"Email subject (required for email); one line: a CR or LF is 400 invalid_subject."`
+	Subject       string         `json:"subject,omitempty" maxLength:"998" doc:"Email subject (required for email); one line: a CR or LF is 422 invalid_subject."`
 	HTML          string         `json:"html,omitempty" maxLength:"60000" doc:"Email HTML part; text and/or html is required."`
 }
 
@@ -457,9 +457,7 @@ func (s *server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 		return nil, httpapi.FieldProblem("subject", "is required for an email")
 	case strings.ContainsAny(b.Subject, "\r\n"):
 		// A line break would end the Subject header and start another.
-		p := httpapi.NewProblem(http.StatusBadRequest, "invalid_subject", "an email subject must be one line: no carriage return or line feed")
-		p.Errors = []*huma.ErrorDetail{{Message: "must not contain CR or LF", Location: "body.subject", Value: b.Subject}}
-		return nil, p
+		return nil, httpapi.CodedFieldProblem("invalid_subject", "subject", "must be one line: no carriage return or line feed")
 	case strings.TrimSpace(b.Text) == "" && strings.TrimSpace(b.HTML) == "":
 		return nil, httpapi.FieldProblem("text", "an email needs text and/or html")
 	case l.Email == "":
