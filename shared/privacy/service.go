@@ -1,14 +1,15 @@
 package privacy
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -454,23 +455,12 @@ func (s *Service) correct(ctx context.Context, a lead.Actor, r *Request, leads [
 	// The corrected phone and email name the person too (a later erasure
 	// finds this request by them).
 	r.Refs = s.refs(r.OrgID, r.Refs, l.Phone, l.Email)
-	details := map[string]string{"lead_id": l.ID, "fields": joinFields(r.FieldsChanged), "version": strconv.Itoa(l.Version)}
+	details := map[string]string{"lead_id": l.ID, "fields": strings.Join(r.FieldsChanged, ","), "version": strconv.Itoa(l.Version)}
 	s.event(r, a.User.ID, EventCorrected, details)
 	s.complete(r)
 	s.Audit.Record(ctx, audit.Record{OrgID: r.OrgID, ActorID: a.User.ID, Action: ActionCorrection, TargetType: "privacy_request", TargetID: r.ID,
-		Details: map[string]string{"lead_id": l.ID, "fields": joinFields(r.FieldsChanged), "version": strconv.Itoa(l.Version), "refs": RefsText(r.Refs)}})
+		Details: map[string]string{"lead_id": l.ID, "fields": strings.Join(r.FieldsChanged, ","), "version": strconv.Itoa(l.Version), "refs": RefsText(r.Refs)}})
 	return nil
-}
-
-func joinFields(f []string) string {
-	var b bytes.Buffer
-	for i, x := range f {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(x)
-	}
-	return b.String()
 }
 
 // erase deletes the matched leads through the lead delete path, removes
@@ -519,9 +509,7 @@ func (s *Service) erase(ctx context.Context, a lead.Actor, r *Request, leads []l
 	r.Pseudonymize(s.now(), a.User.ID)
 	s.complete(r)
 	audDetails := map[string]string{"refs": RefsText(r.Refs)}
-	for k, v := range details {
-		audDetails[k] = v
-	}
+	maps.Copy(audDetails, details)
 	s.Audit.Record(ctx, audit.Record{OrgID: r.OrgID, ActorID: a.User.ID, Action: ActionErasure, TargetType: "privacy_request", TargetID: r.ID,
 		Details: audDetails})
 	return nil
