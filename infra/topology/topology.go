@@ -422,6 +422,10 @@ func apiFunction() Function {
 			auth("PUT", "/v1/org/retention"),
 			auth("POST", "/v1/org/close"),
 			pub("POST", "/v1/org/reopen"),
+			auth("POST", "/v1/privacy-requests"),
+			auth("GET", "/v1/privacy-requests"),
+			auth("GET", "/v1/privacy-requests/{id}"),
+			auth("GET", "/v1/privacy-requests/{id}/export"),
 		},
 	}
 }

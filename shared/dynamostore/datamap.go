@@ -83,8 +83,12 @@ const (
 	// RulePurgeOnClosure: everything of an org is deleted 90 days after the
 	// account is closed.
 	RulePurgeOnClosure Rule = "purge on closure"
-	// RuleErasure: deleted on a data subject's erasure request.
+	// RuleErasure: deleted on a data subject's erasure request
+	// (POST /v1/privacy-requests, type erasure; package privacy).
 	RuleErasure Rule = "erasure"
+	// RuleUserErasure: deleted when one of an org's users asks for its own
+	// data to be deleted.
+	RuleUserErasure Rule = "user erasure"
 	// RuleKept: no expiry of its own; the item lasts as long as what it
 	// belongs to (the platform, the lead).
 	RuleKept Rule = "kept"
@@ -93,6 +97,9 @@ const (
 // Enforced reports whether the rule is carried out today; the others are
 // declared so that the item is covered when they are built.
 func (r Rule) Enforced() bool {
+	if r == RuleErasure {
+		return true
+	}
 	switch r {
 	case RuleTTL, RuleDeleted, RuleKept, RuleSanitize, RulePurgeOnClosure:
 		return true
@@ -103,7 +110,7 @@ func (r Rule) Enforced() bool {
 
 // Rules lists every retention rule, in the order the data map shows them.
 func Rules() []Rule {
-	return []Rule{RuleTTL, RuleDeleted, RuleSanitize, RulePurgeOnDisconnect, RulePurgeOnClosure, RuleErasure, RuleKept}
+	return []Rule{RuleTTL, RuleDeleted, RuleSanitize, RulePurgeOnDisconnect, RulePurgeOnClosure, RuleErasure, RuleUserErasure, RuleKept}
 }
 
 // Retention is one rule an item kind falls under, and how it applies.
@@ -214,8 +221,8 @@ const (
 // Retention shorthands shared by several kinds.
 var (
 	closure = Retention{RulePurgeOnClosure, "with everything of the org, 90 days after the account is closed"}
-	erasure = Retention{RuleErasure, "when the lead asks for its data to be deleted"}
-	userErr = Retention{RuleErasure, "when the user asks for its data to be deleted"}
+	erasure = Retention{RuleErasure, "when the lead asks for its data to be deleted (a data-subject request of type erasure)"}
+	userErr = Retention{RuleUserErasure, "when the user asks for its data to be deleted"}
 	// withLead: deleting the lead removes the item (leaddelete.go).
 	withLead = Retention{RuleDeleted, "with its lead (DELETE /v1/leads/{id})"}
 )
@@ -291,6 +298,29 @@ func DataMap() []ItemKind {
 				"counts":    {Source: System, Note: "items removed by kind; no names or contact data"}},
 			Retention: []Retention{{RuleKept, "as the record that the closed org's data was deleted"}},
 			Readers:   readSystem + "; the retention function writes it"},
+		{Name: "data-subject request", Item: privacyRequestItem{}, PK: "ORG#<org>", SK: "PRIVACY#<request ulid>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "org_id": idRefF, "request_type": userF,
+				"subject_phone":   personal(User, "the person's E.164 phone as the request names them; blanked when their erasure is done"),
+				"subject_email":   personal(User, "the person's email as the request names them; blanked when their erasure is done"),
+				"subject_lead_id": idRefF,
+				"refs":            {Source: System, Note: "keyed HMAC-SHA256 references of the person's phones and emails (the suppression key); never the contact itself"},
+				"lead_ids":        idRefF, "note": personal(User, "free text of staff; blanked when the person's erasure is done"),
+				"fields_changed": {Source: User, Note: "names of the fields a correction changed, never their values"},
+				"status":         sysF, "reason": sysF, "actor_id": idRefF, "created_at": sysF, "due_at": sysF, "completed_at": sysF,
+				"history":               {Source: System, Note: "steps with their time, actor, counts and versions; no contact data or field values"},
+				"receipt":               {Source: System, Note: "what an erasure removed, counts by item kind"},
+				"export.schema_version": sysF, "export.bytes": sysF, "export.stored": sysF, "export.chunks": sysF, "export.expires_at": sysF,
+				"pseudonymized_at": sysF, "version": sysF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("3 years after it was filed, as the record that the request was answered (privacy.KeepRequests)"),
+				{RuleErasure, "pseudonymized when the person's erasure is done: the subject's phone, email and the note are blanked, the keyed references stay"}, closure},
+			Readers: readOrgAdmin + " (GET /v1/privacy-requests)"},
+		{Name: "privacy export chunk", Item: privacyChunkItem{}, PK: "ORG#<org>#PRIVACY#<request>", SK: "CHUNK#<seq>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "request_id": idRefF,
+				"data": personal(User|Meta|EmailProvider|System, "a piece of the gzip-compressed export document: everything held about the person"),
+				"ttl":  ttlF},
+			Retention: []Retention{ttlRule("7 days after the export is made, its download period (privacy.ExportAvailable)"),
+				{RuleErasure, "with every export about the person when their erasure is done"}, closure},
+			Readers: "the owner or admin who filed the request (GET /v1/privacy-requests/{id}/export)"},
 		{Name: "audit record", Item: auditItem{}, PK: "AUDIT#<org>", SK: "<record ulid>",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "actor_id": idRefF, "action": sysF,
 				"target_type": sysF, "target_id": idRefF, "outcome": sysF, "source_ip": personal(System, "caller's IP address"),

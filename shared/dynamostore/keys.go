@@ -264,3 +264,18 @@ func pendingPurgeSK(orgID, leadID string) string { return orgID + "#" + leadID }
 // deletedOrgsPK is the partition of purged orgs' deletion receipts, one
 // item per org (sort key: the org id).
 const deletedOrgsPK = "DELETED#ORGS"
+
+// Data-subject requests (see privacy.go).
+
+// prefixPrivacyRequest starts the sort keys of an org's data-subject
+// requests in its partition (ids are ULIDs, so the partition lists them
+// by time).
+const prefixPrivacyRequest = "PRIVACY#"
+
+func privacyRequestSK(id string) string { return prefixPrivacyRequest + id }
+
+// privacyExportPK is the partition of one request's export document, in
+// chunks (privacyChunkSK orders them).
+func privacyExportPK(orgID, requestID string) string { return "ORG#" + orgID + "#PRIVACY#" + requestID }
+
+func privacyChunkSK(seq int) string { return fmt.Sprintf("CHUNK#%05d", seq) }

@@ -308,6 +308,9 @@ func (p *orgPurge) derived(ctx context.Context, it purgeRead) (bool, error) {
 				return false, err
 			}
 		}
+	case "privacy_request":
+		// A data-subject request's export document (privacy.go).
+		return p.plain(ctx, privacyExportPK(p.org, it.ID))
 	}
 	return true, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/policy"
+	"github.com/leadluence/backend/shared/privacy"
 	"github.com/leadluence/backend/shared/retention"
 	"github.com/leadluence/backend/shared/suppression"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
@@ -122,6 +123,17 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 				t.Fatal(err)
 			}
 		}
+	}
+	// A data-subject request about the first lead, with its export
+	// document in its own partition.
+	req := privacy.Request{ID: ulid.Make().String(), OrgID: org, Type: privacy.TypeExport, Subject: privacy.Subject{Phone: u.contacts[0]},
+		Status: privacy.StatusCompleted, ActorID: owner.ID, CreatedAt: now, DueAt: privacy.DueDate(now), Version: 1,
+		Export: &privacy.Export{SchemaVersion: privacy.SchemaVersion, Chunks: 2, ExpiresAt: now.Add(privacy.ExportAvailable)}}
+	if err := s.CreatePrivacyRequest(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutExportChunks(ctx, org, req.ID, [][]byte{[]byte("chunk one " + u.contacts[0]), []byte("chunk two")}, req.Export.ExpiresAt); err != nil {
+		t.Fatal(err)
 	}
 	for i := range 3 {
 		if err := s.AppendAudit(ctx, audit.Record{ID: ulid.Make().String(), OrgID: org, ActorID: owner.ID, Action: fmt.Sprint("test.action", i),
@@ -304,7 +316,8 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 	for _, n := range rc.Counts {
 		total += n
 	}
-	if total != res.Items+res2.Items || rc.Counts["org"] != 1 || rc.Counts["user"] != 2 || rc.Counts["refresh"] != 4 || rc.Counts["message"] != 6 {
+	if total != res.Items+res2.Items || rc.Counts["org"] != 1 || rc.Counts["user"] != 2 || rc.Counts["refresh"] != 4 || rc.Counts["message"] != 6 ||
+		rc.Counts["privacy_request"] != 1 || rc.Counts["privacy_export_chunk"] != 2 {
 		t.Fatalf("receipt counts %v (total %d), runs removed %d", rc.Counts, total, res.Items+res2.Items)
 	}
 	if n := countKept(); n != keptBefore {

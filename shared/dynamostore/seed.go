@@ -53,3 +53,46 @@ func (s *Store) seedBatch(ctx context.Context, reqs []types.WriteRequest) error 
 	}
 	return nil
 }
+
+// SeedStatusLogs is for benchmarks only, like SeedMessages: for each seeded
+// message with a provider id it writes the provider id guard and the given
+// status events exactly as RecordSent/PutInboundMessage and ApplyStatus
+// write them (keys, attributes, ttl), 25 to a BatchWriteItem, without
+// moving the message's own status.
+func (s *Store) SeedStatusLogs(ctx context.Context, msgs []conversation.Message, events map[string][]conversation.StatusEvent) error {
+	var reqs []types.WriteRequest
+	flush := func(force bool) error {
+		for len(reqs) >= 25 || (force && len(reqs) > 0) {
+			n := min(25, len(reqs))
+			if err := s.seedBatch(ctx, reqs[:n]); err != nil {
+				return fmt.Errorf("seed status logs: %w", err)
+			}
+			reqs = reqs[n:]
+		}
+		return nil
+	}
+	for _, m := range msgs {
+		if m.ProviderID == "" {
+			continue
+		}
+		ttl := messageTTLOfID(m.ID, m.At)
+		av, err := marshal(wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID,
+			MsgSK: messageSK(m.ID), TTL: ttl})
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
+		for _, ev := range events[m.ProviderID] {
+			av, err := marshal(statusLogItem{PK: wamidPK(m.ProviderID), SK: statusLogSK(ev.At.Unix(), string(ev.Status)), Type: "status_event",
+				Status: string(ev.Status), At: ev.At, ErrorCode: ev.ErrorCode, ErrorTitle: ev.ErrorTitle, TTL: ttl})
+			if err != nil {
+				return err
+			}
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
+		}
+		if err := flush(false); err != nil {
+			return err
+		}
+	}
+	return flush(true)
+}

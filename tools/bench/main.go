@@ -28,10 +28,12 @@
 //   - the outbound figures (the sender's pacing, sends per second, duplicate
 //     sends under crashes) and the retention figures (the content sweep's
 //     messages/s and WCU per 1,000 messages on a large org, the RCU of a
-//     sweep with nothing due at growing sizes, the rate bound).
+//     sweep with nothing due at growing sizes, the rate bound);
+//   - the privacy figures: a data-subject export of one person with 5,000
+//     messages (time, document size, stored size) and its download.
 //
-// -only outbound or -only retention measures one of those sections alone and
-// splices it into -out, keeping the others.
+// -only outbound, -only retention or -only privacy measures one of those
+// sections alone and splices it into -out, keeping the others.
 //
 // It reuses the stack described by the environment (tools/withstack) or else
 // starts an ephemeral one, and provisions a fresh resource prefix.
@@ -74,7 +76,7 @@ func main() {
 	flag.IntVar(&mo.E2E.Senders, "senders", 8, "concurrent webhook senders for the throughput figure")
 	flag.IntVar(&mo.E2E.Pollers, "pollers", 4, "intake queue pollers feeding the ingest handler")
 	oo := outboundOptions{Rate: 80, CrashRate: 0.2, Timeout: 10 * time.Minute}
-	only := flag.String("only", "", "run only this section (\"outbound\" or \"retention\") and splice it into -out, keeping the others")
+	only := flag.String("only", "", "run only this section (\"outbound\", \"retention\" or \"privacy\") and splice it into -out, keeping the others")
 	flag.IntVar(&oo.Messages, "outbound-n", 10000, "messages in the sender's backlog for the pacing figure")
 	flag.IntVar(&oo.Recipients, "outbound-recipients", 1000, "recipients of the backlog (round-robin)")
 	flag.IntVar(&oo.Pollers, "outbound-pollers", 6, "outbound queue pollers driving the sender handler")
@@ -85,14 +87,29 @@ func main() {
 	flag.IntVar(&ro.Leads, "retention-leads", 1000, "leads the retention bench's messages are spread over")
 	flag.IntVar(&ro.RateN, "retention-rate-n", 1000, "due messages of the sweep at the default rate")
 	flag.IntVar(&ro.Workers, "retention-writers", 8, "parallel writers seeding the retention bench (after the timed baseline)")
+	po := privacyOptions{}
+	flag.IntVar(&po.Messages, "privacy-messages", 5000, "messages of the person whose data the privacy bench exports")
+	flag.IntVar(&po.Runs, "privacy-runs", 3, "exports timed by the privacy bench")
 	flag.Parse()
 	var err error
 	if ro.Sizes, err = parseSizes(*sizes); err != nil || ro.Leads < 1 || ro.RateN < 1 || ro.Workers < 1 {
 		fmt.Fprintf(os.Stderr, "bench: bad retention options (%v)\n", err)
 		os.Exit(2)
 	}
+	if po.Messages < 1 || po.Runs < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -privacy-messages and -privacy-runs must be positive")
+		os.Exit(2)
+	}
 	switch *only {
 	case "", "outbound":
+	case "privacy":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := runPrivacyOnly(ctx, *out, po); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	case "retention":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -102,7 +119,7 @@ func main() {
 		}
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound or retention\n", *only)
+		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, retention or privacy\n", *only)
 		os.Exit(2)
 	}
 	if *only == "outbound" {
@@ -115,6 +132,7 @@ func main() {
 		return
 	}
 	mo.Outbound, mo.Retention = oo, ro
+	mo.Privacy = po
 	if *n < 1 || mo.CPURounds < 1 || mo.WCUReps < 1 || mo.KMSEvents < 1 || mo.E2E.Samples < 1 || mo.E2E.Load < 10 ||
 		mo.E2E.Senders < 1 || mo.E2E.Pollers < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: bench [-out FILE] [-n RUNS] [-cpu-rounds N] [-wcu-leads N] [-kms-events N] [-latency-n N] [-load N] [-senders N] [-pollers N]")
@@ -225,12 +243,16 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}
+	prv, err := measurePrivacy(ctx, mo.Privacy)
+	if err != nil {
+		return fmt.Errorf("privacy: %w", err)
+	}
 	r.Elapsed = time.Since(begin)
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
-	doc := spliceNamed(spliceSection(r.markdown(), ob.markdown()), "Retention", ret.markdown())
+	doc := spliceNamed(spliceNamed(spliceSection(r.markdown(), ob.markdown()), "Retention", ret.markdown()), "Privacy export", prv.markdown())
 	if old, err := os.ReadFile(out); err == nil {
 		doc = keepByHand(doc, string(old))
 	}
@@ -241,6 +263,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	fmt.Print(r.Meta.summary())
 	fmt.Print(ob.summary())
 	fmt.Print(ret.summary())
+	fmt.Print(prv.summary())
 	fmt.Printf("wrote %s\n", out)
 	return nil
 }
@@ -266,6 +289,7 @@ type metaOptions struct {
 	E2E                           e2eOptions
 	Outbound                      outboundOptions
 	Retention                     retentionOptions
+	Privacy                       privacyOptions
 }
 
 // runOutboundOnly measures the outbound figures alone and splices their

@@ -35,11 +35,13 @@ import (
 	"github.com/leadluence/backend/shared/httpapi/leads"
 	"github.com/leadluence/backend/shared/httpapi/messaging"
 	"github.com/leadluence/backend/shared/httpapi/org"
+	privacyapi "github.com/leadluence/backend/shared/httpapi/privacy"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/phone"
 	"github.com/leadluence/backend/shared/policy"
+	"github.com/leadluence/backend/shared/privacy"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
@@ -64,6 +66,14 @@ var (
 
 // The store keeps the consent ledger the lead preferences read and append.
 var _ conversation.PreferenceStore = (*dynamostore.Store)(nil)
+
+// The store serves data-subject requests: the requests and their export
+// documents, the subject's leads and everything recorded about them.
+var (
+	_ privacy.Store   = (*dynamostore.Store)(nil)
+	_ privacy.Leads   = (*dynamostore.Store)(nil)
+	_ privacy.History = (*dynamostore.Store)(nil)
+)
 
 // New returns the api function's handler. Extra SDK options (a call
 // counter in benchmarks, say) apply to every client.
@@ -176,5 +186,10 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	})
 	campaigns.Register(api, kit, campaigns.Deps{Store: store,
 		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})
+	// Data-subject requests: matched through the lead guards, corrected
+	// through the lead rules, erased through the lead delete path; the
+	// person is named in records by the suppression key's keyed hash.
+	privacyapi.Register(api, kit, privacyapi.Deps{Requests: &privacy.Service{Store: store, Leads: store, History: store,
+		Corrector: leadService, Hasher: contacts, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion}})
 	return srv, nil
 }

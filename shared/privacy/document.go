@@ -1,0 +1,224 @@
+package privacy
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/leadluence/backend/shared/campaign"
+	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/lead"
+)
+
+// The export document: everything the org holds about one person, as one
+// JSON object. docs/privacy-export.md describes it field by field; a change
+// that is not backwards compatible raises SchemaVersion.
+
+// SchemaName names the document's format.
+const SchemaName = "leadluence.privacy-export"
+
+// SchemaVersion is the version of the document's format.
+const SchemaVersion = 1
+
+// Document is the export of one request.
+type Document struct {
+	Schema        string     `json:"schema" doc:"Always leadluence.privacy-export."`
+	SchemaVersion int        `json:"schema_version" doc:"The version of this format (docs/privacy-export.md)."`
+	RequestID     string     `json:"request_id"`
+	OrgID         string     `json:"org_id"`
+	GeneratedAt   time.Time  `json:"generated_at"`
+	Subject       DocSubject `json:"subject" doc:"Who asked, as the request names them."`
+	Leads         []DocLead  `json:"leads" doc:"Every lead of the organisation the subject matched (usually one)."`
+}
+
+// DocSubject is the person as the request names them.
+type DocSubject struct {
+	Phone  string `json:"phone,omitempty" doc:"E.164."`
+	Email  string `json:"email,omitempty"`
+	LeadID string `json:"lead_id,omitempty"`
+}
+
+// DocLead is one lead and its whole history.
+type DocLead struct {
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Phone         string            `json:"phone,omitempty" doc:"E.164."`
+	Email         string            `json:"email,omitempty"`
+	Source        string            `json:"source"`
+	Status        string            `json:"status"`
+	Tags          []string          `json:"tags"`
+	CustomFields  map[string]string `json:"custom_fields"`
+	AssigneeID    string            `json:"assignee_id,omitempty" doc:"The staff user the lead is assigned to."`
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+	LastInboundAt *time.Time        `json:"last_inbound_at,omitempty" doc:"Time of the person's latest WhatsApp message."`
+	Consent       map[string]string `json:"consent" doc:"Current consent per channel:purpose, as opt_out@<time> or opt_in@<time>."`
+	Provenance    *DocProvenance    `json:"provenance,omitempty" doc:"Where the lead came from, when from Meta."`
+	Activities    []DocActivity     `json:"activities"`
+	Messages      []DocMessage      `json:"messages" doc:"Both directions, in time order, each with its status log."`
+	ConsentLedger []DocConsent      `json:"consent_ledger" doc:"Every consent change, in time order."`
+	Campaigns     []DocCampaign     `json:"campaigns" doc:"Campaigns that sent the person a message."`
+}
+
+// DocProvenance is where a lead came from.
+type DocProvenance struct {
+	IntegrationKind string   `json:"integration_kind"`
+	IntegrationID   string   `json:"integration_id"`
+	LeadgenID       string   `json:"leadgen_id,omitempty"`
+	FormID          string   `json:"form_id,omitempty"`
+	AdID            string   `json:"ad_id,omitempty"`
+	Fields          []string `json:"fields,omitempty" doc:"The fields filled from Meta data."`
+}
+
+// DocActivity is an entry of the lead's timeline.
+type DocActivity struct {
+	ID       string            `json:"id"`
+	Kind     string            `json:"kind"`
+	At       time.Time         `json:"at"`
+	Details  map[string]string `json:"details,omitempty"`
+	FromMeta bool              `json:"from_meta"`
+}
+
+// DocMessage is one message.
+type DocMessage struct {
+	ID          string            `json:"id"`
+	Channel     string            `json:"channel" doc:"whatsapp or email."`
+	Direction   string            `json:"direction" doc:"inbound or outbound."`
+	Type        string            `json:"type"`
+	Text        string            `json:"text,omitempty"`
+	Media       *DocMedia         `json:"media,omitempty"`
+	Details     map[string]string `json:"details,omitempty"`
+	Status      string            `json:"status"`
+	ErrorCode   int               `json:"error_code,omitempty"`
+	ErrorTitle  string            `json:"error_title,omitempty"`
+	Reason      string            `json:"reason,omitempty"`
+	At          time.Time         `json:"at"`
+	Number      string            `json:"number,omitempty" doc:"The business's WhatsApp number id or sender address."`
+	ProviderID  string            `json:"provider_id,omitempty"`
+	Payload     string            `json:"payload,omitempty" doc:"For an outbound message, the provider request it became."`
+	SanitizedAt *time.Time        `json:"sanitized_at,omitempty" doc:"When old content was masked under the retention settings."`
+	StatusLog   []DocStatus       `json:"status_log"`
+}
+
+// DocMedia is a message's attachment, as referenced (the file is Meta's).
+type DocMedia struct {
+	ID       string `json:"id,omitempty"`
+	MimeType string `json:"mime_type,omitempty"`
+	SHA256   string `json:"sha256,omitempty"`
+	Caption  string `json:"caption,omitempty"`
+	Filename string `json:"filename,omitempty"`
+}
+
+// DocStatus is one status report of a message.
+type DocStatus struct {
+	Status     string    `json:"status"`
+	At         time.Time `json:"at"`
+	ErrorCode  int       `json:"error_code,omitempty"`
+	ErrorTitle string    `json:"error_title,omitempty"`
+}
+
+// DocConsent is one consent ledger entry.
+type DocConsent struct {
+	ID       string    `json:"id"`
+	Channel  string    `json:"channel"`
+	Purpose  string    `json:"purpose"`
+	Action   string    `json:"action" doc:"opt_out or opt_in."`
+	At       time.Time `json:"at"`
+	Evidence string    `json:"evidence,omitempty"`
+	Source   string    `json:"source,omitempty"`
+	By       string    `json:"by,omitempty" doc:"The staff user who recorded it."`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// DocCampaign is a campaign that sent the person messages.
+type DocCampaign struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name,omitempty" doc:"Empty when the campaign no longer exists."`
+	Template string     `json:"template,omitempty"`
+	Language string     `json:"language,omitempty"`
+	Messages []string   `json:"messages" doc:"Ids of the messages it sent the person."`
+	FirstAt  *time.Time `json:"first_at,omitempty"`
+}
+
+// docLead builds a lead's part of the document from what the store holds.
+func docLead(l lead.Lead, acts []lead.Activity, msgs []conversation.Message, logs map[string][]conversation.StatusEvent,
+	ledger []conversation.ConsentEntry, campaigns map[string]campaign.Campaign) DocLead {
+	d := DocLead{ID: l.ID, Name: l.Name, Phone: l.Phone, Email: l.Email, Source: l.Source, Status: string(l.Status),
+		Tags: nonNil(l.Tags), CustomFields: nonNilMap(l.CustomFields), AssigneeID: l.AssigneeID, CreatedAt: l.CreatedAt,
+		UpdatedAt: l.UpdatedAt, Consent: nonNilMap(l.Consent), Activities: []DocActivity{}, Messages: make([]DocMessage, 0, len(msgs)),
+		ConsentLedger: []DocConsent{}, Campaigns: []DocCampaign{}}
+	if !l.LastInboundAt.IsZero() {
+		t := l.LastInboundAt.UTC()
+		d.LastInboundAt = &t
+	}
+	if p := l.Provenance; p != nil {
+		d.Provenance = &DocProvenance{IntegrationKind: p.IntegrationKind, IntegrationID: p.IntegrationID, LeadgenID: p.LeadgenID,
+			FormID: p.FormID, AdID: p.AdID, Fields: p.Fields}
+	}
+	for _, a := range acts {
+		d.Activities = append(d.Activities, DocActivity{ID: a.ID, Kind: a.Kind, At: a.At.UTC(), Details: a.Details, FromMeta: a.FromMeta})
+	}
+	byCampaign := map[string]*DocCampaign{}
+	for _, m := range msgs {
+		dm := DocMessage{ID: m.ID, Channel: string(m.Channel), Direction: string(m.Direction), Type: m.Type, Text: m.Text,
+			Details: m.Details, Status: string(m.Status), ErrorCode: m.ErrorCode, ErrorTitle: m.ErrorTitle, Reason: m.Reason,
+			At: m.At.UTC(), Number: m.Number, ProviderID: m.ProviderID, Payload: m.Payload, StatusLog: []DocStatus{}}
+		if md := m.Media; md != nil {
+			dm.Media = &DocMedia{ID: md.ID, MimeType: md.MimeType, SHA256: md.SHA256, Caption: md.Caption, Filename: md.Filename}
+		}
+		if !m.SanitizedAt.IsZero() {
+			t := m.SanitizedAt.UTC()
+			dm.SanitizedAt = &t
+		}
+		for _, ev := range logs[m.ProviderID] {
+			dm.StatusLog = append(dm.StatusLog, DocStatus{Status: string(ev.Status), At: ev.At.UTC(), ErrorCode: ev.ErrorCode, ErrorTitle: ev.ErrorTitle})
+		}
+		d.Messages = append(d.Messages, dm)
+		if id := m.Details[conversation.DetailCampaignID]; id != "" {
+			c := byCampaign[id]
+			if c == nil {
+				c = &DocCampaign{ID: id, Messages: []string{}}
+				if cp, ok := campaigns[id]; ok {
+					c.Name, c.Template, c.Language = cp.Name, cp.TemplateName, cp.TemplateLanguage
+				}
+				at := m.At.UTC()
+				c.FirstAt = &at
+				byCampaign[id] = c
+			}
+			c.Messages = append(c.Messages, m.ID)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(byCampaign)) {
+		d.Campaigns = append(d.Campaigns, *byCampaign[id])
+	}
+	for _, e := range ledger {
+		d.ConsentLedger = append(d.ConsentLedger, DocConsent{ID: e.ID, Channel: string(e.Channel), Purpose: e.Purpose, Action: e.Action,
+			At: e.At.UTC(), Evidence: e.Evidence, Source: e.Source, By: e.By, Reason: e.Reason})
+	}
+	return d
+}
+
+// campaignIDs lists the campaigns the messages belong to.
+func campaignIDs(msgs []conversation.Message) []string {
+	var ids []string
+	for _, m := range msgs {
+		if id := m.Details[conversation.DetailCampaignID]; id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
