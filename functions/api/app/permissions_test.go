@@ -109,6 +109,9 @@ var bodies = map[string]func(c *call) any{
 	"POST /v1/org/reopen": func(c *call) any {
 		return map[string]any{"email": c.org.owner.Email, "password": password}
 	},
+	"POST /v1/privacy-requests": func(c *call) any {
+		return map[string]any{"type": "access", "subject": map[string]string{"lead_id": c.org.lead}}
+	},
 }
 
 // targets fill a route's path parameters with a fresh resource of org o;
@@ -129,6 +132,17 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 	},
 	"campaigns": func(c *call, o *orgFix, _ bool) map[string]string {
 		r := c.m.do(c.m.t, "POST", "/v1/campaigns", o.owner.Access, saleCampaign(1))
+		expect(c.m.t, r, 201)
+		return map[string]string{"id": o.track(r.str("id"))}
+	},
+	// An export is downloadable by the user who asked for it only: a
+	// privileged caller files the request in its own org itself.
+	"privacy-requests": func(c *call, o *orgFix, _ bool) map[string]string {
+		by := o.owner
+		if o == c.org && (c.role == "owner" || c.role == "admin") {
+			by = c.caller
+		}
+		r := c.m.do(c.m.t, "POST", "/v1/privacy-requests", by.Access, map[string]any{"type": "export", "subject": map[string]string{"lead_id": o.lead}})
 		expect(c.m.t, r, 201)
 		return map[string]string{"id": o.track(r.str("id"))}
 	},
