@@ -2,9 +2,11 @@ package stack_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -672,4 +674,40 @@ func TestPolicyEvaluation(t *testing.T) {
 			t.Errorf("%s allows %+v = %v, want %v", c.st, c.req, got, c.want)
 		}
 	}
+}
+
+// TestFunctionConfigFromTemplate loads each function's configuration
+// (shared/config, through tools/configcheck in the root module) from
+// exactly the environment the template gives its Lambda function, with
+// references and parameters resolved to placeholders: a variable the
+// configuration requires that the stack does not set fails here.
+func TestFunctionConfigFromTemplate(t *testing.T) {
+	envs := map[string]map[string]string{}
+	for _, fn := range deployed.topo.Functions {
+		_, res, _, _ := deployed.function(t, fn)
+		env := map[string]string{}
+		if e, ok := res.Properties["Environment"].(map[string]any); ok {
+			vars, _ := e["Variables"].(map[string]any)
+			for k, v := range vars {
+				env[k] = deployed.resolve(v)
+			}
+		}
+		envs[fn.Name] = env
+	}
+	in, err := json.Marshal(envs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "run", "./tools/configcheck")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("a function's configuration does not load from the template's environment (%v):\n%s", err, out)
+		for name, env := range envs {
+			t.Logf("%s environment: %v", name, env)
+		}
+		return
+	}
+	t.Logf("configurations:\n%s", out)
 }
