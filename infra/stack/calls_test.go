@@ -600,6 +600,11 @@ func TestNoUnusedGrants(t *testing.T) {
 		}
 	}
 	for _, fn := range deployed.topo.Functions {
+		actions := map[string]bool{}
+		for _, r := range reqsOf[fn.Name] {
+			actions[r.Action] = true
+		}
+		t.Logf("%s called %v", fn.Name, sortedKeys(actions))
 		var consumed string
 		if fn.Consumes != nil {
 			consumed = "arn:" + fakePartition + ":sqs:" + fakeRegion + ":" + fakeAccount + ":" + deployed.topo.Name + "-" + fn.Consumes.Queue
@@ -710,4 +715,13 @@ func TestFunctionConfigFromTemplate(t *testing.T) {
 		return
 	}
 	t.Logf("configurations:\n%s", out)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
