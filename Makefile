@@ -39,9 +39,14 @@ dev-reset: ## Wipe the local system's data (.dev/)
 	@echo "local data wiped; the next make dev starts empty"
 
 # The race detector needs cgo, so the tests (only they) build with it.
+# The product's tests record every AWS call to AWS_CALL_LOG (tools/devstack
+# calllog.go); infra/stack's tests then check those calls against the IAM
+# policies of the synthesized stack, so they need that file.
+AWS_CALL_LOG := $(CURDIR)/.cache/aws-calls.jsonl
+
 test: ## Run every test with the race detector: the product against the local AWS stand-ins, then infra/
-	$(GO) run ./tools/withstack -- env CGO_ENABLED=1 $(GO) test -race -count=1 ./...
-	cd $(INFRA) && CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	LEADLUENCE_AWS_CALL_LOG=$(AWS_CALL_LOG) $(GO) run ./tools/withstack -- env CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	cd $(INFRA) && LEADLUENCE_AWS_CALL_LOG=$(AWS_CALL_LOG) CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 build: ## One bootstrap per function: bin/<fn>/bootstrap (arm64, deploy) and bin/local/<fn>/bootstrap (host arch)
 	@for fn in $(FUNCTIONS); do \

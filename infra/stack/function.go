@@ -124,6 +124,16 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 			keyActions = append(keyActions, tableKeyRead...)
 			keyActions = append(keyActions, tableKeyWrite...)
 		}
+		if len(a.TableActions) > 0 {
+			// Only the operations the function's code calls.
+			narrowed := actions[:0:0]
+			for _, x := range a.TableActions {
+				if contains(actions, "dynamodb:"+x) {
+					narrowed = append(narrowed, "dynamodb:"+x)
+				}
+			}
+			actions = narrowed
+		}
 		tableArn := *res.table.TableArn()
 		arns := []string{tableArn}
 		for _, ix := range res.topo.Table.Indexes {
@@ -146,12 +156,27 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 		}))
 	}
 
+	// Data keys of orgs only (shared/envelope): an encryption context that
+	// names an org, so neither making nor opening a config secret.
+	orgBound := &map[string]any{
+		"StringLike": map[string]any{"kms:EncryptionContext:" + OrgContextKey: "?*"},
+	}
 	if a.KeyEncrypt {
-		res.key.Grant(f.role, jsii.String("kms:GenerateDataKey"))
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("KeyEncryptForOrgs"),
+			Actions:    jsii.Strings("kms:GenerateDataKey"),
+			Resources:  jsii.Strings(*res.key.KeyArn()),
+			Conditions: orgBound,
+		}))
 	}
 	if a.KeyDecrypt {
 		if len(a.KeyDecryptPurposes) == 0 {
-			res.key.Grant(f.role, jsii.String("kms:Decrypt"))
+			f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("KeyDecryptForOrgs"),
+				Actions:    jsii.Strings("kms:Decrypt"),
+				Resources:  jsii.Strings(*res.key.KeyArn()),
+				Conditions: orgBound,
+			}))
 		} else {
 			// Only ciphertexts made for these purposes (shared/secret):
 			// not the org-bound data keys of envelope-encrypted tokens.
@@ -200,8 +225,15 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 			"Orgs' sender addresses become SES identities at run time (PUT /v1/email/sender), so their names cannot be listed in advance: creating, reading and deleting them is allowed on the account's email-address identities (identity/*@*, never a domain identity), in this region only, and on nothing else",
 			"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*@*")
 	}
+	// SendMessage alone: the functions take queue URLs from their
+	// environment and never look a queue up (CDK's grantSendMessages adds
+	// GetQueueUrl and GetQueueAttributes). The queues are SQS-encrypted,
+	// so sending needs no key.
 	for _, q := range a.SendTo {
-		res.queue(q).GrantSendMessages(f.role)
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("sqs:SendMessage"),
+			Resources: jsii.Strings(*res.queue(q).QueueArn()),
+		}))
 	}
 	for _, q := range a.Inspect {
 		res.queues[q].queue.Grant(f.role, jsii.String("sqs:GetQueueAttributes"))
@@ -216,6 +248,21 @@ var emailIdentityActions = []string{"ses:CreateEmailIdentity", "ses:GetEmailIden
 // decrypt only when kms:EncryptionContext:purpose is one of them. It is
 // repeated here so the stack does not import the AWS SDK.
 const PurposeContextKey = "purpose"
+
+// OrgContextKey is the encryption-context key of the data keys that seal
+// an org's tokens (shared/envelope.ContextKey): KeyEncrypt and KeyDecrypt
+// without KeyDecryptPurposes allow only contexts that name an org.
+const OrgContextKey = "org_id"
+
+// contains reports whether list holds s.
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
 
 // ParamID is the logical id of the CloudFormation parameter that carries the
 // deploy-time parameter env when it is not given as CDK context:

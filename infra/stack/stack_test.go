@@ -682,18 +682,29 @@ func TestAPIFunctionPolicy(t *testing.T) {
 		}
 	}
 
-	// AND the key is usable directly only as Access says, and otherwise
-	// only through DynamoDB
-	plain, viaDynamo := actionsOn(policy, keyID)
-	if diff := cmp.Diff([]string{"kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"}, plain); diff != "" {
-		t.Errorf("direct key actions (-want +got):\n%s", diff)
+	// AND the key is usable directly only as Access says, data keys only
+	// for an org's encryption context, and otherwise only through DynamoDB
+	plain, conditional := actionsOn(policy, keyID)
+	if diff := cmp.Diff([]string{"kms:DescribeKey"}, plain); diff != "" {
+		t.Errorf("unconditional key actions (-want +got):\n%s", diff)
 	}
+	var forOrgs, viaDynamo []string
+	orgBound := `{"StringLike":{"kms:EncryptionContext:org_id":"?*"}}`
 	for _, st := range statements(policy) {
-		if st.Condition != "" && !strings.Contains(st.Condition, "kms:ViaService") {
+		switch {
+		case st.Condition == "":
+		case st.Condition == orgBound:
+			forOrgs = append(forOrgs, st.Actions...)
+		case strings.Contains(st.Condition, "kms:ViaService"):
+			viaDynamo = append(viaDynamo, st.Actions...)
+		default:
 			t.Errorf("unexpected condition %s", st.Condition)
 		}
 	}
-	if len(viaDynamo) == 0 {
+	if diff := cmp.Diff([]string{"kms:Decrypt", "kms:GenerateDataKey"}, unique(forOrgs)); diff != "" {
+		t.Errorf("key actions for an org's context (-want +got):\n%s", diff)
+	}
+	if len(viaDynamo) == 0 || len(conditional) == 0 {
 		t.Errorf("no key actions through DynamoDB for the encrypted table")
 	}
 
@@ -715,7 +726,7 @@ func TestAPIFunctionPolicy(t *testing.T) {
 		got, _ := actionsOn(policy, deployed.queueID(t, q.Name))
 		var want []string
 		if contains(fn.Access.SendTo, q.Name) {
-			want = append(want, "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
+			want = append(want, "sqs:SendMessage")
 		}
 		if contains(fn.Access.Inspect, q.Name) {
 			want = append(want, "sqs:GetQueueAttributes")
@@ -989,7 +1000,7 @@ func TestWebhookFunction(t *testing.T) {
 			got, _ := actionsOn(policy, s.queueID(t, q.Name))
 			var want []string
 			if q.Name == topology.QueueIntake {
-				want = []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"}
+				want = []string{"sqs:SendMessage"}
 			}
 			if diff := cmp.Diff(unique(want), unique(got)); diff != "" {
 				t.Errorf("queue %s actions (-want +got):\n%s", q.Name, diff)

@@ -99,6 +99,13 @@ func Validate(t topology.Stack) error {
 				add("route %q: path must start with /", r.Key())
 			}
 		}
+		for _, x := range fn.Access.TableActions {
+			granted := (fn.Access.TableRead && contains(tableReadActions, "dynamodb:"+x)) ||
+				(fn.Access.TableWrite && contains(tableWriteActions, "dynamodb:"+x))
+			if !granted {
+				add("function %q: table action %q is not one TableRead or TableWrite grants", fn.Name, x)
+			}
+		}
 		if c := fn.Consumes; c != nil {
 			if other, dup := consumers[c.Queue]; dup {
 				add("queue %q: consumed by both %q and %q", c.Queue, other, fn.Name)

@@ -136,8 +136,15 @@ type Function struct {
 type Access struct {
 	TableRead  bool
 	TableWrite bool
+	// TableActions, when set, narrows TableRead and TableWrite to these
+	// DynamoDB actions ("GetItem", "Query", ...): the operations the
+	// function's code calls. infra/stack's tests check the grants against
+	// the calls each function makes in the product's tests.
+	TableActions []string
 	// KeyEncrypt allows GenerateDataKey; KeyDecrypt allows Decrypt;
-	// KeyDescribe allows DescribeKey (health checks).
+	// KeyDescribe allows DescribeKey (health checks). Without
+	// KeyDecryptPurposes, both are limited to the data keys of orgs: an
+	// encryption context with the org key of shared/envelope (org_id).
 	KeyEncrypt  bool
 	KeyDecrypt  bool
 	KeyDescribe bool
@@ -368,7 +375,10 @@ func apiFunction() Function {
 		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
 		Access: Access{
 			TableRead: true, TableWrite: true,
-			KeyEncrypt: true, KeyDecrypt: true, KeyDescribe: true,
+			// BatchGetItem: the inbox and campaign outcomes; BatchWriteItem:
+			// lead deletion; DescribeTable: the health route.
+			TableActions: []string{"BatchGetItem", "BatchWriteItem", "DeleteItem", "DescribeTable", "GetItem", "PutItem", "Query", "UpdateItem"},
+			KeyEncrypt:   true, KeyDecrypt: true, KeyDescribe: true,
 			// Intake: events parked while a token was invalid are put back
 			// when the integration is reconnected.
 			SendTo:  []string{QueueOutbound, QueueIntake},
@@ -472,6 +482,7 @@ func ingestFunction() Function {
 		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
 		Access: Access{
 			TableRead: true, TableWrite: true,
+			TableActions: []string{"GetItem", "PutItem", "Query", "UpdateItem"},
 			// Decrypt opens the org's sealed tokens; nothing is sealed here.
 			KeyDecrypt: true,
 			// Payloads that can never be processed go to the DLQ with a reason.
@@ -489,7 +500,7 @@ func backfillFunction() Function {
 		MemoryMB:  256,
 		Timeout:   5 * time.Minute,
 		Env:       map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
-		Access:    Access{TableRead: true, TableWrite: true, KeyDecrypt: true},
+		Access:    Access{TableRead: true, TableWrite: true, TableActions: []string{"GetItem", "PutItem", "Query", "UpdateItem"}, KeyDecrypt: true},
 		Schedules: []Schedule{{Name: "lead-ads-backfill", Every: time.Hour}},
 	}
 }
@@ -503,7 +514,7 @@ func senderFunction() Function {
 		MemoryMB: 512,
 		Timeout:  time.Minute,
 		// SendTo: a campaign's page job queues the next page on the same queue.
-		Access:   Access{TableRead: true, TableWrite: true, KeyDecrypt: true, SendEmail: true, SendTo: []string{QueueOutbound}},
+		Access:   Access{TableRead: true, TableWrite: true, TableActions: []string{"DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"}, KeyDecrypt: true, SendEmail: true, SendTo: []string{QueueOutbound}},
 		Consumes: &QueueTrigger{Queue: QueueOutbound, BatchSize: 10},
 	}
 }
@@ -527,7 +538,7 @@ func retentionFunction() Function {
 		MemoryMB:  256,
 		Timeout:   5 * time.Minute,
 		Env:       map[string]string{EnvRetentionRate: "50"},
-		Access:    Access{TableRead: true, TableWrite: true},
+		Access:    Access{TableRead: true, TableWrite: true, TableActions: []string{"BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"}},
 		Schedules: []Schedule{{Name: "content-lifecycle", Every: time.Hour}},
 	}
 }

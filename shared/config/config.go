@@ -68,6 +68,17 @@ func Load[T any]() (T, error) {
 	return cfg, nil
 }
 
+// LoadFrom reads T from environ (variable name to value) instead of the
+// process environment; the returned error lists every missing or invalid
+// variable.
+func LoadFrom[T any](environ map[string]string) (T, error) {
+	cfg, err := env.ParseAsWithOptions[T](env.Options{Environment: environ})
+	if err != nil {
+		return cfg, fmt.Errorf("load config: %w", err)
+	}
+	return cfg, nil
+}
+
 // Ingest is the configuration of the ingest function, which applies the
 // payloads on the intake queue.
 type Ingest struct {

@@ -78,6 +78,12 @@ type Options struct {
 	// domain are verified SES identities from the start. Empty means
 	// $LEADLUENCE_EMAIL_FROM; addresses of leadluence.local always are.
 	EmailFrom string
+	// CallLog, when set, is a file the stack records every AWS call made
+	// through it to, one JSON line (Call) per distinct call: each service
+	// is then reached through a recording proxy on a port of its own, which
+	// the Stack's endpoint URLs name (calllog.go). Empty means
+	// $LEADLUENCE_AWS_CALL_LOG; both empty means no recording.
+	CallLog string
 }
 
 // Ports holds one TCP port per service.
@@ -99,10 +105,12 @@ type Stack struct {
 	// store at /store.
 	SES string
 
-	sesProxy *sesProxy
-	procs    []*proc
-	tempDir  string // removed by Stop; "" for a persistent stack
-	external bool   // from FromEnv: nothing to stop
+	sesProxy  *sesProxy
+	recorders []*callRecorder
+	callLog   *callLog
+	procs     []*proc
+	tempDir   string // removed by Stop; "" for a persistent stack
+	external  bool   // from FromEnv: nothing to stop
 
 	stopOnce sync.Once
 	stopErr  error
@@ -236,6 +244,14 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	s.sesProxy = startSESProxy(sesLn, backend, opts.EmailFrom)
 	s.SES = "http://" + sesLn.Addr().String()
+	if opts.CallLog == "" {
+		opts.CallLog = os.Getenv(EnvCallLog)
+	}
+	if opts.CallLog != "" {
+		if err := s.recordCalls(opts.CallLog); err != nil {
+			return nil, fmt.Errorf("start devstack: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -268,9 +284,9 @@ func (s *Stack) Stop() error {
 		if s.external {
 			return
 		}
-		var proxyErr error
+		proxyErr := s.stopRecording()
 		if s.sesProxy != nil {
-			proxyErr = s.sesProxy.stop()
+			proxyErr = errors.Join(proxyErr, s.sesProxy.stop())
 		}
 		var wg sync.WaitGroup
 		errs := make([]error, len(s.procs), len(s.procs)+2)

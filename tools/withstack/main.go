@@ -8,7 +8,9 @@
 // then stops the stack and exits with the command's exit code. SIGINT and
 // SIGTERM are passed on to the command; the stack is stopped once it exits.
 // Real AWS credentials and profiles are removed from the command's
-// environment.
+// environment. With LEADLUENCE_AWS_CALL_LOG set, the stack records the AWS
+// calls made through it to that file (devstack.Options.CallLog); the
+// variable is not passed on to the command.
 package main
 
 import (
@@ -109,6 +111,9 @@ func commandEnv(s *devstack.Stack) []string {
 		"AWS_PROFILE": true, "AWS_DEFAULT_PROFILE": true, "AWS_SESSION_TOKEN": true, "AWS_SECURITY_TOKEN": true,
 		"AWS_ROLE_ARN": true, "AWS_WEB_IDENTITY_TOKEN_FILE": true, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": true,
 		"AWS_CONTAINER_CREDENTIALS_FULL_URI": true, "AWS_ENDPOINT_URL": true, "AWS_DEFAULT_REGION": true,
+		// This stack records the calls; a stack the command starts itself
+		// (devstack's own tests) must not empty the log.
+		devstack.EnvCallLog: true,
 	}
 	var env []string
 	for _, kv := range os.Environ() {

@@ -87,7 +87,10 @@ func New(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*aw
 
 // NewServer returns the HTTP API behind the handler.
 func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*httpapi.Server, error) {
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
+	// The app id names the function in the User-Agent of its AWS calls
+	// (app/leadluence-api): CloudTrail and the local call log
+	// (tools/devstack) tell the functions apart by it.
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-api")}, opts...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)

@@ -30,7 +30,10 @@ type Handler func(ctx context.Context, ev events.EventBridgeEvent) error
 
 // New returns the backfill handler.
 func New(ctx context.Context, cfg config.Backfill, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, error) {
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
+	// The app id names the function in the User-Agent of its AWS calls
+	// (app/leadluence-backfill): CloudTrail and the local call log
+	// (tools/devstack) tell the functions apart by it.
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-backfill")}, opts...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)

@@ -47,7 +47,10 @@ const graphTimeout = 10 * time.Second
 
 // New returns the ingest handler.
 func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, *intake.Processor, error) {
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
+	// The app id names the function in the User-Agent of its AWS calls
+	// (app/leadluence-ingest): CloudTrail and the local call log
+	// (tools/devstack) tell the functions apart by it.
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-ingest")}, opts...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load aws config: %w", err)

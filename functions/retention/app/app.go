@@ -58,7 +58,10 @@ func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...fu
 
 // NewRunner returns the runner the handler uses, over the table cfg names.
 func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*retention.Runner, error) {
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
+	// The app id names the function in the User-Agent of its AWS calls
+	// (app/leadluence-retention): CloudTrail and the local call log
+	// (tools/devstack) tell the functions apart by it.
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-retention")}, opts...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)

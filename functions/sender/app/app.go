@@ -122,7 +122,10 @@ func WithCampaignPages(p CampaignPages) Option {
 // pacer) and the SQS client for visibility changes, so that tests can
 // adjust the sender before NewHandler.
 func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*outbound.Sender, *sqs.Client, error) {
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
+	// The app id names the function in the User-Agent of its AWS calls
+	// (app/leadluence-sender): CloudTrail and the local call log
+	// (tools/devstack) tell the functions apart by it.
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-sender")}, opts...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load aws config: %w", err)

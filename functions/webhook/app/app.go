@@ -78,7 +78,10 @@ const DefaultMaxBodyBytes = 3 << 20
 // KMS and builds the SQS client. Extra SDK options (a call counter in
 // benchmarks, say) apply to every client.
 func New(ctx context.Context, cfg config.Webhook, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (apigw.HandlerFunc, error) {
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
+	// The app id names the function in the User-Agent of its AWS calls
+	// (app/leadluence-webhook): CloudTrail and the local call log
+	// (tools/devstack) tell the functions apart by it.
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-webhook")}, opts...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
