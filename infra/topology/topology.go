@@ -376,8 +376,9 @@ func apiFunction() Function {
 		Access: Access{
 			TableRead: true, TableWrite: true,
 			// BatchGetItem: the inbox and campaign outcomes; BatchWriteItem:
-			// lead deletion; DescribeTable: the health route.
-			TableActions: []string{"BatchGetItem", "BatchWriteItem", "DeleteItem", "DescribeTable", "GetItem", "PutItem", "Query", "UpdateItem"},
+			// lead deletion; ConditionCheckItem: the last-owner check of a role
+			// change; DescribeTable: the health route.
+			TableActions: []string{"BatchGetItem", "BatchWriteItem", "ConditionCheckItem", "DeleteItem", "DescribeTable", "GetItem", "PutItem", "Query", "UpdateItem"},
 			KeyEncrypt:   true, KeyDecrypt: true, KeyDescribe: true,
 			// Intake: events parked while a token was invalid are put back
 			// when the integration is reconnected.
