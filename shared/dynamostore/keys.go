@@ -257,3 +257,24 @@ func pendingPurgeSK(orgID, leadID string) string { return orgID + "#" + leadID }
 // deletedOrgsPK is the partition of purged orgs' deletion receipts, one
 // item per org (sort key: the org id).
 const deletedOrgsPK = "DELETED#ORGS"
+
+// Purging a disconnected integration's Meta data (see integrationpurge.go).
+
+// integrationPurgeSK is the progress of the purge of an integration's data
+// in the org's partition (pending, running, done; counts), which the
+// integration's health shows; it outlives the purge.
+func integrationPurgeSK(kind, externalID string) string {
+	return "PURGE#INTEGRATION#" + kind + "#" + externalID
+}
+
+// prefixIntegrationPurge starts every integration purge record's sort key.
+const prefixIntegrationPurge = "PURGE#INTEGRATION#"
+
+// pendingIntegrationPurgePK is the partition of integration purges still
+// to run; pendingIntegrationPurgeSK names one, so the retention function
+// lists them all in one Query.
+const pendingIntegrationPurgePK = "PURGE#INTEGRATIONS"
+
+func pendingIntegrationPurgeSK(orgID, kind, externalID string) string {
+	return orgID + "#" + kind + "#" + externalID
+}

@@ -268,6 +268,8 @@ func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version in
 	}
 	next.Version = old.Version + 1
 	next.UpdatedAt = s.now().UTC()
+	next.EditedAt = next.UpdatedAt
+	next.Provenance = ownFields(old.Provenance, changed)
 	if err := s.Store.UpdateLead(ctx, old, next); err != nil {
 		if errors.Is(err, ErrVersionMismatch) {
 			return Lead{}, errRetryUpdate
@@ -307,4 +309,16 @@ func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
 	s.Audit.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadDelete, TargetType: "lead", TargetID: l.ID,
 		Details: details})
 	return nil
+}
+
+// ownFields returns p without the fields a user set (they are the
+// business's data now, not Meta's), or p itself when none of them came
+// from Meta.
+func ownFields(p *Provenance, changed []string) *Provenance {
+	if p == nil || len(p.Fields) == 0 {
+		return p
+	}
+	out := *p
+	out.Fields = slices.DeleteFunc(slices.Clone(p.Fields), func(f string) bool { return slices.Contains(changed, f) })
+	return &out
 }

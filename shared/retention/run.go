@@ -78,6 +78,12 @@ type Runner struct {
 	// Closed, when set, is the store of the closed org purge job
 	// (PurgeClosedOrgs, orgpurge.go).
 	Closed ClosedOrgStore
+	// Integrations, when set, is the store of the integration purge job
+	// (PurgeIntegrations, integrationpurge.go).
+	Integrations IntegrationPurgeStore
+	// Continue, when set, puts a queued job that stopped before its
+	// deadline back on the purges queue (RunJob, jobs.go).
+	Continue Enqueuer
 }
 
 // Runner defaults.
