@@ -112,6 +112,9 @@ type Service struct {
 	DefaultRegion string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// StartPurge, when set, starts at once the purge of a deleted lead's
+	// history left for later (a job on the purges queue).
+	StartPurge func(ctx context.Context, orgID, leadID string) error
 }
 
 // updateAttempts bounds the re-reads of an update without a version.
@@ -305,6 +308,11 @@ func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
 	}
 	if d.Pending {
 		details["purge"] = "pending"
+		// The rest of the history goes at once, in a purge job; the
+		// retention function's hourly run is the safety net.
+		if s.StartPurge != nil && s.StartPurge(ctx, l.OrgID, l.ID) == nil {
+			details["purge"] = "started"
+		}
 	}
 	s.Audit.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadDelete, TargetType: "lead", TargetID: l.ID,
 		Details: details})
