@@ -298,7 +298,6 @@ func (s *Store) purgeLeadsPage(ctx context.Context, rec *integrationPurgeItem, c
 
 // historyRead is what the purge reads of a lead's history item.
 type historyRead struct {
-	PK         string            `dynamodbav:"PK"`
 	SK         string            `dynamodbav:"SK"`
 	Type       string            `dynamodbav:"type"`
 	Channel    string            `dynamodbav:"channel"`
@@ -436,7 +435,7 @@ func (s *Store) deleteHistoryItems(ctx context.Context, orgID, leadID string, hs
 				counts["client_message"]++
 			}
 		}
-		own = append(own, key(h.PK, h.SK))
+		own = append(own, key(leadPartPK(orgID, leadID), h.SK))
 		counts[h.Type]++
 	}
 	if err := s.batchDelete(ctx, derived); err != nil {
