@@ -170,7 +170,7 @@ func TestIntegrationPurgeRemovesWhatTheNumberBrought(t *testing.T) {
 	for _, rec := range recs {
 		if rec.Action == retention.ActionIntegrationPurged {
 			n++
-			if rec.Details["finished"] != "true" || rec.Details["deleted_lead"] != "1" {
+			if rec.Details["finished"] != "whatsapp:1111" || rec.Details["deleted_lead"] != "1" {
 				t.Fatalf("audit record %+v", rec)
 			}
 		}

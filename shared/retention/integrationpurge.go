@@ -93,7 +93,8 @@ const countLeadPending = "lead_purge_pending"
 
 // PurgeIntegrations runs the integration purge job over r.Integrations
 // (nothing when nil), at most Rate items a second, stopping Margin before
-// the context's deadline; what is left stays pending for the next run.
+// the context's deadline; what is left stays pending for the next run. It
+// writes one audit record per org with the counts of the run.
 func (r *Runner) PurgeIntegrations(ctx context.Context) (IntegrationPurgeResult, error) {
 	res := IntegrationPurgeResult{}
 	if r.Integrations == nil {
@@ -105,8 +106,22 @@ func (r *Runner) PurgeIntegrations(ctx context.Context) (IntegrationPurgeResult,
 		return res, fmt.Errorf("list pending integration purges: %w", err)
 	}
 	steps := newLimiter(r.rate()/purgeStep, r.now)
+	orgs := map[string]*orgPurgeRun{}
+	var order []string
+	defer func() {
+		for _, org := range order {
+			r.auditIntegrationPurge(ctx, org, orgs[org])
+		}
+	}()
 	for _, p := range pending {
-		one, err := r.purgeIntegration(ctx, p, steps)
+		one, counts, err := r.purgeIntegration(ctx, p, steps)
+		run := orgs[p.OrgID]
+		if run == nil {
+			run = &orgPurgeRun{counts: map[string]int{}}
+			orgs[p.OrgID] = run
+			order = append(order, p.OrgID)
+		}
+		run.add(p, counts, one.Finished > 0)
 		res.Integrations++
 		res.Finished += one.Finished
 		res.Items += one.Items
@@ -123,9 +138,26 @@ func (r *Runner) PurgeIntegrations(ctx context.Context) (IntegrationPurgeResult,
 	return res, nil
 }
 
-// purgeIntegration drains one integration's purge and writes the org's
-// audit record of this run.
-func (r *Runner) purgeIntegration(ctx context.Context, p PendingIntegrationPurge, steps *limiter) (IntegrationPurgeResult, error) {
+// orgPurgeRun is what one run purged of an org's integrations.
+type orgPurgeRun struct {
+	integrations, finished []string
+	counts                 map[string]int
+}
+
+func (o *orgPurgeRun) add(p PendingIntegrationPurge, counts map[string]int, done bool) {
+	name := p.Kind + ":" + p.ExternalID
+	o.integrations = append(o.integrations, name)
+	if done {
+		o.finished = append(o.finished, name)
+	}
+	for k, v := range counts {
+		o.counts[k] += v
+	}
+}
+
+// purgeIntegration drains one integration's purge and returns what it did
+// with the counts by kind.
+func (r *Runner) purgeIntegration(ctx context.Context, p PendingIntegrationPurge, steps *limiter) (IntegrationPurgeResult, map[string]int, error) {
 	res := IntegrationPurgeResult{Integrations: 1}
 	total, done, err := r.drain(ctx, steps, func(ctx context.Context) (map[string]int, bool, error) {
 		return r.Integrations.PurgeIntegration(ctx, p.OrgID, p.Kind, p.ExternalID, purgeStep)
@@ -136,36 +168,33 @@ func (r *Runner) purgeIntegration(ctx context.Context, p PendingIntegrationPurge
 	if done && err == nil {
 		res.Finished = 1
 	}
-	r.auditIntegrationPurge(ctx, p, total, done && err == nil)
 	if err != nil {
-		return res, fmt.Errorf("purge %s %s of org %s: %w", p.Kind, p.ExternalID, p.OrgID, err)
+		return res, total, fmt.Errorf("purge %s %s of org %s: %w", p.Kind, p.ExternalID, p.OrgID, err)
 	}
-	return res, nil
+	return res, total, nil
 }
 
-// auditIntegrationPurge records, in the org's trail, what a run removed of
-// an integration's Meta data, when it removed anything or finished.
-func (r *Runner) auditIntegrationPurge(ctx context.Context, p PendingIntegrationPurge, counts map[string]int, done bool) {
-	if len(counts) == 0 && !done {
+// auditIntegrationPurge records, in the org's trail, what a run removed
+// of its integrations' Meta data (one record per org and run, counts by
+// kind, never content), when it removed anything or finished one.
+func (r *Runner) auditIntegrationPurge(ctx context.Context, orgID string, run *orgPurgeRun) {
+	if len(run.counts) == 0 && len(run.finished) == 0 {
 		return
 	}
-	details := map[string]string{"finished": strconv.FormatBool(done), "integration": p.Kind + ":" + p.ExternalID}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
+	details := map[string]string{"integrations": strings.Join(run.integrations, ","), "finished": strings.Join(run.finished, ",")}
+	keys := make([]string, 0, len(run.counts))
+	for k := range run.counts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		details["deleted_"+k] = strconv.Itoa(counts[k])
-	}
-	if !p.DisconnectedAt.IsZero() {
-		details["disconnected_at"] = p.DisconnectedAt.UTC().Format(time.RFC3339)
+		details["deleted_"+k] = strconv.Itoa(run.counts[k])
 	}
 	at := r.now().UTC()
 	err := r.Audit.AppendAudit(context.WithoutCancel(ctx), audit.Record{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(),
-		OrgID: p.OrgID, ActorID: ActorSystem, Action: ActionIntegrationPurged, TargetType: strings.ToLower(p.Kind), TargetID: p.ExternalID,
+		OrgID: orgID, ActorID: ActorSystem, Action: ActionIntegrationPurged, TargetType: "integrations", TargetID: orgID,
 		Outcome: audit.OutcomeSuccess, At: at, Details: details})
 	if err != nil {
-		r.log().ErrorContext(ctx, "audit integration purge", "org", p.OrgID, "err", err)
+		r.log().ErrorContext(ctx, "audit integration purge", "org", orgID, "err", err)
 	}
 }

@@ -133,9 +133,13 @@ func (r *Runner) RunJob(ctx context.Context, j Job) (JobResult, error) {
 			return res, errors.New("run integration purge job: no integration purge store")
 		}
 		var ir IntegrationPurgeResult
-		ir, err = r.purgeIntegration(ctx, PendingIntegrationPurge{OrgID: j.OrgID, Kind: j.IntegrationKind, ExternalID: j.IntegrationID},
-			newLimiter(r.rate()/purgeStep, r.now))
+		var counts map[string]int
+		p := PendingIntegrationPurge{OrgID: j.OrgID, Kind: j.IntegrationKind, ExternalID: j.IntegrationID}
+		ir, counts, err = r.purgeIntegration(ctx, p, newLimiter(r.rate()/purgeStep, r.now))
 		res.Items, res.Done = ir.Items, ir.Finished > 0
+		run := &orgPurgeRun{counts: map[string]int{}}
+		run.add(p, counts, res.Done)
+		r.auditIntegrationPurge(ctx, j.OrgID, run)
 		if err == nil && res.Done && ir.LeadsPending > 0 {
 			// Leads deleted with a long history: finish them too.
 			_, err = r.PurgeLeads(ctx)
