@@ -519,7 +519,9 @@ func (s *Store) purgeParked(ctx context.Context, rec integrationPurgeItem, count
 	if err := s.batchDelete(ctx, keys); err != nil {
 		return 0, err
 	}
-	counts["parked_event"] += len(keys)
+	if len(keys) > 0 {
+		counts["parked_event"] += len(keys)
+	}
 	return len(keys), nil
 }
 
