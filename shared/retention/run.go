@@ -258,7 +258,10 @@ func (r *Runner) sanitizeOrg(ctx context.Context, orgID string, cutoff time.Time
 			if err := lim.wait(ctx); err != nil {
 				return count, fmt.Errorf("retention of org %s: %w", orgID, err)
 			}
-			ok, err := r.Store.PutSanitized(ctx, Sanitize(m, r.now()))
+			// The write itself is not cancelled: one cut off in flight
+			// may have been applied without being counted. The deadline
+			// is checked before it, with Margin to spare.
+			ok, err := r.Store.PutSanitized(context.WithoutCancel(ctx), Sanitize(m, r.now()))
 			if err != nil {
 				return count, fmt.Errorf("sanitize message %s of org %s: %w", m.ID, orgID, err)
 			}
