@@ -221,6 +221,10 @@ const (
 const (
 	QueueIntake   = "intake"
 	QueueOutbound = "outbound"
+	// QueuePurges carries purge jobs (shared/retention Job) that actions
+	// start at once: a lead deleted with a long history, an integration
+	// disconnected, an account closed.
+	QueuePurges = "purges"
 )
 
 // QueueURLEnv is the env var that carries the URL of the named queue.
@@ -352,6 +356,8 @@ func Default() Stack {
 			// Sends are retried with backoff (throughput and pair limits), so
 			// the outbound queue allows more receives before dead-lettering.
 			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 10, Retention: 4 * 24 * time.Hour},
+			// Consumed by retention (5-minute timeout): six times that.
+			{Name: QueuePurges, VisibilityTimeout: 31 * time.Minute, MaxReceiveCount: 5, Retention: 4 * 24 * time.Hour},
 		},
 		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction(), retentionFunction()},
 		// Delivery, bounce, complaint and reject events of sent emails reach
@@ -382,7 +388,8 @@ func apiFunction() Function {
 			KeyEncrypt:   true, KeyDecrypt: true, KeyDescribe: true,
 			// Intake: events parked while a token was invalid are put back
 			// when the integration is reconnected.
-			SendTo:  []string{QueueOutbound, QueueIntake},
+			// Purges: deletes, disconnects and closures start their purge job.
+			SendTo:  []string{QueueOutbound, QueueIntake, QueuePurges},
 			Inspect: []string{QueueIntake, QueueOutbound},
 			// PUT /v1/email/sender has SES verify an org's own address.
 			ManageEmailIdentities: true,
@@ -527,19 +534,30 @@ const (
 )
 
 // retentionFunction applies the data lifecycle (shared/retention): every
-// hour it sanitizes the message content that came due. A run stops before
-// its timeout with a checkpoint in the table, which the next one resumes;
-// with nothing due it reads no message. It touches only the table: it
-// lists orgs' settings, reads the due index, updates messages and appends
-// audit records.
+// hour it sanitizes the message content that came due and runs the purge
+// jobs, and it consumes the purges queue, whose jobs (a deleted lead's
+// history, a disconnected integration's Meta data) start at once. A run
+// stops before its timeout with a checkpoint in the table, which the next
+// one resumes; with nothing due it reads no message. It touches the table,
+// the key (only to open the suppression key) and the purges queue.
 func retentionFunction() Function {
 	return Function{
-		Name:      "retention",
-		Dir:       "functions/retention",
-		MemoryMB:  256,
-		Timeout:   5 * time.Minute,
-		Env:       map[string]string{EnvRetentionRate: "50"},
-		Access:    Access{TableRead: true, TableWrite: true, TableActions: []string{"BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"}},
+		Name:     "retention",
+		Dir:      "functions/retention",
+		MemoryMB: 256,
+		Timeout:  5 * time.Minute,
+		Env:      map[string]string{EnvRetentionRate: "50"},
+		Access: Access{TableRead: true, TableWrite: true,
+			TableActions: []string{"BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"},
+			// Decrypt opens the suppression key: purging a disconnected
+			// integration deletes leads, which keeps their opt-outs.
+			KeyDecrypt: true,
+			// A job that stops before its deadline puts its continuation
+			// back; one that cannot be parsed goes to the DLQ with a reason.
+			SendTo: []string{QueuePurges, Queue{Name: QueuePurges}.DLQName()}},
+		// Purge jobs start at once from the queue; the hourly schedule is
+		// the safety net for what time makes due and what is unfinished.
+		Consumes:  &QueueTrigger{Queue: QueuePurges, BatchSize: 5},
 		Schedules: []Schedule{{Name: "content-lifecycle", Every: time.Hour}},
 	}
 }

@@ -21,6 +21,10 @@ type API struct {
 	// the outbound queue also receives messages to send.
 	IntakeQueueURL   string `env:"LEADLUENCE_QUEUE_URL_INTAKE,required,notEmpty"`
 	OutboundQueueURL string `env:"LEADLUENCE_QUEUE_URL_OUTBOUND,required,notEmpty"`
+	// PurgesQueueURL is where deletes, disconnects and closures put their
+	// purge jobs (shared/retention Job); without it the hourly schedule
+	// runs them.
+	PurgesQueueURL string `env:"LEADLUENCE_QUEUE_URL_PURGES"`
 	// DefaultRegion is the ISO 3166 region used to read phone numbers
 	// written without a country code, when an org sets none.
 	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
@@ -115,6 +119,14 @@ type Retention struct {
 	// Margin is how long before the Lambda's deadline a run stops and
 	// saves its checkpoint.
 	Margin time.Duration `env:"LEADLUENCE_RETENTION_MARGIN" envDefault:"15s"`
+	// KeyID opens the suppression key, which deleting a lead needs (the
+	// integration purge deletes leads that only Meta filled).
+	KeyID string `env:"LEADLUENCE_KEY_ID"`
+	// PurgesQueueURL is the queue of purge jobs, where a job that stopped
+	// before its deadline puts its continuation.
+	PurgesQueueURL string `env:"LEADLUENCE_QUEUE_URL_PURGES"`
+	// PurgesDLQURL is where a job that cannot be parsed goes, with why.
+	PurgesDLQURL string `env:"LEADLUENCE_QUEUE_URL_PURGES_DLQ"`
 }
 
 // Sender is the configuration of the sender function, which drains the

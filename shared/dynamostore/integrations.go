@@ -149,10 +149,16 @@ func (s *Store) IntegrationOwner(ctx context.Context, kind integration.Kind, ext
 }
 
 // DisconnectIntegration stops collection at once: the integration and its
-// ownership record are marked disconnected and the token is deleted.
+// ownership record are marked disconnected and the token is deleted. In
+// the same transaction it records a pending purge of the Meta data the
+// integration brought before at (integrationpurge.go).
 func (s *Store) DisconnectIntegration(ctx context.Context, orgID string, kind integration.Kind, externalID string, at time.Time) error {
 	disc := &types.AttributeValueMemberS{Value: string(integration.StatusDisconnected)}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	purge, err := s.integrationPurgeWrites(orgID, string(kind), externalID, at)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: &s.table, Key: key(orgPK(orgID), integrationSK(string(kind), externalID)),
 			UpdateExpression:         aws.String("SET #st = :disc, updated_at = :at REMOVE sealed_token"),
@@ -169,8 +175,8 @@ func (s *Store) DisconnectIntegration(ctx context.Context, orgID string, kind in
 			ExpressionAttributeNames:  map[string]string{"#st": "status"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":disc": disc, ":org": &types.AttributeValueMemberS{Value: orgID}},
 		}},
-	}})
-	if reasons := cancelReasons(err); reasons != nil {
+	}, purge...)})
+	if reasons := cancelReasons(err); reasons != nil && (conditionFailed(reasons[0]) || conditionFailed(reasons[1])) {
 		return integration.ErrNotFound
 	}
 	if err != nil {

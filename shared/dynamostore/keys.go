@@ -279,3 +279,24 @@ func privacyRequestSK(id string) string { return prefixPrivacyRequest + id }
 func privacyExportPK(orgID, requestID string) string { return "ORG#" + orgID + "#PRIVACY#" + requestID }
 
 func privacyChunkSK(seq int) string { return fmt.Sprintf("CHUNK#%05d", seq) }
+
+// Purging a disconnected integration's Meta data (see integrationpurge.go).
+
+// integrationPurgeSK is the progress of the purge of an integration's data
+// in the org's partition (pending, running, done; counts), which the
+// integration's health shows; it outlives the purge.
+func integrationPurgeSK(kind, externalID string) string {
+	return "PURGE#INTEGRATION#" + kind + "#" + externalID
+}
+
+// prefixIntegrationPurge starts every integration purge record's sort key.
+const prefixIntegrationPurge = "PURGE#INTEGRATION#"
+
+// pendingIntegrationPurgePK is the partition of integration purges still
+// to run; pendingIntegrationPurgeSK names one, so the retention function
+// lists them all in one Query.
+const pendingIntegrationPurgePK = "PURGE#INTEGRATIONS"
+
+func pendingIntegrationPurgeSK(orgID, kind, externalID string) string {
+	return orgID + "#" + kind + "#" + externalID
+}

@@ -40,6 +40,8 @@ type leadItem struct {
 	LastInboundAt time.Time         `dynamodbav:"last_inbound_at,omitempty"`
 	Consent       map[string]string `dynamodbav:"consent"`
 	Provenance    *provenanceAttr   `dynamodbav:"provenance,omitempty"`
+	// EditedAt is when a user last changed the lead (lead.Service.Update).
+	EditedAt time.Time `dynamodbav:"edited_at,omitempty"`
 }
 
 type provenanceAttr struct {
@@ -73,6 +75,7 @@ func toLeadItem(l lead.Lead) leadItem {
 		it.CustomFields = map[string]string{}
 	}
 	it.LastInboundAt = l.LastInboundAt
+	it.EditedAt = l.EditedAt
 	it.Consent = l.Consent
 	if it.Consent == nil {
 		it.Consent = map[string]string{}
@@ -91,7 +94,7 @@ func (i leadItem) lead() lead.Lead {
 	l := lead.Lead{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Phone: i.Phone, Email: i.Email, Source: i.Source,
 		Status: lead.Status(i.Status), Tags: i.Tags, CustomFields: i.CustomFields, AssigneeID: i.AssigneeID,
 		CreatedBy: i.CreatedBy, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
-		LastInboundAt: i.LastInboundAt, Consent: i.Consent}
+		LastInboundAt: i.LastInboundAt, Consent: i.Consent, EditedAt: i.EditedAt}
 	if p := i.Provenance; p != nil {
 		l.Provenance = &lead.Provenance{IntegrationKind: p.IntegrationKind, IntegrationID: p.IntegrationID, LeadgenID: p.LeadgenID,
 			FormID: p.FormID, AdID: p.AdID, Fields: p.Fields}

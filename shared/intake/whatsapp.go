@@ -84,7 +84,7 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	if !ok {
 		at = p.now()
 	}
-	leadID, err := p.leadForPhone(ctx, orgID, phone, profileName, at)
+	leadID, err := p.leadForPhone(ctx, orgID, number, phone, profileName, at)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -125,8 +125,9 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	return at, nil
 }
 
-// leadForPhone finds the org's lead with this number or creates one.
-func (p *Processor) leadForPhone(ctx context.Context, orgID, phone, name string, at time.Time) (string, error) {
+// leadForPhone finds the org's lead with this number or creates one, from
+// the business number (phone_number_id) the person wrote to.
+func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name string, at time.Time) (string, error) {
 	id, err := p.Store.LeadIDByPhone(ctx, orgID, phone)
 	if err == nil {
 		return id, nil
@@ -143,7 +144,7 @@ func (p *Processor) leadForPhone(ctx context.Context, orgID, phone, name string,
 		// The person wrote, so WhatsApp's window is open from the moment the
 		// lead exists, before its message is stored.
 		LastInboundAt: at,
-		Provenance:    &lead.Provenance{IntegrationKind: string(integration.KindWhatsApp), Fields: []string{"name", "phone"}}}
+		Provenance:    &lead.Provenance{IntegrationKind: string(integration.KindWhatsApp), IntegrationID: number, Fields: []string{"name", "phone"}}}
 	if len(l.Name) > lead.MaxNameLen {
 		l.Name = l.Name[:lead.MaxNameLen]
 	}

@@ -63,6 +63,10 @@ type Lead struct {
 	Consent map[string]string
 	// Provenance records what came from Meta, for purges on disconnect.
 	Provenance *Provenance
+	// EditedAt is when a user of the business last changed the lead (zero:
+	// never). A lead nobody created or edited, with nothing but what Meta
+	// brought, is deleted whole when its integration's data is purged.
+	EditedAt time.Time
 }
 
 // Provenance says which integration a lead (and which of its fields) came from.

@@ -112,6 +112,9 @@ type Service struct {
 	DefaultRegion string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// StartPurge, when set, starts at once the purge of a deleted lead's
+	// history left for later (a job on the purges queue).
+	StartPurge func(ctx context.Context, orgID, leadID string) error
 }
 
 // updateAttempts bounds the re-reads of an update without a version.
@@ -283,6 +286,8 @@ func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version in
 	}
 	next.Version = old.Version + 1
 	next.UpdatedAt = s.now().UTC()
+	next.EditedAt = next.UpdatedAt
+	next.Provenance = ownFields(old.Provenance, changed)
 	if err := s.Store.UpdateLead(ctx, old, next); err != nil {
 		if errors.Is(err, ErrVersionMismatch) {
 			return Lead{}, errRetryUpdate
@@ -318,8 +323,25 @@ func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
 	}
 	if d.Pending {
 		details["purge"] = "pending"
+		// The rest of the history goes at once, in a purge job; the
+		// retention function's hourly run is the safety net.
+		if s.StartPurge != nil && s.StartPurge(ctx, l.OrgID, l.ID) == nil {
+			details["purge"] = "started"
+		}
 	}
 	s.Audit.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadDelete, TargetType: "lead", TargetID: l.ID,
 		Details: details})
 	return nil
+}
+
+// ownFields returns p without the fields a user set (they are the
+// business's data now, not Meta's), or p itself when none of them came
+// from Meta.
+func ownFields(p *Provenance, changed []string) *Provenance {
+	if p == nil || len(p.Fields) == 0 {
+		return p
+	}
+	out := *p
+	out.Fields = slices.DeleteFunc(slices.Clone(p.Fields), func(f string) bool { return slices.Contains(changed, f) })
+	return &out
 }

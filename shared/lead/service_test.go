@@ -19,6 +19,8 @@ type memStore struct {
 	leads      map[string]lead.Lead
 	mismatches int
 	updates    int
+	// pending makes deletes leave their history to the purge job.
+	pending bool
 }
 
 func (m *memStore) CreateLead(_ context.Context, l lead.Lead) error {
@@ -49,7 +51,7 @@ func (m *memStore) UpdateLead(_ context.Context, old, next lead.Lead) error {
 
 func (m *memStore) DeleteLead(_ context.Context, l lead.Lead) (lead.Deletion, error) {
 	delete(m.leads, l.ID)
-	return lead.Deletion{Counts: map[string]int{"lead": 1}}, nil
+	return lead.Deletion{Counts: map[string]int{"lead": 1}, Pending: m.pending}, nil
 }
 
 func (m *memStore) ListLeads(_ context.Context, orgID string, f lead.Filter, _ int, _ page.Cursor) (lead.Page, error) {
@@ -217,5 +219,43 @@ func TestServiceUpdate(t *testing.T) {
 	f.store.mismatches, f.store.updates = 1, 0
 	if _, err := f.svc.Update(ctx, as(f.agent), l.ID, 2, lead.Patch{Name: &name}); !errors.Is(err, lead.ErrVersionMismatch) || f.store.updates != 1 {
 		t.Fatalf("conflict with a version: %v after %d writes", err, f.store.updates)
+	}
+}
+
+// An edit marks the lead as worked on and takes the fields the user set
+// out of its Meta provenance; a delete that leaves history starts the
+// purge job at once.
+func TestServiceEditOwnershipAndPurgeStart(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	l, err := f.svc.Create(ctx, as(f.owner), lead.Lead{Name: "Meta Name", Phone: "9876543210"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := f.store.leads[l.ID]
+	stored.Provenance = &lead.Provenance{IntegrationKind: "facebook_page", IntegrationID: "1", Fields: []string{"name", "phone", "budget"}}
+	f.store.leads[l.ID] = stored
+	name := "Own Name"
+	next, err := f.svc.Update(ctx, as(f.owner), l.ID, 0, lead.Patch{Name: &name})
+	if err != nil || next.EditedAt.IsZero() || len(next.Provenance.Fields) != 2 || next.Provenance.Fields[0] != "phone" {
+		t.Fatalf("after an edit: %+v, %v", next.Provenance, err)
+	}
+	if len(stored.Provenance.Fields) != 3 {
+		t.Fatal("the edit changed the old lead's provenance")
+	}
+	var started []string
+	f.svc.StartPurge = func(_ context.Context, orgID, leadID string) error {
+		started = append(started, orgID+"/"+leadID)
+		return nil
+	}
+	f.store.pending = true
+	if err := f.svc.Delete(ctx, as(f.owner), l.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(started) != 1 || started[0] != "o1/"+l.ID {
+		t.Fatalf("purges started %v", started)
+	}
+	if last := (*f.trail)[len(*f.trail)-1]; last.Details["purge"] != "started" {
+		t.Fatalf("delete audit %+v", last)
 	}
 }

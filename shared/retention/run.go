@@ -78,6 +78,12 @@ type Runner struct {
 	// Closed, when set, is the store of the closed org purge job
 	// (PurgeClosedOrgs, orgpurge.go).
 	Closed ClosedOrgStore
+	// Integrations, when set, is the store of the integration purge job
+	// (PurgeIntegrations, integrationpurge.go).
+	Integrations IntegrationPurgeStore
+	// Continue, when set, puts a queued job that stopped before its
+	// deadline back on the purges queue (RunJob, jobs.go).
+	Continue Enqueuer
 }
 
 // Runner defaults.
@@ -252,7 +258,10 @@ func (r *Runner) sanitizeOrg(ctx context.Context, orgID string, cutoff time.Time
 			if err := lim.wait(ctx); err != nil {
 				return count, fmt.Errorf("retention of org %s: %w", orgID, err)
 			}
-			ok, err := r.Store.PutSanitized(ctx, Sanitize(m, r.now()))
+			// The write itself is not cancelled: one cut off in flight
+			// may have been applied without being counted. The deadline
+			// is checked before it, with Margin to spare.
+			ok, err := r.Store.PutSanitized(context.WithoutCancel(ctx), Sanitize(m, r.now()))
 			if err != nil {
 				return count, fmt.Errorf("sanitize message %s of org %s: %w", m.ID, orgID, err)
 			}

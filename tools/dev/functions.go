@@ -73,8 +73,9 @@ func buildHandlers(ctx context.Context, log *slog.Logger) (runner.Handlers, erro
 		return runner.Handlers{}, fmt.Errorf("build retention: %w", err)
 	}
 	return runner.Handlers{
-		HTTP:     map[string]apigw.HandlerFunc{"api": api, "webhook": hook},
-		Queue:    map[string]runner.SQSHandler{"ingest": runner.SQSHandler(ing), "sender": runner.SQSHandler(snd)},
-		Schedule: map[string]runner.ScheduleHandler{"backfill": runner.ScheduleHandler(bf), "retention": runner.ScheduleHandler(ret)},
+		HTTP: map[string]apigw.HandlerFunc{"api": api, "webhook": hook},
+		Queue: map[string]runner.SQSHandler{"ingest": runner.SQSHandler(ing), "sender": runner.SQSHandler(snd),
+			"retention": ret.Queue},
+		Schedule: map[string]runner.ScheduleHandler{"backfill": runner.ScheduleHandler(bf), "retention": ret.Schedule},
 	}, nil
 }

@@ -29,11 +29,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/retention"
+	"github.com/leadluence/backend/shared/suppression"
 	"github.com/leadluence/backend/tools/devstack"
 )
 
@@ -51,8 +54,10 @@ run   applies every due job at the as-of time, with a progress bar (plain
       lines when stdout is not a terminal) and a summary, at most -rate items
       a second. Idempotent: a second run finds nothing left. Interrupted, it
       saves a checkpoint; the next run (this command or the hourly schedule)
-      resumes that run, at its as-of time. Then it purges every org closed
-      more than 90 days before the as-of time (a receipt stays).
+      resumes that run, at its as-of time. Then it runs the purge jobs:
+      disconnected integrations' Meta data, deleted leads' remaining
+      history, and every org closed more than 90 days before the as-of
+      time (a receipt stays).
 
 register  files, once, what was written before the data lifecycle existed:
       orgs without retention settings (given the defaults), intact messages
@@ -78,6 +83,9 @@ type options struct {
 	table string
 	rate  float64
 	local bool
+	// key opens the suppression key (run: deleting leads keeps their
+	// opt-outs under keyed hashes).
+	key string
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -100,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	r := &retention.Runner{Store: store, Audit: store, Rate: o.rate, Margin: time.Millisecond,
-		Log: log, Closed: store}
+		Log: log, Closed: store, Purges: store, Integrations: store}
 	switch o.cmd {
 	case "plan":
 		err = plan(ctx, r, o.asOf, stdout)
@@ -169,6 +177,18 @@ func apply(ctx context.Context, r *retention.Runner, asOf time.Time, w io.Writer
 		resumed = " (resumed a checkpoint)"
 	}
 	fmt.Fprintf(w, "as of %s%s: %d sanitized in %d orgs, %s\n", res.AsOf.Format(time.RFC3339), resumed, res.Total(), len(res.Orgs), state)
+	// Then the purge of disconnected integrations' Meta data.
+	ir, err := r.PurgeIntegrations(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "integration purges finished: %d of %d (%d items), %s\n", ir.Finished, ir.Integrations, ir.Items, doneOr(ir.Complete))
+	// Then what deleted leads left behind.
+	lr, err := r.PurgeLeads(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "deleted leads purged: %d of %d (%d items), %s\n", lr.Finished, lr.Leads, lr.Items, doneOr(lr.Complete))
 	// Then the purge of orgs closed longer than the reopen window.
 	pr, err := r.PurgeClosedOrgs(ctx, asOf)
 	if err != nil {
@@ -180,6 +200,14 @@ func apply(ctx context.Context, r *retention.Runner, asOf time.Time, w io.Writer
 	}
 	fmt.Fprintf(w, "closed orgs purged: %d of %d (%d items), %s\n", pr.Finished, pr.Orgs, pr.Items, state)
 	return nil
+}
+
+// doneOr says whether a purge job finished what it found.
+func doneOr(complete bool) string {
+	if complete {
+		return "complete"
+	}
+	return "stopped; the next run goes on"
 }
 
 // bar draws a run's progress: in place on a terminal, one line per org
@@ -252,7 +280,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	prefix := fs.String("prefix", "", "name prefix of the table, as given to tools/provision (make dev: \"\")")
 	fs.StringVar(&o.table, "table", "", "the table's name (a deployed stack's; default the topology's, with -prefix)")
 	fs.Float64Var(&o.rate, "rate", retention.DefaultRate, "most items handled a second")
-	fs.BoolVar(&o.local, "local", false, "use the DynamoDB Local of make dev ("+localDynamoDB+", dummy credentials)")
+	fs.BoolVar(&o.local, "local", false, "use the DynamoDB Local and local-kms of make dev ("+localDynamoDB+", dummy credentials)")
+	fs.StringVar(&o.key, "key", "alias/"+topology.Default().Key.Alias, "the KMS key that seals the suppression key (run: the integration purge deletes leads, keeping their opt-outs)")
 	fs.Usage = func() {
 		var flags strings.Builder
 		fs.SetOutput(&flags)
@@ -308,5 +337,22 @@ func newStore(ctx context.Context, o options, log *slog.Logger) (*dynamostore.St
 			do.BaseEndpoint = aws.String(localDynamoDB)
 		}
 	}, dynamostore.ClientOptions)
-	return dynamostore.New(db, o.table), nil
+	store := dynamostore.New(db, o.table)
+	if o.cmd != "run" {
+		return store, nil
+	}
+	keys := kms.NewFromConfig(cfg, func(ko *kms.Options) {
+		if o.local {
+			ko.BaseEndpoint = aws.String(devstack.DevURL(devstack.DevPorts.KMS))
+		}
+	})
+	contacts, err := suppression.Open(ctx, store, envelope.New(keys, o.key, envelope.Options{}))
+	if err != nil {
+		// The content and closed org jobs need no key; a lead delete
+		// without it fails and stays pending for a later run.
+		log.WarnContext(ctx, "suppression key not opened: lead deletes will wait", "err", err)
+	} else if contacts != nil {
+		store.UseSuppression(contacts)
+	}
+	return store, nil
 }

@@ -15,8 +15,10 @@ import (
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/retention"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
@@ -172,5 +174,30 @@ func TestRunPurgesClosedOrgs(t *testing.T) {
 	}
 	if rc, ok, err := s.DeletionReceipt(ctx, orgID); err != nil || !ok || rc.PurgedAt.IsZero() || rc.Counts["user"] != 1 {
 		t.Fatalf("receipt %+v %v %v", rc, ok, err)
+	}
+}
+
+// A run also finishes the purge of a disconnected integration.
+func TestRunPurgesDisconnectedIntegrations(t *testing.T) {
+	ctx := context.Background()
+	res := devstacktest.Fresh(t)
+	s := dynamostore.New(dynamodb.NewFromConfig(res.AWS), res.TableName)
+	orgID := ulid.Make().String()
+	if err := s.ConnectIntegration(ctx, integration.Integration{OrgID: orgID, Kind: integration.KindFacebookPage, ExternalID: "9090",
+		Name: "Page", SealedToken: []byte("x"), ConnectedAt: time.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DisconnectIntegration(ctx, orgID, integration.KindFacebookPage, "9090", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs strings.Builder
+	if code := run([]string{"run", "-table", res.TableName}, &out, &errs); code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "integration purges finished: 1 of 1") || !strings.Contains(out.String(), "deleted leads purged: 0 of 0") {
+		t.Fatalf("run:\n%s", out.String())
+	}
+	if p, err := s.IntegrationPurges(ctx, orgID); err != nil || len(p) != 1 || p[0].State != retention.PurgeDone {
+		t.Fatalf("purge %+v, %v", p, err)
 	}
 }

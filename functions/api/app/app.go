@@ -42,6 +42,7 @@ import (
 	"github.com/leadluence/backend/shared/phone"
 	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/privacy"
+	"github.com/leadluence/backend/shared/retention"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
@@ -148,6 +149,19 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		}
 		return nil
 	}
+	// Purge jobs (retention.Job) start at once on the purges queue; the
+	// retention function consumes it (without the queue, its hourly run
+	// finds the pending purges).
+	var startPurge retention.Enqueuer
+	if cfg.PurgesQueueURL != "" {
+		purgesQueue := sqsqueue.New(queues, cfg.PurgesQueueURL)
+		startPurge = func(ctx context.Context, j retention.Job) error {
+			if err := purgesQueue.Send(ctx, j.Encode()); err != nil {
+				return fmt.Errorf("enqueue %s job: %w", j.Kind, err)
+			}
+			return nil
+		}
+	}
 	srv := httpapi.New(httpapi.Config{
 		Tokens: tokens,
 		Users:  store,
@@ -167,6 +181,13 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	})
 	api, kit := srv.API(), srv.Kit()
 	leadService := &lead.Service{Store: store, Users: store, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion}
+	var integrationPurge integrations.StartPurge
+	if startPurge != nil {
+		leadService.StartPurge = func(ctx context.Context, orgID, leadID string) error {
+			return startPurge(ctx, retention.Job{Kind: retention.JobKindLeadPurge, OrgID: orgID, LeadID: leadID})
+		}
+		integrationPurge = integrations.PurgeJob(startPurge)
+	}
 	// One template catalog for single sends, automations and campaigns, so
 	// that they share its short-lived template lists.
 	templates := &watemplate.Catalog{Source: graph, Opener: sealer, Cache: &watemplate.Cache{}}
@@ -180,8 +201,9 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences})
 	org.Register(api, kit, org.Deps{Retention: store, Throttle: store, HashEmail: auth.HashEmail,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
-			Activity: org.Activity{Integrations: store, Campaigns: store}}})
-	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue})
+			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})
+	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,
+		Purges: store, StartPurge: integrationPurge})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		EmailFrom:   cfg.EmailFrom,
 		Automations: automation.NewStore(store),

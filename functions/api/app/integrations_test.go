@@ -83,7 +83,7 @@ func TestIntegrations(t *testing.T) {
 
 	// Disconnect stops collection; the page is then free for another org.
 	expect(t, e.do(t, "DELETE", "/v1/integrations/facebook_page/104858765678112", manager.Access, nil), 403)
-	expect(t, e.do(t, "DELETE", "/v1/integrations/facebook_page/104858765678112", owner.Access, nil), 204)
+	expect(t, e.do(t, "DELETE", "/v1/integrations/facebook_page/104858765678112", owner.Access, nil), 202)
 	expect(t, e.do(t, "DELETE", "/v1/integrations/facebook_page/999", owner.Access, nil), 404)
 	list = e.do(t, "GET", "/v1/integrations", owner.Access, nil)
 	for _, it := range list.items() {

@@ -1,59 +1,196 @@
-// Package app wires the retention function: on an EventBridge schedule it
+// Package app wires the retention function. On an EventBridge schedule it
 // runs the due retention jobs (retention.Runner) against the table, at the
 // event's time, stopping before the Lambda's deadline with a checkpoint that
-// the next run resumes.
+// the next run resumes. From the purges queue it runs the purge jobs that
+// actions start at once (retention.Job): one Lambda, told apart by the
+// event's shape.
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/retention"
+	"github.com/leadluence/backend/shared/sqsqueue"
+	"github.com/leadluence/backend/shared/suppression"
 )
 
-// Handler is the scheduled handler.
-type Handler func(ctx context.Context, ev events.EventBridgeEvent) error
+// Handler is the retention function's handler: Invoke (lambda.Handler)
+// takes either event, Schedule and Queue one each (the local runner calls
+// them).
+type Handler struct {
+	runner *retention.Runner
+	dlq    *sqsqueue.Queue
+	log    *slog.Logger
+}
 
 // New returns the retention handler.
-func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, error) {
-	r, err := NewRunner(ctx, cfg, log, opts...)
+func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*Handler, error) {
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	r, err := newRunner(ctx, awsCfg, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context, ev events.EventBridgeEvent) error {
-		asOf := ev.Time
-		if asOf.IsZero() {
-			asOf = time.Now()
+	h := &Handler{runner: r, log: log}
+	if cfg.PurgesQueueURL != "" || cfg.PurgesDLQURL != "" {
+		queues := sqs.NewFromConfig(awsCfg)
+		if cfg.PurgesQueueURL != "" {
+			r.Continue = Enqueue(sqsqueue.New(queues, cfg.PurgesQueueURL))
 		}
-		res, err := r.Run(ctx, asOf)
-		log.InfoContext(ctx, "retention done", "as_of", res.AsOf, "orgs", len(res.Orgs), "sanitized", res.Total(),
-			"complete", res.Complete, "resumed", res.Resumed)
+		if cfg.PurgesDLQURL != "" {
+			h.dlq = sqsqueue.New(queues, cfg.PurgesDLQURL)
+		}
+	}
+	return h, nil
+}
+
+// Enqueue puts purge jobs on q (the purges queue).
+func Enqueue(q *sqsqueue.Queue) retention.Enqueuer {
+	return func(ctx context.Context, j retention.Job) error { return q.Send(ctx, j.Encode()) }
+}
+
+// Invoke implements lambda.Handler: an SQS batch (Records from aws:sqs)
+// runs its purge jobs and answers partial batch failures; anything else is
+// the scheduled event.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var probe struct {
+		Records []struct {
+			EventSource string `json:"eventSource"`
+		} `json:"Records"`
+	}
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		return nil, fmt.Errorf("retention: read event: %w", err)
+	}
+	if len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("retention: read SQS event: %w", err)
+		}
+		resp, err := h.Queue(ctx, ev)
 		if err != nil {
-			return fmt.Errorf("retention: %w", err)
+			return nil, err
 		}
-		// Then the lead purge job: deleted leads' remaining history.
-		pr, err := r.PurgeLeads(ctx)
-		log.InfoContext(ctx, "lead purge done", "leads", pr.Leads, "finished", pr.Finished, "items", pr.Items, "complete", pr.Complete)
+		out, err := json.Marshal(resp)
 		if err != nil {
-			return fmt.Errorf("retention: %w", err)
+			return nil, fmt.Errorf("retention: encode response: %w", err)
 		}
-		// Then the purge of orgs closed longer than the reopen window.
-		cr, err := r.PurgeClosedOrgs(ctx, asOf)
-		log.InfoContext(ctx, "closed org purge done", "orgs", cr.Orgs, "finished", cr.Finished, "items", cr.Items, "complete", cr.Complete)
+		return out, nil
+	}
+	var ev events.EventBridgeEvent
+	if !bytes.Equal(bytes.TrimSpace(payload), []byte("null")) {
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("retention: read scheduled event: %w", err)
+		}
+	}
+	if err := h.Schedule(ctx, ev); err != nil {
+		return nil, err
+	}
+	return []byte("null"), nil
+}
+
+// Queue runs the purge jobs of an SQS batch, one after the other. A body
+// that is not a job goes to the DLQ with its reason; a job that fails is
+// reported for a retry (partial batch failure); a job that stops before
+// the deadline leaves its pending item (and puts a continuation back).
+func (h *Handler) Queue(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	fail := func(r events.SQSMessage) {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+	}
+	for _, r := range ev.Records {
+		j, err := retention.ParseJob(r.Body)
+		var je *retention.JobError
+		if errors.As(err, &je) {
+			if h.dlq == nil {
+				h.log.ErrorContext(ctx, "purge job cannot be parsed and there is no DLQ", "message_id", r.MessageId, "reason", je.Reason)
+				fail(r)
+				continue
+			}
+			if derr := deadLetter(ctx, h.dlq, r, je.Reason); derr != nil {
+				h.log.ErrorContext(ctx, "dead-letter purge job", "message_id", r.MessageId, "err", derr)
+				fail(r)
+				continue
+			}
+			h.log.WarnContext(ctx, "purge job dead-lettered", "message_id", r.MessageId, "reason", je.Reason)
+			continue
+		}
+		res, err := h.runner.RunJob(ctx, j)
 		if err != nil {
-			return fmt.Errorf("retention: %w", err)
+			h.log.WarnContext(ctx, "purge job will be retried", "message_id", r.MessageId, "kind", j.Kind, "org", j.OrgID, "err", err)
+			fail(r)
+			continue
 		}
-		return nil
-	}, nil
+		h.log.InfoContext(ctx, "purge job done", "message_id", r.MessageId, "kind", j.Kind, "org", j.OrgID, "items", res.Items,
+			"finished", res.Done, "continued", res.Continued)
+	}
+	return resp, nil
+}
+
+// deadLetter moves a record to the DLQ itself, with why, so an operator
+// sees the reason (make dlq ARGS="list purges").
+func deadLetter(ctx context.Context, dlq *sqsqueue.Queue, r events.SQSMessage, reason string) error {
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	str := "String"
+	return dlq.SendWithAttributes(ctx, r.Body, map[string]sqstypes.MessageAttributeValue{
+		"failure_reason": {DataType: &str, StringValue: &reason},
+	})
+}
+
+// Schedule is the hourly run: every due job at the event's time.
+func (h *Handler) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
+	r, log := h.runner, h.log
+	asOf := ev.Time
+	if asOf.IsZero() {
+		asOf = time.Now()
+	}
+	res, err := r.Run(ctx, asOf)
+	log.InfoContext(ctx, "retention done", "as_of", res.AsOf, "orgs", len(res.Orgs), "sanitized", res.Total(),
+		"complete", res.Complete, "resumed", res.Resumed)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	// Then the integration purge job: disconnected integrations' Meta data.
+	ir, err := r.PurgeIntegrations(ctx)
+	log.InfoContext(ctx, "integration purge done", "integrations", ir.Integrations, "finished", ir.Finished, "items", ir.Items, "complete", ir.Complete)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	// Then the lead purge job: deleted leads' remaining history.
+	pr, err := r.PurgeLeads(ctx)
+	log.InfoContext(ctx, "lead purge done", "leads", pr.Leads, "finished", pr.Finished, "items", pr.Items, "complete", pr.Complete)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	// Then the purge of orgs closed longer than the reopen window.
+	cr, err := r.PurgeClosedOrgs(ctx, asOf)
+	log.InfoContext(ctx, "closed org purge done", "orgs", cr.Orgs, "finished", cr.Finished, "items", cr.Items, "complete", cr.Complete)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	return nil
 }
 
 // NewRunner returns the runner the handler uses, over the table cfg names.
@@ -66,6 +203,17 @@ func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
+	return newRunner(ctx, awsCfg, cfg, log)
+}
+
+func newRunner(ctx context.Context, awsCfg aws.Config, cfg config.Retention, log *slog.Logger) (*retention.Runner, error) {
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), cfg.TableName)
-	return &retention.Runner{Store: store, Audit: store, Log: log, Rate: cfg.Rate, Margin: cfg.Margin, Purges: store, Closed: store}, nil
+	if cfg.KeyID != "" {
+		// Deleting a lead keeps its opt-outs under keyed hashes. The key
+		// may not exist yet at this cold start: it is looked up again
+		// until it does.
+		store.UseLazySuppression(&suppression.Lazy{Store: store, Sealer: envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{})})
+	}
+	return &retention.Runner{Store: store, Audit: store, Log: log, Rate: cfg.Rate, Margin: cfg.Margin, Purges: store, Closed: store,
+		Integrations: store}, nil
 }

@@ -188,7 +188,7 @@ func TestContentLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h(e.ctx, events.EventBridgeEvent{Time: asOf}); err != nil {
+	if err := h.Schedule(e.ctx, events.EventBridgeEvent{Time: asOf}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range ages {

@@ -17,6 +17,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/retention"
 )
 
 // Store is what the integration routes need from storage.
@@ -50,6 +51,29 @@ type Deps struct {
 	Graph   Graph
 	Sealer  Sealer
 	Requeue Requeue
+	// Purges, when set, shows each integration's purge progress.
+	Purges PurgeProgress
+	// StartPurge, when set, starts the purge a disconnection recorded at
+	// once (a job on the purges queue); without it, or when it fails, the
+	// retention function's hourly run picks it up.
+	StartPurge StartPurge
+}
+
+// PurgeProgress reads the purges of an org's disconnected integrations
+// (dynamostore.Store).
+type PurgeProgress interface {
+	IntegrationPurges(ctx context.Context, orgID string) ([]retention.IntegrationPurge, error)
+}
+
+// StartPurge puts the purge job of a disconnected integration on the
+// purges queue.
+type StartPurge func(ctx context.Context, orgID string, kind integration.Kind, externalID string) error
+
+// PurgeJob is the purge job the functions' wiring adapts an Enqueuer to.
+func PurgeJob(enqueue retention.Enqueuer) StartPurge {
+	return func(ctx context.Context, orgID string, kind integration.Kind, externalID string) error {
+		return enqueue(ctx, retention.Job{Kind: retention.JobKindIntegrationPurge, OrgID: orgID, IntegrationKind: string(kind), IntegrationID: externalID})
+	}
 }
 
 // IntegrationOut is an integration as the API shows it: never its token.
@@ -65,6 +89,63 @@ type IntegrationOut struct {
 	LastEventAt        *time.Time `json:"last_event_at"`
 	DroppedEvents      int        `json:"dropped_events" doc:"Events received after disconnection and not stored."`
 	MessagesPerSecond  *int       `json:"messages_per_second,omitempty" doc:"WhatsApp numbers: the send rate the sender keeps to; absent means the default (80, Meta's standard throughput)."`
+	Purge              *PurgeOut  `json:"purge,omitempty" doc:"After a disconnection: the purge of the Meta data the integration brought before it."`
+}
+
+// PurgeOut is the progress of a disconnected integration's purge.
+type PurgeOut struct {
+	State          string         `json:"state" enum:"pending,running,done"`
+	DisconnectedAt time.Time      `json:"disconnected_at" doc:"Only what was collected before this time is purged; a reconnection keeps what it collects."`
+	StartedAt      *time.Time     `json:"started_at,omitempty"`
+	FinishedAt     *time.Time     `json:"finished_at,omitempty"`
+	Counts         map[string]int `json:"counts" doc:"Items removed so far, by kind (lead, message, status_event, wamid, activity, lead_meta_field, parked_event, ...)."`
+}
+
+func purgeOut(p retention.IntegrationPurge) *PurgeOut {
+	out := &PurgeOut{State: p.State, DisconnectedAt: p.DisconnectedAt, Counts: p.Counts}
+	if out.Counts == nil {
+		out.Counts = map[string]int{}
+	}
+	if !p.StartedAt.IsZero() {
+		t := p.StartedAt
+		out.StartedAt = &t
+	}
+	if !p.FinishedAt.IsZero() {
+		t := p.FinishedAt
+		out.FinishedAt = &t
+	}
+	return out
+}
+
+// DisconnectOut says what a disconnection stopped and what it purges.
+type DisconnectOut struct {
+	Kind   string `json:"kind" enum:"facebook_page,whatsapp"`
+	ID     string `json:"id"`
+	Status string `json:"status" enum:"disconnected"`
+	// Purge is what will be deleted.
+	Purge DisconnectPurge `json:"purge"`
+}
+
+// DisconnectPurge is the purge a disconnection starts.
+type DisconnectPurge struct {
+	State     string    `json:"state" enum:"pending"`
+	Started   bool      `json:"started" doc:"True when the purge job was queued and runs now; false when the hourly run will pick it up."`
+	Before    time.Time `json:"collected_before" doc:"Only data collected before this time (the disconnection) is purged."`
+	Deletes   []string  `json:"deletes" doc:"The kinds of data that will be deleted."`
+	Keeps     []string  `json:"keeps" doc:"What stays."`
+	Progress  string    `json:"progress" doc:"Where to follow it."`
+	LeadsRule string    `json:"leads_rule"`
+}
+
+// purgeKinds names what the purge of an integration of kind deletes.
+func purgeKinds(kind integration.Kind) []string {
+	common := []string{"events parked for this integration", "the profile Meta gave for it (name, WABA id, display number, forms)"}
+	if kind == integration.KindWhatsApp {
+		return append([]string{"WhatsApp messages on this number, with their status logs, provider ids and media references",
+			"the name and phone of leads this number created"}, common...)
+	}
+	return append([]string{"Lead Ads answers of leads this page created (the fields and custom fields from the form)",
+		"Lead Ads activities from this page on any lead"}, common...)
 }
 
 // PageIn connects a Facebook page for Lead Ads.
@@ -127,7 +208,7 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	}, s.listIntegrations)
 	huma.Register(api, huma.Operation{
 		OperationID: "disconnect-integration", Method: http.MethodDelete, Path: "/v1/integrations/{kind}/{id}", Tags: []string{"integrations"},
-		Summary: "Disconnect: stop all further collection at once (owner, admin)", DefaultStatus: http.StatusNoContent,
+		Summary: "Disconnect: stop all further collection at once and purge the Meta data it brought (owner, admin)", DefaultStatus: http.StatusAccepted,
 		Security: httpapi.BearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.disconnectIntegration)
 	huma.Register(api, huma.Operation{
@@ -266,9 +347,23 @@ func (s *server) listIntegrations(ctx context.Context, _ *struct{}) (*struct {
 			Items []IntegrationOut `json:"items"`
 		}
 	}{}
+	purges := map[string]retention.IntegrationPurge{}
+	if s.deps.Purges != nil {
+		ps, err := s.deps.Purges.IntegrationPurges(ctx, httpapi.Caller(ctx).User.OrgID)
+		if err != nil {
+			return nil, s.Internal(ctx, "list integration purges", err)
+		}
+		for _, p := range ps {
+			purges[p.Kind+"#"+p.ExternalID] = p
+		}
+	}
 	out.Body.Items = make([]IntegrationOut, 0, len(list))
 	for _, in := range list {
-		out.Body.Items = append(out.Body.Items, integrationOut(in))
+		o := integrationOut(in)
+		if p, ok := purges[string(in.Kind)+"#"+in.ExternalID]; ok {
+			o.Purge = purgeOut(p)
+		}
+		out.Body.Items = append(out.Body.Items, o)
 	}
 	return out, nil
 }
@@ -276,21 +371,38 @@ func (s *server) listIntegrations(ctx context.Context, _ *struct{}) (*struct {
 func (s *server) disconnectIntegration(ctx context.Context, in *struct {
 	Kind string `path:"kind" enum:"facebook_page,whatsapp"`
 	ID   string `path:"id" maxLength:"64"`
-}) (*struct{}, error) {
+}) (*disconnectOutput, error) {
 	if err := s.mayManageIntegrations(ctx, "integration.disconnect", in.ID); err != nil {
 		return nil, err
 	}
 	p := httpapi.Caller(ctx)
-	err := s.deps.Store.DisconnectIntegration(ctx, p.User.OrgID, integration.Kind(in.Kind), in.ID, s.Now())
+	at := s.Now().UTC()
+	err := s.deps.Store.DisconnectIntegration(ctx, p.User.OrgID, integration.Kind(in.Kind), in.ID, at)
 	if errors.Is(err, integration.ErrNotFound) {
 		return nil, httpapi.NotFound("integration")
 	}
 	if err != nil {
 		return nil, s.Internal(ctx, "disconnect integration", err)
 	}
-	s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "integration.disconnect", TargetType: in.Kind, TargetID: in.ID})
-	return nil, nil
+	started := false
+	if s.deps.StartPurge != nil {
+		if err := s.deps.StartPurge(ctx, p.User.OrgID, integration.Kind(in.Kind), in.ID); err != nil {
+			s.Log().ErrorContext(ctx, "start integration purge; the hourly run picks it up", "err", err)
+		} else {
+			started = true
+		}
+	}
+	s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "integration.disconnect", TargetType: in.Kind, TargetID: in.ID,
+		Details: map[string]string{"purge_started": strconv.FormatBool(started)}})
+	return &disconnectOutput{Body: DisconnectOut{Kind: in.Kind, ID: in.ID, Status: string(integration.StatusDisconnected), Purge: DisconnectPurge{
+		State: retention.PurgePending, Started: started, Before: at, Deletes: purgeKinds(integration.Kind(in.Kind)),
+		Keeps:     []string{"what the business entered or sent (edits, notes, email messages) and data collected after a reconnection", "opt-outs, as keyed hashes"},
+		Progress:  "GET /v1/integrations: the integration's purge (state, counts, finished_at)",
+		LeadsRule: "a lead this integration created that nobody in the business created, edited or emailed is deleted whole; other leads keep the business's data and lose the Meta fields and items",
+	}}}, nil
 }
+
+type disconnectOutput struct{ Body DisconnectOut }
 
 func (s *server) updateIntegration(ctx context.Context, in *struct {
 	Kind string `path:"kind" enum:"facebook_page,whatsapp"`

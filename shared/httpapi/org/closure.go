@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -191,6 +192,14 @@ type Activity struct {
 		ListCampaigns(ctx context.Context, orgID string, limit int, from page.Cursor) ([]campaign.Campaign, page.Cursor, error)
 		SetCampaignStatus(ctx context.Context, orgID, id, from, to string, at time.Time) error
 	}
+	// StartPurge, when set, starts at once the purge of the Meta data of
+	// each integration the closure disconnects (disconnecting records it;
+	// the privacy policy deletes it on disconnection or closure, whichever
+	// comes first). A failure leaves it to the retention function's
+	// hourly run.
+	StartPurge func(ctx context.Context, orgID string, kind integration.Kind, externalID string) error
+	// Log, when set, reports a purge that could not be started.
+	Log *slog.Logger
 }
 
 var _ account.OrgActivity = Activity{}
@@ -210,6 +219,11 @@ func (a Activity) StopOrgActivity(ctx context.Context, orgID string, at time.Tim
 			return nIn, nCamp, fmt.Errorf("disconnect %s %s: %w", in.Kind, in.ExternalID, err)
 		}
 		nIn++
+		if a.StartPurge != nil {
+			if err := a.StartPurge(ctx, orgID, in.Kind, in.ExternalID); err != nil && a.Log != nil {
+				a.Log.ErrorContext(ctx, "start integration purge; the hourly run picks it up", "kind", in.Kind, "id", in.ExternalID, "err", err)
+			}
+		}
 	}
 	var from page.Cursor
 	for {

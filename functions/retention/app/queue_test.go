@@ -1,0 +1,98 @@
+package app_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/leadluence/backend/functions/retention/app"
+	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/retention"
+	"github.com/leadluence/backend/shared/suppression"
+)
+
+// A purge job from the queue runs at once through the one Lambda handler
+// (told apart from the schedule by its shape); a body that is not a job
+// is dead-lettered with its reason, not retried.
+func TestPurgeJobFromTheQueue(t *testing.T) {
+	e := newEnv(t)
+	sealer := envelope.New(kms.NewFromConfig(e.res.AWS), e.res.KeyID, envelope.Options{})
+	if _, err := suppression.LoadKey(e.ctx, e.store, sealer); err != nil {
+		t.Fatal(err)
+	}
+	org := ulid.Make().String()
+	if err := e.store.ConnectIntegration(e.ctx, integration.Integration{OrgID: org, Kind: integration.KindWhatsApp, ExternalID: "4242",
+		SealedToken: []byte("x"), ConnectedAt: time.Now().Add(-time.Hour), UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	l := lead.Lead{ID: ulid.Make().String(), OrgID: org, Name: "From WhatsApp", Phone: "+919800000020", Source: "whatsapp", Status: lead.StatusNew,
+		Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: now, UpdatedAt: now, Version: 1,
+		Provenance: &lead.Provenance{IntegrationKind: "whatsapp", IntegrationID: "4242", Fields: []string{"name", "phone"}}}
+	if err := e.store.CreateLead(e.ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.DisconnectIntegration(e.ctx, org, integration.KindWhatsApp, "4242", time.Now().Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Retention{TableName: e.res.TableName, KeyID: e.res.KeyID, Rate: 1000, Margin: time.Second,
+		PurgesQueueURL: e.res.QueueURLs["purges"], PurgesDLQURL: e.res.QueueURLs["purges-dlq"]}
+	h, err := app.New(e.ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := retention.Job{Kind: retention.JobKindIntegrationPurge, OrgID: org, IntegrationKind: "whatsapp", IntegrationID: "4242"}
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "ok", EventSource: "aws:sqs", Body: job.Encode()},
+		{MessageId: "bad", EventSource: "aws:sqs", Body: `{"kind":"shred_everything","org_id":"` + org + `"}`},
+	}}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Invoke(e.ctx, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("response %s, %v", out, err)
+	}
+	if _, err := e.store.GetLead(e.ctx, org, l.ID); err != lead.ErrNotFound {
+		t.Fatalf("the Meta-only lead after the job: %v", err)
+	}
+	purges, err := e.store.IntegrationPurges(e.ctx, org)
+	if err != nil || len(purges) != 1 || purges[0].State != retention.PurgeDone {
+		t.Fatalf("purge record %+v, %v", purges, err)
+	}
+	q := sqs.NewFromConfig(e.res.AWS)
+	dlq := e.res.QueueURLs["purges-dlq"]
+	got, err := q.ReceiveMessage(e.ctx, &sqs.ReceiveMessageInput{QueueUrl: &dlq, MaxNumberOfMessages: 2, WaitTimeSeconds: 1,
+		MessageAttributeNames: []string{"All"}})
+	if err != nil || len(got.Messages) != 1 {
+		t.Fatalf("dlq has %d messages (%v), want 1", len(got.Messages), err)
+	}
+	if reason := aws.ToString(got.Messages[0].MessageAttributes["failure_reason"].StringValue); !strings.Contains(reason, "unknown kind") {
+		t.Fatalf("dlq reason %q", reason)
+	}
+	// The same handler takes the scheduled event.
+	if _, err := h.Invoke(e.ctx, []byte(`{"source":"aws.events","detail-type":"Scheduled Event","time":"2027-06-01T00:00:00Z"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// A job run twice finds nothing left.
+	if _, err := h.Queue(e.ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "again", Body: job.Encode()}}}); err != nil {
+		t.Fatal(err)
+	}
+}
