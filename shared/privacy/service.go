@@ -120,6 +120,11 @@ type Service struct {
 	// ChunkSize is the compressed bytes of one stored export chunk
 	// (default DefaultChunkSize).
 	ChunkSize int
+	// StartPurge, when set, starts at once the purge of an erased lead's
+	// history that was too long to remove in the request (the retention
+	// function's lead purge job, as lead.Service.StartPurge); without it,
+	// or when it fails, the hourly run finishes it.
+	StartPurge func(ctx context.Context, orgID, leadID string) error
 }
 
 // DefaultChunkSize keeps a chunk item well below DynamoDB's 400 KB item
@@ -468,7 +473,7 @@ func (s *Service) correct(ctx context.Context, a lead.Actor, r *Request, leads [
 // pseudonymizes those requests and r.
 func (s *Service) erase(ctx context.Context, a lead.Actor, r *Request, leads []lead.Lead) error {
 	receipt := map[string]int{}
-	pending := false
+	pending, started := false, false
 	for _, l := range leads {
 		d, err := s.deleteLead(ctx, l)
 		if errors.Is(err, lead.ErrVersionMismatch) {
@@ -482,7 +487,12 @@ func (s *Service) erase(ctx context.Context, a lead.Actor, r *Request, leads []l
 		for k, v := range d.Counts {
 			receipt[k] += v
 		}
-		pending = pending || d.Pending
+		if d.Pending {
+			pending = true
+			if s.StartPurge != nil && s.StartPurge(ctx, l.OrgID, l.ID) == nil {
+				started = true
+			}
+		}
 	}
 	n, chunks, err := s.pseudonymizeOthers(ctx, a, *r)
 	if err != nil {
@@ -501,8 +511,12 @@ func (s *Service) erase(ctx context.Context, a lead.Actor, r *Request, leads []l
 	}
 	if pending {
 		// The rest of a long history is removed by the retention
-		// function's lead purge job (the lead itself is gone already).
+		// function's lead purge job (the lead itself is gone already):
+		// started at once, or by the next hourly run.
 		details["purge"] = "pending"
+		if started {
+			details["purge"] = "started"
+		}
 		receipt["purge_pending"] = 1
 	}
 	s.event(r, a.User.ID, EventErased, details)

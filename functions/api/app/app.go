@@ -215,6 +215,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	// through the lead rules, erased through the lead delete path; the
 	// person is named in records by the suppression key's keyed hash.
 	privacyapi.Register(api, kit, privacyapi.Deps{Requests: &privacy.Service{Store: store, Leads: store, History: store,
-		Corrector: leadService, Hasher: contacts, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion}})
+		Corrector: leadService, Hasher: contacts, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
+		StartPurge: leadService.StartPurge}})
 	return srv, nil
 }

@@ -43,10 +43,9 @@ type Handler struct {
 
 // New returns the retention handler.
 func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*Handler, error) {
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log})}, opts...)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadAWS(ctx, log, opts)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, err
 	}
 	r, err := newRunner(ctx, awsCfg, cfg, log)
 	if err != nil {
@@ -195,15 +194,24 @@ func (h *Handler) Schedule(ctx context.Context, ev events.EventBridgeEvent) erro
 
 // NewRunner returns the runner the handler uses, over the table cfg names.
 func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*retention.Runner, error) {
-	// The app id names the function in the User-Agent of its AWS calls
-	// (app/leadluence-retention): CloudTrail and the local call log
-	// (tools/devstack) tell the functions apart by it.
+	awsCfg, err := loadAWS(ctx, log, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newRunner(ctx, awsCfg, cfg, log)
+}
+
+// loadAWS loads the function's AWS configuration. The app id names the
+// function in the User-Agent of its AWS calls (app/leadluence-retention):
+// CloudTrail and the local call log (tools/devstack) tell the functions
+// apart by it.
+func loadAWS(ctx context.Context, log *slog.Logger, opts []func(*awsconfig.LoadOptions) error) (aws.Config, error) {
 	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-retention")}, opts...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
 	}
-	return newRunner(ctx, awsCfg, cfg, log)
+	return awsCfg, nil
 }
 
 func newRunner(ctx context.Context, awsCfg aws.Config, cfg config.Retention, log *slog.Logger) (*retention.Runner, error) {
