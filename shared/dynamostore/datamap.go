@@ -456,7 +456,7 @@ func DataMap() []ItemKind {
 		{Name: "pending integration purge", Item: pendingIntegrationPurgeItem{}, PK: "PURGE#INTEGRATIONS", SK: "<org>#<kind>#<page or phone_number_id>",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "kind": sysF, "external_id": metaF,
 				"disconnected_at": sysF},
-			Retention: []Retention{{RuleDeleted, "when the integration's purge is done"}},
+			Retention: []Retention{{RuleDeleted, "when the integration's purge is done"}, closure},
 			Readers:   readSystem + "; the retention function lists them"},
 	}
 }

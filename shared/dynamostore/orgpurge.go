@@ -19,7 +19,7 @@ import (
 // with its messages' provider id partitions (PurgeLead), the leads whose
 // deletion was still pending, each user's login email guard and sessions
 // with their refresh tokens, the integration owner items and parked events
-// of its integrations, the claim of its sender address, and its audit
+// of its integrations and its integration purges still pending, the claim of its sender address, and its audit
 // partition. What stays is a deletion receipt (DELETED#ORGS / <org>): the
 // org id, when it was closed and purged, and the counts removed by kind.
 //
@@ -162,10 +162,39 @@ func (p *orgPurge) run(ctx context.Context) (bool, error) {
 	if done, err := p.pendingLeads(ctx); err != nil || !done {
 		return false, err
 	}
+	if done, err := p.pendingIntegrations(ctx); err != nil || !done {
+		return false, err
+	}
 	if done, err := p.partition(ctx); err != nil || !done {
 		return false, err
 	}
 	return p.plain(ctx, auditPK(p.org))
+}
+
+// pendingIntegrations removes the org's integration purges still pending
+// (PURGE#INTEGRATIONS / <org>#...): the purge of the whole org removes
+// what they would have, and they name the org.
+func (p *orgPurge) pendingIntegrations(ctx context.Context) (bool, error) {
+	for !p.spent() {
+		out, err := p.s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName: &p.s.table, KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :org)"), ConsistentRead: aws.Bool(true),
+			Limit: aws.Int32(purgePage), ProjectionExpression: aws.String("PK, SK"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": &types.AttributeValueMemberS{Value: pendingIntegrationPurgePK}, ":org": &types.AttributeValueMemberS{Value: p.org + "#"},
+			},
+		})
+		if err != nil {
+			return false, fmt.Errorf("list pending integration purges of org %s: %w", p.org, err)
+		}
+		if len(out.Items) == 0 {
+			return true, nil
+		}
+		if err := p.s.batchDelete(ctx, out.Items); err != nil {
+			return false, fmt.Errorf("delete pending integration purges of org %s: %w", p.org, err)
+		}
+		p.count("pending_integration_purge", len(out.Items))
+	}
+	return false, nil
 }
 
 // pendingLeads finishes the org's leads whose deletion is still pending.

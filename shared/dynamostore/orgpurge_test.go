@@ -75,6 +75,15 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 	if err := s.ParkEvent(ctx, org, integration.KindWhatsApp, phoneID, "event-"+tag, []byte(`{"org":"`+org+`"}`)); err != nil {
 		t.Fatal(err)
 	}
+	// A second number, disconnected: its Meta data purge is still pending.
+	oldID := phoneID + "9"
+	if err := s.ConnectIntegration(ctx, integration.Integration{OrgID: org, Kind: integration.KindWhatsApp, ExternalID: oldID, Name: "Old number " + tag,
+		SealedToken: []byte("sealed"), ConnectedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DisconnectIntegration(ctx, org, integration.KindWhatsApp, oldID, now); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.PutEmailSender(ctx, account.EmailSender{OrgID: org, Email: "hello-" + tag + "@example.com", Status: account.SenderPending, CheckedAt: now}, ""); err != nil {
 		t.Fatal(err)
 	}

@@ -173,7 +173,7 @@ func TestErasureStartsThePurgeOfALongHistory(t *testing.T) {
 	if j, err := retention.ParseJob(jobs[0].Body); err != nil || j.Kind != retention.JobKindLeadPurge || j.LeadID != l.str("id") {
 		t.Fatalf("job %+v, %v", j, err)
 	}
-	if !strings.Contains(string(r.Raw), `"purge":"started"`) {
+	if !strings.Contains(r.Raw, `"purge":"started"`) {
 		t.Fatalf("the request's history does not say the purge started: %s", r.Raw)
 	}
 }
