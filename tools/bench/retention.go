@@ -548,7 +548,7 @@ func (r *retentionResult) markdown() string {
 	w("| closed org purge at the default rate (%.0f items a second configured), %s timeout, %s stop margin | **%d invocations** for the %d-item org: %.0f items each at the measured %.1f items/s (%d if the rate held) | measured: %d items in %d invocations with a %s deadline (%s each) |\n",
 		pq.Rate, pq.Timeout, pq.FnMargin, pq.invocationsFor(p.Items), p.Items, pq.perInvocation(), pq.PerSec, pq.invocationsAtRate(p.Items),
 		pq.Items, pq.Invocations, pq.Deadline, intsLine(pq.PerInvocation))
-	w("| purge of a deleted lead's history | the lead purge job (`PurgeLeads`) runs in the same invocation before the org purge, in the same steps of at most 100 items under the same rate; not measured on its own here | |\n")
+	w("| purge of a deleted lead's history | the lead purge job (`PurgeLeads`) runs in the same invocation before the org purge, in steps with the same 100-item budget under the same rate; not measured on its own here | |\n")
 	w("| export of a person's data | see [Privacy export](#privacy-export) | |\n\n")
 	w("A sweep with nothing due, on the same org as it grows (the due messages are not due yet at this as-of time):\n\n")
 	w("| messages in the org | RCU | reads | WCU | time | RCU ÷ RCU at %d |\n|---:|---:|---|---:|---:|---:|\n", r.Empty[0].Messages)
@@ -607,7 +607,7 @@ func (r *retentionResult) markdown() string {
 	w("takes %d invocations (%d if the steps kept to %.0f items a second: %.0f items each); the function is scheduled hourly,\n",
 		pq.invocationsFor(p.Items), pq.invocationsAtRate(p.Items), pq.Rate, pq.Rate*(pq.Timeout-pq.FnMargin).Seconds())
 	w("so the org is gone in the invocation %d hours after the first one that finds it due\n", pq.invocationsFor(p.Items)-1)
-	w("(more when the content sweep and the lead purge, which run first in the same invocation, use part of its time).\n")
+	w("(later when the content sweep and the lead purge, which run first in the same invocation, use part of its time).\n")
 	return b.String()
 }
 
