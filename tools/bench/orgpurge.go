@@ -181,12 +181,13 @@ func (e *retEnv) auditRecord(ctx context.Context, leadID string, at time.Time) e
 // scanTable reads the whole table (unmetered), 4 segments in parallel.
 func (e *retEnv) scanTable(ctx context.Context) ([]map[string]types.AttributeValue, error) {
 	const segments = 4
+	segs := [segments]int32{0, 1, 2, 3}
 	var (
 		mu  sync.Mutex
 		out []map[string]types.AttributeValue
 	)
 	err := parallel(ctx, segments, segments, func(seg int) error {
-		p := dynamodb.NewScanPaginator(e.db, &dynamodb.ScanInput{TableName: &e.table, Segment: aws.Int32(int32(seg)), TotalSegments: aws.Int32(segments)})
+		p := dynamodb.NewScanPaginator(e.db, &dynamodb.ScanInput{TableName: &e.table, Segment: aws.Int32(segs[seg]), TotalSegments: aws.Int32(segments)})
 		for p.HasMorePages() {
 			pg, err := p.NextPage(ctx)
 			if err != nil {
