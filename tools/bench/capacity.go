@@ -63,6 +63,9 @@ type itemWrite struct {
 	// Indexes is how many GSIs the item has keys for.
 	Indexes       int
 	Transactional bool
+	// Key is the item's PK and SK ("PK\x00SK", itemKey), for a write
+	// known by its key (an Update, Delete or ConditionCheck).
+	Key string
 
 	// table and key locate an item to read back after the call.
 	table string
@@ -228,7 +231,7 @@ func putItem(item map[string]types.AttributeValue, transactional bool) itemWrite
 // keyedItem is a write known by its key only; readBack says whether the
 // item should be read back after the call to size it.
 func keyedItem(action, table string, key map[string]types.AttributeValue, transactional, readBack bool) itemWrite {
-	w := itemWrite{Action: action, Label: itemLabel(key), Transactional: transactional}
+	w := itemWrite{Action: action, Label: itemLabel(key), Transactional: transactional, Key: itemKey(key)}
 	if readBack {
 		w.table, w.key = table, key
 	}

@@ -87,12 +87,16 @@ func main() {
 	flag.IntVar(&ro.Leads, "retention-leads", 1000, "leads the retention bench's messages are spread over")
 	flag.IntVar(&ro.RateN, "retention-rate-n", 1000, "due messages of the sweep at the default rate")
 	flag.IntVar(&ro.Workers, "retention-writers", 8, "parallel writers seeding the retention bench (after the timed baseline)")
+	flag.IntVar(&ro.PurgeN, "retention-purge-n", 50000, "items of the closed org purged with the rate lifted")
+	flag.IntVar(&ro.PurgeRatedN, "retention-purge-rated-n", 2000, "items of the closed org purged at the default rate, in invocations with a short deadline")
+	flag.DurationVar(&ro.PurgeDeadline, "retention-purge-deadline", 10*time.Second, "deadline of each invocation of the purge at the default rate (the runner stops 1 s before it)")
 	po := privacyOptions{}
 	flag.IntVar(&po.Messages, "privacy-messages", 5000, "messages of the person whose data the privacy bench exports")
 	flag.IntVar(&po.Runs, "privacy-runs", 3, "exports timed by the privacy bench")
 	flag.Parse()
 	var err error
-	if ro.Sizes, err = parseSizes(*sizes); err != nil || ro.Leads < 1 || ro.RateN < 1 || ro.Workers < 1 {
+	if ro.Sizes, err = parseSizes(*sizes); err != nil || ro.Leads < 1 || ro.RateN < 1 || ro.Workers < 1 ||
+		ro.PurgeN < 100 || ro.PurgeRatedN < 100 || ro.PurgeDeadline < 3*time.Second {
 		fmt.Fprintf(os.Stderr, "bench: bad retention options (%v)\n", err)
 		os.Exit(2)
 	}

@@ -48,6 +48,11 @@ type retentionOptions struct {
 	RateN int
 	// Workers write the seed in parallel (after the timed baseline).
 	Workers int
+	// PurgeN is the items of the closed org purged with the rate lifted;
+	// PurgeRatedN those of the one purged at the default rate, in
+	// invocations with a deadline of PurgeDeadline.
+	PurgeN, PurgeRatedN int
+	PurgeDeadline       time.Duration
 }
 
 // parseSizes reads "10000,50000,100000": positive and ascending.
@@ -188,11 +193,15 @@ type retentionResult struct {
 	Empty    []nothingDue
 	Sweep    sweepResult
 	Rated    sweepResult
+	Purge    purgeRun
+	PRated   purgeRated
 	Seed     time.Duration
 	Elapsed  time.Duration
 	// LoadBefore and LoadAfter are the 1-minute load averages.
 	LoadBefore, LoadAfter string
 }
+
+func (p purgeRun) baseRate() float64 { return float64(p.Items) / p.BaseTime.Seconds() }
 
 func (r *retentionResult) baseRate() float64 { return float64(r.BaseN) / r.BaseTime.Seconds() }
 
@@ -502,6 +511,15 @@ func measureRetention(ctx context.Context, o retentionOptions) (*retentionResult
 	if r.Rated, err = e.sweep(ctx, rated, e.asOf, o.RateN, due); err != nil {
 		return nil, err
 	}
+
+	// The closed org purge, on a table of its own.
+	pe := (*retEnv)(nil)
+	if r.Purge, pe, err = measureOrgPurge(ctx, o); err != nil {
+		return nil, err
+	}
+	if r.PRated, err = measureOrgPurgeRated(ctx, pe, o); err != nil {
+		return nil, err
+	}
 	r.Elapsed, r.LoadAfter = time.Since(begin), loadAverage()
 	return r, nil
 }
@@ -511,6 +529,7 @@ func (r *retentionResult) markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	s, q, m := r.Sweep, r.Rated, r.Machine
+	p, pq := r.Purge, r.PRated
 	w("\n## Retention\n\n")
 	w("The data lifecycle figures, from `go run ./tools/withstack -- go run ./tools/bench -only retention -out docs/benchmarks.md`\n")
 	w("(also part of the full run), %s, in %s, on %d CPUs (%s), %s/%s, Linux %s, %s; table `%s`; load average %s at the start, %s at the end.\n\n",
@@ -523,8 +542,14 @@ func (r *retentionResult) markdown() string {
 	w("| RCU per 1,000 messages sanitized | %.1f (DynamoDB Local; %s) | |\n", perThousand(s.RCU, s.Sanitized), s.Reads)
 	w("| content sweep at the default rate (%d a second) | **%.1f messages/s** = %.1f %% of the rate: %d sanitized in %.1f s (%.1f/s from the first to the last); busiest second: **%d** | the rate |\n",
 		retention.DefaultRate, q.PerSec, 100*q.PerSec/q.Rate, q.Sanitized, q.Time.Seconds(), spanRate(q), q.Busiest)
-	w("| purge of a lead's or an org's data | not built yet | |\n")
-	w("| export of an org's data | not built yet | |\n\n")
+	w("| purge of a closed org of %d items, rate lifted | **%.0f items/s**: %d removed in %.1f s | %s of one writer's BatchWriteItem of the same %d items (%.0f items/s, 25 per call) |\n",
+		p.Items, p.PerSec, p.Removed, p.Time.Seconds(), ratio(p.PerSec, p.baseRate()), p.Items, p.baseRate())
+	w("| WCU per 1,000 items purged | **%.0f** by AWS's rules; DynamoDB Local reports %.0f | |\n", perThousand(p.Rules, p.Removed), perThousand(p.Reported, p.Removed))
+	w("| closed org purge at the default rate (%.0f items a second configured), %s timeout, %s stop margin | **%d invocations** for the %d-item org: %.0f items each at the measured %.1f items/s (%d if the rate held) | measured: %d items in %d invocations with a %s deadline (%s each) |\n",
+		pq.Rate, pq.Timeout, pq.FnMargin, pq.invocationsFor(p.Items), p.Items, pq.perInvocation(), pq.PerSec, pq.invocationsAtRate(p.Items),
+		pq.Items, pq.Invocations, pq.Deadline, intsLine(pq.PerInvocation))
+	w("| purge of a deleted lead's history | the lead purge job (`PurgeLeads`) runs in the same invocation before the org purge, in steps with the same 100-item budget under the same rate; not measured on its own here | |\n")
+	w("| export of a person's data | see [Privacy export](#privacy-export) | |\n\n")
 	w("A sweep with nothing due, on the same org as it grows (the due messages are not due yet at this as-of time):\n\n")
 	w("| messages in the org | RCU | reads | WCU | time | RCU ÷ RCU at %d |\n|---:|---:|---|---:|---:|---:|\n", r.Empty[0].Messages)
 	for _, n := range r.Empty {
@@ -554,7 +579,35 @@ func (r *retentionResult) markdown() string {
 	w("GSI3 entry the update removes, ⌈before / 1 KB⌉ (an index write for a deleted entry); the audit record each org\n")
 	w("gets is priced as a put. Mean message item: %.0f B before, %.0f B after sanitizing. Writes of the sweep: %s.\n",
 		s.BytesBefore, s.BytesAfter, s.Writes)
-	w("Purges and exports have no job yet; their figures come when they are built.\n")
+	w("\nClosed org purge. A fresh resource prefix of its own; an org signed up through the store, then filled through the\n")
+	w("store's own writes with the kinds an org holds: %d leads by `CreateLead` (the lead with its phone and email guards), a\n", p.Seed.Leads)
+	w("consent entry each (`AppendConsent`), a Lead Ads resubmission each (`AttachEvent`: an activity and its event claim),\n")
+	w("%d audit records (`AppendAudit`), and %d messages by `SeedMessages` with their provider id guards by `SeedStatusLogs`\n", p.Seed.Audit, p.Seed.Messages)
+	w("(seeding is not timed). A Scan then finds the org's %d items (%s), and one writer puts the same items\n", p.Items, kindsLine(p.Kinds))
+	w("back with BatchWriteItem, 25 per call, timed: the baseline. The org is closed by the store's `SetOrgClosed` (what\n")
+	w("account closure calls), and the retention function's runner (`functions/retention/app.NewRunner`) is called with\n")
+	w("`PurgeClosedOrgs(ctx, asOf)` at an as-of time 91 days after the closure (past `account.ReopenWindow`), rate\n")
+	w("lifted, in one call without a deadline. It removed all %d items; a Scan afterwards finds, of what names the org,\n", p.Removed)
+	w("only its deletion receipt (counts summing to %d, purge time set) and %d platform audit record(s) of the purge.\n", sum(p.Receipt.Counts), p.Platform)
+	w("The write units by AWS's rules price each deleted item by its size before the purge (from the Scan) in the table\n")
+	w("and in each GSI that held it (doubled for the table in a transaction), and the receipt and audit writes as sent.\n")
+	w("Writes of the purge: %s; reads: %s (%.0f RCU reported by DynamoDB Local).\n\n", p.Writes, p.Reads, p.RCU)
+	w("At the default rate (%.0f) the runner spaces its steps, one `PurgeClosedOrg` call with a budget of 100 items each,\n", pq.Rate)
+	w("100/rate = %.0f s apart, and stops when its context's deadline is nearer than its margin. A step removes more than its\n", 100/pq.Rate)
+	w("budget: `PurgeLead` reads a page of up to 100 history items whatever is left of the budget and removes each\n")
+	w("message's provider id partition with it; here a step removed about %.0f items, so the purge ran at %.1f items/s,\n", pq.PerSec*100/pq.Rate, pq.PerSec)
+	w("above the configured rate.\n")
+	w("A second org of %d items of the same kinds, in the same table, was closed and purged at that rate by calls with a\n", pq.Items)
+	w("%s deadline and a 1 s margin, each a fresh `PurgeClosedOrgs` call as each scheduled invocation is, until one\n", pq.Deadline)
+	w("reported the job complete: %d invocations removed %s items, and afterwards only the receipt was left. Each call\n", pq.Invocations, intsLine(pq.PerInvocation))
+	w("resumes from what is left: the org's remaining items are the checkpoint. The measured rate is the items removed\n")
+	w("over the time of the calls that ran to their deadline, %.1f items/s. The function's timeout in infra/topology is %s and its stop margin %s\n", pq.PerSec, pq.Timeout, pq.FnMargin)
+	w("(`LEADLUENCE_RETENTION_MARGIN`), so one invocation purges about %.0f items (%.1f items/s × %s) and the %d-item org\n",
+		pq.perInvocation(), pq.PerSec, pq.Timeout-pq.FnMargin, p.Items)
+	w("takes %d invocations (%d if the steps kept to %.0f items a second: %.0f items each); the function is scheduled hourly,\n",
+		pq.invocationsFor(p.Items), pq.invocationsAtRate(p.Items), pq.Rate, pq.Rate*(pq.Timeout-pq.FnMargin).Seconds())
+	w("so the org is gone in the invocation %d hours after the first one that finds it due\n", pq.invocationsFor(p.Items)-1)
+	w("(later when the content sweep and the lead purge, which run first in the same invocation, use part of its time).\n")
 	return b.String()
 }
 
@@ -565,8 +618,12 @@ func (r *retentionResult) summary() string {
 		rcu = append(rcu, fmt.Sprintf("%d: %.1f", n.Messages, n.RCU))
 	}
 	return fmt.Sprintf("retention: %d of %d sanitized at %.0f/s (%s of BatchWrite), %.0f WCU/1000 by the rules (%.0f reported); "+
-		"default rate %.1f/s, busiest second %d; nothing-due RCU %s\n", s.Sanitized, s.Messages, s.PerSec, ratio(s.PerSec, r.baseRate()),
-		perThousand(s.Rules, s.Sanitized), perThousand(s.Reported, s.Sanitized), q.PerSec, q.Busiest, strings.Join(rcu, ", "))
+		"default rate %.1f/s, busiest second %d; nothing-due RCU %s; "+
+		"org purge of %d items at %.0f/s (%s of BatchWrite), %.0f WCU/1000 by the rules (%.0f reported); "+
+		"default rate %.1f items/s, %d invocations of %s for %d items, %d at %s for %d\n", s.Sanitized, s.Messages, s.PerSec, ratio(s.PerSec, r.baseRate()),
+		perThousand(s.Rules, s.Sanitized), perThousand(s.Reported, s.Sanitized), q.PerSec, q.Busiest, strings.Join(rcu, ", "),
+		r.Purge.Items, r.Purge.PerSec, ratio(r.Purge.PerSec, r.Purge.baseRate()), perThousand(r.Purge.Rules, r.Purge.Removed), perThousand(r.Purge.Reported, r.Purge.Removed),
+		r.PRated.PerSec, r.PRated.Invocations, r.PRated.Deadline, r.PRated.Items, r.PRated.invocationsFor(r.Purge.Items), r.PRated.Timeout, r.Purge.Items)
 }
 
 // runRetentionOnly measures the retention figures alone and splices their

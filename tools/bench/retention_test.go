@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 func TestParseSizes(t *testing.T) {
@@ -110,5 +112,47 @@ func TestBusiestWindow(t *testing.T) {
 	}
 	if got := busiestWindow(nil, time.Second); got != 0 {
 		t.Errorf("busiestWindow of nothing = %d", got)
+	}
+}
+
+func TestPurgeInvocations(t *testing.T) {
+	q := purgeRated{PerSec: 50, Timeout: 5 * time.Minute, FnMargin: 15 * time.Second}
+	if got := q.perInvocation(); got != 14250 {
+		t.Errorf("perInvocation = %v, want 14250", got)
+	}
+	for n, want := range map[int]int{1: 1, 14250: 1, 14251: 2, 50004: 4} {
+		if got := q.invocationsFor(n); got != want {
+			t.Errorf("invocationsFor(%d) = %d, want %d", n, got, want)
+		}
+	}
+	if got := (purgeRated{}).invocationsFor(10); got != 0 {
+		t.Errorf("invocationsFor without a rate = %d", got)
+	}
+}
+
+func TestPurgeRules(t *testing.T) {
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	big := map[string]types.AttributeValue{"PK": s("ORG#A"), "SK": s("LEAD#1"), "GSI1PK": s("x"), "body": s(strings.Repeat("b", 1500))}
+	small := map[string]types.AttributeValue{"PK": s("ORG#A"), "SK": s("UNIQ#PHONE#1")}
+	before := map[string]map[string]types.AttributeValue{itemKey(big): big, itemKey(small): small}
+	calls := []capacityCall{
+		{Op: "BatchWriteItem", Write: true, Items: []itemWrite{{Action: "Delete", Key: itemKey(big)}, {Action: "Delete", Key: itemKey(small)}}},
+		{Op: "TransactWriteItems", Write: true, Items: []itemWrite{{Action: "Delete", Key: itemKey(big), Transactional: true}, {Action: "Update", Transactional: true}}},
+		{Op: "Query"},
+	}
+	// big: 2 KB in the table and in one GSI; small: 1; in a transaction
+	// big's table write doubles (4 + 2) and the update is 2.
+	if got, want := purgeRules(calls, before), float64(2+2+1+4+2+2); got != want {
+		t.Errorf("purgeRules = %v, want %v", got, want)
+	}
+}
+
+func TestNamesOrg(t *testing.T) {
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	if !namesOrg(map[string]types.AttributeValue{"PK": s("WAMID#x"), "org_id": s("01ORG")}, "01ORG") {
+		t.Error("org_id not seen")
+	}
+	if namesOrg(map[string]types.AttributeValue{"PK": s("ORG#01OTHER"), "n": &types.AttributeValueMemberN{Value: "1"}}, "01ORG") {
+		t.Error("another org's item named")
 	}
 }
