@@ -105,7 +105,7 @@ func (r *Runner) PurgeIntegrations(ctx context.Context) (IntegrationPurgeResult,
 	if err != nil {
 		return res, fmt.Errorf("list pending integration purges: %w", err)
 	}
-	steps := newLimiter(r.rate()/purgeStep, r.now)
+	steps := r.itemLimiter()
 	orgs := map[string]*orgPurgeRun{}
 	var order []string
 	defer func() {

@@ -123,7 +123,7 @@ func (r *Runner) RunJob(ctx context.Context, j Job) (JobResult, error) {
 		}
 		var total map[string]int
 		p := PendingLeadPurge{OrgID: j.OrgID, LeadID: j.LeadID}
-		total, res.Done, err = r.drain(ctx, newLimiter(r.rate()/purgeStep, r.now), func(ctx context.Context) (map[string]int, bool, error) {
+		total, res.Done, err = r.drain(ctx, r.itemLimiter(), func(ctx context.Context) (map[string]int, bool, error) {
 			return r.Purges.PurgeLead(ctx, p.OrgID, p.LeadID, purgeStep)
 		})
 		res.Items = sum(total)
@@ -135,7 +135,7 @@ func (r *Runner) RunJob(ctx context.Context, j Job) (JobResult, error) {
 		var ir IntegrationPurgeResult
 		var counts map[string]int
 		p := PendingIntegrationPurge{OrgID: j.OrgID, Kind: j.IntegrationKind, ExternalID: j.IntegrationID}
-		ir, counts, err = r.purgeIntegration(ctx, p, newLimiter(r.rate()/purgeStep, r.now))
+		ir, counts, err = r.purgeIntegration(ctx, p, r.itemLimiter())
 		res.Items, res.Done = ir.Items, ir.Finished > 0
 		run := &orgPurgeRun{counts: map[string]int{}}
 		run.add(p, counts, res.Done)

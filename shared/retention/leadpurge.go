@@ -41,7 +41,8 @@ type LeadPurgeStore interface {
 	PurgeLead(ctx context.Context, orgID, leadID string, budget int) (counts map[string]int, done bool, err error)
 }
 
-// purgeStep is how many items one PurgeLead call removes at most.
+// purgeStep is how many items one purge step aims to remove (a step may
+// remove a few more: a message goes with its provider id guard).
 const purgeStep = 100
 
 // LeadPurgeResult is what one run of the job did.
@@ -64,7 +65,7 @@ func (r *Runner) PurgeLeads(ctx context.Context) (LeadPurgeResult, error) {
 		res.Complete = true
 		return res, nil
 	}
-	steps := newLimiter(r.rate()/purgeStep, r.now)
+	steps := r.itemLimiter()
 	pending, err := r.Purges.PendingLeadPurges(ctx, orgPage)
 	if err != nil {
 		return res, fmt.Errorf("list pending lead purges: %w", err)
@@ -108,6 +109,10 @@ func (r *Runner) auditPurge(ctx context.Context, p PendingLeadPurge, counts map[
 	}
 }
 
+// itemLimiter paces purge steps at the runner's rate in items a second
+// (drain charges each step what it removed).
+func (r *Runner) itemLimiter() *limiter { return newLimiter(r.rate(), r.now) }
+
 func (r *Runner) rate() float64 {
 	if r.Rate > 0 {
 		return r.Rate
@@ -129,6 +134,10 @@ func (r *Runner) drain(ctx context.Context, steps *limiter, step func(context.Co
 		for k, v := range counts {
 			total[k] += v
 		}
+		// A step may remove more or fewer items than purgeStep (a
+		// message goes with its provider id guard): the pace is by the
+		// items removed, the wait above having paid for one.
+		steps.charge(sum(counts) - 1)
 		if err != nil || done {
 			return total, done, err
 		}

@@ -69,7 +69,7 @@ func (r *Runner) PurgeClosedOrgs(ctx context.Context, asOf time.Time) (OrgPurgeR
 		res.Complete = true
 		return res, nil
 	}
-	steps := newLimiter(r.rate()/purgeStep, r.now)
+	steps := r.itemLimiter()
 	// A purged org leaves the closed orgs index, so each page starts over.
 	orgs, _, err := r.Closed.ClosedOrgs(ctx, asOf.Add(-account.ReopenWindow), "", orgPage)
 	if err != nil {

@@ -339,6 +339,14 @@ func newLimiter(rate float64, now func() time.Time) *limiter {
 	return &limiter{every: time.Duration(float64(time.Second) / rate), now: now}
 }
 
+// charge pushes the next slot n slots further: for a call that did the
+// work of n more units than the one its wait paid for.
+func (l *limiter) charge(n int) {
+	if n > 0 {
+		l.next = l.next.Add(time.Duration(n) * l.every)
+	}
+}
+
 func (l *limiter) wait(ctx context.Context) error {
 	t := l.now()
 	if l.next.After(t) {
