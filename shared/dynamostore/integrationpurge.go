@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -118,20 +119,11 @@ func (s *Store) integrationPurgeWrites(orgID, kind, externalID string, at time.T
 // PendingIntegrationPurges lists up to limit integration purges still to
 // run (one Query).
 func (s *Store) PendingIntegrationPurges(ctx context.Context, limit int) ([]retention.PendingIntegrationPurge, error) {
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-		TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk"), Limit: aws.Int32(pageLimit(limit)),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pendingIntegrationPurgePK}},
+	res, err := firstOfPartition(ctx, s, pendingIntegrationPurgePK, limit, func(it pendingIntegrationPurgeItem) retention.PendingIntegrationPurge {
+		return retention.PendingIntegrationPurge{OrgID: it.OrgID, Kind: it.Kind, ExternalID: it.ExternalID, DisconnectedAt: it.DisconnectedAt}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list pending integration purges: %w", err)
-	}
-	res := make([]retention.PendingIntegrationPurge, 0, len(out.Items))
-	for _, item := range out.Items {
-		var it pendingIntegrationPurgeItem
-		if err := unmarshal(item, &it); err != nil {
-			return nil, err
-		}
-		res = append(res, retention.PendingIntegrationPurge{OrgID: it.OrgID, Kind: it.Kind, ExternalID: it.ExternalID, DisconnectedAt: it.DisconnectedAt})
 	}
 	return res, nil
 }
@@ -383,29 +375,44 @@ func (s *Store) purgeLeadOfIntegration(ctx context.Context, l lead.Lead, kind, e
 // purgeDeleteLead deletes a lead through the lead delete path, adding its
 // counts.
 func (s *Store) purgeDeleteLead(ctx context.Context, l lead.Lead, counts map[string]int) (int, error) {
+	var d lead.Deletion
+	gone, err := s.onCurrentLead(ctx, l, func(l lead.Lead) error {
+		var err error
+		d, err = s.DeleteLead(ctx, l)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete lead %s: %w", l.ID, err)
+	}
+	if gone {
+		return 0, nil
+	}
+	n := 0
+	for k, v := range d.Counts {
+		counts[k] += v
+		n += v
+	}
+	if d.Pending {
+		counts[countLeadPurgePending]++
+	}
+	return n, nil
+}
+
+// onCurrentLead calls write with l and, while l changed meanwhile (a
+// version mismatch: a message arrived, say), reads it again and calls
+// write with that, three times at most. A lead gone meanwhile is no error:
+// gone is true.
+func (s *Store) onCurrentLead(ctx context.Context, l lead.Lead, write func(lead.Lead) error) (gone bool, err error) {
 	for attempt := 0; ; attempt++ {
-		d, err := s.DeleteLead(ctx, l)
-		if errors.Is(err, lead.ErrVersionMismatch) && attempt < 3 {
-			// Changed meanwhile (a message arrived): read it again.
-			if l, err = s.GetLead(ctx, l.OrgID, l.ID); errors.Is(err, lead.ErrNotFound) {
-				return 0, nil
-			} else if err != nil {
-				return 0, err
-			}
-			continue
+		err := write(l)
+		if !errors.Is(err, lead.ErrVersionMismatch) || attempt >= 3 {
+			return false, err
 		}
-		if err != nil {
-			return 0, fmt.Errorf("delete lead %s: %w", l.ID, err)
+		if l, err = s.GetLead(ctx, l.OrgID, l.ID); errors.Is(err, lead.ErrNotFound) {
+			return true, nil
+		} else if err != nil {
+			return false, err
 		}
-		n := 0
-		for k, v := range d.Counts {
-			counts[k] += v
-			n += v
-		}
-		if d.Pending {
-			counts[countLeadPurgePending]++
-		}
-		return n, nil
 	}
 }
 
@@ -450,53 +457,60 @@ func (s *Store) deleteHistoryItems(ctx context.Context, orgID, leadID string, hs
 // stripMetaFields removes from a lead the fields its provenance says came
 // from Meta; a lead left with neither phone nor email is deleted.
 func (s *Store) stripMetaFields(ctx context.Context, l lead.Lead, counts map[string]int) (int, error) {
-	for attempt := 0; ; attempt++ {
-		next := l
-		next.CustomFields = map[string]string{}
-		for k, v := range l.CustomFields {
-			next.CustomFields[k] = v
-		}
+	n := 0
+	_, err := s.onCurrentLead(ctx, l, func(l lead.Lead) error {
 		fields := l.Provenance.Fields
-		for _, f := range fields {
-			switch f {
-			case "name":
-			case "phone":
-				next.Phone = ""
-			case "email":
-				next.Email = ""
-			default:
-				delete(next.CustomFields, f)
-			}
-		}
+		next := withoutFields(l, fields)
 		if next.Phone == "" && next.Email == "" {
-			return s.purgeDeleteLead(ctx, l, counts)
+			var err error
+			n, err = s.purgeDeleteLead(ctx, l, counts)
+			return err
 		}
-		if slices.Contains(fields, "name") {
-			next.Name = next.Email
-			if next.Name == "" {
-				next.Name = next.Phone
-			}
-		}
-		p := *l.Provenance
-		p.Fields = nil
-		next.Provenance = &p
 		next.Version = l.Version + 1
 		next.UpdatedAt = s.now().UTC()
-		err := s.UpdateLead(ctx, l, next)
-		if errors.Is(err, lead.ErrVersionMismatch) && attempt < 3 {
-			if l, err = s.GetLead(ctx, l.OrgID, l.ID); errors.Is(err, lead.ErrNotFound) {
-				return 0, nil
-			} else if err != nil {
-				return 0, err
-			}
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("remove Meta fields of lead %s: %w", l.ID, err)
+		if err := s.UpdateLead(ctx, l, next); err != nil {
+			return err
 		}
 		counts["lead_meta_field"] += len(fields)
-		return 1, nil
+		n = 1
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("remove Meta fields of lead %s: %w", l.ID, err)
 	}
+	return n, nil
+}
+
+// withoutFields returns l without the named fields (name, phone, email or
+// custom field keys) and with its provenance naming none: a name from Meta
+// becomes the remaining email or phone.
+func withoutFields(l lead.Lead, fields []string) lead.Lead {
+	next := l
+	next.CustomFields = maps.Clone(l.CustomFields)
+	if next.CustomFields == nil {
+		next.CustomFields = map[string]string{}
+	}
+	for _, f := range fields {
+		switch f {
+		case "name":
+		case "phone":
+			next.Phone = ""
+		case "email":
+			next.Email = ""
+		default:
+			delete(next.CustomFields, f)
+		}
+	}
+	if slices.Contains(fields, "name") {
+		next.Name = next.Email
+		if next.Name == "" {
+			next.Name = next.Phone
+		}
+	}
+	p := *l.Provenance
+	p.Fields = nil
+	next.Provenance = &p
+	return next
 }
 
 // purgeParked removes the events parked for the integration before the

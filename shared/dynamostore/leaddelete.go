@@ -332,20 +332,11 @@ func (s *Store) historySize(ctx context.Context, orgID, leadID string, limit int
 // PendingLeadPurges lists up to limit deleted leads whose history is still
 // to be removed, oldest org id first (one Query).
 func (s *Store) PendingLeadPurges(ctx context.Context, limit int) ([]retention.PendingLeadPurge, error) {
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-		TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk"), Limit: aws.Int32(int32(min(max(limit, 1), 1000))), //nolint:gosec // bounded
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pendingPurgePK}},
+	res, err := firstOfPartition(ctx, s, pendingPurgePK, limit, func(it pendingPurgeItem) retention.PendingLeadPurge {
+		return retention.PendingLeadPurge{OrgID: it.OrgID, LeadID: it.LeadID, DeletedAt: it.DeletedAt}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list pending lead purges: %w", err)
-	}
-	res := make([]retention.PendingLeadPurge, 0, len(out.Items))
-	for _, item := range out.Items {
-		var it pendingPurgeItem
-		if err := unmarshal(item, &it); err != nil {
-			return nil, err
-		}
-		res = append(res, retention.PendingLeadPurge{OrgID: it.OrgID, LeadID: it.LeadID, DeletedAt: it.DeletedAt})
 	}
 	return res, nil
 }

@@ -193,6 +193,27 @@ func encodeKey(c page.Cursor) map[string]types.AttributeValue {
 
 // pageLimit converts a page size for DynamoDB, clamped to 1..1000 (the API
 // allows at most 100).
+// firstOfPartition reads up to limit items of partition pk (one Query, in
+// sort key order) into T, then maps each to R.
+func firstOfPartition[T, R any](ctx context.Context, s *Store, pk string, limit int, conv func(T) R) ([]R, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk"), Limit: aws.Int32(pageLimit(limit)),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", pk, err)
+	}
+	res := make([]R, 0, len(out.Items))
+	for _, item := range out.Items {
+		var it T
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		res = append(res, conv(it))
+	}
+	return res, nil
+}
+
 func pageLimit(n int) int32 {
 	return int32(max(1, min(n, 1000))) //nolint:gosec // clamped
 }

@@ -127,12 +127,16 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-func (s *Service) region(a Actor) string {
+func (s *Service) region(a Actor) string { return a.RegionOr(s.DefaultRegion) }
+
+// RegionOr is the region the actor's phone numbers without a country code
+// are read in: its own, else def, else "IN".
+func (a Actor) RegionOr(def string) string {
 	switch {
 	case a.Region != "":
 		return a.Region
-	case s.DefaultRegion != "":
-		return s.DefaultRegion
+	case def != "":
+		return def
 	}
 	return "IN"
 }

@@ -142,15 +142,7 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-func (s *Service) region(a lead.Actor) string {
-	switch {
-	case a.Region != "":
-		return a.Region
-	case s.DefaultRegion != "":
-		return s.DefaultRegion
-	}
-	return "IN"
-}
+func (s *Service) region(a lead.Actor) string { return a.RegionOr(s.DefaultRegion) }
 
 // Submit files a request and carries it out at once. Invalid input is a
 // *FieldError and nothing is stored. A request that cannot be carried out

@@ -16,7 +16,6 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/lead"
-	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/suppression"
 )
 
@@ -57,18 +56,7 @@ func TestLeadDeleteRemovesHistoryAndKeepsOptOut(t *testing.T) {
 	// activity and the conversation summary.
 	at := time.Now().Add(-time.Hour).UTC()
 	e.inbound(t, owner.OrgID, devi, "Is the flat still available?", at, nil)
-	sent := e.send(t, owner, devi, textMsg("Yes, it is."))
-	expect(t, sent, 202)
-	outWAMID := metatest.NewWAMID()
-	if err := e.store.ClaimSend(ctx, owner.OrgID, devi, sent.str("id"), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.RecordSent(ctx, owner.OrgID, devi, sent.str("id"), outWAMID, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.store.ApplyStatus(ctx, conversation.StatusEvent{ProviderID: outWAMID, Status: conversation.StatusDelivered, At: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	e.sendDelivered(t, owner, devi, "Yes, it is.")
 	stopAt := time.Now().Add(-time.Minute).UTC()
 	e.inbound(t, owner.OrgID, devi, "STOP", stopAt, &conversation.ConsentEntry{
 		Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeAll, Action: conversation.OptOut, At: stopAt, Source: "keyword"})

@@ -117,6 +117,27 @@ func (e *msgEnv) jobs(t *testing.T) []map[string]string {
 	return out
 }
 
+// sendDelivered sends text to a lead through the API, then records it as
+// the sender and a delivered status webhook would (without the sender
+// running): it returns the message's provider id.
+func (e *msgEnv) sendDelivered(t *testing.T, s session, leadID, text string) string {
+	t.Helper()
+	ctx := context.Background()
+	sent := e.send(t, s, leadID, textMsg(text))
+	expect(t, sent, 202)
+	wamid := metatest.NewWAMID()
+	if err := e.store.ClaimSend(ctx, s.OrgID, leadID, sent.str("id"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.RecordSent(ctx, s.OrgID, leadID, sent.str("id"), wamid, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.ApplyStatus(ctx, conversation.StatusEvent{ProviderID: wamid, Status: conversation.StatusDelivered, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return wamid
+}
+
 func (e *msgEnv) send(t *testing.T, s session, leadID string, body map[string]any) response {
 	t.Helper()
 	return e.do(t, "POST", "/v1/leads/"+leadID+"/messages", s.Access, body)

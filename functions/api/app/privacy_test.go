@@ -200,18 +200,7 @@ func TestPrivacyExportDocumentAndDownload(t *testing.T) {
 	l := e.do(t, "PATCH", "/v1/leads/"+leadID, owner.Access, map[string]any{"name": "Zenobia", "email": "Zenobia@Example.com",
 		"tags": []string{"vip"}, "custom_fields": map[string]string{"budget": "90L"}})
 	expect(t, l, 200)
-	sent := e.send(t, owner, leadID, textMsg("Yes, it is."))
-	expect(t, sent, 202)
-	wamid := metatest.NewWAMID()
-	if err := e.store.ClaimSend(ctx, owner.OrgID, leadID, sent.str("id"), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.RecordSent(ctx, owner.OrgID, leadID, sent.str("id"), wamid, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.store.ApplyStatus(ctx, conversation.StatusEvent{ProviderID: wamid, Status: conversation.StatusDelivered, At: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	wamid := e.sendDelivered(t, owner, leadID, "Yes, it is.")
 	// A campaign message (campaigns record their messages by campaign id in
 	// the message details and the client message id).
 	camp := campaign.Campaign{OrgID: owner.OrgID, ID: ulid.Make().String(), Name: "Diwali offer", Status: "running", TemplateName: "spring_sale",
