@@ -416,8 +416,11 @@ func (s *Store) onCurrentLead(ctx context.Context, l lead.Lead, write func(lead.
 	}
 }
 
-// deleteHistoryItems deletes the Meta items of a lead's history, each
-// message's provider id partition and idempotency guard first.
+// deleteHistoryItems deletes items of a lead's history (a deleted lead's
+// whole history, or an integration's Meta items), each message's provider
+// id partition and idempotency guard first, so that what remains after an
+// interruption can still be found. It returns how many items it removed
+// and adds them to counts by kind.
 func (s *Store) deleteHistoryItems(ctx context.Context, orgID, leadID string, hs []historyRead, counts map[string]int) (int, error) {
 	var derived, own []map[string]types.AttributeValue
 	for _, h := range hs {

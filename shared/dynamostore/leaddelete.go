@@ -370,49 +370,19 @@ func (s *Store) PurgeLead(ctx context.Context, orgID, leadID string, budget int)
 			}
 			return counts, true, nil
 		}
-		var derived, own []map[string]types.AttributeValue
+		hs := make([]historyRead, 0, len(out.Items))
 		for _, item := range out.Items {
-			var it struct {
-				PK         string `dynamodbav:"PK"`
-				SK         string `dynamodbav:"SK"`
-				Type       string `dynamodbav:"type"`
-				ProviderID string `dynamodbav:"provider_id"`
-				ClientID   string `dynamodbav:"client_message_id"`
-			}
-			if err := unmarshal(item, &it); err != nil {
+			var h historyRead
+			if err := unmarshal(item, &h); err != nil {
 				return counts, false, err
 			}
-			if it.ProviderID != "" {
-				keys, kinds, err := s.partitionKeys(ctx, wamidPK(it.ProviderID))
-				if err != nil {
-					return counts, false, err
-				}
-				derived = append(derived, keys...)
-				for _, k := range kinds {
-					counts[k]++
-				}
-			}
-			if it.ClientID != "" {
-				var g clientMessageItem
-				ok, err := s.get(ctx, orgPK(orgID), clientMessageSK(it.ClientID), &g)
-				if err != nil {
-					return counts, false, err
-				}
-				if ok && g.LeadID == leadID {
-					derived = append(derived, key(orgPK(orgID), clientMessageSK(it.ClientID)))
-					counts["client_message"]++
-				}
-			}
-			own = append(own, key(it.PK, it.SK))
-			counts[it.Type]++
+			hs = append(hs, h)
 		}
-		if err := s.batchDelete(ctx, derived); err != nil {
+		n, err := s.deleteHistoryItems(ctx, orgID, leadID, hs, counts)
+		removed += n
+		if err != nil {
 			return counts, false, err
 		}
-		if err := s.batchDelete(ctx, own); err != nil {
-			return counts, false, err
-		}
-		removed += len(derived) + len(own)
 	}
 	return counts, false, nil
 }
