@@ -69,3 +69,13 @@ type Store interface {
 	// first, after the position from, and the position after the last.
 	ListAudit(ctx context.Context, orgID string, limit int, from page.Cursor) ([]Record, page.Cursor, error)
 }
+
+// Reads of a lead's personal data, one record per request (a list is one
+// record with the count and the filter, never the leads' data).
+const (
+	ActionLeadRead          = "lead.read"
+	ActionLeadList          = "lead.list"
+	ActionMessagesRead      = "messages.read"
+	ActionConversationsList = "conversations.list"
+	ActionPreferencesRead   = "preferences.read"
+)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -66,4 +67,27 @@ func Optional(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// ReadAudit records that the caller read personal data of leads: one
+// record per request, never one per lead or field. leadID names the lead of
+// a single-lead read; a list leaves it empty and says in details how many
+// leads it returned and with which filter. details must hold no personal
+// data (no names, phones, emails or message text).
+func (k *Kit) ReadAudit(ctx context.Context, action, leadID string, details map[string]string) {
+	p := Caller(ctx)
+	k.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: action, TargetType: "lead", TargetID: leadID, Details: details})
+}
+
+// AuditFilter renders a list's filter for an audit record as
+// "name=value,..." from name, value pairs, leaving out empty values; ""
+// when none is set.
+func AuditFilter(pairs ...string) string {
+	var parts []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			parts = append(parts, pairs[i]+"="+pairs[i+1])
+		}
+	}
+	return strings.Join(parts, ",")
 }

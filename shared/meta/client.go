@@ -189,6 +189,35 @@ func (c *Client) PhoneNumber(ctx context.Context, phoneNumberID, token string) (
 	return p, nil
 }
 
+// Me fetches the id of the node token acts as (GET /me?fields=id). A Page
+// access token acts as its page, so a page token of page P answers P; a
+// user or system-user token answers the user. Reading a page's public
+// fields (Page) works with any valid token, so use Me to check that a
+// token is the page's own.
+func (c *Client) Me(ctx context.Context, token string) (string, error) {
+	var me struct {
+		ID string `json:"id"`
+	}
+	if err := c.get(ctx, []string{"me"}, url.Values{"fields": {"id"}}, token, &me); err != nil {
+		return "", fmt.Errorf("fetch the token's /me: %w", err)
+	}
+	if me.ID == "" {
+		return "", fmt.Errorf("fetch the token's /me: no id in answer: %w", ErrBadResponse)
+	}
+	return me.ID, nil
+}
+
+// WABAPhoneNumbers lists every phone number of a WhatsApp Business Account
+// (GET /{waba-id}/phone_numbers), following cursors for at most MaxPages
+// pages; use it to check that a number belongs to the WABA.
+func (c *Client) WABAPhoneNumbers(ctx context.Context, wabaID, token string) ([]PhoneNumber, error) {
+	nums, err := listAll[PhoneNumber](ctx, c, []string{wabaID, "phone_numbers"}, url.Values{"fields": {phoneNumberFields}}, token)
+	if err != nil {
+		return nil, fmt.Errorf("list phone numbers of waba %s: %w", wabaID, err)
+	}
+	return nums, nil
+}
+
 // PageForms lists every lead form of a page, following cursors for at most
 // MaxPages pages.
 func (c *Client) PageForms(ctx context.Context, pageID, token string) ([]Form, error) {

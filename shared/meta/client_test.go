@@ -579,3 +579,57 @@ func TestIsRetryable(t *testing.T) {
 		}
 	}
 }
+
+// TestClientMeTellsWhoseTokenItIs: a page's public fields read with any
+// valid token, but /me answers the page only for the page's own token.
+func TestClientMeTellsWhoseTokenItIs(t *testing.T) {
+	srv, c := newSim(t)
+	ctx := context.Background()
+	srv.AddPage("999", "Other page", "other-token")
+	srv.AddUserToken("100090000000001", "user-token")
+	for _, tok := range []string{pageToken, "other-token", "user-token"} {
+		if p, err := c.Page(ctx, pageID, tok); err != nil || p.ID != pageID {
+			t.Fatalf("Page with %s = %+v, %v", tok, p, err)
+		}
+	}
+	for tok, want := range map[string]string{pageToken: pageID, "other-token": "999", "user-token": "100090000000001"} {
+		got, err := c.Me(ctx, tok)
+		if err != nil || got != want {
+			t.Errorf("Me with %s = %q, %v; want %q", tok, got, err, want)
+		}
+	}
+	sys, err := c.Me(ctx, phoneToken)
+	if err != nil || sys == "" || sys == phoneID {
+		t.Errorf("Me with a WhatsApp token = %q, %v; want a system user", sys, err)
+	}
+	if _, err := c.Me(ctx, "unknown-token"); graphError(t, err).Code != 190 {
+		t.Errorf("Me with an unknown token: %v", err)
+	}
+}
+
+// TestClientWABAPhoneNumbers lists a WABA's numbers across pages; a WABA
+// the token has no number in is not found.
+func TestClientWABAPhoneNumbers(t *testing.T) {
+	srv, c := newSim(t)
+	ctx := context.Background()
+	c.PageSize = 1
+	srv.AddPhoneNumber("106540352242923", "15550783882", "Example Clinic", wabaID, phoneToken)
+	srv.AddPhoneNumber("106540352242924", "15550783883", "Elsewhere", "102290129349999", "another-wa-token")
+	nums, err := c.WABAPhoneNumbers(ctx, wabaID, phoneToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []meta.PhoneNumber{
+		{ID: phoneID, DisplayPhoneNumber: display, VerifiedName: "Example Clinic", QualityRating: "GREEN"},
+		{ID: "106540352242923", DisplayPhoneNumber: "15550783882", VerifiedName: "Example Clinic", QualityRating: "GREEN"},
+	}
+	if diff := cmp.Diff(want, nums); diff != "" {
+		t.Errorf("WABAPhoneNumbers (-want +got):\n%s", diff)
+	}
+	if srv.Calls(http.MethodGet, "/*/phone_numbers") != 2 {
+		t.Errorf("phone_numbers called %d times, want 2 pages", srv.Calls(http.MethodGet, "/*/phone_numbers"))
+	}
+	if _, err := c.WABAPhoneNumbers(ctx, "102290129349999", phoneToken); graphError(t, err).Code != 100 {
+		t.Errorf("numbers of a WABA the token cannot see: %v", err)
+	}
+}

@@ -134,3 +134,53 @@ func TestReconnectReplaysParkedEvents(t *testing.T) {
 		t.Fatalf("%d events still parked after replay", len(parked))
 	}
 }
+
+// TestConnectChecksWhoseTokenAndWhichWABA: a page is connected only with a
+// Page access token of that very page (a token that merely reads it, a
+// user's or another page's, is 422), and a WhatsApp number only with the
+// WABA that lists it.
+func TestConnectChecksWhoseTokenAndWhichWABA(t *testing.T) {
+	e := newEnv(t)
+	const pageA, pageB, tokA, tokB = "104858765670001", "104858765670002", "EAAGpage-token-A001", "EAAGpage-token-B001"
+	e.sim.AddPage(pageA, "Sharma Realty", tokA)
+	e.sim.AddPage(pageB, "Other Realty", tokB)
+	e.sim.AddUserToken("100090000000001", "EAAGuser-token-0001")
+	// One system-user token holds a number in each of two WABAs.
+	const number1, waba1, number2, waba2, waTok = "106540352240001", "102290129340001", "106540352240002", "102290129340002", "EAAGwa-token-X001"
+	e.sim.AddPhoneNumber(number1, "15550783881", "Sharma Realty", waba1, waTok)
+	e.sim.AddPhoneNumber(number2, "15550783882", "Other Realty", waba2, waTok)
+	owner := e.signup(t, "Token Checks Co")
+
+	refused := func(t *testing.T, path string, body map[string]any, field, reason string) {
+		t.Helper()
+		r := e.do(t, "POST", path, owner.Access, body)
+		expect(t, r, 422)
+		if !strings.Contains(r.Raw, "body."+field) || !strings.Contains(r.Raw, reason) {
+			t.Fatalf("refusal does not name %s and %q: %s", field, reason, r.Raw)
+		}
+	}
+	t.Run("another page's token", func(t *testing.T) {
+		refused(t, "/v1/integrations/facebook-pages", map[string]any{"page_id": pageA, "page_access_token": tokB}, "page_access_token", "not a Page access token of page "+pageA)
+	})
+	t.Run("a user token", func(t *testing.T) {
+		refused(t, "/v1/integrations/facebook-pages", map[string]any{"page_id": pageA, "page_access_token": "EAAGuser-token-0001"}, "page_access_token", "not a Page access token of page "+pageA)
+	})
+	t.Run("a number of another WABA", func(t *testing.T) {
+		refused(t, "/v1/integrations/whatsapp-numbers", map[string]any{"phone_number_id": number1, "waba_id": waba2, "display_phone_number": "+1 555 078 3881",
+			"access_token": waTok}, "waba_id", "does not list phone number "+number1)
+	})
+	t.Run("a WABA the token cannot see", func(t *testing.T) {
+		refused(t, "/v1/integrations/whatsapp-numbers", map[string]any{"phone_number_id": number1, "waba_id": "102290129349999", "display_phone_number": "+1 555 078 3881",
+			"access_token": waTok}, "waba_id", "was refused by Meta")
+	})
+	list := e.do(t, "GET", "/v1/integrations", owner.Access, nil)
+	expect(t, list, 200)
+	if len(list.items()) != 0 {
+		t.Fatalf("a refused connection was stored: %s", list.Raw)
+	}
+	t.Run("the page's own token and the number's WABA", func(t *testing.T) {
+		expect(t, e.do(t, "POST", "/v1/integrations/facebook-pages", owner.Access, map[string]any{"page_id": pageA, "page_access_token": tokA}), 201)
+		expect(t, e.do(t, "POST", "/v1/integrations/whatsapp-numbers", owner.Access, map[string]any{"phone_number_id": number1, "waba_id": waba1,
+			"display_phone_number": "+1 555 078 3881", "access_token": waTok}), 201)
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -31,10 +32,16 @@ type Store interface {
 	DeleteParkedEvent(ctx context.Context, orgID string, kind integration.Kind, externalID, eventKey string) error
 }
 
-// Graph validates Meta tokens.
+// Graph validates Meta tokens (meta.Client).
 type Graph interface {
 	Page(ctx context.Context, pageID, token string) (meta.Page, error)
 	PhoneNumber(ctx context.Context, phoneNumberID, token string) (meta.PhoneNumber, error)
+	// Me is the id of the node the token acts as: a Page access token's
+	// is its page.
+	Me(ctx context.Context, token string) (string, error)
+	// WABAPhoneNumbers lists the phone numbers of a WhatsApp Business
+	// Account.
+	WABAPhoneNumbers(ctx context.Context, wabaID, token string) ([]meta.PhoneNumber, error)
 }
 
 // Sealer seals tokens for an org (package envelope).
@@ -313,6 +320,16 @@ func (s *server) connectPage(ctx context.Context, in *struct{ Body PageIn }) (*i
 	if err != nil {
 		return nil, s.tokenRefused(ctx, "page_access_token", err)
 	}
+	// Any valid token reads a page's public fields; only the page's own
+	// Page access token acts as the page (its /me is the page).
+	me, err := s.deps.Graph.Me(ctx, in.Body.PageAccessToken)
+	if err != nil {
+		return nil, s.tokenRefused(ctx, "page_access_token", err)
+	}
+	if me != in.Body.PageID {
+		return nil, httpapi.FieldProblem("page_access_token", "is not a Page access token of page "+in.Body.PageID+
+			": it acts as another user or page (a user token, or another page's token); use the token Meta issued for this page")
+	}
 	return s.connect(ctx, integration.Integration{Kind: integration.KindFacebookPage, ExternalID: in.Body.PageID, Name: page.Name,
 		FormIDs: in.Body.FormIDs}, in.Body.PageAccessToken)
 }
@@ -324,6 +341,14 @@ func (s *server) connectWhatsApp(ctx context.Context, in *struct{ Body WhatsAppI
 	num, err := s.deps.Graph.PhoneNumber(ctx, in.Body.PhoneNumberID, in.Body.AccessToken)
 	if err != nil {
 		return nil, s.tokenRefused(ctx, "access_token", err)
+	}
+	nums, err := s.deps.Graph.WABAPhoneNumbers(ctx, in.Body.WABAID, in.Body.AccessToken)
+	if err != nil {
+		return nil, s.tokenRefused(ctx, "waba_id", err)
+	}
+	if !slices.ContainsFunc(nums, func(n meta.PhoneNumber) bool { return n.ID == in.Body.PhoneNumberID }) {
+		return nil, httpapi.FieldProblem("waba_id", "does not list phone number "+in.Body.PhoneNumberID+
+			" among its numbers: give the WhatsApp Business Account the number belongs to")
 	}
 	display := in.Body.DisplayPhoneNumber
 	if num.DisplayPhoneNumber != "" {

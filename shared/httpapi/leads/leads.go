@@ -16,6 +16,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/lead"
@@ -206,6 +207,7 @@ func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error)
 	if err != nil {
 		return nil, problem(ctx, s.Kit, "read lead", err)
 	}
+	s.ReadAudit(ctx, audit.ActionLeadRead, l.ID, nil)
 	return leadResult(l), nil
 }
 
@@ -226,6 +228,9 @@ func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body 
 		out.Body.Items = append(out.Body.Items, leadOut(l))
 	}
 	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, page.Next))
+	s.ReadAudit(ctx, audit.ActionLeadList, "", map[string]string{"count": strconv.Itoa(len(page.Items)), "limit": strconv.Itoa(in.Limit),
+		"filter":    httpapi.AuditFilter("status", string(f.Status), "assignee_id", f.AssigneeID, "tag", f.Tag, "source", f.Source),
+		"next_page": strconv.FormatBool(in.Cursor != "")})
 	return out, nil
 }
 

@@ -3,10 +3,12 @@ package leads
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/lead"
@@ -95,6 +97,7 @@ func (s *server) getPreferences(ctx context.Context, in *leadPath) (*struct{ Bod
 	if err != nil {
 		return nil, problem(ctx, s.Kit, "read lead preferences", err)
 	}
+	s.ReadAudit(ctx, audit.ActionPreferencesRead, in.ID, map[string]string{"history_entries": strconv.Itoa(len(p.History))})
 	return &struct{ Body PreferencesOut }{Body: preferencesOut(p)}, nil
 }
 

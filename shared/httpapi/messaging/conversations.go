@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/httpapi"
 )
@@ -137,6 +139,16 @@ func (s *server) listConversations(ctx context.Context, in *struct {
 		out.Body.Items = append(out.Body.Items, conversationOut(e, now))
 	}
 	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(p.User.OrgID, scope, next))
+	var none, unread string
+	if f.Unassigned {
+		none = "true"
+	}
+	if in.Unread {
+		unread = "true"
+	}
+	s.ReadAudit(ctx, audit.ActionConversationsList, "", map[string]string{"count": strconv.Itoa(len(entries)), "limit": strconv.Itoa(in.Limit),
+		"filter":    httpapi.AuditFilter("assignee_id", f.AssigneeID, "unassigned", none, "unread", unread),
+		"next_page": strconv.FormatBool(in.Cursor != "")})
 	return out, nil
 }
 

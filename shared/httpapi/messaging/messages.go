@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -696,5 +697,7 @@ func (s *server) listMessages(ctx context.Context, in *struct {
 		out.Body.Items = append(out.Body.Items, messageOut(m, log))
 	}
 	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(p.User.OrgID, scope, next))
+	s.ReadAudit(ctx, audit.ActionMessagesRead, l.ID, map[string]string{"count": strconv.Itoa(len(msgs)), "limit": strconv.Itoa(in.Limit),
+		"order": in.Order, "next_page": strconv.FormatBool(in.Cursor != "")})
 	return out, nil
 }

@@ -1,6 +1,7 @@
 // Package metatest is a local stand-in for the parts of Meta that Leadluence
 // talks to: the Graph API calls of meta.Client (lead retrieval, page and
-// phone-number lookups, form and template listing, WhatsApp message sends)
+// phone-number lookups, /me, a WABA's phone numbers, form and template
+// listing, WhatsApp message sends)
 // answered with Meta's documented JSON shapes and error objects, and webhook
 // emitters that build real-shaped Lead Ads and WhatsApp payloads and POST
 // them signed with X-Hub-Signature-256. With Options.StatusWebhook set, it
@@ -129,6 +130,7 @@ type state struct {
 	phones    map[string]*phone
 	templates map[string][]meta.Template // by WABA id
 	revoked   map[string]bool
+	users     map[string]string // user access token → user id
 	failN     int
 	failCode  int
 	delay     time.Duration
@@ -234,6 +236,7 @@ func (s *Server) resetLocked() {
 		phones:    map[string]*phone{},
 		templates: map[string][]meta.Template{},
 		revoked:   map[string]bool{},
+		users:     map[string]string{},
 		calls:     map[call]int{},
 		sent:      map[string][]SentMessage{},
 		seq:       s.st.seq,
@@ -370,6 +373,16 @@ func (s *Server) AddPhoneNumber(phoneNumberID, display, verifiedName, wabaID, to
 		PhoneNumber: meta.PhoneNumber{ID: phoneNumberID, DisplayPhoneNumber: display, VerifiedName: verifiedName, QualityRating: "GREEN"},
 		wabaID:      wabaID, token: token,
 	}
+}
+
+// AddUserToken registers a user access token of userID: like a token from
+// Facebook Login, it reads the public fields of any page (id, name,
+// category) but not a page's forms or leads, and /me answers the user.
+// Connecting a page with it must be refused: it is not a page token.
+func (s *Server) AddUserToken(userID, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.users[token] = userID
 }
 
 // AddTemplate adds a message template to a WABA; an empty ID is generated
@@ -562,8 +575,12 @@ func (s *Server) route(r *http.Request, body []byte) response {
 		return *denied
 	}
 	switch {
+	case len(segs) == 1 && segs[0] == "me" && r.Method == http.MethodGet:
+		return s.getMe(token, q)
 	case len(segs) == 1 && segs[0] != "" && r.Method == http.MethodGet:
 		return s.getNode(segs[0], token, q)
+	case len(segs) == 2 && segs[1] == "phone_numbers" && r.Method == http.MethodGet:
+		return s.listPhoneNumbers(r, segs[0], token, q)
 	case len(segs) == 2 && segs[1] == "leadgen_forms" && r.Method == http.MethodGet:
 		return s.listForms(r, segs[0], token, q)
 	case len(segs) == 2 && segs[1] == "leads" && r.Method == http.MethodGet:
@@ -608,6 +625,9 @@ func (s *Server) authenticate(r *http.Request) (string, *response) {
 			return token, nil
 		}
 	}
+	if _, ok := s.st.users[token]; ok {
+		return token, nil
+	}
 	return deny(http.StatusBadRequest, 0, "Invalid OAuth access token - Cannot parse access token")
 }
 
@@ -624,16 +644,13 @@ func (s *Server) getNode(id, token string, q map[string][]string) response {
 	switch {
 	case s.st.leads[id] != nil && s.leadVisible(s.st.leads[id], token):
 		n = leadNode(s.st.leads[id])
-	case s.st.pages[id] != nil && s.st.pages[id].token == token:
-		p := s.st.pages[id]
-		n = node{"Page", []string{"id", "name", "category"}, []string{"id", "name"},
-			map[string]any{"id": p.id, "name": p.name, "category": "Medical & health"}}
+	case s.st.pages[id] != nil:
+		// A page's public fields are readable with any valid token (a
+		// user's, another page's), as on Graph: reading them proves
+		// nothing about whose token it is.
+		n = pageNode(s.st.pages[id])
 	case s.st.phones[id] != nil && s.st.phones[id].token == token:
-		p := s.st.phones[id]
-		all := []string{"id", "display_phone_number", "verified_name", "quality_rating", "code_verification_status", "platform_type"}
-		n = node{"WhatsAppBusinessPhoneNumber", all, all, map[string]any{
-			"id": p.ID, "display_phone_number": p.DisplayPhoneNumber, "verified_name": p.VerifiedName,
-			"quality_rating": p.QualityRating, "code_verification_status": "VERIFIED", "platform_type": "CLOUD_API"}}
+		n = phoneNode(s.st.phones[id])
 	case s.st.forms[id] != nil && s.formVisible(s.st.forms[id], token):
 		n = formNode(s.st.forms[id])
 	default:
@@ -644,6 +661,69 @@ func (s *Server) getNode(id, token string, q map[string][]string) response {
 		return *bad
 	}
 	return ok(v)
+}
+
+func pageNode(p *page) node {
+	return node{"Page", []string{"id", "name", "category"}, []string{"id", "name"},
+		map[string]any{"id": p.id, "name": p.name, "category": "Medical & health"}}
+}
+
+// getMe answers /me as Graph does: the node the token acts as. A page
+// token's /me is its page; a user token's is the user; a WhatsApp token
+// (a system user's) is a system user with an id derived from the token.
+func (s *Server) getMe(token string, q map[string][]string) response {
+	var n node
+	if id, ok := s.st.users[token]; ok {
+		n = node{"User", []string{"id", "name"}, []string{"id", "name"}, map[string]any{"id": id, "name": "Test User"}}
+	}
+	for _, id := range sortedKeys(s.st.pages) {
+		if p := s.st.pages[id]; n.typ == "" && p.token == token {
+			n = pageNode(p)
+		}
+	}
+	if n.typ == "" {
+		n = node{"User", []string{"id", "name"}, []string{"id", "name"}, map[string]any{"id": systemUserID(token), "name": "System User"}}
+	}
+	v, bad := n.pick(firstOf(q["fields"]))
+	if bad != nil {
+		return *bad
+	}
+	return ok(v)
+}
+
+// systemUserID is a stable numeric id for the system user behind a token.
+func systemUserID(token string) string {
+	var h uint64 = 1469598103934665603
+	for i := 0; i < len(token); i++ {
+		h = (h ^ uint64(token[i])) * 1099511628211
+	}
+	return strconv.FormatUint(610000000000000+h%100000000000000, 10)
+}
+
+// listPhoneNumbers answers /{waba-id}/phone_numbers: every number of the
+// WABA, for a token that holds one of them (access to the WABA).
+func (s *Server) listPhoneNumbers(r *http.Request, wabaID, token string, q map[string][]string) response {
+	allowed := false
+	for _, p := range s.st.phones {
+		allowed = allowed || (p.wabaID == wabaID && p.token == token)
+	}
+	if !allowed {
+		return notFound(http.MethodGet, wabaID)
+	}
+	var items []node
+	for _, id := range sortedKeys(s.st.phones) {
+		if p := s.st.phones[id]; p.wabaID == wabaID {
+			items = append(items, phoneNode(p))
+		}
+	}
+	return s.paginate(r, items, q)
+}
+
+func phoneNode(p *phone) node {
+	all := []string{"id", "display_phone_number", "verified_name", "quality_rating", "code_verification_status", "platform_type"}
+	return node{"WhatsAppBusinessPhoneNumber", all, all, map[string]any{
+		"id": p.ID, "display_phone_number": p.DisplayPhoneNumber, "verified_name": p.VerifiedName,
+		"quality_rating": p.QualityRating, "code_verification_status": "VERIFIED", "platform_type": "CLOUD_API"}}
 }
 
 func firstOf(v []string) string {
