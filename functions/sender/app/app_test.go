@@ -414,3 +414,38 @@ func TestNumberRateComesFromTheIntegration(t *testing.T) {
 		e.wantStatus(m, conversation.StatusAccepted, "")
 	}
 }
+
+// TestStoppedMarketingInStatusWebhookRecordsOptOut: Meta may accept a
+// marketing template and report 131050 later, in a "failed" status
+// webhook; that too records the marketing opt-out, once.
+func TestStoppedMarketingInStatusWebhookRecordsOptOut(t *testing.T) {
+	e := newEnv(t, options{})
+	e.Sim.AddTemplate(wabaID, meta.Template{Name: "spring_offer", Language: "en", Category: "MARKETING"})
+	l := e.newLead(time.Time{}, nil)
+	m := e.queueTemplate(l, "spring_offer", sendgate.CategoryMarketing)
+	if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	sent := e.wantStatus(m, conversation.StatusAccepted, "")
+	p := &intake.Processor{Store: e.Store, Graph: meta.NewClient(e.Sim.URL, e.Sim.Version(), nil),
+		Tokens: envelope.New(kms.NewFromConfig(e.AWS), e.res.KeyID, envelope.Options{}), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	payload := e.Sim.StatusPayload(numberID, display, metatest.StatusFailed(sent.ProviderID, waID(l), 131050,
+		"User has stopped marketing messages"))
+	for range 2 { // a redelivered webhook writes nothing more
+		if _, err := p.Process(e.Ctx, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.wantStatus(m, conversation.StatusFailed, "User has stopped marketing messages")
+	ledger, err := e.Store.ConsentLedger(e.Ctx, e.OrgID, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ledger) != 1 || ledger[0].Channel != conversation.ChannelWhatsApp || ledger[0].Purpose != conversation.PurposeMarketing ||
+		ledger[0].Action != conversation.OptOut || ledger[0].Evidence != sent.ProviderID {
+		t.Fatalf("ledger %+v", ledger)
+	}
+	next := e.queueTemplate(l, "spring_offer", sendgate.CategoryMarketing)
+	e.deliver(e.enqueue(next))
+	e.wantStatus(next, conversation.StatusFailed, sendgate.TitleOptedOut)
+}
