@@ -27,7 +27,17 @@ const (
 	// from EmailFromParam; locally it is unset and functions use their
 	// default.
 	EnvEmailFrom = "LEADLUENCE_EMAIL_FROM"
+	// EnvPublicBaseURL carries the api's public base URL to the sender,
+	// which puts the one-click unsubscribe link of every email under it.
+	EnvPublicBaseURL = "LEADLUENCE_PUBLIC_BASE_URL"
 )
+
+// PublicBaseURLParam is the deploy-time setting of the api's public base
+// URL (the API Gateway URL or its custom domain), given to the sender.
+var PublicBaseURLParam = Param{
+	Env:         EnvPublicBaseURL,
+	Description: "the api's public https base URL, without a trailing slash, for example https://api.example.com: emails carry their one-click unsubscribe link (POST /v1/unsubscribe/{token}) under it",
+}
 
 // EmailFromParam is the deploy-time setting of the platform sender address,
 // one for the whole stack, given to every function with
@@ -444,6 +454,7 @@ func apiFunction() Function {
 			auth("GET", "/v1/privacy-requests"),
 			auth("GET", "/v1/privacy-requests/{id}"),
 			auth("GET", "/v1/privacy-requests/{id}/export"),
+			pub("POST", "/v1/unsubscribe/{token}"),
 		},
 	}
 }
@@ -521,6 +532,7 @@ func senderFunction() Function {
 		Dir:      "functions/sender",
 		MemoryMB: 512,
 		Timeout:  time.Minute,
+		Params:   []Param{PublicBaseURLParam},
 		// SendTo: a campaign's page job queues the next page on the same queue.
 		Access:   Access{TableRead: true, TableWrite: true, TableActions: []string{"DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"}, KeyDecrypt: true, SendEmail: true, SendTo: []string{QueueOutbound}},
 		Consumes: &QueueTrigger{Queue: QueueOutbound, BatchSize: 10},

@@ -152,4 +152,8 @@ type Sender struct {
 	// so that SES publishes their delivery, bounce and complaint events
 	// (topology.EmailEvents); empty sends without one (locally).
 	ConfigurationSet string `env:"LEADLUENCE_SES_CONFIGURATION_SET"`
+	// PublicBaseURL is the api's public base URL (topology
+	// PublicBaseURLParam): every email carries the one-click unsubscribe
+	// link PublicBaseURL/v1/unsubscribe/{token} (package unsubscribe).
+	PublicBaseURL string `env:"LEADLUENCE_PUBLIC_BASE_URL,required,notEmpty"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -278,6 +279,32 @@ func (p *Processor) status(ctx context.Context, st meta.Status, c *Counts) error
 		return fmt.Errorf("%w: apply status: %w", ErrRetry, err)
 	}
 	c.Statuses++
+	if slices.ContainsFunc(st.Errors, func(e meta.Error) bool { return e.Code == codeStoppedMarketing }) {
+		return p.stoppedMarketing(ctx, st.ID, at, c)
+	}
+	return nil
+}
+
+// codeStoppedMarketing is Meta's error code for a recipient who stopped
+// marketing messages from the business on WhatsApp.
+const codeStoppedMarketing = 131050
+
+// stoppedMarketing records the marketing opt-out a failed status with error
+// 131050 reports for our message wamid, as the sender does when the send
+// call itself answers 131050. Keyed by the wamid, so a redelivered webhook
+// writes no second entry.
+func (p *Processor) stoppedMarketing(ctx context.Context, wamid string, at time.Time, c *Counts) error {
+	m, err := p.Store.MessageByProviderID(ctx, wamid)
+	if err != nil {
+		return fmt.Errorf("%w: message of %s: %w", ErrRetry, wamid, err)
+	}
+	entry := conversation.ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: m.OrgID, LeadID: m.LeadID,
+		Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeMarketing, Action: conversation.OptOut, At: at,
+		Evidence: wamid, Source: "provider"}
+	if err := p.Store.AppendConsentOnce(ctx, entry); err != nil {
+		return fmt.Errorf("%w: marketing opt-out: %w", ErrRetry, err)
+	}
+	c.OptOuts++
 	return nil
 }
 

@@ -109,16 +109,3 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
-
-func TestMailtoAddressEscapesTheLocalPart(t *testing.T) {
-	for in, want := range map[string]string{
-		"sales@acme.test":                        "sales@acme.test",
-		"a.b+tag@acme.test":                      "a.b+tag@acme.test",
-		"a?cc=someone%40other.test&x=@acme.test": "a%3Fcc%3Dsomeone%2540other.test%26x%3D@acme.test",
-		"no-at-sign":                             "no-at-sign",
-	} {
-		if got := outbound.MailtoAddress(in); got != want {
-			t.Errorf("MailtoAddress(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

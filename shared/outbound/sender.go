@@ -20,8 +20,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptrace"
-	"net/mail"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +86,12 @@ type Header struct {
 	Name, Value string
 }
 
+// UnsubscribeLinks makes the one-click unsubscribe URL of a lead's emails
+// (unsubscribe.Links). An error leaves the email unsent, for a retry.
+type UnsubscribeLinks interface {
+	Link(ctx context.Context, orgID, leadID string) (string, error)
+}
+
 // Opener opens sealed integration tokens (envelope.Sealer).
 type Opener interface {
 	Open(ctx context.Context, orgID string, blob []byte) ([]byte, error)
@@ -116,6 +120,10 @@ type Sender struct {
 	WhatsApp WhatsApp
 	Mailer   Mailer
 	Tokens   Opener
+	// Unsubscribe makes the List-Unsubscribe URL every email carries (RFC
+	// 8058 one-click); nil sends emails without one (the sender function
+	// always sets it).
+	Unsubscribe UnsubscribeLinks
 	// Orgs, when set, is read before each send: a message of a closed org
 	// fails unsent (org_closed).
 	Orgs Orgs
@@ -416,7 +424,13 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 	if e.From == "" {
 		e.From = s.EmailFrom
 	}
-	email := composeEmail(e)
+	link := ""
+	if s.Unsubscribe != nil {
+		if link, err = s.Unsubscribe.Link(ctx, m.OrgID, m.LeadID); err != nil {
+			return Result{}, fmt.Errorf("send %s: %w", m.ID, err)
+		}
+	}
+	email := composeEmail(e, link)
 	if !s.hasTime(ctx, 0) {
 		return Result{Outcome: OutcomeRetry, Refusal: sendgate.Refusal{Reason: "invocation ending"}}, nil
 	}
@@ -441,47 +455,17 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 	return s.recordFailure(ctx, d, m, ClassifyEmail(err, written.Load()), err)
 }
 
-// mailtoAddress writes an address for a mailto URI (RFC 6068): every
-// character of the local part but letters, digits and ".!$'*+-_~" is
-// percent-encoded, so that "?", "&", "=", "%" or "#" in an address cannot
-// add header fields (a cc, say) to the unsubscribe mail. Hand-written: the
-// standard library has no RFC 6068 encoder (url.PathEscape keeps "&" and
-// "=", url.QueryEscape turns spaces into "+").
-func mailtoAddress(addr string) string {
-	at := strings.LastIndexByte(addr, '@')
-	if at < 0 {
-		return addr
-	}
-	var b strings.Builder
-	for _, c := range []byte(addr[:at]) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte(".!$'*+-_~", c) >= 0:
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String() + addr[at:]
-}
-
 // composeEmail builds the email of a payload: Reply-To when the payload
-// names one, and List-Unsubscribe (a mailto to the sender, and the one-click
-// URL when there is one, with List-Unsubscribe-Post as RFC 8058 asks).
-func composeEmail(e sendgate.Email) Email {
-	// From may carry a display name ("Sharma Realty" <a@b>); the mailto
-	// takes the bare address.
-	addr := e.From
-	if a, err := mail.ParseAddress(e.From); err == nil {
-		addr = a.Address
+// names one, and, with an unsubscribe URL, List-Unsubscribe with it and
+// List-Unsubscribe-Post as RFC 8058 asks for one-click unsubscribes. No
+// mailto is offered: no mailbox of the platform reads unsubscribe mail.
+func composeEmail(e sendgate.Email, unsubscribeURL string) Email {
+	out := Email{From: e.From, To: e.To, ReplyTo: e.ReplyTo, Subject: e.Subject, Text: e.Text, HTML: e.HTML}
+	if unsubscribeURL != "" {
+		out.Headers = []Header{{Name: "List-Unsubscribe", Value: "<" + unsubscribeURL + ">"},
+			{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}}
 	}
-	unsub := "<mailto:" + mailtoAddress(addr) + "?subject=unsubscribe>"
-	var post []Header
-	if strings.HasPrefix(e.UnsubscribeURL, "https://") {
-		unsub = "<" + e.UnsubscribeURL + ">, " + unsub
-		post = append(post, Header{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"})
-	}
-	return Email{From: e.From, To: e.To, ReplyTo: e.ReplyTo, Subject: e.Subject, Text: e.Text, HTML: e.HTML,
-		Headers: append([]Header{{Name: "List-Unsubscribe", Value: unsub}}, post...)}
+	return out
 }
 
 // claim moves the message to sending; only one sender gets it.

@@ -75,6 +75,14 @@ func OptedOut(consent map[string]string, ch conversation.Channel, marketing bool
 	return st == conversation.StateOptedOut
 }
 
+// EmailOptedOut reports whether a lead's current consent blocks email.
+// Emails have no marketing classification, so an opt-out of either purpose
+// blocks them all: a one-click unsubscribe (package unsubscribe) is an
+// email marketing opt-out and must stop the emails it came with.
+func EmailOptedOut(consent map[string]string) bool {
+	return OptedOut(consent, conversation.ChannelEmail, false) || OptedOut(consent, conversation.ChannelEmail, true)
+}
+
 // WindowOpen reports whether WhatsApp's customer-service window, opened by
 // the customer's last message at lastInbound, is still open at now.
 func WindowOpen(lastInbound, now time.Time) bool {
@@ -104,7 +112,7 @@ func Check(m conversation.Message, l lead.Lead, in *integration.Integration, now
 		if _, err := ParseEmail(m.Payload); err != nil {
 			return &Refusal{Title: TitleInvalidPayload, Reason: "The stored email cannot be read (" + err.Error() + "); it was not sent."}
 		}
-		if OptedOut(l.Consent, conversation.ChannelEmail, false) {
+		if EmailOptedOut(l.Consent) {
 			return &Refusal{Title: TitleOptedOut, Reason: "The lead has opted out of email; nothing was sent."}
 		}
 	default:

@@ -116,11 +116,6 @@ type Email struct {
 	Subject string `json:"subject"`
 	Text    string `json:"text,omitempty"`
 	HTML    string `json:"html,omitempty"`
-	// UnsubscribeURL, when set, is an https URL that unsubscribes the
-	// recipient with one POST (RFC 8058). The email then carries it in
-	// List-Unsubscribe with List-Unsubscribe-Post; without it only a mailto
-	// to the From address is offered.
-	UnsubscribeURL string `json:"unsubscribe_url,omitempty"`
 }
 
 // DetailCategory is the key of conversation.Message.Details that holds a

@@ -98,6 +98,7 @@ func TestCheck(t *testing.T) {
 		{"unreadable payload", conversation.Message{Channel: conversation.ChannelWhatsApp, Payload: `{`}, inWindow, active, sendgate.TitleInvalidPayload},
 		{"email", email, lead.Lead{}, nil, ""},
 		{"email opted out", email, lead.Lead{Consent: map[string]string{"email:all": "opt_out@2024-05-01T00:00:00Z"}}, nil, sendgate.TitleOptedOut},
+		{"email after a marketing unsubscribe", email, lead.Lead{Consent: map[string]string{"email:marketing": "opt_out@2024-05-01T00:00:00Z"}}, nil, sendgate.TitleOptedOut},
 		{"email without body", conversation.Message{Channel: conversation.ChannelEmail, Payload: `{"to":"a@example.com","subject":"s"}`}, lead.Lead{}, nil, sendgate.TitleInvalidPayload},
 	}
 	for _, tt := range tests {

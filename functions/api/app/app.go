@@ -34,6 +34,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi/integrations"
 	"github.com/leadluence/backend/shared/httpapi/leads"
 	"github.com/leadluence/backend/shared/httpapi/messaging"
+	"github.com/leadluence/backend/shared/httpapi/oneclick"
 	"github.com/leadluence/backend/shared/httpapi/org"
 	privacyapi "github.com/leadluence/backend/shared/httpapi/privacy"
 	"github.com/leadluence/backend/shared/lead"
@@ -47,6 +48,7 @@ import (
 	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
 	"github.com/leadluence/backend/shared/suppression"
+	"github.com/leadluence/backend/shared/unsubscribe"
 	"github.com/leadluence/backend/shared/watemplate"
 )
 
@@ -56,6 +58,7 @@ var (
 	_ httpapi.Users       = (*dynamostore.Store)(nil)
 	_ identity.Store      = (*dynamostore.Store)(nil)
 	_ lead.Store          = (*dynamostore.Store)(nil)
+	_ unsubscribe.Store   = (*dynamostore.Store)(nil)
 	_ lead.Users          = (*dynamostore.Store)(nil)
 	_ integrations.Store  = (*dynamostore.Store)(nil)
 	_ messaging.Store     = (*dynamostore.Store)(nil)
@@ -121,6 +124,16 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		return nil, err
 	}
 	store.UseSuppression(contacts)
+	// The unsubscribe key signs the one-click unsubscribe link of every
+	// email; created here, the sender only opens it.
+	unsubKey, err := unsubscribe.LoadKey(ctx, store, sealer)
+	if err != nil {
+		return nil, fmt.Errorf("load unsubscribe key: %w", err)
+	}
+	unsubSigner, err := unsubscribe.NewSigner(unsubKey)
+	if err != nil {
+		return nil, err
+	}
 	queueCheck := func(url string) func(context.Context) error {
 		return func(ctx context.Context) error {
 			_, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
@@ -217,5 +230,6 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	privacyapi.Register(api, kit, privacyapi.Deps{Requests: &privacy.Service{Store: store, Leads: store, History: store,
 		Corrector: leadService, Hasher: contacts, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
 		StartPurge: leadService.StartPurge}})
+	oneclick.Register(api, kit, oneclick.Deps{Unsubscribe: &unsubscribe.Service{Signer: unsubSigner, Store: store}})
 	return srv, nil
 }

@@ -37,10 +37,14 @@ import (
 	"testing"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/policy"
+	"github.com/leadluence/backend/shared/unsubscribe"
 )
 
 // roles are the table's role columns, as the API names them.
@@ -112,6 +116,8 @@ var bodies = map[string]func(c *call) any{
 	"POST /v1/privacy-requests": func(c *call) any {
 		return map[string]any{"type": "access", "subject": map[string]string{"lead_id": c.org.lead}}
 	},
+	// RFC 8058's body; the route does not read it.
+	"POST /v1/unsubscribe/{token}": func(*call) any { return "List-Unsubscribe=One-Click" },
 }
 
 // targets fill a route's path parameters with a fresh resource of org o;
@@ -145,6 +151,20 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 		r := c.m.do(c.m.t, "POST", "/v1/privacy-requests", by.Access, map[string]any{"type": "export", "subject": map[string]string{"lead_id": o.lead}})
 		expect(c.m.t, r, 201)
 		return map[string]string{"id": o.track(r.str("id"))}
+	},
+	// The one-click unsubscribe token of a fresh lead, signed with the key
+	// the api created at its start.
+	"unsubscribe": func(c *call, o *orgFix, _ bool) map[string]string {
+		id := o.track(c.m.createLead(c.m.t, o.owner, map[string]any{"name": "Target lead", "email": uniqueEmail("unsub")}).str("id"))
+		cfg, err := awsconfig.LoadDefaultConfig(c.m.t.Context())
+		if err != nil {
+			c.m.t.Fatal(err)
+		}
+		signer, err := unsubscribe.Open(c.m.t.Context(), c.m.store, envelope.New(kms.NewFromConfig(cfg), c.m.cfg.KeyID, envelope.Options{}))
+		if err != nil || signer == nil {
+			c.m.t.Fatalf("open unsubscribe key: %v", err)
+		}
+		return map[string]string{"token": signer.Token(o.owner.OrgID, id)}
 	},
 	"integrations": func(c *call, o *orgFix, _ bool) map[string]string {
 		id, token := c.m.numericID(), "EAAGwa-"+c.m.numericID()

@@ -35,6 +35,7 @@ import (
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
+	"github.com/leadluence/backend/shared/unsubscribe"
 	"github.com/leadluence/backend/shared/watemplate"
 )
 
@@ -131,6 +132,7 @@ func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ..
 		return nil, nil, fmt.Errorf("load aws config: %w", err)
 	}
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), cfg.TableName)
+	sealer := envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2 * Concurrency
 	s := &outbound.Sender{
@@ -140,12 +142,15 @@ func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ..
 		// No SDK retries: an email whose answer was lost must not go twice;
 		// the sender retries what is safe through the queue. Sent emails
 		// name the configuration set whose events SES publishes.
-		Mailer:     sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), cfg.ConfigurationSet),
-		Tokens:     envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{}),
-		Pacer:      outbound.NewPacer(store),
-		Log:        log,
-		NumberRate: cfg.NumberRatePerSecond,
-		EmailFrom:  cfg.EmailFrom,
+		Mailer: sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), cfg.ConfigurationSet),
+		Tokens: sealer,
+		// Every email carries its lead's one-click unsubscribe link, signed
+		// with the key the api function creates (opened, never created here).
+		Unsubscribe: &unsubscribe.Links{BaseURL: cfg.PublicBaseURL, Keys: &unsubscribe.Lazy{Store: store, Sealer: sealer}},
+		Pacer:       outbound.NewPacer(store),
+		Log:         log,
+		NumberRate:  cfg.NumberRatePerSecond,
+		EmailFrom:   cfg.EmailFrom,
 	}
 	return s, sqs.NewFromConfig(awsCfg), nil
 }

@@ -23,10 +23,12 @@ import (
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/unsubscribe"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/intaketest"
 )
@@ -214,7 +216,7 @@ func TestEmailGoesThroughSES(t *testing.T) {
 	e := newEnv(t, options{})
 	l := e.newLead(time.Time{}, nil)
 	m := e.queue(l, conversation.ChannelEmail, "email", "See you at 11.", sendgate.Email{To: l.Email, Subject: "Your site visit",
-		Text: "See you at 11.", HTML: "<p>See you at 11.</p>", UnsubscribeURL: "https://app.leadluence.test/unsubscribe/abc"}, nil)
+		Text: "See you at 11.", HTML: "<p>See you at 11.</p>"}, nil)
 	if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
 		t.Fatalf("retries asked: %v", failed)
 	}
@@ -235,10 +237,9 @@ func TestEmailGoesThroughSES(t *testing.T) {
 	for _, h := range mail.Headers {
 		headers[h.Name] = h.Value
 	}
-	if headers["List-Unsubscribe"] != "<https://app.leadluence.test/unsubscribe/abc>, <mailto:no-reply@leadluence.local?subject=unsubscribe>" ||
-		headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
-		t.Fatalf("headers %v", headers)
-	}
+	// RFC 8058 one-click: the lead's signed link and nothing else (no
+	// mailto: no mailbox of the platform reads one).
+	e.wantUnsubscribeLink(headers, l)
 
 	// A lead who opted out of email gets none.
 	out := e.newLead(time.Time{}, map[string]string{"email:all": "opt_out@" + time.Now().UTC().Format(time.RFC3339)})
@@ -277,7 +278,8 @@ func TestEmailFromOrgSender(t *testing.T) {
 		headers[h.Name] = h.Value
 	}
 	if mail.From != `"Sharma Realty" <no-reply@leadluence.local>` || !slices.Equal(mail.ReplyTo, []string{addr}) ||
-		headers["List-Unsubscribe"] != "<mailto:no-reply@leadluence.local?subject=unsubscribe>" {
+		!strings.HasPrefix(headers["List-Unsubscribe"], "<"+publicBaseURL+"/v1/unsubscribe/") ||
+		headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
 		t.Fatalf("pending sender: mail %+v, headers %v", mail, headers)
 	}
 
@@ -413,4 +415,80 @@ func TestNumberRateComesFromTheIntegration(t *testing.T) {
 	for _, m := range msgs {
 		e.wantStatus(m, conversation.StatusAccepted, "")
 	}
+}
+
+// TestStoppedMarketingInStatusWebhookRecordsOptOut: Meta may accept a
+// marketing template and report 131050 later, in a "failed" status
+// webhook; that too records the marketing opt-out, once.
+func TestStoppedMarketingInStatusWebhookRecordsOptOut(t *testing.T) {
+	e := newEnv(t, options{})
+	e.Sim.AddTemplate(wabaID, meta.Template{Name: "spring_offer", Language: "en", Category: "MARKETING"})
+	l := e.newLead(time.Time{}, nil)
+	m := e.queueTemplate(l, "spring_offer", sendgate.CategoryMarketing)
+	if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	sent := e.wantStatus(m, conversation.StatusAccepted, "")
+	p := &intake.Processor{Store: e.Store, Graph: meta.NewClient(e.Sim.URL, e.Sim.Version(), nil),
+		Tokens: envelope.New(kms.NewFromConfig(e.AWS), e.res.KeyID, envelope.Options{}), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	payload := e.Sim.StatusPayload(numberID, display, metatest.StatusFailed(sent.ProviderID, waID(l), 131050,
+		"User has stopped marketing messages"))
+	for range 2 { // a redelivered webhook writes nothing more
+		if _, err := p.Process(e.Ctx, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.wantStatus(m, conversation.StatusFailed, "User has stopped marketing messages")
+	ledger, err := e.Store.ConsentLedger(e.Ctx, e.OrgID, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ledger) != 1 || ledger[0].Channel != conversation.ChannelWhatsApp || ledger[0].Purpose != conversation.PurposeMarketing ||
+		ledger[0].Action != conversation.OptOut || ledger[0].Evidence != sent.ProviderID {
+		t.Fatalf("ledger %+v", ledger)
+	}
+	next := e.queueTemplate(l, "spring_offer", sendgate.CategoryMarketing)
+	e.deliver(e.enqueue(next))
+	e.wantStatus(next, conversation.StatusFailed, sendgate.TitleOptedOut)
+}
+
+// wantUnsubscribeLink checks an email's headers carry the one-click
+// unsubscribe link of lead l (RFC 8058), signed with the platform key.
+func (e *env) wantUnsubscribeLink(headers map[string]string, l lead.Lead) {
+	e.t.Helper()
+	prefix := "<" + publicBaseURL + unsubscribe.PathPrefix
+	got := headers["List-Unsubscribe"]
+	if !strings.HasPrefix(got, prefix) || !strings.HasSuffix(got, ">") || strings.Contains(got, "mailto:") ||
+		headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
+		e.t.Fatalf("unsubscribe headers %v", headers)
+	}
+	signer, err := unsubscribe.Open(e.Ctx, e.Store, envelope.New(kms.NewFromConfig(e.AWS), e.res.KeyID, envelope.Options{}))
+	if err != nil || signer == nil {
+		e.t.Fatalf("open unsubscribe key: %v", err)
+	}
+	c, err := signer.Verify(strings.TrimSuffix(strings.TrimPrefix(got, prefix), ">"))
+	if err != nil || c.OrgID != l.OrgID || c.LeadID != l.ID {
+		e.t.Fatalf("unsubscribe token of %s names %+v (%v), want lead %s", got, c, err, l.ID)
+	}
+}
+
+// TestEmailWaitsForTheUnsubscribeKey: before the api function has created
+// the unsubscribe key, no email can carry its link, so none is sent; the
+// delivery comes back and goes once the key exists.
+func TestEmailWaitsForTheUnsubscribeKey(t *testing.T) {
+	e := newEnv(t, options{noUnsubscribeKey: true})
+	l := e.newLead(time.Time{}, nil)
+	m := e.queue(l, conversation.ChannelEmail, "email", "Hi", sendgate.Email{To: l.Email, Subject: "Hi", Text: "Hi"}, nil)
+	rec := e.enqueue(m)
+	if failed := e.deliver(rec); len(failed) != 1 {
+		t.Fatalf("failures %v, want the delivery back", failed)
+	}
+	e.wantStatus(m, conversation.StatusQueued, "")
+	if _, err := unsubscribe.LoadKey(e.Ctx, e.Store, envelope.New(kms.NewFromConfig(e.AWS), e.res.KeyID, envelope.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	if failed := e.deliver(rec); len(failed) != 0 {
+		t.Fatalf("retries asked: %v", failed)
+	}
+	e.wantStatus(m, conversation.StatusAccepted, "")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/logging"
@@ -25,9 +26,11 @@ import (
 	"github.com/leadluence/backend/functions/sender/app"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/unsubscribe"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 	"github.com/leadluence/backend/tools/intaketest"
@@ -58,7 +61,13 @@ type env struct {
 type options struct {
 	graphURL string
 	tweak    func(*outbound.Sender)
+	// noUnsubscribeKey leaves the unsubscribe key uncreated, as before the
+	// api function's first start.
+	noUnsubscribeKey bool
 }
+
+// publicBaseURL is the api's public base URL the sender is configured with.
+const publicBaseURL = "https://api.leadluence.test"
 
 func newEnv(t *testing.T, opt options) *env {
 	t.Helper()
@@ -73,8 +82,15 @@ func build(t testing.TB, res devstacktest.Env, opt options) *env {
 		opt.graphURL = ie.Sim.URL
 	}
 	cfg := config.Sender{TableName: res.TableName, KeyID: res.KeyID, OutboundQueueURL: res.QueueURLs["outbound"],
-		GraphBaseURL: opt.graphURL, GraphVersion: ie.Sim.Version(), EmailFrom: "no-reply@leadluence.local", NumberRatePerSecond: 80}
+		GraphBaseURL: opt.graphURL, GraphVersion: ie.Sim.Version(), EmailFrom: "no-reply@leadluence.local", NumberRatePerSecond: 80,
+		PublicBaseURL: publicBaseURL}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if !opt.noUnsubscribeKey {
+		// The api function creates the unsubscribe key at its cold start.
+		if _, err := unsubscribe.LoadKey(ie.Ctx, ie.Store, envelope.New(kms.NewFromConfig(res.AWS), res.KeyID, envelope.Options{})); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// DynamoDB Local answers refused conditions with a CRC the SDK warns about.
 	s, q, err := app.NewSender(ie.Ctx, cfg, log, awsconfig.WithLogger(logging.Nop{}))
 	if err != nil {

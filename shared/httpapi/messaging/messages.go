@@ -464,7 +464,7 @@ func (s *server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	case l.Email == "":
 		return nil, codedFieldProblemAt("missing_email", "lead.email", "the lead has no email address; add one to the lead first")
 	}
-	if sendgate.OptedOut(l.Consent, conversation.ChannelEmail, false) {
+	if sendgate.EmailOptedOut(l.Consent) {
 		return nil, errOptedOut(conversation.ChannelEmail, false)
 	}
 	org, err := s.deps.Store.GetOrg(ctx, l.OrgID)

@@ -26,6 +26,8 @@ type Source struct {
 var Sources = map[string]Source{
 	topology.EnvMetaAppSecretCiphertext:   {From: "LEADLUENCE_META_APP_SECRET", Default: "dev-app-secret"},
 	topology.EnvMetaVerifyTokenCiphertext: {From: "LEADLUENCE_META_VERIFY_TOKEN", Default: "dev-verify-token"},
+	// The api as make dev serves it (tools/dev -addr).
+	topology.EnvPublicBaseURL: {From: topology.EnvPublicBaseURL, Default: "http://127.0.0.1:8080"},
 }
 
 // Value is the value in force of one param: the plaintext, and what the
