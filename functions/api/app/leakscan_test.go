@@ -50,8 +50,8 @@ type leakMarker struct {
 }
 
 // leakVariants is the marker and the forms a careless log line would carry
-// it in: without a leading '+', digits only, lower-cased (matching is
-// case-insensitive), base64 (standard and URL alphabets, with and without
+// it in: without a leading '+', digits only, a phone's last ten digits,
+// lower-cased (matching is case-insensitive), base64 (standard and URL alphabets, with and without
 // padding).
 func leakVariants(m leakMarker) []string {
 	v := []string{m.value}
@@ -66,6 +66,10 @@ func leakVariants(m leakMarker) []string {
 	}, m.value)
 	if len(digits) >= 8 && len(digits) >= len(m.value)-4 && digits != m.value {
 		v = append(v, digits)
+	}
+	if strings.HasPrefix(m.value, "+") && len(digits) > 10 {
+		// The national number, without the country code.
+		v = append(v, digits[len(digits)-10:])
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		v = append(v, enc.EncodeToString([]byte(m.value)))
@@ -86,18 +90,41 @@ func (f leakFinding) String() string {
 // text truncated around the hit and every marker in it masked.
 func scanText(where, text string, markers []leakMarker) []leakFinding {
 	low := strings.ToLower(text)
+	// Phone numbers are also looked for with the separators people type
+	// (spaces, dashes, brackets, dots) taken out of the text.
+	squeezed := phoneSeparators.Replace(text)
 	var out []leakFinding
 	for _, m := range markers {
 		for _, v := range leakVariants(m) {
-			i := strings.Index(low, strings.ToLower(v))
-			if i < 0 {
-				continue
+			if i := strings.Index(low, strings.ToLower(v)); i >= 0 {
+				out = append(out, leakFinding{where: where, marker: m.name, excerpt: maskExcerpt(text, i, markers)})
+				break
 			}
-			out = append(out, leakFinding{where: where, marker: m.name, excerpt: maskExcerpt(text, i, markers)})
-			break
+			if isPhoneLike(v) {
+				if i := strings.Index(squeezed, v); i >= 0 {
+					out = append(out, leakFinding{where: where, marker: m.name, excerpt: "(separators removed) " + maskExcerpt(squeezed, i, markers)})
+					break
+				}
+			}
 		}
 	}
 	return out
+}
+
+var phoneSeparators = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "")
+
+// isPhoneLike is whether v is '+' and digits, or digits only.
+func isPhoneLike(v string) bool {
+	d := strings.TrimPrefix(v, "+")
+	if len(d) < 8 {
+		return false
+	}
+	for _, r := range d {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // maskExcerpt cuts text to about 160 characters around at and replaces
@@ -288,13 +315,13 @@ func TestLeakScannerCatches(t *testing.T) {
 		{name: "wa token", value: "EAAGleakscan-wa-token-51XZ", secret: true},
 	}
 	logs := map[string]string{
-		"api":    `{"level":"INFO","msg":"ok","lead":"01J"}` + "\n" + `{"level":"INFO","msg":"send","to":"919811177302"}`,
+		"api":    `{"level":"INFO","msg":"ok","lead":"01J"}` + "\n" + `{"level":"INFO","msg":"send","to":"919811177302"}` + "\n" + `{"msg":"retry","err":"number 98111-77302 busy"}`,
 		"sender": `{"msg":"mail","to":"quillon.vex@leakmail.test"}`,
 		"ingest": `{"msg":"graph","auth":"` + base64.StdEncoding.EncodeToString([]byte("EAAGleakscan-wa-token-51XZ")) + `"}`,
 	}
 	got := scanLogs(logs, markers)
-	if len(got) != 3 {
-		t.Fatalf("findings %v, want the phone without '+', the lower-cased email and the base64 token", got)
+	if len(got) != 4 {
+		t.Fatalf("findings %v, want the phone without '+', the national number, the lower-cased email and the base64 token", got)
 	}
 	for _, f := range got {
 		if strings.Contains(f.excerpt, "9811177302") || strings.Contains(strings.ToLower(f.excerpt), "leakmail") || strings.Contains(f.excerpt, "RUFBR2") {
