@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -138,6 +139,10 @@ func redactAttr(a slog.Attr) slog.Attr {
 		}
 		if s, ok := v.Any().(interface{ String() string }); ok {
 			return slog.String(a.Key, RedactString(s.String()))
+		}
+		// A named string type (an integration kind, a status) is text too.
+		if rv := reflect.ValueOf(v.Any()); rv.Kind() == reflect.String {
+			return slog.String(a.Key, RedactString(rv.String()))
 		}
 		// Structs, maps and slices may hold anything: never log them raw.
 		return slog.String(a.Key, Redacted)

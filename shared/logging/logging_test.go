@@ -66,3 +66,15 @@ func TestRedactStringLeavesIDsAlone(t *testing.T) {
 		t.Errorf("RedactString(%q) = %q; ids and timestamps must survive", in, got)
 	}
 }
+
+// kind is a named string type as the domain packages declare them.
+type kind string
+
+func TestNamedStringTypesAreLoggedRedacted(t *testing.T) {
+	var buf bytes.Buffer
+	logging.New(&buf, slog.LevelDebug).Info("dropped", "kind", kind("whatsapp"), "to", kind("+919876543210"))
+	out := buf.String()
+	if !strings.Contains(out, `"kind":"whatsapp"`) || strings.Contains(out, "9876543210") {
+		t.Errorf("named string types: %s", out)
+	}
+}

@@ -39,9 +39,15 @@ type testEnv struct {
 
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
+	return newEnvWith(t, metatest.Options{})
+}
+
+// newEnvWith is newEnv with the simulator built with opts.
+func newEnvWith(t *testing.T, opts metatest.Options) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	devstacktest.Fresh(t).SetFunctionEnv(t, "api")
-	sim := metatest.New(metatest.Options{})
+	sim := metatest.New(opts)
 	t.Cleanup(sim.Close)
 	t.Setenv("LEADLUENCE_GRAPH_BASE_URL", sim.URL)
 	t.Setenv("LEADLUENCE_GRAPH_VERSION", sim.Version())

@@ -1,0 +1,587 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	ingestapp "github.com/leadluence/backend/functions/ingest/app"
+	senderapp "github.com/leadluence/backend/functions/sender/app"
+	webhookapp "github.com/leadluence/backend/functions/webhook/app"
+	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/secret"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
+)
+
+// The leak scan runs one representative flow through the api, ingest and
+// sender handlers with distinctive values, then fails if any of them shows
+// up in a function's log (personal data and secrets) or in plaintext in the
+// table (secrets: access tokens, the app secret, passwords, refresh tokens).
+// The test lives with the api because the api tests already drive the
+// sender and ingest handlers over the same stand-ins.
+
+// leakMarker is a value that must not leak; secret ones must not be stored
+// in plaintext either.
+type leakMarker struct {
+	name, value string
+	secret      bool
+}
+
+// leakVariants is the marker and the forms a careless log line would carry
+// it in: without a leading '+', digits only, a phone's last ten digits,
+// lower-cased (matching is case-insensitive), base64 (standard and URL alphabets, with and without
+// padding).
+func leakVariants(m leakMarker) []string {
+	v := []string{m.value}
+	if s := strings.TrimPrefix(m.value, "+"); s != m.value {
+		v = append(v, s)
+	}
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, m.value)
+	if len(digits) >= 8 && len(digits) >= len(m.value)-4 && digits != m.value {
+		v = append(v, digits)
+	}
+	if strings.HasPrefix(m.value, "+") && len(digits) > 10 {
+		// The national number, without the country code.
+		v = append(v, digits[len(digits)-10:])
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		v = append(v, enc.EncodeToString([]byte(m.value)))
+	}
+	return v
+}
+
+// leakFinding is a marker found in a log line or a table item.
+type leakFinding struct {
+	where, marker, excerpt string
+}
+
+func (f leakFinding) String() string {
+	return fmt.Sprintf("%s: %s in %s", f.where, f.marker, f.excerpt)
+}
+
+// scanText reports every marker (in any variant) found in text, with the
+// text truncated around the hit and every marker in it masked.
+func scanText(where, text string, markers []leakMarker) []leakFinding {
+	low := strings.ToLower(text)
+	// Phone numbers are also looked for with the separators people type
+	// (spaces, dashes, brackets, dots) taken out of the text.
+	squeezed := phoneSeparators.Replace(text)
+	var out []leakFinding
+	for _, m := range markers {
+		for _, v := range leakVariants(m) {
+			if i := strings.Index(low, strings.ToLower(v)); i >= 0 {
+				out = append(out, leakFinding{where: where, marker: m.name, excerpt: maskExcerpt(text, i, markers)})
+				break
+			}
+			if isPhoneLike(v) {
+				if i := strings.Index(squeezed, v); i >= 0 {
+					out = append(out, leakFinding{where: where, marker: m.name, excerpt: "(separators removed) " + maskExcerpt(squeezed, i, markers)})
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+var phoneSeparators = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "")
+
+// isPhoneLike is whether v is '+' and digits, or digits only.
+func isPhoneLike(v string) bool {
+	d := strings.TrimPrefix(v, "+")
+	if len(d) < 8 {
+		return false
+	}
+	for _, r := range d {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// maskExcerpt cuts text to about 160 characters around at and replaces
+// every marker variant in the cut with <name>.
+func maskExcerpt(text string, at int, markers []leakMarker) string {
+	lo, hi := max(0, at-80), min(len(text), at+80)
+	// Widen to whole markers so a cut cannot leave half a value unmasked.
+	lo, hi = max(0, lo-64), min(len(text), hi+64)
+	cut := text[lo:hi]
+	for _, m := range markers {
+		for _, v := range leakVariants(m) {
+			cut = replaceFold(cut, v, "<"+m.name+">")
+		}
+	}
+	if len(cut) > 240 {
+		cut = cut[:240] + "…"
+	}
+	return cut
+}
+
+// replaceFold replaces old in s case-insensitively.
+func replaceFold(s, old, repl string) string {
+	if old == "" {
+		return s
+	}
+	var b strings.Builder
+	low, lowOld := strings.ToLower(s), strings.ToLower(old)
+	for {
+		i := strings.Index(low, lowOld)
+		if i < 0 || len(low) != len(s) {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(repl)
+		s, low = s[i+len(old):], low[i+len(old):]
+	}
+}
+
+// scanLogs scans each function's log line by line.
+func scanLogs(logs map[string]string, markers []leakMarker) []leakFinding {
+	names := make([]string, 0, len(logs))
+	for fn := range logs {
+		names = append(names, fn)
+	}
+	sort.Strings(names)
+	var out []leakFinding
+	for _, fn := range names {
+		for i, line := range strings.Split(logs[fn], "\n") {
+			out = append(out, scanText(fmt.Sprintf("%s log line %d", fn, i+1), line, markers)...)
+		}
+	}
+	return out
+}
+
+// scanItems scans every attribute of every item for the secret markers.
+func scanItems(items []map[string]types.AttributeValue, markers []leakMarker) []leakFinding {
+	var secrets []leakMarker
+	for _, m := range markers {
+		if m.secret {
+			secrets = append(secrets, m)
+		}
+	}
+	var out []leakFinding
+	for _, it := range items {
+		key := fmt.Sprintf("item PK=%s SK=%s", attrString(it["PK"]), attrString(it["SK"]))
+		for name, av := range it {
+			for _, text := range attrTexts(av) {
+				out = append(out, scanText(key+" attribute "+name, text, secrets)...)
+			}
+		}
+	}
+	return out
+}
+
+func attrString(av types.AttributeValue) string {
+	if s, ok := av.(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return fmt.Sprint(av)
+}
+
+// attrTexts is every string and binary value inside av, nested ones too.
+func attrTexts(av types.AttributeValue) []string {
+	switch v := av.(type) {
+	case *types.AttributeValueMemberS:
+		return []string{v.Value}
+	case *types.AttributeValueMemberB:
+		return []string{string(v.Value)}
+	case *types.AttributeValueMemberSS:
+		return v.Value
+	case *types.AttributeValueMemberBS:
+		var out []string
+		for _, b := range v.Value {
+			out = append(out, string(b))
+		}
+		return out
+	case *types.AttributeValueMemberL:
+		var out []string
+		for _, x := range v.Value {
+			out = append(out, attrTexts(x)...)
+		}
+		return out
+	case *types.AttributeValueMemberM:
+		var out []string
+		for _, x := range v.Value {
+			out = append(out, attrTexts(x)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// senderRun runs the sender's handler on jobs, failures allowed.
+func senderRun(ctx context.Context, t *testing.T, h senderapp.Handler, jobs []map[string]string) {
+	t.Helper()
+	ev := events.SQSEvent{}
+	for i, j := range jobs {
+		body, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("leak-job-%d", i), Body: string(body),
+			Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
+	}
+	if _, err := h(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// webhookPost is Meta's POST of payload with signature sig to the webhook
+// function, which must answer status.
+func webhookPost(ctx context.Context, t *testing.T, h apigw.HandlerFunc, payload []byte, sig string, status int) {
+	t.Helper()
+	r := httptest.NewRequest("POST", webhookapp.Path, bytes.NewReader(payload))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set(meta.SignatureHeader, sig)
+	ev, err := apigw.FromRequest(r, "POST "+webhookapp.Path, nil, 10<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h(ctx, ev)
+	if err != nil || resp.StatusCode != status {
+		t.Fatalf("webhook answered %d (%v), want %d", resp.StatusCode, err, status)
+	}
+}
+
+// drainQueue receives every message on a queue, attributes included, as
+// the SQS event source hands them to a function.
+func drainQueue(ctx context.Context, t *testing.T, c *sqs.Client, url string) []events.SQSMessage {
+	t.Helper()
+	var out []events.SQSMessage
+	for range 50 {
+		res, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
+			MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Messages) == 0 {
+			return out
+		}
+		for _, m := range res.Messages {
+			attrs := map[string]events.SQSMessageAttribute{}
+			for k, v := range m.MessageAttributes {
+				attrs[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
+			}
+			out = append(out, events.SQSMessage{MessageId: aws.ToString(m.MessageId), Body: aws.ToString(m.Body),
+				MessageAttributes: attrs, EventSource: "aws:sqs"})
+		}
+	}
+	return out
+}
+
+// ingestRun runs the ingest handler on one payload, failures allowed.
+func ingestRun(ctx context.Context, t *testing.T, h ingestapp.Handler, payload []byte) {
+	t.Helper()
+	if _, err := h(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: fmt.Sprintf("leak-%d", time.Now().UnixNano()),
+		Body: string(payload), EventSource: "aws:sqs"}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLeakScannerCatches shows the scanner fails on what it is for.
+func TestLeakScannerCatches(t *testing.T) {
+	markers := []leakMarker{
+		{name: "lead phone", value: "+919811177302"},
+		{name: "lead email", value: "Quillon.Vex@LeakMail.test"},
+		{name: "wa token", value: "EAAGleakscan-wa-token-51XZ", secret: true},
+	}
+	logs := map[string]string{
+		"api":    `{"level":"INFO","msg":"ok","lead":"01J"}` + "\n" + `{"level":"INFO","msg":"send","to":"919811177302"}` + "\n" + `{"msg":"retry","err":"number 98111-77302 busy"}`,
+		"sender": `{"msg":"mail","to":"quillon.vex@leakmail.test"}`,
+		"ingest": `{"msg":"graph","auth":"` + base64.StdEncoding.EncodeToString([]byte("EAAGleakscan-wa-token-51XZ")) + `"}`,
+	}
+	got := scanLogs(logs, markers)
+	if len(got) != 4 {
+		t.Fatalf("findings %v, want the phone without '+', the national number, the lower-cased email and the base64 token", got)
+	}
+	for _, f := range got {
+		if strings.Contains(f.excerpt, "9811177302") || strings.Contains(strings.ToLower(f.excerpt), "leakmail") || strings.Contains(f.excerpt, "RUFBR2") {
+			t.Fatalf("finding not masked: %v", f)
+		}
+	}
+	// A line written through the functions' own (redacting) logger under
+	// an attribute name the redaction does not know is caught.
+	buf := &devstacktest.LogBuffer{}
+	logging.New(buf, slog.LevelDebug).Info("graph call", "detail", "EAAGleakscan-wa-token-51XZ")
+	if got := scanLogs(map[string]string{"sender": buf.String()}, markers); len(got) != 1 || got[0].marker != "wa token" {
+		t.Fatalf("findings %v in %s, want the token", got, buf.String())
+	}
+	items := []map[string]types.AttributeValue{{
+		"PK":    &types.AttributeValueMemberS{Value: "ORG#1"},
+		"SK":    &types.AttributeValueMemberS{Value: "INTEGRATION#wa"},
+		"phone": &types.AttributeValueMemberS{Value: "+919811177302"},
+		"data":  &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"token": &types.AttributeValueMemberS{Value: "EAAGleakscan-wa-token-51XZ"}}},
+	}}
+	got = scanItems(items, markers)
+	if len(got) != 1 || got[0].marker != "wa token" || !strings.Contains(got[0].where, "SK=INTEGRATION#wa attribute data") {
+		t.Fatalf("item findings %v, want the plaintext token only (a phone is not a secret)", got)
+	}
+}
+
+// TestNoLeaksInLogsOrTable is the end-to-end scan.
+func TestNoLeaksInLogsOrTable(t *testing.T) {
+	const (
+		leakWANumber = "106540352249911"
+		leakWABA     = "102290129349911"
+		waToken      = "EAAGleakscan-wa-token-51XZ"
+		pageToken    = "EAAGleakscan-page-token-72QW"
+		pageID       = "104858765679911"
+		formID       = "555000199911"
+		appSecret    = "leakscan-app-secret-88Jt"
+		pw           = "Pw-Zq7xLeakscan-9931"
+		wrongPw      = "Wrong-Pw-Leakscan-4412"
+		ownerName    = "Zarathustra Leakmark"
+		leadName     = "Quillon Vexmarrow"
+		leadPhone    = "+91 98111 77302"
+		leadE164     = "+919811177302"
+		leadEmail    = "Quillon.Vex@LeakMail.test"
+		inboundWaID  = "919822266413"
+		inboundName  = "Yusra Pellwhistle"
+		inboundBody  = "inbound-body-7Kq2 squeamish ossifrage"
+		outText      = "outbound-text-Hx93 lavender marmalade"
+		outEmailBody = "email-body-Pq55 pickled quince"
+		outSubject   = "subject-Rz81 velvet turnip"
+		formName     = "Ottoline Brackenfurze"
+		formEmail    = "ottoline.bracken@leadform.test"
+		formPhone    = "+919833344556"
+		senderAddr   = "sales.leakscan@LeakSender.test"
+		verifyToken  = "leakscan-verify-token-63Bn"
+	)
+	ctx := context.Background()
+	// The simulator signs webhooks with the marker app secret.
+	e := newEnvWith(t, metatest.Options{AppSecret: []byte(appSecret)})
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := &msgEnv{testEnv: e, store: dynamostore.New(dynamodb.NewFromConfig(awsCfg), e.cfg.TableName), sqs: sqs.NewFromConfig(awsCfg)}
+	e.sim.AddPhoneNumber(leakWANumber, "15550789911", "Leakscan Realty", leakWABA, waToken)
+	e.sim.AddPage(pageID, "Leakscan Realty", pageToken)
+	e.sim.AddForm(pageID, formID, "Site visit")
+
+	senderLogs, ingestLogs := &devstacktest.LogBuffer{}, &devstacktest.LogBuffer{}
+	sender, err := senderapp.New(ctx, config.Sender{TableName: e.cfg.TableName, KeyID: e.cfg.KeyID,
+		OutboundQueueURL: e.cfg.OutboundQueueURL, GraphBaseURL: e.cfg.GraphBaseURL, GraphVersion: e.cfg.GraphVersion,
+		EmailFrom: e.cfg.EmailFrom, NumberRatePerSecond: 80}, logging.New(senderLogs, slog.LevelDebug))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ingest dead-letters to the intake queue here: anything it would
+	// dead-letter is drained with the next delivery and its log scanned.
+	ingest, _, err := ingestapp.New(ctx, config.Ingest{TableName: e.cfg.TableName, KeyID: e.cfg.KeyID,
+		IntakeDLQURL: e.cfg.IntakeQueueURL, GraphBaseURL: e.cfg.GraphBaseURL, GraphVersion: e.cfg.GraphVersion,
+		DefaultRegion: "IN", OutboundQueueURL: e.cfg.OutboundQueueURL}, logging.New(ingestLogs, slog.LevelDebug))
+	if err != nil {
+		t.Fatal(err)
+	}
+	webhookLogs := &devstacktest.LogBuffer{}
+	keys := kms.NewFromConfig(awsCfg)
+	secretCT, err := secret.Encrypt(ctx, keys, e.cfg.KeyID, topology.PurposeMetaAppSecret, []byte(appSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyCT, err := secret.Encrypt(ctx, keys, e.cfg.KeyID, topology.PurposeMetaVerifyToken, []byte(verifyToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	webhook, err := webhookapp.New(ctx, config.Webhook{IntakeQueueURL: e.cfg.IntakeQueueURL, KeyID: e.cfg.KeyID,
+		AppSecretCiphertext: secretCT, VerifyTokenCiphertext: verifyCT, MaxBodyBytes: 3 << 20}, logging.New(webhookLogs, slog.LevelDebug))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// deliver is Meta's POST through the webhook function, then the intake
+	// queue's messages through the ingest function.
+	deliver := func(payload []byte) {
+		t.Helper()
+		webhookPost(ctx, t, webhook, payload, meta.Sign([]byte(appSecret), payload), 200)
+		msgs := drainQueue(ctx, t, me.sqs, e.cfg.IntakeQueueURL)
+		if len(msgs) == 0 {
+			t.Fatal("the webhook queued nothing")
+		}
+		resp, err := ingest(ctx, events.SQSEvent{Records: msgs})
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("ingest: failures %v, err %v", resp.BatchItemFailures, err)
+		}
+	}
+	runSender := func() {
+		t.Helper()
+		if _, sends := splitJobs(me.jobs(t)); len(sends) > 0 {
+			feed(t, sender, sends)
+		}
+	}
+
+	// Sign up, log in, refresh, fail a login.
+	ownerEmail := uniqueEmail("Zara.Leakscan")
+	r := e.do(t, "POST", "/v1/auth/signup", "", map[string]string{"org_name": "Leakscan Realty", "name": ownerName, "email": ownerEmail, "password": pw})
+	expect(t, r, 201)
+	signupAccess, signupRefresh := r.str("access_token"), r.str("refresh_token")
+	r = e.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": ownerEmail, "password": pw})
+	expect(t, r, 200)
+	loginRefresh := r.str("refresh_token")
+	r = e.do(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": loginRefresh})
+	expect(t, r, 200)
+	access, refreshed := r.str("access_token"), r.str("refresh_token")
+	owner := session{UserID: r.str("user", "id"), OrgID: r.str("org", "id"), Access: access, Email: ownerEmail}
+	if owner.OrgID == "" {
+		owner.OrgID = e.do(t, "GET", "/v1/me", access, nil).str("org", "id")
+	}
+	expect(t, e.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": ownerEmail, "password": wrongPw}), 401)
+
+	// Connect a WhatsApp number and a Facebook page.
+	expect(t, e.do(t, "POST", "/v1/integrations/whatsapp-numbers", access, map[string]any{"phone_number_id": leakWANumber,
+		"waba_id": leakWABA, "display_phone_number": "+1 555 078 9911", "access_token": waToken}), 201)
+	expect(t, e.do(t, "POST", "/v1/integrations/facebook-pages", access, map[string]any{"page_id": pageID,
+		"page_access_token": pageToken, "form_ids": []string{formID}}), 201)
+
+	// A lead by hand, an inbound WhatsApp message, a Lead Ads lead.
+	leadID := e.createLead(t, owner, map[string]any{"name": leadName, "phone": leadPhone, "email": leadEmail}).str("id")
+	deliver(e.sim.InboundPayload(leakWANumber, "15550789911", metatest.Text(inboundWaID, inboundBody).WithName(inboundName)))
+	inboundLead, err := me.store.LeadIDByPhone(ctx, owner.OrgID, "+"+inboundWaID)
+	if err != nil {
+		t.Fatalf("lead of the inbound message: %v", err)
+	}
+	at := time.Now().Add(-time.Minute)
+	leadgenID := e.sim.AddLead(formID, map[string][]string{"full_name": {formName}, "email": {formEmail}, "phone_number": {formPhone}}, at)
+	deliver(e.sim.LeadgenPayload(pageID, formID, leadgenID, at))
+	if _, err := me.store.LeadIDByPhone(ctx, owner.OrgID, formPhone); err != nil {
+		t.Fatalf("Lead Ads lead: %v", err)
+	}
+	runSender()
+
+	// A WhatsApp reply (the inbound message opened the window) and an
+	// email, both through the sender.
+	expect(t, me.send(t, owner, inboundLead, textMsg(outText)), 202)
+	expect(t, me.send(t, owner, leadID, map[string]any{"channel": "email", "client_message_id": cid(), "subject": outSubject, "text": outEmailBody}), 202)
+	runSender()
+
+	// What goes wrong is logged with more detail: a Graph API outage on a
+	// send (retried, then sent), an email from an org sender address the
+	// email service has not verified (refused), a Lead Ads lead whose fetch
+	// fails (retried, then applied), an event for a number not connected.
+	e.sim.FailNext(1, 503)
+	expect(t, me.send(t, owner, inboundLead, textMsg(outText+" again")), 202)
+	retry := me.jobs(t)
+	senderRun(ctx, t, sender, retry)
+	senderRun(ctx, t, sender, retry)
+	expect(t, e.do(t, "PUT", "/v1/email/sender", access, map[string]string{"email": senderAddr, "name": ownerName}), 200)
+	expect(t, me.send(t, owner, leadID, map[string]any{"channel": "email", "client_message_id": cid(), "subject": outSubject, "text": outEmailBody}), 202)
+	senderRun(ctx, t, sender, me.jobs(t))
+	leadgen2 := e.sim.AddLead(formID, map[string][]string{"full_name": {formName + " Two"}, "email": {"two." + formEmail}}, at)
+	e.sim.FailNext(1, 500)
+	ingestRun(ctx, t, ingest, e.sim.LeadgenPayload(pageID, formID, leadgen2, at))
+	ingestRun(ctx, t, ingest, e.sim.LeadgenPayload(pageID, formID, leadgen2, at))
+	ingestRun(ctx, t, ingest, e.sim.InboundPayload("106540352240000", "15550780000", metatest.Text(inboundWaID, inboundBody)))
+	forged := e.sim.InboundPayload(leakWANumber, "15550789911", metatest.Text(inboundWaID, inboundBody))
+	webhookPost(ctx, t, webhook, forged, meta.Sign([]byte("not-"+appSecret), forged), 401)
+	handshake := httptest.NewRequest("GET", webhookapp.Path+"?hub.mode=subscribe&hub.verify_token=wrong-"+verifyToken+"&hub.challenge=12345", nil)
+	hev, err := apigw.FromRequest(handshake, "GET "+webhookapp.Path, nil, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := webhook(ctx, hev); err != nil {
+		t.Fatal(err)
+	}
+
+	// A data-subject access request and its export.
+	req := fileRequest(t, e, owner, map[string]any{"type": "access", "subject": map[string]any{"phone": leadPhone}})
+	expect(t, e.do(t, "GET", "/v1/privacy-requests/"+req.str("id")+"/export", access, nil), 200)
+
+	markers := []leakMarker{
+		{name: "password", value: pw, secret: true},
+		{name: "wrong password", value: wrongPw, secret: true},
+		{name: "wa access token", value: waToken, secret: true},
+		{name: "page access token", value: pageToken, secret: true},
+		{name: "app secret", value: appSecret, secret: true},
+		{name: "verify token", value: verifyToken, secret: true},
+		{name: "signup refresh token", value: signupRefresh, secret: true},
+		{name: "login refresh token", value: loginRefresh, secret: true},
+		{name: "rotated refresh token", value: refreshed, secret: true},
+		{name: "signup access token", value: signupAccess},
+		{name: "access token", value: access},
+		{name: "owner name", value: ownerName},
+		{name: "owner email", value: ownerEmail},
+		{name: "lead name", value: leadName},
+		{name: "lead phone", value: leadE164},
+		{name: "lead phone as typed", value: leadPhone},
+		{name: "lead email", value: leadEmail},
+		{name: "inbound phone", value: "+" + inboundWaID},
+		{name: "inbound profile name", value: inboundName},
+		{name: "inbound body", value: inboundBody},
+		{name: "outbound text", value: outText},
+		{name: "email subject", value: outSubject},
+		{name: "email body", value: outEmailBody},
+		{name: "form name", value: formName},
+		{name: "form email", value: formEmail},
+		{name: "form phone", value: formPhone},
+		{name: "org sender address", value: senderAddr},
+	}
+	for _, m := range markers {
+		if m.value == "" {
+			t.Fatalf("marker %s is empty", m.name)
+		}
+	}
+	logs := map[string]string{"api": e.logs.String(), "webhook": webhookLogs.String(), "ingest": ingestLogs.String(), "sender": senderLogs.String()}
+	// The api logs only what goes wrong; ingest and sender log every
+	// payload and batch, so an empty log there means nothing was captured.
+	for _, fn := range []string{"webhook", "ingest", "sender"} {
+		if logs[fn] == "" {
+			t.Fatalf("%s logged nothing: the scan would prove nothing", fn)
+		}
+	}
+	for fn, l := range logs {
+		t.Logf("%s: %d log lines scanned", fn, strings.Count(l, "\n"))
+	}
+	for _, f := range scanLogs(logs, markers) {
+		t.Errorf("log leak: %v", f)
+	}
+
+	var items []map[string]types.AttributeValue
+	pages := dynamodb.NewScanPaginator(dynamodb.NewFromConfig(awsCfg), &dynamodb.ScanInput{TableName: &e.cfg.TableName})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("scan table: %v", err)
+		}
+		items = append(items, page.Items...)
+	}
+	if len(items) < 10 {
+		t.Fatalf("table holds %d items: the flow did not run", len(items))
+	}
+	for _, f := range scanItems(items, markers) {
+		t.Errorf("secret at rest: %v", f)
+	}
+	// The scan read the table the flow wrote: the lead's phone, stored as
+	// it must be, is found when asked for.
+	if got := scanItems(items, []leakMarker{{name: "lead phone", value: leadE164, secret: true}}); len(got) == 0 {
+		t.Fatal("the table scan does not see the lead's phone: it is not reading the flow's table")
+	}
+}
