@@ -153,54 +153,10 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 	return u
 }
 
-// scanTable reads the whole table.
-func scanTable(t *testing.T, db *dynamodb.Client, table string) []map[string]types.AttributeValue {
-	t.Helper()
-	var items []map[string]types.AttributeValue
-	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: &table, ConsistentRead: ptrTrue()})
-	for p.HasMorePages() {
-		pg, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		items = append(items, pg.Items...)
-	}
-	return items
-}
-
-func ptrTrue() *bool { b := true; return &b }
-
-// strs returns every string in an attribute value (keys and values of
-// maps, members of sets and lists).
-func strs(av types.AttributeValue) []string {
-	switch v := av.(type) {
-	case *types.AttributeValueMemberS:
-		return []string{v.Value}
-	case *types.AttributeValueMemberB:
-		return []string{string(v.Value)}
-	case *types.AttributeValueMemberSS:
-		return v.Value
-	case *types.AttributeValueMemberL:
-		var out []string
-		for _, x := range v.Value {
-			out = append(out, strs(x)...)
-		}
-		return out
-	case *types.AttributeValueMemberM:
-		var out []string
-		for k, x := range v.Value {
-			out = append(out, k)
-			out = append(out, strs(x)...)
-		}
-		return out
-	}
-	return nil
-}
-
 // mentions reports whether any attribute of item contains one of words.
 func mentions(item map[string]types.AttributeValue, words []string) bool {
 	for k, av := range item {
-		for _, s := range append(strs(av), k) {
+		for _, s := range append(devstacktest.AttrStrings(av), k) {
 			for _, w := range words {
 				if strings.Contains(strings.ToLower(s), strings.ToLower(w)) {
 					return true
@@ -260,7 +216,7 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 	words = append(words, l.Phone, l.Email)
 	countKept := func() int {
 		n := 0
-		for _, item := range scanTable(t, db, table) {
+		for _, item := range devstacktest.ScanTable(t, db, table) {
 			if mentions(item, []string{kept}) {
 				n++
 			}
@@ -300,7 +256,7 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 	}
 
 	var receipts, platform int
-	for _, item := range scanTable(t, db, table) {
+	for _, item := range devstacktest.ScanTable(t, db, table) {
 		pk := item["PK"].(*types.AttributeValueMemberS).Value
 		switch {
 		case pk == "DELETED#ORGS":

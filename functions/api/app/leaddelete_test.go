@@ -17,30 +17,22 @@ import (
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/suppression"
+	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 // scanTable returns every item of the test's table, as JSON.
 func scanTable(t *testing.T, db *dynamodb.Client, table string) []string {
 	t.Helper()
 	var out []string
-	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: &table, ConsistentRead: awsBool(true)})
-	for p.HasMorePages() {
-		pg, err := p.NextPage(context.Background())
+	for _, item := range devstacktest.ScanTable(t, db, table) {
+		b, err := json.Marshal(item)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, item := range pg.Items {
-			b, err := json.Marshal(item)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, string(b))
-		}
+		out = append(out, string(b))
 	}
 	return out
 }
-
-func awsBool(b bool) *bool { return &b }
 
 func TestLeadDeleteRemovesHistoryAndKeepsOptOut(t *testing.T) {
 	e := newMsgEnv(t)

@@ -192,7 +192,7 @@ func scanItems(items []map[string]types.AttributeValue, markers []leakMarker) []
 	for _, it := range items {
 		key := fmt.Sprintf("item PK=%s SK=%s", attrString(it["PK"]), attrString(it["SK"]))
 		for name, av := range it {
-			for _, text := range attrTexts(av) {
+			for _, text := range devstacktest.AttrStrings(av) {
 				out = append(out, scanText(key+" attribute "+name, text, secrets)...)
 			}
 		}
@@ -205,37 +205,6 @@ func attrString(av types.AttributeValue) string {
 		return s.Value
 	}
 	return fmt.Sprint(av)
-}
-
-// attrTexts is every string and binary value inside av, nested ones too.
-func attrTexts(av types.AttributeValue) []string {
-	switch v := av.(type) {
-	case *types.AttributeValueMemberS:
-		return []string{v.Value}
-	case *types.AttributeValueMemberB:
-		return []string{string(v.Value)}
-	case *types.AttributeValueMemberSS:
-		return v.Value
-	case *types.AttributeValueMemberBS:
-		var out []string
-		for _, b := range v.Value {
-			out = append(out, string(b))
-		}
-		return out
-	case *types.AttributeValueMemberL:
-		var out []string
-		for _, x := range v.Value {
-			out = append(out, attrTexts(x)...)
-		}
-		return out
-	case *types.AttributeValueMemberM:
-		var out []string
-		for _, x := range v.Value {
-			out = append(out, attrTexts(x)...)
-		}
-		return out
-	}
-	return nil
 }
 
 // senderRun runs the sender's handler on jobs, failures allowed.
@@ -564,15 +533,7 @@ func TestNoLeaksInLogsOrTable(t *testing.T) {
 		t.Errorf("log leak: %v", f)
 	}
 
-	var items []map[string]types.AttributeValue
-	pages := dynamodb.NewScanPaginator(dynamodb.NewFromConfig(awsCfg), &dynamodb.ScanInput{TableName: &e.cfg.TableName})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			t.Fatalf("scan table: %v", err)
-		}
-		items = append(items, page.Items...)
-	}
+	items := devstacktest.ScanTable(t, dynamodb.NewFromConfig(awsCfg), e.cfg.TableName)
 	if len(items) < 10 {
 		t.Fatalf("table holds %d items: the flow did not run", len(items))
 	}
