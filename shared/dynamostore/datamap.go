@@ -97,11 +97,8 @@ const (
 // Enforced reports whether the rule is carried out today; the others are
 // declared so that the item is covered when they are built.
 func (r Rule) Enforced() bool {
-	if r == RuleErasure {
-		return true
-	}
 	switch r {
-	case RuleTTL, RuleDeleted, RuleKept, RuleSanitize, RulePurgeOnClosure:
+	case RuleTTL, RuleDeleted, RuleKept, RuleSanitize, RulePurgeOnClosure, RuleErasure, RulePurgeOnDisconnect:
 		return true
 	default:
 		return false
@@ -349,7 +346,7 @@ func DataMap() []ItemKind {
 				"sealed_token": {Source: Meta, Encrypted: true, Note: "Meta access token, KMS envelope"}, "status": sysF,
 				"connected_by": idRefF, "connected_at": sysF, "updated_at": sysF, "last_event_at": sysF, "dropped_events": sysF,
 				"backfill_since": sysF, "mps": userF},
-			Retention: []Retention{{RuleDeleted, "disconnecting removes sealed_token"}, {RulePurgeOnDisconnect, "the rest of the Meta data"}, closure},
+			Retention: []Retention{{RuleDeleted, "disconnecting removes sealed_token"}, {RulePurgeOnDisconnect, "the profile Meta gave (name, WABA id, display number, forms), unless connected again"}, closure},
 			Readers:   "the org's users (GET /v1/integrations, without the token); ingest, backfill and sender"},
 		{Name: "integration owner", Item: ownerItem{}, PK: "META#<kind>#<id>", SK: "OWNER",
 			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "status": sysF},
@@ -370,7 +367,7 @@ func DataMap() []ItemKind {
 			Fields: map[string]Field{"PK": keyF, "SK": keyWith(Meta, "Meta's leadgen id"), "type": typeF,
 				"payload": personal(Meta, "the webhook change: leadgen, form and ad ids"), "parked_at": sysF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("90 days after parking (Meta keeps a lead retrievable that long)"),
-				{RuleDeleted, "when replayed on reconnect"}, {RulePurgeOnDisconnect, ""}, closure},
+				{RuleDeleted, "when replayed on reconnect"}, {RulePurgeOnDisconnect, "events parked for the integration before the disconnection"}, closure},
 			Readers: "the api function (replay on reconnect)"},
 		{Name: "message", Item: messageItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "MSG#<ulid from the provider time>",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "org_id": idRefF, "lead_id": idRefF,
@@ -388,7 +385,7 @@ func DataMap() []ItemKind {
 				"GSI3PK":    {Source: System, Note: "key; files an intact message for the content lifecycle"}, "GSI3SK": keyF,
 				"sanitized_at": {Source: System, Note: "when the content lifecycle sanitized it"}},
 			Retention: []Retention{msgTTL, {RuleSanitize, "after the org's period (default 90 days): body masked and cut to a preview; media, payload and details dropped"},
-				{RulePurgeOnDisconnect, "messages with from_meta"}, withLead, closure, erasure},
+				{RulePurgeOnDisconnect, "WhatsApp messages of the disconnected number collected before the disconnection"}, withLead, closure, erasure},
 			Readers: readLead},
 		{Name: "provider id guard", Item: wamidItem{}, PK: "WAMID#<provider id>", SK: "WAMID",
 			Fields:    map[string]Field{"PK": {Source: Meta | EmailProvider, Note: "key; embeds the wamid or SES id"}, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "msg_sk": idRefF, "ttl": ttlF},
@@ -397,7 +394,7 @@ func DataMap() []ItemKind {
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "status": personal(Meta|EmailProvider, "delivered, read: the lead's behaviour"),
 				"at": personal(Meta|EmailProvider, ""), "error_code": {Source: Meta | EmailProvider}, "error_title": {Source: Meta | EmailProvider},
 				"applied": sysF, "ttl": ttlF},
-			Retention: []Retention{ttlRule("its message's"), {RulePurgeOnDisconnect, "WhatsApp statuses"}, withLead, closure, erasure}, Readers: readLead},
+			Retention: []Retention{ttlRule("its message's"), {RulePurgeOnDisconnect, "with its message"}, withLead, closure, erasure}, Readers: readLead},
 		{Name: "consent ledger entry", Item: consentItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "CONSENT#<ulid>",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "channel": sysF, "purpose": sysF,
 				"action": personal(Meta|EmailProvider|User, "the lead's opt-in or opt-out; User when staff recorded it"), "at": personal(Meta|EmailProvider|User, ""),
@@ -415,7 +412,7 @@ func DataMap() []ItemKind {
 		{Name: "activity", Item: activityItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "ACT#<ulid>",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "kind": sysF,
 				"at": sysF, "details": personal(User|Meta, "a repeated Lead Ads submission's answers"), "from_meta": sysF},
-			Retention: []Retention{{RulePurgeOnDisconnect, "activities with from_meta"}, withLead, closure, erasure}, Readers: readLead},
+			Retention: []Retention{{RulePurgeOnDisconnect, "Lead Ads activities (from_meta) of the disconnected page"}, withLead, closure, erasure}, Readers: readLead},
 		{Name: "outbound idempotency guard", Item: clientMessageItem{}, PK: "ORG#<org>", SK: "CLIENTMSG#<client message id>",
 			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "lead_id": idRefF, "msg_sk": idRefF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("30 days after queueing; a campaign message's guard lives as long as its message"), withLead, closure},
