@@ -134,7 +134,7 @@ type MessageIn struct {
 	Interactive   *InteractiveIn `json:"interactive,omitempty"`
 	PhoneNumberID string         `json:"phone_number_id,omitempty" maxLength:"64" pattern:"^[0-9]+$" doc:"WhatsApp: the business number to send from; default the organisation's most recently connected active number."`
 	Subject       string         `json:"subject,omitempty" maxLength:"998" doc:"Email subject (required for email); one line: a CR or LF is 422 invalid_subject."`
-	HTML          string         `json:"html,omitempty" maxLength:"60000" doc:"Email HTML part; text and/or html is required."`
+	HTML          string         `json:"html,omitempty" maxLength:"60000" doc:"Email HTML part; text and/or html is required. Sanitized when accepted: scripts, event handlers, forms, frames, style sheets, images and URLs other than http(s) and mailto are removed; links get rel=\"nofollow noreferrer noopener\"."`
 }
 
 // TemplateIn names a WhatsApp template and fills its placeholders.
@@ -475,9 +475,18 @@ func (s *server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	if err != nil {
 		return nil, err
 	}
+	// The HTML part is sanitized here, where the message is accepted, so
+	// what is stored and shown is what is sent; the text part is sent as
+	// written (a mail client shows it as text).
+	html := b.HTML
+	if html != "" {
+		if html = sendgate.SanitizeEmailHTML(html); strings.TrimSpace(b.Text) == "" && strings.TrimSpace(html) == "" {
+			return nil, httpapi.FieldProblem("html", "holds nothing an email may carry once scripts, forms, images and the like are removed; add text")
+		}
+	}
 	m.Type, m.Text, m.Number = "email", b.Text, from.Address
 	m.Details["subject"] = b.Subject
-	return emailPayload{From: from.String(), To: l.Email, Subject: b.Subject, Text: b.Text, HTML: b.HTML}, nil
+	return emailPayload{From: from.String(), To: l.Email, Subject: b.Subject, Text: b.Text, HTML: html}, nil
 }
 
 // prepareWhatsApp checks a WhatsApp message against the lead, the org's
