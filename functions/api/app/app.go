@@ -218,7 +218,6 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,
 		Purges: store, StartPurge: integrationPurge})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
-		EmailFrom:   cfg.EmailFrom,
 		Automations: automation.NewStore(store),
 		Senders:     senders,
 	})

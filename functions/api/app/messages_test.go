@@ -182,6 +182,7 @@ func TestSendMessageGates(t *testing.T) {
 	leadC := e.createLead(t, owner, map[string]any{"name": "Chetan", "phone": "98765 43211"}).str("id")
 	leadD := e.createLead(t, owner, map[string]any{"name": "Devi", "phone": "98765 43212", "email": "devi@example.com"}).str("id")
 	ctx := context.Background()
+	e.verifiedSender(t, owner)
 
 	// No WhatsApp number yet.
 	problemCode(t, e.send(t, owner, leadA, textMsg("hello")), 409, "no_active_integration")
@@ -508,6 +509,7 @@ func TestConversationHistory(t *testing.T) {
 	e.connect(t, owner)
 	leadID := e.createLead(t, owner, map[string]any{"name": "Asha", "phone": "98765 43210", "email": "asha@example.com", "assignee_id": agent.UserID}).str("id")
 	ctx := context.Background()
+	e.verifiedSender(t, owner)
 
 	base := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
 	in1 := e.inbound(t, owner.OrgID, leadID, "Hi, is the flat available?", base, nil)

@@ -73,14 +73,11 @@ type Deps struct {
 	// Templates lists WhatsApp templates and checks template sends; the
 	// campaign routes share it, and so its cache of template lists.
 	Templates *watemplate.Catalog
-	// EmailFrom is the platform address, verified in SES: emails of an org
-	// without a verified sender address of its own (Senders) go from it
-	// with the org's name as display name ("Sharma Realty" <EmailFrom>).
-	EmailFrom string
 	// Automations, when set, serves the automation settings routes.
 	Automations AutomationStore
 	// Senders, when set, serves the org's own sender address, which emails
-	// then go from once SES has verified it (account.SenderService).
+	// to leads go from once SES has verified it (account.SenderService);
+	// without it, or without a verified address, emails are refused.
 	Senders Senders
 }
 
@@ -326,9 +323,8 @@ func (s *server) registerMessaging(api huma.API) {
 			"with the message stored the first time and sends nothing new. Refusals carry a code: opted_out (409), " +
 			"outside_customer_service_window (422: send an approved template instead), no_active_integration (409), " +
 			"unknown_template / template_not_approved / template_parameters (422), missing_phone / missing_email (422). " +
-			"Emails go from the organisation's own sender address once SES has verified it (PUT /v1/email/sender); " +
-			"otherwise from the platform's address with the organisation's name as display name, and Reply-To the " +
-			"organisation's address when it set one.",
+			"Emails go only from the organisation's own sender address once SES has verified it (PUT /v1/email/sender), " +
+			"with the organisation's name as display name; without one they are refused (409 no_verified_sender).",
 		DefaultStatus: http.StatusAccepted, Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}, s.sendMessage)
