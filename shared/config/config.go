@@ -37,6 +37,10 @@ type API struct {
 	// org may take an address of its domain. The sender uses the same
 	// variable.
 	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
+	// EmailsPerMinute is how many emails to leads one org may queue in a
+	// minute (counted in the table, across api instances); more are 429
+	// email_rate_limited.
+	EmailsPerMinute int `env:"LEADLUENCE_EMAILS_PER_MINUTE" envDefault:"60"`
 }
 
 // Webhook is the configuration of the webhook function, which receives

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +254,41 @@ func TestEmailSender(t *testing.T) {
 			t.Fatal("the function logs hold the sender address")
 		}
 	})
+}
+
+// TestEmailRateLimit: each org may queue LEADLUENCE_EMAILS_PER_MINUTE
+// emails a minute, counted in the table so that every api instance shares
+// the count; over it the api answers 429 email_rate_limited with
+// Retry-After, and other orgs are not affected.
+func TestEmailRateLimit(t *testing.T) {
+	t.Setenv("LEADLUENCE_EMAILS_PER_MINUTE", "3")
+	e := newMsgEnv(t)
+	owner, other := e.signup(t, "Busy Realty"), e.signup(t, "Quiet Homes")
+	e.verifiedSender(t, owner)
+	e.verifiedSender(t, other)
+	lead := e.createLead(t, owner, map[string]any{"name": "Bina", "email": "bina@example.com"}).str("id")
+	lead2 := e.createLead(t, other, map[string]any{"name": "Devi", "email": "devi@example.com"}).str("id")
+	mail := func(s session, leadID, clientID string) response {
+		return e.send(t, s, leadID, map[string]any{"channel": "email", "client_message_id": clientID, "subject": "Visit", "text": "See you at 11."})
+	}
+	// Stay inside one minute, so that the count is not reset midway.
+	if left := time.Until(time.Now().Truncate(time.Minute).Add(time.Minute)); left < 10*time.Second {
+		time.Sleep(left + 100*time.Millisecond)
+	}
+	first := cid()
+	expect(t, mail(owner, lead, first), 202)
+	expect(t, mail(owner, lead, cid()), 202)
+	expect(t, mail(owner, lead, cid()), 202)
+	r := mail(owner, lead, cid())
+	problemCode(t, r, 429, "email_rate_limited")
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("429 answered %s", ct)
+	}
+	// A retry of an accepted email is not a new send.
+	expect(t, mail(owner, lead, first), 200)
+	// Another org has its own count.
+	expect(t, mail(other, lead2, cid()), 202)
 }
