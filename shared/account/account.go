@@ -98,11 +98,15 @@ type User struct {
 
 // Sentinel errors returned by stores and services.
 var (
-	ErrNotFound     = errors.New("not found")
-	ErrEmailTaken   = errors.New("email already registered")
-	ErrConflict     = errors.New("conflicting update")
-	ErrTokenInvalid = errors.New("token invalid")
-	ErrTokenReused  = errors.New("refresh token reused")
+	ErrNotFound = errors.New("not found")
+	// ErrNoVerifiedSender means the org has no sender address of its own
+	// that the email service verified: it cannot email its leads, which
+	// never get mail from the platform address.
+	ErrNoVerifiedSender = errors.New("no verified sender address")
+	ErrEmailTaken       = errors.New("email already registered")
+	ErrConflict         = errors.New("conflicting update")
+	ErrTokenInvalid     = errors.New("token invalid")
+	ErrTokenReused      = errors.New("refresh token reused")
 	// ErrLastOwner means an update would leave the org without an active
 	// owner.
 	ErrLastOwner = errors.New("the organisation's last active owner")
@@ -137,9 +141,7 @@ const (
 type EmailSender struct {
 	OrgID string
 	// Email is the address, lower-cased; one org at most holds an address.
-	Email string
-	// Name is the display name; empty means the org's name.
-	Name   string
+	Email  string
 	Status SenderStatus
 	// CheckedAt is when SES was last asked about the address.
 	CheckedAt time.Time

@@ -8,7 +8,6 @@ import (
 	"net/mail"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/leadluence/backend/shared/audit"
 )
@@ -182,17 +181,13 @@ func domainOf(addr string) string {
 // is followed (verified at once when the org had verified it itself). Each
 // org may set its address at most once a minute (*TooSoonError); another
 // org's verified address is ErrSenderTaken.
-func (s *SenderService) Set(ctx context.Context, actor User, email, name string) (EmailSender, error) {
+func (s *SenderService) Set(ctx context.Context, actor User, email string) (EmailSender, error) {
 	if !actor.Role.Privileged() {
 		return EmailSender{}, &DeniedError{Action: ActionSenderSet, Reason: "only an owner or admin can set the sender address"}
 	}
 	addr, err := s.senderAddress(email)
 	if err != nil {
 		return EmailSender{}, err
-	}
-	name = strings.TrimSpace(name)
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		return EmailSender{}, &FieldError{Field: "name", Message: "must not contain control characters or line breaks"}
 	}
 	org := actor.OrgID
 	owner, ownerVerified, err := s.Store.EmailSenderOwner(ctx, addr)
@@ -215,7 +210,7 @@ func (s *SenderService) Set(ctx context.Context, actor User, email, name string)
 	if err != nil {
 		return EmailSender{}, err
 	}
-	snd := EmailSender{OrgID: org, Email: addr, Name: name, Status: st, CheckedAt: now, SetBy: actor.ID, SetAt: now}
+	snd := EmailSender{OrgID: org, Email: addr, Status: st, CheckedAt: now, SetBy: actor.ID, SetAt: now}
 	if err := s.Store.PutEmailSender(ctx, snd, prev.Email); err != nil {
 		return EmailSender{}, fmt.Errorf("put email sender of org %s: %w", org, err)
 	}
@@ -344,25 +339,23 @@ func (s *SenderService) Release(ctx context.Context, actor User) error {
 	return nil
 }
 
-// From returns the From of an org's email: the org's own address once
-// verified, else the platform address with the org's name as display name.
+// From returns the From of an org's email to a lead: the org's own address
+// once verified, with the org's name as display name (never free text, so
+// an org cannot pose as someone else). Without a verified address it is
+// ErrNoVerifiedSender: the platform address is for the platform's own mail
+// (policy notices, verification), never for an org's mail to people.
 // Replies never go to an address the org has not verified, which could be
 // anyone's.
 func (s *SenderService) From(ctx context.Context, org Org) (mail.Address, error) {
-	platform := mail.Address{Name: org.Name, Address: s.PlatformFrom}
 	snd, err := s.Store.GetEmailSender(ctx, org.ID)
 	if errors.Is(err, ErrNotFound) {
-		return platform, nil
+		return mail.Address{}, ErrNoVerifiedSender
 	}
 	if err != nil {
 		return mail.Address{}, fmt.Errorf("read email sender of org %s: %w", org.ID, err)
 	}
 	if snd = s.refresh(ctx, snd); snd.Status != SenderVerified {
-		return platform, nil
+		return mail.Address{}, ErrNoVerifiedSender
 	}
-	name := snd.Name
-	if name == "" {
-		name = org.Name
-	}
-	return mail.Address{Name: name, Address: snd.Email}, nil
+	return mail.Address{Name: org.Name, Address: snd.Email}, nil
 }

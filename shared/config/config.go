@@ -32,11 +32,15 @@ type API struct {
 	// integration tokens (a simulator locally).
 	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
-	// EmailFrom is the platform sender address: emails of an org without a
-	// verified sender address of its own go from it with the org's name as
-	// display name ("Sharma Realty" <EmailFrom>), and no org may take an
-	// address of its domain. The sender uses the same variable.
+	// EmailFrom is the platform sender address, for the platform's own mail
+	// (policy notices, verification), never an org's mail to its leads; no
+	// org may take an address of its domain. The sender uses the same
+	// variable.
 	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
+	// EmailsPerMinute is how many emails to leads one org may queue in a
+	// minute (counted in the table, across api instances); more are 429
+	// email_rate_limited.
+	EmailsPerMinute int `env:"LEADLUENCE_EMAILS_PER_MINUTE" envDefault:"60"`
 }
 
 // Webhook is the configuration of the webhook function, which receives
@@ -143,7 +147,8 @@ type Sender struct {
 	// simulator locally).
 	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
-	// EmailFrom is the sender address of emails whose org set none.
+	// EmailFrom is the sender address of an email payload without a From
+	// (the api always sets one: the org's verified address).
 	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
 	// NumberRatePerSecond is how many messages one WhatsApp business number
 	// may send per second (Meta's default throughput is 80).

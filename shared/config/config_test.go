@@ -33,7 +33,8 @@ func TestLoadReadsValuesAndDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.API{TableName: "t", KeyID: "k", IntakeQueueURL: "http://q/i", OutboundQueueURL: "http://q/o", DefaultRegion: "IN",
-		GraphBaseURL: "https://graph.facebook.com", GraphVersion: "v21.0", EmailFrom: "no-reply@leadluence.local"}
+		GraphBaseURL: "https://graph.facebook.com", GraphVersion: "v21.0", EmailFrom: "no-reply@leadluence.local",
+		EmailsPerMinute: 60}
 	if cfg != want {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}

@@ -28,7 +28,6 @@ type emailSenderItem struct {
 	Type      string    `dynamodbav:"type"`
 	OrgID     string    `dynamodbav:"org_id"`
 	Email     string    `dynamodbav:"email"`
-	Name      string    `dynamodbav:"name,omitempty"`
 	Status    string    `dynamodbav:"status"`
 	CheckedAt time.Time `dynamodbav:"checked_at,unixtime"`
 	SetBy     string    `dynamodbav:"set_by"`
@@ -44,7 +43,7 @@ type senderOwnerItem struct {
 }
 
 func (i emailSenderItem) sender() account.EmailSender {
-	return account.EmailSender{OrgID: i.OrgID, Email: i.Email, Name: i.Name, Status: account.SenderStatus(i.Status),
+	return account.EmailSender{OrgID: i.OrgID, Email: i.Email, Status: account.SenderStatus(i.Status),
 		CheckedAt: i.CheckedAt, SetBy: i.SetBy, SetAt: i.SetAt}
 }
 
@@ -80,7 +79,7 @@ func (s *Store) EmailSenderOwner(ctx context.Context, email string) (orgID strin
 // concurrently), and releases previous when that was another address.
 func (s *Store) PutEmailSender(ctx context.Context, snd account.EmailSender, previous string) error {
 	item, err := marshal(emailSenderItem{PK: orgPK(snd.OrgID), SK: skEmailSender, Type: "email_sender", OrgID: snd.OrgID,
-		Email: snd.Email, Name: snd.Name, Status: string(snd.Status), CheckedAt: snd.CheckedAt, SetBy: snd.SetBy, SetAt: snd.SetAt})
+		Email: snd.Email, Status: string(snd.Status), CheckedAt: snd.CheckedAt, SetBy: snd.SetBy, SetAt: snd.SetAt})
 	if err != nil {
 		return err
 	}

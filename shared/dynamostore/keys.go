@@ -188,6 +188,12 @@ func bookingPK(orgID, msgID string) string { return "RATE#BOOKING#" + orgID + "#
 
 const skBooking = "BOOKING"
 
+// emailRatePK and emailRateSK count the emails an org queued in one
+// one-minute window (the Unix second it starts at). Business numbers are
+// digits, so "EMAIL#" never meets a rateWindowPK.
+func emailRatePK(orgID string) string { return "RATE#EMAIL#" + orgID }
+func emailRateSK(minute int64) string { return strconv.FormatInt(minute, 10) }
+
 // Privacy policy versions (platform-wide) and each org's acknowledgements.
 const (
 	pkPolicy            = "POLICY"

@@ -21,6 +21,9 @@ import (
 //	    the pair schedule of one business number and one recipient
 //	PK "RATE#BOOKING#<org_id>#<message_id>"  SK "BOOKING"        at (N, unix ms), ttl
 //	    a pair slot booked by a message that waits for it in the queue
+//	PK "RATE#EMAIL#<org_id>"                 SK "<unix second>"  count (N), ttl
+//	    emails an org queued in the one-minute window starting then (the
+//	    api's per-org email limit)
 //
 // Every item carries a ttl; DynamoDB Local never expires items, but no read
 // here depends on expiry (windows are addressed by second, schedules only
@@ -52,6 +55,31 @@ func (s *Store) CountWindowSend(ctx context.Context, number string, shard int, w
 	}
 	if err != nil {
 		return false, fmt.Errorf("count send of number %s: %w", number, err)
+	}
+	return true, nil
+}
+
+// CountEmailSend counts one email of org in the one-minute window that
+// starts at window, if fewer than limit were counted there (a conditional
+// ADD, shared by every api instance); false when the org reached its limit
+// for that minute.
+func (s *Store) CountEmailSend(ctx context.Context, orgID string, window time.Time, limit int) (bool, error) {
+	sec := window.Unix()
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.table,
+		Key:                      key(emailRatePK(orgID), emailRateSK(sec)),
+		UpdateExpression:         aws.String("SET #ttl = :ttl ADD #n :one"),
+		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n < :limit"),
+		ExpressionAttributeNames: map[string]string{"#n": "count", "#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": num(1), ":limit": num(int64(limit)), ":ttl": num(time.Unix(sec, 0).Add(time.Minute + windowTTL).Unix()),
+		},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("count email of org %s: %w", orgID, err)
 	}
 	return true, nil
 }

@@ -266,9 +266,10 @@ Try this:
       -d '{"name":"Meera Iyer","phone":"98450 12345","email":"meera@example.com","tags":["website"]}'
   curl -s %s/v1/audit -H "Authorization: Bearer $TOKEN"
 
-  # the org's own sender address: SES would mail a link; locally, "follow" it with the second line
+  # emails to leads go only from the org's own verified sender address (else 409 no_verified_sender):
+  # SES would mail a link; locally, "follow" it with the second line
   curl -s -X PUT %s/v1/email/sender -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-      -d '{"email":"sales@demo-realty.example","name":"Demo Realty Sales"}'
+      -d '{"email":"sales@demo-realty.example"}'
   curl -s -X POST %s%ssales@demo-realty.example/verify
   curl -s %s/v1/email/sender -H "Authorization: Bearer $TOKEN"   # verified within a minute
 `, took.Seconds(), base, base, stack.DynamoDB, res.TableName, stack.SQS, strings.Join(queues, "\n"), stack.KMS, res.KeyID,

@@ -62,6 +62,7 @@ var (
 	_ lead.Users          = (*dynamostore.Store)(nil)
 	_ integrations.Store  = (*dynamostore.Store)(nil)
 	_ messaging.Store     = (*dynamostore.Store)(nil)
+	_ messaging.EmailRate = (*dynamostore.Store)(nil)
 	_ account.SenderStore = (*dynamostore.Store)(nil)
 	_ account.Identities  = (*sesmail.Client)(nil)
 	_ campaigns.Store     = (*dynamostore.Store)(nil)
@@ -218,9 +219,9 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,
 		Purges: store, StartPurge: integrationPurge})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
-		EmailFrom:   cfg.EmailFrom,
 		Automations: automation.NewStore(store),
 		Senders:     senders,
+		EmailRate:   store, EmailsPerMinute: cfg.EmailsPerMinute,
 	})
 	campaigns.Register(api, kit, campaigns.Deps{Store: store,
 		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,31 @@ func (e *msgEnv) sentEmail(t *testing.T, s session, leadID string) (map[string]s
 	return p, m.Number
 }
 
+// noSenderYet checks that an email to the lead is refused while the org
+// has no verified sender address, and that the refusal says how to set one.
+func (e *msgEnv) noSenderYet(t *testing.T, s session, leadID string) {
+	t.Helper()
+	r := e.send(t, s, leadID, map[string]any{"channel": "email", "client_message_id": cid(), "subject": "Visit", "text": "See you at 11."})
+	problemCode(t, r, 409, "no_verified_sender")
+	if !strings.Contains(r.str("detail"), "PUT /v1/email/sender") {
+		t.Fatalf("no_verified_sender does not say how to set one: %s", r.Raw)
+	}
+}
+
+// verifiedSender gives the org of s a sender address verified in the SES
+// stand-in and returns it: emails to leads go only from such an address.
+func (e *msgEnv) verifiedSender(t *testing.T, s session) string {
+	t.Helper()
+	addr := senderAddr("team")
+	expect(t, e.do(t, "PUT", "/v1/email/sender", s.Access, map[string]string{"email": addr}), 200)
+	verifyLink(t, addr)
+	// Last checked two minutes ago: the next send asks SES again.
+	if ok, err := e.store.ClaimEmailSenderCheck(context.Background(), s.OrgID, addr, time.Now().Add(time.Hour), time.Now().Add(-2*time.Minute)); err != nil || !ok {
+		t.Fatalf("back-date the sender check: %v %v", ok, err)
+	}
+	return addr
+}
+
 func TestEmailSender(t *testing.T) {
 	e := newMsgEnv(t)
 	ctx := context.Background()
@@ -52,18 +78,11 @@ func TestEmailSender(t *testing.T) {
 	agent := e.member(t, owner, "agent")
 	viewer := e.member(t, owner, "viewer")
 	leadID := e.createLead(t, owner, map[string]any{"name": "Bina", "email": "bina@example.com"}).str("id")
-	platform := `"Sharma Realty" <no-reply@leadluence.local>`
 	addr := senderAddr("sales")
 
-	t.Run("none set: the platform address, as before", func(t *testing.T) {
+	t.Run("none set: no email to leads from the platform address", func(t *testing.T) {
 		problemCode(t, e.do(t, "GET", "/v1/email/sender", viewer.Access, nil), 404, "not_found")
-		p, number := e.sentEmail(t, owner, leadID)
-		if p["from"] != platform || p["reply_to"] != "" || number != "no-reply@leadluence.local" {
-			t.Fatalf("payload %v, number %s", p, number)
-		}
-		if _, ok := p["reply_to"]; ok {
-			t.Fatalf("payload %v has reply_to", p)
-		}
+		e.noSenderYet(t, owner, leadID)
 	})
 
 	t.Run("roles and checks", func(t *testing.T) {
@@ -74,14 +93,15 @@ func TestEmailSender(t *testing.T) {
 		for _, bad := range []string{"Sales <" + addr + ">", "not-an-address", "ops@leadluence.local", "x@LEADLUENCE.local"} {
 			expect(t, e.do(t, "PUT", "/v1/email/sender", owner.Access, map[string]string{"email": bad}), 422)
 		}
-		expect(t, e.do(t, "PUT", "/v1/email/sender", owner.Access, map[string]string{"email": addr, "name": "Bad\r\nBcc: x@y"}), 422)
+		// The display name is the organisation's name, not free text.
+		expect(t, e.do(t, "PUT", "/v1/email/sender", owner.Access, map[string]string{"email": addr, "name": "Your Bank"}), 422)
 		problemCode(t, e.do(t, "DELETE", "/v1/email/sender", owner.Access, nil), 404, "not_found")
 	})
 
-	t.Run("pending: the platform address, no Reply-To to an unproven address", func(t *testing.T) {
-		r := e.do(t, "PUT", "/v1/email/sender", admin.Access, map[string]string{"email": strings.ToUpper(addr[:5]) + addr[5:], "name": "Sharma Sales"})
+	t.Run("pending: still refused", func(t *testing.T) {
+		r := e.do(t, "PUT", "/v1/email/sender", admin.Access, map[string]string{"email": strings.ToUpper(addr[:5]) + addr[5:]})
 		expect(t, r, 200)
-		if r.str("email") != addr || r.str("name") != "Sharma Sales" || r.str("status") != "pending" || r.str("checked_at") == "" {
+		if r.str("email") != addr || r.str("status") != "pending" || r.str("checked_at") == "" || strings.Contains(r.Raw, `"name"`) {
 			t.Fatalf("put %s", r.Raw)
 		}
 		r = e.do(t, "GET", "/v1/email/sender", agent.Access, nil)
@@ -89,10 +109,7 @@ func TestEmailSender(t *testing.T) {
 		if r.str("email") != addr || r.str("status") != "pending" {
 			t.Fatalf("get %s", r.Raw)
 		}
-		p, number := e.sentEmail(t, owner, leadID)
-		if p["from"] != platform || p["reply_to"] != "" || number != "no-reply@leadluence.local" {
-			t.Fatalf("payload %v, number %s", p, number)
-		}
+		e.noSenderYet(t, owner, leadID)
 		// Setting it again at once would mail another link: not yet.
 		r = e.do(t, "PUT", "/v1/email/sender", admin.Access, map[string]string{"email": addr})
 		problemCode(t, r, 429, "too_many_requests")
@@ -108,10 +125,7 @@ func TestEmailSender(t *testing.T) {
 		if r.str("status") != "pending" {
 			t.Fatalf("get right after the link %s", r.Raw)
 		}
-		p, _ := e.sentEmail(t, owner, leadID)
-		if p["from"] != platform {
-			t.Fatalf("payload before the next check %v", p)
-		}
+		e.noSenderYet(t, owner, leadID)
 		// A minute on, the next request asks SES.
 		snd, err := e.store.GetEmailSender(ctx, owner.OrgID)
 		if err != nil {
@@ -129,7 +143,7 @@ func TestEmailSender(t *testing.T) {
 			t.Fatalf("get after a minute %s", r.Raw)
 		}
 		p, number := e.sentEmail(t, owner, leadID)
-		if p["from"] != `"Sharma Sales" <`+addr+`>` || p["reply_to"] != "" || number != addr {
+		if p["from"] != `"Sharma Realty" <`+addr+`>` || p["reply_to"] != "" || number != addr {
 			t.Fatalf("payload once verified %v, number %s", p, number)
 		}
 	})
@@ -205,13 +219,10 @@ func TestEmailSender(t *testing.T) {
 		problemCode(t, e.do(t, "PUT", "/v1/email/sender", squatter.Access, map[string]string{"email": addr5}), 409, "sender_taken")
 	})
 
-	t.Run("delete: back to the platform address", func(t *testing.T) {
+	t.Run("delete: no email to leads until another address is verified", func(t *testing.T) {
 		expect(t, e.do(t, "DELETE", "/v1/email/sender", owner.Access, nil), 204)
 		problemCode(t, e.do(t, "GET", "/v1/email/sender", owner.Access, nil), 404, "not_found")
-		p, number := e.sentEmail(t, owner, leadID)
-		if p["from"] != platform || p["reply_to"] != "" || number != "no-reply@leadluence.local" {
-			t.Fatalf("payload %v, number %s", p, number)
-		}
+		e.noSenderYet(t, owner, leadID)
 		// The address is free again, and removed from SES: another org must
 		// have its own link followed.
 		fourth := e.signup(t, "Nair Realty")
@@ -243,4 +254,41 @@ func TestEmailSender(t *testing.T) {
 			t.Fatal("the function logs hold the sender address")
 		}
 	})
+}
+
+// TestEmailRateLimit: each org may queue LEADLUENCE_EMAILS_PER_MINUTE
+// emails a minute, counted in the table so that every api instance shares
+// the count; over it the api answers 429 email_rate_limited with
+// Retry-After, and other orgs are not affected.
+func TestEmailRateLimit(t *testing.T) {
+	t.Setenv("LEADLUENCE_EMAILS_PER_MINUTE", "3")
+	e := newMsgEnv(t)
+	owner, other := e.signup(t, "Busy Realty"), e.signup(t, "Quiet Homes")
+	e.verifiedSender(t, owner)
+	e.verifiedSender(t, other)
+	lead := e.createLead(t, owner, map[string]any{"name": "Bina", "email": "bina@example.com"}).str("id")
+	lead2 := e.createLead(t, other, map[string]any{"name": "Devi", "email": "devi@example.com"}).str("id")
+	mail := func(s session, leadID, clientID string) response {
+		return e.send(t, s, leadID, map[string]any{"channel": "email", "client_message_id": clientID, "subject": "Visit", "text": "See you at 11."})
+	}
+	// Stay inside one minute, so that the count is not reset midway.
+	if left := time.Until(time.Now().Truncate(time.Minute).Add(time.Minute)); left < 10*time.Second {
+		time.Sleep(left + 100*time.Millisecond)
+	}
+	first := cid()
+	expect(t, mail(owner, lead, first), 202)
+	expect(t, mail(owner, lead, cid()), 202)
+	expect(t, mail(owner, lead, cid()), 202)
+	r := mail(owner, lead, cid())
+	problemCode(t, r, 429, "email_rate_limited")
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("429 answered %s", ct)
+	}
+	// A retry of an accepted email is not a new send.
+	expect(t, mail(owner, lead, first), 200)
+	// Another org has its own count.
+	expect(t, mail(other, lead2, cid()), 202)
 }

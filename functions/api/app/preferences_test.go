@@ -33,6 +33,7 @@ func prefs(t *testing.T, r response) (map[string]string, []map[string]any) {
 func TestLeadPreferences(t *testing.T) {
 	e := newMsgEnv(t)
 	owner := e.signup(t, "Sharma Realty")
+	e.verifiedSender(t, owner)
 	agent := e.member(t, owner, "agent")
 	viewer := e.member(t, owner, "viewer")
 	devi := e.createLead(t, owner, map[string]any{"name": "Devi", "phone": "98765 43212", "email": "devi@example.com"}).str("id")

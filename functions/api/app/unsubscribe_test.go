@@ -42,7 +42,10 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	sealer := envelope.New(kms.NewFromConfig(cfg), e.cfg.KeyID, envelope.Options{})
 	sender := &outbound.Sender{Store: e.store, Mailer: sesmail.New(sesv2.NewFromConfig(cfg), ""), Tokens: sealer, EmailFrom: "no-reply@leadluence.local",
 		Unsubscribe: &unsubscribe.Links{BaseURL: e.srv.URL, Keys: &unsubscribe.Lazy{Store: e.store, Sealer: sealer}}}
-	expect(t, e.send(t, owner, leadID, map[string]any{"channel": "email", "client_message_id": cid(), "subject": "Your visit", "text": "See you Friday."}), 202)
+	from := e.verifiedSender(t, owner)
+	// The html part goes to SES as the api sanitized and stored it.
+	expect(t, e.send(t, owner, leadID, map[string]any{"channel": "email", "client_message_id": cid(), "subject": "Your visit", "text": "See you Friday.",
+		"html": `<p onclick="steal()">See you <b>Friday</b>.<script>alert(1)</script></p><form><input name="otp"></form><a href="javascript:alert(1)">map</a>`}), 202)
 	var providerID string
 	for _, job := range e.jobs(t) {
 		res, err := sender.Send(ctx, outbound.Delivery{Job: sendgate.Job{OrgID: job["org_id"], LeadID: job["lead_id"], MessageID: job["message_id"]}, ReceiveCount: 1})
@@ -50,6 +53,10 @@ func TestOneClickUnsubscribe(t *testing.T) {
 			t.Fatalf("send %v: %+v, %v", job, res, err)
 		}
 		providerID = res.ProviderID
+	}
+	if mail := sentMail(t, providerID); mail.Body.HTML != "<p>See you <b>Friday</b>.</p>map" || mail.Body.Text != "See you Friday." ||
+		mail.From != `"Sharma Realty" <`+from+`>` {
+		t.Fatalf("SES copy: from %q, text %q, html %q", mail.From, mail.Body.Text, mail.Body.HTML)
 	}
 	headers := sentHeaders(t, providerID)
 	link := strings.TrimSuffix(strings.TrimPrefix(headers["List-Unsubscribe"], "<"), ">")
@@ -105,9 +112,23 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	}
 }
 
-// sentHeaders returns the header fields of the mail the SES stand-in holds
-// under messageID.
-func sentHeaders(t *testing.T, messageID string) map[string]string {
+// sesCopy is the SES stand-in's copy of a sent mail.
+type sesCopy struct {
+	MessageID string `json:"messageId"`
+	From      string `json:"from"`
+	Body      struct {
+		Text string `json:"text"`
+		HTML string `json:"html"`
+	} `json:"body"`
+	Headers []struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	} `json:"headers"`
+}
+
+// sentMail returns the SES stand-in's copy of the mail SES accepted as
+// messageID, waiting for it a few seconds.
+func sentMail(t *testing.T, messageID string) sesCopy {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -116,37 +137,29 @@ func sentHeaders(t *testing.T, messageID string) map[string]string {
 			t.Fatal(err)
 		}
 		var st struct {
-			Emails []struct {
-				MessageID string `json:"messageId"`
-				Headers   []struct {
-					Name  string `json:"name"`
-					Value string `json:"value"`
-				} `json:"headers"`
-			} `json:"emails"`
+			Emails []sesCopy `json:"emails"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i := slices.IndexFunc(st.Emails, func(m struct {
-			MessageID string `json:"messageId"`
-			Headers   []struct {
-				Name  string `json:"name"`
-				Value string `json:"value"`
-			} `json:"headers"`
-		}) bool {
-			return m.MessageID == messageID
-		}); i >= 0 {
-			out := map[string]string{}
-			for _, h := range st.Emails[i].Headers {
-				out[h.Name] = h.Value
-			}
-			return out
+		if i := slices.IndexFunc(st.Emails, func(m sesCopy) bool { return m.MessageID == messageID }); i >= 0 {
+			return st.Emails[i]
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("SES stand-in has no mail %s", messageID)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// sentHeaders returns the headers of the mail SES accepted as messageID.
+func sentHeaders(t *testing.T, messageID string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, h := range sentMail(t, messageID).Headers {
+		out[h.Name] = h.Value
+	}
+	return out
 }

@@ -22,7 +22,7 @@ import (
 // Senders is what the sender-address routes and email sends need of
 // account.SenderService.
 type Senders interface {
-	Set(ctx context.Context, actor account.User, email, name string) (account.EmailSender, error)
+	Set(ctx context.Context, actor account.User, email string) (account.EmailSender, error)
 	Get(ctx context.Context, orgID string) (account.EmailSender, error)
 	Release(ctx context.Context, actor account.User) error
 	From(ctx context.Context, org account.Org) (mail.Address, error)
@@ -30,14 +30,12 @@ type Senders interface {
 
 // SenderIn sets the org's sender address.
 type SenderIn struct {
-	Email string `json:"email" minLength:"3" maxLength:"254" doc:"The address to send from; SES mails a verification link to it."`
-	Name  string `json:"name,omitempty" maxLength:"100" doc:"Display name; default the organisation's name."`
+	Email string `json:"email" minLength:"3" maxLength:"254" doc:"The address to send from; SES mails a verification link to it. Emails go from it with the organisation's name as display name."`
 }
 
 // SenderOut is the org's sender address and where its verification stands.
 type SenderOut struct {
 	Email     string     `json:"email"`
-	Name      string     `json:"name" doc:"Display name; empty means the organisation's name."`
 	Status    string     `json:"status" enum:"pending,verified,failed" doc:"pending: waiting for the link SES mailed to be followed; verified: emails go from this address; failed: verification failed or expired, set the address again."`
 	CheckedAt *time.Time `json:"checked_at" doc:"When SES was last asked."`
 }
@@ -45,7 +43,7 @@ type SenderOut struct {
 type senderOutput struct{ Body SenderOut }
 
 func senderOut(snd account.EmailSender) SenderOut {
-	out := SenderOut{Email: snd.Email, Name: snd.Name, Status: string(snd.Status)}
+	out := SenderOut{Email: snd.Email, Status: string(snd.Status)}
 	if !snd.CheckedAt.IsZero() {
 		t := snd.CheckedAt.UTC().Truncate(time.Second) // stored to the second
 		out.CheckedAt = &t
@@ -61,7 +59,8 @@ func (s *server) registerEmailSender(api huma.API) {
 		OperationID: "set-email-sender", Method: http.MethodPut, Path: "/v1/email/sender", Tags: []string{"email"},
 		Summary: "Send the organisation's emails from its own address (owner, admin)",
 		Description: "Asks SES to verify the address: SES mails a link to it, and emails go from it once the link is followed " +
-			"(status verified). Until then emails go from the platform address. Setting an address again (at most once a " +
+			"(status verified), with the organisation's name as display name. Until then emails to leads are refused (409 " +
+			"no_verified_sender). Setting an address again (at most once a " +
 			"minute) mails a new link. Another organisation's verified address is 409 sender_taken; one it has not verified " +
 			"yet can be taken over, and the link then goes out for this organisation.",
 		Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
@@ -77,7 +76,7 @@ func (s *server) registerEmailSender(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "delete-email-sender", Method: http.MethodDelete, Path: "/v1/email/sender", Tags: []string{"email"},
 		Summary:       "Go back to the platform sender address (owner, admin)",
-		Description:   "Emails go from the platform address with the organisation's name again; the address is released and removed from SES.",
+		Description:   "Emails to leads are refused (409 no_verified_sender) until another address is verified; the address is released and removed from SES.",
 		DefaultStatus: http.StatusNoContent, Security: httpapi.BearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
 	}, s.deleteEmailSender)
 }
@@ -109,7 +108,7 @@ func (s *server) senderProblem(ctx context.Context, what string, err error) erro
 }
 
 func (s *server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }) (*senderOutput, error) {
-	snd, err := s.deps.Senders.Set(ctx, httpapi.Caller(ctx).User, in.Body.Email, in.Body.Name)
+	snd, err := s.deps.Senders.Set(ctx, httpapi.Caller(ctx).User, in.Body.Email)
 	if err != nil {
 		return nil, s.senderProblem(ctx, "set email sender", err)
 	}
@@ -119,7 +118,7 @@ func (s *server) setEmailSender(ctx context.Context, in *struct{ Body SenderIn }
 func (s *server) getEmailSender(ctx context.Context, _ *struct{}) (*senderOutput, error) {
 	snd, err := s.deps.Senders.Get(ctx, httpapi.Caller(ctx).User.OrgID)
 	if errors.Is(err, account.ErrNotFound) {
-		return nil, httpapi.NewProblem(http.StatusNotFound, "not_found", "the organisation has no sender address of its own; emails go from the platform address")
+		return nil, httpapi.NewProblem(http.StatusNotFound, "not_found", "the organisation has no sender address of its own; set one with PUT /v1/email/sender before emailing leads")
 	}
 	if err != nil {
 		return nil, s.Internal(ctx, "read email sender", err)
@@ -138,14 +137,24 @@ func (s *server) deleteEmailSender(ctx context.Context, _ *struct{}) (*struct{},
 	return nil, nil
 }
 
-// emailFrom returns the From of an org's email (account.SenderService.From):
-// the platform address with the org's name when the org's own address is
-// not served.
+// errNoVerifiedSender refuses an email to a lead of an org without a
+// verified sender address of its own.
+var errNoVerifiedSender = httpapi.NewProblem(http.StatusConflict, "no_verified_sender",
+	"the organisation has no verified sender address, and emails to leads never go from the platform address: "+
+		"an owner or admin sets one with PUT /v1/email/sender, and emails can be sent once the link SES mails to it is "+
+		"followed (GET /v1/email/sender shows status verified)")
+
+// emailFrom returns the From of an org's email to a lead
+// (account.SenderService.From): the org's own verified address with the
+// org's name, else the no_verified_sender problem.
 func (s *server) emailFrom(ctx context.Context, org account.Org) (mail.Address, error) {
 	if s.deps.Senders == nil {
-		return mail.Address{Name: org.Name, Address: s.deps.EmailFrom}, nil
+		return mail.Address{}, errNoVerifiedSender
 	}
 	from, err := s.deps.Senders.From(ctx, org)
+	if errors.Is(err, account.ErrNoVerifiedSender) {
+		return mail.Address{}, errNoVerifiedSender
+	}
 	if err != nil {
 		return mail.Address{}, s.Internal(ctx, "read email sender", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -63,6 +64,14 @@ type Leads interface {
 	Get(ctx context.Context, a lead.Actor, id string) (lead.Lead, error)
 }
 
+// EmailRate counts an org's emails in one-minute windows, shared by every
+// api instance (a conditional counter in the table).
+type EmailRate interface {
+	// CountEmailSend counts one email of org in the minute starting at
+	// window if fewer than limit were counted; false when at the limit.
+	CountEmailSend(ctx context.Context, orgID string, window time.Time, limit int) (bool, error)
+}
+
 // Deps are the collaborators of the messaging routes: sending,
 // conversation history, the inbox, WhatsApp templates, automations and the
 // sender address.
@@ -73,14 +82,16 @@ type Deps struct {
 	// Templates lists WhatsApp templates and checks template sends; the
 	// campaign routes share it, and so its cache of template lists.
 	Templates *watemplate.Catalog
-	// EmailFrom is the platform address, verified in SES: emails of an org
-	// without a verified sender address of its own (Senders) go from it
-	// with the org's name as display name ("Sharma Realty" <EmailFrom>).
-	EmailFrom string
 	// Automations, when set, serves the automation settings routes.
 	Automations AutomationStore
+	// EmailRate, when set, counts each org's emails per minute against
+	// EmailsPerMinute (dynamostore.Store.CountEmailSend): over it an email
+	// is 429 email_rate_limited.
+	EmailRate       EmailRate
+	EmailsPerMinute int
 	// Senders, when set, serves the org's own sender address, which emails
-	// then go from once SES has verified it (account.SenderService).
+	// to leads go from once SES has verified it (account.SenderService);
+	// without it, or without a verified address, emails are refused.
 	Senders Senders
 }
 
@@ -134,7 +145,7 @@ type MessageIn struct {
 	Interactive   *InteractiveIn `json:"interactive,omitempty"`
 	PhoneNumberID string         `json:"phone_number_id,omitempty" maxLength:"64" pattern:"^[0-9]+$" doc:"WhatsApp: the business number to send from; default the organisation's most recently connected active number."`
 	Subject       string         `json:"subject,omitempty" maxLength:"998" doc:"Email subject (required for email); one line: a CR or LF is 422 invalid_subject."`
-	HTML          string         `json:"html,omitempty" maxLength:"60000" doc:"Email HTML part; text and/or html is required."`
+	HTML          string         `json:"html,omitempty" maxLength:"60000" doc:"Email HTML part; text and/or html is required. Sanitized when accepted: scripts, event handlers, forms, frames, style sheets, images and URLs other than http(s) and mailto are removed; links get rel=\"nofollow noreferrer noopener\"."`
 }
 
 // TemplateIn names a WhatsApp template and fills its placeholders.
@@ -326,11 +337,12 @@ func (s *server) registerMessaging(api huma.API) {
 			"with the message stored the first time and sends nothing new. Refusals carry a code: opted_out (409), " +
 			"outside_customer_service_window (422: send an approved template instead), no_active_integration (409), " +
 			"unknown_template / template_not_approved / template_parameters (422), missing_phone / missing_email (422). " +
-			"Emails go from the organisation's own sender address once SES has verified it (PUT /v1/email/sender); " +
-			"otherwise from the platform's address with the organisation's name as display name, and Reply-To the " +
-			"organisation's address when it set one.",
+			"Emails go only from the organisation's own sender address once SES has verified it (PUT /v1/email/sender), " +
+			"with the organisation's name as display name; without one they are refused (409 no_verified_sender). " +
+			"Each organisation may queue a limited number of emails a minute (60 by default): more are 429 email_rate_limited " +
+			"with Retry-After.",
 		DefaultStatus: http.StatusAccepted, Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
-		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusTooManyRequests, http.StatusServiceUnavailable},
 	}, s.sendMessage)
 	huma.Register(api, huma.Operation{
 		OperationID: "list-messages", Method: http.MethodGet, Path: "/v1/leads/{id}/messages", Tags: []string{"messages"},
@@ -475,9 +487,45 @@ func (s *server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	if err != nil {
 		return nil, err
 	}
+	// The HTML part is sanitized here, where the message is accepted, so
+	// what is stored and shown is what is sent; the text part is sent as
+	// written (a mail client shows it as text).
+	html := b.HTML
+	if html != "" {
+		if html = sanitizeEmailHTML(html); strings.TrimSpace(b.Text) == "" && strings.TrimSpace(html) == "" {
+			return nil, httpapi.FieldProblem("html", "holds nothing an email may carry once scripts, forms, images and the like are removed; add text")
+		}
+	}
+	if err := s.countEmail(ctx, l.OrgID); err != nil {
+		return nil, err
+	}
 	m.Type, m.Text, m.Number = "email", b.Text, from.Address
 	m.Details["subject"] = b.Subject
-	return emailPayload{From: from.String(), To: l.Email, Subject: b.Subject, Text: b.Text, HTML: b.HTML}, nil
+	return emailPayload{From: from.String(), To: l.Email, Subject: b.Subject, Text: b.Text, HTML: html}, nil
+}
+
+// countEmail counts an email against its org's limit per minute, last of
+// the checks so that only an email about to be queued counts: over the
+// limit it is 429 email_rate_limited with Retry-After the seconds to the
+// next minute.
+func (s *server) countEmail(ctx context.Context, orgID string) error {
+	if s.deps.EmailRate == nil || s.deps.EmailsPerMinute <= 0 {
+		return nil
+	}
+	now := s.Now().UTC()
+	window := now.Truncate(time.Minute)
+	ok, err := s.deps.EmailRate.CountEmailSend(ctx, orgID, window, s.deps.EmailsPerMinute)
+	if err != nil {
+		return s.Internal(ctx, "count email against the org's limit", err)
+	}
+	if ok {
+		return nil
+	}
+	wait := int(math.Ceil(window.Add(time.Minute).Sub(now).Seconds()))
+	return huma.ErrorWithHeaders(
+		httpapi.NewProblem(http.StatusTooManyRequests, "email_rate_limited", fmt.Sprintf(
+			"the organisation queued its %d emails of this minute; send again after the Retry-After seconds", s.deps.EmailsPerMinute)),
+		http.Header{"Retry-After": []string{strconv.Itoa(max(wait, 1))}})
 }
 
 // prepareWhatsApp checks a WhatsApp message against the lead, the org's
