@@ -279,8 +279,8 @@ func TestCampaignRunsThroughQueue(t *testing.T) {
 	}
 }
 
-// feed runs the sender's handler on jobs as one batch.
-func feed(t *testing.T, h senderapp.Handler, jobs []map[string]string) {
+// jobsEvent is an SQS batch of the outbound jobs, each on its first receive.
+func jobsEvent(t *testing.T, jobs []map[string]string) events.SQSEvent {
 	t.Helper()
 	ev := events.SQSEvent{}
 	for i, j := range jobs {
@@ -291,7 +291,13 @@ func feed(t *testing.T, h senderapp.Handler, jobs []map[string]string) {
 		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("job-%d", i), Body: string(body),
 			Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
 	}
-	resp, err := h(context.Background(), ev)
+	return ev
+}
+
+// feed runs the sender's handler on jobs as one batch.
+func feed(t *testing.T, h senderapp.Handler, jobs []map[string]string) {
+	t.Helper()
+	resp, err := h(context.Background(), jobsEvent(t, jobs))
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("sender on %v: failures %v, err %v", jobs, resp.BatchItemFailures, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -210,16 +209,7 @@ func attrString(av types.AttributeValue) string {
 // senderRun runs the sender's handler on jobs, failures allowed.
 func senderRun(ctx context.Context, t *testing.T, h senderapp.Handler, jobs []map[string]string) {
 	t.Helper()
-	ev := events.SQSEvent{}
-	for i, j := range jobs {
-		body, err := json.Marshal(j)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("leak-job-%d", i), Body: string(body),
-			Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
-	}
-	if _, err := h(ctx, ev); err != nil {
+	if _, err := h(ctx, jobsEvent(t, jobs)); err != nil {
 		t.Fatal(err)
 	}
 }
