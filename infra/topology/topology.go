@@ -400,7 +400,7 @@ func apiFunction() Function {
 			// when the integration is reconnected.
 			// Purges: deletes, disconnects and closures start their purge job.
 			SendTo:  []string{QueueOutbound, QueueIntake, QueuePurges},
-			Inspect: []string{QueueIntake, QueueOutbound},
+			Inspect: []string{QueueIntake, QueueOutbound, QueuePurges},
 			// PUT /v1/email/sender has SES verify an org's own address.
 			ManageEmailIdentities: true,
 		},

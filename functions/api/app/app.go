@@ -185,6 +185,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 			{Name: "table", Run: store.Ping},
 			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
 			{Name: "queue_outbound", Run: queueCheck(cfg.OutboundQueueURL)},
+			{Name: "queue_purges", Run: queueCheck(cfg.PurgesQueueURL)},
 			{Name: "key", Run: func(ctx context.Context) error {
 				if _, err := keys.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(cfg.KeyID)}); err != nil {
 					return fmt.Errorf("describe key: %w", err)

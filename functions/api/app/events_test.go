@@ -43,7 +43,7 @@ func TestGoldenEvents(t *testing.T) {
 	}{
 		{"health.json", 200, "application/json", func(t *testing.T, b map[string]any) {
 			checks := b["checks"].(map[string]any)
-			for _, name := range []string{"table", "queue_intake", "queue_outbound", "key"} {
+			for _, name := range []string{"table", "queue_intake", "queue_outbound", "queue_purges", "key"} {
 				if checks[name] != "ok" {
 					t.Errorf("health check %s = %v", name, checks[name])
 				}
