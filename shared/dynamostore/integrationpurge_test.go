@@ -14,7 +14,6 @@ import (
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/retention"
-	"github.com/leadluence/backend/shared/suppression"
 )
 
 // waLead stores a lead as WhatsApp intake creates it, from number, with
@@ -58,11 +57,7 @@ func connect(t *testing.T, s *dynamostore.Store, org string, kind integration.Ki
 func TestIntegrationPurgeRemovesWhatTheNumberBrought(t *testing.T) {
 	ctx := context.Background()
 	s, calls := newStore(t)
-	h, err := suppression.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.UseSuppression(h)
+	s.UseSuppression(testHasher(t))
 	org, other := ulid.Make().String(), ulid.Make().String()
 	const number, number2 = "1111", "2222"
 	before := time.Now().Add(-time.Hour).UTC()
@@ -189,11 +184,7 @@ func TestIntegrationPurgeRemovesWhatTheNumberBrought(t *testing.T) {
 func TestIntegrationPurgeOfAPage(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
-	h, err := suppression.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.UseSuppression(h)
+	s.UseSuppression(testHasher(t))
 	org := ulid.Make().String()
 	connect(t, s, org, integration.KindFacebookPage, "777", time.Now().Add(-time.Hour))
 	l := newLead(org, "Form Person", "+919800000010", "form@example.com")

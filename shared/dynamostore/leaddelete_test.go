@@ -16,17 +16,24 @@ import (
 	"github.com/leadluence/backend/shared/suppression"
 )
 
+// testHasher is a suppression hasher with a fixed key, for stores whose
+// tests delete leads.
+func testHasher(t *testing.T) *suppression.Hasher {
+	t.Helper()
+	h, err := suppression.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // A lead whose history is over the bound is gone from every read at once
 // and named as a pending purge; the retention function's lead purge job
 // removes the rest and audits it with counts.
 func TestDeleteLeadOverTheBoundIsFinishedByThePurgeJob(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
-	h, err := suppression.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.UseSuppression(h)
+	s.UseSuppression(testHasher(t))
 	l := newLead("org1", "Ravi", "+919876500001", "ravi@example.com")
 	if err := s.CreateLead(ctx, l); err != nil {
 		t.Fatal(err)

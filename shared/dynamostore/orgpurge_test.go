@@ -24,7 +24,6 @@ import (
 	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/privacy"
 	"github.com/leadluence/backend/shared/retention"
-	"github.com/leadluence/backend/shared/suppression"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
@@ -179,11 +178,7 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 	db := dynamodb.NewFromConfig(cfg)
 	table := devstacktest.Fresh(t).TableName
 	s := dynamostore.New(db, table)
-	h, err := suppression.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.UseSuppression(h)
+	s.UseSuppression(testHasher(t))
 
 	gone := "01PURGEDORG000000000000000"
 	kept := "01KEPTORG00000000000000000"

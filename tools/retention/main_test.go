@@ -25,17 +25,38 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 
-func TestPlanThenRun(t *testing.T) {
-	ctx := context.Background()
+// signedUp is a fresh table with one org and its owner, signed up now.
+func signedUp(t *testing.T) (devstacktest.Env, *dynamostore.Store, account.User) {
+	t.Helper()
 	res := devstacktest.Fresh(t)
 	s := dynamostore.New(dynamodb.NewFromConfig(res.AWS), res.TableName)
 	now := time.Now().UTC()
 	orgID := ulid.Make().String()
 	owner := account.User{ID: ulid.Make().String(), OrgID: orgID, Name: "O", Email: strings.ToLower(orgID) + "@example.com",
 		Role: account.RoleOwner, Active: true, PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateOrg(ctx, account.Org{ID: orgID, Name: "O", CreatedAt: now}, owner); err != nil {
+	if err := s.CreateOrg(context.Background(), account.Org{ID: orgID, Name: "O", CreatedAt: now}, owner); err != nil {
 		t.Fatal(err)
 	}
+	return res, s, owner
+}
+
+// command runs the retention command on table and returns its output; a
+// non-zero exit fails the test.
+func command(t *testing.T, table string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		var out, errs strings.Builder
+		if code := run(append(args, "-table", table), &out, &errs); code != 0 {
+			t.Fatalf("retention %v: exit %d: %s", args, code, errs.String())
+		}
+		return out.String()
+	}
+}
+
+func TestPlanThenRun(t *testing.T) {
+	ctx := context.Background()
+	res, s, owner := signedUp(t)
+	now, orgID := owner.CreatedAt, owner.OrgID
 	l := lead.Lead{ID: ulid.Make().String(), OrgID: orgID, Name: "L", Phone: "+919876500001", Source: "manual", Status: lead.StatusNew,
 		Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: now, UpdatedAt: now, Version: 1}
 	if err := s.CreateLead(ctx, l); err != nil {
@@ -49,14 +70,7 @@ func TestPlanThenRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := func(args ...string) string {
-		t.Helper()
-		var out, errs strings.Builder
-		if code := run(append(args, "-table", res.TableName), &out, &errs); code != 0 {
-			t.Fatalf("retention %v: exit %d: %s", args, code, errs.String())
-		}
-		return out.String()
-	}
+	cmd := command(t, res.TableName)
 	// Now, two are due; in 100 days, all three; the plan writes nothing.
 	if out := cmd("plan"); !strings.Contains(out, orgID) || !strings.Contains(out, "2 due in 1 orgs") {
 		t.Fatalf("plan:\n%s", out)
@@ -140,26 +154,12 @@ func TestUsage(t *testing.T) {
 // A run at 91 days after an org's closure purges it; before, nothing.
 func TestRunPurgesClosedOrgs(t *testing.T) {
 	ctx := context.Background()
-	res := devstacktest.Fresh(t)
-	s := dynamostore.New(dynamodb.NewFromConfig(res.AWS), res.TableName)
-	now := time.Now().UTC()
-	orgID := ulid.Make().String()
-	owner := account.User{ID: ulid.Make().String(), OrgID: orgID, Name: "O", Email: strings.ToLower(orgID) + "@example.com",
-		Role: account.RoleOwner, Active: true, PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateOrg(ctx, account.Org{ID: orgID, Name: "O", CreatedAt: now}, owner); err != nil {
-		t.Fatal(err)
-	}
+	res, s, owner := signedUp(t)
+	now, orgID := owner.CreatedAt, owner.OrgID
 	if err := s.SetOrgClosed(ctx, orgID, []account.User{owner}, now); err != nil {
 		t.Fatal(err)
 	}
-	cmd := func(args ...string) string {
-		t.Helper()
-		var out, errs strings.Builder
-		if code := run(append(args, "-table", res.TableName), &out, &errs); code != 0 {
-			t.Fatalf("retention %v: exit %d: %s", args, code, errs.String())
-		}
-		return out.String()
-	}
+	cmd := command(t, res.TableName)
 	if out := cmd("run", "--as-of", now.AddDate(0, 0, 89).Format(time.RFC3339)); !strings.Contains(out, "closed orgs purged: 0 of 0") {
 		t.Fatalf("run within the reopen window:\n%s", out)
 	}

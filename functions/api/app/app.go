@@ -6,9 +6,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -106,31 +108,47 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	store := dynamostore.New(db, cfg.TableName)
 	sealer := envelope.New(keys, cfg.KeyID, envelope.Options{})
 
-	secret, err := auth.LoadSigningSecret(ctx, store, sealer)
+	// Three platform secrets, each read (or created on first use) with one
+	// GetItem and one KMS call: independent, so they load at once and the
+	// cold start waits for one round trip instead of three. The token
+	// signing secret; the suppression key, which names a deleted lead's
+	// contacts by keyed hash (lead deletes write suppression entries,
+	// creates read them); the unsubscribe key, which signs the one-click
+	// unsubscribe link of every email (created here, the sender only opens
+	// it).
+	var secret, suppressKey, unsubKey []byte
+	err = allOf(
+		func() (err error) {
+			if secret, err = auth.LoadSigningSecret(ctx, store, sealer); err != nil {
+				err = fmt.Errorf("load token secret: %w", err)
+			}
+			return err
+		},
+		func() (err error) {
+			if suppressKey, err = suppression.LoadKey(ctx, store, sealer); err != nil {
+				err = fmt.Errorf("load suppression key: %w", err)
+			}
+			return err
+		},
+		func() (err error) {
+			if unsubKey, err = unsubscribe.LoadKey(ctx, store, sealer); err != nil {
+				err = fmt.Errorf("load unsubscribe key: %w", err)
+			}
+			return err
+		},
+	)
 	if err != nil {
-		return nil, fmt.Errorf("load token secret: %w", err)
+		return nil, err
 	}
 	tokens, err := auth.NewTokens(secret)
 	if err != nil {
 		return nil, err
-	}
-	// The suppression key names a deleted lead's contacts by keyed hash
-	// (lead deletes write suppression entries; creates read them).
-	suppressKey, err := suppression.LoadKey(ctx, store, sealer)
-	if err != nil {
-		return nil, fmt.Errorf("load suppression key: %w", err)
 	}
 	contacts, err := suppression.NewHasher(suppressKey)
 	if err != nil {
 		return nil, err
 	}
 	store.UseSuppression(contacts)
-	// The unsubscribe key signs the one-click unsubscribe link of every
-	// email; created here, the sender only opens it.
-	unsubKey, err := unsubscribe.LoadKey(ctx, store, sealer)
-	if err != nil {
-		return nil, fmt.Errorf("load unsubscribe key: %w", err)
-	}
 	unsubSigner, err := unsubscribe.NewSigner(unsubKey)
 	if err != nil {
 		return nil, err
@@ -234,4 +252,15 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		StartPurge: leadService.StartPurge}})
 	oneclick.Register(api, kit, oneclick.Deps{Unsubscribe: &unsubscribe.Service{Signer: unsubSigner, Store: store}})
 	return srv, nil
+}
+
+// allOf runs fns at once and returns their errors joined.
+func allOf(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = fn() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
