@@ -32,7 +32,7 @@
 //   - the privacy figures: a data-subject export of one person with 5,000
 //     messages (time, document size, stored size) and its download.
 //
-// -only outbound, -only retention or -only privacy measures one of those
+// -only outbound, -only retention, -only privacy or -only cost measures one of those
 // sections alone and splices it into -out, keeping the others.
 //
 // It reuses the stack described by the environment (tools/withstack) or else
@@ -76,7 +76,7 @@ func main() {
 	flag.IntVar(&mo.E2E.Senders, "senders", 8, "concurrent webhook senders for the throughput figure")
 	flag.IntVar(&mo.E2E.Pollers, "pollers", 4, "intake queue pollers feeding the ingest handler")
 	oo := outboundOptions{Rate: 80, CrashRate: 0.2, Timeout: 10 * time.Minute}
-	only := flag.String("only", "", "run only this section (\"outbound\", \"retention\" or \"privacy\") and splice it into -out, keeping the others")
+	only := flag.String("only", "", "run only this section (\"outbound\", \"retention\", \"privacy\" or \"cost\") and splice it into -out, keeping the others")
 	flag.IntVar(&oo.Messages, "outbound-n", 10000, "messages in the sender's backlog for the pacing figure")
 	flag.IntVar(&oo.Recipients, "outbound-recipients", 1000, "recipients of the backlog (round-robin)")
 	flag.IntVar(&oo.Pollers, "outbound-pollers", 6, "outbound queue pollers driving the sender handler")
@@ -114,6 +114,14 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	case "cost":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := runCostOnly(ctx, *out); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	case "retention":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -123,7 +131,7 @@ func main() {
 		}
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, retention or privacy\n", *only)
+		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, retention, privacy or cost\n", *only)
 		os.Exit(2)
 	}
 	if *only == "outbound" {
@@ -257,6 +265,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	doc := spliceNamed(spliceNamed(spliceSection(r.markdown(), ob.markdown()), "Retention", ret.markdown()), "Privacy export", prv.markdown())
+	doc = spliceNamed(doc, "Cost model", r.Meta.Cost.markdown())
 	if old, err := os.ReadFile(out); err == nil {
 		doc = keepByHand(doc, string(old))
 	}
@@ -265,6 +274,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	}
 	fmt.Print(r.summary())
 	fmt.Print(r.Meta.summary())
+	fmt.Print(r.Meta.Cost.summary())
 	fmt.Print(ob.summary())
 	fmt.Print(ret.summary())
 	fmt.Print(prv.summary())
@@ -360,6 +370,9 @@ func metaIntake(ctx context.Context, root, tmp string, o metaOptions) (*metaResu
 		o.E2E.Samples, o.E2E.Load, o.E2E.Senders, o.E2E.Pollers)
 	if r.E2E, err = measureE2E(ctx, m, o.E2E); err != nil {
 		return nil, err
+	}
+	if r.Cost, err = measureCosts(ctx, m); err != nil {
+		return nil, fmt.Errorf("cost model: %w", err)
 	}
 	r.Elapsed = time.Since(begin)
 	return r, nil

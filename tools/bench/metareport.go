@@ -26,6 +26,7 @@ type metaResult struct {
 	WCU     wcuResult
 	KMS     kmsResult
 	E2E     e2eResult
+	Cost    *costResult
 	Elapsed time.Duration
 }
 
