@@ -240,6 +240,10 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if r.Sizes, err = sizes(root, st, e.helloARM); err != nil {
 		return err
 	}
+	say("size by package (each bootstrap built again with its symbols) ...")
+	if r.PkgSizes, err = sizeBreakdown(ctx, root, tmp, st); err != nil {
+		return err
+	}
 	say("AWS calls per request (in-process handler) ...")
 	if r.Calls, err = countCalls(ctx, e); err != nil {
 		return err

@@ -22,9 +22,11 @@ type report struct {
 	Direct  directResult
 	Inits   initCosts
 	Sizes   []sizeRow
-	Calls   []callRow
-	Meta    *metaResult
-	Elapsed time.Duration
+	// PkgSizes splits each bootstrap's bytes by package.
+	PkgSizes []pkgSizes
+	Calls    []callRow
+	Meta     *metaResult
+	Elapsed  time.Duration
 }
 
 // header is the hand-written part of docs/benchmarks.md: what is measured
@@ -141,6 +143,7 @@ func (r *report) markdown() string {
 	for _, s := range r.Sizes {
 		w("| %s | `%s` | %d | %.2f | %.2f |\n", s.Name, s.Path, s.Bytes, mb(s.Bytes), float64(s.Bytes)/(1<<20))
 	}
+	b.WriteString(sizeMarkdown(r.PkgSizes, r.Sizes, 20))
 
 	w("\n## AWS calls per request\n\n")
 	w("In order, on one fresh table (prefix `%s`); the handler time is in-process, against the local stand-ins.\n\n", r.Prefix)
