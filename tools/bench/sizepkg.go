@@ -95,7 +95,7 @@ func symbolSizes(path string) (pkgSizes, error) {
 			continue
 		}
 		r.Groups[sizeGroup(symbolPackage(s.Name))] += int64(s.Size) //nolint:gosec // symbol sizes fit
-		r.Symbols += int64(s.Size)                                   //nolint:gosec // symbol sizes fit
+		r.Symbols += int64(s.Size)                                  //nolint:gosec // symbol sizes fit
 	}
 	return r, nil
 }
@@ -166,7 +166,9 @@ func sizeMarkdown(rows []pkgSizes, files []sizeRow, top int) string {
 	for g := range total {
 		groups = append(groups, g)
 	}
-	sort.Slice(groups, func(i, j int) bool { return total[groups[i]] > total[groups[j]] || total[groups[i]] == total[groups[j]] && groups[i] < groups[j] })
+	sort.Slice(groups, func(i, j int) bool {
+		return total[groups[i]] > total[groups[j]] || total[groups[i]] == total[groups[j]] && groups[i] < groups[j]
+	})
 	shown := groups[:min(top, len(groups))]
 	w("\n### Size by package\n\n")
 	w("Bytes of the symbols of each bootstrap (linux/arm64, built as `make build` builds it but with its symbol table kept), by package:\n")
