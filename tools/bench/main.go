@@ -53,6 +53,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/leadluence/backend/infra/topology"
@@ -175,6 +176,9 @@ type env struct {
 	resEnv map[string]string
 	// helloHost and helloARM are the hello-world bootstraps.
 	helloHost, helloARM string
+	// awsCfg reaches the local stand-ins; res are the prefix's resources.
+	awsCfg aws.Config
+	res    topology.Resolved
 }
 
 func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
@@ -208,6 +212,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("provision %s*: %w", prefix, err)
 	}
+	e.awsCfg, e.res = awsCfg, res
 	e.resEnv = topology.ResourceEnv(fn, res)
 	e.fnEnv = rie.FunctionEnv(fn, stack.Env(), e.resEnv)
 
@@ -235,6 +240,9 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 		return err
 	}
 	if r.Inits, err = initTrace(ctx, e, traceRuns); err != nil {
+		return err
+	}
+	if r.Fleet, err = measureFleet(ctx, e, st, res, breakdownRuns); err != nil {
 		return err
 	}
 	if r.Sizes, err = sizes(root, st, e.helloARM); err != nil {

@@ -24,9 +24,11 @@ type report struct {
 	Sizes   []sizeRow
 	// PkgSizes splits each bootstrap's bytes by package.
 	PkgSizes []pkgSizes
-	Calls    []callRow
-	Meta     *metaResult
-	Elapsed  time.Duration
+	// Fleet is every function's cold start.
+	Fleet   []fleetRow
+	Calls   []callRow
+	Meta    *metaResult
+	Elapsed time.Duration
 }
 
 // header is the hand-written part of docs/benchmarks.md: what is measured
@@ -144,6 +146,7 @@ func (r *report) markdown() string {
 		w("| %s | `%s` | %d | %.2f | %.2f |\n", s.Name, s.Path, s.Bytes, mb(s.Bytes), float64(s.Bytes)/(1<<20))
 	}
 	b.WriteString(sizeMarkdown(r.PkgSizes, r.Sizes, 20))
+	b.WriteString(fleetMarkdown(r.Fleet, r.Sizes))
 
 	w("\n## AWS calls per request\n\n")
 	w("In order, on one fresh table (prefix `%s`); the handler time is in-process, against the local stand-ins.\n\n", r.Prefix)
