@@ -259,6 +259,16 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if r.Meta, err = metaIntake(ctx, root, tmp, mo); err != nil {
 		return fmt.Errorf("meta intake: %w", err)
 	}
+	memory := []rssRun{r.Meta.IngestRSS}
+	snd, err := measureSenderRSS(ctx, root)
+	if err != nil {
+		return err
+	}
+	hello, err := measureHelloRSS(ctx, e.helloHost, snd.Invocations)
+	if err != nil {
+		return err
+	}
+	memory = append(memory, snd, hello)
 	ob, err := measureOutbound(ctx, root, mo.Outbound)
 	if err != nil {
 		return fmt.Errorf("outbound: %w", err)
@@ -277,7 +287,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	doc := spliceNamed(spliceNamed(spliceSection(r.markdown(), ob.markdown()), "Retention", ret.markdown()), "Privacy export", prv.markdown())
-	doc = spliceNamed(doc, "Cost model", r.Meta.Cost.markdown())
+	doc = spliceNamed(spliceNamed(doc, "Cost model", r.Meta.Cost.markdown()), "Memory", memoryMarkdown(memory))
 	if old, err := os.ReadFile(out); err == nil {
 		doc = keepByHand(doc, string(old))
 	}
@@ -385,6 +395,9 @@ func metaIntake(ctx context.Context, root, tmp string, o metaOptions) (*metaResu
 	}
 	if r.Cost, err = measureCosts(ctx, m); err != nil {
 		return nil, fmt.Errorf("cost model: %w", err)
+	}
+	if r.IngestRSS, err = measureIngestRSS(ctx, root, m); err != nil {
+		return nil, err
 	}
 	r.Elapsed = time.Since(begin)
 	return r, nil

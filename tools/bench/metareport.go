@@ -20,14 +20,16 @@ const (
 
 // metaResult is everything the Meta intake part of a run measured.
 type metaResult struct {
-	Prefix  string
-	Setup   time.Duration
-	CPU     cpuResult
-	WCU     wcuResult
-	KMS     kmsResult
-	E2E     e2eResult
-	Cost    *costResult
-	Elapsed time.Duration
+	Prefix string
+	Setup  time.Duration
+	CPU    cpuResult
+	WCU    wcuResult
+	KMS    kmsResult
+	E2E    e2eResult
+	Cost   *costResult
+	// IngestRSS is the ingest bootstrap's memory run.
+	IngestRSS rssRun
+	Elapsed   time.Duration
 }
 
 // metaMethod is the hand-written method of the Meta intake section.
