@@ -96,7 +96,9 @@ type outboundResult struct {
 	Throughput float64
 	ThroughCmd string
 	Crash      crashResult
-	Elapsed    time.Duration
+	// Pacer are the pacer figures at 1,000 mps (table, in memory).
+	Pacer   []pacerResult
+	Elapsed time.Duration
 }
 
 // obEnv is a fresh prefix with an org whose WhatsApp number is connected in
@@ -482,6 +484,15 @@ func measureOutbound(ctx context.Context, root string, o outboundOptions) (*outb
 	if r.Crash, err = measureCrashes(ctx, o); err != nil {
 		return nil, fmt.Errorf("crashes: %w", err)
 	}
+	for _, mem := range []bool{false, true} {
+		po := pacerOptions{Rate: 1000, Containers: 8, Workers: 8, Recipients: 4000, Duration: 10 * time.Second, InMemory: mem}
+		say("outbound: the pacer at %d mps (in memory: %t) ...", po.Rate, mem)
+		pr, err := measurePacer(ctx, po)
+		if err != nil {
+			return nil, fmt.Errorf("pacer at %d mps: %w", po.Rate, err)
+		}
+		r.Pacer = append(r.Pacer, pr)
+	}
 	r.Elapsed = time.Since(begin)
 	return r, nil
 }
@@ -517,6 +528,9 @@ func (r *outboundResult) markdown() string {
 	w("outcome is written, as a process dying there would; the redelivery finds it in \"sending\" and, after the\n")
 	w("sending grace (2 s here), marks it unknown instead of sending again. Setup (leads, queued messages, jobs) of the\n")
 	w("backlog took %s and is not timed.\n", p.Setup.Round(time.Second))
+	for _, pr := range r.Pacer {
+		b.WriteString(pr.markdown())
+	}
 	return b.String()
 }
 
