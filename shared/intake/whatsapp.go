@@ -85,7 +85,7 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	if !ok {
 		at = p.now()
 	}
-	leadID, err := p.leadForPhone(ctx, orgID, number, phone, profileName, at)
+	leadID, created, err := p.leadForPhone(ctx, orgID, number, phone, profileName, at)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -115,8 +115,13 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 			c.OptIns++
 		}
 	}
-	if err := p.Store.TouchLastInbound(ctx, orgID, leadID, at); err != nil {
-		return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
+	// A lead this message created already starts its window at this
+	// message (the touch would be a failed conditional write, billed all the
+	// same).
+	if !created {
+		if err := p.Store.TouchLastInbound(ctx, orgID, leadID, at); err != nil {
+			return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
+		}
 	}
 	if stored && p.Automate != nil {
 		if _, aerr := p.Automate.InboundWhatsApp(ctx, orgID, leadID, number, at); aerr != nil {
@@ -127,14 +132,15 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 }
 
 // leadForPhone finds the org's lead with this number or creates one, from
-// the business number (phone_number_id) the person wrote to.
-func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name string, at time.Time) (string, error) {
-	id, err := p.Store.LeadIDByPhone(ctx, orgID, phone)
+// the business number (phone_number_id) the person wrote to; created says
+// it made the lead (with its window starting at at).
+func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name string, at time.Time) (id string, created bool, err error) {
+	id, err = p.Store.LeadIDByPhone(ctx, orgID, phone)
 	if err == nil {
-		return id, nil
+		return id, false, nil
 	}
 	if !errors.Is(err, lead.ErrNotFound) {
-		return "", fmt.Errorf("%w: %w", ErrRetry, err)
+		return "", false, fmt.Errorf("%w: %w", ErrRetry, err)
 	}
 	if strings.TrimSpace(name) == "" {
 		name = phone
@@ -153,11 +159,11 @@ func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name
 	var dup *lead.DuplicateError
 	switch {
 	case err == nil:
-		return l.ID, nil
+		return l.ID, true, nil
 	case errors.As(err, &dup):
-		return dup.ExistingID, nil // created concurrently by another message
+		return dup.ExistingID, false, nil // created concurrently by another message
 	}
-	return "", fmt.Errorf("%w: create lead: %w", ErrRetry, err)
+	return "", false, fmt.Errorf("%w: create lead: %w", ErrRetry, err)
 }
 
 // consentOf recognises opt-out and opt-in messages.
