@@ -425,7 +425,7 @@ func measureCosts(ctx context.Context, m *metaEnv) (*costResult, error) {
 		r.Memory[f.name] = f.memory
 	}
 	e.take(0) // building the handlers is not a message's cost
-	base := 9197300000 + time.Now().UnixNano()%90000*10
+	base := 919730000000 + time.Now().UnixNano()%90000*10
 	from := func(i int) string { return fmt.Sprint(base + int64(i)) }
 
 	// Inbound: first messages from new numbers, then follow-ups.
@@ -505,7 +505,7 @@ func measureCosts(ctx context.Context, m *metaEnv) (*costResult, error) {
 	say("cost: %d Lead Ads leads ...", costLeadAds)
 	var leadgen [][]byte
 	for i := range costLeadAds {
-		_, p := m.newLeadAds(pageA, formA, fmt.Sprintf("+9198300%05d", int(base%10000)*costLeadAds+i), 5000+i)
+		_, p := m.newLeadAds(pageA, formA, fmt.Sprintf("+91983%07d", int(base%100000)*costLeadAds+i), 5000+i)
 		leadgen = append(leadgen, p)
 	}
 	if err := phase("Lead Ads lead (new)", 10_000, leadgen); err != nil {

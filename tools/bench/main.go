@@ -32,7 +32,7 @@
 //   - the privacy figures: a data-subject export of one person with 5,000
 //     messages (time, document size, stored size) and its download.
 //
-// -only outbound, -only retention, -only privacy or -only cost measures one of those
+// -only outbound, -only retention, -only privacy, -only cost or -only memory measures one of those
 // sections alone and splices it into -out, keeping the others.
 //
 // It reuses the stack described by the environment (tools/withstack) or else
@@ -77,7 +77,7 @@ func main() {
 	flag.IntVar(&mo.E2E.Senders, "senders", 8, "concurrent webhook senders for the throughput figure")
 	flag.IntVar(&mo.E2E.Pollers, "pollers", 4, "intake queue pollers feeding the ingest handler")
 	oo := outboundOptions{Rate: 80, CrashRate: 0.2, Timeout: 10 * time.Minute}
-	only := flag.String("only", "", "run only this section (\"outbound\", \"retention\", \"privacy\" or \"cost\") and splice it into -out, keeping the others")
+	only := flag.String("only", "", "run only this section (\"outbound\", \"retention\", \"privacy\", \"cost\" or \"memory\") and splice it into -out, keeping the others")
 	flag.IntVar(&oo.Messages, "outbound-n", 10000, "messages in the sender's backlog for the pacing figure")
 	flag.IntVar(&oo.Recipients, "outbound-recipients", 1000, "recipients of the backlog (round-robin)")
 	flag.IntVar(&oo.Pollers, "outbound-pollers", 6, "outbound queue pollers driving the sender handler")
@@ -115,10 +115,14 @@ func main() {
 			os.Exit(1)
 		}
 		return
-	case "cost":
+	case "cost", "memory":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		if err := runCostOnly(ctx, *out); err != nil {
+		run := runCostOnly
+		if *only == "memory" {
+			run = runMemoryOnly
+		}
+		if err := run(ctx, *out); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 			os.Exit(1)
 		}
@@ -132,7 +136,7 @@ func main() {
 		}
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, retention, privacy or cost\n", *only)
+		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, retention, privacy, cost or memory\n", *only)
 		os.Exit(2)
 	}
 	if *only == "outbound" {

@@ -22,6 +22,7 @@ import (
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/invoke/rie"
 )
 
@@ -211,7 +212,7 @@ func measureIngestRSS(ctx context.Context, root string, m *metaEnv) (rssRun, err
 		batch = fn.Consumes.BatchSize
 	}
 	const senders = 100
-	base := 9197400000 + time.Now().UnixNano()%9000*100
+	base := 919740000000 + time.Now().UnixNano()%9000*100
 	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	var records []events.SQSMessage
 	for k := range rssEvents / senders {
@@ -313,4 +314,54 @@ func memoryMarkdown(runs []rssRun) string {
 			r.Failed, r.Took.Round(100*time.Millisecond), goal)
 	}
 	return b.String()
+}
+
+// runMemoryOnly measures the memory figures alone (on a fresh Meta setup
+// and a fresh outbound setup) and splices their section into out, keeping
+// every other section.
+func runMemoryOnly(ctx context.Context, out string) (err error) {
+	root, err := devstack.Root()
+	if err != nil {
+		return err
+	}
+	_, release, err := useStack(ctx)
+	if err != nil {
+		return err
+	}
+	defer release(&err)
+	tmp, err := os.MkdirTemp("", "leadluence-bench-*")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	hello, err := buildHello(ctx, root, tmp, runtime.GOARCH)
+	if err != nil {
+		return err
+	}
+	m, err := setupMeta(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	ing, err := measureIngestRSS(ctx, root, m)
+	if err != nil {
+		return err
+	}
+	snd, err := measureSenderRSS(ctx, root)
+	if err != nil {
+		return err
+	}
+	h, err := measureHelloRSS(ctx, hello, snd.Invocations)
+	if err != nil {
+		return err
+	}
+	doc, err := os.ReadFile(out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", out, err)
+	}
+	if err := os.WriteFile(out, []byte(spliceNamed(string(doc), "Memory", memoryMarkdown([]rssRun{ing, snd, h}))), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	fmt.Printf("wrote %s\n", out)
+	return nil
 }
