@@ -588,8 +588,9 @@ func (r *costResult) markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("\n## Cost model\n\n")
-	w("AWS cost, on-demand list prices (read %s), of the measured requests, capacity and compute, end to end; measured in the same run (%s, on the Meta intake's prefix).\n\n",
+	w("AWS cost, on-demand list prices (read %s), of the measured requests, capacity and compute, end to end; measured in %s on a Meta intake\n",
 		pricesRead, r.Took.Round(time.Second))
+	w("setup (in the full run after its other figures, alone with `-only cost`), %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	w("| scenario | per | cost | largest items | goal |\n|---|---:|---:|---|---|\n")
 	for _, s := range r.Scenarios {
 		var top []string

@@ -127,7 +127,7 @@ func sizeGroup(pkg string) string {
 	const project = "github.com/leadluence/backend/"
 	switch {
 	case pkg == "":
-		return "(linker tables: pclntab, func data, strings)"
+		return "(linker data: go:func.*, go:string.*, runtime tables)"
 	case strings.HasPrefix(pkg, sdk):
 		svc, _, _ := strings.Cut(strings.TrimPrefix(pkg, sdk), "/")
 		return sdk + svc

@@ -11,7 +11,7 @@ func TestSymbolPackage(t *testing.T) {
 		"slices.SortFunc[[]github.com/x/y.T,func(github.com/x/y.T) int]":    "std: slices",
 		"crypto/internal/fips140/nistec.p256PrecomputedEmbed":               "std: crypto",
 		"golang.org/x/text/language/display.init":                           "golang.org/x/text",
-		"go:func.*":        "(linker tables: pclntab, func data, strings)",
+		"go:func.*":        "(linker data: go:func.*, go:string.*, runtime tables)",
 		"runtime.mallocgc": "std: runtime",
 		"vendor/golang.org/x/net/http2/hpack.init":                         "std: vendor",
 		"google.golang.org/protobuf/internal/impl.(*MessageInfo).initOnce": "google.golang.org/protobuf",
