@@ -262,14 +262,13 @@ func (s *countingSQS) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMess
 // costEnv is the instrumented pipeline: webhook and api behind their own
 // router, ingest and sender fed by pollers as Lambda's event source does.
 type costEnv struct {
-	m                              *metaEnv
-	hook, apiFn, ingest, sender    *meteredFn
-	srv                            *httptest.Server
-	esm                            *countingSQS
-	intake, outbound               *runner.Poller
-	apiRequests                    atomic.Int64
-	ingestRecords, senderRecords   atomic.Int64
-	intakeDrained, outboundDrained int64
+	m                            *metaEnv
+	hook, apiFn, ingest, sender  *meteredFn
+	srv                          *httptest.Server
+	esm                          *countingSQS
+	intake, outbound             *runner.Poller
+	apiRequests                  atomic.Int64
+	ingestRecords, senderRecords atomic.Int64
 }
 
 func setupCostEnv(ctx context.Context, m *metaEnv) (*costEnv, error) {

@@ -136,7 +136,7 @@ func runSequence(ctx context.Context, bootstrap string, env map[string]string, e
 		case <-c.done:
 			return r, fmt.Errorf("bootstrap exited: %w%s", exitErr(c.proc.Err), out.tail())
 		case <-ctx.Done():
-			return r, ctx.Err()
+			return r, fmt.Errorf("memory run: %w", ctx.Err())
 		case <-timeout.C:
 			return r, fmt.Errorf("bootstrap did not answer %d events within 10 minutes%s", len(evs), out.tail())
 		}
