@@ -112,9 +112,11 @@ func (r *report) markdown() string {
 	}
 	for _, row := range r.Calls {
 		if row.Request == "GET /v1/leads" {
-			q, total, get := row.Calls["DynamoDB.Query"], row.service("DynamoDB"), row.Calls["DynamoDB.GetItem"]
-			w("| DynamoDB calls, GET /v1/leads | %d (%s) | | | one Query + the bearer lookup (one GetItem) — %s |\n",
-				total, row.ops("DynamoDB"), verdict(q == 1 && get <= 1 && total == q+get))
+			// The list is a read of personal data, audited once per request
+			// (one PutItem); the goal counts it.
+			q, total, get, put := row.Calls["DynamoDB.Query"], row.service("DynamoDB"), row.Calls["DynamoDB.GetItem"], row.Calls["DynamoDB.PutItem"]
+			w("| DynamoDB calls, GET /v1/leads | %d (%s) | | | one Query + the bearer lookup (one GetItem) + the read audit (one PutItem) — %s |\n",
+				total, row.ops("DynamoDB"), verdict(q == 1 && get <= 1 && put <= 1 && total == q+get+put))
 		}
 	}
 
