@@ -78,4 +78,13 @@ const (
 	ActionMessagesRead      = "messages.read"
 	ActionConversationsList = "conversations.list"
 	ActionPreferencesRead   = "preferences.read"
+	ActionTimelineRead      = "timeline.read"
+	ActionNotesRead         = "notes.read"
+)
+
+// Changes to a lead's notes (the target is the lead, details name the note).
+const (
+	ActionNoteCreate = "note.create"
+	ActionNoteUpdate = "note.update"
+	ActionNoteDelete = "note.delete"
 )

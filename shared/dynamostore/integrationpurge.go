@@ -292,6 +292,7 @@ func (s *Store) purgeLeadsPage(ctx context.Context, rec *integrationPurgeItem, c
 type historyRead struct {
 	SK         string            `dynamodbav:"SK"`
 	Type       string            `dynamodbav:"type"`
+	Kind       string            `dynamodbav:"kind"`
 	Channel    string            `dynamodbav:"channel"`
 	Number     string            `dynamodbav:"number"`
 	At         time.Time         `dynamodbav:"at"`
@@ -340,8 +341,9 @@ func (s *Store) purgeLeadOfIntegration(ctx context.Context, l lead.Lead, kind, e
 			}
 		case h.Type == "activity" && h.FromMeta && kind == string(integration.KindFacebookPage) && h.Details["page_id"] == externalID && h.At.Before(cut):
 			metaItems = append(metaItems, h)
-		case h.Type == "consent" || h.Type == "conversation":
-			// Neither Meta's nor the business's: they follow the lead.
+		case h.Type == "consent" || h.Type == "conversation" || (h.Type == "activity" && h.Kind == lead.ActivityCreated):
+			// Neither Meta's nor the business's: they follow the lead (the
+			// "created" entry of the timeline too: it is no work on it).
 		default:
 			other++
 		}

@@ -214,7 +214,7 @@ func TestIntegrationPurgeOfAPage(t *testing.T) {
 	if _, err := s.GetLead(ctx, org, l.ID); err != lead.ErrNotFound {
 		t.Fatalf("Lead Ads lead read = %v", err)
 	}
-	if a, err := s.Activities(ctx, org, mine.ID); err != nil || len(a) != 0 {
+	if a, err := s.Activities(ctx, org, mine.ID); err != nil || len(a) != 1 || a[0].Kind != lead.ActivityCreated {
 		t.Fatalf("activities left %+v, %v", a, err)
 	}
 	if _, err := s.GetLead(ctx, org, mine.ID); err != nil {

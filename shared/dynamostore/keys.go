@@ -91,17 +91,19 @@ const (
 	prefixMsg         = "MSG#"
 	prefixConsent     = "CONSENT#"
 	prefixActivity    = "ACT#"
+	prefixNote        = "NOTE#"
 	prefixStatusLog   = "STATUS#"
 	skWAMID           = "WAMID"
 )
 
-// leadPartPK is the partition of one lead's history: messages, activities,
-// consent ledger.
+// leadPartPK is the partition of one lead's history: messages, activities
+// (its timeline), notes, consent ledger.
 func leadPartPK(orgID, leadID string) string { return "ORG#" + orgID + "#LEAD#" + leadID }
 
 func messageSK(msgID string) string   { return prefixMsg + msgID }
 func consentSK(entryID string) string { return prefixConsent + entryID }
 func activitySK(actID string) string  { return prefixActivity + actID }
+func noteSK(noteID string) string     { return prefixNote + noteID }
 func eventSK(key string) string       { return "EVENT#" + key }
 func wamidPK(wamid string) string     { return "WAMID#" + wamid }
 func statusLogSK(at int64, status string) string {

@@ -119,7 +119,7 @@ func TestDeleteLeadOverTheBoundIsFinishedByThePurgeJob(t *testing.T) {
 	found := false
 	for _, rec := range recs {
 		if rec.Action == retention.ActionLeadPurged && rec.TargetID == l.ID {
-			found = rec.Details["finished"] == "true" && rec.Details["deleted_activity"] == "305" && rec.Details["deleted_message"] == "3"
+			found = rec.Details["finished"] == "true" && rec.Details["deleted_activity"] == "306" && rec.Details["deleted_message"] == "3"
 		}
 	}
 	if !found {

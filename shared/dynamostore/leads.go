@@ -141,8 +141,9 @@ func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
 	return s.leadWriteError(ctx, l.OrgID, err, guards, "create lead "+l.ID)
 }
 
-// leadCreateWrites are the writes of a new lead: the item, its guards and,
-// when it has an assignee, its conversation's place in that inbox. The
+// leadCreateWrites are the writes of a new lead: the item, its guards,
+// when it has an assignee its conversation's place in that inbox, and the
+// "created" activity of its timeline. The
 // lead starts with the opt-outs a deleted lead of the org left for its
 // phone or email (carrySuppression).
 func (s *Store) leadCreateWrites(ctx context.Context, l lead.Lead) ([]types.TransactWriteItem, []guardField, error) {
@@ -175,6 +176,11 @@ func (s *Store) leadCreateWrites(ctx context.Context, l lead.Lead) ([]types.Tran
 	if l.AssigneeID != "" {
 		items = append(items, s.conversationAssignee(l.OrgID, l.ID, l.AssigneeID))
 	}
+	created, err := s.activityPut(lead.CreatedActivity(l))
+	if err != nil {
+		return nil, nil, err
+	}
+	items = append(items, created)
 	items = append(items, carried...)
 	return items, guards, nil
 }
@@ -224,9 +230,11 @@ func (s *Store) GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, e
 }
 
 // UpdateLead replaces old with next (next.Version must be old.Version+1),
-// moving the phone and email guards when they change. If the stored lead is
-// no longer at old.Version the result is lead.ErrVersionMismatch.
-func (s *Store) UpdateLead(ctx context.Context, old, next lead.Lead) error {
+// moving the phone and email guards when they change, and writes acts
+// (the timeline's record of the change) in the same transaction. If the
+// stored lead is no longer at old.Version the result is
+// lead.ErrVersionMismatch.
+func (s *Store) UpdateLead(ctx context.Context, old, next lead.Lead, acts ...lead.Activity) error {
 	av, err := marshal(toLeadItem(next))
 	if err != nil {
 		return err
@@ -263,6 +271,13 @@ func (s *Store) UpdateLead(ctx context.Context, old, next lead.Lead) error {
 	}
 	if old.AssigneeID != next.AssigneeID {
 		items = append(items, s.conversationAssignee(old.OrgID, old.ID, next.AssigneeID))
+	}
+	for _, a := range acts {
+		w, err := s.activityPut(a)
+		if err != nil {
+			return err
+		}
+		items = append(items, w)
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	return s.leadWriteError(ctx, old.OrgID, err, guards, "update lead "+old.ID)
@@ -409,9 +424,21 @@ type activityItem struct {
 	LeadID  string            `dynamodbav:"lead_id"`
 	Kind    string            `dynamodbav:"kind"`
 	At      time.Time         `dynamodbav:"at"`
+	ActorID string            `dynamodbav:"actor_id,omitempty"`
 	Details map[string]string `dynamodbav:"details,omitempty"`
+	Changes []changeAttr      `dynamodbav:"changes,omitempty"`
 	// FromMeta marks content received from Meta, for purges on disconnect.
 	FromMeta bool `dynamodbav:"from_meta"`
+}
+
+// changeAttr is one field's change in an activity.
+type changeAttr struct {
+	Field       string   `dynamodbav:"field"`
+	Old         string   `dynamodbav:"old,omitempty"`
+	New         string   `dynamodbav:"new,omitempty"`
+	Added       []string `dynamodbav:"added,omitempty"`
+	Removed     []string `dynamodbav:"removed,omitempty"`
+	OldFromMeta bool     `dynamodbav:"old_from_meta,omitempty"`
 }
 
 // Activities returns a lead's activities in time order.
@@ -426,13 +453,77 @@ func (s *Store) Activities(ctx context.Context, orgID, leadID string) ([]lead.Ac
 		if err := unmarshal(item, &it); err != nil {
 			return nil, err
 		}
-		out = append(out, lead.Activity{ID: it.SK[len(prefixActivity):], OrgID: it.OrgID, LeadID: it.LeadID, Kind: it.Kind, At: it.At,
-			Details: it.Details, FromMeta: it.FromMeta})
+		out = append(out, it.activity())
 	}
 	return out, nil
 }
 
+// ActivitiesPage returns up to limit of a lead's activities, newest first
+// (one Query).
+func (s *Store) ActivitiesPage(ctx context.Context, orgID, leadID string, limit int, from page.Cursor) (lead.ActivityPage, error) {
+	items, next, err := s.historyPage(ctx, leadPartPK(orgID, leadID), prefixActivity, limit, from)
+	if err != nil {
+		return lead.ActivityPage{}, fmt.Errorf("list activities of lead %s: %w", leadID, err)
+	}
+	res := lead.ActivityPage{Items: make([]lead.Activity, 0, len(items)), Next: next}
+	for _, item := range items {
+		var it activityItem
+		if err := unmarshal(item, &it); err != nil {
+			return lead.ActivityPage{}, err
+		}
+		res.Items = append(res.Items, it.activity())
+	}
+	return res, nil
+}
+
+// historyPage reads up to limit items of a lead's history partition whose
+// sort key starts with prefix, newest first, after the position from, and
+// the position after the last one (zero when there is none): one Query
+// for one more item than asked, to know.
+func (s *Store) historyPage(ctx context.Context, pk, prefix string, limit int, from page.Cursor) ([]map[string]types.AttributeValue, page.Cursor, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: pk}, ":p": &types.AttributeValueMemberS{Value: prefix},
+		},
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(pageLimit(limit + 1)), ExclusiveStartKey: encodeKey(from),
+	})
+	if err != nil {
+		return nil, page.Cursor{}, fmt.Errorf("query %s %s: %w", pk, prefix, err)
+	}
+	items := out.Items
+	if len(items) <= limit {
+		return items, page.Cursor{}, nil
+	}
+	items = items[:limit]
+	last := items[len(items)-1]
+	return items, decodeKey(map[string]types.AttributeValue{attrPK: last[attrPK], attrSK: last[attrSK]}), nil
+}
+
+func (it activityItem) activity() lead.Activity {
+	a := lead.Activity{ID: it.SK[len(prefixActivity):], OrgID: it.OrgID, LeadID: it.LeadID, Kind: it.Kind, At: it.At,
+		ActorID: it.ActorID, Details: it.Details, FromMeta: it.FromMeta}
+	for _, c := range it.Changes {
+		a.Changes = append(a.Changes, lead.Change{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta})
+	}
+	return a
+}
+
 func toActivityItem(a lead.Activity) activityItem {
-	return activityItem{PK: leadPartPK(a.OrgID, a.LeadID), SK: activitySK(a.ID), Type: "activity", OrgID: a.OrgID, LeadID: a.LeadID,
-		Kind: a.Kind, At: a.At, Details: a.Details, FromMeta: a.FromMeta}
+	it := activityItem{PK: leadPartPK(a.OrgID, a.LeadID), SK: activitySK(a.ID), Type: "activity", OrgID: a.OrgID, LeadID: a.LeadID,
+		Kind: a.Kind, At: a.At, ActorID: a.ActorID, Details: a.Details, FromMeta: a.FromMeta}
+	for _, c := range a.Changes {
+		it.Changes = append(it.Changes, changeAttr{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta})
+	}
+	return it
+}
+
+// activityPut is the write of an activity, in the transaction of the
+// change it records.
+func (s *Store) activityPut(a lead.Activity) (types.TransactWriteItem, error) {
+	av, err := marshal(toActivityItem(a))
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}}, nil
 }

@@ -131,6 +131,22 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 				t.Fatal(err)
 			}
 		}
+		// A note and a change with its timeline entry.
+		if err := s.AddNote(ctx, lead.Note{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, AuthorID: owner.ID, Body: "Called " + phone,
+			CreatedAt: now, UpdatedAt: now, Version: 1}, lead.Activity{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, Kind: lead.ActivityNoteAdded,
+			At: now, ActorID: owner.ID}); err != nil {
+			t.Fatal(err)
+		}
+		cur, err := s.GetLead(ctx, org, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := cur
+		next.Name, next.Version = l.Name+" renamed", cur.Version+1
+		if err := s.UpdateLead(ctx, cur, next, lead.Activity{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, Kind: lead.ActivityUpdated, At: now,
+			ActorID: owner.ID, Changes: []lead.Change{{Field: "name", Old: l.Name, New: next.Name}}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// A data-subject request about the first lead, with its export
 	// document in its own partition.
@@ -277,7 +293,7 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 		total += n
 	}
 	if total != res.Items+res2.Items || rc.Counts["org"] != 1 || rc.Counts["user"] != 2 || rc.Counts["refresh"] != 4 || rc.Counts["message"] != 6 ||
-		rc.Counts["privacy_request"] != 1 || rc.Counts["privacy_export_chunk"] != 2 {
+		rc.Counts["privacy_request"] != 1 || rc.Counts["privacy_export_chunk"] != 2 || rc.Counts["note"] != 2 {
 		t.Fatalf("receipt counts %v (total %d), runs removed %d", rc.Counts, total, res.Items+res2.Items)
 	}
 	if n := countKept(); n != keptBefore {

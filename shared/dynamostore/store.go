@@ -52,6 +52,7 @@ var (
 	_ audit.Store               = (*Store)(nil)
 	_ lead.Store                = (*Store)(nil)
 	_ lead.ActivityStore        = (*Store)(nil)
+	_ lead.NoteStore            = (*Store)(nil)
 	_ conversation.MessageStore = (*Store)(nil)
 	_ conversation.SendStore    = (*Store)(nil)
 	_ conversation.ConsentStore = (*Store)(nil)

@@ -97,7 +97,8 @@ func (p Patch) Apply(old Lead) (Lead, []string) {
 // Service is what users do with leads, under the rules of their role:
 // viewers read, others write; an agent sees and creates only leads assigned
 // to itself and cannot assign leads to others; an assignee is an active
-// user of the org; changes are audited. Errors are ErrNotFound (also for a
+// user of the org; changes are audited and recorded on the lead's
+// timeline (timeline.go); notes follow notes.go. Errors are ErrNotFound (also for a
 // lead the actor may not see, so nobody learns it exists),
 // ErrVersionMismatch, *DeniedError, *FieldError, *DuplicateError, or a
 // failure of the store.
@@ -115,6 +116,10 @@ type Service struct {
 	// StartPurge, when set, starts at once the purge of a deleted lead's
 	// history left for later (a job on the purges queue).
 	StartPurge func(ctx context.Context, orgID, leadID string) error
+	// Activities reads leads' timelines (Timeline).
+	Activities ActivityStore
+	// Notes keeps leads' notes (AddNote, ListNotes, EditNote, DeleteNote).
+	Notes NoteStore
 }
 
 // updateAttempts bounds the re-reads of an update without a version.
@@ -292,7 +297,7 @@ func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version in
 	next.UpdatedAt = s.now().UTC()
 	next.EditedAt = next.UpdatedAt
 	next.Provenance = ownFields(old.Provenance, changed)
-	if err := s.Store.UpdateLead(ctx, old, next); err != nil {
+	if err := s.Store.UpdateLead(ctx, old, next, changeActivities(old, next, a.User.ID, next.UpdatedAt)...); err != nil {
 		if errors.Is(err, ErrVersionMismatch) {
 			return Lead{}, errRetryUpdate
 		}

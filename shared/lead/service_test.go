@@ -21,6 +21,8 @@ type memStore struct {
 	updates    int
 	// pending makes deletes leave their history to the purge job.
 	pending bool
+	// acts are the activities written with updates.
+	acts []lead.Activity
 }
 
 func (m *memStore) CreateLead(_ context.Context, l lead.Lead) error {
@@ -36,7 +38,7 @@ func (m *memStore) GetLead(_ context.Context, orgID, id string) (lead.Lead, erro
 	return l, nil
 }
 
-func (m *memStore) UpdateLead(_ context.Context, old, next lead.Lead) error {
+func (m *memStore) UpdateLead(_ context.Context, old, next lead.Lead, acts ...lead.Activity) error {
 	m.updates++
 	if m.mismatches > 0 {
 		m.mismatches--
@@ -46,6 +48,7 @@ func (m *memStore) UpdateLead(_ context.Context, old, next lead.Lead) error {
 		return lead.ErrVersionMismatch
 	}
 	m.leads[next.ID] = next
+	m.acts = append(m.acts, acts...)
 	return nil
 }
 

@@ -14,8 +14,10 @@ import (
 type Store interface {
 	CreateLead(ctx context.Context, l Lead) error
 	GetLead(ctx context.Context, orgID, leadID string) (Lead, error)
-	// UpdateLead replaces old with next (next.Version is old.Version+1).
-	UpdateLead(ctx context.Context, old, next Lead) error
+	// UpdateLead replaces old with next (next.Version is old.Version+1)
+	// and writes acts, the activities recording the change, in the same
+	// transaction. CreateLead writes the lead's CreatedActivity with it.
+	UpdateLead(ctx context.Context, old, next Lead, acts ...Activity) error
 	// DeleteLead removes the lead and everything recorded about it, keeping
 	// only its opt-outs under keyed hashes of its phone and email (a lead
 	// created later for the same contact starts with them). The lead is
@@ -40,23 +42,32 @@ type Deletion struct {
 	Pending bool
 }
 
-// Activity is an entry of a lead's timeline written by the system: a
-// repeated Lead Ads submission, say.
+// Activity is an entry of a lead's timeline: something that happened to
+// the lead, by a user or by the system (see timeline.go for the kinds).
 type Activity struct {
 	ID     string
 	OrgID  string
 	LeadID string
-	// Kind names what happened ("lead_ads_resubmission").
-	Kind    string
-	At      time.Time
+	// Kind names what happened ("status_changed", "lead_ads_resubmission").
+	Kind string
+	At   time.Time
+	// ActorID is the user who did it; empty for the system (intake).
+	ActorID string
 	Details map[string]string
+	// Changes are the fields a change activity changed, old and new.
+	Changes []Change
 	// FromMeta marks content received from Meta, for purges on disconnect.
 	FromMeta bool
 }
 
-// ActivityStore reads leads' timelines (dynamostore.Store); package intake
-// writes activities together with the event that produced them.
+// ActivityStore reads leads' timelines (dynamostore.Store). Activities are
+// written by the store with the change they record: UpdateLead's acts,
+// the lead's creation, a note's writes; package intake writes its own
+// together with the event that produced them.
 type ActivityStore interface {
-	// Activities returns a lead's activities in time order.
+	// Activities returns all of a lead's activities in time order.
 	Activities(ctx context.Context, orgID, leadID string) ([]Activity, error)
+	// ActivitiesPage returns up to limit of a lead's activities, newest
+	// first, after the position from.
+	ActivitiesPage(ctx context.Context, orgID, leadID string, limit int, from page.Cursor) (ActivityPage, error)
 }

@@ -54,7 +54,8 @@ type DocLead struct {
 	LastInboundAt *time.Time        `json:"last_inbound_at,omitempty" doc:"Time of the person's latest WhatsApp message."`
 	Consent       map[string]string `json:"consent" doc:"Current consent per channel:purpose, as opt_out@<time> or opt_in@<time>."`
 	Provenance    *DocProvenance    `json:"provenance,omitempty" doc:"Where the lead came from, when from Meta."`
-	Activities    []DocActivity     `json:"activities"`
+	Activities    []DocActivity     `json:"activities" doc:"The lead's timeline, in time order."`
+	Notes         []DocNote         `json:"notes" doc:"Notes staff wrote on the lead, oldest first."`
 	Messages      []DocMessage      `json:"messages" doc:"Both directions, in time order, each with its status log."`
 	ConsentLedger []DocConsent      `json:"consent_ledger" doc:"Every consent change, in time order."`
 	Campaigns     []DocCampaign     `json:"campaigns" doc:"Campaigns that sent the person a message."`
@@ -75,8 +76,29 @@ type DocActivity struct {
 	ID       string            `json:"id"`
 	Kind     string            `json:"kind"`
 	At       time.Time         `json:"at"`
+	ActorID  string            `json:"actor_id,omitempty" doc:"The staff user who did it; absent for the system."`
 	Details  map[string]string `json:"details,omitempty"`
+	Changes  []DocChange       `json:"changes,omitempty" doc:"The fields a change changed."`
 	FromMeta bool              `json:"from_meta"`
+}
+
+// DocChange is one field's change in an activity.
+type DocChange struct {
+	Field       string   `json:"field"`
+	Old         string   `json:"old,omitempty"`
+	New         string   `json:"new,omitempty"`
+	Added       []string `json:"added,omitempty"`
+	Removed     []string `json:"removed,omitempty"`
+	OldFromMeta bool     `json:"old_from_meta,omitempty" doc:"The old value came from Meta and is not kept."`
+}
+
+// DocNote is a note staff wrote on the lead.
+type DocNote struct {
+	ID        string    `json:"id"`
+	AuthorID  string    `json:"author_id" doc:"The staff user who wrote it."`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // DocMessage is one message.
@@ -141,11 +163,11 @@ type DocCampaign struct {
 }
 
 // docLead builds a lead's part of the document from what the store holds.
-func docLead(l lead.Lead, acts []lead.Activity, msgs []conversation.Message, logs map[string][]conversation.StatusEvent,
+func docLead(l lead.Lead, acts []lead.Activity, notes []lead.Note, msgs []conversation.Message, logs map[string][]conversation.StatusEvent,
 	ledger []conversation.ConsentEntry, campaigns map[string]campaign.Campaign) DocLead {
 	d := DocLead{ID: l.ID, Name: l.Name, Phone: l.Phone, Email: l.Email, Source: l.Source, Status: string(l.Status),
 		Tags: nonNil(l.Tags), CustomFields: nonNilMap(l.CustomFields), AssigneeID: l.AssigneeID, CreatedAt: l.CreatedAt,
-		UpdatedAt: l.UpdatedAt, Consent: nonNilMap(l.Consent), Activities: []DocActivity{}, Messages: make([]DocMessage, 0, len(msgs)),
+		UpdatedAt: l.UpdatedAt, Consent: nonNilMap(l.Consent), Activities: []DocActivity{}, Notes: []DocNote{}, Messages: make([]DocMessage, 0, len(msgs)),
 		ConsentLedger: []DocConsent{}, Campaigns: []DocCampaign{}}
 	if !l.LastInboundAt.IsZero() {
 		t := l.LastInboundAt.UTC()
@@ -156,7 +178,14 @@ func docLead(l lead.Lead, acts []lead.Activity, msgs []conversation.Message, log
 			FormID: p.FormID, AdID: p.AdID, Fields: p.Fields}
 	}
 	for _, a := range acts {
-		d.Activities = append(d.Activities, DocActivity{ID: a.ID, Kind: a.Kind, At: a.At.UTC(), Details: a.Details, FromMeta: a.FromMeta})
+		da := DocActivity{ID: a.ID, Kind: a.Kind, At: a.At.UTC(), ActorID: a.ActorID, Details: a.Details, FromMeta: a.FromMeta}
+		for _, c := range a.Changes {
+			da.Changes = append(da.Changes, DocChange{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta})
+		}
+		d.Activities = append(d.Activities, da)
+	}
+	for _, n := range notes {
+		d.Notes = append(d.Notes, DocNote{ID: n.ID, AuthorID: n.AuthorID, Body: n.Body, CreatedAt: n.CreatedAt.UTC(), UpdatedAt: n.UpdatedAt.UTC()})
 	}
 	byCampaign := map[string]*DocCampaign{}
 	for _, m := range msgs {

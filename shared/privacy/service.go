@@ -78,6 +78,7 @@ type Leads interface {
 // History reads what is recorded about a lead (dynamostore.Store).
 type History interface {
 	Activities(ctx context.Context, orgID, leadID string) ([]lead.Activity, error)
+	Notes(ctx context.Context, orgID, leadID string) ([]lead.Note, error)
 	Messages(ctx context.Context, orgID, leadID string) ([]conversation.Message, error)
 	StatusLogs(ctx context.Context, providerIDs []string) (map[string][]conversation.StatusEvent, error)
 	ConsentLedger(ctx context.Context, orgID, leadID string) ([]conversation.ConsentEntry, error)
@@ -288,6 +289,10 @@ func (s *Service) BuildDocument(ctx context.Context, r Request, leads []lead.Lea
 		if err != nil {
 			return Document{}, fmt.Errorf("read activities of lead %s: %w", l.ID, err)
 		}
+		notes, err := s.History.Notes(ctx, r.OrgID, l.ID)
+		if err != nil {
+			return Document{}, fmt.Errorf("read notes of lead %s: %w", l.ID, err)
+		}
 		msgs, err := s.History.Messages(ctx, r.OrgID, l.ID)
 		if err != nil {
 			return Document{}, fmt.Errorf("read messages of lead %s: %w", l.ID, err)
@@ -319,7 +324,7 @@ func (s *Service) BuildDocument(ctx context.Context, r Request, leads []lead.Lea
 			}
 			campaigns[id] = c
 		}
-		doc.Leads = append(doc.Leads, docLead(l, acts, msgs, logs, ledger, campaigns))
+		doc.Leads = append(doc.Leads, docLead(l, acts, notes, msgs, logs, ledger, campaigns))
 	}
 	return doc, nil
 }

@@ -52,6 +52,7 @@ var roles = []string{"owner", "admin", "manager", "agent", "viewer"}
 
 // call is one request of the matrix: who makes it and in which org.
 type call struct {
+	op     operation
 	m      *matrix
 	role   string
 	caller session
@@ -104,7 +105,9 @@ var bodies = map[string]func(c *call) any{
 	"PUT /v1/leads/{id}/preferences": func(*call) any {
 		return map[string]any{"channel": "email", "purpose": "marketing", "state": "opted_out", "reason": "asked on a call"}
 	},
-	"POST /v1/campaigns": func(*call) any { return saleCampaign(0) },
+	"POST /v1/leads/{id}/notes":            func(*call) any { return map[string]any{"body": "Called; wants a visit on Friday."} },
+	"PATCH /v1/leads/{id}/notes/{note_id}": func(*call) any { return map[string]any{"body": "Called; visit moved to Monday."} },
+	"POST /v1/campaigns":                   func(*call) any { return saleCampaign(0) },
 	"PUT /v1/email/sender": func(c *call) any {
 		return map[string]any{"email": senderAddr("sales")}
 	},
@@ -129,7 +132,18 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 		if own {
 			body["assignee_id"] = c.caller.UserID
 		}
-		return map[string]string{"id": o.track(c.m.createLead(c.m.t, o.owner, body).str("id"))}
+		params := map[string]string{"id": o.track(c.m.createLead(c.m.t, o.owner, body).str("id"))}
+		if strings.Contains(c.op.path, "{note_id}") {
+			// A note by the caller where it may write one, else by the owner.
+			by := o.owner
+			if own || (o == c.org && c.role != "agent" && c.role != "viewer") {
+				by = c.caller
+			}
+			r := c.m.do(c.m.t, "POST", "/v1/leads/"+params["id"]+"/notes", by.Access, map[string]any{"body": "A target note."})
+			expect(c.m.t, r, 201)
+			params["note_id"] = o.track(r.str("id"))
+		}
+		return params
 	},
 	"users": func(c *call, o *orgFix, _ bool) map[string]string {
 		r := c.m.do(c.m.t, "POST", "/v1/users", o.owner.Access, map[string]string{"name": "Target", "email": uniqueEmail("target"), "role": "agent", "password": password})
@@ -451,7 +465,7 @@ func TestPermissionMatrix(t *testing.T) {
 // check makes the calls of one route and role.
 func (m *matrix) check(t *testing.T, op operation, role, cell string) {
 	m.t = t
-	c := &call{m: m, role: role, caller: m.a.users[role], org: m.a}
+	c := &call{op: op, m: m, role: role, caller: m.a.users[role], org: m.a}
 	if p := prepares[op.key()]; p != nil {
 		p(c)
 	}

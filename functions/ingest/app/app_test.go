@@ -129,8 +129,10 @@ func TestLeadAdsLeadIsCreatedOnce(t *testing.T) {
 	if err != nil || len(listed.Items) != 1 {
 		t.Fatalf("org has %d leads (%v), want 1", len(listed.Items), err)
 	}
-	// The submission is recorded on the lead (provenance), not as an activity.
-	if acts, _ := e.store.Activities(e.ctx, e.orgID, l.ID); len(acts) != 0 {
+	// The submission is recorded on the lead (provenance); its timeline
+	// starts with its creation by the system.
+	if acts, _ := e.store.Activities(e.ctx, e.orgID, l.ID); len(acts) != 1 || acts[0].Kind != lead.ActivityCreated || acts[0].ActorID != "" ||
+		acts[0].Details["source"] != "facebook_lead_ads" {
 		t.Fatalf("activities %+v", acts)
 	}
 	if n := e.sim.Calls("GET", "/{id}"); n > 1 {
@@ -143,7 +145,7 @@ func TestLeadAdsLeadIsCreatedOnce(t *testing.T) {
 		t.Fatalf("retries asked: %v", failed)
 	}
 	acts, _ := e.store.Activities(e.ctx, e.orgID, l.ID)
-	if len(acts) != 1 || acts[0].Kind != "lead_ads_resubmission" {
+	if len(acts) != 2 || acts[1].Kind != "lead_ads_resubmission" {
 		t.Fatalf("activities after resubmission %+v", acts)
 	}
 }

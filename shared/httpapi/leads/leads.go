@@ -1,6 +1,6 @@
 // Package leads is the lead area of the HTTP API: create, read, list,
-// change and delete leads, and read and set their communication
-// preferences. The rules (roles, assignment, versions, audit) are
+// change and delete leads, read and set their communication preferences,
+// read their timeline and keep their notes. The rules (roles, assignment, versions, audit) are
 // lead.Service's and conversation.PreferenceService's; the handlers decode,
 // call them and encode.
 package leads
@@ -39,6 +39,8 @@ type Deps struct {
 	// Preferences reads and changes leads' communication preferences
 	// (conversation.PreferenceService).
 	Preferences PreferenceService
+	// Timeline reads leads' timelines and keeps their notes (lead.Service).
+	Timeline TimelineService
 }
 
 // LeadOut is a lead as the API shows it.
@@ -156,6 +158,7 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.deleteLead)
 	s.registerPreferences(api)
+	s.registerTimeline(api)
 }
 
 // actor is the caller of the request as a lead.Actor.
@@ -183,6 +186,10 @@ func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error 
 		return p
 	case errors.Is(err, lead.ErrNotFound):
 		return httpapi.NotFound("lead")
+	case errors.Is(err, lead.ErrNoteNotFound):
+		return httpapi.NotFound("note")
+	case errors.Is(err, lead.ErrNoteChanged):
+		return httpapi.NewProblem(http.StatusConflict, "note_changed", "the note changed or was deleted meanwhile; fetch it and retry")
 	case errors.Is(err, conversation.ErrPersonOptedOut):
 		return httpapi.NewProblem(http.StatusConflict, "opted_out_by_person",
 			"the person opted out themselves (a STOP, an opt-out button, a bounce or a complaint); only they can opt back in, for example by sending START")

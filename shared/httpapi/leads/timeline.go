@@ -1,0 +1,110 @@
+package leads
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
+)
+
+// TimelineService is what the timeline and note routes need of
+// lead.Service.
+type TimelineService interface {
+	Timeline(ctx context.Context, a lead.Actor, leadID string, limit int, from page.Cursor) (lead.ActivityPage, error)
+	AddNote(ctx context.Context, a lead.Actor, leadID, body string) (lead.Note, error)
+	ListNotes(ctx context.Context, a lead.Actor, leadID string, limit int, from page.Cursor) (lead.NotePage, error)
+	EditNote(ctx context.Context, a lead.Actor, leadID, noteID, body string) (lead.Note, error)
+	DeleteNote(ctx context.Context, a lead.Actor, leadID, noteID string) error
+}
+
+// ActorOut is who did something: a user, or the system.
+type ActorOut struct {
+	Type string  `json:"type" enum:"user,system" doc:"system: Leadluence itself (a Lead Ads submission, a WhatsApp message)."`
+	ID   *string `json:"id" doc:"The user's id; null for the system."`
+}
+
+// ChangeOut is one field's change.
+type ChangeOut struct {
+	Field       string   `json:"field" doc:"name, phone, email, source, status, assignee_id, tags, or custom_fields.<key>."`
+	Old         *string  `json:"old,omitempty" doc:"The value before (null: none, or not kept because it came from Meta: see old_from_meta)."`
+	New         *string  `json:"new,omitempty" doc:"The value after (null: none)."`
+	Added       []string `json:"added,omitempty" doc:"Tags added (field tags)."`
+	Removed     []string `json:"removed,omitempty" doc:"Tags removed (field tags)."`
+	OldFromMeta bool     `json:"old_from_meta,omitempty" doc:"The old value came from Meta; it is not kept, so purging the integration's data leaves none of it."`
+}
+
+// ActivityOut is one entry of a lead's timeline.
+type ActivityOut struct {
+	ID      string            `json:"id"`
+	Kind    string            `json:"kind" doc:"created, updated, status_changed, assigned, note_added, note_edited, note_deleted, lead_ads_resubmission."`
+	At      time.Time         `json:"at"`
+	Actor   ActorOut          `json:"actor"`
+	Details map[string]string `json:"details" doc:"Kind-specific facts: source, status and assignee_id of created; note_id of the note kinds; the submission's leadgen_id, form_id, ad_id, page_id of lead_ads_resubmission."`
+	Changes []ChangeOut       `json:"changes" doc:"The fields changed (updated, status_changed, assigned); empty for other kinds."`
+}
+
+// ActivityList is one page of a lead's timeline, newest first.
+type ActivityList struct {
+	Items      []ActivityOut `json:"items"`
+	NextCursor *string       `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page."`
+}
+
+type historyListIn struct {
+	ID     string `path:"id" maxLength:"64"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
+	Cursor string `query:"cursor" maxLength:"2048"`
+}
+
+func activityOut(a lead.Activity) ActivityOut {
+	out := ActivityOut{ID: a.ID, Kind: a.Kind, At: a.At, Actor: ActorOut{Type: "system"}, Details: a.Details, Changes: make([]ChangeOut, 0, len(a.Changes))}
+	if a.ActorID != "" {
+		out.Actor = ActorOut{Type: "user", ID: httpapi.Optional(a.ActorID)}
+	}
+	if out.Details == nil {
+		out.Details = map[string]string{}
+	}
+	for _, c := range a.Changes {
+		out.Changes = append(out.Changes, ChangeOut{Field: c.Field, Old: httpapi.Optional(c.Old), New: httpapi.Optional(c.New),
+			Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta})
+	}
+	return out
+}
+
+func (s *server) registerTimeline(api huma.API) {
+	huma.Register(api, huma.Operation{
+		OperationID: "list-lead-activities", Method: http.MethodGet, Path: "/v1/leads/{id}/activities", Tags: []string{"leads"},
+		Summary: "List a lead's timeline, newest first", Security: httpapi.BearerSecurity,
+		Description: "One entry per thing that happened to the lead, each with its actor and time, written in the same " +
+			"transaction as the change it records.",
+		Errors: []int{http.StatusBadRequest, http.StatusNotFound},
+	}, s.listActivities)
+	s.registerNotes(api)
+}
+
+func (s *server) listActivities(ctx context.Context, in *historyListIn) (*struct{ Body ActivityList }, error) {
+	a := actor(ctx)
+	scope := "activities|" + in.ID + "|" + strconv.Itoa(in.Limit)
+	from, ok := s.Cursors().Decode(in.Cursor, a.User.OrgID, scope)
+	if !ok {
+		return nil, httpapi.BadCursor()
+	}
+	p, err := s.deps.Timeline.Timeline(ctx, a, in.ID, in.Limit, from)
+	if err != nil {
+		return nil, problem(ctx, s.Kit, "read lead timeline", err)
+	}
+	out := &struct{ Body ActivityList }{Body: ActivityList{Items: make([]ActivityOut, 0, len(p.Items))}}
+	for _, act := range p.Items {
+		out.Body.Items = append(out.Body.Items, activityOut(act))
+	}
+	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, p.Next))
+	s.ReadAudit(ctx, audit.ActionTimelineRead, in.ID, map[string]string{"count": strconv.Itoa(len(p.Items)), "limit": strconv.Itoa(in.Limit),
+		"next_page": strconv.FormatBool(in.Cursor != "")})
+	return out, nil
+}
