@@ -139,8 +139,11 @@ func showConsent(client *http.Client, api, token, what, leadID string) error {
 		}
 		err = json.NewDecoder(resp.Body).Decode(&p)
 		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("read preferences of %s: %d %v", leadID, resp.StatusCode, err)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("read preferences of %s: answered %d", leadID, resp.StatusCode)
+		}
+		if err != nil {
+			return fmt.Errorf("read preferences of %s: %w", leadID, err)
 		}
 	}
 	if len(p.History) == 0 {
