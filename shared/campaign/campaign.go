@@ -56,7 +56,7 @@ const (
 	// SkipNoPhone: the lead has no phone number.
 	SkipNoPhone = "no_phone"
 	// SkipOptedOut: the lead opted out of the campaign's messages
-	// (sendgate.OptedOut, with the marketing purpose for a MARKETING
+	// (sendgate.Consent, with the marketing purpose for a MARKETING
 	// template).
 	SkipOptedOut = "opted_out"
 	// SkipMissingParameter: a parameter refers to a field the lead lacks.

@@ -37,7 +37,7 @@ func ConsentKey(ch Channel, purpose string) string { return string(ch) + ":" + p
 // is an opt-out, and an opt-out with an unreadable time is an opt-out.
 // With no key it is StateUnknown. It returns the time of the deciding
 // entry (zero when unknown or unreadable). The send gates
-// (sendgate.OptedOut) read consent through this function, so what the
+// (sendgate.Consent) read consent through this function, so what the
 // preference view shows is what the gates apply.
 func Preference(consent map[string]string, ch Channel, purpose string) (State, time.Time) {
 	keys := []string{ConsentKey(ch, PurposeAll), ConsentKey(ch, purpose)}
