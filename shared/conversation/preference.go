@@ -6,9 +6,10 @@ import (
 )
 
 // PurposeService is the purpose of every message that is not marketing
-// (replies, reminders, utility and authentication templates). Only a staff
-// change of a lead's preferences records it; keywords and providers opt
-// out of the whole channel (PurposeAll) or of marketing.
+// (replies, reminders, utility and authentication templates). Staff record
+// it (either way), a person's own WhatsApp message records its opt-in, and
+// a Lead Ads answer the org mapped may; keywords and providers opt out of
+// the whole channel (PurposeAll) or of marketing.
 const PurposeService = "service"
 
 // SourceStaff is the source of a consent entry set by staff through the
