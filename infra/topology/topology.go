@@ -453,6 +453,8 @@ func apiFunction() Function {
 			auth("DELETE", "/v1/email/sender"),
 			auth("GET", "/v1/org/retention"),
 			auth("PUT", "/v1/org/retention"),
+			auth("GET", "/v1/org/consent-mapping"),
+			auth("PUT", "/v1/org/consent-mapping"),
 			auth("POST", "/v1/org/close"),
 			pub("POST", "/v1/org/reopen"),
 			auth("POST", "/v1/privacy-requests"),

@@ -2,8 +2,9 @@
 // two of them:
 //
 //   - Lead Ads welcome: when a new lead arrives from a Lead Ads form, send
-//     a configured WhatsApp UTILITY template (the person asked to be
-//     contacted by submitting the form);
+//     a configured WhatsApp UTILITY template, if the lead opted in to
+//     WhatsApp (a consent question of the form the org mapped; the welcome
+//     is business-initiated, so sendgate.Consent requires the opt-in);
 //   - after-hours reply: when a lead writes on WhatsApp while the business
 //     is closed, reply once per closed period with a configured text (the
 //     lead's message has just opened the 24-hour window).

@@ -11,7 +11,8 @@
 // "campaign:<campaign>:<lead>"), so a page processed twice never sends
 // twice; a page's counts are committed once, guarded by the campaign's
 // version (see Store.CommitCampaignPage). Leads without a phone,
-// that opted out, or lacking a field a parameter needs are skipped and
+// that opted out, that never opted in to the campaign's channel and purpose
+// (consent_required), or lacking a field a parameter needs are skipped and
 // counted by reason. The messages go through the same outbound queue and
 // sender gates as single sends. docs/campaigns.md says why, and what a
 // production driver would look like.
@@ -55,16 +56,20 @@ const (
 	// SkipNoPhone: the lead has no phone number.
 	SkipNoPhone = "no_phone"
 	// SkipOptedOut: the lead opted out of the campaign's messages
-	// (sendgate.OptedOut, with the marketing purpose for a MARKETING
+	// (sendgate.Consent, with the marketing purpose for a MARKETING
 	// template).
 	SkipOptedOut = "opted_out"
 	// SkipMissingParameter: a parameter refers to a field the lead lacks.
 	SkipMissingParameter = "missing_parameter"
+	// SkipConsentRequired: the lead has no recorded WhatsApp opt-in for
+	// the campaign's purpose (marketing for a MARKETING template, service
+	// otherwise; sendgate.Consent): a campaign is business-initiated.
+	SkipConsentRequired = "consent_required"
 )
 
 // SkipReasons returns every reason a lead is skipped, in a fixed order.
 func SkipReasons() []string {
-	return []string{SkipNoPhone, SkipOptedOut, SkipMissingParameter}
+	return []string{SkipNoPhone, SkipOptedOut, SkipConsentRequired, SkipMissingParameter}
 }
 
 // fieldRefRE is a parameter taken from the lead: {{lead.name}} or
@@ -321,8 +326,6 @@ func (p *Pages) processPage(ctx context.Context, c Campaign) error {
 	if err != nil {
 		return err
 	}
-	marketing := sendgate.Marketing(conversation.Message{Channel: conversation.ChannelWhatsApp,
-		Details: map[string]string{sendgate.DetailCategory: strings.ToLower(sp.Category)}}, "template")
 	page, err := p.Store.ListLeads(ctx, c.OrgID, c.Filter, c.PageSize, c.Cursor)
 	if err != nil {
 		return fmt.Errorf("list leads of campaign %s: %w", c.ID, err)
@@ -330,7 +333,7 @@ func (p *Pages) processPage(ctx context.Context, c Campaign) error {
 	n := PageCounts{Skipped: map[string]int{}}
 	for _, l := range page.Items {
 		n.Matched++
-		reason, err := p.send(ctx, c, number, sp, marketing, l)
+		reason, err := p.send(ctx, c, number, sp, l)
 		if err != nil {
 			return err
 		}
@@ -349,12 +352,17 @@ func (p *Pages) processPage(ctx context.Context, c Campaign) error {
 // send queues the campaign's message to one lead, or returns why the lead
 // is skipped. A lead that already has its message (the page is processed
 // again) counts as queued and gets no second one.
-func (p *Pages) send(ctx context.Context, c Campaign, number integration.Integration, sp watemplate.Spec, marketing bool, l lead.Lead) (string, error) {
+func (p *Pages) send(ctx context.Context, c Campaign, number integration.Integration, sp watemplate.Spec, l lead.Lead) (string, error) {
 	if l.Phone == "" {
 		return SkipNoPhone, nil
 	}
-	if sendgate.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
-		return SkipOptedOut, nil
+	details := map[string]string{"template": sp.Name, "language": sp.Language, sendgate.DetailCategory: strings.ToLower(sp.Category), conversation.DetailCampaignID: c.ID}
+	probe := conversation.Message{Channel: conversation.ChannelWhatsApp, ClientMessageID: ClientMessageID(c.ID, l.ID), Details: details}
+	if r := sendgate.Consent(probe, "template", l.Consent, l.LastInboundAt, p.now()); r != nil {
+		if r.Title == sendgate.TitleOptedOut {
+			return SkipOptedOut, nil
+		}
+		return SkipConsentRequired, nil
 	}
 	comps, missing := components(c.Parameters, leadValue(l))
 	if missing {
@@ -372,8 +380,7 @@ func (p *Pages) send(ctx context.Context, c Campaign, number integration.Integra
 	now := p.now().UTC()
 	m := conversation.Message{ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(), OrgID: c.OrgID, LeadID: l.ID,
 		Channel: conversation.ChannelWhatsApp, Direction: conversation.Outbound, At: now, Type: "template", Number: number.ExternalID,
-		ClientMessageID: ClientMessageID(c.ID, l.ID), Payload: string(raw),
-		Details: map[string]string{"template": sp.Name, "language": sp.Language, sendgate.DetailCategory: strings.ToLower(sp.Category), conversation.DetailCampaignID: c.ID}}
+		ClientMessageID: ClientMessageID(c.ID, l.ID), Payload: string(raw), Details: details}
 	stored, created, err := p.Store.QueueOutbound(ctx, m)
 	if err != nil {
 		return "", fmt.Errorf("queue campaign message: %w", err)

@@ -196,18 +196,22 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{queue: &queue{}, graph: &graph{list: []meta.Template{sale}}, now: t0}
 	spring := []string{"spring"}
+	// The opt-in staff recorded for a lead who asked for WhatsApp updates.
+	optedIn := map[string]string{"whatsapp:all": "opt_in@2024-04-01T10:00:00Z"}
 	e.store = &store{
 		campaigns: map[string]campaign.Campaign{"c1": {OrgID: "o1", ID: "c1", Status: campaign.StatusRunning,
 			TemplateName: "spring_sale", TemplateLanguage: "en_US", TemplateCategory: "marketing", PhoneNumberID: number.ExternalID,
 			Parameters: map[string][]string{"body": {"{{lead.name}}", "20%"}}, Filter: lead.Filter{Tag: "spring"}, PageSize: 2,
 			Skipped: map[string]int{}}},
 		leads: []lead.Lead{
-			{ID: "asha", Name: "Asha", Phone: "+919876543200", Tags: spring},
-			{ID: "bina", Name: " Bina ", Phone: "+919876543201", Tags: spring},
+			{ID: "asha", Name: "Asha", Phone: "+919876543200", Tags: spring, Consent: optedIn},
+			{ID: "bina", Name: " Bina ", Phone: "+919876543201", Tags: spring, Consent: optedIn},
 			{ID: "chetan", Name: "Chetan", Phone: "+919876543202", Tags: spring,
-				Consent: map[string]string{"whatsapp:marketing": "opt_out@2024-05-01T10:00:00Z"}},
+				Consent: map[string]string{"whatsapp:marketing": "opt_out@2024-05-01T10:00:00Z", "whatsapp:service": "opt_in@2024-05-01T10:00:00Z"}},
 			{ID: "devi", Name: "Devi", Tags: spring},
-			{ID: "esha", Name: "  ", Phone: "+919876543204", Tags: spring},
+			{ID: "esha", Name: "  ", Phone: "+919876543204", Tags: spring, Consent: optedIn},
+			// Gita never opted in: a campaign may not start contact with her.
+			{ID: "gita", Name: "Gita", Phone: "+919876543206", Tags: spring},
 			{ID: "farid", Name: "Farid", Phone: "+919876543205"},
 		},
 		integrations: []integration.Integration{number},
@@ -264,7 +268,8 @@ func TestStepRunsTheCampaign(t *testing.T) {
 	if len(pages) != 1 || len(sends) != 0 {
 		t.Fatalf("after page 2: pages %v, sends %v", pages, sends)
 	}
-	// Page 3: Esha's name is blank; no page is left, so no job follows.
+	// Page 3: Esha's name is blank, Gita never opted in; no page is left,
+	// so no job follows.
 	if err := e.pages.Step(ctx, "o1", "c1"); err != nil {
 		t.Fatal(err)
 	}
@@ -273,8 +278,8 @@ func TestStepRunsTheCampaign(t *testing.T) {
 		t.Fatalf("after the last page: pages %v, sends %v", pages, sends)
 	}
 	c = e.store.campaign("c1")
-	wantSkipped := map[string]int{campaign.SkipOptedOut: 1, campaign.SkipNoPhone: 1, campaign.SkipMissingParameter: 1}
-	if c.Status != campaign.StatusCompleted || c.Matched != 5 || c.Queued != 2 || fmt.Sprint(c.Skipped) != fmt.Sprint(wantSkipped) {
+	wantSkipped := map[string]int{campaign.SkipOptedOut: 1, campaign.SkipNoPhone: 1, campaign.SkipMissingParameter: 1, campaign.SkipConsentRequired: 1}
+	if c.Status != campaign.StatusCompleted || c.Matched != 6 || c.Queued != 2 || fmt.Sprint(c.Skipped) != fmt.Sprint(wantSkipped) {
 		t.Fatalf("completed campaign %+v", c)
 	}
 	// A redelivered job of the completed campaign does nothing.
@@ -521,7 +526,7 @@ func TestStopped(t *testing.T) {
 
 func TestSkipReasons(t *testing.T) {
 	got, _ := json.Marshal(campaign.SkipReasons())
-	if string(got) != `["no_phone","opted_out","missing_parameter"]` {
+	if string(got) != `["no_phone","opted_out","consent_required","missing_parameter"]` {
 		t.Fatalf("SkipReasons = %s", got)
 	}
 }

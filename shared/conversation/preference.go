@@ -6,9 +6,10 @@ import (
 )
 
 // PurposeService is the purpose of every message that is not marketing
-// (replies, reminders, utility and authentication templates). Only a staff
-// change of a lead's preferences records it; keywords and providers opt
-// out of the whole channel (PurposeAll) or of marketing.
+// (replies, reminders, utility and authentication templates). Staff record
+// it (either way), a person's own WhatsApp message records its opt-in, and
+// a Lead Ads answer the org mapped may; keywords and providers opt out of
+// the whole channel (PurposeAll) or of marketing.
 const PurposeService = "service"
 
 // SourceStaff is the source of a consent entry set by staff through the
@@ -37,7 +38,7 @@ func ConsentKey(ch Channel, purpose string) string { return string(ch) + ":" + p
 // is an opt-out, and an opt-out with an unreadable time is an opt-out.
 // With no key it is StateUnknown. It returns the time of the deciding
 // entry (zero when unknown or unreadable). The send gates
-// (sendgate.OptedOut) read consent through this function, so what the
+// (sendgate.Consent) read consent through this function, so what the
 // preference view shows is what the gates apply.
 func Preference(consent map[string]string, ch Channel, purpose string) (State, time.Time) {
 	keys := []string{ConsentKey(ch, PurposeAll), ConsentKey(ch, purpose)}

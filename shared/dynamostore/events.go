@@ -3,11 +3,14 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"maps"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/intakemsg"
 	"github.com/leadluence/backend/shared/lead"
 )
@@ -65,12 +68,32 @@ type eventItem struct {
 // claim and creates nothing (intake.ErrDuplicate). A taken phone or email
 // is a *lead.DuplicateError, as for CreateLead. The submission itself is
 // recorded on the lead (its provenance), not as a separate activity: every
-// item in the transaction costs two write units.
-func (s *Store) CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string) error {
+// item in the transaction costs two write units. The consent entries the
+// submission carries (a mapped Lead Ads consent question) are written in
+// the same transaction: each a ledger entry, and the lead starts with them
+// as its current consent.
+func (s *Store) CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string, consent ...conversation.ConsentEntry) error {
+	var ledger []types.TransactWriteItem
+	if len(consent) > 0 {
+		l.Consent = maps.Clone(l.Consent)
+		if l.Consent == nil {
+			l.Consent = map[string]string{}
+		}
+	}
+	for _, c := range consent {
+		l.Consent[conversation.ConsentKey(c.Channel, c.Purpose)] = c.Action + "@" + c.At.UTC().Format(time.RFC3339)
+		av, err := marshal(consentItem{PK: leadPartPK(c.OrgID, c.LeadID), SK: consentSK(c.ID), Type: "consent", OrgID: c.OrgID,
+			LeadID: c.LeadID, Channel: string(c.Channel), Purpose: c.Purpose, Action: c.Action, At: c.At, Evidence: c.Evidence, Source: c.Source})
+		if err != nil {
+			return err
+		}
+		ledger = append(ledger, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: av}})
+	}
 	items, guards, err := s.leadCreateWrites(ctx, l)
 	if err != nil {
 		return err
 	}
+	items = append(items, ledger...)
 	claimAt := len(items)
 	items = append(items, s.eventClaim(l.OrgID, eventKey, l.ID))
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})

@@ -165,6 +165,10 @@ const prefixCampaign = "CAMPAIGN#"
 // partition (see automation.go).
 const skAutomationSettings = "AUTOMATION#settings"
 
+// skConsentMapping is an org's consent mapping (which Lead Ads form answers
+// are opt-ins), in the org's partition (see consentmapping.go).
+const skConsentMapping = "CONSENT_MAPPING"
+
 // The pacer's items (see pacing.go).
 
 // rateWindowPK and rateWindowSK count the sends granted from a business

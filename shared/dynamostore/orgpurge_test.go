@@ -93,6 +93,10 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 	if err := s.PutAutomationSettings(ctx, org, automation.Settings{UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.PutConsentMapping(ctx, org, conversation.ConsentMapping{Rules: []conversation.ConsentRule{{Question: "whatsapp_ok?",
+		Yes: []string{"Yes"}, Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeService}}, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.AcknowledgePolicy(ctx, policy.Acknowledgement{OrgID: org, VersionID: "2026-01", UserID: owner.ID, At: now}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,9 @@ type Problem struct {
 	Errors   []*huma.ErrorDetail `json:"errors,omitempty" doc:"Field-level details."`
 	// ExistingLeadID names the lead that already has a phone or email (409).
 	ExistingLeadID string `json:"existing_lead_id,omitempty" doc:"The lead that already holds this phone or email; only when the caller may see that lead (not another agent's)."`
+	// Channel and Purpose name the consent a consent_required send lacks.
+	Channel string `json:"channel,omitempty" doc:"consent_required: the channel (whatsapp, email) whose opt-in is missing."`
+	Purpose string `json:"purpose,omitempty" doc:"consent_required: the purpose (service, marketing) whose opt-in is missing."`
 }
 
 // Error implements error.

@@ -44,8 +44,9 @@ type EventStore interface {
 	// EventClaimed reports whether an event key was processed, and its ref.
 	EventClaimed(ctx context.Context, orgID, eventKey string) (string, bool, error)
 	// CreateLeadForEvent creates a lead and claims the event that produced
-	// it, all or nothing (lead.Store.CreateLead's errors otherwise).
-	CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string) error
+	// it, with the consent entries it carries, all or nothing
+	// (lead.Store.CreateLead's errors otherwise).
+	CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string, consent ...conversation.ConsentEntry) error
 	// AttachEvent records an event on an existing lead as an activity and
 	// claims it, once.
 	AttachEvent(ctx context.Context, orgID, eventKey string, act lead.Activity) error
@@ -62,9 +63,10 @@ type Store interface {
 	GetOrg(ctx context.Context, orgID string) (account.Org, error)
 
 	EventClaimed(ctx context.Context, orgID, eventKey string) (string, bool, error)
-	CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string) error
+	CreateLeadForEvent(ctx context.Context, l lead.Lead, eventKey string, consent ...conversation.ConsentEntry) error
 	AttachEvent(ctx context.Context, orgID, eventKey string, act lead.Activity) error
 	CreateLead(ctx context.Context, l lead.Lead) error
+	GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, error)
 	LeadIDByPhone(ctx context.Context, orgID, e164 string) (string, error)
 	LeadIDByEmail(ctx context.Context, orgID, email string) (string, error)
 
@@ -73,6 +75,7 @@ type Store interface {
 	ApplyStatus(ctx context.Context, ev conversation.StatusEvent) (bool, error)
 	MessageByProviderID(ctx context.Context, providerID string) (conversation.Message, error)
 	AppendConsentOnce(ctx context.Context, c conversation.ConsentEntry) error
+	ConsentMapping(ctx context.Context, orgID string) (conversation.ConsentMapping, error)
 }
 
 // Graph is the part of the Graph API client intake needs.
@@ -325,7 +328,12 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 			return permanent("lead %s cannot be stored: %v", v.LeadgenID, err)
 		}
 	}
-	err = p.Store.CreateLeadForEvent(ctx, l, eventKey)
+	mapping, err := p.Store.ConsentMapping(ctx, orgID)
+	if err != nil {
+		return fmt.Errorf("%w: read consent mapping: %w", ErrRetry, err)
+	}
+	optIns := FormConsent(mapping, ml, orgID, l.ID, created)
+	err = p.Store.CreateLeadForEvent(ctx, l, eventKey, optIns...)
 	var dup *lead.DuplicateError
 	switch {
 	case err == nil:
@@ -344,6 +352,13 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 		act := lead.Activity{ID: ulid.Make().String(), OrgID: orgID, LeadID: dup.ExistingID, Kind: "lead_ads_resubmission",
 			At: created, FromMeta: true, Details: map[string]string{"leadgen_id": v.LeadgenID, "form_id": v.FormID, "ad_id": v.AdID,
 				"page_id": v.PageID, "source": l.Source}}
+		// The opt-ins of this submission go on that lead, once each (keyed
+		// by their evidence), before the event is claimed.
+		for _, e := range FormConsent(mapping, ml, orgID, dup.ExistingID, created) {
+			if err := p.Store.AppendConsentOnce(ctx, e); err != nil {
+				return fmt.Errorf("%w: record form opt-in: %w", ErrRetry, err)
+			}
+		}
 		err = p.Store.AttachEvent(ctx, orgID, eventKey, act)
 		if errors.Is(err, ErrDuplicate) {
 			c.Duplicates++

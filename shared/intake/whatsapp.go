@@ -97,6 +97,8 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	if action, purpose, source, ok := consentOf(m); ok {
 		consent = &conversation.ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: orgID, LeadID: leadID,
 			Channel: conversation.ChannelWhatsApp, Purpose: purpose, Action: action, At: at, Evidence: m.ID, Source: source}
+	} else if consent, err = p.serviceOptIn(ctx, orgID, leadID, m.ID, at); err != nil {
+		return time.Time{}, err
 	}
 	stored := false
 	switch err := p.Store.PutInboundMessage(ctx, msg, consent); {
@@ -111,7 +113,7 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 		stored = true
 		if consent != nil && consent.Action == conversation.OptOut {
 			c.OptOuts++
-		} else if consent != nil {
+		} else if consent != nil && consent.Source != SourceInbound {
 			c.OptIns++
 		}
 	}
@@ -129,6 +131,31 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 		}
 	}
 	return at, nil
+}
+
+// SourceInbound is the source of the WhatsApp service opt-in a person's
+// own message records (see serviceOptIn).
+const SourceInbound = "inbound_message"
+
+// serviceOptIn is the WhatsApp service opt-in that an inbound message
+// records, stored with the message (evidence: its wamid): by writing, the
+// person asked the business to answer them, on WhatsApp, about their
+// request. It allows service messages only, never marketing. It is
+// recorded only while the lead's WhatsApp service preference is unknown:
+// a service opt-in already there needs no second entry, and an opt-out
+// (STOP, staff) is taken back only by START or staff, never by an
+// ordinary message.
+func (p *Processor) serviceOptIn(ctx context.Context, orgID, leadID, wamid string, at time.Time) (*conversation.ConsentEntry, error) {
+	l, err := p.Store.GetLead(ctx, orgID, leadID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read lead: %w", ErrRetry, err)
+	}
+	if st, _ := conversation.Preference(l.Consent, conversation.ChannelWhatsApp, conversation.PurposeService); st != conversation.StateUnknown {
+		return nil, nil
+	}
+	return &conversation.ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: orgID, LeadID: leadID,
+		Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeService, Action: conversation.OptIn, At: at, Evidence: wamid,
+		Source: SourceInbound}, nil
 }
 
 // leadForPhone finds the org's lead with this number or creates one, from

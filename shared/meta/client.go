@@ -31,7 +31,7 @@ const (
 
 // Field lists asked for on each node.
 const (
-	leadFields        = "id,created_time,ad_id,adset_id,campaign_id,form_id,field_data,is_organic,platform"
+	leadFields        = "id,created_time,ad_id,adset_id,campaign_id,form_id,field_data,custom_disclaimer_responses,is_organic,platform"
 	pageFields        = "id,name"
 	phoneNumberFields = "id,display_phone_number,verified_name,quality_rating"
 	formFields        = "id,name,status"
@@ -78,6 +78,46 @@ type Lead struct {
 	Platform    string      `json:"platform,omitempty"`
 	IsOrganic   bool        `json:"is_organic"`
 	FieldData   []FieldData `json:"field_data"`
+	// CustomDisclaimerResponses are the answers to the form's custom
+	// disclaimer checkboxes (a consent checkbox, say); absent when the
+	// form has none.
+	CustomDisclaimerResponses []DisclaimerResponse `json:"custom_disclaimer_responses,omitempty"`
+}
+
+// DisclaimerResponse is one custom disclaimer checkbox of a lead form:
+// its key (set when the form was made) and whether the person ticked it.
+type DisclaimerResponse struct {
+	CheckboxKey string `json:"checkbox_key"`
+	// IsChecked is what the Graph API returns ("1", "true"; a JSON boolean
+	// is read as "true" or "false").
+	IsChecked Checked `json:"is_checked"`
+}
+
+// Checked is a checkbox state the Graph API gives as a string or a
+// boolean.
+type Checked string
+
+// UnmarshalJSON reads a string or a boolean.
+func (c *Checked) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("is_checked: %w", err)
+	}
+	switch v := v.(type) {
+	case string:
+		*c = Checked(v)
+	case bool:
+		*c = Checked(strconv.FormatBool(v))
+	case float64:
+		*c = Checked(strconv.FormatFloat(v, 'f', -1, 64))
+	}
+	return nil
+}
+
+// Yes reports whether the box was ticked: "1" or "true" (any case).
+func (c Checked) Yes() bool {
+	v := strings.ToLower(strings.TrimSpace(string(c)))
+	return v == "1" || v == "true"
 }
 
 // FieldData is one answered question of a lead form.

@@ -107,6 +107,17 @@ func TestClientLead(t *testing.T) {
 	if ig.Platform != "ig" || !ig.IsOrganic || ig.AdID != "" {
 		t.Errorf("instagram lead = %+v", ig)
 	}
+	// The custom disclaimer checkboxes come with the lead.
+	withBox := srv.PutLead(meta.Lead{FormID: formID, FieldData: []meta.FieldData{{Name: "email", Values: []string{"box@example.com"}}},
+		CustomDisclaimerResponses: []meta.DisclaimerResponse{{CheckboxKey: "whatsapp_offers", IsChecked: "1"}}})
+	boxed, err := c.Lead(context.Background(), withBox, pageToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(boxed.CustomDisclaimerResponses) != 1 || boxed.CustomDisclaimerResponses[0].CheckboxKey != "whatsapp_offers" ||
+		!boxed.CustomDisclaimerResponses[0].IsChecked.Yes() {
+		t.Errorf("disclaimer responses = %+v", boxed.CustomDisclaimerResponses)
+	}
 	if n := srv.Calls(http.MethodGet, "/v21.0/"+id); n != 1 {
 		t.Errorf("Calls(GET lead) = %d, want 1", n)
 	}
@@ -631,5 +642,17 @@ func TestClientWABAPhoneNumbers(t *testing.T) {
 	}
 	if _, err := c.WABAPhoneNumbers(ctx, "102290129349999", phoneToken); graphError(t, err).Code != 100 {
 		t.Errorf("numbers of a WABA the token cannot see: %v", err)
+	}
+}
+
+func TestCheckedReadsStringsAndBooleans(t *testing.T) {
+	for raw, want := range map[string]bool{`"1"`: true, `"true"`: true, `"TRUE"`: true, `true`: true, `"0"`: false, `false`: false, `""`: false, `1`: true} {
+		var r meta.DisclaimerResponse
+		if err := json.Unmarshal([]byte(`{"checkbox_key":"k","is_checked":`+raw+`}`), &r); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if r.IsChecked.Yes() != want {
+			t.Errorf("is_checked %s: Yes = %v, want %v", raw, r.IsChecked.Yes(), want)
+		}
 	}
 }

@@ -79,6 +79,17 @@ func TestCheck(t *testing.T) {
 	inWindow := lead.Lead{LastInboundAt: now.Add(-23 * time.Hour)}
 	outOfWindow := lead.Lead{LastInboundAt: now.Add(-25 * time.Hour)}
 	marketingOut := lead.Lead{Consent: map[string]string{"whatsapp:marketing": "opt_out@2024-05-01T00:00:00Z"}}
+	serviceIn := lead.Lead{LastInboundAt: now.Add(-25 * time.Hour), Consent: map[string]string{"whatsapp:service": "opt_in@2024-05-01T00:00:00Z"}}
+	marketingIn := lead.Lead{LastInboundAt: now.Add(-time.Hour), Consent: map[string]string{"whatsapp:marketing": "opt_in@2024-05-01T00:00:00Z"}}
+	inWindowService := lead.Lead{LastInboundAt: now.Add(-time.Hour), Consent: map[string]string{"whatsapp:service": "opt_in@2024-05-01T00:00:00Z"}}
+	campaign := func(m conversation.Message) conversation.Message {
+		m.Details[conversation.DetailCampaignID] = "c1"
+		return m
+	}
+	welcome := tmpl(sendgate.CategoryUtility)
+	welcome.ClientMessageID = conversation.AutomationClientIDPrefix + "leadads:1"
+	marketingEmail := email
+	marketingEmail.Details = map[string]string{sendgate.DetailPurpose: conversation.PurposeMarketing}
 	tests := []struct {
 		name string
 		m    conversation.Message
@@ -89,14 +100,26 @@ func TestCheck(t *testing.T) {
 		{"text inside the window", text, inWindow, active, ""},
 		{"text outside the window", text, outOfWindow, active, sendgate.TitleOutsideWindow},
 		{"text never written", text, lead.Lead{}, active, sendgate.TitleOutsideWindow},
-		{"template outside the window", tmpl(sendgate.CategoryUtility), outOfWindow, active, ""},
-		{"utility template, marketing opt-out", tmpl(sendgate.CategoryUtility), marketingOut, active, ""},
+		{"template outside the window without an opt-in", tmpl(sendgate.CategoryUtility), outOfWindow, active, sendgate.TitleConsentRequired},
+		{"utility template outside the window, service opt-in", tmpl(sendgate.CategoryUtility), serviceIn, active, ""},
+		{"utility template inside the window without an opt-in", tmpl(sendgate.CategoryUtility), inWindow, active, ""},
+		{"marketing template inside the window without an opt-in", tmpl(sendgate.CategoryMarketing), inWindow, active, sendgate.TitleConsentRequired},
+		{"marketing template, service opt-in only", tmpl(sendgate.CategoryMarketing), serviceIn, active, sendgate.TitleConsentRequired},
+		{"marketing template, marketing opt-in", tmpl(sendgate.CategoryMarketing), marketingIn, active, ""},
+		{"campaign utility template inside the window without an opt-in", campaign(tmpl(sendgate.CategoryUtility)), inWindow, active, sendgate.TitleConsentRequired},
+		{"campaign utility template, service opt-in", campaign(tmpl(sendgate.CategoryUtility)), inWindowService, active, ""},
+		{"lead ads welcome without an opt-in", welcome, inWindow, active, sendgate.TitleConsentRequired},
+		{"lead ads welcome, service opt-in", welcome, serviceIn, active, ""},
+		{"utility template, marketing opt-out", tmpl(sendgate.CategoryUtility), lead.Lead{LastInboundAt: inWindow.LastInboundAt, Consent: marketingOut.Consent}, active, ""},
 		{"marketing template, marketing opt-out", tmpl(sendgate.CategoryMarketing), marketingOut, active, sendgate.TitleOptedOut},
 		{"template without category counts as marketing", tmpl(""), marketingOut, active, sendgate.TitleOptedOut},
 		{"no integration", text, inWindow, nil, sendgate.TitleIntegrationInactive},
 		{"token invalid", text, inWindow, &integration.Integration{Status: integration.StatusTokenInvalid}, sendgate.TitleIntegrationInactive},
 		{"unreadable payload", conversation.Message{Channel: conversation.ChannelWhatsApp, Payload: `{`}, inWindow, active, sendgate.TitleInvalidPayload},
 		{"email", email, lead.Lead{}, nil, ""},
+		{"marketing email without an opt-in", marketingEmail, lead.Lead{}, nil, sendgate.TitleConsentRequired},
+		{"marketing email, email marketing opt-in", marketingEmail, lead.Lead{Consent: map[string]string{"email:marketing": "opt_in@2024-05-01T00:00:00Z"}}, nil, ""},
+		{"marketing email, whatsapp marketing opt-in", marketingEmail, lead.Lead{Consent: map[string]string{"whatsapp:marketing": "opt_in@2024-05-01T00:00:00Z"}}, nil, sendgate.TitleConsentRequired},
 		{"email opted out", email, lead.Lead{Consent: map[string]string{"email:all": "opt_out@2024-05-01T00:00:00Z"}}, nil, sendgate.TitleOptedOut},
 		{"email after a marketing unsubscribe", email, lead.Lead{Consent: map[string]string{"email:marketing": "opt_out@2024-05-01T00:00:00Z"}}, nil, sendgate.TitleOptedOut},
 		{"email without body", conversation.Message{Channel: conversation.ChannelEmail, Payload: `{"to":"a@example.com","subject":"s"}`}, lead.Lead{}, nil, sendgate.TitleInvalidPayload},
@@ -113,6 +136,9 @@ func TestCheck(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Fatalf("Check = %q (%v), want %q", got, r, tt.want)
+			}
+			if got == sendgate.TitleConsentRequired && (r.Channel != tt.m.Channel || r.Purpose == "") {
+				t.Fatalf("consent refusal names %q %q, want the message's channel and a purpose", r.Channel, r.Purpose)
 			}
 		})
 	}

@@ -3,7 +3,10 @@
 // submit a Lead Ads lead and send an inbound WhatsApp message through the
 // signed webhook, watches the API until both leads appear, then replies to
 // the WhatsApp lead and follows the reply's ticks, which the simulator
-// reports by itself through status webhooks, up to read.
+// reports by itself through status webhooks, up to read. On the way it
+// shows each lead's consent: the Lead Ads lead answered the form's consent
+// question, which the demo org maps to a WhatsApp service opt-in; the
+// WhatsApp lead's own message recorded one.
 package main
 
 import (
@@ -94,6 +97,14 @@ func run(api, ctl, email, password string) error {
 		if len(found) == len(want) {
 			fmt.Println("Leads now in the API (GET /v1/leads):")
 			fmt.Println(strings.Join(found, "\n"))
+			fmt.Println("\nTheir consent (GET /v1/leads/{id}/preferences):")
+			for _, l := range page.Items {
+				if l.Phone != nil && want[*l.Phone] != "" {
+					if err := showConsent(client, api, login.AccessToken, want[*l.Phone], l.ID); err != nil {
+						return err
+					}
+				}
+			}
 			for _, l := range page.Items {
 				if l.Phone != nil && *l.Phone == "+"+sent.WhatsAppFrom {
 					return reply(client, api, login.AccessToken, l.ID, sent.WhatsAppFrom)
@@ -104,6 +115,48 @@ func run(api, ctl, email, password string) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Errorf("the leads did not appear within 30 s; see .dev/functions.log")
+}
+
+// showConsent prints a lead's ledger entries: how each opt-in was recorded.
+// A WhatsApp lead exists a moment before its message (and the opt-in it
+// carries) is stored, so an empty ledger is read again for a few seconds.
+func showConsent(client *http.Client, api, token, what, leadID string) error {
+	var p struct {
+		History []struct {
+			Channel, Purpose, Action, Source string
+			Evidence                         *string
+		} `json:"history"`
+	}
+	for try := 0; try < 10 && len(p.History) == 0; try++ {
+		if try > 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		req, _ := http.NewRequest(http.MethodGet, api+"/v1/leads/"+leadID+"/preferences", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("read preferences: %w", err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("read preferences of %s: answered %d", leadID, resp.StatusCode)
+		}
+		if err != nil {
+			return fmt.Errorf("read preferences of %s: %w", leadID, err)
+		}
+	}
+	if len(p.History) == 0 {
+		fmt.Printf("  %-9s no consent recorded\n", what)
+	}
+	for _, e := range p.History {
+		ev := ""
+		if e.Evidence != nil {
+			ev = *e.Evidence
+		}
+		fmt.Printf("  %-9s %s %s:%s  source %s  evidence %s\n", what, e.Action, e.Channel, e.Purpose, e.Source, ev)
+	}
+	return nil
 }
 
 // reply answers the WhatsApp lead inside its 24-hour window through the

@@ -25,6 +25,13 @@ const (
 	demoControlAddr = "127.0.0.1:8093"
 )
 
+// demoConsentQuestion is the demo form's consent question; the demo org
+// maps a "Yes" to a WhatsApp service opt-in (PUT /v1/org/consent-mapping).
+const demoConsentQuestion = "may_we_contact_you_on_whatsapp?"
+
+// demoConsentMapping is the demo org's consent mapping.
+var demoConsentMapping = fmt.Sprintf(`{"rules":[{"question":%q,"yes":["Yes"],"channel":"whatsapp","purpose":"service"}]}`, demoConsentQuestion)
+
 func addDemoMeta(sim *metatest.Server) {
 	sim.AddPage(demoPageID, "Demo Realty", demoPageToken)
 	sim.AddForm(demoPageID, demoFormID, "Book a site visit")
@@ -57,6 +64,9 @@ func startDemoControl(ctx context.Context, addr string, sim *metatest.Server, we
 		sim.AddLeadWithID(demoFormID, id, map[string][]string{
 			"full_name": {fmt.Sprintf("Demo Lead %d", n)}, "phone_number": {phone},
 			"email": {fmt.Sprintf("demo.lead.%d@example.com", n)}, "preferred_city": {"Pune"},
+			// The form's consent question, mapped by the demo org
+			// (demoConsentMapping): "Yes" records a WhatsApp service opt-in.
+			demoConsentQuestion: {"Yes"},
 		}, now)
 		res := demoResult{LeadgenID: id, LeadPhone: phone, WhatsAppFrom: fmt.Sprintf("9197%08d", n)}
 		var err error

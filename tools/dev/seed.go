@@ -81,8 +81,12 @@ func seedDemo(ctx context.Context, api apigw.HandlerFunc, connectMeta bool) (dem
 type apiCall func(method, path, token, body string) (int, map[string]any, error)
 
 // connectDemoMeta connects the simulator's demo page and number to the demo
-// org (again after each restart: the simulator forgets, the table does not).
+// org (again after each restart: the simulator forgets, the table does not)
+// and maps the demo form's consent question to a WhatsApp service opt-in.
 func connectDemoMeta(call apiCall, token string) error {
+	if status, out, err := call(http.MethodPut, "/v1/org/consent-mapping", token, demoConsentMapping); err != nil || status != http.StatusOK {
+		return fmt.Errorf("map the demo form's consent question: %d %v: %w", status, out, err)
+	}
 	for _, c := range []struct{ path, body string }{
 		{"/v1/integrations/facebook-pages", fmt.Sprintf(`{"page_id":%q,"page_access_token":%q}`, demoPageID, demoPageToken)},
 		{"/v1/integrations/whatsapp-numbers", fmt.Sprintf(`{"phone_number_id":%q,"waba_id":%q,"display_phone_number":%q,"access_token":%q}`,

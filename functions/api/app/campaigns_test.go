@@ -23,15 +23,16 @@ import (
 )
 
 // campaignLeads creates five leads tagged spring (Asha, Bina and Chetan
-// eligible; Devi opted out of WhatsApp marketing; Esha without a phone)
-// and one untagged lead the filter must leave out. It returns the ids of
-// the eligible ones.
+// eligible: staff recorded their WhatsApp marketing opt-in; Devi opted out
+// of WhatsApp marketing; Esha without a phone) and one untagged lead the
+// filter must leave out. It returns the ids of the eligible ones.
 func campaignLeads(t *testing.T, e *msgEnv, owner session) map[string]bool {
 	t.Helper()
 	eligible := map[string]bool{}
 	for i, name := range []string{"Asha", "Bina", "Chetan"} {
 		id := e.createLead(t, owner, map[string]any{"name": name, "phone": fmt.Sprintf("98765 4320%d", i), "tags": []string{"spring"}}).str("id")
 		eligible[id] = true
+		e.optIn(t, owner, id, "whatsapp", "marketing")
 	}
 	devi := e.createLead(t, owner, map[string]any{"name": "Devi", "phone": "98765 43209", "tags": []string{"spring"}}).str("id")
 	stop := time.Now().Add(-time.Hour)
@@ -131,7 +132,7 @@ func TestCampaigns(t *testing.T) {
 		first = r.str("id")
 		matched, queued, skipped := counts(t, r)
 		if first == "" || r.str("status") != "completed" || matched != 5 || queued != 3 ||
-			skipped["opted_out"] != 1.0 || skipped["no_phone"] != 1.0 || skipped["missing_parameter"] != 0.0 {
+			skipped["opted_out"] != 1.0 || skipped["no_phone"] != 1.0 || skipped["missing_parameter"] != 0.0 || skipped["consent_required"] != 0.0 {
 			t.Fatalf("campaign %s", r.Raw)
 		}
 		c := r.Body["counts"].(map[string]any)
@@ -362,4 +363,33 @@ func TestCampaignPauseResume(t *testing.T) {
 	}
 	checkJobs(t, sends, eligible, 3)
 	problemCode(t, e.do(t, "POST", "/v1/campaigns/"+id+"/pause", owner.Access, nil), 409, "campaign_completed")
+}
+
+// A campaign is business-initiated: a lead without the WhatsApp opt-in of
+// the campaign's purpose (marketing for a MARKETING template; a service
+// opt-in is not enough) is skipped and counted as consent_required.
+func TestCampaignSkipsLeadsWithoutOptIn(t *testing.T) {
+	e := newMsgEnv(t)
+	owner := e.signup(t, "Opt-in Realty")
+	e.connect(t, owner)
+	lead := func(name, phone string) string {
+		return e.createLead(t, owner, map[string]any{"name": name, "phone": phone, "tags": []string{"spring"}}).str("id")
+	}
+	marketing := lead("Asha", "98765 43200")
+	e.optIn(t, owner, marketing, "whatsapp", "marketing")
+	service := lead("Bina", "98765 43201")
+	e.optIn(t, owner, service, "whatsapp", "service")
+	// Chetan wrote an hour ago: his window is open, but a campaign still
+	// needs his opt-in.
+	chetan := lead("Chetan", "98765 43202")
+	e.inbound(t, owner.OrgID, chetan, "Hello", time.Now().Add(-time.Hour), nil)
+	e.jobs(t)
+
+	r := e.do(t, "POST", "/v1/campaigns", owner.Access, saleCampaign(0))
+	expect(t, r, 201)
+	matched, queued, skipped := counts(t, r)
+	if matched != 3 || queued != 1 || skipped["consent_required"] != 2.0 || skipped["opted_out"] != 0.0 {
+		t.Fatalf("campaign %s", r.Raw)
+	}
+	checkJobs(t, e.jobs(t), map[string]bool{marketing: true}, 1)
 }

@@ -143,6 +143,15 @@ func (e *msgEnv) send(t *testing.T, s session, leadID string, body map[string]an
 	return e.do(t, "POST", "/v1/leads/"+leadID+"/messages", s.Access, body)
 }
 
+// optIn records, as staff with a reason, the lead's opt-in to WhatsApp
+// messages of purpose (service or marketing): business-initiated messages
+// need one (sendgate.Consent).
+func (e *msgEnv) optIn(t *testing.T, s session, leadID, channel, purpose string) {
+	t.Helper()
+	expect(t, e.do(t, "PUT", "/v1/leads/"+leadID+"/preferences", s.Access, map[string]any{"channel": channel, "purpose": purpose,
+		"state": "opted_in", "reason": "Asked on the phone to get these messages"}), 200)
+}
+
 var clientSeq atomic.Int64
 
 // cid is a fresh client_message_id.
@@ -325,8 +334,15 @@ func TestSendMessageGates(t *testing.T) {
 		if !hasLocation(r, "body.template.components") {
 			t.Fatalf("missing button %s", r.Raw)
 		}
-		// A template opens the conversation outside the window (lead C
-		// last wrote 25 h ago).
+		// Outside the window (lead C last wrote 25 h ago) a template starts
+		// contact, which needs the lead's WhatsApp service opt-in.
+		r = e.send(t, owner, leadC, tpl("order_update", "en_US", params("header", "A-17"), params("body", "Chetan", "A-17", "Friday"), params("button", "A-17")))
+		problemCode(t, r, 409, "consent_required")
+		if r.str("channel") != "whatsapp" || r.str("purpose") != "service" {
+			t.Fatalf("consent problem %s", r.Raw)
+		}
+		e.optIn(t, owner, leadC, "whatsapp", "service")
+		// With it, the template opens the conversation.
 		ok := e.send(t, owner, leadC, tpl("order_update", "en_US", params("header", "A-17"), params("body", "Chetan", "A-17", "Friday"), params("button", "A-17")))
 		expect(t, ok, 202)
 		m, err := e.store.GetMessage(ctx, owner.OrgID, leadC, ok.str("id"))
@@ -359,7 +375,13 @@ func TestSendMessageGates(t *testing.T) {
 			t.Fatalf("template payload %s details %v", m.Payload, m.Details)
 		}
 		expect(t, e.send(t, owner, leadC, tpl("login_code", "en_US", params("body", "482913"), params("button", "482913"))), 202)
-		expect(t, e.send(t, owner, leadC, tpl("spring_sale", "hi", params("body", "Chetan"))), 202)
+		// A marketing template always needs the marketing opt-in; the
+		// service opt-in is not one.
+		r = e.send(t, owner, leadC, tpl("spring_sale", "hi", params("body", "Chetan")))
+		problemCode(t, r, 409, "consent_required")
+		if r.str("channel") != "whatsapp" || r.str("purpose") != "marketing" {
+			t.Fatalf("marketing consent problem %s", r.Raw)
+		}
 	})
 
 	t.Run("opted out", func(t *testing.T) {
@@ -368,7 +390,13 @@ func TestSendMessageGates(t *testing.T) {
 			Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeAll, Action: conversation.OptOut, At: time.Now().Add(-30 * time.Minute), Source: "keyword"})
 		r := e.send(t, owner, leadD, textMsg("Sorry to see you go"))
 		problemCode(t, r, 409, "opted_out")
-		// Email is another channel.
+		// Email is another channel: a service email (the default purpose)
+		// needs no opt-in, a marketing email the email marketing opt-in.
+		r = e.send(t, owner, leadD, map[string]any{"channel": "email", "client_message_id": cid(), "subject": "Offers", "text": "New flats.", "purpose": "marketing"})
+		problemCode(t, r, 409, "consent_required")
+		if r.str("channel") != "email" || r.str("purpose") != "marketing" {
+			t.Fatalf("email consent problem %s", r.Raw)
+		}
 		expect(t, e.send(t, owner, leadD, map[string]any{"channel": "email", "client_message_id": cid(), "subject": "Your visit", "text": "See you Friday."}), 202)
 		// Lead C stopped marketing only: utility templates still go.
 		stop := time.Now().Add(-10 * time.Minute)
@@ -632,6 +660,7 @@ func TestInbox(t *testing.T) {
 	e.inbound(t, owner.OrgID, open, "Anyone there? I would like to book a visit for this Saturday morning, if that is possible, and bring my parents along too.", recent, nil)
 	old := time.Now().Add(-30 * time.Hour).Truncate(time.Millisecond)
 	e.inbound(t, owner.OrgID, closed, "Price?", old, nil)
+	e.optIn(t, owner, closed, "whatsapp", "marketing")
 	expect(t, e.send(t, owner, closed, map[string]any{"channel": "whatsapp", "client_message_id": cid(), "type": "template",
 		"template": map[string]any{"name": "spring_sale", "language": "en_US", "components": []map[string]any{{"type": "body", "parameters": []map[string]string{{"type": "text", "text": "there"}}}}}}), 202)
 

@@ -112,7 +112,10 @@ var bodies = map[string]func(c *call) any{
 		return map[string]any{"email": senderAddr("sales")}
 	},
 	"PUT /v1/org/retention": func(*call) any { return map[string]any{"content_days": 200} },
-	"POST /v1/org/close":    func(*call) any { return map[string]any{"password": password} },
+	"PUT /v1/org/consent-mapping": func(*call) any {
+		return map[string]any{"rules": []map[string]any{{"question": "whatsapp_updates", "yes": []string{"yes"}, "channel": "whatsapp", "purpose": "marketing"}}}
+	},
+	"POST /v1/org/close": func(*call) any { return map[string]any{"password": password} },
 	"POST /v1/org/reopen": func(c *call) any {
 		return map[string]any{"email": c.org.owner.Email, "password": password}
 	},

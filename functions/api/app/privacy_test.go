@@ -275,7 +275,10 @@ func TestPrivacyExportDocumentAndDownload(t *testing.T) {
 	if dirs["inbound"] != 2 || dirs["outbound"] != 2 || !delivered || !campaignMsg {
 		t.Fatalf("messages by direction %v, delivered in status log %v, campaign message %v", dirs, delivered, campaignMsg)
 	}
-	if len(d.ConsentLedger) != 1 || d.ConsentLedger[0].Action != "opt_out" || d.ConsentLedger[0].Source != "keyword" {
+	// The person's first message recorded a WhatsApp service opt-in; their
+	// STOP then opted out of the whole channel.
+	if len(d.ConsentLedger) != 2 || d.ConsentLedger[0].Action != "opt_in" || d.ConsentLedger[0].Purpose != "service" ||
+		d.ConsentLedger[0].Source != "inbound_message" || d.ConsentLedger[1].Action != "opt_out" || d.ConsentLedger[1].Source != "keyword" {
 		t.Fatalf("consent ledger %+v", d.ConsentLedger)
 	}
 	if len(d.Campaigns) != 1 || d.Campaigns[0].Name != "Diwali offer" || len(d.Campaigns[0].Messages) != 1 {
@@ -386,7 +389,8 @@ func TestPrivacyErasure(t *testing.T) {
 		t.Fatalf("erasure %s", er.Raw)
 	}
 	receipt, _ := er.Body["receipt"].(map[string]any)
-	if receipt["lead"] != float64(1) || receipt["message"] != float64(2) || receipt["consent"] != float64(1) ||
+	// Two ledger entries: the service opt-in of the first message, the STOP.
+	if receipt["lead"] != float64(1) || receipt["message"] != float64(2) || receipt["consent"] != float64(2) ||
 		receipt["privacy_request_pseudonymized"] != float64(2) || receipt["privacy_export_chunk"] == nil {
 		t.Fatalf("receipt %v", receipt)
 	}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/sendgate"
@@ -49,8 +51,17 @@ func newAutoEnv(t *testing.T, st automation.Settings) *autoEnv {
 	if err := e.settings.PutSettings(e.ctx, e.orgID, st); err != nil {
 		t.Fatal(err)
 	}
+	// The org maps its forms' consent question to a WhatsApp service
+	// opt-in: the welcome starts contact, so it needs one.
+	if err := e.store.PutConsentMapping(e.ctx, e.orgID, conversation.ConsentMapping{Rules: []conversation.ConsentRule{
+		{Question: consentQuestion, Yes: []string{"Yes"}, Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeService}}}); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
+
+// consentQuestion is the test forms' consent question.
+const consentQuestion = "can_we_message_you_on_whatsapp?"
 
 // jobs drains the outbound queue (bounded: 30 receives) and returns the
 // jobs on it.
@@ -133,7 +144,8 @@ func alwaysOpen() automation.BusinessHours {
 func TestLeadAdsWelcomeIsQueuedOnceUnderRedelivery(t *testing.T) {
 	e := newAutoEnv(t, automation.Settings{LeadAds: welcome})
 	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
-	id := e.sim.AddLead(formID, map[string][]string{"full_name": {"Asha Verma"}, "phone_number": {"+919812345678"}, "which_city?": {"Pune"}}, at)
+	id := e.sim.AddLead(formID, map[string][]string{"full_name": {"Asha Verma"}, "phone_number": {"+919812345678"}, "which_city?": {"Pune"},
+		consentQuestion: {"Yes"}}, at)
 	payload := e.sim.LeadgenPayload(pageID, formID, id, at)
 	if failed := e.deliver(payload, payload); len(failed) != 0 {
 		t.Fatalf("retries asked: %v", failed)
@@ -142,6 +154,15 @@ func TestLeadAdsWelcomeIsQueuedOnceUnderRedelivery(t *testing.T) {
 		t.Fatalf("retries asked: %v", failed)
 	}
 	l := e.leadByPhone("+919812345678")
+	ledger, err := e.store.ConsentLedger(e.ctx, e.orgID, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ledger) != 1 || ledger[0].Source != conversation.SourceLeadAdsForm || ledger[0].Action != conversation.OptIn ||
+		ledger[0].Channel != conversation.ChannelWhatsApp || ledger[0].Purpose != conversation.PurposeService ||
+		ledger[0].Evidence != "leadgen:"+id+"#question:"+consentQuestion || l.Consent["whatsapp:service"] == "" {
+		t.Fatalf("consent ledger %+v, consent %v", ledger, l.Consent)
+	}
 	jobs := e.jobs()
 	msgs := e.outboundOf(l.ID)
 	if len(jobs) != 1 || len(msgs) != 1 {
@@ -204,6 +225,61 @@ func TestLeadAdsWelcomeOffAndGated(t *testing.T) {
 	}
 	if a := e.automationAudits(); len(a) != 1 || a[0]["outcome"] != "denied" || a[0]["reason"] != "template_parameters" {
 		t.Fatalf("audit %+v", a)
+	}
+
+	// Enabled, every field there, but the person did not say yes to the
+	// consent question: no welcome, audited as consent_required.
+	for i, answer := range [][]string{nil, {"No"}} {
+		fields := map[string][]string{"full_name": {"Kiran P"}, "phone_number": {fmt.Sprintf("+91981234001%d", i)}, "which_city?": {"Pune"}}
+		if answer != nil {
+			fields[consentQuestion] = answer
+		}
+		id = e.sim.AddLead(formID, fields, at)
+		if failed := e.deliver(e.sim.LeadgenPayload(pageID, formID, id, at)); len(failed) != 0 {
+			t.Fatalf("retries asked: %v", failed)
+		}
+		if jobs := e.jobs(); len(jobs) != 0 {
+			t.Fatalf("welcome without consent queued %+v", jobs)
+		}
+		refused := 0
+		for _, a := range e.automationAudits() {
+			if a["outcome"] == "denied" && a["reason"] == sendgate.TitleConsentRequired {
+				refused++
+			}
+		}
+		if refused != i+1 {
+			t.Fatalf("%d consent_required refusals audited, want %d", refused, i+1)
+		}
+	}
+}
+
+// A custom disclaimer checkbox the org maps is an opt-in too; unticked it
+// is none.
+func TestLeadAdsDisclaimerCheckboxRecordsOptIn(t *testing.T) {
+	e := newAutoEnv(t, automation.Settings{LeadAds: welcome})
+	if err := e.store.PutConsentMapping(e.ctx, e.orgID, conversation.ConsentMapping{Rules: []conversation.ConsentRule{
+		{Disclaimer: "marketing_whatsapp", Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeAll}}}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	for _, tt := range []struct {
+		phone, checked string
+		optedIn        bool
+	}{{"+919812345601", "1", true}, {"+919812345602", "0", false}} {
+		id := e.sim.PutLead(meta.Lead{FormID: formID, FieldData: []meta.FieldData{{Name: "full_name", Values: []string{"Asha Verma"}},
+			{Name: "phone_number", Values: []string{tt.phone}}, {Name: "which_city?", Values: []string{"Pune"}}},
+			CustomDisclaimerResponses: []meta.DisclaimerResponse{{CheckboxKey: "marketing_whatsapp", IsChecked: meta.Checked(tt.checked)}}})
+		if failed := e.deliver(e.sim.LeadgenPayload(pageID, formID, id, at)); len(failed) != 0 {
+			t.Fatalf("retries asked: %v", failed)
+		}
+		l := e.leadByPhone(tt.phone)
+		st, _ := conversation.Preference(l.Consent, conversation.ChannelWhatsApp, conversation.PurposeMarketing)
+		if (st == conversation.StateOptedIn) != tt.optedIn {
+			t.Fatalf("checked %q: marketing %s (consent %v)", tt.checked, st, l.Consent)
+		}
+		if n := len(e.jobs()); (n == 1) != tt.optedIn {
+			t.Fatalf("checked %q: %d welcome jobs", tt.checked, n)
+		}
 	}
 }
 

@@ -85,13 +85,23 @@ func TestGatesStopMessagesBeforeMeta(t *testing.T) {
 	e.Sim.AddTemplate(wabaID, meta.Template{Name: "spring_offer", Language: "en", Category: "MARKETING"})
 	stale := time.Now().Add(-25 * time.Hour)
 	optedOut := map[string]string{"whatsapp:all": "opt_out@" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}
-	marketingOut := map[string]string{"whatsapp:marketing": "opt_out@" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}
+	hourAgo := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	marketingOut := map[string]string{"whatsapp:marketing": "opt_out@" + hourAgo, "whatsapp:service": "opt_in@" + hourAgo}
 
 	outside := e.queueText(e.newLead(stale, nil), "Are you still interested?")
 	stopped := e.queueText(e.newLead(time.Now().Add(-time.Hour), optedOut), "Hello again")
 	noMarketing := e.queueTemplate(e.newLead(stale, marketingOut), "spring_offer", sendgate.CategoryMarketing)
 	utility := e.queueTemplate(e.newLead(stale, marketingOut), "visit_reminder", sendgate.CategoryUtility)
-	for _, m := range []conversation.Message{outside, stopped, noMarketing, utility} {
+	// Outside the window a template starts contact: without an opt-in the
+	// sender refuses it as the api would have.
+	noOptIn := e.queueTemplate(e.newLead(stale, nil), "visit_reminder", sendgate.CategoryUtility)
+	// Consent may change while a message waits: staff recorded the lead's
+	// marketing opt-in, the template was queued, then the lead withdrew it.
+	withdrawn := e.newLead(stale, nil)
+	e.staffConsent(withdrawn, conversation.PurposeMarketing, conversation.OptIn)
+	offer := e.queueTemplate(withdrawn, "spring_offer", sendgate.CategoryMarketing)
+	e.staffConsent(withdrawn, conversation.PurposeMarketing, conversation.OptOut)
+	for _, m := range []conversation.Message{outside, stopped, noMarketing, utility, noOptIn, offer} {
 		if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
 			t.Fatalf("retries asked: %v", failed)
 		}
@@ -99,8 +109,14 @@ func TestGatesStopMessagesBeforeMeta(t *testing.T) {
 	e.wantStatus(outside, conversation.StatusFailed, sendgate.TitleOutsideWindow)
 	e.wantStatus(stopped, conversation.StatusFailed, sendgate.TitleOptedOut)
 	e.wantStatus(noMarketing, conversation.StatusFailed, sendgate.TitleOptedOut)
-	// A utility template may go outside the window and despite a marketing opt-out.
+	// A utility template may go outside the window with a service opt-in,
+	// despite a marketing opt-out.
 	e.wantStatus(utility, conversation.StatusAccepted, "")
+	refused := e.wantStatus(noOptIn, conversation.StatusFailed, sendgate.TitleConsentRequired)
+	if !strings.Contains(refused.Reason, "not opted in to WhatsApp service messages") || strings.Contains(strings.ToLower(refused.Reason), "dynamo") {
+		t.Fatalf("consent reason %q", refused.Reason)
+	}
+	e.wantStatus(offer, conversation.StatusFailed, sendgate.TitleOptedOut)
 	if got := e.message(outside); !strings.Contains(got.Reason, "template") {
 		t.Fatalf("window reason does not name the fix: %q", got.Reason)
 	}
@@ -183,7 +199,7 @@ func refuser(t *testing.T, status int, body string) string {
 func TestStoppedMarketingRecordsOptOut(t *testing.T) {
 	url := refuser(t, http.StatusBadRequest, `{"error":{"message":"(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.","type":"OAuthException","code":131050,"fbtrace_id":"AbC"}}`)
 	e := newEnv(t, options{graphURL: url})
-	l := e.newLead(time.Time{}, nil)
+	l := e.newLead(time.Time{}, marketingOptIn())
 	m := e.queueTemplate(l, "spring_offer", sendgate.CategoryMarketing)
 	rec := e.enqueue(m)
 	if failed := e.deliver(rec); len(failed) != 0 {
@@ -423,7 +439,7 @@ func TestNumberRateComesFromTheIntegration(t *testing.T) {
 func TestStoppedMarketingInStatusWebhookRecordsOptOut(t *testing.T) {
 	e := newEnv(t, options{})
 	e.Sim.AddTemplate(wabaID, meta.Template{Name: "spring_offer", Language: "en", Category: "MARKETING"})
-	l := e.newLead(time.Time{}, nil)
+	l := e.newLead(time.Time{}, marketingOptIn())
 	m := e.queueTemplate(l, "spring_offer", sendgate.CategoryMarketing)
 	if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
 		t.Fatalf("retries asked: %v", failed)

@@ -119,6 +119,26 @@ func (e *env) newLead(lastInbound time.Time, consent map[string]string) lead.Lea
 	return l
 }
 
+// marketingOptIn is the current consent of a lead who opted in to WhatsApp
+// marketing a day ago.
+func marketingOptIn() map[string]string {
+	return map[string]string{"whatsapp:marketing": "opt_in@" + time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339)}
+}
+
+// staffConsent records, as staff would through the preferences route, the
+// lead's WhatsApp opt-in or opt-out of purpose.
+func (e *env) staffConsent(l lead.Lead, purpose, action string) {
+	e.t.Helper()
+	at := time.Now().UTC()
+	if err := e.Store.AppendConsent(e.Ctx, conversation.ConsentEntry{ID: ulid.Make().String(), OrgID: l.OrgID, LeadID: l.ID,
+		Channel: conversation.ChannelWhatsApp, Purpose: purpose, Action: action, At: at, Source: conversation.SourceStaff,
+		By: "staff-user", Reason: "The lead asked on the phone"}); err != nil {
+		e.t.Fatal(err)
+	}
+	// Entries are kept to the second: the next one must be newer.
+	time.Sleep(time.Until(at.Truncate(time.Second).Add(time.Second)))
+}
+
 // waID is the wa_id digits the api puts in "to".
 func waID(l lead.Lead) string { return strings.TrimPrefix(l.Phone, "+") }
 

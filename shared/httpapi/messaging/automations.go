@@ -31,7 +31,7 @@ func (s *server) registerAutomations(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "put-automations", Method: http.MethodPut, Path: "/v1/automations", Tags: []string{"automations"},
 		Summary:     "Replace the organisation's automations (owner, admin)",
-		Description: "lead_ads_welcome sends an approved UTILITY template to each new Lead Ads lead; after_hours replies to WhatsApp messages that arrive outside business hours, at most once per lead per closed period. Both go through the same consent gates as any send.",
+		Description: "lead_ads_welcome sends an approved UTILITY template to each new Lead Ads lead with a recorded WhatsApp opt-in (map the form's consent question with PUT /v1/org/consent-mapping; without an opt-in the welcome is refused as consent_required); after_hours replies to WhatsApp messages that arrive outside business hours, at most once per lead per closed period. Both go through the same consent gates as any send.",
 		Security:    httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
 	}, s.putAutomations)

@@ -146,6 +146,7 @@ type MessageIn struct {
 	PhoneNumberID string         `json:"phone_number_id,omitempty" maxLength:"64" pattern:"^[0-9]+$" doc:"WhatsApp: the business number to send from; default the organisation's most recently connected active number."`
 	Subject       string         `json:"subject,omitempty" maxLength:"998" doc:"Email subject (required for email); one line: a CR or LF is 422 invalid_subject."`
 	HTML          string         `json:"html,omitempty" maxLength:"60000" doc:"Email HTML part; text and/or html is required. Sanitized when accepted: scripts, event handlers, forms, frames, style sheets, images and URLs other than http(s) and mailto are removed; links get rel=\"nofollow noreferrer noopener\"."`
+	Purpose       string         `json:"purpose,omitempty" enum:"service,marketing" doc:"Email only: service (default), a one-to-one message refused only by an opt-out; marketing needs the lead's email marketing opt-in (409 consent_required without it)."`
 }
 
 // TemplateIn names a WhatsApp template and fills its placeholders.
@@ -335,6 +336,8 @@ func (s *server) registerMessaging(api huma.API) {
 		Description: "Checks the request, consent, WhatsApp's 24-hour customer-service window and the template, writes the message " +
 			"as queued and puts it on the outbound queue: 202 with the message. The same client_message_id again answers 200 " +
 			"with the message stored the first time and sends nothing new. Refusals carry a code: opted_out (409), " +
+			"consent_required (409, with channel and purpose: a WhatsApp template outside the 24-hour window needs the lead's " +
+			"WhatsApp service opt-in, a marketing template or a marketing email always needs the marketing opt-in of its channel), " +
 			"outside_customer_service_window (422: send an approved template instead), no_active_integration (409), " +
 			"unknown_template / template_not_approved / template_parameters (422), missing_phone / missing_email (422). " +
 			"Emails go only from the organisation's own sender address once SES has verified it (PUT /v1/email/sender), " +
@@ -476,8 +479,11 @@ func (s *server) prepareEmail(ctx context.Context, l lead.Lead, b *MessageIn, m 
 	case l.Email == "":
 		return nil, codedFieldProblemAt("missing_email", "lead.email", "the lead has no email address; add one to the lead first")
 	}
-	if sendgate.EmailOptedOut(l.Consent) {
-		return nil, errOptedOut(conversation.ChannelEmail, false)
+	if b.Purpose == conversation.PurposeMarketing {
+		m.Details[sendgate.DetailPurpose] = conversation.PurposeMarketing
+	}
+	if err := sendproblem.Consent(sendgate.Consent(*m, "", l.Consent, l.LastInboundAt, s.Now())); err != nil {
+		return nil, err
 	}
 	org, err := s.deps.Store.GetOrg(ctx, l.OrgID)
 	if err != nil {
@@ -537,6 +543,9 @@ func (s *server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn,
 	if b.Subject != "" || b.HTML != "" {
 		return nil, httpapi.FieldProblem("subject", "subject and html are for emails only")
 	}
+	if b.Purpose != "" {
+		return nil, httpapi.FieldProblem("purpose", "is for emails only; a WhatsApp message's purpose is its template's category")
+	}
 	msg := waMessage{MessagingProduct: "whatsapp", RecipientType: "individual", Type: b.Type}
 	switch b.Type {
 	case "text":
@@ -575,19 +584,17 @@ func (s *server) prepareWhatsApp(ctx context.Context, l lead.Lead, b *MessageIn,
 	if err != nil {
 		return nil, err
 	}
-	marketing := false
 	if b.Type == "template" {
 		sp, t, err := s.checkTemplate(ctx, number, b.Template)
 		if err != nil {
 			return nil, err
 		}
 		msg.Template = t
-		marketing = strings.EqualFold(sp.Category, "MARKETING")
 		m.Details["template"], m.Details["language"] = sp.Name, sp.Language
 		m.Details[sendgate.DetailCategory] = strings.ToLower(sp.Category)
 	}
-	if sendgate.OptedOut(l.Consent, conversation.ChannelWhatsApp, marketing) {
-		return nil, errOptedOut(conversation.ChannelWhatsApp, marketing)
+	if err := sendproblem.Consent(sendgate.Consent(*m, b.Type, l.Consent, l.LastInboundAt, s.Now())); err != nil {
+		return nil, err
 	}
 	if b.Type != "template" {
 		if open, until := windowOf(l.LastInboundAt, s.Now()); !open {
@@ -654,14 +661,6 @@ func interactivePayload(in *InteractiveIn) (*waInteractive, error) {
 		}
 	}
 	return out, nil
-}
-
-func errOptedOut(ch conversation.Channel, marketing bool) error {
-	what := "messages on " + string(ch)
-	if marketing {
-		what = "marketing messages on " + string(ch)
-	}
-	return httpapi.NewProblem(http.StatusConflict, "opted_out", "the lead has opted out of "+what+"; nothing was sent")
 }
 
 // windowOf reports WhatsApp's customer-service window: open until 24 h after

@@ -1,8 +1,10 @@
 // Package org is the org area of the HTTP API: the organisation's own
 // settings that are not about one area's records: its retention settings
 // (GET/PUT /v1/org/retention), how long message content is kept before it
-// is sanitized, within the privacy policy's bounds; and closing and
-// reopening its account (POST /v1/org/close, POST /v1/org/reopen).
+// is sanitized, within the privacy policy's bounds; its consent mapping
+// (GET/PUT /v1/org/consent-mapping), which Lead Ads form answers are
+// opt-ins; and closing and reopening its account (POST /v1/org/close,
+// POST /v1/org/reopen).
 package org
 
 import (
@@ -16,6 +18,7 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/retention"
 )
@@ -23,6 +26,9 @@ import (
 // Deps are the collaborators of the org routes.
 type Deps struct {
 	Retention retention.SettingsStore
+	// ConsentMapping keeps the org's consent mapping; nil leaves its
+	// routes out.
+	ConsentMapping conversation.ConsentMappingStore
 	// Closure closes and reopens the org's account; nil leaves the
 	// closure routes out.
 	Closure *account.ClosureService
@@ -56,6 +62,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	}, s.putRetention)
 	if d.Closure != nil {
 		s.registerClosure(api)
+	}
+	if d.ConsentMapping != nil {
+		s.registerConsentMapping(api)
 	}
 }
 

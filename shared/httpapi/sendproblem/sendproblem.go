@@ -1,19 +1,21 @@
-// Package sendproblem maps the refusals met when preparing a WhatsApp send
+// Package sendproblem maps the refusals met when preparing a send
 // (package watemplate's template checks and lists, package integration's
-// choice of number) to problems, for the areas that send: messaging and
-// campaigns.
+// choice of number, package sendgate's consent decision) to problems, for
+// the areas that send: messaging and campaigns.
 package sendproblem
 
 import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/watemplate"
 )
 
@@ -21,6 +23,25 @@ import (
 func NoIntegration() error {
 	return httpapi.NewProblem(http.StatusConflict, "no_active_integration",
 		"the organisation has no active WhatsApp number; connect one with POST /v1/integrations/whatsapp-numbers")
+}
+
+// Consent maps a refusal of sendgate.Consent to its problem, of the same
+// name as the sender's failure title: opted_out (409) or consent_required
+// (409, naming the channel and purpose whose opt-in is missing). nil stays
+// nil.
+func Consent(r *sendgate.Refusal) error {
+	switch {
+	case r == nil:
+		return nil
+	case r.Title == sendgate.TitleConsentRequired:
+		p := httpapi.NewProblem(http.StatusConflict, sendgate.TitleConsentRequired,
+			"the lead has not opted in to "+sendgate.ConsentWhat(r.Channel, r.Purpose)+" ("+string(r.Channel)+" "+r.Purpose+
+				"), so the business may not start this contact; record the opt-in first (PUT /v1/leads/{id}/preferences with a reason, "+
+				"a mapped Lead Ads consent question, or the lead's own WhatsApp message); nothing was sent")
+		p.Channel, p.Purpose = string(r.Channel), r.Purpose
+		return p
+	}
+	return httpapi.NewProblem(http.StatusConflict, r.Title, strings.TrimSuffix(strings.ToLower(r.Reason[:1])+r.Reason[1:], "."))
 }
 
 // Err maps the refusals met when preparing a WhatsApp send to problems

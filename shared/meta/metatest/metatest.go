@@ -756,13 +756,22 @@ func (n node) pick(fields string) (map[string]any, *response) {
 
 func leadNode(l *lead) node {
 	return node{"Lead",
-		[]string{"id", "created_time", "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id", "campaign_name", "form_id", "field_data", "is_organic", "platform"},
+		[]string{"id", "created_time", "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id", "campaign_name", "form_id", "field_data",
+			"custom_disclaimer_responses", "is_organic", "platform"},
 		[]string{"created_time", "id", "field_data"},
 		map[string]any{
 			"id": l.ID, "created_time": l.CreatedTime, "ad_id": l.AdID, "adset_id": l.AdsetID,
 			"campaign_id": l.CampaignID, "form_id": l.FormID, "field_data": fieldData(l.FieldData),
-			"is_organic": l.IsOrganic, "platform": l.Platform,
+			"is_organic": l.IsOrganic, "platform": l.Platform, "custom_disclaimer_responses": disclaimers(l.CustomDisclaimerResponses),
 		}}
+}
+
+// disclaimers is a lead's checkbox answers, absent (nil) when it has none.
+func disclaimers(d []meta.DisclaimerResponse) any {
+	if len(d) == 0 {
+		return nil
+	}
+	return d
 }
 
 func fieldData(fd []meta.FieldData) []meta.FieldData {
