@@ -77,7 +77,7 @@ check: lint test ## What CI runs: make lint, then make test
 invoke: build ## Run bin/local/$(FN)/bootstrap under the Lambda RIE with EVENT and print the response
 	$(GO) run ./tools/invoke -fn $(FN) -event $(EVENT)
 
-bench: build ## Measure cold start, size, calls per request, the Meta intake, outbound and retention figures; writes docs/benchmarks.md
+bench: build ## Measure cold start, size, calls per request, the Meta intake, outbound and retention figures; writes docs/benchmarks.md and its SVG figures (docs/img/)
 	$(GO) run ./tools/withstack -- $(GO) run ./tools/bench -out docs/benchmarks.md
 
 # The load run's rate (requests a second, all operations) and length.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -315,8 +316,12 @@ func (l *load) signup(ctx context.Context, _ *org) (int, string, error) {
 	return status, code, err
 }
 
-// login logs in the next account that is not logging in already, so one
-// account never has two attempts at once.
+// errNoAccount is a login that found every account with a login in flight.
+var errNoAccount = errors.New("skipped: every account has a login in flight")
+
+// login logs in an account (a seeded org's owner or one signed up during
+// the run) that has no login in flight, so one account never has two
+// attempts at once.
 func (l *load) login(ctx context.Context, _ *org) (int, string, error) {
 	l.accMu.Lock()
 	var acc *org
@@ -328,7 +333,7 @@ func (l *load) login(ctx context.Context, _ *org) (int, string, error) {
 	}
 	l.accMu.Unlock()
 	if acc == nil {
-		return 0, "every account logging in", nil
+		return 0, "", errNoAccount
 	}
 	defer acc.loggingIn.Store(false)
 	return l.call(ctx, http.MethodPost, "/v1/auth/login", "", map[string]string{"email": acc.email, "password": acc.password}, nil)
@@ -441,6 +446,8 @@ func (l *load) run(ctx context.Context, r *figures.Result) {
 			status, code, err := p.do(reqCtx, o)
 			s := sample{op: k, latency: time.Since(due), done: time.Since(start)}
 			switch {
+			case errors.Is(err, errNoAccount):
+				s.kind = err.Error()
 			case err != nil && (reqCtx.Err() != nil || strings.Contains(err.Error(), "Client.Timeout") || strings.Contains(err.Error(), "deadline exceeded")):
 				s.kind = "timeout"
 			case err != nil:
