@@ -122,7 +122,7 @@ func (l *load) call(ctx context.Context, method, path, token string, body, out a
 func (l *load) do(req *http.Request, out any) (int, string, error) {
 	resp, err := l.client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
@@ -142,6 +142,15 @@ func (l *load) do(req *http.Request, out any) (int, string, error) {
 		}
 	}
 	return resp.StatusCode, "", nil
+}
+
+// failed is the error of a setup step that failed with err or was
+// answered status (with a problem code).
+func failed(what string, status int, code string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: answered %d %s", what, status, code)
 }
 
 // deliver posts a webhook payload signed as Meta signs it.
@@ -198,7 +207,7 @@ func (l *load) setupOrg(ctx context.Context, i int) (*org, error) {
 	status, code, err := l.call(ctx, http.MethodPost, "/v1/auth/signup", "",
 		map[string]string{"org_name": name, "name": "Load Owner", "email": o.email, "password": o.password}, &tok)
 	if err != nil || status != http.StatusCreated {
-		return o, fmt.Errorf("sign up org %d: %d %s %v", i, status, code, err)
+		return o, failed(fmt.Sprintf("sign up org %d", i), status, code, err)
 	}
 	o.token = tok.AccessToken
 	for _, c := range []struct {
@@ -210,7 +219,7 @@ func (l *load) setupOrg(ctx context.Context, i int) (*org, error) {
 			"display_phone_number": o.waDisp, "access_token": waToken}},
 	} {
 		if status, code, err := l.call(ctx, http.MethodPost, c.path, o.token, c.body, nil); err != nil || status != http.StatusCreated {
-			return o, fmt.Errorf("org %d: connect %s: %d %s %v", i, c.path, status, code, err)
+			return o, failed(fmt.Sprintf("org %d: connect %s", i, c.path), status, code, err)
 		}
 	}
 	want := map[string]bool{}
@@ -219,7 +228,7 @@ func (l *load) setupOrg(ctx context.Context, i int) (*org, error) {
 		want["+"+from] = true
 		payload := l.sys.sim.InboundPayload(o.numberID, o.waDisp, metatest.Text(from, "Hi, is the flat still available?"))
 		if status, code, err := l.deliver(ctx, payload); err != nil || status != http.StatusOK {
-			return o, fmt.Errorf("org %d: deliver a WhatsApp message: %d %s %v", i, status, code, err)
+			return o, failed(fmt.Sprintf("org %d: deliver a WhatsApp message", i), status, code, err)
 		}
 	}
 	for {
@@ -266,7 +275,7 @@ func (l *load) allLeads(ctx context.Context, o *org) ([]leadItem, error) {
 		}
 		status, code, err := l.call(ctx, http.MethodGet, path, o.token, nil, &page)
 		if err != nil || status != http.StatusOK {
-			return nil, fmt.Errorf("org %d: list leads: %d %s %v", o.i, status, code, err)
+			return nil, failed(fmt.Sprintf("org %d: list leads", o.i), status, code, err)
 		}
 		all = append(all, page.Items...)
 		if page.NextCursor == nil || *page.NextCursor == "" {

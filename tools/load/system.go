@@ -114,7 +114,10 @@ func (s *system) waitHealthy(ctx context.Context) error {
 		}
 		select {
 		case <-s.proc.Done:
-			return fmt.Errorf("the dev runner exited before it served: %v (see %s)", s.proc.Err, s.logPath)
+			if s.proc.Err == nil {
+				return fmt.Errorf("the dev runner exited before it served (see %s)", s.logPath)
+			}
+			return fmt.Errorf("the dev runner exited before it served (see %s): %w", s.logPath, s.proc.Err)
 		case <-ctx.Done():
 			return fmt.Errorf("the system did not answer /v1/health: %w (see %s)", ctx.Err(), s.logPath)
 		case <-time.After(250 * time.Millisecond):
