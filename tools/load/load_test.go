@@ -22,7 +22,9 @@ func TestRunSchedulesOpenLoop(t *testing.T) {
 		}
 		return http.StatusOK, "", nil
 	}
-	bad := func(context.Context, *org) (int, string, error) { return http.StatusInternalServerError, "internal", nil }
+	bad := func(context.Context, *org) (int, string, error) {
+		return http.StatusInternalServerError, "internal", nil
+	}
 	l := &load{o: options{Rate: 200, Duration: 500 * time.Millisecond, MaxInFlight: 4}, orgs: []*org{{}, {}},
 		ops: []op{{name: "ok", weight: 3, want: http.StatusOK, do: ok}, {name: "slow", weight: 1, want: http.StatusOK, do: slow},
 			{name: "bad", weight: 1, want: http.StatusOK, do: bad}}}
