@@ -22,7 +22,7 @@ GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench deploy tools clean dlq policy datamap retention
+.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap retention
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,8 +77,16 @@ check: lint test ## What CI runs: make lint, then make test
 invoke: build ## Run bin/local/$(FN)/bootstrap under the Lambda RIE with EVENT and print the response
 	$(GO) run ./tools/invoke -fn $(FN) -event $(EVENT)
 
-bench: build ## Measure cold start, size, calls per request, the Meta intake, outbound and retention figures; writes docs/benchmarks.md
+bench: build ## Measure cold start, size, calls per request, the Meta intake, outbound and retention figures; writes docs/benchmarks.md and its SVG figures (docs/img/)
 	$(GO) run ./tools/withstack -- $(GO) run ./tools/bench -out docs/benchmarks.md
+
+# The load run's rate (requests a second, all operations) and length.
+RATE ?= 50
+DURATION ?= 60s
+
+load: ## Open-loop load on a fresh local system (RATE=50 requests/s, DURATION=60s): errors and latency per operation into docs/load.json and docs/benchmarks.md
+	@$(GO) build -o $(BIN)/leadluence-dev ./tools/dev
+	$(GO) run ./tools/load -rate $(RATE) -duration $(DURATION) -doc docs/benchmarks.md
 
 datamap: ## Write docs/data-map.md (every item kind, personal data, retention) from shared/dynamostore/datamap.go
 	$(GO) run ./tools/datamap -out docs/data-map.md

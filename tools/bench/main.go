@@ -295,6 +295,9 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if old, err := os.ReadFile(out); err == nil {
 		doc = keepByHand(doc, string(old))
 	}
+	if doc, err = withFigures(doc, out, r, ob); err != nil {
+		return err
+	}
 	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
@@ -354,6 +357,10 @@ func runOutboundOnly(ctx context.Context, out string, o outboundOptions) (err er
 	}
 	if err := os.WriteFile(out, []byte(spliceSection(string(doc), r.markdown())), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
+	}
+	note := machine(ctx).note(time.Now())
+	if err := writeFigure(out, pacingSVG, func() ([]byte, error) { return pacingFigure(r.Pacing, note) }); err != nil {
+		return err
 	}
 	fmt.Print(r.summary())
 	fmt.Printf("wrote %s\n", out)

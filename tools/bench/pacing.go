@@ -81,6 +81,10 @@ type pacingResult struct {
 	PairViolations                  int
 	Setup                           time.Duration
 	TimedOut                        bool
+
+	// PerSecond is the sends in each second (simulator clock) from the
+	// first send's second to the last's, for the pacing figure.
+	PerSecond []int
 }
 
 // crashResult is the duplicate-send figure.
@@ -341,6 +345,9 @@ func measurePacing(ctx context.Context, o outboundOptions) (pacingResult, error)
 	r.Span = times[len(times)-1].Sub(times[0])
 	r.Achieved = float64(len(times)-1) / r.Span.Seconds()
 	r.Windows = len(windows)
+	for sec := times[0].Unix(); sec <= times[len(times)-1].Unix(); sec++ {
+		r.PerSecond = append(r.PerSecond, windows[sec])
+	}
 	for _, n := range windows {
 		r.MaxWindow = max(r.MaxWindow, n)
 		if n > o.Rate {

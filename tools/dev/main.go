@@ -77,6 +77,7 @@ func run() error {
 	data := flag.String("data", ".dev", "data folder, relative to the repository root")
 	simAddr := flag.String("meta-addr", "127.0.0.1:8092", "where the Meta (Graph API) simulator listens")
 	ctlAddr := flag.String("demo-addr", demoControlAddr, "where `make demo` reaches the runner")
+	freePorts := flag.Bool("free-ports", false, "run the AWS stand-ins on free loopback ports instead of the fixed ones (make load; the operator commands' -local flag will not reach them)")
 	flag.Parse()
 	if host, _, err := net.SplitHostPort(*addr); err != nil || !net.ParseIP(host).IsLoopback() {
 		return fmt.Errorf("-addr %q: must be a loopback address", *addr)
@@ -98,10 +99,14 @@ func run() error {
 	}
 	defer ln.Close()
 	fmt.Println("starting the local AWS stand-ins (DynamoDB, SQS, KMS, SES) ...")
+	ports := devstack.DevPorts
+	if *freePorts {
+		ports = devstack.Ports{}
+	}
 	stack, err := devstack.Start(ctx, devstack.Options{
 		DataDir:  filepath.Join(dataDir, "aws"),
 		Progress: os.Stdout,
-		Ports:    devstack.DevPorts,
+		Ports:    ports,
 	})
 	if err != nil {
 		return err
