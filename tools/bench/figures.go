@@ -39,9 +39,28 @@ type coldSeries struct {
 }
 
 // coldSeriesOf lists the bootstraps whose cold starts the figure shows: each
-// function measured, then the hello-world baseline.
-func coldSeriesOf(c coldResult) []coldSeries {
-	return []coldSeries{{Name: benchFn, Samples: c.API}, {Name: "hello-world", Samples: c.Hello}}
+// function measured, then the hello-world baseline. With every function's
+// cold starts (fleet), each is shown and hello-world pools the runs paired
+// with them; without, the api's series and its hello-world.
+func coldSeriesOf(c coldResult, fleet []fleetRow) []coldSeries {
+	if len(fleet) == 0 {
+		return []coldSeries{{Name: benchFn, Samples: c.API}, {Name: "hello-world", Samples: c.Hello}}
+	}
+	out := make([]coldSeries, 0, len(fleet)+1)
+	var hello []time.Duration
+	for _, f := range fleet {
+		out = append(out, coldSeries{Name: f.Name, Samples: f.RIE})
+		hello = append(hello, f.HelloRIE...)
+	}
+	return append(out, coldSeries{Name: "hello-world", Samples: hello})
+}
+
+// coldRuns is how many cold starts each series of the figure holds.
+func coldRuns(r *report) int {
+	if len(r.Fleet) > 0 {
+		return len(r.Fleet[0].RIE)
+	}
+	return r.N
 }
 
 // coldFigure draws the median and p90 cold start of each bootstrap.
@@ -94,7 +113,7 @@ func writeFigure(out, rel string, render func() ([]byte, error)) error {
 // splices the Figures and Load sections into doc.
 func withFigures(doc, out string, r *report, ob *outboundResult) (string, error) {
 	note := r.Machine.note(r.Date)
-	if err := writeFigure(out, coldSVG, func() ([]byte, error) { return coldFigure(coldSeriesOf(r.Cold), r.N, note) }); err != nil {
+	if err := writeFigure(out, coldSVG, func() ([]byte, error) { return coldFigure(coldSeriesOf(r.Cold, r.Fleet), coldRuns(r), note) }); err != nil {
 		return doc, err
 	}
 	if err := writeFigure(out, pacingSVG, func() ([]byte, error) { return pacingFigure(ob.Pacing, note) }); err != nil {
