@@ -94,11 +94,18 @@ func (c *Client) sendInput(e outbound.Email) *sesv2.SendEmailInput {
 
 // CreateIdentity has SES verify addr: SES mails a link to the address.
 // verified is true when SES lets the platform send from it already. An
-// address SES refuses is an *account.AddressRefusedError.
+// identity that exists already (created by a concurrent request) is read
+// instead. An address SES refuses is an *account.AddressRefusedError.
 func (c *Client) CreateIdentity(ctx context.Context, addr string) (verified bool, err error) {
 	out, err := c.ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: &addr})
 	var bad *sestypes.BadRequestException
+	var exists *sestypes.AlreadyExistsException
 	switch {
+	case errors.As(err, &exists):
+		// Created a moment ago by a request racing this one, which had
+		// SES mail the link.
+		st, err := c.IdentityStatus(ctx, addr)
+		return st == account.SenderVerified, err
 	case errors.As(err, &bad):
 		return false, &account.AddressRefusedError{Reason: bad.ErrorMessage()}
 	case err != nil:
