@@ -25,6 +25,9 @@ const (
 	TitleInvalidPayload      = "invalid_payload"
 	TitleUnknownOutcome      = "outcome_unknown"
 	TitleOrgClosed           = "org_closed"
+	// TitleNoVerifiedSender: the email's From is not the org's own sender
+	// address verified by the email service (any more).
+	TitleNoVerifiedSender = "no_verified_sender"
 )
 
 // Refusal says why a message was not sent, or failed: Code is Meta's error
