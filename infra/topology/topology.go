@@ -39,6 +39,16 @@ var PublicBaseURLParam = Param{
 	Description: "the api's public https base URL, without a trailing slash, for example https://api.example.com: emails carry their one-click unsubscribe link (POST /v1/unsubscribe/{token}) under it",
 }
 
+// EnvMetaAppID carries the id of the platform's Meta app to the api, which
+// connects a Facebook page only with a token that app issued.
+const EnvMetaAppID = "LEADLUENCE_META_APP_ID"
+
+// MetaAppIDParam is the deploy-time setting of the platform's Meta app id.
+var MetaAppIDParam = Param{
+	Env:         EnvMetaAppID,
+	Description: "the id of the platform's Meta app (App Dashboard, App ID): a Facebook page is connected only with a Page access token this app issued",
+}
+
 // EmailFromParam is the deploy-time setting of the platform sender address,
 // one for the whole stack, given to every function with
 // Access.SendsOrVerifiesEmail.
@@ -389,6 +399,7 @@ func apiFunction() Function {
 		MemoryMB: 512,
 		Timeout:  15 * time.Second,
 		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
+		Params:   []Param{MetaAppIDParam},
 		Access: Access{
 			TableRead: true, TableWrite: true,
 			// BatchGetItem: the inbox and campaign outcomes; BatchWriteItem:

@@ -32,6 +32,10 @@ type API struct {
 	// integration tokens (a simulator locally).
 	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
+	// MetaAppID is the id of the platform's Meta app: a Facebook page is
+	// connected only with a Page access token that app issued (Graph GET
+	// /app). A deploy-time parameter (infra/topology MetaAppIDParam).
+	MetaAppID string `env:"LEADLUENCE_META_APP_ID,required,notEmpty"`
 	// EmailFrom is the platform sender address, for the platform's own mail
 	// (policy notices, verification), never an org's mail to its leads; no
 	// org may take an address of its domain. The sender uses the same

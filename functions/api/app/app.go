@@ -236,7 +236,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
 			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,
-		Purges: store, StartPurge: integrationPurge})
+		Purges: store, StartPurge: integrationPurge, MetaAppID: cfg.MetaAppID})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		Automations: automation.NewStore(store),
 		Senders:     senders,
