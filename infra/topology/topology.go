@@ -49,6 +49,12 @@ var MetaAppIDParam = Param{
 	Description: "the id of the platform's Meta app (App Dashboard, App ID): a Facebook page is connected only with a Page access token this app issued",
 }
 
+// VerificationTemplatePrefix begins the names of the SES custom
+// verification email templates of orgs' sender addresses (shared/sesmail
+// makes one per claim); Access.ManageEmailIdentities grants the template
+// actions on these names only.
+const VerificationTemplatePrefix = "leadluence-sender-"
+
 // EmailFromParam is the deploy-time setting of the platform sender address,
 // one for the whole stack, given to every function with
 // Access.SendsOrVerifiesEmail.
@@ -175,7 +181,8 @@ type Access struct {
 	KeyDecryptPurposes []string
 	// SendEmail allows SES v2 SendEmail from the account's verified identities.
 	SendEmail bool
-	// ManageEmailIdentities allows SES v2 CreateEmailIdentity,
+	// ManageEmailIdentities allows SES v2 SendCustomVerificationEmail (with
+	// the sender verification templates: create, delete),
 	// GetEmailIdentity and DeleteEmailIdentity on the account's identities:
 	// orgs' own sender addresses are verified at run time.
 	ManageEmailIdentities bool

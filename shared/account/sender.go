@@ -40,16 +40,23 @@ const (
 // Identities has the email service verify sender addresses
 // (sesmail.Client).
 type Identities interface {
-	// CreateIdentity has the service mail a verification link to addr;
-	// verified is true when it may be sent from already. A refused address
-	// is an *AddressRefusedError.
-	CreateIdentity(ctx context.Context, addr string) (verified bool, err error)
+	// RequestVerification has the service mail a verification link to
+	// addr in an email saying that the Leadluence organisation orgName
+	// asks to send from it (creating the identity); verified is true when
+	// it may be sent from already. A refused address is an
+	// *AddressRefusedError.
+	RequestVerification(ctx context.Context, addr, orgName string) (verified bool, err error)
 	// IdentityStatus reads where addr's verification stands (failed when
 	// the service does not know it).
 	IdentityStatus(ctx context.Context, addr string) (SenderStatus, error)
 	// DeleteIdentity removes addr; one the service does not know is no
 	// error.
 	DeleteIdentity(ctx context.Context, addr string) error
+}
+
+// OrgReader reads an org (dynamostore.Store).
+type OrgReader interface {
+	GetOrg(ctx context.Context, orgID string) (Org, error)
 }
 
 // Auditor appends to the audit trail, completing the record (id, time,
@@ -107,6 +114,8 @@ const (
 type SenderService struct {
 	Store      SenderStore
 	Identities Identities
+	// Orgs reads the org, whose name the verification email gives.
+	Orgs OrgReader
 	// PlatformFrom is the platform sender address: emails of an org without
 	// a verified address of its own go from it, and no org may take an
 	// address of its domain.
@@ -213,6 +222,10 @@ func (s *SenderService) Set(ctx context.Context, actor User, email string) (Emai
 	if wait := prev.SetAt.Add(senderSetEvery).Sub(now); err == nil && wait > 0 {
 		return EmailSender{}, &TooSoonError{Wait: wait}
 	}
+	o, err := s.Orgs.GetOrg(ctx, org)
+	if err != nil {
+		return EmailSender{}, fmt.Errorf("read org %s: %w", org, err)
+	}
 	snd := EmailSender{OrgID: org, Email: addr, Status: SenderPending, CheckedAt: now, SetBy: actor.ID, SetAt: now}
 	// Only a claim this org verified itself stays verified without a link,
 	// while the service agrees.
@@ -229,7 +242,7 @@ func (s *SenderService) Set(ctx context.Context, actor User, email string) (Emai
 		return EmailSender{}, fmt.Errorf("put email sender of org %s: %w", org, err)
 	}
 	if snd.Status != SenderVerified {
-		if snd.Status, err = s.verifyClaim(ctx, snd); err != nil {
+		if snd.Status, err = s.verifyClaim(ctx, snd, o.Name); err != nil {
 			s.undoClaim(ctx, snd, prev)
 			return EmailSender{}, err
 		}
@@ -244,11 +257,12 @@ func (s *SenderService) Set(ctx context.Context, actor User, email string) (Emai
 
 // verifyClaim has the email service verify the org's fresh claim snd
 // afresh and returns where it stands: provided the org still holds the
-// claim, the identity is deleted and the service mails a new link, so that only whoever reads that mailbox can verify it (an
+// claim, the identity is deleted and the service mails a new link, in an
+// email naming the org (orgName), so that only whoever reads that mailbox can verify it (an
 // identity another org, or anyone, verified before does not carry over).
 // A claim another org took over meanwhile is superseded, the service not
 // asked.
-func (s *SenderService) verifyClaim(ctx context.Context, snd EmailSender) (SenderStatus, error) {
+func (s *SenderService) verifyClaim(ctx context.Context, snd EmailSender, orgName string) (SenderStatus, error) {
 	owner, _, err := s.Store.EmailSenderOwner(ctx, snd.Email)
 	if err != nil {
 		return "", fmt.Errorf("read sender owner: %w", err)
@@ -260,13 +274,13 @@ func (s *SenderService) verifyClaim(ctx context.Context, snd EmailSender) (Sende
 	if err := s.Identities.DeleteIdentity(ctx, snd.Email); err != nil {
 		return "", s.serviceFailed(ctx, "delete email identity", err)
 	}
-	verified, err := s.Identities.CreateIdentity(ctx, snd.Email)
+	verified, err := s.Identities.RequestVerification(ctx, snd.Email, orgName)
 	var refused *AddressRefusedError
 	switch {
 	case errors.As(err, &refused):
 		return "", &FieldError{Field: "email", Message: "was refused by the email service: " + refused.Reason}
 	case err != nil:
-		return "", s.serviceFailed(ctx, "create email identity", err)
+		return "", s.serviceFailed(ctx, "request email verification", err)
 	case verified:
 		s.setStatus(ctx, snd, SenderVerified)
 		return SenderVerified, nil

@@ -41,6 +41,10 @@ type API struct {
 	// org may take an address of its domain. The sender uses the same
 	// variable.
 	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
+	// SenderVerifiedURL is the web page SES takes a person to after they
+	// followed (or failed to follow) the link of a sender address's
+	// verification email.
+	SenderVerifiedURL string `env:"LEADLUENCE_SENDER_VERIFIED_URL" envDefault:"https://leadluence.com/"`
 	// EmailsPerMinute is how many emails to leads one org may queue in a
 	// minute (counted in the table, across api instances); more are 429
 	// email_rate_limited.

@@ -35,7 +35,8 @@ func TestLoadReadsValuesAndDefaults(t *testing.T) {
 	}
 	want := config.API{TableName: "t", KeyID: "k", IntakeQueueURL: "http://q/i", OutboundQueueURL: "http://q/o", DefaultRegion: "IN",
 		GraphBaseURL: "https://graph.facebook.com", GraphVersion: "v21.0", MetaAppID: "42", EmailFrom: "no-reply@leadluence.local",
-		EmailsPerMinute: 60}
+		SenderVerifiedURL: "https://leadluence.com/",
+		EmailsPerMinute:   60}
 	if cfg != want {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}

@@ -226,7 +226,10 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	templates := &watemplate.Catalog{Source: graph, Opener: sealer, Cache: &watemplate.Cache{}}
 	// The org's own sender address: SES verifies it (email identities);
 	// the endpoint and region come from the SDK's standard settings.
-	senders := &account.SenderService{Store: store, Identities: sesmail.New(sesv2.NewFromConfig(awsCfg), ""),
+	// The verification email, from the platform address, names the org.
+	identities := sesmail.New(sesv2.NewFromConfig(awsCfg), "").WithVerification(sesmail.Verification{
+		From: cfg.EmailFrom, SuccessURL: cfg.SenderVerifiedURL, FailureURL: cfg.SenderVerifiedURL})
+	senders := &account.SenderService{Store: store, Identities: identities, Orgs: store,
 		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
 		Policy: &policy.Service{Store: store, Audit: kit}})

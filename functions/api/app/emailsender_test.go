@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -420,4 +422,62 @@ func TestEmailSenderConcurrentClaims(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestVerificationEmailNamesTheOrg: setting a sender address has SES mail
+// the address a custom verification email, from the platform address,
+// whose subject and text name the organisation that asks (escaped), and
+// its link verifies the claim.
+func TestVerificationEmailNamesTheOrg(t *testing.T) {
+	e := newMsgEnv(t)
+	owner := e.signup(t, "Mehta & <Sons> Realty")
+	addr := senderAddr("office")
+	expect(t, e.do(t, "PUT", "/v1/email/sender", owner.Access, map[string]string{"email": addr}), 200)
+	var got []verificationCopy
+	deadline := time.Now().Add(5 * time.Second)
+	for len(got) == 0 {
+		resp, err := http.Get(strings.TrimRight(os.Getenv("AWS_ENDPOINT_URL_SESV2"), "/") + "/store")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Emails []verificationCopy `json:"emails"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range st.Emails {
+			if slices.Contains(m.Destination.To, addr) {
+				got = append(got, m)
+			}
+		}
+		if len(got) == 0 && time.Now().After(deadline) {
+			t.Fatal("no verification email reached the address")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m := got[0]
+	if len(got) != 1 || m.From != e.cfg.EmailFrom || !strings.Contains(m.Subject, "Mehta & <Sons> Realty") ||
+		!strings.Contains(m.Body.HTML, "Leadluence organisation <strong>Mehta &amp; &lt;Sons&gt; Realty</strong>") ||
+		!strings.Contains(m.Body.HTML, devstack.VerifyPathPrefix) {
+		t.Fatalf("verification emails %+v", got)
+	}
+	verifyLink(t, addr)
+	if st := e.senderStatus(t, owner); st != "verified" {
+		t.Fatalf("after the link: %s", st)
+	}
+}
+
+// verificationCopy is the SES stand-in's copy of a verification email.
+type verificationCopy struct {
+	From        string `json:"from"`
+	Subject     string `json:"subject"`
+	Destination struct {
+		To []string `json:"to"`
+	} `json:"destination"`
+	Body struct {
+		HTML string `json:"html"`
+	} `json:"body"`
 }
