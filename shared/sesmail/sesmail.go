@@ -20,7 +20,6 @@ import (
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/outbound"
 )
@@ -115,8 +114,9 @@ type Verification struct {
 }
 
 // VerificationTemplatePrefix begins the name of every custom verification
-// email template the adapter makes (the IAM grant is limited to it).
-const VerificationTemplatePrefix = topology.VerificationTemplatePrefix
+// email template the adapter makes: the IAM grant is limited to it
+// (infra/topology VerificationTemplatePrefix; a test checks they agree).
+const VerificationTemplatePrefix = "leadluence-sender-"
 
 // WithVerification returns the client, set up to mail verification links
 // (RequestVerification) with v.

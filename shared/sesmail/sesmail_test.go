@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
+	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sesmail"
@@ -164,5 +165,13 @@ func TestDescribeLeavesTheAddressOut(t *testing.T) {
 		if got := sesmail.Describe(tt.err); got != tt.want || strings.Contains(got, addr) {
 			t.Errorf("Describe(%v) = %q, want %q", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestTemplatePrefixMatchesTheGrant: the templates the adapter makes are
+// those the api's IAM grant names.
+func TestTemplatePrefixMatchesTheGrant(t *testing.T) {
+	if sesmail.VerificationTemplatePrefix != topology.VerificationTemplatePrefix {
+		t.Fatalf("sesmail makes %q*, IAM grants %q*", sesmail.VerificationTemplatePrefix, topology.VerificationTemplatePrefix)
 	}
 }
