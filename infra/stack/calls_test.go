@@ -43,6 +43,7 @@ type awsCall struct {
 	Context          map[string]string `json:"context"`
 	Identity         string            `json:"identity"`
 	ConfigurationSet string            `json:"configurationSet"`
+	Template         string            `json:"template"`
 }
 
 func (c awsCall) String() string {
@@ -51,7 +52,7 @@ func (c awsCall) String() string {
 	if c.Part != "" {
 		fmt.Fprintf(&b, "/%s", c.Part)
 	}
-	for _, kv := range [][2]string{{"table", c.Table}, {"index", c.Index}, {"queue", c.Queue}, {"key", c.Key}, {"identity", c.Identity}, {"configuration set", c.ConfigurationSet}} {
+	for _, kv := range [][2]string{{"table", c.Table}, {"index", c.Index}, {"queue", c.Queue}, {"key", c.Key}, {"identity", c.Identity}, {"configuration set", c.ConfigurationSet}, {"template", c.Template}} {
 		if kv[1] != "" {
 			fmt.Fprintf(&b, " %s=%s", kv[0], kv[1])
 		}
@@ -354,7 +355,13 @@ func (s *synthesized) iamRequests(c awsCall) (reqs []request, ok bool, why strin
 		keys["kms:CallerAccount"] = []string{fakeAccount}
 		return []request{{Action: "kms:" + c.Operation, Resources: []string{arn("kms", "key/"+keyID)}, Keys: keys}}, true, ""
 	case "ses":
-		res := []string{arn("ses", "identity/"+c.Identity)}
+		var res []string
+		if c.Identity != "" {
+			res = append(res, arn("ses", "identity/"+c.Identity))
+		}
+		if c.Template != "" {
+			res = append(res, arn("ses", "custom-verification-email-template/"+c.Template))
+		}
 		if c.ConfigurationSet != "" {
 			res = append(res, arn("ses", "configuration-set/"+c.ConfigurationSet))
 		}

@@ -216,14 +216,33 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 		// Email-address identities only ("*@*"): the platform's domain
 		// identity, which every platform email depends on, is out of reach.
 		identities := awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*@*"), nil)
+		// The verification email of each claim is a custom verification
+		// email template of its own, named with VerificationTemplatePrefix
+		// (shared/sesmail), made, sent and deleted at once.
+		templates := awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:custom-verification-email-template/"+
+			topology.VerificationTemplatePrefix+"*"), nil)
 		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("EmailIdentities"),
 			Actions:   jsii.Strings(emailIdentityActions...),
 			Resources: &[]*string{identities},
 		}))
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("SenderVerificationTemplates"),
+			Actions:   jsii.Strings(verificationTemplateActions...),
+			Resources: &[]*string{templates},
+		}))
+		// SES authorizes the send on the identity and on the template.
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("SenderVerificationEmails"),
+			Actions:   jsii.Strings("ses:SendCustomVerificationEmail"),
+			Resources: &[]*string{identities, templates},
+		}))
 		suppress(f.role, "AwsSolutions-IAM5",
-			"Orgs' sender addresses become SES identities at run time (PUT /v1/email/sender), so their names cannot be listed in advance: creating, reading and deleting them is allowed on the account's email-address identities (identity/*@*, never a domain identity), in this region only, and on nothing else",
+			"Orgs' sender addresses become SES identities at run time (PUT /v1/email/sender), so their names cannot be listed in advance: reading, deleting and verifying them (a custom verification email) is allowed on the account's email-address identities (identity/*@*, never a domain identity), in this region only, and on nothing else; which org may touch which address is checked in code (the org's claim)",
 			"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*@*")
+		suppress(f.role, "AwsSolutions-IAM5",
+			"Each sender address claim has a custom verification email template of its own (naming the org), made, sent and deleted at once, so names are known only at run time: allowed on the templates named "+topology.VerificationTemplatePrefix+"* only",
+			"Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:custom-verification-email-template/"+topology.VerificationTemplatePrefix+"*")
 	}
 	// SendMessage alone: the functions take queue URLs from their
 	// environment and never look a queue up (CDK's grantSendMessages adds
@@ -240,8 +259,13 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 	}
 }
 
-// emailIdentityActions are what Access.ManageEmailIdentities grants.
-var emailIdentityActions = []string{"ses:CreateEmailIdentity", "ses:GetEmailIdentity", "ses:DeleteEmailIdentity"}
+// emailIdentityActions are what Access.ManageEmailIdentities grants on
+// email-address identities alone.
+var emailIdentityActions = []string{"ses:GetEmailIdentity", "ses:DeleteEmailIdentity"}
+
+// verificationTemplateActions are what Access.ManageEmailIdentities grants
+// on the sender verification templates.
+var verificationTemplateActions = []string{"ses:CreateCustomVerificationEmailTemplate", "ses:DeleteCustomVerificationEmailTemplate"}
 
 // PurposeContextKey is the encryption-context key of config secrets
 // (shared/secret.ContextKey): a function with Access.KeyDecryptPurposes may

@@ -738,7 +738,9 @@ func TestAPIFunctionPolicy(t *testing.T) {
 }
 
 // TestSESGrants checks that each function gets exactly the SES actions its
-// Access lists, and only on the account's identities in the stack's region.
+// Access lists, and only on the account's identities in the stack's region
+// (email-address identities only for managing them) and on the sender
+// verification templates.
 func TestSESGrants(t *testing.T) {
 	for _, fn := range deployed.topo.Functions {
 		t.Run(fn.Name, func(t *testing.T) {
@@ -757,11 +759,24 @@ func TestSESGrants(t *testing.T) {
 						cs := ":ses:${AWS::Region}:${AWS::AccountId}:configuration-set/" + deployed.topo.EmailEvents.ConfigurationSet + `"`
 						ids = slices.DeleteFunc(slices.Clone(ids), func(r string) bool { return strings.Contains(r, cs) })
 					}
+					// The verification templates, by their prefix only.
+					tmpl := ":ses:${AWS::Region}:${AWS::AccountId}:custom-verification-email-template/" + topology.VerificationTemplatePrefix + `*"`
+					named := len(ids)
+					ids = slices.DeleteFunc(slices.Clone(ids), func(r string) bool { return strings.Contains(r, tmpl) })
+					switch tmplOnly := a == "ses:CreateCustomVerificationEmailTemplate" || a == "ses:DeleteCustomVerificationEmailTemplate"; {
+					case tmplOnly && (named != 1 || len(ids) != 0):
+						t.Errorf("%s on %v, want the sender verification templates only", a, st.Resources)
+						continue
+					case tmplOnly:
+						continue
+					case a == "ses:SendCustomVerificationEmail" && named != 2:
+						t.Errorf("%s on %v, want an email-address identity and a sender verification template", a, st.Resources)
+					}
 					if len(ids) != 1 || !strings.Contains(ids[0], ":ses:${AWS::Region}:${AWS::AccountId}:identity/*") {
 						t.Errorf("%s on %v, want the account's identities only", a, st.Resources)
 					}
 					// Managing identities never reaches a domain identity.
-					if a != "ses:SendEmail" && a != "ses:SendRawEmail" && !strings.Contains(st.Resources[0], ":identity/*@*\"") {
+					if a != "ses:SendEmail" && a != "ses:SendRawEmail" && !strings.Contains(ids[0], ":identity/*@*\"") {
 						t.Errorf("%s on %v, want email-address identities only (identity/*@*)", a, st.Resources)
 					}
 				}
@@ -771,7 +786,8 @@ func TestSESGrants(t *testing.T) {
 				want = append(want, "ses:SendEmail", "ses:SendRawEmail")
 			}
 			if fn.Access.ManageEmailIdentities {
-				want = append(want, "ses:CreateEmailIdentity", "ses:DeleteEmailIdentity", "ses:GetEmailIdentity")
+				want = append(want, "ses:CreateCustomVerificationEmailTemplate", "ses:DeleteCustomVerificationEmailTemplate",
+					"ses:DeleteEmailIdentity", "ses:GetEmailIdentity", "ses:SendCustomVerificationEmail")
 			}
 			if diff := cmp.Diff(unique(want), unique(got)); diff != "" {
 				t.Errorf("SES actions (-want +got):\n%s", diff)

@@ -39,6 +39,22 @@ var PublicBaseURLParam = Param{
 	Description: "the api's public https base URL, without a trailing slash, for example https://api.example.com: emails carry their one-click unsubscribe link (POST /v1/unsubscribe/{token}) under it",
 }
 
+// EnvMetaAppID carries the id of the platform's Meta app to the api, which
+// connects a Facebook page only with a token that app issued.
+const EnvMetaAppID = "LEADLUENCE_META_APP_ID"
+
+// MetaAppIDParam is the deploy-time setting of the platform's Meta app id.
+var MetaAppIDParam = Param{
+	Env:         EnvMetaAppID,
+	Description: "the id of the platform's Meta app (App Dashboard, App ID): a Facebook page is connected only with a Page access token this app issued",
+}
+
+// VerificationTemplatePrefix begins the names of the SES custom
+// verification email templates of orgs' sender addresses (shared/sesmail
+// makes one per claim); Access.ManageEmailIdentities grants the template
+// actions on these names only.
+const VerificationTemplatePrefix = "leadluence-sender-"
+
 // EmailFromParam is the deploy-time setting of the platform sender address,
 // one for the whole stack, given to every function with
 // Access.SendsOrVerifiesEmail.
@@ -165,7 +181,8 @@ type Access struct {
 	KeyDecryptPurposes []string
 	// SendEmail allows SES v2 SendEmail from the account's verified identities.
 	SendEmail bool
-	// ManageEmailIdentities allows SES v2 CreateEmailIdentity,
+	// ManageEmailIdentities allows SES v2 SendCustomVerificationEmail (with
+	// the sender verification templates: create, delete),
 	// GetEmailIdentity and DeleteEmailIdentity on the account's identities:
 	// orgs' own sender addresses are verified at run time.
 	ManageEmailIdentities bool
@@ -389,6 +406,7 @@ func apiFunction() Function {
 		MemoryMB: 512,
 		Timeout:  15 * time.Second,
 		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
+		Params:   []Param{MetaAppIDParam},
 		Access: Access{
 			TableRead: true, TableWrite: true,
 			// BatchGetItem: the inbox and campaign outcomes; BatchWriteItem:

@@ -128,11 +128,15 @@ type SenderStatus string
 
 // Sender statuses: pending until the link SES mailed to the address is
 // followed, verified once SES lets the platform send from it, failed when
-// verification failed or expired (set the address again to restart it).
+// verification failed or expired (set the address again to restart it),
+// superseded when another org claimed the address while this org's claim
+// was pending (a link followed now verifies that org's claim, not this
+// one's).
 const (
-	SenderPending  SenderStatus = "pending"
-	SenderVerified SenderStatus = "verified"
-	SenderFailed   SenderStatus = "failed"
+	SenderPending    SenderStatus = "pending"
+	SenderVerified   SenderStatus = "verified"
+	SenderFailed     SenderStatus = "failed"
+	SenderSuperseded SenderStatus = "superseded"
 )
 
 // EmailSender is the address an org wants its emails sent from. Emails go

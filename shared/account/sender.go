@@ -18,9 +18,11 @@ import (
 // go from the address only once the service says it is verified for
 // sending after this org asked (From); until then they go from the
 // platform address. An address is claimed by one org at a time
-// (SenderStore): a pending claim can be taken over by another org, which
-// has the service mail a new link, so nobody can hold an address they
-// cannot verify; a verified claim cannot.
+// (SenderStore: one claim item per address): a pending claim can be taken
+// over by another org, which has the service mail a new link, so nobody can
+// hold an address they cannot verify; a verified claim cannot. The org
+// whose pending claim was taken over sees its address superseded; setting
+// it again claims it back (while the other claim is still pending).
 
 const (
 	// senderCheckEvery is how often, at most, the email service is asked
@@ -38,16 +40,23 @@ const (
 // Identities has the email service verify sender addresses
 // (sesmail.Client).
 type Identities interface {
-	// CreateIdentity has the service mail a verification link to addr;
-	// verified is true when it may be sent from already. A refused address
-	// is an *AddressRefusedError.
-	CreateIdentity(ctx context.Context, addr string) (verified bool, err error)
+	// RequestVerification has the service mail a verification link to
+	// addr in an email saying that the Leadluence organisation orgName
+	// asks to send from it (creating the identity); verified is true when
+	// it may be sent from already. A refused address is an
+	// *AddressRefusedError.
+	RequestVerification(ctx context.Context, addr, orgName string) (verified bool, err error)
 	// IdentityStatus reads where addr's verification stands (failed when
 	// the service does not know it).
 	IdentityStatus(ctx context.Context, addr string) (SenderStatus, error)
 	// DeleteIdentity removes addr; one the service does not know is no
 	// error.
 	DeleteIdentity(ctx context.Context, addr string) error
+}
+
+// OrgReader reads an org (dynamostore.Store).
+type OrgReader interface {
+	GetOrg(ctx context.Context, orgID string) (Org, error)
 }
 
 // Auditor appends to the audit trail, completing the record (id, time,
@@ -105,6 +114,8 @@ const (
 type SenderService struct {
 	Store      SenderStore
 	Identities Identities
+	// Orgs reads the org, whose name the verification email gives.
+	Orgs OrgReader
 	// PlatformFrom is the platform sender address: emails of an org without
 	// a verified address of its own go from it, and no org may take an
 	// address of its domain.
@@ -175,12 +186,18 @@ func domainOf(addr string) string {
 	return strings.ToLower(domain)
 }
 
-// Set makes email (with display name, "" for the org's name) the sender
-// address of the actor's org and has the email service verify it: it
-// returns the address as stored, pending until the link the service mailed
-// is followed (verified at once when the org had verified it itself). Each
-// org may set its address at most once a minute (*TooSoonError); another
-// org's verified address is ErrSenderTaken.
+// Set makes email the sender address of the actor's org and has the email
+// service verify it: it returns the address as stored, pending until the
+// link the service mailed is followed (verified at once when the org had
+// verified it itself). Each org may set its address at most once a minute
+// (*TooSoonError); another org's verified address is ErrSenderTaken.
+//
+// The org claims the address first (SenderStore.PutEmailSender), and only
+// then, under its own claim, is the email service's identity of the address
+// deleted and a new link mailed: an identity is never created or deleted for
+// an address the org does not claim. When another org claims the address
+// in the same moment, the later claim wins and this one is returned
+// superseded, the service untouched.
 func (s *SenderService) Set(ctx context.Context, actor User, email string) (EmailSender, error) {
 	if !actor.Role.Privileged() {
 		return EmailSender{}, &DeniedError{Action: ActionSenderSet, Reason: "only an owner or admin can set the sender address"}
@@ -205,63 +222,111 @@ func (s *SenderService) Set(ctx context.Context, actor User, email string) (Emai
 	if wait := prev.SetAt.Add(senderSetEvery).Sub(now); err == nil && wait > 0 {
 		return EmailSender{}, &TooSoonError{Wait: wait}
 	}
-	// Only a claim this org verified itself stays verified without a link.
-	st, err := s.verifyIdentity(ctx, addr, owner == org && ownerVerified)
+	o, err := s.Orgs.GetOrg(ctx, org)
 	if err != nil {
-		return EmailSender{}, err
+		return EmailSender{}, fmt.Errorf("read org %s: %w", org, err)
 	}
-	snd := EmailSender{OrgID: org, Email: addr, Status: st, CheckedAt: now, SetBy: actor.ID, SetAt: now}
+	snd := EmailSender{OrgID: org, Email: addr, Status: SenderPending, CheckedAt: now, SetBy: actor.ID, SetAt: now}
+	// Only a claim this org verified itself stays verified without a link,
+	// while the service agrees.
+	if owner == org && ownerVerified {
+		st, err := s.Identities.IdentityStatus(ctx, addr)
+		if err != nil {
+			return EmailSender{}, s.serviceFailed(ctx, "read email identity", err)
+		}
+		if st == SenderVerified {
+			snd.Status = SenderVerified
+		}
+	}
 	if err := s.Store.PutEmailSender(ctx, snd, prev.Email); err != nil {
 		return EmailSender{}, fmt.Errorf("put email sender of org %s: %w", org, err)
 	}
+	if snd.Status != SenderVerified {
+		if snd.Status, err = s.verifyClaim(ctx, snd, o.Name); err != nil {
+			s.undoClaim(ctx, snd, prev)
+			return EmailSender{}, err
+		}
+	}
 	if prev.Email != "" && prev.Email != addr {
-		s.forgetIdentity(ctx, prev.Email)
+		s.forgetUnclaimed(ctx, prev.Email)
 	}
 	s.Audit.Record(ctx, audit.Record{OrgID: org, ActorID: actor.ID, Action: ActionSenderSet, TargetType: "email_sender",
-		TargetID: org, Details: map[string]string{"status": string(st)}})
+		TargetID: org, Details: map[string]string{"status": string(snd.Status)}})
 	return snd, nil
 }
 
-// forgetIdentity removes an address the org released from the email
-// service, best effort: a leftover identity is harmless, since no org's
-// claim names it and a new claim always starts with a fresh one.
-func (s *SenderService) forgetIdentity(ctx context.Context, addr string) {
-	if err := s.Identities.DeleteIdentity(ctx, addr); err != nil {
-		s.log().WarnContext(ctx, "delete released email identity", "err", s.describe(err))
+// verifyClaim has the email service verify the org's fresh claim snd
+// afresh and returns where it stands: provided the org still holds the
+// claim, the identity is deleted and the service mails a new link, in an
+// email naming the org (orgName), so that only whoever reads that mailbox can verify it (an
+// identity another org, or anyone, verified before does not carry over).
+// A claim another org took over meanwhile is superseded, the service not
+// asked.
+func (s *SenderService) verifyClaim(ctx context.Context, snd EmailSender, orgName string) (SenderStatus, error) {
+	owner, _, err := s.Store.EmailSenderOwner(ctx, snd.Email)
+	if err != nil {
+		return "", fmt.Errorf("read sender owner: %w", err)
 	}
-}
-
-// verifyIdentity has the email service verify addr for this org and
-// returns where it stands. A claim the org verified itself (ownVerified)
-// stays verified while the service agrees. Any other claim starts afresh:
-// the identity is deleted and created again, so that the service mails a
-// new link to the address and only whoever reads that mailbox can verify
-// it (an identity another org, or anyone, verified before does not carry
-// over).
-func (s *SenderService) verifyIdentity(ctx context.Context, addr string, ownVerified bool) (SenderStatus, error) {
-	if ownVerified {
-		st, err := s.Identities.IdentityStatus(ctx, addr)
-		if err != nil {
-			return "", s.serviceFailed(ctx, "read email identity", err)
-		}
-		if st == SenderVerified {
-			return st, nil
-		}
+	if owner != snd.OrgID {
+		s.setStatus(ctx, snd, SenderSuperseded)
+		return SenderSuperseded, nil
 	}
-	if err := s.Identities.DeleteIdentity(ctx, addr); err != nil {
+	if err := s.Identities.DeleteIdentity(ctx, snd.Email); err != nil {
 		return "", s.serviceFailed(ctx, "delete email identity", err)
 	}
-	verified, err := s.Identities.CreateIdentity(ctx, addr)
+	verified, err := s.Identities.RequestVerification(ctx, snd.Email, orgName)
 	var refused *AddressRefusedError
 	switch {
 	case errors.As(err, &refused):
 		return "", &FieldError{Field: "email", Message: "was refused by the email service: " + refused.Reason}
 	case err != nil:
-		return "", s.serviceFailed(ctx, "create email identity", err)
+		return "", s.serviceFailed(ctx, "request email verification", err)
 	case verified:
+		s.setStatus(ctx, snd, SenderVerified)
 		return SenderVerified, nil
 	}
 	return SenderPending, nil
+}
+
+// setStatus records st for the org's address, logging a failure.
+func (s *SenderService) setStatus(ctx context.Context, snd EmailSender, st SenderStatus) {
+	if err := s.Store.SetEmailSenderStatus(ctx, snd.OrgID, snd.Email, st); err != nil && !errors.Is(err, ErrSenderTaken) {
+		s.log().WarnContext(ctx, "record sender status", "err", err)
+	}
+}
+
+// undoClaim puts back the org's previous address (or none) after the email
+// service failed or refused the new claim snd, best effort.
+func (s *SenderService) undoClaim(ctx context.Context, snd, prev EmailSender) {
+	var err error
+	if prev.Email == "" {
+		err = s.Store.DeleteEmailSender(ctx, snd.OrgID, snd.Email)
+	} else if prev.Email != snd.Email {
+		err = s.Store.PutEmailSender(ctx, prev, snd.Email)
+	}
+	if err != nil {
+		s.log().WarnContext(ctx, "undo sender claim", "err", err)
+	}
+}
+
+// forgetUnclaimed removes an address an org released from the email
+// service provided no org claims it (one claim per address, and a
+// verified sender always holds its claim, so no other org sends from it
+// or waits for its link), best effort: a leftover identity is harmless,
+// since no org's claim names it and a new claim always starts with a fresh
+// one.
+func (s *SenderService) forgetUnclaimed(ctx context.Context, addr string) {
+	owner, _, err := s.Store.EmailSenderOwner(ctx, addr)
+	if err != nil {
+		s.log().WarnContext(ctx, "read owner of released sender address", "err", err)
+		return
+	}
+	if owner != "" {
+		return // another org's claim: its identity stays
+	}
+	if err := s.Identities.DeleteIdentity(ctx, addr); err != nil {
+		s.log().WarnContext(ctx, "delete released email identity", "err", s.describe(err))
+	}
 }
 
 // refresh asks the email service again about a pending address last
@@ -297,7 +362,7 @@ func (s *SenderService) refresh(ctx context.Context, snd EmailSender) EmailSende
 	if st != snd.Status {
 		switch err := s.Store.SetEmailSenderStatus(ctx, snd.OrgID, snd.Email, st); {
 		case errors.Is(err, ErrSenderTaken):
-			st = SenderFailed // another org took the claim over
+			st = SenderSuperseded // another org took the claim over
 		case err != nil:
 			s.log().WarnContext(ctx, "record sender status", "err", err)
 		}
@@ -307,13 +372,24 @@ func (s *SenderService) refresh(ctx context.Context, snd EmailSender) EmailSende
 }
 
 // Get returns the org's sender address (ErrNotFound when it set none),
-// its status checked with the email service again when due.
+// its status checked with the email service again when due; an address
+// another org has claimed since is superseded.
 func (s *SenderService) Get(ctx context.Context, orgID string) (EmailSender, error) {
 	snd, err := s.Store.GetEmailSender(ctx, orgID)
 	if err != nil {
 		return EmailSender{}, fmt.Errorf("read email sender of org %s: %w", orgID, err)
 	}
-	return s.refresh(ctx, snd), nil
+	snd = s.refresh(ctx, snd)
+	if snd.Status == SenderPending || snd.Status == SenderFailed {
+		owner, _, err := s.Store.EmailSenderOwner(ctx, snd.Email)
+		if err != nil {
+			return EmailSender{}, fmt.Errorf("read sender owner: %w", err)
+		}
+		if owner != orgID {
+			snd.Status = SenderSuperseded
+		}
+	}
+	return snd, nil
 }
 
 // Release goes back to the platform address for the actor's org
@@ -332,9 +408,7 @@ func (s *SenderService) Release(ctx context.Context, actor User) error {
 		return fmt.Errorf("delete email sender of org %s: %w", org, err)
 	}
 	// Released: remove the identity unless another org's claim took it.
-	if owner, _, err := s.Store.EmailSenderOwner(ctx, cur.Email); err == nil && owner == "" {
-		s.forgetIdentity(ctx, cur.Email)
-	}
+	s.forgetUnclaimed(ctx, cur.Email)
 	s.Audit.Record(ctx, audit.Record{OrgID: org, ActorID: actor.ID, Action: ActionSenderDelete, TargetType: "email_sender", TargetID: org})
 	return nil
 }

@@ -71,7 +71,7 @@ type identities struct {
 	deleted []string
 }
 
-func (f *identities) CreateIdentity(_ context.Context, addr string) (bool, error) {
+func (f *identities) RequestVerification(_ context.Context, addr, _ string) (bool, error) {
 	if f.err != nil {
 		return false, f.err
 	}
@@ -95,6 +95,13 @@ func (f *identities) DeleteIdentity(_ context.Context, addr string) error {
 	return nil
 }
 
+// orgs answers every org with a name.
+type orgs struct{}
+
+func (orgs) GetOrg(_ context.Context, id string) (account.Org, error) {
+	return account.Org{ID: id, Name: "Org " + id}, nil
+}
+
 type records []audit.Record
 
 func (r *records) Record(_ context.Context, rec audit.Record) { *r = append(*r, rec) }
@@ -106,7 +113,7 @@ func TestSenderService(t *testing.T) {
 	ids := &identities{status: map[string]account.SenderStatus{}}
 	trail := &records{}
 	var logs bytes.Buffer
-	svc := &account.SenderService{Store: store, Identities: ids, PlatformFrom: "no-reply@leadluence.test", Audit: trail,
+	svc := &account.SenderService{Store: store, Identities: ids, Orgs: orgs{}, PlatformFrom: "no-reply@leadluence.test", Audit: trail,
 		Log: slog.New(slog.NewTextHandler(&logs, nil)), Describe: func(error) string { return "described" },
 		Now: func() time.Time { return now }}
 	owner := account.User{ID: "u1", OrgID: "o1", Role: account.RoleOwner}

@@ -32,11 +32,19 @@ type API struct {
 	// integration tokens (a simulator locally).
 	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
+	// MetaAppID is the id of the platform's Meta app: a Facebook page is
+	// connected only with a Page access token that app issued (Graph GET
+	// /app). A deploy-time parameter (infra/topology MetaAppIDParam).
+	MetaAppID string `env:"LEADLUENCE_META_APP_ID,required,notEmpty"`
 	// EmailFrom is the platform sender address, for the platform's own mail
 	// (policy notices, verification), never an org's mail to its leads; no
 	// org may take an address of its domain. The sender uses the same
 	// variable.
 	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
+	// SenderVerifiedURL is the web page SES takes a person to after they
+	// followed (or failed to follow) the link of a sender address's
+	// verification email.
+	SenderVerifiedURL string `env:"LEADLUENCE_SENDER_VERIFIED_URL" envDefault:"https://leadluence.com/"`
 	// EmailsPerMinute is how many emails to leads one org may queue in a
 	// minute (counted in the table, across api instances); more are 429
 	// email_rate_limited.

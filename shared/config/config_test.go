@@ -28,13 +28,15 @@ func TestLoadReadsValuesAndDefaults(t *testing.T) {
 	t.Setenv("LEADLUENCE_QUEUE_URL_INTAKE", "http://q/i")
 	t.Setenv("LEADLUENCE_QUEUE_URL_OUTBOUND", "http://q/o")
 	t.Setenv("LEADLUENCE_DEFAULT_REGION", "")
+	t.Setenv("LEADLUENCE_META_APP_ID", "42")
 	cfg, err := config.Load[config.API]()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config.API{TableName: "t", KeyID: "k", IntakeQueueURL: "http://q/i", OutboundQueueURL: "http://q/o", DefaultRegion: "IN",
-		GraphBaseURL: "https://graph.facebook.com", GraphVersion: "v21.0", EmailFrom: "no-reply@leadluence.local",
-		EmailsPerMinute: 60}
+		GraphBaseURL: "https://graph.facebook.com", GraphVersion: "v21.0", MetaAppID: "42", EmailFrom: "no-reply@leadluence.local",
+		SenderVerifiedURL: "https://leadluence.com/",
+		EmailsPerMinute:   60}
 	if cfg != want {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}

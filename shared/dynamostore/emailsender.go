@@ -107,12 +107,21 @@ func (s *Store) PutEmailSender(ctx context.Context, snd account.EmailSender, pre
 			ConditionExpression: aws.String("attribute_not_exists(PK) OR org_id = :org"), ExpressionAttributeValues: org}})
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
-		return account.ErrSenderTaken
-	} else if reasons != nil && conditionFailed(reasons[1]) {
-		return fmt.Errorf("put email sender of org %s: %w", snd.OrgID, account.ErrConflict)
+	reasons := cancelReasons(err)
+	if len(reasons) == 3 && !conditionFailed(reasons[0]) && !conditionFailed(reasons[1]) && conditionFailed(reasons[2]) {
+		// Another org took the previous address's claim over: it is that
+		// org's now, leave it.
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items[:2]})
+		reasons = cancelReasons(err)
 	}
-	if err != nil {
+	switch {
+	case reasons != nil && conditionFailed(reasons[0]):
+		return account.ErrSenderTaken
+	case reasons != nil:
+		// The org's address changed, or another request wrote the same
+		// items at the same moment.
+		return fmt.Errorf("put email sender of org %s: %w", snd.OrgID, account.ErrConflict)
+	case err != nil:
 		return fmt.Errorf("put email sender of org %s: %w", snd.OrgID, err)
 	}
 	return nil
@@ -176,7 +185,7 @@ func (s *Store) ClaimEmailSenderCheck(ctx context.Context, orgID, email string, 
 // email, on the org's item and on its claim of the address, in one
 // transaction; it does nothing when the org has meanwhile set another
 // address. When another org has taken the claim over, the org's address is
-// marked failed instead and the result is account.ErrSenderTaken: a link
+// marked superseded instead and the result is account.ErrSenderTaken: a link
 // followed now verifies the other org's claim, not this one.
 func (s *Store) SetEmailSenderStatus(ctx context.Context, orgID, email string, st account.SenderStatus) error {
 	senderUpdate := func(st account.SenderStatus) types.TransactWriteItem {
@@ -208,7 +217,7 @@ func (s *Store) SetEmailSenderStatus(ctx context.Context, orgID, email string, s
 		return nil // the org set another address meanwhile
 	case reasons != nil && conditionFailed(reasons[1]):
 		if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			senderUpdate(account.SenderFailed)}}); err != nil && cancelReasons(err) == nil {
+			senderUpdate(account.SenderSuperseded)}}); err != nil && cancelReasons(err) == nil {
 			return fmt.Errorf("set sender status of org %s: %w", orgID, err)
 		}
 		return account.ErrSenderTaken

@@ -40,8 +40,8 @@ func TestEmailSenderClaims(t *testing.T) {
 	if err := s.SetEmailSenderStatus(ctx, "o1", "x@acme.test", account.SenderVerified); !errors.Is(err, account.ErrSenderTaken) {
 		t.Fatalf("verifying a claim taken over = %v, want ErrSenderTaken", err)
 	}
-	if got, err := s.GetEmailSender(ctx, "o1"); err != nil || got.Status != account.SenderFailed {
-		t.Fatalf("first org's address %+v (%v), want failed", got, err)
+	if got, err := s.GetEmailSender(ctx, "o1"); err != nil || got.Status != account.SenderSuperseded {
+		t.Fatalf("first org's address %+v (%v), want superseded", got, err)
 	}
 	if err := s.PutEmailSender(ctx, snd("o1", "x@acme.test", account.SenderPending), "x@acme.test"); !errors.Is(err, account.ErrSenderTaken) {
 		t.Fatalf("claiming a verified address of another org = %v, want ErrSenderTaken", err)

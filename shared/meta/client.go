@@ -247,6 +247,21 @@ func (c *Client) Me(ctx context.Context, token string) (string, error) {
 	return me.ID, nil
 }
 
+// App fetches the id of the Meta app that issued token (GET /app?fields=id):
+// a Page access token made through another app answers that app's id.
+func (c *Client) App(ctx context.Context, token string) (string, error) {
+	var app struct {
+		ID string `json:"id"`
+	}
+	if err := c.get(ctx, []string{"app"}, url.Values{"fields": {"id"}}, token, &app); err != nil {
+		return "", fmt.Errorf("fetch the token's /app: %w", err)
+	}
+	if app.ID == "" {
+		return "", fmt.Errorf("fetch the token's /app: no id in answer: %w", ErrBadResponse)
+	}
+	return app.ID, nil
+}
+
 // WABAPhoneNumbers lists every phone number of a WhatsApp Business Account
 // (GET /{waba-id}/phone_numbers), following cursors for at most MaxPages
 // pages; use it to check that a number belongs to the WABA.

@@ -20,6 +20,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptrace"
+	"net/mail"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -92,6 +95,14 @@ type UnsubscribeLinks interface {
 	Link(ctx context.Context, orgID, leadID string) (string, error)
 }
 
+// Senders reads an org's own sender address (dynamostore.Store): its stored
+// claim state is what the email service last said about it, kept current
+// by account.SenderService (a pending address checked at most once a
+// minute, a verified one hourly; a release or a takeover written at once).
+type Senders interface {
+	GetEmailSender(ctx context.Context, orgID string) (account.EmailSender, error)
+}
+
 // Opener opens sealed integration tokens (envelope.Sealer).
 type Opener interface {
 	Open(ctx context.Context, orgID string, blob []byte) ([]byte, error)
@@ -127,6 +138,12 @@ type Sender struct {
 	// Orgs, when set, is read before each send: a message of a closed org
 	// fails unsent (org_closed).
 	Orgs Orgs
+	// Senders, when set, is read before each email: an email whose From is
+	// not the org's own sender address, verified, fails unsent
+	// (no_verified_sender). A verified address is remembered for
+	// senderCacheTTL, so that a burst of emails reads it once.
+	Senders Senders
+	senders senderCache
 	// Pacer paces WhatsApp sends; nil sends unpaced.
 	Pacer *Pacer
 	Log   *slog.Logger
@@ -424,6 +441,17 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 	if e.From == "" {
 		e.From = s.EmailFrom
 	}
+	if s.Senders != nil {
+		ok, err := s.verifiedSender(ctx, m.OrgID, e.From)
+		if err != nil {
+			return Result{}, fmt.Errorf("send %s: %w", m.ID, err)
+		}
+		if !ok {
+			return s.refuse(ctx, m, sendgate.Refusal{Title: sendgate.TitleNoVerifiedSender,
+				Reason: "The organisation's sender address is not verified any more (it was released, replaced, or failed " +
+					"verification); nothing was sent. An owner or admin sets it with PUT /v1/email/sender."})
+		}
+	}
 	link := ""
 	if s.Unsubscribe != nil {
 		if link, err = s.Unsubscribe.Link(ctx, m.OrgID, m.LeadID); err != nil {
@@ -453,6 +481,56 @@ func (s *Sender) sendEmail(ctx context.Context, d Delivery, m conversation.Messa
 		return s.recordFailure(ctx, d, m, unknownVerdict("The email service accepted the email without a message id."), errors.New("no message id"))
 	}
 	return s.recordFailure(ctx, d, m, ClassifyEmail(err, written.Load()), err)
+}
+
+// senderCacheTTL is how long a verified sender address is trusted without
+// reading it again: a release or a failed re-check stops emails from it
+// at most this long after.
+const senderCacheTTL = 30 * time.Second
+
+// senderCache remembers verified sender addresses by org.
+type senderCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSender
+}
+
+type cachedSender struct {
+	email string
+	until time.Time
+}
+
+// verifiedSender reports whether from (a display name allowed) is the
+// org's own sender address and verified, from the stored claim state.
+func (s *Sender) verifiedSender(ctx context.Context, orgID, from string) (bool, error) {
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return false, nil
+	}
+	addr := strings.ToLower(a.Address)
+	now := s.now()
+	s.senders.mu.Lock()
+	c, ok := s.senders.m[orgID]
+	s.senders.mu.Unlock()
+	if ok && now.Before(c.until) && c.email == addr {
+		return true, nil
+	}
+	snd, err := s.Senders.GetEmailSender(ctx, orgID)
+	if errors.Is(err, account.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read email sender: %w", err)
+	}
+	if snd.Status != account.SenderVerified {
+		return false, nil // not remembered: it may be verified any moment
+	}
+	s.senders.mu.Lock()
+	if s.senders.m == nil {
+		s.senders.m = map[string]cachedSender{}
+	}
+	s.senders.m[orgID] = cachedSender{email: snd.Email, until: now.Add(senderCacheTTL)}
+	s.senders.mu.Unlock()
+	return snd.Email == addr, nil
 }
 
 // composeEmail builds the email of a payload: Reply-To when the payload

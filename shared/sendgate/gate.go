@@ -29,6 +29,9 @@ const (
 	// lacks the recorded opt-in of its channel and purpose; the Refusal
 	// names them (Channel, Purpose).
 	TitleConsentRequired = "consent_required"
+	// TitleNoVerifiedSender: the email's From is not the org's own sender
+	// address verified by the email service (any more).
+	TitleNoVerifiedSender = "no_verified_sender"
 )
 
 // DetailPurpose is the key of conversation.Message.Details that holds an

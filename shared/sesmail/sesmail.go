@@ -1,13 +1,19 @@
 // Package sesmail is the SES v2 adapter: it sends emails (outbound.Mailer)
-// and has SES verify the addresses orgs send from (email identities). Every
+// and has SES verify the addresses orgs send from (email identities, with a
+// custom verification email naming the org). Every
 // SES call of the platform is here; the callers see plain addresses,
 // statuses and errors.
 package sesmail
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -23,7 +29,9 @@ var _ outbound.Mailer = (*Client)(nil)
 // API is the part of the SES v2 client (sesv2.Client) the adapter calls.
 type API interface {
 	SendEmail(ctx context.Context, in *sesv2.SendEmailInput, opts ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error)
-	CreateEmailIdentity(ctx context.Context, in *sesv2.CreateEmailIdentityInput, opts ...func(*sesv2.Options)) (*sesv2.CreateEmailIdentityOutput, error)
+	CreateCustomVerificationEmailTemplate(ctx context.Context, in *sesv2.CreateCustomVerificationEmailTemplateInput, opts ...func(*sesv2.Options)) (*sesv2.CreateCustomVerificationEmailTemplateOutput, error)
+	DeleteCustomVerificationEmailTemplate(ctx context.Context, in *sesv2.DeleteCustomVerificationEmailTemplateInput, opts ...func(*sesv2.Options)) (*sesv2.DeleteCustomVerificationEmailTemplateOutput, error)
+	SendCustomVerificationEmail(ctx context.Context, in *sesv2.SendCustomVerificationEmailInput, opts ...func(*sesv2.Options)) (*sesv2.SendCustomVerificationEmailOutput, error)
 	GetEmailIdentity(ctx context.Context, in *sesv2.GetEmailIdentityInput, opts ...func(*sesv2.Options)) (*sesv2.GetEmailIdentityOutput, error)
 	DeleteEmailIdentity(ctx context.Context, in *sesv2.DeleteEmailIdentityInput, opts ...func(*sesv2.Options)) (*sesv2.DeleteEmailIdentityOutput, error)
 }
@@ -37,6 +45,8 @@ type Client struct {
 	// configurationSet, when set, is the SES configuration set emails are
 	// sent with, so that SES publishes their events.
 	configurationSet string
+	// verify makes verification emails (WithVerification).
+	verify Verification
 }
 
 // New returns a Client over ses. Emails are sent with configurationSet
@@ -92,19 +102,89 @@ func (c *Client) sendInput(e outbound.Email) *sesv2.SendEmailInput {
 	return in
 }
 
-// CreateIdentity has SES verify addr: SES mails a link to the address.
-// verified is true when SES lets the platform send from it already. An
-// address SES refuses is an *account.AddressRefusedError.
-func (c *Client) CreateIdentity(ctx context.Context, addr string) (verified bool, err error) {
-	out, err := c.ses.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: &addr})
+// Verification is what the verification email of an org's sender address
+// is made of besides the org's name.
+type Verification struct {
+	// From is the platform sender address the email goes from (a verified
+	// identity of the account).
+	From string
+	// SuccessURL and FailureURL are where SES takes the person who followed
+	// the link.
+	SuccessURL, FailureURL string
+}
+
+// VerificationTemplatePrefix begins the name of every custom verification
+// email template the adapter makes: the IAM grant is limited to it
+// (infra/topology VerificationTemplatePrefix; a test checks they agree).
+const VerificationTemplatePrefix = "leadluence-sender-"
+
+// WithVerification returns the client, set up to mail verification links
+// (RequestVerification) with v.
+func (c *Client) WithVerification(v Verification) *Client {
+	c.verify = v
+	return c
+}
+
+// RequestVerification has SES verify addr for the Leadluence organisation
+// orgName: SES creates the identity and mails the address a verification
+// email (SendCustomVerificationEmail) whose text names the organisation.
+// SES custom verification templates take no per-recipient data, so each
+// request makes a template of its own (named after the org and address),
+// sends it and deletes it. verified is always false: SES answers with a
+// message id only, and IdentityStatus reads the outcome. An address SES
+// refuses is an *account.AddressRefusedError.
+func (c *Client) RequestVerification(ctx context.Context, addr, orgName string) (verified bool, err error) {
+	sum := sha256.Sum256([]byte(orgName + "\x00" + addr))
+	name := VerificationTemplatePrefix + hex.EncodeToString(sum[:12])
+	tmpl := verificationTemplate(name, addr, orgName, c.verify)
+	_, err = c.ses.CreateCustomVerificationEmailTemplate(ctx, tmpl)
+	var exists *sestypes.AlreadyExistsException
+	if errors.As(err, &exists) {
+		// Left over from a request that stopped midway: make it afresh.
+		if _, err = c.ses.DeleteCustomVerificationEmailTemplate(ctx, &sesv2.DeleteCustomVerificationEmailTemplateInput{TemplateName: &name}); err == nil {
+			_, err = c.ses.CreateCustomVerificationEmailTemplate(ctx, tmpl)
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("create verification email template: %w", err)
+	}
+	defer func() {
+		// Best effort: a leftover template is replaced by the next request
+		// for the same org and address.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = c.ses.DeleteCustomVerificationEmailTemplate(dctx, &sesv2.DeleteCustomVerificationEmailTemplateInput{TemplateName: &name})
+	}()
+	_, err = c.ses.SendCustomVerificationEmail(ctx, &sesv2.SendCustomVerificationEmailInput{EmailAddress: &addr, TemplateName: &name})
 	var bad *sestypes.BadRequestException
 	switch {
 	case errors.As(err, &bad):
 		return false, &account.AddressRefusedError{Reason: bad.ErrorMessage()}
 	case err != nil:
-		return false, fmt.Errorf("create email identity: %w", err)
+		return false, fmt.Errorf("send verification email: %w", err)
 	}
-	return out.VerifiedForSendingStatus, nil
+	return false, nil
+}
+
+// verificationTemplate is the custom verification email of addr for the
+// organisation orgName: it says which Leadluence organisation asks to send
+// from the address, and what to do when nobody there asked. SES adds its
+// verification link to the message.
+func verificationTemplate(name, addr, orgName string, v Verification) *sesv2.CreateCustomVerificationEmailTemplateInput {
+	org := strings.Join(strings.Fields(orgName), " ") // one line: it goes in the subject too
+	esc := html.EscapeString
+	content := "<p>The Leadluence organisation <strong>" + esc(org) + "</strong> asks to send its emails from this address, " +
+		esc(addr) + ", through Leadluence.</p>" +
+		"<p>If you work with " + esc(org) + " and want its emails to its customers to go from this address, follow the link below. " +
+		"If you did not expect this, do not follow it: no email goes from this address until someone does, and the request lapses.</p>"
+	return &sesv2.CreateCustomVerificationEmailTemplateInput{
+		TemplateName:          &name,
+		FromEmailAddress:      aws.String(v.From),
+		TemplateSubject:       aws.String("Confirm that " + org + " may send email from this address through Leadluence"),
+		TemplateContent:       &content,
+		SuccessRedirectionURL: aws.String(v.SuccessURL),
+		FailureRedirectionURL: aws.String(v.FailureURL),
+	}
 }
 
 // IdentityStatus reads where an address's verification stands: an

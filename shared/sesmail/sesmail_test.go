@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
+	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sesmail"
@@ -20,7 +21,9 @@ import (
 type fakeSES struct {
 	sent      *sesv2.SendEmailInput
 	createErr error
-	created   bool
+	template  *sesv2.CreateCustomVerificationEmailTemplateInput
+	templates map[string]bool
+	verify    *sesv2.SendCustomVerificationEmailInput
 	get       *sesv2.GetEmailIdentityOutput
 	getErr    error
 	deleteErr error
@@ -31,11 +34,25 @@ func (f *fakeSES) SendEmail(_ context.Context, in *sesv2.SendEmailInput, _ ...fu
 	return &sesv2.SendEmailOutput{MessageId: aws.String("ses-1")}, nil
 }
 
-func (f *fakeSES) CreateEmailIdentity(context.Context, *sesv2.CreateEmailIdentityInput, ...func(*sesv2.Options)) (*sesv2.CreateEmailIdentityOutput, error) {
+func (f *fakeSES) CreateCustomVerificationEmailTemplate(_ context.Context, in *sesv2.CreateCustomVerificationEmailTemplateInput, _ ...func(*sesv2.Options)) (*sesv2.CreateCustomVerificationEmailTemplateOutput, error) {
+	if f.templates[*in.TemplateName] {
+		return nil, &sestypes.AlreadyExistsException{Message: aws.String("exists")}
+	}
+	f.template, f.templates[*in.TemplateName] = in, true
+	return &sesv2.CreateCustomVerificationEmailTemplateOutput{}, nil
+}
+
+func (f *fakeSES) DeleteCustomVerificationEmailTemplate(_ context.Context, in *sesv2.DeleteCustomVerificationEmailTemplateInput, _ ...func(*sesv2.Options)) (*sesv2.DeleteCustomVerificationEmailTemplateOutput, error) {
+	delete(f.templates, *in.TemplateName)
+	return &sesv2.DeleteCustomVerificationEmailTemplateOutput{}, nil
+}
+
+func (f *fakeSES) SendCustomVerificationEmail(_ context.Context, in *sesv2.SendCustomVerificationEmailInput, _ ...func(*sesv2.Options)) (*sesv2.SendCustomVerificationEmailOutput, error) {
 	if f.createErr != nil {
 		return nil, f.createErr
 	}
-	return &sesv2.CreateEmailIdentityOutput{VerifiedForSendingStatus: f.created}, nil
+	f.verify = in
+	return &sesv2.SendCustomVerificationEmailOutput{MessageId: aws.String("v-1")}, nil
 }
 
 func (f *fakeSES) GetEmailIdentity(context.Context, *sesv2.GetEmailIdentityInput, ...func(*sesv2.Options)) (*sesv2.GetEmailIdentityOutput, error) {
@@ -81,15 +98,30 @@ func TestSendEmailRequest(t *testing.T) {
 
 func TestIdentities(t *testing.T) {
 	ctx := context.Background()
-	f := &fakeSES{createErr: &sestypes.BadRequestException{Message: aws.String("not an address")}}
-	c := sesmail.New(f, "")
+	f := &fakeSES{createErr: &sestypes.BadRequestException{Message: aws.String("not an address")}, templates: map[string]bool{}}
+	c := sesmail.New(f, "").WithVerification(sesmail.Verification{From: "no-reply@leadluence.test", SuccessURL: "https://ok.test/", FailureURL: "https://no.test/"})
 	var refused *account.AddressRefusedError
-	if _, err := c.CreateIdentity(ctx, "x@acme.test"); !errors.As(err, &refused) || refused.Reason != "not an address" {
+	if _, err := c.RequestVerification(ctx, "x@acme.test", "Sharma & Sons\r\nBcc: x"); !errors.As(err, &refused) || refused.Reason != "not an address" {
 		t.Fatalf("refused address: %v", err)
 	}
-	f.createErr, f.created = nil, true
-	if ok, err := c.CreateIdentity(ctx, "x@acme.test"); err != nil || !ok {
-		t.Fatalf("verified identity: %v %v", ok, err)
+	if len(f.templates) != 0 {
+		t.Fatalf("templates left: %v", f.templates)
+	}
+	f.createErr = nil
+	// A template left over by a request that stopped midway is replaced.
+	f.templates[*f.template.TemplateName] = true
+	if ok, err := c.RequestVerification(ctx, "x@acme.test", "Sharma & Sons\r\nBcc: x"); err != nil || ok {
+		t.Fatalf("request: %v %v, want pending", ok, err)
+	}
+	tm := f.template
+	if !strings.HasPrefix(*tm.TemplateName, sesmail.VerificationTemplatePrefix) || *tm.FromEmailAddress != "no-reply@leadluence.test" ||
+		*tm.SuccessRedirectionURL != "https://ok.test/" || *tm.FailureRedirectionURL != "https://no.test/" ||
+		!strings.Contains(*tm.TemplateContent, "Leadluence organisation <strong>Sharma &amp; Sons Bcc: x</strong>") ||
+		strings.ContainsAny(*tm.TemplateSubject, "\r\n") || !strings.Contains(*tm.TemplateSubject, "Sharma & Sons") {
+		t.Fatalf("template %+v", tm)
+	}
+	if *f.verify.EmailAddress != "x@acme.test" || *f.verify.TemplateName != *tm.TemplateName || len(f.templates) != 0 {
+		t.Fatalf("send %+v, templates left %v", f.verify, f.templates)
 	}
 	for _, tt := range []struct {
 		out  *sesv2.GetEmailIdentityOutput
@@ -133,5 +165,13 @@ func TestDescribeLeavesTheAddressOut(t *testing.T) {
 		if got := sesmail.Describe(tt.err); got != tt.want || strings.Contains(got, addr) {
 			t.Errorf("Describe(%v) = %q, want %q", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestTemplatePrefixMatchesTheGrant: the templates the adapter makes are
+// those the api's IAM grant names.
+func TestTemplatePrefixMatchesTheGrant(t *testing.T) {
+	if sesmail.VerificationTemplatePrefix != topology.VerificationTemplatePrefix {
+		t.Fatalf("sesmail makes %q*, IAM grants %q*", sesmail.VerificationTemplatePrefix, topology.VerificationTemplatePrefix)
 	}
 }

@@ -21,9 +21,11 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/leadluence/backend/functions/api/app"
+	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/meta/metatest"
 )
 
 // callCounter counts AWS operations by "Service.Operation". It counts in
@@ -108,6 +110,11 @@ func countCalls(ctx context.Context, e *env) ([]callRow, error) {
 	for k, v := range e.resEnv {
 		if err := os.Setenv(k, v); err != nil {
 			return nil, fmt.Errorf("set %s: %w", k, err)
+		}
+	}
+	if os.Getenv(topology.EnvMetaAppID) == "" {
+		if err := os.Setenv(topology.EnvMetaAppID, metatest.DefaultAppID); err != nil {
+			return nil, fmt.Errorf("set %s: %w", topology.EnvMetaAppID, err)
 		}
 	}
 	cfg, err := config.Load[config.API]()

@@ -132,7 +132,8 @@ func setupMeta(ctx context.Context) (*metaEnv, error) {
 	m.sim.AddPage(pageB, "Bench Realty B", tokenB)
 	m.sim.AddForm(pageB, formB, "Book a site visit")
 	m.sim.AddPhoneNumber(numberB, displayB, "Bench Realty B", wabaB, waTokenB)
-	for k, v := range map[string]string{"LEADLUENCE_GRAPH_BASE_URL": m.sim.URL, "LEADLUENCE_GRAPH_VERSION": m.sim.Version()} {
+	for k, v := range map[string]string{"LEADLUENCE_GRAPH_BASE_URL": m.sim.URL, "LEADLUENCE_GRAPH_VERSION": m.sim.Version(),
+		"LEADLUENCE_META_APP_ID": m.sim.AppID()} {
 		if err := os.Setenv(k, v); err != nil {
 			m.close()
 			return nil, fmt.Errorf("set %s: %w", k, err)

@@ -62,6 +62,8 @@ type Call struct {
 	Identity string `json:"identity,omitempty"`
 	// ConfigurationSet is the SES configuration set of SendEmail.
 	ConfigurationSet string `json:"configurationSet,omitempty"`
+	// Template is the SES custom verification email template named.
+	Template string `json:"template,omitempty"`
 }
 
 // callLog appends distinct calls to a file.
@@ -254,11 +256,30 @@ func parseSES(req *http.Request, body []byte) []Call {
 		FromEmailAddress     string
 		ConfigurationSetName string
 		EmailIdentity        string
+		EmailAddress         string
+		TemplateName         string
 	}
 	_ = json.Unmarshal(body, &in)
 	c := Call{Service: "ses"}
 	const identities = "/v2/email/identities"
+	const templates = "/v2/email/custom-verification-email-templates"
 	switch {
+	case path == "/v2/email/outbound-custom-verification-emails" && req.Method == http.MethodPost:
+		c.Operation, c.Identity, c.Template, c.ConfigurationSet = "SendCustomVerificationEmail", in.EmailAddress, in.TemplateName, in.ConfigurationSetName
+	case path == templates && req.Method == http.MethodPost:
+		c.Operation, c.Template = "CreateCustomVerificationEmailTemplate", in.TemplateName
+	case strings.HasPrefix(path, templates+"/"):
+		c.Template, _ = url.PathUnescape(strings.TrimPrefix(path, templates+"/"))
+		switch req.Method {
+		case http.MethodGet:
+			c.Operation = "GetCustomVerificationEmailTemplate"
+		case http.MethodPut:
+			c.Operation = "UpdateCustomVerificationEmailTemplate"
+		case http.MethodDelete:
+			c.Operation = "DeleteCustomVerificationEmailTemplate"
+		default:
+			c.Operation = req.Method + " " + path
+		}
 	case path == "/v2/email/outbound-emails" && req.Method == http.MethodPost:
 		c.Operation, c.Identity, c.ConfigurationSet = "SendEmail", in.FromEmailAddress, in.ConfigurationSetName
 		if a, err := mailAddress(in.FromEmailAddress); err == nil {

@@ -36,6 +36,12 @@ func TestParseCalls(t *testing.T) {
 			[]Call{{Service: "ses", Operation: "SendEmail", Identity: "a@b.example"}}},
 		{"ses", httptest.NewRequest("DELETE", "/v2/email/identities/a%40b.example", nil), ``,
 			[]Call{{Service: "ses", Operation: "DeleteEmailIdentity", Identity: "a@b.example"}}},
+		{"ses", httptest.NewRequest("POST", "/v2/email/custom-verification-email-templates", nil), `{"TemplateName":"leadluence-sender-ab"}`,
+			[]Call{{Service: "ses", Operation: "CreateCustomVerificationEmailTemplate", Template: "leadluence-sender-ab"}}},
+		{"ses", httptest.NewRequest("DELETE", "/v2/email/custom-verification-email-templates/leadluence-sender-ab", nil), ``,
+			[]Call{{Service: "ses", Operation: "DeleteCustomVerificationEmailTemplate", Template: "leadluence-sender-ab"}}},
+		{"ses", httptest.NewRequest("POST", "/v2/email/outbound-custom-verification-emails", nil), `{"EmailAddress":"a@b.example","TemplateName":"leadluence-sender-ab"}`,
+			[]Call{{Service: "ses", Operation: "SendCustomVerificationEmail", Identity: "a@b.example", Template: "leadluence-sender-ab"}}},
 		{"ses", httptest.NewRequest("GET", "/health-check", nil), ``, nil},
 		{"dynamodb", httptest.NewRequest("GET", "/", nil), ``, nil},
 	} {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -25,6 +26,20 @@ import (
 //	POST   /v2/email/identities             CreateEmailIdentity
 //	GET    /v2/email/identities/{identity}  GetEmailIdentity
 //	DELETE /v2/email/identities/{identity}  DeleteEmailIdentity
+//	POST   /v2/email/custom-verification-email-templates         CreateCustomVerificationEmailTemplate
+//	GET    /v2/email/custom-verification-email-templates/{name}  GetCustomVerificationEmailTemplate
+//	DELETE /v2/email/custom-verification-email-templates/{name}  DeleteCustomVerificationEmailTemplate
+//	POST   /v2/email/outbound-custom-verification-emails         SendCustomVerificationEmail
+//
+// SendCustomVerificationEmail creates the identity (pending) when it is
+// new and mails the template's subject and content, with the local
+// verification link added at the end as SES adds its own, from the
+// template's From address through aws-ses-v2-local (so it shows in its
+// store like any sent mail). As in SES, the template must exist
+// (NotFoundException) and its From address must be a verified identity
+// (MessageRejected). What is not checked locally: SES's content rules for
+// templates, its limit of templates per account and its one request a
+// second, and the redirection after the link (the local link is a POST).
 //
 // A new identity is pending, as in SES until the link SES mails is
 // followed. Following the link is, locally,
@@ -50,6 +65,12 @@ const VerifyPathPrefix = "/_leadluence/identities/"
 // address (no-reply@leadluence.local).
 const defaultPlatformDomain = "leadluence.local"
 
+// verificationTemplate is one custom verification email template.
+type verificationTemplate struct {
+	TemplateName, FromEmailAddress, TemplateSubject, TemplateContent string
+	SuccessRedirectionURL, FailureRedirectionURL                     string
+}
+
 // sesIdentity is one identity the proxy holds.
 type sesIdentity struct {
 	verified bool
@@ -61,7 +82,10 @@ type sesIdentity struct {
 type sesProxy struct {
 	mu         sync.Mutex
 	identities map[string]*sesIdentity
+	templates  map[string]verificationTemplate
 	platform   map[string]bool // domains and addresses verified from the start
+	backendURL *url.URL
+	self       string // the proxy's own base URL, for the local verification link
 	backend    *httputil.ReverseProxy
 	srv        *http.Server
 	done       chan struct{}
@@ -69,7 +93,8 @@ type sesProxy struct {
 
 // startSESProxy serves the proxy on ln, forwarding to backend.
 func startSESProxy(ln net.Listener, backend *url.URL, platformFrom string) *sesProxy {
-	p := &sesProxy{identities: map[string]*sesIdentity{}, platform: map[string]bool{defaultPlatformDomain: true}, done: make(chan struct{})}
+	p := &sesProxy{identities: map[string]*sesIdentity{}, templates: map[string]verificationTemplate{},
+		platform: map[string]bool{defaultPlatformDomain: true}, backendURL: backend, self: "http://" + ln.Addr().String(), done: make(chan struct{})}
 	if platformFrom == "" {
 		platformFrom = os.Getenv("LEADLUENCE_EMAIL_FROM")
 	}
@@ -87,6 +112,10 @@ func startSESProxy(ln net.Listener, backend *url.URL, platformFrom string) *sesP
 	mux.HandleFunc("DELETE /v2/email/identities/{identity}", p.delete)
 	mux.HandleFunc("POST "+VerifyPathPrefix+"{identity}/verify", p.verify)
 	mux.HandleFunc("POST /v2/email/outbound-emails", p.sendEmail)
+	mux.HandleFunc("POST /v2/email/custom-verification-email-templates", p.createTemplate)
+	mux.HandleFunc("GET /v2/email/custom-verification-email-templates/{name}", p.getTemplate)
+	mux.HandleFunc("DELETE /v2/email/custom-verification-email-templates/{name}", p.deleteTemplate)
+	mux.HandleFunc("POST /v2/email/outbound-custom-verification-emails", p.sendVerification)
 	mux.Handle("/", p.backend)
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -275,6 +304,121 @@ func (p *sesProxy) sendEmail(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	p.backend.ServeHTTP(w, r)
+}
+
+// createTemplate is CreateCustomVerificationEmailTemplate: every field is
+// required; a name in use is AlreadyExistsException.
+func (p *sesProxy) createTemplate(w http.ResponseWriter, r *http.Request) {
+	var t verificationTemplate
+	if err := json.NewDecoder(io.LimitReader(r.Body, 10<<20)).Decode(&t); err != nil {
+		sesError(w, http.StatusBadRequest, "BadRequestException", "unreadable body")
+		return
+	}
+	for name, v := range map[string]string{"TemplateName": t.TemplateName, "FromEmailAddress": t.FromEmailAddress,
+		"TemplateSubject": t.TemplateSubject, "TemplateContent": t.TemplateContent,
+		"SuccessRedirectionURL": t.SuccessRedirectionURL, "FailureRedirectionURL": t.FailureRedirectionURL} {
+		if strings.TrimSpace(v) == "" {
+			sesError(w, http.StatusBadRequest, "BadRequestException", name+" is required")
+			return
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.templates[t.TemplateName]; ok {
+		sesError(w, http.StatusBadRequest, "AlreadyExistsException", "Custom verification email template "+t.TemplateName+" already exists.")
+		return
+	}
+	p.templates[t.TemplateName] = t
+	writeJSON(w, map[string]any{})
+}
+
+// getTemplate is GetCustomVerificationEmailTemplate.
+func (p *sesProxy) getTemplate(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.templates[r.PathValue("name")]
+	if !ok {
+		sesError(w, http.StatusNotFound, "NotFoundException", "Custom verification email template "+r.PathValue("name")+" does not exist.")
+		return
+	}
+	writeJSON(w, t)
+}
+
+// deleteTemplate is DeleteCustomVerificationEmailTemplate.
+func (p *sesProxy) deleteTemplate(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	name := r.PathValue("name")
+	if _, ok := p.templates[name]; !ok {
+		sesError(w, http.StatusNotFound, "NotFoundException", "Custom verification email template "+name+" does not exist.")
+		return
+	}
+	delete(p.templates, name)
+	writeJSON(w, map[string]any{})
+}
+
+// sendVerification is SendCustomVerificationEmail: request {"EmailAddress",
+// "TemplateName", "ConfigurationSetName"}, answer {"MessageId"}.
+func (p *sesProxy) sendVerification(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		EmailAddress, TemplateName string
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil || in.EmailAddress == "" || in.TemplateName == "" {
+		sesError(w, http.StatusBadRequest, "BadRequestException", "EmailAddress and TemplateName are required")
+		return
+	}
+	addr := strings.ToLower(strings.TrimSpace(in.EmailAddress))
+	if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr {
+		sesError(w, http.StatusBadRequest, "BadRequestException", "Invalid email address "+addr)
+		return
+	}
+	p.mu.Lock()
+	t, ok := p.templates[in.TemplateName]
+	fromOK := ok && p.isVerified(t.FromEmailAddress)
+	if ok && fromOK {
+		if _, known := p.identities[addr]; !known {
+			p.identities[addr] = &sesIdentity{verified: p.isVerified(addr), created: time.Now()}
+		}
+	}
+	p.mu.Unlock()
+	switch {
+	case !ok:
+		sesError(w, http.StatusNotFound, "NotFoundException", "Custom verification email template "+in.TemplateName+" does not exist.")
+		return
+	case !fromOK:
+		sesError(w, http.StatusBadRequest, "MessageRejected", "Email address is not verified: "+t.FromEmailAddress)
+		return
+	}
+	link := p.self + VerifyPathPrefix + url.PathEscape(addr) + "/verify"
+	mailBody, _ := json.Marshal(map[string]any{
+		"FromEmailAddress": t.FromEmailAddress,
+		"Destination":      map[string]any{"ToAddresses": []string{addr}},
+		"Content": map[string]any{"Simple": map[string]any{
+			"Subject": map[string]string{"Data": t.TemplateSubject},
+			"Body": map[string]any{"Html": map[string]string{"Data": t.TemplateContent +
+				`<p>To confirm, follow this link (locally: POST ` + html.EscapeString(link) + `)</p>`}},
+		}},
+	})
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, p.backendURL.String()+"/v2/email/outbound-emails", bytes.NewReader(mailBody))
+	if err != nil {
+		sesError(w, http.StatusInternalServerError, "InternalFailure", err.Error())
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	// aws-ses-v2-local wants some AWS authorization; it checks no signature.
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=local/20260101/"+region+"/ses/aws4_request, SignedHeaders=host, Signature=local")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		sesError(w, http.StatusInternalServerError, "InternalFailure", "mail the verification email: "+err.Error())
+		return
+	}
+	defer resp.Body.Close()
+	var out struct{ MessageId string }
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
+		sesError(w, http.StatusInternalServerError, "InternalFailure", "mail the verification email: "+resp.Status)
+		return
+	}
+	writeJSON(w, map[string]string{"MessageId": out.MessageId})
 }
 
 // listenSES claims the public SES port (0: any free loopback port).

@@ -226,7 +226,10 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	templates := &watemplate.Catalog{Source: graph, Opener: sealer, Cache: &watemplate.Cache{}}
 	// The org's own sender address: SES verifies it (email identities);
 	// the endpoint and region come from the SDK's standard settings.
-	senders := &account.SenderService{Store: store, Identities: sesmail.New(sesv2.NewFromConfig(awsCfg), ""),
+	// The verification email, from the platform address, names the org.
+	identities := sesmail.New(sesv2.NewFromConfig(awsCfg), "").WithVerification(sesmail.Verification{
+		From: cfg.EmailFrom, SuccessURL: cfg.SenderVerifiedURL, FailureURL: cfg.SenderVerifiedURL})
+	senders := &account.SenderService{Store: store, Identities: identities, Orgs: store,
 		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
 		Policy: &policy.Service{Store: store, Audit: kit}})
@@ -236,7 +239,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
 			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,
-		Purges: store, StartPurge: integrationPurge})
+		Purges: store, StartPurge: integrationPurge, MetaAppID: cfg.MetaAppID})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		Automations: automation.NewStore(store),
 		Senders:     senders,

@@ -51,6 +51,7 @@ func newEnvWith(t *testing.T, opts metatest.Options) *testEnv {
 	t.Cleanup(sim.Close)
 	t.Setenv("LEADLUENCE_GRAPH_BASE_URL", sim.URL)
 	t.Setenv("LEADLUENCE_GRAPH_VERSION", sim.Version())
+	t.Setenv("LEADLUENCE_META_APP_ID", sim.AppID())
 	cfg, err := config.Load[config.API]()
 	if err != nil {
 		t.Fatal(err)

@@ -137,8 +137,9 @@ func TestReconnectReplaysParkedEvents(t *testing.T) {
 
 // TestConnectChecksWhoseTokenAndWhichWABA: a page is connected only with a
 // Page access token of that very page (a token that merely reads it, a
-// user's or another page's, is 422), and a WhatsApp number only with the
-// WABA that lists it.
+// user's or another page's, is 422) that the platform's own Meta app issued
+// (Graph GET /app; another app's token is 422), and a WhatsApp number only
+// with the WABA that lists it.
 func TestConnectChecksWhoseTokenAndWhichWABA(t *testing.T) {
 	e := newEnv(t)
 	const pageA, pageB, tokA, tokB = "104858765670001", "104858765670002", "EAAGpage-token-A001", "EAAGpage-token-B001"
@@ -164,6 +165,12 @@ func TestConnectChecksWhoseTokenAndWhichWABA(t *testing.T) {
 	})
 	t.Run("a user token", func(t *testing.T) {
 		refused(t, "/v1/integrations/facebook-pages", map[string]any{"page_id": pageA, "page_access_token": "EAAGuser-token-0001"}, "page_access_token", "not a Page access token of page "+pageA)
+	})
+	t.Run("the page's own token, issued through another Meta app", func(t *testing.T) {
+		const pageC, tokC = "104858765670003", "EAAGpage-token-C001"
+		e.sim.AddPage(pageC, "Third Realty", tokC)
+		e.sim.SetTokenApp(tokC, "999000111222333")
+		refused(t, "/v1/integrations/facebook-pages", map[string]any{"page_id": pageC, "page_access_token": tokC}, "page_access_token", "another Meta app")
 	})
 	t.Run("a number of another WABA", func(t *testing.T) {
 		refused(t, "/v1/integrations/whatsapp-numbers", map[string]any{"phone_number_id": number1, "waba_id": waba2, "display_phone_number": "+1 555 078 3881",

@@ -136,8 +136,11 @@ func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ..
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2 * Concurrency
 	s := &outbound.Sender{
-		Store:    store,
-		Orgs:     store,
+		Store: store,
+		Orgs:  store,
+		// Each email's From is checked against the org's verified sender
+		// address as stored (the api keeps it current with SES).
+		Senders:  store,
 		WhatsApp: meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphBackstop, Transport: tr}),
 		// No SDK retries: an email whose answer was lost must not go twice;
 		// the sender retries what is safe through the queue. Sent emails

@@ -3,12 +3,10 @@ package app_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
@@ -29,7 +28,6 @@ import (
 	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/unsubscribe"
-	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/intaketest"
 )
 
@@ -230,8 +228,9 @@ func TestStoppedMarketingRecordsOptOut(t *testing.T) {
 
 func TestEmailGoesThroughSES(t *testing.T) {
 	e := newEnv(t, options{})
+	from := e.verifiedSender()
 	l := e.newLead(time.Time{}, nil)
-	m := e.queue(l, conversation.ChannelEmail, "email", "See you at 11.", sendgate.Email{To: l.Email, Subject: "Your site visit",
+	m := e.queue(l, conversation.ChannelEmail, "email", "See you at 11.", sendgate.Email{From: from, To: l.Email, Subject: "Your site visit",
 		Text: "See you at 11.", HTML: "<p>See you at 11.</p>"}, nil)
 	if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
 		t.Fatalf("retries asked: %v", failed)
@@ -245,7 +244,7 @@ func TestEmailGoesThroughSES(t *testing.T) {
 		t.Fatalf("SES stand-in has no mail %s", got.ProviderID)
 	}
 	mail := sesStore(t)[i]
-	if mail.From != "no-reply@leadluence.local" || !slices.Equal(mail.Destination.To, []string{l.Email}) || mail.Subject != "Your site visit" ||
+	if mail.From != from || !slices.Equal(mail.Destination.To, []string{l.Email}) || mail.Subject != "Your site visit" ||
 		mail.Body.Text != "See you at 11." {
 		t.Fatalf("mail %+v", mail)
 	}
@@ -259,7 +258,7 @@ func TestEmailGoesThroughSES(t *testing.T) {
 
 	// A lead who opted out of email gets none.
 	out := e.newLead(time.Time{}, map[string]string{"email:all": "opt_out@" + time.Now().UTC().Format(time.RFC3339)})
-	refused := e.queue(out, conversation.ChannelEmail, "email", "Hi", sendgate.Email{To: out.Email, Subject: "Hi", Text: "Hi"}, nil)
+	refused := e.queue(out, conversation.ChannelEmail, "email", "Hi", sendgate.Email{From: from, To: out.Email, Subject: "Hi", Text: "Hi"}, nil)
 	e.deliver(e.enqueue(refused))
 	e.wantStatus(refused, conversation.StatusFailed, sendgate.TitleOptedOut)
 	if slices.ContainsFunc(sesStore(t), func(s sesMail) bool { return slices.Contains(s.Destination.To, out.Email) }) {
@@ -267,16 +266,24 @@ func TestEmailGoesThroughSES(t *testing.T) {
 	}
 }
 
-// TestEmailFromOrgSender sends the two kinds of payload the api builds:
-// from the platform address with the org's address as Reply-To (not yet
-// verified), and from the org's own verified address.
-func TestEmailFromOrgSender(t *testing.T) {
-	e := newEnv(t, options{})
-	addr := fmt.Sprintf("sales.%d@sharma-realty.test", time.Now().UnixNano())
-	sent := func(from, replyTo string) sesMail {
+// TestEmailOnlyFromVerifiedSender: the sender re-checks, at send time, that
+// an email's From is the org's own sender address and still verified (the
+// stored claim state): the platform address, an address released or
+// replaced after the email was queued, or one not verified any more, fail
+// the email unsent (no_verified_sender) with a plain reason. A verified
+// address is trusted for up to 30 s without reading it again.
+func TestEmailOnlyFromVerifiedSender(t *testing.T) {
+	var skew atomic.Int64
+	e := newEnv(t, options{tweak: func(s *outbound.Sender) {
+		s.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	}})
+	queue := func(from string) (conversation.Message, lead.Lead) {
 		t.Helper()
 		l := e.newLead(time.Time{}, nil)
-		m := e.queue(l, conversation.ChannelEmail, "email", "Hi", sendgate.Email{From: from, ReplyTo: replyTo, To: l.Email, Subject: "Your visit", Text: "Hi"}, nil)
+		return e.queue(l, conversation.ChannelEmail, "email", "Hi", sendgate.Email{From: from, To: l.Email, Subject: "Your visit", Text: "Hi"}, nil), l
+	}
+	sent := func(m conversation.Message) sesMail {
+		t.Helper()
 		if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
 			t.Fatalf("retries asked: %v", failed)
 		}
@@ -287,25 +294,52 @@ func TestEmailFromOrgSender(t *testing.T) {
 		}
 		return sesStore(t)[i]
 	}
+	refused := func(m conversation.Message, l lead.Lead) {
+		t.Helper()
+		if failed := e.deliver(e.enqueue(m)); len(failed) != 0 {
+			t.Fatalf("retries asked: %v", failed)
+		}
+		got := e.wantStatus(m, conversation.StatusFailed, sendgate.TitleNoVerifiedSender)
+		if strings.Contains(got.Reason, "arn:") || !strings.Contains(got.Reason, "PUT /v1/email/sender") {
+			t.Fatalf("reason %q", got.Reason)
+		}
+		if slices.ContainsFunc(sesStore(t), func(s sesMail) bool { return slices.Contains(s.Destination.To, l.Email) }) {
+			t.Fatal("SES got the email")
+		}
+	}
 
-	mail := sent(`"Sharma Realty" <no-reply@leadluence.local>`, addr)
-	headers := map[string]string{}
-	for _, h := range mail.Headers {
-		headers[h.Name] = h.Value
-	}
-	if mail.From != `"Sharma Realty" <no-reply@leadluence.local>` || !slices.Equal(mail.ReplyTo, []string{addr}) ||
-		!strings.HasPrefix(headers["List-Unsubscribe"], "<"+publicBaseURL+"/v1/unsubscribe/") ||
-		headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
-		t.Fatalf("pending sender: mail %+v, headers %v", mail, headers)
-	}
+	// No address of its own: not even from the platform address.
+	refused(queue(`"Sharma Realty" <no-reply@leadluence.local>`))
 
-	if err := devstack.VerifyEmailIdentity(e.Ctx, os.Getenv("AWS_ENDPOINT_URL_SESV2"), addr); err != nil {
-		t.Fatal(err)
-	}
-	mail = sent(`"Sharma Sales" <`+addr+`>`, "")
-	if mail.From != `"Sharma Sales" <`+addr+`>` || len(mail.ReplyTo) != 0 {
+	addr := e.verifiedSender()
+	mail := sent(func() conversation.Message { m, _ := queue(`"Sharma Realty" <` + addr + `>`); return m }())
+	if mail.From != `"Sharma Realty" <`+addr+`>` || len(mail.ReplyTo) != 0 {
 		t.Fatalf("verified sender: mail %+v", mail)
 	}
+
+	// Queued while verified, then the org moved to another address: the
+	// old one is no longer the org's (once the 30 s are over).
+	m, l := queue(`"Sharma Realty" <` + addr + `>`)
+	next := e.verifiedSender()
+	skew.Add(int64(31 * time.Second))
+	refused(m, l)
+	sent(func() conversation.Message { m, _ := queue(next); return m }())
+
+	// The address failed its re-check: trusted up to 30 s, then refused.
+	if err := e.Store.SetEmailSenderStatus(e.Ctx, e.OrgID, next, account.SenderFailed); err != nil {
+		t.Fatal(err)
+	}
+	sent(func() conversation.Message { m, _ := queue(next); return m }())
+	skew.Add(int64(31 * time.Second))
+	refused(queue(next))
+
+	// Released after the email was queued.
+	again := e.verifiedSender()
+	m, l = queue(again)
+	if err := e.Store.DeleteEmailSender(e.Ctx, e.OrgID, again); err != nil {
+		t.Fatal(err)
+	}
+	refused(m, l)
 }
 
 func TestCrashAfterProviderCallIsNotResent(t *testing.T) {
@@ -494,7 +528,7 @@ func (e *env) wantUnsubscribeLink(headers map[string]string, l lead.Lead) {
 func TestEmailWaitsForTheUnsubscribeKey(t *testing.T) {
 	e := newEnv(t, options{noUnsubscribeKey: true})
 	l := e.newLead(time.Time{}, nil)
-	m := e.queue(l, conversation.ChannelEmail, "email", "Hi", sendgate.Email{To: l.Email, Subject: "Hi", Text: "Hi"}, nil)
+	m := e.queue(l, conversation.ChannelEmail, "email", "Hi", sendgate.Email{From: e.verifiedSender(), To: l.Email, Subject: "Hi", Text: "Hi"}, nil)
 	rec := e.enqueue(m)
 	if failed := e.deliver(rec); len(failed) != 1 {
 		t.Fatalf("failures %v, want the delivery back", failed)

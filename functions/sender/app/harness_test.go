@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/leadluence/backend/functions/sender/app"
+	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/envelope"
@@ -102,6 +104,32 @@ func build(t testing.TB, res devstacktest.Env, opt options) *env {
 		opt.tweak(s)
 	}
 	return &env{Env: ie, res: res, t: t, sqs: q, queueURL: cfg.OutboundQueueURL, sender: s, handler: app.NewHandler(s, q, cfg.OutboundQueueURL, log)}
+}
+
+// verifiedSender gives the fixture's org a sender address verified in the
+// SES stand-in and stored so, and returns it: the sender sends emails only
+// from such an address.
+func (e *env) verifiedSender() string {
+	e.t.Helper()
+	addr := fmt.Sprintf("sales.%d.%d@sharma-realty.test", time.Now().UnixNano(), seq.Add(1))
+	now := time.Now()
+	if err := e.Store.PutEmailSender(e.Ctx, account.EmailSender{OrgID: e.OrgID, Email: addr, Status: account.SenderVerified,
+		CheckedAt: now, SetBy: "u", SetAt: now}, e.senderOf()); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := devstack.VerifyEmailIdentity(e.Ctx, os.Getenv("AWS_ENDPOINT_URL_SESV2"), addr); err != nil {
+		e.t.Fatal(err)
+	}
+	return addr
+}
+
+// senderOf returns the org's stored sender address, "" for none.
+func (e *env) senderOf() string {
+	snd, err := e.Store.GetEmailSender(e.Ctx, e.OrgID)
+	if err != nil && !errors.Is(err, account.ErrNotFound) {
+		e.t.Fatal(err)
+	}
+	return snd.Email
 }
 
 // newLead creates a lead with a phone and an email, who last wrote on

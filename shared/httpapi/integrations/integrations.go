@@ -39,6 +39,8 @@ type Graph interface {
 	// Me is the id of the node the token acts as: a Page access token's
 	// is its page.
 	Me(ctx context.Context, token string) (string, error)
+	// App is the id of the Meta app that issued the token.
+	App(ctx context.Context, token string) (string, error)
 	// WABAPhoneNumbers lists the phone numbers of a WhatsApp Business
 	// Account.
 	WABAPhoneNumbers(ctx context.Context, wabaID, token string) ([]meta.PhoneNumber, error)
@@ -64,6 +66,9 @@ type Deps struct {
 	// once (a job on the purges queue); without it, or when it fails, the
 	// retention function's hourly run picks it up.
 	StartPurge StartPurge
+	// MetaAppID is the platform's Meta app: a page is connected only with a
+	// token it issued (config.API.MetaAppID).
+	MetaAppID string
 }
 
 // PurgeProgress reads the purges of an org's disconnected integrations
@@ -329,6 +334,16 @@ func (s *server) connectPage(ctx context.Context, in *struct{ Body PageIn }) (*i
 	if me != in.Body.PageID {
 		return nil, httpapi.FieldProblem("page_access_token", "is not a Page access token of page "+in.Body.PageID+
 			": it acts as another user or page (a user token, or another page's token); use the token Meta issued for this page")
+	}
+	// Only a token of the platform's own Meta app: its webhooks come to
+	// the platform and its app review covers what the platform reads.
+	app, err := s.deps.Graph.App(ctx, in.Body.PageAccessToken)
+	if err != nil {
+		return nil, s.tokenRefused(ctx, "page_access_token", err)
+	}
+	if s.deps.MetaAppID == "" || app != s.deps.MetaAppID {
+		return nil, httpapi.FieldProblem("page_access_token", "was issued through another Meta app, not Leadluence's: "+
+			"connect the page through Leadluence's Facebook login so that the token is Leadluence's")
 	}
 	return s.connect(ctx, integration.Integration{Kind: integration.KindFacebookPage, ExternalID: in.Body.PageID, Name: page.Name,
 		FormIDs: in.Body.FormIDs}, in.Body.PageAccessToken)

@@ -36,7 +36,7 @@ type SenderIn struct {
 // SenderOut is the org's sender address and where its verification stands.
 type SenderOut struct {
 	Email     string     `json:"email"`
-	Status    string     `json:"status" enum:"pending,verified,failed" doc:"pending: waiting for the link SES mailed to be followed; verified: emails go from this address; failed: verification failed or expired, set the address again."`
+	Status    string     `json:"status" enum:"pending,verified,failed,superseded" doc:"pending: waiting for the link SES mailed to be followed; verified: emails go from this address; failed: verification failed or expired, set the address again; superseded: another organisation claimed the address while this one's claim was pending, so the link now verifies that organisation's claim (set the address again to claim it back while the other claim is pending, or set another one)."`
 	CheckedAt *time.Time `json:"checked_at" doc:"When SES was last asked."`
 }
 
@@ -62,7 +62,8 @@ func (s *server) registerEmailSender(api huma.API) {
 			"(status verified), with the organisation's name as display name. Until then emails to leads are refused (409 " +
 			"no_verified_sender). Setting an address again (at most once a " +
 			"minute) mails a new link. Another organisation's verified address is 409 sender_taken; one it has not verified " +
-			"yet can be taken over, and the link then goes out for this organisation.",
+			"yet can be taken over (that organisation then sees its address superseded), and the link then goes out for this organisation. " +
+			"Two claims at the same moment: one may answer 409 changed_concurrently; of two that succeed the later wins and the earlier reads superseded.",
 		Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusTooManyRequests, http.StatusBadGateway},
 	}, s.setEmailSender)

@@ -1,6 +1,6 @@
 // Package metatest is a local stand-in for the parts of Meta that Leadluence
 // talks to: the Graph API calls of meta.Client (lead retrieval, page and
-// phone-number lookups, /me, a WABA's phone numbers, form and template
+// phone-number lookups, /me, /app, a WABA's phone numbers, form and template
 // listing, WhatsApp message sends)
 // answered with Meta's documented JSON shapes and error objects, and webhook
 // emitters that build real-shaped Lead Ads and WhatsApp payloads and POST
@@ -57,6 +57,9 @@ const (
 	DefaultAppSecret = "metatest-app-secret" //nolint:gosec // G101: a published secret for the local simulator only
 	// DefaultVersion is the Graph API version served when Options.Version is empty.
 	DefaultVersion = meta.DefaultVersion
+	// DefaultAppID is the id of the Meta app every token belongs to unless
+	// Options.AppID or SetTokenApp says otherwise.
+	DefaultAppID = "730912845562211"
 	// DefaultWABAID is the WhatsApp Business Account id put in entry[].id by
 	// the package-level payload builders (Meta's documentation example).
 	DefaultWABAID = "102290129340398"
@@ -81,6 +84,9 @@ type Options struct {
 	// StatusWebhook, when its URL is set, makes the server report the
 	// statuses of every message it accepts to that webhook.
 	StatusWebhook StatusWebhook
+	// AppID is the Meta app the tokens belong to (GET /app); empty means
+	// DefaultAppID.
+	AppID string
 }
 
 // SentMessage is a message posted to /{phone-number-id}/messages.
@@ -104,6 +110,7 @@ type Server struct {
 
 	secret  []byte
 	version string
+	appID   string
 	ln      net.Listener
 	hs      *http.Server
 	hc      *http.Client
@@ -131,6 +138,7 @@ type state struct {
 	templates map[string][]meta.Template // by WABA id
 	revoked   map[string]bool
 	users     map[string]string // user access token → user id
+	tokenApps map[string]string // access token → the app that issued it, when not the server's
 	failN     int
 	failCode  int
 	delay     time.Duration
@@ -165,7 +173,10 @@ type phone struct {
 // httptest.NewServer it panics if it cannot listen, or if Addr or the
 // StatusWebhook URL is not a loopback address.
 func New(opts Options) *Server {
-	s := &Server{secret: opts.AppSecret, version: opts.Version}
+	s := &Server{secret: opts.AppSecret, version: opts.Version, appID: opts.AppID}
+	if s.appID == "" {
+		s.appID = DefaultAppID
+	}
 	if len(s.secret) == 0 {
 		s.secret = []byte(DefaultAppSecret)
 	}
@@ -237,6 +248,7 @@ func (s *Server) resetLocked() {
 		templates: map[string][]meta.Template{},
 		revoked:   map[string]bool{},
 		users:     map[string]string{},
+		tokenApps: map[string]string{},
 		calls:     map[call]int{},
 		sent:      map[string][]SentMessage{},
 		seq:       s.st.seq,
@@ -384,6 +396,17 @@ func (s *Server) AddUserToken(userID, token string) {
 	defer s.mu.Unlock()
 	s.st.users[token] = userID
 }
+
+// SetTokenApp makes a token (of a page, number or user added before or
+// after) one that another Meta app issued: GET /app with it answers appID.
+func (s *Server) SetTokenApp(token, appID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.tokenApps[token] = appID
+}
+
+// AppID returns the id of the app the server's tokens belong to.
+func (s *Server) AppID() string { return s.appID }
 
 // AddTemplate adds a message template to a WABA; an empty ID is generated
 // and an empty Status is APPROVED. A template with the same name and
@@ -577,6 +600,8 @@ func (s *Server) route(r *http.Request, body []byte) response {
 	switch {
 	case len(segs) == 1 && segs[0] == "me" && r.Method == http.MethodGet:
 		return s.getMe(token, q)
+	case len(segs) == 1 && segs[0] == "app" && r.Method == http.MethodGet:
+		return s.getApp(token, q)
 	case len(segs) == 1 && segs[0] != "" && r.Method == http.MethodGet:
 		return s.getNode(segs[0], token, q)
 	case len(segs) == 2 && segs[1] == "phone_numbers" && r.Method == http.MethodGet:
@@ -684,6 +709,22 @@ func (s *Server) getMe(token string, q map[string][]string) response {
 	if n.typ == "" {
 		n = node{"User", []string{"id", "name"}, []string{"id", "name"}, map[string]any{"id": systemUserID(token), "name": "System User"}}
 	}
+	v, bad := n.pick(firstOf(q["fields"]))
+	if bad != nil {
+		return *bad
+	}
+	return ok(v)
+}
+
+// getApp answers /app: the Application node of the app that issued the
+// token (default fields link, name and id, as Meta answers them).
+func (s *Server) getApp(token string, q map[string][]string) response {
+	id := s.appID
+	if other, ok := s.st.tokenApps[token]; ok {
+		id = other
+	}
+	n := node{"Application", []string{"id", "name", "link", "category", "namespace"}, []string{"link", "name", "id"},
+		map[string]any{"id": id, "name": "metatest app " + id, "link": "https://www.facebook.com/games/?app_id=" + id}}
 	v, bad := n.pick(firstOf(q["fields"]))
 	if bad != nil {
 		return *bad

@@ -481,3 +481,39 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("Sent = %d, want 8", n)
 	}
 }
+
+// TestApp: GET /app answers the Application node of the app that issued
+// the token, with Meta's default fields (link, name, id) or those asked.
+func TestApp(t *testing.T) {
+	srv := metatest.New(metatest.Options{AppID: "111222333444555"})
+	defer srv.Close()
+	srv.AddPage("104858765678112", "Demo Clinic", "page-token")
+	srv.AddPage("104858765678113", "Other Clinic", "other-token")
+	srv.SetTokenApp("other-token", "999888777666555")
+	get := func(token, query string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/"+srv.Version()+"/app"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /app: %d %v", resp.StatusCode, err)
+		}
+		return out
+	}
+	if got := get("page-token", ""); got["id"] != "111222333444555" || got["name"] == nil ||
+		got["link"] != "https://www.facebook.com/games/?app_id=111222333444555" {
+		t.Fatalf("default fields: %v", got)
+	}
+	if got := get("other-token", "?fields=id"); len(got) != 1 || got["id"] != "999888777666555" {
+		t.Fatalf("fields=id of another app's token: %v", got)
+	}
+	c := meta.NewClient(srv.URL, srv.Version(), nil)
+	if id, err := c.App(context.Background(), "page-token"); err != nil || id != "111222333444555" {
+		t.Fatalf("meta.Client.App: %q %v", id, err)
+	}
+}

@@ -1,5 +1,5 @@
 // Package params gives functions their deploy-time parameters locally (the
-// Meta app secret and verify token), as `cdk deploy -c` does in the cloud:
+// Meta app secret and verify token, the Meta app id, the public base URL), as `cdk deploy -c` does in the cloud:
 // each value comes from an environment variable or a dev default and, when
 // the param has a purpose, is encrypted under the local KMS key with
 // shared/secret, so the function opens it exactly as in Lambda.
@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/secret"
 )
 
@@ -26,6 +27,8 @@ type Source struct {
 var Sources = map[string]Source{
 	topology.EnvMetaAppSecretCiphertext:   {From: "LEADLUENCE_META_APP_SECRET", Default: "dev-app-secret"},
 	topology.EnvMetaVerifyTokenCiphertext: {From: "LEADLUENCE_META_VERIFY_TOKEN", Default: "dev-verify-token"},
+	// The Meta simulator's app (make dev runs metatest with its default).
+	topology.EnvMetaAppID: {From: topology.EnvMetaAppID, Default: metatest.DefaultAppID},
 	// The api as make dev serves it (tools/dev -addr).
 	topology.EnvPublicBaseURL: {From: topology.EnvPublicBaseURL, Default: "http://127.0.0.1:8080"},
 }
