@@ -412,7 +412,17 @@ func (s *server) sendMessage(ctx context.Context, in *struct {
 	}
 	stored, created, err := d.Store.QueueOutbound(ctx, m)
 	if err != nil {
-		return nil, s.Internal(ctx, "queue outbound message", err)
+		// The write may have been applied with its answer lost (a 5xx or a
+		// timeout after the commit). Then this request's message is stored
+		// as queued and nobody else would put its job on the queue: a retry
+		// with the same client_message_id only finds it queued. Read it
+		// back and carry on if it is ours.
+		prev, ok, rerr := d.Store.MessageByClientID(ctx, l.OrgID, b.ClientMessageID)
+		if rerr != nil || !ok || prev.ID != m.ID || prev.Status != conversation.StatusQueued {
+			return nil, s.Internal(ctx, "queue outbound message", err)
+		}
+		s.Log().WarnContext(ctx, "queue outbound message: answer lost, the write was applied", "message", m.ID, "err", err)
+		stored, created = prev, true
 	}
 	if !created {
 		// A concurrent request with the same client_message_id won.
