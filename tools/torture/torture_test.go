@@ -161,6 +161,16 @@ func newHarness(t *testing.T, seed uint64) *harness {
 	t.Setenv("LEADLUENCE_GRAPH_BASE_URL", h.sim.URL)
 	t.Setenv("LEADLUENCE_GRAPH_VERSION", h.sim.Version())
 	h.sqs = sqs.NewFromConfig(h.env.AWS)
+	// A batch whose invocation is lost (a receive whose answer a drain's
+	// end cut off, a delete that failed) comes back after the visibility
+	// timeout: 20 s here instead of the deployed 6 minutes, so that a run
+	// waits for it.
+	for _, q := range []string{topology.QueueIntake, topology.QueueOutbound} {
+		if _, err := h.sqs.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: aws.String(h.env.QueueURLs[q]),
+			Attributes: map[string]string{"VisibilityTimeout": "20"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h.store = dynamostore.New(dynamodb.NewFromConfig(h.env.AWS, dynamostore.ClientOptions), h.env.TableName)
 	log := logging.New(h.logs, slog.LevelInfo)
 
@@ -432,7 +442,9 @@ func (h *harness) consumer(fn, queueURL string, inner runner.SQSHandler, handler
 			if !slices.ContainsFunc(resp.BatchItemFailures, func(f events.SQSBatchItemFailure) bool { return f.ItemIdentifier == r.MessageId }) {
 				h.faults.Count(fn + ": record applied, then reported failed")
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
-				h.visible(queueURL, []events.SQSMessage{r})
+				if handlerSetsVisibility {
+					h.visible(queueURL, []events.SQSMessage{r})
+				}
 			}
 		}
 		if !handlerSetsVisibility {
@@ -500,6 +512,9 @@ func (h *harness) drain(limit time.Duration) {
 			wg.Go(func() {
 				for ctx.Err() == nil {
 					got, err := p.PollOnce(ctx)
+					if err != nil && ctx.Err() == nil {
+						h.t.Logf("poll %s: %v", p.Function, err)
+					}
 					if err != nil || got == 0 {
 						select {
 						case <-ctx.Done():
@@ -522,7 +537,7 @@ func (h *harness) drain(limit time.Duration) {
 		}
 	}
 	if ctx.Err() != nil {
-		h.t.Logf("drain stopped at its limit of %s", limit)
+		h.t.Logf("drain stopped at its limit of %s: %d on the intake queue, %d on the outbound queue", limit, h.queueDepth(intake), h.queueDepth(outbound))
 	}
 	cancel()
 	wg.Wait()
@@ -736,6 +751,7 @@ type report struct {
 	faults                                    map[string]int
 	lost, duplicated, regressed, unexplained  []string
 	elapsed                                   time.Duration
+	phases                                    []string
 }
 
 func (r report) failed() bool {
@@ -744,7 +760,7 @@ func (r report) failed() bool {
 
 func (r report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "torture seed %d (%s)\n", r.seed, r.elapsed.Round(time.Millisecond))
+	fmt.Fprintf(&b, "torture seed %d (%s: %s)\n", r.seed, r.elapsed.Round(time.Millisecond), strings.Join(r.phases, ", "))
 	fmt.Fprintf(&b, "  events %d (lead ads %d, inbound messages %d, statuses %d); webhook deliveries %d (POSTs %d, answered 5xx %d)\n",
 		r.events+int64(r.statusEvents), r.leadgens, r.inbound, r.statusEvents, r.deliveries, r.posts, r.webhook5xx)
 	fmt.Fprintf(&b, "  replies %d accepted by the api, %d sent by the simulator, %d final states checked\n", r.replies, r.sends, r.states)
@@ -776,7 +792,12 @@ func (r report) String() string {
 // run is the whole torture run.
 func (h *harness) run(n, orgs int) report {
 	start := time.Now()
+	var phases []string
+	mark := func(name string) {
+		phases = append(phases, fmt.Sprintf("%s %s", name, time.Since(start).Round(100*time.Millisecond)))
+	}
 	h.setup(orgs)
+	mark("setup")
 	h.faults.Enable(true)
 
 	// Phase 1: Lead Ads and inbound messages through webhook -> intake ->
@@ -787,10 +808,12 @@ func (h *harness) run(n, orgs int) report {
 	h.faults.Count(fmt.Sprintf("graph: 500 answered (next %d calls)", failLeads))
 	h.deliverAll(payloads, func(i int) string { return objects[i] })
 	h.drain(120 * time.Second)
+	mark("intake")
 
 	// Phase 2: replies through api -> outbound -> sender, in waves with
 	// Graph faults.
 	h.replyWaves()
+	mark("replies")
 
 	// Phase 3: the statuses of every accepted send, in random order,
 	// duplicated, through the webhook.
@@ -798,6 +821,7 @@ func (h *harness) run(n, orgs int) report {
 	statusPayloads, highest := h.statuses(sends)
 	h.deliverAll(statusPayloads, func(int) string { return "whatsapp_business_account" })
 	h.drain(120 * time.Second)
+	mark("statuses")
 
 	// Replay each DLQ once, drain, then stop injecting and check.
 	rep := report{seed: h.seed, dlqReplayed: map[string]int{}}
@@ -808,12 +832,14 @@ func (h *harness) run(n, orgs int) report {
 	h.faults.Enable(false)
 	// What the injected faults left to retry is finished without faults.
 	h.drain(60 * time.Second)
+	mark("dlq replay and drain")
 
 	rep.events, rep.deliveries, rep.posts, rep.webhook5xx = h.events.Load(), h.deliveries.Load(), h.posts.Load(), h.webhook5xx.Load()
 	rep.statusEvents = len(statusPayloads)
 	rep.faults = h.faults.Counts()
 	h.check(&rep, sends, highest)
-	rep.elapsed = time.Since(start)
+	mark("check")
+	rep.elapsed, rep.phases = time.Since(start), phases
 	return rep
 }
 
