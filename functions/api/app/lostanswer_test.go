@@ -16,8 +16,11 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/leadluence/backend/functions/api/app"
 	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/logging"
 )
 
@@ -93,7 +96,34 @@ func TestSendWriteAnswerLost(t *testing.T) {
 			n++
 		}
 	}
-	if n != 1 {
-		t.Fatalf("%d jobs for the message, want 1", n)
+	if n != 2 {
+		t.Fatalf("%d jobs for the message, want 2: the first request's and the retry's", n)
+	}
+}
+
+// A retry that finds its message still queued puts the job on the queue
+// again at once: the first request may have stored the message and then
+// stopped, or failed, before its enqueue; its client retries at once.
+func TestSendRetryRequeuesQueuedMessage(t *testing.T) {
+	e := newMsgEnv(t)
+	owner := e.signup(t, "Sharma Realty")
+	e.connect(t, owner)
+	leadID := e.createLead(t, owner, map[string]any{"name": "Asha", "phone": "98765 43210"}).str("id")
+	e.inbound(t, owner.OrgID, leadID, "Is the flat still available?", time.Now().Add(-time.Hour), nil)
+	body := textMsg("Yes, it is.")
+	// What the first request left: the message stored as queued, no job.
+	now := time.Now().UTC()
+	m := conversation.Message{ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(), OrgID: owner.OrgID, LeadID: leadID,
+		Channel: conversation.ChannelWhatsApp, Direction: conversation.Outbound, At: now, Type: "text", Number: waNumber,
+		ClientMessageID: body["client_message_id"].(string), Payload: `{"messaging_product":"whatsapp","to":"919876543210","type":"text","text":{"body":"Yes, it is."}}`}
+	if _, created, err := e.store.QueueOutbound(context.Background(), m); err != nil || !created {
+		t.Fatalf("queue outbound: created %v, %v", created, err)
+	}
+	e.jobs(t)
+	r := e.send(t, owner, leadID, body)
+	expect(t, r, 200)
+	jobs := e.jobs(t)
+	if r.str("id") != m.ID || len(jobs) != 1 || jobs[0]["message_id"] != m.ID {
+		t.Fatalf("retry answered %s, jobs %v: want the stored message and its job", r.Raw, jobs)
 	}
 }
