@@ -54,7 +54,7 @@ test: ## Run every test with the race detector: the product against the local AW
 # ARGS takes more test flags (-torture.orgs=5 -torture.workers=4). Bounded
 # by -timeout; the stack withstack starts stops with it.
 SEED ?= 0
-N ?= 400
+N ?= 200
 torture: ## The pipeline torture test: N seeded events, faults injected, exactly-once checks (SEED=, N=, ARGS=)
 	$(GO) run ./tools/withstack -- $(GO) test -count=1 -v -timeout 30m -run '^TestTorture$$' ./tools/torture -torture.n=$(N) -torture.seed=$(SEED) $(ARGS)
 

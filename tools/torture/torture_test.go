@@ -57,8 +57,8 @@ var (
 	flagWorkers = flag.Int("torture.workers", 2, "concurrent consumers per queue")
 )
 
-// shortN is the number of events of the short run inside make test.
-const shortN = 36
+// The short run inside make test: shortN events over shortOrgs orgs.
+const shortN, shortOrgs = 24, 2
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 
@@ -68,20 +68,20 @@ func TestTorture(t *testing.T) {
 	if seed == 0 {
 		seed = rand.Uint64() % 1_000_000_000 //nolint:gosec // a seed, printed
 	}
-	n := *flagN
+	n, orgs := *flagN, *flagOrgs
 	if n <= 0 {
-		n = shortN
+		n, orgs = shortN, min(orgs, shortOrgs)
 	}
-	t.Logf("torture: seed %d, %d events, %d orgs (reproduce: make torture SEED=%d N=%d)", seed, n, *flagOrgs, seed, n)
+	t.Logf("torture: seed %d, %d events, %d orgs (reproduce: make torture SEED=%d N=%d ARGS=-torture.orgs=%d)", seed, n, orgs, seed, n, orgs)
 	h := newHarness(t, seed)
-	rep := h.run(n, *flagOrgs)
+	rep := h.run(n, orgs)
 	t.Log("\n" + rep.String())
 	if rep.failed() {
 		logPath := fmt.Sprintf("%s/torture-%d.log", os.TempDir(), seed)
 		if err := os.WriteFile(logPath, []byte(h.logs.String()), 0o600); err == nil {
 			t.Logf("the functions' log of the run: %s", logPath)
 		}
-		t.Fatalf("torture failed: seed %d; reproduce with: make torture SEED=%d N=%d", seed, seed, n)
+		t.Fatalf("torture failed: seed %d; reproduce with: make torture SEED=%d N=%d ARGS=-torture.orgs=%d", seed, seed, n, orgs)
 	}
 }
 
@@ -117,7 +117,7 @@ type harness struct {
 	sender  runner.SQSHandler
 	logs    *devstacktest.LogBuffer
 
-	events, deliveries, posts, webhook5xx atomic.Int64
+	events, copies, deliveries, posts, webhook5xx atomic.Int64
 	orgs                                  []*org
 }
 
@@ -377,6 +377,7 @@ func (h *harness) deliverAll(payloads [][]byte, objectOf func(int) string) {
 	for i, p := range payloads {
 		for range 1 + h.intn(3) {
 			copies = append(copies, item{i, p})
+			h.copies.Add(1)
 		}
 	}
 	h.shuffle(len(copies), func(i, j int) { copies[i], copies[j] = copies[j], copies[i] })
@@ -526,11 +527,11 @@ func (h *harness) drain(limit time.Duration) {
 		}
 	}
 	for ctx.Err() == nil {
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond)
 		if h.queueDepth(intake) == 0 && h.queueDepth(outbound) == 0 {
 			// Twice, a moment apart: a consumer may be between a receive
 			// and its sends.
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond)
 			if h.queueDepth(intake) == 0 && h.queueDepth(outbound) == 0 {
 				break
 			}
@@ -743,7 +744,9 @@ func (h *harness) statuses(sends map[string][]sent) (payloads [][]byte, highest 
 // report is what a run prints.
 type report struct {
 	seed                                      uint64
-	events, deliveries, posts, webhook5xx     int64
+	events, copies, deliveries, posts         int64
+	webhook5xx                                int64
+	outcomes                                  map[conversation.Status]int
 	leadgens, inbound, replies, sends, states int
 	statusEvents                              int
 	dlqReplayed                               map[string]int
@@ -761,9 +764,16 @@ func (r report) failed() bool {
 func (r report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "torture seed %d (%s: %s)\n", r.seed, r.elapsed.Round(time.Millisecond), strings.Join(r.phases, ", "))
-	fmt.Fprintf(&b, "  events %d (lead ads %d, inbound messages %d, statuses %d); webhook deliveries %d (POSTs %d, answered 5xx %d)\n",
-		r.events+int64(r.statusEvents), r.leadgens, r.inbound, r.statusEvents, r.deliveries, r.posts, r.webhook5xx)
-	fmt.Fprintf(&b, "  replies %d accepted by the api, %d sent by the simulator, %d final states checked\n", r.replies, r.sends, r.states)
+	fmt.Fprintf(&b, "  events %d (lead ads %d, inbound messages %d, statuses %d), %d copies in %d webhook bodies (POSTs %d, answered 5xx %d)\n",
+		r.events+int64(r.statusEvents), r.leadgens, r.inbound, r.statusEvents, r.copies, r.deliveries, r.posts, r.webhook5xx)
+	fmt.Fprintf(&b, "  replies %d accepted by the api, %d sent by the simulator, %d final states checked:", r.replies, r.sends, r.states)
+	for _, st := range []conversation.Status{conversation.StatusAccepted, conversation.StatusSent, conversation.StatusDelivered,
+		conversation.StatusRead, conversation.StatusFailed, conversation.StatusUnknown, conversation.StatusQueued, conversation.StatusSending} {
+		if n := r.outcomes[st]; n > 0 {
+			fmt.Fprintf(&b, " %s %d", st, n)
+		}
+	}
+	b.WriteString("\n")
 	total := 0
 	kinds := make([]string, 0, len(r.faults))
 	for k, n := range r.faults {
@@ -823,18 +833,17 @@ func (h *harness) run(n, orgs int) report {
 	h.drain(120 * time.Second)
 	mark("statuses")
 
-	// Replay each DLQ once, drain, then stop injecting and check.
-	rep := report{seed: h.seed, dlqReplayed: map[string]int{}}
+	// Stop injecting, replay each DLQ once, drain (what the faults left to
+	// retry finishes too), then check.
+	h.faults.Enable(false)
+	rep := report{seed: h.seed, dlqReplayed: map[string]int{}, outcomes: map[conversation.Status]int{}}
 	for _, q := range []string{topology.QueueIntake, topology.QueueOutbound} {
 		rep.dlqReplayed[q] = h.replayDLQ(q)
 	}
 	h.drain(120 * time.Second)
-	h.faults.Enable(false)
-	// What the injected faults left to retry is finished without faults.
-	h.drain(60 * time.Second)
 	mark("dlq replay and drain")
 
-	rep.events, rep.deliveries, rep.posts, rep.webhook5xx = h.events.Load(), h.deliveries.Load(), h.posts.Load(), h.webhook5xx.Load()
+	rep.events, rep.copies, rep.deliveries, rep.posts, rep.webhook5xx = h.events.Load(), h.copies.Load(), h.deliveries.Load(), h.posts.Load(), h.webhook5xx.Load()
 	rep.statusEvents = len(statusPayloads)
 	rep.faults = h.faults.Counts()
 	h.check(&rep, sends, highest)
@@ -944,6 +953,7 @@ func (h *harness) check(rep *report, sends map[string][]sent, highest map[string
 			}
 			m, ss := ms[0], sends[cid]
 			rep.states++
+			rep.outcomes[m.Status]++
 			switch {
 			case len(ss) > 1:
 				rep.duplicated = append(rep.duplicated, fmt.Sprintf("org %s: reply %s sent %d times by the Graph API", o.id, cid, len(ss)))
