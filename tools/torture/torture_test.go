@@ -118,7 +118,7 @@ type harness struct {
 	logs    *devstacktest.LogBuffer
 
 	events, copies, deliveries, posts, webhook5xx atomic.Int64
-	orgs                                  []*org
+	orgs                                          []*org
 }
 
 func (h *harness) intn(n int) int {
@@ -546,10 +546,16 @@ func (h *harness) drain(limit time.Duration) {
 
 // inboundKinds builds an inbound message of each type the intake parses.
 var inboundKinds = []func(from string, i int) metatest.InboundMessage{
-	func(from string, i int) metatest.InboundMessage { return metatest.Text(from, fmt.Sprintf("hello %d", i)) },
-	func(from string, i int) metatest.InboundMessage { return metatest.Image(from, fmt.Sprintf("photo %d", i)) },
+	func(from string, i int) metatest.InboundMessage {
+		return metatest.Text(from, fmt.Sprintf("hello %d", i))
+	},
+	func(from string, i int) metatest.InboundMessage {
+		return metatest.Image(from, fmt.Sprintf("photo %d", i))
+	},
 	func(from string, _ int) metatest.InboundMessage { return metatest.Audio(from) },
-	func(from string, i int) metatest.InboundMessage { return metatest.Video(from, fmt.Sprintf("video %d", i)) },
+	func(from string, i int) metatest.InboundMessage {
+		return metatest.Video(from, fmt.Sprintf("video %d", i))
+	},
 	func(from string, i int) metatest.InboundMessage {
 		return metatest.Document(from, fmt.Sprintf("plan-%d.pdf", i), "floor plan")
 	},
@@ -557,7 +563,9 @@ var inboundKinds = []func(from string, i int) metatest.InboundMessage{
 	func(from string, i int) metatest.InboundMessage {
 		return metatest.Location(from, 12.97, 77.59, fmt.Sprintf("Site %d", i), "MG Road")
 	},
-	func(from string, _ int) metatest.InboundMessage { return metatest.Contacts(from, "Ravi Kumar", "+919800000001") },
+	func(from string, _ int) metatest.InboundMessage {
+		return metatest.Contacts(from, "Ravi Kumar", "+919800000001")
+	},
 	func(from string, i int) metatest.InboundMessage {
 		return metatest.ButtonReply(from, metatest.NewWAMID(), "visit", fmt.Sprintf("Book a visit %d", i))
 	},
@@ -567,7 +575,9 @@ var inboundKinds = []func(from string, i int) metatest.InboundMessage{
 	func(from string, _ int) metatest.InboundMessage {
 		return metatest.Button(from, metatest.NewWAMID(), "MORE_INFO", "More info")
 	},
-	func(from string, _ int) metatest.InboundMessage { return metatest.Reaction(from, metatest.NewWAMID(), "👍") },
+	func(from string, _ int) metatest.InboundMessage {
+		return metatest.Reaction(from, metatest.NewWAMID(), "👍")
+	},
 	func(from string, _ int) metatest.InboundMessage { return metatest.Unsupported(from) },
 }
 
