@@ -87,14 +87,13 @@ func TestTorture(t *testing.T) {
 
 // org is one signed-up org with a WhatsApp number, a page and a form.
 type org struct {
-	id, access                    string
-	number, display, waba, token  string
-	pageID, pageToken, formID     string
-	inboundPhones, leadgenPhones  []string
-	expectLeadgen                 map[string]string // leadgen id -> phone
-	expectInbound                 map[string]string // wamid -> from
-	replies                       map[string]string // client message id -> lead id
-	repliesNotTaken, repliesRetry int
+	id, access                   string
+	number, display, waba, token string
+	pageID, pageToken, formID    string
+	inboundPhones                []string
+	expectLeadgen                map[string]string // leadgen id -> phone
+	expectInbound                map[string]string // wamid -> from
+	replies                      map[string]string // client message id -> lead id
 }
 
 type harness struct {
@@ -643,7 +642,6 @@ func (h *harness) replyAll(wave string, frac float64) {
 				case r.status == 503:
 					// Not queued: the api told the client so (the message is failed).
 					o.replies[cid] = leadID
-					o.repliesNotTaken++
 				default:
 					h.t.Fatalf("send: %d %s", r.status, r.raw)
 				}
@@ -652,7 +650,8 @@ func (h *harness) replyAll(wave string, frac float64) {
 	}
 }
 
-// graphFaults is one wave's fault in the simulator.
+// replyWaves sends replies in four waves, each with its fault in the
+// simulator, draining the queues after each.
 func (h *harness) replyWaves() {
 	// Wave 1: Graph API 5xx and 429 on a few sends.
 	for _, st := range []int{500, 503, 429} {
