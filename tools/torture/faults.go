@@ -122,7 +122,7 @@ func (f *Faults) Option(fn string) func(*awsconfig.LoadOptions) error {
 			if err == nil && svc == "dynamodb" && isWrite(op) && f.draw(fn, KindDynamoLost, f.rates.DynamoLost) {
 				return middleware.InitializeOutput{}, md, serverError(KindDynamoLost)
 			}
-			return out, md, err
+			return out, md, err //nolint:wrapcheck // a middleware passes the call's error through as is
 		}), middleware.After)
 		if err != nil {
 			return fmt.Errorf("add fault middleware: %w", err)

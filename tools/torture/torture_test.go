@@ -636,10 +636,10 @@ func (h *harness) replyAll(wave string, frac float64) {
 			}
 			for range times {
 				r := h.callRetrying("POST", "/v1/leads/"+leadID+"/messages", o.access, body)
-				switch {
-				case r.status == 202 || r.status == 200:
+				switch r.status {
+				case 202, 200:
 					o.replies[cid] = leadID
-				case r.status == 503:
+				case 503:
 					// Not queued: the api told the client so (the message is failed).
 					o.replies[cid] = leadID
 				default:
