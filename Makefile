@@ -22,7 +22,7 @@ GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap retention
+.PHONY: help dev demo dev-reset test torture build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap retention
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,16 @@ AWS_CALL_LOG := $(CURDIR)/.cache/aws-calls.jsonl
 test: ## Run every test with the race detector: the product against the local AWS stand-ins, then infra/
 	LEADLUENCE_AWS_CALL_LOG=$(AWS_CALL_LOG) $(GO) run ./tools/withstack -- env CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 	cd $(INFRA) && LEADLUENCE_AWS_CALL_LOG=$(AWS_CALL_LOG) CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# The pipeline torture test (tools/torture): N seeded Meta events through the
+# webhook, ingest, api and sender handlers with faults injected. SEED=0 picks
+# a seed and prints it; a failure prints the SEED=... N=... that reproduces it.
+# ARGS takes more test flags (-torture.orgs=5 -torture.workers=4). Bounded
+# by -timeout; the stack withstack starts stops with it.
+SEED ?= 0
+N ?= 200
+torture: ## The pipeline torture test: N seeded events, faults injected, exactly-once checks (SEED=, N=, ARGS=)
+	$(GO) run ./tools/withstack -- $(GO) test -count=1 -v -timeout 30m -run '^TestTorture$$' ./tools/torture -torture.n=$(N) -torture.seed=$(SEED) $(ARGS)
 
 build: ## One bootstrap per function: bin/<fn>/bootstrap (arm64, deploy) and bin/local/<fn>/bootstrap (host arch)
 	@for fn in $(FUNCTIONS); do \

@@ -125,11 +125,6 @@ func (s *server) visibleLead(ctx context.Context, id string) (lead.Lead, error) 
 // Limits of the WhatsApp Cloud API and of our inbox.
 const (
 	maxWhatsAppText = 4096
-	// requeueStuckAfter: a retry of a send that finds the message still
-	// queued this long after it was written puts its job on the queue again
-	// (the api may have stopped between the write and the enqueue). The
-	// sender claims each message once, so a second job never sends twice.
-	requeueStuckAfter = sendgate.RequeueStuckAfter
 )
 
 // MessageIn is a message to send to a lead.
@@ -415,7 +410,17 @@ func (s *server) sendMessage(ctx context.Context, in *struct {
 	}
 	stored, created, err := d.Store.QueueOutbound(ctx, m)
 	if err != nil {
-		return nil, s.Internal(ctx, "queue outbound message", err)
+		// The write may have been applied with its answer lost (a 5xx or a
+		// timeout after the commit). Then this request's message is stored
+		// as queued and nobody else would put its job on the queue: a retry
+		// with the same client_message_id only finds it queued. Read it
+		// back and carry on if it is ours.
+		prev, ok, rerr := d.Store.MessageByClientID(ctx, l.OrgID, b.ClientMessageID)
+		if rerr != nil || !ok || prev.ID != m.ID || prev.Status != conversation.StatusQueued {
+			return nil, s.Internal(ctx, "queue outbound message", err)
+		}
+		s.Log().WarnContext(ctx, "queue outbound message: answer lost, the write was applied", "message", m.ID, "err", err)
+		stored, created = prev, true
 	}
 	if !created {
 		// A concurrent request with the same client_message_id won.
@@ -447,14 +452,19 @@ func (s *server) sendMessage(ctx context.Context, in *struct {
 	return &messageOutput{Status: http.StatusAccepted, Body: messageOut(stored, nil)}, nil
 }
 
-// replay answers a repeated client_message_id with the stored message.
+// replay answers a repeated client_message_id with the stored message. A
+// message still queued gets its job put on the queue again: the first
+// request may have stopped between its write and its enqueue, or lost the
+// answer of its write and failed, and a client retries at once. The sender
+// claims each message once (queued → sending), so a second job never sends
+// twice.
 func (s *server) replay(ctx context.Context, l lead.Lead, prev conversation.Message) (*messageOutput, error) {
 	if prev.LeadID != l.ID {
 		p := httpapi.FieldProblem("client_message_id", "was already used for a message to another lead")
 		p.Status, p.Title, p.Code, p.Type = http.StatusConflict, http.StatusText(http.StatusConflict), "client_message_id_reused", httpapi.ProblemTypeBase+"client_message_id_reused"
 		return nil, p
 	}
-	if prev.Status == conversation.StatusQueued && s.Now().Sub(prev.At) > requeueStuckAfter {
+	if prev.Status == conversation.StatusQueued {
 		if err := s.deps.Enqueue(ctx, prev.OrgID, prev.LeadID, prev.ID); err != nil {
 			s.Log().ErrorContext(ctx, "re-enqueue stuck message", "message", prev.ID, "err", err)
 		}
