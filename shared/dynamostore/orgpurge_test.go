@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,10 +251,18 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 		t.Fatalf("purge within the window: %+v %v", res, err)
 	}
 
-	// A run with little time stops before its deadline...
-	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	// A run with little time stops before its deadline... The run's clock
+	// moves 100 ms each time it is read and the deadline is an hour away
+	// with a margin of an hour less one second, so the run stops after a
+	// few reads whatever the machine's speed (a wall-clock deadline flakes
+	// on a loaded machine).
+	start := time.Now()
+	var reads atomic.Int64
+	r.Now = func() time.Time { return start.Add(time.Duration(reads.Add(1)) * 100 * time.Millisecond) }
+	r.Margin = time.Hour - time.Second
+	short, cancel := context.WithDeadline(ctx, start.Add(time.Hour))
 	defer cancel()
-	res, err := r.PurgeClosedOrgs(short, time.Now())
+	res, err := r.PurgeClosedOrgs(short, start)
 	if err != nil || res.Complete || res.Finished != 0 || res.Items == 0 {
 		t.Fatalf("short run: %+v %v, want stopped with some items removed", res, err)
 	}
@@ -264,7 +273,7 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 		t.Fatalf("receipt during the purge: %+v %v %v", rc, ok, err)
 	}
 	// ... and the next run finishes it.
-	r.Rate = 1e6
+	r.Now, r.Margin, r.Rate = nil, time.Second, 1e6
 	res2, err := r.PurgeClosedOrgs(ctx, time.Now())
 	if err != nil || !res2.Complete || res2.Finished != 1 {
 		t.Fatalf("second run: %+v %v", res2, err)
