@@ -159,6 +159,7 @@ func newHarness(t *testing.T, seed uint64) *harness {
 	t.Cleanup(h.sim.Close)
 	t.Setenv("LEADLUENCE_GRAPH_BASE_URL", h.sim.URL)
 	t.Setenv("LEADLUENCE_GRAPH_VERSION", h.sim.Version())
+	t.Setenv("LEADLUENCE_META_APP_ID", h.sim.AppID())
 	h.sqs = sqs.NewFromConfig(h.env.AWS)
 	// A batch whose invocation is lost (a receive whose answer a drain's
 	// end cut off, a delete that failed) comes back after the visibility
