@@ -71,3 +71,29 @@ func TestRefreshTokenFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestOneTimeToken(t *testing.T) {
+	tok, hash, err := auth.NewOneTimeToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok) < 43 || strings.Contains(hash, tok) {
+		t.Fatalf("token %q, hash %q", tok, hash)
+	}
+	got, err := auth.HashOneTimeToken(tok)
+	if err != nil || got != hash {
+		t.Fatalf("HashOneTimeToken = %q, %v; want %q", got, err, hash)
+	}
+	other, _, _ := auth.NewOneTimeToken()
+	if h, _ := auth.HashOneTimeToken(other); h == hash {
+		t.Fatal("two tokens share a hash")
+	}
+	for _, bad := range []string{"", "abc", tok + "A", "!" + tok[1:]} {
+		if _, err := auth.HashOneTimeToken(bad); !errors.Is(err, account.ErrTokenInvalid) {
+			t.Errorf("HashOneTimeToken(%q) = %v, want ErrTokenInvalid", bad, err)
+		}
+	}
+	if a, b := auth.HashAttemptKey("reset-email", "a@b.example"), auth.HashAttemptKey("reset-ip", "a@b.example"); a == b || strings.Contains(a, "a@b") {
+		t.Fatalf("attempt keys %q %q", a, b)
+	}
+}
