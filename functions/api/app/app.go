@@ -228,8 +228,15 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	// the endpoint and region come from the SDK's standard settings.
 	senders := &account.SenderService{Store: store, Identities: sesmail.New(sesv2.NewFromConfig(awsCfg), ""),
 		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
+	// The platform's mail to users (invitations, password resets, email
+	// verification), from the platform address. No SDK retries: a retried
+	// SendEmail whose first answer was lost would mail twice.
+	platformMail := identity.PlatformMail{
+		Mailer: sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), ""),
+		From:   cfg.EmailFrom, AppBaseURL: cfg.AppBaseURL, Describe: sesmail.Describe,
+	}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
-		Policy: &policy.Service{Store: store, Audit: kit}})
+		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences})
 	org.Register(api, kit, org.Deps{Retention: store, Throttle: store, HashEmail: auth.HashEmail,

@@ -28,6 +28,9 @@ var Sources = map[string]Source{
 	topology.EnvMetaVerifyTokenCiphertext: {From: "LEADLUENCE_META_VERIFY_TOKEN", Default: "dev-verify-token"},
 	// The api as make dev serves it (tools/dev -addr).
 	topology.EnvPublicBaseURL: {From: topology.EnvPublicBaseURL, Default: "http://127.0.0.1:8080"},
+	// The web app is not part of this repository: links in mail to users
+	// point at one served locally, if any.
+	topology.EnvAppBaseURL: {From: topology.EnvAppBaseURL, Default: "http://127.0.0.1:3000"},
 }
 
 // Value is the value in force of one param: the plaintext, and what the
