@@ -97,3 +97,23 @@ func TestOneTimeToken(t *testing.T) {
 		t.Fatalf("attempt keys %q %q", a, b)
 	}
 }
+
+func TestAccessTokenAfterRevocation(t *testing.T) {
+	tk, err := auth.NewTokens([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	s, err := tk.Issue(account.User{ID: "u1", OrgID: "o1", AccessRevokedAt: revoked}, account.Org{ID: "o1"}, "fam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tk.Verify(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Issued after the revocation, in the same second: dated after it.
+	if !c.IssuedAt.After(revoked) {
+		t.Fatalf("iat %v, revoked %v", c.IssuedAt, revoked)
+	}
+}

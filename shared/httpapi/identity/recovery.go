@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -138,11 +137,10 @@ func (s *server) confirmPasswordReset(ctx context.Context, in *struct{ Body Pass
 	if err != nil {
 		return nil, s.Internal(ctx, "hash password", err)
 	}
+	// Access tokens issued until now are refused (auth.Tokens.Issue dates
+	// those issued after it later, also within this second).
 	now := s.Now().UTC()
-	// Access tokens carry whole seconds: those issued before this second
-	// are refused, and a login right after the reset is not.
-	revokeBefore := now.Truncate(time.Second).Add(-time.Millisecond)
-	switch err := s.deps.Store.ResetPassword(ctx, t, hash, now, revokeBefore); {
+	switch err := s.deps.Store.ResetPassword(ctx, t, hash, now, now); {
 	case errors.Is(err, account.ErrTokenInvalid), errors.Is(err, account.ErrNotFound):
 		return nil, invalidToken()
 	case err != nil:
