@@ -41,11 +41,11 @@ func (p TokenPurpose) TTL() time.Duration {
 	}
 }
 
-// AccountToken is the stored half of a one-time token mailed to someone: an
+// OneTimeToken is the stored half of a one-time token mailed to someone: an
 // invitation, a password reset or an email verification. Only a hash of
 // the token is kept; the token is the only way to find the record, and
 // using it removes the record (single use).
-type AccountToken struct {
+type OneTimeToken struct {
 	// Hash is the token's SHA-256 (auth.HashOneTimeToken), the record's
 	// key.
 	Hash    string
@@ -109,13 +109,13 @@ var ErrInvitationClosed = errors.New("invitation no longer pending")
 // unexpired, so a token works once even when presented twice at once.
 type TokenStore interface {
 	// PutAccountToken stores a reset or verification token.
-	PutAccountToken(ctx context.Context, t AccountToken) error
+	PutAccountToken(ctx context.Context, t OneTimeToken) error
 	// GetAccountToken returns a live token by hash (ErrTokenInvalid when
 	// there is none, or it expired).
-	GetAccountToken(ctx context.Context, hash string) (AccountToken, error)
+	GetAccountToken(ctx context.Context, hash string) (OneTimeToken, error)
 
 	// CreateInvitation stores an invitation with its token.
-	CreateInvitation(ctx context.Context, inv Invitation, t AccountToken) error
+	CreateInvitation(ctx context.Context, inv Invitation, t OneTimeToken) error
 	// GetInvitation returns an invitation of an org (ErrNotFound).
 	GetInvitation(ctx context.Context, orgID, id string) (Invitation, error)
 	// ListInvitations returns the org's invitations, newest first.
@@ -128,16 +128,16 @@ type TokenStore interface {
 	// ErrTokenInvalid when the token is gone or expired,
 	// ErrInvitationClosed when the invitation is no longer pending,
 	// ErrEmailTaken when the email has an account.
-	AcceptInvitation(ctx context.Context, t AccountToken, u User) error
+	AcceptInvitation(ctx context.Context, t OneTimeToken, u User) error
 
 	// ResetPassword consumes the token and sets the user's password hash,
 	// refusing access tokens issued until revokeBefore and marking the
 	// email verified (the reset mail reached it): ErrTokenInvalid when the
 	// token is gone or expired, ErrNotFound when the user is.
-	ResetPassword(ctx context.Context, t AccountToken, passwordHash string, at, revokeBefore time.Time) error
+	ResetPassword(ctx context.Context, t OneTimeToken, passwordHash string, at, revokeBefore time.Time) error
 	// VerifyEmail consumes the token and marks the user's email verified
 	// at at (ErrTokenInvalid, ErrNotFound as ResetPassword).
-	VerifyEmail(ctx context.Context, t AccountToken, at time.Time) error
+	VerifyEmail(ctx context.Context, t OneTimeToken, at time.Time) error
 
 	// TakeAccountAttempt counts one request under key (a hash, never an
 	// email or address) provided fewer than limit were counted in the live

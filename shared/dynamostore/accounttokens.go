@@ -62,7 +62,7 @@ type invitationItem struct {
 // invitee's email.
 const invitationKept = 30 * 24 * time.Hour
 
-func toAccountTokenItem(t account.AccountToken) accountTokenItem {
+func toAccountTokenItem(t account.OneTimeToken) accountTokenItem {
 	return accountTokenItem{PK: accountTokenPK(t.Hash), SK: skAccountToken, Type: "account_token", Purpose: string(t.Purpose),
 		OrgID: t.OrgID, UserID: t.UserID, InvitationID: t.InvitationID, CreatedAt: t.CreatedAt.UTC(), TTL: t.ExpiresAt.Unix(),
 		GSI1PK: accountTokensPK(t.OrgID), GSI1SK: t.Hash}
@@ -81,7 +81,7 @@ func (i invitationItem) invitation() account.Invitation {
 }
 
 // PutAccountToken stores a reset or verification token.
-func (s *Store) PutAccountToken(ctx context.Context, t account.AccountToken) error {
+func (s *Store) PutAccountToken(ctx context.Context, t account.OneTimeToken) error {
 	av, err := marshal(toAccountTokenItem(t))
 	if err != nil {
 		return err
@@ -94,22 +94,22 @@ func (s *Store) PutAccountToken(ctx context.Context, t account.AccountToken) err
 }
 
 // GetAccountToken returns a live token by hash.
-func (s *Store) GetAccountToken(ctx context.Context, hash string) (account.AccountToken, error) {
+func (s *Store) GetAccountToken(ctx context.Context, hash string) (account.OneTimeToken, error) {
 	var it accountTokenItem
 	ok, err := s.get(ctx, accountTokenPK(hash), skAccountToken, &it)
 	if err != nil {
-		return account.AccountToken{}, err
+		return account.OneTimeToken{}, err
 	}
 	if !ok {
-		return account.AccountToken{}, account.ErrTokenInvalid
+		return account.OneTimeToken{}, account.ErrTokenInvalid
 	}
-	return account.AccountToken{Hash: hash, Purpose: account.TokenPurpose(it.Purpose), OrgID: it.OrgID, UserID: it.UserID,
+	return account.OneTimeToken{Hash: hash, Purpose: account.TokenPurpose(it.Purpose), OrgID: it.OrgID, UserID: it.UserID,
 		InvitationID: it.InvitationID, CreatedAt: it.CreatedAt, ExpiresAt: time.Unix(it.TTL, 0)}, nil
 }
 
 // consumeToken is the transaction step that uses a token: it deletes it
 // provided it is there, of its purpose and unexpired.
-func (s *Store) consumeToken(t account.AccountToken) types.TransactWriteItem {
+func (s *Store) consumeToken(t account.OneTimeToken) types.TransactWriteItem {
 	return types.TransactWriteItem{Delete: &types.Delete{
 		TableName: &s.table, Key: key(accountTokenPK(t.Hash), skAccountToken),
 		ConditionExpression:      aws.String("attribute_exists(PK) AND purpose = :p AND #ttl > :now"),
@@ -122,7 +122,7 @@ func (s *Store) consumeToken(t account.AccountToken) types.TransactWriteItem {
 }
 
 // CreateInvitation stores an invitation with its token.
-func (s *Store) CreateInvitation(ctx context.Context, inv account.Invitation, t account.AccountToken) error {
+func (s *Store) CreateInvitation(ctx context.Context, inv account.Invitation, t account.OneTimeToken) error {
 	invAV, err := marshal(toInvitationItem(inv))
 	if err != nil {
 		return err
@@ -219,7 +219,7 @@ func (s *Store) RevokeInvitation(ctx context.Context, inv account.Invitation, by
 
 // AcceptInvitation consumes the token, marks the invitation accepted and
 // creates u with its email guard, all or nothing.
-func (s *Store) AcceptInvitation(ctx context.Context, t account.AccountToken, u account.User) error {
+func (s *Store) AcceptInvitation(ctx context.Context, t account.OneTimeToken, u account.User) error {
 	upd, err := s.closeInvitation(t.OrgID, t.InvitationID, account.InvitationAccepted, "accepted_by", u.ID, u.CreatedAt)
 	if err != nil {
 		return err
@@ -249,7 +249,7 @@ func (s *Store) AcceptInvitation(ctx context.Context, t account.AccountToken, u 
 }
 
 // ResetPassword consumes the token and sets the user's password hash.
-func (s *Store) ResetPassword(ctx context.Context, t account.AccountToken, passwordHash string, at, revokeBefore time.Time) error {
+func (s *Store) ResetPassword(ctx context.Context, t account.OneTimeToken, passwordHash string, at, revokeBefore time.Time) error {
 	atAV, err := attributevalue.Marshal(at.UTC())
 	if err != nil {
 		return fmt.Errorf("marshal time: %w", err)
@@ -270,7 +270,7 @@ func (s *Store) ResetPassword(ctx context.Context, t account.AccountToken, passw
 }
 
 // VerifyEmail consumes the token and marks the user's email verified.
-func (s *Store) VerifyEmail(ctx context.Context, t account.AccountToken, at time.Time) error {
+func (s *Store) VerifyEmail(ctx context.Context, t account.OneTimeToken, at time.Time) error {
 	atAV, err := attributevalue.Marshal(at.UTC())
 	if err != nil {
 		return fmt.Errorf("marshal time: %w", err)
@@ -284,7 +284,7 @@ func (s *Store) VerifyEmail(ctx context.Context, t account.AccountToken, at time
 }
 
 // useUserToken consumes t together with upd of its user.
-func (s *Store) useUserToken(ctx context.Context, t account.AccountToken, upd *types.Update) error {
+func (s *Store) useUserToken(ctx context.Context, t account.OneTimeToken, upd *types.Update) error {
 	err := s.transact(ctx, []types.TransactWriteItem{s.consumeToken(t), {Update: upd}})
 	if reasons := cancelReasons(err); len(reasons) == 2 {
 		switch {

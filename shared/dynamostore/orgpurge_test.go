@@ -70,11 +70,11 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 	_, invHash, _ := auth.NewOneTimeToken()
 	inv := account.Invitation{ID: ulid.Make().String(), OrgID: org, Email: "invitee-" + tag + "@example.com", Role: account.RoleAgent,
 		InvitedBy: owner.ID, Status: account.InvitationPending, CreatedAt: now, ExpiresAt: now.Add(account.InvitationTTL), TokenHash: invHash}
-	if err := s.CreateInvitation(ctx, inv, account.AccountToken{Hash: invHash, Purpose: account.PurposeInvite, OrgID: org,
+	if err := s.CreateInvitation(ctx, inv, account.OneTimeToken{Hash: invHash, Purpose: account.PurposeInvite, OrgID: org,
 		InvitationID: inv.ID, CreatedAt: now, ExpiresAt: inv.ExpiresAt}); err != nil {
 		t.Fatal(err)
 	}
-	for _, tok := range []account.AccountToken{
+	for _, tok := range []account.OneTimeToken{
 		{Purpose: account.PurposePasswordReset, OrgID: org, UserID: owner.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
 		{Purpose: account.PurposeVerifyEmail, OrgID: org, UserID: agent.ID, CreatedAt: now.Add(-8 * 24 * time.Hour), ExpiresAt: now.Add(-24 * time.Hour)},
 	} {

@@ -23,11 +23,11 @@ type platformMail struct {
 	} `json:"body"`
 }
 
-// mailsTo returns the mails the SES stand-in holds for addr, waiting a few
-// seconds for at least n.
-func mailsTo(t *testing.T, addr string, n int) []platformMail {
+// mailsTo returns the mails the SES stand-in holds for addr since the env
+// was made, waiting a few seconds for at least n.
+func (e *testEnv) mailsTo(t *testing.T, addr string, n int) []platformMail {
 	t.Helper()
-	since := time.Now().Add(-30 * time.Minute).Unix()
+	since := e.started.Unix()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		resp, err := http.Get(fmt.Sprintf("%s/store?since=%d", strings.TrimRight(os.Getenv("AWS_ENDPOINT_URL_SESV2"), "/"), since))
@@ -57,9 +57,9 @@ func mailsTo(t *testing.T, addr string, n int) []platformMail {
 
 // linkToken returns the one-time token of the newest mail to addr whose
 // link opens path in the app, failing when there is none.
-func linkToken(t *testing.T, addr, path string) string {
+func (e *testEnv) linkToken(t *testing.T, addr, path string) string {
 	t.Helper()
-	mails := mailsTo(t, addr, 1)
+	mails := e.mailsTo(t, addr, 1)
 	for i := len(mails) - 1; i >= 0; i-- {
 		_, after, ok := strings.Cut(mails[i].Body.Text, path+"#token=")
 		if !ok {
@@ -77,7 +77,16 @@ func linkToken(t *testing.T, addr, path string) string {
 // verify follows the verification link mailed to s.
 func (e *testEnv) verify(t *testing.T, s session) {
 	t.Helper()
-	expect(t, e.do(t, "POST", "/v1/auth/verify-email", "", map[string]string{"token": linkToken(t, s.Email, "/verify-email")}), 204)
+	expect(t, e.do(t, "POST", "/v1/auth/verify-email", "", map[string]string{"token": e.linkToken(t, s.Email, "/verify-email")}), 204)
+}
+
+// addUser has owner add a user with role directly and returns its email
+// (no login: the caller needs only the address).
+func (e *testEnv) addUser(t *testing.T, owner session, role string) string {
+	t.Helper()
+	email := uniqueEmail(role)
+	expect(t, e.do(t, "POST", "/v1/users", owner.Access, map[string]string{"name": "A " + role, "email": email, "role": role, "password": password}), 201)
+	return email
 }
 
 // invite has by invite email with role and returns the invitation's id and
@@ -86,7 +95,7 @@ func (e *testEnv) invite(t *testing.T, by session, email, role string) (id, toke
 	t.Helper()
 	r := e.do(t, "POST", "/v1/invitations", by.Access, map[string]string{"email": email, "role": role})
 	expect(t, r, 201)
-	return r.str("id"), linkToken(t, email, "/invitations/accept")
+	return r.str("id"), e.linkToken(t, email, "/invitations/accept")
 }
 
 func auditActions(t *testing.T, e *testEnv, s session) map[string]int {
@@ -109,7 +118,7 @@ func TestEmailVerification(t *testing.T) {
 	if v, _ := me.Body["user"].(map[string]any)["email_verified"].(bool); v {
 		t.Fatal("a new owner is verified")
 	}
-	mail := mailsTo(t, owner.Email, 1)
+	mail := e.mailsTo(t, owner.Email, 1)
 	if len(mail) != 1 || mail[0].From != e.cfg.EmailFrom || !strings.Contains(mail[0].Body.Text, e.cfg.AppBaseURL+"/verify-email#token=") {
 		t.Fatalf("verification mail %+v", mail)
 	}
@@ -117,7 +126,7 @@ func TestEmailVerification(t *testing.T) {
 	r := e.do(t, "POST", "/v1/invitations", owner.Access, map[string]string{"email": uniqueEmail("inv"), "role": "agent"})
 	problemCode(t, r, 403, "email_unverified")
 
-	token := linkToken(t, owner.Email, "/verify-email")
+	token := e.linkToken(t, owner.Email, "/verify-email")
 	expect(t, e.do(t, "POST", "/v1/auth/verify-email", "", map[string]string{"token": token}), 204)
 	// Once only.
 	problemCode(t, e.do(t, "POST", "/v1/auth/verify-email", "", map[string]string{"token": token}), 400, "invalid_token")
@@ -131,15 +140,15 @@ func TestEmailVerification(t *testing.T) {
 	// A user an owner creates gets a link too; resending mails a new one,
 	// at most 5 an hour.
 	agent := e.member(t, owner, "agent")
-	if n := len(mailsTo(t, agent.Email, 1)); n != 1 {
+	if n := len(e.mailsTo(t, agent.Email, 1)); n != 1 {
 		t.Fatalf("%d mails to a created user", n)
 	}
-	first := linkToken(t, agent.Email, "/verify-email")
+	first := e.linkToken(t, agent.Email, "/verify-email")
 	expect(t, e.do(t, "POST", "/v1/auth/verify-email/resend", agent.Access, nil), 202)
-	if n := len(mailsTo(t, agent.Email, 2)); n != 2 {
+	if n := len(e.mailsTo(t, agent.Email, 2)); n != 2 {
 		t.Fatalf("%d mails after a resend", n)
 	}
-	second := linkToken(t, agent.Email, "/verify-email")
+	second := e.linkToken(t, agent.Email, "/verify-email")
 	if first == second {
 		t.Fatal("resend mailed the same token")
 	}
@@ -183,7 +192,7 @@ func TestInvitations(t *testing.T) {
 	t.Run("accept", func(t *testing.T) {
 		email := uniqueEmail("invitee")
 		id, token := e.invite(t, admin, email, "manager")
-		mail := mailsTo(t, email, 1)[0]
+		mail := e.mailsTo(t, email, 1)[0]
 		if mail.From != e.cfg.EmailFrom || !strings.Contains(mail.Subject, "Invite Co") || !strings.Contains(mail.Body.Text, "as manager") {
 			t.Fatalf("invitation mail %+v", mail)
 		}
@@ -268,11 +277,11 @@ func TestPasswordReset(t *testing.T) {
 			t.Fatalf("answer body %q", r.Raw)
 		}
 	}
-	if n := len(mailsTo(t, unknown, 0)); n != 0 {
+	if n := len(e.mailsTo(t, unknown, 0)); n != 0 {
 		t.Fatalf("%d mails to an unknown address", n)
 	}
-	token := linkToken(t, agent.Email, "/password-reset")
-	mail := mailsTo(t, agent.Email, 2)
+	token := e.linkToken(t, agent.Email, "/password-reset")
+	mail := e.mailsTo(t, agent.Email, 2)
 	if last := mail[len(mail)-1]; last.From != e.cfg.EmailFrom || !strings.Contains(last.Body.Text, e.cfg.AppBaseURL+"/password-reset#token=") {
 		t.Fatalf("reset mail %+v", last)
 	}
@@ -297,11 +306,11 @@ func TestPasswordReset(t *testing.T) {
 	}
 
 	// At most 3 links an hour per email; more are answered alike, unmailed.
-	before := len(mailsTo(t, owner.Email, 1))
+	before := len(e.mailsTo(t, owner.Email, 1))
 	for range 5 {
 		expect(t, e.do(t, "POST", "/v1/auth/password-reset", "", map[string]string{"email": owner.Email}), 202)
 	}
-	if n := len(mailsTo(t, owner.Email, before+3)); n != before+3 {
+	if n := len(e.mailsTo(t, owner.Email, before+3)); n != before+3 {
 		t.Fatalf("%d mails after 5 requests, want %d", n, before+3)
 	}
 	acts := auditActions(t, e, owner)

@@ -124,7 +124,7 @@ func (s *server) createInvitation(ctx context.Context, in *struct{ Body Invitati
 	now := s.Now().UTC()
 	inv := account.Invitation{ID: ulid.Make().String(), OrgID: p.User.OrgID, Email: email, Role: role, InvitedBy: p.User.ID,
 		Status: account.InvitationPending, CreatedAt: now, ExpiresAt: now.Add(account.InvitationTTL), TokenHash: hash}
-	if err := s.deps.Store.CreateInvitation(ctx, inv, account.AccountToken{Hash: hash, Purpose: account.PurposeInvite, OrgID: inv.OrgID,
+	if err := s.deps.Store.CreateInvitation(ctx, inv, account.OneTimeToken{Hash: hash, Purpose: account.PurposeInvite, OrgID: inv.OrgID,
 		InvitationID: inv.ID, CreatedAt: now, ExpiresAt: inv.ExpiresAt}); err != nil {
 		return nil, s.Internal(ctx, "create invitation", err)
 	}
@@ -200,17 +200,17 @@ func invalidToken() error {
 }
 
 // liveToken returns the stored token of a presented one, of purpose.
-func (s *server) liveToken(ctx context.Context, token string, purpose account.TokenPurpose) (account.AccountToken, error) {
+func (s *server) liveToken(ctx context.Context, token string, purpose account.TokenPurpose) (account.OneTimeToken, error) {
 	hash, err := auth.HashOneTimeToken(strings.TrimSpace(token))
 	if err != nil {
-		return account.AccountToken{}, invalidToken()
+		return account.OneTimeToken{}, invalidToken()
 	}
 	t, err := s.deps.Store.GetAccountToken(ctx, hash)
 	if errors.Is(err, account.ErrTokenInvalid) || (err == nil && t.Purpose != purpose) {
-		return account.AccountToken{}, invalidToken()
+		return account.OneTimeToken{}, invalidToken()
 	}
 	if err != nil {
-		return account.AccountToken{}, s.Internal(ctx, "read token", err)
+		return account.OneTimeToken{}, s.Internal(ctx, "read token", err)
 	}
 	return t, nil
 }

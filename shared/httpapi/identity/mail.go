@@ -42,13 +42,15 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func (m PlatformMail) send(ctx context.Context, to, subject, text string) error {
+// send mails text; kind names the mail in errors, which never carry the
+// address, the subject (it names people) or the link.
+func (m PlatformMail) send(ctx context.Context, kind, to, subject, text string) error {
 	if m.Mailer == nil {
-		return fmt.Errorf("send %q: no mailer", subject)
+		return fmt.Errorf("send %s mail: no mailer", kind)
 	}
 	_, err := m.Mailer.SendEmail(ctx, outbound.Email{From: m.From, To: to, Subject: subject, Text: text})
 	if err != nil {
-		return fmt.Errorf("send %q: %s", subject, m.describe(err))
+		return fmt.Errorf("send %s mail: %s", kind, m.describe(err))
 	}
 	return nil
 }
@@ -69,7 +71,7 @@ func (m PlatformMail) invitation(ctx context.Context, inv account.Invitation, or
 		"Accept the invitation and choose your password:\n%s\n\n"+
 		"The link works once and expires on %s. If you did not expect this invitation, ignore this email.\n",
 		oneLine(inviter.Name), oneLine(org.Name), inv.Role, m.link(pathAcceptInvitation, token), day(inv.ExpiresAt))
-	return m.send(ctx, inv.Email, subject, text)
+	return m.send(ctx, "invitation", inv.Email, subject, text)
 }
 
 // passwordReset mails a one-time password reset link.
@@ -79,7 +81,7 @@ func (m PlatformMail) passwordReset(ctx context.Context, u account.User, token s
 		"The link works once and expires on %s. Every session of your account is signed out when you use it. "+
 		"If you did not ask for this, ignore this email: your password stays as it is.\n",
 		m.link(pathResetPassword, token), day(expires))
-	return m.send(ctx, u.Email, "Reset your Leadluence password", text)
+	return m.send(ctx, "password reset", u.Email, "Reset your Leadluence password", text)
 }
 
 // verification mails a one-time email verification link.
@@ -87,5 +89,5 @@ func (m PlatformMail) verification(ctx context.Context, u account.User, token st
 	text := fmt.Sprintf("Confirm that this is your email address for Leadluence:\n%s\n\n"+
 		"The link works once and expires on %s. If you did not create a Leadluence account, ignore this email.\n",
 		m.link(pathVerifyEmail, token), day(expires))
-	return m.send(ctx, u.Email, "Confirm your email address for Leadluence", text)
+	return m.send(ctx, "verification", u.Email, "Confirm your email address for Leadluence", text)
 }

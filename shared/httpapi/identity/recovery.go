@@ -105,7 +105,7 @@ func (s *server) requestPasswordReset(ctx context.Context, in *struct{ Body Pass
 		return nil, s.Internal(ctx, "new reset token", err)
 	}
 	now := s.Now().UTC()
-	t := account.AccountToken{Hash: hash, Purpose: account.PurposePasswordReset, OrgID: u.OrgID, UserID: u.ID, CreatedAt: now,
+	t := account.OneTimeToken{Hash: hash, Purpose: account.PurposePasswordReset, OrgID: u.OrgID, UserID: u.ID, CreatedAt: now,
 		ExpiresAt: now.Add(account.PasswordResetTTL)}
 	if err := s.deps.Store.PutAccountToken(ctx, t); err != nil {
 		return nil, s.Internal(ctx, "store reset token", err)
@@ -199,7 +199,7 @@ func (s *server) sendVerification(ctx context.Context, u account.User) error {
 		return err
 	}
 	now := s.Now().UTC()
-	t := account.AccountToken{Hash: hash, Purpose: account.PurposeVerifyEmail, OrgID: u.OrgID, UserID: u.ID, CreatedAt: now,
+	t := account.OneTimeToken{Hash: hash, Purpose: account.PurposeVerifyEmail, OrgID: u.OrgID, UserID: u.ID, CreatedAt: now,
 		ExpiresAt: now.Add(account.VerifyEmailTTL)}
 	if err := s.deps.Store.PutAccountToken(ctx, t); err != nil {
 		s.Log().ErrorContext(ctx, "store verification token", "user", u.ID, "err", err)
