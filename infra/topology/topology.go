@@ -30,7 +30,18 @@ const (
 	// EnvPublicBaseURL carries the api's public base URL to the sender,
 	// which puts the one-click unsubscribe link of every email under it.
 	EnvPublicBaseURL = "LEADLUENCE_PUBLIC_BASE_URL"
+	// EnvAppBaseURL carries the web app's base URL to the api, which puts
+	// the links of its mail to users (invitations, password resets, email
+	// verification) under it.
+	EnvAppBaseURL = "LEADLUENCE_APP_BASE_URL"
 )
+
+// AppBaseURLParam is the deploy-time setting of the web app's base URL,
+// given to the api.
+var AppBaseURLParam = Param{
+	Env:         EnvAppBaseURL,
+	Description: "the web app's https base URL, without a trailing slash, for example https://app.example.com: invitation, password reset and email verification emails link to <url>/invitations/accept, /password-reset and /verify-email with the one-time token in the fragment",
+}
 
 // PublicBaseURLParam is the deploy-time setting of the api's public base
 // URL (the API Gateway URL or its custom domain), given to the sender.
@@ -406,7 +417,7 @@ func apiFunction() Function {
 		MemoryMB: 512,
 		Timeout:  15 * time.Second,
 		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
-		Params:   []Param{MetaAppIDParam},
+		Params:   []Param{MetaAppIDParam, AppBaseURLParam},
 		Access: Access{
 			TableRead: true, TableWrite: true,
 			// BatchGetItem: the inbox and campaign outcomes; BatchWriteItem:
@@ -421,6 +432,9 @@ func apiFunction() Function {
 			Inspect: []string{QueueIntake, QueueOutbound, QueuePurges},
 			// PUT /v1/email/sender has SES verify an org's own address.
 			ManageEmailIdentities: true,
+			// The platform's own mail to users, from the platform address:
+			// invitations, password resets, email verification.
+			SendEmail: true,
 		},
 		Routes: []Route{
 			pub("GET", "/openapi.json"),
@@ -429,6 +443,10 @@ func apiFunction() Function {
 			pub("POST", "/v1/auth/login"),
 			pub("POST", "/v1/auth/refresh"),
 			pub("POST", "/v1/auth/logout"),
+			pub("POST", "/v1/auth/password-reset"),
+			pub("POST", "/v1/auth/password-reset/confirm"),
+			pub("POST", "/v1/auth/verify-email"),
+			auth("POST", "/v1/auth/verify-email/resend"),
 			auth("GET", "/v1/me"),
 			pub("GET", "/v1/policy"),
 			auth("POST", "/v1/me/policy-acknowledgement"),
@@ -436,6 +454,10 @@ func apiFunction() Function {
 			auth("GET", "/v1/users"),
 			auth("PATCH", "/v1/users/{id}"),
 			auth("DELETE", "/v1/users/{id}"),
+			auth("POST", "/v1/invitations"),
+			auth("GET", "/v1/invitations"),
+			auth("DELETE", "/v1/invitations/{id}"),
+			pub("POST", "/v1/invitations/accept"),
 			auth("POST", "/v1/leads"),
 			auth("GET", "/v1/leads"),
 			auth("GET", "/v1/leads/{id}"),

@@ -94,7 +94,19 @@ type User struct {
 	// all at once (closing the org): tokens issued until then are refused,
 	// also after the org reopens.
 	AccessRevokedAt time.Time
+	// EmailVerifiedAt is when the user proved to receive mail at Email (a
+	// verification link, an accepted invitation or a password reset);
+	// zero while unverified.
+	EmailVerifiedAt time.Time
 }
+
+// EmailVerified reports whether the user's email is verified.
+func (u User) EmailVerified() bool { return !u.EmailVerifiedAt.IsZero() }
+
+// CanInvite reports whether u may invite people to its org: an owner or
+// admin whose own email is verified (invitations are platform mail sent
+// to any address the inviter types).
+func (u User) CanInvite() bool { return u.Role.CanManageUsers() && u.EmailVerified() }
 
 // Sentinel errors returned by stores and services.
 var (

@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/leadluence/backend/shared/account"
 )
@@ -42,5 +43,39 @@ func TestRoleRules(t *testing.T) {
 	}
 	if account.Role("root").Valid() {
 		t.Error("unknown role valid")
+	}
+}
+
+func TestInviteRulesAndInvitationStatus(t *testing.T) {
+	now := time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		role     account.Role
+		verified bool
+		want     bool
+	}{
+		{account.RoleOwner, true, true}, {account.RoleAdmin, true, true}, {account.RoleOwner, false, false},
+		{account.RoleManager, true, false}, {account.RoleViewer, true, false},
+	} {
+		u := account.User{Role: tt.role}
+		if tt.verified {
+			u.EmailVerifiedAt = now
+		}
+		if got := u.CanInvite(); got != tt.want || u.EmailVerified() != tt.verified {
+			t.Errorf("%s verified=%v: CanInvite = %v, want %v", tt.role, tt.verified, got, tt.want)
+		}
+	}
+	inv := account.Invitation{Status: account.InvitationPending, ExpiresAt: now.Add(account.InvitationTTL)}
+	if got := inv.StatusAt(now); got != account.InvitationPending {
+		t.Errorf("fresh invitation %s", got)
+	}
+	if got := inv.StatusAt(inv.ExpiresAt); got != account.InvitationExpired {
+		t.Errorf("at expiry %s", got)
+	}
+	inv.Status = account.InvitationAccepted
+	if got := inv.StatusAt(inv.ExpiresAt.Add(time.Hour)); got != account.InvitationAccepted {
+		t.Errorf("accepted, later %s", got)
+	}
+	if account.PurposePasswordReset.TTL() != time.Hour || account.PurposeInvite.TTL() != 7*24*time.Hour || account.PurposeVerifyEmail.TTL() != 7*24*time.Hour {
+		t.Error("token lifetimes")
 	}
 }

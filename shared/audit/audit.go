@@ -28,6 +28,18 @@ const (
 	ActionPermissionDenied = "permission.denied"
 )
 
+// Actions of invitations, password resets and email verification.
+const (
+	ActionInvitationCreate       = "invitation.create"
+	ActionInvitationRevoke       = "invitation.revoke"
+	ActionInvitationAccept       = "invitation.accept"
+	ActionPasswordResetRequest   = "auth.password_reset_request"
+	ActionPasswordResetThrottled = "auth.password_reset_throttled"
+	ActionPasswordReset          = "auth.password_reset"
+	ActionEmailVerificationSent  = "auth.email_verification_sent"
+	ActionEmailVerified          = "auth.email_verified"
+)
+
 // ActionPolicyAcknowledge records an org owner's acknowledgement of a
 // privacy policy version.
 const ActionPolicyAcknowledge = "policy.acknowledge"

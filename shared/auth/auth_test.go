@@ -71,3 +71,49 @@ func TestRefreshTokenFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestOneTimeToken(t *testing.T) {
+	tok, hash, err := auth.NewOneTimeToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok) < 43 || strings.Contains(hash, tok) {
+		t.Fatalf("token %q, hash %q", tok, hash)
+	}
+	got, err := auth.HashOneTimeToken(tok)
+	if err != nil || got != hash {
+		t.Fatalf("HashOneTimeToken = %q, %v; want %q", got, err, hash)
+	}
+	other, _, _ := auth.NewOneTimeToken()
+	if h, _ := auth.HashOneTimeToken(other); h == hash {
+		t.Fatal("two tokens share a hash")
+	}
+	for _, bad := range []string{"", "abc", tok + "A", "!" + tok[1:]} {
+		if _, err := auth.HashOneTimeToken(bad); !errors.Is(err, account.ErrTokenInvalid) {
+			t.Errorf("HashOneTimeToken(%q) = %v, want ErrTokenInvalid", bad, err)
+		}
+	}
+	if a, b := auth.HashAttemptKey("reset-email", "a@b.example"), auth.HashAttemptKey("reset-ip", "a@b.example"); a == b || strings.Contains(a, "a@b") {
+		t.Fatalf("attempt keys %q %q", a, b)
+	}
+}
+
+func TestAccessTokenAfterRevocation(t *testing.T) {
+	tk, err := auth.NewTokens([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	s, err := tk.Issue(account.User{ID: "u1", OrgID: "o1", AccessRevokedAt: revoked}, account.Org{ID: "o1"}, "fam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tk.Verify(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Issued after the revocation, in the same second: dated after it.
+	if !c.IssuedAt.After(revoked) {
+		t.Fatalf("iat %v, revoked %v", c.IssuedAt, revoked)
+	}
+}

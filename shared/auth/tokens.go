@@ -63,10 +63,17 @@ func (t *Tokens) Derive(purpose string) []byte {
 // Issue returns a signed access token for u, a member of org, in session sid.
 func (t *Tokens) Issue(u account.User, org account.Org, sid string) (string, error) {
 	now := t.now()
+	// The issue time is kept in whole seconds, and a request refuses tokens
+	// issued until the user's AccessRevokedAt: a token issued in the same
+	// second, after the revocation, carries the next second instead.
+	iat := now
+	if r := u.AccessRevokedAt; !r.IsZero() && !now.Truncate(time.Second).After(r) {
+		iat = r.Truncate(time.Second).Add(time.Second)
+	}
 	c := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: issuer, Subject: u.ID, Audience: jwt.ClaimStrings{"leadluence-api"},
-			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+			IssuedAt: jwt.NewNumericDate(iat), NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(AccessTTL)), ID: ulid.Make().String(),
 		},
 		OrgID: u.OrgID, SessionID: sid, Region: org.DefaultRegion,

@@ -49,6 +49,11 @@ type API struct {
 	// minute (counted in the table, across api instances); more are 429
 	// email_rate_limited.
 	EmailsPerMinute int `env:"LEADLUENCE_EMAILS_PER_MINUTE" envDefault:"60"`
+	// AppBaseURL is the web app's base URL (topology AppBaseURLParam): the
+	// platform's mail to users links into it (accepting an invitation,
+	// resetting a password, verifying an email). The default is a local
+	// app; a deployment always sets it.
+	AppBaseURL string `env:"LEADLUENCE_APP_BASE_URL" envDefault:"http://127.0.0.1:3000"`
 }
 
 // Webhook is the configuration of the webhook function, which receives

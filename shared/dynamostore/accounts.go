@@ -49,6 +49,8 @@ type userItem struct {
 	OrgClosedAt *time.Time `dynamodbav:"org_closed_at,omitempty"`
 	// AccessRevokedAt refuses access tokens issued until then (closure.go).
 	AccessRevokedAt *time.Time `dynamodbav:"access_revoked_at,omitempty"`
+	// EmailVerifiedAt is when the user proved the email (accounttokens.go).
+	EmailVerifiedAt *time.Time `dynamodbav:"email_verified_at,omitempty"`
 	// GSI1PK/GSI1SK file an active owner in the OWNERS index (policy.go).
 	GSI1PK string `dynamodbav:"GSI1PK,omitempty"`
 	GSI1SK string `dynamodbav:"GSI1SK,omitempty"`
@@ -77,6 +79,10 @@ func (i orgItem) org() account.Org {
 func toUserItem(u account.User) userItem {
 	it := userItem{PK: orgPK(u.OrgID), SK: userSK(u.ID), Type: "user", ID: u.ID, OrgID: u.OrgID, Name: u.Name, Email: u.Email,
 		Role: string(u.Role), Active: u.Active, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	if !u.EmailVerifiedAt.IsZero() {
+		at := u.EmailVerifiedAt
+		it.EmailVerifiedAt = &at
+	}
 	if listedOwner(u) {
 		it.GSI1PK, it.GSI1SK = ownersPK, ownerSK(u.OrgID, u.ID)
 	}
@@ -94,6 +100,9 @@ func (i userItem) user() account.User {
 	}
 	if i.AccessRevokedAt != nil {
 		u.AccessRevokedAt = *i.AccessRevokedAt
+	}
+	if i.EmailVerifiedAt != nil {
+		u.EmailVerifiedAt = *i.EmailVerifiedAt
 	}
 	return u
 }

@@ -312,3 +312,25 @@ const pendingIntegrationPurgePK = "PURGE#INTEGRATIONS"
 func pendingIntegrationPurgeSK(orgID, kind, externalID string) string {
 	return orgID + "#" + kind + "#" + externalID
 }
+
+// One-time account tokens and invitations (see accounttokens.go).
+
+// accountTokenPK is a one-time token (invitation, password reset, email
+// verification) under the SHA-256 of the token: only its holder finds it.
+func accountTokenPK(hash string) string { return "ACCTOKEN#" + hash }
+
+const skAccountToken = "TOKEN"
+
+// accountTokensPK is GSI1's partition of an org's one-time tokens, so the
+// closed org purge finds them (sort key: the token hash).
+func accountTokensPK(orgID string) string { return "ACCTOKENS#" + orgID }
+
+// invitationSK is an invitation in its org's partition (ids are ULIDs, so
+// the partition lists them by time).
+func invitationSK(id string) string { return prefixInvitation + id }
+
+const prefixInvitation = "INVITE#"
+
+// throttleAccountPK counts requests about one email or client address (by
+// hash) in a window: password resets, verification mails.
+func throttleAccountPK(keyHash string) string { return "THROTTLE#ACCOUNT#" + keyHash }

@@ -18,7 +18,7 @@ import (
 // integrations, settings, campaigns, ...), each lead's history partition
 // with its messages' provider id partitions (PurgeLead), the leads whose
 // deletion was still pending, each user's login email guard and sessions
-// with their refresh tokens, the integration owner items and parked events
+// with their refresh tokens, its one-time account tokens (GSI1), the integration owner items and parked events
 // of its integrations and its integration purges still pending, the claim of its sender address, and its audit
 // partition. What stays is a deletion receipt (DELETED#ORGS / <org>): the
 // org id, when it was closed and purged, and the counts removed by kind.
@@ -165,6 +165,9 @@ func (p *orgPurge) run(ctx context.Context) (bool, error) {
 	if done, err := p.pendingIntegrations(ctx); err != nil || !done {
 		return false, err
 	}
+	if done, err := p.accountTokens(ctx); err != nil || !done {
+		return false, err
+	}
 	if done, err := p.partition(ctx); err != nil || !done {
 		return false, err
 	}
@@ -193,6 +196,33 @@ func (p *orgPurge) pendingIntegrations(ctx context.Context) (bool, error) {
 			return false, fmt.Errorf("delete pending integration purges of org %s: %w", p.org, err)
 		}
 		p.count("pending_integration_purge", len(out.Items))
+	}
+	return false, nil
+}
+
+// accountTokens removes the org's one-time tokens (invitations, password
+// resets, email verifications), found in GSI1 under the org. They expire
+// within days of being made, long before an org is purged, but DynamoDB
+// deletes expired items only lazily.
+func (p *orgPurge) accountTokens(ctx context.Context) (bool, error) {
+	for !p.spent() {
+		out, err := p.s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName: &p.s.table, IndexName: aws.String(indexGSI1), KeyConditionExpression: aws.String("GSI1PK = :pk"),
+			Limit: aws.Int32(purgePage), ProjectionExpression: aws.String("PK, SK"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": &types.AttributeValueMemberS{Value: accountTokensPK(p.org)},
+			},
+		})
+		if err != nil {
+			return false, fmt.Errorf("list account tokens of org %s: %w", p.org, err)
+		}
+		if len(out.Items) == 0 {
+			return true, nil
+		}
+		if err := p.s.batchDelete(ctx, out.Items); err != nil {
+			return false, fmt.Errorf("delete account tokens of org %s: %w", p.org, err)
+		}
+		p.count("account_token", len(out.Items))
 	}
 	return false, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/conversation"
@@ -61,6 +62,25 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 		next := first
 		next.ID = ulid.Make().String()
 		if err := s.RotateRefreshToken(ctx, first, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One-time account tokens: an invitation with its token, a password
+	// reset, and an email verification that has expired (DynamoDB Local
+	// never removes it).
+	_, invHash, _ := auth.NewOneTimeToken()
+	inv := account.Invitation{ID: ulid.Make().String(), OrgID: org, Email: "invitee-" + tag + "@example.com", Role: account.RoleAgent,
+		InvitedBy: owner.ID, Status: account.InvitationPending, CreatedAt: now, ExpiresAt: now.Add(account.InvitationTTL), TokenHash: invHash}
+	if err := s.CreateInvitation(ctx, inv, account.OneTimeToken{Hash: invHash, Purpose: account.PurposeInvite, OrgID: org,
+		InvitationID: inv.ID, CreatedAt: now, ExpiresAt: inv.ExpiresAt}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []account.OneTimeToken{
+		{Purpose: account.PurposePasswordReset, OrgID: org, UserID: owner.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{Purpose: account.PurposeVerifyEmail, OrgID: org, UserID: agent.ID, CreatedAt: now.Add(-8 * 24 * time.Hour), ExpiresAt: now.Add(-24 * time.Hour)},
+	} {
+		_, tok.Hash, _ = auth.NewOneTimeToken()
+		if err := s.PutAccountToken(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -306,7 +326,8 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 		total += n
 	}
 	if total != res.Items+res2.Items || rc.Counts["org"] != 1 || rc.Counts["user"] != 2 || rc.Counts["refresh"] != 4 || rc.Counts["message"] != 6 ||
-		rc.Counts["privacy_request"] != 1 || rc.Counts["privacy_export_chunk"] != 2 || rc.Counts["note"] != 2 {
+		rc.Counts["privacy_request"] != 1 || rc.Counts["privacy_export_chunk"] != 2 || rc.Counts["note"] != 2 ||
+		rc.Counts["account_token"] != 3 || rc.Counts["invitation"] != 1 {
 		t.Fatalf("receipt counts %v (total %d), runs removed %d", rc.Counts, total, res.Items+res2.Items)
 	}
 	if n := countKept(); n != keptBefore {

@@ -219,7 +219,12 @@ func (s *Store) LoginFailures(ctx context.Context, emailHash string) (int, time.
 // there is no live one. ok false means the limit is reached; since is when
 // that window started.
 func (s *Store) TakeLoginAttempt(ctx context.Context, emailHash string, limit int, window time.Duration) (bool, time.Time, error) {
-	k := key(throttlePK(emailHash), skThrottle)
+	return s.takeAttempt(ctx, throttlePK(emailHash), limit, window)
+}
+
+// takeAttempt is TakeLoginAttempt on the counter in partition pk.
+func (s *Store) takeAttempt(ctx context.Context, pk string, limit int, window time.Duration) (bool, time.Time, error) {
+	k := key(pk, skThrottle)
 	for range 8 {
 		now := s.now()
 		nowN := &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}
@@ -240,7 +245,7 @@ func (s *Store) TakeLoginAttempt(ctx context.Context, emailHash string, limit in
 			return false, time.Time{}, fmt.Errorf("count login attempt: %w", err)
 		}
 		// Either no live window (start one) or the limit is reached.
-		av, err := marshal(throttleItem{PK: throttlePK(emailHash), SK: skThrottle, Failures: 1, WindowStart: now, TTL: now.Add(window).Unix()})
+		av, err := marshal(throttleItem{PK: pk, SK: skThrottle, Failures: 1, WindowStart: now, TTL: now.Add(window).Unix()})
 		if err != nil {
 			return false, time.Time{}, err
 		}
@@ -259,7 +264,7 @@ func (s *Store) TakeLoginAttempt(ctx context.Context, emailHash string, limit in
 		// A live window exists: full, or started by a parallel attempt
 		// since the update above (then count again).
 		var it throttleItem
-		ok, err := s.get(ctx, throttlePK(emailHash), skThrottle, &it)
+		ok, err := s.get(ctx, pk, skThrottle, &it)
 		if err != nil {
 			return false, time.Time{}, fmt.Errorf("read login attempts: %w", err)
 		}
@@ -267,7 +272,7 @@ func (s *Store) TakeLoginAttempt(ctx context.Context, emailHash string, limit in
 			return false, it.WindowStart, nil
 		}
 	}
-	return false, time.Time{}, fmt.Errorf("count login attempt for %s: too much contention", emailHash)
+	return false, time.Time{}, fmt.Errorf("count attempt for %s: too much contention", pk)
 }
 
 // ClearLoginFailures forgets failed logins after a successful one.

@@ -117,3 +117,7 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// ClientIP is the address the request came from ("" outside a request),
+// for per-client limits; it is personal data, so hash it before storing.
+func ClientIP(ctx context.Context) string { return clientOf(ctx).IP }

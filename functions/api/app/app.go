@@ -231,8 +231,15 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		From: cfg.EmailFrom, SuccessURL: cfg.SenderVerifiedURL, FailureURL: cfg.SenderVerifiedURL})
 	senders := &account.SenderService{Store: store, Identities: identities, Orgs: store,
 		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
+	// The platform's mail to users (invitations, password resets, email
+	// verification), from the platform address. No SDK retries: a retried
+	// SendEmail whose first answer was lost would mail twice.
+	platformMail := identity.PlatformMail{
+		Mailer: sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), ""),
+		From:   cfg.EmailFrom, AppBaseURL: cfg.AppBaseURL, Describe: sesmail.Describe,
+	}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
-		Policy: &policy.Service{Store: store, Audit: kit}})
+		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,

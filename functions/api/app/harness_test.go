@@ -35,6 +35,9 @@ type testEnv struct {
 	handler apigw.HandlerFunc
 	srv     *httptest.Server
 	logs    *devstacktest.LogBuffer
+	// started is when the env was made: the mail its api sent is the SES
+	// stand-in's mail since then.
+	started time.Time
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -46,6 +49,7 @@ func newEnv(t *testing.T) *testEnv {
 func newEnvWith(t *testing.T, opts metatest.Options) *testEnv {
 	t.Helper()
 	ctx := context.Background()
+	started := time.Now().Add(-time.Second)
 	devstacktest.Fresh(t).SetFunctionEnv(t, "api")
 	sim := metatest.New(opts)
 	t.Cleanup(sim.Close)
@@ -61,7 +65,7 @@ func newEnvWith(t *testing.T, opts metatest.Options) *testEnv {
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
-	env := &testEnv{sim: sim, cfg: cfg, handler: h, logs: logs}
+	env := &testEnv{sim: sim, cfg: cfg, handler: h, logs: logs, started: started}
 	env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ev, err := apigw.FromRequest(r, r.Method+" "+r.URL.Path, nil, 1<<20)
 		if err != nil {

@@ -73,6 +73,23 @@ var bodies = map[string]func(c *call) any{
 	"POST /v1/auth/logout": func(c *call) any {
 		return map[string]string{"refresh_token": c.m.login(c.caller.Email).Refresh}
 	},
+	"POST /v1/auth/password-reset": func(c *call) any { return map[string]string{"email": c.caller.Email} },
+	// The tokens of a fresh user's mail: resetting the caller's own
+	// password would end its session.
+	"POST /v1/auth/password-reset/confirm": func(c *call) any {
+		email := c.m.addUser(c.m.t, c.org.owner, "agent")
+		expect(c.m.t, c.m.do(c.m.t, "POST", "/v1/auth/password-reset", "", map[string]string{"email": email}), 202)
+		return map[string]string{"token": c.m.linkToken(c.m.t, email, "/password-reset"), "password": password}
+	},
+	"POST /v1/auth/verify-email": func(c *call) any {
+		email := c.m.addUser(c.m.t, c.org.owner, "agent")
+		return map[string]string{"token": c.m.linkToken(c.m.t, email, "/verify-email")}
+	},
+	"POST /v1/invitations": func(*call) any { return map[string]string{"email": uniqueEmail("invited"), "role": "agent"} },
+	"POST /v1/invitations/accept": func(c *call) any {
+		_, token := c.m.invite(c.m.t, c.org.owner, uniqueEmail("accepting"), "agent")
+		return map[string]string{"token": token, "name": "Invited", "password": password}
+	},
 	"POST /v1/me/policy-acknowledgement": func(*call) any { return map[string]string{"version": matrixPolicy} },
 	"POST /v1/users": func(*call) any {
 		return map[string]string{"name": "New agent", "email": uniqueEmail("new"), "role": "agent", "password": password}
@@ -153,6 +170,10 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 		expect(c.m.t, r, 201)
 		return map[string]string{"id": o.track(r.str("id"))}
 	},
+	"invitations": func(c *call, o *orgFix, _ bool) map[string]string {
+		id, _ := c.m.invite(c.m.t, o.owner, uniqueEmail("target"), "agent")
+		return map[string]string{"id": o.track(id)}
+	},
 	"campaigns": func(c *call, o *orgFix, _ bool) map[string]string {
 		r := c.m.do(c.m.t, "POST", "/v1/campaigns", o.owner.Access, saleCampaign(1))
 		expect(c.m.t, r, 201)
@@ -214,6 +235,11 @@ var prepares = map[string]func(c *call){
 	"PUT /v1/email/sender":    func(c *call) { c.freshOrg(false) },
 	// Closing ends the org: each call closes an org of its own.
 	"POST /v1/org/close": func(c *call) { c.freshOrg(false) },
+	// Only an unverified user asks for another verification link: the
+	// call is made by a fresh member of the caller's role.
+	"POST /v1/auth/verify-email/resend": func(c *call) {
+		c.caller = c.m.member(c.m.t, c.org.owner, c.role)
+	},
 	// Reopening needs a closed org.
 	"POST /v1/org/reopen": func(c *call) {
 		c.freshOrg(false)
@@ -271,6 +297,9 @@ func (m *matrix) newOrg(name string, sender bool) *orgFix {
 		o.users[r] = m.member(m.t, owner, r)
 		o.track(o.users[r].UserID)
 	}
+	// Those who may invite prove their email.
+	m.verify(m.t, owner)
+	m.verify(m.t, o.users["admin"])
 	number, token := m.numericID(), "EAAGwa-"+m.numericID()
 	m.sim.AddPhoneNumber(number, "15550783881", name, o.waba, token)
 	m.sim.AddTemplate(o.waba, meta.Template{Name: "spring_sale", Language: "en_US", Category: "MARKETING", Components: []meta.TemplateComponent{

@@ -27,14 +27,17 @@ type OrgOut struct {
 
 // UserOut is a user as the API shows it (never the password hash).
 type UserOut struct {
-	ID        string    `json:"id"`
-	OrgID     string    `json:"org_id"`
-	Name      string    `json:"name"`
-	Email     string    `json:"email"`
-	Role      string    `json:"role" enum:"owner,admin,manager,agent,viewer"`
-	Active    bool      `json:"active"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID     string `json:"id"`
+	OrgID  string `json:"org_id"`
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+	Role   string `json:"role" enum:"owner,admin,manager,agent,viewer"`
+	Active bool   `json:"active"`
+	// EmailVerified is false until the user follows a verification link
+	// (or joined through an invitation, or reset the password).
+	EmailVerified bool      `json:"email_verified" doc:"Whether the user proved the email address. An unverified owner or admin cannot invite (403 email_unverified)."`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 func orgOut(o account.Org) OrgOut {
@@ -43,7 +46,7 @@ func orgOut(o account.Org) OrgOut {
 
 func userOut(u account.User) UserOut {
 	return UserOut{ID: u.ID, OrgID: u.OrgID, Name: u.Name, Email: u.Email, Role: string(u.Role), Active: u.Active,
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		EmailVerified: u.EmailVerified(), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 // TokensOut is the answer to sign-up, login and refresh.
@@ -143,6 +146,8 @@ func (s *server) signup(ctx context.Context, in *struct{ Body SignupIn }) (*toke
 		return nil, s.Internal(ctx, "create org", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: org.ID, ActorID: owner.ID, Action: audit.ActionSignup, TargetType: "org", TargetID: org.ID})
+	// A failed mail is logged; the owner asks for another link later.
+	_ = s.sendVerification(ctx, owner)
 	out, err := s.startSession(ctx, owner, org)
 	if err != nil {
 		return nil, err

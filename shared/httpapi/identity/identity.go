@@ -1,6 +1,7 @@
 // Package identity is the identity area of the HTTP API: sign-up, login,
-// token refresh and logout, the caller (/v1/me), the org's users and its
-// audit trail.
+// token refresh and logout, the caller (/v1/me), the org's users and
+// invitations, password resets, email verification and the org's audit
+// trail.
 package identity
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/page"
 )
 
@@ -36,6 +38,13 @@ type Store interface {
 	ClearLoginFailures(ctx context.Context, emailHash string) error
 
 	ListAudit(ctx context.Context, orgID string, limit int, from page.Cursor) ([]audit.Record, page.Cursor, error)
+
+	account.TokenStore
+}
+
+// Mailer sends one email (sesmail.Client).
+type Mailer interface {
+	SendEmail(ctx context.Context, e outbound.Email) (string, error)
 }
 
 // Deps are the collaborators of the identity routes.
@@ -48,6 +57,9 @@ type Deps struct {
 	// Policy shows privacy policy versions and takes owners'
 	// acknowledgements (policy.Service).
 	Policy PolicyService
+	// Mail sends the platform's own mail to users: invitations, password
+	// resets, email verification.
+	Mail PlatformMail
 }
 
 type server struct {
@@ -63,6 +75,8 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	s := &server{Kit: k, deps: d}
 	s.registerAuth(api)
 	s.registerUsers(api)
+	s.registerInvitations(api)
+	s.registerRecovery(api)
 	s.registerAudit(api)
 	s.registerPolicy(api)
 }

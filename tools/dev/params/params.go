@@ -31,6 +31,9 @@ var Sources = map[string]Source{
 	topology.EnvMetaAppID: {From: topology.EnvMetaAppID, Default: metatest.DefaultAppID},
 	// The api as make dev serves it (tools/dev -addr).
 	topology.EnvPublicBaseURL: {From: topology.EnvPublicBaseURL, Default: "http://127.0.0.1:8080"},
+	// The web app is not part of this repository: links in mail to users
+	// point at one served locally, if any.
+	topology.EnvAppBaseURL: {From: topology.EnvAppBaseURL, Default: "http://127.0.0.1:3000"},
 }
 
 // Value is the value in force of one param: the plaintext, and what the
