@@ -59,6 +59,11 @@ type Patch struct {
 	Tags         *[]string
 	CustomFields *map[string]string
 	AssigneeID   *string
+	// Correction marks a data-subject correction (shared/privacy): the
+	// person said the data was wrong, so the timeline records which
+	// fields changed and their new values but keeps none of the old ones
+	// (see Change.OldCorrected).
+	Correction bool
 }
 
 // Apply returns old with the patch applied and the names of the fields the
@@ -297,7 +302,7 @@ func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version in
 	next.UpdatedAt = s.now().UTC()
 	next.EditedAt = next.UpdatedAt
 	next.Provenance = ownFields(old.Provenance, changed)
-	if err := s.Store.UpdateLead(ctx, old, next, changeActivities(old, next, a.User.ID, next.UpdatedAt)...); err != nil {
+	if err := s.Store.UpdateLead(ctx, old, next, changeActivities(old, next, a.User.ID, next.UpdatedAt, p.Correction)...); err != nil {
 		if errors.Is(err, ErrVersionMismatch) {
 			return Lead{}, errRetryUpdate
 		}

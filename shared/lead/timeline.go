@@ -50,6 +50,10 @@ type Change struct {
 	// provenance): it is not kept, so purging the integration's data
 	// leaves none of it here.
 	OldFromMeta bool
+	// OldCorrected means the change corrected the person's data at their
+	// request: the inaccurate old value (or, for tags, the removed tags) is
+	// not kept.
+	OldCorrected bool
 }
 
 // ActivityPage is a page of a lead's activities, newest first.
@@ -79,8 +83,9 @@ func CreatedActivity(l Lead) Activity {
 
 // changeActivities returns the activities that record the change from old
 // to next by actorID at at: a status change, an assignment, and the other
-// fields' changes, each when there is one.
-func changeActivities(old, next Lead, actorID string, at time.Time) []Activity {
+// fields' changes, each when there is one. A correction (Patch.Correction)
+// keeps no old value of the fields it changes.
+func changeActivities(old, next Lead, actorID string, at time.Time, correction bool) []Activity {
 	fromMeta := func(field string) bool {
 		return old.Provenance != nil && slices.Contains(old.Provenance.Fields, field)
 	}
@@ -144,6 +149,11 @@ func changeActivities(old, next Lead, actorID string, at time.Time) []Activity {
 			c.Old, c.OldFromMeta = "", true
 		}
 		fields = append(fields, c)
+	}
+	if correction {
+		for i := range fields {
+			fields[i].Old, fields[i].Removed, fields[i].OldFromMeta, fields[i].OldCorrected = "", nil, false, true
+		}
 	}
 	add(ActivityUpdated, fields)
 	return acts

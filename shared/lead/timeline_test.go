@@ -131,6 +131,40 @@ func TestUpdateActivities(t *testing.T) {
 	}
 }
 
+// TestCorrectionKeepsNoOldValue checks that a data-subject correction
+// records which fields changed and their new values, and none of the
+// values the person said were wrong.
+func TestCorrectionKeepsNoOldValue(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	l, err := f.svc.Create(ctx, as(f.owner), lead.Lead{Name: "Wrong Name", Email: "wrong@example.com", Tags: []string{"old"},
+		CustomFields: map[string]string{"city": "Wrongtown"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, email, tags, cf := "Right Name", "right@example.com", []string{"new"}, map[string]string{"city": "Pune"}
+	if _, err := f.svc.Update(ctx, as(f.owner), l.ID, 0, lead.Patch{Name: &name, Email: &email, Tags: &tags, CustomFields: &cf,
+		Correction: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.store.acts) != 1 || f.store.acts[0].Kind != lead.ActivityUpdated {
+		t.Fatalf("activities %+v, want one update", f.store.acts)
+	}
+	for _, c := range f.store.acts[0].Changes {
+		if !c.OldCorrected || c.Old != "" || len(c.Removed) != 0 {
+			t.Errorf("change %+v keeps an old value of a correction", c)
+		}
+		for _, wrong := range []string{"Wrong", "wrong@", "old"} {
+			if strings.Contains(c.New, wrong) {
+				t.Errorf("change %+v", c)
+			}
+		}
+	}
+	if got := f.store.acts[0].Changes; len(got) != 4 {
+		t.Fatalf("changes %+v, want name, email, tags, city", got)
+	}
+}
+
 func TestCreatedActivity(t *testing.T) {
 	l := lead.Lead{ID: "L1", OrgID: "o1", Source: "whatsapp", Status: lead.StatusNew, CreatedBy: "", Name: "Secret Name", Phone: "+919876543210"}
 	a := lead.CreatedActivity(l)

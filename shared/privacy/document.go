@@ -90,6 +90,8 @@ type DocChange struct {
 	Added       []string `json:"added,omitempty"`
 	Removed     []string `json:"removed,omitempty"`
 	OldFromMeta bool     `json:"old_from_meta,omitempty" doc:"The old value came from Meta and is not kept."`
+	// OldCorrected: lead.Change.OldCorrected.
+	OldCorrected bool `json:"old_corrected,omitempty" doc:"The change corrected the person's data at their request; the old value is not kept."`
 }
 
 // DocNote is a note staff wrote on the lead.
@@ -180,7 +182,7 @@ func docLead(l lead.Lead, acts []lead.Activity, notes []lead.Note, msgs []conver
 	for _, a := range acts {
 		da := DocActivity{ID: a.ID, Kind: a.Kind, At: a.At.UTC(), ActorID: a.ActorID, Details: a.Details, FromMeta: a.FromMeta}
 		for _, c := range a.Changes {
-			da.Changes = append(da.Changes, DocChange{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta})
+			da.Changes = append(da.Changes, DocChange{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
 		}
 		d.Activities = append(d.Activities, da)
 	}

@@ -432,7 +432,7 @@ func (s *Service) correct(ctx context.Context, a lead.Actor, r *Request, leads [
 		return nil
 	}
 	c := in.Changes
-	p := lead.Patch{Name: c.Name, Phone: c.Phone, Email: c.Email, CustomFields: c.CustomFields, Tags: c.Tags}
+	p := lead.Patch{Name: c.Name, Phone: c.Phone, Email: c.Email, CustomFields: c.CustomFields, Tags: c.Tags, Correction: true}
 	l, err := s.Corrector.Update(ctx, a, leads[0].ID, in.LeadVersion, p)
 	var fe *lead.FieldError
 	var dup *lead.DuplicateError

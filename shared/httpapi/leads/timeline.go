@@ -38,6 +38,8 @@ type ChangeOut struct {
 	Added       []string `json:"added,omitempty" doc:"Tags added (field tags)."`
 	Removed     []string `json:"removed,omitempty" doc:"Tags removed (field tags)."`
 	OldFromMeta bool     `json:"old_from_meta,omitempty" doc:"The old value came from Meta; it is not kept, so purging the integration's data leaves none of it."`
+	// OldCorrected: lead.Change.OldCorrected.
+	OldCorrected bool `json:"old_corrected,omitempty" doc:"A data-subject correction: the person said the old value was wrong, so it (or the removed tags) is not kept."`
 }
 
 // ActivityOut is one entry of a lead's timeline.
@@ -72,7 +74,7 @@ func activityOut(a lead.Activity) ActivityOut {
 	}
 	for _, c := range a.Changes {
 		out.Changes = append(out.Changes, ChangeOut{Field: c.Field, Old: httpapi.Optional(c.Old), New: httpapi.Optional(c.New),
-			Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta})
+			Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
 	}
 	return out
 }
