@@ -3,7 +3,6 @@ package leads
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -11,6 +10,7 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // noteBodyBytes bounds a note request: 10,000 characters, escaped.
@@ -82,23 +82,18 @@ func (s *server) createNote(ctx context.Context, in *struct {
 }
 
 func (s *server) listNotes(ctx context.Context, in *historyListIn) (*struct{ Body NoteList }, error) {
-	a := actor(ctx)
-	scope := "notes|" + in.ID + "|" + strconv.Itoa(in.Limit)
-	from, ok := s.Cursors().Decode(in.Cursor, a.User.OrgID, scope)
-	if !ok {
-		return nil, httpapi.BadCursor()
-	}
-	p, err := s.deps.Timeline.ListNotes(ctx, a, in.ID, in.Limit, from)
+	items, next, err := historyPage(ctx, s, in, "notes", "list notes", audit.ActionNotesRead,
+		func(a lead.Actor, from page.Cursor) ([]lead.Note, page.Cursor, error) {
+			p, err := s.deps.Timeline.ListNotes(ctx, a, in.ID, in.Limit, from)
+			return p.Items, p.Next, err
+		})
 	if err != nil {
-		return nil, problem(ctx, s.Kit, "list notes", err)
+		return nil, err
 	}
-	out := &struct{ Body NoteList }{Body: NoteList{Items: make([]NoteOut, 0, len(p.Items))}}
-	for _, n := range p.Items {
+	out := &struct{ Body NoteList }{Body: NoteList{Items: make([]NoteOut, 0, len(items)), NextCursor: next}}
+	for _, n := range items {
 		out.Body.Items = append(out.Body.Items, noteOut(n))
 	}
-	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, p.Next))
-	s.ReadAudit(ctx, audit.ActionNotesRead, in.ID, map[string]string{"count": strconv.Itoa(len(p.Items)), "limit": strconv.Itoa(in.Limit),
-		"next_page": strconv.FormatBool(in.Cursor != "")})
 	return out, nil
 }
 

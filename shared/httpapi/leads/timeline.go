@@ -91,22 +91,38 @@ func (s *server) registerTimeline(api huma.API) {
 }
 
 func (s *server) listActivities(ctx context.Context, in *historyListIn) (*struct{ Body ActivityList }, error) {
-	a := actor(ctx)
-	scope := "activities|" + in.ID + "|" + strconv.Itoa(in.Limit)
-	from, ok := s.Cursors().Decode(in.Cursor, a.User.OrgID, scope)
-	if !ok {
-		return nil, httpapi.BadCursor()
-	}
-	p, err := s.deps.Timeline.Timeline(ctx, a, in.ID, in.Limit, from)
+	items, next, err := historyPage(ctx, s, in, "activities", "read lead timeline", audit.ActionTimelineRead,
+		func(a lead.Actor, from page.Cursor) ([]lead.Activity, page.Cursor, error) {
+			p, err := s.deps.Timeline.Timeline(ctx, a, in.ID, in.Limit, from)
+			return p.Items, p.Next, err
+		})
 	if err != nil {
-		return nil, problem(ctx, s.Kit, "read lead timeline", err)
+		return nil, err
 	}
-	out := &struct{ Body ActivityList }{Body: ActivityList{Items: make([]ActivityOut, 0, len(p.Items))}}
-	for _, act := range p.Items {
+	out := &struct{ Body ActivityList }{Body: ActivityList{Items: make([]ActivityOut, 0, len(items)), NextCursor: next}}
+	for _, act := range items {
 		out.Body.Items = append(out.Body.Items, activityOut(act))
 	}
-	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, p.Next))
-	s.ReadAudit(ctx, audit.ActionTimelineRead, in.ID, map[string]string{"count": strconv.Itoa(len(p.Items)), "limit": strconv.Itoa(in.Limit),
-		"next_page": strconv.FormatBool(in.Cursor != "")})
 	return out, nil
+}
+
+// historyPage reads one page of a lead's history (its timeline or its
+// notes) through read: the cursor is bound to the caller's org, the lead,
+// the kind and the page size, and the read is audited once with what it
+// returned (never the content).
+func historyPage[T any](ctx context.Context, s *server, in *historyListIn, kind, what, action string,
+	read func(a lead.Actor, from page.Cursor) ([]T, page.Cursor, error)) ([]T, *string, error) {
+	a := actor(ctx)
+	scope := kind + "|" + in.ID + "|" + strconv.Itoa(in.Limit)
+	from, ok := s.Cursors().Decode(in.Cursor, a.User.OrgID, scope)
+	if !ok {
+		return nil, nil, httpapi.BadCursor()
+	}
+	items, next, err := read(a, from)
+	if err != nil {
+		return nil, nil, problem(ctx, s.Kit, what, err)
+	}
+	s.ReadAudit(ctx, action, in.ID, map[string]string{"count": strconv.Itoa(len(items)), "limit": strconv.Itoa(in.Limit),
+		"next_page": strconv.FormatBool(in.Cursor != "")})
+	return items, httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, next)), nil
 }
