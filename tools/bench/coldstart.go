@@ -295,24 +295,11 @@ func (a *runtimeAPI) post(res runtimeResult) {
 // returns the phases and everything it wrote to stdout and stderr.
 func directOnce(ctx context.Context, bootstrap string, fnEnv map[string]string, payload []byte, check func([]byte) error) (phases, string, error) {
 	api := &runtimeAPI{event: payload, closed: make(chan struct{}), result: make(chan runtimeResult, 1)}
-	srv := httptest.NewServer(api)
-	defer func() {
-		close(api.closed)
-		srv.CloseClientConnections()
-		srv.Close()
-	}()
-	envMap := map[string]string{}
-	for k, v := range fnEnv {
-		envMap[k] = v
-	}
-	envMap["AWS_LAMBDA_RUNTIME_API"] = strings.TrimPrefix(srv.URL, "http://")
-
-	out := &logBuffer{}
-	c, err := startChild(bootstrap, envMap, out)
+	c, out, stop, err := startOnRuntime(api, api.closed, bootstrap, fnEnv)
 	if err != nil {
 		return phases{}, "", err
 	}
-	defer c.kill()
+	defer stop()
 	timer := time.NewTimer(runTimeout)
 	defer timer.Stop()
 	var res runtimeResult
@@ -349,6 +336,30 @@ type bootChild struct {
 
 // startChild starts path with exactly env, in its own process group, on a
 // goroutine locked to its thread (see rie.ProcAttr).
+// startOnRuntime serves api as the Lambda runtime API on loopback and
+// starts bootstrap with env and AWS_LAMBDA_RUNTIME_API pointing at it,
+// its output in the returned buffer; stop kills the child, closes closed
+// (which api's handlers wait on) and shuts the server.
+func startOnRuntime(api http.Handler, closed chan struct{}, bootstrap string, env map[string]string) (c *bootChild, out *logBuffer, stop func(), err error) {
+	srv := httptest.NewServer(api)
+	shut := func() {
+		close(closed)
+		srv.CloseClientConnections()
+		srv.Close()
+	}
+	envMap := make(map[string]string, len(env)+1)
+	for k, v := range env {
+		envMap[k] = v
+	}
+	envMap["AWS_LAMBDA_RUNTIME_API"] = strings.TrimPrefix(srv.URL, "http://")
+	out = &logBuffer{}
+	if c, err = startChild(bootstrap, envMap, out); err != nil {
+		shut()
+		return nil, nil, nil, err
+	}
+	return c, out, func() { c.kill(); shut() }, nil
+}
+
 func startChild(path string, env map[string]string, out io.Writer) (*bootChild, error) {
 	cmd := exec.Command(path)
 	cmd.Dir = filepath.Dir(path)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -107,23 +106,11 @@ func (a *seqAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func runSequence(ctx context.Context, bootstrap string, env map[string]string, evs [][]byte) (rssRun, error) {
 	r := rssRun{Invocations: len(evs)}
 	api := &seqAPI{events: evs, closed: make(chan struct{}), result: make(chan runtimeResult, len(evs)+1)}
-	srv := httptest.NewServer(api)
-	defer func() {
-		close(api.closed)
-		srv.CloseClientConnections()
-		srv.Close()
-	}()
-	envMap := map[string]string{}
-	for k, v := range env {
-		envMap[k] = v
-	}
-	envMap["AWS_LAMBDA_RUNTIME_API"] = strings.TrimPrefix(srv.URL, "http://")
-	out := &logBuffer{}
-	c, err := startChild(bootstrap, envMap, out)
+	c, out, stop, err := startOnRuntime(api, api.closed, bootstrap, env)
 	if err != nil {
 		return r, err
 	}
-	defer c.kill()
+	defer stop()
 	timeout := time.NewTimer(10 * time.Minute)
 	defer timeout.Stop()
 	for range evs {
