@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -141,14 +140,7 @@ func measurePacer(ctx context.Context, o pacerOptions) (pacerResult, error) {
 		r.Achieved = float64(full) / float64(r.Windows)
 	}
 	for _, ts := range perTo {
-		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
-		var tat time.Time
-		for _, t := range ts {
-			if !tat.IsZero() && t.Before(tat.Add(-outbound.DefaultPairInterval*(outbound.DefaultPairBurst-1))) {
-				r.PairViolations++
-			}
-			tat = later(tat, t).Add(outbound.DefaultPairInterval)
-		}
+		r.PairViolations += pairViolations(ts)
 	}
 	if r.Errors > 0 {
 		return r, fmt.Errorf("pacer: %d calls failed", r.Errors)

@@ -357,16 +357,25 @@ func measurePacing(ctx context.Context, o outboundOptions) (pacingResult, error)
 	// Pair limit: the generic cell rate algorithm with interval 6 s and
 	// burst 2 (tolerance 6 s) over each recipient's send times.
 	for _, ts := range perTo {
-		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
-		var tat time.Time
-		for _, t := range ts {
-			if !tat.IsZero() && t.Before(tat.Add(-outbound.DefaultPairInterval*(outbound.DefaultPairBurst-1))) {
-				r.PairViolations++
-			}
-			tat = later(tat, t).Add(outbound.DefaultPairInterval)
-		}
+		r.PairViolations += pairViolations(ts)
 	}
 	return r, nil
+}
+
+// pairViolations counts the sends to one recipient (ts, sorted here) that
+// break the pair limit: the generic cell rate algorithm with the pacer's
+// interval and burst.
+func pairViolations(ts []time.Time) int {
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	n := 0
+	var tat time.Time
+	for _, t := range ts {
+		if !tat.IsZero() && t.Before(tat.Add(-outbound.DefaultPairInterval*(outbound.DefaultPairBurst-1))) {
+			n++
+		}
+		tat = later(tat, t).Add(outbound.DefaultPairInterval)
+	}
+	return n
 }
 
 func later(a, b time.Time) time.Time {

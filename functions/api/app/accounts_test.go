@@ -27,7 +27,16 @@ type platformMail struct {
 // was made, waiting a few seconds for at least n.
 func (e *testEnv) mailsTo(t *testing.T, addr string, n int) []platformMail {
 	t.Helper()
-	since := e.started.Unix()
+	return sesMails(t, e.started.Unix(), n, func(m platformMail) bool {
+		return len(m.Destination.To) == 1 && strings.EqualFold(m.Destination.To[0], addr)
+	})
+}
+
+// sesMails returns the mails the SES stand-in holds (since a Unix time; 0
+// for all of them), decoded as T, that match, waiting a few seconds for at
+// least n.
+func sesMails[T any](t *testing.T, since int64, n int, match func(T) bool) []T {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		resp, err := http.Get(fmt.Sprintf("%s/store?since=%d", strings.TrimRight(os.Getenv("AWS_ENDPOINT_URL_SESV2"), "/"), since))
@@ -35,16 +44,16 @@ func (e *testEnv) mailsTo(t *testing.T, addr string, n int) []platformMail {
 			t.Fatal(err)
 		}
 		var st struct {
-			Emails []platformMail `json:"emails"`
+			Emails []T `json:"emails"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []platformMail
+		var out []T
 		for _, m := range st.Emails {
-			if len(m.Destination.To) == 1 && strings.EqualFold(m.Destination.To[0], addr) {
+			if match(m) {
 				out = append(out, m)
 			}
 		}
