@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *testEnv {
 }
 
 // newEnvWith is newEnv with the simulator built with opts.
-func newEnvWith(t *testing.T, opts metatest.Options) *testEnv {
+func newEnvWith(t testing.TB, opts metatest.Options) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	devstacktest.Fresh(t).SetFunctionEnv(t, "api")
