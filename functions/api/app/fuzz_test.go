@@ -147,9 +147,13 @@ func FuzzAPIBodies(f *testing.F) {
 		for _, b := range seeds[route] {
 			f.Add(route, []byte(b))
 		}
-		for _, b := range []string{``, `{}`, `null`, `[]`, `"x"`, `{"a":`, "{\"name\":\"\xff\"}", `{"name":1e999}`} {
-			f.Add(route, []byte(b))
-		}
+		// No body and an empty object meet each schema's required fields.
+		f.Add(route, []byte(``))
+		f.Add(route, []byte(`{}`))
+	}
+	// Malformed JSON fails in huma's decoding, the same for every route.
+	for _, b := range []string{`null`, `[]`, `"x"`, `{"a":`, "{\"name\":\"\xff\"}", `{"name":1e999}`} {
+		f.Add("POST /v1/leads", []byte(b))
 	}
 	for route, b := range eventBodies(f) {
 		f.Add(route, b)
