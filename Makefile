@@ -22,7 +22,7 @@ GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test torture build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap retention
+.PHONY: help dev demo dev-reset test torture fuzz build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap retention
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,31 @@ SEED ?= 0
 N ?= 200
 torture: ## The pipeline torture test: N seeded events, faults injected, exactly-once checks (SEED=, N=, ARGS=)
 	$(GO) run ./tools/withstack -- $(GO) test -count=1 -v -timeout 30m -run '^TestTorture$$' ./tools/torture -torture.n=$(N) -torture.seed=$(SEED) $(ARGS)
+
+# Fuzzing: every `func FuzzXxx` in the product's tests, one after the other,
+# each for FUZZTIME (a duration, or Nx for N inputs) and at most FUZZTIMEOUT,
+# against one local stack (some targets drive the real handlers over it).
+# FUZZ narrows the targets by a regexp on their names. A failing input is
+# written to the package's testdata/fuzz/<target>/, where `make test` runs
+# it from then on; the summary lists each target's executions.
+FUZZTIME ?= 10s
+FUZZTIMEOUT ?= 10m
+FUZZ ?= .
+FUZZ_TARGETS = $(shell grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' functions shared tools | sed -E 's|^(.*)/[^/]*_test.go:func (Fuzz[A-Za-z0-9_]*)$$|./\1:\2|' | sort)
+
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s) in turn; FUZZ=regexp picks targets
+	@targets=$$(printf '%s\n' $(FUZZ_TARGETS) | grep -E ':[^:]*($(FUZZ))[^:]*$$'); \
+	[ -n "$$targets" ] || { echo "no fuzz target matches FUZZ=$(FUZZ)"; exit 1; }; \
+	LEADLUENCE_FUZZ_TARGETS="$$targets" $(GO) run ./tools/withstack -- bash -c ' \
+	  failed=0; summary=""; log=$$(mktemp); trap "rm -f $$log" EXIT; \
+	  for t in $$LEADLUENCE_FUZZ_TARGETS; do \
+	    pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
+	    $(GO) test -run "^$$" -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -timeout $(FUZZTIMEOUT) $$pkg 2>&1 | tee "$$log"; rc=$${PIPESTATUS[0]}; \
+	    last=$$(grep "^fuzz: elapsed: .*execs:" "$$log" | tail -1 | sed -E "s/ \([0-9]+\/sec\)//"); \
+	    [ $$rc -eq 0 ] && res=ok || { res=FAIL; failed=1; }; \
+	    summary="$$summary$$(printf "%-4s %-24s %-32s %s" $$res $$name $$pkg "$${last#fuzz: }")\n"; \
+	  done; \
+	  printf "\nfuzz summary (FUZZTIME=$(FUZZTIME)):\n$$summary"; exit $$failed'
 
 build: ## One bootstrap per function: bin/<fn>/bootstrap (arm64, deploy) and bin/local/<fn>/bootstrap (host arch)
 	@for fn in $(FUNCTIONS); do \

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 
@@ -441,7 +442,8 @@ func MapLead(ml meta.Lead) (lead.Lead, []string) {
 	mark(nameFields)
 	mark(firstFields)
 	mark(lastFields)
-	if l.Name == "" {
+	// A name longer than a lead's is cut rather than losing the lead.
+	if l.Name = strings.TrimSpace(clip(l.Name, lead.MaxNameLen)); l.Name == "" {
 		l.Name = "Lead Ads lead"
 	}
 	fields = append(fields, "name")
@@ -457,20 +459,25 @@ func MapLead(ml meta.Lead) (lead.Lead, []string) {
 		if used[k] || answers[k] == "" {
 			continue
 		}
-		key := k
-		if len(key) > lead.MaxCustomKeyLen {
-			key = key[:lead.MaxCustomKeyLen]
-		}
-		v := answers[k]
-		if len(v) > lead.MaxCustomValueLen {
-			v = v[:lead.MaxCustomValueLen]
-		}
+		key, v := clip(k, lead.MaxCustomKeyLen), clip(answers[k], lead.MaxCustomValueLen)
 		if len(l.CustomFields) < lead.MaxCustomFields {
 			l.CustomFields[key] = v
 			fields = append(fields, "custom_fields."+key)
 		}
 	}
 	return l, fields
+}
+
+// clip cuts s to at most n bytes without splitting a character, so that
+// what is stored stays valid UTF-8.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func contains(list []string, s string) bool {
@@ -482,9 +489,20 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// maxEventTime is the latest time an event may claim: a later one names no
+// real event, and would not fit the ULIDs and time keys made from it, so
+// the receive time stands in for it.
+var maxEventTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
+// eventTime reports whether t is a time an event may claim: from the Unix
+// epoch to maxEventTime.
+func eventTime(t time.Time) bool {
+	return t.Unix() > 0 && !t.After(maxEventTime)
+}
+
 func parseUnix(s string) (time.Time, bool) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || n > maxEventTime.Unix() {
 		return time.Time{}, false
 	}
 	return time.Unix(n, 0).UTC(), true

@@ -125,7 +125,7 @@ func (p *Processor) emailEvent(ctx context.Context, env snsEnvelope, c *Counts) 
 }
 
 func sesTime(s string, fallback time.Time) time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil && eventTime(t) {
 		return t.UTC()
 	}
 	return fallback

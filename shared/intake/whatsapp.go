@@ -169,7 +169,7 @@ func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name
 	if !errors.Is(err, lead.ErrNotFound) {
 		return "", false, fmt.Errorf("%w: %w", ErrRetry, err)
 	}
-	if strings.TrimSpace(name) == "" {
+	if name = strings.TrimSpace(clip(strings.TrimSpace(name), lead.MaxNameLen)); name == "" {
 		name = phone
 	}
 	now := p.now()
@@ -179,9 +179,6 @@ func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name
 		// lead exists, before its message is stored.
 		LastInboundAt: at,
 		Provenance:    &lead.Provenance{IntegrationKind: string(integration.KindWhatsApp), IntegrationID: number, Fields: []string{"name", "phone"}}}
-	if len(l.Name) > lead.MaxNameLen {
-		l.Name = l.Name[:lead.MaxNameLen]
-	}
 	err = p.Store.CreateLead(ctx, l)
 	var dup *lead.DuplicateError
 	switch {

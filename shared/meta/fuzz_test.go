@@ -2,7 +2,9 @@ package meta_test
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/leadluence/backend/shared/meta"
@@ -81,6 +83,40 @@ func FuzzNormalizeWAID(f *testing.F) {
 		again, err := meta.NormalizeWAID(got)
 		if err != nil || again != got {
 			t.Fatalf("NormalizeWAID(%q) = %q, %v; not idempotent", got, again, err)
+		}
+	})
+}
+
+// FuzzVerifySignature checks the X-Hub-Signature-256 check on arbitrary
+// headers and bodies: it never panics, answers one of its three errors or
+// nil, accepts what Sign makes, and accepts a header only when it is that
+// value (up to surrounding space and the case of the prefix and hex).
+// Run: go test -run '^$' -fuzz '^FuzzVerifySignature$' -fuzztime 20s ./shared/meta/
+func FuzzVerifySignature(f *testing.F) {
+	secret := []byte("dev-app-secret")
+	for _, b := range eventFiles(f) {
+		f.Add(b, meta.Sign(secret, b))
+		f.Add(b, strings.ToUpper(meta.Sign(secret, b)))
+		f.Add(b, " "+meta.Sign(secret, b)[:20]+"\t")
+	}
+	for _, h := range []string{"", " ", "sha256=", "sha1=00", "SHA256=" + strings.Repeat("0", 64), "sha256=" + strings.Repeat("g", 64),
+		"sha256=" + strings.Repeat("0", 63) + "\u00e9", "sha256=" + strings.Repeat("0", 65)} {
+		f.Add([]byte(`{}`), h)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, header string) {
+		want := meta.Sign(secret, body)
+		if err := meta.VerifySignature(secret, body, want); err != nil {
+			t.Fatalf("Sign's own signature %q is refused: %v", want, err)
+		}
+		err := meta.VerifySignature(secret, body, header)
+		switch {
+		case err == nil:
+			if !strings.EqualFold(strings.TrimSpace(header), want) {
+				t.Fatalf("header %q accepted for a body signed %q", header, want)
+			}
+		case errors.Is(err, meta.ErrSignatureMissing), errors.Is(err, meta.ErrSignatureMalformed), errors.Is(err, meta.ErrSignatureMismatch):
+		default:
+			t.Fatalf("VerifySignature(%q) = %v, not one of its errors", header, err)
 		}
 	})
 }

@@ -74,10 +74,10 @@ func main() {
 
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:8080", "where the HTTP API listens (loopback only)")
-	data := flag.String("data", ".dev", "data folder, relative to the repository root")
+	data := flag.String("data", ".dev", "data folder, relative to the repository root (or absolute)")
 	simAddr := flag.String("meta-addr", "127.0.0.1:8092", "where the Meta (Graph API) simulator listens")
 	ctlAddr := flag.String("demo-addr", demoControlAddr, "where `make demo` reaches the runner")
-	freePorts := flag.Bool("free-ports", false, "run the AWS stand-ins on free loopback ports instead of the fixed ones (make load; the operator commands' -local flag will not reach them)")
+	freePorts := flag.Bool("free-ports", false, "run the AWS stand-ins on free loopback ports instead of the fixed ones (make load, tests; the operator commands' -local flag will not reach them)")
 	flag.Parse()
 	if host, _, err := net.SplitHostPort(*addr); err != nil || !net.ParseIP(host).IsLoopback() {
 		return fmt.Errorf("-addr %q: must be a loopback address", *addr)
@@ -91,7 +91,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	dataDir := filepath.Join(root, *data)
+	dataDir := *data
+	if !filepath.IsAbs(dataDir) {
+		dataDir = filepath.Join(root, dataDir)
+	}
 	// Claim the API port first, so a busy port fails fast.
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -46,7 +46,7 @@ func newEnv(t *testing.T) *testEnv {
 }
 
 // newEnvWith is newEnv with the simulator built with opts.
-func newEnvWith(t *testing.T, opts metatest.Options) *testEnv {
+func newEnvWith(t testing.TB, opts metatest.Options) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	started := time.Now().Add(-time.Second)
