@@ -133,7 +133,7 @@ type Sender struct {
 	// message that failed with error 131047 (automation.Runner); its
 	// failures are logged (the message has failed already).
 	Reengage Reengager
-	Log   *slog.Logger
+	Log      *slog.Logger
 
 	// NumberRate is the sends per second allowed per business number
 	// (default DefaultNumberRate) when its integration sets none
