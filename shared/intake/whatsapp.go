@@ -337,7 +337,8 @@ func (p *Processor) reengage(ctx context.Context, wamid string) error {
 	if err != nil {
 		return fmt.Errorf("%w: message of %s: %w", ErrRetry, wamid, err)
 	}
-	if m.Direction != conversation.Outbound || m.Channel != conversation.ChannelWhatsApp || m.Number == "" {
+	// A failed template is never answered with another (no loop).
+	if m.Direction != conversation.Outbound || m.Channel != conversation.ChannelWhatsApp || m.Number == "" || m.Type == "template" {
 		return nil
 	}
 	if _, err := p.Automate.Reengage(ctx, m.OrgID, m.LeadID, m.ID, m.Number); err != nil {

@@ -328,11 +328,14 @@ type Reengager interface {
 // more than 24 hours after the lead last wrote.
 const codeReengagement = 131047
 
-// reengage runs the re-engagement automation for m, failed with 131047.
+// reengage runs the re-engagement automation for m, failed with 131047
+// (not for a template).
 // The automation queues at most one template per failed message, so a
 // redelivery calling it again queues nothing new.
 func (s *Sender) reengage(ctx context.Context, m conversation.Message) {
-	if s.Reengage == nil || m.Channel != conversation.ChannelWhatsApp {
+	// A template is what WhatsApp accepts outside the window: a failed one
+	// is never answered with another (no loop).
+	if s.Reengage == nil || m.Channel != conversation.ChannelWhatsApp || m.Type == "template" {
 		return
 	}
 	if _, err := s.Reengage.Reengage(ctx, m.OrgID, m.LeadID, m.ID, m.Number); err != nil {
