@@ -31,7 +31,7 @@ func (s *server) registerAutomations(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "put-automations", Method: http.MethodPut, Path: "/v1/automations", Tags: []string{"automations"},
 		Summary:     "Replace the organisation's automations (owner, admin)",
-		Description: "lead_ads_welcome sends an approved UTILITY template to each new Lead Ads lead with a recorded WhatsApp opt-in (map the form's consent question with PUT /v1/org/consent-mapping; without an opt-in the welcome is refused as consent_required); after_hours replies to WhatsApp messages that arrive outside business hours, at most once per lead per closed period. Both go through the same consent gates as any send.",
+		Description: "lead_ads_welcome sends an approved UTILITY template to each new Lead Ads lead with a recorded WhatsApp opt-in (map the form's consent question with PUT /v1/org/consent-mapping; without an opt-in the welcome is refused as consent_required); after_hours replies to WhatsApp messages that arrive outside business hours, at most once per lead per closed period; reengagement names the approved template (name, language, category marketing or utility) offered on a WhatsApp message that failed with error 131047, and with auto_send queues it once per such message. All go through the same consent gates as any send.",
 		Security:    httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
 	}, s.putAutomations)
@@ -71,7 +71,8 @@ func (s *server) putAutomations(ctx context.Context, in *struct{ Body automation
 		return nil, s.Internal(ctx, "save automations", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "automation.update", TargetType: "automation",
-		Details: map[string]string{"lead_ads_welcome": boolString(st.LeadAds.Enabled), "after_hours": boolString(st.AfterHours.Enabled)}})
+		Details: map[string]string{"lead_ads_welcome": boolString(st.LeadAds.Enabled), "after_hours": boolString(st.AfterHours.Enabled),
+			"reengagement_auto_send": boolString(st.Reengagement.AutoSend)}})
 	return &automationsOutput{Body: st}, nil
 }
 
