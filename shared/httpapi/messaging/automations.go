@@ -12,6 +12,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/httpapi/sendproblem"
 	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/watemplate"
 )
 
 // AutomationStore keeps an org's automation settings.
@@ -66,6 +67,13 @@ func (s *server) putAutomations(ctx context.Context, in *struct{ Body automation
 			return nil, err
 		}
 	}
+	if st.Reengagement.AutoSend {
+		category, err := s.checkReengagementTemplate(ctx, st.Reengagement)
+		if err != nil {
+			return nil, err
+		}
+		st.Reengagement.Category = category
+	}
 	st.UpdatedAt = s.Now().UTC()
 	if err := s.deps.Automations.PutSettings(ctx, p.User.OrgID, st); err != nil {
 		return nil, s.Internal(ctx, "save automations", err)
@@ -106,6 +114,39 @@ func (s *server) checkWelcomeTemplate(ctx context.Context, w automation.LeadAdsW
 		return httpapi.FieldProblem("lead_ads_welcome.parameters", "the template body takes a different number of parameters")
 	}
 	return nil
+}
+
+// checkReengagementTemplate requires the automatic re-engagement template
+// to be an approved MARKETING or UTILITY template of one of the org's
+// active numbers that takes no parameters, and returns its category as
+// automation.Reengagement.Category spells it (Meta's word, not the
+// caller's, decides which opt-in the lead needs).
+func (s *server) checkReengagementTemplate(ctx context.Context, r automation.Reengagement) (string, error) {
+	numbers, err := s.activeNumbers(ctx, httpapi.Caller(ctx).User.OrgID)
+	if err != nil {
+		return "", err
+	}
+	if len(numbers) == 0 {
+		return "", httpapi.NewProblem(http.StatusUnprocessableEntity, "no_active_integration", "connect an active WhatsApp number before turning on re-engagement")
+	}
+	for _, number := range numbers {
+		spec, ok, err := s.deps.Templates.Lookup(ctx, number, r.Template, r.Language)
+		if err != nil {
+			return "", sendproblem.Err(ctx, s.Kit, err)
+		}
+		if !ok || !strings.EqualFold(spec.Status, "APPROVED") {
+			continue
+		}
+		category := strings.ToLower(spec.Category)
+		switch {
+		case category != "marketing" && category != "utility":
+			return "", httpapi.FieldProblem("reengagement.template", "must be a MARKETING or UTILITY template")
+		case spec.Counts != (watemplate.Counts{}):
+			return "", httpapi.FieldProblem("reengagement.template", "must take no parameters: it is sent as it is")
+		}
+		return category, nil
+	}
+	return "", httpapi.FieldProblem("reengagement.template", "is not an approved template of a connected number")
 }
 
 func boolString(b bool) string {
