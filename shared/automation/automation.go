@@ -28,7 +28,12 @@ const (
 const (
 	KindLeadAds    = "leadads"
 	KindAfterHours = "afterhours"
+	KindReengage   = "reengage"
 )
+
+// CodeReengagement is WhatsApp's error code for a free-form message sent
+// more than 24 hours after the lead last wrote ("Re-engagement message").
+const CodeReengagement = 131047
 
 // SettingsSource returns an org's settings (Store).
 type SettingsSource interface {
@@ -157,6 +162,52 @@ func (r *Runner) InboundWhatsApp(ctx context.Context, orgID, leadID, number stri
 	payload := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": strings.TrimPrefix(l.Phone, "+"),
 		"type": "text", "text": map[string]any{"preview_url": false, "body": cfg.Text}}
 	return r.send(ctx, l, &in, KindAfterHours, clientID, "text", cfg.Text, payload, map[string]string{"automation": KindAfterHours, "period": period})
+}
+
+// Reengage runs the re-engagement automation for outbound message msgID of
+// lead leadID, which failed with error CodeReengagement on business number
+// number: when the org's Reengagement has AutoSend on, it queues the
+// template from the same number, once per failed message (the client
+// message id names it), if the gates allow it.
+func (r *Runner) Reengage(ctx context.Context, orgID, leadID, msgID, number string) (string, error) {
+	st, err := r.Settings.Settings(ctx, orgID)
+	if err != nil {
+		return "", err
+	}
+	cfg := st.Reengagement
+	if !cfg.AutoSend || cfg.Template == "" || cfg.Language == "" {
+		return ResultOff, nil
+	}
+	l, err := r.Store.GetLead(ctx, orgID, leadID)
+	if err != nil {
+		return "", fmt.Errorf("re-engagement: read lead %s: %w", leadID, err)
+	}
+	clientID := ReengageClientID(msgID)
+	if l.Phone == "" {
+		return r.refuse(ctx, l, KindReengage, clientID, "missing_phone", "the lead has no phone number")
+	}
+	var in *integration.Integration
+	got, err := r.Store.GetIntegration(ctx, orgID, integration.KindWhatsApp, number)
+	switch {
+	case err == nil:
+		in = &got
+	case !errors.Is(err, integration.ErrNotFound):
+		return "", fmt.Errorf("re-engagement: read number %s: %w", number, err)
+	}
+	payload := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": strings.TrimPrefix(l.Phone, "+"),
+		"type": "template", "template": map[string]any{"name": cfg.Template, "language": map[string]string{"code": cfg.Language}}}
+	details := map[string]string{"template": cfg.Template, "language": cfg.Language, sendgate.DetailCategory: cfg.TemplateCategory(),
+		"automation": KindReengage, "reengages": msgID}
+	if in == nil {
+		return r.refuse(ctx, l, KindReengage, clientID, sendgate.TitleIntegrationInactive, "the number the failed message was sent from is not connected")
+	}
+	return r.send(ctx, l, in, KindReengage, clientID, "template", "", payload, details)
+}
+
+// ReengageClientID is the client message id of the re-engagement template
+// for failed message msgID.
+func ReengageClientID(msgID string) string {
+	return conversation.AutomationClientIDPrefix + KindReengage + ":" + msgID
 }
 
 // number picks the WhatsApp number to send from: want, or the most

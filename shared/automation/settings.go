@@ -1,5 +1,4 @@
-// Package automation runs an org's automations on intake events, the first
-// two of them:
+// Package automation runs an org's automations on intake and send events:
 //
 //   - Lead Ads welcome: when a new lead arrives from a Lead Ads form, send
 //     a configured WhatsApp UTILITY template, if the lead opted in to
@@ -7,13 +6,17 @@
 //     is business-initiated, so sendgate.Consent requires the opt-in);
 //   - after-hours reply: when a lead writes on WhatsApp while the business
 //     is closed, reply once per closed period with a configured text (the
-//     lead's message has just opened the 24-hour window).
+//     lead's message has just opened the 24-hour window);
+//   - re-engagement: when a WhatsApp message fails with error 131047 (the
+//     24-hour window has closed), send the org's configured template once
+//     per failed message, if auto-send is on and the lead opted in to the
+//     template's purpose.
 //
-// Both queue their message the way the api does (QueueOutbound of the
+// All of them queue their message the way the api does (QueueOutbound of the
 // store, then a sendgate.Job on the outbound queue), with a ClientMessageID that
-// names the event, so a redelivered event never sends twice; both pass the
+// names the event, so a redelivered event never sends twice; all pass the
 // sender's gates (sendgate.Check) before queueing, and the sender checks
-// them again; both append an audit record (action "automation.send",
+// them again; all append an audit record (action "automation.send",
 // actor "system").
 //
 // Settings are per org, kept by a SettingsStore (in the single table, one
@@ -34,7 +37,10 @@ import (
 type Settings struct {
 	LeadAds    LeadAdsWelcome `json:"lead_ads_welcome" required:"false"`
 	AfterHours AfterHours     `json:"after_hours" required:"false"`
-	UpdatedAt  time.Time      `json:"updated_at" required:"false" readOnly:"true"`
+	// Reengagement names the template that reaches a lead again after a
+	// message failed with WhatsApp error 131047.
+	Reengagement Reengagement `json:"reengagement" required:"false"`
+	UpdatedAt    time.Time    `json:"updated_at" required:"false" readOnly:"true"`
 }
 
 // LeadAdsWelcome sends a WhatsApp template to every new Lead Ads lead that
@@ -64,6 +70,33 @@ type AfterHours struct {
 	Hours BusinessHours `json:"hours" required:"false"`
 }
 
+// Reengagement is the org's approved WhatsApp template for a lead whose
+// message failed with error 131047 ("Re-engagement message": more than 24
+// hours since the lead last wrote, so WhatsApp accepts only a template).
+// The failed message's API view offers it (see docs/conversations.md);
+// with AutoSend the template is queued once per failed message, when the
+// lead's consent allows it (sendgate.Consent: a business-initiated
+// template needs the lead's opt-in for its category's purpose).
+type Reengagement struct {
+	// AutoSend queues the template automatically.
+	AutoSend bool `json:"auto_send" required:"false"`
+	// Template and Language name an approved template without parameters.
+	Template string `json:"template" required:"false"`
+	Language string `json:"language" required:"false"`
+	// Category is the template's category, "marketing" (the default) or
+	// "utility": it decides which opt-in the lead needs.
+	Category string `json:"category,omitempty" required:"false"`
+}
+
+// TemplateCategory is the category of the re-engagement template:
+// sendgate.CategoryMarketing unless set to utility.
+func (r Reengagement) TemplateCategory() string {
+	if strings.EqualFold(r.Category, "utility") {
+		return "utility"
+	}
+	return "marketing"
+}
+
 // BusinessHours are opening times per weekday in one time zone. A day
 // without times is closed all day; a day opens and closes on the same date
 // (Open before Close, no spans past midnight).
@@ -86,6 +119,12 @@ type OpenHours struct {
 func (s Settings) Validate() error {
 	if s.LeadAds.Enabled && (strings.TrimSpace(s.LeadAds.Template) == "" || strings.TrimSpace(s.LeadAds.Language) == "") {
 		return errors.New("lead_ads_welcome: template and language are required when enabled")
+	}
+	if s.Reengagement.AutoSend && (strings.TrimSpace(s.Reengagement.Template) == "" || strings.TrimSpace(s.Reengagement.Language) == "") {
+		return errors.New("reengagement: template and language are required when auto_send is on")
+	}
+	if c := strings.ToLower(s.Reengagement.Category); c != "" && c != "marketing" && c != "utility" {
+		return fmt.Errorf("reengagement.category: %q is not marketing or utility", s.Reengagement.Category)
 	}
 	if s.AfterHours.Enabled {
 		if strings.TrimSpace(s.AfterHours.Text) == "" {

@@ -44,6 +44,8 @@ func TestValidate(t *testing.T) {
 			Days: map[string]automation.OpenHours{"monday": {Open: "18:00", Close: "09:00"}}}}},
 		{AfterHours: automation.AfterHours{Enabled: true, Text: "x", Hours: automation.BusinessHours{TimeZone: "UTC",
 			Days: map[string]automation.OpenHours{"funday": {Open: "09:00", Close: "18:00"}}}}},
+		{Reengagement: automation.Reengagement{AutoSend: true, Language: "en"}},
+		{Reengagement: automation.Reengagement{Template: "t", Language: "en", Category: "authentication"}},
 	}
 	for i, s := range bad {
 		if s.Validate() == nil {
@@ -52,5 +54,9 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (automation.Settings{}).Validate(); err != nil {
 		t.Errorf("zero settings: %v", err)
+	}
+	// A template without auto-send is only offered.
+	if err := (automation.Settings{Reengagement: automation.Reengagement{Template: "t", Language: "en", Category: "utility"}}).Validate(); err != nil {
+		t.Errorf("offered template: %v", err)
 	}
 }

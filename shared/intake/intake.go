@@ -98,8 +98,9 @@ type Processor struct {
 	DefaultRegion string
 	Now           func() time.Time
 	// Automate, when set, runs the org's automations (package automation)
-	// after a new Lead Ads lead and a new inbound WhatsApp message; its
-	// failures are logged, never retried (the event is applied already).
+	// after a new Lead Ads lead, a new inbound WhatsApp message and a
+	// status failing an outbound message with error 131047; its failures
+	// are logged, never retried (the event is applied already).
 	Automate Automations
 
 	// touched remembers when this container last recorded an integration's
@@ -114,6 +115,7 @@ type Processor struct {
 type Automations interface {
 	NewLeadAdsLead(ctx context.Context, orgID, leadID, leadgenID string) (string, error)
 	InboundWhatsApp(ctx context.Context, orgID, leadID, number string, at time.Time) (string, error)
+	Reengage(ctx context.Context, orgID, leadID, msgID, number string) (string, error)
 }
 
 // touchEvery is how often an integration's last-event time is refreshed.

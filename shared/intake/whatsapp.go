@@ -312,6 +312,35 @@ func (p *Processor) status(ctx context.Context, st meta.Status, c *Counts) error
 	if slices.ContainsFunc(st.Errors, func(e meta.Error) bool { return e.Code == codeStoppedMarketing }) {
 		return p.stoppedMarketing(ctx, st.ID, at, c)
 	}
+	if s == conversation.StatusFailed && slices.ContainsFunc(st.Errors, func(e meta.Error) bool { return e.Code == codeReengagement }) {
+		return p.reengage(ctx, st.ID)
+	}
+	return nil
+}
+
+// codeReengagement is Meta's error code for a free-form message sent more
+// than 24 hours after the lead last wrote.
+const codeReengagement = 131047
+
+// reengage runs the re-engagement automation for our message wamid, which
+// a failed status reports with error 131047, as the sender does when the
+// send call itself answers 131047. The automation queues at most one
+// template per failed message, so a redelivered webhook queues no second.
+func (p *Processor) reengage(ctx context.Context, wamid string) error {
+	if p.Automate == nil {
+		return nil
+	}
+	m, err := p.Store.MessageByProviderID(ctx, wamid)
+	if err != nil {
+		return fmt.Errorf("%w: message of %s: %w", ErrRetry, wamid, err)
+	}
+	// A failed template is never answered with another (no loop).
+	if m.Direction != conversation.Outbound || m.Channel != conversation.ChannelWhatsApp || m.Number == "" || m.Type == "template" {
+		return nil
+	}
+	if _, err := p.Automate.Reengage(ctx, m.OrgID, m.LeadID, m.ID, m.Number); err != nil {
+		p.Log.ErrorContext(ctx, "re-engagement automation", "message_id", m.ID, "err", err)
+	}
 	return nil
 }
 

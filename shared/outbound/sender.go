@@ -146,7 +146,11 @@ type Sender struct {
 	senders senderCache
 	// Pacer paces WhatsApp sends; nil sends unpaced.
 	Pacer *Pacer
-	Log   *slog.Logger
+	// Reengage, when set, runs the re-engagement automation for a WhatsApp
+	// message that failed with error 131047 (automation.Runner); its
+	// failures are logged (the message has failed already).
+	Reengage Reengager
+	Log      *slog.Logger
 
 	// NumberRate is the sends per second allowed per business number
 	// (default DefaultNumberRate) when its integration sets none
@@ -276,6 +280,9 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
 				return Result{}, err
 			}
 		}
+		if m.ErrorCode == codeReengagement {
+			s.reengage(ctx, m)
+		}
 		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "already " + string(m.Status)}}, nil
 	default:
 		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "already " + string(m.Status)}}, nil
@@ -326,6 +333,31 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
 		return s.sendWhatsApp(ctx, d, m, *in)
 	}
 	return s.sendEmail(ctx, d, m)
+}
+
+// Reengager reacts to a message that failed with error 131047
+// (automation.Runner).
+type Reengager interface {
+	Reengage(ctx context.Context, orgID, leadID, msgID, number string) (string, error)
+}
+
+// codeReengagement is WhatsApp's error code for a free-form message sent
+// more than 24 hours after the lead last wrote.
+const codeReengagement = 131047
+
+// reengage runs the re-engagement automation for m, failed with 131047
+// (not for a template).
+// The automation queues at most one template per failed message, so a
+// redelivery calling it again queues nothing new.
+func (s *Sender) reengage(ctx context.Context, m conversation.Message) {
+	// A template is what WhatsApp accepts outside the window: a failed one
+	// is never answered with another (no loop).
+	if s.Reengage == nil || m.Channel != conversation.ChannelWhatsApp || m.Type == "template" {
+		return
+	}
+	if _, err := s.Reengage.Reengage(ctx, m.OrgID, m.LeadID, m.ID, m.Number); err != nil {
+		s.logger().ErrorContext(ctx, "re-engagement automation", "message_id", m.ID, "err", err)
+	}
 }
 
 // abandoned handles a message found in "sending": another invocation may
@@ -607,6 +639,9 @@ func (s *Sender) recordFailure(ctx context.Context, d Delivery, m conversation.M
 		if err := s.optOutMarketing(wctx, m); err != nil {
 			return Result{}, err
 		}
+	}
+	if v.Code == codeReengagement {
+		s.reengage(wctx, m)
 	}
 	return Result{Outcome: OutcomeFailed, Refusal: v.Refusal}, nil
 }

@@ -3,10 +3,17 @@ package app_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/leadluence/backend/shared/meta"
 )
 
 func TestAutomationSettings(t *testing.T) {
 	e := newMsgEnv(t)
+	// A template for re-engagement (below), listed before the welcome's
+	// checks fill the template cache.
+	e.sim.AddTemplate(waWABA, meta.Template{Name: "still_interested", Language: "en_US", Category: "MARKETING", Components: []meta.TemplateComponent{
+		{Type: "BODY", Text: "Are you still looking for a flat? Reply to continue."},
+	}})
 	owner := e.signup(t, "Automation Co")
 	manager := e.member(t, owner, "manager")
 
@@ -48,6 +55,20 @@ func TestAutomationSettings(t *testing.T) {
 	}
 	expect(t, e.do(t, "PUT", "/v1/automations", owner.Access, welcome("order_update", "name")), 422)
 	expect(t, e.do(t, "PUT", "/v1/automations", owner.Access, welcome("order_update", "name", "ad_id", "which_city?")), 200)
+
+	// Automatic re-engagement needs an approved template without
+	// parameters; its category is Meta's, whatever the request said.
+	reengage := func(name string) map[string]any {
+		return map[string]any{"reengagement": map[string]any{"auto_send": true, "template": name, "language": "en_US", "category": "utility"}}
+	}
+	expect(t, e.do(t, "PUT", "/v1/automations", owner.Access, map[string]any{"reengagement": map[string]any{"auto_send": true}}), 422)
+	expect(t, e.do(t, "PUT", "/v1/automations", owner.Access, reengage("spring_sale")), 422)
+	expect(t, e.do(t, "PUT", "/v1/automations", owner.Access, reengage("no_such_template")), 422)
+	expect(t, e.do(t, "PUT", "/v1/automations", owner.Access, reengage("still_interested")), 200)
+	got = e.do(t, "GET", "/v1/automations", owner.Access, nil)
+	if !strings.Contains(got.Raw, `"reengagement":{"auto_send":true,"template":"still_interested","language":"en_US","category":"marketing"}`) {
+		t.Fatalf("re-engagement not kept with Meta's category: %s", got.Raw)
+	}
 
 	audit := e.do(t, "GET", "/v1/audit?limit=100", owner.Access, nil)
 	if !strings.Contains(audit.Raw, "automation.update") {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/meta"
@@ -623,6 +624,12 @@ func TestConversationHistory(t *testing.T) {
 					if it["status"] != "failed" || why["code"] != float64(131047) || why["title"] != "Re-engagement message" || why["reason"] == "" {
 						t.Fatalf("failed item %v", it)
 					}
+					// No template configured: the offer names none.
+					if re, ok := it["reengagement"].(map[string]any); !ok || re["template"] != nil || re["allowed"] != false {
+						t.Fatalf("failed item's re-engagement offer %v", it["reengagement"])
+					}
+				} else if it["reengagement"] != nil {
+					t.Fatalf("re-engagement offer on %v", it)
 				}
 			}
 			c, _ := r.Body["next_cursor"].(string)
@@ -633,6 +640,27 @@ func TestConversationHistory(t *testing.T) {
 		}
 	}
 	wantOrder = append(wantOrder, failed.str("id"))
+
+	// With a re-engagement template configured the offer names it; the
+	// lead never opted in to WhatsApp marketing, so it is not allowed.
+	if err := automation.NewStore(e.store).PutSettings(ctx, owner.OrgID, automation.Settings{Reengagement: automation.Reengagement{
+		Template: "still_interested", Language: "en"}}); err != nil {
+		t.Fatal(err)
+	}
+	r = e.do(t, "GET", "/v1/leads/"+leadID+"/messages?order=desc&limit=1", owner.Access, nil)
+	expect(t, r, 200)
+	if it := r.items(); len(it) != 1 || it[0]["id"] != failed.str("id") {
+		t.Fatalf("newest item %v", it)
+	} else if re, _ := it[0]["reengagement"].(map[string]any); re["template"] != "still_interested" || re["language"] != "en" ||
+		re["allowed"] != false || re["auto_send"] != false {
+		t.Fatalf("re-engagement offer %v", it[0]["reengagement"])
+	}
+	e.optIn(t, owner, leadID, "whatsapp", "marketing")
+	r = e.do(t, "GET", "/v1/leads/"+leadID+"/messages?order=desc&limit=1", owner.Access, nil)
+	expect(t, r, 200)
+	if re, _ := r.items()[0]["reengagement"].(map[string]any); re["allowed"] != true {
+		t.Fatalf("re-engagement offer after opt-in %v", r.items()[0]["reengagement"])
+	}
 	if strings.Join(asc, ",") != strings.Join(wantOrder, ",") {
 		t.Fatalf("asc pages %v, want %v", asc, wantOrder)
 	}

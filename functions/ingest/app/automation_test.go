@@ -11,11 +11,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/functions/ingest/app"
 	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/page"
@@ -339,5 +341,96 @@ func TestAfterHoursReplyNotInsideHoursNorWhenDisabled(t *testing.T) {
 	}
 	if jobs, a := e.jobs(), e.automationAudits(); len(jobs) != 0 || len(a) != 0 {
 		t.Fatalf("jobs %+v audit %+v", jobs, a)
+	}
+}
+
+// failedOutbound creates a lead with phone +from (opted in to WhatsApp
+// marketing when optIn) and an outbound text sent to it from numberID, and
+// returns the lead, the message and the payload of a failed status with
+// error 131047 for it.
+func (e *autoEnv) failedOutbound(from string, optIn bool) (lead.Lead, conversation.Message, []byte) {
+	e.t.Helper()
+	l := lead.Lead{ID: ulid.Make().String(), OrgID: e.orgID, Name: "Asha", Phone: "+" + from, Status: lead.StatusNew, Version: 1}
+	if optIn {
+		l.Consent = map[string]string{conversation.ConsentKey(conversation.ChannelWhatsApp, conversation.PurposeMarketing): conversation.OptIn + "@" +
+			time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)}
+	}
+	if err := e.store.CreateLead(e.ctx, l); err != nil {
+		e.t.Fatal(err)
+	}
+	wamid := metatest.NewWAMID()
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	m := conversation.Message{ID: ulid.Make().String(), OrgID: e.orgID, LeadID: l.ID, Channel: conversation.ChannelWhatsApp,
+		Direction: conversation.Outbound, ProviderID: wamid, Number: numberID, Type: "text", Text: "Are you still looking?",
+		Status: conversation.StatusAccepted, At: at}
+	if err := e.store.PutInboundMessage(e.ctx, m, nil); err != nil {
+		e.t.Fatal(err)
+	}
+	return l, m, e.sim.StatusPayload(numberID, display, metatest.StatusFailed(wamid, from, 131047, "Re-engagement message").At(at.Add(time.Second)))
+}
+
+var reengagement = automation.Reengagement{AutoSend: true, Template: "still_interested", Language: "en"}
+
+func TestReengagementTemplateQueuedOncePerFailedMessage(t *testing.T) {
+	e := newAutoEnv(t, automation.Settings{Reengagement: reengagement})
+	from := "919876500301"
+	l, failed, payload := e.failedOutbound(from, true)
+	if f := e.deliver(payload, payload); len(f) != 0 {
+		t.Fatalf("retries asked: %v", f)
+	}
+	if f := e.deliver(payload); len(f) != 0 {
+		t.Fatalf("retries asked: %v", f)
+	}
+	got, err := e.store.GetMessage(e.ctx, e.orgID, l.ID, failed.ID)
+	if err != nil || got.Status != conversation.StatusFailed || got.ErrorCode != 131047 {
+		t.Fatalf("failed message %+v (%v)", got, err)
+	}
+	jobs, msgs := e.jobs(), e.outboundOf(l.ID)
+	if len(jobs) != 1 || len(msgs) != 2 {
+		t.Fatalf("%d jobs, %d outbound messages; want 1 job and the template beside the failed message: %+v", len(jobs), len(msgs), msgs)
+	}
+	var tm conversation.Message
+	for _, m := range msgs {
+		if m.ID != failed.ID {
+			tm = m
+		}
+	}
+	if jobs[0].MessageID != tm.ID || tm.Type != "template" || tm.Status != conversation.StatusQueued || tm.Number != numberID ||
+		tm.ClientMessageID != automation.ReengageClientID(failed.ID) || tm.Details["template"] != "still_interested" ||
+		tm.Details[sendgate.DetailCategory] != sendgate.CategoryMarketing || tm.Details["reengages"] != failed.ID ||
+		!strings.Contains(tm.Payload, `"to":"`+from+`"`) || !strings.Contains(tm.Payload, `"name":"still_interested"`) {
+		t.Fatalf("job %+v template message %+v", jobs[0], tm)
+	}
+	if a := e.automationAudits(); len(a) != 1 || a[0]["outcome"] != "success" || a[0]["automation"] != automation.KindReengage {
+		t.Fatalf("audit %+v", a)
+	}
+}
+
+func TestReengagementNotSentWithoutConsentNorWhenOff(t *testing.T) {
+	e := newAutoEnv(t, automation.Settings{Reengagement: reengagement})
+	// No marketing opt-in: the business may not start contact.
+	l, _, payload := e.failedOutbound("919876500302", false)
+	if f := e.deliver(payload, payload); len(f) != 0 {
+		t.Fatalf("retries asked: %v", f)
+	}
+	if jobs, msgs := e.jobs(), e.outboundOf(l.ID); len(jobs) != 0 || len(msgs) != 1 {
+		t.Fatalf("sent without consent: jobs %+v messages %+v", jobs, msgs)
+	}
+	if a := e.automationAudits(); len(a) != 2 || a[0]["outcome"] != "denied" || a[0]["reason"] != sendgate.TitleConsentRequired {
+		t.Fatalf("audit %+v", a)
+	}
+
+	// Auto-send off: nothing, even with consent.
+	off := reengagement
+	off.AutoSend = false
+	if err := e.settings.PutSettings(e.ctx, e.orgID, automation.Settings{Reengagement: off}); err != nil {
+		t.Fatal(err)
+	}
+	l, _, payload = e.failedOutbound("919876500303", true)
+	if f := e.deliver(payload); len(f) != 0 {
+		t.Fatalf("retries asked: %v", f)
+	}
+	if jobs, msgs := e.jobs(), e.outboundOf(l.ID); len(jobs) != 0 || len(msgs) != 1 {
+		t.Fatalf("sent while off: jobs %+v messages %+v", jobs, msgs)
 	}
 }

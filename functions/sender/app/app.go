@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
@@ -72,6 +73,9 @@ func New(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ...func(
 	if err != nil {
 		return nil, err
 	}
+	if s.Reengage, err = NewReengager(cfg, s, q, log); err != nil {
+		return nil, err
+	}
 	return NewHandler(s, q, cfg.OutboundQueueURL, log, WithCampaignPages(pages)), nil
 }
 
@@ -104,6 +108,24 @@ func NewCampaignPages(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.
 	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphBackstop})
 	return &campaign.Pages{Store: store, Enqueue: enqueue, Log: log,
 		Templates: &watemplate.Catalog{Source: graph, Opener: s.Tokens, Cache: &watemplate.Cache{}}}, nil
+}
+
+// NewReengager returns the re-engagement automation the sender runs on a
+// message failed with error 131047: it queues the org's re-engagement
+// template on the outbound queue (automation.Runner).
+func NewReengager(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.Logger) (*automation.Runner, error) {
+	store, ok := s.Store.(*dynamostore.Store)
+	if !ok {
+		return nil, fmt.Errorf("re-engagement: sender store is %T, not the table store", s.Store)
+	}
+	outboundQueue := sqsqueue.New(q, cfg.OutboundQueueURL)
+	enqueue := func(ctx context.Context, job sendgate.Job) error {
+		if err := outboundQueue.Send(ctx, job.Encode()); err != nil {
+			return fmt.Errorf("enqueue message %s: %w", job.MessageID, err)
+		}
+		return nil
+	}
+	return &automation.Runner{Settings: automation.NewStore(store), Store: store, Log: log, Enqueue: enqueue}, nil
 }
 
 // Option adjusts the handler.

@@ -12,6 +12,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/httpapi/sendproblem"
 	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/watemplate"
 )
 
 // AutomationStore keeps an org's automation settings.
@@ -31,7 +32,7 @@ func (s *server) registerAutomations(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "put-automations", Method: http.MethodPut, Path: "/v1/automations", Tags: []string{"automations"},
 		Summary:     "Replace the organisation's automations (owner, admin)",
-		Description: "lead_ads_welcome sends an approved UTILITY template to each new Lead Ads lead with a recorded WhatsApp opt-in (map the form's consent question with PUT /v1/org/consent-mapping; without an opt-in the welcome is refused as consent_required); after_hours replies to WhatsApp messages that arrive outside business hours, at most once per lead per closed period. Both go through the same consent gates as any send.",
+		Description: "lead_ads_welcome sends an approved UTILITY template to each new Lead Ads lead with a recorded WhatsApp opt-in (map the form's consent question with PUT /v1/org/consent-mapping; without an opt-in the welcome is refused as consent_required); after_hours replies to WhatsApp messages that arrive outside business hours, at most once per lead per closed period; reengagement names the approved template (name, language, category marketing or utility) offered on a WhatsApp message that failed with error 131047, and with auto_send queues it once per such message. All go through the same consent gates as any send.",
 		Security:    httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
 	}, s.putAutomations)
@@ -66,12 +67,20 @@ func (s *server) putAutomations(ctx context.Context, in *struct{ Body automation
 			return nil, err
 		}
 	}
+	if st.Reengagement.AutoSend {
+		category, err := s.checkReengagementTemplate(ctx, st.Reengagement)
+		if err != nil {
+			return nil, err
+		}
+		st.Reengagement.Category = category
+	}
 	st.UpdatedAt = s.Now().UTC()
 	if err := s.deps.Automations.PutSettings(ctx, p.User.OrgID, st); err != nil {
 		return nil, s.Internal(ctx, "save automations", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "automation.update", TargetType: "automation",
-		Details: map[string]string{"lead_ads_welcome": boolString(st.LeadAds.Enabled), "after_hours": boolString(st.AfterHours.Enabled)}})
+		Details: map[string]string{"lead_ads_welcome": boolString(st.LeadAds.Enabled), "after_hours": boolString(st.AfterHours.Enabled),
+			"reengagement_auto_send": boolString(st.Reengagement.AutoSend)}})
 	return &automationsOutput{Body: st}, nil
 }
 
@@ -105,6 +114,39 @@ func (s *server) checkWelcomeTemplate(ctx context.Context, w automation.LeadAdsW
 		return httpapi.FieldProblem("lead_ads_welcome.parameters", "the template body takes a different number of parameters")
 	}
 	return nil
+}
+
+// checkReengagementTemplate requires the automatic re-engagement template
+// to be an approved MARKETING or UTILITY template of one of the org's
+// active numbers that takes no parameters, and returns its category as
+// automation.Reengagement.Category spells it (Meta's word, not the
+// caller's, decides which opt-in the lead needs).
+func (s *server) checkReengagementTemplate(ctx context.Context, r automation.Reengagement) (string, error) {
+	numbers, err := s.activeNumbers(ctx, httpapi.Caller(ctx).User.OrgID)
+	if err != nil {
+		return "", err
+	}
+	if len(numbers) == 0 {
+		return "", httpapi.NewProblem(http.StatusUnprocessableEntity, "no_active_integration", "connect an active WhatsApp number before turning on re-engagement")
+	}
+	for _, number := range numbers {
+		spec, ok, err := s.deps.Templates.Lookup(ctx, number, r.Template, r.Language)
+		if err != nil {
+			return "", sendproblem.Err(ctx, s.Kit, err)
+		}
+		if !ok || !strings.EqualFold(spec.Status, "APPROVED") {
+			continue
+		}
+		category := strings.ToLower(spec.Category)
+		switch {
+		case category != "marketing" && category != "utility":
+			return "", httpapi.FieldProblem("reengagement.template", "must be a MARKETING or UTILITY template")
+		case spec.Counts != (watemplate.Counts{}):
+			return "", httpapi.FieldProblem("reengagement.template", "must take no parameters: it is sent as it is")
+		}
+		return category, nil
+	}
+	return "", httpapi.FieldProblem("reengagement.template", "is not an approved template of a connected number")
 }
 
 func boolString(b bool) string {

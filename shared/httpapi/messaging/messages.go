@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/automation"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/httpapi/sendproblem"
@@ -240,6 +242,16 @@ type MessageOut struct {
 	ProviderID      *string           `json:"provider_id" doc:"WhatsApp wamid or SES message id, once sent."`
 	StatusHistory   []StatusOut       `json:"status_history" doc:"Every status report received, in time order."`
 	SanitizedAt     *time.Time        `json:"sanitized_at" doc:"When the org's content period passed and the text was masked and cut to a preview, media and details dropped; null while intact."`
+	Reengagement    *ReengagementOut  `json:"reengagement" doc:"For a WhatsApp message that failed with error 131047 (the 24-hour window had closed): the offer to reach the lead again with the org's re-engagement template. Null otherwise."`
+}
+
+// ReengagementOut offers the org's re-engagement template for a message
+// that failed with WhatsApp error 131047.
+type ReengagementOut struct {
+	Template *string `json:"template" doc:"The org's re-engagement template (PUT /v1/automations, reengagement.template); null when none is configured."`
+	Language *string `json:"language" doc:"The template's language code; null when no template is configured."`
+	Allowed  bool    `json:"allowed" doc:"Whether the lead's consent allows sending the template now: a template outside the 24-hour window starts contact, so it needs the lead's WhatsApp opt-in for the template's purpose (marketing unless the template is configured as utility). False when no template is configured."`
+	AutoSend bool    `json:"auto_send" doc:"Whether the org sends it automatically (reengagement.auto_send): then, when allowed, it was queued once for this message, with client_message_id auto:reengage:<this message's id>."`
 }
 
 // MessageList is one page of a lead's conversation.
@@ -691,6 +703,40 @@ func codedFieldProblemAt(code, location, message string) *httpapi.Problem {
 	return p
 }
 
+// needsReengagement reports whether m is a WhatsApp message (not a
+// template) that failed with error 131047.
+func needsReengagement(m conversation.Message) bool {
+	return m.Direction == conversation.Outbound && m.Channel == conversation.ChannelWhatsApp && m.Type != "template" &&
+		m.Status == conversation.StatusFailed && m.ErrorCode == automation.CodeReengagement
+}
+
+// reengagementOffer is the re-engagement offer of lead l, read only when
+// one of msgs needs it: the org's configured template and whether the
+// lead's consent allows it now (sendgate.Consent, as the automation's send
+// is checked).
+func (s *server) reengagementOffer(ctx context.Context, l lead.Lead, msgs []conversation.Message) (*ReengagementOut, error) {
+	if !slices.ContainsFunc(msgs, needsReengagement) {
+		return nil, nil
+	}
+	offer := &ReengagementOut{}
+	if s.deps.Automations == nil {
+		return offer, nil
+	}
+	st, err := s.deps.Automations.Settings(ctx, l.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	cfg := st.Reengagement
+	if cfg.Template == "" || cfg.Language == "" {
+		return offer, nil
+	}
+	offer.Template, offer.Language, offer.AutoSend = &cfg.Template, &cfg.Language, cfg.AutoSend
+	probe := conversation.Message{Channel: conversation.ChannelWhatsApp, Direction: conversation.Outbound, Type: "template",
+		ClientMessageID: automation.ReengageClientID(""), Details: map[string]string{sendgate.DetailCategory: cfg.TemplateCategory()}}
+	offer.Allowed = sendgate.Consent(probe, "template", l.Consent, l.LastInboundAt, s.Now()) == nil
+	return offer, nil
+}
+
 func messageOut(m conversation.Message, log []conversation.StatusEvent) MessageOut {
 	out := MessageOut{ID: m.ID, LeadID: m.LeadID, Channel: string(m.Channel), Direction: string(m.Direction), Type: m.Type,
 		Text: httpapi.Optional(m.Text), Details: m.Details, Status: string(m.Status), At: m.At, Number: httpapi.Optional(m.Number),
@@ -745,13 +791,21 @@ func (s *server) listMessages(ctx context.Context, in *struct {
 	if err != nil {
 		return nil, s.Internal(ctx, "read status logs", err)
 	}
+	offer, err := s.reengagementOffer(ctx, l, msgs)
+	if err != nil {
+		return nil, s.Internal(ctx, "read automations", err)
+	}
 	out := &struct{ Body MessageList }{Body: MessageList{Items: make([]MessageOut, 0, len(msgs))}}
 	for _, m := range msgs {
 		var log []conversation.StatusEvent
 		if m.Direction == conversation.Outbound {
 			log = logs[m.ProviderID]
 		}
-		out.Body.Items = append(out.Body.Items, messageOut(m, log))
+		mo := messageOut(m, log)
+		if needsReengagement(m) {
+			mo.Reengagement = offer
+		}
+		out.Body.Items = append(out.Body.Items, mo)
 	}
 	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(p.User.OrgID, scope, next))
 	s.ReadAudit(ctx, audit.ActionMessagesRead, l.ID, map[string]string{"count": strconv.Itoa(len(msgs)), "limit": strconv.Itoa(in.Limit),
