@@ -169,7 +169,17 @@ func grantAccess(s awscdk.Stack, f function, fn topology.Function, res resources
 			Conditions: orgBound,
 		}))
 	}
-	if a.KeyDecrypt {
+	if a.KeyDecrypt && len(a.KeyDecryptScopes) > 0 {
+		// Only data keys sealed for these scopes (the platform's secrets).
+		f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("KeyDecryptForScopes"),
+			Actions:   jsii.Strings("kms:Decrypt"),
+			Resources: jsii.Strings(*res.key.KeyArn()),
+			Conditions: &map[string]any{
+				"StringEquals": map[string]any{"kms:EncryptionContext:" + OrgContextKey: unique(a.KeyDecryptScopes)},
+			},
+		}))
+	} else if a.KeyDecrypt {
 		if len(a.KeyDecryptPurposes) == 0 {
 			f.role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:        jsii.String("KeyDecryptForOrgs"),

@@ -120,6 +120,11 @@ type Index struct {
 	SortKey      string
 }
 
+// PlatformSecretScope is the org_id encryption context under which the
+// platform's own secrets are sealed (shared/platformsecret's scope; a test
+// there checks the two agree).
+const PlatformSecretScope = "platform"
+
 // Key is the customer-managed KMS key that wraps every stored secret.
 type Key struct {
 	// Alias without the "alias/" prefix.
@@ -190,6 +195,11 @@ type Access struct {
 	// function cannot decrypt anything else with the key, such as the
 	// envelope-encrypted tokens of an org.
 	KeyDecryptPurposes []string
+	// KeyDecryptScopes, when set, narrows KeyDecrypt to data keys sealed
+	// under one of these org_id encryption contexts: PlatformSecretScope
+	// for the platform's own secrets (shared/platformsecret), so the
+	// function cannot open any org's tokens.
+	KeyDecryptScopes []string
 	// SendEmail allows SES v2 SendEmail from the account's verified identities.
 	SendEmail bool
 	// ManageEmailIdentities allows SES v2 SendCustomVerificationEmail (with
@@ -608,9 +618,10 @@ func retentionFunction() Function {
 		Env:      map[string]string{EnvRetentionRate: "50"},
 		Access: Access{TableRead: true, TableWrite: true,
 			TableActions: []string{"BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"},
-			// Decrypt opens the suppression key: purging a disconnected
-			// integration deletes leads, which keeps their opt-outs.
-			KeyDecrypt: true,
+			// Decrypt opens the suppression key (a platform secret):
+			// purging a disconnected integration deletes leads, which
+			// keeps their opt-outs. No org's tokens.
+			KeyDecrypt: true, KeyDecryptScopes: []string{PlatformSecretScope},
 			// A job that stops before its deadline puts its continuation
 			// back; one that cannot be parsed goes to the DLQ with a reason.
 			SendTo: []string{QueuePurges, Queue{Name: QueuePurges}.DLQName()}},
