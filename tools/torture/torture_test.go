@@ -47,6 +47,7 @@ import (
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 	"github.com/leadluence/backend/tools/dlq/replay"
+	"github.com/leadluence/backend/tools/leakscan"
 	"github.com/leadluence/backend/tools/torture"
 )
 
@@ -85,6 +86,13 @@ func TestTorture(t *testing.T) {
 	}
 }
 
+// The owners' password and the webhook's verify token: secrets the run
+// uses, which scanSecrets looks for afterwards.
+const (
+	torturePassword    = "correct-horse-battery-torture"
+	tortureVerifyToken = "torture-verify"
+)
+
 // org is one signed-up org with a WhatsApp number, a page and a form.
 type org struct {
 	id, access                   string
@@ -94,6 +102,7 @@ type org struct {
 	expectLeadgen                map[string]string // leadgen id -> phone
 	expectInbound                map[string]string // wamid -> from
 	replies                      map[string]string // client message id -> lead id
+	refresh                      string            // the owner's refresh token
 }
 
 type harness struct {
@@ -191,7 +200,7 @@ func newHarness(t *testing.T, seed uint64) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifyCT, err := secret.Encrypt(ctx, keys, h.env.KeyID, topology.PurposeMetaVerifyToken, []byte("torture-verify"))
+	verifyCT, err := secret.Encrypt(ctx, keys, h.env.KeyID, topology.PurposeMetaVerifyToken, []byte(tortureVerifyToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,12 +323,12 @@ func (h *harness) setup(orgs int) {
 		h.sim.AddForm(o.pageID, o.formID, "Site visit")
 		email := fmt.Sprintf("owner.%d.%d.%d@torture.test", h.seed, time.Now().UnixNano(), i)
 		r := h.callRetrying("POST", "/v1/auth/signup", "", map[string]string{"org_name": fmt.Sprintf("Torture Realty %d", i),
-			"name": "Owner", "email": email, "password": "correct-horse-battery-torture"}, 201, 409)
+			"name": "Owner", "email": email, "password": torturePassword}, 201, 409)
 		if r.status == 409 {
 			// A lost answer: the org exists; log in instead.
-			r = h.callRetrying("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": "correct-horse-battery-torture"}, 200)
+			r = h.callRetrying("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": torturePassword}, 200)
 		}
-		o.access, o.id = r.str("access_token"), r.str("org", "id")
+		o.access, o.id, o.refresh = r.str("access_token"), r.str("org", "id"), r.str("refresh_token")
 		h.connect(o)
 		h.callRetrying("POST", "/v1/integrations/facebook-pages", o.access, map[string]any{"page_id": o.pageID,
 			"page_access_token": o.pageToken, "form_ids": []string{o.formID}}, 201, 200, 409)
@@ -775,12 +784,17 @@ type report struct {
 	dlqExplained                              int
 	faults                                    map[string]int
 	lost, duplicated, regressed, unexplained  []string
-	elapsed                                   time.Duration
-	phases                                    []string
+	// leaks are plaintext secrets found in the table or the functions'
+	// log after the run; scannedItems and scannedLines say how much was
+	// read.
+	leaks                      []string
+	scannedItems, scannedLines int
+	elapsed                    time.Duration
+	phases                     []string
 }
 
 func (r report) failed() bool {
-	return len(r.lost)+len(r.duplicated)+len(r.regressed)+len(r.unexplained) > 0
+	return len(r.lost)+len(r.duplicated)+len(r.regressed)+len(r.unexplained)+len(r.leaks) > 0
 }
 
 func (r report) String() string {
@@ -810,7 +824,8 @@ func (r report) String() string {
 	}
 	fmt.Fprintf(&b, "  dlq replayed once: intake %d, outbound %d; left after, explained %d\n", r.dlqReplayed["intake"], r.dlqReplayed["outbound"], r.dlqExplained)
 	fmt.Fprintf(&b, "  lost %d, duplicated %d, regressed %d, unexplained in a DLQ %d\n", len(r.lost), len(r.duplicated), len(r.regressed), len(r.unexplained))
-	for _, l := range [][]string{r.lost, r.duplicated, r.regressed, r.unexplained} {
+	fmt.Fprintf(&b, "  secrets in plaintext: %d (table: %d items scanned; functions' log: %d lines)\n", len(r.leaks), r.scannedItems, r.scannedLines)
+	for _, l := range [][]string{r.lost, r.duplicated, r.regressed, r.unexplained, r.leaks} {
 		for i, s := range l {
 			if i == 20 {
 				fmt.Fprintf(&b, "    ... %d more\n", len(l)-20)
@@ -871,6 +886,7 @@ func (h *harness) run(n, orgs int) report {
 	rep.statusEvents = len(statusPayloads)
 	rep.faults = h.faults.Counts()
 	h.check(&rep, sends, highest)
+	h.scanSecrets(&rep)
 	mark("check")
 	rep.elapsed, rep.phases = time.Since(start), phases
 	return rep
@@ -917,6 +933,44 @@ func (h *harness) allLeads(orgID string) []lead.Lead {
 }
 
 // check compares what the table holds with what went in.
+// scanSecrets reads the whole table and the functions' whole log for every
+// secret the run used (the app secret, the verify token, the owners'
+// password and refresh tokens, each org's WhatsApp and page tokens; access
+// tokens in the log only): none may be stored or logged in plaintext, in
+// any form leakscan looks for.
+func (h *harness) scanSecrets(rep *report) {
+	markers := []leakscan.Marker{
+		{Name: "app secret", Value: string(h.secret), Secret: true},
+		{Name: "verify token", Value: tortureVerifyToken, Secret: true},
+		{Name: "owner password", Value: torturePassword, Secret: true},
+	}
+	for i, o := range h.orgs {
+		markers = append(markers,
+			leakscan.Marker{Name: fmt.Sprintf("org %d whatsapp token", i), Value: o.token, Secret: true},
+			leakscan.Marker{Name: fmt.Sprintf("org %d page token", i), Value: o.pageToken, Secret: true},
+			leakscan.Marker{Name: fmt.Sprintf("org %d access token", i), Value: o.access})
+		if o.refresh != "" {
+			markers = append(markers, leakscan.Marker{Name: fmt.Sprintf("org %d refresh token", i), Value: o.refresh, Secret: true})
+		}
+	}
+	items := devstacktest.ScanTable(h.t, dynamodb.NewFromConfig(h.env.AWS, dynamostore.ClientOptions), h.env.TableName)
+	logs := h.logs.String()
+	rep.scannedItems, rep.scannedLines = len(items), strings.Count(logs, "\n")
+	// The scan reads the run's table: each org's number id, stored in
+	// plaintext as it must be, is found when asked for.
+	for _, o := range h.orgs {
+		if len(leakscan.ScanItems(items, []leakscan.Marker{{Name: "number id", Value: o.number, Secret: true}})) == 0 {
+			h.t.Fatalf("the secrets scan does not see org %s's number in the table: it is not reading the run's table", o.id)
+		}
+	}
+	for _, f := range leakscan.ScanItems(items, markers) {
+		rep.leaks = append(rep.leaks, "at rest: "+f.String())
+	}
+	for _, f := range leakscan.ScanLogs(map[string]string{"functions": logs}, markers) {
+		rep.leaks = append(rep.leaks, "logged: "+f.String())
+	}
+}
+
 func (h *harness) check(rep *report, sends map[string][]sent, highest map[string]conversation.Status) {
 	// The messages whose send outcome could not be recorded (unknown,
 	// no provider id): statuses about them cannot be matched and end in

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +31,7 @@ import (
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/secret"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
+	"github.com/leadluence/backend/tools/leakscan"
 )
 
 // The leak scan runs one representative flow through the api, ingest and
@@ -40,171 +40,6 @@ import (
 // table (secrets: access tokens, the app secret, passwords, refresh tokens).
 // The test lives with the api because the api tests already drive the
 // sender and ingest handlers over the same stand-ins.
-
-// leakMarker is a value that must not leak; secret ones must not be stored
-// in plaintext either.
-type leakMarker struct {
-	name, value string
-	secret      bool
-}
-
-// leakVariants is the marker and the forms a careless log line would carry
-// it in: without a leading '+', digits only, a phone's last ten digits,
-// lower-cased (matching is case-insensitive), base64 (standard and URL alphabets, with and without
-// padding).
-func leakVariants(m leakMarker) []string {
-	v := []string{m.value}
-	if s := strings.TrimPrefix(m.value, "+"); s != m.value {
-		v = append(v, s)
-	}
-	digits := strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, m.value)
-	if len(digits) >= 8 && len(digits) >= len(m.value)-4 && digits != m.value {
-		v = append(v, digits)
-	}
-	if strings.HasPrefix(m.value, "+") && len(digits) > 10 {
-		// The national number, without the country code.
-		v = append(v, digits[len(digits)-10:])
-	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		v = append(v, enc.EncodeToString([]byte(m.value)))
-	}
-	return v
-}
-
-// leakFinding is a marker found in a log line or a table item.
-type leakFinding struct {
-	where, marker, excerpt string
-}
-
-func (f leakFinding) String() string {
-	return fmt.Sprintf("%s: %s in %s", f.where, f.marker, f.excerpt)
-}
-
-// scanText reports every marker (in any variant) found in text, with the
-// text truncated around the hit and every marker in it masked.
-func scanText(where, text string, markers []leakMarker) []leakFinding {
-	low := strings.ToLower(text)
-	// Phone numbers are also looked for with the separators people type
-	// (spaces, dashes, brackets, dots) taken out of the text.
-	squeezed := phoneSeparators.Replace(text)
-	var out []leakFinding
-	for _, m := range markers {
-		for _, v := range leakVariants(m) {
-			if i := strings.Index(low, strings.ToLower(v)); i >= 0 {
-				out = append(out, leakFinding{where: where, marker: m.name, excerpt: maskExcerpt(text, i, markers)})
-				break
-			}
-			if isPhoneLike(v) {
-				if i := strings.Index(squeezed, v); i >= 0 {
-					out = append(out, leakFinding{where: where, marker: m.name, excerpt: "(separators removed) " + maskExcerpt(squeezed, i, markers)})
-					break
-				}
-			}
-		}
-	}
-	return out
-}
-
-var phoneSeparators = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "")
-
-// isPhoneLike is whether v is '+' and digits, or digits only.
-func isPhoneLike(v string) bool {
-	d := strings.TrimPrefix(v, "+")
-	if len(d) < 8 {
-		return false
-	}
-	for _, r := range d {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// maskExcerpt cuts text to about 160 characters around at and replaces
-// every marker variant in the cut with <name>.
-func maskExcerpt(text string, at int, markers []leakMarker) string {
-	lo, hi := max(0, at-80), min(len(text), at+80)
-	// Widen to whole markers so a cut cannot leave half a value unmasked.
-	lo, hi = max(0, lo-64), min(len(text), hi+64)
-	cut := text[lo:hi]
-	for _, m := range markers {
-		for _, v := range leakVariants(m) {
-			cut = replaceFold(cut, v, "<"+m.name+">")
-		}
-	}
-	if len(cut) > 240 {
-		cut = cut[:240] + "…"
-	}
-	return cut
-}
-
-// replaceFold replaces old in s case-insensitively.
-func replaceFold(s, old, repl string) string {
-	if old == "" {
-		return s
-	}
-	var b strings.Builder
-	low, lowOld := strings.ToLower(s), strings.ToLower(old)
-	for {
-		i := strings.Index(low, lowOld)
-		if i < 0 || len(low) != len(s) {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		b.WriteString(repl)
-		s, low = s[i+len(old):], low[i+len(old):]
-	}
-}
-
-// scanLogs scans each function's log line by line.
-func scanLogs(logs map[string]string, markers []leakMarker) []leakFinding {
-	names := make([]string, 0, len(logs))
-	for fn := range logs {
-		names = append(names, fn)
-	}
-	sort.Strings(names)
-	var out []leakFinding
-	for _, fn := range names {
-		for i, line := range strings.Split(logs[fn], "\n") {
-			out = append(out, scanText(fmt.Sprintf("%s log line %d", fn, i+1), line, markers)...)
-		}
-	}
-	return out
-}
-
-// scanItems scans every attribute of every item for the secret markers.
-func scanItems(items []map[string]types.AttributeValue, markers []leakMarker) []leakFinding {
-	var secrets []leakMarker
-	for _, m := range markers {
-		if m.secret {
-			secrets = append(secrets, m)
-		}
-	}
-	var out []leakFinding
-	for _, it := range items {
-		key := fmt.Sprintf("item PK=%s SK=%s", attrString(it["PK"]), attrString(it["SK"]))
-		for name, av := range it {
-			for _, text := range devstacktest.AttrStrings(av) {
-				out = append(out, scanText(key+" attribute "+name, text, secrets)...)
-			}
-		}
-	}
-	return out
-}
-
-func attrString(av types.AttributeValue) string {
-	if s, ok := av.(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return fmt.Sprint(av)
-}
 
 // senderRun runs the sender's handler on jobs, failures allowed.
 func senderRun(ctx context.Context, t *testing.T, h senderapp.Handler, jobs []map[string]string) {
@@ -268,22 +103,22 @@ func ingestRun(ctx context.Context, t *testing.T, h ingestapp.Handler, payload [
 
 // TestLeakScannerCatches shows the scanner fails on what it is for.
 func TestLeakScannerCatches(t *testing.T) {
-	markers := []leakMarker{
-		{name: "lead phone", value: "+919811177302"},
-		{name: "lead email", value: "Quillon.Vex@LeakMail.test"},
-		{name: "wa token", value: "EAAGleakscan-wa-token-51XZ", secret: true},
+	markers := []leakscan.Marker{
+		{Name: "lead phone", Value: "+919811177302"},
+		{Name: "lead email", Value: "Quillon.Vex@LeakMail.test"},
+		{Name: "wa token", Value: "EAAGleakscan-wa-token-51XZ", Secret: true},
 	}
 	logs := map[string]string{
 		"api":    `{"level":"INFO","msg":"ok","lead":"01J"}` + "\n" + `{"level":"INFO","msg":"send","to":"919811177302"}` + "\n" + `{"msg":"retry","err":"number 98111-77302 busy"}`,
 		"sender": `{"msg":"mail","to":"quillon.vex@leakmail.test"}`,
 		"ingest": `{"msg":"graph","auth":"` + base64.StdEncoding.EncodeToString([]byte("EAAGleakscan-wa-token-51XZ")) + `"}`,
 	}
-	got := scanLogs(logs, markers)
+	got := leakscan.ScanLogs(logs, markers)
 	if len(got) != 4 {
 		t.Fatalf("findings %v, want the phone without '+', the national number, the lower-cased email and the base64 token", got)
 	}
 	for _, f := range got {
-		if strings.Contains(f.excerpt, "9811177302") || strings.Contains(strings.ToLower(f.excerpt), "leakmail") || strings.Contains(f.excerpt, "RUFBR2") {
+		if strings.Contains(f.Excerpt, "9811177302") || strings.Contains(strings.ToLower(f.Excerpt), "leakmail") || strings.Contains(f.Excerpt, "RUFBR2") {
 			t.Fatalf("finding not masked: %v", f)
 		}
 	}
@@ -291,7 +126,7 @@ func TestLeakScannerCatches(t *testing.T) {
 	// an attribute name the redaction does not know is caught.
 	buf := &devstacktest.LogBuffer{}
 	logging.New(buf, slog.LevelDebug).Info("graph call", "detail", "EAAGleakscan-wa-token-51XZ")
-	if got := scanLogs(map[string]string{"sender": buf.String()}, markers); len(got) != 1 || got[0].marker != "wa token" {
+	if got := leakscan.ScanLogs(map[string]string{"sender": buf.String()}, markers); len(got) != 1 || got[0].Marker != "wa token" {
 		t.Fatalf("findings %v in %s, want the token", got, buf.String())
 	}
 	items := []map[string]types.AttributeValue{{
@@ -300,8 +135,8 @@ func TestLeakScannerCatches(t *testing.T) {
 		"phone": &types.AttributeValueMemberS{Value: "+919811177302"},
 		"data":  &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"token": &types.AttributeValueMemberS{Value: "EAAGleakscan-wa-token-51XZ"}}},
 	}}
-	got = scanItems(items, markers)
-	if len(got) != 1 || got[0].marker != "wa token" || !strings.Contains(got[0].where, "SK=INTEGRATION#wa attribute data") {
+	got = leakscan.ScanItems(items, markers)
+	if len(got) != 1 || got[0].Marker != "wa token" || !strings.Contains(got[0].Where, "SK=INTEGRATION#wa attribute data") {
 		t.Fatalf("item findings %v, want the plaintext token only (a phone is not a secret)", got)
 	}
 }
@@ -471,37 +306,37 @@ func TestNoLeaksInLogsOrTable(t *testing.T) {
 	req := fileRequest(t, e, owner, map[string]any{"type": "access", "subject": map[string]any{"phone": leadPhone}})
 	expect(t, e.do(t, "GET", "/v1/privacy-requests/"+req.str("id")+"/export", access, nil), 200)
 
-	markers := []leakMarker{
-		{name: "password", value: pw, secret: true},
-		{name: "wrong password", value: wrongPw, secret: true},
-		{name: "wa access token", value: waToken, secret: true},
-		{name: "page access token", value: pageToken, secret: true},
-		{name: "app secret", value: appSecret, secret: true},
-		{name: "verify token", value: verifyToken, secret: true},
-		{name: "signup refresh token", value: signupRefresh, secret: true},
-		{name: "login refresh token", value: loginRefresh, secret: true},
-		{name: "rotated refresh token", value: refreshed, secret: true},
-		{name: "signup access token", value: signupAccess},
-		{name: "access token", value: access},
-		{name: "owner name", value: ownerName},
-		{name: "owner email", value: ownerEmail},
-		{name: "lead name", value: leadName},
-		{name: "lead phone", value: leadE164},
-		{name: "lead phone as typed", value: leadPhone},
-		{name: "lead email", value: leadEmail},
-		{name: "inbound phone", value: "+" + inboundWaID},
-		{name: "inbound profile name", value: inboundName},
-		{name: "inbound body", value: inboundBody},
-		{name: "outbound text", value: outText},
-		{name: "email subject", value: outSubject},
-		{name: "email body", value: outEmailBody},
-		{name: "form name", value: formName},
-		{name: "form email", value: formEmail},
-		{name: "form phone", value: formPhone},
+	markers := []leakscan.Marker{
+		{Name: "password", Value: pw, Secret: true},
+		{Name: "wrong password", Value: wrongPw, Secret: true},
+		{Name: "wa access token", Value: waToken, Secret: true},
+		{Name: "page access token", Value: pageToken, Secret: true},
+		{Name: "app secret", Value: appSecret, Secret: true},
+		{Name: "verify token", Value: verifyToken, Secret: true},
+		{Name: "signup refresh token", Value: signupRefresh, Secret: true},
+		{Name: "login refresh token", Value: loginRefresh, Secret: true},
+		{Name: "rotated refresh token", Value: refreshed, Secret: true},
+		{Name: "signup access token", Value: signupAccess},
+		{Name: "access token", Value: access},
+		{Name: "owner name", Value: ownerName},
+		{Name: "owner email", Value: ownerEmail},
+		{Name: "lead name", Value: leadName},
+		{Name: "lead phone", Value: leadE164},
+		{Name: "lead phone as typed", Value: leadPhone},
+		{Name: "lead email", Value: leadEmail},
+		{Name: "inbound phone", Value: "+" + inboundWaID},
+		{Name: "inbound profile name", Value: inboundName},
+		{Name: "inbound body", Value: inboundBody},
+		{Name: "outbound text", Value: outText},
+		{Name: "email subject", Value: outSubject},
+		{Name: "email body", Value: outEmailBody},
+		{Name: "form name", Value: formName},
+		{Name: "form email", Value: formEmail},
+		{Name: "form phone", Value: formPhone},
 	}
 	for _, m := range markers {
-		if m.value == "" {
-			t.Fatalf("marker %s is empty", m.name)
+		if m.Value == "" {
+			t.Fatalf("marker %s is empty", m.Name)
 		}
 	}
 	logs := map[string]string{"api": e.logs.String(), "webhook": webhookLogs.String(), "ingest": ingestLogs.String(), "sender": senderLogs.String()}
@@ -515,7 +350,7 @@ func TestNoLeaksInLogsOrTable(t *testing.T) {
 	for fn, l := range logs {
 		t.Logf("%s: %d log lines scanned", fn, strings.Count(l, "\n"))
 	}
-	for _, f := range scanLogs(logs, markers) {
+	for _, f := range leakscan.ScanLogs(logs, markers) {
 		t.Errorf("log leak: %v", f)
 	}
 
@@ -523,12 +358,12 @@ func TestNoLeaksInLogsOrTable(t *testing.T) {
 	if len(items) < 10 {
 		t.Fatalf("table holds %d items: the flow did not run", len(items))
 	}
-	for _, f := range scanItems(items, markers) {
+	for _, f := range leakscan.ScanItems(items, markers) {
 		t.Errorf("secret at rest: %v", f)
 	}
 	// The scan read the table the flow wrote: the lead's phone, stored as
 	// it must be, is found when asked for.
-	if got := scanItems(items, []leakMarker{{name: "lead phone", value: leadE164, secret: true}}); len(got) == 0 {
+	if got := leakscan.ScanItems(items, []leakscan.Marker{{Name: "lead phone", Value: leadE164, Secret: true}}); len(got) == 0 {
 		t.Fatal("the table scan does not see the lead's phone: it is not reading the flow's table")
 	}
 }
