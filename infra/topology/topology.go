@@ -394,7 +394,8 @@ func Default() Stack {
 				{Name: "GSI1", PartitionKey: "GSI1PK", SortKey: "GSI1SK"},
 				{Name: "GSI2", PartitionKey: "GSI2PK", SortKey: "GSI2SK"},
 				// Sparse: intact messages by org and time, for the
-				// content lifecycle (docs/data-model.md).
+				// content lifecycle; leads by pipeline stage, a board's
+				// column (docs/data-model.md).
 				{Name: "GSI3", PartitionKey: "GSI3PK", SortKey: "GSI3SK"},
 			},
 		},
@@ -493,6 +494,12 @@ func apiFunction() Function {
 			auth("DELETE", "/v1/leads/{id}/notes/{note_id}"),
 			auth("GET", "/v1/conversations"),
 			auth("GET", "/v1/whatsapp/templates"),
+			auth("GET", "/v1/pipelines"),
+			auth("POST", "/v1/pipelines"),
+			auth("GET", "/v1/pipelines/{id}"),
+			auth("PATCH", "/v1/pipelines/{id}"),
+			auth("DELETE", "/v1/pipelines/{id}"),
+			auth("DELETE", "/v1/pipelines/{id}/stages/{stage_id}"),
 			auth("POST", "/v1/campaigns"),
 			auth("GET", "/v1/campaigns"),
 			auth("GET", "/v1/campaigns/{id}"),

@@ -61,6 +61,18 @@ func leadStatusPK(orgID, status string) string { return "ORG#" + orgID + "#STATU
 // leadAssigneePK is GSI2's partition: an org's leads by assignee, newest first.
 func leadAssigneePK(orgID, userID string) string { return "ORG#" + orgID + "#ASSIGNEE#" + userID }
 
+// leadStagePK is GSI3's partition of a lead (sort key leadSK): an org's
+// leads in one stage of one pipeline, newest first, a board's column.
+func leadStagePK(orgID, pipelineID, stageID string) string {
+	return "ORG#" + orgID + "#PIPELINE#" + pipelineID + "#STAGE#" + stageID
+}
+
+// pipelineSK is a pipeline in its org's partition (the default one is
+// PIPELINE#default; the others' ids are ULIDs, so by creation).
+func pipelineSK(id string) string { return prefixPipeline + id }
+
+const prefixPipeline = "PIPELINE#"
+
 // auditPK is the partition of an org's audit trail, sorted by record id (a
 // ULID, so by time). Platform-level events use orgID "platform".
 func auditPK(orgID string) string { return "AUDIT#" + orgID }

@@ -42,6 +42,12 @@ type leadItem struct {
 	Provenance    *provenanceAttr   `dynamodbav:"provenance,omitempty"`
 	// EditedAt is when a user last changed the lead (lead.Service.Update).
 	EditedAt time.Time `dynamodbav:"edited_at,omitempty"`
+	// PipelineID and StageID place the lead on a board; GSI3 files it in
+	// the stage's column. A lead written before pipelines has none.
+	PipelineID string `dynamodbav:"pipeline_id,omitempty"`
+	StageID    string `dynamodbav:"stage_id,omitempty"`
+	GSI3PK     string `dynamodbav:"GSI3PK,omitempty"`
+	GSI3SK     string `dynamodbav:"GSI3SK,omitempty"`
 }
 
 type provenanceAttr struct {
@@ -87,6 +93,10 @@ func toLeadItem(l lead.Lead) leadItem {
 	if l.AssigneeID != "" {
 		it.GSI2PK, it.GSI2SK = leadAssigneePK(l.OrgID, l.AssigneeID), leadSK(l.ID)
 	}
+	if l.StageID != "" {
+		it.PipelineID, it.StageID = l.PipelineID, l.StageID
+		it.GSI3PK, it.GSI3SK = leadStagePK(l.OrgID, l.PipelineID, l.StageID), leadSK(l.ID)
+	}
 	return it
 }
 
@@ -94,7 +104,12 @@ func (i leadItem) lead() lead.Lead {
 	l := lead.Lead{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Phone: i.Phone, Email: i.Email, Source: i.Source,
 		Status: lead.Status(i.Status), Tags: i.Tags, CustomFields: i.CustomFields, AssigneeID: i.AssigneeID,
 		CreatedBy: i.CreatedBy, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
-		LastInboundAt: i.LastInboundAt, Consent: i.Consent, EditedAt: i.EditedAt}
+		LastInboundAt: i.LastInboundAt, Consent: i.Consent, EditedAt: i.EditedAt, PipelineID: i.PipelineID, StageID: i.StageID}
+	if l.StageID == "" {
+		// Written before pipelines: the default pipeline's stage of its
+		// status (lead.DefaultPipeline).
+		l.PipelineID, l.StageID = lead.DefaultPipelineID, string(l.Status)
+	}
 	if p := i.Provenance; p != nil {
 		l.Provenance = &lead.Provenance{IntegrationKind: p.IntegrationKind, IntegrationID: p.IntegrationID, LeadgenID: p.LeadgenID,
 			FormID: p.FormID, AdID: p.AdID, Fields: p.Fields}
@@ -147,6 +162,14 @@ func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
 // lead starts with the opt-outs a deleted lead of the org left for its
 // phone or email (carrySuppression).
 func (s *Store) leadCreateWrites(ctx context.Context, l lead.Lead) ([]types.TransactWriteItem, []guardField, error) {
+	if l.StageID == "" {
+		// A lead of intake: the default pipeline's first stage.
+		def, err := s.Pipeline(ctx, l.OrgID, lead.DefaultPipelineID)
+		if err != nil {
+			return nil, nil, err
+		}
+		def.Place(&l, false)
+	}
 	carried, err := s.carrySuppression(ctx, &l)
 	if err != nil {
 		return nil, nil, err
@@ -297,6 +320,17 @@ func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limi
 		vals    = map[string]types.AttributeValue{}
 	)
 	switch {
+	case f.StageID != "":
+		index, keyCond = aws.String(indexGSI3), "GSI3PK = :pk"
+		vals[":pk"] = &types.AttributeValueMemberS{Value: leadStagePK(orgID, f.PipelineID, f.StageID)}
+		if f.AssigneeID != "" {
+			filters = append(filters, "assignee_id = :assignee")
+			vals[":assignee"] = &types.AttributeValueMemberS{Value: f.AssigneeID}
+		}
+		if f.Status != "" {
+			filters = append(filters, "#status = :status")
+			names["#status"], vals[":status"] = "status", &types.AttributeValueMemberS{Value: string(f.Status)}
+		}
 	case f.AssigneeID != "":
 		index, keyCond = aws.String(indexGSI2), "GSI2PK = :pk"
 		vals[":pk"] = &types.AttributeValueMemberS{Value: leadAssigneePK(orgID, f.AssigneeID)}
@@ -310,6 +344,14 @@ func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limi
 	default:
 		keyCond = "PK = :pk AND begins_with(SK, :prefix)"
 		vals[":pk"], vals[":prefix"] = &types.AttributeValueMemberS{Value: orgPK(orgID)}, &types.AttributeValueMemberS{Value: prefixLead}
+	}
+	if f.PipelineID != "" && f.StageID == "" {
+		cond := "pipeline_id = :pipeline"
+		if f.PipelineID == lead.DefaultPipelineID {
+			cond = "(attribute_not_exists(pipeline_id) OR pipeline_id = :pipeline)"
+		}
+		filters = append(filters, cond)
+		vals[":pipeline"] = &types.AttributeValueMemberS{Value: f.PipelineID}
 	}
 	if f.Tag != "" {
 		filters = append(filters, "contains(#tags, :tag)")
@@ -325,7 +367,10 @@ func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limi
 		ExclusiveStartKey: encodeKey(from),
 	}
 	if len(filters) > 0 {
-		in.FilterExpression, in.ExpressionAttributeNames = aws.String(strings.Join(filters, " AND ")), names
+		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
+		if len(names) > 0 {
+			in.ExpressionAttributeNames = names
+		}
 	}
 	var res lead.Page
 	for range maxListPages {
@@ -372,6 +417,8 @@ func positionOf(l lead.Lead, index *string) page.Cursor {
 		k[attrGSI1PK], k[attrGSI1SK] = it.GSI1PK, it.GSI1SK
 	case indexGSI2:
 		k[attrGSI2PK], k[attrGSI2SK] = it.GSI2PK, it.GSI2SK
+	case indexGSI3:
+		k[attrGSI3PK], k[attrGSI3SK] = it.GSI3PK, it.GSI3SK
 	}
 	return page.NewCursor(k)
 }

@@ -121,6 +121,16 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 	if err := s.AcknowledgePolicy(ctx, policy.Acknowledgement{OrgID: org, VersionID: "2026-01", UserID: owner.ID, At: now}); err != nil {
 		t.Fatal(err)
 	}
+	// The default pipeline once changed, and one more.
+	def := lead.DefaultPipeline(org)
+	def.Version, def.Name = 1, "Sales "+tag
+	if err := s.PutPipeline(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutPipeline(ctx, lead.Pipeline{ID: ulid.Make().String(), OrgID: org, Name: "Rentals " + tag, Version: 1,
+		Stages: []lead.Stage{{ID: ulid.Make().String(), Name: "Enquiry", Kind: lead.StageOpen}}}); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 2 {
 		phone := fmt.Sprintf("+9198%08d", time.Now().UnixNano()%100000000)
 		email := fmt.Sprintf("lead%d-%s@example.com", i, tag)

@@ -78,7 +78,8 @@ func newStoreWith(t *testing.T, intercept func(op string) error) (*dynamostore.S
 func newLead(org, name, phone, email string) lead.Lead {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return lead.Lead{ID: ulid.Make().String(), OrgID: org, Name: name, Phone: phone, Email: email, Source: "manual",
-		Status: lead.StatusNew, Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: now, UpdatedAt: now, Version: 1}
+		Status: lead.StatusNew, Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: now, UpdatedAt: now, Version: 1,
+		PipelineID: lead.DefaultPipelineID, StageID: string(lead.StatusNew)}
 }
 
 func TestLeadUniquenessIsAllOrNothing(t *testing.T) {

@@ -67,6 +67,11 @@ type Lead struct {
 	// never). A lead nobody created or edited, with nothing but what Meta
 	// brought, is deleted whole when its integration's data is purged.
 	EditedAt time.Time
+	// PipelineID and StageID place the lead on a pipeline's board
+	// (pipeline.go); a lead stored before pipelines existed reads as in
+	// the default pipeline at the stage of its status.
+	PipelineID string
+	StageID    string
 }
 
 // Provenance says which integration a lead (and which of its fields) came from.
@@ -86,6 +91,10 @@ type Filter struct {
 	AssigneeID string
 	Tag        string
 	Source     string
+	// PipelineID and StageID list a board column (StageID needs
+	// PipelineID); PipelineID alone lists the pipeline's leads.
+	PipelineID string
+	StageID    string
 }
 
 // Page is a page of leads with the opaque position of the next one.

@@ -64,6 +64,11 @@ type Patch struct {
 	// fields changed and their new values but keeps none of the old ones
 	// (see Change.OldCorrected).
 	Correction bool
+	// PipelineID and StageID move the lead on the boards: a stage of the
+	// pipeline (the lead's own without PipelineID), or with PipelineID
+	// alone the pipeline's stage for the lead's status (placeAfter).
+	PipelineID *string
+	StageID    *string
 }
 
 // Apply returns old with the patch applied and the names of the fields the
@@ -96,6 +101,8 @@ func (p Patch) Apply(old Lead) (Lead, []string) {
 		next.CustomFields = *p.CustomFields
 		changed = append(changed, "custom_fields")
 	}
+	set("pipeline_id", &next.PipelineID, p.PipelineID)
+	set("stage_id", &next.StageID, p.StageID)
 	return next, changed
 }
 
@@ -125,6 +132,9 @@ type Service struct {
 	Activities ActivityStore
 	// Notes keeps leads' notes (AddNote, ListNotes, EditNote, DeleteNote).
 	Notes NoteStore
+	// Pipelines keeps the orgs' pipelines (pipelines.go); nil: every org
+	// has only its default pipeline as DefaultPipeline reads.
+	Pipelines PipelineStore
 }
 
 // updateAttempts bounds the re-reads of an update without a version.
@@ -189,6 +199,13 @@ func (s *Service) Create(ctx context.Context, a Actor, in Lead) (Lead, error) {
 	l := Lead{ID: ulid.Make().String(), OrgID: a.User.OrgID, Name: in.Name, Phone: in.Phone, Email: in.Email,
 		Source: in.Source, Status: in.Status, Tags: in.Tags, CustomFields: in.CustomFields,
 		AssigneeID: assignee, CreatedBy: a.User.ID, CreatedAt: now, UpdatedAt: now, Version: 1}
+	if l.Status == "" || l.Status.Valid() {
+		def, err := s.pipeline(ctx, l.OrgID, DefaultPipelineID)
+		if err != nil {
+			return Lead{}, err
+		}
+		def.Place(&l, l.Status != "")
+	}
 	if err := Normalize(&l, s.region(a), s.Phones); err != nil {
 		return Lead{}, err
 	}
@@ -289,6 +306,11 @@ func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version in
 			return Lead{}, &DeniedError{Action: audit.ActionLeadUpdate, LeadID: old.ID, Reason: "an agent cannot assign leads to others"}
 		}
 		if err := s.checkAssignee(ctx, a, next.AssigneeID); err != nil {
+			return Lead{}, err
+		}
+	}
+	if p.Status != nil || p.PipelineID != nil || p.StageID != nil {
+		if err := s.placeAfter(ctx, old, &next, p); err != nil {
 			return Lead{}, err
 		}
 	}

@@ -60,7 +60,7 @@ func (m *memStore) DeleteLead(_ context.Context, l lead.Lead) (lead.Deletion, er
 func (m *memStore) ListLeads(_ context.Context, orgID string, f lead.Filter, _ int, _ page.Cursor) (lead.Page, error) {
 	var p lead.Page
 	for _, l := range m.leads {
-		if l.OrgID == orgID && (f.AssigneeID == "" || l.AssigneeID == f.AssigneeID) {
+		if l.OrgID == orgID && (f.AssigneeID == "" || l.AssigneeID == f.AssigneeID) && (f.StageID == "" || l.PipelineID == f.PipelineID && l.StageID == f.StageID) {
 			p.Items = append(p.Items, l)
 		}
 	}

@@ -71,3 +71,20 @@ type ActivityStore interface {
 	// first, after the position from.
 	ActivitiesPage(ctx context.Context, orgID, leadID string, limit int, from page.Cursor) (ActivityPage, error)
 }
+
+// PipelineStore keeps an org's pipelines (dynamostore.Store). The default
+// pipeline reads as DefaultPipeline until it is first written; any other
+// pipeline that is not there is ErrPipelineNotFound. Writes are
+// conditioned on the version read: a stale one is ErrPipelineChanged.
+type PipelineStore interface {
+	// Pipeline returns one pipeline of the org.
+	Pipeline(ctx context.Context, orgID, id string) (Pipeline, error)
+	// Pipelines returns every pipeline of the org, the default first, then
+	// by creation.
+	Pipelines(ctx context.Context, orgID string) ([]Pipeline, error)
+	// PutPipeline writes p (p.Version is the stored version plus one; 1
+	// for a pipeline not stored yet).
+	PutPipeline(ctx context.Context, p Pipeline) error
+	// DeletePipeline deletes p if it is still at p.Version.
+	DeletePipeline(ctx context.Context, p Pipeline) error
+}

@@ -27,6 +27,9 @@ const (
 	ActivityStatusChanged = "status_changed"
 	// ActivityAssigned: the assignee changed (set, moved or cleared).
 	ActivityAssigned = "assigned"
+	// ActivityStageChanged: the lead moved to another stage (of its
+	// pipeline, or of another pipeline).
+	ActivityStageChanged = "stage_changed"
 	// ActivityNoteAdded, ActivityNoteEdited and ActivityNoteDeleted: a
 	// note of the lead (Details["note_id"]).
 	ActivityNoteAdded   = "note_added"
@@ -78,6 +81,9 @@ func CreatedActivity(l Lead) Activity {
 	if l.AssigneeID != "" {
 		d["assignee_id"] = l.AssigneeID
 	}
+	if l.StageID != "" {
+		d["pipeline_id"], d["stage_id"] = l.PipelineID, l.StageID
+	}
 	return Activity{ID: id.String(), OrgID: l.OrgID, LeadID: l.ID, Kind: ActivityCreated, At: l.CreatedAt, ActorID: l.CreatedBy, Details: d}
 }
 
@@ -106,6 +112,13 @@ func changeActivities(old, next Lead, actorID string, at time.Time, correction b
 	}
 	if old.Status != next.Status {
 		add(ActivityStatusChanged, []Change{{Field: "status", Old: string(old.Status), New: string(next.Status)}})
+	}
+	if old.PipelineID != next.PipelineID || old.StageID != next.StageID {
+		var ch []Change
+		if old.PipelineID != next.PipelineID {
+			ch = append(ch, Change{Field: "pipeline_id", Old: old.PipelineID, New: next.PipelineID})
+		}
+		add(ActivityStageChanged, append(ch, Change{Field: "stage_id", Old: old.StageID, New: next.StageID}))
 	}
 	if old.AssigneeID != next.AssigneeID {
 		add(ActivityAssigned, []Change{{Field: "assignee_id", Old: old.AssigneeID, New: next.AssigneeID}})

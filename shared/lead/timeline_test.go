@@ -89,8 +89,12 @@ func TestUpdateActivities(t *testing.T) {
 		}
 		acts[a.Kind] = a
 	}
-	if len(f.store.acts) != 3 {
-		t.Fatalf("%d activities, want status_changed, assigned, updated: %+v", len(f.store.acts), f.store.acts)
+	if len(f.store.acts) != 4 {
+		t.Fatalf("%d activities, want status_changed, stage_changed, assigned, updated: %+v", len(f.store.acts), f.store.acts)
+	}
+	// In the default pipeline the stage follows the status.
+	if c := acts[lead.ActivityStageChanged].Changes; len(c) != 1 || c[0].Field != "stage_id" || c[0].Old != "new" || c[0].New != "contacted" {
+		t.Fatalf("stage change %+v", c)
 	}
 	if c := acts[lead.ActivityStatusChanged].Changes; len(c) != 1 || c[0].Field != "status" || c[0].Old != "new" || c[0].New != "contacted" {
 		t.Fatalf("status change %+v", c)

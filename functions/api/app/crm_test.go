@@ -73,7 +73,7 @@ func TestLeadTimelineAndNotes(t *testing.T) {
 			byKind[k] = it
 		}
 	}
-	want := "note_deleted,note_edited,note_added,note_added,note_added,updated,status_changed,created"
+	want := "note_deleted,note_edited,note_added,note_added,note_added,updated,stage_changed,status_changed,created"
 	if strings.Join(kinds, ",") != want {
 		t.Fatalf("timeline kinds %v, want %s", kinds, want)
 	}
@@ -141,7 +141,7 @@ func TestLeadTimelineAndNotes(t *testing.T) {
 	if err := json.Unmarshal([]byte(doc.Raw), &d); err != nil || len(d.Leads) != 1 {
 		t.Fatalf("export %v: %s", err, doc.Raw)
 	}
-	if len(d.Leads[0].Activities) != 8 || len(d.Leads[0].Notes) != 2 || d.Leads[0].Notes[0].Body != "Called; site visit moved to Monday." {
+	if len(d.Leads[0].Activities) != 9 || len(d.Leads[0].Notes) != 2 || d.Leads[0].Notes[0].Body != "Called; site visit moved to Monday." {
 		t.Fatalf("exported activities %+v, notes %d", d.Leads[0].Activities, len(d.Leads[0].Notes))
 	}
 

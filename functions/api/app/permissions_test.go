@@ -139,6 +139,10 @@ var bodies = map[string]func(c *call) any{
 	"POST /v1/privacy-requests": func(c *call) any {
 		return map[string]any{"type": "access", "subject": map[string]string{"lead_id": c.org.lead}}
 	},
+	"POST /v1/pipelines": func(*call) any {
+		return map[string]any{"name": "Rentals", "stages": []map[string]string{{"name": "Enquiry"}, {"name": "Signed", "kind": "won"}}}
+	},
+	"PATCH /v1/pipelines/{id}": func(*call) any { return map[string]any{"name": "Renamed"} },
 	// RFC 8058's body; the route does not read it.
 	"POST /v1/unsubscribe/{token}": func(*call) any { return "List-Unsubscribe=One-Click" },
 }
@@ -164,6 +168,19 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 			params["note_id"] = o.track(r.str("id"))
 		}
 		return params
+	},
+	// A fresh pipeline of two stages; stage_id names its empty second one.
+	"pipelines": func(c *call, o *orgFix, _ bool) map[string]string {
+		r := c.m.do(c.m.t, "POST", "/v1/pipelines", o.owner.Access, map[string]any{"name": "Target",
+			"stages": []map[string]string{{"name": "Enquiry"}, {"name": "Viewing"}}})
+		expect(c.m.t, r, 201)
+		stages, _ := r.Body["stages"].([]any)
+		if len(stages) != 2 {
+			c.m.t.Fatalf("created pipeline has stages %v", r.Body["stages"])
+		}
+		second, _ := stages[1].(map[string]any)
+		stage, _ := second["id"].(string)
+		return map[string]string{"id": o.track(r.str("id")), "stage_id": o.track(stage)}
 	},
 	"users": func(c *call, o *orgFix, _ bool) map[string]string {
 		r := c.m.do(c.m.t, "POST", "/v1/users", o.owner.Access, map[string]string{"name": "Target", "email": uniqueEmail("target"), "role": "agent", "password": password})

@@ -41,6 +41,8 @@ type Deps struct {
 	Preferences PreferenceService
 	// Timeline reads leads' timelines and keeps their notes (lead.Service).
 	Timeline TimelineService
+	// Pipelines keeps the org's pipelines (lead.Service).
+	Pipelines PipelineService
 }
 
 // LeadOut is a lead as the API shows it.
@@ -57,6 +59,8 @@ type LeadOut struct {
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`
 	Version      int               `json:"version" doc:"Increases with every change; send it as If-Match to update safely."`
+	PipelineID   string            `json:"pipeline_id" doc:"The pipeline the lead is in (\"default\": the org's default pipeline)."`
+	StageID      string            `json:"stage_id" doc:"The lead's stage in that pipeline."`
 }
 
 // LeadIn creates a lead. At least one of phone and email is required.
@@ -82,6 +86,8 @@ type LeadPatch struct {
 	Tags         *[]string          `json:"tags,omitempty" maxItems:"50"`
 	CustomFields *map[string]string `json:"custom_fields,omitempty" doc:"Replaces all custom fields."`
 	AssigneeID   *string            `json:"assignee_id,omitempty" maxLength:"64"`
+	PipelineID   *string            `json:"pipeline_id,omitempty" maxLength:"64" doc:"Moves the lead to this pipeline: to stage_id, else to the pipeline's stage for its status."`
+	StageID      *string            `json:"stage_id,omitempty" maxLength:"64" doc:"A stage of pipeline_id, or of the lead's pipeline; the status follows the stage (docs/crm.md)."`
 }
 
 // LeadList is one page of leads.
@@ -106,6 +112,8 @@ type listLeadsIn struct {
 	AssigneeID string `query:"assignee_id" maxLength:"64" doc:"A user id, or \"me\"."`
 	Tag        string `query:"tag" maxLength:"64"`
 	Source     string `query:"source" maxLength:"64"`
+	PipelineID string `query:"pipeline_id" maxLength:"64" doc:"The leads of a pipeline; with stage_id, a board column (one Query)."`
+	StageID    string `query:"stage_id" maxLength:"64" doc:"Needs pipeline_id."`
 }
 
 func leadOut(l lead.Lead) LeadOut {
@@ -119,7 +127,7 @@ func leadOut(l lead.Lead) LeadOut {
 	}
 	return LeadOut{ID: l.ID, Name: l.Name, Phone: httpapi.Optional(l.Phone), Email: httpapi.Optional(l.Email), Source: l.Source,
 		Status: string(l.Status), Tags: tags, CustomFields: cf, AssigneeID: httpapi.Optional(l.AssigneeID),
-		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version}
+		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version, PipelineID: l.PipelineID, StageID: l.StageID}
 }
 
 func leadResult(l lead.Lead) *leadOutput {
@@ -159,6 +167,7 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	}, s.deleteLead)
 	s.registerPreferences(api)
 	s.registerTimeline(api)
+	s.registerPipelines(api)
 }
 
 // actor is the caller of the request as a lead.Actor.
@@ -220,8 +229,14 @@ func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error)
 
 func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body LeadList }, error) {
 	a := actor(ctx)
-	f := s.deps.Leads.Scope(a, lead.Filter{Status: lead.Status(in.Status), AssigneeID: in.AssigneeID, Tag: in.Tag, Source: in.Source})
-	scope := fmt.Sprintf("leads|%s|%s|%s|%s|%d", f.Status, f.AssigneeID, f.Tag, f.Source, in.Limit)
+	if in.StageID != "" && in.PipelineID == "" {
+		p := httpapi.NewProblem(http.StatusUnprocessableEntity, "validation_failed", "validation failed: stage_id needs pipeline_id")
+		p.Errors = []*huma.ErrorDetail{{Message: "needs pipeline_id", Location: "query.stage_id"}}
+		return nil, p
+	}
+	f := s.deps.Leads.Scope(a, lead.Filter{Status: lead.Status(in.Status), AssigneeID: in.AssigneeID, Tag: in.Tag, Source: in.Source,
+		PipelineID: in.PipelineID, StageID: in.StageID})
+	scope := fmt.Sprintf("leads|%s|%s|%s|%s|%d|%s|%s", f.Status, f.AssigneeID, f.Tag, f.Source, in.Limit, f.PipelineID, f.StageID)
 	from, ok := s.Cursors().Decode(in.Cursor, a.User.OrgID, scope)
 	if !ok {
 		return nil, httpapi.BadCursor()
@@ -236,7 +251,8 @@ func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body 
 	}
 	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, page.Next))
 	s.ReadAudit(ctx, audit.ActionLeadList, "", map[string]string{"count": strconv.Itoa(len(page.Items)), "limit": strconv.Itoa(in.Limit),
-		"filter":    httpapi.AuditFilter("status", string(f.Status), "assignee_id", f.AssigneeID, "tag", f.Tag, "source", f.Source),
+		"filter": httpapi.AuditFilter("status", string(f.Status), "assignee_id", f.AssigneeID, "tag", f.Tag, "source", f.Source,
+			"pipeline_id", f.PipelineID, "stage_id", f.StageID),
 		"next_page": strconv.FormatBool(in.Cursor != "")})
 	return out, nil
 }
@@ -268,7 +284,7 @@ func (s *server) updateLead(ctx context.Context, in *struct {
 	}
 	b := in.Body
 	p := lead.Patch{Name: b.Name, Phone: b.Phone, Email: b.Email, Source: b.Source, Tags: b.Tags, CustomFields: b.CustomFields,
-		AssigneeID: b.AssigneeID}
+		AssigneeID: b.AssigneeID, PipelineID: b.PipelineID, StageID: b.StageID}
 	if b.Status != nil {
 		st := lead.Status(*b.Status)
 		p.Status = &st
