@@ -16,23 +16,29 @@ import (
 // enqueues (the queue contract it shares with ingest is in shared/intakemsg
 // for this reason); retention and sender never parse a phone number (the
 // store's use-case port assertions live in a test file, and ErrDuplicate
-// in intakemsg, for this reason).
+// in intakemsg, for this reason). None of the three may link the protobuf
+// runtime either (phonenumbers brings it): with fmt, it makes the linker
+// keep every exported method of every reachable type (docs/benchmarks.md,
+// "Phone-number parsing and the linker").
 var forbidden = map[string][]string{
 	"webhook": {
 		"github.com/aws/aws-sdk-go-v2/service/dynamodb",
 		"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams",
 		"github.com/aws/aws-sdk-go-v2/feature/dynamodb",
 		"github.com/nyaruka/phonenumbers",
+		"google.golang.org/protobuf",
 		"github.com/leadluence/backend/shared/dynamostore",
 		"github.com/leadluence/backend/shared/intake",
 		"github.com/leadluence/backend/shared/lead",
 	},
 	"retention": {
 		"github.com/nyaruka/phonenumbers",
+		"google.golang.org/protobuf",
 		"github.com/leadluence/backend/shared/intake",
 	},
 	"sender": {
 		"github.com/nyaruka/phonenumbers",
+		"google.golang.org/protobuf",
 		"github.com/leadluence/backend/shared/intake",
 	},
 }

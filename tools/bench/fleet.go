@@ -5,17 +5,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/secret"
+	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/invoke/rie"
+	"github.com/leadluence/backend/tools/provision"
 )
 
 // The cold start of every function, not only the api's: each bootstrap's
@@ -65,6 +72,10 @@ func fleetEvent(fn topology.Function) (payload []byte, what string, err error) {
 	return payload, what, nil
 }
 
+// apiParams are the api's deploy-time parameters (infra/topology Params),
+// set as make dev sets them.
+var apiParams = map[string]string{topology.EnvMetaAppID: metatest.DefaultAppID}
+
 // anyAnswer accepts any response the bootstrap posted (an error it posted
 // fails the run before this check).
 func anyAnswer([]byte) error { return nil }
@@ -73,6 +84,9 @@ func anyAnswer([]byte) error { return nil }
 // and for the webhook its two secrets sealed with the prefix's key.
 func fleetEnv(ctx context.Context, e *env, fn topology.Function, res topology.Resolved) (map[string]string, error) {
 	extra := map[string]string{topology.EnvPublicBaseURL: "http://127.0.0.1"}
+	if fn.Name == benchFn {
+		maps.Copy(extra, apiParams)
+	}
 	if fn.Name == "webhook" {
 		keys := kms.NewFromConfig(e.awsCfg)
 		for env, p := range map[string]struct{ purpose, value string }{
@@ -106,7 +120,16 @@ func measureFleet(ctx context.Context, e *env, st topology.Stack, res topology.R
 		if err != nil {
 			return nil, err
 		}
-		helloEnv := rie.FunctionEnv(topology.Function{Name: "hello", MemoryMB: fn.MemoryMB, Timeout: fn.Timeout}, e.stack.Env())
+		if len(e.fleetFns) > 0 && !slices.Contains(e.fleetFns, fn.Name) {
+			continue
+		}
+		base, basePayload, baseCheck := e.helloHost, helloPayload, checkEcho
+		baseEnv := rie.FunctionEnv(topology.Function{Name: "hello", MemoryMB: fn.MemoryMB, Timeout: fn.Timeout}, e.stack.Env())
+		if e.fleetVs != "" {
+			// The same function built from another tree: the pair is
+			// after/before instead of function/hello-world.
+			base, baseEnv, basePayload, baseCheck = filepath.Join(e.fleetVs, fn.Name, "bootstrap"), fnEnv, payload, anyAnswer
+		}
 		row := fleetRow{Name: fn.Name, Event: what}
 		say("cold start of %s: %d under the emulator and %d direct, each paired with hello ...", fn.Name, n, n)
 		for i := -1; i < n; i++ { // one warm-up pair
@@ -124,13 +147,13 @@ func measureFleet(ctx context.Context, e *env, st topology.Stack, res topology.R
 						row.RIE, row.Init = append(row.RIE, total), append(row.Init, ph.Init)
 					}
 				} else {
-					total, _, err := rieOnce(ctx, e, e.helloHost, helloEnv, helloPayload, checkEcho)
+					total, _, err := rieOnce(ctx, e, base, baseEnv, basePayload, baseCheck)
 					if err != nil {
-						return nil, fmt.Errorf("cold start of hello: %w", err)
+						return nil, fmt.Errorf("cold start of %s: %w", base, err)
 					}
-					ph, _, err := directOnce(ctx, e.helloHost, helloEnv, helloPayload, checkEcho)
+					ph, _, err := directOnce(ctx, base, baseEnv, basePayload, baseCheck)
 					if err != nil {
-						return nil, fmt.Errorf("direct run of hello: %w", err)
+						return nil, fmt.Errorf("direct run of %s: %w", base, err)
 					}
 					if i >= 0 {
 						row.HelloRIE, row.HelloInit = append(row.HelloRIE, total), append(row.HelloInit, ph.Init)
@@ -184,5 +207,105 @@ func fleetMarkdown(rows []fleetRow, sizes []sizeRow) string {
 		hr, hi = append(hr, r.HelloRIE...), append(hi, r.HelloInit...)
 	}
 	w("| hello-world | its event | %.1f ms | 1.00× | | %.1f ms | | | | |\n", ms(median(hr)), ms(median(hi)))
+	return b.String()
+}
+
+// runFleetOnly measures every function's cold start (n pairs each, under
+// the emulator and directly), the api's package inits, the bootstrap sizes
+// and the size by package, and prints those sections to stdout without
+// touching any file: a focused before/after run of the speed goals (`make
+// build` first). The full report places the same sections in
+// docs/benchmarks.md.
+func runFleetOnly(ctx context.Context, n int, fns []string, vs string) (err error) {
+	root, err := devstack.Root()
+	if err != nil {
+		return err
+	}
+	st := topology.Default()
+	fn, ok := st.Function(benchFn)
+	if !ok {
+		return fmt.Errorf("no function %q in infra/topology", benchFn)
+	}
+	e := &env{root: root, fn: fn, fleetFns: fns, fleetVs: vs}
+	if e.rie, err = rie.Binary(ctx, root); err != nil {
+		return err
+	}
+	stack, release, err := useStack(ctx)
+	if err != nil {
+		return err
+	}
+	defer release(&err)
+	e.stack = stack
+	if e.awsCfg, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
+		return fmt.Errorf("load aws config: %w", err)
+	}
+	prefix := fmt.Sprintf("bench%d-", time.Now().UnixNano()%1e9)
+	if e.res, err = provision.Apply(ctx, e.awsCfg, st, prefix); err != nil {
+		return fmt.Errorf("provision %s*: %w", prefix, err)
+	}
+	e.resEnv = topology.ResourceEnv(fn, e.res)
+	e.fnEnv = rie.FunctionEnv(fn, stack.Env(), e.resEnv, apiParams)
+	tmp, err := os.MkdirTemp("", "leadluence-bench-*")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if e.helloHost, err = buildHello(ctx, root, tmp, runtime.GOARCH); err != nil {
+		return err
+	}
+	if e.helloARM, err = buildHello(ctx, root, tmp, "arm64"); err != nil {
+		return err
+	}
+	rows, err := measureFleet(ctx, e, st, e.res, n)
+	if err != nil {
+		return err
+	}
+	if vs != "" {
+		fmt.Print(versusMarkdown(rows, vs))
+		return nil
+	}
+	say("api package inits (GODEBUG=inittrace=1), %d runs ...", traceRuns)
+	inits, err := initTrace(ctx, e, traceRuns)
+	if err != nil {
+		return err
+	}
+	files, err := sizes(root, st, e.helloARM)
+	if err != nil {
+		return err
+	}
+	say("size by package (each bootstrap built again with its symbols) ...")
+	pkgs, err := sizeBreakdown(ctx, root, tmp, st)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Run: %s, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(ctx).GoVersion)
+	fmt.Print(fleetMarkdown(rows, files))
+	fmt.Printf("\nThe api's package init, sum of inittrace (median of %d runs): %.1f ms; hello-world %.1f ms. Slowest:\n\n", traceRuns, ms(inits.APISum), ms(inits.HelloSum))
+	fmt.Print("| package | clock | allocated | allocs |\n|---|---:|---:|---:|\n")
+	for i, p := range inits.API {
+		if i == 8 || p.Clock < 100*time.Microsecond {
+			break
+		}
+		fmt.Printf("| `%s` | %.1f ms | %.1f MB | %d |\n", p.Pkg, ms(p.Clock), mb(p.Bytes), p.Allocs)
+	}
+	fmt.Print(sizeMarkdown(pkgs, files, 20))
+	return nil
+}
+
+// versusMarkdown renders a -vs run: each function against its bootstrap in
+// dir, pair by pair.
+func versusMarkdown(rows []fleetRow, dir string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nEach function's `bin/local/<fn>/bootstrap` (after) against `%s/<fn>/bootstrap` (before), %d pairs, order alternating;\n", dir, len(rows[0].RIE))
+	b.WriteString("ratios and differences are medians of the per-pair figures.\n\n")
+	b.WriteString("| function | first response after | before | after ÷ before (paired) | init after | before | after − before (paired) |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		diffs := make([]time.Duration, len(r.Init))
+		for i := range r.Init {
+			diffs[i] = r.Init[i] - r.HelloInit[i]
+		}
+		fmt.Fprintf(&b, "| %s | %.1f ms | %.1f ms | %.2f× | %.1f ms | %.1f ms | %+.1f ms |\n", r.Name, ms(median(r.RIE)), ms(median(r.HelloRIE)),
+			float64(median(ratios(r.RIE, r.HelloRIE)))/1000, ms(median(r.Init)), ms(median(r.HelloInit)), ms(median(diffs)))
+	}
 	return b.String()
 }

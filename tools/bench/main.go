@@ -33,7 +33,11 @@
 //     messages (time, document size, stored size) and its download.
 //
 // -only outbound, -only retention, -only privacy, -only cost or -only memory measures one of those
-// sections alone and splices it into -out, keeping the others.
+// sections alone and splices it into -out, keeping the others. -only fleet
+// measures every function's cold start (-n pairs each), the api's package
+// inits and the sizes, and prints them without writing -out; -fleet-fns
+// limits it to some functions and -fleet-vs DIR pairs each function with
+// its bootstrap in DIR (an earlier bin/local) instead of the hello-world.
 //
 // It reuses the stack described by the environment (tools/withstack) or else
 // starts an ephemeral one, and provisions a fresh resource prefix.
@@ -77,7 +81,9 @@ func main() {
 	flag.IntVar(&mo.E2E.Senders, "senders", 8, "concurrent webhook senders for the throughput figure")
 	flag.IntVar(&mo.E2E.Pollers, "pollers", 4, "intake queue pollers feeding the ingest handler")
 	oo := outboundOptions{Rate: 80, CrashRate: 0.2, Timeout: 10 * time.Minute}
-	only := flag.String("only", "", "run only this section (\"outbound\", \"retention\", \"privacy\", \"cost\" or \"memory\") and splice it into -out, keeping the others")
+	only := flag.String("only", "", "run only this section (\"outbound\", \"retention\", \"privacy\", \"cost\" or \"memory\") and splice it into -out, keeping the others; \"fleet\" prints every function's cold start and size instead")
+	fleetFns := flag.String("fleet-fns", "", "with -only fleet: the functions to measure, comma-separated (default all)")
+	fleetVs := flag.String("fleet-vs", "", "with -only fleet: a `dir` holding <fn>/bootstrap host builds (a copy of an earlier bin/local) to pair each function against instead of the hello-world")
 	flag.IntVar(&oo.Messages, "outbound-n", 10000, "messages in the sender's backlog for the pacing figure")
 	flag.IntVar(&oo.Recipients, "outbound-recipients", 1000, "recipients of the backlog (round-robin)")
 	flag.IntVar(&oo.Pollers, "outbound-pollers", 6, "outbound queue pollers driving the sender handler")
@@ -107,6 +113,22 @@ func main() {
 	}
 	switch *only {
 	case "", "outbound":
+	case "fleet":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if *n < 1 {
+			fmt.Fprintln(os.Stderr, "bench: -n must be positive")
+			os.Exit(2)
+		}
+		var fns []string
+		if *fleetFns != "" {
+			fns = strings.Split(*fleetFns, ",")
+		}
+		if err := runFleetOnly(ctx, *n, fns, *fleetVs); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	case "privacy":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -136,7 +158,7 @@ func main() {
 		}
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, retention, privacy, cost or memory\n", *only)
+		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, retention, privacy, cost, memory or fleet\n", *only)
 		os.Exit(2)
 	}
 	if *only == "outbound" {
@@ -180,6 +202,11 @@ type env struct {
 	resEnv map[string]string
 	// helloHost and helloARM are the hello-world bootstraps.
 	helloHost, helloARM string
+	// fleetFns limits the fleet cold starts to these functions (all when
+	// empty); with fleetVs, each is paired with its bootstrap in that
+	// directory instead of the hello-world.
+	fleetFns []string
+	fleetVs  string
 	// awsCfg reaches the local stand-ins; res are the prefix's resources.
 	awsCfg aws.Config
 	res    topology.Resolved
@@ -218,7 +245,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	}
 	e.awsCfg, e.res = awsCfg, res
 	e.resEnv = topology.ResourceEnv(fn, res)
-	e.fnEnv = rie.FunctionEnv(fn, stack.Env(), e.resEnv)
+	e.fnEnv = rie.FunctionEnv(fn, stack.Env(), e.resEnv, apiParams)
 
 	tmp, err := os.MkdirTemp("", "leadluence-bench-*")
 	if err != nil {
