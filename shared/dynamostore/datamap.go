@@ -367,7 +367,7 @@ func DataMap() []ItemKind {
 			Readers:   readOrgAdmin + " (GET /v1/invitations)"},
 		{Name: "sealed platform secret", Item: secretItem{}, PK: "SECRET#<name>", SK: "SECRET",
 			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "sealed": {Source: System, Encrypted: true, Note: "KMS envelope"}, "created_at": sysF},
-			Retention: []Retention{{RuleKept, "while the platform runs; no personal data"}}, Readers: "the api function at cold start (its first request other than GET /v1/health); ingest and backfill (the suppression key) at cold start; the sender (the unsubscribe key) on its first email"},
+			Retention: []Retention{{RuleKept, "while the platform runs; no personal data"}}, Readers: "the api function at cold start; ingest and backfill (the suppression key) at cold start; the sender (the unsubscribe key) on its first email"},
 		{Name: "integration", Item: integrationItem{}, PK: "ORG#<org>", SK: "INTEGRATION#<kind>#<page or phone_number_id>",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "GSI1PK": keyF, "GSI1SK": keyF, "type": typeF, "org_id": idRefF, "kind": sysF,
 				"external_id": metaF, "name": {Source: Meta, Note: "page or business name"}, "waba_id": metaF,

@@ -71,26 +71,6 @@ func init() {
 // New builds the server with the platform's routes; the areas register
 // theirs afterwards.
 func New(c Config) *Server {
-	s := newServer(c)
-	s.kit = &Kit{audit: s.cfg.Audit, log: s.cfg.Log, now: s.cfg.Now, cursors: Cursors{key: c.Tokens.Derive("cursor")}}
-	s.api.UseMiddleware(s.authenticate)
-	s.mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
-	s.registerHealth()
-	return s
-}
-
-// HealthOnly builds a server that answers GET /v1/health alone (from
-// c.Checks and c.Log; c.Tokens, c.Users and c.Audit are not used): what
-// Deferred serves before the whole server is built.
-func HealthOnly(c Config) *Server {
-	s := newServer(c)
-	s.api.UseMiddleware(s.authenticate)
-	s.registerHealth()
-	return s
-}
-
-// newServer returns the huma server without routes.
-func newServer(c Config) *Server {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -104,7 +84,12 @@ func newServer(c Config) *Server {
 		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
 	}
 	mux := http.NewServeMux()
-	return &Server{cfg: c, mux: mux, api: humago.New(mux, cfg)}
+	s := &Server{cfg: c, mux: mux, api: humago.New(mux, cfg),
+		kit: &Kit{audit: c.Audit, log: c.Log, now: c.Now, cursors: Cursors{key: c.Tokens.Derive("cursor")}}}
+	s.api.UseMiddleware(s.authenticate)
+	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
+	s.registerHealth()
+	return s
 }
 
 // API is the huma API the areas register their operations on.

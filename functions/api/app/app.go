@@ -1,9 +1,7 @@
-// Package app wires the api function: it builds the AWS clients once per
-// cold start and returns the Lambda handler, which builds the store, the
-// envelope sealer, the platform's secrets and the routes on the first
-// request that needs them (GET /v1/health does not). functions/api/main.go
-// passes that handler to lambda.Start; the local runner calls the very same
-// handler.
+// Package app wires the api function: it builds the AWS clients, the store,
+// the envelope sealer and the token secret once per cold start and returns
+// the Lambda handler. functions/api/main.go passes that handler to
+// lambda.Start; the local runner calls the very same handler.
 package app
 
 import (
@@ -85,40 +83,17 @@ var (
 )
 
 // New returns the api function's handler. Extra SDK options (a call
-// counter in benchmarks, say) apply to every client. The cold start builds
-// only the AWS clients and the health checks: the server itself, with the
-// platform's secrets, is built by the first request other than
-// GET /v1/health (httpapi.Deferred), and a failed build is tried again by
-// the next request.
+// counter in benchmarks, say) apply to every client.
 func New(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (apigw.HandlerFunc, error) {
-	w, err := newWiring(ctx, cfg, log, opts...)
+	srv, err := NewServer(ctx, cfg, log, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return apigw.Handler(httpapi.NewDeferred(httpapi.Config{Log: log, Checks: w.checks()}, w.server)), nil
+	return apigw.Handler(srv), nil
 }
 
-// NewServer returns the HTTP API behind the handler, built at once.
+// NewServer returns the HTTP API behind the handler.
 func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*httpapi.Server, error) {
-	w, err := newWiring(ctx, cfg, log, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return w.server(ctx)
-}
-
-// wiring holds what both the health checks and the server use: the
-// configuration and the AWS clients (building them makes no AWS call).
-type wiring struct {
-	cfg    config.API
-	log    *slog.Logger
-	awsCfg aws.Config
-	db     *dynamodb.Client
-	keys   *kms.Client
-	queues *sqs.Client
-}
-
-func newWiring(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*wiring, error) {
 	// The app id names the function in the User-Agent of its AWS calls
 	// (app/leadluence-api): CloudTrail and the local call log
 	// (tools/devstack) tell the functions apart by it.
@@ -127,43 +102,10 @@ func newWiring(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	return &wiring{cfg: cfg, log: log, awsCfg: awsCfg, db: dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions),
-		keys: kms.NewFromConfig(awsCfg), queues: sqs.NewFromConfig(awsCfg)}, nil
-}
-
-// checks are the dependency probes of GET /v1/health.
-func (w *wiring) checks() []httpapi.Check {
-	cfg, queues, keys := w.cfg, w.queues, w.keys
-	queueCheck := func(url string) func(context.Context) error {
-		return func(ctx context.Context) error {
-			_, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-				QueueUrl: &url, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
-			})
-			if err != nil {
-				return fmt.Errorf("queue attributes: %w", err)
-			}
-			return nil
-		}
-	}
-	return []httpapi.Check{
-		{Name: "table", Run: dynamostore.New(w.db, cfg.TableName).Ping},
-		{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
-		{Name: "queue_outbound", Run: queueCheck(cfg.OutboundQueueURL)},
-		{Name: "queue_purges", Run: queueCheck(cfg.PurgesQueueURL)},
-		{Name: "key", Run: func(ctx context.Context) error {
-			if _, err := keys.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(cfg.KeyID)}); err != nil {
-				return fmt.Errorf("describe key: %w", err)
-			}
-			return nil
-		}},
-	}
-}
-
-// server builds the HTTP API: it reads (or creates) the platform's
-// secrets, then builds the services and registers every route.
-func (w *wiring) server(ctx context.Context) (*httpapi.Server, error) {
-	cfg, log, awsCfg, keys, queues := w.cfg, w.log, w.awsCfg, w.keys, w.queues
-	store := dynamostore.New(w.db, cfg.TableName)
+	db := dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions)
+	keys := kms.NewFromConfig(awsCfg)
+	queues := sqs.NewFromConfig(awsCfg)
+	store := dynamostore.New(db, cfg.TableName)
 	sealer := envelope.New(keys, cfg.KeyID, envelope.Options{})
 
 	// Three platform secrets, each read (or created on first use) with one
@@ -175,7 +117,7 @@ func (w *wiring) server(ctx context.Context) (*httpapi.Server, error) {
 	// unsubscribe link of every email (created here, the sender only opens
 	// it).
 	var secret, suppressKey, unsubKey []byte
-	err := allOf(
+	err = allOf(
 		func() (err error) {
 			if secret, err = auth.LoadSigningSecret(ctx, store, sealer); err != nil {
 				err = fmt.Errorf("load token secret: %w", err)
@@ -210,6 +152,17 @@ func (w *wiring) server(ctx context.Context) (*httpapi.Server, error) {
 	unsubSigner, err := unsubscribe.NewSigner(unsubKey)
 	if err != nil {
 		return nil, err
+	}
+	queueCheck := func(url string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+				QueueUrl: &url, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
+			})
+			if err != nil {
+				return fmt.Errorf("queue attributes: %w", err)
+			}
+			return nil
+		}
 	}
 	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: 10 * time.Second})
 	intakeQueue := sqsqueue.New(queues, cfg.IntakeQueueURL)
@@ -246,7 +199,18 @@ func (w *wiring) server(ctx context.Context) (*httpapi.Server, error) {
 		Users:  store,
 		Audit:  store,
 		Log:    log,
-		Checks: w.checks(),
+		Checks: []httpapi.Check{
+			{Name: "table", Run: store.Ping},
+			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
+			{Name: "queue_outbound", Run: queueCheck(cfg.OutboundQueueURL)},
+			{Name: "queue_purges", Run: queueCheck(cfg.PurgesQueueURL)},
+			{Name: "key", Run: func(ctx context.Context) error {
+				if _, err := keys.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(cfg.KeyID)}); err != nil {
+					return fmt.Errorf("describe key: %w", err)
+				}
+				return nil
+			}},
+		},
 	})
 	api, kit := srv.API(), srv.Kit()
 	leadService := &lead.Service{Store: store, Activities: store, Notes: store, Users: store, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
