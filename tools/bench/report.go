@@ -50,8 +50,8 @@ peak [memory](#memory) have sections of their own.
   1 ms) until it answers HTTP, posts one event, and stops the clock when the response arrives;
   then it kills the emulator and the bootstrap. The emulator starts the bootstrap only on the
   first invocation, so a sample covers emulator start, bootstrap exec, Go runtime and package
-  init, ` + "`main`" + ` up to ` + "`lambda.Start`" + ` (for api: config, AWS SDK config and clients; its secrets
-  and routes are built by its first request other than the health check) and the first request. api runs
+  init, ` + "`main`" + ` up to ` + "`lambda.Start`" + ` (for api: config, AWS SDK config, loading the token-signing
+  secret from DynamoDB and KMS, building the huma API) and the first request. api runs
   ` + "`bin/local/api/bootstrap`" + ` with the event ` + "`GET /v1/health`" + ` (it calls DynamoDB, SQS three times and
   KMS on the local stand-ins); the baseline is a hello-world aws-lambda-go bootstrap
   (` + "`tools/bench/hello`" + `, echoes its event) built with the same flags. The two alternate
