@@ -85,6 +85,9 @@ type Stack struct {
 	// EmailEvents, when set, has SES publish what happens to sent emails
 	// to a queue.
 	EmailEvents *EmailEvents
+	// API is the HTTP API's CORS and throttling (the routes are the
+	// functions').
+	API HTTPAPI
 }
 
 // EmailEvents routes SES events of sent emails to a queue: SES publishes
@@ -415,6 +418,7 @@ func Default() Stack {
 			Queue:            QueueIntake,
 			Events:           []string{"DELIVERY", "BOUNCE", "COMPLAINT", "REJECT"},
 		},
+		API: defaultHTTPAPI(),
 	}
 }
 
