@@ -284,6 +284,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
+		Settings: store, KnownCountry: phone.KnownRegion,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
 			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,
