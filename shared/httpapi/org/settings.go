@@ -49,9 +49,9 @@ type OpeningRange struct {
 	End   string `json:"end" pattern:"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$" example:"17:00" doc:"HH:MM after start; 24:00 is midnight."`
 }
 
-// OrgHours are the opening ranges of each weekday; a day without a
+// WeekHours are the opening ranges of each weekday; a day without a
 // range is closed.
-type OrgHours struct {
+type WeekHours struct {
 	Mon []OpeningRange `json:"mon,omitempty" maxItems:"4"`
 	Tue []OpeningRange `json:"tue,omitempty" maxItems:"4"`
 	Wed []OpeningRange `json:"wed,omitempty" maxItems:"4"`
@@ -62,11 +62,11 @@ type OrgHours struct {
 }
 
 // days lists the week's ranges by account.Weekdays key.
-func (b *OrgHours) days() map[string]*[]OpeningRange {
+func (b *WeekHours) days() map[string]*[]OpeningRange {
 	return map[string]*[]OpeningRange{"mon": &b.Mon, "tue": &b.Tue, "wed": &b.Wed, "thu": &b.Thu, "fri": &b.Fri, "sat": &b.Sat, "sun": &b.Sun}
 }
 
-func (b OrgHours) domain() account.BusinessHours {
+func (b WeekHours) domain() account.BusinessHours {
 	out := account.BusinessHours{}
 	for day, ranges := range b.days() {
 		for _, r := range *ranges {
@@ -76,8 +76,8 @@ func (b OrgHours) domain() account.BusinessHours {
 	return out
 }
 
-func hoursOut(h account.BusinessHours) OrgHours {
-	var out OrgHours
+func hoursOut(h account.BusinessHours) WeekHours {
+	var out WeekHours
 	for day, ranges := range out.days() {
 		for _, r := range h[day] {
 			*ranges = append(*ranges, OpeningRange{Start: r.Start, End: r.End})
@@ -86,29 +86,29 @@ func hoursOut(h account.BusinessHours) OrgHours {
 	return out
 }
 
-// OrgSettingsOut is the org's settings.
-type OrgSettingsOut struct {
+// SettingsOut is the org's settings.
+type SettingsOut struct {
 	ID             string     `json:"id"`
 	Name           string     `json:"name"`
 	Timezone       *string    `json:"timezone" doc:"IANA timezone name; null until set."`
 	DefaultCountry string     `json:"default_country" doc:"ISO 3166 alpha-2 code: phone numbers written without a country code are read as numbers of this country."`
-	BusinessHours  OrgHours   `json:"business_hours" doc:"Opening hours by weekday, in the org's timezone; days without a range are closed."`
+	BusinessHours  WeekHours  `json:"business_hours" doc:"Opening hours by weekday, in the org's timezone; days without a range are closed."`
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      *time.Time `json:"updated_at" doc:"When the settings last changed; null if never."`
 }
 
-// OrgSettingsIn changes some settings: the fields given.
-type OrgSettingsIn struct {
-	Name           *string   `json:"name,omitempty" minLength:"1" maxLength:"200"`
-	Timezone       *string   `json:"timezone,omitempty" maxLength:"64" example:"Asia/Kolkata" doc:"An IANA timezone name."`
-	DefaultCountry *string   `json:"default_country,omitempty" minLength:"2" maxLength:"2" example:"IN" doc:"ISO 3166 alpha-2 country code."`
-	BusinessHours  *OrgHours `json:"business_hours,omitempty" doc:"The whole week; replaces the current hours."`
+// SettingsIn changes some settings: the fields given.
+type SettingsIn struct {
+	Name           *string    `json:"name,omitempty" minLength:"1" maxLength:"200"`
+	Timezone       *string    `json:"timezone,omitempty" maxLength:"64" example:"Asia/Kolkata" doc:"An IANA timezone name."`
+	DefaultCountry *string    `json:"default_country,omitempty" minLength:"2" maxLength:"2" example:"IN" doc:"ISO 3166 alpha-2 country code."`
+	BusinessHours  *WeekHours `json:"business_hours,omitempty" doc:"The whole week; replaces the current hours."`
 }
 
-type settingsOutput struct{ Body OrgSettingsOut }
+type settingsOutput struct{ Body SettingsOut }
 
 func settingsOut(o account.Org) *settingsOutput {
-	out := OrgSettingsOut{ID: o.ID, Name: o.Name, Timezone: httpapi.Optional(o.Timezone), DefaultCountry: o.DefaultRegion,
+	out := SettingsOut{ID: o.ID, Name: o.Name, Timezone: httpapi.Optional(o.Timezone), DefaultCountry: o.DefaultRegion,
 		BusinessHours: hoursOut(o.BusinessHours), CreatedAt: o.CreatedAt.UTC()}
 	if !o.UpdatedAt.IsZero() {
 		t := o.UpdatedAt.UTC()
@@ -129,7 +129,7 @@ func (s *server) getSettings(ctx context.Context, _ *struct{}) (*settingsOutput,
 	return settingsOut(o), nil
 }
 
-func (s *server) patchSettings(ctx context.Context, in *struct{ Body OrgSettingsIn }) (*settingsOutput, error) {
+func (s *server) patchSettings(ctx context.Context, in *struct{ Body SettingsIn }) (*settingsOutput, error) {
 	p := httpapi.Caller(ctx)
 	orgID := p.User.OrgID
 	if !p.User.Role.Privileged() {

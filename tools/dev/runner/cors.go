@@ -78,7 +78,7 @@ type corsWriter struct {
 func (c *corsWriter) WriteHeader(status int) {
 	if !c.wrote {
 		c.wrote = true
-		h := c.ResponseWriter.Header()
+		h := c.Header()
 		for k := range h {
 			if strings.HasPrefix(k, "Access-Control-") {
 				h.Del(k)
