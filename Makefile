@@ -99,13 +99,14 @@ lint-basic: ## gofmt and go vet only (quick)
 	$(GO) vet ./...
 	cd $(INFRA) && $(GO) vet ./...
 
-lint: lint-basic ## gofmt, go vet, golangci-lint (pinned; installed on first use)
+lint: lint-basic ## gofmt, go vet, golangci-lint (pinned; installed on first use), redocly lint of the OpenAPI document
 	@if [ ! -x $(GOLANGCI) ]; then \
 	  echo "installing golangci-lint $(GOLANGCI_VERSION) (first run only)"; \
 	  GOBIN=$(CURDIR)/$(BIN)/golangci $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) && \
 	  mv $(BIN)/golangci/golangci-lint $(GOLANGCI); fi
 	$(GOLANGCI) run ./...
 	cd $(INFRA) && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...
+	$(GO) run ./tools/openapi -lint
 
 check: lint test ## What CI runs: make lint, then make test
 

@@ -3,6 +3,10 @@
 package main
 
 import (
+	// The IANA timezone database, embedded: the provided.al2023 runtime
+	// has none, and org settings check timezone names (time.LoadLocation).
+	_ "time/tzdata"
+
 	"github.com/leadluence/backend/functions/api/app"
 	"github.com/leadluence/backend/shared/lambdamain"
 )

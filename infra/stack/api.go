@@ -14,12 +14,6 @@ import (
 	"github.com/leadluence/backend/infra/topology"
 )
 
-// Stage throttling applied to every route of the default stage.
-const (
-	ThrottleRatePerSecond = 100
-	ThrottleBurst         = 200
-)
-
 // AccessLogFormat is the JSON line API Gateway writes per request: who, which
 // route, outcome and timing. It deliberately has no headers, query strings,
 // paths or bodies, which may carry tokens or personal data.
@@ -44,8 +38,10 @@ type httpAPI struct {
 }
 
 // newHTTPAPI creates the HTTP API with one route per topology route, each a
-// Lambda proxy integration (payload 2.0) to the function that owns it, and a
-// throttled, access-logged $default stage.
+// Lambda proxy integration (payload 2.0) to the function that owns it, the
+// topology's CORS (API Gateway answers preflights itself) and a throttled,
+// access-logged $default stage, with the stricter throttle on the
+// topology's strict routes.
 //
 // Routes carry no API Gateway authorizer: the api function verifies its own
 // JWTs, and public routes are public by design.
@@ -54,6 +50,7 @@ func newHTTPAPI(s awscdk.Stack, topo topology.Stack, fns map[string]function) ht
 		ApiName:            jsii.String(topo.Name),
 		Description:        jsii.String(topo.Name + " HTTP API"),
 		CreateDefaultStage: jsii.Bool(false),
+		CorsPreflight:      corsPreflight(s, topo.API.CORS),
 	})
 
 	accessLogs := awslogs.NewLogGroup(s, jsii.String("HttpApiAccessLogs"), &awslogs.LogGroupProps{
@@ -65,8 +62,8 @@ func newHTTPAPI(s awscdk.Stack, topo topology.Stack, fns map[string]function) ht
 		StageName:  jsii.String("$default"),
 		AutoDeploy: jsii.Bool(true),
 		Throttle: &awsapigatewayv2.ThrottleSettings{
-			RateLimit:  jsii.Number(ThrottleRatePerSecond),
-			BurstLimit: jsii.Number(ThrottleBurst),
+			RateLimit:  jsii.Number(topo.API.Throttle.RatePerSecond),
+			BurstLimit: jsii.Number(float64(topo.API.Throttle.Burst)),
 		},
 	})
 	format, err := json.Marshal(AccessLogFormat)
@@ -81,6 +78,11 @@ func newHTTPAPI(s awscdk.Stack, topo topology.Stack, fns map[string]function) ht
 		Format:         jsii.String(string(format)),
 	})
 
+	strict := map[string]bool{}
+	for _, k := range topo.API.StrictRoutes {
+		strict[k] = true
+	}
+	routeSettings := map[string]any{}
 	for _, fn := range topo.Functions {
 		if len(fn.Routes) == 0 {
 			continue
@@ -105,7 +107,61 @@ func newHTTPAPI(s awscdk.Stack, topo topology.Stack, fns map[string]function) ht
 				reason = "Public by design (topology Route.Public): sign-up, login, token refresh/logout, password reset, email verification and accepting an invitation (the mailed one-time token is the authority), health and the OpenAPI document are called before the caller holds a token, and Meta calls its webhook without one (each POST carries an X-Hub-Signature-256 HMAC, each handshake the verify token); the " + fn.Name + " Lambda validates the request and the stage is throttled"
 			}
 			suppress(route, "AwsSolutions-APIG4", reason)
+			if strict[r.Key()] {
+				routeSettings[r.Key()] = map[string]any{
+					"ThrottlingRateLimit":  topo.API.StrictThrottle.RatePerSecond,
+					"ThrottlingBurstLimit": topo.API.StrictThrottle.Burst,
+				}
+				// A stage's route settings name routes that must exist first.
+				cfnStage.Node().AddDependency(route)
+			}
 		}
 	}
+	if len(routeSettings) > 0 {
+		cfnStage.SetRouteSettings(routeSettings)
+	}
 	return httpAPI{api: api, stage: stage, url: stage.Url()}
+}
+
+// corsPreflight is the API's CORS configuration: the topology's methods,
+// headers and max age, and the allowed origins of this deployment
+// (topology.CORSOriginsParam): the CDK context value when there is one
+// (`cdk deploy -c LEADLUENCE_CORS_ALLOWED_ORIGINS=https://app.example.com`),
+// checked by topology.ParseOrigins, or else a CloudFormation
+// CommaDelimitedList parameter without a default whose every item must be
+// an origin (never a wildcard). Credentials are not allowed: the API takes
+// bearer tokens, not cookies.
+func corsPreflight(s awscdk.Stack, c topology.CORS) *awsapigatewayv2.CorsPreflightOptions {
+	p := topology.CORSOriginsParam
+	var origins *[]*string
+	if raw := s.Node().TryGetContext(jsii.String(p.Env)); raw != nil {
+		v, ok := raw.(string)
+		if !ok {
+			panic(fmt.Errorf("CDK context %s: want a string of comma-separated origins, got %v", p.Env, raw))
+		}
+		list, err := topology.ParseOrigins(v)
+		if err != nil {
+			panic(fmt.Errorf("CDK context %w", err))
+		}
+		origins = jsii.Strings(list...)
+	} else {
+		origins = awscdk.NewCfnParameter(s, jsii.String(ParamID(p.Env)), &awscdk.CfnParameterProps{
+			Type:                  jsii.String("CommaDelimitedList"),
+			Description:           jsii.String(p.Env + ": " + p.Description + ". Or pass `cdk deploy -c " + p.Env + "=...`."),
+			AllowedPattern:        jsii.String(topology.OriginPattern),
+			ConstraintDescription: jsii.String("each item an origin scheme://host[:port], lower case, no wildcard"),
+		}).ValueAsList()
+	}
+	methods := make([]awsapigatewayv2.CorsHttpMethod, 0, len(c.AllowMethods))
+	for _, m := range c.AllowMethods {
+		methods = append(methods, awsapigatewayv2.CorsHttpMethod(m))
+	}
+	return &awsapigatewayv2.CorsPreflightOptions{
+		AllowOrigins:     origins,
+		AllowMethods:     &methods,
+		AllowHeaders:     jsii.Strings(c.AllowHeaders...),
+		ExposeHeaders:    jsii.Strings(c.ExposeHeaders...),
+		MaxAge:           seconds(c.MaxAge),
+		AllowCredentials: jsii.Bool(false),
+	}
 }

@@ -89,6 +89,7 @@ var paramContext = map[string]any{
 	topology.EnvMetaAppSecretCiphertext:   "AQICAHhZYXBwLXNlY3JldC1jaXBoZXJ0ZXh0LWZvci10ZXN0cw==",
 	topology.EnvMetaVerifyTokenCiphertext: "AQICAHhZdmVyaWZ5LXRva2VuLWNpcGhlcnRleHQtZm9yLXRlc3Rz",
 	topology.EnvEmailFrom:                 "no-reply@mail.example.com",
+	topology.EnvCORSAllowedOrigins:        "https://app.example.com, https://Admin.example.com:8443",
 }
 
 // build synthesizes topo the way infra/main.go does: feature flags from
@@ -635,9 +636,38 @@ func TestStage(t *testing.T) {
 	if st.Properties["StageName"] != "$default" || st.Properties["AutoDeploy"] != true {
 		t.Errorf("stage = %v, want auto-deployed $default", st.Properties)
 	}
+	api := deployed.topo.API
 	throttle, _ := st.Properties["DefaultRouteSettings"].(map[string]any)
-	if throttle["ThrottlingRateLimit"] == nil || throttle["ThrottlingBurstLimit"] == nil {
-		t.Errorf("stage has no default throttling: %v", st.Properties)
+	if throttle["ThrottlingRateLimit"] != api.Throttle.RatePerSecond || throttle["ThrottlingBurstLimit"] != float64(api.Throttle.Burst) {
+		t.Errorf("stage default throttling = %v, want the topology's %+v", throttle, api.Throttle)
+	}
+	// AND the strict routes (sign-up, login, password reset, accepting an
+	// invitation) have the stricter throttle, the others none of their own
+	routeSettings, _ := st.Properties["RouteSettings"].(map[string]any)
+	if len(api.StrictRoutes) == 0 || len(routeSettings) != len(api.StrictRoutes) {
+		t.Errorf("stage route settings %v, want one per strict route %v", routeSettings, api.StrictRoutes)
+	}
+	for _, k := range []string{"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/password-reset", "POST /v1/invitations/accept"} {
+		rs, _ := routeSettings[k].(map[string]any)
+		if rs["ThrottlingRateLimit"] != api.StrictThrottle.RatePerSecond || rs["ThrottlingBurstLimit"] != float64(api.StrictThrottle.Burst) {
+			t.Errorf("route %s settings = %v, want the strict throttle %+v", k, rs, api.StrictThrottle)
+		}
+	}
+	if api.StrictThrottle.RatePerSecond >= api.Throttle.RatePerSecond {
+		t.Errorf("strict throttle %+v is not stricter than %+v", api.StrictThrottle, api.Throttle)
+	}
+	// AND the stage is created after the routes its settings name
+	var stageID string
+	for id, r := range deployed.ofType("AWS::ApiGatewayV2::Stage") {
+		_ = r
+		stageID = id
+	}
+	tmpl := deployed.template.ToJSON()
+	deps := jsonOf((*tmpl)["Resources"].(map[string]any)[stageID].(map[string]any)["DependsOn"])
+	for id, r := range deployed.ofType("AWS::ApiGatewayV2::Route") {
+		if _, ok := routeSettings[fmt.Sprint(r.Properties["RouteKey"])]; ok && !strings.Contains(deps, `"`+id+`"`) {
+			t.Errorf("stage does not depend on route %s (%v)", id, r.Properties["RouteKey"])
+		}
 	}
 	logs, _ := st.Properties["AccessLogSettings"].(map[string]any)
 	if lg := deployed.resources[getAtt(logs["DestinationArn"])]; lg.Type != "AWS::Logs::LogGroup" || lg.Properties["RetentionInDays"] == nil {
@@ -655,6 +685,85 @@ func TestStage(t *testing.T) {
 	for k, v := range format {
 		if l := strings.ToLower(v); strings.Contains(l, "header") || strings.Contains(l, "body") || strings.Contains(l, "authorizer") {
 			t.Errorf("access log field %s=%s may leak request content", k, v)
+		}
+	}
+}
+
+func TestCORS(t *testing.T) {
+	// GIVEN the allowed origins as CDK context (extended) or not (deployed)
+	// WHEN the stacks are synthesized
+	_, withContext := extended.only(t, "AWS::ApiGatewayV2::Api", "HTTP API", func(resource) bool { return true })
+	_, withParam := deployed.only(t, "AWS::ApiGatewayV2::Api", "HTTP API", func(resource) bool { return true })
+
+	// THEN the API allows exactly the configured origins, lower case, no wildcard
+	cors, _ := withContext.Properties["CorsConfiguration"].(map[string]any)
+	if diff := cmp.Diff([]string{"https://app.example.com", "https://admin.example.com:8443"}, stringList(cors["AllowOrigins"])); diff != "" {
+		t.Errorf("AllowOrigins (-want +got):\n%s", diff)
+	}
+	// AND the topology's methods, the headers the API reads, the headers a
+	// page may read and the preflight max age; no credentials
+	c := extended.topo.API.CORS
+	want := map[string]any{
+		"AllowMethods":  c.AllowMethods,
+		"AllowHeaders":  c.AllowHeaders,
+		"ExposeHeaders": c.ExposeHeaders,
+	}
+	for k, v := range want {
+		if diff := cmp.Diff(v, stringList(cors[k])); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", k, diff)
+		}
+	}
+	for _, h := range []string{"authorization", "content-type", "idempotency-key"} {
+		if !contains(stringList(cors["AllowHeaders"]), h) {
+			t.Errorf("AllowHeaders %v lack %s", cors["AllowHeaders"], h)
+		}
+	}
+	if cors["MaxAge"] != c.MaxAge.Seconds() || cors["MaxAge"] == float64(0) || cors["AllowCredentials"] != false {
+		t.Errorf("MaxAge/AllowCredentials = %v/%v, want %v/false", cors["MaxAge"], cors["AllowCredentials"], c.MaxAge.Seconds())
+	}
+	// AND without context the origins come from a CommaDelimitedList
+	// parameter without default whose every item must be an origin
+	id := stack.ParamID(topology.EnvCORSAllowedOrigins)
+	param, ok := deployed.parameters[id]
+	if !ok {
+		t.Fatalf("no CloudFormation parameter %s; have %v", id, deployed.parameters)
+	}
+	if _, hasDefault := param["Default"]; hasDefault || param["Type"] != "CommaDelimitedList" {
+		t.Errorf("parameter %s = %v, want a CommaDelimitedList without default", id, param)
+	}
+	re := regexp.MustCompile(fmt.Sprint(param["AllowedPattern"]))
+	for item, ok := range map[string]bool{"https://app.example.com": true, "http://localhost:5173": true, "*": false, "https://*.example.com": false, "https://app.example.com/": false, "null": false} {
+		if re.MatchString(item) != ok {
+			t.Errorf("parameter %s pattern %s: %q matches = %v, want %v", id, re, item, !ok, ok)
+		}
+	}
+	if got := jsonOf(withParam.Properties["CorsConfiguration"]); !strings.Contains(got, `"Ref":"`+id+`"`) {
+		t.Errorf("CorsConfiguration %s does not take the origins from %s", got, id)
+	}
+	if _, ok := extended.parameters[id]; ok {
+		t.Errorf("parameter %s exists although the origins came as context", id)
+	}
+}
+
+func TestCORSContextMustBeOrigins(t *testing.T) {
+	for _, bad := range []string{"*", "https://app.example.com,*", "app.example.com", "https://app.example.com/path", ""} {
+		// GIVEN allowed origins as context that are not a list of origins
+		app := awscdk.NewApp(&awscdk.AppProps{
+			Outdir:  jsii.String(t.TempDir()),
+			Context: &map[string]any{topology.EnvCORSAllowedOrigins: bad},
+		})
+		// WHEN the stack is built
+		var recovered any
+		func() {
+			defer func() { recovered = recover() }()
+			stack.New(app, "Bad", &stack.Props{
+				Topology: topology.Default(),
+				AssetDir: func(topology.Function) string { return t.TempDir() },
+			})
+		}()
+		// THEN it fails, naming the setting
+		if recovered == nil || !strings.Contains(fmt.Sprint(recovered), topology.EnvCORSAllowedOrigins) {
+			t.Errorf("New with origins %q as context: recovered %v", bad, recovered)
 		}
 	}
 }

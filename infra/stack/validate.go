@@ -127,6 +127,9 @@ func Validate(t topology.Stack) error {
 	if ee := t.EmailEvents; ee != nil {
 		validateEmailEvents(*ee, queues, consumers, add)
 	}
+	if len(routes) > 0 {
+		validateAPI(t.API, routes, add)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid topology: %w", errors.Join(errs...))
 	}
@@ -280,5 +283,35 @@ func validateEmailEvents(ee topology.EmailEvents, queues map[string]topology.Que
 			add("email events: event type %q is unknown or listed twice", e)
 		}
 		seen[e] = true
+	}
+}
+
+// validateAPI checks the HTTP API's CORS and throttling: positive
+// throttles, the strict one no looser than the stage's, strict routes that
+// exist, known CORS methods and a preflight cache API Gateway accepts.
+func validateAPI(a topology.HTTPAPI, routes map[string]string, add func(string, ...any)) {
+	for name, th := range map[string]topology.Throttle{"throttle": a.Throttle, "strict throttle": a.StrictThrottle} {
+		if th.RatePerSecond <= 0 || th.Burst <= 0 {
+			add("api %s %+v: want a positive rate and burst", name, th)
+		}
+	}
+	if a.StrictThrottle.RatePerSecond > a.Throttle.RatePerSecond || a.StrictThrottle.Burst > a.Throttle.Burst {
+		add("api strict throttle %+v is looser than the stage's %+v", a.StrictThrottle, a.Throttle)
+	}
+	for _, k := range a.StrictRoutes {
+		if _, ok := routes[k]; !ok {
+			add("api strict route %q: no such route", k)
+		}
+	}
+	for _, m := range a.CORS.AllowMethods {
+		if !httpMethods[m] {
+			add("api CORS method %q: unknown", m)
+		}
+	}
+	if len(a.CORS.AllowMethods) == 0 {
+		add("api CORS allows no method")
+	}
+	if a.CORS.MaxAge < 0 || a.CORS.MaxAge > 24*time.Hour || a.CORS.MaxAge%time.Second != 0 {
+		add("api CORS max age %s: want whole seconds, at most a day", a.CORS.MaxAge)
 	}
 }

@@ -85,6 +85,9 @@ type Stack struct {
 	// EmailEvents, when set, has SES publish what happens to sent emails
 	// to a queue.
 	EmailEvents *EmailEvents
+	// API is the HTTP API's CORS and throttling (the routes are the
+	// functions').
+	API HTTPAPI
 }
 
 // EmailEvents routes SES events of sent emails to a queue: SES publishes
@@ -416,6 +419,7 @@ func Default() Stack {
 			Queue:            QueueIntake,
 			Events:           []string{"DELIVERY", "BOUNCE", "COMPLAINT", "REJECT"},
 		},
+		API: defaultHTTPAPI(),
 	}
 }
 
@@ -508,6 +512,8 @@ func apiFunction() Function {
 			auth("PUT", "/v1/email/sender"),
 			auth("GET", "/v1/email/sender"),
 			auth("DELETE", "/v1/email/sender"),
+			auth("GET", "/v1/org"),
+			auth("PATCH", "/v1/org"),
 			auth("GET", "/v1/org/retention"),
 			auth("PUT", "/v1/org/retention"),
 			auth("GET", "/v1/org/consent-mapping"),

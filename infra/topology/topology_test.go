@@ -187,3 +187,22 @@ func TestEmailEventsReachSender(t *testing.T) {
 		t.Errorf("no configuration set: %s = %q, want unset", topology.EnvConfigurationSet, v)
 	}
 }
+
+func TestParseOrigins(t *testing.T) {
+	got, err := topology.ParseOrigins(" https://App.example.com,http://localhost:5173 ,https://app.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"https://app.example.com", "http://localhost:5173"}, got); diff != "" {
+		t.Errorf("origins (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", " , ", "*", "https://*.example.com", "null", "app.example.com", "ftp://app.example.com",
+		"https://app.example.com/", "https://app.example.com/x", "https://user@app.example.com", "https://app.example.com?x=1"} {
+		if o, err := topology.ParseOrigins(bad); err == nil {
+			t.Errorf("ParseOrigins(%q) = %v, want an error", bad, o)
+		}
+	}
+	if _, err := topology.ParseOrigins(topology.Default().API.CORS.AllowMethods[0]); err == nil {
+		t.Error("a method parsed as an origin")
+	}
+}

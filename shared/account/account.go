@@ -65,9 +65,16 @@ func (r Role) CanReadAudit() bool { return r.Privileged() }
 type Org struct {
 	ID   string
 	Name string
-	// DefaultRegion reads phone numbers written without a country code.
+	// DefaultRegion reads phone numbers written without a country code
+	// (the default_country of the org settings).
 	DefaultRegion string
+	// Timezone is the org's IANA timezone; empty until set.
+	Timezone string
+	// BusinessHours are the org's opening hours; nil until set.
+	BusinessHours BusinessHours
 	CreatedAt     time.Time
+	// UpdatedAt is when the settings last changed; zero if never.
+	UpdatedAt time.Time
 	// ClosedAt is when the owner closed the account; zero while open.
 	ClosedAt time.Time
 }

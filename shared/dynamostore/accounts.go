@@ -25,6 +25,11 @@ type orgItem struct {
 	Name          string    `dynamodbav:"name"`
 	DefaultRegion string    `dynamodbav:"default_region"`
 	CreatedAt     time.Time `dynamodbav:"created_at"`
+	// Timezone, BusinessHours and UpdatedAt are the settings of
+	// PATCH /v1/org (orgsettings.go); absent until set.
+	Timezone      string                     `dynamodbav:"timezone,omitempty"`
+	BusinessHours map[string][]timeRangeItem `dynamodbav:"business_hours,omitempty"`
+	UpdatedAt     *time.Time                 `dynamodbav:"updated_at,omitempty"`
 	// ClosedAt is set while the account is closed, and GSI1PK/GSI1SK file
 	// the org under closedOrgsPK then (closure.go).
 	ClosedAt *time.Time `dynamodbav:"closed_at,omitempty"`
@@ -69,7 +74,11 @@ func toOrgItem(o account.Org) orgItem {
 }
 
 func (i orgItem) org() account.Org {
-	o := account.Org{ID: i.ID, Name: i.Name, DefaultRegion: i.DefaultRegion, CreatedAt: i.CreatedAt}
+	o := account.Org{ID: i.ID, Name: i.Name, DefaultRegion: i.DefaultRegion, CreatedAt: i.CreatedAt,
+		Timezone: i.Timezone, BusinessHours: fromHoursItem(i.BusinessHours)}
+	if i.UpdatedAt != nil {
+		o.UpdatedAt = *i.UpdatedAt
+	}
 	if i.ClosedAt != nil {
 		o.ClosedAt = *i.ClosedAt
 	}

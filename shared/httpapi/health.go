@@ -17,7 +17,7 @@ type HealthOut struct {
 
 func (s *Server) registerHealth() {
 	huma.Register(s.api, huma.Operation{
-		OperationID: "health", Method: http.MethodGet, Path: "/v1/health", Tags: []string{"health"},
+		OperationID: "health", Method: http.MethodGet, Path: "/v1/health", Tags: []string{"health"}, Security: PublicSecurity,
 		Summary:   "Whether the table, queues and key are reachable",
 		Responses: map[string]*huma.Response{"503": {Description: "A dependency is unreachable"}},
 	}, s.health)

@@ -13,7 +13,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -80,9 +83,14 @@ func New(c Config) *Server {
 	cfg.DocsPath, cfg.SchemasPath, cfg.OpenAPIPath = "", "", ""
 	cfg.CreateHooks = nil
 	cfg.Info.Description = "Lead management for businesses: accounts, access control, audit trail and leads."
+	cfg.Info.License = &huma.License{Name: "Proprietary", Identifier: "LicenseRef-Leadluence-Proprietary"}
+	// The document is served by the API it describes, at its root (the
+	// stage's base URL, or http://127.0.0.1:8080 under make dev).
+	cfg.Servers = []*huma.Server{{URL: "/", Description: "The API serving this document: paths are relative to its base URL."}}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
 	}
+	cfg.OnAddOperation = append(cfg.OnAddOperation, documentPlatformResponses)
 	mux := http.NewServeMux()
 	s := &Server{cfg: c, mux: mux, api: humago.New(mux, cfg),
 		kit: &Kit{audit: c.Audit, log: c.Log, now: c.Now, cursors: Cursors{key: c.Tokens.Derive("cursor")}}}
@@ -90,6 +98,49 @@ func New(c Config) *Server {
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.registerHealth()
 	return s
+}
+
+// PublicSecurity is the Security of every operation that needs no caller
+// (sign-up, login, health, ...): an explicit empty list, so the document
+// says `security: []` rather than leaving it unsaid.
+var PublicSecurity = []map[string][]string{}
+
+// GatewayThrottled is the answer of API Gateway when a stage or route
+// throttle refuses a request (infra/topology HTTPAPI), before the api runs.
+type GatewayThrottled struct {
+	Message string `json:"message" example:"Too Many Requests"`
+}
+
+// documentPlatformResponses adds to an operation what the platform answers
+// on every route besides the operation's own: 401 when it needs a bearer
+// token (the authenticate middleware) and 429 when the gateway's throttle
+// refuses the request. An operation that declares its own 401 or 429 keeps
+// it.
+func documentPlatformResponses(oapi *huma.OpenAPI, op *huma.Operation) {
+	if op.Responses == nil {
+		op.Responses = map[string]*huma.Response{}
+	}
+	if len(op.Security) > 0 && op.Responses["401"] == nil {
+		// The problem+json content of the operation's own errors.
+		codes := slices.Sorted(maps.Keys(op.Responses))
+		for _, code := range codes {
+			if r := op.Responses[code]; r != nil && r.Content["application/problem+json"] != nil {
+				op.Responses["401"] = &huma.Response{
+					Description: "No valid bearer token, or the caller's account is inactive",
+					Content:     map[string]*huma.MediaType{"application/problem+json": r.Content["application/problem+json"]},
+				}
+				break
+			}
+		}
+	}
+	if op.Responses["429"] == nil {
+		op.Responses["429"] = &huma.Response{
+			Description: "Throttled by the API's gateway (stage or route throttle); retry later",
+			Content: map[string]*huma.MediaType{"application/json": {
+				Schema: oapi.Components.Schemas.Schema(reflect.TypeOf(GatewayThrottled{}), true, ""),
+			}},
+		}
+	}
 }
 
 // API is the huma API the areas register their operations on.

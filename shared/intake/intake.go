@@ -376,14 +376,26 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 	return fmt.Errorf("%w: create lead: %w", ErrRetry, err)
 }
 
-// region is the org's default phone region, read once per container (orgs
-// do not change it).
+// RegionCacheTTL is how long a container keeps an org's default phone
+// region: a change of the org's default country (PATCH /v1/org) reaches
+// intake within it.
+const RegionCacheTTL = 5 * time.Minute
+
+// cachedRegion is an org's default phone region and when it was read.
+type cachedRegion struct {
+	region string
+	at     time.Time
+}
+
+// region is the org's default phone region (its default country), read at
+// most once per RegionCacheTTL per container.
 func (p *Processor) region(ctx context.Context, orgID string) string {
-	if r, ok := p.regions.Load(orgID); ok {
-		return r.(string)
+	now := p.now()
+	if c, ok := p.regions.Load(orgID); ok && now.Sub(c.(cachedRegion).at) < RegionCacheTTL {
+		return c.(cachedRegion).region
 	}
 	if o, err := p.Store.GetOrg(ctx, orgID); err == nil && o.DefaultRegion != "" {
-		p.regions.Store(orgID, o.DefaultRegion)
+		p.regions.Store(orgID, cachedRegion{region: o.DefaultRegion, at: now})
 		return o.DefaultRegion
 	}
 	return p.DefaultRegion

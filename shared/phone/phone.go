@@ -38,3 +38,10 @@ func Normalize(raw, region string) (string, error) {
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
+
+// KnownRegion reports whether region is an ISO 3166 alpha-2 code (upper
+// case) whose numbering plan Normalize can read numbers in: what an org's
+// default country may be.
+func KnownRegion(region string) bool {
+	return phonenumbers.GetSupportedRegions()[region]
+}

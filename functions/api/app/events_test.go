@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/functions/api/app"
 	"github.com/leadluence/backend/infra/topology"
@@ -120,6 +121,16 @@ func TestRoutesMatchTopology(t *testing.T) {
 		if item.Delete != nil {
 			ops["DELETE"] = len(item.Delete.Security) == 0
 		}
+		if item.Put != nil {
+			ops["PUT"] = len(item.Put.Security) == 0
+		}
+		// Every operation says who may call it: the document carries
+		// `security: []` on the public ones rather than nothing.
+		for m, op := range map[string]*huma.Operation{"GET": item.Get, "POST": item.Post, "PUT": item.Put, "PATCH": item.Patch, "DELETE": item.Delete} {
+			if op != nil && op.Security == nil {
+				t.Errorf("%s %s declares no security: set httpapi.BearerSecurity or httpapi.PublicSecurity", m, path)
+			}
+		}
 		for m, isPublic := range ops {
 			if isPublic {
 				openapiPublic = append(openapiPublic, m+" "+path)
@@ -130,5 +141,36 @@ func TestRoutesMatchTopology(t *testing.T) {
 	sort.Strings(public)
 	if !slices.Equal(openapiPublic, public) {
 		t.Fatalf("public routes differ:\nserved   %v\ndeclared %v", openapiPublic, public)
+	}
+}
+
+// TestOpenAPIWithoutAWS proves that app.OpenAPI (what `make lint` lints and
+// the TypeScript client is generated from) is the document the API serves.
+func TestOpenAPIWithoutAWS(t *testing.T) {
+	e := newEnv(t)
+	srv, err := app.NewServer(context.Background(), e.cfg, logging.New(e.logs, slog.LevelInfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline, err := app.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(srv.OpenAPI())
+	got, _ := json.Marshal(offline)
+	if string(got) != string(want) {
+		t.Errorf("app.OpenAPI() differs from the served document (%d vs %d bytes)", len(got), len(want))
+	}
+	var doc struct {
+		Servers []map[string]any `json:"servers"`
+		Info    struct {
+			License map[string]any `json:"license"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal(got, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Servers) == 0 || doc.Info.License["name"] == nil {
+		t.Errorf("document servers %v, license %v: want both", doc.Servers, doc.Info.License)
 	}
 }

@@ -128,6 +128,9 @@ var bodies = map[string]func(c *call) any{
 	"PUT /v1/email/sender": func(c *call) any {
 		return map[string]any{"email": senderAddr("sales")}
 	},
+	"PATCH /v1/org": func(*call) any {
+		return map[string]any{"timezone": "Asia/Kolkata", "business_hours": map[string]any{"mon": []map[string]string{{"start": "09:00", "end": "17:00"}}}}
+	},
 	"PUT /v1/org/retention": func(*call) any { return map[string]any{"content_days": 200} },
 	"PUT /v1/org/consent-mapping": func(*call) any {
 		return map[string]any{"rules": []map[string]any{{"question": "whatsapp_updates", "yes": []string{"yes"}, "channel": "whatsapp", "purpose": "marketing"}}}

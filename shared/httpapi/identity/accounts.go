@@ -104,23 +104,23 @@ func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(
 
 func (s *server) registerAuth(api huma.API) {
 	huma.Register(api, huma.Operation{
-		OperationID: "signup", Method: http.MethodPost, Path: "/v1/auth/signup", Tags: []string{"auth"},
+		OperationID: "signup", Method: http.MethodPost, Path: "/v1/auth/signup", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Create an organisation and its owner", DefaultStatus: http.StatusCreated, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
 	}, s.signup)
 	huma.Register(api, huma.Operation{
-		OperationID: "login", Method: http.MethodPost, Path: "/v1/auth/login", Tags: []string{"auth"},
+		OperationID: "login", Method: http.MethodPost, Path: "/v1/auth/login", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Log in with email and password", MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests},
 	}, s.login)
 	huma.Register(api, huma.Operation{
-		OperationID: "refresh", Method: http.MethodPost, Path: "/v1/auth/refresh", Tags: []string{"auth"},
+		OperationID: "refresh", Method: http.MethodPost, Path: "/v1/auth/refresh", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Exchange a refresh token for a new token pair", MaxBodyBytes: httpapi.MaxBodyBytes,
 		Description: "Refresh tokens rotate: each works once. Presenting a used one revokes its whole family.",
 		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden},
 	}, s.refresh)
 	huma.Register(api, huma.Operation{
-		OperationID: "logout", Method: http.MethodPost, Path: "/v1/auth/logout", Tags: []string{"auth"},
+		OperationID: "logout", Method: http.MethodPost, Path: "/v1/auth/logout", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Revoke a session", DefaultStatus: http.StatusNoContent, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusUnauthorized},
 	}, s.logout)

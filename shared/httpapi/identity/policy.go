@@ -49,7 +49,7 @@ func policyVersionOut(v *policy.Version) *PolicyVersionOut {
 
 func (s *server) registerPolicy(api huma.API) {
 	huma.Register(api, huma.Operation{
-		OperationID: "get-policy", Method: http.MethodGet, Path: "/v1/policy", Tags: []string{"policy"},
+		OperationID: "get-policy", Method: http.MethodGet, Path: "/v1/policy", Tags: []string{"policy"}, Security: httpapi.PublicSecurity,
 		Summary: "The privacy policy version in force and the upcoming one",
 	}, s.getPolicy)
 	huma.Register(api, huma.Operation{

@@ -44,20 +44,20 @@ type acceptedOutput struct {
 
 func (s *server) registerRecovery(api huma.API) {
 	huma.Register(api, huma.Operation{
-		OperationID: "request-password-reset", Method: http.MethodPost, Path: "/v1/auth/password-reset", Tags: []string{"auth"},
+		OperationID: "request-password-reset", Method: http.MethodPost, Path: "/v1/auth/password-reset", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Mail a password reset link", DefaultStatus: http.StatusAccepted, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Description: "Always 202, whether or not the email has an account, so the answer reveals nothing. An account gets a one-time link, valid 1 hour " +
 			"(at most 3 an hour per email; more are dropped silently). More than 20 requests an hour from one client address are 429.",
 		Errors: []int{http.StatusTooManyRequests},
 	}, s.requestPasswordReset)
 	huma.Register(api, huma.Operation{
-		OperationID: "confirm-password-reset", Method: http.MethodPost, Path: "/v1/auth/password-reset/confirm", Tags: []string{"auth"},
+		OperationID: "confirm-password-reset", Method: http.MethodPost, Path: "/v1/auth/password-reset/confirm", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Set a new password with a reset link's token", DefaultStatus: http.StatusNoContent, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Description: "The token works once. Every session of the user is revoked (refresh tokens and the access tokens issued before); log in again.",
 		Errors:      []int{http.StatusBadRequest, http.StatusUnprocessableEntity},
 	}, s.confirmPasswordReset)
 	huma.Register(api, huma.Operation{
-		OperationID: "verify-email", Method: http.MethodPost, Path: "/v1/auth/verify-email", Tags: []string{"auth"},
+		OperationID: "verify-email", Method: http.MethodPost, Path: "/v1/auth/verify-email", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Verify a user's email with a verification link's token", DefaultStatus: http.StatusNoContent, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Errors: []int{http.StatusBadRequest},
 	}, s.verifyEmail)

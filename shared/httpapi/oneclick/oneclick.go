@@ -48,7 +48,7 @@ type UnsubscribeOut struct {
 // Register adds the route.
 func Register(api huma.API, kit *httpapi.Kit, d Deps) {
 	huma.Register(api, huma.Operation{
-		OperationID: "unsubscribe", Method: http.MethodPost, Path: unsubscribe.PathPrefix + "{token}", Tags: []string{"unsubscribe"},
+		OperationID: "unsubscribe", Method: http.MethodPost, Path: unsubscribe.PathPrefix + "{token}", Tags: []string{"unsubscribe"}, Security: httpapi.PublicSecurity,
 		Summary: "One-click unsubscribe from an email's List-Unsubscribe link (RFC 8058)",
 		Description: "Records the email marketing opt-out of the lead the token names, once. No bearer token: the signed token is the " +
 			"authority. Answers 200 for any valid token, 404 for one that is not.",

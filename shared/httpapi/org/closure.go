@@ -55,7 +55,7 @@ func (s *server) registerClosure(api huma.API) {
 		Errors: []int{http.StatusForbidden, http.StatusTooManyRequests},
 	}, s.close)
 	huma.Register(api, huma.Operation{
-		OperationID: "reopen-org", Method: http.MethodPost, Path: "/v1/org/reopen", Tags: []string{"org"},
+		OperationID: "reopen-org", Method: http.MethodPost, Path: "/v1/org/reopen", Tags: []string{"org"}, Security: httpapi.PublicSecurity,
 		Summary: "Reopen a closed organisation's account within 90 days (the owner's email and password)",
 		Description: "No bearer token: sign-in is refused while the account is closed. Restores access for the org's users; " +
 			"integrations stay disconnected (the owner reconnects them) and campaigns stay paused. After 90 days it is 410 " +

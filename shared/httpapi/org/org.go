@@ -1,5 +1,6 @@
 // Package org is the org area of the HTTP API: the organisation's own
-// settings that are not about one area's records: its retention settings
+// settings that are not about one area's records: its name, timezone,
+// default country and business hours (GET/PATCH /v1/org); its retention settings
 // (GET/PUT /v1/org/retention), how long message content is kept before it
 // is sanitized, within the privacy policy's bounds; its consent mapping
 // (GET/PUT /v1/org/consent-mapping), which Lead Ads form answers are
@@ -36,6 +37,12 @@ type Deps struct {
 	Throttle account.LoginThrottle
 	// HashEmail keys the throttle (auth.HashEmail).
 	HashEmail func(email string) string
+	// Settings keeps the org's settings (GET/PATCH /v1/org); nil leaves
+	// those routes out.
+	Settings SettingsStore
+	// KnownCountry reports whether an org's default country is one phone
+	// numbers can be read in (phone.KnownRegion).
+	KnownCountry func(country string) bool
 }
 
 type server struct {
@@ -65,6 +72,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	}
 	if d.ConsentMapping != nil {
 		s.registerConsentMapping(api)
+	}
+	if d.Settings != nil {
+		s.registerSettings(api)
 	}
 }
 

@@ -34,6 +34,24 @@ var Sources = map[string]Source{
 	// The web app is not part of this repository: links in mail to users
 	// point at one served locally, if any.
 	topology.EnvAppBaseURL: {From: topology.EnvAppBaseURL, Default: "http://127.0.0.1:3000"},
+	// The HTTP API's allowed browser origins (not a function's param): a
+	// web app's dev server (Vite's default port).
+	topology.EnvCORSAllowedOrigins: {From: topology.EnvCORSAllowedOrigins, Default: "http://localhost:5173"},
+}
+
+// Lookup is the value in force of a param that is no function's, such as
+// topology.CORSOriginsParam: from its Sources source, never encrypted.
+func Lookup(p topology.Param) (Value, error) {
+	src, ok := Sources[p.Env]
+	if !ok {
+		return Value{}, fmt.Errorf("param %s has no local value: add it to Sources in tools/dev/params", p.Env)
+	}
+	v := Value{Source: src, Value: src.Default}
+	if s, ok := os.LookupEnv(src.From); ok && s != "" {
+		v.Value = s
+	}
+	v.Env = v.Value
+	return v, nil
 }
 
 // Value is the value in force of one param: the plaintext, and what the

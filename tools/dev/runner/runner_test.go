@@ -154,3 +154,82 @@ func TestPollerPartialFailuresAndRedrive(t *testing.T) {
 		t.Fatalf("bad message handled %d times, want 2 (maxReceiveCount)", handled["bad"])
 	}
 }
+
+// TestCORS checks the local runner's CORS against the topology's: a
+// preflight from the allowed origin is answered with the methods, headers
+// and max age; one from another origin, or asking for a header the API
+// does not read, gets no CORS header; actual answers echo only the allowed
+// origin, and a function's own CORS headers never pass.
+func TestCORS(t *testing.T) {
+	st := topology.Default()
+	st.Functions = []topology.Function{{Name: "fn", Routes: []topology.Route{{Method: "POST", Path: "/v1/leads"}}}}
+	h := runner.Handlers{HTTP: map[string]apigw.HandlerFunc{"fn": func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return events.APIGatewayV2HTTPResponse{StatusCode: 201, Headers: map[string]string{"Access-Control-Allow-Origin": "*", "ETag": `"1"`}, Body: `{}`}, nil
+	}}}
+	origins, err := topology.ParseOrigins("http://localhost:5173")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(runner.CORS(st.API.CORS, origins, runner.Router(st, h, quiet)))
+	defer srv.Close()
+	do := func(method, origin string, hdr map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+"/v1/leads", strings.NewReader(`{}`))
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	preflight := map[string]string{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type, idempotency-key"}
+
+	resp := do("OPTIONS", "http://localhost:5173", preflight)
+	allowHeaders := strings.Split(resp.Header.Get("Access-Control-Allow-Headers"), ",")
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "PATCH") || resp.Header.Get("Access-Control-Max-Age") != "3600" {
+		t.Errorf("preflight from the allowed origin: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, want := range []string{"authorization", "content-type", "idempotency-key"} {
+		if !contains(allowHeaders, want) {
+			t.Errorf("preflight allows headers %v, want %s among them", allowHeaders, want)
+		}
+	}
+	for name, r := range map[string]*http.Response{
+		"other origin":     do("OPTIONS", "https://evil.example.com", preflight),
+		"unread header":    do("OPTIONS", "http://localhost:5173", map[string]string{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-custom"}),
+		"unallowed method": do("OPTIONS", "http://localhost:5173", map[string]string{"Access-Control-Request-Method": "TRACE"}),
+	} {
+		if r.StatusCode != 204 || r.Header.Get("Access-Control-Allow-Origin") != "" || r.Header.Get("Access-Control-Allow-Methods") != "" {
+			t.Errorf("preflight, %s: %d %v, want 204 without CORS headers", name, r.StatusCode, r.Header)
+		}
+	}
+
+	resp = do("POST", "http://localhost:5173", nil)
+	if resp.StatusCode != 201 || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "etag") {
+		t.Errorf("request from the allowed origin: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, origin := range []string{"https://evil.example.com", ""} {
+		resp = do("POST", origin, nil)
+		if resp.StatusCode != 201 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("request from %q: %d %v, want no CORS headers", origin, resp.StatusCode, resp.Header)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
