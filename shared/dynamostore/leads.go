@@ -147,10 +147,21 @@ func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
 // lead starts with the opt-outs a deleted lead of the org left for its
 // phone or email (carrySuppression).
 func (s *Store) leadCreateWrites(ctx context.Context, l lead.Lead) ([]types.TransactWriteItem, []guardField, error) {
-	carried, err := s.carrySuppression(ctx, &l)
+	return s.newLeadWrites(ctx, &l, nil)
+}
+
+// newLeadWrites is leadCreateWrites with a last say: settle, when not nil,
+// may change the lead after the carried opt-outs are on it and before it is
+// written.
+func (s *Store) newLeadWrites(ctx context.Context, lp *lead.Lead, settle func(*lead.Lead)) ([]types.TransactWriteItem, []guardField, error) {
+	carried, err := s.carrySuppression(ctx, lp)
 	if err != nil {
 		return nil, nil, err
 	}
+	if settle != nil {
+		settle(lp)
+	}
+	l := *lp
 	av, err := marshal(toLeadItem(l))
 	if err != nil {
 		return nil, nil, err
