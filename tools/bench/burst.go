@@ -15,6 +15,8 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/leadluence/backend/shared/outbound"
 )
 
 // The burst figure: one number's burst of outbound messages through the
@@ -29,6 +31,10 @@ import (
 type burstOptions struct {
 	N, Rate, Pollers int
 	Timeout          time.Duration
+	// SeparateReads has the sender read a send's org, lead and number
+	// with three GetItems, as it did before its one BatchGetItem, for a
+	// comparison.
+	SeparateReads bool
 }
 
 // burstResult is the burst figure.
@@ -106,7 +112,13 @@ func measureBurst(ctx context.Context, o burstOptions) (burstResult, error) {
 	tc := &timedCalls{}
 	cfg := e.cfg
 	cfg.NumberRatePerSecond = o.Rate
-	h, err := e.senderWith(ctx, cfg, nil, tc.options())
+	var tweak func(*outbound.Sender)
+	if o.SeparateReads {
+		// The store without its SendSubjects: the sender falls back to
+		// the three reads.
+		tweak = func(s *outbound.Sender) { s.Store = struct{ outbound.Store }{s.Store} }
+	}
+	h, err := e.senderWith(ctx, cfg, tweak, tc.options())
 	if err != nil {
 		return r, err
 	}
@@ -174,7 +186,11 @@ func (r burstResult) markdown() string {
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.N, r.N)
 	w("%d pollers calling the sender handler (`functions/sender/app`: DynamoDB pacer, token cache, Graph client) against DynamoDB Local,\n", r.Pollers)
 	w("the SQS stand-in and the Meta simulator, all on 127.0.0.1, on a 2-core machine shared with other work; the run stops when\n")
-	w("every message is sent or after %s. Send times are the simulator's.\n\n", r.Timeout)
+	w("every message is sent or after %s. Send times are the simulator's.", r.Timeout)
+	if r.SeparateReads {
+		w(" This run reads a send's org, lead and number with three GetItems (`-burst-separate-reads`), not one BatchGetItem.")
+	}
+	w("\n\n")
 	w("| figure | value | goal |\n|---|---|---|\n")
 	w("| sent | %d of %d%s in %.1f s (first to last send; drain %.1f s, setup %s not timed) | all |\n",
 		r.Sent, r.N, timedOut(r.TimedOut), r.Span.Seconds(), r.Drain.Seconds(), r.Setup.Round(time.Second))

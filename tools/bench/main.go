@@ -99,6 +99,7 @@ func main() {
 	flag.IntVar(&bo.Rate, "burst-rate", 1000, "the number's limit in the burst figure, messages a second")
 	flag.IntVar(&bo.Pollers, "burst-pollers", 8, "outbound queue pollers driving the sender handler in the burst figure")
 	flag.DurationVar(&bo.Timeout, "burst-timeout", time.Minute, "the burst figure stops after this long, sent or not")
+	flag.BoolVar(&bo.SeparateReads, "burst-separate-reads", false, "in the burst figure, read a send's org, lead and number with three GetItems (for a comparison)")
 	flag.IntVar(&po.Messages, "privacy-messages", 5000, "messages of the person whose data the privacy bench exports")
 	flag.IntVar(&po.Runs, "privacy-runs", 3, "exports timed by the privacy bench")
 	flag.Parse()
