@@ -603,8 +603,9 @@ func senderFunction() Function {
 		MemoryMB: 512,
 		Timeout:  time.Minute,
 		Params:   []Param{PublicBaseURLParam},
-		// SendTo: a campaign's page job queues the next page on the same queue.
-		Access:   Access{TableRead: true, TableWrite: true, TableActions: []string{"DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"}, KeyDecrypt: true, SendEmail: true, SendTo: []string{QueueOutbound}},
+		// SendTo: a campaign's page job queues the next page on the same
+		// queue. BatchGetItem: a send's org, lead and number in one read.
+		Access:   Access{TableRead: true, TableWrite: true, TableActions: []string{"BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"}, KeyDecrypt: true, SendEmail: true, SendTo: []string{QueueOutbound}},
 		Consumes: &QueueTrigger{Queue: QueueOutbound, BatchSize: 10},
 	}
 }

@@ -32,27 +32,43 @@ type consentItem struct {
 }
 
 func (s *Store) consentWrites(c conversation.ConsentEntry) ([]types.TransactWriteItem, error) {
-	av, err := marshal(consentItem{PK: leadPartPK(c.OrgID, c.LeadID), SK: consentSK(c.ID), Type: "consent", OrgID: c.OrgID,
-		LeadID: c.LeadID, Channel: string(c.Channel), Purpose: c.Purpose, Action: c.Action, At: c.At, Evidence: c.Evidence, Source: c.Source,
-		By: c.By, Reason: c.Reason})
+	entry, err := s.consentPut(c)
 	if err != nil {
 		return nil, err
 	}
 	return []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.table, Item: av}},
+		entry,
 		{Update: &types.Update{
 			TableName: &s.table, Key: key(orgPK(c.OrgID), leadSK(c.LeadID)),
 			// The version moves too, so a concurrent API update that read
 			// the lead before cannot overwrite the new consent.
 			UpdateExpression:         aws.String("SET consent.#k = :v ADD version :one"),
 			ConditionExpression:      aws.String("attribute_exists(consent)"),
-			ExpressionAttributeNames: map[string]string{"#k": string(c.Channel) + ":" + c.Purpose},
+			ExpressionAttributeNames: map[string]string{"#k": conversation.ConsentKey(c.Channel, c.Purpose)},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":v":   &types.AttributeValueMemberS{Value: c.Action + "@" + c.At.UTC().Format(time.RFC3339)},
+				":v":   &types.AttributeValueMemberS{Value: consentValue(c)},
 				":one": &types.AttributeValueMemberN{Value: "1"},
 			},
 		}},
 	}, nil
+}
+
+// consentPut is the transaction item of a consent entry alone, for a
+// write that sets the lead's current consent itself (a new lead's item).
+func (s *Store) consentPut(c conversation.ConsentEntry) (types.TransactWriteItem, error) {
+	av, err := marshal(consentItem{PK: leadPartPK(c.OrgID, c.LeadID), SK: consentSK(c.ID), Type: "consent", OrgID: c.OrgID,
+		LeadID: c.LeadID, Channel: string(c.Channel), Purpose: c.Purpose, Action: c.Action, At: c.At, Evidence: c.Evidence, Source: c.Source,
+		By: c.By, Reason: c.Reason})
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: av}}, nil
+}
+
+// consentValue is an entry's value in the lead's current consent
+// (conversation.ConsentKey -> "action@time").
+func consentValue(c conversation.ConsentEntry) string {
+	return c.Action + "@" + c.At.UTC().Format(time.RFC3339)
 }
 
 // AppendConsent writes a consent entry on its own (an API change, a

@@ -162,18 +162,29 @@ func (s *Store) CreateLead(ctx context.Context, l lead.Lead) error {
 // lead starts with the opt-outs a deleted lead of the org left for its
 // phone or email (carrySuppression).
 func (s *Store) leadCreateWrites(ctx context.Context, l lead.Lead) ([]types.TransactWriteItem, []guardField, error) {
-	if l.StageID == "" {
-		// A lead of intake: the default pipeline's first stage.
-		def, err := s.Pipeline(ctx, l.OrgID, lead.DefaultPipelineID)
+	return s.newLeadWrites(ctx, &l, nil)
+}
+
+// newLeadWrites is leadCreateWrites with a last say: settle, when not nil,
+// may change the lead after the carried opt-outs are on it and before it is
+// written. A lead without a stage (one of intake) goes to the default
+// pipeline's first stage.
+func (s *Store) newLeadWrites(ctx context.Context, lp *lead.Lead, settle func(*lead.Lead)) ([]types.TransactWriteItem, []guardField, error) {
+	if lp.StageID == "" {
+		def, err := s.Pipeline(ctx, lp.OrgID, lead.DefaultPipelineID)
 		if err != nil {
 			return nil, nil, err
 		}
-		def.Place(&l, false)
+		def.Place(lp, false)
 	}
-	carried, err := s.carrySuppression(ctx, &l)
+	carried, err := s.carrySuppression(ctx, lp)
 	if err != nil {
 		return nil, nil, err
 	}
+	if settle != nil {
+		settle(lp)
+	}
+	l := *lp
 	av, err := marshal(toLeadItem(l))
 	if err != nil {
 		return nil, nil, err

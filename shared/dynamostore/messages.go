@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/intakemsg"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
 )
 
@@ -177,6 +179,74 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 		return fmt.Errorf("put inbound message %s: %w", m.ID, err)
 	}
 	return nil
+}
+
+// CreateLeadWithInboundMessage stores the first message from a new number
+// with the lead it creates, in one transaction: the lead (its window open at
+// the message, the consent the message records already in its current
+// consent), its phone guard, its "created" activity, the opt-outs a deleted
+// lead of the org left for the number, the consent entry, the message, its
+// wamid guard and the conversation summary. consentFor names the consent
+// entry the message records (nil for none), given the lead as it is about
+// to be written (with the carried opt-outs); the entry written is returned.
+// A phone another lead holds is a *lead.DuplicateError and a wamid stored
+// before is intake.ErrDuplicate (nothing written either way): the caller
+// then stores the message on the lead that holds the phone. A lead with an
+// assignee is refused (its conversation is filed by the message write).
+func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m conversation.Message,
+	consentFor func(lead.Lead) *conversation.ConsentEntry) (*conversation.ConsentEntry, error) {
+	if l.AssigneeID != "" || m.OrgID != l.OrgID || m.LeadID != l.ID {
+		return nil, fmt.Errorf("create lead %s with message %s: lead has an assignee or is not the message's", l.ID, m.ID)
+	}
+	var consent *conversation.ConsentEntry
+	items, guards, err := s.newLeadWrites(ctx, &l, func(l *lead.Lead) {
+		if consent = consentFor(*l); consent == nil {
+			return
+		}
+		l.Consent = maps.Clone(l.Consent)
+		if l.Consent == nil {
+			l.Consent = map[string]string{}
+		}
+		l.Consent[conversation.ConsentKey(consent.Channel, consent.Purpose)] = consentValue(*consent)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if consent != nil {
+		entry, err := s.consentPut(*consent)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, entry)
+	}
+	msgAV, err := marshal(toMessageItem(m, true))
+	if err != nil {
+		return nil, err
+	}
+	guardAV, err := marshal(wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID, MsgSK: messageSK(m.ID),
+		TTL: messageTTL(m.At)})
+	if err != nil {
+		return nil, err
+	}
+	wamidAt := len(items)
+	items = append(items,
+		types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+		types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: msgAV}},
+		s.conversationMove(m))
+	err = s.transact(ctx, items)
+	if err == nil {
+		return consent, nil
+	}
+	reasons := cancelReasons(err)
+	for _, g := range guards {
+		if g.index < len(reasons) && conditionFailed(reasons[g.index]) {
+			return nil, s.leadWriteError(ctx, l.OrgID, err, guards, "create lead "+l.ID)
+		}
+	}
+	if wamidAt < len(reasons) && conditionFailed(reasons[wamidAt]) {
+		return nil, intakemsg.ErrDuplicate
+	}
+	return nil, fmt.Errorf("create lead %s with message %s: %w", l.ID, m.ID, err)
 }
 
 // GetMessage returns one message of a lead.

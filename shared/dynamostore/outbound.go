@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadluence/backend/shared/conversation"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/outbound"
 )
 
 // Outbound messages move queued → sending → accepted (then the provider's
@@ -146,4 +148,50 @@ func (s *Store) moveMessage(ctx context.Context, orgID, leadID, msgID string, fr
 		return fmt.Errorf("move message %s to %s: %w", msgID, to, err)
 	}
 	return nil
+}
+
+// SendSubjects reads what a send checks besides its message in one
+// BatchGetItem (strongly consistent, like GetOrg, GetLead and
+// GetIntegration): the org, the lead and, when number is not empty, the
+// org's WhatsApp integration of that number; each is nil when not found.
+func (s *Store) SendSubjects(ctx context.Context, orgID, leadID, number string) (outbound.Subjects, error) {
+	keys := []map[string]types.AttributeValue{key(orgPK(orgID), skOrg), key(orgPK(orgID), leadSK(leadID))}
+	if number != "" {
+		keys = append(keys, key(orgPK(orgID), integrationSK(string(integration.KindWhatsApp), number)))
+	}
+	var out outbound.Subjects
+	err := s.batchGet(ctx, keys, &batchProjection{consistent: true}, func(item map[string]types.AttributeValue) error {
+		sk := ""
+		if v, ok := item["SK"].(*types.AttributeValueMemberS); ok {
+			sk = v.Value
+		}
+		switch sk {
+		case skOrg:
+			var it orgItem
+			if err := unmarshal(item, &it); err != nil {
+				return err
+			}
+			o := it.org()
+			out.Org = &o
+		case leadSK(leadID):
+			var it leadItem
+			if err := unmarshal(item, &it); err != nil {
+				return err
+			}
+			l := it.lead()
+			out.Lead = &l
+		default:
+			var it integrationItem
+			if err := unmarshal(item, &it); err != nil {
+				return err
+			}
+			in := it.integration()
+			out.Integration = &in
+		}
+		return nil
+	})
+	if err != nil {
+		return outbound.Subjects{}, fmt.Errorf("read the org, lead %s and number of a send: %w", leadID, err)
+	}
+	return out, nil
 }

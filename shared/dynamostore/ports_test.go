@@ -9,9 +9,10 @@ import (
 // The use-case ports Store implements, checked when the tests compile
 // (store.go says why not there).
 var (
-	_ intake.EventStore    = (*dynamostore.Store)(nil)
-	_ intake.Store         = (*dynamostore.Store)(nil)
-	_ intake.BackfillStore = (*dynamostore.Store)(nil)
-	_ outbound.Store       = (*dynamostore.Store)(nil)
-	_ outbound.PaceStore   = (*dynamostore.Store)(nil)
+	_ intake.EventStore      = (*dynamostore.Store)(nil)
+	_ intake.Store           = (*dynamostore.Store)(nil)
+	_ intake.BackfillStore   = (*dynamostore.Store)(nil)
+	_ outbound.Store         = (*dynamostore.Store)(nil)
+	_ outbound.PaceStore     = (*dynamostore.Store)(nil)
+	_ outbound.SubjectReader = (*dynamostore.Store)(nil)
 )

@@ -182,6 +182,25 @@ func (s *memStore) PutInboundMessage(_ context.Context, m conversation.Message, 
 	return nil
 }
 
+func (s *memStore) CreateLeadWithInboundMessage(_ context.Context, l lead.Lead, m conversation.Message,
+	consentFor func(lead.Lead) *conversation.ConsentEntry) (*conversation.ConsentEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.create(l); err != nil {
+		return nil, err
+	}
+	if _, ok := s.messages[m.ProviderID]; ok {
+		delete(s.leads, l.ID)
+		return nil, intake.ErrDuplicate
+	}
+	s.messages[m.ProviderID] = m
+	c := consentFor(l)
+	if c != nil {
+		s.consent = append(s.consent, *c)
+	}
+	return c, nil
+}
+
 func (s *memStore) TouchLastInbound(context.Context, string, string, time.Time) error { return nil }
 
 func outbound(id string) bool {

@@ -72,6 +72,13 @@ type Store interface {
 	LeadIDByEmail(ctx context.Context, orgID, email string) (string, error)
 
 	PutInboundMessage(ctx context.Context, m conversation.Message, consent *conversation.ConsentEntry) error
+	// CreateLeadWithInboundMessage stores the first message from a new
+	// number with the lead it creates, all or nothing, with the consent
+	// entry consentFor names for the lead as it is written (returned); a
+	// phone another lead holds is a *lead.DuplicateError, a message
+	// stored before ErrDuplicate.
+	CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m conversation.Message,
+		consentFor func(lead.Lead) *conversation.ConsentEntry) (*conversation.ConsentEntry, error)
 	TouchLastInbound(ctx context.Context, orgID, leadID string, at time.Time) error
 	ApplyStatus(ctx context.Context, ev conversation.StatusEvent) (bool, error)
 	MessageByProviderID(ctx context.Context, providerID string) (conversation.Message, error)

@@ -85,20 +85,28 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	if !ok {
 		at = p.now()
 	}
-	leadID, created, err := p.leadForPhone(ctx, orgID, number, phone, profileName, at)
-	if err != nil {
-		return time.Time{}, err
-	}
 	msg := toMessage(m, at)
 	msg.ID = ulid.MustNew(ulid.Timestamp(idTime(at, p.now())), ulid.DefaultEntropy()).String()
-	msg.OrgID, msg.LeadID, msg.Number = orgID, leadID, number
+	msg.OrgID, msg.Number = orgID, number
+
+	leadID, err := p.Store.LeadIDByPhone(ctx, orgID, phone)
+	switch {
+	case errors.Is(err, lead.ErrNotFound):
+		// A new number: the lead and its first message in one write.
+		var done bool
+		if leadID, done, err = p.firstMessage(ctx, p.newWhatsAppLead(orgID, number, phone, profileName, at), msg, m, c); err != nil || done {
+			return at, err
+		}
+	case err != nil:
+		return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
+	}
+	msg.LeadID = leadID
 
 	var consent *conversation.ConsentEntry
-	if action, purpose, source, ok := consentOf(m); ok {
-		consent = &conversation.ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: orgID, LeadID: leadID,
-			Channel: conversation.ChannelWhatsApp, Purpose: purpose, Action: action, At: at, Evidence: m.ID, Source: source}
-	} else if consent, err = p.serviceOptIn(ctx, orgID, leadID, m.ID, at); err != nil {
-		return time.Time{}, err
+	if consent = keywordConsent(orgID, leadID, m, at); consent == nil {
+		if consent, err = p.serviceOptIn(ctx, orgID, leadID, m.ID, at); err != nil {
+			return time.Time{}, err
+		}
 	}
 	stored := false
 	switch err := p.Store.PutInboundMessage(ctx, msg, consent); {
@@ -109,28 +117,76 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	case err != nil:
 		return time.Time{}, fmt.Errorf("%w: store message: %w", ErrRetry, err)
 	default:
-		c.Messages++
 		stored = true
-		if consent != nil && consent.Action == conversation.OptOut {
-			c.OptOuts++
-		} else if consent != nil && consent.Source != SourceInbound {
-			c.OptIns++
-		}
+		c.stored(consent)
 	}
-	// A lead this message created already starts its window at this
-	// message (the touch would be a failed conditional write, billed all the
-	// same).
-	if !created {
-		if err := p.Store.TouchLastInbound(ctx, orgID, leadID, at); err != nil {
-			return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
-		}
+	if err := p.Store.TouchLastInbound(ctx, orgID, leadID, at); err != nil {
+		return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
 	}
-	if stored && p.Automate != nil {
-		if _, aerr := p.Automate.InboundWhatsApp(ctx, orgID, leadID, number, at); aerr != nil {
-			p.Log.ErrorContext(ctx, "inbound whatsapp automation", "lead_id", leadID, "err", aerr)
-		}
+	if stored {
+		p.automateInbound(ctx, orgID, leadID, number, at)
 	}
 	return at, nil
+}
+
+// firstMessage stores the first message from a new number with the lead it
+// creates (Store.CreateLeadWithInboundMessage), which starts its window at
+// the message. done is false when another message created the lead
+// meanwhile: the message then goes to leadID, that lead, as any other.
+func (p *Processor) firstMessage(ctx context.Context, l lead.Lead, msg conversation.Message, m meta.Message, c *Counts) (leadID string, done bool, err error) {
+	msg.LeadID = l.ID
+	consent, err := p.Store.CreateLeadWithInboundMessage(ctx, l, msg, func(stored lead.Lead) *conversation.ConsentEntry {
+		if e := keywordConsent(l.OrgID, l.ID, m, msg.At); e != nil {
+			return e
+		}
+		return serviceOptInFor(stored, m.ID, msg.At)
+	})
+	var dup *lead.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		return dup.ExistingID, false, nil // created concurrently by another message
+	case errors.Is(err, ErrDuplicate):
+		// Stored before, with a lead since deleted: nothing to do.
+		c.Duplicates++
+		return "", true, nil
+	case err != nil:
+		return "", false, fmt.Errorf("%w: create lead with its first message: %w", ErrRetry, err)
+	}
+	c.stored(consent)
+	p.automateInbound(ctx, l.OrgID, l.ID, msg.Number, msg.At)
+	return l.ID, true, nil
+}
+
+// stored counts a stored inbound message and the consent it recorded.
+func (c *Counts) stored(consent *conversation.ConsentEntry) {
+	c.Messages++
+	if consent != nil && consent.Action == conversation.OptOut {
+		c.OptOuts++
+	} else if consent != nil && consent.Source != SourceInbound {
+		c.OptIns++
+	}
+}
+
+// automateInbound runs the automations of a new inbound message; their
+// failures are logged.
+func (p *Processor) automateInbound(ctx context.Context, orgID, leadID, number string, at time.Time) {
+	if p.Automate == nil {
+		return
+	}
+	if _, err := p.Automate.InboundWhatsApp(ctx, orgID, leadID, number, at); err != nil {
+		p.Log.ErrorContext(ctx, "inbound whatsapp automation", "lead_id", leadID, "err", err)
+	}
+}
+
+// keywordConsent is the consent entry an opt-out or opt-in message (STOP,
+// START, the opt-out button) records, or nil.
+func keywordConsent(orgID, leadID string, m meta.Message, at time.Time) *conversation.ConsentEntry {
+	action, purpose, source, ok := consentOf(m)
+	if !ok {
+		return nil
+	}
+	return &conversation.ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: orgID, LeadID: leadID,
+		Channel: conversation.ChannelWhatsApp, Purpose: purpose, Action: action, At: at, Evidence: m.ID, Source: source}
 }
 
 // SourceInbound is the source of the WhatsApp service opt-in a person's
@@ -150,44 +206,31 @@ func (p *Processor) serviceOptIn(ctx context.Context, orgID, leadID, wamid strin
 	if err != nil {
 		return nil, fmt.Errorf("%w: read lead: %w", ErrRetry, err)
 	}
-	if st, _ := conversation.Preference(l.Consent, conversation.ChannelWhatsApp, conversation.PurposeService); st != conversation.StateUnknown {
-		return nil, nil
-	}
-	return &conversation.ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: orgID, LeadID: leadID,
-		Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeService, Action: conversation.OptIn, At: at, Evidence: wamid,
-		Source: SourceInbound}, nil
+	return serviceOptInFor(l, wamid, at), nil
 }
 
-// leadForPhone finds the org's lead with this number or creates one, from
-// the business number (phone_number_id) the person wrote to; created says
-// it made the lead (with its window starting at at).
-func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name string, at time.Time) (id string, created bool, err error) {
-	id, err = p.Store.LeadIDByPhone(ctx, orgID, phone)
-	if err == nil {
-		return id, false, nil
+// serviceOptInFor is serviceOptIn on a lead at hand.
+func serviceOptInFor(l lead.Lead, wamid string, at time.Time) *conversation.ConsentEntry {
+	if st, _ := conversation.Preference(l.Consent, conversation.ChannelWhatsApp, conversation.PurposeService); st != conversation.StateUnknown {
+		return nil
 	}
-	if !errors.Is(err, lead.ErrNotFound) {
-		return "", false, fmt.Errorf("%w: %w", ErrRetry, err)
-	}
+	return &conversation.ConsentEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: l.OrgID, LeadID: l.ID,
+		Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeService, Action: conversation.OptIn, At: at, Evidence: wamid,
+		Source: SourceInbound}
+}
+
+// newWhatsAppLead is the lead a message from a new number makes, from the
+// business number (phone_number_id) the person wrote to.
+func (p *Processor) newWhatsAppLead(orgID, number, phone, name string, at time.Time) lead.Lead {
 	if name = strings.TrimSpace(clip(strings.TrimSpace(name), lead.MaxNameLen)); name == "" {
 		name = phone
 	}
-	now := p.now()
-	l := lead.Lead{ID: ulid.Make().String(), OrgID: orgID, Name: name, Phone: phone, Source: "whatsapp", Status: lead.StatusNew,
-		Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: at, UpdatedAt: now, Version: 1,
+	return lead.Lead{ID: ulid.Make().String(), OrgID: orgID, Name: name, Phone: phone, Source: "whatsapp", Status: lead.StatusNew,
+		Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: at, UpdatedAt: p.now(), Version: 1,
 		// The person wrote, so WhatsApp's window is open from the moment the
-		// lead exists, before its message is stored.
+		// lead exists.
 		LastInboundAt: at,
 		Provenance:    &lead.Provenance{IntegrationKind: string(integration.KindWhatsApp), IntegrationID: number, Fields: []string{"name", "phone"}}}
-	err = p.Store.CreateLead(ctx, l)
-	var dup *lead.DuplicateError
-	switch {
-	case err == nil:
-		return l.ID, true, nil
-	case errors.As(err, &dup):
-		return dup.ExistingID, false, nil // created concurrently by another message
-	}
-	return "", false, fmt.Errorf("%w: create lead: %w", ErrRetry, err)
 }
 
 // consentOf recognises opt-out and opt-in messages.

@@ -58,6 +58,22 @@ type Orgs interface {
 	GetOrg(ctx context.Context, orgID string) (account.Org, error)
 }
 
+// Subjects are what a send checks besides its message: its org, its lead
+// and, for WhatsApp, the number's integration; nil when not found.
+type Subjects struct {
+	Org         *account.Org
+	Lead        *lead.Lead
+	Integration *integration.Integration
+}
+
+// SubjectReader reads a send's Subjects in one request (dynamostore.Store:
+// they share the org's partition). A sender whose Store and Orgs have it
+// makes that one read instead of three (Store.GetLead,
+// Store.GetIntegration, Orgs.GetOrg); number is empty for an email.
+type SubjectReader interface {
+	SendSubjects(ctx context.Context, orgID, leadID, number string) (Subjects, error)
+}
+
 // WhatsApp sends WhatsApp Cloud API messages (meta.Client).
 type WhatsApp interface {
 	SendMessage(ctx context.Context, phoneNumberID, token string, payload any) (meta.SendResult, error)
@@ -288,6 +304,9 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
 		return Result{Outcome: OutcomeSkipped, Refusal: sendgate.Refusal{Reason: "already " + string(m.Status)}}, nil
 	}
 
+	if sr, ok := s.Store.(SubjectReader); ok && s.Orgs != nil {
+		return s.sendWithSubjects(ctx, d, m, sr)
+	}
 	if s.Orgs != nil {
 		o, err := s.Orgs.GetOrg(ctx, m.OrgID)
 		if err != nil && !errors.Is(err, account.ErrNotFound) {
@@ -331,6 +350,33 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Result, error) {
 	}
 	if m.Channel == conversation.ChannelWhatsApp {
 		return s.sendWhatsApp(ctx, d, m, *in)
+	}
+	return s.sendEmail(ctx, d, m)
+}
+
+// sendWithSubjects is the rest of Send with the org, the lead and the
+// number read in one request, with the same refusals in the same order.
+func (s *Sender) sendWithSubjects(ctx context.Context, d Delivery, m conversation.Message, sr SubjectReader) (Result, error) {
+	number := ""
+	if m.Channel == conversation.ChannelWhatsApp {
+		number = m.Number
+	}
+	sub, err := sr.SendSubjects(ctx, m.OrgID, m.LeadID, number)
+	if err != nil {
+		return Result{}, fmt.Errorf("send %s: %w", m.ID, err)
+	}
+	if sub.Org == nil || sub.Org.Closed() {
+		return s.refuse(ctx, m, sendgate.Refusal{Title: sendgate.TitleOrgClosed,
+			Reason: "The organisation's account is closed; nothing was sent."})
+	}
+	if sub.Lead == nil {
+		return s.refuse(ctx, m, sendgate.Refusal{Title: sendgate.TitleLeadNotFound, Reason: "The lead no longer exists; nothing was sent."})
+	}
+	if r := sendgate.Check(m, *sub.Lead, sub.Integration, s.now()); r != nil {
+		return s.refuse(ctx, m, *r)
+	}
+	if m.Channel == conversation.ChannelWhatsApp {
+		return s.sendWhatsApp(ctx, d, m, *sub.Integration)
 	}
 	return s.sendEmail(ctx, d, m)
 }

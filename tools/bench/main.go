@@ -26,13 +26,15 @@
 //     readable through the API, with the simulator, runner.Router and
 //     runner.Poller wired in-process as make dev does;
 //   - the outbound figures (the sender's pacing, sends per second, duplicate
-//     sends under crashes) and the retention figures (the content sweep's
+//     sends under crashes), one number's burst through the whole sender at
+//     1,000 messages a second (achieved rate, windows over the limit, pair
+//     violations, duplicates, the sender's AWS calls per message) and the retention figures (the content sweep's
 //     messages/s and WCU per 1,000 messages on a large org, the RCU of a
 //     sweep with nothing due at growing sizes, the rate bound);
 //   - the privacy figures: a data-subject export of one person with 5,000
 //     messages (time, document size, stored size) and its download.
 //
-// -only outbound, -only retention, -only privacy, -only cost or -only memory measures one of those
+// -only outbound, -only burst, -only retention, -only privacy, -only cost or -only memory measures one of those
 // sections alone and splices it into -out, keeping the others. -only fleet
 // measures every function's cold start (-n pairs each), the api's package
 // inits and the sizes, and prints them without writing -out; -fleet-fns
@@ -98,6 +100,12 @@ func main() {
 	flag.IntVar(&ro.PurgeRatedN, "retention-purge-rated-n", 2000, "items of the closed org purged at the default rate, in invocations with a short deadline")
 	flag.DurationVar(&ro.PurgeDeadline, "retention-purge-deadline", 10*time.Second, "deadline of each invocation of the purge at the default rate (the runner stops 1 s before it)")
 	po := privacyOptions{}
+	var bo burstOptions
+	flag.IntVar(&bo.N, "burst-n", 2000, "messages of one number's burst through the whole sender (0 leaves the burst figure out)")
+	flag.IntVar(&bo.Rate, "burst-rate", 1000, "the number's limit in the burst figure, messages a second")
+	flag.IntVar(&bo.Pollers, "burst-pollers", 8, "outbound queue pollers driving the sender handler in the burst figure")
+	flag.DurationVar(&bo.Timeout, "burst-timeout", time.Minute, "the burst figure stops after this long, sent or not")
+	flag.BoolVar(&bo.SeparateReads, "burst-separate-reads", false, "in the burst figure, read a send's org, lead and number with three GetItems (for a comparison)")
 	flag.IntVar(&po.Messages, "privacy-messages", 5000, "messages of the person whose data the privacy bench exports")
 	flag.IntVar(&po.Runs, "privacy-runs", 3, "exports timed by the privacy bench")
 	flag.Parse()
@@ -149,6 +157,18 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	case "burst":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if bo.N < 2 || bo.Rate < 1 || bo.Pollers < 1 || bo.Timeout <= 0 {
+			fmt.Fprintln(os.Stderr, "bench: -only burst wants -burst-n ≥ 2 and positive -burst-rate, -burst-pollers, -burst-timeout")
+			os.Exit(2)
+		}
+		if err := runBurstOnly(ctx, *out, bo); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	case "retention":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -158,7 +178,7 @@ func main() {
 		}
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, retention, privacy, cost, memory or fleet\n", *only)
+		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, burst, retention, privacy, cost, memory or fleet\n", *only)
 		os.Exit(2)
 	}
 	if *only == "outbound" {
@@ -171,7 +191,7 @@ func main() {
 		return
 	}
 	mo.Outbound, mo.Retention = oo, ro
-	mo.Privacy = po
+	mo.Privacy, mo.Burst = po, bo
 	if *n < 1 || mo.CPURounds < 1 || mo.WCUReps < 1 || mo.KMSEvents < 1 || mo.E2E.Samples < 1 || mo.E2E.Load < 10 ||
 		mo.E2E.Senders < 1 || mo.E2E.Pollers < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: bench [-out FILE] [-n RUNS] [-cpu-rounds N] [-wcu-leads N] [-kms-events N] [-latency-n N] [-load N] [-senders N] [-pollers N]")
@@ -304,6 +324,14 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("outbound: %w", err)
 	}
+	var burst *burstResult
+	if mo.Burst.N > 0 {
+		br, err := measureBurst(ctx, mo.Burst)
+		if err != nil {
+			return fmt.Errorf("burst: %w", err)
+		}
+		burst = &br
+	}
 	ret, err := measureRetention(ctx, mo.Retention)
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
@@ -319,6 +347,9 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	}
 	doc := spliceNamed(spliceNamed(spliceSection(r.markdown(), ob.markdown()), "Retention", ret.markdown()), "Privacy export", prv.markdown())
 	doc = spliceNamed(spliceNamed(doc, "Cost model", r.Meta.Cost.markdown()), "Memory", memoryMarkdown(memory))
+	if burst != nil {
+		doc = spliceNamed(doc, "Sender at 1,000 mps", burst.markdown())
+	}
 	if old, err := os.ReadFile(out); err == nil {
 		doc = keepByHand(doc, string(old))
 	}
@@ -332,6 +363,9 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	fmt.Print(r.Meta.summary())
 	fmt.Print(r.Meta.Cost.summary())
 	fmt.Print(ob.summary())
+	if burst != nil {
+		fmt.Print(burst.summary())
+	}
 	fmt.Print(ret.summary())
 	fmt.Print(prv.summary())
 	fmt.Printf("wrote %s\n", out)
@@ -360,6 +394,7 @@ type metaOptions struct {
 	Outbound                      outboundOptions
 	Retention                     retentionOptions
 	Privacy                       privacyOptions
+	Burst                         burstOptions
 }
 
 // runOutboundOnly measures the outbound figures alone and splices their

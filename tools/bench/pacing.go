@@ -297,8 +297,14 @@ func (e *obEnv) drain(ctx context.Context, h senderapp.Handler, pollers int, dea
 func (e *obEnv) sender(ctx context.Context, rate int, tweak func(*outbound.Sender)) (senderapp.Handler, error) {
 	cfg := e.cfg
 	cfg.NumberRatePerSecond = rate
+	return e.senderWith(ctx, cfg, tweak)
+}
+
+// senderWith builds the sender handler with cfg, its AWS clients built
+// with opts.
+func (e *obEnv) senderWith(ctx context.Context, cfg config.Sender, tweak func(*outbound.Sender), opts ...func(*awsconfig.LoadOptions) error) (senderapp.Handler, error) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s, q, err := senderapp.NewSender(ctx, cfg, log, awsconfig.WithLogger(logging.Nop{}))
+	s, q, err := senderapp.NewSender(ctx, cfg, log, append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.Nop{})}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("build sender: %w", err)
 	}

@@ -1,19 +1,30 @@
 // Package leakscan finds values that must not leak (personal data, tokens,
 // secrets) in functions' logs and, for secrets, in plaintext in the table's
-// items: each marker is looked for in the forms a careless line would carry
+// items, in the messages left in SQS queues and DLQs and in the mails the
+// SES stand-in holds (which are addressed to people, so only secrets count
+// there): each marker is looked for in the forms a careless line would carry
 // it in (case, without '+', digits only, the national number, separators
 // removed, base64). The leak-scan and torture tests use it; it is test
 // tooling, never deployed.
 package leakscan
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
+	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
@@ -190,4 +201,151 @@ func attrString(av types.AttributeValue) string {
 		return s.Value
 	}
 	return fmt.Sprint(av)
+}
+
+// Secrets is the secret markers of markers.
+func Secrets(markers []Marker) []Marker {
+	var out []Marker
+	for _, m := range markers {
+		if m.Secret {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// QueueReader is the part of the SQS client ScanQueues needs.
+type QueueReader interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// ScanQueues reads every message left in the queues (name -> URL; the
+// DLQs among them) and scans its body and attributes for the secret
+// markers: a queue body is addressed to a person (a phone number, an
+// email) by design, a token or password is not. It holds each message
+// while it reads the queue, then makes them all visible again (a message
+// in flight elsewhere is not seen), and returns how many messages it read.
+func ScanQueues(ctx context.Context, c QueueReader, queues map[string]string, markers []Marker) (_ []Finding, read int, err error) {
+	secrets := Secrets(markers)
+	names := make([]string, 0, len(queues))
+	for name := range queues {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []Finding
+	for _, name := range names {
+		url := queues[name]
+		seen := map[string]bool{}
+		var held []string
+		defer func() {
+			for _, rh := range held {
+				if _, verr := c.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(rh)}); verr != nil && err == nil {
+					err = fmt.Errorf("release a message of %s: %w", name, verr)
+				}
+			}
+		}()
+		for range 1000 {
+			res, rerr := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
+				VisibilityTimeout: 120, MessageAttributeNames: []string{"All"}, MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{"All"}})
+			if rerr != nil {
+				return nil, read, fmt.Errorf("receive from %s: %w", name, rerr)
+			}
+			fresh := 0
+			for _, m := range res.Messages {
+				held = append(held, aws.ToString(m.ReceiptHandle))
+				id := aws.ToString(m.MessageId)
+				if seen[id] {
+					continue
+				}
+				seen[id], fresh = true, fresh+1
+				read++
+				where := fmt.Sprintf("queue %s message %s", name, id)
+				out = append(out, ScanText(where+" body", aws.ToString(m.Body), secrets)...)
+				for k, a := range m.MessageAttributes {
+					out = append(out, ScanText(where+" attribute "+k, aws.ToString(a.StringValue)+string(a.BinaryValue), secrets)...)
+				}
+			}
+			if fresh == 0 {
+				break
+			}
+		}
+	}
+	return out, read, nil
+}
+
+// ScanMails reads every mail the SES stand-in holds (its /store page at
+// sesURL) and scans each, whole, for the secret markers: a mail carries
+// its recipient's address and name by design, a token or password never.
+// It returns how many mails it read.
+func ScanMails(ctx context.Context, sesURL string, markers []Marker) ([]Finding, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(sesURL, "/")+"/store", nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the SES stand-in's mails: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the SES stand-in's mails: %w", err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Emails []json.RawMessage `json:"emails"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, 0, fmt.Errorf("decode the SES stand-in's mails: %w", err)
+	}
+	secrets := Secrets(markers)
+	var out []Finding
+	for i, raw := range st.Emails {
+		var head struct {
+			MessageID string `json:"messageId"`
+			Subject   string `json:"subject"`
+		}
+		_ = json.Unmarshal(raw, &head)
+		where := fmt.Sprintf("mail %d (%s)", i+1, head.MessageID)
+		// The text as stored, and with JSON's escapes undone.
+		text := string(raw)
+		var plain any
+		if json.Unmarshal(raw, &plain) == nil {
+			text += "\n" + strings.Join(jsonStrings(plain), "\n")
+		}
+		out = append(out, ScanText(where, text, secrets)...)
+	}
+	return out, len(st.Emails), nil
+}
+
+// jsonStrings is every string in a decoded JSON value.
+func jsonStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, jsonStrings(e)...)
+		}
+		return out
+	case map[string]any:
+		var out []string
+		for _, e := range x {
+			out = append(out, jsonStrings(e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// Checked is a logger for function fn in a test: when the test ends, its
+// log is scanned for every marker (personal data and secrets) and each
+// hit fails the test with where it came from.
+func Checked(t testing.TB, fn string, markers ...Marker) *slog.Logger {
+	t.Helper()
+	l := &devstacktest.LogBuffer{}
+	t.Cleanup(func() {
+		for _, f := range ScanLogs(map[string]string{fn: l.String()}, markers) {
+			t.Errorf("leaked: %s", f)
+		}
+	})
+	// As lambdamain builds it (the redacting JSON handler), at Debug.
+	return logging.New(l, slog.LevelDebug)
 }

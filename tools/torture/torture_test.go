@@ -789,8 +789,11 @@ type report struct {
 	// read.
 	leaks                      []string
 	scannedItems, scannedLines int
-	elapsed                    time.Duration
-	phases                     []string
+	// scannedQueued and scannedMails are the messages left in the queues
+	// and DLQs and the mails of the SES stand-in the scan read.
+	scannedQueued, scannedMails int
+	elapsed                     time.Duration
+	phases                      []string
 }
 
 func (r report) failed() bool {
@@ -824,7 +827,8 @@ func (r report) String() string {
 	}
 	fmt.Fprintf(&b, "  dlq replayed once: intake %d, outbound %d; left after, explained %d\n", r.dlqReplayed["intake"], r.dlqReplayed["outbound"], r.dlqExplained)
 	fmt.Fprintf(&b, "  lost %d, duplicated %d, regressed %d, unexplained in a DLQ %d\n", len(r.lost), len(r.duplicated), len(r.regressed), len(r.unexplained))
-	fmt.Fprintf(&b, "  secrets in plaintext: %d (table: %d items scanned; functions' log: %d lines)\n", len(r.leaks), r.scannedItems, r.scannedLines)
+	fmt.Fprintf(&b, "  secrets in plaintext: %d (table: %d items scanned; functions' log: %d lines; queues and DLQs: %d messages; SES stand-in: %d mails)\n",
+		len(r.leaks), r.scannedItems, r.scannedLines, r.scannedQueued, r.scannedMails)
 	for _, l := range [][]string{r.lost, r.duplicated, r.regressed, r.unexplained, r.leaks} {
 		for i, s := range l {
 			if i == 20 {
@@ -885,8 +889,12 @@ func (h *harness) run(n, orgs int) report {
 	rep.repliesSkipped = h.repliesSkipped.Load()
 	rep.statusEvents = len(statusPayloads)
 	rep.faults = h.faults.Counts()
+	// The queues are read before check, which holds the DLQs' messages
+	// while it lists them.
+	markers := h.secretMarkers()
+	h.scanQueuesAndMails(&rep, markers)
 	h.check(&rep, sends, highest)
-	h.scanSecrets(&rep)
+	h.scanSecrets(&rep, markers)
 	mark("check")
 	rep.elapsed, rep.phases = time.Since(start), phases
 	return rep
@@ -932,27 +940,12 @@ func (h *harness) allLeads(orgID string) []lead.Lead {
 	}
 }
 
-// check compares what the table holds with what went in.
 // scanSecrets reads the whole table and the functions' whole log for every
 // secret the run used (the app secret, the verify token, the owners'
 // password and refresh tokens, each org's WhatsApp and page tokens; access
 // tokens in the log only): none may be stored or logged in plaintext, in
 // any form leakscan looks for.
-func (h *harness) scanSecrets(rep *report) {
-	markers := []leakscan.Marker{
-		{Name: "app secret", Value: string(h.secret), Secret: true},
-		{Name: "verify token", Value: tortureVerifyToken, Secret: true},
-		{Name: "owner password", Value: torturePassword, Secret: true},
-	}
-	for i, o := range h.orgs {
-		markers = append(markers,
-			leakscan.Marker{Name: fmt.Sprintf("org %d whatsapp token", i), Value: o.token, Secret: true},
-			leakscan.Marker{Name: fmt.Sprintf("org %d page token", i), Value: o.pageToken, Secret: true},
-			leakscan.Marker{Name: fmt.Sprintf("org %d access token", i), Value: o.access})
-		if o.refresh != "" {
-			markers = append(markers, leakscan.Marker{Name: fmt.Sprintf("org %d refresh token", i), Value: o.refresh, Secret: true})
-		}
-	}
+func (h *harness) scanSecrets(rep *report, markers []leakscan.Marker) {
 	items := devstacktest.ScanTable(h.t, dynamodb.NewFromConfig(h.env.AWS, dynamostore.ClientOptions), h.env.TableName)
 	logs := h.logs.String()
 	rep.scannedItems, rep.scannedLines = len(items), strings.Count(logs, "\n")
@@ -971,6 +964,50 @@ func (h *harness) scanSecrets(rep *report) {
 	}
 }
 
+// scanQueuesAndMails reads every message left in the run's queues and
+// their DLQs, and every mail the SES stand-in holds, for the run's
+// secrets (their bodies name people by design: secrets only).
+func (h *harness) scanQueuesAndMails(rep *report, markers []leakscan.Marker) {
+	found, n, err := leakscan.ScanQueues(h.ctx, h.sqs, h.env.QueueURLs, markers)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	rep.scannedQueued = n
+	for _, f := range found {
+		rep.leaks = append(rep.leaks, "queued: "+f.String())
+	}
+	if ses := os.Getenv("AWS_ENDPOINT_URL_SESV2"); ses != "" {
+		found, n, err := leakscan.ScanMails(h.ctx, ses, markers)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rep.scannedMails = n
+		for _, f := range found {
+			rep.leaks = append(rep.leaks, "mailed: "+f.String())
+		}
+	}
+}
+
+// secretMarkers are the secrets the run used.
+func (h *harness) secretMarkers() []leakscan.Marker {
+	markers := []leakscan.Marker{
+		{Name: "app secret", Value: string(h.secret), Secret: true},
+		{Name: "verify token", Value: tortureVerifyToken, Secret: true},
+		{Name: "owner password", Value: torturePassword, Secret: true},
+	}
+	for i, o := range h.orgs {
+		markers = append(markers,
+			leakscan.Marker{Name: fmt.Sprintf("org %d whatsapp token", i), Value: o.token, Secret: true},
+			leakscan.Marker{Name: fmt.Sprintf("org %d page token", i), Value: o.pageToken, Secret: true},
+			leakscan.Marker{Name: fmt.Sprintf("org %d access token", i), Value: o.access})
+		if o.refresh != "" {
+			markers = append(markers, leakscan.Marker{Name: fmt.Sprintf("org %d refresh token", i), Value: o.refresh, Secret: true})
+		}
+	}
+	return markers
+}
+
+// check compares what the table holds with what went in.
 func (h *harness) check(rep *report, sends map[string][]sent, highest map[string]conversation.Status) {
 	// The messages whose send outcome could not be recorded (unknown,
 	// no provider id): statuses about them cannot be matched and end in

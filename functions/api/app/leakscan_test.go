@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	ingestapp "github.com/leadluence/backend/functions/ingest/app"
@@ -138,6 +141,55 @@ func TestLeakScannerCatches(t *testing.T) {
 	got = leakscan.ScanItems(items, markers)
 	if len(got) != 1 || got[0].Marker != "wa token" || !strings.Contains(got[0].Where, "SK=INTEGRATION#wa attribute data") {
 		t.Fatalf("item findings %v, want the plaintext token only (a phone is not a secret)", got)
+	}
+}
+
+// TestLeakScannerCatchesQueuesAndMails shows the queue and mail scans find
+// a secret in a message left in a DLQ and in a mail, name where, ignore
+// the person a body is addressed to, and leave the messages in place.
+func TestLeakScannerCatchesQueuesAndMails(t *testing.T) {
+	ctx := context.Background()
+	res := devstacktest.Fresh(t)
+	const token = "EAAGleakscan-queue-token-77QW"
+	markers := []leakscan.Marker{
+		{Name: "lead phone", Value: "+919811177399"},
+		{Name: "wa token", Value: token, Secret: true},
+	}
+	q := sqs.NewFromConfig(res.AWS)
+	dlq := res.QueueURLs[topology.QueueOutbound+"-dlq"]
+	for _, body := range []string{`{"to":"+919811177399","text":"hello"}`, `{"to":"+919811177399","auth":"Bearer ` + token + `"}`} {
+		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq), MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queues := map[string]string{"outbound-dlq": dlq, "intake": res.QueueURLs[topology.QueueIntake]}
+	got, n, err := leakscan.ScanQueues(ctx, q, queues, markers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || len(got) != 1 || got[0].Marker != "wa token" || !strings.Contains(got[0].Where, "queue outbound-dlq message") {
+		t.Fatalf("queue findings %v in %d messages, want the token in the DLQ's second message only", got, n)
+	}
+	if _, again, err := leakscan.ScanQueues(ctx, q, queues, markers); err != nil || again != 2 {
+		t.Fatalf("a second scan read %d messages (%v), want the same 2 still there", again, err)
+	}
+	ses := sesv2.NewFromConfig(res.AWS)
+	if _, err := ses.SendEmail(ctx, &sesv2.SendEmailInput{
+		FromEmailAddress: aws.String("noreply@leadluence.test"),
+		Destination:      &sestypes.Destination{ToAddresses: []string{"quillon.vex@leakmail.test"}},
+		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
+			Subject: &sestypes.Content{Data: aws.String("Your reset link")},
+			Body:    &sestypes.Body{Text: &sestypes.Content{Data: aws.String("token=" + token)}},
+		}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, n, err = leakscan.ScanMails(ctx, os.Getenv("AWS_ENDPOINT_URL_SESV2"), markers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 || len(got) != 1 || got[0].Marker != "wa token" || !strings.HasPrefix(got[0].Where, "mail ") {
+		t.Fatalf("mail findings %v in %d mails, want the token once", got, n)
 	}
 }
 

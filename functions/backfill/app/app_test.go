@@ -1,8 +1,6 @@
 package app_test
 
 import (
-	"io"
-	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 	"github.com/leadluence/backend/tools/intaketest"
+	"github.com/leadluence/backend/tools/leakscan"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -24,7 +23,14 @@ func TestBackfillIngestsMissedLeadsOnce(t *testing.T) {
 	res := devstacktest.Fresh(t)
 	e := intaketest.New(t, res.AWS, res.TableName, res.KeyID)
 	cfg := config.Backfill{TableName: res.TableName, KeyID: res.KeyID, GraphBaseURL: e.Sim.URL, GraphVersion: e.Sim.Version(), DefaultRegion: "IN"}
-	run, err := app.New(e.Ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	// Its log must carry none of the leads' data nor the page's token.
+	log := leakscan.Checked(t, "backfill",
+		leakscan.Marker{Name: "lead name", Value: "Missed One"}, leakscan.Marker{Name: "lead name", Value: "Missed Two"},
+		leakscan.Marker{Name: "lead email", Value: "missed1@example.com"}, leakscan.Marker{Name: "lead email", Value: "old@example.com"},
+		leakscan.Marker{Name: "lead email", Value: "fresh@example.com"}, leakscan.Marker{Name: "lead phone", Value: "+919811122233"},
+		leakscan.Marker{Name: "page token", Value: intaketest.PageToken, Secret: true},
+		leakscan.Marker{Name: "whatsapp token", Value: intaketest.WAToken, Secret: true})
+	run, err := app.New(e.Ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

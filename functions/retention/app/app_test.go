@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"github.com/leadluence/backend/shared/retention"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
+	"github.com/leadluence/backend/tools/leakscan"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
@@ -35,6 +35,7 @@ var asOf = time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
 
 // env is a fresh table with a store whose reads are counted.
 type env struct {
+	t     *testing.T
 	ctx   context.Context
 	res   devstacktest.Env
 	store *dynamostore.Store
@@ -44,7 +45,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	e := &env{ctx: context.Background(), res: devstacktest.Fresh(t)}
+	e := &env{t: t, ctx: context.Background(), res: devstacktest.Fresh(t)}
 	db := dynamodb.NewFromConfig(e.res.AWS, func(o *dynamodb.Options) {
 		o.Logger = logging.Nop{}
 		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
@@ -70,7 +71,17 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) runner(rate float64) *retention.Runner {
 	return &retention.Runner{Store: e.store, Audit: e.store, Rate: rate, Margin: 50 * time.Millisecond,
-		Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		Log: e.log()}
+}
+
+// log is the retention function's logger for the test: when the test
+// ends, it must hold none of the test's personal data (leads' phones, the
+// messages' content).
+func (e *env) log() *slog.Logger {
+	return leakscan.Checked(e.t, "retention",
+		leakscan.Marker{Name: "lead phone", Value: "+919876500000"}, leakscan.Marker{Name: "lead phone", Value: queueLeadPhone},
+		leakscan.Marker{Name: "phone in a message", Value: "+919876543210"}, leakscan.Marker{Name: "email in a message", Value: "priya@example.com"},
+		leakscan.Marker{Name: "message text", Value: body}, leakscan.Marker{Name: "media caption", Value: "my pan card"})
 }
 
 // org creates an org (as sign-up does) with a lead, and its content period
@@ -184,7 +195,7 @@ func TestContentLifecycle(t *testing.T) {
 
 	// The scheduled handler runs at the event's time.
 	cfg := config.Retention{TableName: e.res.TableName, Rate: 1000, Margin: time.Second}
-	h, err := app.New(e.ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	h, err := app.New(e.ctx, cfg, e.log())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +24,9 @@ import (
 // A purge job from the queue runs at once through the one Lambda handler
 // (told apart from the schedule by its shape); a body that is not a job
 // is dead-lettered with its reason, not retried.
+// queueLeadPhone is the phone of the lead TestPurgeJobFromTheQueue purges.
+const queueLeadPhone = "+919800000020"
+
 func TestPurgeJobFromTheQueue(t *testing.T) {
 	e := newEnv(t)
 	sealer := envelope.New(kms.NewFromConfig(e.res.AWS), e.res.KeyID, envelope.Options{})
@@ -38,7 +39,7 @@ func TestPurgeJobFromTheQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	l := lead.Lead{ID: ulid.Make().String(), OrgID: org, Name: "From WhatsApp", Phone: "+919800000020", Source: "whatsapp", Status: lead.StatusNew,
+	l := lead.Lead{ID: ulid.Make().String(), OrgID: org, Name: "From WhatsApp", Phone: queueLeadPhone, Source: "whatsapp", Status: lead.StatusNew,
 		Tags: []string{}, CustomFields: map[string]string{}, CreatedAt: now, UpdatedAt: now, Version: 1,
 		Provenance: &lead.Provenance{IntegrationKind: "whatsapp", IntegrationID: "4242", Fields: []string{"name", "phone"}}}
 	if err := e.store.CreateLead(e.ctx, l); err != nil {
@@ -49,7 +50,7 @@ func TestPurgeJobFromTheQueue(t *testing.T) {
 	}
 	cfg := config.Retention{TableName: e.res.TableName, KeyID: e.res.KeyID, Rate: 1000, Margin: time.Second,
 		PurgesQueueURL: e.res.QueueURLs["purges"], PurgesDLQURL: e.res.QueueURLs["purges-dlq"]}
-	h, err := app.New(e.ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	h, err := app.New(e.ctx, cfg, e.log())
 	if err != nil {
 		t.Fatal(err)
 	}

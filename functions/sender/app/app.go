@@ -41,8 +41,9 @@ import (
 )
 
 var (
-	_ outbound.Store     = (*dynamostore.Store)(nil)
-	_ campaign.PageStore = (*dynamostore.Store)(nil)
+	_ outbound.Store         = (*dynamostore.Store)(nil)
+	_ outbound.SubjectReader = (*dynamostore.Store)(nil)
+	_ campaign.PageStore     = (*dynamostore.Store)(nil)
 )
 
 // Handler is the SQS handler.
