@@ -92,6 +92,7 @@ const (
 	ActionPreferencesRead   = "preferences.read"
 	ActionTimelineRead      = "timeline.read"
 	ActionNotesRead         = "notes.read"
+	ActionTasksRead         = "tasks.read"
 )
 
 // Changes to a lead's notes (the target is the lead, details name the note).
@@ -99,4 +100,13 @@ const (
 	ActionNoteCreate = "note.create"
 	ActionNoteUpdate = "note.update"
 	ActionNoteDelete = "note.delete"
+)
+
+// Changes to a lead's tasks (the target is the lead, details name the
+// task), and a user's notifications (the target is the notification).
+const (
+	ActionTaskCreate       = "task.create"
+	ActionTaskUpdate       = "task.update"
+	ActionTaskDelete       = "task.delete"
+	ActionNotificationRead = "notification.read"
 )

@@ -103,7 +103,7 @@ func (p Patch) Apply(old Lead) (Lead, []string) {
 // viewers read, others write; an agent sees and creates only leads assigned
 // to itself and cannot assign leads to others; an assignee is an active
 // user of the org; changes are audited and recorded on the lead's
-// timeline (timeline.go); notes follow notes.go. Errors are ErrNotFound (also for a
+// timeline (timeline.go); notes follow notes.go, tasks tasks.go. Errors are ErrNotFound (also for a
 // lead the actor may not see, so nobody learns it exists),
 // ErrVersionMismatch, *DeniedError, *FieldError, *DuplicateError, or a
 // failure of the store.
@@ -125,6 +125,10 @@ type Service struct {
 	Activities ActivityStore
 	// Notes keeps leads' notes (AddNote, ListNotes, EditNote, DeleteNote).
 	Notes NoteStore
+	// Tasks keeps leads' tasks (tasks.go).
+	Tasks TaskStore
+	// Notifications keeps users' notifications (reminders.go).
+	Notifications NotificationStore
 }
 
 // updateAttempts bounds the re-reads of an update without a version.

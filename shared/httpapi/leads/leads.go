@@ -1,6 +1,7 @@
 // Package leads is the lead area of the HTTP API: create, read, list,
 // change and delete leads, read and set their communication preferences,
-// read their timeline and keep their notes. The rules (roles, assignment, versions, audit) are
+// read their timeline, keep their notes and tasks, and read the
+// caller's notifications (task reminders). The rules (roles, assignment, versions, audit) are
 // lead.Service's and conversation.PreferenceService's; the handlers decode,
 // call them and encode.
 package leads
@@ -41,6 +42,8 @@ type Deps struct {
 	Preferences PreferenceService
 	// Timeline reads leads' timelines and keeps their notes (lead.Service).
 	Timeline TimelineService
+	// Tasks keeps leads' tasks and users' notifications (lead.Service).
+	Tasks TaskService
 }
 
 // LeadOut is a lead as the API shows it.
@@ -159,6 +162,7 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	}, s.deleteLead)
 	s.registerPreferences(api)
 	s.registerTimeline(api)
+	s.registerTasks(api)
 }
 
 // actor is the caller of the request as a lead.Actor.
@@ -188,6 +192,12 @@ func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error 
 		return httpapi.NotFound("lead")
 	case errors.Is(err, lead.ErrNoteNotFound):
 		return httpapi.NotFound("note")
+	case errors.Is(err, lead.ErrTaskNotFound):
+		return httpapi.NotFound("task")
+	case errors.Is(err, lead.ErrTaskChanged):
+		return httpapi.NewProblem(http.StatusConflict, "task_changed", "the task changed or was deleted meanwhile; fetch it and retry")
+	case errors.Is(err, lead.ErrNotificationNotFound):
+		return httpapi.NotFound("notification")
 	case errors.Is(err, lead.ErrNoteChanged):
 		return httpapi.NewProblem(http.StatusConflict, "note_changed", "the note changed or was deleted meanwhile; fetch it and retry")
 	case errors.Is(err, conversation.ErrPersonOptedOut):
