@@ -162,6 +162,25 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 			At: now, ActorID: owner.ID}); err != nil {
 			t.Fatal(err)
 		}
+		// Two tasks with reminders, one of them recorded: a notification.
+		for k := range 2 {
+			m := 5
+			task := lead.Task{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, Title: "Call " + phone, DueAt: now.Add(time.Minute),
+				AssigneeID: owner.ID, Status: lead.TaskOpen, RemindBeforeMinutes: &m, CreatedBy: owner.ID, CreatedAt: now, UpdatedAt: now, Version: 1}
+			if err := s.AddTask(ctx, task, lead.Activity{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, Kind: lead.ActivityTaskCreated,
+				At: now, ActorID: owner.ID}); err != nil {
+				t.Fatal(err)
+			}
+			if k == 0 {
+				continue
+			}
+			next := task
+			next.ReminderSentAt, next.Version = now, 2
+			if ok, err := s.FireReminder(ctx, task, next, lead.Notification{ID: lead.ReminderID(task), OrgID: org, UserID: owner.ID,
+				Kind: lead.NotificationTaskReminder, LeadID: l.ID, TaskID: task.ID, DueAt: task.DueAt, CreatedAt: now}); err != nil || !ok {
+				t.Fatalf("fire reminder: %v %v", ok, err)
+			}
+		}
 		cur, err := s.GetLead(ctx, org, l.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -178,13 +178,15 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 		return params
 	},
 	// A task reminder of the caller (in its own org) or of the org's
-	// owner, recorded by the reminder job.
+	// owner, on a fresh lead assigned to them, recorded by the reminder
+	// job.
 	"notifications": func(c *call, o *orgFix, _ bool) map[string]string {
 		to := o.owner
 		if o == c.org {
 			to = c.caller
 		}
-		r := c.m.do(c.m.t, "POST", "/v1/leads/"+o.lead+"/tasks", o.owner.Access, map[string]any{"title": "A reminded task",
+		leadID := o.track(c.m.createLead(c.m.t, o.owner, map[string]any{"name": "Reminded lead", "phone": c.m.phone(), "assignee_id": to.UserID}).str("id"))
+		r := c.m.do(c.m.t, "POST", "/v1/leads/"+leadID+"/tasks", o.owner.Access, map[string]any{"title": "A reminded task",
 			"due_at": time.Now().Add(time.Minute).Format(time.RFC3339), "assignee_id": to.UserID, "remind_before_minutes": 10})
 		expect(c.m.t, r, 201)
 		task := r.str("id")
