@@ -93,6 +93,7 @@ const (
 	ActionTimelineRead      = "timeline.read"
 	ActionNotesRead         = "notes.read"
 	ActionTasksRead         = "tasks.read"
+	ActionAppointmentsRead  = "appointments.read"
 )
 
 // Changes to a lead's notes (the target is the lead, details name the note).
@@ -109,4 +110,7 @@ const (
 	ActionTaskUpdate       = "task.update"
 	ActionTaskDelete       = "task.delete"
 	ActionNotificationRead = "notification.read"
+	// Appointments of a lead (the target is the lead).
+	ActionAppointmentCreate = "appointment.create"
+	ActionAppointmentUpdate = "appointment.update"
 )

@@ -375,3 +375,20 @@ func notificationUserPrefix(userID string) string { return "NOTIF#" + userID + "
 func unreadNotificationsPK(orgID, userID string) string {
 	return "NOTIFY#" + orgID + "#" + userID + "#UNREAD"
 }
+
+// Appointments (see appointments.go).
+
+// prefixAppointment starts an appointment's sort key in its lead's history
+// partition.
+const prefixAppointment = "APPT#"
+
+func appointmentSK(id string) string { return prefixAppointment + id }
+
+// appointmentsPK is GSI1's partition of the booked appointments of one
+// user of an org (sparse: a cancelled one leaves it); appointmentStartSK
+// orders it by start (UTC, fixed width), then id, so the overlap check is
+// one key condition on start times.
+func appointmentsPK(orgID, assigneeID string) string { return "APPTS#" + orgID + "#" + assigneeID }
+func appointmentStartSK(start time.Time, id string) string {
+	return start.UTC().Format(dueTimeLayout) + "#" + id
+}

@@ -239,10 +239,10 @@ func (s *Store) ListTasks(ctx context.Context, orgID string, f lead.TaskFilter, 
 	return lead.TaskPage{Items: tasks, Next: next}, nil
 }
 
-// DueReminders returns up to limit tasks whose reminder is due at asOf and
-// still to be recorded, earliest first: one Query of GSI3's REMINDERS
-// partition.
-func (s *Store) DueReminders(ctx context.Context, asOf time.Time, limit int, from page.Cursor) (lead.TaskPage, error) {
+// DueReminders returns up to limit reminders due at asOf and still to be
+// recorded, of tasks and appointments, earliest first: one Query of GSI3's
+// REMINDERS partition.
+func (s *Store) DueReminders(ctx context.Context, asOf time.Time, limit int, from page.Cursor) (lead.ReminderPage, error) {
 	// "~" sorts after every id character: every key of asOf's instant.
 	items, next, err := s.indexPage(ctx, &dynamodb.QueryInput{IndexName: aws.String(indexGSI3),
 		KeyConditionExpression: aws.String("GSI3PK = :pk AND GSI3SK <= :at"),
@@ -251,13 +251,44 @@ func (s *Store) DueReminders(ctx context.Context, asOf time.Time, limit int, fro
 			":at": &types.AttributeValueMemberS{Value: asOf.UTC().Format(dueTimeLayout) + "#~"},
 		}, ScanIndexForward: aws.Bool(true)}, limit, attrGSI3PK, attrGSI3SK, from)
 	if err != nil {
-		return lead.TaskPage{}, fmt.Errorf("list due reminders: %w", err)
+		return lead.ReminderPage{}, fmt.Errorf("list due reminders: %w", err)
 	}
-	tasks, err := tasksOf(items)
-	if err != nil {
-		return lead.TaskPage{}, err
+	res := lead.ReminderPage{Items: make([]lead.Reminder, 0, len(items)), Next: next}
+	for _, item := range items {
+		var kind struct {
+			Type string `dynamodbav:"type"`
+		}
+		if err := unmarshal(item, &kind); err != nil {
+			return lead.ReminderPage{}, err
+		}
+		switch kind.Type {
+		case "task":
+			var it taskItem
+			if err := unmarshal(item, &it); err != nil {
+				return lead.ReminderPage{}, err
+			}
+			t := it.task()
+			res.Items = append(res.Items, lead.Reminder{Kind: lead.ReminderTask, OrgID: t.OrgID, LeadID: t.LeadID, ID: t.ID, UserID: t.AssigneeID,
+				At: t.DueAt, RemindAt: t.RemindAt(), Version: t.Version})
+		case "appointment":
+			var it appointmentItem
+			if err := unmarshal(item, &it); err != nil {
+				return lead.ReminderPage{}, err
+			}
+			a := it.appointment()
+			res.Items = append(res.Items, lead.Reminder{Kind: lead.ReminderAppointment, OrgID: a.OrgID, LeadID: a.LeadID, ID: a.ID,
+				UserID: a.AssigneeID, At: a.StartsAt, RemindAt: a.RemindAt(), Version: a.Version})
+		}
 	}
-	return lead.TaskPage{Items: tasks, Next: next}, nil
+	return res, nil
+}
+
+// reminderKey is the key of a reminder's task or appointment.
+func reminderKey(r lead.Reminder) map[string]types.AttributeValue {
+	if r.Kind == lead.ReminderAppointment {
+		return key(leadPartPK(r.OrgID, r.LeadID), appointmentSK(r.ID))
+	}
+	return key(leadPartPK(r.OrgID, r.LeadID), taskSK(r.ID))
 }
 
 type notificationItem struct {
@@ -269,7 +300,8 @@ type notificationItem struct {
 	ID        string     `dynamodbav:"id"`
 	Kind      string     `dynamodbav:"kind"`
 	LeadID    string     `dynamodbav:"lead_id"`
-	TaskID    string     `dynamodbav:"task_id"`
+	TaskID    string     `dynamodbav:"task_id,omitempty"`
+	ApptID    string     `dynamodbav:"appointment_id,omitempty"`
 	DueAt     time.Time  `dynamodbav:"due_at"`
 	CreatedAt time.Time  `dynamodbav:"created_at"`
 	ReadAt    *time.Time `dynamodbav:"read_at,omitempty"`
@@ -281,7 +313,7 @@ type notificationItem struct {
 
 func toNotificationItem(n lead.Notification) notificationItem {
 	it := notificationItem{PK: notificationsPK(n.OrgID), SK: notificationSK(n.UserID, n.ID), Type: "notification", OrgID: n.OrgID,
-		UserID: n.UserID, ID: n.ID, Kind: n.Kind, LeadID: n.LeadID, TaskID: n.TaskID, DueAt: n.DueAt.UTC(), CreatedAt: n.CreatedAt.UTC(),
+		UserID: n.UserID, ID: n.ID, Kind: n.Kind, LeadID: n.LeadID, TaskID: n.TaskID, ApptID: n.AppointmentID, DueAt: n.DueAt.UTC(), CreatedAt: n.CreatedAt.UTC(),
 		ReadAt: timePtr(n.ReadAt), TTL: n.CreatedAt.Add(lead.NotificationRetention).Unix()}
 	if n.ReadAt.IsZero() {
 		it.GSI2PK, it.GSI2SK = unreadNotificationsPK(n.OrgID, n.UserID), n.ID
@@ -291,40 +323,39 @@ func toNotificationItem(n lead.Notification) notificationItem {
 
 func (it notificationItem) notification() lead.Notification {
 	return lead.Notification{ID: it.ID, OrgID: it.OrgID, UserID: it.UserID, Kind: it.Kind, LeadID: it.LeadID, TaskID: it.TaskID,
-		DueAt: it.DueAt, CreatedAt: it.CreatedAt, ReadAt: timeOf(it.ReadAt)}
+		AppointmentID: it.ApptID, DueAt: it.DueAt, CreatedAt: it.CreatedAt, ReadAt: timeOf(it.ReadAt)}
 }
 
-// FireReminder records n and marks t's reminder sent (next), in one
-// transaction: the task's update holds while it is at t.Version, the
-// notification's put while it does not exist. false when either did not
-// hold; a notification already there (recorded with an earlier version of
-// the task) takes the task out of the reminder index all the same.
-func (s *Store) FireReminder(ctx context.Context, t, next lead.Task, n lead.Notification) (bool, error) {
+// FireReminder records n and marks r's task or appointment reminded at
+// sentAt, in one transaction: the item's update holds while it is at
+// r.Version, the notification's put while it does not exist. false when
+// either did not hold; a notification already there (recorded with an
+// earlier version of the item) takes the item out of the reminder index
+// all the same.
+func (s *Store) FireReminder(ctx context.Context, r lead.Reminder, n lead.Notification, sentAt time.Time) (bool, error) {
 	nav, err := marshal(toNotificationItem(n))
 	if err != nil {
 		return false, err
 	}
-	update := func() *types.Update {
-		return &types.Update{TableName: &s.table, Key: key(leadPartPK(t.OrgID, t.LeadID), taskSK(t.ID)),
-			UpdateExpression:    aws.String("SET reminder_sent_at = :sent, version = :nv REMOVE GSI3PK, GSI3SK"),
-			ConditionExpression: aws.String("attribute_exists(PK) AND version = :v"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":sent": &types.AttributeValueMemberS{Value: next.ReminderSentAt.UTC().Format(time.RFC3339Nano)},
-				":nv":   &types.AttributeValueMemberN{Value: strconv.Itoa(next.Version)},
-				":v":    &types.AttributeValueMemberN{Value: strconv.Itoa(t.Version)},
-			}}
-	}
+	update := &types.Update{TableName: &s.table, Key: reminderKey(r),
+		UpdateExpression:    aws.String("SET reminder_sent_at = :sent, version = :nv REMOVE GSI3PK, GSI3SK"),
+		ConditionExpression: aws.String("attribute_exists(PK) AND version = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":sent": &types.AttributeValueMemberS{Value: sentAt.UTC().Format(time.RFC3339Nano)},
+			":nv":   &types.AttributeValueMemberN{Value: strconv.Itoa(r.Version + 1)},
+			":v":    &types.AttributeValueMemberN{Value: strconv.Itoa(r.Version)},
+		}}
 	err = s.transact(ctx, []types.TransactWriteItem{
-		{Update: update()},
+		{Update: update},
 		{Put: &types.Put{TableName: &s.table, Item: nav, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 	})
 	if reasons := cancelReasons(err); len(reasons) == 2 {
 		if !conditionFailed(reasons[0]) && conditionFailed(reasons[1]) {
-			_, uerr := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: update().Key,
-				UpdateExpression: update().UpdateExpression, ConditionExpression: update().ConditionExpression,
-				ExpressionAttributeValues: update().ExpressionAttributeValues})
+			_, uerr := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: update.Key,
+				UpdateExpression: update.UpdateExpression, ConditionExpression: update.ConditionExpression,
+				ExpressionAttributeValues: update.ExpressionAttributeValues})
 			if uerr != nil && !isConditionFailed(uerr) {
-				return false, fmt.Errorf("mark reminder of task %s sent: %w", t.ID, uerr)
+				return false, fmt.Errorf("mark reminder of %s %s sent: %w", r.Kind, r.ID, uerr)
 			}
 		}
 		if conditionFailed(reasons[0]) || conditionFailed(reasons[1]) {
@@ -332,7 +363,7 @@ func (s *Store) FireReminder(ctx context.Context, t, next lead.Task, n lead.Noti
 		}
 	}
 	if err != nil {
-		return false, fmt.Errorf("record reminder of task %s: %w", t.ID, err)
+		return false, fmt.Errorf("record reminder of %s %s: %w", r.Kind, r.ID, err)
 	}
 	return true, nil
 }
@@ -394,24 +425,26 @@ func (s *Store) MarkNotificationRead(ctx context.Context, orgID, userID, id stri
 	return it.notification(), nil
 }
 
-// deleteLeadTasks removes a deleted lead's tasks at once (they are also in
-// the org-wide task and reminder indexes, which must not show a deleted
-// lead's tasks while a long history waits for the purge job), and counts
-// them.
+// deleteLeadTasks removes a deleted lead's tasks and appointments at once
+// (they are also in the org-wide task, appointment and reminder indexes,
+// which must not show a deleted lead's while a long history waits for the
+// purge job), and counts them.
 func (s *Store) deleteLeadTasks(ctx context.Context, orgID, leadID string, counts map[string]int) error {
-	items, err := s.queryPrefix(ctx, leadPartPK(orgID, leadID), prefixTask)
-	if err != nil {
-		return err
-	}
-	keys := make([]map[string]types.AttributeValue, 0, len(items))
-	for _, it := range items {
-		keys = append(keys, map[string]types.AttributeValue{attrPK: it[attrPK], attrSK: it[attrSK]})
-	}
-	if err := s.batchDelete(ctx, keys); err != nil {
-		return fmt.Errorf("delete tasks of lead %s: %w", leadID, err)
-	}
-	if len(keys) > 0 {
-		counts["task"] += len(keys)
+	for _, k := range []struct{ prefix, kind string }{{prefixTask, "task"}, {prefixAppointment, "appointment"}} {
+		items, err := s.queryPrefix(ctx, leadPartPK(orgID, leadID), k.prefix)
+		if err != nil {
+			return err
+		}
+		keys := make([]map[string]types.AttributeValue, 0, len(items))
+		for _, it := range items {
+			keys = append(keys, map[string]types.AttributeValue{attrPK: it[attrPK], attrSK: it[attrSK]})
+		}
+		if err := s.batchDelete(ctx, keys); err != nil {
+			return fmt.Errorf("delete %ss of lead %s: %w", k.kind, leadID, err)
+		}
+		if len(keys) > 0 {
+			counts[k.kind] += len(keys)
+		}
 	}
 	return nil
 }

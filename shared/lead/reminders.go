@@ -13,34 +13,42 @@ import (
 	"github.com/leadluence/backend/shared/page"
 )
 
-// Reminders and notifications. A task with a reminder is filed in a due
-// index at its RemindAt until the reminder is recorded; the scheduled
-// reminder job (Reminders.Run, in the retention function) reads what fell
-// due in one Query and records, for each, a notification for the task's
-// assignee. The notification's id is derived from the task and the time
-// of the reminder, and it is written only if absent, in one transaction
-// with the task's update (conditioned on the version the job read), so a
-// job that runs twice, at once or late records each reminder once.
+// Reminders and notifications. A task or appointment with a reminder is
+// filed in a due index at its reminder time until the reminder is
+// recorded; the scheduled reminder job (Reminders.Run, in the retention
+// function) reads what fell due in one Query and records, for each, a
+// notification for the assignee. The notification's id is derived from the
+// item and the time of the reminder, and it is written only if absent, in
+// one transaction with the item's update (conditioned on the version the
+// job read), so a job that runs twice, at once or late records each
+// reminder once.
 
-// Notification is something the platform tells a user: for now, a task
-// reminder. It names the task and lead by id and carries no lead data.
+// Notification is something the platform tells a user: a task's or an
+// appointment's reminder. It names the item and lead by id and carries no
+// lead data.
 type Notification struct {
 	ID     string
 	OrgID  string
 	UserID string
-	// Kind is NotificationTaskReminder.
+	// Kind is NotificationTaskReminder or NotificationAppointmentReminder.
 	Kind   string
 	LeadID string
-	TaskID string
-	// DueAt is the task's due time when the reminder was recorded.
+	// TaskID or AppointmentID names what the reminder is about.
+	TaskID        string
+	AppointmentID string
+	// DueAt is the task's due time, or the appointment's start, when the
+	// reminder was recorded.
 	DueAt     time.Time
 	CreatedAt time.Time
 	// ReadAt is zero while unread.
 	ReadAt time.Time
 }
 
-// NotificationTaskReminder is a task's reminder.
-const NotificationTaskReminder = "task_reminder"
+// Notification kinds.
+const (
+	NotificationTaskReminder        = "task_reminder"
+	NotificationAppointmentReminder = "appointment_reminder"
+)
 
 // NotificationRetention is how long a notification is kept.
 const NotificationRetention = 90 * 24 * time.Hour
@@ -65,33 +73,60 @@ type NotificationStore interface {
 	MarkNotificationRead(ctx context.Context, orgID, userID, id string, at time.Time) (Notification, error)
 }
 
-// ReminderStore is the reminder job's port (dynamostore.Store).
-type ReminderStore interface {
-	// DueReminders returns up to limit open tasks whose reminder is due at
-	// asOf and not recorded yet, earliest first, after the position from:
-	// one Query of the due index.
-	DueReminders(ctx context.Context, asOf time.Time, limit int, from page.Cursor) (TaskPage, error)
-	// FireReminder records n and marks t's reminder sent (next), in one
-	// transaction that holds only while t is at its version and n does not
-	// exist: false when it did not hold (done by another run, or the task
-	// changed; a changed task is back in the index if it still waits).
-	FireReminder(ctx context.Context, t, next Task, n Notification) (bool, error)
+// Reminder is a pending reminder as the due index holds it: of a task or
+// an appointment of a lead.
+type Reminder struct {
+	// Kind is ReminderTask or ReminderAppointment.
+	Kind   string
+	OrgID  string
+	LeadID string
+	// ID is the task's or appointment's.
+	ID     string
+	UserID string
+	// At is the task's due time or the appointment's start.
+	At       time.Time
+	RemindAt time.Time
+	// Version is the item's version when read.
+	Version int
 }
 
-// ReminderID is the id of the notification of t's reminder at its current
-// RemindAt: a ULID of that time whose random part is derived from the
-// task's id and the time, so every run computes the same one.
-func ReminderID(t Task) string {
-	at := t.RemindAt()
-	sum := sha256.Sum256([]byte(t.OrgID + "|" + t.TaskKey() + "|" + at.UTC().Format(time.RFC3339Nano)))
+// Reminder kinds.
+const (
+	ReminderTask        = "task"
+	ReminderAppointment = "appointment"
+)
+
+// ReminderPage is a page of due reminders, earliest first.
+type ReminderPage struct {
+	Items []Reminder
+	// Next is the store's position after the last item, zero at the end.
+	Next page.Cursor
+}
+
+// ReminderStore is the reminder job's port (dynamostore.Store).
+type ReminderStore interface {
+	// DueReminders returns up to limit reminders due at asOf and not
+	// recorded yet (of open tasks and booked appointments), earliest
+	// first, after the position from: one Query of the due index.
+	DueReminders(ctx context.Context, asOf time.Time, limit int, from page.Cursor) (ReminderPage, error)
+	// FireReminder records n and marks r's item reminded at sentAt (its
+	// version + 1, out of the index), in one transaction that holds only
+	// while the item is at r.Version and n does not exist: false when it
+	// did not hold (done by another run, or the item changed; a changed
+	// item is back in the index if it still waits).
+	FireReminder(ctx context.Context, r Reminder, n Notification, sentAt time.Time) (bool, error)
+}
+
+// ReminderID is the id of the notification of a reminder: a ULID of its
+// time whose random part is derived from the item and the time, so every
+// run computes the same one.
+func ReminderID(r Reminder) string {
+	sum := sha256.Sum256([]byte(r.OrgID + "|" + r.Kind + "|" + r.LeadID + "/" + r.ID + "|" + r.RemindAt.UTC().Format(time.RFC3339Nano)))
 	var id ulid.ULID
-	_ = id.SetTime(ulid.Timestamp(at)) // a reminder's time is well inside ULID's range
+	_ = id.SetTime(ulid.Timestamp(r.RemindAt)) // a reminder's time is well inside ULID's range
 	copy(id[6:], sum[:10])
 	return id.String()
 }
-
-// TaskKey names the task within its org: lead and task id.
-func (t Task) TaskKey() string { return t.LeadID + "/" + t.ID }
 
 // Reminders is the scheduled reminder job.
 type Reminders struct {
@@ -111,7 +146,7 @@ type ReminderRun struct {
 }
 
 // Run records every reminder due at asOf: each a notification for the
-// task's assignee, once.
+// assignee of its task or appointment, once.
 func (r *Reminders) Run(ctx context.Context, asOf time.Time) (ReminderRun, error) {
 	size := r.Page
 	if size <= 0 {
@@ -127,9 +162,9 @@ func (r *Reminders) Run(ctx context.Context, asOf time.Time) (ReminderRun, error
 		if err != nil {
 			return res, fmt.Errorf("read due reminders: %w", err)
 		}
-		for _, t := range p.Items {
+		for _, rem := range p.Items {
 			res.Due++
-			ok, err := r.fire(ctx, t, asOf)
+			ok, err := r.fire(ctx, rem, asOf)
 			if err != nil {
 				return res, err
 			}
@@ -147,15 +182,16 @@ func (r *Reminders) Run(ctx context.Context, asOf time.Time) (ReminderRun, error
 	}
 }
 
-func (r *Reminders) fire(ctx context.Context, t Task, asOf time.Time) (bool, error) {
+func (r *Reminders) fire(ctx context.Context, rem Reminder, asOf time.Time) (bool, error) {
 	now := asOf.UTC()
-	n := Notification{ID: ReminderID(t), OrgID: t.OrgID, UserID: t.AssigneeID, Kind: NotificationTaskReminder, LeadID: t.LeadID,
-		TaskID: t.ID, DueAt: t.DueAt, CreatedAt: now}
-	next := t
-	next.ReminderSentAt, next.Version = now, t.Version+1
-	ok, err := r.Store.FireReminder(ctx, t, next, n)
+	n := Notification{ID: ReminderID(rem), OrgID: rem.OrgID, UserID: rem.UserID, Kind: NotificationTaskReminder, LeadID: rem.LeadID,
+		TaskID: rem.ID, DueAt: rem.At, CreatedAt: now}
+	if rem.Kind == ReminderAppointment {
+		n.Kind, n.TaskID, n.AppointmentID = NotificationAppointmentReminder, "", rem.ID
+	}
+	ok, err := r.Store.FireReminder(ctx, rem, n, now)
 	if err != nil {
-		return false, fmt.Errorf("record reminder of task %s: %w", t.ID, err)
+		return false, fmt.Errorf("record reminder of %s %s: %w", rem.Kind, rem.ID, err)
 	}
 	return ok, nil
 }

@@ -129,6 +129,8 @@ type Service struct {
 	Tasks TaskStore
 	// Notifications keeps users' notifications (reminders.go).
 	Notifications NotificationStore
+	// Appointments keeps leads' appointments (appointments.go).
+	Appointments AppointmentStore
 }
 
 // updateAttempts bounds the re-reads of an update without a version.

@@ -131,6 +131,12 @@ var bodies = map[string]func(c *call) any{
 		return map[string]any{"title": "Call back about the visit", "due_at": time.Now().Add(24 * time.Hour).Format(time.RFC3339)}
 	},
 	"PATCH /v1/leads/{id}/tasks/{task_id}": func(*call) any { return map[string]any{"status": "done"} },
+	// Each booking a fresh hour of the caller's, far from the others.
+	"POST /v1/leads/{id}/appointments": func(c *call) any {
+		start := time.Now().Add(time.Duration(48+c.m.seq.Add(1)*2) * time.Hour).Truncate(time.Hour)
+		return map[string]any{"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(time.Hour).Format(time.RFC3339)}
+	},
+	"PATCH /v1/leads/{id}/appointments/{appointment_id}": func(*call) any { return map[string]any{"location": "Site office"} },
 	"PUT /v1/email/sender": func(c *call) any {
 		return map[string]any{"email": senderAddr("sales")}
 	},
@@ -168,6 +174,13 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 			r := c.m.do(c.m.t, "POST", "/v1/leads/"+params["id"]+"/notes", by.Access, map[string]any{"body": "A target note."})
 			expect(c.m.t, r, 201)
 			params["note_id"] = o.track(r.str("id"))
+		}
+		if strings.Contains(c.op.path, "{appointment_id}") {
+			start := time.Now().Add(time.Duration(48+c.m.seq.Add(1)*2) * time.Hour).Truncate(time.Hour)
+			r := c.m.do(c.m.t, "POST", "/v1/leads/"+params["id"]+"/appointments", o.owner.Access,
+				map[string]any{"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(time.Hour).Format(time.RFC3339), "force": true})
+			expect(c.m.t, r, 201)
+			params["appointment_id"] = o.track(r.str("id"))
 		}
 		if strings.Contains(c.op.path, "{task_id}") {
 			r := c.m.do(c.m.t, "POST", "/v1/leads/"+params["id"]+"/tasks", o.owner.Access,

@@ -73,13 +73,14 @@ type TaskList struct {
 
 // NotificationOut is a notification of the caller.
 type NotificationOut struct {
-	ID        string     `json:"id"`
-	Kind      string     `json:"kind" enum:"task_reminder"`
-	LeadID    string     `json:"lead_id"`
-	TaskID    string     `json:"task_id"`
-	DueAt     time.Time  `json:"due_at" doc:"The task's due time when the reminder was recorded."`
-	CreatedAt time.Time  `json:"created_at"`
-	ReadAt    *time.Time `json:"read_at" doc:"null while unread."`
+	ID            string     `json:"id"`
+	Kind          string     `json:"kind" enum:"task_reminder,appointment_reminder"`
+	LeadID        string     `json:"lead_id"`
+	TaskID        *string    `json:"task_id" doc:"The task of a task_reminder."`
+	AppointmentID *string    `json:"appointment_id" doc:"The appointment of an appointment_reminder."`
+	DueAt         time.Time  `json:"due_at" doc:"The task's due time, or the appointment's start, when the reminder was recorded."`
+	CreatedAt     time.Time  `json:"created_at"`
+	ReadAt        *time.Time `json:"read_at" doc:"null while unread."`
 }
 
 // NotificationList is one page of the caller's notifications, newest
@@ -245,7 +246,8 @@ func (s *server) listTasks(ctx context.Context, in *struct {
 }
 
 func notificationOut(n lead.Notification) NotificationOut {
-	return NotificationOut{ID: n.ID, Kind: n.Kind, LeadID: n.LeadID, TaskID: n.TaskID, DueAt: n.DueAt, CreatedAt: n.CreatedAt, ReadAt: optTime(n.ReadAt)}
+	return NotificationOut{ID: n.ID, Kind: n.Kind, LeadID: n.LeadID, TaskID: httpapi.Optional(n.TaskID), AppointmentID: httpapi.Optional(n.AppointmentID),
+		DueAt: n.DueAt, CreatedAt: n.CreatedAt, ReadAt: optTime(n.ReadAt)}
 }
 
 func (s *server) listNotifications(ctx context.Context, in *struct {
