@@ -11,8 +11,10 @@ import (
 
 // newSchedules creates one EventBridge rule per topology schedule of fn,
 // invoking the function at rate(Every) with the standard "Scheduled Event"
-// payload. EventBridge only accepts minutes, hours or days: Validate makes
-// sure Every is whole minutes.
+// payload whose detail names the schedule ({"schedule": Name}), so a
+// function with several schedules tells them apart. EventBridge only
+// accepts minutes, hours or days: Validate makes sure Every is whole
+// minutes.
 func newSchedules(f function, fn topology.Function) []awsevents.Rule {
 	rules := make([]awsevents.Rule, 0, len(fn.Schedules))
 	for _, sch := range fn.Schedules {
@@ -20,7 +22,14 @@ func newSchedules(f function, fn topology.Function) []awsevents.Rule {
 			Description: jsii.String(fn.Name + " " + sch.Name + " every " + sch.Every.String()),
 			Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(sch.Every.Minutes()))),
 		})
-		rule.AddTarget(awseventstargets.NewLambdaFunction(f.handler, nil))
+		rule.AddTarget(awseventstargets.NewLambdaFunction(f.handler, &awseventstargets.LambdaFunctionProps{
+			Event: awsevents.RuleTargetInput_FromObject(map[string]any{
+				"version": "0", "id": awsevents.EventField_EventId(), "detail-type": awsevents.EventField_DetailType(),
+				"source": awsevents.EventField_Source(), "account": awsevents.EventField_Account(), "time": awsevents.EventField_Time(),
+				"region": awsevents.EventField_Region(), "resources": awsevents.EventField_FromPath(jsii.String("$.resources")),
+				"detail": map[string]any{"schedule": sch.Name},
+			}),
+		}))
 		rules = append(rules, rule)
 	}
 	return rules

@@ -987,6 +987,21 @@ func TestSchedules(t *testing.T) {
 	if len(rules) != schedules {
 		t.Errorf("%d rules, want %d (one per schedule in the topology)", len(rules), schedules)
 	}
+	// AND each rule's event names its schedule in its detail, so a
+	// function with several tells them apart.
+	for _, sch := range fn.Schedules {
+		found := false
+		for _, r := range rules {
+			raw, err := json.Marshal(r.Properties)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found = found || strings.Contains(string(raw), `\"schedule\":\"`+sch.Name+`\"`)
+		}
+		if !found {
+			t.Errorf("no rule's event names schedule %q in its detail", sch.Name)
+		}
+	}
 	// AND EventBridge may invoke the function
 	assertNoPanic(t, "events permission", func() {
 		extended.template.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), props(map[string]any{

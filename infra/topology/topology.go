@@ -250,12 +250,23 @@ type QueueTrigger struct {
 	MaxBatchingWindow time.Duration
 }
 
-// Schedule is an EventBridge schedule.
+// Schedule is an EventBridge schedule. Its event is EventBridge's
+// "Scheduled Event" with detail {"schedule": Name}, so a function with
+// several schedules tells them apart.
 type Schedule struct {
 	Name string
 	// Every is the fixed rate of the schedule.
 	Every time.Duration
 }
+
+// Schedules of the retention function.
+const (
+	// ScheduleContentLifecycle runs the data lifecycle jobs, hourly.
+	ScheduleContentLifecycle = "content-lifecycle"
+	// ScheduleReminders records the task reminders that fell due, every
+	// minute (shared/lead Reminders).
+	ScheduleReminders = "reminders"
+)
 
 // Deploy-time parameters of the webhook function and the purposes their
 // ciphertexts are made for.
@@ -496,6 +507,16 @@ func apiFunction() Function {
 			auth("GET", "/v1/leads/{id}/notes"),
 			auth("PATCH", "/v1/leads/{id}/notes/{note_id}"),
 			auth("DELETE", "/v1/leads/{id}/notes/{note_id}"),
+			auth("POST", "/v1/leads/{id}/tasks"),
+			auth("GET", "/v1/leads/{id}/tasks"),
+			auth("PATCH", "/v1/leads/{id}/tasks/{task_id}"),
+			auth("DELETE", "/v1/leads/{id}/tasks/{task_id}"),
+			auth("GET", "/v1/tasks"),
+			auth("POST", "/v1/leads/{id}/appointments"),
+			auth("GET", "/v1/leads/{id}/appointments"),
+			auth("PATCH", "/v1/leads/{id}/appointments/{appointment_id}"),
+			auth("GET", "/v1/notifications"),
+			auth("POST", "/v1/notifications/{id}/read"),
 			auth("GET", "/v1/conversations"),
 			auth("GET", "/v1/whatsapp/templates"),
 			auth("GET", "/v1/pipelines"),
@@ -617,7 +638,9 @@ const (
 )
 
 // retentionFunction applies the data lifecycle (shared/retention): every
-// hour it sanitizes the message content that came due and runs the purge
+// minute it records the task reminders that fell due (a second schedule
+// rather than a function of its own: the same table access, no key or
+// queue, and one more deployment unit saved); every hour it sanitizes the message content that came due and runs the purge
 // jobs, and it consumes the purges queue, whose jobs (a deleted lead's
 // history, a disconnected integration's Meta data) start at once. A run
 // stops before its timeout with a checkpoint in the table, which the next
@@ -642,6 +665,6 @@ func retentionFunction() Function {
 		// Purge jobs start at once from the queue; the hourly schedule is
 		// the safety net for what time makes due and what is unfinished.
 		Consumes:  &QueueTrigger{Queue: QueuePurges, BatchSize: 5},
-		Schedules: []Schedule{{Name: "content-lifecycle", Every: time.Hour}},
+		Schedules: []Schedule{{Name: ScheduleContentLifecycle, Every: time.Hour}, {Name: ScheduleReminders, Every: time.Minute}},
 	}
 }

@@ -92,6 +92,8 @@ const (
 	ActionPreferencesRead   = "preferences.read"
 	ActionTimelineRead      = "timeline.read"
 	ActionNotesRead         = "notes.read"
+	ActionTasksRead         = "tasks.read"
+	ActionAppointmentsRead  = "appointments.read"
 )
 
 // Changes to a lead's notes (the target is the lead, details name the note).
@@ -99,4 +101,16 @@ const (
 	ActionNoteCreate = "note.create"
 	ActionNoteUpdate = "note.update"
 	ActionNoteDelete = "note.delete"
+)
+
+// Changes to a lead's tasks (the target is the lead, details name the
+// task), and a user's notifications (the target is the notification).
+const (
+	ActionTaskCreate       = "task.create"
+	ActionTaskUpdate       = "task.update"
+	ActionTaskDelete       = "task.delete"
+	ActionNotificationRead = "notification.read"
+	// Appointments of a lead (the target is the lead).
+	ActionAppointmentCreate = "appointment.create"
+	ActionAppointmentUpdate = "appointment.update"
 )

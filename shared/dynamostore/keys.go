@@ -346,3 +346,61 @@ const prefixInvitation = "INVITE#"
 // throttleAccountPK counts requests about one email or client address (by
 // hash) in a window: password resets, verification mails.
 func throttleAccountPK(keyHash string) string { return "THROTTLE#ACCOUNT#" + keyHash }
+
+// Tasks, reminders and notifications (see tasks.go).
+
+// prefixTask starts a task's sort key in its lead's history partition.
+const prefixTask = "TASK#"
+
+func taskSK(taskID string) string { return prefixTask + taskID }
+
+// tasksPK is GSI1's partition of an org's tasks of one assignee in one
+// status (open, done); taskDueSK orders it by due time (UTC, fixed width),
+// then task id, so "my open tasks due before t" is one key condition.
+func tasksPK(orgID, assigneeID, status string) string {
+	return "TASKS#" + orgID + "#" + assigneeID + "#" + status
+}
+func taskDueSK(due time.Time, taskID string) string {
+	return due.UTC().Format(dueTimeLayout) + "#" + taskID
+}
+
+// remindersPK is GSI3's partition of every task whose reminder is still to
+// be recorded (sparse: the keys go when it is); reminderDueSK orders it by
+// the reminder's time, then org, lead and task, so "due at t" is one key
+// condition for the scheduled job.
+const remindersPK = "REMINDERS"
+
+func reminderDueSK(at time.Time, orgID, leadID, taskID string) string {
+	return at.UTC().Format(dueTimeLayout) + "#" + orgID + "#" + leadID + "#" + taskID
+}
+
+// notificationsPK is the partition of an org's notifications;
+// notificationSK files one under its user, by id (a ULID of its time).
+func notificationsPK(orgID string) string { return "NOTIFY#" + orgID }
+func notificationSK(userID, id string) string {
+	return notificationUserPrefix(userID) + id
+}
+func notificationUserPrefix(userID string) string { return "NOTIF#" + userID + "#" }
+
+// unreadNotificationsPK is GSI2's partition of one user's unread
+// notifications (sparse: the keys go when it is read), by id.
+func unreadNotificationsPK(orgID, userID string) string {
+	return "NOTIFY#" + orgID + "#" + userID + "#UNREAD"
+}
+
+// Appointments (see appointments.go).
+
+// prefixAppointment starts an appointment's sort key in its lead's history
+// partition.
+const prefixAppointment = "APPT#"
+
+func appointmentSK(id string) string { return prefixAppointment + id }
+
+// appointmentsPK is GSI1's partition of the booked appointments of one
+// user of an org (sparse: a cancelled one leaves it); appointmentStartSK
+// orders it by start (UTC, fixed width), then id, so the overlap check is
+// one key condition on start times.
+func appointmentsPK(orgID, assigneeID string) string { return "APPTS#" + orgID + "#" + assigneeID }
+func appointmentStartSK(start time.Time, id string) string {
+	return start.UTC().Format(dueTimeLayout) + "#" + id
+}

@@ -22,7 +22,7 @@ import (
 
 // Deleting a lead removes the lead and everything recorded about it: the
 // items of its history partition (messages, consent ledger, activities,
-// conversation summary), the provider id guards and status events of its
+// notes, tasks, conversation summary), the provider id guards and status events of its
 // messages (WAMID# partitions) and their outbound idempotency guards. What
 // stays is a suppression entry per contact: the lead's opt-outs under a
 // keyed hash of its phone or email, so that a lead created later for the
@@ -296,7 +296,12 @@ func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) (lead.Deletion, err
 	}
 	// The lead is gone; now its history, when small enough.
 	// A failure from here on leaves the rest to the lead purge job (the
-	// pending purge item records it): the delete itself is done.
+	// pending purge item records it): the delete itself is done. Its
+	// tasks go first, whatever the size: the org-wide task and reminder
+	// indexes must not list a deleted lead's tasks.
+	if err := s.deleteLeadTasks(ctx, l.OrgID, l.ID, counts); err != nil {
+		return lead.Deletion{Counts: counts, Pending: true}, nil
+	}
 	if n, err := s.historySize(ctx, l.OrgID, l.ID, leadPurgeBound+1); err != nil || n > leadPurgeBound {
 		return lead.Deletion{Counts: counts, Pending: true}, nil
 	}

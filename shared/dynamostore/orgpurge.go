@@ -171,6 +171,9 @@ func (p *orgPurge) run(ctx context.Context) (bool, error) {
 	if done, err := p.partition(ctx); err != nil || !done {
 		return false, err
 	}
+	if done, err := p.plain(ctx, notificationsPK(p.org)); err != nil || !done {
+		return false, err
+	}
 	return p.plain(ctx, auditPK(p.org))
 }
 

@@ -172,6 +172,34 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 			At: now, ActorID: owner.ID}); err != nil {
 			t.Fatal(err)
 		}
+		// Two tasks with reminders, one of them recorded: a notification.
+		for k := range 2 {
+			m := 5
+			task := lead.Task{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, Title: "Call " + phone, DueAt: now.Add(time.Minute),
+				AssigneeID: owner.ID, Status: lead.TaskOpen, RemindBeforeMinutes: &m, CreatedBy: owner.ID, CreatedAt: now, UpdatedAt: now, Version: 1}
+			if err := s.AddTask(ctx, task, lead.Activity{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, Kind: lead.ActivityTaskCreated,
+				At: now, ActorID: owner.ID}); err != nil {
+				t.Fatal(err)
+			}
+			if k == 0 {
+				continue
+			}
+			r := lead.Reminder{Kind: lead.ReminderTask, OrgID: org, LeadID: l.ID, ID: task.ID, UserID: owner.ID, At: task.DueAt,
+				RemindAt: task.RemindAt(), Version: 1}
+			if ok, err := s.FireReminder(ctx, r, lead.Notification{ID: lead.ReminderID(r), OrgID: org, UserID: owner.ID,
+				Kind: lead.NotificationTaskReminder, LeadID: l.ID, TaskID: task.ID, DueAt: task.DueAt, CreatedAt: now}, now); err != nil || !ok {
+				t.Fatalf("fire reminder: %v %v", ok, err)
+			}
+		}
+		// A booked appointment with a reminder to come.
+		m := 30
+		appt := lead.Appointment{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, StartsAt: now.Add(24 * time.Hour), EndsAt: now.Add(25 * time.Hour),
+			Location: "Site office, " + phone, AssigneeID: owner.ID, Status: lead.AppointmentBooked, RemindBeforeMinutes: &m, CreatedBy: owner.ID,
+			CreatedAt: now, UpdatedAt: now, Version: 1}
+		if err := s.BookAppointment(ctx, appt, lead.Activity{ID: ulid.Make().String(), OrgID: org, LeadID: l.ID, Kind: lead.ActivityAppointmentBooked,
+			At: now, ActorID: owner.ID}); err != nil {
+			t.Fatal(err)
+		}
 		cur, err := s.GetLead(ctx, org, l.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -110,7 +110,7 @@ func (p Patch) Apply(old Lead) (Lead, []string) {
 // viewers read, others write; an agent sees and creates only leads assigned
 // to itself and cannot assign leads to others; an assignee is an active
 // user of the org; changes are audited and recorded on the lead's
-// timeline (timeline.go); notes follow notes.go. Errors are ErrNotFound (also for a
+// timeline (timeline.go); notes follow notes.go, tasks tasks.go. Errors are ErrNotFound (also for a
 // lead the actor may not see, so nobody learns it exists),
 // ErrVersionMismatch, *DeniedError, *FieldError, *DuplicateError, or a
 // failure of the store.
@@ -135,6 +135,12 @@ type Service struct {
 	// Pipelines keeps the orgs' pipelines (pipelines.go); nil: every org
 	// has only its default pipeline as DefaultPipeline reads.
 	Pipelines PipelineStore
+	// Tasks keeps leads' tasks (tasks.go).
+	Tasks TaskStore
+	// Notifications keeps users' notifications (reminders.go).
+	Notifications NotificationStore
+	// Appointments keeps leads' appointments (appointments.go).
+	Appointments AppointmentStore
 }
 
 // updateAttempts bounds the re-reads of an update without a version.

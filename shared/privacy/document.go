@@ -56,6 +56,8 @@ type DocLead struct {
 	Provenance    *DocProvenance    `json:"provenance,omitempty" doc:"Where the lead came from, when from Meta."`
 	Activities    []DocActivity     `json:"activities" doc:"The lead's timeline, in time order."`
 	Notes         []DocNote         `json:"notes" doc:"Notes staff wrote on the lead, oldest first."`
+	Tasks         []DocTask         `json:"tasks" doc:"Tasks staff set themselves about the lead, oldest first."`
+	Appointments  []DocAppointment  `json:"appointments" doc:"Appointments booked with the lead, oldest first."`
 	Messages      []DocMessage      `json:"messages" doc:"Both directions, in time order, each with its status log."`
 	ConsentLedger []DocConsent      `json:"consent_ledger" doc:"Every consent change, in time order."`
 	Campaigns     []DocCampaign     `json:"campaigns" doc:"Campaigns that sent the person a message."`
@@ -101,6 +103,59 @@ type DocNote struct {
 	Body      string    `json:"body"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// DocTask is a task staff set about the lead.
+type DocTask struct {
+	ID          string     `json:"id"`
+	Title       string     `json:"title"`
+	DueAt       time.Time  `json:"due_at"`
+	AssigneeID  string     `json:"assignee_id" doc:"The staff user it is assigned to."`
+	Status      string     `json:"status" doc:"open or done."`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+}
+
+func docTasks(tasks []lead.Task) []DocTask {
+	out := make([]DocTask, 0, len(tasks))
+	for _, t := range tasks {
+		dt := DocTask{ID: t.ID, Title: t.Title, DueAt: t.DueAt.UTC(), AssigneeID: t.AssigneeID, Status: string(t.Status),
+			CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt.UTC()}
+		if !t.CompletedAt.IsZero() {
+			c := t.CompletedAt.UTC()
+			dt.CompletedAt = &c
+		}
+		out = append(out, dt)
+	}
+	return out
+}
+
+// DocAppointment is an appointment booked with the lead.
+type DocAppointment struct {
+	ID          string     `json:"id"`
+	StartsAt    time.Time  `json:"starts_at"`
+	EndsAt      time.Time  `json:"ends_at"`
+	Location    string     `json:"location,omitempty"`
+	Notes       string     `json:"notes,omitempty"`
+	AssigneeID  string     `json:"assignee_id" doc:"The staff user it is booked for."`
+	Status      string     `json:"status" doc:"booked or cancelled."`
+	CreatedAt   time.Time  `json:"created_at"`
+	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
+}
+
+func docAppointments(as []lead.Appointment) []DocAppointment {
+	out := make([]DocAppointment, 0, len(as))
+	for _, a := range as {
+		d := DocAppointment{ID: a.ID, StartsAt: a.StartsAt.UTC(), EndsAt: a.EndsAt.UTC(), Location: a.Location, Notes: a.Notes,
+			AssigneeID: a.AssigneeID, Status: string(a.Status), CreatedAt: a.CreatedAt.UTC()}
+		if !a.CancelledAt.IsZero() {
+			c := a.CancelledAt.UTC()
+			d.CancelledAt = &c
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // DocMessage is one message.
@@ -169,7 +224,7 @@ func docLead(l lead.Lead, acts []lead.Activity, notes []lead.Note, msgs []conver
 	ledger []conversation.ConsentEntry, campaigns map[string]campaign.Campaign) DocLead {
 	d := DocLead{ID: l.ID, Name: l.Name, Phone: l.Phone, Email: l.Email, Source: l.Source, Status: string(l.Status),
 		Tags: nonNil(l.Tags), CustomFields: nonNilMap(l.CustomFields), AssigneeID: l.AssigneeID, CreatedAt: l.CreatedAt,
-		UpdatedAt: l.UpdatedAt, Consent: nonNilMap(l.Consent), Activities: []DocActivity{}, Notes: []DocNote{}, Messages: make([]DocMessage, 0, len(msgs)),
+		UpdatedAt: l.UpdatedAt, Consent: nonNilMap(l.Consent), Activities: []DocActivity{}, Notes: []DocNote{}, Tasks: []DocTask{}, Appointments: []DocAppointment{}, Messages: make([]DocMessage, 0, len(msgs)),
 		ConsentLedger: []DocConsent{}, Campaigns: []DocCampaign{}}
 	if !l.LastInboundAt.IsZero() {
 		t := l.LastInboundAt.UTC()

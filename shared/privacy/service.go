@@ -79,6 +79,8 @@ type Leads interface {
 type History interface {
 	Activities(ctx context.Context, orgID, leadID string) ([]lead.Activity, error)
 	Notes(ctx context.Context, orgID, leadID string) ([]lead.Note, error)
+	Tasks(ctx context.Context, orgID, leadID string) ([]lead.Task, error)
+	Appointments(ctx context.Context, orgID, leadID string) ([]lead.Appointment, error)
 	Messages(ctx context.Context, orgID, leadID string) ([]conversation.Message, error)
 	StatusLogs(ctx context.Context, providerIDs []string) (map[string][]conversation.StatusEvent, error)
 	ConsentLedger(ctx context.Context, orgID, leadID string) ([]conversation.ConsentEntry, error)
@@ -293,6 +295,14 @@ func (s *Service) BuildDocument(ctx context.Context, r Request, leads []lead.Lea
 		if err != nil {
 			return Document{}, fmt.Errorf("read notes of lead %s: %w", l.ID, err)
 		}
+		tasks, err := s.History.Tasks(ctx, r.OrgID, l.ID)
+		if err != nil {
+			return Document{}, fmt.Errorf("read tasks of lead %s: %w", l.ID, err)
+		}
+		appts, err := s.History.Appointments(ctx, r.OrgID, l.ID)
+		if err != nil {
+			return Document{}, fmt.Errorf("read appointments of lead %s: %w", l.ID, err)
+		}
 		msgs, err := s.History.Messages(ctx, r.OrgID, l.ID)
 		if err != nil {
 			return Document{}, fmt.Errorf("read messages of lead %s: %w", l.ID, err)
@@ -324,7 +334,9 @@ func (s *Service) BuildDocument(ctx context.Context, r Request, leads []lead.Lea
 			}
 			campaigns[id] = c
 		}
-		doc.Leads = append(doc.Leads, docLead(l, acts, notes, msgs, logs, ledger, campaigns))
+		dl := docLead(l, acts, notes, msgs, logs, ledger, campaigns)
+		dl.Tasks, dl.Appointments = docTasks(tasks), docAppointments(appts)
+		doc.Leads = append(doc.Leads, dl)
 	}
 	return doc, nil
 }

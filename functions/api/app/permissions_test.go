@@ -42,7 +42,9 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/unsubscribe"
 )
@@ -125,6 +127,16 @@ var bodies = map[string]func(c *call) any{
 	"POST /v1/leads/{id}/notes":            func(*call) any { return map[string]any{"body": "Called; wants a visit on Friday."} },
 	"PATCH /v1/leads/{id}/notes/{note_id}": func(*call) any { return map[string]any{"body": "Called; visit moved to Monday."} },
 	"POST /v1/campaigns":                   func(*call) any { return saleCampaign(0) },
+	"POST /v1/leads/{id}/tasks": func(*call) any {
+		return map[string]any{"title": "Call back about the visit", "due_at": time.Now().Add(24 * time.Hour).Format(time.RFC3339)}
+	},
+	"PATCH /v1/leads/{id}/tasks/{task_id}": func(*call) any { return map[string]any{"status": "done"} },
+	// Each booking a fresh hour of the caller's, far from the others.
+	"POST /v1/leads/{id}/appointments": func(c *call) any {
+		start := time.Now().Add(time.Duration(48+c.m.seq.Add(1)*2) * time.Hour).Truncate(time.Hour)
+		return map[string]any{"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(time.Hour).Format(time.RFC3339)}
+	},
+	"PATCH /v1/leads/{id}/appointments/{appointment_id}": func(*call) any { return map[string]any{"location": "Site office"} },
 	"PUT /v1/email/sender": func(c *call) any {
 		return map[string]any{"email": senderAddr("sales")}
 	},
@@ -170,6 +182,19 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 			expect(c.m.t, r, 201)
 			params["note_id"] = o.track(r.str("id"))
 		}
+		if strings.Contains(c.op.path, "{appointment_id}") {
+			start := time.Now().Add(time.Duration(48+c.m.seq.Add(1)*2) * time.Hour).Truncate(time.Hour)
+			r := c.m.do(c.m.t, "POST", "/v1/leads/"+params["id"]+"/appointments", o.owner.Access,
+				map[string]any{"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(time.Hour).Format(time.RFC3339), "force": true})
+			expect(c.m.t, r, 201)
+			params["appointment_id"] = o.track(r.str("id"))
+		}
+		if strings.Contains(c.op.path, "{task_id}") {
+			r := c.m.do(c.m.t, "POST", "/v1/leads/"+params["id"]+"/tasks", o.owner.Access,
+				map[string]any{"title": "A target task", "due_at": time.Now().Add(time.Hour).Format(time.RFC3339)})
+			expect(c.m.t, r, 201)
+			params["task_id"] = o.track(r.str("id"))
+		}
 		return params
 	},
 	// A fresh pipeline of two stages; stage_id names its empty second one.
@@ -184,6 +209,34 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 		second, _ := stages[1].(map[string]any)
 		stage, _ := second["id"].(string)
 		return map[string]string{"id": o.track(r.str("id")), "stage_id": o.track(stage)}
+	},
+	// A task reminder of the caller (in its own org) or of the org's
+	// owner, on a fresh lead assigned to them, recorded by the reminder
+	// job.
+	"notifications": func(c *call, o *orgFix, _ bool) map[string]string {
+		to := o.owner
+		if o == c.org {
+			to = c.caller
+		}
+		leadID := o.track(c.m.createLead(c.m.t, o.owner, map[string]any{"name": "Reminded lead", "phone": c.m.phone(), "assignee_id": to.UserID}).str("id"))
+		r := c.m.do(c.m.t, "POST", "/v1/leads/"+leadID+"/tasks", o.owner.Access, map[string]any{"title": "A reminded task",
+			"due_at": time.Now().Add(time.Minute).Format(time.RFC3339), "assignee_id": to.UserID, "remind_before_minutes": 10})
+		expect(c.m.t, r, 201)
+		task := r.str("id")
+		if _, err := (&lead.Reminders{Store: c.m.store}).Run(c.m.t.Context(), time.Now()); err != nil {
+			c.m.t.Fatal(err)
+		}
+		p, err := c.m.store.ListNotifications(c.m.t.Context(), to.OrgID, to.UserID, true, 100, page.Cursor{})
+		if err != nil {
+			c.m.t.Fatal(err)
+		}
+		for _, n := range p.Items {
+			if n.TaskID == task {
+				return map[string]string{"id": o.track(n.ID)}
+			}
+		}
+		c.m.t.Fatalf("no reminder of task %s", task)
+		return nil
 	},
 	"users": func(c *call, o *orgFix, _ bool) map[string]string {
 		r := c.m.do(c.m.t, "POST", "/v1/users", o.owner.Access, map[string]string{"name": "Target", "email": uniqueEmail("target"), "role": "agent", "password": password})

@@ -26,6 +26,7 @@ import (
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/retention"
 	"github.com/leadluence/backend/shared/sqsqueue"
@@ -36,10 +37,15 @@ import (
 // takes either event, Schedule and Queue one each (the local runner calls
 // them).
 type Handler struct {
-	runner *retention.Runner
-	dlq    *sqsqueue.Queue
-	log    *slog.Logger
+	runner    *retention.Runner
+	reminders *lead.Reminders
+	dlq       *sqsqueue.Queue
+	log       *slog.Logger
 }
+
+// ReminderSchedule is the schedule (infra/topology ScheduleReminders)
+// whose events run the reminder job instead of the data lifecycle.
+const ReminderSchedule = "reminders"
 
 // New returns the retention handler.
 func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*Handler, error) {
@@ -47,11 +53,12 @@ func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...fu
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRunner(ctx, awsCfg, cfg, log)
+	store := newStore(awsCfg, cfg)
+	r, err := newRunner(store, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{runner: r, log: log}
+	h := &Handler{runner: r, reminders: &lead.Reminders{Store: store}, log: log}
 	if cfg.PurgesQueueURL != "" || cfg.PurgesDLQURL != "" {
 		queues := sqs.NewFromConfig(awsCfg)
 		if cfg.PurgesQueueURL != "" {
@@ -158,12 +165,23 @@ func deadLetter(ctx context.Context, dlq *sqsqueue.Queue, r events.SQSMessage, r
 	})
 }
 
-// Schedule is the hourly run: every due job at the event's time.
+// Schedule runs what the event's schedule (its detail's "schedule") asks
+// for: the reminder job every minute (Reminders), else the hourly data
+// lifecycle: every due job at the event's time.
 func (h *Handler) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
 	r, log := h.runner, h.log
 	asOf := ev.Time
 	if asOf.IsZero() {
 		asOf = time.Now()
+	}
+	var detail struct {
+		Schedule string `json:"schedule"`
+	}
+	if len(ev.Detail) > 0 {
+		_ = json.Unmarshal(ev.Detail, &detail) // another shape: the lifecycle
+	}
+	if detail.Schedule == ReminderSchedule {
+		return h.Reminders(ctx, asOf)
 	}
 	res, err := r.Run(ctx, asOf)
 	log.InfoContext(ctx, "retention done", "as_of", res.AsOf, "orgs", len(res.Orgs), "sanitized", res.Total(),
@@ -192,13 +210,24 @@ func (h *Handler) Schedule(ctx context.Context, ev events.EventBridgeEvent) erro
 	return nil
 }
 
+// Reminders records every task reminder due at asOf, each once (see
+// lead.Reminders); what a run leaves (its context ended) the next one does.
+func (h *Handler) Reminders(ctx context.Context, asOf time.Time) error {
+	res, err := h.reminders.Run(ctx, asOf)
+	h.log.InfoContext(ctx, "reminders done", "as_of", asOf, "due", res.Due, "fired", res.Fired, "skipped", res.Skipped, "complete", res.Complete)
+	if err != nil {
+		return fmt.Errorf("reminders: %w", err)
+	}
+	return nil
+}
+
 // NewRunner returns the runner the handler uses, over the table cfg names.
 func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*retention.Runner, error) {
 	awsCfg, err := loadAWS(ctx, log, opts)
 	if err != nil {
 		return nil, err
 	}
-	return newRunner(ctx, awsCfg, cfg, log)
+	return newRunner(newStore(awsCfg, cfg), cfg, log)
 }
 
 // loadAWS loads the function's AWS configuration. The app id names the
@@ -214,7 +243,9 @@ func loadAWS(ctx context.Context, log *slog.Logger, opts []func(*awsconfig.LoadO
 	return awsCfg, nil
 }
 
-func newRunner(ctx context.Context, awsCfg aws.Config, cfg config.Retention, log *slog.Logger) (*retention.Runner, error) {
+// newStore is the table the function works on; with a key, deleting a
+// lead keeps its opt-outs under keyed hashes.
+func newStore(awsCfg aws.Config, cfg config.Retention) *dynamostore.Store {
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), cfg.TableName)
 	if cfg.KeyID != "" {
 		// Deleting a lead keeps its opt-outs under keyed hashes. The key
@@ -222,6 +253,10 @@ func newRunner(ctx context.Context, awsCfg aws.Config, cfg config.Retention, log
 		// until it does.
 		store.UseLazySuppression(&suppression.Lazy{Store: store, Sealer: envelope.New(kms.NewFromConfig(awsCfg), cfg.KeyID, envelope.Options{})})
 	}
+	return store
+}
+
+func newRunner(store *dynamostore.Store, cfg config.Retention, log *slog.Logger) (*retention.Runner, error) {
 	return &retention.Runner{Store: store, Audit: store, Log: log, Rate: cfg.Rate, Margin: cfg.Margin, Purges: store, Closed: store,
 		Integrations: store}, nil
 }

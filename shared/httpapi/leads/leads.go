@@ -1,6 +1,7 @@
 // Package leads is the lead area of the HTTP API: create, read, list,
 // change and delete leads, read and set their communication preferences,
-// read their timeline and keep their notes. The rules (roles, assignment, versions, audit) are
+// read their timeline, keep their notes, tasks and appointments, and read the
+// caller's notifications (reminders). The rules (roles, assignment, versions, audit) are
 // lead.Service's and conversation.PreferenceService's; the handlers decode,
 // call them and encode.
 package leads
@@ -43,6 +44,10 @@ type Deps struct {
 	Timeline TimelineService
 	// Pipelines keeps the org's pipelines (lead.Service).
 	Pipelines PipelineService
+	// Tasks keeps leads' tasks and users' notifications (lead.Service).
+	Tasks TaskService
+	// Appointments keeps leads' appointments (lead.Service).
+	Appointments AppointmentService
 }
 
 // LeadOut is a lead as the API shows it.
@@ -168,6 +173,8 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	s.registerPreferences(api)
 	s.registerTimeline(api)
 	s.registerPipelines(api)
+	s.registerTasks(api)
+	s.registerAppointments(api)
 }
 
 // actor is the caller of the request as a lead.Actor.
@@ -184,6 +191,7 @@ func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error 
 	var de *lead.DeniedError
 	var fe *lead.FieldError
 	var dup *lead.DuplicateError
+	var overlap *lead.OverlapError
 	switch {
 	case errors.As(err, &de):
 		return k.Deny(ctx, de.Action, "lead", de.LeadID, de.Reason)
@@ -197,6 +205,20 @@ func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error 
 		return httpapi.NotFound("lead")
 	case errors.Is(err, lead.ErrNoteNotFound):
 		return httpapi.NotFound("note")
+	case errors.Is(err, lead.ErrTaskNotFound):
+		return httpapi.NotFound("task")
+	case errors.Is(err, lead.ErrTaskChanged):
+		return httpapi.NewProblem(http.StatusConflict, "task_changed", "the task changed or was deleted meanwhile; fetch it and retry")
+	case errors.As(err, &overlap):
+		return overlapProblem(overlap)
+	case errors.Is(err, lead.ErrAppointmentNotFound):
+		return httpapi.NotFound("appointment")
+	case errors.Is(err, lead.ErrAppointmentChanged):
+		return httpapi.NewProblem(http.StatusConflict, "appointment_changed", "the appointment changed meanwhile; fetch it and retry")
+	case errors.Is(err, lead.ErrAppointmentCancelled):
+		return httpapi.NewProblem(http.StatusConflict, "appointment_cancelled", "the appointment is cancelled; book a new one")
+	case errors.Is(err, lead.ErrNotificationNotFound):
+		return httpapi.NotFound("notification")
 	case errors.Is(err, lead.ErrNoteChanged):
 		return httpapi.NewProblem(http.StatusConflict, "note_changed", "the note changed or was deleted meanwhile; fetch it and retry")
 	case errors.Is(err, conversation.ErrPersonOptedOut):

@@ -32,7 +32,7 @@ type ActorOut struct {
 
 // ChangeOut is one field's change.
 type ChangeOut struct {
-	Field       string   `json:"field" doc:"name, phone, email, source, status, assignee_id, tags, or custom_fields.<key>."`
+	Field       string   `json:"field" doc:"name, phone, email, source, status, assignee_id, tags, or custom_fields.<key>; title, due_at, assignee_id, remind_before_minutes for task_updated; starts_at, ends_at for appointment_rescheduled; location, notes, assignee_id, remind_before_minutes for appointment_updated."`
 	Old         *string  `json:"old,omitempty" doc:"The value before (null: none, or not kept because it came from Meta: see old_from_meta)."`
 	New         *string  `json:"new,omitempty" doc:"The value after (null: none)."`
 	Added       []string `json:"added,omitempty" doc:"Tags added (field tags)."`
@@ -45,10 +45,10 @@ type ChangeOut struct {
 // ActivityOut is one entry of a lead's timeline.
 type ActivityOut struct {
 	ID      string            `json:"id"`
-	Kind    string            `json:"kind" doc:"created, updated, status_changed, assigned, note_added, note_edited, note_deleted, lead_ads_resubmission."`
+	Kind    string            `json:"kind" doc:"created, updated, status_changed, assigned, note_added, note_edited, note_deleted, task_created, task_updated, task_completed, task_reopened, task_deleted, appointment_booked, appointment_rescheduled, appointment_updated, appointment_cancelled, lead_ads_resubmission."`
 	At      time.Time         `json:"at"`
 	Actor   ActorOut          `json:"actor"`
-	Details map[string]string `json:"details" doc:"Kind-specific facts: source, status and assignee_id of created; note_id of the note kinds; the submission's leadgen_id, form_id, ad_id, page_id of lead_ads_resubmission."`
+	Details map[string]string `json:"details" doc:"Kind-specific facts: source, status and assignee_id of created; note_id of the note kinds; task_id of the task kinds (with due_at and assignee_id for task_created); appointment_id of the appointment kinds (with starts_at, ends_at and assignee_id for appointment_booked); the submission's leadgen_id, form_id, ad_id, page_id of lead_ads_resubmission."`
 	Changes []ChangeOut       `json:"changes" doc:"The fields changed (updated, status_changed, assigned); empty for other kinds."`
 }
 

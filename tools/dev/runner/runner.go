@@ -302,12 +302,22 @@ func RunSchedule(ctx context.Context, fn topology.Function, name string, every t
 		case now := <-t.C:
 			ev := events.EventBridgeEvent{Version: "0", ID: fmt.Sprint(now.UnixNano()), DetailType: "Scheduled Event",
 				Source: "aws.events", AccountID: "000000000000", Time: now.UTC(), Region: "us-east-1",
-				Resources: []string{"arn:aws:events:us-east-1:000000000000:rule/" + name}, Detail: json.RawMessage("{}")}
+				Resources: []string{"arn:aws:events:us-east-1:000000000000:rule/" + name}, Detail: scheduleDetail(name)}
 			if err := invoke(ctx, fn.Name, fn.Timeout, func(ctx context.Context) error { return h(ctx, ev) }); err != nil {
 				log.Error("scheduled run failed", "schedule", name, "err", err)
 			}
 		}
 	}
+}
+
+// scheduleDetail is the detail of a schedule's event, as infra/stack
+// sends it: {"schedule": name}.
+func scheduleDetail(name string) json.RawMessage {
+	b, err := json.Marshal(map[string]string{"schedule": name})
+	if err != nil {
+		return json.RawMessage("{}")
+	}
+	return b
 }
 
 func sleep(ctx context.Context, d time.Duration) {
