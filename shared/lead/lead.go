@@ -67,6 +67,9 @@ type Lead struct {
 	// never). A lead nobody created or edited, with nothing but what Meta
 	// brought, is deleted whole when its integration's data is purged.
 	EditedAt time.Time
+	// UniqueFields are the unique custom fields (FieldDef.Unique) whose
+	// value the lead holds a guard for, so no other lead of the org has it.
+	UniqueFields []string
 }
 
 // Provenance says which integration a lead (and which of its fields) came from.
@@ -86,6 +89,25 @@ type Filter struct {
 	AssigneeID string
 	Tag        string
 	Source     string
+	// Tags are tags a lead must all carry (besides Tag).
+	Tags []string
+	// CustomFields are custom field values a lead must have.
+	CustomFields []FieldFilter
+	// Query is a search: a lead whose name has a word starting with it
+	// (lower-cased), whose email starts with it, or whose phone holds
+	// QueryPhone.
+	Query string
+	// QueryPhone is Query as phone digits: an E.164 number when Query is
+	// one, else its digits (empty when Query has too few to be a phone).
+	QueryPhone string
+}
+
+// FieldFilter matches leads whose custom field Key has Value (canonical),
+// or, with Multi, whose multi-select value includes it.
+type FieldFilter struct {
+	Key   string
+	Value string
+	Multi bool
 }
 
 // Page is a page of leads with the opaque position of the next one.

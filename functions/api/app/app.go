@@ -213,7 +213,8 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		},
 	})
 	api, kit := srv.API(), srv.Kit()
-	leadService := &lead.Service{Store: store, Activities: store, Notes: store, Users: store, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion}
+	leadService := &lead.Service{Store: store, Activities: store, Notes: store, Users: store, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
+		Fields: store}
 	var integrationPurge integrations.StartPurge
 	if startPurge != nil {
 		leadService.StartPurge = func(ctx context.Context, orgID, leadID string) error {
@@ -241,7 +242,8 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
 		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
-	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService})
+	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService,
+		Fields: &lead.FieldService{Store: store, Audit: kit}})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
 			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})

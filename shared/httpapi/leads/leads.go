@@ -7,9 +7,13 @@ package leads
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +45,9 @@ type Deps struct {
 	Preferences PreferenceService
 	// Timeline reads leads' timelines and keeps their notes (lead.Service).
 	Timeline TimelineService
+	// Fields keeps the org's custom field definitions
+	// (lead.FieldService); nil leaves their routes out.
+	Fields FieldService
 }
 
 // LeadOut is a lead as the API shows it.
@@ -100,12 +107,50 @@ type leadPath struct {
 }
 
 type listLeadsIn struct {
-	Limit      int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
-	Cursor     string `query:"cursor" maxLength:"2048"`
-	Status     string `query:"status" enum:"new,contacted,qualified,unqualified,won,lost"`
-	AssigneeID string `query:"assignee_id" maxLength:"64" doc:"A user id, or \"me\"."`
-	Tag        string `query:"tag" maxLength:"64"`
-	Source     string `query:"source" maxLength:"64"`
+	Limit      int      `query:"limit" minimum:"1" maximum:"100" default:"50"`
+	Cursor     string   `query:"cursor" maxLength:"2048"`
+	Status     string   `query:"status" enum:"new,contacted,qualified,unqualified,won,lost"`
+	AssigneeID string   `query:"assignee_id" maxLength:"64" doc:"A user id, or \"me\"."`
+	Tag        []string `query:"tag,explode" maxItems:"10" doc:"Repeat for several: leads carrying all of them."`
+	Source     string   `query:"source" maxLength:"64"`
+	Q          string   `query:"q" maxLength:"100" doc:"Search: a word of the name or the email starting with it (ignoring case), or a phone number holding it (any format)."`
+	// cf are the cf.<key>=value parameters (Resolve).
+	cf []lead.FieldFilter
+}
+
+// maxFieldFilters bounds the cf.<key> parameters of one listing.
+const maxFieldFilters = 5
+
+// Resolve reads the cf.<key>=value parameters, which the OpenAPI
+// document cannot declare one by one.
+func (in *listLeadsIn) Resolve(ctx huma.Context) []error {
+	var errs []error
+	u := ctx.URL()
+	q := u.Query()
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		k, ok := strings.CutPrefix(name, "cf.")
+		if !ok {
+			continue
+		}
+		vals := q[name]
+		switch {
+		case k == "" || len(k) > lead.MaxCustomKeyLen:
+			errs = append(errs, &huma.ErrorDetail{Message: "a custom field key is 1 to 64 characters", Location: "query." + name})
+		case len(vals) != 1 || vals[0] == "" || len(vals[0]) > 200:
+			errs = append(errs, &huma.ErrorDetail{Message: "give one value, 1 to 200 characters", Location: "query." + name})
+		default:
+			in.cf = append(in.cf, lead.FieldFilter{Key: k, Value: vals[0]})
+		}
+	}
+	if len(in.cf) > maxFieldFilters {
+		errs = append(errs, &huma.ErrorDetail{Message: fmt.Sprintf("at most %d cf. filters", maxFieldFilters), Location: "query.cf"})
+	}
+	for i, t := range in.Tag {
+		if t == "" || len(t) > lead.MaxTagLen {
+			errs = append(errs, &huma.ErrorDetail{Message: "a tag is 1 to 64 characters", Location: fmt.Sprintf("query.tag[%d]", i)})
+		}
+	}
+	return errs
 }
 
 func leadOut(l lead.Lead) LeadOut {
@@ -157,6 +202,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 		Summary: "Delete a lead", DefaultStatus: http.StatusNoContent, Security: httpapi.BearerSecurity,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.deleteLead)
+	if d.Fields != nil {
+		s.registerFields(api)
+	}
 	s.registerPreferences(api)
 	s.registerTimeline(api)
 }
@@ -174,8 +222,16 @@ func actor(ctx context.Context) lead.Actor {
 func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error {
 	var de *lead.DeniedError
 	var fe *lead.FieldError
+	var fes lead.FieldErrors
 	var dup *lead.DuplicateError
 	switch {
+	case errors.As(err, &fes) && len(fes) > 0:
+		p := httpapi.FieldProblem(fes[0].Field, fes[0].Message)
+		p.Detail = "validation failed: " + fes.Error()
+		for _, e := range fes[1:] {
+			p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Message, Location: "body." + e.Field})
+		}
+		return p
 	case errors.As(err, &de):
 		return k.Deny(ctx, de.Action, "lead", de.LeadID, de.Reason)
 	case errors.As(err, &fe):
@@ -220,13 +276,28 @@ func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error)
 
 func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body LeadList }, error) {
 	a := actor(ctx)
-	f := s.deps.Leads.Scope(a, lead.Filter{Status: lead.Status(in.Status), AssigneeID: in.AssigneeID, Tag: in.Tag, Source: in.Source})
-	scope := fmt.Sprintf("leads|%s|%s|%s|%s|%d", f.Status, f.AssigneeID, f.Tag, f.Source, in.Limit)
+	f := s.deps.Leads.Scope(a, lead.Filter{Status: lead.Status(in.Status), AssigneeID: in.AssigneeID, Tags: in.Tag, Source: in.Source,
+		Query: in.Q, CustomFields: in.cf})
+	scope := fmt.Sprintf("leads|%s|%s|%s|%s|%d", f.Status, f.AssigneeID, strings.Join(f.Tags, ","), f.Source, in.Limit)
+	if f.Query != "" || len(f.CustomFields) > 0 {
+		// The search and custom field filters by digest: a cursor stays short.
+		h := sha256.New()
+		fmt.Fprintf(h, "%q", f.Query)
+		for _, ff := range f.CustomFields {
+			fmt.Fprintf(h, "|%q=%q", ff.Key, ff.Value)
+		}
+		scope += "|" + hex.EncodeToString(h.Sum(nil)[:12])
+	}
 	from, ok := s.Cursors().Decode(in.Cursor, a.User.OrgID, scope)
 	if !ok {
 		return nil, httpapi.BadCursor()
 	}
 	page, err := s.deps.Leads.List(ctx, a, f, in.Limit, from)
+	var fe *lead.FieldError
+	if errors.As(err, &fe) {
+		return nil, &httpapi.Problem{Title: "Unprocessable Entity", Status: http.StatusUnprocessableEntity, Code: "validation_failed",
+			Detail: "validation failed: " + fe.Error(), Errors: []*huma.ErrorDetail{{Message: fe.Message, Location: "query." + fe.Field}}}
+	}
 	if err != nil {
 		return nil, s.Internal(ctx, "list leads", err)
 	}
@@ -236,9 +307,28 @@ func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body 
 	}
 	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, page.Next))
 	s.ReadAudit(ctx, audit.ActionLeadList, "", map[string]string{"count": strconv.Itoa(len(page.Items)), "limit": strconv.Itoa(in.Limit),
-		"filter":    httpapi.AuditFilter("status", string(f.Status), "assignee_id", f.AssigneeID, "tag", f.Tag, "source", f.Source),
+		"filter": httpapi.AuditFilter("status", string(f.Status), "assignee_id", f.AssigneeID, "tag", strings.Join(f.Tags, "+"), "source", f.Source,
+			"search", searchFlag(f.Query), "cf", fieldFilterKeys(f.CustomFields)),
 		"next_page": strconv.FormatBool(in.Cursor != "")})
 	return out, nil
+}
+
+// searchFlag says whether a listing searched, never what for.
+func searchFlag(q string) string {
+	if q == "" {
+		return ""
+	}
+	return "true"
+}
+
+// fieldFilterKeys names the custom fields a listing filters on (keys
+// only: the values may be personal data).
+func fieldFilterKeys(fs []lead.FieldFilter) string {
+	keys := make([]string, 0, len(fs))
+	for _, ff := range fs {
+		keys = append(keys, ff.Key)
+	}
+	return strings.Join(keys, "+")
 }
 
 // parseIfMatch reads a version from If-Match: 3, "3" or W/"3"; 0 when
