@@ -38,7 +38,7 @@ const (
 	// FieldMultiSelect is one or more option values, comma-separated, in
 	// the order the options are defined.
 	FieldMultiSelect FieldType = "multi_select"
-	// FieldBoolean is "true" or "false".
+	// FieldBoolean is "true" or "false" (written also as yes or no).
 	FieldBoolean FieldType = "boolean"
 )
 
@@ -392,7 +392,8 @@ func ValidateFieldDef(f FieldDef) error {
 	}
 	seen := map[string]bool{}
 	for _, o := range f.Options {
-		if o.Value == "" || utf8.RuneCountInString(o.Value) > MaxFieldOptionLen || strings.Contains(o.Value, ",") || !printable(o.Value) {
+		if o.Value == "" || o.Value != strings.TrimSpace(o.Value) || utf8.RuneCountInString(o.Value) > MaxFieldOptionLen ||
+			strings.Contains(o.Value, ",") || !printable(o.Value) {
 			return &FieldError{Field: "options", Message: fmt.Sprintf("each option value is 1 to %d printable characters without a comma", MaxFieldOptionLen)}
 		}
 		if utf8.RuneCountInString(o.Label) > MaxFieldLabelLen || !printable(o.Label) {
@@ -428,6 +429,9 @@ func (f FieldDef) CanonicalValue(raw string) (string, string) {
 		if err != nil || math.IsInf(n, 0) || math.IsNaN(n) {
 			return "", "must be a number"
 		}
+		if n == 0 {
+			n = 0 // not -0
+		}
 		return strconv.FormatFloat(n, 'f', -1, 64), ""
 	case FieldDate:
 		d, err := time.Parse(time.DateOnly, v)
@@ -437,9 +441,9 @@ func (f FieldDef) CanonicalValue(raw string) (string, string) {
 		return d.Format(time.DateOnly), ""
 	case FieldBoolean:
 		switch strings.ToLower(v) {
-		case "true":
+		case "true", "yes":
 			return "true", ""
-		case "false":
+		case "false", "no":
 			return "false", ""
 		}
 		return "", "must be true or false"
@@ -535,6 +539,23 @@ func CheckCustomFields(defs FieldDefs, old *Lead, next *Lead) error {
 		}
 	}
 	return nil
+}
+
+// CanonicalizeCustomFields brings the values of l's defined custom fields
+// that fit their type to its canonical form and leaves the others as they
+// are, checking nothing else (no required fields, no unique guards): what
+// the system receives (Lead Ads answers) is stored, never refused;
+// CustomFieldIssues reports what does not fit.
+func CanonicalizeCustomFields(defs FieldDefs, l *Lead) {
+	for k, v := range l.CustomFields {
+		def, ok := defs.Get(k)
+		if !ok {
+			continue
+		}
+		if c, msg := def.CanonicalValue(v); msg == "" && c != "" {
+			l.CustomFields[k] = c
+		}
+	}
 }
 
 // CustomFieldIssues lists what is wrong with a lead's custom fields under

@@ -251,14 +251,14 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (Lead, error) {
 	return l, nil
 }
 
-// Scope returns the filter a listing of the actor uses: the tag
-// normalised, assignee "me" as the actor, and an agent's listing always its
-// own leads. List applies it too; callers use it to name the listing (its
+// Scope returns the filter a listing of the actor uses: the tags and the
+// search normalised (the search also read as a phone number, in the
+// actor's region), assignee "me" as the actor, and an agent's listing
+// always its own leads. List applies it too; callers use it to name the listing (its
 // cursor scope).
 func (s *Service) Scope(a Actor, f Filter) Filter {
 	f.Tag = strings.ToLower(strings.TrimSpace(f.Tag))
-	f.Tags = normalizeTags(append(slices.Clone(f.Tags), f.Tag))
-	f.Tag = ""
+	f.Tags = normalizeTags(f.Tags)
 	f.Query = strings.ToLower(strings.Join(strings.Fields(f.Query), " "))
 	f.QueryPhone = ""
 	if f.Query != "" {

@@ -169,6 +169,16 @@ func TestCustomFieldDefinitions(t *testing.T) {
 	expect(t, e.do(t, "PATCH", "/v1/custom-fields/nope", owner.Access, map[string]any{"label": "x"}), 404)
 	expect(t, e.do(t, "PATCH", "/v1/leads/"+ravi, owner.Access, map[string]any{"custom_fields": map[string]string{"budget": "2", "city": "delhi"}}), 200)
 
+	// A required field defined later flags the leads without it; their
+	// other changes go on.
+	expect(t, def(map[string]any{"key": "language", "type": "text", "required": true}), 201)
+	r = e.do(t, "PATCH", "/v1/leads/"+ravi, owner.Access, map[string]any{"status": "qualified"})
+	expect(t, r, 200)
+	if issues, _ := r.Body["custom_field_issues"].([]any); len(issues) != 1 || issues[0].(map[string]any)["field"] != "custom_fields.language" {
+		t.Fatalf("issues: %s", r.Raw)
+	}
+	expect(t, e.do(t, "DELETE", "/v1/custom-fields/language", owner.Access, nil), 204)
+
 	// Deleting a lead frees its unique values.
 	expect(t, e.do(t, "DELETE", "/v1/leads/"+asha, owner.Access, nil), 204)
 	expect(t, e.do(t, "PATCH", "/v1/leads/"+ravi, owner.Access, map[string]any{"custom_fields": map[string]string{"budget": "2", "city": "delhi", "pan": "ABCDE1234F", "note": "call later"}}), 200)
@@ -191,7 +201,7 @@ func TestCustomFieldDefinitions(t *testing.T) {
 			actions[fmt.Sprint(it["action"])]++
 		}
 	}
-	if actions["custom_field.create"] != 6 || actions["custom_field.update"] != 1 || actions["custom_field.delete"] != 1 || actions["permission.denied"] != 2 {
+	if actions["custom_field.create"] != 7 || actions["custom_field.update"] != 1 || actions["custom_field.delete"] != 2 || actions["permission.denied"] != 2 {
 		t.Fatalf("audited: %v", actions)
 	}
 }

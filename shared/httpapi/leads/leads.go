@@ -64,6 +64,15 @@ type LeadOut struct {
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`
 	Version      int               `json:"version" doc:"Increases with every change; send it as If-Match to update safely."`
+	// CustomFieldIssues flags what does not fit the org's custom field
+	// definitions now.
+	CustomFieldIssues []FieldIssue `json:"custom_field_issues" doc:"What does not fit the custom field definitions now: values that came in through Lead Ads as received, required fields defined after the lead was written, values typed before their field was defined. Empty when all fits."`
+}
+
+// FieldIssue is one custom field that does not fit its definition.
+type FieldIssue struct {
+	Field   string `json:"field" doc:"custom_fields.<key>"`
+	Message string `json:"message"`
 }
 
 // LeadIn creates a lead. At least one of phone and email is required.
@@ -153,7 +162,11 @@ func (in *listLeadsIn) Resolve(ctx huma.Context) []error {
 	return errs
 }
 
-func leadOut(l lead.Lead) LeadOut {
+func leadOut(l lead.Lead, defs lead.FieldDefs) LeadOut {
+	issues := []FieldIssue{}
+	for _, fe := range lead.CustomFieldIssues(defs, l) {
+		issues = append(issues, FieldIssue{Field: fe.Field, Message: fe.Message})
+	}
 	tags := l.Tags
 	if tags == nil {
 		tags = []string{}
@@ -164,11 +177,29 @@ func leadOut(l lead.Lead) LeadOut {
 	}
 	return LeadOut{ID: l.ID, Name: l.Name, Phone: httpapi.Optional(l.Phone), Email: httpapi.Optional(l.Email), Source: l.Source,
 		Status: string(l.Status), Tags: tags, CustomFields: cf, AssigneeID: httpapi.Optional(l.AssigneeID),
-		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version}
+		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version, CustomFieldIssues: issues}
 }
 
-func leadResult(l lead.Lead) *leadOutput {
-	return &leadOutput{ETag: strconv.Quote(strconv.Itoa(l.Version)), Body: leadOut(l)}
+// fieldDefs reads the org's custom field definitions for the lead
+// answers' custom_field_issues (none without a FieldService).
+func (s *server) fieldDefs(ctx context.Context) (lead.FieldDefs, error) {
+	if s.deps.Fields == nil {
+		return lead.FieldDefs{}, nil
+	}
+	fields, err := s.deps.Fields.List(ctx, httpapi.Caller(ctx).User)
+	if err != nil {
+		return lead.FieldDefs{}, s.Internal(ctx, "read custom fields", err)
+	}
+	return lead.FieldDefs{Fields: fields}, nil
+}
+
+// leadResult is the answer of a lead, with its version as ETag.
+func (s *server) leadResult(ctx context.Context, l lead.Lead) (*leadOutput, error) {
+	defs, err := s.fieldDefs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &leadOutput{ETag: strconv.Quote(strconv.Itoa(l.Version)), Body: leadOut(l, defs)}, nil
 }
 
 type server struct {
@@ -262,7 +293,7 @@ func (s *server) createLead(ctx context.Context, in *struct{ Body LeadIn }) (*le
 	if err != nil {
 		return nil, problem(ctx, s.Kit, "create lead", err)
 	}
-	return leadResult(l), nil
+	return s.leadResult(ctx, l)
 }
 
 func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error) {
@@ -271,7 +302,7 @@ func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error)
 		return nil, problem(ctx, s.Kit, "read lead", err)
 	}
 	s.ReadAudit(ctx, audit.ActionLeadRead, l.ID, nil)
-	return leadResult(l), nil
+	return s.leadResult(ctx, l)
 }
 
 func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body LeadList }, error) {
@@ -301,9 +332,13 @@ func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body 
 	if err != nil {
 		return nil, s.Internal(ctx, "list leads", err)
 	}
+	defs, err := s.fieldDefs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := &struct{ Body LeadList }{Body: LeadList{Items: make([]LeadOut, 0, len(page.Items))}}
 	for _, l := range page.Items {
-		out.Body.Items = append(out.Body.Items, leadOut(l))
+		out.Body.Items = append(out.Body.Items, leadOut(l, defs))
 	}
 	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, page.Next))
 	s.ReadAudit(ctx, audit.ActionLeadList, "", map[string]string{"count": strconv.Itoa(len(page.Items)), "limit": strconv.Itoa(in.Limit),
@@ -367,7 +402,7 @@ func (s *server) updateLead(ctx context.Context, in *struct {
 	if err != nil {
 		return nil, problem(ctx, s.Kit, "update lead", err)
 	}
-	return leadResult(l), nil
+	return s.leadResult(ctx, l)
 }
 
 func (s *server) deleteLead(ctx context.Context, in *leadPath) (*struct{}, error) {
