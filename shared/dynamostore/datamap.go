@@ -287,7 +287,7 @@ func DataMap() []ItemKind {
 		{Name: "custom field definitions", Item: fieldDefsItem{}, PK: "ORG#<org>", SK: "CUSTOM_FIELDS",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "fields": {Source: User, Note: "JSON: key, label, type, required, unique, options"},
 				"version": sysF, "updated_at": sysF},
-			Retention: []Retention{closure}, Readers: "the org's users (GET /v1/custom-fields); the api function on every lead write"},
+			Retention: []Retention{closure}, Readers: "the org's users (GET /v1/custom-fields); the api function on every lead write and answer; ingest and backfill for each new Lead Ads lead"},
 		{Name: "lead suppression entry", Item: suppressionItem{}, PK: "ORG#<org>", SK: "SUPPRESS#<hmac-sha256 of the phone or email>",
 			Fields: map[string]Field{"PK": keyF,
 				"SK":   keyWith(User|Meta, "a keyed HMAC-SHA256 of a deleted lead's E.164 phone or lower-cased email (platform key sealed by KMS, org id mixed in); never the contact itself"),

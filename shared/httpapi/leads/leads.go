@@ -193,10 +193,13 @@ func (s *server) fieldDefs(ctx context.Context) (lead.FieldDefs, error) {
 	return lead.FieldDefs{Fields: fields}, nil
 }
 
-// leadResult is the answer of a lead, with its version as ETag.
-func (s *server) leadResult(ctx context.Context, l lead.Lead) (*leadOutput, error) {
+// leadResult is the answer of a lead, with its version as ETag. After a
+// write (written) a failure to read the definitions is logged and the
+// lead answered without issues: the write is done, and a 500 would invite
+// a retry.
+func (s *server) leadResult(ctx context.Context, l lead.Lead, written bool) (*leadOutput, error) {
 	defs, err := s.fieldDefs(ctx)
-	if err != nil {
+	if err != nil && !written {
 		return nil, err
 	}
 	return &leadOutput{ETag: strconv.Quote(strconv.Itoa(l.Version)), Body: leadOut(l, defs)}, nil
@@ -293,7 +296,7 @@ func (s *server) createLead(ctx context.Context, in *struct{ Body LeadIn }) (*le
 	if err != nil {
 		return nil, problem(ctx, s.Kit, "create lead", err)
 	}
-	return s.leadResult(ctx, l)
+	return s.leadResult(ctx, l, true)
 }
 
 func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error) {
@@ -302,7 +305,7 @@ func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error)
 		return nil, problem(ctx, s.Kit, "read lead", err)
 	}
 	s.ReadAudit(ctx, audit.ActionLeadRead, l.ID, nil)
-	return s.leadResult(ctx, l)
+	return s.leadResult(ctx, l, false)
 }
 
 func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body LeadList }, error) {
@@ -402,7 +405,7 @@ func (s *server) updateLead(ctx context.Context, in *struct {
 	if err != nil {
 		return nil, problem(ctx, s.Kit, "update lead", err)
 	}
-	return s.leadResult(ctx, l)
+	return s.leadResult(ctx, l, true)
 }
 
 func (s *server) deleteLead(ctx context.Context, in *leadPath) (*struct{}, error) {
