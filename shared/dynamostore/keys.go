@@ -1,8 +1,11 @@
 package dynamostore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -403,4 +406,24 @@ func appointmentSK(id string) string { return prefixAppointment + id }
 func appointmentsPK(orgID, assigneeID string) string { return "APPTS#" + orgID + "#" + assigneeID }
 func appointmentStartSK(start time.Time, id string) string {
 	return start.UTC().Format(dueTimeLayout) + "#" + id
+}
+
+// Custom field definitions and their unique guards (see fields.go).
+
+// skFieldDefs is an org's custom field definitions, one item in the org's
+// partition.
+const skFieldDefs = "CUSTOM_FIELDS"
+
+// prefixUniqField starts the sort keys of custom field unique guards.
+const prefixUniqField = "UNIQ#CF#"
+
+// fieldGuardPrefix starts the guards of one custom field.
+func fieldGuardPrefix(key string) string { return prefixUniqField + key + "#" }
+
+// fieldGuardSK guards one lead per value of a unique custom field in an
+// org, under the SHA-256 of the lower-cased value (bounded length, and no
+// value in the key).
+func fieldGuardSK(key, value string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(value)))
+	return fieldGuardPrefix(key) + hex.EncodeToString(sum[:])
 }

@@ -288,6 +288,10 @@ func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) (lead.Deletion, err
 		items = append(items, s.guardDelete(l.OrgID, leadEmailSK(l.Email), l.ID))
 		counts["lead_guard"]++
 	}
+	for _, sk := range slices.Sorted(maps.Keys(fieldGuards(l))) {
+		items = append(items, s.fieldGuardDelete(l.OrgID, sk, l.ID))
+		counts["lead_guard"]++
+	}
 	items = append(items, s.conversationDelete(l.OrgID, l.ID))
 	items = append(items, supp...)
 	items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: pending}})

@@ -3,6 +3,8 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +50,11 @@ type leadItem struct {
 	StageID    string `dynamodbav:"stage_id,omitempty"`
 	GSI3PK     string `dynamodbav:"GSI3PK,omitempty"`
 	GSI3SK     string `dynamodbav:"GSI3SK,omitempty"`
+	// SearchName is the name lower-cased after a space, so that
+	// contains(search_name, " "+q) finds a word of it starting with q.
+	SearchName string `dynamodbav:"search_name,omitempty"`
+	// UniqueFields are the unique custom fields whose guard the lead holds.
+	UniqueFields []string `dynamodbav:"cf_guards,omitempty"`
 }
 
 type provenanceAttr struct {
@@ -82,6 +89,8 @@ func toLeadItem(l lead.Lead) leadItem {
 	}
 	it.LastInboundAt = l.LastInboundAt
 	it.EditedAt = l.EditedAt
+	it.SearchName = searchName(l.Name)
+	it.UniqueFields = l.UniqueFields
 	it.Consent = l.Consent
 	if it.Consent == nil {
 		it.Consent = map[string]string{}
@@ -104,7 +113,8 @@ func (i leadItem) lead() lead.Lead {
 	l := lead.Lead{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Phone: i.Phone, Email: i.Email, Source: i.Source,
 		Status: lead.Status(i.Status), Tags: i.Tags, CustomFields: i.CustomFields, AssigneeID: i.AssigneeID,
 		CreatedBy: i.CreatedBy, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
-		LastInboundAt: i.LastInboundAt, Consent: i.Consent, EditedAt: i.EditedAt, PipelineID: i.PipelineID, StageID: i.StageID}
+		LastInboundAt: i.LastInboundAt, Consent: i.Consent, EditedAt: i.EditedAt, PipelineID: i.PipelineID, StageID: i.StageID,
+		UniqueFields: i.UniqueFields}
 	if l.StageID == "" {
 		// Written before pipelines: the default pipeline's stage of its
 		// status (lead.DefaultPipeline).
@@ -207,6 +217,15 @@ func (s *Store) newLeadWrites(ctx context.Context, lp *lead.Lead, settle func(*l
 		guards = append(guards, guardField{len(items), "email", leadEmailSK(l.Email)})
 		items = append(items, g)
 	}
+	cf := fieldGuards(l)
+	for _, sk := range slices.Sorted(maps.Keys(cf)) {
+		g, err := s.guardPut(l.OrgID, sk, l.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		guards = append(guards, guardField{len(items), cf[sk], sk})
+		items = append(items, g)
+	}
 	if l.AssigneeID != "" {
 		items = append(items, s.conversationAssignee(l.OrgID, l.ID, l.AssigneeID))
 	}
@@ -303,6 +322,23 @@ func (s *Store) UpdateLead(ctx context.Context, old, next lead.Lead, acts ...lea
 			items = append(items, g)
 		}
 	}
+	oldCF, nextCF := fieldGuards(old), fieldGuards(next)
+	for _, sk := range slices.Sorted(maps.Keys(oldCF)) {
+		if _, keep := nextCF[sk]; !keep {
+			items = append(items, s.fieldGuardDelete(old.OrgID, sk, old.ID))
+		}
+	}
+	for _, sk := range slices.Sorted(maps.Keys(nextCF)) {
+		if _, had := oldCF[sk]; had {
+			continue
+		}
+		g, err := s.guardPut(old.OrgID, sk, old.ID)
+		if err != nil {
+			return err
+		}
+		guards = append(guards, guardField{len(items), nextCF[sk], sk})
+		items = append(items, g)
+	}
 	if old.AssigneeID != next.AssigneeID {
 		items = append(items, s.conversationAssignee(old.OrgID, old.ID, next.AssigneeID))
 	}
@@ -368,6 +404,32 @@ func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limi
 		filters = append(filters, "contains(#tags, :tag)")
 		names["#tags"], vals[":tag"] = "tags", &types.AttributeValueMemberS{Value: f.Tag}
 	}
+	for i, t := range f.Tags {
+		n := fmt.Sprintf(":tag%d", i)
+		filters = append(filters, "contains(#tags, "+n+")")
+		names["#tags"], vals[n] = "tags", &types.AttributeValueMemberS{Value: t}
+	}
+	for i, ff := range f.CustomFields {
+		n, v := fmt.Sprintf("#cf%d", i), fmt.Sprintf(":cf%d", i)
+		names["#cfs"], names[n], vals[v] = "custom_fields", ff.Key, &types.AttributeValueMemberS{Value: ff.Value}
+		if ff.Multi {
+			// A substring match here; the exact option match is below.
+			filters = append(filters, "contains(#cfs."+n+", "+v+")")
+		} else {
+			filters = append(filters, "#cfs."+n+" = "+v)
+		}
+	}
+	if f.Query != "" {
+		or := []string{"contains(#sname, :qname)", "begins_with(#email, :q)"}
+		names["#sname"], names["#email"] = "search_name", "email"
+		vals[":qname"], vals[":q"] = &types.AttributeValueMemberS{Value: " " + f.Query}, &types.AttributeValueMemberS{Value: f.Query}
+		if f.QueryPhone != "" {
+			or = append(or, "contains(#phone, :qphone)")
+			names["#phone"] = "phone"
+			vals[":qphone"] = &types.AttributeValueMemberS{Value: f.QueryPhone}
+		}
+		filters = append(filters, "("+strings.Join(or, " OR ")+")")
+	}
 	if f.Source != "" {
 		filters = append(filters, "#source = :source")
 		names["#source"], vals[":source"] = "source", &types.AttributeValueMemberS{Value: f.Source}
@@ -403,6 +465,9 @@ func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limi
 			if err := unmarshal(item, &it); err != nil {
 				return lead.Page{}, err
 			}
+			if !multiMatch(it.CustomFields, f.CustomFields) {
+				continue
+			}
 			res.Items = append(res.Items, it.lead())
 		}
 		if out.LastEvaluatedKey == nil {
@@ -416,6 +481,27 @@ func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limi
 	}
 	res.Next = decodeKey(in.ExclusiveStartKey)
 	return res, nil
+}
+
+// multiMatch reports whether a lead's multi-select values include each
+// option a filter asks for (the filter expression only matched a
+// substring).
+func multiMatch(cf map[string]string, fs []lead.FieldFilter) bool {
+	for _, ff := range fs {
+		if ff.Multi && !slices.Contains(strings.Split(cf[ff.Key], ","), ff.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// searchName is a name as the search reads it: lower-cased words after a
+// space each.
+func searchName(name string) string {
+	if strings.TrimSpace(name) == "" {
+		return ""
+	}
+	return " " + strings.ToLower(strings.Join(strings.Fields(name), " "))
 }
 
 // positionOf is the position (ExclusiveStartKey) that resumes a listing

@@ -131,10 +131,16 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 		Stages: []lead.Stage{{ID: ulid.Make().String(), Name: "Enquiry", Kind: lead.StageOpen}}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.PutFieldDefs(ctx, org, 0, lead.FieldDefs{Version: 1, Fields: []lead.FieldDef{{Key: "pan", Label: "PAN", Type: lead.FieldText, Unique: true,
+		CreatedAt: now, UpdatedAt: now}}}); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 2 {
 		phone := fmt.Sprintf("+9198%08d", time.Now().UnixNano()%100000000)
 		email := fmt.Sprintf("lead%d-%s@example.com", i, tag)
 		l := newLead(org, fmt.Sprintf("Lead %d %s", i, tag), phone, email)
+		// A unique custom field value: its guard is the org's too.
+		l.CustomFields, l.UniqueFields = map[string]string{"pan": fmt.Sprintf("PAN%d%s", i, tag)}, []string{"pan"}
 		if err := s.CreateLead(ctx, l); err != nil {
 			t.Fatal(err)
 		}

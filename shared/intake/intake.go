@@ -109,6 +109,10 @@ type Processor struct {
 	// status failing an outbound message with error 131047; its failures
 	// are logged, never retried (the event is applied already).
 	Automate Automations
+	// Fields, when set, reads the org's custom field definitions: Lead Ads
+	// answers under a defined key are stored in the field's canonical form
+	// when they fit it (lead.CanonicalizeCustomFields).
+	Fields lead.FieldDefReader
 
 	// touched remembers when this container last recorded an integration's
 	// last event, so busy integrations cost one write a minute, not one an
@@ -337,6 +341,15 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 		if err != nil {
 			return permanent("lead %s cannot be stored: %v", v.LeadgenID, err)
 		}
+	}
+	if p.Fields != nil {
+		defs, err := p.Fields.FieldDefs(ctx, orgID)
+		if err != nil {
+			return fmt.Errorf("%w: read custom fields: %w", ErrRetry, err)
+		}
+		// Answers that fit their field are stored canonical; the others as
+		// received (the API flags them): a lead is never refused for them.
+		lead.CanonicalizeCustomFields(defs, &l)
 	}
 	mapping, err := p.Store.ConsentMapping(ctx, orgID)
 	if err != nil {

@@ -72,6 +72,9 @@ type Lead struct {
 	// the default pipeline at the stage of its status.
 	PipelineID string
 	StageID    string
+	// UniqueFields are the unique custom fields (FieldDef.Unique) whose
+	// value the lead holds a guard for, so no other lead of the org has it.
+	UniqueFields []string
 }
 
 // Provenance says which integration a lead (and which of its fields) came from.
@@ -95,6 +98,25 @@ type Filter struct {
 	// PipelineID); PipelineID alone lists the pipeline's leads.
 	PipelineID string
 	StageID    string
+	// Tags are tags a lead must all carry (besides Tag).
+	Tags []string
+	// CustomFields are custom field values a lead must have.
+	CustomFields []FieldFilter
+	// Query is a search: a lead whose name has a word starting with it
+	// (lower-cased), whose email starts with it, or whose phone holds
+	// QueryPhone.
+	Query string
+	// QueryPhone is Query as phone digits: an E.164 number when Query is
+	// one, else its digits (empty when Query has too few to be a phone).
+	QueryPhone string
+}
+
+// FieldFilter matches leads whose custom field Key has Value (canonical),
+// or, with Multi, whose multi-select value includes it.
+type FieldFilter struct {
+	Key   string
+	Value string
+	Multi bool
 }
 
 // Page is a page of leads with the opaque position of the next one.

@@ -141,6 +141,27 @@ type Service struct {
 	Notifications NotificationStore
 	// Appointments keeps leads' appointments (appointments.go).
 	Appointments AppointmentStore
+	// Fields reads the org's custom field definitions, which every write
+	// is checked against (CheckCustomFields); nil checks none.
+	Fields FieldDefReader
+}
+
+// FieldDefReader reads an org's custom field definitions.
+type FieldDefReader interface {
+	FieldDefs(ctx context.Context, orgID string) (FieldDefs, error)
+}
+
+// checkFields checks next's custom fields against the org's definitions
+// (old is nil on create).
+func (s *Service) checkFields(ctx context.Context, old, next *Lead) error {
+	if s.Fields == nil {
+		return nil
+	}
+	defs, err := s.Fields.FieldDefs(ctx, next.OrgID)
+	if err != nil {
+		return fmt.Errorf("read custom fields: %w", err)
+	}
+	return CheckCustomFields(defs, old, next)
 }
 
 // updateAttempts bounds the re-reads of an update without a version.
@@ -215,6 +236,9 @@ func (s *Service) Create(ctx context.Context, a Actor, in Lead) (Lead, error) {
 	if err := Normalize(&l, s.region(a), s.Phones); err != nil {
 		return Lead{}, err
 	}
+	if err := s.checkFields(ctx, nil, &l); err != nil {
+		return Lead{}, err
+	}
 	if err := s.Store.CreateLead(ctx, l); err != nil {
 		return Lead{}, fmt.Errorf("create lead: %w", s.visibleDuplicate(ctx, a, err))
 	}
@@ -250,12 +274,19 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (Lead, error) {
 	return l, nil
 }
 
-// Scope returns the filter a listing of the actor uses: the tag
-// normalised, assignee "me" as the actor, and an agent's listing always its
-// own leads. List applies it too; callers use it to name the listing (its
+// Scope returns the filter a listing of the actor uses: the tags and the
+// search normalised (the search also read as a phone number, in the
+// actor's region), assignee "me" as the actor, and an agent's listing
+// always its own leads. List applies it too; callers use it to name the listing (its
 // cursor scope).
 func (s *Service) Scope(a Actor, f Filter) Filter {
 	f.Tag = strings.ToLower(strings.TrimSpace(f.Tag))
+	f.Tags = normalizeTags(f.Tags)
+	f.Query = strings.ToLower(strings.Join(strings.Fields(f.Query), " "))
+	f.QueryPhone = ""
+	if f.Query != "" {
+		f.QueryPhone = queryPhone(f.Query, s.region(a), s.Phones)
+	}
 	if f.AssigneeID == "me" {
 		f.AssigneeID = a.User.ID
 	}
@@ -268,7 +299,17 @@ func (s *Service) Scope(a Actor, f Filter) Filter {
 // List returns a page of the leads the actor may see that match f (see
 // Scope), newest first, from the store position from (zero: the first).
 func (s *Service) List(ctx context.Context, a Actor, f Filter, limit int, from page.Cursor) (Page, error) {
-	p, err := s.Store.ListLeads(ctx, a.User.OrgID, s.Scope(a, f), limit, from)
+	f = s.Scope(a, f)
+	if len(f.CustomFields) > 0 && s.Fields != nil {
+		defs, err := s.Fields.FieldDefs(ctx, a.User.OrgID)
+		if err != nil {
+			return Page{}, fmt.Errorf("read custom fields: %w", err)
+		}
+		if f.CustomFields, err = canonicalFilters(defs, f.CustomFields); err != nil {
+			return Page{}, err
+		}
+	}
+	p, err := s.Store.ListLeads(ctx, a.User.OrgID, f, limit, from)
 	if err != nil {
 		return Page{}, fmt.Errorf("list leads: %w", err)
 	}
@@ -324,6 +365,9 @@ func (s *Service) updateOnce(ctx context.Context, a Actor, id string, version in
 		return old, nil
 	}
 	if err := Normalize(&next, s.region(a), s.Phones); err != nil {
+		return Lead{}, err
+	}
+	if err := s.checkFields(ctx, &old, &next); err != nil {
 		return Lead{}, err
 	}
 	next.Version = old.Version + 1
@@ -386,4 +430,59 @@ func ownFields(p *Provenance, changed []string) *Provenance {
 	out := *p
 	out.Fields = slices.DeleteFunc(slices.Clone(p.Fields), func(f string) bool { return slices.Contains(changed, f) })
 	return &out
+}
+
+// canonicalFilters brings custom field filter values to their field's
+// canonical form; a value the field can never hold is a *FieldError named
+// "cf.<key>". A filter on a multi-select field matches leads that picked
+// that one option.
+func canonicalFilters(defs FieldDefs, in []FieldFilter) ([]FieldFilter, error) {
+	out := make([]FieldFilter, 0, len(in))
+	for _, ff := range in {
+		def, ok := defs.Get(ff.Key)
+		if !ok {
+			out = append(out, ff)
+			continue
+		}
+		if def.Type == FieldMultiSelect {
+			v, ok := def.option(strings.TrimSpace(ff.Value))
+			if !ok {
+				return nil, &FieldError{Field: "cf." + ff.Key, Message: "must be one of the field's options"}
+			}
+			out = append(out, FieldFilter{Key: ff.Key, Value: v, Multi: true})
+			continue
+		}
+		v, msg := def.CanonicalValue(ff.Value)
+		if msg != "" {
+			return nil, &FieldError{Field: "cf." + ff.Key, Message: msg}
+		}
+		out = append(out, FieldFilter{Key: ff.Key, Value: v})
+	}
+	return out, nil
+}
+
+// queryPhone reads a search as a phone number: the E.164 form when it is
+// a whole number, else its digits without a leading trunk 0, when it has
+// only phone characters and at least 3 digits; "" otherwise.
+func queryPhone(q, region string, normalize PhoneNormalizer) string {
+	var digits strings.Builder
+	for _, r := range q {
+		switch {
+		case r >= '0' && r <= '9':
+			digits.WriteRune(r)
+		case strings.ContainsRune(" +-().", r):
+		default:
+			return ""
+		}
+	}
+	if normalize != nil {
+		if e, err := normalize(q, region); err == nil && e != "" && digits.Len() >= 8 {
+			return e
+		}
+	}
+	d := strings.TrimLeft(digits.String(), "0")
+	if len(d) < 3 {
+		return ""
+	}
+	return d
 }

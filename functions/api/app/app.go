@@ -255,7 +255,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	})
 	api, kit := srv.API(), srv.Kit()
 	leadService := &lead.Service{Store: store, Activities: store, Notes: store, Tasks: store, Notifications: store, Appointments: store, Users: store, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
-		Pipelines: store}
+		Pipelines: store, Fields: store}
 	var integrationPurge integrations.StartPurge
 	if startPurge != nil {
 		leadService.StartPurge = func(ctx context.Context, orgID, leadID string) error {
@@ -283,7 +283,8 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
 		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
-	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Pipelines: leadService, Tasks: leadService, Appointments: leadService})
+	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Pipelines: leadService, Tasks: leadService, Appointments: leadService,
+		Fields: &lead.FieldService{Store: store, Audit: kit}})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
 		Settings: store, KnownCountry: phone.KnownRegion,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,

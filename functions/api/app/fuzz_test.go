@@ -73,7 +73,10 @@ func fuzzFixture(f *testing.F) *apiFuzz {
 		"display_phone_number": "+1 555 078 3881", "access_token": "EAAGwa-fuzz"}, 201)
 	a.page = [2]string{fuzzPage, "EAAGpage-fuzz"}
 	a.env.sim.AddPage(a.page[0], "A page", a.page[1])
+	a.sendJSON(f, "POST", "/v1/custom-fields", a.owner, map[string]any{"key": "band", "type": "single_select",
+		"options": []map[string]string{{"value": "low"}, {"value": "high"}}}, 201)
 	a.params = map[string]map[string]string{
+		"custom-fields":    {"key": "band"},
 		"leads":            {"id": lead},
 		"users":            {"id": user},
 		"campaigns":        {"id": ulid.Make().String()},
@@ -136,6 +139,12 @@ func (a *apiFuzz) fuzzSeedBodies() map[string][]string {
 		"POST /v1/org/reopen":          {`{"email":"` + a.email + `","password":"wrong"}`},
 		"POST /v1/privacy-requests":    {`{"type":"access","subject":{"lead_id":"` + a.params["leads"]["id"] + `"}}`, `{"type":"export","subject":{"email":"someone@example.com"}}`},
 		"POST /v1/unsubscribe/{token}": {`List-Unsubscribe=One-Click`},
+		"POST /v1/custom-fields": {`{"key":"visit_on","label":"Visit on","type":"date","required":false}`,
+			`{"key":"pan","type":"text","unique":true}`, `{"key":"plan","type":"multi_select","options":[{"value":"a","label":"A"},{"value":"b"}]}`,
+			`{"key":"Bad Key","type":"text"}`, `{"key":"x","type":"single_select","options":[{"value":"a,b"},{"value":"A"},{"value":"a"}]}`,
+			`{"key":"y","type":"boolean","unique":true,"options":[{"value":"\u0000"}]}`},
+		"PATCH /v1/custom-fields/{key}": {`{"label":"Budget band","add_options":[{"value":"mid","label":"Mid"}]}`, `{"rename_options":{"low":"Low"}}`,
+			`{"required":true}`, `{"rename_options":{"nope":"x"}}`, `{"add_options":[{"value":"LOW"}]}`, `{"label":""}`},
 	}
 }
 

@@ -148,6 +148,12 @@ var bodies = map[string]func(c *call) any{
 		return map[string]any{"rules": []map[string]any{{"question": "whatsapp_updates", "yes": []string{"yes"}, "channel": "whatsapp", "purpose": "marketing"}}}
 	},
 	"POST /v1/org/close": func(*call) any { return map[string]any{"password": password} },
+	"POST /v1/custom-fields": func(*call) any {
+		return map[string]any{"key": fieldKey(), "label": "Budget", "type": "single_select", "options": []map[string]string{{"value": "low"}, {"value": "high"}}}
+	},
+	"PATCH /v1/custom-fields/{key}": func(*call) any {
+		return map[string]any{"label": "Budget band", "add_options": []map[string]string{{"value": fieldKey()}}}
+	},
 	"POST /v1/org/reopen": func(c *call) any {
 		return map[string]any{"email": c.org.owner.Email, "password": password}
 	},
@@ -246,6 +252,12 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 	"invitations": func(c *call, o *orgFix, _ bool) map[string]string {
 		id, _ := c.m.invite(c.m.t, o.owner, uniqueEmail("target"), "agent")
 		return map[string]string{"id": o.track(id)}
+	},
+	"custom-fields": func(c *call, o *orgFix, _ bool) map[string]string {
+		k := fieldKey()
+		expect(c.m.t, c.m.do(c.m.t, "POST", "/v1/custom-fields", o.owner.Access, map[string]any{"key": k, "type": "single_select",
+			"options": []map[string]string{{"value": "a"}}}), 201)
+		return map[string]string{"key": k}
 	},
 	"campaigns": func(c *call, o *orgFix, _ bool) map[string]string {
 		r := c.m.do(c.m.t, "POST", "/v1/campaigns", o.owner.Access, saleCampaign(1))

@@ -46,7 +46,7 @@ func New(ctx context.Context, cfg config.Backfill, log *slog.Logger, opts ...fun
 	// exist yet at this cold start: it is looked up again until it does.
 	store.UseLazySuppression(&suppression.Lazy{Store: store, Sealer: sealer})
 	p := &intake.Processor{
-		Store: store, Graph: graph, Log: log, DefaultRegion: cfg.DefaultRegion,
+		Store: store, Graph: graph, Log: log, DefaultRegion: cfg.DefaultRegion, Fields: store,
 		Tokens: sealer,
 	}
 	return func(ctx context.Context, _ events.EventBridgeEvent) error {

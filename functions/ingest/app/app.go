@@ -65,6 +65,7 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 	store.UseLazySuppression(&suppression.Lazy{Store: store, Sealer: sealer})
 	p := &intake.Processor{
 		Store:         store,
+		Fields:        store,
 		Graph:         meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphTimeout}),
 		Tokens:        sealer,
 		Log:           log,

@@ -8,9 +8,13 @@ package leads
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +52,9 @@ type Deps struct {
 	Tasks TaskService
 	// Appointments keeps leads' appointments (lead.Service).
 	Appointments AppointmentService
+	// Fields keeps the org's custom field definitions
+	// (lead.FieldService); nil leaves their routes out.
+	Fields FieldService
 }
 
 // LeadOut is a lead as the API shows it.
@@ -66,6 +73,15 @@ type LeadOut struct {
 	Version      int               `json:"version" doc:"Increases with every change; send it as If-Match to update safely."`
 	PipelineID   string            `json:"pipeline_id" doc:"The pipeline the lead is in (\"default\": the org's default pipeline)."`
 	StageID      string            `json:"stage_id" doc:"The lead's stage in that pipeline."`
+	// CustomFieldIssues flags what does not fit the org's custom field
+	// definitions now.
+	CustomFieldIssues []FieldIssue `json:"custom_field_issues" doc:"What does not fit the custom field definitions now: values that came in through Lead Ads as received, required fields defined after the lead was written, values typed before their field was defined. Empty when all fits."`
+}
+
+// FieldIssue is one custom field that does not fit its definition.
+type FieldIssue struct {
+	Field   string `json:"field" doc:"custom_fields.<key>"`
+	Message string `json:"message"`
 }
 
 // LeadIn creates a lead. At least one of phone and email is required.
@@ -111,17 +127,59 @@ type leadPath struct {
 }
 
 type listLeadsIn struct {
-	Limit      int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
-	Cursor     string `query:"cursor" maxLength:"2048"`
-	Status     string `query:"status" enum:"new,contacted,qualified,unqualified,won,lost"`
-	AssigneeID string `query:"assignee_id" maxLength:"64" doc:"A user id, or \"me\"."`
-	Tag        string `query:"tag" maxLength:"64"`
-	Source     string `query:"source" maxLength:"64"`
-	PipelineID string `query:"pipeline_id" maxLength:"64" doc:"The leads of a pipeline; with stage_id, a board column (one Query)."`
-	StageID    string `query:"stage_id" maxLength:"64" doc:"Needs pipeline_id."`
+	Limit      int      `query:"limit" minimum:"1" maximum:"100" default:"50"`
+	Cursor     string   `query:"cursor" maxLength:"2048"`
+	Status     string   `query:"status" enum:"new,contacted,qualified,unqualified,won,lost"`
+	AssigneeID string   `query:"assignee_id" maxLength:"64" doc:"A user id, or \"me\"."`
+	Tag        []string `query:"tag,explode" maxItems:"10" doc:"Repeat for several: leads carrying all of them."`
+	Source     string   `query:"source" maxLength:"64"`
+	Q          string   `query:"q" maxLength:"100" doc:"Search: a word of the name or the email starting with it (ignoring case), or a phone number holding it (any format)."`
+	PipelineID string   `query:"pipeline_id" maxLength:"64" doc:"The leads of a pipeline; with stage_id, a board column (one Query)."`
+	StageID    string   `query:"stage_id" maxLength:"64" doc:"Needs pipeline_id."`
+	// cf are the cf.<key>=value parameters (Resolve).
+	cf []lead.FieldFilter
 }
 
-func leadOut(l lead.Lead) LeadOut {
+// maxFieldFilters bounds the cf.<key> parameters of one listing.
+const maxFieldFilters = 5
+
+// Resolve reads the cf.<key>=value parameters, which the OpenAPI
+// document cannot declare one by one.
+func (in *listLeadsIn) Resolve(ctx huma.Context) []error {
+	var errs []error
+	u := ctx.URL()
+	q := u.Query()
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		k, ok := strings.CutPrefix(name, "cf.")
+		if !ok {
+			continue
+		}
+		vals := q[name]
+		switch {
+		case k == "" || len(k) > lead.MaxCustomKeyLen:
+			errs = append(errs, &huma.ErrorDetail{Message: "a custom field key is 1 to 64 characters", Location: "query." + name})
+		case len(vals) != 1 || vals[0] == "" || len(vals[0]) > 200:
+			errs = append(errs, &huma.ErrorDetail{Message: "give one value, 1 to 200 characters", Location: "query." + name})
+		default:
+			in.cf = append(in.cf, lead.FieldFilter{Key: k, Value: vals[0]})
+		}
+	}
+	if len(in.cf) > maxFieldFilters {
+		errs = append(errs, &huma.ErrorDetail{Message: fmt.Sprintf("at most %d cf. filters", maxFieldFilters), Location: "query.cf"})
+	}
+	for i, t := range in.Tag {
+		if t == "" || len(t) > lead.MaxTagLen {
+			errs = append(errs, &huma.ErrorDetail{Message: "a tag is 1 to 64 characters", Location: fmt.Sprintf("query.tag[%d]", i)})
+		}
+	}
+	return errs
+}
+
+func leadOut(l lead.Lead, defs lead.FieldDefs) LeadOut {
+	issues := []FieldIssue{}
+	for _, fe := range lead.CustomFieldIssues(defs, l) {
+		issues = append(issues, FieldIssue{Field: fe.Field, Message: fe.Message})
+	}
 	tags := l.Tags
 	if tags == nil {
 		tags = []string{}
@@ -132,11 +190,32 @@ func leadOut(l lead.Lead) LeadOut {
 	}
 	return LeadOut{ID: l.ID, Name: l.Name, Phone: httpapi.Optional(l.Phone), Email: httpapi.Optional(l.Email), Source: l.Source,
 		Status: string(l.Status), Tags: tags, CustomFields: cf, AssigneeID: httpapi.Optional(l.AssigneeID),
-		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version, PipelineID: l.PipelineID, StageID: l.StageID}
+		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version, PipelineID: l.PipelineID, StageID: l.StageID, CustomFieldIssues: issues}
 }
 
-func leadResult(l lead.Lead) *leadOutput {
-	return &leadOutput{ETag: strconv.Quote(strconv.Itoa(l.Version)), Body: leadOut(l)}
+// fieldDefs reads the org's custom field definitions for the lead
+// answers' custom_field_issues (none without a FieldService).
+func (s *server) fieldDefs(ctx context.Context) (lead.FieldDefs, error) {
+	if s.deps.Fields == nil {
+		return lead.FieldDefs{}, nil
+	}
+	fields, err := s.deps.Fields.List(ctx, httpapi.Caller(ctx).User)
+	if err != nil {
+		return lead.FieldDefs{}, s.Internal(ctx, "read custom fields", err)
+	}
+	return lead.FieldDefs{Fields: fields}, nil
+}
+
+// leadResult is the answer of a lead, with its version as ETag. After a
+// write (written) a failure to read the definitions is logged and the
+// lead answered without issues: the write is done, and a 500 would invite
+// a retry.
+func (s *server) leadResult(ctx context.Context, l lead.Lead, written bool) (*leadOutput, error) {
+	defs, err := s.fieldDefs(ctx)
+	if err != nil && !written {
+		return nil, err
+	}
+	return &leadOutput{ETag: strconv.Quote(strconv.Itoa(l.Version)), Body: leadOut(l, defs)}, nil
 }
 
 type server struct {
@@ -170,6 +249,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 		Summary: "Delete a lead", DefaultStatus: http.StatusNoContent, Security: httpapi.BearerSecurity,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, s.deleteLead)
+	if d.Fields != nil {
+		s.registerFields(api)
+	}
 	s.registerPreferences(api)
 	s.registerTimeline(api)
 	s.registerPipelines(api)
@@ -190,9 +272,17 @@ func actor(ctx context.Context) lead.Actor {
 func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error {
 	var de *lead.DeniedError
 	var fe *lead.FieldError
+	var fes lead.FieldErrors
 	var dup *lead.DuplicateError
 	var overlap *lead.OverlapError
 	switch {
+	case errors.As(err, &fes) && len(fes) > 0:
+		p := httpapi.FieldProblem(fes[0].Field, fes[0].Message)
+		p.Detail = "validation failed: " + fes.Error()
+		for _, e := range fes[1:] {
+			p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Message, Location: "body." + e.Field})
+		}
+		return p
 	case errors.As(err, &de):
 		return k.Deny(ctx, de.Action, "lead", de.LeadID, de.Reason)
 	case errors.As(err, &fe):
@@ -237,7 +327,7 @@ func (s *server) createLead(ctx context.Context, in *struct{ Body LeadIn }) (*le
 	if err != nil {
 		return nil, problem(ctx, s.Kit, "create lead", err)
 	}
-	return leadResult(l), nil
+	return s.leadResult(ctx, l, true)
 }
 
 func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error) {
@@ -246,7 +336,7 @@ func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error)
 		return nil, problem(ctx, s.Kit, "read lead", err)
 	}
 	s.ReadAudit(ctx, audit.ActionLeadRead, l.ID, nil)
-	return leadResult(l), nil
+	return s.leadResult(ctx, l, false)
 }
 
 func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body LeadList }, error) {
@@ -256,27 +346,63 @@ func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body 
 		p.Errors = []*huma.ErrorDetail{{Message: "needs pipeline_id", Location: "query.stage_id"}}
 		return nil, p
 	}
-	f := s.deps.Leads.Scope(a, lead.Filter{Status: lead.Status(in.Status), AssigneeID: in.AssigneeID, Tag: in.Tag, Source: in.Source,
-		PipelineID: in.PipelineID, StageID: in.StageID})
-	scope := fmt.Sprintf("leads|%s|%s|%s|%s|%d|%s|%s", f.Status, f.AssigneeID, f.Tag, f.Source, in.Limit, f.PipelineID, f.StageID)
+	f := s.deps.Leads.Scope(a, lead.Filter{Status: lead.Status(in.Status), AssigneeID: in.AssigneeID, Tags: in.Tag, Source: in.Source,
+		Query: in.Q, CustomFields: in.cf, PipelineID: in.PipelineID, StageID: in.StageID})
+	scope := fmt.Sprintf("leads|%s|%s|%s|%s|%d|%s|%s", f.Status, f.AssigneeID, strings.Join(f.Tags, ","), f.Source, in.Limit, f.PipelineID, f.StageID)
+	if f.Query != "" || len(f.CustomFields) > 0 {
+		// The search and custom field filters by digest: a cursor stays short.
+		h := sha256.New()
+		fmt.Fprintf(h, "%q", f.Query)
+		for _, ff := range f.CustomFields {
+			fmt.Fprintf(h, "|%q=%q", ff.Key, ff.Value)
+		}
+		scope += "|" + hex.EncodeToString(h.Sum(nil)[:12])
+	}
 	from, ok := s.Cursors().Decode(in.Cursor, a.User.OrgID, scope)
 	if !ok {
 		return nil, httpapi.BadCursor()
 	}
 	page, err := s.deps.Leads.List(ctx, a, f, in.Limit, from)
+	var fe *lead.FieldError
+	if errors.As(err, &fe) {
+		return nil, &httpapi.Problem{Title: "Unprocessable Entity", Status: http.StatusUnprocessableEntity, Code: "validation_failed",
+			Detail: "validation failed: " + fe.Error(), Errors: []*huma.ErrorDetail{{Message: fe.Message, Location: "query." + fe.Field}}}
+	}
 	if err != nil {
 		return nil, s.Internal(ctx, "list leads", err)
 	}
+	defs, err := s.fieldDefs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := &struct{ Body LeadList }{Body: LeadList{Items: make([]LeadOut, 0, len(page.Items))}}
 	for _, l := range page.Items {
-		out.Body.Items = append(out.Body.Items, leadOut(l))
+		out.Body.Items = append(out.Body.Items, leadOut(l, defs))
 	}
 	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, page.Next))
 	s.ReadAudit(ctx, audit.ActionLeadList, "", map[string]string{"count": strconv.Itoa(len(page.Items)), "limit": strconv.Itoa(in.Limit),
-		"filter": httpapi.AuditFilter("status", string(f.Status), "assignee_id", f.AssigneeID, "tag", f.Tag, "source", f.Source,
-			"pipeline_id", f.PipelineID, "stage_id", f.StageID),
+		"filter": httpapi.AuditFilter("status", string(f.Status), "assignee_id", f.AssigneeID, "tag", strings.Join(f.Tags, "+"), "source", f.Source,
+			"search", searchFlag(f.Query), "cf", fieldFilterKeys(f.CustomFields), "pipeline_id", f.PipelineID, "stage_id", f.StageID),
 		"next_page": strconv.FormatBool(in.Cursor != "")})
 	return out, nil
+}
+
+// searchFlag says whether a listing searched, never what for.
+func searchFlag(q string) string {
+	if q == "" {
+		return ""
+	}
+	return "true"
+}
+
+// fieldFilterKeys names the custom fields a listing filters on (keys
+// only: the values may be personal data).
+func fieldFilterKeys(fs []lead.FieldFilter) string {
+	keys := make([]string, 0, len(fs))
+	for _, ff := range fs {
+		keys = append(keys, ff.Key)
+	}
+	return strings.Join(keys, "+")
 }
 
 // parseIfMatch reads a version from If-Match: 3, "3" or W/"3"; 0 when
@@ -315,7 +441,7 @@ func (s *server) updateLead(ctx context.Context, in *struct {
 	if err != nil {
 		return nil, problem(ctx, s.Kit, "update lead", err)
 	}
-	return leadResult(l), nil
+	return s.leadResult(ctx, l, true)
 }
 
 func (s *server) deleteLead(ctx context.Context, in *leadPath) (*struct{}, error) {
