@@ -67,6 +67,11 @@ type Lead struct {
 	// never). A lead nobody created or edited, with nothing but what Meta
 	// brought, is deleted whole when its integration's data is purged.
 	EditedAt time.Time
+	// AssignedBy names the rule that picked AssigneeID when the lead was
+	// created ("rule:round_robin"; assign.go), so that the store writes
+	// the assigned activity naming it with the lead; it is not stored on
+	// the lead.
+	AssignedBy string
 }
 
 // Provenance says which integration a lead (and which of its fields) came from.

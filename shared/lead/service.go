@@ -125,6 +125,9 @@ type Service struct {
 	Activities ActivityStore
 	// Notes keeps leads' notes (AddNote, ListNotes, EditNote, DeleteNote).
 	Notes NoteStore
+	// Assign, when set, assigns the leads created without an assignee by
+	// the org's rule (assign.go); nil leaves them unassigned.
+	Assign *Assigner
 }
 
 // updateAttempts bounds the re-reads of an update without a version.
@@ -191,6 +194,17 @@ func (s *Service) Create(ctx context.Context, a Actor, in Lead) (Lead, error) {
 		AssigneeID: assignee, CreatedBy: a.User.ID, CreatedAt: now, UpdatedAt: now, Version: 1}
 	if err := Normalize(&l, s.region(a), s.Phones); err != nil {
 		return Lead{}, err
+	}
+	if l.AssigneeID == "" && s.Assign != nil {
+		// The org's rule picks the assignee (no turn when it is off); the
+		// turn is taken just before the write: a write that fails (a
+		// duplicate phone) leaves it unused, so the next lead skips that
+		// user once.
+		pick, err := s.Assign.Pick(ctx, l.OrgID, "")
+		if err != nil {
+			return Lead{}, err
+		}
+		l.AssigneeID, l.AssignedBy = pick.UserID, pick.By
 	}
 	if err := s.Store.CreateLead(ctx, l); err != nil {
 		return Lead{}, fmt.Errorf("create lead: %w", s.visibleDuplicate(ctx, a, err))
