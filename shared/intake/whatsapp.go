@@ -85,7 +85,7 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	if !ok {
 		at = p.now()
 	}
-	leadID, created, err := p.leadForPhone(ctx, orgID, number, phone, profileName, at)
+	leadID, created, err := p.leadForPhone(ctx, orgID, number, phone, profileName, m.ID, at)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -160,8 +160,9 @@ func (p *Processor) serviceOptIn(ctx context.Context, orgID, leadID, wamid strin
 
 // leadForPhone finds the org's lead with this number or creates one, from
 // the business number (phone_number_id) the person wrote to; created says
-// it made the lead (with its window starting at at).
-func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name string, at time.Time) (id string, created bool, err error) {
+// it made the lead (with its window starting at at). A lead it makes goes
+// to the org's assignment rule, its turn keyed by the message (wamid).
+func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name, wamid string, at time.Time) (id string, created bool, err error) {
 	id, err = p.Store.LeadIDByPhone(ctx, orgID, phone)
 	if err == nil {
 		return id, false, nil
@@ -179,8 +180,20 @@ func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name
 		// lead exists, before its message is stored.
 		LastInboundAt: at,
 		Provenance:    &lead.Provenance{IntegrationKind: string(integration.KindWhatsApp), IntegrationID: number, Fields: []string{"name", "phone"}}}
+	key := "wamid:" + wamid
+	if p.Assign != nil {
+		// The number has no lead (read above): its first message's turn.
+		pick, err := p.Assign.Pick(ctx, orgID, key)
+		if err != nil {
+			return "", false, fmt.Errorf("%w: assign lead: %w", ErrRetry, err)
+		}
+		l.AssigneeID, l.AssignedBy = pick.UserID, pick.By
+	}
 	err = p.Store.CreateLead(ctx, l)
 	var dup *lead.DuplicateError
+	if err == nil || errors.As(err, &dup) {
+		p.released(ctx, l, key)
+	}
 	switch {
 	case err == nil:
 		return l.ID, true, nil

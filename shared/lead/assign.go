@@ -370,3 +370,59 @@ func ValidateRule(r AssignmentRule, users []account.User) (AssignmentRule, error
 	r.UserIDs = ids
 	return r, nil
 }
+
+// Audit actions of the assignment rule.
+const (
+	ActionRuleRead   = "assignment_rule.read"
+	ActionRuleUpdate = "assignment_rule.update"
+)
+
+// ErrNoRules means the service has no assignment rules (Service.Assign is
+// nil).
+var ErrNoRules = errors.New("assignment rules not configured")
+
+// AssignmentRule returns the actor's org's assignment rule: for an owner,
+// admin or manager (others *DeniedError).
+func (s *Service) AssignmentRule(ctx context.Context, a Actor) (AssignmentRule, error) {
+	if s.Assign == nil {
+		return AssignmentRule{}, ErrNoRules
+	}
+	if !a.User.Role.SeesAllLeads() || !a.User.Role.CanWriteLeads() {
+		return AssignmentRule{}, &DeniedError{Action: ActionRuleRead, Reason: "only an owner, admin or manager can see the assignment rule"}
+	}
+	r, err := s.Assign.Rules.AssignmentRule(ctx, a.User.OrgID)
+	if err != nil {
+		return AssignmentRule{}, fmt.Errorf("read assignment rule: %w", err)
+	}
+	if r.Type == "" {
+		r.Type = RuleNone
+	}
+	return r, nil
+}
+
+// SetAssignmentRule replaces the actor's org's assignment rule: for an
+// owner or admin (others *DeniedError); a rule ValidateRule refuses is a
+// *FieldError. The change is audited.
+func (s *Service) SetAssignmentRule(ctx context.Context, a Actor, r AssignmentRule) (AssignmentRule, error) {
+	if s.Assign == nil {
+		return AssignmentRule{}, ErrNoRules
+	}
+	if !a.User.Role.Privileged() {
+		return AssignmentRule{}, &DeniedError{Action: ActionRuleUpdate, Reason: "only an owner or admin can change the assignment rule"}
+	}
+	users, err := s.Assign.Users.ListUsers(ctx, a.User.OrgID)
+	if err != nil {
+		return AssignmentRule{}, fmt.Errorf("list users: %w", err)
+	}
+	r, err = ValidateRule(r, users)
+	if err != nil {
+		return AssignmentRule{}, err
+	}
+	r.UpdatedAt, r.UpdatedBy = s.now().UTC(), a.User.ID
+	if err := s.Assign.Rules.PutAssignmentRule(ctx, a.User.OrgID, r); err != nil {
+		return AssignmentRule{}, fmt.Errorf("save assignment rule: %w", err)
+	}
+	s.Audit.Record(ctx, audit.Record{OrgID: a.User.OrgID, ActorID: a.User.ID, Action: ActionRuleUpdate, TargetType: "assignment_rule",
+		Details: map[string]string{"type": r.Type, "users": strconv.Itoa(len(r.UserIDs)), "only_available": strconv.FormatBool(r.OnlyAvailable)}})
+	return r, nil
+}

@@ -214,6 +214,8 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 	})
 	api, kit := srv.API(), srv.Kit()
 	leadService := &lead.Service{Store: store, Activities: store, Notes: store, Users: store, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion}
+	// New leads nobody assigned go to the org's assignment rule.
+	leadService.Assign = &lead.Assigner{Rules: store, Users: store}
 	var integrationPurge integrations.StartPurge
 	if startPurge != nil {
 		leadService.StartPurge = func(ctx context.Context, orgID, leadID string) error {
@@ -239,9 +241,13 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		From:   cfg.EmailFrom, AppBaseURL: cfg.AppBaseURL, Describe: sesmail.Describe,
 	}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
-		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail})
+		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail,
+		HandBack: func(ctx context.Context, actor account.User, userID string) (int, int, bool, error) {
+			h, err := leadService.HandBackLeads(ctx, lead.Actor{User: actor}, userID)
+			return h.Reassigned, h.Unassigned, h.More, err
+		}})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
-	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService})
+	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Assignment: leadService})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
 			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})
