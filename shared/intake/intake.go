@@ -127,7 +127,9 @@ type Automations interface {
 // redelivery takes the turn taken before rather than a new one; Release
 // forgets it once the lead is written.
 type Assignment interface {
-	Pick(ctx context.Context, orgID, key string) (lead.Pick, error)
+	// Turns returns what takes the org's next turn (nil: the rule
+	// assigns nobody now).
+	Turns(ctx context.Context, orgID string) (func(ctx context.Context, key string) (lead.Pick, error), error)
 	Release(ctx context.Context, orgID, key string) error
 }
 
@@ -145,6 +147,13 @@ func (p *Processor) assign(ctx context.Context, l *lead.Lead, key string) error 
 	if p.Assign == nil || l.AssigneeID != "" {
 		return nil
 	}
+	next, err := p.Assign.Turns(ctx, l.OrgID)
+	if err != nil || next == nil {
+		if err != nil {
+			return fmt.Errorf("%w: assign lead: %w", ErrRetry, err)
+		}
+		return nil
+	}
 	if l.Phone != "" {
 		if _, err := p.Store.LeadIDByPhone(ctx, l.OrgID, l.Phone); err == nil {
 			return nil
@@ -159,7 +168,7 @@ func (p *Processor) assign(ctx context.Context, l *lead.Lead, key string) error 
 			return fmt.Errorf("%w: %w", ErrRetry, err)
 		}
 	}
-	pick, err := p.Assign.Pick(ctx, l.OrgID, key)
+	pick, err := next(ctx, key)
 	if err != nil {
 		return fmt.Errorf("%w: assign lead: %w", ErrRetry, err)
 	}

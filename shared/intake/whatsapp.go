@@ -180,14 +180,11 @@ func (p *Processor) leadForPhone(ctx context.Context, orgID, number, phone, name
 		// lead exists, before its message is stored.
 		LastInboundAt: at,
 		Provenance:    &lead.Provenance{IntegrationKind: string(integration.KindWhatsApp), IntegrationID: number, Fields: []string{"name", "phone"}}}
+	// The number had no lead (read above): its first message takes the
+	// turn, keyed by the message.
 	key := "wamid:" + wamid
-	if p.Assign != nil {
-		// The number has no lead (read above): its first message's turn.
-		pick, err := p.Assign.Pick(ctx, orgID, key)
-		if err != nil {
-			return "", false, fmt.Errorf("%w: assign lead: %w", ErrRetry, err)
-		}
-		l.AssigneeID, l.AssignedBy = pick.UserID, pick.By
+	if err := p.assign(ctx, &l, key); err != nil {
+		return "", false, err
 	}
 	err = p.Store.CreateLead(ctx, l)
 	var dup *lead.DuplicateError

@@ -118,22 +118,22 @@ type Pick struct {
 // when the rule is off or nobody is eligible.
 func (a *Assigner) Pick(ctx context.Context, orgID, key string) (Pick, error) {
 	next, err := a.Turns(ctx, orgID)
-	if err != nil {
+	if err != nil || next == nil {
 		return Pick{}, err
 	}
 	return next(ctx, key)
 }
 
 // Turns reads the org's rule and users once and returns what picks the
-// assignee of each next lead (as Pick does), for handing back many leads.
+// assignee of each next lead (as Pick does, one turn a call), or nil when
+// the rule assigns nobody now (off, or nobody eligible).
 func (a *Assigner) Turns(ctx context.Context, orgID string) (func(ctx context.Context, key string) (Pick, error), error) {
-	none := func(context.Context, string) (Pick, error) { return Pick{}, nil }
 	r, err := a.Rules.AssignmentRule(ctx, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("read assignment rule: %w", err)
 	}
 	if !r.On() {
-		return none, nil
+		return nil, nil
 	}
 	users, err := a.Users.ListUsers(ctx, orgID)
 	if err != nil {
@@ -141,7 +141,7 @@ func (a *Assigner) Turns(ctx context.Context, orgID string) (func(ctx context.Co
 	}
 	eligible := r.Eligible(users)
 	if len(eligible) == 0 {
-		return none, nil
+		return nil, nil
 	}
 	return func(ctx context.Context, key string) (Pick, error) {
 		turn, err := a.Rules.TakeTurn(ctx, orgID, key)
@@ -228,9 +228,12 @@ func (s *Service) HandBackLeads(ctx context.Context, a Actor, userID string) (Ha
 	}
 	next := func(context.Context, string) (Pick, error) { return Pick{}, nil }
 	if s.Assign != nil {
-		var err error
-		if next, err = s.Assign.Turns(ctx, a.User.OrgID); err != nil {
+		turns, err := s.Assign.Turns(ctx, a.User.OrgID)
+		if err != nil {
 			return res, err
+		}
+		if turns != nil {
+			next = turns
 		}
 	}
 	done := 0
