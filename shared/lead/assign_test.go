@@ -19,7 +19,9 @@ type turnStore struct {
 	tickets map[string]int64
 }
 
-func (s *turnStore) AssignmentRule(context.Context, string) (lead.AssignmentRule, error) { return s.rule, nil }
+func (s *turnStore) AssignmentRule(context.Context, string) (lead.AssignmentRule, error) {
+	return s.rule, nil
+}
 func (s *turnStore) PutAssignmentRule(_ context.Context, _ string, r lead.AssignmentRule) error {
 	s.rule = r
 	return nil
