@@ -105,6 +105,9 @@ type User struct {
 	// verification link, an accepted invitation or a password reset);
 	// zero while unverified.
 	EmailVerifiedAt time.Time
+	// Unavailable means the user marked itself away: an assignment rule
+	// with only_available skips it (PATCH /v1/me {available}).
+	Unavailable bool
 }
 
 // EmailVerified reports whether the user's email is verified.

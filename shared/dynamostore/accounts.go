@@ -59,6 +59,8 @@ type userItem struct {
 	// GSI1PK/GSI1SK file an active owner in the OWNERS index (policy.go).
 	GSI1PK string `dynamodbav:"GSI1PK,omitempty"`
 	GSI1SK string `dynamodbav:"GSI1SK,omitempty"`
+	// Unavailable: the user marked itself away (assignment.go).
+	Unavailable bool `dynamodbav:"unavailable,omitempty"`
 }
 
 type emailItem struct {
@@ -87,7 +89,8 @@ func (i orgItem) org() account.Org {
 
 func toUserItem(u account.User) userItem {
 	it := userItem{PK: orgPK(u.OrgID), SK: userSK(u.ID), Type: "user", ID: u.ID, OrgID: u.OrgID, Name: u.Name, Email: u.Email,
-		Role: string(u.Role), Active: u.Active, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		Role: string(u.Role), Active: u.Active, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
+		Unavailable: u.Unavailable}
 	if !u.EmailVerifiedAt.IsZero() {
 		at := u.EmailVerifiedAt
 		it.EmailVerifiedAt = &at
@@ -103,7 +106,7 @@ func listedOwner(u account.User) bool { return u.Role == account.RoleOwner && u.
 
 func (i userItem) user() account.User {
 	u := account.User{ID: i.ID, OrgID: i.OrgID, Name: i.Name, Email: i.Email, Role: account.Role(i.Role), Active: i.Active,
-		PasswordHash: i.PasswordHash, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt}
+		PasswordHash: i.PasswordHash, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Unavailable: i.Unavailable}
 	if i.OrgClosedAt != nil {
 		u.OrgClosedAt = *i.OrgClosedAt
 	}

@@ -180,6 +180,10 @@ const prefixCampaign = "CAMPAIGN#"
 // partition (see automation.go).
 const skAutomationSettings = "AUTOMATION#settings"
 
+// skAssignmentRule is an org's lead assignment rule with its turn counter,
+// in the org's partition (see assignment.go).
+const skAssignmentRule = "ASSIGNMENT_RULE"
+
 // skConsentMapping is an org's consent mapping (which Lead Ads form answers
 // are opt-ins), in the org's partition (see consentmapping.go).
 const skConsentMapping = "CONSENT_MAPPING"

@@ -229,11 +229,19 @@ func (s *Store) newLeadWrites(ctx context.Context, lp *lead.Lead, settle func(*l
 	if l.AssigneeID != "" {
 		items = append(items, s.conversationAssignee(l.OrgID, l.ID, l.AssigneeID))
 	}
-	created, err := s.activityPut(lead.CreatedActivity(l))
-	if err != nil {
-		return nil, nil, err
+	created := lead.CreatedActivity(l)
+	acts := []lead.Activity{created}
+	if l.AssignedBy != "" && l.AssigneeID != "" {
+		// A rule picked the assignee: its assigned activity names it.
+		acts = append(acts, lead.RuleAssignedActivity(l, created.ID))
 	}
-	items = append(items, created)
+	for _, a := range acts {
+		w, err := s.activityPut(a)
+		if err != nil {
+			return nil, nil, err
+		}
+		items = append(items, w)
+	}
 	items = append(items, carried...)
 	return items, guards, nil
 }

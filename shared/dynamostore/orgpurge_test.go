@@ -118,6 +118,13 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 		Yes: []string{"Yes"}, Channel: conversation.ChannelWhatsApp, Purpose: conversation.PurposeService}}, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
+	// The assignment rule, with a turn and an intake ticket on it.
+	if err := s.PutAssignmentRule(ctx, org, lead.AssignmentRule{Type: lead.RuleRoundRobin, UserIDs: []string{agent.ID}, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TakeTurn(ctx, org, "leadgen:"+tag); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.AcknowledgePolicy(ctx, policy.Acknowledgement{OrgID: org, VersionID: "2026-01", UserID: owner.ID, At: now}); err != nil {
 		t.Fatal(err)
 	}

@@ -113,6 +113,10 @@ type Processor struct {
 	// answers under a defined key are stored in the field's canonical form
 	// when they fit it (lead.CanonicalizeCustomFields).
 	Fields lead.FieldDefReader
+	// Assign, when set, assigns each lead intake creates to the next user
+	// of its org's assignment rule (lead.Assigner), in the lead's create
+	// transaction (see assign).
+	Assign Assignment
 
 	// touched remembers when this container last recorded an integration's
 	// last event, so busy integrations cost one write a minute, not one an
@@ -127,6 +131,72 @@ type Automations interface {
 	NewLeadAdsLead(ctx context.Context, orgID, leadID, leadgenID string) (string, error)
 	InboundWhatsApp(ctx context.Context, orgID, leadID, number string, at time.Time) (string, error)
 	Reengage(ctx context.Context, orgID, leadID, msgID, number string) (string, error)
+}
+
+// Assignment picks the assignee of a new lead by its org's rule
+// (lead.Assigner): the key names the event that makes the lead, so that a
+// redelivery takes the turn taken before rather than a new one; Release
+// forgets it once the lead is written.
+type Assignment interface {
+	// Turns returns what takes the org's next turn (nil: the rule
+	// assigns nobody now).
+	Turns(ctx context.Context, orgID string) (func(ctx context.Context, key string) (lead.Pick, error), error)
+	Release(ctx context.Context, orgID, key string) error
+}
+
+// assign gives l, a lead about to be created for the event key, the
+// assignee of its org's rule. A contact that has a lead already takes no
+// turn: the event goes to that lead (a repeated submission, a message
+// from a known number). Redelivery: an event applied before is skipped
+// before this (its claim, or its number's lead), and one that took its
+// turn but whose lead was not written (a failure, the function stopping)
+// takes the same turn again through the key, so the counter moves once
+// per lead. What is left: a turn taken for a lead another delivery wrote
+// first (two first messages from one new number at once) is used by
+// nobody, and the next lead skips that user once.
+func (p *Processor) assign(ctx context.Context, l *lead.Lead, key string) error {
+	if p.Assign == nil || l.AssigneeID != "" {
+		return nil
+	}
+	next, err := p.Assign.Turns(ctx, l.OrgID)
+	if err != nil || next == nil {
+		if err != nil {
+			return fmt.Errorf("%w: assign lead: %w", ErrRetry, err)
+		}
+		return nil
+	}
+	if l.Phone != "" {
+		if _, err := p.Store.LeadIDByPhone(ctx, l.OrgID, l.Phone); err == nil {
+			return nil
+		} else if !errors.Is(err, lead.ErrNotFound) {
+			return fmt.Errorf("%w: %w", ErrRetry, err)
+		}
+	}
+	if l.Email != "" {
+		if _, err := p.Store.LeadIDByEmail(ctx, l.OrgID, l.Email); err == nil {
+			return nil
+		} else if !errors.Is(err, lead.ErrNotFound) {
+			return fmt.Errorf("%w: %w", ErrRetry, err)
+		}
+	}
+	pick, err := next(ctx, key)
+	if err != nil {
+		return fmt.Errorf("%w: assign lead: %w", ErrRetry, err)
+	}
+	l.AssigneeID, l.AssignedBy = pick.UserID, pick.By
+	return nil
+}
+
+// released forgets the assignment turn of key once the event's lead is
+// written or the event went to another lead; a failure leaves a small
+// ticket behind (logged), never a wrong assignment.
+func (p *Processor) released(ctx context.Context, l lead.Lead, key string) {
+	if p.Assign == nil || l.AssignedBy == "" {
+		return
+	}
+	if err := p.Assign.Release(ctx, l.OrgID, key); err != nil {
+		p.Log.WarnContext(ctx, "release assignment turn", "err", err)
+	}
 }
 
 // touchEvery is how often an integration's last-event time is refreshed.
@@ -356,8 +426,14 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 		return fmt.Errorf("%w: read consent mapping: %w", ErrRetry, err)
 	}
 	optIns := FormConsent(mapping, ml, orgID, l.ID, created)
+	if err := p.assign(ctx, &l, eventKey); err != nil {
+		return err
+	}
 	err = p.Store.CreateLeadForEvent(ctx, l, eventKey, optIns...)
 	var dup *lead.DuplicateError
+	if err == nil || errors.Is(err, ErrDuplicate) || errors.As(err, &dup) {
+		p.released(ctx, l, eventKey)
+	}
 	switch {
 	case err == nil:
 		c.LeadsCreated++

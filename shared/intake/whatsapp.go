@@ -92,9 +92,19 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 	leadID, err := p.Store.LeadIDByPhone(ctx, orgID, phone)
 	switch {
 	case errors.Is(err, lead.ErrNotFound):
-		// A new number: the lead and its first message in one write.
+		// A new number: the lead and its first message in one write. The
+		// lead goes to the org's assignment rule, its turn keyed by the
+		// message, so a redelivery takes the same turn.
+		l, key := p.newWhatsAppLead(orgID, number, phone, profileName, at), "wamid:"+m.ID
+		if err := p.assign(ctx, &l, key); err != nil {
+			return time.Time{}, err
+		}
 		var done bool
-		if leadID, done, err = p.firstMessage(ctx, p.newWhatsAppLead(orgID, number, phone, profileName, at), msg, m, c); err != nil || done {
+		leadID, done, err = p.firstMessage(ctx, l, msg, m, c)
+		if err == nil {
+			p.released(ctx, l, key)
+		}
+		if err != nil || done {
 			return at, err
 		}
 	case err != nil:

@@ -75,6 +75,11 @@ type Lead struct {
 	// UniqueFields are the unique custom fields (FieldDef.Unique) whose
 	// value the lead holds a guard for, so no other lead of the org has it.
 	UniqueFields []string
+	// AssignedBy names the rule that picked AssigneeID when the lead was
+	// created ("rule:round_robin"; assign.go), so that the store writes
+	// the assigned activity naming it with the lead; it is not stored on
+	// the lead.
+	AssignedBy string
 }
 
 // Provenance says which integration a lead (and which of its fields) came from.

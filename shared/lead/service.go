@@ -144,6 +144,9 @@ type Service struct {
 	// Fields reads the org's custom field definitions, which every write
 	// is checked against (CheckCustomFields); nil checks none.
 	Fields FieldDefReader
+	// Assign, when set, assigns the leads created without an assignee by
+	// the org's rule (assign.go); nil leaves them unassigned.
+	Assign *Assigner
 }
 
 // FieldDefReader reads an org's custom field definitions.
@@ -238,6 +241,17 @@ func (s *Service) Create(ctx context.Context, a Actor, in Lead) (Lead, error) {
 	}
 	if err := s.checkFields(ctx, nil, &l); err != nil {
 		return Lead{}, err
+	}
+	if l.AssigneeID == "" && s.Assign != nil {
+		// The org's rule picks the assignee (no turn when it is off); the
+		// turn is taken just before the write: a write that fails (a
+		// duplicate phone) leaves it unused, so the next lead skips that
+		// user once.
+		pick, err := s.Assign.Pick(ctx, l.OrgID, "")
+		if err != nil {
+			return Lead{}, err
+		}
+		l.AssigneeID, l.AssignedBy = pick.UserID, pick.By
 	}
 	if err := s.Store.CreateLead(ctx, l); err != nil {
 		return Lead{}, fmt.Errorf("create lead: %w", s.visibleDuplicate(ctx, a, err))

@@ -256,6 +256,8 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	api, kit := srv.API(), srv.Kit()
 	leadService := &lead.Service{Store: store, Activities: store, Notes: store, Tasks: store, Notifications: store, Appointments: store, Users: store, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
 		Pipelines: store, Fields: store}
+	// New leads nobody assigned go to the org's assignment rule.
+	leadService.Assign = &lead.Assigner{Rules: store, Users: store}
 	var integrationPurge integrations.StartPurge
 	if startPurge != nil {
 		leadService.StartPurge = func(ctx context.Context, orgID, leadID string) error {
@@ -281,10 +283,14 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		From:   cfg.EmailFrom, AppBaseURL: cfg.AppBaseURL, Describe: sesmail.Describe,
 	}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
-		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail})
+		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail,
+		HandBack: func(ctx context.Context, actor account.User, userID string) (int, int, bool, error) {
+			h, err := leadService.HandBackLeads(ctx, lead.Actor{User: actor}, userID)
+			return h.Reassigned, h.Unassigned, h.More, err
+		}})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Pipelines: leadService, Tasks: leadService, Appointments: leadService,
-		Fields: &lead.FieldService{Store: store, Audit: kit}})
+		Fields: &lead.FieldService{Store: store, Audit: kit}, Assignment: leadService})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
 		Settings: store, KnownCountry: phone.KnownRegion,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,

@@ -101,6 +101,10 @@ var bodies = map[string]func(c *call) any{
 		return map[string]any{"name": "Created lead", "phone": c.m.phone()}
 	},
 	"PATCH /v1/leads/{id}": func(*call) any { return map[string]any{"status": "contacted"} },
+	"PUT /v1/assignment-rule": func(c *call) any {
+		return map[string]any{"type": "round_robin", "user_ids": []string{c.org.owner.UserID}, "only_available": true}
+	},
+	"PATCH /v1/me": func(*call) any { return map[string]any{"available": true} },
 	"POST /v1/integrations/facebook-pages": func(c *call) any {
 		id, token := c.m.numericID(), "EAAGpage-"+c.m.numericID()
 		c.m.sim.AddPage(id, "A page", token)

@@ -20,6 +20,7 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/suppression"
@@ -48,6 +49,9 @@ func New(ctx context.Context, cfg config.Backfill, log *slog.Logger, opts ...fun
 	p := &intake.Processor{
 		Store: store, Graph: graph, Log: log, DefaultRegion: cfg.DefaultRegion, Fields: store,
 		Tokens: sealer,
+		// A backfilled lead goes to the org's assignment rule, as the
+		// webhook's would (same event key, so the same turn).
+		Assign: &lead.Assigner{Rules: store, Users: store},
 	}
 	return func(ctx context.Context, _ events.EventBridgeEvent) error {
 		c, err := p.Backfill(ctx, store, graph)

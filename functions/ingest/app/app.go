@@ -27,6 +27,7 @@ import (
 	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/intakemsg"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/sendgate"
@@ -72,6 +73,8 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 		DefaultRegion: cfg.DefaultRegion,
 		Automate: &automation.Runner{Settings: automation.NewStore(store), Store: store, Log: log,
 			Enqueue: enqueueOutbound(queues, cfg.OutboundQueueURL)},
+		// New leads go to the org's assignment rule.
+		Assign: &lead.Assigner{Rules: store, Users: store},
 	}
 	return NewHandler(p, queues, cfg.IntakeDLQURL, log), p, nil
 }

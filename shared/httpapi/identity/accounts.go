@@ -38,6 +38,8 @@ type UserOut struct {
 	EmailVerified bool      `json:"email_verified" doc:"Whether the user proved the email address. An unverified owner or admin cannot invite (403 email_unverified)."`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// Available is false while the user marked itself away (PATCH /v1/me).
+	Available bool `json:"available" doc:"False while the user marked itself away (PATCH /v1/me); an assignment rule with only_available skips it."`
 }
 
 func orgOut(o account.Org) OrgOut {
@@ -46,7 +48,7 @@ func orgOut(o account.Org) OrgOut {
 
 func userOut(u account.User) UserOut {
 	return UserOut{ID: u.ID, OrgID: u.OrgID, Name: u.Name, Email: u.Email, Role: string(u.Role), Active: u.Active,
-		EmailVerified: u.EmailVerified(), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		EmailVerified: u.EmailVerified(), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, Available: !u.Unavailable}
 }
 
 // TokensOut is the answer to sign-up, login and refresh.

@@ -27,6 +27,9 @@ type Store interface {
 	GetUserByEmail(ctx context.Context, email string) (account.User, error)
 	ListUsers(ctx context.Context, orgID string) ([]account.User, error)
 	UpdateUser(ctx context.Context, u account.User) error
+	// SetUserAvailable sets whether the user takes leads of an assignment
+	// rule with only_available, and returns the user.
+	SetUserAvailable(ctx context.Context, orgID, userID string, available bool) (account.User, error)
 
 	StartSession(ctx context.Context, t account.RefreshToken, familyExpires time.Time) error
 	GetRefreshToken(ctx context.Context, id string) (account.RefreshToken, bool, error)
@@ -60,7 +63,15 @@ type Deps struct {
 	// Mail sends the platform's own mail to users: invitations, password
 	// resets, email verification.
 	Mail PlatformMail
+	// HandBack, when set, hands a deactivated user's open leads back to
+	// the org's assignment rule (lead.Service.HandBackLeads).
+	HandBack HandBack
 }
+
+// HandBack hands a deactivated user's open leads back to the org's
+// assignment rule, a bounded number a call; more reports leads left for
+// another call.
+type HandBack func(ctx context.Context, actor account.User, userID string) (reassigned, unassigned int, more bool, err error)
 
 type server struct {
 	*httpapi.Kit

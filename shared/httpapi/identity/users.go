@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -14,6 +15,7 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/lead"
 )
 
 // UserIn creates a user in the caller's org.
@@ -28,6 +30,11 @@ type UserIn struct {
 type UserPatch struct {
 	Name *string `json:"name,omitempty" minLength:"1" maxLength:"200"`
 	Role *string `json:"role,omitempty" enum:"owner,admin,manager,agent,viewer"`
+}
+
+// MePatch changes the caller's own settings.
+type MePatch struct {
+	Available *bool `json:"available,omitempty" doc:"False: away, an assignment rule with only_available skips the caller."`
 }
 
 // UserList is every user of the org.
@@ -58,8 +65,16 @@ func (s *server) registerUsers(api huma.API) {
 		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
 	}, s.updateUser)
 	huma.Register(api, huma.Operation{
+		OperationID: "update-me", Method: http.MethodPatch, Path: "/v1/me", Tags: []string{"users"},
+		Summary: "Change the caller's own availability", Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
+		Description: "available false marks the caller away: an assignment rule with only_available gives it no new leads until it is true again.",
+	}, s.updateMe)
+	huma.Register(api, huma.Operation{
 		OperationID: "deactivate-user", Method: http.MethodDelete, Path: "/v1/users/{id}", Tags: []string{"users"},
 		Summary: "Deactivate a user and revoke their sessions (owner, admin)", DefaultStatus: http.StatusNoContent,
+		Description: "The user's open leads (not won, lost or unqualified) go back to the assignment rule: each to the rule's next " +
+			"user, or unassigned without a rule; at most " + strconv.Itoa(lead.MaxHandBack) + " a call, and calling again on the " +
+			"deactivated user goes on with the rest (the audit record's details say more=true).",
 		Security: httpapi.BearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
 	}, s.deactivateUser)
 }
@@ -189,7 +204,32 @@ func (s *server) deactivateUser(ctx context.Context, in *userPath) (*struct{}, e
 		return nil, s.Internal(ctx, "revoke sessions", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: p.User.ID, Action: audit.ActionUserDeactivate, TargetType: "user", TargetID: u.ID})
+	// The user's open leads go back to the assignment rule (bounded; a
+	// second call goes on with the rest). Its sessions are revoked
+	// already, so it works no lead meanwhile.
+	if s.deps.HandBack != nil {
+		if _, _, _, err := s.deps.HandBack(ctx, p.User, u.ID); err != nil {
+			return nil, s.Internal(ctx, "hand back leads", err)
+		}
+	}
 	return nil, nil
+}
+
+func (s *server) updateMe(ctx context.Context, in *struct{ Body MePatch }) (*userOutput, error) {
+	p := httpapi.Caller(ctx)
+	if in.Body.Available == nil {
+		return &userOutput{Body: userOut(p.User)}, nil
+	}
+	u, err := s.deps.Store.SetUserAvailable(ctx, p.User.OrgID, p.User.ID, *in.Body.Available)
+	if errors.Is(err, account.ErrNotFound) {
+		return nil, httpapi.NotFound("user")
+	}
+	if err != nil {
+		return nil, s.Internal(ctx, "set availability", err)
+	}
+	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionUserUpdate, TargetType: "user", TargetID: u.ID,
+		Details: map[string]string{"fields": "available", "available": strconv.FormatBool(*in.Body.Available)}})
+	return &userOutput{Body: userOut(u)}, nil
 }
 
 // lastOwner answers an update that would leave the org without an active

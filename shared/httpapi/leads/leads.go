@@ -7,9 +7,11 @@
 package leads
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -55,6 +57,9 @@ type Deps struct {
 	// Fields keeps the org's custom field definitions
 	// (lead.FieldService); nil leaves their routes out.
 	Fields FieldService
+	// Assignment reads and sets the org's assignment rule (lead.Service);
+	// nil leaves its routes out.
+	Assignment AssignmentService
 }
 
 // LeadOut is a lead as the API shows it.
@@ -97,7 +102,7 @@ type LeadIn struct {
 }
 
 // LeadPatch changes some fields of a lead. An empty phone, email or
-// assignee_id clears it.
+// assignee_id clears it; so does a null assignee_id.
 type LeadPatch struct {
 	Name         *string            `json:"name,omitempty" minLength:"1" maxLength:"200"`
 	Phone        *string            `json:"phone,omitempty" maxLength:"40"`
@@ -106,7 +111,7 @@ type LeadPatch struct {
 	Status       *string            `json:"status,omitempty" enum:"new,contacted,qualified,unqualified,won,lost"`
 	Tags         *[]string          `json:"tags,omitempty" maxItems:"50"`
 	CustomFields *map[string]string `json:"custom_fields,omitempty" doc:"Replaces all custom fields."`
-	AssigneeID   *string            `json:"assignee_id,omitempty" maxLength:"64"`
+	AssigneeID   *string            `json:"assignee_id,omitempty" maxLength:"64" nullable:"true" doc:"A user id (an active user of the org; owner, admin, manager); null or \"\" unassigns."`
 	PipelineID   *string            `json:"pipeline_id,omitempty" maxLength:"64" doc:"Moves the lead to this pipeline: to stage_id, else to the pipeline's stage for its status."`
 	StageID      *string            `json:"stage_id,omitempty" maxLength:"64" doc:"A stage of pipeline_id, or of the lead's pipeline; the status follows the stage (docs/crm.md)."`
 }
@@ -257,6 +262,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	s.registerPipelines(api)
 	s.registerTasks(api)
 	s.registerAppointments(api)
+	if d.Assignment != nil {
+		s.registerAssignment(api)
+	}
 }
 
 // actor is the caller of the request as a lead.Actor.
@@ -424,6 +432,7 @@ func (s *server) updateLead(ctx context.Context, in *struct {
 	ID      string `path:"id" maxLength:"64"`
 	IfMatch string `header:"If-Match" doc:"The version you last read; a stale one is 412."`
 	Body    LeadPatch
+	RawBody []byte
 }) (*leadOutput, error) {
 	want, err := parseIfMatch(in.IfMatch)
 	if err != nil {
@@ -431,6 +440,10 @@ func (s *server) updateLead(ctx context.Context, in *struct {
 			Errors: []*huma.ErrorDetail{{Message: err.Error(), Location: "header.If-Match"}}}
 	}
 	b := in.Body
+	if b.AssigneeID == nil && nullField(in.RawBody, "assignee_id") {
+		none := ""
+		b.AssigneeID = &none
+	}
 	p := lead.Patch{Name: b.Name, Phone: b.Phone, Email: b.Email, Source: b.Source, Tags: b.Tags, CustomFields: b.CustomFields,
 		AssigneeID: b.AssigneeID, PipelineID: b.PipelineID, StageID: b.StageID}
 	if b.Status != nil {
@@ -442,6 +455,17 @@ func (s *server) updateLead(ctx context.Context, in *struct {
 		return nil, problem(ctx, s.Kit, "update lead", err)
 	}
 	return s.leadResult(ctx, l, true)
+}
+
+// nullField reports whether the JSON object raw sets field to null (a
+// pointer field decodes null and absence alike).
+func nullField(raw []byte, field string) bool {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return false
+	}
+	v, ok := fields[field]
+	return ok && string(bytes.TrimSpace(v)) == "null"
 }
 
 func (s *server) deleteLead(ctx context.Context, in *leadPath) (*struct{}, error) {
