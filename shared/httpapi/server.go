@@ -48,6 +48,12 @@ type Config struct {
 	Checks []Check
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// APIKeys authenticates requests made with an API key; nil refuses
+	// them.
+	APIKeys APIKeys
+	// APIKeyRequestsPerMinute is each API key's request limit
+	// (DefaultAPIKeyRequestsPerMinute when 0).
+	APIKeyRequestsPerMinute int
 }
 
 // MaxBodyBytes bounds every request body; operations with a body set it as
@@ -62,6 +68,8 @@ type Server struct {
 	api huma.API
 	mux *http.ServeMux
 	kit *Kit
+	// touched limits the writes of API keys' last use.
+	touched touched
 }
 
 func init() {
@@ -81,7 +89,8 @@ func New(c Config) *Server {
 	cfg.CreateHooks = nil
 	cfg.Info.Description = "Lead management for businesses: accounts, access control, audit trail and leads."
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
+		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
+			Description: "A user's access token (a JWT), or an API key (ll_live_...) on the lead routes its scopes allow."},
 	}
 	mux := http.NewServeMux()
 	s := &Server{cfg: c, mux: mux, api: humago.New(mux, cfg),

@@ -69,6 +69,7 @@ var (
 	_ account.Identities  = (*sesmail.Client)(nil)
 	_ campaigns.Store     = (*dynamostore.Store)(nil)
 	_ campaign.PageStore  = (*dynamostore.Store)(nil)
+	_ httpapi.APIKeys     = (*dynamostore.Store)(nil)
 )
 
 // The store keeps the consent ledger the lead preferences read and append.
@@ -199,6 +200,9 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		Users:  store,
 		Audit:  store,
 		Log:    log,
+		// Requests with an API key (lead capture): found by hash, counted
+		// per key and minute.
+		APIKeys: store, APIKeyRequestsPerMinute: cfg.APIKeyRequestsPerMinute,
 		Checks: []httpapi.Check{
 			{Name: "table", Run: store.Ping},
 			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
@@ -239,7 +243,7 @@ func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...fu
 		From:   cfg.EmailFrom, AppBaseURL: cfg.AppBaseURL, Describe: sesmail.Describe,
 	}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
-		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail})
+		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail, Sealer: sealer})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
