@@ -33,6 +33,9 @@ import (
 type usedOrg struct {
 	users    []account.User
 	contacts []string
+	// apiKeys are the ids of its API keys (their request counters name
+	// only the key).
+	apiKeys []string
 }
 
 // seedUsedOrg builds an org that used most features, with activities
@@ -83,6 +86,33 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 		if err := s.PutAccountToken(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Two-factor sign-in of the owner (on), with a login challenge; an
+	// API key with a request counted.
+	if err := s.PutMFAEnrolment(ctx, account.MFA{OrgID: org, UserID: owner.ID, SealedSecret: []byte("sealed"), CreatedAt: now,
+		RecoveryHashes: []string{"h1-" + tag, "h2-" + tag}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConfirmMFA(ctx, org, owner.ID, auth.TOTPStep(now), now); err != nil {
+		t.Fatal(err)
+	}
+	_, chHash, _ := auth.NewOneTimeToken()
+	if err := s.PutAccountToken(ctx, account.OneTimeToken{Hash: chHash, Purpose: account.PurposeMFAChallenge, OrgID: org, UserID: owner.ID,
+		CreatedAt: now, ExpiresAt: now.Add(account.MFAChallengeTTL)}); err != nil {
+		t.Fatal(err)
+	}
+	_, keyHash, prefix, _ := auth.NewAPIKey()
+	apiKey := account.APIKey{ID: ulid.Make().String(), OrgID: org, Name: "Form " + tag, Scopes: []account.APIKeyScope{account.ScopeLeadsWrite},
+		Prefix: prefix, Hash: keyHash, CreatedBy: owner.ID, CreatedAt: now}
+	if err := s.CreateAPIKey(ctx, apiKey); err != nil {
+		t.Fatal(err)
+	}
+	u.apiKeys = append(u.apiKeys, apiKey.ID)
+	if ok, err := s.TakeAPIKeyRequest(ctx, apiKey.ID, 10, now); err != nil || !ok {
+		t.Fatalf("count api key request: %v %v", ok, err)
+	}
+	if err := s.TouchAPIKey(ctx, apiKey, now, time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.PutRetentionSettings(ctx, org, retention.Settings{ContentDays: 60, UpdatedAt: now, UpdatedBy: owner.ID}); err != nil {
 		t.Fatal(err)
@@ -249,6 +279,7 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 		words = append(words, u.ID, u.Email)
 	}
 	words = append(words, g.contacts...)
+	words = append(words, g.apiKeys...)
 	words = append(words, l.Phone, l.Email)
 	countKept := func() int {
 		n := 0
