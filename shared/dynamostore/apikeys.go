@@ -184,11 +184,12 @@ func (s *Store) TakeAPIKeyRequest(ctx context.Context, keyID string, limit int, 
 	minute := at.Unix() / 60 * 60
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(apiKeyRatePK(keyID), apiKeyRateSK(minute)),
-		UpdateExpression:         aws.String("SET #ttl = :ttl ADD #n :one"),
+		UpdateExpression:         aws.String("SET #ttl = :ttl, #t = :type ADD #n :one"),
 		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n < :limit"),
-		ExpressionAttributeNames: map[string]string{"#n": "count", "#ttl": attrTTL},
+		ExpressionAttributeNames: map[string]string{"#n": "count", "#ttl": attrTTL, "#t": "type"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":one": num(1), ":limit": num(int64(limit)), ":ttl": num(time.Unix(minute, 0).Add(time.Minute + apiKeyRateKept).Unix()),
+			":type": &types.AttributeValueMemberS{Value: "api_key_requests"},
 		},
 	})
 	if isConditionFailed(err) {

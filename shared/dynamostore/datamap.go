@@ -494,7 +494,7 @@ func DataMap() []ItemKind {
 				"ttl": {Source: System, Note: "expiry, epoch seconds", UpdateOnly: true}},
 			Retention: []Retention{ttlRule("a day after the last send")}, Readers: "sender (pacing)"},
 		{Name: "API key request window", PK: "RATE#APIKEY#<key>", SK: "<unix second>",
-			Fields: map[string]Field{"PK": updated(keyF), "SK": updated(keyF), "count": {Source: System, UpdateOnly: true, Note: "requests of the key in the minute"},
+			Fields: map[string]Field{"PK": updated(keyF), "SK": updated(keyF), "type": updated(typeF), "count": {Source: System, UpdateOnly: true, Note: "requests of the key in the minute"},
 				"ttl": {Source: System, Note: "expiry, epoch seconds", UpdateOnly: true}},
 			Retention: []Retention{ttlRule("three minutes after the window starts"), closure}, Readers: "the api function (each API key's request limit)"},
 		{Name: "email-rate window per org", PK: "RATE#EMAIL#<org>", SK: "<unix second>",

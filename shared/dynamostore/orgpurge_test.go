@@ -358,7 +358,8 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 	}
 	if total != res.Items+res2.Items || rc.Counts["org"] != 1 || rc.Counts["user"] != 2 || rc.Counts["refresh"] != 4 || rc.Counts["message"] != 6 ||
 		rc.Counts["privacy_request"] != 1 || rc.Counts["privacy_export_chunk"] != 2 || rc.Counts["note"] != 2 ||
-		rc.Counts["account_token"] != 3 || rc.Counts["invitation"] != 1 {
+		rc.Counts["account_token"] != 4 || rc.Counts["invitation"] != 1 || rc.Counts["mfa"] != 1 || rc.Counts["api_key"] != 1 ||
+		rc.Counts["api_key_lookup"] != 1 || rc.Counts["api_key_requests"] != 1 || rc.Counts["item"] != 0 {
 		t.Fatalf("receipt counts %v (total %d), runs removed %d", rc.Counts, total, res.Items+res2.Items)
 	}
 	if n := countKept(); n != keptBefore {
