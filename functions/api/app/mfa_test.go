@@ -259,6 +259,16 @@ func TestMFARequiredForAdmins(t *testing.T) {
 	// Now the admin logs in with a code.
 	completeMFA(t, e, e.challenge(t, admin.Email), totpAt(t, adminEnr.secret, time.Now().Add(30*time.Second)), 200)
 
+	// An admin joining by invitation gets an enrol-only token too.
+	e.verify(t, owner)
+	_, token := e.invite(t, owner, uniqueEmail("new-admin"), "admin")
+	r = e.do(t, "POST", "/v1/invitations/accept", "", map[string]string{"token": token, "name": "New admin", "password": password})
+	expect(t, r, 201)
+	if r.Body["mfa_enrolment_required"] != true || r.str("refresh_token") != "" {
+		t.Fatalf("accepting an invitation as admin: %s", r.Raw)
+	}
+	expect(t, e.do(t, "GET", "/v1/leads", r.str("access_token"), nil), 403)
+
 	// An agent is not concerned.
 	if s := e.login(t, agent.Email); s.Access == "" || s.Refresh == "" {
 		t.Fatal("agent login")

@@ -60,6 +60,10 @@ type TokensOut struct {
 	RefreshToken string  `json:"refresh_token"`
 	TokenType    string  `json:"token_type" enum:"Bearer"`
 	ExpiresIn    int     `json:"expires_in" doc:"Seconds until the access token expires."`
+	// MFAEnrolmentRequired: an owner or admin accepting an invitation to
+	// an org that requires two-factor sign-in gets an access token that
+	// only enrols, and no refresh token.
+	MFAEnrolmentRequired bool `json:"mfa_enrolment_required,omitempty" doc:"True: the access token only enrols in two-factor sign-in (refresh_token is empty); log in again after confirming."`
 }
 
 type tokensOutput struct {
