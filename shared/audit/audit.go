@@ -59,7 +59,7 @@ const (
 // Actions of API keys.
 const (
 	ActionAPIKeyCreate = "api_key.create"
-	ActionAPIKeyRevoke = "api_key.revoke"
+	ActionAPIKeyRevoke = "api_key.revoke" //nolint:gosec // an audit action name, not a credential
 )
 
 // ActionPolicyAcknowledge records an org owner's acknowledgement of a
