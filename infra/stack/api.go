@@ -102,9 +102,9 @@ func newHTTPAPI(s awscdk.Stack, topo topology.Stack, fns map[string]function) ht
 				RouteKey:    awsapigatewayv2.HttpRouteKey_With(jsii.String(r.Path), awsapigatewayv2.HttpMethod(r.Method)),
 				Integration: integration,
 			})
-			reason := "Authorization happens inside the " + fn.Name + " Lambda, which verifies the self-issued bearer JWT (and its org scope) on every non-public route; API Gateway has no authorizer for these tokens"
+			reason := "Authorization happens inside the " + fn.Name + " Lambda, which verifies the self-issued bearer JWT (and its org scope), or an org's API key by its hash and scopes, on every non-public route; API Gateway has no authorizer for these tokens"
 			if r.Public {
-				reason = "Public by design (topology Route.Public): sign-up, login, token refresh/logout, password reset, email verification and accepting an invitation (the mailed one-time token is the authority), health and the OpenAPI document are called before the caller holds a token, and Meta calls its webhook without one (each POST carries an X-Hub-Signature-256 HMAC, each handshake the verify token); the " + fn.Name + " Lambda validates the request and the stage is throttled"
+				reason = "Public by design (topology Route.Public): sign-up, login, token refresh/logout, password reset, email verification and accepting an invitation (the mailed one-time token is the authority), the second step of a two-factor login (the login's one-time challenge is), health and the OpenAPI document are called before the caller holds a token, and Meta calls its webhook without one (each POST carries an X-Hub-Signature-256 HMAC, each handshake the verify token); the " + fn.Name + " Lambda validates the request and the stage is throttled"
 			}
 			suppress(route, "AwsSolutions-APIG4", reason)
 			if strict[r.Key()] {

@@ -77,6 +77,9 @@ type Org struct {
 	UpdatedAt time.Time
 	// ClosedAt is when the owner closed the account; zero while open.
 	ClosedAt time.Time
+	// MFARequiredForAdmins makes two-factor sign-in mandatory for the
+	// org's owners and admins (PUT /v1/org/security).
+	MFARequiredForAdmins bool
 }
 
 // Closed reports whether the org's account is closed.
@@ -108,10 +111,28 @@ type User struct {
 	// Unavailable means the user marked itself away: an assignment rule
 	// with only_available skips it (PATCH /v1/me {available}).
 	Unavailable bool
+	// MFAEnabledAt is when the user turned two-factor sign-in on (a
+	// confirmed TOTP enrolment, see mfa.go); zero while it is off.
+	MFAEnabledAt time.Time
 }
 
 // EmailVerified reports whether the user's email is verified.
 func (u User) EmailVerified() bool { return !u.EmailVerifiedAt.IsZero() }
+
+// MFAEnabled reports whether the user signs in with a second factor.
+func (u User) MFAEnabled() bool { return !u.MFAEnabledAt.IsZero() }
+
+// MustEnrolMFA reports whether u, a member of org, has to turn two-factor
+// sign-in on before it may use the API: the org requires it of owners and
+// admins, u is one and has not.
+func (u User) MustEnrolMFA(org Org) bool {
+	return org.MFARequiredForAdmins && u.Role.Privileged() && !u.MFAEnabled()
+}
+
+// CanManageAPIKeys reports whether u may create, list and revoke the org's
+// API keys: an owner or admin whose own email is verified, as for
+// invitations.
+func (u User) CanManageAPIKeys() bool { return u.Role.Privileged() && u.EmailVerified() }
 
 // CanInvite reports whether u may invite people to its org: an owner or
 // admin whose own email is verified (invitations are platform mail sent

@@ -40,6 +40,28 @@ const (
 	ActionEmailVerified          = "auth.email_verified"
 )
 
+// Actions of two-factor sign-in and of the org's security settings.
+const (
+	ActionMFAEnrol        = "mfa.enrol"
+	ActionMFAConfirm      = "mfa.confirm"
+	ActionMFADisable      = "mfa.disable"
+	ActionMFARecoveryUsed = "mfa.recovery_code_used"
+	// ActionMFAChallenge: a right password of a user with two-factor
+	// sign-in; the login completes with a code (ActionLogin).
+	ActionMFAChallenge = "auth.mfa_challenge"
+	// ActionMFAFailed: a wrong or replayed code.
+	ActionMFAFailed = "auth.mfa_failed"
+	// ActionMFAThrottled: a code refused unchecked, after too many.
+	ActionMFAThrottled   = "auth.mfa_throttled"
+	ActionOrgSecuritySet = "org.security_set"
+)
+
+// Actions of API keys.
+const (
+	ActionAPIKeyCreate = "api_key.create"
+	ActionAPIKeyRevoke = "api_key.revoke" //nolint:gosec // an audit action name, not a credential
+)
+
 // ActionPolicyAcknowledge records an org owner's acknowledgement of a
 // privacy policy version.
 const ActionPolicyAcknowledge = "policy.acknowledge"

@@ -117,3 +117,51 @@ func TestAccessTokenAfterRevocation(t *testing.T) {
 		t.Fatalf("iat %v, revoked %v", c.IssuedAt, revoked)
 	}
 }
+
+func TestTOTPAndRecoveryCodes(t *testing.T) {
+	secret, uri, err := auth.NewTOTP("ana@example.com")
+	if err != nil || secret == "" || !strings.HasPrefix(uri, "otpauth://totp/Leadluence:ana@example.com?") {
+		t.Fatalf("%q %q %v", secret, uri, err)
+	}
+	now := time.Unix(1_800_000_015, 0)
+	step := auth.TOTPStep(now)
+	for _, d := range []int64{-1, 0, 1} {
+		code, err := auth.TOTPCode(secret, step+d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := auth.CheckTOTP(secret, code, now); !ok || got != step+d {
+			t.Fatalf("step %+d: %d %v", d, got, ok)
+		}
+	}
+	old, _ := auth.TOTPCode(secret, step-2)
+	if _, ok := auth.CheckTOTP(secret, old, now); ok {
+		t.Fatal("a code two steps old is accepted")
+	}
+	if _, ok := auth.CheckTOTP(secret, "12345a", now); ok {
+		t.Fatal("a malformed code is accepted")
+	}
+	codes, hashes, err := auth.NewRecoveryCodes("U1", 10)
+	if err != nil || len(codes) != 10 || len(hashes) != 10 {
+		t.Fatal(codes, hashes, err)
+	}
+	if auth.HashRecoveryCode("U1", strings.ToUpper(strings.ReplaceAll(codes[0], "-", ""))) != hashes[0] ||
+		auth.HashRecoveryCode("U2", codes[0]) == hashes[0] {
+		t.Fatal("recovery code hashes")
+	}
+}
+
+func TestAPIKeyFormat(t *testing.T) {
+	key, hash, prefix, err := auth.NewAPIKey()
+	if err != nil || !strings.HasPrefix(key, "ll_live_") || !strings.HasPrefix(key, prefix) || len(prefix) >= len(key) {
+		t.Fatalf("%q %q %v", key, prefix, err)
+	}
+	if h, err := auth.HashAPIKey(key); err != nil || h != hash {
+		t.Fatalf("hash %q %v", h, err)
+	}
+	for _, bad := range []string{"", "ll_live_", "ll_live_abc", "ll_test_" + key[8:], key + "x"} {
+		if _, err := auth.HashAPIKey(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -35,7 +35,15 @@ type Claims struct {
 	// Region is the org's default phone region, carried so that requests
 	// need not read the org.
 	Region string `json:"rgn,omitempty"`
+	// Limit, when set, narrows what the token may do: LimitMFAEnrol is
+	// the token of an owner or admin whose org requires two-factor
+	// sign-in before it is on.
+	Limit string `json:"lim,omitempty"`
 }
+
+// LimitMFAEnrol limits a token to turning two-factor sign-in on (and
+// reading /v1/me).
+const LimitMFAEnrol = "mfa_enrol"
 
 // Tokens signs and verifies access tokens with an HMAC secret held in memory
 // after one KMS decrypt at start-up, so verifying costs no KMS call.
@@ -62,6 +70,16 @@ func (t *Tokens) Derive(purpose string) []byte {
 
 // Issue returns a signed access token for u, a member of org, in session sid.
 func (t *Tokens) Issue(u account.User, org account.Org, sid string) (string, error) {
+	return t.issue(u, org, sid, "")
+}
+
+// IssueEnrolOnly returns an access token for u, outside any session, that
+// only turns two-factor sign-in on (LimitMFAEnrol).
+func (t *Tokens) IssueEnrolOnly(u account.User, org account.Org) (string, error) {
+	return t.issue(u, org, "", LimitMFAEnrol)
+}
+
+func (t *Tokens) issue(u account.User, org account.Org, sid, limit string) (string, error) {
 	now := t.now()
 	// The issue time is kept in whole seconds, and a request refuses tokens
 	// issued until the user's AccessRevokedAt: a token issued in the same
@@ -76,7 +94,7 @@ func (t *Tokens) Issue(u account.User, org account.Org, sid string) (string, err
 			IssuedAt: jwt.NewNumericDate(iat), NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(AccessTTL)), ID: ulid.Make().String(),
 		},
-		OrgID: u.OrgID, SessionID: sid, Region: org.DefaultRegion,
+		OrgID: u.OrgID, SessionID: sid, Region: org.DefaultRegion, Limit: limit,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.derivedJWTKey())
 	if err != nil {

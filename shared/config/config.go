@@ -49,6 +49,10 @@ type API struct {
 	// minute (counted in the table, across api instances); more are 429
 	// email_rate_limited.
 	EmailsPerMinute int `env:"LEADLUENCE_EMAILS_PER_MINUTE" envDefault:"60"`
+	// APIKeyRequestsPerMinute is how many requests one API key may make in
+	// a minute (counted in the table, across api instances); more are 429
+	// rate_limited.
+	APIKeyRequestsPerMinute int `env:"LEADLUENCE_API_KEY_REQUESTS_PER_MINUTE" envDefault:"120"`
 	// AppBaseURL is the web app's base URL (topology AppBaseURLParam): the
 	// platform's mail to users links into it (accepting an invitation,
 	// resetting a password, verifying an email). The default is a local

@@ -36,7 +36,7 @@ func TestLoadReadsValuesAndDefaults(t *testing.T) {
 	want := config.API{TableName: "t", KeyID: "k", IntakeQueueURL: "http://q/i", OutboundQueueURL: "http://q/o", DefaultRegion: "IN",
 		GraphBaseURL: "https://graph.facebook.com", GraphVersion: "v21.0", MetaAppID: "42", EmailFrom: "no-reply@leadluence.local",
 		SenderVerifiedURL: "https://leadluence.com/",
-		EmailsPerMinute:   60, AppBaseURL: "http://127.0.0.1:3000"}
+		EmailsPerMinute:   60, APIKeyRequestsPerMinute: 120, AppBaseURL: "http://127.0.0.1:3000"}
 	if cfg != want {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}

@@ -35,6 +35,8 @@ type orgItem struct {
 	ClosedAt *time.Time `dynamodbav:"closed_at,omitempty"`
 	GSI1PK   string     `dynamodbav:"GSI1PK,omitempty"`
 	GSI1SK   string     `dynamodbav:"GSI1SK,omitempty"`
+	// MFARequiredForAdmins is set by PUT /v1/org/security (mfa.go).
+	MFARequiredForAdmins bool `dynamodbav:"mfa_required_for_admins,omitempty"`
 }
 
 type userItem struct {
@@ -56,6 +58,8 @@ type userItem struct {
 	AccessRevokedAt *time.Time `dynamodbav:"access_revoked_at,omitempty"`
 	// EmailVerifiedAt is when the user proved the email (accounttokens.go).
 	EmailVerifiedAt *time.Time `dynamodbav:"email_verified_at,omitempty"`
+	// MFAEnabledAt is when the user turned two-factor sign-in on (mfa.go).
+	MFAEnabledAt *time.Time `dynamodbav:"mfa_enabled_at,omitempty"`
 	// GSI1PK/GSI1SK file an active owner in the OWNERS index (policy.go).
 	GSI1PK string `dynamodbav:"GSI1PK,omitempty"`
 	GSI1SK string `dynamodbav:"GSI1SK,omitempty"`
@@ -77,7 +81,7 @@ func toOrgItem(o account.Org) orgItem {
 
 func (i orgItem) org() account.Org {
 	o := account.Org{ID: i.ID, Name: i.Name, DefaultRegion: i.DefaultRegion, CreatedAt: i.CreatedAt,
-		Timezone: i.Timezone, BusinessHours: fromHoursItem(i.BusinessHours)}
+		Timezone: i.Timezone, BusinessHours: fromHoursItem(i.BusinessHours), MFARequiredForAdmins: i.MFARequiredForAdmins}
 	if i.UpdatedAt != nil {
 		o.UpdatedAt = *i.UpdatedAt
 	}
@@ -115,6 +119,9 @@ func (i userItem) user() account.User {
 	}
 	if i.EmailVerifiedAt != nil {
 		u.EmailVerifiedAt = *i.EmailVerifiedAt
+	}
+	if i.MFAEnabledAt != nil {
+		u.MFAEnabledAt = *i.MFAEnabledAt
 	}
 	return u
 }

@@ -431,3 +431,26 @@ func fieldGuardSK(key, value string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(value)))
 	return fieldGuardPrefix(key) + hex.EncodeToString(sum[:])
 }
+// Two-factor sign-in (see mfa.go).
+
+// mfaSK is a user's two-factor enrolment in its org's partition.
+func mfaSK(userID string) string { return "MFA#" + userID }
+
+// API keys (see apikeys.go).
+
+// apiKeySK is an API key's record in its org's partition (ids are ULIDs,
+// so the partition lists keys by time).
+func apiKeySK(id string) string { return prefixAPIKey + id }
+
+const prefixAPIKey = "APIKEY#"
+
+// apiKeyLookupPK finds an API key by the SHA-256 of the key presented:
+// only its holder finds it.
+func apiKeyLookupPK(hash string) string { return "APIKEY#" + hash }
+
+const skAPIKeyLookup = "KEY"
+
+// apiKeyRatePK and apiKeyRateSK count an API key's requests in one
+// one-minute window (the Unix second it starts at).
+func apiKeyRatePK(keyID string) string { return "RATE#APIKEY#" + keyID }
+func apiKeyRateSK(minute int64) string { return strconv.FormatInt(minute, 10) }

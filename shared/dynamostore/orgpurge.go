@@ -18,7 +18,8 @@ import (
 // integrations, settings, campaigns, ...), each lead's history partition
 // with its messages' provider id partitions (PurgeLead), the leads whose
 // deletion was still pending, each user's login email guard and sessions
-// with their refresh tokens, its one-time account tokens (GSI1), the integration owner items and parked events
+// with their refresh tokens, its one-time account tokens (GSI1), its API keys' lookup items and request
+// counters, the integration owner items and parked events
 // of its integrations and its integration purges still pending, the claim of its sender address, and its audit
 // partition. What stays is a deletion receipt (DELETED#ORGS / <org>): the
 // org id, when it was closed and purged, and the counts removed by kind.
@@ -52,6 +53,7 @@ type purgeRead struct {
 	Email      string `dynamodbav:"email"`
 	Kind       string `dynamodbav:"kind"`
 	ExternalID string `dynamodbav:"external_id"`
+	KeyHash    string `dynamodbav:"key_hash"`
 	SK         string `dynamodbav:"SK"`
 }
 
@@ -282,7 +284,7 @@ func (p *orgPurge) partition(ctx context.Context) (bool, error) {
 		out, err := p.s.db.Query(ctx, &dynamodb.QueryInput{
 			TableName: &p.s.table, KeyConditionExpression: aws.String("PK = :pk"), ConsistentRead: aws.Bool(true),
 			Limit: aws.Int32(purgePage), ExclusiveStartKey: start,
-			ProjectionExpression:      aws.String("PK, SK, #t, id, email, kind, external_id"),
+			ProjectionExpression:      aws.String("PK, SK, #t, id, email, kind, external_id, key_hash"),
 			ExpressionAttributeNames:  map[string]string{"#t": "type"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: orgPK(p.org)}},
 		})
@@ -373,6 +375,14 @@ func (p *orgPurge) derived(ctx context.Context, it purgeRead) (bool, error) {
 	case "privacy_request":
 		// A data-subject request's export document (privacy.go).
 		return p.plain(ctx, privacyExportPK(p.org, it.ID))
+	case "api_key":
+		// The key's lookup item and request counters (apikeys.go).
+		if it.KeyHash != "" {
+			if err := p.ownedBy(ctx, apiKeyLookupPK(it.KeyHash), skAPIKeyLookup, "api_key_lookup"); err != nil {
+				return false, err
+			}
+		}
+		return p.plain(ctx, apiKeyRatePK(it.ID))
 	}
 	return true, nil
 }

@@ -33,6 +33,9 @@ import (
 type usedOrg struct {
 	users    []account.User
 	contacts []string
+	// apiKeys are the ids of its API keys (their request counters name
+	// only the key).
+	apiKeys []string
 }
 
 // seedUsedOrg builds an org that used most features, with activities
@@ -83,6 +86,33 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 		if err := s.PutAccountToken(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Two-factor sign-in of the owner (on), with a login challenge; an
+	// API key with a request counted.
+	if err := s.PutMFAEnrolment(ctx, account.MFA{OrgID: org, UserID: owner.ID, SealedSecret: []byte("sealed"), CreatedAt: now,
+		RecoveryHashes: []string{"h1-" + tag, "h2-" + tag}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConfirmMFA(ctx, org, owner.ID, auth.TOTPStep(now), now); err != nil {
+		t.Fatal(err)
+	}
+	_, chHash, _ := auth.NewOneTimeToken()
+	if err := s.PutAccountToken(ctx, account.OneTimeToken{Hash: chHash, Purpose: account.PurposeMFAChallenge, OrgID: org, UserID: owner.ID,
+		CreatedAt: now, ExpiresAt: now.Add(account.MFAChallengeTTL)}); err != nil {
+		t.Fatal(err)
+	}
+	_, keyHash, prefix, _ := auth.NewAPIKey()
+	apiKey := account.APIKey{ID: ulid.Make().String(), OrgID: org, Name: "Form " + tag, Scopes: []account.APIKeyScope{account.ScopeLeadsWrite},
+		Prefix: prefix, Hash: keyHash, CreatedBy: owner.ID, CreatedAt: now}
+	if err := s.CreateAPIKey(ctx, apiKey); err != nil {
+		t.Fatal(err)
+	}
+	u.apiKeys = append(u.apiKeys, apiKey.ID)
+	if ok, err := s.TakeAPIKeyRequest(ctx, apiKey.ID, 10, now); err != nil || !ok {
+		t.Fatalf("count api key request: %v %v", ok, err)
+	}
+	if err := s.TouchAPIKey(ctx, apiKey, now, time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.PutRetentionSettings(ctx, org, retention.Settings{ContentDays: 60, UpdatedAt: now, UpdatedBy: owner.ID}); err != nil {
 		t.Fatal(err)
@@ -300,6 +330,7 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 		words = append(words, u.ID, u.Email)
 	}
 	words = append(words, g.contacts...)
+	words = append(words, g.apiKeys...)
 	words = append(words, l.Phone, l.Email)
 	countKept := func() int {
 		n := 0
@@ -378,7 +409,8 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 	}
 	if total != res.Items+res2.Items || rc.Counts["org"] != 1 || rc.Counts["user"] != 2 || rc.Counts["refresh"] != 4 || rc.Counts["message"] != 6 ||
 		rc.Counts["privacy_request"] != 1 || rc.Counts["privacy_export_chunk"] != 2 || rc.Counts["note"] != 2 ||
-		rc.Counts["account_token"] != 3 || rc.Counts["invitation"] != 1 {
+		rc.Counts["account_token"] != 4 || rc.Counts["invitation"] != 1 || rc.Counts["mfa"] != 1 || rc.Counts["api_key"] != 1 ||
+		rc.Counts["api_key_lookup"] != 1 || rc.Counts["api_key_requests"] != 1 || rc.Counts["item"] != 0 {
 		t.Fatalf("receipt counts %v (total %d), runs removed %d", rc.Counts, total, res.Items+res2.Items)
 	}
 	if n := countKept(); n != keptBefore {

@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/auth"
 )
 
 // Principal is the authenticated caller.
@@ -19,6 +25,13 @@ type Principal struct {
 	// Region is the org's default region from the token: it reads phone
 	// numbers without a country code.
 	Region string
+	// APIKey is the API key the request came with; nil for a user's
+	// token. The key acts as User, a stand-in with the id
+	// "api_key:<id>" (the actor of the audit trail) and the role manager,
+	// limited to the routes of the key's scopes (APIKeyRoutes).
+	APIKey *account.APIKey
+	// Limit is the access token's limit (auth.LimitMFAEnrol), "" for none.
+	Limit string
 }
 
 // RegionOr returns the caller's region, or fallback when the token has none.
@@ -61,7 +74,12 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		s.writeErr(ctx, Unauthorized())
 		return
 	}
-	claims, err := s.cfg.Tokens.Verify(strings.TrimSpace(token))
+	token = strings.TrimSpace(token)
+	if auth.IsAPIKey(token) {
+		s.authenticateAPIKey(ctx, token, next)
+		return
+	}
+	claims, err := s.cfg.Tokens.Verify(token)
 	if err != nil {
 		s.writeErr(ctx, Unauthorized())
 		return
@@ -86,7 +104,141 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		s.writeErr(ctx, Unauthorized())
 		return
 	}
-	next(huma.WithValue(ctx, principalKey, Principal{User: u, Session: claims.SessionID, Region: claims.Region}))
+	if claims.Limit != "" && !enrolOnlyOperations[ctx.Operation().OperationID] {
+		s.writeErr(ctx, MFAEnrolmentRequired())
+		return
+	}
+	next(huma.WithValue(ctx, principalKey, Principal{User: u, Session: claims.SessionID, Region: claims.Region, Limit: claims.Limit}))
+}
+
+// enrolOnlyOperations are what an enrol-only token (auth.LimitMFAEnrol)
+// may call: read the caller, enrol and confirm two-factor sign-in.
+var enrolOnlyOperations = map[string]bool{"me": true, "enrol-mfa": true, "confirm-mfa": true}
+
+// MFAEnrolmentRequired is the problem of an owner or admin whose org
+// requires two-factor sign-in before it turned it on.
+func MFAEnrolmentRequired() error {
+	return NewProblem(http.StatusForbidden, "mfa_enrolment_required",
+		"the organisation requires two-factor sign-in of owners and admins: turn it on (POST /v1/me/mfa, then POST /v1/me/mfa/confirm) and log in again")
+}
+
+// APIKeyRoutes maps the operations an API key may call to the scope each
+// needs; every other operation is 403 for a key.
+var APIKeyRoutes = map[string]account.APIKeyScope{
+	"create-lead": account.ScopeLeadsWrite,
+	"list-leads":  account.ScopeLeadsRead,
+	"get-lead":    account.ScopeLeadsRead,
+}
+
+// APIKeys finds the API key of a request, counts its requests and records
+// its use (dynamostore.Store).
+type APIKeys interface {
+	APIKeyByHash(ctx context.Context, hash string) (account.APIKey, error)
+	GetOrg(ctx context.Context, orgID string) (account.Org, error)
+	TakeAPIKeyRequest(ctx context.Context, keyID string, limit int, at time.Time) (bool, error)
+	TouchAPIKey(ctx context.Context, k account.APIKey, at time.Time, every time.Duration) error
+}
+
+// DefaultAPIKeyRequestsPerMinute is an API key's request limit when
+// Config sets none.
+const DefaultAPIKeyRequestsPerMinute = 120
+
+// apiKeyTouchEvery is how often a key's last use is written at most.
+const apiKeyTouchEvery = time.Minute
+
+// touched remembers when this instance last wrote each key's last use, so
+// a busy key costs no write per request (the store's condition keeps it to
+// one a minute across instances).
+type touched struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (t *touched) due(id string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if last, ok := t.at[id]; ok && now.Sub(last) < apiKeyTouchEvery {
+		return false
+	}
+	if t.at == nil || len(t.at) > 10000 {
+		t.at = map[string]time.Time{}
+	}
+	t.at[id] = now
+	return true
+}
+
+// authenticateAPIKey serves a request made with an API key: the key is
+// found by its hash (one GetItem), its org must be open, the operation
+// must be one of its scopes' and its requests of the minute under the
+// limit.
+func (s *Server) authenticateAPIKey(ctx huma.Context, token string, next func(huma.Context)) {
+	if s.cfg.APIKeys == nil {
+		s.writeErr(ctx, Unauthorized())
+		return
+	}
+	hash, err := auth.HashAPIKey(token)
+	if err != nil {
+		s.writeErr(ctx, Unauthorized())
+		return
+	}
+	k, err := s.cfg.APIKeys.APIKeyByHash(ctx.Context(), hash)
+	if errors.Is(err, account.ErrNotFound) {
+		s.writeErr(ctx, Unauthorized())
+		return
+	}
+	if err != nil {
+		s.cfg.Log.ErrorContext(ctx.Context(), "load api key", "err", err)
+		s.writeErr(ctx, internalProblem())
+		return
+	}
+	org, err := s.cfg.APIKeys.GetOrg(ctx.Context(), k.OrgID)
+	if errors.Is(err, account.ErrNotFound) {
+		s.writeErr(ctx, Unauthorized())
+		return
+	}
+	if err != nil {
+		s.cfg.Log.ErrorContext(ctx.Context(), "load api key org", "err", err)
+		s.writeErr(ctx, internalProblem())
+		return
+	}
+	if org.Closed() {
+		s.writeErr(ctx, OrgClosed())
+		return
+	}
+	p := Principal{User: account.User{ID: k.ActorID(), OrgID: k.OrgID, Name: "API key", Role: account.RoleManager, Active: true},
+		Region: org.DefaultRegion, APIKey: &k}
+	pctx := huma.WithValue(ctx, principalKey, p)
+	op := ctx.Operation().OperationID
+	if scope, ok := APIKeyRoutes[op]; !ok || !k.Has(scope) {
+		s.kit.Record(pctx.Context(), audit.Record{OrgID: k.OrgID, ActorID: k.ActorID(), Action: audit.ActionPermissionDenied,
+			TargetType: "api_key", TargetID: k.ID, Outcome: audit.OutcomeDenied, Details: map[string]string{"attempted": op, "scope": string(scope)}})
+		s.writeErr(ctx, Forbidden("the API key's scopes do not include this route"))
+		return
+	}
+	now := s.cfg.Now()
+	limit := s.cfg.APIKeyRequestsPerMinute
+	if limit <= 0 {
+		limit = DefaultAPIKeyRequestsPerMinute
+	}
+	allowed, err := s.cfg.APIKeys.TakeAPIKeyRequest(ctx.Context(), k.ID, limit, now)
+	if err != nil {
+		s.cfg.Log.ErrorContext(ctx.Context(), "count api key request", "err", err)
+		s.writeErr(ctx, internalProblem())
+		return
+	}
+	if !allowed {
+		retry := 60 - now.Unix()%60
+		ctx.SetHeader("Retry-After", strconv.FormatInt(retry, 10))
+		s.writeErr(ctx, NewProblem(http.StatusTooManyRequests, "rate_limited",
+			"the API key made its "+strconv.Itoa(limit)+" requests of this minute; try again after the Retry-After seconds"))
+		return
+	}
+	if s.touched.due(k.ID, now) {
+		if err := s.cfg.APIKeys.TouchAPIKey(ctx.Context(), k, now, apiKeyTouchEvery); err != nil {
+			s.cfg.Log.ErrorContext(ctx.Context(), "touch api key", "err", err)
+		}
+	}
+	next(pctx)
 }
 
 func (s *Server) writeErr(ctx huma.Context, err error) {

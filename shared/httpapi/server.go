@@ -51,6 +51,12 @@ type Config struct {
 	Checks []Check
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// APIKeys authenticates requests made with an API key; nil refuses
+	// them.
+	APIKeys APIKeys
+	// APIKeyRequestsPerMinute is each API key's request limit
+	// (DefaultAPIKeyRequestsPerMinute when 0).
+	APIKeyRequestsPerMinute int
 }
 
 // MaxBodyBytes bounds every request body; operations with a body set it as
@@ -65,6 +71,8 @@ type Server struct {
 	api huma.API
 	mux *http.ServeMux
 	kit *Kit
+	// touched limits the writes of API keys' last use.
+	touched touched
 }
 
 func init() {
@@ -88,7 +96,8 @@ func New(c Config) *Server {
 	// stage's base URL, or http://127.0.0.1:8080 under make dev).
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "The API serving this document: paths are relative to its base URL."}}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
+		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
+			Description: "A user's access token (a JWT), or an API key (ll_live_...) on the lead routes its scopes allow."},
 	}
 	cfg.OnAddOperation = append(cfg.OnAddOperation, documentPlatformResponses)
 	mux := http.NewServeMux()

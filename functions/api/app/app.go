@@ -71,6 +71,7 @@ var (
 	_ account.Identities  = (*sesmail.Client)(nil)
 	_ campaigns.Store     = (*dynamostore.Store)(nil)
 	_ campaign.PageStore  = (*dynamostore.Store)(nil)
+	_ httpapi.APIKeys     = (*dynamostore.Store)(nil)
 )
 
 // The store keeps the consent ledger the lead preferences read and append.
@@ -240,6 +241,9 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		Users:  store,
 		Audit:  store,
 		Log:    log,
+		// Requests with an API key (lead capture): found by hash, counted
+		// per key and minute.
+		APIKeys: store, APIKeyRequestsPerMinute: cfg.APIKeyRequestsPerMinute,
 		Checks: []httpapi.Check{
 			{Name: "table", Run: store.Ping},
 			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
@@ -283,7 +287,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		From:   cfg.EmailFrom, AppBaseURL: cfg.AppBaseURL, Describe: sesmail.Describe,
 	}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
-		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail,
+		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail, Sealer: sealer,
 		HandBack: func(ctx context.Context, actor account.User, userID string) (int, int, bool, error) {
 			h, err := leadService.HandBackLeads(ctx, lead.Actor{User: actor}, userID)
 			return h.Reassigned, h.Unassigned, h.More, err

@@ -59,6 +59,9 @@ type call struct {
 	role   string
 	caller session
 	org    *orgFix
+	// mfa is the caller's two-factor enrolment, when a prepare step made
+	// one.
+	mfa mfaEnrolment
 }
 
 // bodies holds a minimal valid request body per route that takes one.
@@ -93,6 +96,21 @@ var bodies = map[string]func(c *call) any{
 		return map[string]string{"token": token, "name": "Invited", "password": password}
 	},
 	"POST /v1/me/policy-acknowledgement": func(*call) any { return map[string]string{"version": matrixPolicy} },
+	"POST /v1/me/mfa/confirm": func(c *call) any {
+		return map[string]string{"code": totpAt(c.m.t, c.mfa.secret, time.Now())}
+	},
+	"DELETE /v1/me/mfa": func(c *call) any { return map[string]string{"code": c.mfa.recovery[0]} },
+	// The challenge of a fresh member with two-factor sign-in, completed
+	// with a recovery code.
+	"POST /v1/auth/mfa": func(c *call) any {
+		u := c.m.member(c.m.t, c.org.owner, "agent")
+		enr := c.m.mfaOn(c.m.t, u)
+		return map[string]string{"challenge": c.m.challenge(c.m.t, u.Email), "code": enr.recovery[0]}
+	},
+	"PUT /v1/org/security": func(*call) any { return map[string]any{"mfa_required_for_admins": false} },
+	"POST /v1/api-keys": func(*call) any {
+		return map[string]any{"name": "Web form", "scopes": []string{"leads:write"}}
+	},
 	"POST /v1/users": func(*call) any {
 		return map[string]string{"name": "New agent", "email": uniqueEmail("new"), "role": "agent", "password": password}
 	},
@@ -253,6 +271,11 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 		expect(c.m.t, r, 201)
 		return map[string]string{"id": o.track(r.str("id"))}
 	},
+	"api-keys": func(c *call, o *orgFix, _ bool) map[string]string {
+		r := c.m.do(c.m.t, "POST", "/v1/api-keys", o.owner.Access, map[string]any{"name": "Target", "scopes": []string{"leads:read"}})
+		expect(c.m.t, r, 201)
+		return map[string]string{"id": o.track(r.str("id"))}
+	},
 	"invitations": func(c *call, o *orgFix, _ bool) map[string]string {
 		id, _ := c.m.invite(c.m.t, o.owner, uniqueEmail("target"), "agent")
 		return map[string]string{"id": o.track(id)}
@@ -328,6 +351,16 @@ var prepares = map[string]func(c *call){
 	// call is made by a fresh member of the caller's role.
 	"POST /v1/auth/verify-email/resend": func(c *call) {
 		c.caller = c.m.member(c.m.t, c.org.owner, c.role)
+	},
+	// Confirming and turning off two-factor sign-in: a fresh member of the
+	// caller's role with an enrolment waiting, or on.
+	"POST /v1/me/mfa/confirm": func(c *call) {
+		c.caller = c.m.member(c.m.t, c.org.owner, c.role)
+		c.mfa = c.m.enrolMFA(c.m.t, c.caller)
+	},
+	"DELETE /v1/me/mfa": func(c *call) {
+		c.caller = c.m.member(c.m.t, c.org.owner, c.role)
+		c.mfa = c.m.mfaOn(c.m.t, c.caller)
 	},
 	// Reopening needs a closed org.
 	"POST /v1/org/reopen": func(c *call) {

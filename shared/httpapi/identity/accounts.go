@@ -23,6 +23,8 @@ type OrgOut struct {
 	Name          string    `json:"name"`
 	DefaultRegion string    `json:"default_region" doc:"ISO 3166 region used for phone numbers without a country code."`
 	CreatedAt     time.Time `json:"created_at"`
+	// MFARequiredForAdmins is the org's security setting.
+	MFARequiredForAdmins bool `json:"mfa_required_for_admins" doc:"Whether owners and admins must sign in with a second factor (PUT /v1/org/security)."`
 }
 
 // UserOut is a user as the API shows it (never the password hash).
@@ -36,6 +38,7 @@ type UserOut struct {
 	// EmailVerified is false until the user follows a verification link
 	// (or joined through an invitation, or reset the password).
 	EmailVerified bool      `json:"email_verified" doc:"Whether the user proved the email address. An unverified owner or admin cannot invite (403 email_unverified)."`
+	MFAEnabled    bool      `json:"mfa_enabled" doc:"Whether the user signs in with a second factor (TOTP)."`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 	// Available is false while the user marked itself away (PATCH /v1/me).
@@ -43,12 +46,12 @@ type UserOut struct {
 }
 
 func orgOut(o account.Org) OrgOut {
-	return OrgOut{ID: o.ID, Name: o.Name, DefaultRegion: o.DefaultRegion, CreatedAt: o.CreatedAt}
+	return OrgOut{ID: o.ID, Name: o.Name, DefaultRegion: o.DefaultRegion, CreatedAt: o.CreatedAt, MFARequiredForAdmins: o.MFARequiredForAdmins}
 }
 
 func userOut(u account.User) UserOut {
 	return UserOut{ID: u.ID, OrgID: u.OrgID, Name: u.Name, Email: u.Email, Role: string(u.Role), Active: u.Active,
-		EmailVerified: u.EmailVerified(), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, Available: !u.Unavailable}
+		EmailVerified: u.EmailVerified(), MFAEnabled: u.MFAEnabled(), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, Available: !u.Unavailable}
 }
 
 // TokensOut is the answer to sign-up, login and refresh.
@@ -59,11 +62,39 @@ type TokensOut struct {
 	RefreshToken string  `json:"refresh_token"`
 	TokenType    string  `json:"token_type" enum:"Bearer"`
 	ExpiresIn    int     `json:"expires_in" doc:"Seconds until the access token expires."`
+	// MFAEnrolmentRequired: an owner or admin accepting an invitation to
+	// an org that requires two-factor sign-in gets an access token that
+	// only enrols, and no refresh token.
+	MFAEnrolmentRequired bool `json:"mfa_enrolment_required,omitempty" doc:"True: the access token only enrols in two-factor sign-in (refresh_token is empty); log in again after confirming."`
 }
 
 type tokensOutput struct {
 	Status int
 	Body   TokensOut
+}
+
+// LoginOut is the answer to a right password: the tokens of TokensOut;
+// or, for a user with two-factor sign-in, only mfa_required and the
+// challenge that POST /v1/auth/mfa completes; or, for an owner or admin
+// whose org requires two-factor sign-in before it is on,
+// mfa_enrolment_required and an access token that only enrols.
+type LoginOut struct {
+	Org          *OrgOut  `json:"org,omitempty"`
+	User         *UserOut `json:"user,omitempty"`
+	AccessToken  string   `json:"access_token,omitempty"`
+	RefreshToken string   `json:"refresh_token,omitempty"`
+	TokenType    string   `json:"token_type,omitempty" enum:"Bearer"`
+	ExpiresIn    int      `json:"expires_in,omitempty" doc:"Seconds until the access token (or the challenge) expires."`
+	// MFARequired and Challenge: the login continues at POST /v1/auth/mfa.
+	MFARequired bool   `json:"mfa_required,omitempty" doc:"True: no tokens yet; send the challenge with a code to POST /v1/auth/mfa."`
+	Challenge   string `json:"challenge,omitempty" doc:"Single use, valid 5 minutes."`
+	// MFAEnrolmentRequired: the access token only enrols.
+	MFAEnrolmentRequired bool `json:"mfa_enrolment_required,omitempty" doc:"True: the org requires two-factor sign-in; the access token only calls GET /v1/me, POST /v1/me/mfa and POST /v1/me/mfa/confirm, then log in again."`
+}
+
+type loginOutput struct {
+	Status int
+	Body   LoginOut
 }
 
 // SignupIn creates an org and its owner.
@@ -113,7 +144,8 @@ func (s *server) registerAuth(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/v1/auth/login", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Log in with email and password", MaxBodyBytes: httpapi.MaxBodyBytes,
-		Errors: []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests},
+		Description: "A user with two-factor sign-in gets no tokens but mfa_required and a challenge for POST /v1/auth/mfa; an owner or admin whose org requires two-factor sign-in before it is on gets an access token that only enrols (mfa_enrolment_required).",
+		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests},
 	}, s.login)
 	huma.Register(api, huma.Operation{
 		OperationID: "refresh", Method: http.MethodPost, Path: "/v1/auth/refresh", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
@@ -180,7 +212,7 @@ func (s *server) tokens(ctx context.Context, u account.User, org account.Org, fa
 	}}, nil
 }
 
-func (s *server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokensOutput, error) {
+func (s *server) login(ctx context.Context, in *struct{ Body LoginIn }) (*loginOutput, error) {
 	email := normalizeEmail(in.Body.Email)
 	key := auth.HashEmail(email)
 	// The attempt is counted before the password is checked, so parallel
@@ -234,8 +266,20 @@ func (s *server) login(ctx context.Context, in *struct{ Body LoginIn }) (*tokens
 			TargetType: "user", TargetID: u.ID, Details: map[string]string{"reason": "org_closed"}})
 		return nil, httpapi.OrgClosed()
 	}
+	switch {
+	case u.MFAEnabled():
+		return s.challenge(ctx, u)
+	case u.MustEnrolMFA(org):
+		return s.enrolOnly(ctx, u, org)
+	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionLogin, TargetType: "user", TargetID: u.ID})
-	return s.startSession(ctx, u, org)
+	out, err := s.startSession(ctx, u, org)
+	if err != nil {
+		return nil, err
+	}
+	b := out.Body
+	return &loginOutput{Status: out.Status, Body: LoginOut{Org: &b.Org, User: &b.User, AccessToken: b.AccessToken, RefreshToken: b.RefreshToken,
+		TokenType: b.TokenType, ExpiresIn: b.ExpiresIn}}, nil
 }
 
 // presented looks up a refresh token and checks its secret.
@@ -278,6 +322,9 @@ func (s *server) refresh(ctx context.Context, in *struct{ Body RefreshIn }) (*to
 	}
 	if org.Closed() || !u.OrgClosedAt.IsZero() {
 		return nil, httpapi.OrgClosed()
+	}
+	if u.MustEnrolMFA(org) {
+		return nil, httpapi.MFAEnrolmentRequired()
 	}
 	raw, next, err := auth.NewRefreshToken(u, old.FamilyID, s.Now())
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package identity is the identity area of the HTTP API: sign-up, login,
 // token refresh and logout, the caller (/v1/me), the org's users and
 // invitations, password resets, email verification and the org's audit
-// trail.
+// trail, two-factor sign-in and the org's API keys.
 package identity
 
 import (
@@ -43,6 +43,8 @@ type Store interface {
 	ListAudit(ctx context.Context, orgID string, limit int, from page.Cursor) ([]audit.Record, page.Cursor, error)
 
 	account.TokenStore
+	account.MFAStore
+	account.APIKeyStore
 }
 
 // Mailer sends one email (sesmail.Client).
@@ -66,6 +68,8 @@ type Deps struct {
 	// HandBack, when set, hands a deactivated user's open leads back to
 	// the org's assignment rule (lead.Service.HandBackLeads).
 	HandBack HandBack
+	// Sealer seals the users' TOTP secrets (envelope.Sealer).
+	Sealer Sealer
 }
 
 // HandBack hands a deactivated user's open leads back to the org's
@@ -90,4 +94,6 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	s.registerRecovery(api)
 	s.registerAudit(api)
 	s.registerPolicy(api)
+	s.registerMFA(api)
+	s.registerAPIKeys(api)
 }

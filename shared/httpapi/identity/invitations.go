@@ -256,6 +256,16 @@ func (s *server) acceptInvitation(ctx context.Context, in *struct{ Body AcceptIn
 	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionInvitationAccept, TargetType: "invitation", TargetID: inv.ID,
 		Details: map[string]string{"role": string(u.Role), "user_id": u.ID, "invited_by": inv.InvitedBy}})
+	if u.MustEnrolMFA(org) {
+		// An owner or admin joining an org that requires two-factor
+		// sign-in gets, as at login, a token that only enrols.
+		lim, err := s.enrolOnly(ctx, u, org)
+		if err != nil {
+			return nil, err
+		}
+		return &tokensOutput{Status: http.StatusCreated, Body: TokensOut{Org: *lim.Body.Org, User: *lim.Body.User, AccessToken: lim.Body.AccessToken,
+			TokenType: lim.Body.TokenType, ExpiresIn: lim.Body.ExpiresIn, MFAEnrolmentRequired: true}}, nil
+	}
 	out, err := s.startSession(ctx, u, org)
 	if err != nil {
 		return nil, err

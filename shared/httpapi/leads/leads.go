@@ -89,12 +89,15 @@ type FieldIssue struct {
 	Message string `json:"message"`
 }
 
+// SourceAPI is the source of a lead an API key created without naming one.
+const SourceAPI = "api"
+
 // LeadIn creates a lead. At least one of phone and email is required.
 type LeadIn struct {
 	Name         string            `json:"name" minLength:"1" maxLength:"200"`
 	Phone        string            `json:"phone,omitempty" maxLength:"40" doc:"Any common format; stored as E.164 using the org's default region."`
 	Email        string            `json:"email,omitempty" maxLength:"254"`
-	Source       string            `json:"source,omitempty" maxLength:"64"`
+	Source       string            `json:"source,omitempty" maxLength:"64" doc:"Where the lead came from (a form's name, say); manual when empty, or api for a lead an API key creates."`
 	Status       string            `json:"status,omitempty" enum:"new,contacted,qualified,unqualified,won,lost"`
 	Tags         []string          `json:"tags,omitempty" maxItems:"50"`
 	CustomFields map[string]string `json:"custom_fields,omitempty"`
@@ -330,6 +333,11 @@ func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error 
 
 func (s *server) createLead(ctx context.Context, in *struct{ Body LeadIn }) (*leadOutput, error) {
 	b := in.Body
+	// A lead an API key creates (a web form, say) is from "api" unless
+	// the body names its source (the form's name).
+	if httpapi.Caller(ctx).APIKey != nil && strings.TrimSpace(b.Source) == "" {
+		b.Source = SourceAPI
+	}
 	l, err := s.deps.Leads.Create(ctx, actor(ctx), lead.Lead{Name: b.Name, Phone: b.Phone, Email: b.Email, Source: b.Source,
 		Status: lead.Status(b.Status), Tags: b.Tags, CustomFields: b.CustomFields, AssigneeID: b.AssigneeID})
 	if err != nil {
