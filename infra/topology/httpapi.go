@@ -75,6 +75,7 @@ func defaultHTTPAPI() HTTPAPI {
 		StrictRoutes: []string{
 			"POST /v1/auth/signup",
 			"POST /v1/auth/login",
+			"POST /v1/auth/mfa",
 			"POST /v1/auth/password-reset",
 			"POST /v1/auth/password-reset/confirm",
 			"POST /v1/invitations/accept",

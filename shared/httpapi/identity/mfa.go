@@ -84,7 +84,7 @@ func (s *server) registerMFA(api huma.API) {
 		Security: httpapi.BearerSecurity, Errors: []int{http.StatusUnauthorized, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusTooManyRequests},
 	}, s.disableMFA)
 	huma.Register(api, huma.Operation{
-		OperationID: "complete-mfa-login", Method: http.MethodPost, Path: "/v1/auth/mfa", Tags: []string{"auth"},
+		OperationID: "complete-mfa-login", Method: http.MethodPost, Path: "/v1/auth/mfa", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Complete a login with a TOTP code or a recovery code", MaxBodyBytes: httpapi.MaxBodyBytes,
 		Description: "A code works once: a TOTP code is refused again in its window, a recovery code is used up. A wrong code is 401 invalid_code and leaves the challenge usable until it expires; too many are 429.",
 		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests},
