@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -56,6 +57,15 @@ func (i conversationItem) summary() conversation.Summary {
 // inbound). Its condition fails when the conversation already has a later
 // message; withoutMove is then the item to write instead.
 func (s *Store) conversationMove(m conversation.Message) types.TransactWriteItem {
+	return s.conversationMoveTo(m, "")
+}
+
+// conversationMoveTo is conversationMove that also files the conversation
+// in assigneeID's inbox (when not empty): for the first message of a lead
+// created with an assignee, whose conversation this one write creates (a
+// transaction may hold one operation per item, so conversationAssignee
+// cannot be beside it).
+func (s *Store) conversationMoveTo(m conversation.Message, assigneeID string) types.TransactWriteItem {
 	// A summary the assignment never filed (the lead was created without an
 	// assignee) is filed as unassigned; a filed one keeps its GSI2PK, so the
 	// message write needs no read of the lead.
@@ -66,6 +76,11 @@ func (s *Store) conversationMove(m conversation.Message) types.TransactWriteItem
 		":none":  &types.AttributeValueMemberS{Value: inboxUnassignedPK(m.OrgID)},
 		":id":    &types.AttributeValueMemberS{Value: m.ID},
 		":at":    &types.AttributeValueMemberS{Value: m.At.UTC().Format(time.RFC3339Nano)},
+	}
+	if assigneeID != "" {
+		upd = strings.Replace(upd, "GSI2PK = if_not_exists(GSI2PK, :none)", "GSI2PK = :none, assignee_id = :a", 1)
+		vals[":none"] = &types.AttributeValueMemberS{Value: inboxAssigneePK(m.OrgID, assigneeID)}
+		vals[":a"] = &types.AttributeValueMemberS{Value: assigneeID}
 	}
 	// ADD 0 still creates the counter, which MarkConversationRead compares.
 	upd += " ADD unread :inc"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,8 +196,8 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 // assignee is refused (its conversation is filed by the message write).
 func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m conversation.Message,
 	consentFor func(lead.Lead) *conversation.ConsentEntry) (*conversation.ConsentEntry, error) {
-	if l.AssigneeID != "" || m.OrgID != l.OrgID || m.LeadID != l.ID {
-		return nil, fmt.Errorf("create lead %s with message %s: lead has an assignee or is not the message's", l.ID, m.ID)
+	if m.OrgID != l.OrgID || m.LeadID != l.ID {
+		return nil, fmt.Errorf("create lead %s with message %s: the lead is not the message's", l.ID, m.ID)
 	}
 	var consent *conversation.ConsentEntry
 	items, guards, err := s.newLeadWrites(ctx, &l, func(l *lead.Lead) {
@@ -211,6 +212,19 @@ func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m
 	})
 	if err != nil {
 		return nil, err
+	}
+	if l.AssigneeID != "" {
+		// The conversation's filing in the assignee's inbox is part of
+		// the message's conversation write below (conversationMoveTo).
+		conv := leadPartPK(l.OrgID, l.ID)
+		items = slices.DeleteFunc(items, func(it types.TransactWriteItem) bool {
+			if it.Update == nil {
+				return false
+			}
+			pk, _ := it.Update.Key[attrPK].(*types.AttributeValueMemberS)
+			sk, _ := it.Update.Key[attrSK].(*types.AttributeValueMemberS)
+			return pk != nil && sk != nil && pk.Value == conv && sk.Value == skConversation
+		})
 	}
 	if consent != nil {
 		entry, err := s.consentPut(*consent)
@@ -232,7 +246,7 @@ func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m
 	items = append(items,
 		types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: msgAV}},
-		s.conversationMove(m))
+		s.conversationMoveTo(m, l.AssigneeID))
 	err = s.transact(ctx, items)
 	if err == nil {
 		return consent, nil

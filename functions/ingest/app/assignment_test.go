@@ -8,8 +8,10 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/page"
 )
 
 // Leads intake creates (Lead Ads, the first WhatsApp message of a new
@@ -90,6 +92,15 @@ func TestIntakeLeadsFollowTheAssignmentRule(t *testing.T) {
 	l3 := assigned("+919812300003", users[2])
 	if acts, _ := e.store.Activities(e.ctx, e.orgID, l3.ID); len(acts) != 2 || acts[1].Details["by"] != "rule:round_robin" {
 		t.Fatalf("activities of the WhatsApp lead %+v", acts)
+	}
+	// Its conversation is in the assignee's inbox (written by the same
+	// transaction as the lead and its first message), not the unassigned one.
+	inbox, _, err := e.store.Inbox(e.ctx, e.orgID, conversation.InboxFilter{AssigneeID: users[2]}, 10, page.Cursor{})
+	if err != nil || len(inbox) != 1 || inbox[0].Lead.ID != l3.ID || inbox[0].Summary.Unread != 2 {
+		t.Fatalf("assignee's inbox %+v, %v", inbox, err)
+	}
+	if unassigned, _, err := e.store.Inbox(e.ctx, e.orgID, conversation.InboxFilter{Unassigned: true}, 10, page.Cursor{}); err != nil || len(unassigned) != 0 {
+		t.Fatalf("unassigned inbox %+v, %v", unassigned, err)
 	}
 
 	// Turn 4 goes round to the first user again.
