@@ -8,7 +8,9 @@ import type { components, paths } from "./api";
 type JSONBody<T> = T extends { content: { "application/json": infer B } } ? B : never;
 
 export type LoginIn = JSONBody<paths["/v1/auth/login"]["post"]["requestBody"]>;
-export type Tokens = JSONBody<paths["/v1/auth/login"]["post"]["responses"]["200"]>;
+export type LoginOut = JSONBody<paths["/v1/auth/login"]["post"]["responses"]["200"]>;
+export type MFAIn = JSONBody<paths["/v1/auth/mfa"]["post"]["requestBody"]>;
+export type Tokens = JSONBody<paths["/v1/auth/mfa"]["post"]["responses"]["200"]>;
 export type LeadIn = JSONBody<paths["/v1/leads"]["post"]["requestBody"]>;
 export type Lead = JSONBody<paths["/v1/leads"]["post"]["responses"]["201"]>;
 export type Problem = components["schemas"]["Problem"];
@@ -32,9 +34,23 @@ export class Client {
     private readonly fetchFn: typeof fetch = fetch,
   ) {}
 
-  /** signIn logs in and keeps the access token for the next calls. */
-  async signIn(body: LoginIn): Promise<Tokens> {
-    const tokens = await this.call<Tokens>("POST", "/v1/auth/login", body, 200);
+  /**
+   * signIn logs in and keeps the access token for the next calls. A user
+   * with two-factor sign-in gets a challenge instead of tokens: totp is
+   * asked for its code (or a recovery code) to complete the login.
+   */
+  async signIn(body: LoginIn, totp?: () => Promise<string>): Promise<LoginOut> {
+    const out = await this.call<LoginOut>("POST", "/v1/auth/login", body, 200);
+    if (out.mfa_required) {
+      if (!out.challenge || !totp) throw new Error("two-factor sign-in required");
+      const mfa: MFAIn = { challenge: out.challenge, code: await totp() };
+      return this.keep(await this.call<Tokens>("POST", "/v1/auth/mfa", mfa, 200));
+    }
+    return this.keep(out);
+  }
+
+  private keep<T extends { access_token?: string }>(tokens: T): T {
+    if (!tokens.access_token) throw new Error("the login answered no access token");
     this.accessToken = tokens.access_token;
     return tokens;
   }
@@ -62,5 +78,5 @@ export async function example(baseURL: string): Promise<string> {
   const api = new Client(baseURL);
   const tokens = await api.signIn({ email: "owner@demo.leadluence.local", password: "demo-password-123" });
   const lead = await api.createLead({ name: "Meera Iyer", phone: "98450 12345", email: "meera@example.com", tags: ["website"] });
-  return `${tokens.org.name}: lead ${lead.id} (${lead.status}), version ${lead.version}`;
+  return `${tokens.org?.name ?? "?"}: lead ${lead.id} (${lead.status}), version ${lead.version}`;
 }
