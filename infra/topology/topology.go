@@ -513,6 +513,7 @@ func apiFunction() Function {
 			auth("GET", "/v1/leads/{id}/preferences"),
 			auth("PUT", "/v1/leads/{id}/preferences"),
 			auth("GET", "/v1/leads/{id}/activities"),
+			auth("GET", "/v1/leads/{id}/duplicates"),
 			auth("POST", "/v1/leads/{id}/notes"),
 			auth("GET", "/v1/leads/{id}/notes"),
 			auth("PATCH", "/v1/leads/{id}/notes/{note_id}"),

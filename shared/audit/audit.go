@@ -113,6 +113,7 @@ const (
 	ActionConversationsList = "conversations.list"
 	ActionPreferencesRead   = "preferences.read"
 	ActionTimelineRead      = "timeline.read"
+	ActionDuplicatesRead    = "duplicates.read"
 	ActionNotesRead         = "notes.read"
 	ActionTasksRead         = "tasks.read"
 	ActionAppointmentsRead  = "appointments.read"

@@ -120,6 +120,10 @@ type Service struct {
 	Audit Auditor
 	// Phones brings phone numbers to E.164 (phone.Normalize).
 	Phones PhoneNormalizer
+	// PhoneVariants gives the other E.164 numbers a number may be of the
+	// same person, in a region (phone.Variants), for Duplicates; nil
+	// finds duplicates by email only.
+	PhoneVariants func(e164, region string) []string
 	// DefaultRegion reads phones without a country code when the actor has
 	// no region (default "IN").
 	DefaultRegion string

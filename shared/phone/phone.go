@@ -45,3 +45,33 @@ func Normalize(raw, region string) (string, error) {
 func KnownRegion(region string) bool {
 	return phonenumbers.GetSupportedRegions()[region]
 }
+
+// Variants returns the other E.164 numbers a person may have meant by the
+// E.164 number e164, for finding the same person stored twice: its
+// national number read in region (the country code was left out and the
+// number read in another region) and read as a whole international number
+// (the national number was typed with a "+"). The result leaves out e164
+// itself and numbers that are not valid; an e164 that does not parse has
+// none.
+func Variants(e164, region string) []string {
+	num, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return nil
+	}
+	national := phonenumbers.GetNationalSignificantNumber(num)
+	var out []string
+	for _, c := range []struct{ raw, region string }{{national, region}, {"+" + national, ""}, {strings.TrimPrefix(e164, "+"), region}} {
+		v, err := Normalize(c.raw, c.region)
+		if err != nil || v == "" || v == e164 {
+			continue
+		}
+		dup := false
+		for _, o := range out {
+			dup = dup || o == v
+		}
+		if !dup {
+			out = append(out, v)
+		}
+	}
+	return out
+}

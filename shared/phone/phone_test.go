@@ -27,3 +27,19 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+func TestVariants(t *testing.T) {
+	// A US reading of an Indian mobile number typed without its code.
+	got := phone.Variants("+19876543210", "IN")
+	if len(got) == 0 || got[0] != "+919876543210" {
+		t.Fatalf("Variants(+19876543210, IN) = %v, want +919876543210 first", got)
+	}
+	for _, v := range phone.Variants("+919876543210", "IN") {
+		if v == "+919876543210" {
+			t.Fatalf("Variants returned its input: %v", v)
+		}
+	}
+	if got := phone.Variants("not a number", "IN"); got != nil {
+		t.Fatalf("Variants(garbage) = %v, want nil", got)
+	}
+}

@@ -41,6 +41,7 @@ func TestReadsOfPersonalDataAreAudited(t *testing.T) {
 		{"/v1/leads/" + leadID + "/preferences", "preferences.read", leadID, nil},
 		{"/v1/leads/" + leadID + "/activities?limit=10", "timeline.read", leadID, map[string]string{"limit": "10"}},
 		{"/v1/leads/" + leadID + "/notes", "notes.read", leadID, map[string]string{"count": "0"}},
+		{"/v1/leads/" + leadID + "/duplicates", "duplicates.read", leadID, map[string]string{"count": "0"}},
 	}
 	for _, rd := range reads {
 		t.Run(rd.action, func(t *testing.T) {

@@ -38,6 +38,7 @@ type Service interface {
 	List(ctx context.Context, a lead.Actor, f lead.Filter, limit int, from page.Cursor) (lead.Page, error)
 	Update(ctx context.Context, a lead.Actor, id string, version int, p lead.Patch) (lead.Lead, error)
 	Delete(ctx context.Context, a lead.Actor, id string) error
+	Duplicates(ctx context.Context, a lead.Actor, id string) ([]lead.Duplicate, error)
 }
 
 // Deps are the collaborators of the lead routes.
@@ -260,6 +261,7 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	if d.Fields != nil {
 		s.registerFields(api)
 	}
+	s.registerDuplicates(api)
 	s.registerPreferences(api)
 	s.registerTimeline(api)
 	s.registerPipelines(api)
