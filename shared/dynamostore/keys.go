@@ -431,6 +431,7 @@ func fieldGuardSK(key, value string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(value)))
 	return fieldGuardPrefix(key) + hex.EncodeToString(sum[:])
 }
+
 // Two-factor sign-in (see mfa.go).
 
 // mfaSK is a user's two-factor enrolment in its org's partition.
