@@ -72,17 +72,21 @@ func (s *Store) ActivitiesPage(ctx context.Context, orgID, leadID string, limit 
 }
 
 // timelineQuery reads up to limit+1 items of prefix in the partition pk,
-// newest first, whose id is at most fromID (all when fromID is empty).
+// newest first, whose id is below fromID (all when fromID is empty); the
+// key condition's bound is inclusive, so it reads one more, the entry at
+// the position itself, which the caller drops.
 func (s *Store) timelineQuery(ctx context.Context, pk, prefix, fromID string, limit int) ([]map[string]types.AttributeValue, error) {
 	cond, vals := "PK = :pk AND begins_with(SK, :p)", map[string]types.AttributeValue{
 		":pk": &types.AttributeValueMemberS{Value: pk}, ":p": &types.AttributeValueMemberS{Value: prefix},
 	}
+	n := limit + 1
 	if fromID != "" {
+		n++
 		cond = "PK = :pk AND SK BETWEEN :p AND :to"
 		vals[":to"] = &types.AttributeValueMemberS{Value: prefix + fromID}
 	}
 	in := &dynamodb.QueryInput{TableName: &s.table, KeyConditionExpression: aws.String(cond), ExpressionAttributeValues: vals,
-		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(pageLimit(limit + 1))}
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(pageLimit(n))}
 	switch prefix {
 	case prefixMsg:
 		in.ProjectionExpression = aws.String("PK, SK, org_id, lead_id, channel, direction, #st, #at, msg_type")
