@@ -612,24 +612,6 @@ func (s *Store) Activities(ctx context.Context, orgID, leadID string) ([]lead.Ac
 	return out, nil
 }
 
-// ActivitiesPage returns up to limit of a lead's activities, newest first
-// (one Query).
-func (s *Store) ActivitiesPage(ctx context.Context, orgID, leadID string, limit int, from page.Cursor) (lead.ActivityPage, error) {
-	items, next, err := s.historyPage(ctx, leadPartPK(orgID, leadID), prefixActivity, limit, from)
-	if err != nil {
-		return lead.ActivityPage{}, fmt.Errorf("list activities of lead %s: %w", leadID, err)
-	}
-	res := lead.ActivityPage{Items: make([]lead.Activity, 0, len(items)), Next: next}
-	for _, item := range items {
-		var it activityItem
-		if err := unmarshal(item, &it); err != nil {
-			return lead.ActivityPage{}, err
-		}
-		res.Items = append(res.Items, it.activity())
-	}
-	return res, nil
-}
-
 // historyPage reads up to limit items of a lead's history partition whose
 // sort key starts with prefix, newest first, after the position from, and
 // the position after the last one (zero when there is none): one Query

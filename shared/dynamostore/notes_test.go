@@ -63,7 +63,8 @@ func TestTimelineAndNotes(t *testing.T) {
 			break
 		}
 	}
-	if q := calls.get("Query") - before; q != 2 {
+	// Three Queries a page: activities, messages, consent entries.
+	if q := calls.get("Query") - before; q != 6 {
 		t.Errorf("%d Queries for two pages", q)
 	}
 	if len(all) != 4 || all[0].Changes[0].New != "Meera K." || all[2].Changes[0].Old != "Meera" || all[3].Kind != lead.ActivityCreated {

@@ -202,9 +202,12 @@ type HandBack struct {
 	// Reassigned went to another user by the rule; Unassigned to nobody
 	// (no rule, or nobody eligible).
 	Reassigned, Unassigned int
-	// More is true when the user still holds open leads (over
-	// MaxHandBack, or leads that changed meanwhile): handing back again
-	// goes on.
+	// Tasks and Appointments count the open tasks and the booked
+	// appointments still to come that went to another user.
+	Tasks, Appointments int
+	// More is true when the user still holds open leads, open tasks or
+	// booked appointments (over MaxHandBack of each, or ones that changed
+	// meanwhile): handing back again goes on.
 	More bool
 }
 
@@ -220,7 +223,8 @@ func Open(st Status) bool {
 // rule or nobody eligible, with an assigned activity by the actor naming
 // the rule and the reason. At most MaxHandBack leads a call. Closed leads
 // (won, lost, unqualified) stay with the user, as the record of who
-// worked them.
+// worked them. Then the user's open tasks and booked appointments still
+// to come go to their lead's assignee, or to the actor (handBackWork).
 func (s *Service) HandBackLeads(ctx context.Context, a Actor, userID string) (HandBack, error) {
 	var res HandBack
 	if !a.User.Role.CanManageUsers() {
@@ -268,11 +272,13 @@ func (s *Service) HandBackLeads(ctx context.Context, a Actor, userID string) (Ha
 		}
 		from = p.Next
 	}
-	// Tasks are not built yet: when they are, the user's open tasks are to
-	// be handed back here too (hook: hand them back with their leads).
+	// The leads first, so a task or appointment follows its lead's new
+	// assignee.
+	workErr := s.handBackWork(ctx, a, userID, &res)
 	s.Audit.Record(ctx, audit.Record{OrgID: a.User.OrgID, ActorID: a.User.ID, Action: ActionHandBack, TargetType: "user", TargetID: userID,
-		Details: map[string]string{"reassigned": strconv.Itoa(res.Reassigned), "unassigned": strconv.Itoa(res.Unassigned), "more": strconv.FormatBool(res.More)}})
-	return res, nil
+		Details: map[string]string{"reassigned": strconv.Itoa(res.Reassigned), "unassigned": strconv.Itoa(res.Unassigned),
+			"tasks": strconv.Itoa(res.Tasks), "appointments": strconv.Itoa(res.Appointments), "more": strconv.FormatBool(res.More)}})
+	return res, workErr
 }
 
 // ActionHandBack is the audit action of handing back a deactivated user's
@@ -307,7 +313,7 @@ func (s *Service) handBackOne(ctx context.Context, a Actor, l Lead, userID strin
 		next.AssigneeID = pick.UserID
 		next.Version = l.Version + 1
 		next.UpdatedAt = s.now().UTC()
-		details := map[string]string{"reason": "user_deactivated"}
+		details := map[string]string{"reason": ReasonUserDeactivated}
 		if pick.By != "" {
 			details["by"] = pick.By
 		}
@@ -316,7 +322,7 @@ func (s *Service) handBackOne(ctx context.Context, a Actor, l Lead, userID strin
 		err := s.Store.UpdateLead(ctx, l, next, act)
 		if err == nil {
 			s.Audit.Record(ctx, audit.Record{OrgID: l.OrgID, ActorID: a.User.ID, Action: audit.ActionLeadUpdate, TargetType: "lead", TargetID: l.ID,
-				Details: map[string]string{"fields": "assignee_id", "version": strconv.Itoa(next.Version), "reason": "user_deactivated"}})
+				Details: map[string]string{"fields": "assignee_id", "version": strconv.Itoa(next.Version), "reason": ReasonUserDeactivated}})
 			if pick.UserID != "" {
 				return handedToRule, nil
 			}

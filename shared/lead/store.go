@@ -67,8 +67,10 @@ type Activity struct {
 type ActivityStore interface {
 	// Activities returns all of a lead's activities in time order.
 	Activities(ctx context.Context, orgID, leadID string) ([]Activity, error)
-	// ActivitiesPage returns up to limit of a lead's activities, newest
-	// first, after the position from.
+	// ActivitiesPage returns up to limit entries of a lead's timeline,
+	// newest first, after the position from: its activities, and its
+	// messages (ActivityMessageIn, ActivityMessageOut) and consent ledger
+	// entries (ActivityConsentChanged) read as activities, without content.
 	ActivitiesPage(ctx context.Context, orgID, leadID string, limit int, from page.Cursor) (ActivityPage, error)
 }
 

@@ -38,6 +38,15 @@ const (
 	// ActivityLeadAdsResubmission: the person submitted a Lead Ads form
 	// again (written by intake).
 	ActivityLeadAdsResubmission = "lead_ads_resubmission"
+	// ActivityMessageIn and ActivityMessageOut are not written: they are a
+	// message of the lead's conversation read onto the timeline (details:
+	// message_id, channel, status, type; never the content).
+	ActivityMessageIn  = "message_in"
+	ActivityMessageOut = "message_out"
+	// ActivityConsentChanged is not written either: it is an entry of the
+	// consent ledger read onto the timeline (details: consent_id, channel,
+	// purpose, action, source; the actor is the user of a staff entry).
+	ActivityConsentChanged = "consent_changed"
 )
 
 // Change is one field's change in an activity.

@@ -74,7 +74,8 @@ func (s *server) registerUsers(api huma.API) {
 		Summary: "Deactivate a user and revoke their sessions (owner, admin)", DefaultStatus: http.StatusNoContent,
 		Description: "The user's open leads (not won, lost or unqualified) go back to the assignment rule: each to the rule's next " +
 			"user, or unassigned without a rule; at most " + strconv.Itoa(lead.MaxHandBack) + " a call, and calling again on the " +
-			"deactivated user goes on with the rest (the audit record's details say more=true).",
+			"deactivated user goes on with the rest (the audit record's details say more=true). Then its open tasks and booked " +
+			"appointments still to come go to their lead's assignee, or to the caller when the lead stays with the user.",
 		Security: httpapi.BearerSecurity, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
 	}, s.deactivateUser)
 }
