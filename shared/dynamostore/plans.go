@@ -107,8 +107,8 @@ func (s *Store) AddUsage(ctx context.Context, c plan.Counter, limit int, expires
 		return false, nil
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: usageKey(c), UpdateExpression: aws.String("ADD over :one"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+		TableName: &s.table, Key: usageKey(c), UpdateExpression: aws.String("ADD #o :one"),
+		ExpressionAttributeNames: map[string]string{"#o": "over"}, ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
 	})
 	if err != nil {
 		return true, fmt.Errorf("mark %s of org %s over the limit: %w", c.Metric, c.OrgID, err)
