@@ -553,7 +553,7 @@ func DataMap() []ItemKind {
 				"count": {Source: System, Note: "uses of the limit in the period"}, "over": {Source: System, Note: "uses kept past the limit (never refused)"},
 				"ttl": ttlF},
 			Retention: []Retention{ttlRule("two minutes (per-minute) or 35 days (per day, per month) after the period ends"), closure},
-			Readers: "the api function (plan limits, GET /v1/usage)"},
+			Readers:   "the api function (plan limits, GET /v1/usage)"},
 		{Name: "email-rate window per org", PK: "RATE#EMAIL#<org>", SK: "<unix second>",
 			Fields: map[string]Field{"PK": updated(keyF), "SK": updated(keyF), "count": {Source: System, UpdateOnly: true},
 				"ttl": {Source: System, Note: "expiry, epoch seconds", UpdateOnly: true}},

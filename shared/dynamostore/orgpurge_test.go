@@ -23,9 +23,9 @@ import (
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/privacy"
-	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/retention"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )

@@ -59,6 +59,7 @@ type LimitError struct {
 	ResetsAt time.Time
 }
 
+// Error implements error.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("the plan's limit of %d %s is reached until %s", e.Limit, e.Metric, e.ResetsAt.Format(time.RFC3339))
 }
