@@ -22,7 +22,7 @@ GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test torture fuzz build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap retention
+.PHONY: help dev demo dev-reset test torture fuzz build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap retention plan
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -142,3 +142,6 @@ policy: ## Publish or list privacy policy versions (ARGS="publish --version 2027
 
 retention: ## Plan or run the data lifecycle now (ARGS="plan -local" / ARGS="run --as-of 2027-06-01T00:00:00Z -local")
 	$(GO) run ./tools/retention $(ARGS)
+
+plan: ## Set or show an org's plan (ARGS="set <org_id> growth -local" / ARGS="show <org_id> -local")
+	$(GO) run ./tools/plan $(ARGS)

@@ -546,6 +546,7 @@ func apiFunction() Function {
 			auth("DELETE", "/v1/email/sender"),
 			auth("GET", "/v1/org"),
 			auth("PATCH", "/v1/org"),
+			auth("GET", "/v1/usage"),
 			auth("GET", "/v1/org/retention"),
 			auth("PUT", "/v1/org/retention"),
 			auth("GET", "/v1/org/consent-mapping"),

@@ -80,6 +80,8 @@ type Org struct {
 	// MFARequiredForAdmins makes two-factor sign-in mandatory for the
 	// org's owners and admins (PUT /v1/org/security).
 	MFARequiredForAdmins bool
+	// Plan is the org's plan (shared/plan); "" is free.
+	Plan string
 }
 
 // Closed reports whether the org's account is closed.

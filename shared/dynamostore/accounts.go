@@ -37,6 +37,8 @@ type orgItem struct {
 	GSI1SK   string     `dynamodbav:"GSI1SK,omitempty"`
 	// MFARequiredForAdmins is set by PUT /v1/org/security (mfa.go).
 	MFARequiredForAdmins bool `dynamodbav:"mfa_required_for_admins,omitempty"`
+	// Plan is the org's plan, set by tools/plan (plans.go); absent is free.
+	Plan string `dynamodbav:"plan,omitempty"`
 }
 
 type userItem struct {
@@ -81,7 +83,7 @@ func toOrgItem(o account.Org) orgItem {
 
 func (i orgItem) org() account.Org {
 	o := account.Org{ID: i.ID, Name: i.Name, DefaultRegion: i.DefaultRegion, CreatedAt: i.CreatedAt,
-		Timezone: i.Timezone, BusinessHours: fromHoursItem(i.BusinessHours), MFARequiredForAdmins: i.MFARequiredForAdmins}
+		Timezone: i.Timezone, BusinessHours: fromHoursItem(i.BusinessHours), MFARequiredForAdmins: i.MFARequiredForAdmins, Plan: i.Plan}
 	if i.UpdatedAt != nil {
 		o.UpdatedAt = *i.UpdatedAt
 	}

@@ -455,3 +455,10 @@ const skAPIKeyLookup = "KEY"
 // one-minute window (the Unix second it starts at).
 func apiKeyRatePK(keyID string) string { return "RATE#APIKEY#" + keyID }
 func apiKeyRateSK(minute int64) string { return strconv.FormatInt(minute, 10) }
+
+// usagePK and usageSK are an org's usage counter of a plan metric in one
+// period (plan.Counter): the partition is the org's shard of its counters
+// (shard 0 for unsplit ones, see shared/plan), the sort key the metric and
+// the period's key.
+func usagePK(orgID string, shard int) string { return "USAGE#" + orgID + "#" + strconv.Itoa(shard) }
+func usageSK(metric, period string) string   { return metric + "#" + period }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/retention"
 )
 
@@ -175,6 +176,12 @@ func (p *orgPurge) run(ctx context.Context) (bool, error) {
 	}
 	if done, err := p.plain(ctx, notificationsPK(p.org)); err != nil || !done {
 		return false, err
+	}
+	// The usage counters of every shard (plans.go).
+	for shard := range plan.MaxShards {
+		if done, err := p.plain(ctx, usagePK(p.org, shard)); err != nil || !done {
+			return false, err
+		}
 	}
 	return p.plain(ctx, auditPK(p.org))
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/privacy"
 	"github.com/leadluence/backend/shared/retention"
@@ -112,6 +113,19 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 		t.Fatalf("count api key request: %v %v", ok, err)
 	}
 	if err := s.TouchAPIKey(ctx, apiKey, now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// Plan usage counters, on a shard other than 0 too, and the plan.
+	for shard := range 3 {
+		c := plan.Counter{OrgID: org, Metric: plan.APIRequestsPerMinute, Period: plan.Minute.Key(now), Shard: shard}
+		if ok, err := s.TakeUsage(ctx, c, 10, now.Add(time.Hour)); err != nil || !ok {
+			t.Fatalf("take usage: %v %v", ok, err)
+		}
+	}
+	if _, err := s.AddUsage(ctx, plan.Counter{OrgID: org, Metric: plan.LeadsPerMonth, Period: plan.Month.Key(now)}, 0, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOrgPlan(ctx, org, plan.Business); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutRetentionSettings(ctx, org, retention.Settings{ContentDays: 60, UpdatedAt: now, UpdatedBy: owner.ID}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // Principal is the authenticated caller.
@@ -108,7 +109,38 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		s.writeErr(ctx, MFAEnrolmentRequired())
 		return
 	}
+	if !s.takeRequest(ctx, u.OrgID, nil) {
+		return
+	}
 	next(huma.WithValue(ctx, principalKey, Principal{User: u, Session: claims.SessionID, Region: claims.Region, Limit: claims.Limit}))
+}
+
+// takeRequest counts an authenticated request against its org's plan
+// (on is the plan when the org was read already, else it is looked up);
+// over the limit it answers 429 plan_limit with Retry-After and returns
+// false.
+func (s *Server) takeRequest(ctx huma.Context, orgID string, on *plan.Plan) bool {
+	if s.cfg.Plans == nil {
+		return true
+	}
+	var err error
+	if on != nil {
+		err = s.cfg.Plans.TakeOn(ctx.Context(), *on, orgID, plan.APIRequestsPerMinute)
+	} else {
+		err = s.cfg.Plans.Take(ctx.Context(), orgID, plan.APIRequestsPerMinute)
+	}
+	if le, ok := plan.IsLimit(err); ok {
+		p, retry := PlanLimit(le, http.StatusTooManyRequests, s.cfg.Now())
+		ctx.SetHeader("Retry-After", strconv.Itoa(retry))
+		s.writeErr(ctx, p)
+		return false
+	}
+	if err != nil {
+		s.cfg.Log.ErrorContext(ctx.Context(), "count request against the plan", "err", err)
+		s.writeErr(ctx, internalProblem())
+		return false
+	}
+	return true
 }
 
 // enrolOnlyOperations are what an enrol-only token (auth.LimitMFAEnrol)
@@ -231,6 +263,10 @@ func (s *Server) authenticateAPIKey(ctx huma.Context, token string, next func(hu
 		ctx.SetHeader("Retry-After", strconv.FormatInt(retry, 10))
 		s.writeErr(ctx, NewProblem(http.StatusTooManyRequests, "rate_limited",
 			"the API key made its "+strconv.Itoa(limit)+" requests of this minute; try again after the Retry-After seconds"))
+		return
+	}
+	orgPlan := plan.Of(plan.Name(org.Plan))
+	if !s.takeRequest(ctx, k.OrgID, &orgPlan) {
 		return
 	}
 	if s.touched.due(k.ID, now) {

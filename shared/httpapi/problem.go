@@ -1,10 +1,15 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // Problem is an RFC 9457 problem details body. Validation failures list
@@ -23,6 +28,9 @@ type Problem struct {
 	// Channel and Purpose name the consent a consent_required send lacks.
 	Channel string `json:"channel,omitempty" doc:"consent_required: the channel (whatsapp, email) whose opt-in is missing."`
 	Purpose string `json:"purpose,omitempty" doc:"consent_required: the purpose (service, marketing) whose opt-in is missing."`
+	// Limit and ResetsAt name the plan limit a plan_limit problem hit.
+	Limit    string     `json:"limit,omitempty" doc:"plan_limit: the limit reached (api_requests_per_minute, leads_per_month, whatsapp_messages_per_day, email_messages_per_day)."`
+	ResetsAt *time.Time `json:"resets_at,omitempty" doc:"plan_limit: when the limit's period ends (UTC)."`
 }
 
 // Error implements error.
@@ -127,4 +135,21 @@ func BadCursor() error {
 	p := NewProblem(http.StatusBadRequest, "invalid_cursor", "cursor is not valid for this listing")
 	p.Errors = []*huma.ErrorDetail{{Message: "invalid cursor", Location: "query.cursor"}}
 	return p
+}
+
+// PlanLimit is the problem plan_limit of a use refused at the org's plan
+// limit e, with status (429 for requests per minute, 403 otherwise), and
+// the seconds until the limit resets (Retry-After) from now.
+func PlanLimit(e *plan.LimitError, status int, now time.Time) (*Problem, int) {
+	p := NewProblem(status, "plan_limit", "the organisation's plan allows "+strconv.Itoa(e.Limit)+" "+
+		strings.ReplaceAll(string(e.Metric), "_", " ")+"; it is reached until resets_at (a larger plan raises it)")
+	at := e.ResetsAt.UTC()
+	p.Limit, p.ResetsAt = string(e.Metric), &at
+	return p, max(int(math.Ceil(at.Sub(now).Seconds())), 1)
+}
+
+// PlanLimitError is PlanLimit as a handler's error, with its Retry-After.
+func PlanLimitError(e *plan.LimitError, status int, now time.Time) error {
+	p, retry := PlanLimit(e, status, now)
+	return huma.ErrorWithHeaders(p, http.Header{"Retry-After": []string{strconv.Itoa(retry)}})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // Users reads the caller on every authenticated request.
@@ -57,6 +58,15 @@ type Config struct {
 	// APIKeyRequestsPerMinute is each API key's request limit
 	// (DefaultAPIKeyRequestsPerMinute when 0).
 	APIKeyRequestsPerMinute int
+	// Plans counts each authenticated request against its org's plan
+	// (plan.APIRequestsPerMinute); nil counts nothing.
+	Plans Plans
+}
+
+// Plans counts an org's requests against its plan (plan.Service).
+type Plans interface {
+	Take(ctx context.Context, orgID string, m plan.Metric) error
+	TakeOn(ctx context.Context, p plan.Plan, orgID string, m plan.Metric) error
 }
 
 // MaxBodyBytes bounds every request body; operations with a body set it as

@@ -45,6 +45,7 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/phone"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/privacy"
 	"github.com/leadluence/backend/shared/retention"
@@ -236,6 +237,9 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 			return nil
 		}
 	}
+	// Plans: every request, lead created and message sent is counted
+	// against the org's plan (shared/plan).
+	plans := &plan.Service{Counters: store, Orgs: store}
 	srv := httpapi.New(httpapi.Config{
 		Tokens: tokens,
 		Users:  store,
@@ -244,6 +248,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		// Requests with an API key (lead capture): found by hash, counted
 		// per key and minute.
 		APIKeys: store, APIKeyRequestsPerMinute: cfg.APIKeyRequestsPerMinute,
+		Plans: plans,
 		Checks: []httpapi.Check{
 			{Name: "table", Run: store.Ping},
 			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
@@ -294,9 +299,9 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		}})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Pipelines: leadService, Tasks: leadService, Appointments: leadService,
-		Fields: &lead.FieldService{Store: store, Audit: kit}, Assignment: leadService})
+		Fields: &lead.FieldService{Store: store, Audit: kit}, Assignment: leadService, Plans: plans})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
-		Settings: store, KnownCountry: phone.KnownRegion,
+		Settings: store, KnownCountry: phone.KnownRegion, Usage: plans,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
 			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,
@@ -304,7 +309,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		Automations: automation.NewStore(store),
 		Senders:     senders,
-		EmailRate:   store, EmailsPerMinute: cfg.EmailsPerMinute,
+		EmailRate:   store, EmailsPerMinute: cfg.EmailsPerMinute, Plans: plans,
 	})
 	campaigns.Register(api, kit, campaigns.Deps{Store: store,
 		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})

@@ -28,6 +28,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // Service is what the lead routes need of lead.Service.
@@ -61,6 +62,9 @@ type Deps struct {
 	// Assignment reads and sets the org's assignment rule (lead.Service);
 	// nil leaves its routes out.
 	Assignment AssignmentService
+	// Plans counts the leads created against the org's plan
+	// (plan.LeadsPerMonth); nil counts nothing.
+	Plans httpapi.PlanUsage
 }
 
 // LeadOut is a lead as the API shows it.
@@ -340,9 +344,16 @@ func (s *server) createLead(ctx context.Context, in *struct{ Body LeadIn }) (*le
 	if httpapi.Caller(ctx).APIKey != nil && strings.TrimSpace(b.Source) == "" {
 		b.Source = SourceAPI
 	}
+	// The plan's leads of the month: taken first (atomically, so parallel
+	// creates never pass it) and given back if the lead is not made.
+	orgID := httpapi.Caller(ctx).User.OrgID
+	if err := s.TakePlan(ctx, s.deps.Plans, orgID, plan.LeadsPerMonth); err != nil {
+		return nil, err
+	}
 	l, err := s.deps.Leads.Create(ctx, actor(ctx), lead.Lead{Name: b.Name, Phone: b.Phone, Email: b.Email, Source: b.Source,
 		Status: lead.Status(b.Status), Tags: b.Tags, CustomFields: b.CustomFields, AssigneeID: b.AssigneeID})
 	if err != nil {
+		s.ReleasePlan(ctx, s.deps.Plans, orgID, plan.LeadsPerMonth)
 		return nil, problem(ctx, s.Kit, "create lead", err)
 	}
 	return s.leadResult(ctx, l, true)

@@ -29,6 +29,7 @@ import (
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/watemplate"
 )
@@ -91,6 +92,9 @@ type Deps struct {
 	// is 429 email_rate_limited.
 	EmailRate       EmailRate
 	EmailsPerMinute int
+	// Plans counts the messages sent against the org's plan
+	// (plan.WhatsAppPerDay, plan.EmailPerDay); nil counts nothing.
+	Plans httpapi.PlanUsage
 	// Senders, when set, serves the org's own sender address, which emails
 	// to leads go from once SES has verified it (account.SenderService);
 	// without it, or without a verified address, emails are refused.
@@ -420,6 +424,21 @@ func (s *server) sendMessage(ctx context.Context, in *struct {
 	if err != nil {
 		return nil, s.Internal(ctx, "read conversation", err)
 	}
+	// The plan's messages of the day, last of the checks: taken
+	// atomically, given back when the message is not queued.
+	metric := plan.WhatsAppPerDay
+	if m.Channel == conversation.ChannelEmail {
+		metric = plan.EmailPerDay
+	}
+	if err := s.TakePlan(ctx, d.Plans, l.OrgID, metric); err != nil {
+		return nil, err
+	}
+	queued := false
+	defer func() {
+		if !queued {
+			s.ReleasePlan(ctx, d.Plans, l.OrgID, metric)
+		}
+	}()
 	stored, created, err := d.Store.QueueOutbound(ctx, m)
 	if err != nil {
 		// The write may have been applied with its answer lost (a 5xx or a
@@ -448,6 +467,7 @@ func (s *server) sendMessage(ctx context.Context, in *struct {
 		}
 		return nil, httpapi.NewProblem(http.StatusServiceUnavailable, "queue_unavailable", reason)
 	}
+	queued = true
 	details := map[string]string{"channel": string(m.Channel), "type": m.Type, "message_id": m.ID}
 	if t := m.Details["template"]; t != "" {
 		details["template"] = t

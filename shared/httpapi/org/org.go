@@ -5,7 +5,7 @@
 // is sanitized, within the privacy policy's bounds; its consent mapping
 // (GET/PUT /v1/org/consent-mapping), which Lead Ads form answers are
 // opt-ins; and closing and reopening its account (POST /v1/org/close,
-// POST /v1/org/reopen).
+// POST /v1/org/reopen); and its plan's usage (GET /v1/usage).
 package org
 
 import (
@@ -43,6 +43,9 @@ type Deps struct {
 	// KnownCountry reports whether an org's default country is one phone
 	// numbers can be read in (phone.KnownRegion).
 	KnownCountry func(country string) bool
+	// Usage reads the org's plan and usage (GET /v1/usage); nil leaves
+	// the route out.
+	Usage UsageReader
 }
 
 type server struct {
@@ -75,6 +78,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	}
 	if d.Settings != nil {
 		s.registerSettings(api)
+	}
+	if d.Usage != nil {
+		s.registerUsage(api)
 	}
 }
 

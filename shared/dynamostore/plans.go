@@ -1,0 +1,162 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/plan"
+)
+
+// Plans: the org item's plan attribute and the usage counters of
+// shared/plan. Each use is one UpdateItem: ADD count with the condition
+// count < limit, so parallel uses never pass the limit; counters expire
+// (ttl) after their period.
+
+var (
+	_ plan.Counters = (*Store)(nil)
+	_ plan.Orgs     = (*Store)(nil)
+)
+
+type usageItem struct {
+	PK     string `dynamodbav:"PK"`
+	SK     string `dynamodbav:"SK"`
+	Type   string `dynamodbav:"type"`
+	OrgID  string `dynamodbav:"org_id"`
+	Metric string `dynamodbav:"metric"`
+	Period string `dynamodbav:"period"`
+	Count  int    `dynamodbav:"count"`
+	Over   int    `dynamodbav:"over,omitempty"`
+	TTL    int64  `dynamodbav:"ttl"`
+}
+
+func usageKey(c plan.Counter) map[string]types.AttributeValue {
+	return key(usagePK(c.OrgID, c.Shard), usageSK(string(c.Metric), c.Period))
+}
+
+// usageSet writes the counter's descriptive attributes with each add.
+const usageSet = "SET #t = :type, org_id = :org, metric = :metric, period = :period, #ttl = :ttl"
+
+func usageValues(c plan.Counter, expires time.Time) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		":type": &types.AttributeValueMemberS{Value: "usage"}, ":org": &types.AttributeValueMemberS{Value: c.OrgID},
+		":metric": &types.AttributeValueMemberS{Value: string(c.Metric)}, ":period": &types.AttributeValueMemberS{Value: c.Period},
+		":ttl": num(expires.Unix()), ":one": num(1),
+	}
+}
+
+// TakeUsage adds one use to c provided it holds fewer than limit: one
+// UpdateItem (ADD with a condition).
+func (s *Store) TakeUsage(ctx context.Context, c plan.Counter, limit int, expires time.Time) (bool, error) {
+	vals := usageValues(c, expires)
+	vals[":limit"] = num(int64(limit))
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: usageKey(c),
+		UpdateExpression:          aws.String(usageSet + " ADD #n :one"),
+		ConditionExpression:       aws.String("attribute_not_exists(#n) OR #n < :limit"),
+		ExpressionAttributeNames:  map[string]string{"#n": "count", "#t": "type", "#ttl": attrTTL},
+		ExpressionAttributeValues: vals,
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("take %s of org %s: %w", c.Metric, c.OrgID, err)
+	}
+	return true, nil
+}
+
+// ReleaseUsage takes one use back from c, never below zero.
+func (s *Store) ReleaseUsage(ctx context.Context, c plan.Counter) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: usageKey(c),
+		UpdateExpression:          aws.String("ADD #n :minus"),
+		ConditionExpression:       aws.String("#n > :zero"),
+		ExpressionAttributeNames:  map[string]string{"#n": "count"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1), ":zero": num(0)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("release %s of org %s: %w", c.Metric, c.OrgID, err)
+	}
+	return nil
+}
+
+// AddUsage adds one use to c whatever the limit; a use past limit also
+// adds one to the counter's over count (a second write, only then).
+func (s *Store) AddUsage(ctx context.Context, c plan.Counter, limit int, expires time.Time) (bool, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: usageKey(c),
+		UpdateExpression:          aws.String(usageSet + " ADD #n :one"),
+		ExpressionAttributeNames:  map[string]string{"#n": "count", "#t": "type", "#ttl": attrTTL},
+		ExpressionAttributeValues: usageValues(c, expires),
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return false, fmt.Errorf("add %s of org %s: %w", c.Metric, c.OrgID, err)
+	}
+	n, err := numAttr(out.Attributes, "count")
+	if err != nil {
+		return false, fmt.Errorf("add %s of org %s: %w", c.Metric, c.OrgID, err)
+	}
+	if n <= int64(limit) {
+		return false, nil
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: usageKey(c), UpdateExpression: aws.String("ADD #o :one"),
+		ExpressionAttributeNames: map[string]string{"#o": "over"}, ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+	})
+	if err != nil {
+		return true, fmt.Errorf("mark %s of org %s over the limit: %w", c.Metric, c.OrgID, err)
+	}
+	return true, nil
+}
+
+// ReadUsage reads counters (one GetItem each; a missing or expired one
+// reads zero).
+func (s *Store) ReadUsage(ctx context.Context, cs []plan.Counter) ([]plan.Reading, error) {
+	out := make([]plan.Reading, len(cs))
+	for i, c := range cs {
+		var it usageItem
+		ok, err := s.get(ctx, usagePK(c.OrgID, c.Shard), usageSK(string(c.Metric), c.Period), &it)
+		if err != nil {
+			return nil, fmt.Errorf("read %s of org %s: %w", c.Metric, c.OrgID, err)
+		}
+		if ok {
+			out[i] = plan.Reading{Count: it.Count, Over: it.Over}
+		}
+	}
+	return out, nil
+}
+
+// OrgPlan returns the org's plan name ("" when none is set: free).
+func (s *Store) OrgPlan(ctx context.Context, orgID string) (plan.Name, error) {
+	o, err := s.GetOrg(ctx, orgID)
+	if err != nil {
+		return "", err
+	}
+	return plan.Name(o.Plan), nil
+}
+
+// SetOrgPlan puts the org on plan p (account.ErrNotFound when there is
+// no such org).
+func (s *Store) SetOrgPlan(ctx context.Context, orgID string, p plan.Name) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(orgPK(orgID), skOrg),
+		UpdateExpression:          aws.String("SET #p = :p"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeNames:  map[string]string{"#p": "plan"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: string(p)}},
+	})
+	if isConditionFailed(err) {
+		return account.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("set plan of org %s: %w", orgID, err)
+	}
+	return nil
+}

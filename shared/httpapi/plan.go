@@ -1,0 +1,42 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/leadluence/backend/shared/plan"
+)
+
+// PlanUsage counts an org's uses against its plan (plan.Service).
+type PlanUsage interface {
+	Take(ctx context.Context, orgID string, m plan.Metric) error
+	Release(ctx context.Context, orgID string, m plan.Metric) error
+}
+
+// TakePlan counts one use of m by the org against its plan: nil when
+// allowed, the 403 plan_limit problem (with Retry-After) at the limit. A
+// nil u counts nothing.
+func (k *Kit) TakePlan(ctx context.Context, u PlanUsage, orgID string, m plan.Metric) error {
+	if u == nil {
+		return nil
+	}
+	err := u.Take(ctx, orgID, m)
+	if le, ok := plan.IsLimit(err); ok {
+		return PlanLimitError(le, http.StatusForbidden, k.now())
+	}
+	if err != nil {
+		return k.Internal(ctx, "count "+string(m)+" against the plan", err)
+	}
+	return nil
+}
+
+// ReleasePlan gives back a use TakePlan counted for something that was
+// then not done; a failure is only logged (the org loses one use).
+func (k *Kit) ReleasePlan(ctx context.Context, u PlanUsage, orgID string, m plan.Metric) {
+	if u == nil {
+		return
+	}
+	if err := u.Release(context.WithoutCancel(ctx), orgID, m); err != nil {
+		k.log.ErrorContext(ctx, "give back a use of the plan", "limit", string(m), "err", err)
+	}
+}
