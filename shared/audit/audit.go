@@ -12,19 +12,22 @@ import (
 
 // Actions recorded in the trail.
 const (
-	ActionLogin            = "auth.login"
-	ActionLoginFailed      = "auth.login_failed"
-	ActionLoginThrottled   = "auth.login_throttled"
-	ActionSignup           = "auth.signup"
-	ActionLogout           = "auth.logout"
-	ActionRefreshReuse     = "auth.refresh_reuse"
-	ActionUserCreate       = "user.create"
-	ActionUserUpdate       = "user.update"
-	ActionUserDeactivate   = "user.deactivate"
-	ActionLeadCreate       = "lead.create"
-	ActionLeadUpdate       = "lead.update"
-	ActionLeadDelete       = "lead.delete"
-	ActionLeadPreferences  = "lead.preferences"
+	ActionLogin           = "auth.login"
+	ActionLoginFailed     = "auth.login_failed"
+	ActionLoginThrottled  = "auth.login_throttled"
+	ActionSignup          = "auth.signup"
+	ActionLogout          = "auth.logout"
+	ActionRefreshReuse    = "auth.refresh_reuse"
+	ActionUserCreate      = "user.create"
+	ActionUserUpdate      = "user.update"
+	ActionUserDeactivate  = "user.deactivate"
+	ActionLeadCreate      = "lead.create"
+	ActionLeadUpdate      = "lead.update"
+	ActionLeadDelete      = "lead.delete"
+	ActionLeadPreferences = "lead.preferences"
+	// ActionLeadImport is a lead import (its counts; each lead created is
+	// its own lead.create).
+	ActionLeadImport       = "lead.import"
 	ActionPermissionDenied = "permission.denied"
 )
 
@@ -107,8 +110,11 @@ type Store interface {
 // Reads of a lead's personal data, one record per request (a list is one
 // record with the count and the filter, never the leads' data).
 const (
-	ActionLeadRead          = "lead.read"
-	ActionLeadList          = "lead.list"
+	ActionLeadRead = "lead.read"
+	ActionLeadList = "lead.list"
+	// ActionLeadExport is a bulk export of leads (a CSV file): the count
+	// and the filter.
+	ActionLeadExport        = "lead.export"
 	ActionMessagesRead      = "messages.read"
 	ActionConversationsList = "conversations.list"
 	ActionPreferencesRead   = "preferences.read"

@@ -1,5 +1,5 @@
 // Package leads is the lead area of the HTTP API: create, read, list,
-// change and delete leads, read and set their communication preferences,
+// change and delete leads, import and export them as CSV, read and set their communication preferences,
 // read their timeline, keep their notes, tasks and appointments, and read the
 // caller's notifications (reminders). The rules (roles, assignment, versions, audit) are
 // lead.Service's and conversation.PreferenceService's; the handlers decode,
@@ -60,6 +60,12 @@ type Deps struct {
 	// Assignment reads and sets the org's assignment rule (lead.Service);
 	// nil leaves its routes out.
 	Assignment AssignmentService
+	// Import creates (or checks) the leads of an import (lead.Service);
+	// nil leaves the import and export routes out.
+	Import ImportService
+	// Consent records an import's opt-ins in the consent ledger
+	// (dynamostore.Store).
+	Consent ConsentRecorder
 }
 
 // LeadOut is a lead as the API shows it.
@@ -267,6 +273,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	s.registerAppointments(api)
 	if d.Assignment != nil {
 		s.registerAssignment(api)
+	}
+	if d.Import != nil {
+		s.registerCSV(api)
 	}
 }
 
