@@ -300,3 +300,16 @@ func (s *Service) CheckCreate(ctx context.Context, a Actor, in Lead) error {
 	}
 	return s.checkFields(ctx, nil, &l)
 }
+
+// Contact is in's phone and email as a lead stores them (E.164, lower
+// case), or empty where they do not read as one; an import finds the rows
+// of one file that name the same person with it.
+func (s *Service) Contact(a Actor, in Lead) (phone, email string) {
+	if p, err := s.Phones(in.Phone, s.region(a)); err == nil {
+		phone = p
+	}
+	if e, err := NormalizeEmail(in.Email); err == nil {
+		email = e
+	}
+	return phone, email
+}

@@ -31,6 +31,7 @@ import (
 type ImportService interface {
 	Create(ctx context.Context, a lead.Actor, in lead.Lead) (lead.Lead, error)
 	CheckCreate(ctx context.Context, a lead.Actor, in lead.Lead) error
+	Contact(a lead.Actor, in lead.Lead) (phone, email string)
 }
 
 // ConsentRecorder appends to leads' consent ledgers (dynamostore.Store).
@@ -180,6 +181,31 @@ type rowResult struct {
 // parallel until importBudget is spent.
 func (s *server) runImport(ctx context.Context, a lead.Actor, rows []lead.ImportRow, dryRun bool) []rowResult {
 	results := make([]rowResult, len(rows))
+	// Rows naming a phone or email an earlier row names are duplicates
+	// before any is written: the first row wins, whatever the workers'
+	// order.
+	first := map[string]int{}
+	done := make([]bool, len(rows))
+	for i, row := range rows {
+		phone, email := s.deps.Import.Contact(a, row.Lead)
+		for _, k := range []struct{ field, value string }{{lead.ColPhone, phone}, {lead.ColEmail, email}} {
+			if k.value == "" || done[i] {
+				continue
+			}
+			if j, ok := first[k.field+"|"+k.value]; ok {
+				done[i] = true
+				results[i] = rowResult{kind: rowDuplicate, err: &RowErrorOut{Row: row.Row, Field: k.field,
+					Message: fmt.Sprintf("row %d has this %s; skipped", rows[j].Row, k.field)}}
+			}
+		}
+		if !done[i] {
+			for _, k := range []string{lead.ColPhone + "|" + phone, lead.ColEmail + "|" + email} {
+				if !strings.HasSuffix(k, "|") {
+					first[k] = i
+				}
+			}
+		}
+	}
 	deadline := time.Now().Add(importBudget)
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -191,6 +217,9 @@ func (s *server) runImport(ctx context.Context, a lead.Actor, rows []lead.Import
 		})
 	}
 	for i := range rows {
+		if done[i] {
+			continue
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
