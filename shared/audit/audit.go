@@ -12,22 +12,19 @@ import (
 
 // Actions recorded in the trail.
 const (
-	ActionLogin           = "auth.login"
-	ActionLoginFailed     = "auth.login_failed"
-	ActionLoginThrottled  = "auth.login_throttled"
-	ActionSignup          = "auth.signup"
-	ActionLogout          = "auth.logout"
-	ActionRefreshReuse    = "auth.refresh_reuse"
-	ActionUserCreate      = "user.create"
-	ActionUserUpdate      = "user.update"
-	ActionUserDeactivate  = "user.deactivate"
-	ActionLeadCreate      = "lead.create"
-	ActionLeadUpdate      = "lead.update"
-	ActionLeadDelete      = "lead.delete"
-	ActionLeadPreferences = "lead.preferences"
-	// ActionLeadImport is a lead import (its counts; each lead created is
-	// its own lead.create).
-	ActionLeadImport       = "lead.import"
+	ActionLogin            = "auth.login"
+	ActionLoginFailed      = "auth.login_failed"
+	ActionLoginThrottled   = "auth.login_throttled"
+	ActionSignup           = "auth.signup"
+	ActionLogout           = "auth.logout"
+	ActionRefreshReuse     = "auth.refresh_reuse"
+	ActionUserCreate       = "user.create"
+	ActionUserUpdate       = "user.update"
+	ActionUserDeactivate   = "user.deactivate"
+	ActionLeadCreate       = "lead.create"
+	ActionLeadUpdate       = "lead.update"
+	ActionLeadDelete       = "lead.delete"
+	ActionLeadPreferences  = "lead.preferences"
 	ActionPermissionDenied = "permission.denied"
 )
 
@@ -110,11 +107,8 @@ type Store interface {
 // Reads of a lead's personal data, one record per request (a list is one
 // record with the count and the filter, never the leads' data).
 const (
-	ActionLeadRead = "lead.read"
-	ActionLeadList = "lead.list"
-	// ActionLeadExport is a bulk export of leads (a CSV file): the count
-	// and the filter.
-	ActionLeadExport        = "lead.export"
+	ActionLeadRead          = "lead.read"
+	ActionLeadList          = "lead.list"
 	ActionMessagesRead      = "messages.read"
 	ActionConversationsList = "conversations.list"
 	ActionPreferencesRead   = "preferences.read"
@@ -141,4 +135,12 @@ const (
 	// Appointments of a lead (the target is the lead).
 	ActionAppointmentCreate = "appointment.create"
 	ActionAppointmentUpdate = "appointment.update"
+)
+
+// Bulk moves of leads: an import (its counts; each lead created is its own
+// lead.create) and an export (personal data leaving the system: the count
+// and the filter, never the leads' data).
+const (
+	ActionLeadImport = "lead.import"
+	ActionLeadExport = "lead.export"
 )
