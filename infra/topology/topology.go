@@ -494,6 +494,8 @@ func apiFunction() Function {
 			auth("DELETE", "/v1/api-keys/{id}"),
 			auth("POST", "/v1/leads"),
 			auth("GET", "/v1/leads"),
+			auth("POST", "/v1/leads/import"),
+			auth("GET", "/v1/leads/export"),
 			auth("GET", "/v1/leads/{id}"),
 			auth("PATCH", "/v1/leads/{id}"),
 			auth("DELETE", "/v1/leads/{id}"),

@@ -137,3 +137,11 @@ const (
 	ActionAppointmentCreate = "appointment.create"
 	ActionAppointmentUpdate = "appointment.update"
 )
+
+// Bulk moves of leads: an import (its counts; each lead created is its own
+// lead.create) and an export (personal data leaving the system: the count
+// and the filter, never the leads' data).
+const (
+	ActionLeadImport = "lead.import"
+	ActionLeadExport = "lead.export"
+)

@@ -16,6 +16,10 @@ const PurposeService = "service"
 // API; its entry names the user (By) and why (Reason).
 const SourceStaff = "staff"
 
+// SourceImport is an opt-in recorded by a lead import (POST
+// /v1/leads/import), with the evidence the file gave and the importing user.
+const SourceImport = "import"
+
 // State is a lead's preference for one channel and purpose.
 type State string
 

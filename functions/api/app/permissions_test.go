@@ -119,6 +119,9 @@ var bodies = map[string]func(c *call) any{
 	"POST /v1/leads": func(c *call) any {
 		return map[string]any{"name": "Created lead", "phone": c.m.phone()}
 	},
+	"POST /v1/leads/import": func(c *call) any {
+		return map[string]any{"csv": "name,phone\nImported lead," + c.m.phone() + "\n"}
+	},
 	"PATCH /v1/leads/{id}": func(*call) any { return map[string]any{"status": "contacted"} },
 	"PUT /v1/assignment-rule": func(c *call) any {
 		return map[string]any{"type": "round_robin", "user_ids": []string{c.org.owner.UserID}, "only_available": true}

@@ -1,5 +1,5 @@
 // Package leads is the lead area of the HTTP API: create, read, list,
-// change and delete leads, read and set their communication preferences,
+// change and delete leads, import and export them as CSV, read and set their communication preferences,
 // read their timeline, keep their notes, tasks and appointments, and read the
 // caller's notifications (reminders). The rules (roles, assignment, versions, audit) are
 // lead.Service's and conversation.PreferenceService's; the handlers decode,
@@ -65,6 +65,12 @@ type Deps struct {
 	// Plans counts the leads created against the org's plan
 	// (plan.LeadsPerMonth); nil counts nothing.
 	Plans httpapi.PlanUsage
+	// Import creates (or checks) the leads of an import (lead.Service);
+	// nil leaves the import and export routes out.
+	Import ImportService
+	// Consent records an import's opt-ins in the consent ledger
+	// (dynamostore.Store).
+	Consent ConsentRecorder
 }
 
 // LeadOut is a lead as the API shows it.
@@ -273,6 +279,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	s.registerAppointments(api)
 	if d.Assignment != nil {
 		s.registerAssignment(api)
+	}
+	if d.Import != nil {
+		s.registerCSV(api)
 	}
 }
 
