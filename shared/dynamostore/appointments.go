@@ -106,15 +106,7 @@ func (s *Store) BookAppointment(ctx context.Context, a lead.Appointment, act lea
 // GetAppointment reads one appointment of a lead
 // (lead.ErrAppointmentNotFound when missing).
 func (s *Store) GetAppointment(ctx context.Context, orgID, leadID, id string) (lead.Appointment, error) {
-	var it appointmentItem
-	ok, err := s.get(ctx, leadPartPK(orgID, leadID), appointmentSK(id), &it)
-	if err != nil {
-		return lead.Appointment{}, err
-	}
-	if !ok {
-		return lead.Appointment{}, lead.ErrAppointmentNotFound
-	}
-	return it.appointment(), nil
+	return getAs(ctx, s, leadPartPK(orgID, leadID), appointmentSK(id), appointmentItem.appointment, lead.ErrAppointmentNotFound)
 }
 
 // UpdateAppointment replaces old with next, while it is at old.Version.

@@ -265,15 +265,7 @@ func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m
 
 // GetMessage returns one message of a lead.
 func (s *Store) GetMessage(ctx context.Context, orgID, leadID, msgID string) (conversation.Message, error) {
-	var it messageItem
-	ok, err := s.get(ctx, leadPartPK(orgID, leadID), messageSK(msgID), &it)
-	if err != nil {
-		return conversation.Message{}, err
-	}
-	if !ok {
-		return conversation.Message{}, conversation.ErrUnknownMessage
-	}
-	return it.message(), nil
+	return getAs(ctx, s, leadPartPK(orgID, leadID), messageSK(msgID), messageItem.message, conversation.ErrUnknownMessage)
 }
 
 // Messages returns a lead's messages in time order.

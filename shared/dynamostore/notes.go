@@ -82,15 +82,7 @@ func (s *Store) AddNote(ctx context.Context, n lead.Note, act lead.Activity) err
 
 // GetNote reads one note of a lead (lead.ErrNoteNotFound when missing).
 func (s *Store) GetNote(ctx context.Context, orgID, leadID, noteID string) (lead.Note, error) {
-	var it noteItem
-	ok, err := s.get(ctx, leadPartPK(orgID, leadID), noteSK(noteID), &it)
-	if err != nil {
-		return lead.Note{}, err
-	}
-	if !ok {
-		return lead.Note{}, lead.ErrNoteNotFound
-	}
-	return it.note(), nil
+	return getAs(ctx, s, leadPartPK(orgID, leadID), noteSK(noteID), noteItem.note, lead.ErrNoteNotFound)
 }
 
 func versionIs(v int) (*string, map[string]types.AttributeValue) {

@@ -111,6 +111,22 @@ func (s *Store) get(ctx context.Context, pk, sk string, out any) (bool, error) {
 	return true, nil
 }
 
+// getAs reads one item as its stored shape I and converts it to the domain
+// type T, or answers missing when there is none (or it has expired): the
+// one shape of every single-item getter of a lead's history.
+func getAs[I, T any](ctx context.Context, s *Store, pk, sk string, conv func(I) T, missing error) (T, error) {
+	var it I
+	ok, err := s.get(ctx, pk, sk, &it)
+	var zero T
+	if err != nil {
+		return zero, err
+	}
+	if !ok {
+		return zero, missing
+	}
+	return conv(it), nil
+}
+
 func key(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		attrPK: &types.AttributeValueMemberS{Value: pk},

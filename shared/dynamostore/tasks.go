@@ -132,15 +132,7 @@ func (s *Store) AddTask(ctx context.Context, t lead.Task, act lead.Activity) err
 
 // GetTask reads one task of a lead (lead.ErrTaskNotFound when missing).
 func (s *Store) GetTask(ctx context.Context, orgID, leadID, taskID string) (lead.Task, error) {
-	var it taskItem
-	ok, err := s.get(ctx, leadPartPK(orgID, leadID), taskSK(taskID), &it)
-	if err != nil {
-		return lead.Task{}, err
-	}
-	if !ok {
-		return lead.Task{}, lead.ErrTaskNotFound
-	}
-	return it.task(), nil
+	return getAs(ctx, s, leadPartPK(orgID, leadID), taskSK(taskID), taskItem.task, lead.ErrTaskNotFound)
 }
 
 // UpdateTask replaces old with next, while the task is at old.Version.

@@ -55,10 +55,7 @@ const (
 
 // RemindAt is when the appointment's reminder falls due; zero without one.
 func (a Appointment) RemindAt() time.Time {
-	if a.RemindBeforeMinutes == nil {
-		return time.Time{}
-	}
-	return a.StartsAt.Add(-time.Duration(*a.RemindBeforeMinutes) * time.Minute)
+	return remindBefore(a.StartsAt, a.RemindBeforeMinutes)
 }
 
 // ReminderPending reports whether the appointment still waits for its

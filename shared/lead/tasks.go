@@ -54,10 +54,16 @@ const (
 
 // RemindAt is when the task's reminder falls due; zero without one.
 func (t Task) RemindAt() time.Time {
-	if t.RemindBeforeMinutes == nil {
+	return remindBefore(t.DueAt, t.RemindBeforeMinutes)
+}
+
+// remindBefore is minutes before at (a task's due time, an appointment's
+// start); zero without a reminder (nil).
+func remindBefore(at time.Time, minutes *int) time.Time {
+	if minutes == nil {
 		return time.Time{}
 	}
-	return t.DueAt.Add(-time.Duration(*t.RemindBeforeMinutes) * time.Minute)
+	return at.Add(-time.Duration(*minutes) * time.Minute)
 }
 
 // ReminderPending reports whether the task still waits for its reminder:
