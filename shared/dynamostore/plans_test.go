@@ -82,7 +82,7 @@ func TestShardedRequestCounterNeverPassesTheLimit(t *testing.T) {
 		wg.Go(func() {
 			err := svc.TakeOn(ctx, p, "o1", plan.APIRequestsPerMinute)
 			if le, refused := plan.IsLimit(err); refused {
-				if le.Limit != 20 || le.ResetsAt.Sub(time.Now()) > time.Minute {
+				if le.Limit != 20 || time.Until(le.ResetsAt) > time.Minute {
 					t.Errorf("refusal %+v", le)
 				}
 				return
