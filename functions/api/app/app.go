@@ -244,6 +244,9 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		// Requests with an API key (lead capture): found by hash, counted
 		// per key and minute.
 		APIKeys: store, APIKeyRequestsPerMinute: cfg.APIKeyRequestsPerMinute,
+		// Public operations that check secrets or send mail: counted per
+		// client address (httpapi.DefaultClientLimits).
+		Clients: store,
 		Checks: []httpapi.Check{
 			{Name: "table", Run: store.Ping},
 			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},
