@@ -306,3 +306,10 @@ func (s *Store) TakeAccountAttempt(ctx context.Context, key string, limit int, w
 	ok, _, err := s.takeAttempt(ctx, throttleAccountPK(key), limit, window)
 	return ok, err
 }
+
+// TakeClientAttempt counts one request of a client address under key (a
+// hash, never the address) as TakeAccountAttempt does, and also says when
+// a full window started.
+func (s *Store) TakeClientAttempt(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Time, error) {
+	return s.takeAttempt(ctx, throttleAccountPK(key), limit, window)
+}

@@ -351,7 +351,8 @@ func invitationSK(id string) string { return prefixInvitation + id }
 const prefixInvitation = "INVITE#"
 
 // throttleAccountPK counts requests about one email or client address (by
-// hash) in a window: password resets, verification mails.
+// hash) in a window: password resets, verification mails, the requests of
+// one client address to a public operation (httpapi.ClientLimit).
 func throttleAccountPK(keyHash string) string { return "THROTTLE#ACCOUNT#" + keyHash }
 
 // Tasks, reminders and notifications (see tasks.go).

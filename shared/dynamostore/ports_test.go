@@ -2,6 +2,7 @@ package dynamostore_test
 
 import (
 	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/intake"
 	"github.com/leadluence/backend/shared/outbound"
 )
@@ -15,4 +16,5 @@ var (
 	_ outbound.Store         = (*dynamostore.Store)(nil)
 	_ outbound.PaceStore     = (*dynamostore.Store)(nil)
 	_ outbound.SubjectReader = (*dynamostore.Store)(nil)
+	_ httpapi.ClientCounter  = (*dynamostore.Store)(nil)
 )

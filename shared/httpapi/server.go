@@ -61,6 +61,12 @@ type Config struct {
 	// Plans counts each authenticated request against its org's plan
 	// (plan.APIRequestsPerMinute); nil counts nothing.
 	Plans Plans
+	// Clients counts the requests of each client address to the operations
+	// of ClientLimits; nil counts none.
+	Clients ClientCounter
+	// ClientLimits are the per-client-address limits by operation id
+	// (DefaultClientLimits when nil).
+	ClientLimits map[string]ClientLimit
 }
 
 // Plans counts an org's requests against its plan (plan.Service).
@@ -95,6 +101,9 @@ func New(c Config) *Server {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.ClientLimits == nil {
+		c.ClientLimits = DefaultClientLimits
+	}
 	cfg := huma.DefaultConfig("Leadluence API", "1.0.0")
 	// No docs UI, no schema links in bodies, no extra routes: the API serves
 	// exactly the routes in infra/topology.
@@ -113,7 +122,7 @@ func New(c Config) *Server {
 	mux := http.NewServeMux()
 	s := &Server{cfg: c, mux: mux, api: humago.New(mux, cfg),
 		kit: &Kit{audit: c.Audit, log: c.Log, now: c.Now, cursors: Cursors{key: c.Tokens.Derive("cursor")}}}
-	s.api.UseMiddleware(s.authenticate)
+	s.api.UseMiddleware(s.authenticate, s.limitClients)
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.registerHealth()
 	return s

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -74,7 +75,17 @@ type load struct {
 }
 
 func newLoad(sys *system, o options) *load {
-	tr := &http.Transport{MaxIdleConns: o.MaxInFlight + 16, MaxIdleConnsPerHost: o.MaxInFlight + 16, IdleConnTimeout: time.Minute}
+	// The API limits its public routes per client address, and a load run
+	// stands for many clients: each request comes from its own connection
+	// on a random loopback address (127.0.0.2 to 127.0.0.251; Linux
+	// answers the whole 127/8), so no one address takes the whole run's
+	// logins and sign-ups.
+	dialer := &net.Dialer{Timeout: o.Timeout}
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := *dialer
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+rand.IntN(250)))} //nolint:gosec // spreads addresses, not security
+		return d.DialContext(ctx, network, addr)
+	}}
 	l := &load{sys: sys, o: o, client: &http.Client{Transport: tr, Timeout: o.Timeout},
 		run1: fmt.Sprintf("%d", time.Now().UnixNano()%1e9), base: rand.Int64N(800_000_000), newPhones: map[string]bool{}} //nolint:gosec // distinct numbers, not security
 	l.ops = []op{

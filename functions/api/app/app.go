@@ -249,6 +249,9 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		// per key and minute.
 		APIKeys: store, APIKeyRequestsPerMinute: cfg.APIKeyRequestsPerMinute,
 		Plans: plans,
+		// Public operations that check secrets or send mail: counted per
+		// client address (httpapi.DefaultClientLimits).
+		Clients: store,
 		Checks: []httpapi.Check{
 			{Name: "table", Run: store.Ping},
 			{Name: "queue_intake", Run: queueCheck(cfg.IntakeQueueURL)},

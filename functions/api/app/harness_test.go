@@ -72,6 +72,7 @@ func newEnvWith(t testing.TB, opts metatest.Options) *testEnv {
 			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
 			return
 		}
+		ev.RequestContext.HTTP.SourceIP = testClientIP(r)
 		resp, err := h(r.Context(), ev)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
@@ -81,6 +82,24 @@ func newEnvWith(t testing.TB, opts metatest.Options) *testEnv {
 	}))
 	t.Cleanup(env.srv.Close)
 	return env
+}
+
+// clientIPHeader names, on a test's request, the client address the
+// gateway event says it came from (testClientIP).
+const clientIPHeader = "X-Test-Client-Ip"
+
+var clientIPSeq atomic.Int64
+
+// testClientIP is the source address of a test request: the one its
+// clientIPHeader names, else one no other request had, so that the
+// per-client limits of the public routes (httpapi.DefaultClientLimits)
+// count only the requests of the tests about them.
+func testClientIP(r *http.Request) string {
+	if ip := r.Header.Get(clientIPHeader); ip != "" {
+		return ip
+	}
+	n := clientIPSeq.Add(1)
+	return fmt.Sprintf("10.%d.%d.%d", n>>16&0xff, n>>8&0xff, n&0xff)
 }
 
 // response is a decoded answer.

@@ -139,7 +139,7 @@ func (s *server) registerAuth(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "signup", Method: http.MethodPost, Path: "/v1/auth/signup", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Create an organisation and its owner", DefaultStatus: http.StatusCreated, MaxBodyBytes: httpapi.MaxBodyBytes,
-		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
+		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity, http.StatusTooManyRequests},
 	}, s.signup)
 	huma.Register(api, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/v1/auth/login", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,

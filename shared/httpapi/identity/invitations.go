@@ -82,7 +82,7 @@ func (s *server) registerInvitations(api huma.API) {
 		OperationID: "accept-invitation", Method: http.MethodPost, Path: "/v1/invitations/accept", Tags: []string{"users"}, Security: httpapi.PublicSecurity,
 		Summary: "Accept an invitation: create the user and log in", DefaultStatus: http.StatusCreated, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Description: "The token is the authority (no bearer token). It works once; an expired, used or revoked one is 400 invalid_token.",
-		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity},
+		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusTooManyRequests},
 	}, s.acceptInvitation)
 }
 

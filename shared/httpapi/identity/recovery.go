@@ -30,11 +30,11 @@ type VerifyEmailIn struct {
 }
 
 // Limits of the mail the recovery routes send: password reset links per
-// email and per client address, verification links per user, each in an
-// hour (attemptWindow).
+// email, verification links per user, each in an hour (attemptWindow).
+// Requests per client address are counted before the routes run
+// (httpapi.DefaultClientLimits).
 const (
 	resetsPerEmail   = 3
-	resetsPerClient  = 20
 	verificationsPer = 5
 )
 
@@ -54,12 +54,12 @@ func (s *server) registerRecovery(api huma.API) {
 		OperationID: "confirm-password-reset", Method: http.MethodPost, Path: "/v1/auth/password-reset/confirm", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Set a new password with a reset link's token", DefaultStatus: http.StatusNoContent, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Description: "The token works once. Every session of the user is revoked (refresh tokens and the access tokens issued before); log in again.",
-		Errors:      []int{http.StatusBadRequest, http.StatusUnprocessableEntity},
+		Errors:      []int{http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusTooManyRequests},
 	}, s.confirmPasswordReset)
 	huma.Register(api, huma.Operation{
 		OperationID: "verify-email", Method: http.MethodPost, Path: "/v1/auth/verify-email", Tags: []string{"auth"}, Security: httpapi.PublicSecurity,
 		Summary: "Verify a user's email with a verification link's token", DefaultStatus: http.StatusNoContent, MaxBodyBytes: httpapi.MaxBodyBytes,
-		Errors: []int{http.StatusBadRequest},
+		Errors: []int{http.StatusBadRequest, http.StatusTooManyRequests},
 	}, s.verifyEmail)
 	huma.Register(api, huma.Operation{
 		OperationID: "resend-verification", Method: http.MethodPost, Path: "/v1/auth/verify-email/resend", Tags: []string{"auth"},
@@ -71,15 +71,6 @@ func (s *server) registerRecovery(api huma.API) {
 
 func (s *server) requestPasswordReset(ctx context.Context, in *struct{ Body PasswordResetIn }) (*acceptedOutput, error) {
 	accepted := &acceptedOutput{Status: http.StatusAccepted}
-	if ip := httpapi.ClientIP(ctx); ip != "" {
-		ok, err := s.deps.Store.TakeAccountAttempt(ctx, auth.HashAttemptKey("reset-client", ip), resetsPerClient, attemptWindow)
-		if err != nil {
-			return nil, s.Internal(ctx, "count password resets", err)
-		}
-		if !ok {
-			return nil, tooMany("too many password reset requests from this address; try again later")
-		}
-	}
 	email := normalizeEmail(in.Body.Email)
 	emailHash := auth.HashEmail(email)
 	ok, err := s.deps.Store.TakeAccountAttempt(ctx, auth.HashAttemptKey("reset-email", email), resetsPerEmail, attemptWindow)
