@@ -78,6 +78,7 @@ func defaultHTTPAPI() HTTPAPI {
 			"POST /v1/auth/mfa",
 			"POST /v1/auth/password-reset",
 			"POST /v1/auth/password-reset/confirm",
+			"POST /v1/auth/verify-email",
 			"POST /v1/invitations/accept",
 			"POST /v1/org/reopen",
 		},
