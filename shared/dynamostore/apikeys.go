@@ -113,15 +113,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]account.APIKey
 
 // GetAPIKey returns a key of the org.
 func (s *Store) GetAPIKey(ctx context.Context, orgID, id string) (account.APIKey, error) {
-	var it apiKeyItem
-	ok, err := s.get(ctx, orgPK(orgID), apiKeySK(id), &it)
-	if err != nil {
-		return account.APIKey{}, err
-	}
-	if !ok {
-		return account.APIKey{}, account.ErrNotFound
-	}
-	return it.key(), nil
+	return getAs(ctx, s, orgPK(orgID), apiKeySK(id), apiKeyItem.key, account.ErrNotFound)
 }
 
 // RevokeAPIKey deletes the key's record and lookup item together.
@@ -142,15 +134,9 @@ func (s *Store) RevokeAPIKey(ctx context.Context, k account.APIKey) error {
 // APIKeyByHash finds a key by the hash of the key presented, with one
 // consistent GetItem (a revoked key is gone at once).
 func (s *Store) APIKeyByHash(ctx context.Context, hash string) (account.APIKey, error) {
-	var it apiKeyLookupItem
-	ok, err := s.get(ctx, apiKeyLookupPK(hash), skAPIKeyLookup, &it)
-	if err != nil {
-		return account.APIKey{}, err
-	}
-	if !ok {
-		return account.APIKey{}, account.ErrNotFound
-	}
-	return account.APIKey{ID: it.ID, OrgID: it.OrgID, Scopes: scopesOf(it.Scopes), Hash: hash}, nil
+	return getAs(ctx, s, apiKeyLookupPK(hash), skAPIKeyLookup, func(it apiKeyLookupItem) account.APIKey {
+		return account.APIKey{ID: it.ID, OrgID: it.OrgID, Scopes: scopesOf(it.Scopes), Hash: hash}
+	}, account.ErrNotFound)
 }
 
 // TouchAPIKey sets the key's last use to at unless it was set less than

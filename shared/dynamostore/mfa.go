@@ -67,15 +67,7 @@ func (s *Store) PutMFAEnrolment(ctx context.Context, m account.MFA) error {
 
 // GetMFA returns the user's enrolment.
 func (s *Store) GetMFA(ctx context.Context, orgID, userID string) (account.MFA, error) {
-	var it mfaItem
-	ok, err := s.get(ctx, orgPK(orgID), mfaSK(userID), &it)
-	if err != nil {
-		return account.MFA{}, err
-	}
-	if !ok {
-		return account.MFA{}, account.ErrNotFound
-	}
-	return it.mfa(), nil
+	return getAs(ctx, s, orgPK(orgID), mfaSK(userID), mfaItem.mfa, account.ErrNotFound)
 }
 
 // ConfirmMFA turns an unconfirmed enrolment on and marks the user.

@@ -113,7 +113,8 @@ func (s *Store) get(ctx context.Context, pk, sk string, out any) (bool, error) {
 
 // getAs reads one item as its stored shape I and converts it to the domain
 // type T, or answers missing when there is none (or it has expired): the
-// one shape of every single-item getter of a lead's history.
+// one shape of the single-item getters (a lead's history items, API keys,
+// two-factor enrolments).
 func getAs[I, T any](ctx context.Context, s *Store, pk, sk string, conv func(I) T, missing error) (T, error) {
 	var it I
 	ok, err := s.get(ctx, pk, sk, &it)
