@@ -300,6 +300,7 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (Lead, error) {
 func (s *Service) Scope(a Actor, f Filter) Filter {
 	f.Tag = strings.ToLower(strings.TrimSpace(f.Tag))
 	f.Tags = normalizeTags(f.Tags)
+	f.SourceID = strings.TrimSpace(f.SourceID)
 	f.Query = strings.ToLower(strings.Join(strings.Fields(f.Query), " "))
 	f.QueryPhone = ""
 	if f.Query != "" {

@@ -38,6 +38,10 @@ const (
 	// ActivityLeadAdsResubmission: the person submitted a Lead Ads form
 	// again (written by intake).
 	ActivityLeadAdsResubmission = "lead_ads_resubmission"
+	// ActivityReferral: a WhatsApp message of the lead came from a
+	// Click-to-WhatsApp ad or post (ReferralActivity; written by intake,
+	// with the lead for its first message).
+	ActivityReferral = "referral"
 	// ActivityMessageIn and ActivityMessageOut are not written: they are a
 	// message of the lead's conversation read onto the timeline (details:
 	// message_id, channel, status, type; never the content).
@@ -94,6 +98,22 @@ func CreatedActivity(l Lead) Activity {
 		d["pipeline_id"], d["stage_id"] = l.PipelineID, l.StageID
 	}
 	return Activity{ID: id.String(), OrgID: l.OrgID, LeadID: l.ID, Kind: ActivityCreated, At: l.CreatedAt, ActorID: l.CreatedBy, Details: d}
+}
+
+// ReferralActivity is the activity that records the referral r of the
+// WhatsApp message wamid, which the lead sent at at to the business
+// number: Meta's data (FromMeta), so purging the number's data removes it.
+func ReferralActivity(orgID, leadID string, r Attribution, number, wamid string, at time.Time) Activity {
+	id := ulid.Make()
+	if !at.IsZero() {
+		if u, err := ulid.New(ulid.Timestamp(at), ulid.DefaultEntropy()); err == nil {
+			id = u
+		}
+	}
+	d := map[string]string{"source_type": r.SourceType, "source_id": r.SourceID, "source_url": r.SourceURL, "ctwa_clid": r.CtwaClid,
+		"number": number, "wamid": wamid}
+	maps.DeleteFunc(d, func(_, v string) bool { return v == "" })
+	return Activity{ID: id.String(), OrgID: orgID, LeadID: leadID, Kind: ActivityReferral, At: at, FromMeta: true, Details: d}
 }
 
 // changeActivities returns the activities that record the change from old

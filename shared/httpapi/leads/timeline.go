@@ -45,10 +45,10 @@ type ChangeOut struct {
 // ActivityOut is one entry of a lead's timeline.
 type ActivityOut struct {
 	ID      string            `json:"id"`
-	Kind    string            `json:"kind" doc:"created, updated, status_changed, assigned, note_added, note_edited, note_deleted, task_created, task_updated, task_completed, task_reopened, task_deleted, appointment_booked, appointment_rescheduled, appointment_updated, appointment_cancelled, lead_ads_resubmission; message_in, message_out and consent_changed are the lead's messages and consent ledger entries shown on the timeline."`
+	Kind    string            `json:"kind" doc:"created, updated, status_changed, assigned, note_added, note_edited, note_deleted, task_created, task_updated, task_completed, task_reopened, task_deleted, appointment_booked, appointment_rescheduled, appointment_updated, appointment_cancelled, lead_ads_resubmission, referral; message_in, message_out and consent_changed are the lead's messages and consent ledger entries shown on the timeline."`
 	At      time.Time         `json:"at"`
 	Actor   ActorOut          `json:"actor"`
-	Details map[string]string `json:"details" doc:"Kind-specific facts: source, status and assignee_id of created; note_id of the note kinds; task_id of the task kinds (with due_at and assignee_id for task_created); appointment_id of the appointment kinds (with starts_at, ends_at and assignee_id for appointment_booked); the submission's leadgen_id, form_id, ad_id, page_id of lead_ads_resubmission; message_id, channel, status and type of a message (never its content); consent_id, channel, purpose, action and source of consent_changed."`
+	Details map[string]string `json:"details" doc:"Kind-specific facts: source, status and assignee_id of created; note_id of the note kinds; task_id of the task kinds (with due_at and assignee_id for task_created); appointment_id of the appointment kinds (with starts_at, ends_at and assignee_id for appointment_booked); the submission's leadgen_id, form_id, ad_id, page_id of lead_ads_resubmission; source_type, source_id, source_url, ctwa_clid, number and wamid of referral (a WhatsApp message from a Click-to-WhatsApp ad or post); message_id, channel, status and type of a message (never its content); consent_id, channel, purpose, action and source of consent_changed."`
 	Changes []ChangeOut       `json:"changes" doc:"The fields changed (updated, status_changed, assigned); empty for other kinds."`
 }
 
