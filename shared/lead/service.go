@@ -164,7 +164,7 @@ func (s *Service) checkFields(ctx context.Context, old, next *Lead) error {
 	if s.Fields == nil {
 		return nil
 	}
-	defs, err := s.Fields.FieldDefs(ctx, next.OrgID)
+	defs, err := ReadFieldDefs(ctx, s.Fields, next.OrgID)
 	if err != nil {
 		return fmt.Errorf("read custom fields: %w", err)
 	}
@@ -320,7 +320,7 @@ func (s *Service) Scope(a Actor, f Filter) Filter {
 func (s *Service) List(ctx context.Context, a Actor, f Filter, limit int, from page.Cursor) (Page, error) {
 	f = s.Scope(a, f)
 	if len(f.CustomFields) > 0 && s.Fields != nil {
-		defs, err := s.Fields.FieldDefs(ctx, a.User.OrgID)
+		defs, err := ReadFieldDefs(ctx, s.Fields, a.User.OrgID)
 		if err != nil {
 			return Page{}, fmt.Errorf("read custom fields: %w", err)
 		}

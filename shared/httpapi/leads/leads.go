@@ -375,6 +375,8 @@ func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error 
 }
 
 func (s *server) createLead(ctx context.Context, in *struct{ Body LeadIn }) (*leadOutput, error) {
+	// One read of the custom field definitions: the check and the answer.
+	ctx = lead.WithFieldDefsMemo(ctx)
 	b := in.Body
 	// A lead an API key creates (a web form, say) is from "api" unless
 	// the body names its source (the form's name).
@@ -406,6 +408,8 @@ func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error)
 }
 
 func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body LeadList }, error) {
+	// One read of the custom field definitions: the cf. filters and the answer.
+	ctx = lead.WithFieldDefsMemo(ctx)
 	a := actor(ctx)
 	if in.StageID != "" && in.PipelineID == "" {
 		p := httpapi.NewProblem(http.StatusUnprocessableEntity, "validation_failed", "validation failed: stage_id needs pipeline_id")
@@ -493,6 +497,8 @@ func (s *server) updateLead(ctx context.Context, in *struct {
 	Body    LeadPatch
 	RawBody []byte
 }) (*leadOutput, error) {
+	// One read of the custom field definitions: the check and the answer.
+	ctx = lead.WithFieldDefsMemo(ctx)
 	want, err := parseIfMatch(in.IfMatch)
 	if err != nil {
 		return nil, &httpapi.Problem{Title: "Bad Request", Status: http.StatusBadRequest, Code: "invalid_if_match", Detail: err.Error(),
