@@ -145,6 +145,9 @@ type Service struct {
 	Notifications NotificationStore
 	// Appointments keeps leads' appointments (appointments.go).
 	Appointments AppointmentStore
+	// Counts counts the leads of a board column (StageCounts); nil
+	// counts none.
+	Counts StageCounter
 	// Fields reads the org's custom field definitions, which every write
 	// is checked against (CheckCustomFields); nil checks none.
 	Fields FieldDefReader
