@@ -481,7 +481,7 @@ func DataMap() []ItemKind {
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "kind": sysF,
 				"at": sysF, "actor_id": {Source: User, Note: "id of the staff user who did it; absent for the system"},
 				"details":   personal(User|Meta, "a repeated Lead Ads submission's ids; a Click-to-WhatsApp referral (ad id, URL, click id, number, wamid); a created lead's source, status, assignee; a note's id"),
-				"changes":   personal(User, "a change's fields with old and new values (name, phone, email, tags, custom fields, ...); an old value that came from Meta is not kept"),
+				"changes":   personal(User, "a change's fields with old and new values (name, phone, email, tags, custom fields, ...); an old value that came from Meta is not kept; values a later data-subject correction said were wrong are scrubbed"),
 				"from_meta": sysF},
 			Retention: []Retention{{RulePurgeOnDisconnect, "Lead Ads activities (from_meta) of the disconnected page; referral activities of the disconnected number"}, withLead, closure, erasure}, Readers: readLead},
 		{Name: "note", Item: noteItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "NOTE#<ulid>",

@@ -619,6 +619,8 @@ type changeAttr struct {
 	OldFromMeta bool     `dynamodbav:"old_from_meta,omitempty"`
 	// OldCorrected: lead.Change.OldCorrected.
 	OldCorrected bool `dynamodbav:"old_corrected,omitempty"`
+	// Scrubbed: lead.Change.Scrubbed.
+	Scrubbed bool `dynamodbav:"scrubbed,omitempty"`
 }
 
 // Activities returns a lead's activities in time order.
@@ -666,7 +668,8 @@ func (it activityItem) activity() lead.Activity {
 	a := lead.Activity{ID: it.SK[len(prefixActivity):], OrgID: it.OrgID, LeadID: it.LeadID, Kind: it.Kind, At: it.At,
 		ActorID: it.ActorID, Details: it.Details, FromMeta: it.FromMeta}
 	for _, c := range it.Changes {
-		a.Changes = append(a.Changes, lead.Change{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
+		a.Changes = append(a.Changes, lead.Change{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta,
+			OldCorrected: c.OldCorrected, Scrubbed: c.Scrubbed})
 	}
 	return a
 }
@@ -675,7 +678,8 @@ func toActivityItem(a lead.Activity) activityItem {
 	it := activityItem{PK: leadPartPK(a.OrgID, a.LeadID), SK: activitySK(a.ID), Type: "activity", OrgID: a.OrgID, LeadID: a.LeadID,
 		Kind: a.Kind, At: a.At, ActorID: a.ActorID, Details: a.Details, FromMeta: a.FromMeta}
 	for _, c := range a.Changes {
-		it.Changes = append(it.Changes, changeAttr{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
+		it.Changes = append(it.Changes, changeAttr{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta,
+			OldCorrected: c.OldCorrected, Scrubbed: c.Scrubbed})
 	}
 	return it
 }

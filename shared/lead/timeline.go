@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -70,6 +71,93 @@ type Change struct {
 	// request: the inaccurate old value (or, for tags, the removed tags) is
 	// not kept.
 	OldCorrected bool
+	// Scrubbed means a later data-subject correction of the field removed
+	// the values this change recorded (Old, New, Added, Removed): the
+	// person said they were wrong (ScrubChanges).
+	Scrubbed bool
+}
+
+// CorrectedFields names the fields whose value differs between a lead
+// before and after a correction, as activity changes name them: name,
+// phone, email, tags and custom_fields.<key> (one per key).
+func CorrectedFields(old, next Lead) []string {
+	var out []string
+	for _, f := range []struct{ name, o, n string }{{"name", old.Name, next.Name}, {"phone", old.Phone, next.Phone}, {"email", old.Email, next.Email}} {
+		if f.o != f.n {
+			out = append(out, f.name)
+		}
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(old.Tags)), slices.Sorted(slices.Values(next.Tags))) {
+		out = append(out, "tags")
+	}
+	keys := map[string]bool{}
+	for k := range old.CustomFields {
+		keys[k] = true
+	}
+	for k := range next.CustomFields {
+		keys[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if old.CustomFields[k] != next.CustomFields[k] {
+			out = append(out, "custom_fields."+k)
+		}
+	}
+	return out
+}
+
+// ScrubChanges removes from a's changes of the named fields every value
+// that is not the field's value on corrected, the lead as a data-subject
+// correction left it (Old and New; for tags, Added and Removed tags it
+// does not carry), marking each such change Scrubbed, and reports whether
+// it removed any: what the person said was wrong does not live on, and
+// what they confirmed stays.
+func ScrubChanges(a *Activity, corrected Lead, fields []string) bool {
+	scrubbed := false
+	for i := range a.Changes {
+		c := &a.Changes[i]
+		if !slices.Contains(fields, c.Field) {
+			continue
+		}
+		before := len(c.Added) + len(c.Removed)
+		if c.Field == "tags" {
+			keep := func(tags []string) []string {
+				out := slices.DeleteFunc(slices.Clone(tags), func(t string) bool { return !slices.Contains(corrected.Tags, t) })
+				if len(out) == 0 {
+					return nil
+				}
+				return out
+			}
+			c.Added, c.Removed = keep(c.Added), keep(c.Removed)
+		}
+		right := fieldValue(corrected, c.Field)
+		changed := len(c.Added)+len(c.Removed) != before
+		if c.Old != "" && c.Old != right {
+			c.Old, changed = "", true
+		}
+		if c.New != "" && c.New != right {
+			c.New, changed = "", true
+		}
+		if changed {
+			c.Scrubbed, scrubbed = true, true
+		}
+	}
+	return scrubbed
+}
+
+// fieldValue is l's value of a field as activity changes name it.
+func fieldValue(l Lead, field string) string {
+	switch field {
+	case "name":
+		return l.Name
+	case "phone":
+		return l.Phone
+	case "email":
+		return l.Email
+	}
+	if k, ok := strings.CutPrefix(field, "custom_fields."); ok {
+		return l.CustomFields[k]
+	}
+	return ""
 }
 
 // ActivityPage is a page of a lead's activities, newest first.

@@ -106,6 +106,8 @@ type DocChange struct {
 	OldFromMeta bool     `json:"old_from_meta,omitempty" doc:"The old value came from Meta and is not kept."`
 	// OldCorrected: lead.Change.OldCorrected.
 	OldCorrected bool `json:"old_corrected,omitempty" doc:"The change corrected the person's data at their request; the old value is not kept."`
+	// Scrubbed: lead.Change.Scrubbed.
+	Scrubbed bool `json:"scrubbed,omitempty" doc:"A later correction of the field removed the values this change recorded."`
 }
 
 // DocNote is a note staff wrote on the lead.
@@ -252,7 +254,8 @@ func docLead(l lead.Lead, acts []lead.Activity, notes []lead.Note, msgs []conver
 	for _, a := range acts {
 		da := DocActivity{ID: a.ID, Kind: a.Kind, At: a.At.UTC(), ActorID: a.ActorID, Details: a.Details, FromMeta: a.FromMeta}
 		for _, c := range a.Changes {
-			da.Changes = append(da.Changes, DocChange{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
+			da.Changes = append(da.Changes, DocChange{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected,
+				Scrubbed: c.Scrubbed})
 		}
 		d.Activities = append(d.Activities, da)
 	}

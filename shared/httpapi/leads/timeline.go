@@ -40,6 +40,8 @@ type ChangeOut struct {
 	OldFromMeta bool     `json:"old_from_meta,omitempty" doc:"The old value came from Meta; it is not kept, so purging the integration's data leaves none of it."`
 	// OldCorrected: lead.Change.OldCorrected.
 	OldCorrected bool `json:"old_corrected,omitempty" doc:"A data-subject correction: the person said the old value was wrong, so it (or the removed tags) is not kept."`
+	// Scrubbed: lead.Change.Scrubbed.
+	Scrubbed bool `json:"scrubbed,omitempty" doc:"A later data-subject correction of the field removed the values this change recorded (old, new, added, removed)."`
 }
 
 // ActivityOut is one entry of a lead's timeline.
@@ -74,7 +76,7 @@ func activityOut(a lead.Activity) ActivityOut {
 	}
 	for _, c := range a.Changes {
 		out.Changes = append(out.Changes, ChangeOut{Field: c.Field, Old: httpapi.Optional(c.Old), New: httpapi.Optional(c.New),
-			Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
+			Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected, Scrubbed: c.Scrubbed})
 	}
 	return out
 }
