@@ -56,7 +56,7 @@ func TestClickToWhatsAppAttribution(t *testing.T) {
 			ids = append(ids, a.Details["source_id"])
 		}
 	}
-	if len(ids) != 2 || !(ids[0] == "120201111" && ids[1] == "120202222") {
+	if len(ids) != 2 || ids[0] != "120201111" || ids[1] != "120202222" {
 		t.Fatalf("referral activities %v in %+v", ids, acts)
 	}
 
