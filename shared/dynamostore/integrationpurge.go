@@ -24,12 +24,14 @@ import (
 // retention function's integration purge job runs it):
 //
 //   - a Facebook page: the Lead Ads answers of the leads it created (the
-//     lead fields and custom fields their provenance names) and the Lead
-//     Ads activities it recorded on any lead (from_meta, details.page_id);
+//     lead fields and custom fields their provenance names, and their ad,
+//     ad set, campaign and form ids) and the Lead Ads activities it
+//     recorded on any lead (from_meta, details.page_id);
 //   - a WhatsApp number: the WhatsApp messages on the number (inbound and
 //     outbound, with their provider id partitions, status logs, media
-//     references and idempotency guards) and the name and phone of the
-//     leads it created;
+//     references and idempotency guards), the referral activities of
+//     messages to the number (from_meta, details.number), and the name,
+//     phone and Click-to-WhatsApp attribution of the leads it created;
 //   - both: the events parked for the integration, and the profile data
 //     held on the integration item (name, WABA id, display number, forms)
 //     unless it was connected again.
@@ -341,6 +343,10 @@ func (s *Store) purgeLeadOfIntegration(ctx context.Context, l lead.Lead, kind, e
 			}
 		case h.Type == "activity" && h.FromMeta && kind == string(integration.KindFacebookPage) && h.Details["page_id"] == externalID && h.At.Before(cut):
 			metaItems = append(metaItems, h)
+		case h.Type == "activity" && h.FromMeta && kind == string(integration.KindWhatsApp) && h.Kind == lead.ActivityReferral &&
+			h.Details["number"] == externalID && h.At.Before(cut):
+			// A Click-to-WhatsApp referral of a message to the number.
+			metaItems = append(metaItems, h)
 		case h.Type == "consent" || h.Type == "conversation" || (h.Type == "activity" && h.Kind == lead.ActivityCreated):
 			// Neither Meta's nor the business's: they follow the lead (the
 			// "created" entry of the timeline too: it is no work on it).
@@ -367,7 +373,7 @@ func (s *Store) purgeLeadOfIntegration(ctx context.Context, l lead.Lead, kind, e
 			return removed, err
 		}
 	}
-	if mine && l.Provenance != nil && len(l.Provenance.Fields) > 0 {
+	if mine && l.Provenance != nil && (len(l.Provenance.Fields) > 0 || hasAdIDs(l)) {
 		n, err := s.stripMetaFields(ctx, l, counts)
 		return removed + n, err
 	}
@@ -477,6 +483,9 @@ func (s *Store) stripMetaFields(ctx context.Context, l lead.Lead, counts map[str
 			return err
 		}
 		counts["lead_meta_field"] += len(fields)
+		if hasAdIDs(l) {
+			counts["lead_attribution"]++
+		}
 		n = 1
 		return nil
 	})
@@ -486,9 +495,18 @@ func (s *Store) stripMetaFields(ctx context.Context, l lead.Lead, counts map[str
 	return n, nil
 }
 
+// hasAdIDs reports whether a lead holds Meta's ids of where it came from:
+// a Click-to-WhatsApp attribution, or the ad, ad set, campaign or form of
+// a Lead Ads submission.
+func hasAdIDs(l lead.Lead) bool {
+	p := l.Provenance
+	return l.Attribution != nil || (p != nil && (p.AdID != "" || p.AdsetID != "" || p.CampaignID != "" || p.FormID != ""))
+}
+
 // withoutFields returns l without the named fields (name, phone, email or
-// custom field keys) and with its provenance naming none: a name from Meta
-// becomes the remaining email or phone.
+// custom field keys), its attribution and its ad, ad set, campaign and
+// form ids, and with its provenance naming none: a name from Meta becomes
+// the remaining email or phone.
 func withoutFields(l lead.Lead, fields []string) lead.Lead {
 	next := l
 	next.CustomFields = maps.Clone(l.CustomFields)
@@ -514,7 +532,9 @@ func withoutFields(l lead.Lead, fields []string) lead.Lead {
 	}
 	p := *l.Provenance
 	p.Fields = nil
+	p.AdID, p.AdsetID, p.CampaignID, p.FormID = "", "", "", ""
 	next.Provenance = &p
+	next.Attribution = nil
 	return next
 }
 

@@ -42,6 +42,9 @@ type leadItem struct {
 	LastInboundAt time.Time         `dynamodbav:"last_inbound_at,omitempty"`
 	Consent       map[string]string `dynamodbav:"consent"`
 	Provenance    *provenanceAttr   `dynamodbav:"provenance,omitempty"`
+	// Attribution is the Click-to-WhatsApp referral of the lead's first
+	// message (lead.Attribution); Meta's data.
+	Attribution *attributionAttr `dynamodbav:"attribution,omitempty"`
 	// EditedAt is when a user last changed the lead (lead.Service.Update).
 	EditedAt time.Time `dynamodbav:"edited_at,omitempty"`
 	// PipelineID and StageID place the lead on a board; GSI3 files it in
@@ -63,7 +66,17 @@ type provenanceAttr struct {
 	LeadgenID       string   `dynamodbav:"leadgen_id,omitempty"`
 	FormID          string   `dynamodbav:"form_id,omitempty"`
 	AdID            string   `dynamodbav:"ad_id,omitempty"`
+	AdsetID         string   `dynamodbav:"adset_id,omitempty"`
+	CampaignID      string   `dynamodbav:"campaign_id,omitempty"`
 	Fields          []string `dynamodbav:"fields,omitempty"`
+}
+
+// attributionAttr is lead.Attribution.
+type attributionAttr struct {
+	SourceType string `dynamodbav:"source_type,omitempty"`
+	SourceID   string `dynamodbav:"source_id,omitempty"`
+	SourceURL  string `dynamodbav:"source_url,omitempty"`
+	CtwaClid   string `dynamodbav:"ctwa_clid,omitempty"`
 }
 
 type guardItem struct {
@@ -97,7 +110,10 @@ func toLeadItem(l lead.Lead) leadItem {
 	}
 	if p := l.Provenance; p != nil {
 		it.Provenance = &provenanceAttr{IntegrationKind: p.IntegrationKind, IntegrationID: p.IntegrationID, LeadgenID: p.LeadgenID,
-			FormID: p.FormID, AdID: p.AdID, Fields: p.Fields}
+			FormID: p.FormID, AdID: p.AdID, AdsetID: p.AdsetID, CampaignID: p.CampaignID, Fields: p.Fields}
+	}
+	if a := l.Attribution; a != nil {
+		it.Attribution = &attributionAttr{SourceType: a.SourceType, SourceID: a.SourceID, SourceURL: a.SourceURL, CtwaClid: a.CtwaClid}
 	}
 	if l.AssigneeID != "" {
 		it.GSI2PK, it.GSI2SK = leadAssigneePK(l.OrgID, l.AssigneeID), leadSK(l.ID)
@@ -122,7 +138,10 @@ func (i leadItem) lead() lead.Lead {
 	}
 	if p := i.Provenance; p != nil {
 		l.Provenance = &lead.Provenance{IntegrationKind: p.IntegrationKind, IntegrationID: p.IntegrationID, LeadgenID: p.LeadgenID,
-			FormID: p.FormID, AdID: p.AdID, Fields: p.Fields}
+			FormID: p.FormID, AdID: p.AdID, AdsetID: p.AdsetID, CampaignID: p.CampaignID, Fields: p.Fields}
+	}
+	if a := i.Attribution; a != nil {
+		l.Attribution = &lead.Attribution{SourceType: a.SourceType, SourceID: a.SourceID, SourceURL: a.SourceURL, CtwaClid: a.CtwaClid}
 	}
 	return l
 }
@@ -438,6 +457,13 @@ func (s *Store) ListLeads(ctx context.Context, orgID string, f lead.Filter, limi
 		}
 		filters = append(filters, "("+strings.Join(or, " OR ")+")")
 	}
+	if f.SourceID != "" {
+		// Either ad id: a filter on the chosen access path (docs/crm.md,
+		// Attribution), no index of its own.
+		filters = append(filters, "(#attr.#sid = :sid OR #prov.#adid = :sid)")
+		names["#attr"], names["#sid"], names["#prov"], names["#adid"] = "attribution", "source_id", "provenance", "ad_id"
+		vals[":sid"] = &types.AttributeValueMemberS{Value: f.SourceID}
+	}
 	if f.Source != "" {
 		filters = append(filters, "#source = :source")
 		names["#source"], vals[":source"] = "source", &types.AttributeValueMemberS{Value: f.Source}
@@ -593,6 +619,8 @@ type changeAttr struct {
 	OldFromMeta bool     `dynamodbav:"old_from_meta,omitempty"`
 	// OldCorrected: lead.Change.OldCorrected.
 	OldCorrected bool `dynamodbav:"old_corrected,omitempty"`
+	// Scrubbed: lead.Change.Scrubbed.
+	Scrubbed bool `dynamodbav:"scrubbed,omitempty"`
 }
 
 // Activities returns a lead's activities in time order.
@@ -640,7 +668,8 @@ func (it activityItem) activity() lead.Activity {
 	a := lead.Activity{ID: it.SK[len(prefixActivity):], OrgID: it.OrgID, LeadID: it.LeadID, Kind: it.Kind, At: it.At,
 		ActorID: it.ActorID, Details: it.Details, FromMeta: it.FromMeta}
 	for _, c := range it.Changes {
-		a.Changes = append(a.Changes, lead.Change{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
+		a.Changes = append(a.Changes, lead.Change{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta,
+			OldCorrected: c.OldCorrected, Scrubbed: c.Scrubbed})
 	}
 	return a
 }
@@ -649,7 +678,8 @@ func toActivityItem(a lead.Activity) activityItem {
 	it := activityItem{PK: leadPartPK(a.OrgID, a.LeadID), SK: activitySK(a.ID), Type: "activity", OrgID: a.OrgID, LeadID: a.LeadID,
 		Kind: a.Kind, At: a.At, ActorID: a.ActorID, Details: a.Details, FromMeta: a.FromMeta}
 	for _, c := range a.Changes {
-		it.Changes = append(it.Changes, changeAttr{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
+		it.Changes = append(it.Changes, changeAttr{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta,
+			OldCorrected: c.OldCorrected, Scrubbed: c.Scrubbed})
 	}
 	return it
 }

@@ -187,7 +187,9 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 // the message, the consent the message records already in its current
 // consent), its phone guard, its "created" activity, the opt-outs a deleted
 // lead of the org left for the number, the consent entry, the message, its
-// wamid guard and the conversation summary. consentFor names the consent
+// wamid guard and the conversation summary, and, for a lead with an
+// attribution (a Click-to-WhatsApp message), its referral activity.
+// consentFor names the consent
 // entry the message records (nil for none), given the lead as it is about
 // to be written (with the carried opt-outs); the entry written is returned.
 // A phone another lead holds is a *lead.DuplicateError and a wamid stored
@@ -232,6 +234,15 @@ func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m
 			return nil, err
 		}
 		items = append(items, entry)
+	}
+	if l.Attribution != nil {
+		// A first message from an ad: the lead keeps its attribution, and
+		// the timeline shows the referral.
+		w, err := s.activityPut(lead.ReferralActivity(l.OrgID, l.ID, *l.Attribution, m.Number, m.ProviderID, m.At))
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, w)
 	}
 	msgAV, err := marshal(toMessageItem(m, true))
 	if err != nil {

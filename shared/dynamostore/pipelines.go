@@ -12,7 +12,10 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 )
 
-var _ lead.PipelineStore = (*Store)(nil)
+var (
+	_ lead.PipelineStore = (*Store)(nil)
+	_ lead.StageCounter  = (*Store)(nil)
+)
 
 // pipelineItem is one pipeline of an org with its ordered stages, in the
 // org's partition. The default pipeline is stored only once an owner or
@@ -128,4 +131,32 @@ func (s *Store) DeletePipeline(ctx context.Context, p lead.Pipeline) error {
 		return fmt.Errorf("delete pipeline %s: %w", p.ID, err)
 	}
 	return nil
+}
+
+// CountStage counts the leads in a board column: Select=COUNT Queries of
+// the column's GSI3 key (one per 1 MB of index items read; an assignee
+// is a filter on them). GSI3 is eventually consistent: a lead moved a
+// moment ago may be counted in its old column for that moment.
+func (s *Store) CountStage(ctx context.Context, orgID, pipelineID, stageID, assigneeID string) (int, error) {
+	in := &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(indexGSI3), Select: types.SelectCount,
+		KeyConditionExpression:    aws.String("GSI3PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: leadStagePK(orgID, pipelineID, stageID)}},
+	}
+	if assigneeID != "" {
+		in.FilterExpression = aws.String("assignee_id = :assignee")
+		in.ExpressionAttributeValues[":assignee"] = &types.AttributeValueMemberS{Value: assigneeID}
+	}
+	n := 0
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return 0, fmt.Errorf("count stage %s of pipeline %s: %w", stageID, pipelineID, err)
+		}
+		n += int(out.Count)
+		if out.LastEvaluatedKey == nil {
+			return n, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }

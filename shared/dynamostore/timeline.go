@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -142,4 +143,45 @@ func timelineOf(prefix string, item map[string]types.AttributeValue) (timelineEn
 	}
 	a := it.activity()
 	return timelineEntry{sk: it.SK, id: a.ID, act: a}, nil
+}
+
+// ScrubActivities removes from the activities of corrected (a lead as a
+// data-subject correction left it) written before the time before the
+// values of the named fields that are not corrected's
+// (lead.ScrubChanges): one Query of the lead's activities, then one
+// UpdateItem of the changes of each activity that held such a value. It
+// returns how many activities it changed; run again, it changes none.
+func (s *Store) ScrubActivities(ctx context.Context, corrected lead.Lead, fields []string, before time.Time) (int, error) {
+	orgID, leadID := corrected.OrgID, corrected.ID
+	if len(fields) == 0 {
+		return 0, nil
+	}
+	acts, err := s.Activities(ctx, orgID, leadID)
+	if err != nil {
+		return 0, fmt.Errorf("scrub activities of lead %s: %w", leadID, err)
+	}
+	n := 0
+	for _, a := range acts {
+		if !a.At.Before(before) || !lead.ScrubChanges(&a, corrected, fields) {
+			continue
+		}
+		changes, err := attributevalue.Marshal(toActivityItem(a).Changes)
+		if err != nil {
+			return n, fmt.Errorf("scrub activity %s: %w", a.ID, err)
+		}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: key(leadPartPK(orgID, leadID), activitySK(a.ID)),
+			UpdateExpression:          aws.String("SET changes = :c"),
+			ConditionExpression:       aws.String("attribute_exists(PK)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":c": changes},
+		})
+		if isConditionFailed(err) {
+			continue // the lead's history was deleted meanwhile
+		}
+		if err != nil {
+			return n, fmt.Errorf("scrub activity %s: %w", a.ID, err)
+		}
+		n++
+	}
+	return n, nil
 }

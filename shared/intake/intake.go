@@ -10,6 +10,7 @@
 package intake
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -399,8 +400,11 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 	if ml.Platform == "ig" || ml.Platform == "instagram" {
 		l.Source = "instagram_lead_ads"
 	}
+	// The ad, ad set, campaign and form as the Graph API's lead gives them
+	// (the webhook's ids when it gives none).
 	l.Provenance = &lead.Provenance{IntegrationKind: string(integration.KindFacebookPage), IntegrationID: v.PageID,
-		LeadgenID: v.LeadgenID, FormID: v.FormID, AdID: v.AdID, Fields: fields}
+		LeadgenID: v.LeadgenID, FormID: cmp.Or(ml.FormID, v.FormID), AdID: cmp.Or(ml.AdID, v.AdID), AdsetID: ml.AdsetID,
+		CampaignID: ml.CampaignID, Fields: fields}
 	if err := lead.Normalize(&l, p.region(ctx, orgID), phone.Normalize); err != nil {
 		var fe *lead.FieldError
 		if errors.As(err, &fe) && fe.Field == "phone" && l.Email != "" {

@@ -96,6 +96,8 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 		// lead goes to the org's assignment rule, its turn keyed by the
 		// message, so a redelivery takes the same turn.
 		l, key := p.newWhatsAppLead(orgID, number, phone, profileName, at), "wamid:"+m.ID
+		// A first message from an ad: the lead keeps where it came from.
+		l.Attribution = attributionOf(m.Referral)
 		if err := p.assign(ctx, &l, key); err != nil {
 			return time.Time{}, err
 		}
@@ -111,6 +113,9 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 		return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
 	}
 	msg.LeadID = leadID
+	if err := p.referral(ctx, orgID, leadID, number, m, at); err != nil {
+		return time.Time{}, err
+	}
 
 	var consent *conversation.ConsentEntry
 	if consent = keywordConsent(orgID, leadID, m, at); consent == nil {
@@ -165,6 +170,30 @@ func (p *Processor) firstMessage(ctx context.Context, l lead.Lead, msg conversat
 	c.stored(consent)
 	p.automateInbound(ctx, l.OrgID, l.ID, msg.Number, msg.At)
 	return l.ID, true, nil
+}
+
+// attributionOf is the attribution a message's referral gives a lead it
+// creates (nil: none).
+func attributionOf(r *meta.Referral) *lead.Attribution {
+	if r == nil || (r.SourceID == "" && r.SourceURL == "" && r.CtwaClid == "") {
+		return nil
+	}
+	return &lead.Attribution{SourceType: r.SourceType, SourceID: r.SourceID, SourceURL: r.SourceURL, CtwaClid: r.CtwaClid}
+}
+
+// referral records the referral of a message to a known lead as a
+// referral activity, once per message (keyed by its wamid): the lead's
+// attribution, from its first message, stays as it is.
+func (p *Processor) referral(ctx context.Context, orgID, leadID, number string, m meta.Message, at time.Time) error {
+	a := attributionOf(m.Referral)
+	if a == nil {
+		return nil
+	}
+	err := p.Store.AttachEvent(ctx, orgID, "referral:"+m.ID, lead.ReferralActivity(orgID, leadID, *a, number, m.ID, at))
+	if err != nil && !errors.Is(err, ErrDuplicate) {
+		return fmt.Errorf("%w: record referral: %w", ErrRetry, err)
+	}
+	return nil
 }
 
 // stored counts a stored inbound message and the consent it recorded.

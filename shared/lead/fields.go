@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -180,9 +181,49 @@ func deniedField(action, key string) error {
 	return &DeniedError{Action: action, LeadID: key, Reason: "only an owner or admin can change custom field definitions"}
 }
 
+// fieldDefsMemo is an org's definitions as first read in a request
+// (WithFieldDefsMemo).
+type fieldDefsMemo struct {
+	mu    sync.Mutex
+	orgID string
+	defs  FieldDefs
+	read  bool
+}
+
+type fieldDefsMemoKey struct{}
+
+// WithFieldDefsMemo returns a context in which ReadFieldDefs reads an
+// org's custom field definitions once: a lead write checks the lead
+// against them and answers its custom_field_issues with the same read.
+// Use it for one request that does not change the definitions.
+func WithFieldDefsMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, fieldDefsMemoKey{}, &fieldDefsMemo{})
+}
+
+// ReadFieldDefs reads the org's definitions through r, or returns those
+// read before under the same WithFieldDefsMemo context. A failed read is
+// not kept.
+func ReadFieldDefs(ctx context.Context, r FieldDefReader, orgID string) (FieldDefs, error) {
+	m, _ := ctx.Value(fieldDefsMemoKey{}).(*fieldDefsMemo)
+	if m == nil {
+		return r.FieldDefs(ctx, orgID)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.read && m.orgID == orgID {
+		return m.defs, nil
+	}
+	d, err := r.FieldDefs(ctx, orgID)
+	if err != nil {
+		return FieldDefs{}, err
+	}
+	m.orgID, m.defs, m.read = orgID, d, true
+	return d, nil
+}
+
 // List returns the org's definitions.
 func (s *FieldService) List(ctx context.Context, u account.User) ([]FieldDef, error) {
-	d, err := s.Store.FieldDefs(ctx, u.OrgID)
+	d, err := ReadFieldDefs(ctx, s.Store, u.OrgID)
 	if err != nil {
 		return nil, fmt.Errorf("read custom fields: %w", err)
 	}

@@ -63,6 +63,10 @@ type Lead struct {
 	Consent map[string]string
 	// Provenance records what came from Meta, for purges on disconnect.
 	Provenance *Provenance
+	// Attribution is the Click-to-WhatsApp ad or post the lead's first
+	// message came from (nil: none). Later referrals are activities
+	// (ActivityReferral); they never replace it.
+	Attribution *Attribution
 	// EditedAt is when a user of the business last changed the lead (zero:
 	// never). A lead nobody created or edited, with nothing but what Meta
 	// brought, is deleted whole when its integration's data is purged.
@@ -89,8 +93,36 @@ type Provenance struct {
 	LeadgenID       string
 	FormID          string
 	AdID            string
+	// AdsetID and CampaignID are the ad set and campaign of AdID, as the
+	// Graph API's lead fetch gives them.
+	AdsetID    string
+	CampaignID string
 	// Fields are the lead fields and custom-field keys filled from Meta data.
 	Fields []string
+}
+
+// Attribution is the referral of a Click-to-WhatsApp message: the ad or
+// post the person tapped before writing. It came from Meta.
+type Attribution struct {
+	// SourceType is "ad" or "post".
+	SourceType string
+	// SourceID is the ad's (or post's) id.
+	SourceID  string
+	SourceURL string
+	// CtwaClid is Meta's click id of the tap.
+	CtwaClid string
+}
+
+// AdID is the ad a lead came from: its Click-to-WhatsApp ad (the
+// attribution's source id) or its Lead Ads ad, or "".
+func (l Lead) AdID() string {
+	if l.Attribution != nil && l.Attribution.SourceID != "" {
+		return l.Attribution.SourceID
+	}
+	if l.Provenance != nil {
+		return l.Provenance.AdID
+	}
+	return ""
 }
 
 // Filter narrows a lead listing. Empty fields do not filter.
@@ -99,6 +131,8 @@ type Filter struct {
 	AssigneeID string
 	Tag        string
 	Source     string
+	// SourceID keeps the leads that came from this ad (Lead.AdID).
+	SourceID string
 	// PipelineID and StageID list a board column (StageID needs
 	// PipelineID); PipelineID alone lists the pipeline's leads.
 	PipelineID string

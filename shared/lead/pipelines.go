@@ -106,6 +106,36 @@ func (s *Service) GetPipeline(ctx context.Context, a Actor, id string) (Pipeline
 	return s.pipeline(ctx, a.User.OrgID, id)
 }
 
+// StageCounter counts the leads of a board column (dynamostore.Store).
+type StageCounter interface {
+	// CountStage returns how many leads of the org are in the stage of the
+	// pipeline (only those assigned to assigneeID when it is not empty).
+	CountStage(ctx context.Context, orgID, pipelineID, stageID, assigneeID string) (int, error)
+}
+
+// StageCounts returns one pipeline of the actor's org with the number of
+// leads in each of its stages, by stage id: the leads the actor may see
+// (an agent its own). Without a StageCounter the counts are nil.
+func (s *Service) StageCounts(ctx context.Context, a Actor, id string) (Pipeline, map[string]int, error) {
+	p, err := s.pipeline(ctx, a.User.OrgID, id)
+	if err != nil || s.Counts == nil {
+		return p, nil, err
+	}
+	assignee := ""
+	if !a.User.Role.SeesAllLeads() {
+		assignee = a.User.ID
+	}
+	counts := make(map[string]int, len(p.Stages))
+	for _, st := range p.Stages {
+		n, err := s.Counts.CountStage(ctx, a.User.OrgID, p.ID, st.ID, assignee)
+		if err != nil {
+			return Pipeline{}, nil, fmt.Errorf("count stage %s of pipeline %s: %w", st.ID, p.ID, err)
+		}
+		counts[st.ID] = n
+	}
+	return p, counts, nil
+}
+
 // CreatePipeline adds a pipeline with the ordered stages (owner, admin).
 func (s *Service) CreatePipeline(ctx context.Context, a Actor, name string, stages []StageIn) (Pipeline, error) {
 	if !a.User.Role.Privileged() {

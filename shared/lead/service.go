@@ -145,6 +145,9 @@ type Service struct {
 	Notifications NotificationStore
 	// Appointments keeps leads' appointments (appointments.go).
 	Appointments AppointmentStore
+	// Counts counts the leads of a board column (StageCounts); nil
+	// counts none.
+	Counts StageCounter
 	// Fields reads the org's custom field definitions, which every write
 	// is checked against (CheckCustomFields); nil checks none.
 	Fields FieldDefReader
@@ -164,7 +167,7 @@ func (s *Service) checkFields(ctx context.Context, old, next *Lead) error {
 	if s.Fields == nil {
 		return nil
 	}
-	defs, err := s.Fields.FieldDefs(ctx, next.OrgID)
+	defs, err := ReadFieldDefs(ctx, s.Fields, next.OrgID)
 	if err != nil {
 		return fmt.Errorf("read custom fields: %w", err)
 	}
@@ -300,6 +303,7 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (Lead, error) {
 func (s *Service) Scope(a Actor, f Filter) Filter {
 	f.Tag = strings.ToLower(strings.TrimSpace(f.Tag))
 	f.Tags = normalizeTags(f.Tags)
+	f.SourceID = strings.TrimSpace(f.SourceID)
 	f.Query = strings.ToLower(strings.Join(strings.Fields(f.Query), " "))
 	f.QueryPhone = ""
 	if f.Query != "" {
@@ -319,7 +323,7 @@ func (s *Service) Scope(a Actor, f Filter) Filter {
 func (s *Service) List(ctx context.Context, a Actor, f Filter, limit int, from page.Cursor) (Page, error) {
 	f = s.Scope(a, f)
 	if len(f.CustomFields) > 0 && s.Fields != nil {
-		defs, err := s.Fields.FieldDefs(ctx, a.User.OrgID)
+		defs, err := ReadFieldDefs(ctx, s.Fields, a.User.OrgID)
 		if err != nil {
 			return Page{}, fmt.Errorf("read custom fields: %w", err)
 		}

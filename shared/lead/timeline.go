@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -38,6 +39,10 @@ const (
 	// ActivityLeadAdsResubmission: the person submitted a Lead Ads form
 	// again (written by intake).
 	ActivityLeadAdsResubmission = "lead_ads_resubmission"
+	// ActivityReferral: a WhatsApp message of the lead came from a
+	// Click-to-WhatsApp ad or post (ReferralActivity; written by intake,
+	// with the lead for its first message).
+	ActivityReferral = "referral"
 	// ActivityMessageIn and ActivityMessageOut are not written: they are a
 	// message of the lead's conversation read onto the timeline (details:
 	// message_id, channel, status, type; never the content).
@@ -66,6 +71,93 @@ type Change struct {
 	// request: the inaccurate old value (or, for tags, the removed tags) is
 	// not kept.
 	OldCorrected bool
+	// Scrubbed means a later data-subject correction of the field removed
+	// the values this change recorded (Old, New, Added, Removed): the
+	// person said they were wrong (ScrubChanges).
+	Scrubbed bool
+}
+
+// CorrectedFields names the fields whose value differs between a lead
+// before and after a correction, as activity changes name them: name,
+// phone, email, tags and custom_fields.<key> (one per key).
+func CorrectedFields(old, next Lead) []string {
+	var out []string
+	for _, f := range []struct{ name, o, n string }{{"name", old.Name, next.Name}, {"phone", old.Phone, next.Phone}, {"email", old.Email, next.Email}} {
+		if f.o != f.n {
+			out = append(out, f.name)
+		}
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(old.Tags)), slices.Sorted(slices.Values(next.Tags))) {
+		out = append(out, "tags")
+	}
+	keys := map[string]bool{}
+	for k := range old.CustomFields {
+		keys[k] = true
+	}
+	for k := range next.CustomFields {
+		keys[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if old.CustomFields[k] != next.CustomFields[k] {
+			out = append(out, "custom_fields."+k)
+		}
+	}
+	return out
+}
+
+// ScrubChanges removes from a's changes of the named fields every value
+// that is not the field's value on corrected, the lead as a data-subject
+// correction left it (Old and New; for tags, Added and Removed tags it
+// does not carry), marking each such change Scrubbed, and reports whether
+// it removed any: what the person said was wrong does not live on, and
+// what they confirmed stays.
+func ScrubChanges(a *Activity, corrected Lead, fields []string) bool {
+	scrubbed := false
+	for i := range a.Changes {
+		c := &a.Changes[i]
+		if !slices.Contains(fields, c.Field) {
+			continue
+		}
+		before := len(c.Added) + len(c.Removed)
+		if c.Field == "tags" {
+			keep := func(tags []string) []string {
+				out := slices.DeleteFunc(slices.Clone(tags), func(t string) bool { return !slices.Contains(corrected.Tags, t) })
+				if len(out) == 0 {
+					return nil
+				}
+				return out
+			}
+			c.Added, c.Removed = keep(c.Added), keep(c.Removed)
+		}
+		right := fieldValue(corrected, c.Field)
+		changed := len(c.Added)+len(c.Removed) != before
+		if c.Old != "" && c.Old != right {
+			c.Old, changed = "", true
+		}
+		if c.New != "" && c.New != right {
+			c.New, changed = "", true
+		}
+		if changed {
+			c.Scrubbed, scrubbed = true, true
+		}
+	}
+	return scrubbed
+}
+
+// fieldValue is l's value of a field as activity changes name it.
+func fieldValue(l Lead, field string) string {
+	switch field {
+	case "name":
+		return l.Name
+	case "phone":
+		return l.Phone
+	case "email":
+		return l.Email
+	}
+	if k, ok := strings.CutPrefix(field, "custom_fields."); ok {
+		return l.CustomFields[k]
+	}
+	return ""
 }
 
 // ActivityPage is a page of a lead's activities, newest first.
@@ -94,6 +186,22 @@ func CreatedActivity(l Lead) Activity {
 		d["pipeline_id"], d["stage_id"] = l.PipelineID, l.StageID
 	}
 	return Activity{ID: id.String(), OrgID: l.OrgID, LeadID: l.ID, Kind: ActivityCreated, At: l.CreatedAt, ActorID: l.CreatedBy, Details: d}
+}
+
+// ReferralActivity is the activity that records the referral r of the
+// WhatsApp message wamid, which the lead sent at at to the business
+// number: Meta's data (FromMeta), so purging the number's data removes it.
+func ReferralActivity(orgID, leadID string, r Attribution, number, wamid string, at time.Time) Activity {
+	id := ulid.Make()
+	if !at.IsZero() {
+		if u, err := ulid.New(ulid.Timestamp(at), ulid.DefaultEntropy()); err == nil {
+			id = u
+		}
+	}
+	d := map[string]string{"source_type": r.SourceType, "source_id": r.SourceID, "source_url": r.SourceURL, "ctwa_clid": r.CtwaClid,
+		"number": number, "wamid": wamid}
+	maps.DeleteFunc(d, func(_, v string) bool { return v == "" })
+	return Activity{ID: id.String(), OrgID: orgID, LeadID: leadID, Kind: ActivityReferral, At: at, FromMeta: true, Details: d}
 }
 
 // changeActivities returns the activities that record the change from old

@@ -54,6 +54,7 @@ type DocLead struct {
 	LastInboundAt *time.Time        `json:"last_inbound_at,omitempty" doc:"Time of the person's latest WhatsApp message."`
 	Consent       map[string]string `json:"consent" doc:"Current consent per channel:purpose, as opt_out@<time> or opt_in@<time>."`
 	Provenance    *DocProvenance    `json:"provenance,omitempty" doc:"Where the lead came from, when from Meta."`
+	Attribution   *DocAttribution   `json:"attribution,omitempty" doc:"The Click-to-WhatsApp ad or post of the person's first message, when there was one."`
 	Activities    []DocActivity     `json:"activities" doc:"The lead's timeline, in time order."`
 	Notes         []DocNote         `json:"notes" doc:"Notes staff wrote on the lead, oldest first."`
 	Tasks         []DocTask         `json:"tasks" doc:"Tasks staff set themselves about the lead, oldest first."`
@@ -70,7 +71,18 @@ type DocProvenance struct {
 	LeadgenID       string   `json:"leadgen_id,omitempty"`
 	FormID          string   `json:"form_id,omitempty"`
 	AdID            string   `json:"ad_id,omitempty"`
+	AdsetID         string   `json:"adset_id,omitempty"`
+	CampaignID      string   `json:"campaign_id,omitempty"`
 	Fields          []string `json:"fields,omitempty" doc:"The fields filled from Meta data."`
+}
+
+// DocAttribution is the Click-to-WhatsApp referral of a lead's first
+// message.
+type DocAttribution struct {
+	SourceType string `json:"source_type,omitempty" doc:"ad or post."`
+	SourceID   string `json:"source_id,omitempty"`
+	SourceURL  string `json:"source_url,omitempty"`
+	CtwaClid   string `json:"ctwa_clid,omitempty" doc:"Meta's id of the tap on the ad."`
 }
 
 // DocActivity is an entry of the lead's timeline.
@@ -94,6 +106,8 @@ type DocChange struct {
 	OldFromMeta bool     `json:"old_from_meta,omitempty" doc:"The old value came from Meta and is not kept."`
 	// OldCorrected: lead.Change.OldCorrected.
 	OldCorrected bool `json:"old_corrected,omitempty" doc:"The change corrected the person's data at their request; the old value is not kept."`
+	// Scrubbed: lead.Change.Scrubbed.
+	Scrubbed bool `json:"scrubbed,omitempty" doc:"A later correction of the field removed the values this change recorded."`
 }
 
 // DocNote is a note staff wrote on the lead.
@@ -232,12 +246,16 @@ func docLead(l lead.Lead, acts []lead.Activity, notes []lead.Note, msgs []conver
 	}
 	if p := l.Provenance; p != nil {
 		d.Provenance = &DocProvenance{IntegrationKind: p.IntegrationKind, IntegrationID: p.IntegrationID, LeadgenID: p.LeadgenID,
-			FormID: p.FormID, AdID: p.AdID, Fields: p.Fields}
+			FormID: p.FormID, AdID: p.AdID, AdsetID: p.AdsetID, CampaignID: p.CampaignID, Fields: p.Fields}
+	}
+	if a := l.Attribution; a != nil {
+		d.Attribution = &DocAttribution{SourceType: a.SourceType, SourceID: a.SourceID, SourceURL: a.SourceURL, CtwaClid: a.CtwaClid}
 	}
 	for _, a := range acts {
 		da := DocActivity{ID: a.ID, Kind: a.Kind, At: a.At.UTC(), ActorID: a.ActorID, Details: a.Details, FromMeta: a.FromMeta}
 		for _, c := range a.Changes {
-			da.Changes = append(da.Changes, DocChange{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
+			da.Changes = append(da.Changes, DocChange{Field: c.Field, Old: c.Old, New: c.New, Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected,
+				Scrubbed: c.Scrubbed})
 		}
 		d.Activities = append(d.Activities, da)
 	}

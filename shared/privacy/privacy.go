@@ -16,6 +16,7 @@ package privacy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -108,6 +109,23 @@ type Changes struct {
 	Email        *string
 	CustomFields *map[string]string
 	Tags         *[]string
+}
+
+// fieldKeys names the fields c sets as activity changes name them: name,
+// phone, email, tags and custom_fields.<key> for each key it gives.
+func (c Changes) fieldKeys() []string {
+	var out []string
+	for _, f := range c.Fields() {
+		if f != "custom_fields" {
+			out = append(out, f)
+		}
+	}
+	if c.CustomFields != nil {
+		for _, k := range slices.Sorted(maps.Keys(*c.CustomFields)) {
+			out = append(out, "custom_fields."+k)
+		}
+	}
+	return out
 }
 
 // Empty reports whether c changes nothing.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +93,13 @@ type Corrector interface {
 	Update(ctx context.Context, a lead.Actor, id string, version int, p lead.Patch) (lead.Lead, error)
 }
 
+// Scrubber removes from the activities of a corrected lead written before
+// a time the values of the named fields that are not the lead's now
+// (dynamostore.Store; lead.ScrubChanges).
+type Scrubber interface {
+	ScrubActivities(ctx context.Context, corrected lead.Lead, fields []string, before time.Time) (int, error)
+}
+
 // Hasher names a phone or email in an org by keyed hash
 // (suppression.Hasher: the key of the lead suppression entries).
 type Hasher interface {
@@ -111,8 +119,11 @@ type Service struct {
 	Leads     Leads
 	History   History
 	Corrector Corrector
-	Hasher    Hasher
-	Audit     Auditor
+	// Scrubber, when set, removes the corrected fields' earlier values
+	// from the lead's timeline after a correction.
+	Scrubber Scrubber
+	Hasher   Hasher
+	Audit    Auditor
 	// Phones brings phone numbers to E.164 (phone.Normalize), reading
 	// numbers without a country code in the actor's region, else
 	// DefaultRegion (default "IN").
@@ -466,10 +477,29 @@ func (s *Service) correct(ctx context.Context, a lead.Actor, r *Request, leads [
 	default:
 		return fmt.Errorf("correct lead %s: %w", leads[0].ID, err)
 	}
+	// The values the correction replaced do not live on in the timeline:
+	// earlier activities lose every value of the fields it changed or
+	// named that is not the corrected one (the correction's own entry
+	// keeps no old value, lead.Patch.Correction). A failure is the
+	// request's error: the lead is corrected; the same correction filed
+	// again changes nothing and scrubs the fields it names.
+	scrubbed := 0
+	if s.Scrubber != nil {
+		fields := lead.CorrectedFields(leads[0], l)
+		for _, f := range c.fieldKeys() {
+			if !slices.Contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
+		if scrubbed, err = s.Scrubber.ScrubActivities(ctx, l, fields, l.UpdatedAt); err != nil {
+			return fmt.Errorf("scrub the timeline of lead %s: %w", l.ID, err)
+		}
+	}
 	// The corrected phone and email name the person too (a later erasure
 	// finds this request by them).
 	r.Refs = s.refs(r.OrgID, r.Refs, l.Phone, l.Email)
-	details := map[string]string{"lead_id": l.ID, "fields": strings.Join(r.FieldsChanged, ","), "version": strconv.Itoa(l.Version)}
+	details := map[string]string{"lead_id": l.ID, "fields": strings.Join(r.FieldsChanged, ","), "version": strconv.Itoa(l.Version),
+		"activities_scrubbed": strconv.Itoa(scrubbed)}
 	s.event(r, a.User.ID, EventCorrected, details)
 	s.complete(r)
 	s.Audit.Record(ctx, audit.Record{OrgID: r.OrgID, ActorID: a.User.ID, Action: ActionCorrection, TargetType: "privacy_request", TargetID: r.ID,

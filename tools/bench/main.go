@@ -34,6 +34,11 @@
 //   - the privacy figures: a data-subject export of one person with 5,000
 //     messages (time, document size, stored size) and its download.
 //
+// -only crm measures the CRM operations (create lead, add note, complete
+// task, move stage, list a board column of 50, count the board's stages:
+// DynamoDB calls, WCU and RCU of each request; crm.go), also part of the
+// full run, alone, splicing its section into -out.
+//
 // -only outbound, -only burst, -only retention, -only privacy, -only cost or -only memory measures one of those
 // sections alone and splices it into -out, keeping the others. -only fleet
 // measures every function's cold start (-n pairs each), the api's package
@@ -83,7 +88,7 @@ func main() {
 	flag.IntVar(&mo.E2E.Senders, "senders", 8, "concurrent webhook senders for the throughput figure")
 	flag.IntVar(&mo.E2E.Pollers, "pollers", 4, "intake queue pollers feeding the ingest handler")
 	oo := outboundOptions{Rate: 80, CrashRate: 0.2, Timeout: 10 * time.Minute}
-	only := flag.String("only", "", "run only this section (\"outbound\", \"retention\", \"privacy\", \"cost\" or \"memory\") and splice it into -out, keeping the others; \"fleet\" prints every function's cold start and size instead")
+	only := flag.String("only", "", "run only this section (\"outbound\", \"retention\", \"privacy\", \"crm\", \"cost\" or \"memory\") and splice it into -out, keeping the others; \"fleet\" prints every function's cold start and size instead")
 	fleetFns := flag.String("fleet-fns", "", "with -only fleet: the functions to measure, comma-separated (default all)")
 	fleetVs := flag.String("fleet-vs", "", "with -only fleet: a `dir` holding <fn>/bootstrap host builds (a copy of an earlier bin/local) to pair each function against instead of the hello-world")
 	flag.IntVar(&oo.Messages, "outbound-n", 10000, "messages in the sender's backlog for the pacing figure")
@@ -145,6 +150,14 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	case "crm":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := runCRMOnly(ctx, *out); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	case "cost", "memory":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -178,7 +191,7 @@ func main() {
 		}
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, burst, retention, privacy, cost, memory or fleet\n", *only)
+		fmt.Fprintf(os.Stderr, "bench: -only %q: want outbound, burst, retention, privacy, crm, cost, memory or fleet\n", *only)
 		os.Exit(2)
 	}
 	if *only == "outbound" {
@@ -340,6 +353,10 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("privacy: %w", err)
 	}
+	crm, err := measureCRM(ctx)
+	if err != nil {
+		return fmt.Errorf("crm: %w", err)
+	}
 	r.Elapsed = time.Since(begin)
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
@@ -347,6 +364,7 @@ func run(ctx context.Context, out string, n int, mo metaOptions) (err error) {
 	}
 	doc := spliceNamed(spliceNamed(spliceSection(r.markdown(), ob.markdown()), "Retention", ret.markdown()), "Privacy export", prv.markdown())
 	doc = spliceNamed(spliceNamed(doc, "Cost model", r.Meta.Cost.markdown()), "Memory", memoryMarkdown(memory))
+	doc = spliceNamed(doc, "CRM operations", crm.markdown())
 	if burst != nil {
 		doc = spliceNamed(doc, "Sender at 1,000 mps", burst.markdown())
 	}

@@ -62,8 +62,10 @@ run   applies every due job at the as-of time, with a progress bar (plain
 register  files, once, what was written before the data lifecycle existed:
       orgs without retention settings (given the defaults), intact messages
       without due keys (so the runs see them), active owners missing from
-      the owners index (so policy notices reach them), and time-bound items
-      written without a ttl (given the one they would get today). It is the
+      the owners index (so policy notices reach them), time-bound items
+      written without a ttl (given the one they would get today), and leads
+      written before pipelines (filed in the board index at the stage
+      they read as, their status's in the default pipeline). It is the
       one command that scans the table; safe to run twice.
 
 Jobs: content (message bodies older than the org's content period, default

@@ -90,7 +90,8 @@ func TestPlanThenRun(t *testing.T) {
 	}
 	// The org was filed at sign-up, its messages when written: register
 	// has nothing to do.
-	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages, 0 owners") || !strings.Contains(out, "ttl given to 0 items") {
+	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages, 0 owners") || !strings.Contains(out, "ttl given to 0 items") ||
+		!strings.Contains(out, "board: 0 leads") {
 		t.Fatalf("register:\n%s", out)
 	}
 
@@ -107,6 +108,9 @@ func TestPlanThenRun(t *testing.T) {
 		{"PK": str("ORG#" + oldOrg), "SK": str("USER#" + oldOwner), "type": str("user"), "id": str(oldOwner), "org_id": str(oldOrg),
 			"name": str("Old owner"), "email": str(strings.ToLower(oldOwner) + "@example.com"), "role": str("owner"),
 			"active": &types.AttributeValueMemberBOOL{Value: true}, "password_hash": str("x")},
+		{"PK": str("ORG#" + oldOrg), "SK": str("LEAD#" + oldLead), "type": str("lead"), "id": str(oldLead), "org_id": str(oldOrg),
+			"name": str("Old lead"), "phone": str("+919876543210"), "source": str("manual"), "status": str("qualified"),
+			"version": &types.AttributeValueMemberN{Value: "1"}},
 		{"PK": str("ORG#" + oldOrg + "#LEAD#" + oldLead), "SK": str("MSG#" + oldMsg), "type": str("message"), "id": str(oldMsg),
 			"org_id": str(oldOrg), "lead_id": str(oldLead), "text": str("call 9876543210"), "at": str(at.Format(time.RFC3339Nano))},
 	} {
@@ -117,11 +121,16 @@ func TestPlanThenRun(t *testing.T) {
 	if out := cmd("plan"); strings.Contains(out, oldOrg) {
 		t.Fatalf("an unfiled org is planned:\n%s", out)
 	}
-	if out := cmd("register"); !strings.Contains(out, "1 orgs, 1 messages, 1 owners") || !strings.Contains(out, "ttl given to 1 items") {
+	if out := cmd("register"); !strings.Contains(out, "1 orgs, 1 messages, 1 owners") || !strings.Contains(out, "ttl given to 1 items") ||
+		!strings.Contains(out, "board: 1 leads") {
 		t.Fatalf("register:\n%s", out)
 	}
-	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages, 0 owners") || !strings.Contains(out, "ttl given to 0 items") {
+	if out := cmd("register"); !strings.Contains(out, "0 orgs, 0 messages, 0 owners") || !strings.Contains(out, "ttl given to 0 items") ||
+		!strings.Contains(out, "board: 0 leads") {
 		t.Fatalf("second register:\n%s", out)
+	}
+	if c, err := s.CountStage(ctx, oldOrg, lead.DefaultPipelineID, "qualified", ""); err != nil || c != 1 {
+		t.Fatalf("the old lead's column counts %d (%v) after register, want 1", c, err)
 	}
 	owners, _, err := s.OrgOwners(ctx, 100, page.Cursor{})
 	if err != nil {

@@ -16,7 +16,8 @@ const ttlPage = 500
 // register runs the one-off migrations of the data lifecycle: it files
 // orgs, messages and owners (Store.FileForRetention), then gives time-bound
 // items written without a ttl the one they would get today
-// (Store.BackfillTTL), page by page.
+// (Store.BackfillTTL), page by page, and files leads written before
+// pipelines in the board index (Store.BackfillBoard).
 func register(ctx context.Context, store *dynamostore.Store, w io.Writer) error {
 	f, err := store.FileForRetention(ctx)
 	if err != nil {
@@ -37,5 +38,18 @@ func register(ctx context.Context, store *dynamostore.Store, w io.Writer) error 
 		cur = next
 	}
 	fmt.Fprintf(w, "ttl given to %d items written without one\n", ttls)
+	filed := 0
+	for cur := (page.Cursor{}); ; {
+		n, next, err := store.BackfillBoard(ctx, ttlPage, cur)
+		if err != nil {
+			return err
+		}
+		filed += n
+		if next.IsZero() {
+			break
+		}
+		cur = next
+	}
+	fmt.Fprintf(w, "board: %d leads written before pipelines filed in their stage's column\n", filed)
 	return nil
 }

@@ -267,7 +267,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	})
 	api, kit := srv.API(), srv.Kit()
 	leadService := &lead.Service{Store: store, Activities: store, Notes: store, Tasks: store, Notifications: store, Appointments: store, Users: store, Audit: kit, Phones: phone.Normalize, PhoneVariants: phone.Variants, DefaultRegion: cfg.DefaultRegion,
-		Pipelines: store, Fields: store}
+		Pipelines: store, Counts: store, Fields: store}
 	// New leads nobody assigned go to the org's assignment rule.
 	leadService.Assign = &lead.Assigner{Rules: store, Users: store}
 	var integrationPurge integrations.StartPurge
@@ -320,7 +320,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	// through the lead rules, erased through the lead delete path; the
 	// person is named in records by the suppression key's keyed hash.
 	privacyapi.Register(api, kit, privacyapi.Deps{Requests: &privacy.Service{Store: store, Leads: store, History: store,
-		Corrector: leadService, Hasher: contacts, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
+		Corrector: leadService, Scrubber: store, Hasher: contacts, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
 		StartPurge: leadService.StartPurge}})
 	oneclick.Register(api, kit, oneclick.Deps{Unsubscribe: &unsubscribe.Service{Signer: unsubSigner, Store: store}})
 	return srv, nil

@@ -89,9 +89,35 @@ type LeadOut struct {
 	Version      int               `json:"version" doc:"Increases with every change; send it as If-Match to update safely."`
 	PipelineID   string            `json:"pipeline_id" doc:"The pipeline the lead is in (\"default\": the org's default pipeline)."`
 	StageID      string            `json:"stage_id" doc:"The lead's stage in that pipeline."`
+	// Attribution is where the lead came from in Meta's ads, or nil.
+	Attribution *AttributionOut `json:"attribution" doc:"The ad the lead came from: the Click-to-WhatsApp ad or post of its first message, or its Lead Ads ad and form; null when neither."`
 	// CustomFieldIssues flags what does not fit the org's custom field
 	// definitions now.
 	CustomFieldIssues []FieldIssue `json:"custom_field_issues" doc:"What does not fit the custom field definitions now: values that came in through Lead Ads as received, required fields defined after the lead was written, values typed before their field was defined. Empty when all fits."`
+}
+
+// AttributionOut is the ad a lead came from (docs/crm.md, Attribution).
+type AttributionOut struct {
+	SourceType string `json:"source_type" doc:"ad or post (Click-to-WhatsApp, as Meta's referral names it), or lead_ads."`
+	SourceID   string `json:"source_id,omitempty" doc:"The ad's (or post's) id: the referral's source_id, or the Lead Ads ad_id. GET /v1/leads?source_id= filters by it."`
+	SourceURL  string `json:"source_url,omitempty" doc:"Click-to-WhatsApp: the ad's or post's URL."`
+	CtwaClid   string `json:"ctwa_clid,omitempty" doc:"Click-to-WhatsApp: Meta's id of the tap on the ad."`
+	AdID       string `json:"ad_id,omitempty" doc:"Lead Ads: the ad."`
+	AdsetID    string `json:"adset_id,omitempty" doc:"Lead Ads: the ad set."`
+	CampaignID string `json:"campaign_id,omitempty" doc:"Lead Ads: the campaign."`
+	FormID     string `json:"form_id,omitempty" doc:"Lead Ads: the form."`
+}
+
+// attributionOut is l's attribution as the API shows it, or nil.
+func attributionOut(l lead.Lead) *AttributionOut {
+	if a := l.Attribution; a != nil {
+		return &AttributionOut{SourceType: a.SourceType, SourceID: a.SourceID, SourceURL: a.SourceURL, CtwaClid: a.CtwaClid}
+	}
+	p := l.Provenance
+	if p == nil || (p.AdID == "" && p.FormID == "" && p.AdsetID == "" && p.CampaignID == "") {
+		return nil
+	}
+	return &AttributionOut{SourceType: "lead_ads", SourceID: p.AdID, AdID: p.AdID, AdsetID: p.AdsetID, CampaignID: p.CampaignID, FormID: p.FormID}
 }
 
 // FieldIssue is one custom field that does not fit its definition.
@@ -152,6 +178,7 @@ type listLeadsIn struct {
 	AssigneeID string   `query:"assignee_id" maxLength:"64" doc:"A user id, or \"me\"."`
 	Tag        []string `query:"tag,explode" maxItems:"10" doc:"Repeat for several: leads carrying all of them."`
 	Source     string   `query:"source" maxLength:"64"`
+	SourceID   string   `query:"source_id" maxLength:"64" doc:"The leads that came from this ad: a Click-to-WhatsApp source_id or a Lead Ads ad_id (attribution.source_id)."`
 	Q          string   `query:"q" maxLength:"100" doc:"Search: a word of the name or the email starting with it (ignoring case), or a phone number holding it (any format)."`
 	PipelineID string   `query:"pipeline_id" maxLength:"64" doc:"The leads of a pipeline; with stage_id, a board column (one Query)."`
 	StageID    string   `query:"stage_id" maxLength:"64" doc:"Needs pipeline_id."`
@@ -209,7 +236,8 @@ func leadOut(l lead.Lead, defs lead.FieldDefs) LeadOut {
 	}
 	return LeadOut{ID: l.ID, Name: l.Name, Phone: httpapi.Optional(l.Phone), Email: httpapi.Optional(l.Email), Source: l.Source,
 		Status: string(l.Status), Tags: tags, CustomFields: cf, AssigneeID: httpapi.Optional(l.AssigneeID),
-		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version, PipelineID: l.PipelineID, StageID: l.StageID, CustomFieldIssues: issues}
+		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version, PipelineID: l.PipelineID, StageID: l.StageID,
+		Attribution: attributionOut(l), CustomFieldIssues: issues}
 }
 
 // fieldDefs reads the org's custom field definitions for the lead
@@ -347,6 +375,8 @@ func problem(ctx context.Context, k *httpapi.Kit, what string, err error) error 
 }
 
 func (s *server) createLead(ctx context.Context, in *struct{ Body LeadIn }) (*leadOutput, error) {
+	// One read of the custom field definitions: the check and the answer.
+	ctx = lead.WithFieldDefsMemo(ctx)
 	b := in.Body
 	// A lead an API key creates (a web form, say) is from "api" unless
 	// the body names its source (the form's name).
@@ -378,6 +408,8 @@ func (s *server) getLead(ctx context.Context, in *leadPath) (*leadOutput, error)
 }
 
 func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body LeadList }, error) {
+	// One read of the custom field definitions: the cf. filters and the answer.
+	ctx = lead.WithFieldDefsMemo(ctx)
 	a := actor(ctx)
 	if in.StageID != "" && in.PipelineID == "" {
 		p := httpapi.NewProblem(http.StatusUnprocessableEntity, "validation_failed", "validation failed: stage_id needs pipeline_id")
@@ -385,8 +417,8 @@ func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body 
 		return nil, p
 	}
 	f := s.deps.Leads.Scope(a, lead.Filter{Status: lead.Status(in.Status), AssigneeID: in.AssigneeID, Tags: in.Tag, Source: in.Source,
-		Query: in.Q, CustomFields: in.cf, PipelineID: in.PipelineID, StageID: in.StageID})
-	scope := fmt.Sprintf("leads|%s|%s|%s|%s|%d|%s|%s", f.Status, f.AssigneeID, strings.Join(f.Tags, ","), f.Source, in.Limit, f.PipelineID, f.StageID)
+		SourceID: in.SourceID, Query: in.Q, CustomFields: in.cf, PipelineID: in.PipelineID, StageID: in.StageID})
+	scope := fmt.Sprintf("leads|%s|%s|%s|%s|%d|%s|%s|%s", f.Status, f.AssigneeID, strings.Join(f.Tags, ","), f.Source, in.Limit, f.PipelineID, f.StageID, f.SourceID)
 	if f.Query != "" || len(f.CustomFields) > 0 {
 		// The search and custom field filters by digest: a cursor stays short.
 		h := sha256.New()
@@ -420,7 +452,8 @@ func (s *server) listLeads(ctx context.Context, in *listLeadsIn) (*struct{ Body 
 	out.Body.NextCursor = httpapi.Optional(s.Cursors().Encode(a.User.OrgID, scope, page.Next))
 	s.ReadAudit(ctx, audit.ActionLeadList, "", map[string]string{"count": strconv.Itoa(len(page.Items)), "limit": strconv.Itoa(in.Limit),
 		"filter": httpapi.AuditFilter("status", string(f.Status), "assignee_id", f.AssigneeID, "tag", strings.Join(f.Tags, "+"), "source", f.Source,
-			"search", searchFlag(f.Query), "cf", fieldFilterKeys(f.CustomFields), "pipeline_id", f.PipelineID, "stage_id", f.StageID),
+			"search", searchFlag(f.Query), "cf", fieldFilterKeys(f.CustomFields), "pipeline_id", f.PipelineID, "stage_id", f.StageID,
+			"source_id", f.SourceID),
 		"next_page": strconv.FormatBool(in.Cursor != "")})
 	return out, nil
 }
@@ -464,6 +497,8 @@ func (s *server) updateLead(ctx context.Context, in *struct {
 	Body    LeadPatch
 	RawBody []byte
 }) (*leadOutput, error) {
+	// One read of the custom field definitions: the check and the answer.
+	ctx = lead.WithFieldDefsMemo(ctx)
 	want, err := parseIfMatch(in.IfMatch)
 	if err != nil {
 		return nil, &httpapi.Problem{Title: "Bad Request", Status: http.StatusBadRequest, Code: "invalid_if_match", Detail: err.Error(),

@@ -17,6 +17,7 @@ import (
 type PipelineService interface {
 	ListPipelines(ctx context.Context, a lead.Actor) ([]lead.Pipeline, error)
 	GetPipeline(ctx context.Context, a lead.Actor, id string) (lead.Pipeline, error)
+	StageCounts(ctx context.Context, a lead.Actor, id string) (lead.Pipeline, map[string]int, error)
 	CreatePipeline(ctx context.Context, a lead.Actor, name string, stages []lead.StageIn) (lead.Pipeline, error)
 	UpdatePipeline(ctx context.Context, a lead.Actor, id string, version int, p lead.PipelinePatch) (lead.Pipeline, error)
 	DeleteStage(ctx context.Context, a lead.Actor, pipelineID, stageID, moveTo string) (int, error)
@@ -29,6 +30,8 @@ type StageOut struct {
 	Name   string  `json:"name"`
 	Kind   string  `json:"kind" enum:"open,won,lost"`
 	Status *string `json:"status" doc:"The status a lead takes in this stage; null: a won or lost stage sets won or lost, an open one keeps an open status (a won or lost lead becomes new)."`
+	// LeadCount is set when the request asks for counts.
+	LeadCount *int `json:"lead_count,omitempty" doc:"With counts=true: the leads in the stage the caller may see (an agent its own)."`
 }
 
 // PipelineOut is a pipeline with its ordered stages.
@@ -170,12 +173,29 @@ func (s *server) listPipelines(ctx context.Context, _ *struct{}) (*struct{ Body 
 	return out, nil
 }
 
-func (s *server) getPipeline(ctx context.Context, in *pipelinePath) (*pipelineOutput, error) {
-	p, err := s.deps.Pipelines.GetPipeline(ctx, actor(ctx), in.ID)
-	if err != nil {
-		return nil, pipelineProblem(ctx, s.Kit, "read pipeline", err)
+func (s *server) getPipeline(ctx context.Context, in *struct {
+	ID     string `path:"id" maxLength:"64"`
+	Counts bool   `query:"counts" doc:"Adds each stage's lead_count (one COUNT Query per stage; docs/crm.md)."`
+}) (*pipelineOutput, error) {
+	if !in.Counts {
+		p, err := s.deps.Pipelines.GetPipeline(ctx, actor(ctx), in.ID)
+		if err != nil {
+			return nil, pipelineProblem(ctx, s.Kit, "read pipeline", err)
+		}
+		return pipelineResult(p), nil
 	}
-	return pipelineResult(p), nil
+	p, counts, err := s.deps.Pipelines.StageCounts(ctx, actor(ctx), in.ID)
+	if err != nil {
+		return nil, pipelineProblem(ctx, s.Kit, "count pipeline's leads", err)
+	}
+	out := pipelineResult(p)
+	if counts != nil {
+		for i := range out.Body.Stages {
+			n := counts[out.Body.Stages[i].ID]
+			out.Body.Stages[i].LeadCount = &n
+		}
+	}
+	return out, nil
 }
 
 func (s *server) createPipeline(ctx context.Context, in *struct{ Body PipelineIn }) (*pipelineOutput, error) {

@@ -40,15 +40,17 @@ type ChangeOut struct {
 	OldFromMeta bool     `json:"old_from_meta,omitempty" doc:"The old value came from Meta; it is not kept, so purging the integration's data leaves none of it."`
 	// OldCorrected: lead.Change.OldCorrected.
 	OldCorrected bool `json:"old_corrected,omitempty" doc:"A data-subject correction: the person said the old value was wrong, so it (or the removed tags) is not kept."`
+	// Scrubbed: lead.Change.Scrubbed.
+	Scrubbed bool `json:"scrubbed,omitempty" doc:"A later data-subject correction of the field removed the values this change recorded (old, new, added, removed)."`
 }
 
 // ActivityOut is one entry of a lead's timeline.
 type ActivityOut struct {
 	ID      string            `json:"id"`
-	Kind    string            `json:"kind" doc:"created, updated, status_changed, assigned, note_added, note_edited, note_deleted, task_created, task_updated, task_completed, task_reopened, task_deleted, appointment_booked, appointment_rescheduled, appointment_updated, appointment_cancelled, lead_ads_resubmission; message_in, message_out and consent_changed are the lead's messages and consent ledger entries shown on the timeline."`
+	Kind    string            `json:"kind" doc:"created, updated, status_changed, assigned, note_added, note_edited, note_deleted, task_created, task_updated, task_completed, task_reopened, task_deleted, appointment_booked, appointment_rescheduled, appointment_updated, appointment_cancelled, lead_ads_resubmission, referral; message_in, message_out and consent_changed are the lead's messages and consent ledger entries shown on the timeline."`
 	At      time.Time         `json:"at"`
 	Actor   ActorOut          `json:"actor"`
-	Details map[string]string `json:"details" doc:"Kind-specific facts: source, status and assignee_id of created; note_id of the note kinds; task_id of the task kinds (with due_at and assignee_id for task_created); appointment_id of the appointment kinds (with starts_at, ends_at and assignee_id for appointment_booked); the submission's leadgen_id, form_id, ad_id, page_id of lead_ads_resubmission; message_id, channel, status and type of a message (never its content); consent_id, channel, purpose, action and source of consent_changed."`
+	Details map[string]string `json:"details" doc:"Kind-specific facts: source, status and assignee_id of created; note_id of the note kinds; task_id of the task kinds (with due_at and assignee_id for task_created); appointment_id of the appointment kinds (with starts_at, ends_at and assignee_id for appointment_booked); the submission's leadgen_id, form_id, ad_id, page_id of lead_ads_resubmission; source_type, source_id, source_url, ctwa_clid, number and wamid of referral (a WhatsApp message from a Click-to-WhatsApp ad or post); message_id, channel, status and type of a message (never its content); consent_id, channel, purpose, action and source of consent_changed."`
 	Changes []ChangeOut       `json:"changes" doc:"The fields changed (updated, status_changed, assigned); empty for other kinds."`
 }
 
@@ -74,7 +76,7 @@ func activityOut(a lead.Activity) ActivityOut {
 	}
 	for _, c := range a.Changes {
 		out.Changes = append(out.Changes, ChangeOut{Field: c.Field, Old: httpapi.Optional(c.Old), New: httpapi.Optional(c.New),
-			Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected})
+			Added: c.Added, Removed: c.Removed, OldFromMeta: c.OldFromMeta, OldCorrected: c.OldCorrected, Scrubbed: c.Scrubbed})
 	}
 	return out
 }
