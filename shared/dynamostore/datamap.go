@@ -226,6 +226,13 @@ var (
 
 func ttlRule(detail string) Retention { return Retention{RuleTTL, detail} }
 
+// The tags a lead merge leaves on the history items it moved (merges.go),
+// written with the moved item, in no item struct.
+var (
+	mergeIDF   = Field{Source: System, UpdateOnly: true, Note: "the merge that moved the item to this lead"}
+	mergePrevF = Field{Source: System, UpdateOnly: true, Note: "earlier merges that moved it, latest last"}
+)
+
 // DataMap returns the registry: every item kind of the table.
 func DataMap() []ItemKind {
 	msgTTL := ttlRule("12 months after the message (WhatsApp limit of the privacy policy; email shares it, see ttl.go)")
@@ -276,7 +283,9 @@ func DataMap() []ItemKind {
 				"pipeline_id": idRefF, "stage_id": {Source: User, Note: "the lead's stage in its pipeline"},
 				"GSI3PK": {Source: System, Note: "key; files the lead in its pipeline stage's board column"}, "GSI3SK": keyF,
 				"search_name": personal(User|Meta, "the name lower-cased, for the search"),
-				"cf_guards":   {Source: System, Note: "keys of the unique custom fields whose guard the lead holds"}},
+				"cf_guards":   {Source: System, Note: "keys of the unique custom fields whose guard the lead holds"},
+				"phones":      personal(User|Meta, "secondary phones (E.164) a merge brought"),
+				"emails":      personal(User|Meta, "secondary emails a merge brought")},
 			Retention: []Retention{{RuleDeleted, "DELETE /v1/leads/{id}"},
 				{RulePurgeOnDisconnect, "the fields named in provenance.fields, when the integration it names is disconnected"}, closure, erasure},
 			Readers: readLead},
@@ -286,6 +295,19 @@ func DataMap() []ItemKind {
 				"created_at": sysF, "updated_at": sysF, "version": sysF},
 			Retention: []Retention{{RuleDeleted, "DELETE /v1/pipelines/{id}"}, closure},
 			Readers:   "the org's users through the API (GET /v1/pipelines); the api and ingest functions place leads by it"},
+		{Name: "lead merge", Item: mergeItem{}, PK: "ORG#<org>", SK: "MERGE#<merge ulid>",
+			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "org_id": idRefF, "survivor_id": idRefF, "other_id": idRefF,
+				"state":            {Source: System, Note: "pending, done, undoing, undone"},
+				"survivor":         personal(User|Meta, "the surviving lead as it was before the merge (a lead item)"),
+				"other":            personal(User|Meta, "the absorbed lead as it was before the merge (a lead item)"),
+				"merged":           personal(User|Meta, "the surviving lead as the merge wrote it (a lead item)"),
+				"survivor_conv":    personal(User|Meta, "the survivor's conversation summary before the merge"),
+				"other_conv":       personal(User|Meta, "the absorbed lead's conversation summary before the merge"),
+				"merged_conv_last": idRefF, "leads_written": sysF, "by": idRefF, "at": sysF, "expires_at": sysF,
+				"undone_by": idRefF, "undone_at": sysF, "moved": sysF, "ttl": ttlF},
+			Retention: []Retention{ttlRule("31 days after the merge (its 30-day undo window and a day)"),
+				{RuleDeleted, "with either lead (DELETE /v1/leads/{id} of the survivor)"}, closure, erasure},
+			Readers: "the api function (POST /v1/leads/{id}/merge, POST /v1/merges/{merge_id}/undo)"},
 		{Name: "lead phone guard", Item: guardItem{}, PK: "ORG#<org>", SK: "UNIQ#PHONE#<e164>",
 			Fields:    map[string]Field{"PK": keyF, "SK": keyWith(User|Meta, "the lead's phone"), "type": typeF, "lead_id": idRefF},
 			Retention: []Retention{{RuleDeleted, "with its lead, or when the lead's phone changes"}, closure, erasure},
@@ -434,7 +456,7 @@ func DataMap() []ItemKind {
 				{RuleDeleted, "when replayed on reconnect"}, {RulePurgeOnDisconnect, "events parked for the integration before the disconnection"}, closure},
 			Readers: "the api function (replay on reconnect)"},
 		{Name: "message", Item: messageItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "MSG#<ulid from the provider time>",
-			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "org_id": idRefF, "lead_id": idRefF,
+			Fields: map[string]Field{"merge_id": mergeIDF, "merge_prev": mergePrevF, "PK": keyF, "SK": keyF, "type": typeF, "id": sysF, "org_id": idRefF, "lead_id": idRefF,
 				"channel": sysF, "direction": sysF, "provider_id": {Source: Meta | EmailProvider, Note: "wamid or SES id"},
 				"msg_type": {Source: User | Meta}, "text": personal(User|Meta, "message body"),
 				"media.id": metaF, "media.mime_type": metaF, "media.sha256": metaF,
@@ -460,7 +482,7 @@ func DataMap() []ItemKind {
 				"applied": sysF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("its message's"), {RulePurgeOnDisconnect, "with its message"}, withLead, closure, erasure}, Readers: readLead},
 		{Name: "consent ledger entry", Item: consentItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "CONSENT#<ulid>",
-			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "channel": sysF, "purpose": sysF,
+			Fields: map[string]Field{"merge_id": mergeIDF, "merge_prev": mergePrevF, "PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "channel": sysF, "purpose": sysF,
 				"action": personal(Meta|EmailProvider|User, "the lead's opt-in or opt-out; User when staff recorded it"), "at": personal(Meta|EmailProvider|User, ""),
 				"evidence": personal(Meta|EmailProvider, "id of the message or event that recorded it; suppression when carried from a deleted lead's suppression entry"), "source": sysF,
 				"by":     {Source: User, Note: "id of the staff user who recorded it"},
@@ -474,18 +496,18 @@ func DataMap() []ItemKind {
 			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "version_id": idRefF, "user_id": idRefF, "at": sysF},
 			Retention: []Retention{closure}, Readers: "the org's owners (GET /v1/me); the api function"},
 		{Name: "activity", Item: activityItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "ACT#<ulid>",
-			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "kind": sysF,
+			Fields: map[string]Field{"merge_id": mergeIDF, "merge_prev": mergePrevF, "PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "kind": sysF,
 				"at": sysF, "actor_id": {Source: User, Note: "id of the staff user who did it; absent for the system"},
 				"details":   personal(User|Meta, "a repeated Lead Ads submission's ids; a created lead's source, status, assignee; a note's id"),
 				"changes":   personal(User, "a change's fields with old and new values (name, phone, email, tags, custom fields, ...); an old value that came from Meta is not kept"),
 				"from_meta": sysF},
 			Retention: []Retention{{RulePurgeOnDisconnect, "Lead Ads activities (from_meta) of the disconnected page"}, withLead, closure, erasure}, Readers: readLead},
 		{Name: "note", Item: noteItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "NOTE#<ulid>",
-			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "author_id": idRefF,
+			Fields: map[string]Field{"merge_id": mergeIDF, "merge_prev": mergePrevF, "PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "author_id": idRefF,
 				"body": personal(User, "free text staff wrote about the lead"), "created_at": sysF, "updated_at": sysF, "version": sysF},
 			Retention: []Retention{{RuleDeleted, "when its author or a manager deletes it (DELETE /v1/leads/{id}/notes/{note_id})"}, withLead, closure, erasure}, Readers: readLead},
 		{Name: "task", Item: taskItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "TASK#<ulid>",
-			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF,
+			Fields: map[string]Field{"merge_id": mergeIDF, "merge_prev": mergePrevF, "PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF,
 				"title": personal(User, "what staff have to do about the lead, in their words"), "due_at": sysF, "assignee_id": idRefF,
 				"status": sysF, "remind_before_minutes": userF, "reminder_sent_at": sysF, "created_by": idRefF, "created_at": sysF,
 				"updated_at": sysF, "completed_at": sysF, "completed_by": idRefF, "version": sysF,
@@ -493,7 +515,7 @@ func DataMap() []ItemKind {
 				"GSI3PK": {Source: System, Note: "key; REMINDERS while its reminder is to come (the reminder job)"}, "GSI3SK": keyF},
 			Retention: []Retention{{RuleDeleted, "when a user deletes it (DELETE /v1/leads/{id}/tasks/{task_id})"}, withLead, closure, erasure}, Readers: readLead},
 		{Name: "appointment", Item: appointmentItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "APPT#<ulid>",
-			Fields: map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "starts_at": sysF, "ends_at": sysF,
+			Fields: map[string]Field{"merge_id": mergeIDF, "merge_prev": mergePrevF, "PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "lead_id": idRefF, "starts_at": sysF, "ends_at": sysF,
 				"location": personal(User, "where staff meet the lead (may be the lead's address)"),
 				"notes":    personal(User, "free text staff wrote about the meeting"), "assignee_id": idRefF, "status": sysF,
 				"remind_before_minutes": userF, "reminder_sent_at": sysF, "created_by": idRefF, "created_at": sysF, "updated_at": sysF,

@@ -463,3 +463,12 @@ func apiKeyRateSK(minute int64) string { return strconv.FormatInt(minute, 10) }
 // the period's key.
 func usagePK(orgID string, shard int) string { return "USAGE#" + orgID + "#" + strconv.Itoa(shard) }
 func usageSK(metric, period string) string   { return metric + "#" + period }
+
+// Lead merges (see merges.go).
+
+// mergeSK is a lead merge's record (both leads' snapshots, its state) in
+// the org's partition (ids are ULIDs, so the partition lists merges by
+// time).
+func mergeSK(id string) string { return prefixMerge + id }
+
+const prefixMerge = "MERGE#"

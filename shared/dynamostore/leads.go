@@ -55,6 +55,10 @@ type leadItem struct {
 	SearchName string `dynamodbav:"search_name,omitempty"`
 	// UniqueFields are the unique custom fields whose guard the lead holds.
 	UniqueFields []string `dynamodbav:"cf_guards,omitempty"`
+	// Phones and Emails are the secondary contacts a merge gave the lead;
+	// the lead holds their guards too.
+	Phones []string `dynamodbav:"phones,omitempty"`
+	Emails []string `dynamodbav:"emails,omitempty"`
 }
 
 type provenanceAttr struct {
@@ -91,6 +95,7 @@ func toLeadItem(l lead.Lead) leadItem {
 	it.EditedAt = l.EditedAt
 	it.SearchName = searchName(l.Name)
 	it.UniqueFields = l.UniqueFields
+	it.Phones, it.Emails = l.Phones, l.Emails
 	it.Consent = l.Consent
 	if it.Consent == nil {
 		it.Consent = map[string]string{}
@@ -114,7 +119,7 @@ func (i leadItem) lead() lead.Lead {
 		Status: lead.Status(i.Status), Tags: i.Tags, CustomFields: i.CustomFields, AssigneeID: i.AssigneeID,
 		CreatedBy: i.CreatedBy, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
 		LastInboundAt: i.LastInboundAt, Consent: i.Consent, EditedAt: i.EditedAt, PipelineID: i.PipelineID, StageID: i.StageID,
-		UniqueFields: i.UniqueFields}
+		UniqueFields: i.UniqueFields, Phones: i.Phones, Emails: i.Emails}
 	if l.StageID == "" {
 		// Written before pipelines: the default pipeline's stage of its
 		// status (lead.DefaultPipeline).

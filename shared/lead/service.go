@@ -151,6 +151,8 @@ type Service struct {
 	// Assign, when set, assigns the leads created without an assignee by
 	// the org's rule (assign.go); nil leaves them unassigned.
 	Assign *Assigner
+	// Merges keeps lead merges (merge.go); nil refuses to merge.
+	Merges MergeStore
 }
 
 // FieldDefReader reads an org's custom field definitions.
