@@ -48,6 +48,15 @@ func TestMergeLeadsAndUndo(t *testing.T) {
 		t.Fatalf("survivor's timeline has no merged activity: %s", a.Raw)
 	}
 
+	// The person's export, asked by the absorbed lead's phone, is the
+	// survivor's with its secondary contacts.
+	exp := fileRequest(t, e.testEnv, owner, map[string]any{"type": "export", "subject": map[string]any{"phone": "+919812300002"}})
+	doc := e.do(t, "GET", "/v1/privacy-requests/"+exp.str("id")+"/export", owner.Access, nil, "Accept-Encoding", "identity")
+	expect(t, doc, 200)
+	if !strings.Contains(doc.Raw, `"phones":["+919812300002"]`) || !strings.Contains(doc.Raw, `"id":"`+survivor+`"`) {
+		t.Fatalf("export after the merge: %s", doc.Raw)
+	}
+
 	problemCode(t, e.do(t, "POST", "/v1/merges/"+mergeID+"/undo", agent.Access, nil), 403, "forbidden")
 	expect(t, e.do(t, "POST", "/v1/merges/"+mergeID+"/undo", other.Access, nil), 404)
 	u := e.do(t, "POST", "/v1/merges/"+mergeID+"/undo", manager.Access, nil)
