@@ -472,3 +472,12 @@ func usageSK(metric, period string) string   { return metric + "#" + period }
 func mergeSK(id string) string { return prefixMerge + id }
 
 const prefixMerge = "MERGE#"
+
+// canonEmailSK files a lead under the canonical form of one of its emails
+// (lead.CanonicalEmail) when it differs from the email, in the org's
+// partition: canonEmailPrefix finds every lead of a canonical address with
+// one Query (GET /v1/leads/{id}/duplicates from the canonical side).
+func canonEmailSK(canonical, leadID string) string { return canonEmailPrefix(canonical) + leadID }
+func canonEmailPrefix(canonical string) string     { return prefixCanonEmail + canonical + "#" }
+
+const prefixCanonEmail = "CANON#EMAIL#"

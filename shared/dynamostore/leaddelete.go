@@ -310,6 +310,11 @@ func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) (lead.Deletion, err
 		counts["lead_guard"]++
 	}
 	items = append(items, s.conversationDelete(l.OrgID, l.ID))
+	canon, err := s.canonWrites(l.OrgID, l.ID, canonEmails(l), nil)
+	if err != nil {
+		return lead.Deletion{}, err
+	}
+	items = append(items, canon...)
 	items = append(items, supp...)
 	items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: pending}})
 	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {

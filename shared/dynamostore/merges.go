@@ -515,6 +515,17 @@ func (s *Store) FinishMerge(ctx context.Context, m lead.Merge, moved int) error 
 		}
 		items = append(items, g)
 	}
+	// The canonical email entries follow the emails.
+	for _, w := range []struct {
+		id            string
+		before, after []string
+	}{{m.OtherID, canonEmails(m.Other), nil}, {m.SurvivorID, canonEmails(m.Survivor), canonEmails(m.Merged)}} {
+		canon, err := s.canonWrites(m.OrgID, w.id, w.before, w.after)
+		if err != nil {
+			return err
+		}
+		items = append(items, canon...)
+	}
 	// The two conversation summaries become the survivor's.
 	sConv, err := s.conversationRaw(ctx, m.OrgID, m.SurvivorID)
 	if err != nil {
@@ -756,6 +767,16 @@ func (s *Store) restoreLeads(ctx context.Context, it mergeItem, m lead.Merge) er
 			}
 			items = append(items, g)
 		}
+	}
+	for _, w := range []struct {
+		id            string
+		before, after []string
+	}{{m.SurvivorID, canonEmails(cur), canonEmails(m.Survivor)}, {m.OtherID, nil, canonEmails(m.Other)}} {
+		canon, err := s.canonWrites(m.OrgID, w.id, w.before, w.after)
+		if err != nil {
+			return err
+		}
+		items = append(items, canon...)
 	}
 	restoredConv := false
 	if it.OtherConv != nil {

@@ -432,3 +432,48 @@ func TestMergeCost(t *testing.T) {
 		t.Fatalf("absorbed lead's history after undo (-before +after):\n%s", diff)
 	}
 }
+
+// The canonical email entries follow the emails through a merge, its undo
+// and a deletion.
+func TestCanonicalEmailEntriesFollowMerges(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	s.UseSuppression(testHasher(t))
+	const org = "org1"
+	a, b := newLead(org, "A", "+919876500501", ""), newLead(org, "B", "", "j.o.h.n+x@gmail.com")
+	for _, l := range []lead.Lead{a, b} {
+		if err := s.CreateLead(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func() []string {
+		t.Helper()
+		got, err := s.LeadIDsByCanonicalEmail(ctx, org, "john@gmail.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := ids(); !cmp.Equal(got, []string{b.ID}) {
+		t.Fatalf("before the merge: %v", got)
+	}
+	m, err := s.RunMerge(ctx, newMerge(mustLead(t, s, org, a.ID), mustLead(t, s, org, b.ID), "u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); !cmp.Equal(got, []string{a.ID}) {
+		t.Fatalf("after the merge: %v, want the survivor", got)
+	}
+	if _, err := s.UndoMerge(ctx, org, m.ID, "u1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); !cmp.Equal(got, []string{b.ID}) {
+		t.Fatalf("after the undo: %v", got)
+	}
+	if _, err := s.DeleteLead(ctx, mustLead(t, s, org, b.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); len(got) != 0 {
+		t.Fatalf("after the deletion: %v", got)
+	}
+}

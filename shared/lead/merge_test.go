@@ -18,7 +18,7 @@ func TestMergeLeads(t *testing.T) {
 	survivor := lead.Lead{ID: "S", OrgID: "o", Name: "Asha", Phone: "+919800000001", Source: "manual", Status: lead.StatusQualified,
 		Tags: []string{"vip"}, CustomFields: map[string]string{"city": "Pune"}, PipelineID: "default", StageID: "qualified",
 		Phones: []string{"+919800000009"}, LastInboundAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
-		Consent: map[string]string{"whatsapp:marketing": "opt_in@" + late, "email:all": "opt_in@" + early, "sms:all": "opt_out@" + early},
+		Consent:      map[string]string{"whatsapp:marketing": "opt_in@" + late, "email:all": "opt_in@" + early, "sms:all": "opt_out@" + early},
 		UniqueFields: []string{"city"}}
 	other := lead.Lead{ID: "O", OrgID: "o", Name: "Asha K", Phone: "+919800000002", Email: "asha@example.com", Source: "lead_ads",
 		Status: lead.StatusNew, AssigneeID: "u7", Tags: []string{"hot", "vip"}, CustomFields: map[string]string{"city": "Mumbai", "pan": "X1"},

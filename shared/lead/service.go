@@ -153,6 +153,9 @@ type Service struct {
 	Assign *Assigner
 	// Merges keeps lead merges (merge.go); nil refuses to merge.
 	Merges MergeStore
+	// CanonicalEmails finds leads by the canonical form of their email
+	// for Duplicates; nil matches emails one way only.
+	CanonicalEmails CanonicalEmailIndex
 }
 
 // FieldDefReader reads an org's custom field definitions.

@@ -267,7 +267,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	})
 	api, kit := srv.API(), srv.Kit()
 	leadService := &lead.Service{Store: store, Activities: store, Notes: store, Tasks: store, Notifications: store, Appointments: store, Users: store, Audit: kit, Phones: phone.Normalize, PhoneVariants: phone.Variants, DefaultRegion: cfg.DefaultRegion,
-		Pipelines: store, Fields: store, Merges: store}
+		Pipelines: store, Fields: store, Merges: store, CanonicalEmails: store}
 	// New leads nobody assigned go to the org's assignment rule.
 	leadService.Assign = &lead.Assigner{Rules: store, Users: store}
 	var integrationPurge integrations.StartPurge
