@@ -151,6 +151,21 @@ func (s *Store) GetMerge(ctx context.Context, orgID, mergeID string) (lead.Merge
 	return it.merge()
 }
 
+// DoneMerge returns the merge of otherID into survivorID that stands
+// (state done; lead.ErrMergeNotFound when there is none).
+func (s *Store) DoneMerge(ctx context.Context, orgID, survivorID, otherID string) (lead.Merge, error) {
+	merges, err := s.orgMerges(ctx, orgID)
+	if err != nil {
+		return lead.Merge{}, err
+	}
+	for _, it := range slices.Backward(merges) {
+		if it.SurvivorID == survivorID && it.OtherID == otherID && it.State == string(lead.MergeDone) {
+			return it.merge()
+		}
+	}
+	return lead.Merge{}, lead.ErrMergeNotFound
+}
+
 func (s *Store) mergeRecord(ctx context.Context, orgID, mergeID string) (mergeItem, error) {
 	var it mergeItem
 	ok, err := s.get(ctx, orgPK(orgID), mergeSK(mergeID), &it)

@@ -90,6 +90,9 @@ type MergeStore interface {
 	RunMerge(ctx context.Context, m Merge) (Merge, error)
 	UndoMerge(ctx context.Context, orgID, mergeID, by string, at time.Time) (Merge, error)
 	GetMerge(ctx context.Context, orgID, mergeID string) (Merge, error)
+	// DoneMerge returns the merge of otherID into survivorID that stands
+	// (state done), or ErrMergeNotFound.
+	DoneMerge(ctx context.Context, orgID, survivorID, otherID string) (Merge, error)
 }
 
 // CanMerge reports whether role r may merge leads and undo merges
@@ -240,6 +243,13 @@ func (s *Service) Merge(ctx context.Context, a Actor, survivorID, otherID string
 		return Merge{}, err
 	}
 	other, err := s.Get(ctx, a, otherID)
+	if errors.Is(err, ErrNotFound) {
+		// Asked again after it was done (the answer was lost): the same
+		// merge, not a 404.
+		if done, derr := s.Merges.DoneMerge(ctx, survivor.OrgID, survivorID, otherID); derr == nil {
+			return done, nil
+		}
+	}
 	if err != nil {
 		return Merge{}, err
 	}

@@ -35,6 +35,10 @@ func TestMergeLeadsAndUndo(t *testing.T) {
 		t.Fatalf("merge answer: %s", r.Raw)
 	}
 	expect(t, e.do(t, "GET", "/v1/leads/"+absorbed, owner.Access, nil), 404)
+	// Asked again (the answer was lost): the same merge.
+	if again := e.do(t, "POST", "/v1/leads/"+survivor+"/merge", manager.Access, body); again.Status != 200 || again.str("id") != mergeID {
+		t.Fatalf("merge asked again: %d %s", again.Status, again.Raw)
+	}
 	if n := e.do(t, "GET", "/v1/leads/"+survivor+"/notes", owner.Access, nil); !strings.Contains(n.Raw, "Wants a 2BHK.") {
 		t.Fatalf("survivor's notes: %s", n.Raw)
 	}

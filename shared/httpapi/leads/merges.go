@@ -47,7 +47,7 @@ func (s *server) registerMerges(api huma.API) {
 		Summary: "Merge another lead into this one", Security: httpapi.BearerSecurity, MaxBodyBytes: httpapi.MaxBodyBytes,
 		Description: "Managers and above. This lead keeps its name, primary phone and email, status, stage and assignee (taking the other's where empty); " +
 			"tags are joined, custom fields filled, consent is the most protective per channel and purpose; the other's phone and email become " +
-			"this lead's secondary phones and emails and its history moves here (docs/crm.md, Merging leads). Asked again after a failure, it finishes the same merge.",
+			"this lead's secondary phones and emails and its history moves here (docs/crm.md, Merging leads). Asked again after a failure, it finishes the same merge; asked again once done, it answers that merge.",
 		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}, s.mergeLeads)
 	huma.Register(api, huma.Operation{
