@@ -516,6 +516,8 @@ func apiFunction() Function {
 			auth("PUT", "/v1/leads/{id}/preferences"),
 			auth("GET", "/v1/leads/{id}/activities"),
 			auth("GET", "/v1/leads/{id}/duplicates"),
+			auth("POST", "/v1/leads/{id}/merge"),
+			auth("POST", "/v1/merges/{merge_id}/undo"),
 			auth("POST", "/v1/leads/{id}/notes"),
 			auth("GET", "/v1/leads/{id}/notes"),
 			auth("PATCH", "/v1/leads/{id}/notes/{note_id}"),

@@ -145,3 +145,10 @@ const (
 	ActionLeadImport = "lead.import"
 	ActionLeadExport = "lead.export"
 )
+
+// Merges of leads (the target is the surviving lead; details name the
+// merge and the other lead) and their undoing.
+const (
+	ActionLeadMerge = "lead.merge"
+	ActionMergeUndo = "lead.merge_undo"
+)

@@ -463,3 +463,21 @@ func apiKeyRateSK(minute int64) string { return strconv.FormatInt(minute, 10) }
 // the period's key.
 func usagePK(orgID string, shard int) string { return "USAGE#" + orgID + "#" + strconv.Itoa(shard) }
 func usageSK(metric, period string) string   { return metric + "#" + period }
+
+// Lead merges (see merges.go).
+
+// mergeSK is a lead merge's record (both leads' snapshots, its state) in
+// the org's partition (ids are ULIDs, so the partition lists merges by
+// time).
+func mergeSK(id string) string { return prefixMerge + id }
+
+const prefixMerge = "MERGE#"
+
+// canonEmailSK files a lead under the canonical form of one of its emails
+// (lead.CanonicalEmail) when it differs from the email, in the org's
+// partition: canonEmailPrefix finds every lead of a canonical address with
+// one Query (GET /v1/leads/{id}/duplicates from the canonical side).
+func canonEmailSK(canonical, leadID string) string { return canonEmailPrefix(canonical) + leadID }
+func canonEmailPrefix(canonical string) string     { return prefixCanonEmail + canonical + "#" }
+
+const prefixCanonEmail = "CANON#EMAIL#"

@@ -152,10 +152,7 @@ func (s *Store) suppressionWrites(ctx context.Context, l lead.Lead, sources map[
 	}
 	outs := optOuts(l.Consent)
 	var items []types.TransactWriteItem
-	for _, c := range []struct{ kind, value string }{{"phone", l.Phone}, {"email", l.Email}} {
-		if c.value == "" {
-			continue
-		}
+	for _, c := range leadContacts(l) {
 		h := contacts.Phone(l.OrgID, c.value)
 		if c.kind == "email" {
 			h = contacts.Email(l.OrgID, c.value)
@@ -172,6 +169,25 @@ func (s *Store) suppressionWrites(ctx context.Context, l lead.Lead, sources map[
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: av}})
 	}
 	return items, nil
+}
+
+// contact is one phone or email of a lead.
+type contact struct{ kind, value string }
+
+// leadContacts lists a lead's phones and emails, primary ones first.
+func leadContacts(l lead.Lead) []contact {
+	var out []contact
+	for _, p := range append([]string{l.Phone}, l.Phones...) {
+		if p != "" {
+			out = append(out, contact{"phone", p})
+		}
+	}
+	for _, e := range append([]string{l.Email}, l.Emails...) {
+		if e != "" {
+			out = append(out, contact{"email", e})
+		}
+	}
+	return out
 }
 
 // optOutSources returns, per opt-out in the lead's consent map, how it
@@ -280,19 +296,25 @@ func (s *Store) DeleteLead(ctx context.Context, l lead.Lead) (lead.Deletion, err
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: fmt.Sprint(l.Version)}},
 	}}}
 	counts := map[string]int{"lead": 1}
-	if l.Phone != "" {
-		items = append(items, s.guardDelete(l.OrgID, leadPhoneSK(l.Phone), l.ID))
-		counts["lead_guard"]++
+	// Merge records hold copies of the lead (and of the leads it
+	// absorbed): they go first, so none outlives it.
+	if n, err := s.deleteLeadMerges(ctx, l.OrgID, l.ID); err != nil {
+		return lead.Deletion{}, err
+	} else if n > 0 {
+		counts["merge"] = n
 	}
-	if l.Email != "" {
-		items = append(items, s.guardDelete(l.OrgID, leadEmailSK(l.Email), l.ID))
-		counts["lead_guard"]++
-	}
-	for _, sk := range slices.Sorted(maps.Keys(fieldGuards(l))) {
-		items = append(items, s.fieldGuardDelete(l.OrgID, sk, l.ID))
+	// Its guards: phones and emails (secondary ones from merges too) and
+	// unique custom field values.
+	for _, sk := range slices.Sorted(maps.Keys(contactGuards(l))) {
+		items = append(items, s.leadGuardDelete(l.OrgID, sk, l.ID))
 		counts["lead_guard"]++
 	}
 	items = append(items, s.conversationDelete(l.OrgID, l.ID))
+	canon, err := s.canonWrites(l.OrgID, l.ID, canonEmails(l), nil)
+	if err != nil {
+		return lead.Deletion{}, err
+	}
+	items = append(items, canon...)
 	items = append(items, supp...)
 	items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: pending}})
 	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {

@@ -58,6 +58,10 @@ type leadItem struct {
 	SearchName string `dynamodbav:"search_name,omitempty"`
 	// UniqueFields are the unique custom fields whose guard the lead holds.
 	UniqueFields []string `dynamodbav:"cf_guards,omitempty"`
+	// Phones and Emails are the secondary contacts a merge gave the lead;
+	// the lead holds their guards too.
+	Phones []string `dynamodbav:"phones,omitempty"`
+	Emails []string `dynamodbav:"emails,omitempty"`
 }
 
 type provenanceAttr struct {
@@ -104,6 +108,7 @@ func toLeadItem(l lead.Lead) leadItem {
 	it.EditedAt = l.EditedAt
 	it.SearchName = searchName(l.Name)
 	it.UniqueFields = l.UniqueFields
+	it.Phones, it.Emails = l.Phones, l.Emails
 	it.Consent = l.Consent
 	if it.Consent == nil {
 		it.Consent = map[string]string{}
@@ -130,7 +135,7 @@ func (i leadItem) lead() lead.Lead {
 		Status: lead.Status(i.Status), Tags: i.Tags, CustomFields: i.CustomFields, AssigneeID: i.AssigneeID,
 		CreatedBy: i.CreatedBy, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
 		LastInboundAt: i.LastInboundAt, Consent: i.Consent, EditedAt: i.EditedAt, PipelineID: i.PipelineID, StageID: i.StageID,
-		UniqueFields: i.UniqueFields}
+		UniqueFields: i.UniqueFields, Phones: i.Phones, Emails: i.Emails}
 	if l.StageID == "" {
 		// Written before pipelines: the default pipeline's stage of its
 		// status (lead.DefaultPipeline).
@@ -262,6 +267,11 @@ func (s *Store) newLeadWrites(ctx context.Context, lp *lead.Lead, settle func(*l
 		items = append(items, w)
 	}
 	items = append(items, carried...)
+	canon, err := s.canonWrites(l.OrgID, l.ID, nil, canonEmails(l))
+	if err != nil {
+		return nil, nil, err
+	}
+	items = append(items, canon...)
 	return items, guards, nil
 }
 
@@ -369,6 +379,11 @@ func (s *Store) UpdateLead(ctx context.Context, old, next lead.Lead, acts ...lea
 	if old.AssigneeID != next.AssigneeID {
 		items = append(items, s.conversationAssignee(old.OrgID, old.ID, next.AssigneeID))
 	}
+	canon, err := s.canonWrites(old.OrgID, old.ID, canonEmails(old), canonEmails(next))
+	if err != nil {
+		return err
+	}
+	items = append(items, canon...)
 	for _, a := range acts {
 		w, err := s.activityPut(a)
 		if err != nil {
@@ -692,4 +707,67 @@ func (s *Store) activityPut(a lead.Activity) (types.TransactWriteItem, error) {
 		return types.TransactWriteItem{}, err
 	}
 	return types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}}, nil
+}
+
+// canonEmailItem files a lead under the canonical form of one of its
+// emails (lead.CanonicalEmail), when the email is not in that form, so
+// that the canonical side finds it (GET /v1/leads/{id}/duplicates).
+type canonEmailItem struct {
+	PK     string `dynamodbav:"PK"`
+	SK     string `dynamodbav:"SK"`
+	Type   string `dynamodbav:"type"`
+	LeadID string `dynamodbav:"lead_id"`
+}
+
+// canonEmails lists the canonical forms of a lead's emails (primary and
+// secondary) that differ from the email, once each, sorted.
+func canonEmails(l lead.Lead) []string {
+	var out []string
+	for _, e := range append([]string{l.Email}, l.Emails...) {
+		if c := lead.CanonicalEmail(e); e != "" && c != e && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// canonWrites moves a lead's canonical email entries from those of
+// before to those of after (nil for none).
+func (s *Store) canonWrites(orgID, leadID string, before, after []string) ([]types.TransactWriteItem, error) {
+	var items []types.TransactWriteItem
+	for _, c := range before {
+		if !slices.Contains(after, c) {
+			items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: key(orgPK(orgID), canonEmailSK(c, leadID))}})
+		}
+	}
+	for _, c := range after {
+		if slices.Contains(before, c) {
+			continue
+		}
+		av, err := marshal(canonEmailItem{PK: orgPK(orgID), SK: canonEmailSK(c, leadID), Type: "lead_email_canonical", LeadID: leadID})
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: av}})
+	}
+	return items, nil
+}
+
+// LeadIDsByCanonicalEmail returns the ids of the org's leads with an email
+// whose canonical form is canonical and differs from it (one Query).
+func (s *Store) LeadIDsByCanonicalEmail(ctx context.Context, orgID, canonical string) ([]string, error) {
+	items, err := s.queryPrefix(ctx, orgPK(orgID), canonEmailPrefix(canonical))
+	if err != nil {
+		return nil, fmt.Errorf("find leads by canonical email: %w", err)
+	}
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		var it canonEmailItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		out = append(out, it.LeadID)
+	}
+	return out, nil
 }

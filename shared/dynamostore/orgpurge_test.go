@@ -338,6 +338,17 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 	if d, err := s.DeleteLead(ctx, cur); err != nil || !d.Pending {
 		t.Fatalf("delete lead %+v %v, want pending", d, err)
 	}
+	// Two leads merged: the merge record holds copies of both, the moved
+	// history is tagged.
+	ma, mb := newLead(gone, "Merged A", "+919800000997", ""), newLead(gone, "Merged B", "+919800000998", "merged-b@example.com")
+	for _, x := range []lead.Lead{ma, mb} {
+		if err := s.CreateLead(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.RunMerge(ctx, newMerge(ma, mb, "u1")); err != nil {
+		t.Fatal(err)
+	}
 	// The other org's items, counted before.
 	words := []string{gone}
 	for _, u := range g.users {
@@ -345,7 +356,7 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 	}
 	words = append(words, g.contacts...)
 	words = append(words, g.apiKeys...)
-	words = append(words, l.Phone, l.Email)
+	words = append(words, l.Phone, l.Email, mb.Phone, mb.Email, mb.ID)
 	countKept := func() int {
 		n := 0
 		for _, item := range devstacktest.ScanTable(t, db, table) {

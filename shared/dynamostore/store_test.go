@@ -52,7 +52,7 @@ func newStoreWith(t *testing.T, intercept func(op string) error) (*dynamostore.S
 	t.Helper()
 	ctx := context.Background()
 	c := &calls{n: map[string]*atomic.Int64{}}
-	for _, op := range []string{"GetItem", "PutItem", "Query", "TransactWriteItems", "UpdateItem", "DeleteItem", "Scan"} {
+	for _, op := range []string{"GetItem", "PutItem", "Query", "TransactWriteItems", "UpdateItem", "DeleteItem", "Scan", "BatchGetItem", "BatchWriteItem"} {
 		c.n[op] = &atomic.Int64{}
 	}
 	count := middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {

@@ -34,7 +34,9 @@ func (s *Service) Duplicates(ctx context.Context, a Actor, id string) ([]Duplica
 		return nil, err
 	}
 	var out []Duplicate
-	add := func(otherID, reason string) error {
+	// add adds lead otherID for reason, unless fits (when given) says it
+	// does not hold what found it.
+	add := func(otherID, reason string, fits func(Lead) bool) error {
 		if otherID == l.ID {
 			return nil
 		}
@@ -53,6 +55,9 @@ func (s *Service) Duplicates(ctx context.Context, a Actor, id string) ([]Duplica
 		if err != nil {
 			return err
 		}
+		if fits != nil && !fits(o) {
+			return nil
+		}
 		out = append(out, Duplicate{Lead: o, Reasons: []string{reason}})
 		return nil
 	}
@@ -65,7 +70,25 @@ func (s *Service) Duplicates(ctx context.Context, a Actor, id string) ([]Duplica
 			if err != nil {
 				return nil, fmt.Errorf("find lead by phone variant: %w", err)
 			}
-			if err := add(other, "phone"); err != nil {
+			if err := add(other, "phone", nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if l.Email != "" && s.CanonicalEmails != nil {
+		// Leads stored with dots or a tag, found from any form.
+		canon := CanonicalEmail(l.Email)
+		ids, err := s.CanonicalEmails.LeadIDsByCanonicalEmail(ctx, l.OrgID, canon)
+		if err != nil {
+			return nil, fmt.Errorf("find leads by canonical email: %w", err)
+		}
+		// The index entry may be older than the lead's email (a purge
+		// of Meta data rewrites leads): the lead must still hold it.
+		fits := func(o Lead) bool {
+			return slices.ContainsFunc(append([]string{o.Email}, o.Emails...), func(e string) bool { return e != "" && CanonicalEmail(e) == canon })
+		}
+		for _, id := range ids {
+			if err := add(id, "email", fits); err != nil {
 				return nil, err
 			}
 		}
@@ -79,12 +102,40 @@ func (s *Service) Duplicates(ctx context.Context, a Actor, id string) ([]Duplica
 			if err != nil {
 				return nil, fmt.Errorf("find lead by email variant: %w", err)
 			}
-			if err := add(other, "email"); err != nil {
+			if err := add(other, "email", nil); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return out, nil
+}
+
+// CanonicalEmail is the form every variant of a lower-cased email shares
+// (EmailVariants): the local part without a "+tag", and for Gmail without
+// dots, on gmail.com. An address that is not one is returned as it is.
+func CanonicalEmail(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	if at <= 0 {
+		return email
+	}
+	local, domain := email[:at], email[at+1:]
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	if domain == "gmail.com" || domain == "googlemail.com" {
+		local, domain = strings.ReplaceAll(local, ".", ""), "gmail.com"
+	}
+	if local == "" {
+		return email
+	}
+	return local + "@" + domain
+}
+
+// CanonicalEmailIndex finds the leads with an email (primary or
+// secondary) whose canonical form is canonical and differs from the email
+// itself (dynamostore.Store): the other way of the email match.
+type CanonicalEmailIndex interface {
+	LeadIDsByCanonicalEmail(ctx context.Context, orgID, canonical string) ([]string, error)
 }
 
 // EmailVariants returns the other addresses that reach the mailbox of a

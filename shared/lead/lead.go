@@ -84,6 +84,11 @@ type Lead struct {
 	// the assigned activity naming it with the lead; it is not stored on
 	// the lead.
 	AssignedBy string
+	// Phones and Emails are the lead's secondary phones (E.164) and
+	// emails (lower-cased): those of leads merged into it (merge.go). The
+	// lead holds their guards as it holds its primary phone's and email's.
+	Phones []string
+	Emails []string
 }
 
 // Provenance says which integration a lead (and which of its fields) came from.

@@ -154,6 +154,11 @@ type Service struct {
 	// Assign, when set, assigns the leads created without an assignee by
 	// the org's rule (assign.go); nil leaves them unassigned.
 	Assign *Assigner
+	// Merges keeps lead merges (merge.go); nil refuses to merge.
+	Merges MergeStore
+	// CanonicalEmails finds leads by the canonical form of their email
+	// for Duplicates; nil matches emails one way only.
+	CanonicalEmails CanonicalEmailIndex
 }
 
 // FieldDefReader reads an org's custom field definitions.

@@ -52,6 +52,12 @@ const (
 	// consent ledger read onto the timeline (details: consent_id, channel,
 	// purpose, action, source; the actor is the user of a staff entry).
 	ActivityConsentChanged = "consent_changed"
+	// ActivityMerged: another lead was merged into this one (details:
+	// merge_id, other_lead_id; merge.go).
+	ActivityMerged = "merged"
+	// ActivityUnmerged: a merge into this lead was undone (details:
+	// merge_id, other_lead_id).
+	ActivityUnmerged = "unmerged"
 )
 
 // Change is one field's change in an activity.

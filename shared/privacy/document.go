@@ -44,6 +44,8 @@ type DocLead struct {
 	Name          string            `json:"name"`
 	Phone         string            `json:"phone,omitempty" doc:"E.164."`
 	Email         string            `json:"email,omitempty"`
+	Phones        []string          `json:"phones,omitempty" doc:"Secondary phones (E.164), from leads merged into this one."`
+	Emails        []string          `json:"emails,omitempty" doc:"Secondary emails, from leads merged into this one."`
 	Source        string            `json:"source"`
 	Status        string            `json:"status"`
 	Tags          []string          `json:"tags"`
@@ -236,7 +238,7 @@ type DocCampaign struct {
 // docLead builds a lead's part of the document from what the store holds.
 func docLead(l lead.Lead, acts []lead.Activity, notes []lead.Note, msgs []conversation.Message, logs map[string][]conversation.StatusEvent,
 	ledger []conversation.ConsentEntry, campaigns map[string]campaign.Campaign) DocLead {
-	d := DocLead{ID: l.ID, Name: l.Name, Phone: l.Phone, Email: l.Email, Source: l.Source, Status: string(l.Status),
+	d := DocLead{ID: l.ID, Name: l.Name, Phone: l.Phone, Email: l.Email, Phones: l.Phones, Emails: l.Emails, Source: l.Source, Status: string(l.Status),
 		Tags: nonNil(l.Tags), CustomFields: nonNilMap(l.CustomFields), AssigneeID: l.AssigneeID, CreatedAt: l.CreatedAt,
 		UpdatedAt: l.UpdatedAt, Consent: nonNilMap(l.Consent), Activities: []DocActivity{}, Notes: []DocNote{}, Tasks: []DocTask{}, Appointments: []DocAppointment{}, Messages: make([]DocMessage, 0, len(msgs)),
 		ConsentLedger: []DocConsent{}, Campaigns: []DocCampaign{}}

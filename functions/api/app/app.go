@@ -267,7 +267,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	})
 	api, kit := srv.API(), srv.Kit()
 	leadService := &lead.Service{Store: store, Activities: store, Notes: store, Tasks: store, Notifications: store, Appointments: store, Users: store, Audit: kit, Phones: phone.Normalize, PhoneVariants: phone.Variants, DefaultRegion: cfg.DefaultRegion,
-		Pipelines: store, Counts: store, Fields: store}
+		Pipelines: store, Counts: store, Fields: store, Merges: store, CanonicalEmails: store}
 	// New leads nobody assigned go to the org's assignment rule.
 	leadService.Assign = &lead.Assigner{Rules: store, Users: store}
 	var integrationPurge integrations.StartPurge
@@ -302,7 +302,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		}})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Pipelines: leadService, Tasks: leadService, Appointments: leadService,
-		Fields: &lead.FieldService{Store: store, Audit: kit}, Assignment: leadService, Plans: plans, Import: leadService, Consent: store})
+		Fields: &lead.FieldService{Store: store, Audit: kit}, Assignment: leadService, Plans: plans, Import: leadService, Consent: store, Merges: leadService})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
 		Settings: store, KnownCountry: phone.KnownRegion, Usage: plans,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,

@@ -25,7 +25,7 @@ func (e *testEnv) duplicateIDs(t *testing.T, s session, leadID string) map[strin
 
 // Duplicates: a lead whose number is another's read in the org's region
 // (the country code wrong or left out) and a lead whose Gmail address is
-// another's without dots and +tag are found; an agent sees only its own
+// another's without dots and +tag are found, from either side; an agent sees only its own
 // leads, and a lead of another org is 404.
 func TestLeadDuplicates(t *testing.T) {
 	e := newEnv(t)
@@ -42,8 +42,9 @@ func TestLeadDuplicates(t *testing.T) {
 	if len(got) != 2 || !slices.Equal(got[byPhone], []string{"phone"}) || !slices.Equal(got[byEmail], []string{"email"}) {
 		t.Fatalf("duplicates of %s: %v, want %s by phone and %s by email", a, got, byPhone, byEmail)
 	}
-	if got := e.duplicateIDs(t, owner, byEmail); len(got) != 0 {
-		t.Fatalf("the canonical address finds the tagged one (one-way by design): %v", got)
+	// Both ways: the canonical address finds the dotted, tagged one.
+	if got := e.duplicateIDs(t, owner, byEmail); len(got) != 1 || !slices.Equal(got[a], []string{"email"}) {
+		t.Fatalf("duplicates of the canonical address %s: %v, want %s by email", byEmail, got, a)
 	}
 
 	// The agent's own lead; the owner's duplicates are not shown to it.
@@ -51,8 +52,14 @@ func TestLeadDuplicates(t *testing.T) {
 	if got := e.duplicateIDs(t, agent, mine); len(got) != 0 {
 		t.Fatalf("agent sees others' leads as duplicates: %v", got)
 	}
-	if got := e.duplicateIDs(t, owner, mine); !slices.Equal(got[byEmail], []string{"email"}) {
-		t.Fatalf("owner: duplicates of the agent's lead %v, want %s", got, byEmail)
+	if got := e.duplicateIDs(t, owner, mine); !slices.Equal(got[byEmail], []string{"email"}) || !slices.Equal(got[a], []string{"email"}) {
+		t.Fatalf("owner: duplicates of the agent's lead %v, want %s and %s", got, byEmail, a)
+	}
+	// The entry follows the email: changed, the old canonical form no
+	// longer finds the lead.
+	expect(t, e.do(t, "PATCH", "/v1/leads/"+a, owner.Access, map[string]any{"email": "asha.dup@example.com"}), 200)
+	if got := e.duplicateIDs(t, owner, byEmail); len(got) != 1 || got[mine] == nil {
+		t.Fatalf("duplicates of %s after the email change: %v, want only %s", byEmail, got, mine)
 	}
 	expect(t, e.do(t, "GET", "/v1/leads/"+a+"/duplicates", agent.Access, nil), 404)
 	expect(t, e.do(t, "GET", "/v1/leads/"+a+"/duplicates", other.Access, nil), 404)

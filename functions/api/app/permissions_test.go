@@ -150,6 +150,11 @@ var bodies = map[string]func(c *call) any{
 	"PUT /v1/leads/{id}/preferences": func(*call) any {
 		return map[string]any{"channel": "email", "purpose": "marketing", "state": "opted_out", "reason": "asked on a call"}
 	},
+	// The lead merged into the path's: a fresh one of the caller's org.
+	"POST /v1/leads/{id}/merge": func(c *call) any {
+		other := c.org.track(c.m.createLead(c.m.t, c.org.owner, map[string]any{"name": "Same person", "phone": c.m.phone()}).str("id"))
+		return map[string]any{"other_lead_id": other}
+	},
 	"POST /v1/leads/{id}/notes":            func(*call) any { return map[string]any{"body": "Called; wants a visit on Friday."} },
 	"PATCH /v1/leads/{id}/notes/{note_id}": func(*call) any { return map[string]any{"body": "Called; visit moved to Monday."} },
 	"POST /v1/campaigns":                   func(*call) any { return saleCampaign(0) },
@@ -228,6 +233,14 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 			params["task_id"] = o.track(r.str("id"))
 		}
 		return params
+	},
+	// A fresh merge of two leads of the org, by its owner.
+	"merges": func(c *call, o *orgFix, _ bool) map[string]string {
+		survivor := o.track(c.m.createLead(c.m.t, o.owner, map[string]any{"name": "Survivor", "phone": c.m.phone()}).str("id"))
+		other := o.track(c.m.createLead(c.m.t, o.owner, map[string]any{"name": "Absorbed", "email": uniqueEmail("absorbed")}).str("id"))
+		r := c.m.do(c.m.t, "POST", "/v1/leads/"+survivor+"/merge", o.owner.Access, map[string]any{"other_lead_id": other})
+		expect(c.m.t, r, 200)
+		return map[string]string{"merge_id": o.track(r.str("id"))}
 	},
 	// A fresh pipeline of two stages; stage_id names its empty second one.
 	"pipelines": func(c *call, o *orgFix, _ bool) map[string]string {

@@ -65,6 +65,9 @@ type Deps struct {
 	// Plans counts the leads created against the org's plan
 	// (plan.LeadsPerMonth); nil counts nothing.
 	Plans httpapi.PlanUsage
+	// Merges merges leads and undoes merges (lead.Service); nil leaves
+	// their routes out.
+	Merges MergeService
 	// Import creates (or checks) the leads of an import (lead.Service);
 	// nil leaves the import and export routes out.
 	Import ImportService
@@ -91,6 +94,10 @@ type LeadOut struct {
 	StageID      string            `json:"stage_id" doc:"The lead's stage in that pipeline."`
 	// Attribution is where the lead came from in Meta's ads, or nil.
 	Attribution *AttributionOut `json:"attribution" doc:"The ad the lead came from: the Click-to-WhatsApp ad or post of its first message, or its Lead Ads ad and form; null when neither."`
+	// Phones and Emails are the secondary contacts of leads merged into
+	// this one.
+	Phones []string `json:"phones" doc:"Secondary phones (E.164), from leads merged into this one; messages from them reach this lead."`
+	Emails []string `json:"emails" doc:"Secondary emails, from leads merged into this one."`
 	// CustomFieldIssues flags what does not fit the org's custom field
 	// definitions now.
 	CustomFieldIssues []FieldIssue `json:"custom_field_issues" doc:"What does not fit the custom field definitions now: values that came in through Lead Ads as received, required fields defined after the lead was written, values typed before their field was defined. Empty when all fits."`
@@ -237,7 +244,7 @@ func leadOut(l lead.Lead, defs lead.FieldDefs) LeadOut {
 	return LeadOut{ID: l.ID, Name: l.Name, Phone: httpapi.Optional(l.Phone), Email: httpapi.Optional(l.Email), Source: l.Source,
 		Status: string(l.Status), Tags: tags, CustomFields: cf, AssigneeID: httpapi.Optional(l.AssigneeID),
 		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version, PipelineID: l.PipelineID, StageID: l.StageID,
-		Attribution: attributionOut(l), CustomFieldIssues: issues}
+		Attribution: attributionOut(l), CustomFieldIssues: issues, Phones: nonNilList(l.Phones), Emails: nonNilList(l.Emails)}
 }
 
 // fieldDefs reads the org's custom field definitions for the lead
@@ -310,6 +317,9 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	}
 	if d.Import != nil {
 		s.registerCSV(api)
+	}
+	if d.Merges != nil {
+		s.registerMerges(api)
 	}
 }
 
