@@ -66,8 +66,8 @@ func compileGlobal() *patterns {
 	return &patterns{
 		plus:         regexp.MustCompile("[" + plusChars + "]+"),
 		validStart:   regexp.MustCompile("[" + plusChars + digits + "]"),
-		unwantedEnd:  regexp.MustCompile("[[\\P{N}&&\\P{L}]&&[^#]]+$"),
-		secondNumber: regexp.MustCompile("[\\\\/] *x"),
+		unwantedEnd:  regexp.MustCompile(`[[\P{N}&&\P{L}]&&[^#]]+$`),
+		secondNumber: regexp.MustCompile(`[\\/] *x`),
 		alphaPhone:   regexp.MustCompile("^(?:.*?[A-Za-z]){3}.*$"),
 		viable:       regexp.MustCompile("(?i)^(" + viable + "(?:" + extParsing + ")?)$"),
 		extn:         regexp.MustCompile("(?i)(?:" + extParsing + ")$"),

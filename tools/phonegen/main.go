@@ -159,8 +159,11 @@ func writePlan(b *bytes.Buffer, m *phonenumbers.PhoneMetadata) error {
 		return fmt.Errorf("general description: possible lengths %v are not sorted real lengths", l)
 	}
 	local, err := lengthSet(gen.GetPossibleLengthLocalOnly())
-	if err != nil || local&1 != 0 {
-		return fmt.Errorf("general description: local-only lengths %v: %v", gen.GetPossibleLengthLocalOnly(), err)
+	if err != nil {
+		return fmt.Errorf("general description: local-only lengths: %w", err)
+	}
+	if local&1 != 0 {
+		return fmt.Errorf("general description: local-only lengths %v hold -1", gen.GetPossibleLengthLocalOnly())
 	}
 	fmt.Fprintf(b, "\t{id: %q, cc: %d", m.GetId(), m.GetCountryCode())
 	for _, f := range []struct{ name, v string }{{"idd", m.GetInternationalPrefix()}, {"np", m.GetNationalPrefix()},
@@ -175,9 +178,9 @@ func writePlan(b *bytes.Buffer, m *phonenumbers.PhoneMetadata) error {
 	if _, err := regexp.Compile("^(?:" + gen.GetNationalNumberPattern() + ")$"); err != nil {
 		return fmt.Errorf("general description: %w", err)
 	}
-	fmt.Fprintf(b, ",\n\t\tgen: desc{%q, %#x}", gen.GetNationalNumberPattern(), uint32(genLengths))
+	fmt.Fprintf(b, ",\n\t\tgen: desc{%q, %#x}", gen.GetNationalNumberPattern(), genLengths)
 	if local != 0 {
-		fmt.Fprintf(b, ", local: %#x", uint32(local))
+		fmt.Fprintf(b, ", local: %#x", local)
 	}
 	fmt.Fprintf(b, ",\n\t\ttypes: [numTypes]desc{")
 	for i, d := range typeDescs(m) {
@@ -195,7 +198,7 @@ func writePlan(b *bytes.Buffer, m *phonenumbers.PhoneMetadata) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", typeNames[i], err)
 		}
-		fmt.Fprintf(b, "\n\t\t\t%s: {%q, %#x},", typeNames[i], d.GetNationalNumberPattern(), uint32(l))
+		fmt.Fprintf(b, "\n\t\t\t%s: {%q, %#x},", typeNames[i], d.GetNationalNumberPattern(), l)
 	}
 	fmt.Fprintf(b, "\n\t\t}},\n")
 	return nil
