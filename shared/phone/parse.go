@@ -46,6 +46,9 @@ func global() *patterns {
 	return globalPatterns
 }
 
+// compileGlobal compiles the patterns, built as the library builds them
+// (its VALID_PHONE_NUMBER_PATTERN, EXTN_PATTERN and the rest; a test
+// compares the text).
 func compileGlobal() *patterns {
 	sepExt := "[ \u00A0\\t,]*"
 	afterExt := "[:\\.\uFF0E]?[ \u00A0\\t,-]*"
@@ -128,7 +131,7 @@ func parse(text, region string) (n number, ok bool) {
 		pl = int(codePlans(cc)[0])
 	} else {
 		normalized = normalize(national)
-		if region != "" && pl >= 0 {
+		if pl >= 0 {
 			cc = plans[pl].cc
 		}
 	}
