@@ -22,7 +22,7 @@ GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test torture fuzz build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap retention plan
+.PHONY: help dev demo dev-reset test torture fuzz build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap phonegen retention plan
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -126,6 +126,9 @@ load: ## Open-loop load on a fresh local system (RATE=50 requests/s, DURATION=60
 
 datamap: ## Write docs/data-map.md (every item kind, personal data, retention) from shared/dynamostore/datamap.go
 	$(GO) run ./tools/datamap -out docs/data-map.md
+
+phonegen: ## Write shared/phone/plans_gen.go (the numbering plans phone numbers are read with) from github.com/nyaruka/phonenumbers
+	$(GO) run ./tools/phonegen -out shared/phone/plans_gen.go
 
 deploy: build ## Deploy to the AWS account in your environment (needs real credentials; not runnable here)
 	cd $(TOOLCHAIN) && { [ -d node_modules ] || npm ci --no-audit --no-fund; }

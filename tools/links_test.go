@@ -4,54 +4,79 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // Each function links only what it uses: the packages below, with
 // everything under them, are kept out of a function's binary because each
-// costs binary size and cold-start time (phonenumbers builds its metadata
-// in init, about 25 ms; intake and the use cases pull in the Graph client)
-// and the function has no use for them. The webhook only verifies and
-// enqueues (the queue contract it shares with ingest is in shared/intakemsg
-// for this reason); retention and sender never parse a phone number (the
-// store's use-case port assertions live in a test file, and ErrDuplicate
-// in intakemsg, for this reason). None of the three may link the protobuf
-// runtime either (phonenumbers brings it): with fmt, it makes the linker
-// keep every exported method of every reachable type (docs/benchmarks.md,
-// "Phone-number parsing and the linker").
+// costs binary size and cold-start time (intake and the use cases pull in
+// the Graph client) and the function has no use for them. The webhook only
+// verifies and enqueues (the queue contract it shares with ingest is in
+// shared/intakemsg for this reason); retention and sender never parse a
+// phone number (the store's use-case port assertions live in a test file,
+// and ErrDuplicate in intakemsg, for this reason). No function links
+// github.com/nyaruka/phonenumbers or the protobuf runtime (linkedByNone):
+// the library decodes every numbering plan in init, and protobuf, with
+// fmt, makes the linker keep every exported method of every reachable type
+// (docs/benchmarks.md, "Phone-number parsing and the linker");
+// shared/phone reads numbers with generated plans instead, and only
+// tools/phonegen and tests import the library.
 var forbidden = map[string][]string{
 	"webhook": {
 		"github.com/aws/aws-sdk-go-v2/service/dynamodb",
 		"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams",
 		"github.com/aws/aws-sdk-go-v2/feature/dynamodb",
-		"github.com/nyaruka/phonenumbers",
-		"google.golang.org/protobuf",
 		"github.com/leadluence/backend/shared/dynamostore",
 		"github.com/leadluence/backend/shared/intake",
 		"github.com/leadluence/backend/shared/lead",
 	},
 	"retention": {
-		"github.com/nyaruka/phonenumbers",
-		"google.golang.org/protobuf",
 		"github.com/leadluence/backend/shared/intake",
 	},
 	"sender": {
-		"github.com/nyaruka/phonenumbers",
-		"google.golang.org/protobuf",
 		"github.com/leadluence/backend/shared/intake",
 	},
+}
+
+// linkedByNone are forbidden in every function.
+var linkedByNone = []string{
+	"github.com/nyaruka/phonenumbers",
+	"google.golang.org/protobuf",
 }
 
 // TestFunctionsLinkOnlyWhatTheyUse lists each function's dependencies as
 // it is deployed (linux, tag lambda.norpc) and fails on any forbidden one,
 // naming the packages that import it.
 func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
-	for fn, bad := range forbidden {
+	entries, err := os.ReadDir("../functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		fn := e.Name()
+		if _, err := os.Stat(filepath.Join("..", "functions", fn, "main.go")); err != nil {
+			continue
+		}
+		fns++
+		bad := append(append([]string{}, linkedByNone...), forbidden[fn]...)
 		t.Run(fn, func(t *testing.T) {
 			t.Parallel()
 			checkLinks(t, "../functions/"+fn, bad)
 		})
+	}
+	if fns < 6 {
+		t.Fatalf("found only %d functions under functions/", fns)
+	}
+	for fn := range forbidden {
+		if _, err := os.Stat(filepath.Join("..", "functions", fn, "main.go")); err != nil {
+			t.Errorf("forbidden names function %s, which has no functions/%s/main.go", fn, fn)
+		}
 	}
 }
 

@@ -1,15 +1,17 @@
 // Package phone reads phone numbers as people type them and writes them in
-// E.164. It stands apart from package lead because the numbering plans it
-// reads with (github.com/nyaruka/phonenumbers) are built when the program
-// starts: only the functions that parse numbers link it, not everything
-// that handles a lead.
+// E.164. It reads them as libphonenumber does (its Go port,
+// github.com/nyaruka/phonenumbers), with that library's numbering plans
+// generated into plans_gen.go by tools/phonegen, but without linking the
+// library: the library decodes every plan when the program starts and
+// brings the protobuf runtime, which makes the linker keep every exported
+// method of every reachable type (docs/benchmarks.md). Here a plan's
+// patterns are compiled the first time a number is read in it. A
+// differential test holds the package to the library's results.
 package phone
 
 import (
 	"errors"
 	"strings"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
 // Errors of Normalize; their text is what a person is shown.
@@ -29,21 +31,21 @@ func Normalize(raw, region string) (string, error) {
 	if raw == "" {
 		return "", nil
 	}
-	num, err := phonenumbers.Parse(raw, region)
-	if err != nil {
+	num, ok := parse(raw, region)
+	if !ok {
 		return "", ErrNotANumber
 	}
-	if !phonenumbers.IsValidNumber(num) {
+	if !isValid(num) {
 		return "", ErrInvalid
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
+	return num.e164(), nil
 }
 
 // KnownRegion reports whether region is an ISO 3166 alpha-2 code (upper
 // case) whose numbering plan Normalize can read numbers in: what an org's
 // default country may be.
 func KnownRegion(region string) bool {
-	return phonenumbers.GetSupportedRegions()[region]
+	return regionPlan(region) >= 0
 }
 
 // Variants returns the other E.164 numbers a person may have meant by the
@@ -54,11 +56,11 @@ func KnownRegion(region string) bool {
 // itself and numbers that are not valid; an e164 that does not parse has
 // none.
 func Variants(e164, region string) []string {
-	num, err := phonenumbers.Parse(e164, "")
-	if err != nil {
+	num, ok := parse(e164, "")
+	if !ok {
 		return nil
 	}
-	national := phonenumbers.GetNationalSignificantNumber(num)
+	national := num.nsn()
 	var out []string
 	for _, c := range []struct{ raw, region string }{{national, region}, {"+" + national, ""}, {strings.TrimPrefix(e164, "+"), region}} {
 		v, err := Normalize(c.raw, c.region)
