@@ -130,9 +130,14 @@ func (s *server) registerImports(api huma.API) {
 			"are checked now (422 naming the column); the rows are imported in the background: poll `GET /v1/imports/{id}`. The same file " +
 			"with the same mapping submitted again answers 200 with the import it started.",
 		DefaultStatus: http.StatusAccepted, Security: httpapi.BearerSecurity, MaxBodyBytes: 3 * leadimport.MaxFileBytes / 2,
-		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {Schema: schema}}},
-		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity},
+		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity},
 	}, s.submitImport)
+	// The handler reads either body itself (huma would parse and check a
+	// JSON schema given to the operation against a text/csv body too):
+	// the JSON form is added to the document only.
+	if p := api.OpenAPI().Paths["/v1/imports"]; p != nil && p.Post != nil && p.Post.RequestBody != nil {
+		p.Post.RequestBody.Content["application/json"] = &huma.MediaType{Schema: schema}
+	}
 	huma.Register(api, huma.Operation{
 		OperationID: "list-imports", Method: http.MethodGet, Path: "/v1/imports", Tags: []string{"leads"},
 		Summary: "List the latest imports, newest first", Security: httpapi.BearerSecurity, Errors: []int{http.StatusForbidden},
