@@ -26,7 +26,7 @@ type API struct {
 	// runs them.
 	PurgesQueueURL string `env:"LEADLUENCE_QUEUE_URL_PURGES"`
 	// ImportsQueueURL receives the chunks of submitted lead imports
-	// (shared/leadimport); without it POST /v1/imports is left out.
+	// (shared/leadimport); without it POST /v1/imports fails (500).
 	ImportsQueueURL string `env:"LEADLUENCE_QUEUE_URL_IMPORTS"`
 	// DefaultRegion is the ISO 3166 region used to read phone numbers
 	// written without a country code, when an org sets none.

@@ -304,11 +304,13 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
 	// Import jobs: a submitted file's chunks go on the imports queue, which
 	// the importer consumes (contract: leadimport.Chunk).
-	var importJobs leads.ImportJobs
-	if cfg.ImportsQueueURL != "" {
-		importsQueue := sqsqueue.New(queues, cfg.ImportsQueueURL)
-		importJobs = &leadimport.Submitter{Store: store, Enqueue: importsQueue.Send}
-	}
+	importsQueue := sqsqueue.New(queues, cfg.ImportsQueueURL)
+	importJobs := &leadimport.Submitter{Store: store, Enqueue: func(ctx context.Context, body string) error {
+		if cfg.ImportsQueueURL == "" {
+			return errors.New("no imports queue configured")
+		}
+		return importsQueue.Send(ctx, body)
+	}}
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Pipelines: leadService, Tasks: leadService, Appointments: leadService,
 		Fields: &lead.FieldService{Store: store, Audit: kit}, Assignment: leadService, Plans: plans, Import: leadService, Consent: store,
 		Jobs: importJobs, Imports: store})
