@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/oklog/ulid/v2"
 
@@ -24,13 +25,16 @@ import (
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/envelope"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/leadimport"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/sqsqueue"
+	"github.com/leadluence/backend/shared/suppression"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
@@ -423,5 +427,45 @@ func TestRedeliveredChunk(t *testing.T) {
 	l := e.leadByPhone(owner.OrgID, rowPhone(3))
 	if ledger, err := e.store.ConsentLedger(e.ctx, owner.OrgID, l.ID); err != nil || len(ledger) != 1 {
 		t.Errorf("row 3's ledger after three deliveries: %+v, %v", ledger, err)
+	}
+}
+
+// A lead deleted with an opt-out and imported again starts with the
+// opt-out (the suppression entry of its phone), as a lead created any
+// other way does.
+func TestImportKeepsADeletedLeadsOptOut(t *testing.T) {
+	e := newEnv(t)
+	owner := e.org(plan.Growth)
+	sealer := envelope.New(kms.NewFromConfig(e.res.AWS), e.res.KeyID, envelope.Options{})
+	if _, err := suppression.LoadKey(e.ctx, e.store, sealer); err != nil {
+		t.Fatal(err)
+	}
+	e.store.UseLazySuppression(&suppression.Lazy{Store: e.store, Sealer: sealer})
+	now := time.Now().UTC()
+	gone := lead.Lead{ID: ulid.Make().String(), OrgID: owner.OrgID, Name: "Opted Out", Phone: rowPhone(77), Source: "manual", Status: lead.StatusNew,
+		CreatedAt: now, UpdatedAt: now, Version: 1}
+	if err := e.store.CreateLead(e.ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.AppendConsent(e.ctx, conversation.ConsentEntry{ID: ulid.Make().String(), OrgID: owner.OrgID, LeadID: gone.ID,
+		Channel: conversation.ChannelWhatsApp, Purpose: "marketing", Action: conversation.OptOut, At: now, Evidence: "STOP",
+		Source: conversation.SourceStaff, Reason: "asked"}); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := e.store.GetLead(e.ctx, owner.OrgID, gone.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.DeleteLead(e.ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	imp, _ := e.submit(owner, "name,phone\nBack Again,"+rowPhone(77)+"\n", nil)
+	e.apply(e.receive(imp.Chunks), 1)
+	if got := e.importOf(owner.OrgID, imp.ID); got.Created != 1 {
+		t.Fatalf("import %+v", got)
+	}
+	l := e.leadByPhone(owner.OrgID, rowPhone(77))
+	if l.ID == gone.ID || !strings.HasPrefix(l.Consent["whatsapp:marketing"], "opt_out@") {
+		t.Fatalf("imported lead %s consent %v", l.ID, l.Consent)
 	}
 }
