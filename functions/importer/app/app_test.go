@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -50,11 +49,13 @@ type env struct {
 	handler app.Handler
 	cfg     config.Importer
 	log     *slog.Logger
+	logs    *devstacktest.LogBuffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, ctx: context.Background(), res: devstacktest.Fresh(t), log: logging.New(io.Discard, slog.LevelInfo)}
+	e := &env{t: t, ctx: context.Background(), res: devstacktest.Fresh(t), logs: &devstacktest.LogBuffer{}}
+	e.log = logging.New(e.logs, slog.LevelDebug)
 	e.store = dynamostore.New(dynamodb.NewFromConfig(e.res.AWS, dynamostore.ClientOptions), e.res.TableName)
 	e.queues = sqs.NewFromConfig(e.res.AWS)
 	e.res.SetFunctionEnv(t, "importer")
@@ -178,6 +179,20 @@ func (e *env) leadsCreated(orgID string) int {
 	}
 	e.t.Fatal("no leads_per_month usage")
 	return 0
+}
+
+// noPersonalData fails when the function's log holds a row's values.
+func (e *env) noPersonalData() {
+	e.t.Helper()
+	logs := e.logs.String()
+	if logs == "" {
+		e.t.Fatal("nothing logged")
+	}
+	for _, v := range []string{"Person ", "+9198", "@example.com", "private note", "signed form"} {
+		if strings.Contains(logs, v) {
+			e.t.Fatalf("the log holds %q:\n%s", v, logs)
+		}
+	}
 }
 
 func rowPhone(i int) string { return fmt.Sprintf("+9198%08d", i) }
@@ -396,16 +411,15 @@ func TestRedeliveredChunk(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("%d chunks", len(msgs))
 	}
-	c, err := leadimport.DecodeChunk(msgs[0].Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := app.NewWorker(e.store, e.cfg, e.log)
 	f := &failingOutcomes{Store: e.store}
 	f.left.Store(10)
 	w.Store = f
-	if _, err := w.Apply(e.ctx, c); err == nil {
-		t.Fatal("the failing delivery succeeded")
+	if resp, err := app.NewHandler(w, e.log)(e.ctx, events.SQSEvent{Records: msgs}); err != nil || len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("the failing delivery answered %+v, %v", resp, err)
+	}
+	if !strings.Contains(e.logs.String(), "injected") {
+		t.Fatalf("the failure is not logged: %s", e.logs.String())
 	}
 	if got := e.importOf(owner.OrgID, imp.ID); got.Processed() != 0 || got.Status != leadimport.StatusRunning {
 		t.Fatalf("counted after a failed delivery: %+v", got)
@@ -428,6 +442,7 @@ func TestRedeliveredChunk(t *testing.T) {
 	if ledger, err := e.store.ConsentLedger(e.ctx, owner.OrgID, l.ID); err != nil || len(ledger) != 1 {
 		t.Errorf("row 3's ledger after three deliveries: %+v, %v", ledger, err)
 	}
+	e.noPersonalData()
 }
 
 // A lead deleted with an opt-out and imported again starts with the
