@@ -89,6 +89,16 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 			t.Fatal(err)
 		}
 	}
+	// A lead import with its key and a row's outcome.
+	imp := leadimport.Import{ID: ulid.Make().String(), OrgID: org, ActorID: owner.ID, Key: "key-" + tag, Status: leadimport.StatusRunning,
+		Rows: 1, Chunks: 1, CreatedAt: now, UpdatedAt: now}
+	if prior, err := s.CreateImport(ctx, imp); err != nil || prior != "" {
+		t.Fatalf("create import: %q %v", prior, err)
+	}
+	if _, err := s.PutRowOutcome(ctx, org, imp.ID, leadimport.RowOutcome{Row: 2, Outcome: leadimport.Rejected, Reason: leadimport.ReasonInvalid, Field: "email"},
+		now.Add(leadimport.Keep)); err != nil {
+		t.Fatal(err)
+	}
 	// Two-factor sign-in of the owner (on), with a login challenge; an
 	// API key with a request counted.
 	if err := s.PutMFAEnrolment(ctx, account.MFA{OrgID: org, UserID: owner.ID, SealedSecret: []byte("sealed"), CreatedAt: now,
@@ -114,16 +124,6 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 		t.Fatalf("count api key request: %v %v", ok, err)
 	}
 	if err := s.TouchAPIKey(ctx, apiKey, now, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	// A lead import with its key and a row's outcome.
-	imp := leadimport.Import{ID: ulid.Make().String(), OrgID: org, ActorID: owner.ID, Key: "key-" + tag, Status: leadimport.StatusRunning,
-		Rows: 1, Chunks: 1, CreatedAt: now, UpdatedAt: now}
-	if prior, err := s.CreateImport(ctx, imp); err != nil || prior != "" {
-		t.Fatalf("create import: %q %v", prior, err)
-	}
-	if _, err := s.PutRowOutcome(ctx, org, imp.ID, leadimport.RowOutcome{Row: 2, Outcome: leadimport.Rejected, Reason: leadimport.ReasonInvalid, Field: "email"},
-		now.Add(leadimport.Keep)); err != nil {
 		t.Fatal(err)
 	}
 	// Plan usage counters, on a shard other than 0 too, and the plan.
