@@ -284,11 +284,11 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	if d.Assignment != nil {
 		s.registerAssignment(api)
 	}
-	if d.Import != nil {
-		s.registerCSV(api)
-	}
 	if d.Jobs != nil && d.Imports != nil {
 		s.registerImports(api)
+	}
+	if d.Import != nil {
+		s.registerCSV(api)
 	}
 }
 
