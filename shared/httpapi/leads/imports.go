@@ -31,6 +31,26 @@ type ImportReader interface {
 	Rejections(ctx context.Context, orgID, importID string, limit int) ([]leadimport.RowOutcome, error)
 }
 
+// ImportDeps are the collaborators of the import job routes.
+type ImportDeps struct {
+	// Jobs starts import jobs (leadimport.Submitter).
+	Jobs ImportJobs
+	// Imports reads them (dynamostore.Store).
+	Imports ImportReader
+}
+
+// importServer serves the import job routes.
+type importServer struct {
+	*httpapi.Kit
+	deps ImportDeps
+}
+
+// RegisterImports registers the import job routes: POST /v1/imports,
+// GET /v1/imports and GET /v1/imports/{id}.
+func RegisterImports(api huma.API, k *httpapi.Kit, d ImportDeps) {
+	(&importServer{Kit: k, deps: d}).register(api)
+}
+
 // maxMappingColumns bounds an import's column mapping.
 const maxMappingColumns = 200
 
@@ -120,7 +140,7 @@ type listImportsIn struct {
 	Limit int `query:"limit" minimum:"1" maximum:"100" default:"20"`
 }
 
-func (s *server) registerImports(api huma.API) {
+func (s *importServer) register(api huma.API) {
 	schema := api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[ImportJobIn](), true, "ImportJobIn")
 	huma.Register(api, huma.Operation{
 		OperationID: "submit-import", Method: http.MethodPost, Path: "/v1/imports", Tags: []string{"leads"},
@@ -149,7 +169,7 @@ func (s *server) registerImports(api huma.API) {
 	}, s.getImport)
 }
 
-func (s *server) submitImport(ctx context.Context, in *submitImportIn) (*submitImportOut, error) {
+func (s *importServer) submitImport(ctx context.Context, in *submitImportIn) (*submitImportOut, error) {
 	a := actor(ctx)
 	if !bulkRole(a.User.Role) {
 		return nil, s.Deny(ctx, audit.ActionLeadImport, "import", "", "only an owner, admin or manager imports leads")
@@ -234,7 +254,7 @@ func importOut(imp leadimport.Import) ImportJobOut {
 	return out
 }
 
-func (s *server) listImports(ctx context.Context, in *listImportsIn) (*struct{ Body ImportJobList }, error) {
+func (s *importServer) listImports(ctx context.Context, in *listImportsIn) (*struct{ Body ImportJobList }, error) {
 	a := actor(ctx)
 	if !bulkRole(a.User.Role) {
 		return nil, s.Deny(ctx, audit.ActionLeadImport, "import", "", "only an owner, admin or manager sees imports")
@@ -250,7 +270,7 @@ func (s *server) listImports(ctx context.Context, in *listImportsIn) (*struct{ B
 	return &struct{ Body ImportJobList }{Body: out}, nil
 }
 
-func (s *server) getImport(ctx context.Context, in *importPath) (*struct{ Body ImportJobDetail }, error) {
+func (s *importServer) getImport(ctx context.Context, in *importPath) (*struct{ Body ImportJobDetail }, error) {
 	a := actor(ctx)
 	if !bulkRole(a.User.Role) {
 		return nil, s.Deny(ctx, audit.ActionLeadImport, "import", in.ID, "only an owner, admin or manager sees imports")

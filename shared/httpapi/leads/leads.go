@@ -71,10 +71,6 @@ type Deps struct {
 	// Consent records an import's opt-ins in the consent ledger
 	// (dynamostore.Store).
 	Consent ConsentRecorder
-	// Jobs starts import jobs (leadimport.Submitter) and Imports reads
-	// them (dynamostore.Store); nil Jobs leaves the /v1/imports routes out.
-	Jobs    ImportJobs
-	Imports ImportReader
 }
 
 // LeadOut is a lead as the API shows it.
@@ -283,9 +279,6 @@ func Register(api huma.API, k *httpapi.Kit, d Deps) {
 	s.registerAppointments(api)
 	if d.Assignment != nil {
 		s.registerAssignment(api)
-	}
-	if d.Jobs != nil && d.Imports != nil {
-		s.registerImports(api)
 	}
 	if d.Import != nil {
 		s.registerCSV(api)
