@@ -311,9 +311,9 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		}
 		return importsQueue.Send(ctx, body)
 	}}
+	leads.RegisterImports(api, kit, leads.ImportDeps{Jobs: importJobs, Imports: store})
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Pipelines: leadService, Tasks: leadService, Appointments: leadService,
 		Fields: &lead.FieldService{Store: store, Audit: kit}, Assignment: leadService, Plans: plans, Import: leadService, Consent: store})
-	leads.RegisterImports(api, kit, leads.ImportDeps{Jobs: importJobs, Imports: store})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,
 		Settings: store, KnownCountry: phone.KnownRegion, Usage: plans,
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
