@@ -287,6 +287,9 @@ const (
 	// start at once: a lead deleted with a long history, an integration
 	// disconnected, an account closed.
 	QueuePurges = "purges"
+	// QueueImports carries the chunks of lead CSV imports
+	// (shared/leadimport Chunk) to the importer.
+	QueueImports = "imports"
 )
 
 // QueueURLEnv is the env var that carries the URL of the named queue.
@@ -421,8 +424,12 @@ func Default() Stack {
 			{Name: QueueOutbound, VisibilityTimeout: 6 * time.Minute, MaxReceiveCount: 10, Retention: 4 * 24 * time.Hour},
 			// Consumed by retention (5-minute timeout): six times that.
 			{Name: QueuePurges, VisibilityTimeout: 31 * time.Minute, MaxReceiveCount: 5, Retention: 4 * 24 * time.Hour},
+			// Consumed by importer (2-minute timeout): six times that. A
+			// chunk is the only copy of its rows, so it is kept as long as
+			// SQS keeps anything.
+			{Name: QueueImports, VisibilityTimeout: 12 * time.Minute, MaxReceiveCount: 5, Retention: 14 * 24 * time.Hour},
 		},
-		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction(), retentionFunction()},
+		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction(), retentionFunction(), importerFunction()},
 		// Delivery, bounce, complaint and reject events of sent emails reach
 		// ingest with Meta's webhooks (shared/intake/ses.go).
 		EmailEvents: &EmailEvents{
@@ -454,7 +461,8 @@ func apiFunction() Function {
 			// Intake: events parked while a token was invalid are put back
 			// when the integration is reconnected.
 			// Purges: deletes, disconnects and closures start their purge job.
-			SendTo:  []string{QueueOutbound, QueueIntake, QueuePurges},
+			// Imports: a submitted file's chunks.
+			SendTo:  []string{QueueOutbound, QueueIntake, QueuePurges, QueueImports},
 			Inspect: []string{QueueIntake, QueueOutbound, QueuePurges},
 			// PUT /v1/email/sender has SES verify an org's own address.
 			ManageEmailIdentities: true,
@@ -496,6 +504,9 @@ func apiFunction() Function {
 			auth("GET", "/v1/leads"),
 			auth("POST", "/v1/leads/import"),
 			auth("GET", "/v1/leads/export"),
+			auth("POST", "/v1/imports"),
+			auth("GET", "/v1/imports"),
+			auth("GET", "/v1/imports/{id}"),
 			auth("GET", "/v1/leads/{id}"),
 			auth("PATCH", "/v1/leads/{id}"),
 			auth("DELETE", "/v1/leads/{id}"),
@@ -687,5 +698,26 @@ func retentionFunction() Function {
 		// the safety net for what time makes due and what is unfinished.
 		Consumes:  &QueueTrigger{Queue: QueuePurges, BatchSize: 5},
 		Schedules: []Schedule{{Name: ScheduleContentLifecycle, Every: time.Hour}, {Name: ScheduleReminders, Every: time.Minute}},
+	}
+}
+
+// importerFunction applies lead CSV imports (shared/leadimport): it
+// consumes the imports queue, one chunk of rows a message, writing each
+// row's lead once (created, merged into the lead with its phone or email,
+// or rejected with a reason) and counting the chunk in its import. It
+// touches the table and the key only to open the suppression key (a
+// platform secret: a lead created again keeps the opt-outs of the deleted
+// one), no org's tokens.
+func importerFunction() Function {
+	return Function{
+		Name:     "importer",
+		Dir:      "functions/importer",
+		MemoryMB: 512,
+		Timeout:  2 * time.Minute,
+		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
+		Access: Access{TableRead: true, TableWrite: true,
+			TableActions: []string{"GetItem", "PutItem", "Query", "UpdateItem"},
+			KeyDecrypt:   true, KeyDecryptScopes: []string{PlatformSecretScope}},
+		Consumes: &QueueTrigger{Queue: QueueImports, BatchSize: 1},
 	}
 }

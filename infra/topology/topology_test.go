@@ -59,11 +59,11 @@ func TestResourceEnv(t *testing.T) {
 		t.Fatal("no api function")
 	}
 	env := topology.ResourceEnv(fn, topology.Resolved{TableName: "tbl", KeyID: "key",
-		QueueURLs: map[string]string{"intake": "u-in", "outbound": "u-out", "purges": "u-purge"}})
+		QueueURLs: map[string]string{"intake": "u-in", "outbound": "u-out", "purges": "u-purge", "imports": "u-imports"}})
 	want := map[string]string{
 		"LEADLUENCE_TABLE": "tbl", "LEADLUENCE_KEY_ID": "key",
 		"LEADLUENCE_QUEUE_URL_INTAKE": "u-in", "LEADLUENCE_QUEUE_URL_OUTBOUND": "u-out", "LEADLUENCE_QUEUE_URL_PURGES": "u-purge",
-		"LEADLUENCE_DEFAULT_REGION": "IN",
+		"LEADLUENCE_QUEUE_URL_IMPORTS": "u-imports", "LEADLUENCE_DEFAULT_REGION": "IN",
 	}
 	for k, v := range want {
 		if env[k] != v {

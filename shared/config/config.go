@@ -25,6 +25,9 @@ type API struct {
 	// purge jobs (shared/retention Job); without it the hourly schedule
 	// runs them.
 	PurgesQueueURL string `env:"LEADLUENCE_QUEUE_URL_PURGES"`
+	// ImportsQueueURL receives the chunks of submitted lead imports
+	// (shared/leadimport); without it POST /v1/imports fails (500).
+	ImportsQueueURL string `env:"LEADLUENCE_QUEUE_URL_IMPORTS"`
 	// DefaultRegion is the ISO 3166 region used to read phone numbers
 	// written without a country code, when an org sets none.
 	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
@@ -148,6 +151,20 @@ type Retention struct {
 	PurgesQueueURL string `env:"LEADLUENCE_QUEUE_URL_PURGES"`
 	// PurgesDLQURL is where a job that cannot be parsed goes, with why.
 	PurgesDLQURL string `env:"LEADLUENCE_QUEUE_URL_PURGES_DLQ"`
+}
+
+// Importer is the configuration of the importer function, which applies
+// the chunks of lead imports on the imports queue.
+type Importer struct {
+	TableName string `env:"LEADLUENCE_TABLE,required,notEmpty"`
+	// KeyID opens the suppression key: a lead an import creates starts
+	// with the opt-outs a deleted lead left for its phone or email.
+	KeyID string `env:"LEADLUENCE_KEY_ID,required,notEmpty"`
+	// DefaultRegion reads phone numbers without a country code when the
+	// chunk names no region.
+	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
+	// Parallel is how many rows of a chunk are written at once.
+	Parallel int `env:"LEADLUENCE_IMPORT_PARALLEL" envDefault:"8"`
 }
 
 // Sender is the configuration of the sender function, which drains the

@@ -311,6 +311,24 @@ func privacyExportPK(orgID, requestID string) string { return "ORG#" + orgID + "
 
 func privacyChunkSK(seq int) string { return fmt.Sprintf("CHUNK#%05d", seq) }
 
+// Lead imports (see imports.go).
+
+// prefixImport starts the sort keys of an org's imports in its partition
+// (ids are ULIDs, so by time); prefixImportKey those of the keys (file and
+// mapping digests) that find an import of the same file again.
+const (
+	prefixImport    = "IMPORT#"
+	prefixImportKey = "IMPORTKEY#"
+)
+
+func importSK(id string) string      { return prefixImport + id }
+func importKeySK(hash string) string { return prefixImportKey + hash }
+
+// importRowsPK is the partition of one import's row outcomes, by row.
+func importRowsPK(orgID, importID string) string { return "ORG#" + orgID + "#IMPORT#" + importID }
+
+func importRowSK(row int) string { return fmt.Sprintf("ROW#%07d", row) }
+
 // Purging a disconnected integration's Meta data (see integrationpurge.go).
 
 // integrationPurgeSK is the progress of the purge of an integration's data

@@ -382,6 +382,9 @@ func (p *orgPurge) derived(ctx context.Context, it purgeRead) (bool, error) {
 	case "privacy_request":
 		// A data-subject request's export document (privacy.go).
 		return p.plain(ctx, privacyExportPK(p.org, it.ID))
+	case "import":
+		// A lead import's row outcomes (imports.go).
+		return p.plain(ctx, importRowsPK(p.org, it.ID))
 	case "api_key":
 		// The key's lookup item and request counters (apikeys.go).
 		if it.KeyHash != "" {

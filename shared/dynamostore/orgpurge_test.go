@@ -22,6 +22,7 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/leadimport"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/policy"
@@ -87,6 +88,16 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 		if err := s.PutAccountToken(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A lead import with its key and a row's outcome.
+	imp := leadimport.Import{ID: ulid.Make().String(), OrgID: org, ActorID: owner.ID, Key: "key-" + tag, Status: leadimport.StatusRunning,
+		Rows: 1, Chunks: 1, CreatedAt: now, UpdatedAt: now}
+	if prior, err := s.CreateImport(ctx, imp); err != nil || prior != "" {
+		t.Fatalf("create import: %q %v", prior, err)
+	}
+	if _, err := s.PutRowOutcome(ctx, org, imp.ID, leadimport.RowOutcome{Row: 2, Outcome: leadimport.Rejected, Reason: leadimport.ReasonInvalid, Field: "email"},
+		now.Add(leadimport.Keep)); err != nil {
+		t.Fatal(err)
 	}
 	// Two-factor sign-in of the owner (on), with a login challenge; an
 	// API key with a request counted.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -77,6 +78,17 @@ func (e *RowError) Error() string { return fmt.Sprintf("row %d: %s: %s", e.Row, 
 // are checked further by Service.Create (Normalize, custom field
 // definitions).
 func ParseImport(data string, maxRows int) ([]ImportRow, []RowError, error) {
+	return ParseImportMapped(data, nil, maxRows)
+}
+
+// ParseImportMapped is ParseImport with the file's own column names mapped
+// to the lead's (mapping: column as the header writes it -> name, phone,
+// email, status, tags, source, cf.<key>, consent_evidence or a consent
+// column). With a mapping, the columns it does not name are left out; a
+// mapping that names a column the header lacks, or a field that does not
+// exist, is an error on the header naming that column. A nil mapping reads
+// the header's names as the fields.
+func ParseImportMapped(data string, mapping map[string]string, maxRows int) ([]ImportRow, []RowError, error) {
 	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(data, "\ufeff")))
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = false
@@ -86,15 +98,35 @@ func ParseImport(data string, maxRows int) ([]ImportRow, []RowError, error) {
 	}
 	cols := make([]string, len(header))
 	seen := map[string]bool{}
+	if mapping != nil {
+		trimmed := make(map[string]string, len(mapping))
+		for k, v := range mapping {
+			trimmed[strings.TrimSpace(k)] = v
+		}
+		mapping = trimmed
+	}
+	mapped := map[string]bool{}
 	for i, h := range header {
+		name := strings.TrimSpace(h)
+		if mapping != nil {
+			field, ok := mapping[name]
+			if !ok || strings.TrimSpace(field) == "" {
+				continue // not imported
+			}
+			mapped[name] = true
+			name, h = strings.TrimSpace(field), strings.TrimSpace(field)
+		}
 		h = strings.ToLower(strings.TrimSpace(h))
 		if k, ok := strings.CutPrefix(h, ColCustomPrefix); ok {
 			if k == "" || len(k) > MaxCustomKeyLen {
-				return nil, nil, &RowError{Row: 1, Field: strings.TrimSpace(header[i]), Message: fmt.Sprintf("a custom field key is 1 to %d characters", MaxCustomKeyLen)}
+				return nil, nil, &RowError{Row: 1, Field: truncate(strings.TrimSpace(header[i]), 64), Message: fmt.Sprintf("a custom field key is 1 to %d characters", MaxCustomKeyLen)}
 			}
 			// The key keeps its case.
-			h = ColCustomPrefix + strings.TrimSpace(header[i])[len(ColCustomPrefix):]
+			h = ColCustomPrefix + name[len(ColCustomPrefix):]
 		} else if !knownColumn(h) {
+			if mapping != nil {
+				return nil, nil, &RowError{Row: 1, Field: truncate(strings.TrimSpace(header[i]), 64), Message: "mapped to an unknown field: " + truncate(name, 64)}
+			}
 			return nil, nil, &RowError{Row: 1, Field: truncate(header[i], 64), Message: "unknown column"}
 		}
 		if seen[h] {
@@ -102,6 +134,11 @@ func ParseImport(data string, maxRows int) ([]ImportRow, []RowError, error) {
 		}
 		seen[h] = true
 		cols[i] = h
+	}
+	for _, col := range slices.Sorted(maps.Keys(mapping)) {
+		if !mapped[col] && strings.TrimSpace(mapping[col]) != "" {
+			return nil, nil, &RowError{Row: 1, Field: truncate(col, 64), Message: "the mapping names a column the header does not have"}
+		}
 	}
 	if !seen[ColName] {
 		return nil, nil, &RowError{Row: 1, Field: ColName, Message: "the header needs a name column"}

@@ -3,6 +3,7 @@ package lead_test
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -85,7 +86,12 @@ func TestExportImportsBack(t *testing.T) {
 	}
 }
 
-// FuzzImportCSV reads lead CSV files (the body of POST /v1/leads/import):
+// fuzzMapping maps a file's own column names to lead fields, as a
+// POST /v1/imports mapping does.
+var fuzzMapping = map[string]string{"Full Name": "name", "Mobile": "phone", "E-mail": "email"}
+
+// FuzzImportCSV reads lead CSV files (the body of POST /v1/leads/import,
+// and with fuzzMapping that of POST /v1/imports):
 // no panic; every row is within the file and keeps to the limit; a row
 // with an opt-in carries its evidence; and what an export writes of a
 // parsed row reads back the same.
@@ -95,7 +101,19 @@ func FuzzImportCSV(f *testing.F) {
 	}
 	f.Add("name,email\n=1+2,a@b.co\n")
 	f.Add("Name,Phone,CF.Budget\n\"multi\nline\",'-1,\"\"\"\"\n")
+	// The mapping form (POST /v1/imports): the file's own column names.
+	f.Add("Full Name,Mobile,E-mail,Notes\nAsha,+919876543210,a@b.co,x\n,,,\n")
 	f.Fuzz(func(t *testing.T, data string) {
+		if rows, bad, err := lead.ParseImportMapped(data, fuzzMapping, 50); err == nil {
+			if len(rows)+len(bad) > 50 {
+				t.Fatalf("%d mapped rows over the limit", len(rows)+len(bad))
+			}
+			for _, r := range rows {
+				if r.Row < 2 || len(r.OptIns) > 0 || r.Lead.Source != "" {
+					t.Fatalf("mapped row %+v: a column the mapping does not name was read", r)
+				}
+			}
+		}
 		rows, bad, err := lead.ParseImport(data, 50)
 		if err != nil {
 			return
@@ -133,4 +151,34 @@ func FuzzImportCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A mapping reads the file's own column names: the columns it names fill
+// their fields, the others are left out; a mapped column the header lacks,
+// or a field that does not exist, is an error naming the column.
+func TestParseImportMapped(t *testing.T) {
+	m := map[string]string{"Full Name": "name", " Mobile ": "phone", "Budget": "cf.Budget", "WA": "whatsapp_marketing_opt_in", "Proof": "consent_evidence"}
+	rows, bad, err := lead.ParseImportMapped("Full Name,Mobile,Budget,Notes,WA,Proof\nAsha,+919876543210,5000,private,yes,signed form\n", m, 10)
+	if err != nil || len(bad) > 0 || len(rows) != 1 {
+		t.Fatal(rows, bad, err)
+	}
+	r := rows[0]
+	if r.Lead.Name != "Asha" || r.Lead.Phone != "+919876543210" || r.Lead.CustomFields["Budget"] != "5000" || r.Lead.Source != "" ||
+		!slices.Equal(r.OptIns, []string{"whatsapp:marketing"}) || r.Evidence != "signed form" {
+		t.Fatalf("%+v", r)
+	}
+	for _, c := range []struct {
+		mapping map[string]string
+		field   string
+	}{
+		{map[string]string{"Full Name": "name", "Phone": "phone"}, "Phone"},
+		{map[string]string{"Full Name": "name", "Mobile": "mobile"}, "Mobile"},
+		{map[string]string{"Mobile": "phone"}, "name"},
+	} {
+		_, _, err := lead.ParseImportMapped("Full Name,Mobile\nAsha,+919876543210\n", c.mapping, 10)
+		var re *lead.RowError
+		if !errors.As(err, &re) || re.Row != 1 || re.Field != c.field {
+			t.Errorf("mapping %v: %v, want an error on column %s", c.mapping, err, c.field)
+		}
+	}
 }

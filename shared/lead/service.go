@@ -225,6 +225,14 @@ func (s *Service) checkAssignee(ctx context.Context, a Actor, id string) error {
 // service sets its id, org, creator, times and version. An agent's lead is
 // always assigned to itself.
 func (s *Service) Create(ctx context.Context, a Actor, in Lead) (Lead, error) {
+	return s.CreateWithID(ctx, a, ulid.Make().String(), in)
+}
+
+// CreateWithID is Create of a lead whose id the caller chose (a ULID), for
+// a write that may be repeated (a row of an import, keyed by the import and
+// the row): the repeat meets the first write's guards, a *DuplicateError
+// whose ExistingID is id.
+func (s *Service) CreateWithID(ctx context.Context, a Actor, id string, in Lead) (Lead, error) {
 	if !a.User.Role.CanWriteLeads() {
 		return Lead{}, &DeniedError{Action: audit.ActionLeadCreate, Reason: readOnlyRole}
 	}
@@ -238,7 +246,7 @@ func (s *Service) Create(ctx context.Context, a Actor, in Lead) (Lead, error) {
 		return Lead{}, err
 	}
 	now := s.now().UTC()
-	l := Lead{ID: ulid.Make().String(), OrgID: a.User.OrgID, Name: in.Name, Phone: in.Phone, Email: in.Email,
+	l := Lead{ID: id, OrgID: a.User.OrgID, Name: in.Name, Phone: in.Phone, Email: in.Email,
 		Source: in.Source, Status: in.Status, Tags: in.Tags, CustomFields: in.CustomFields,
 		AssigneeID: assignee, CreatedBy: a.User.ID, CreatedAt: now, UpdatedAt: now, Version: 1}
 	if l.Status == "" || l.Status.Valid() {

@@ -31,6 +31,7 @@ var loaders = map[string]func(environ map[string]string) (any, error){
 	"backfill":  load[config.Backfill],
 	"sender":    load[config.Sender],
 	"retention": load[config.Retention],
+	"importer":  load[config.Importer],
 }
 
 func load[T any](environ map[string]string) (any, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/leadluence/backend/functions/api/app"
 	backfill "github.com/leadluence/backend/functions/backfill/app"
+	importer "github.com/leadluence/backend/functions/importer/app"
 	ingest "github.com/leadluence/backend/functions/ingest/app"
 	retention "github.com/leadluence/backend/functions/retention/app"
 	sender "github.com/leadluence/backend/functions/sender/app"
@@ -72,10 +73,18 @@ func buildHandlers(ctx context.Context, log *slog.Logger) (runner.Handlers, erro
 	if err != nil {
 		return runner.Handlers{}, fmt.Errorf("build retention: %w", err)
 	}
+	importerCfg, err := config.Load[config.Importer]()
+	if err != nil {
+		return runner.Handlers{}, err
+	}
+	imp, err := importer.New(ctx, importerCfg, log.With("function", "importer"))
+	if err != nil {
+		return runner.Handlers{}, fmt.Errorf("build importer: %w", err)
+	}
 	return runner.Handlers{
 		HTTP: map[string]apigw.HandlerFunc{"api": api, "webhook": hook},
 		Queue: map[string]runner.SQSHandler{"ingest": runner.SQSHandler(ing), "sender": runner.SQSHandler(snd),
-			"retention": ret.Queue},
+			"retention": ret.Queue, "importer": runner.SQSHandler(imp)},
 		Schedule: map[string]runner.ScheduleHandler{"backfill": runner.ScheduleHandler(bf), "retention": ret.Schedule},
 	}, nil
 }

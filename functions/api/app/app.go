@@ -42,6 +42,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi/org"
 	privacyapi "github.com/leadluence/backend/shared/httpapi/privacy"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/leadimport"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/phone"
@@ -301,6 +302,16 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 			return h.Reassigned, h.Unassigned, h.More, err
 		}})
 	preferences := &conversation.PreferenceService{Leads: leadService, Store: store, Audit: kit}
+	// Import jobs: a submitted file's chunks go on the imports queue, which
+	// the importer consumes (contract: leadimport.Chunk).
+	importsQueue := sqsqueue.New(queues, cfg.ImportsQueueURL)
+	importJobs := &leadimport.Submitter{Store: store, Enqueue: func(ctx context.Context, body string) error {
+		if cfg.ImportsQueueURL == "" {
+			return errors.New("no imports queue configured")
+		}
+		return importsQueue.Send(ctx, body)
+	}}
+	leads.RegisterImports(api, kit, leads.ImportDeps{Jobs: importJobs, Imports: store})
 	leads.Register(api, kit, leads.Deps{Leads: leadService, Preferences: preferences, Timeline: leadService, Pipelines: leadService, Tasks: leadService, Appointments: leadService,
 		Fields: &lead.FieldService{Store: store, Audit: kit}, Assignment: leadService, Plans: plans, Import: leadService, Consent: store, Merges: leadService})
 	org.Register(api, kit, org.Deps{Retention: store, ConsentMapping: store, Throttle: store, HashEmail: auth.HashEmail,

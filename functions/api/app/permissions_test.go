@@ -122,6 +122,9 @@ var bodies = map[string]func(c *call) any{
 	"POST /v1/leads/import": func(c *call) any {
 		return map[string]any{"csv": "name,phone\nImported lead," + c.m.phone() + "\n"}
 	},
+	"POST /v1/imports": func(c *call) any {
+		return map[string]any{"csv": "Full Name,Mobile\nImported lead," + c.m.phone() + "\n", "mapping": map[string]string{"Full Name": "name", "Mobile": "phone"}}
+	},
 	"PATCH /v1/leads/{id}": func(*call) any { return map[string]any{"status": "contacted"} },
 	"PUT /v1/assignment-rule": func(c *call) any {
 		return map[string]any{"type": "round_robin", "user_ids": []string{c.org.owner.UserID}, "only_available": true}
@@ -282,6 +285,12 @@ var targets = map[string]func(c *call, o *orgFix, own bool) map[string]string{
 		}
 		c.m.t.Fatalf("no reminder of task %s", task)
 		return nil
+	},
+	// A fresh import of one row, submitted by the org's owner.
+	"imports": func(c *call, o *orgFix, _ bool) map[string]string {
+		r := c.m.do(c.m.t, "POST", "/v1/imports", o.owner.Access, map[string]any{"csv": "name,phone\nTarget import," + c.m.phone() + "\n"})
+		expect(c.m.t, r, 202)
+		return map[string]string{"id": o.track(r.str("id"))}
 	},
 	"users": func(c *call, o *orgFix, _ bool) map[string]string {
 		r := c.m.do(c.m.t, "POST", "/v1/users", o.owner.Access, map[string]string{"name": "Target", "email": uniqueEmail("target"), "role": "agent", "password": password})

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -89,7 +90,7 @@ type importInput struct {
 
 type exportInput struct {
 	listLeadsIn
-	Format string `query:"format" enum:"csv" default:"csv"`
+	Format string `query:"format" enum:"csv,jsonl" default:"csv" doc:"csv: a CSV file that imports back as it is; jsonl: one JSON object a line (application/x-ndjson), the same fields."`
 }
 
 type exportOutput struct {
@@ -107,7 +108,7 @@ func (s *server) registerCSV(api huma.API) {
 	}, s.importLeads)
 	huma.Register(api, huma.Operation{
 		OperationID: "export-leads", Method: http.MethodGet, Path: "/v1/leads/export", Tags: []string{"leads"},
-		Summary: "Export leads as a CSV file", Security: httpapi.BearerSecurity,
+		Summary: "Export leads as a CSV or JSON Lines file", Security: httpapi.BearerSecurity,
 		Errors: []int{http.StatusBadRequest, http.StatusForbidden},
 	}, s.exportLeads)
 }
@@ -343,20 +344,28 @@ func (s *server) exportLeads(ctx context.Context, in *exportInput) (*exportOutpu
 	}
 	cfKeys := slices.Sorted(maps.Keys(keys))
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	_ = w.Write(lead.ExportHeader(cfKeys))
-	for _, l := range leads {
-		_ = w.Write(lead.ExportRecord(l, cfKeys))
+	contentType, name := "text/csv; charset=utf-8", "leads.csv"
+	if in.Format == "jsonl" {
+		contentType, name = "application/x-ndjson", "leads.jsonl"
+		if err := writeJSONL(&buf, leads); err != nil {
+			return nil, s.Internal(ctx, "write export", err)
+		}
+	} else {
+		w := csv.NewWriter(&buf)
+		_ = w.Write(lead.ExportHeader(cfKeys))
+		for _, l := range leads {
+			_ = w.Write(lead.ExportRecord(l, cfKeys))
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return nil, s.Internal(ctx, "write export", err)
+		}
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return nil, s.Internal(ctx, "write export", err)
-	}
-	s.ReadAudit(ctx, audit.ActionLeadExport, "", map[string]string{"count": strconv.Itoa(len(leads)), "format": "csv",
+	s.ReadAudit(ctx, audit.ActionLeadExport, "", map[string]string{"count": strconv.Itoa(len(leads)), "format": in.Format,
 		"filter": httpapi.AuditFilter("status", string(f.Status), "assignee_id", f.AssigneeID, "tag", strings.Join(f.Tags, "+"), "source", f.Source,
 			"search", searchFlag(f.Query), "cf", fieldFilterKeys(f.CustomFields), "pipeline_id", f.PipelineID, "stage_id", f.StageID),
 		"next_page": strconv.FormatBool(in.Cursor != "")})
-	return &exportOutput{ContentType: "text/csv; charset=utf-8", ContentDisposition: `attachment; filename="leads.csv"`,
+	return &exportOutput{ContentType: contentType, ContentDisposition: `attachment; filename="` + name + `"`,
 		NextCursor: s.Cursors().Encode(a.User.OrgID, scope, next), Body: buf.Bytes()}, nil
 }
 
@@ -369,4 +378,42 @@ func filterDigest(f lead.Filter) string {
 		fmt.Fprintf(h, "|%q=%q", ff.Key, ff.Value)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// ExportLine is one lead of a JSON Lines export: the columns of a CSV
+// export, as JSON (no formula quoting).
+type ExportLine struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Phone        string            `json:"phone"`
+	Email        string            `json:"email"`
+	Status       string            `json:"status"`
+	Tags         []string          `json:"tags"`
+	Source       string            `json:"source"`
+	CustomFields map[string]string `json:"custom_fields"`
+	AssigneeID   string            `json:"assignee_id"`
+	PipelineID   string            `json:"pipeline_id"`
+	StageID      string            `json:"stage_id"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
+}
+
+// writeJSONL writes one ExportLine a line.
+func writeJSONL(buf *bytes.Buffer, leads []lead.Lead) error {
+	enc := json.NewEncoder(buf)
+	for _, l := range leads {
+		line := ExportLine{ID: l.ID, Name: l.Name, Phone: l.Phone, Email: l.Email, Status: string(l.Status), Tags: l.Tags, Source: l.Source,
+			CustomFields: l.CustomFields, AssigneeID: l.AssigneeID, PipelineID: l.PipelineID, StageID: l.StageID,
+			CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC()}
+		if line.Tags == nil {
+			line.Tags = []string{}
+		}
+		if line.CustomFields == nil {
+			line.CustomFields = map[string]string{}
+		}
+		if err := enc.Encode(line); err != nil {
+			return fmt.Errorf("encode lead %s: %w", l.ID, err)
+		}
+	}
+	return nil
 }
