@@ -108,12 +108,14 @@ func (s *Store) CreateImport(ctx context.Context, imp leadimport.Import) (string
 	}
 	// A key past its ttl (not yet deleted by DynamoDB) is taken over.
 	now := strconv.FormatInt(s.now().Unix(), 10)
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	// transact retries a transaction cancelled by a concurrent one, so the
+	// same file submitted twice at once finds the other's import here.
+	err = s.transact(ctx, []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: kav, ConditionExpression: aws.String("attribute_not_exists(PK) OR #ttl < :now"),
 			ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: now}}}},
 		{Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
-	}})
+	})
 	if reasons := cancelReasons(err); len(reasons) > 0 && conditionFailed(reasons[0]) {
 		var k importKeyItem
 		ok, gerr := s.get(ctx, orgPK(imp.OrgID), importKeySK(imp.Key), &k)
