@@ -54,6 +54,10 @@ const ProblemTypeBase = "https://docs.leadluence.com/problems/"
 // (validation, bad JSON, body too large) uses the same shape.
 func newProblem(status int, msg string, errs ...error) huma.StatusError {
 	p := &Problem{Status: status, Title: http.StatusText(status), Detail: msg}
+	if status == http.StatusRequestEntityTooLarge {
+		// The same problem as a body refused before routing (Server.ServeHTTP).
+		p = NewProblem(status, "body_too_large", msg)
+	}
 	for _, e := range errs {
 		if e == nil {
 			continue

@@ -12,11 +12,13 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
 	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -89,6 +91,9 @@ type Server struct {
 	kit *Kit
 	// touched limits the writes of API keys' last use.
 	touched touched
+	// bodyOnce sets maxBody, the largest body any operation takes.
+	bodyOnce sync.Once
+	maxBody  int64
 }
 
 func init() {
@@ -185,11 +190,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, internalProblem())
 		}
 	}()
-	if r.ContentLength > MaxBodyBytes {
-		writeProblem(w, NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", "request body over 64 KiB"))
+	if limit := s.bodyLimit(); r.ContentLength > limit {
+		writeProblem(w, NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body over %d KiB", limit>>10)))
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// bodyLimit is the largest body any operation takes (at least
+// MaxBodyBytes): a body over it is refused before it is routed, and huma
+// holds each operation to its own MaxBodyBytes (the CSV imports take
+// files of megabytes, every other body at most MaxBodyBytes).
+func (s *Server) bodyLimit() int64 {
+	s.bodyOnce.Do(func() {
+		s.maxBody = MaxBodyBytes
+		for _, item := range s.api.OpenAPI().Paths {
+			for _, op := range []*huma.Operation{item.Post, item.Put, item.Patch, item.Delete} {
+				if op != nil {
+					s.maxBody = max(s.maxBody, op.MaxBodyBytes)
+				}
+			}
+		}
+	})
+	return s.maxBody
 }
 
 // OpenAPI returns the generated OpenAPI document.

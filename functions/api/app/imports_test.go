@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -155,4 +156,25 @@ func TestImportJobs(t *testing.T) {
 		t.Fatalf("export %q", raw)
 	}
 	expect(t, e.do(t, "GET", "/v1/leads/export?format=xml", owner.Access, nil), 422)
+}
+
+// A file of megabytes reaches the import routes (each route holds its body
+// to its own limit), while every other route still refuses a body over
+// 64 KiB with a problem.
+func TestImportBodiesOverTheDefaultLimit(t *testing.T) {
+	e := newEnv(t)
+	owner := e.signup(t, "Large File Realty")
+	var b strings.Builder
+	b.WriteString("name,phone\n")
+	for i := 0; b.Len() < 300<<10; i++ {
+		fmt.Fprintf(&b, "Large File Lead %d,+9198777%05d\n", i, i)
+	}
+	r := e.do(t, "POST", "/v1/imports", owner.Access, b.String(), "Content-Type", "text/csv")
+	expect(t, r, 202)
+	r = e.do(t, "POST", "/v1/leads/import", owner.Access, map[string]any{"csv": b.String(), "dry_run": true})
+	if r.Status == 413 {
+		t.Fatalf("the synchronous import refused a %d KiB file: %s", b.Len()>>10, r.Raw)
+	}
+	r = e.do(t, "POST", "/v1/leads", owner.Access, map[string]any{"name": strings.Repeat("x", 70<<10)})
+	problemCode(t, r, 413, "body_too_large")
 }
