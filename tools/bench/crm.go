@@ -22,7 +22,9 @@ import (
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/dynamostore"
 	logs "github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/tools/provision"
 )
 
@@ -55,6 +57,10 @@ type crmRequest struct {
 
 // crmBoardSize is the board column the list figure reads.
 const crmBoardSize = 50
+
+// crmMergeHistory is the notes each lead of the merge figure has: with
+// its created activity, one activity more than notes.
+const crmMergeHistory = 199
 
 // crmOperations are the measured operations, in the table's order. They
 // run in this order on one org: each may use what the ones before left
@@ -112,6 +118,37 @@ func crmOperations() []crmOp {
 				return crmRequest{Method: "GET", Path: "/v1/pipelines/default?counts=true", Route: "GET /v1/pipelines/{id}",
 					Params: map[string]string{"id": "default"}, Want: http.StatusOK}, nil
 			}},
+		{Name: fmt.Sprintf("merge two leads with %d activities each", crmMergeHistory+1),
+			Note: fmt.Sprintf("each lead: created, then %d notes (a note and its `note_added` activity each); every history item moves", crmMergeHistory),
+			prepare: func(ctx context.Context, c *crmEnv) (crmRequest, error) {
+				ids := make([]string, 2)
+				for i := range ids {
+					created, err := c.do(ctx, crmRequest{Method: "POST", Path: "/v1/leads", Route: "POST /v1/leads", Want: http.StatusCreated,
+						Body: map[string]any{"name": fmt.Sprintf("Merge Lead %d", i), "phone": fmt.Sprintf("+9198200%05d", i)}})
+					if err != nil {
+						return crmRequest{}, err
+					}
+					ids[i], _ = created["id"].(string)
+					for n := range crmMergeHistory {
+						if _, err := c.do(ctx, crmRequest{Method: "POST", Path: "/v1/leads/" + ids[i] + "/notes", Route: "POST /v1/leads/{id}/notes",
+							Params: map[string]string{"id": ids[i]}, Want: http.StatusCreated, Body: map[string]string{"body": fmt.Sprintf("Note %d", n)}}); err != nil {
+							return crmRequest{}, err
+						}
+					}
+				}
+				return crmRequest{Method: "POST", Path: "/v1/leads/" + ids[0] + "/merge", Route: "POST /v1/leads/{id}/merge",
+					Params: map[string]string{"id": ids[0]}, Want: http.StatusOK, Body: map[string]string{"other_lead_id": ids[1]}}, nil
+			}},
+		{Name: "undo that merge", Note: "both leads back as they were, every moved item moved back",
+			prepare: func(_ context.Context, c *crmEnv) (crmRequest, error) {
+				id, _ := c.last["id"].(string)
+				if id == "" {
+					return crmRequest{}, errors.New("the merge answered no id")
+				}
+				return crmRequest{Method: "POST", Path: "/v1/merges/" + id + "/undo", Route: "POST /v1/merges/{merge_id}/undo",
+					Params: map[string]string{"merge_id": id}, Want: http.StatusOK}, nil
+			}},
+		crmImportOp(),
 	}
 }
 
@@ -121,6 +158,8 @@ type crmEnv struct {
 	meter  *capacityMeter
 	token  string
 	leadID string
+	// last is the answer of the operation measured last.
+	last map[string]any
 }
 
 // do sends one request through the handler and returns its JSON body.
@@ -163,6 +202,8 @@ type crmResult struct {
 	Machine machineInfo
 	Table   string
 	Rows    []crmRow
+	// Import is what applying the submitted import's rows cost.
+	Import *crmImportResult
 }
 
 func measureCRM(ctx context.Context) (*crmResult, error) {
@@ -211,9 +252,20 @@ func measureCRM(ctx context.Context) (*crmResult, error) {
 	c := &crmEnv{h: h, meter: meter}
 	email := fmt.Sprintf("bench.crm.%d@example.com", time.Now().UnixNano())
 	const password = "bench-password-0123"
-	if _, err := c.do(ctx, crmRequest{Method: "POST", Path: "/v1/auth/signup", Route: "POST /v1/auth/signup", Want: http.StatusCreated,
-		Body: map[string]string{"org_name": "Bench CRM", "name": "Bench Owner", "email": email, "password": password}}); err != nil {
+	signup, err := c.do(ctx, crmRequest{Method: "POST", Path: "/v1/auth/signup", Route: "POST /v1/auth/signup", Want: http.StatusCreated,
+		Body: map[string]string{"org_name": "Bench CRM", "name": "Bench Owner", "email": email, "password": password}})
+	if err != nil {
 		return nil, err
+	}
+	// The merge figure's preparation sends some 800 requests: more than the
+	// free plan's requests a minute, so the org is on the business plan.
+	user, _ := signup["user"].(map[string]any)
+	orgID, _ := user["org_id"].(string)
+	if orgID == "" {
+		return nil, errors.New("signup answered no user.org_id")
+	}
+	if err := dynamostore.New(plain, r.Table).SetOrgPlan(ctx, orgID, plan.Business); err != nil {
+		return nil, fmt.Errorf("set the bench org's plan: %w", err)
 	}
 	login, err := c.do(ctx, crmRequest{Method: "POST", Path: "/v1/auth/login", Route: "POST /v1/auth/login", Want: http.StatusOK,
 		Body: map[string]string{"email": email, "password": password}})
@@ -239,7 +291,13 @@ func measureCRM(ctx context.Context) (*crmResult, error) {
 		if c.leadID == "" {
 			c.leadID, _ = body["id"].(string)
 		}
+		c.last = body
 		r.Rows = append(r.Rows, crmRow{Op: op, Route: req.Route, Took: took, Tot: sumCapacity(meter.take())})
+	}
+	importID, _ := c.last["id"].(string)
+	say("crm: applying import %s ...", importID)
+	if r.Import, err = drainImport(ctx, c, plainCfg, res, importID); err != nil {
+		return nil, fmt.Errorf("import: %w", err)
 	}
 	r.Elapsed = time.Since(begin)
 	return r, nil
@@ -271,6 +329,9 @@ func (r *crmResult) markdown() string {
 		w("| %s | `%s`: %s | %d (%s) | **%.0f**; %.1f | **%.1f** | %.1f ms |\n", row.Op.Name, row.Route, row.Op.Note, t.WriteCalls+t.ReadCalls,
 			formatOps(calls), t.Estimated, t.WriteUnits, t.ReadUnits, float64(row.Took.Microseconds())/1e3)
 	}
+	if r.Import != nil {
+		w("%s", r.Import.markdown())
+	}
 	w("\nTimes are one request each on the shared machine against DynamoDB Local, for orientation only; the calls and units are what ")
 	w("DynamoDB would bill. A failed conditional write carries no ConsumedCapacity and would show as a missing unit.\n")
 	return b.String()
@@ -280,6 +341,10 @@ func (r *crmResult) summary() string {
 	var b strings.Builder
 	for _, row := range r.Rows {
 		fmt.Fprintf(&b, "crm: %-28s %2d calls, %4.0f WCU, %5.1f RCU\n", row.Op.Name, row.Tot.WriteCalls+row.Tot.ReadCalls, row.Tot.Estimated, row.Tot.ReadUnits)
+	}
+	if r.Import != nil {
+		fmt.Fprintf(&b, "crm: import applied: %d rows in %.1f s (%.0f rows/s), %.1f WCU a row\n", r.Import.Rows, r.Import.Took.Seconds(),
+			float64(r.Import.Rows)/r.Import.Took.Seconds(), r.Import.Tot.Estimated/float64(r.Import.Rows))
 	}
 	return b.String()
 }
