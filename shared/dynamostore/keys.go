@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leadluence/backend/shared/ratelimit"
 )
 
 // Every key of the single table is built in this file, so the data model in
@@ -452,10 +454,9 @@ func apiKeyLookupPK(hash string) string { return "APIKEY#" + hash }
 
 const skAPIKeyLookup = "KEY"
 
-// apiKeyRatePK and apiKeyRateSK count an API key's requests in one
-// one-minute window (the Unix second it starts at).
+// apiKeyRatePK is the partition of an API key's request bucket (SK
+// skBucket, see buckets.go).
 func apiKeyRatePK(keyID string) string { return "RATE#APIKEY#" + keyID }
-func apiKeyRateSK(minute int64) string { return strconv.FormatInt(minute, 10) }
 
 // usagePK and usageSK are an org's usage counter of a plan metric in one
 // period (plan.Counter): the partition is the org's shard of its counters
@@ -463,3 +464,23 @@ func apiKeyRateSK(minute int64) string { return strconv.FormatInt(minute, 10) }
 // the period's key.
 func usagePK(orgID string, shard int) string { return "USAGE#" + orgID + "#" + strconv.Itoa(shard) }
 func usageSK(metric, period string) string   { return metric + "#" + period }
+
+// Token buckets (see buckets.go): an org's API request bucket, shard by
+// shard, in the partition of the org's usage counters of that shard
+// (USAGE#<org>#<shard> / BUCKET#api_requests), and an API key's in its
+// rate partition (RATE#APIKEY#<key> / BUCKET).
+const (
+	skOrgRequestBucket = "BUCKET#api_requests"
+	skBucket           = "BUCKET"
+)
+
+// bucketKey is the item of a token bucket.
+func bucketKey(k ratelimit.Key) (pk, sk string, err error) {
+	switch k.Kind {
+	case ratelimit.OrgRequests:
+		return usagePK(k.ID, k.Shard), skOrgRequestBucket, nil
+	case ratelimit.APIKeyRequests:
+		return apiKeyRatePK(k.ID), skBucket, nil
+	}
+	return "", "", fmt.Errorf("no bucket of kind %q", k.Kind)
+}
