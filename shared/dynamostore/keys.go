@@ -99,7 +99,11 @@ func secretPK(name string) string { return "SECRET#" + name }
 // integrationSK is an org's integration with a page or number.
 func integrationSK(kind, externalID string) string { return "INTEGRATION#" + kind + "#" + externalID }
 
-// metaOwnerPK maps a page or number to the one org it belongs to.
+// metaOwnerPK maps a page or number to the one org it belongs to. The
+// webhook reads this item (SK skOwner, org_id and status) with a GetItem of
+// its own, as it links no store (functions/webhook/app/ownertable.go); its
+// tests write the item through ConnectIntegration, so they fail if this
+// key changes alone.
 func metaOwnerPK(kind, externalID string) string { return "META#" + kind + "#" + externalID }
 
 const (
