@@ -1,12 +1,13 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/leadluence/backend/shared/integration"
 )
@@ -95,50 +96,6 @@ func (c *ownerCache) owned(ctx context.Context, ref ownerRef) (owned, looked boo
 	return owned, true, nil
 }
 
-// deliveryEntries is the top of a Meta webhook body, each entry kept as
-// sent.
-type deliveryEntries struct {
-	Object string            `json:"object"`
-	Entry  []json.RawMessage `json:"entry"`
-}
-
-// entryRefs is what the filter reads of one entry.
-type entryRefs struct {
-	Changes []struct {
-		Field string `json:"field"`
-		Value struct {
-			PageID   metaID `json:"page_id"`
-			Metadata struct {
-				PhoneNumberID metaID `json:"phone_number_id"`
-			} `json:"metadata"`
-		} `json:"value"`
-	} `json:"changes"`
-}
-
-// metaID is an id Meta sends as a string or, at times, as a number.
-type metaID string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (m *metaID) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("meta id: %w", err)
-		}
-		*m = metaID(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("meta id: %w", err)
-	}
-	*m = metaID(n)
-	return nil
-}
-
 // filterResult is what the filter made of a body.
 type filterResult struct {
 	// body is what to enqueue: the body itself when nothing was left out;
@@ -151,17 +108,40 @@ type filterResult struct {
 }
 
 // filterUnowned leaves out of body the entries whose every change names a
-// page or number no org owns.
+// page or number no org owns. It reads the body with the scanner of
+// jsonscan.go (no decoding of the values it skips), and a body it
+// leaves entries out of is rebuilt from the bytes Meta sent: the object
+// and the kept entries, each as sent.
 func (c *ownerCache) filterUnowned(ctx context.Context, body []byte) filterResult {
-	var d deliveryEntries
-	if err := json.Unmarshal(body, &d); err != nil || len(d.Entry) == 0 {
-		return filterResult{body: body}
+	whole := filterResult{body: body}
+	var object, entries span
+	var objects, entryLists int
+	if !members(body, 0, func(k []byte, v span) bool {
+		switch {
+		case keyIs(k, "object"):
+			object, objects = v, objects+1
+		case keyIs(k, "entry"):
+			entries, entryLists = v, entryLists+1
+		}
+		return true
+	}) || objects != 1 || entryLists != 1 || body[entries.start] != '[' {
+		return whole
+	}
+	obj, ok := scalarText(body[object.start:object.end])
+	if !ok {
+		return whole
+	}
+	list := body[entries.start:entries.end]
+	spans, ok := allElements(list)
+	if !ok || len(spans) == 0 {
+		return whole
 	}
 	var res filterResult
-	kept := make([]json.RawMessage, 0, len(d.Entry))
+	kept := make([][]byte, 0, len(spans))
 	lookups := 0
-	for _, raw := range d.Entry {
-		if c.entryUnowned(ctx, d.Object, raw, &lookups, &res) {
+	for _, e := range spans {
+		raw := list[e.start:e.end]
+		if c.entryUnowned(ctx, obj, raw, &lookups, &res) {
 			res.dropped++
 			continue
 		}
@@ -172,30 +152,96 @@ func (c *ownerCache) filterUnowned(ctx context.Context, body []byte) filterResul
 	case res.dropped == 0:
 		res.body = body
 	case len(kept) > 0:
-		out, err := json.Marshal(deliveryEntries{Object: d.Object, Entry: kept})
-		if err != nil {
-			// Not reached (the entries were parsed); enqueue all.
-			return filterResult{body: body, kept: len(d.Entry)}
-		}
-		res.body = out
+		var b bytes.Buffer
+		b.Grow(len(body))
+		b.WriteString(`{"object":`)
+		b.Write(body[object.start:object.end])
+		b.WriteString(`,"entry":[`)
+		b.Write(bytes.Join(kept, []byte{','}))
+		b.WriteString(`]}`)
+		res.body = b.Bytes()
 	}
 	return res
 }
 
+// allElements returns the spans of the elements of the array list, and
+// false unless they are all of it (a malformed array is never cut short).
+func allElements(list []byte) ([]span, bool) {
+	spans := elements(list)
+	end := 1
+	if len(spans) > 0 {
+		end = spans[len(spans)-1].end
+	}
+	return spans, skipSpace(list, end) == len(list)-1 && list[len(list)-1] == ']'
+}
+
+// member returns the value of the member name of the object raw, looking
+// no deeper than its top level.
+func member(raw []byte, name string) ([]byte, bool) {
+	var out []byte
+	found := false
+	members(raw, 0, func(k []byte, v span) bool {
+		if keyIs(k, name) {
+			out, found = raw[v.start:v.end], true
+			return false
+		}
+		return true
+	})
+	return out, found
+}
+
+// scalarText returns a JSON string's text, or a number's digits (Meta
+// sends some ids as numbers).
+func scalarText(v []byte) (string, bool) {
+	if len(v) == 0 {
+		return "", false
+	}
+	switch c := v[0]; {
+	case c == '"':
+		raw := v[1 : len(v)-1]
+		if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+			return string(raw), true
+		}
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return "", false
+		}
+		return s, true
+	case c == '-' || (c >= '0' && c <= '9'):
+		var n json.Number
+		if json.Unmarshal(v, &n) != nil {
+			return "", false
+		}
+		return n.String(), true
+	}
+	return "", false
+}
+
 // entryUnowned reports whether every change of the entry names a page or
 // number no org owns; false whenever it cannot tell.
-func (c *ownerCache) entryUnowned(ctx context.Context, object string, raw json.RawMessage, lookups *int, res *filterResult) bool {
-	var e entryRefs
-	if err := json.Unmarshal(raw, &e); err != nil || len(e.Changes) == 0 {
+func (c *ownerCache) entryUnowned(ctx context.Context, object string, raw []byte, lookups *int, res *filterResult) bool {
+	changes, ok := member(raw, "changes")
+	if !ok || len(changes) == 0 || changes[0] != '[' {
 		return false
 	}
-	for _, ch := range e.Changes {
+	spans, ok := allElements(changes)
+	if !ok || len(spans) == 0 {
+		return false
+	}
+	for _, sp := range spans {
+		ch := changes[sp.start:sp.end]
+		fieldRaw, _ := member(ch, "field")
+		field, _ := scalarText(fieldRaw)
+		value, _ := member(ch, "value")
 		var ref ownerRef
 		switch {
-		case object == "page" && ch.Field == "leadgen":
-			ref = ownerRef{integration.KindFacebookPage, string(ch.Value.PageID)}
-		case object == "whatsapp_business_account" && ch.Field == "messages":
-			ref = ownerRef{integration.KindWhatsApp, string(ch.Value.Metadata.PhoneNumberID)}
+		case object == "page" && field == "leadgen":
+			id, _ := member(value, "page_id")
+			ref.kind, ref.id = integration.KindFacebookPage, text(id)
+		case object == "whatsapp_business_account" && field == "messages":
+			md, _ := member(value, "metadata")
+			id, _ := member(md, "phone_number_id")
+			ref.kind, ref.id = integration.KindWhatsApp, text(id)
 		}
 		if ref.id == "" || *lookups >= maxLookups {
 			return false
@@ -215,4 +261,10 @@ func (c *ownerCache) entryUnowned(ctx context.Context, object string, raw json.R
 		}
 	}
 	return true
+}
+
+// text is scalarText's text, "" when v is none.
+func text(v []byte) string {
+	s, _ := scalarText(v)
+	return s
 }

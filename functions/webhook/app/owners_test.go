@@ -108,14 +108,16 @@ func (f *fakeOwners) count() int { f.mu.Lock(); defer f.mu.Unlock(); return f.lo
 
 // countingSender counts what the handler enqueues.
 type countingSender struct {
-	mu   sync.Mutex
-	sent int
+	mu     sync.Mutex
+	sent   int
+	bodies []string
 }
 
-func (c *countingSender) SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+func (c *countingSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sent++
+	c.bodies = append(c.bodies, aws.ToString(in.MessageBody))
 	return &sqs.SendMessageOutput{MessageId: aws.String("m")}, nil
 }
 
@@ -186,5 +188,43 @@ func TestOwnerCacheAndFailOpen(t *testing.T) {
 	}
 	if owners.count() != 5 || queue.count() != 6 {
 		t.Fatalf("unjudged bodies: %d lookups, %d enqueued; want 5 and 6", owners.count(), queue.count())
+	}
+}
+
+// A batch left partly out is rebuilt from the bytes sent: the kept entries
+// exactly as they were (spacing, numeric ids, escapes); a malformed entry
+// list is enqueued whole.
+func TestPartlyUnownedBatchKeepsEntriesAsSent(t *testing.T) {
+	ctx := context.Background()
+	owners := &fakeOwners{owned: map[string]bool{"facebook_page#111": true}}
+	queue := &countingSender{}
+	h, err := app.NewHandler(app.Deps{Queue: queue, QueueURL: "http://127.0.0.1:1/000000000000/intake",
+		AppSecret: []byte(devAppSecret), VerifyToken: []byte(devVerifyToken), Log: logging.New(&devstacktest.LogBuffer{}, slog.LevelInfo),
+		Owners: owners})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := `{ "id": "111", "time": 1,
+	  "changes": [ { "field": "leadgen", "value": { "page_id": 111, "leadgen_id": "L\u00e9-1" } } ] }`
+	stray := `{"id":"222","time":1,"changes":[{"field":"leadgen","value":{"page_id":"222","leadgen_id":"L-2"}}]}`
+	body := "{\n  \"object\" : \"page\",\n  \"entry\" : [ " + stray + " ,\n " + owned + " ]\n}"
+	resp, err := h(ctx, signedPost(t, []byte(body)))
+	if err != nil || resp.StatusCode != 200 || queue.count() != 1 {
+		t.Fatalf("status %d %v, %d enqueued", resp.StatusCode, err, queue.count())
+	}
+	if want := `{"object":"page","entry":[` + owned + `]}`; queue.bodies[0] != want {
+		t.Fatalf("enqueued %s\nwant %s", queue.bodies[0], want)
+	}
+	wh, err := meta.ParseWebhook([]byte(queue.bodies[0]))
+	if err != nil || len(wh.Entry) != 1 {
+		t.Fatalf("enqueued body does not parse: %v", err)
+	}
+	if v, err := wh.Entry[0].Changes[0].Leadgen(); err != nil || v.PageID != "111" || v.LeadgenID != "Lé-1" {
+		t.Fatalf("kept entry %+v %v", v, err)
+	}
+	// A malformed entry list is not judged: enqueued whole.
+	bad := `{"object":"page","entry":[` + stray + `,{"id":]}`
+	if resp, err := h(ctx, signedPost(t, []byte(bad))); err != nil || resp.StatusCode != 200 || queue.count() != 2 || queue.bodies[1] != bad {
+		t.Fatalf("malformed body: %d %v, %d enqueued", resp.StatusCode, err, queue.count())
 	}
 }
