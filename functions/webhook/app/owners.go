@@ -230,9 +230,17 @@ func (c *ownerCache) entryUnowned(ctx context.Context, object string, raw []byte
 	}
 	for _, sp := range spans {
 		ch := changes[sp.start:sp.end]
-		fieldRaw, _ := member(ch, "field")
-		field, _ := scalarText(fieldRaw)
-		value, _ := member(ch, "value")
+		var field string
+		var value []byte
+		members(ch, 0, func(k []byte, v span) bool {
+			switch {
+			case keyIs(k, "field"):
+				field = text(ch[v.start:v.end])
+			case keyIs(k, "value"):
+				value = ch[v.start:v.end]
+			}
+			return field == "" || value == nil
+		})
 		var ref ownerRef
 		switch {
 		case object == "page" && field == "leadgen":
