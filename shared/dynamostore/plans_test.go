@@ -12,11 +12,6 @@ import (
 	"github.com/leadluence/backend/shared/plan"
 )
 
-// fixedPlan is an org's plan without an org item.
-type fixedPlan plan.Name
-
-func (f fixedPlan) OrgPlan(context.Context, string) (plan.Name, error) { return plan.Name(f), nil }
-
 func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)

@@ -118,7 +118,7 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 
 // APIKeyHeader carries an API key as an alternative to
 // `Authorization: Bearer ll_live_...`.
-const APIKeyHeader = "X-Api-Key"
+const APIKeyHeader = "X-Api-Key" //nolint:gosec // G101: a header name, not a credential
 
 // credential returns the request's bearer token or API key: the
 // Authorization header's bearer token, or the X-Api-Key header, which may

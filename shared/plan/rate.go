@@ -50,15 +50,15 @@ func (p Plan) RequestBucket(shard int) ratelimit.Bucket {
 	}
 }
 
-// PlanReader returns an org's plan (Service, which remembers it).
-type PlanReader interface {
+// Reader returns an org's plan (Service, which remembers it).
+type Reader interface {
 	PlanOf(ctx context.Context, orgID string) (Plan, error)
 }
 
 // Requests limits each org's API requests by its plan: the token bucket
 // described above, shared by every api instance through Buckets.
 type Requests struct {
-	Plans   PlanReader
+	Plans   Reader
 	Buckets *ratelimit.Limiter
 }
 
