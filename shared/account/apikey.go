@@ -75,18 +75,14 @@ type APIKeyStore interface {
 	TouchAPIKey(ctx context.Context, k APIKey, at time.Time, every time.Duration) error
 }
 
-// APIKeyBurstWindow is how many seconds' worth of an API key's rate its
-// token bucket holds: the requests a quiet key may make at once.
-const APIKeyBurstWindow = 10 * time.Second
-
 // APIKeyBucket is the token bucket limiting each API key's requests to
 // perMinute a minute (ratelimit.Limiter, one bucket per key shared by
-// every api instance), with a burst of APIKeyBurstWindow's worth (at least
-// one): 120 a minute allows 20 at once, then one every half second.
+// every api instance). It holds a minute's worth, what the earlier
+// per-minute counter let a key make at once: 120 a minute allows 120 at
+// once after a quiet minute, then one every half second.
 func APIKeyBucket(perMinute int) ratelimit.Bucket {
 	perMinute = max(perMinute, 1)
-	return ratelimit.Bucket{Rate: perMinute, Per: time.Minute,
-		Burst: max(1, perMinute*int(APIKeyBurstWindow/time.Second)/60)}
+	return ratelimit.Bucket{Rate: perMinute, Per: time.Minute, Burst: perMinute}
 }
 
 // APIKeyBucketKey names an API key's request bucket.

@@ -94,8 +94,8 @@ func TestOrgRequestBucketNeverPassesTheLimit(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	clk := &fakeClock{at: time.Now().UTC().Truncate(time.Millisecond)}
-	p := plan.Plan{Name: plan.Business, APIShards: 4, Limits: map[plan.Metric]int{plan.APIRequestsPerMinute: 240}}
-	if p.RequestBurst() != 40 || p.RequestBucket(0) != (ratelimit.Bucket{Rate: 60, Per: time.Minute, Burst: 10}) {
+	p := plan.Plan{Name: plan.Business, APIShards: 4, Limits: map[plan.Metric]int{plan.APIRequestsPerMinute: 24}}
+	if p.RequestBurst() != 24 || p.RequestBucket(0) != (ratelimit.Bucket{Rate: 6, Per: time.Minute, Burst: 6}) {
 		t.Fatalf("burst %d, shard %+v", p.RequestBurst(), p.RequestBucket(0))
 	}
 	r := &plan.Requests{Plans: fixedPlans(p), Buckets: &ratelimit.Limiter{Store: s, Now: clk.Now}}
@@ -105,7 +105,7 @@ func TestOrgRequestBucketNeverPassesTheLimit(t *testing.T) {
 		wg.Go(func() {
 			err := r.TakeRequest(ctx, "o1", nil)
 			if le, refused := plan.IsLimit(err); refused {
-				if le.Limit != 240 || le.Metric != plan.APIRequestsPerMinute || le.ResetsAt.Sub(clk.Now()) != time.Second {
+				if le.Limit != 24 || le.Metric != plan.APIRequestsPerMinute || le.ResetsAt.Sub(clk.Now()) != 10*time.Second {
 					t.Errorf("refusal %+v", le)
 				}
 				return
@@ -118,8 +118,8 @@ func TestOrgRequestBucketNeverPassesTheLimit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := ok.Load(); n > 40 || n < 30 {
-		t.Fatalf("%d requests passed a burst of 40 over 4 shards", n)
+	if n := ok.Load(); n > 24 || n < 18 {
+		t.Fatalf("%d requests passed a burst of 24 over 4 shards", n)
 	}
 }
 

@@ -12,9 +12,11 @@ import (
 // API requests are limited by a token bucket per org rather than counted
 // per minute (see shared/ratelimit for the algorithm, GCRA): its rate is
 // the plan's APIRequestsPerMinute and it holds RequestBurstWindow's worth
-// of it, so an org may make that many requests at once after a quiet spell
-// and then keeps to its rate; no minute boundary lets it make twice its
-// limit, as a fixed window would.
+// of it (a minute's: what the earlier per-minute counter let an org make at
+// once, so no client that kept to it is refused now), so an org may make
+// that many requests at once after a quiet spell and then keeps to its
+// rate: unlike the counter, it cannot make a second minute's worth a
+// moment later just because a minute boundary passed.
 //
 // Sharding: every authenticated request writes its org's bucket, so one
 // item takes the org's whole request rate (business: 100 a second, more
@@ -29,14 +31,14 @@ import (
 // while a third shard still holds a token: the org then gets a little less
 // than its rate, never more.
 
-// RequestBurstWindow is how many seconds' worth of its request rate an
-// org's bucket holds: free 50 requests at once (300 a minute), growth 200,
-// business 1,000.
-const RequestBurstWindow = 10 * time.Second
+// RequestBurstWindow is how much of its request rate an org's bucket
+// holds: a minute's worth, so free 300 requests at once, growth 1,200,
+// business 6,000 (1,500 on each of its 4 shards).
+const RequestBurstWindow = time.Minute
 
 // RequestBurst is the burst of an org's request bucket under p.
 func (p Plan) RequestBurst() int {
-	return max(1, p.Limits[APIRequestsPerMinute]*int(RequestBurstWindow/time.Second)/60)
+	return max(1, int(int64(p.Limits[APIRequestsPerMinute])*int64(RequestBurstWindow)/int64(time.Minute)))
 }
 
 // RequestBucket is shard i of the org's request bucket under p: its share
