@@ -66,8 +66,9 @@ func defaultHTTPAPI() HTTPAPI {
 	return HTTPAPI{
 		CORS: CORS{
 			AllowMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
-			// Idempotency-Key: retried creates; If-Match: lead versions.
-			AllowHeaders:  []string{"authorization", "content-type", "idempotency-key", "if-match"},
+			// Idempotency-Key: retried creates; If-Match: lead versions;
+			// X-Api-Key: an API key instead of Authorization.
+			AllowHeaders:  []string{"authorization", "content-type", "idempotency-key", "if-match", "x-api-key"},
 			ExposeHeaders: []string{"etag", "retry-after"},
 			MaxAge:        time.Hour,
 		},

@@ -583,8 +583,10 @@ func apiFunction() Function {
 }
 
 // webhookFunction receives Meta's webhooks: it verifies each body's
-// signature and puts it on the intake queue. It touches nothing else: no
-// table, and the key only to open its own two secrets.
+// signature and puts it on the intake queue, leaving out the entries of
+// pages and numbers no org owns. It touches nothing else: of the table
+// only GetItem (owner items), and the key only to open its own two
+// secrets.
 func webhookFunction() Function {
 	return Function{
 		Name:     "webhook",
@@ -602,6 +604,8 @@ func webhookFunction() Function {
 			},
 		},
 		Access: Access{
+			// GetItem: the owner of a page or number (flood protection).
+			TableRead: true, TableActions: []string{"GetItem"},
 			KeyDecrypt:         true,
 			KeyDecryptPurposes: []string{PurposeMetaAppSecret, PurposeMetaVerifyToken},
 			SendTo:             []string{QueueIntake},

@@ -4,11 +4,14 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/leadluence/backend/shared/ratelimit"
 )
 
 // API keys let an org's own systems (a web form, a landing page) create and
-// read leads without a user: `Authorization: Bearer ll_live_...`. Only a
-// SHA-256 of a key is stored; the key is shown once, when it is made.
+// read leads without a user: `Authorization: Bearer ll_live_...` or
+// `X-Api-Key: ll_live_...`. Only a SHA-256 of a key is stored; the key is
+// shown once, when it is made.
 
 // APIKeyScope is what an API key may do.
 type APIKeyScope string
@@ -70,8 +73,19 @@ type APIKeyStore interface {
 	// TouchAPIKey sets the key's last use to at unless it was set less
 	// than every before.
 	TouchAPIKey(ctx context.Context, k APIKey, at time.Time, every time.Duration) error
-	// TakeAPIKeyRequest counts one request of the key in the minute of at
-	// provided fewer than limit were counted in it; false means the limit
-	// is reached.
-	TakeAPIKeyRequest(ctx context.Context, keyID string, limit int, at time.Time) (bool, error)
+}
+
+// APIKeyBucket is the token bucket limiting each API key's requests to
+// perMinute a minute (ratelimit.Limiter, one bucket per key shared by
+// every api instance). It holds a minute's worth, what the earlier
+// per-minute counter let a key make at once: 120 a minute allows 120 at
+// once after a quiet minute, then one every half second.
+func APIKeyBucket(perMinute int) ratelimit.Bucket {
+	perMinute = max(perMinute, 1)
+	return ratelimit.Bucket{Rate: perMinute, Per: time.Minute, Burst: perMinute}
+}
+
+// APIKeyBucketKey names an API key's request bucket.
+func APIKeyBucketKey(keyID string) ratelimit.Key {
+	return ratelimit.Key{Kind: ratelimit.APIKeyRequests, ID: keyID}
 }

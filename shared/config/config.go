@@ -69,6 +69,9 @@ type API struct {
 // with shared/secret, so neither secret is ever in the environment as plain
 // text.
 type Webhook struct {
+	// TableName is the single DynamoDB table: the webhook reads owner
+	// items only (GetItem), to leave out events no org owns.
+	TableName string `env:"LEADLUENCE_TABLE,required,notEmpty"`
 	// IntakeQueueURL is where every verified payload is put.
 	IntakeQueueURL string `env:"LEADLUENCE_QUEUE_URL_INTAKE,required,notEmpty"`
 	// KeyID, when set, pins the KMS key the ciphertexts must have been made

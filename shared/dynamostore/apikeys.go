@@ -18,8 +18,8 @@ import (
 // last use; what GET /v1/api-keys lists) and a lookup item under the
 // SHA-256 of the key (org, id, scopes), which each request of the key reads
 // with one GetItem. Both are written and deleted together, so a revoked key
-// stops working at once. Each key's requests are counted per minute in a
-// counter item of its own that expires soon after its minute.
+// stops working at once. Each key's requests are limited by a token bucket
+// of its own (buckets.go).
 
 var _ account.APIKeyStore = (*Store)(nil)
 
@@ -158,31 +158,4 @@ func (s *Store) TouchAPIKey(ctx context.Context, k account.APIKey, at time.Time,
 		return fmt.Errorf("touch api key %s: %w", k.ID, err)
 	}
 	return nil
-}
-
-// apiKeyRateKept is how long a minute's counter outlives its minute.
-const apiKeyRateKept = 2 * time.Minute
-
-// TakeAPIKeyRequest counts one request of the key in the minute of at,
-// provided fewer than limit were counted in it: one UpdateItem (ADD with a
-// condition), so parallel requests never pass the limit.
-func (s *Store) TakeAPIKeyRequest(ctx context.Context, keyID string, limit int, at time.Time) (bool, error) {
-	minute := at.Unix() / 60 * 60
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: key(apiKeyRatePK(keyID), apiKeyRateSK(minute)),
-		UpdateExpression:         aws.String("SET #ttl = :ttl, #t = :type ADD #n :one"),
-		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n < :limit"),
-		ExpressionAttributeNames: map[string]string{"#n": "count", "#ttl": attrTTL, "#t": "type"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": num(1), ":limit": num(int64(limit)), ":ttl": num(time.Unix(minute, 0).Add(time.Minute + apiKeyRateKept).Unix()),
-			":type": &types.AttributeValueMemberS{Value: "api_key_requests"},
-		},
-	})
-	if isConditionFailed(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("count request of api key %s: %w", keyID, err)
-	}
-	return true, nil
 }

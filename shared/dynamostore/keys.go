@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leadluence/backend/shared/ratelimit"
 )
 
 // Every key of the single table is built in this file, so the data model in
@@ -97,7 +99,11 @@ func secretPK(name string) string { return "SECRET#" + name }
 // integrationSK is an org's integration with a page or number.
 func integrationSK(kind, externalID string) string { return "INTEGRATION#" + kind + "#" + externalID }
 
-// metaOwnerPK maps a page or number to the one org it belongs to.
+// metaOwnerPK maps a page or number to the one org it belongs to. The
+// webhook reads this item (SK skOwner, org_id and status) with a GetItem of
+// its own, as it links no store (functions/webhook/app/ownertable.go); its
+// tests write the item through ConnectIntegration, so they fail if this
+// key changes alone.
 func metaOwnerPK(kind, externalID string) string { return "META#" + kind + "#" + externalID }
 
 const (
@@ -470,10 +476,9 @@ func apiKeyLookupPK(hash string) string { return "APIKEY#" + hash }
 
 const skAPIKeyLookup = "KEY"
 
-// apiKeyRatePK and apiKeyRateSK count an API key's requests in one
-// one-minute window (the Unix second it starts at).
+// apiKeyRatePK is the partition of an API key's request bucket (SK
+// skBucket, see buckets.go).
 func apiKeyRatePK(keyID string) string { return "RATE#APIKEY#" + keyID }
-func apiKeyRateSK(minute int64) string { return strconv.FormatInt(minute, 10) }
 
 // usagePK and usageSK are an org's usage counter of a plan metric in one
 // period (plan.Counter): the partition is the org's shard of its counters
@@ -499,3 +504,22 @@ func canonEmailSK(canonical, leadID string) string { return canonEmailPrefix(can
 func canonEmailPrefix(canonical string) string     { return prefixCanonEmail + canonical + "#" }
 
 const prefixCanonEmail = "CANON#EMAIL#"
+// Token buckets (see buckets.go): an org's API request bucket, shard by
+// shard, in the partition of the org's usage counters of that shard
+// (USAGE#<org>#<shard> / BUCKET#api_requests), and an API key's in its
+// rate partition (RATE#APIKEY#<key> / BUCKET).
+const (
+	skOrgRequestBucket = "BUCKET#api_requests"
+	skBucket           = "BUCKET"
+)
+
+// bucketKey is the item of a token bucket.
+func bucketKey(k ratelimit.Key) (pk, sk string, err error) {
+	switch k.Kind {
+	case ratelimit.OrgRequests:
+		return usagePK(k.ID, k.Shard), skOrgRequestBucket, nil
+	case ratelimit.APIKeyRequests:
+		return apiKeyRatePK(k.ID), skBucket, nil
+	}
+	return "", "", fmt.Errorf("no bucket of kind %q", k.Kind)
+}

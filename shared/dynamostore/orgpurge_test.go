@@ -27,6 +27,7 @@ import (
 	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/privacy"
+	"github.com/leadluence/backend/shared/ratelimit"
 	"github.com/leadluence/backend/shared/retention"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
@@ -120,17 +121,18 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 		t.Fatal(err)
 	}
 	u.apiKeys = append(u.apiKeys, apiKey.ID)
-	if ok, err := s.TakeAPIKeyRequest(ctx, apiKey.ID, 10, now); err != nil || !ok {
-		t.Fatalf("count api key request: %v %v", ok, err)
+	if ok, _, err := s.StartBucket(ctx, account.APIKeyBucketKey(apiKey.ID), now, now.Add(time.Second)); err != nil || !ok {
+		t.Fatalf("take api key request: %v %v", ok, err)
 	}
 	if err := s.TouchAPIKey(ctx, apiKey, now, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	// Plan usage counters, on a shard other than 0 too, and the plan.
+	// Request bucket shards, on a shard other than 0 too, usage counters
+	// and the plan.
 	for shard := range 3 {
-		c := plan.Counter{OrgID: org, Metric: plan.APIRequestsPerMinute, Period: plan.Minute.Key(now), Shard: shard}
-		if ok, err := s.TakeUsage(ctx, c, 10, now.Add(time.Hour)); err != nil || !ok {
-			t.Fatalf("take usage: %v %v", ok, err)
+		k := ratelimit.Key{Kind: ratelimit.OrgRequests, ID: org, Shard: shard}
+		if ok, _, err := s.StartBucket(ctx, k, now, now.Add(time.Second)); err != nil || !ok {
+			t.Fatalf("take request: %v %v", ok, err)
 		}
 	}
 	if _, err := s.AddUsage(ctx, plan.Counter{OrgID: org, Metric: plan.LeadsPerMonth, Period: plan.Month.Key(now)}, 0, now.Add(time.Hour)); err != nil {
@@ -446,7 +448,7 @@ func TestPurgeClosedOrgRemovesEverything(t *testing.T) {
 	if total != res.Items+res2.Items || rc.Counts["org"] != 1 || rc.Counts["user"] != 2 || rc.Counts["refresh"] != 4 || rc.Counts["message"] != 6 ||
 		rc.Counts["privacy_request"] != 1 || rc.Counts["privacy_export_chunk"] != 2 || rc.Counts["note"] != 2 ||
 		rc.Counts["account_token"] != 4 || rc.Counts["invitation"] != 1 || rc.Counts["mfa"] != 1 || rc.Counts["api_key"] != 1 ||
-		rc.Counts["api_key_lookup"] != 1 || rc.Counts["api_key_requests"] != 1 || rc.Counts["item"] != 0 {
+		rc.Counts["api_key_lookup"] != 1 || rc.Counts["rate_bucket"] != 4 || rc.Counts["item"] != 0 {
 		t.Fatalf("receipt counts %v (total %d), runs removed %d", rc.Counts, total, res.Items+res2.Items)
 	}
 	if n := countKept(); n != keptBefore {

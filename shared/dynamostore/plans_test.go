@@ -12,11 +12,6 @@ import (
 	"github.com/leadluence/backend/shared/plan"
 )
 
-// fixedPlan is an org's plan without an org item.
-type fixedPlan plan.Name
-
-func (f fixedPlan) OrgPlan(context.Context, string) (plan.Name, error) { return plan.Name(f), nil }
-
 func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
@@ -68,43 +63,6 @@ func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 	// A missing counter reads zero.
 	if r, err := s.ReadUsage(ctx, []plan.Counter{{OrgID: "o2", Metric: plan.EmailPerDay, Period: plan.Day.Key(now)}}); err != nil || r[0] != (plan.Reading{}) {
 		t.Fatalf("missing counter: %+v %v", r, err)
-	}
-}
-
-func TestShardedRequestCounterNeverPassesTheLimit(t *testing.T) {
-	ctx := context.Background()
-	s, _ := newStore(t)
-	svc := &plan.Service{Counters: s, Orgs: fixedPlan(plan.Business)}
-	p := plan.Plan{Name: plan.Business, APIShards: 4, Limits: map[plan.Metric]int{plan.APIRequestsPerMinute: 20}}
-	var ok atomic.Int32
-	var wg sync.WaitGroup
-	for range 60 {
-		wg.Go(func() {
-			err := svc.TakeOn(ctx, p, "o1", plan.APIRequestsPerMinute)
-			if le, refused := plan.IsLimit(err); refused {
-				if le.Limit != 20 || time.Until(le.ResetsAt) > time.Minute {
-					t.Errorf("refusal %+v", le)
-				}
-				return
-			}
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			ok.Add(1)
-		})
-	}
-	wg.Wait()
-	if n := ok.Load(); n > 20 || n < 10 {
-		t.Fatalf("%d requests passed a limit of 20 over 4 shards", n)
-	}
-	rep, err := svc.Usage(ctx, "o1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The usage shown sums every shard of the org's plan (business: 4).
-	if u := rep.Usage[0]; u.Metric != plan.APIRequestsPerMinute || u.Used != int(ok.Load()) || !u.Metered {
-		t.Fatalf("usage %+v, want %d used", u, ok.Load())
 	}
 }
 

@@ -41,14 +41,14 @@ func (c *calls) get(op string) int64 {
 	return 0
 }
 
-func newStore(t *testing.T) (*dynamostore.Store, *calls) {
+func newStore(t testing.TB) (*dynamostore.Store, *calls) {
 	t.Helper()
 	return newStoreWith(t, nil)
 }
 
 // newStoreWith is newStore whose calls first go through intercept: an
 // error it returns is the call's answer, without asking the table.
-func newStoreWith(t *testing.T, intercept func(op string) error) (*dynamostore.Store, *calls) {
+func newStoreWith(t testing.TB, intercept func(op string) error) (*dynamostore.Store, *calls) {
 	t.Helper()
 	ctx := context.Background()
 	c := &calls{n: map[string]*atomic.Int64{}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/plan"
+	"github.com/leadluence/backend/shared/ratelimit"
 )
 
 // Principal is the authenticated caller.
@@ -70,12 +72,11 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	}
-	token, ok := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
+	token, ok := credential(ctx)
 	if !ok {
 		s.writeErr(ctx, Unauthorized())
 		return
 	}
-	token = strings.TrimSpace(token)
 	if auth.IsAPIKey(token) {
 		s.authenticateAPIKey(ctx, token, next)
 		return
@@ -115,20 +116,37 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	next(huma.WithValue(ctx, principalKey, Principal{User: u, Session: claims.SessionID, Region: claims.Region, Limit: claims.Limit}))
 }
 
-// takeRequest counts an authenticated request against its org's plan
-// (on is the plan when the org was read already, else it is looked up);
-// over the limit it answers 429 plan_limit with Retry-After and returns
-// false.
+// APIKeyHeader carries an API key as an alternative to
+// `Authorization: Bearer ll_live_...`.
+const APIKeyHeader = "X-Api-Key" //nolint:gosec // G101: a header name, not a credential
+
+// credential returns the request's bearer token or API key: the
+// Authorization header's bearer token, or the X-Api-Key header, which may
+// carry only an API key. A request with both, or with neither, has none.
+func credential(ctx huma.Context) (string, bool) {
+	authz, key := ctx.Header("Authorization"), strings.TrimSpace(ctx.Header(APIKeyHeader))
+	if key != "" {
+		if authz != "" || !auth.IsAPIKey(key) {
+			return "", false
+		}
+		return key, true
+	}
+	token, ok := strings.CutPrefix(authz, "Bearer ")
+	if !ok {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// takeRequest takes an authenticated request from its org's request
+// bucket (on is the plan when the org was read already, else it is looked
+// up); when it is empty it answers 429 plan_limit with Retry-After and
+// returns false.
 func (s *Server) takeRequest(ctx huma.Context, orgID string, on *plan.Plan) bool {
 	if s.cfg.Plans == nil {
 		return true
 	}
-	var err error
-	if on != nil {
-		err = s.cfg.Plans.TakeOn(ctx.Context(), *on, orgID, plan.APIRequestsPerMinute)
-	} else {
-		err = s.cfg.Plans.Take(ctx.Context(), orgID, plan.APIRequestsPerMinute)
-	}
+	err := s.cfg.Plans.TakeRequest(ctx.Context(), orgID, on)
 	if le, ok := plan.IsLimit(err); ok {
 		p, retry := PlanLimit(le, http.StatusTooManyRequests, s.cfg.Now())
 		ctx.SetHeader("Retry-After", strconv.Itoa(retry))
@@ -162,13 +180,13 @@ var APIKeyRoutes = map[string]account.APIKeyScope{
 	"get-lead":    account.ScopeLeadsRead,
 }
 
-// APIKeys finds the API key of a request, counts its requests and records
-// its use (dynamostore.Store).
+// APIKeys finds the API key of a request, keeps each key's request bucket
+// and records its use (dynamostore.Store).
 type APIKeys interface {
 	APIKeyByHash(ctx context.Context, hash string) (account.APIKey, error)
 	GetOrg(ctx context.Context, orgID string) (account.Org, error)
-	TakeAPIKeyRequest(ctx context.Context, keyID string, limit int, at time.Time) (bool, error)
 	TouchAPIKey(ctx context.Context, k account.APIKey, at time.Time, every time.Duration) error
+	ratelimit.Store
 }
 
 // DefaultAPIKeyRequestsPerMinute is an API key's request limit when
@@ -201,8 +219,8 @@ func (t *touched) due(id string, now time.Time) bool {
 
 // authenticateAPIKey serves a request made with an API key: the key is
 // found by its hash (one GetItem), its org must be open, the operation
-// must be one of its scopes' and its requests of the minute under the
-// limit.
+// must be one of its scopes' and the key's token bucket
+// (account.APIKeyBucket) must hold a request.
 func (s *Server) authenticateAPIKey(ctx huma.Context, token string, next func(huma.Context)) {
 	if s.cfg.APIKeys == nil {
 		s.writeErr(ctx, Unauthorized())
@@ -252,17 +270,17 @@ func (s *Server) authenticateAPIKey(ctx huma.Context, token string, next func(hu
 	if limit <= 0 {
 		limit = DefaultAPIKeyRequestsPerMinute
 	}
-	allowed, err := s.cfg.APIKeys.TakeAPIKeyRequest(ctx.Context(), k.ID, limit, now)
+	d, err := s.keyBuckets.Take(ctx.Context(), account.APIKeyBucketKey(k.ID), account.APIKeyBucket(limit))
 	if err != nil {
-		s.cfg.Log.ErrorContext(ctx.Context(), "count api key request", "err", err)
+		s.cfg.Log.ErrorContext(ctx.Context(), "take api key request", "err", err)
 		s.writeErr(ctx, internalProblem())
 		return
 	}
-	if !allowed {
-		retry := 60 - now.Unix()%60
-		ctx.SetHeader("Retry-After", strconv.FormatInt(retry, 10))
+	if !d.Allowed {
+		retry := max(int(math.Ceil(d.RetryAt.Sub(now).Seconds())), 1)
+		ctx.SetHeader("Retry-After", strconv.Itoa(retry))
 		s.writeErr(ctx, NewProblem(http.StatusTooManyRequests, "rate_limited",
-			"the API key made its "+strconv.Itoa(limit)+" requests of this minute; try again after the Retry-After seconds"))
+			"the API key may make "+strconv.Itoa(limit)+" requests a minute; try again after the Retry-After seconds"))
 		return
 	}
 	orgPlan := plan.Of(plan.Name(org.Plan))

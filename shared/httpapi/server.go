@@ -28,6 +28,7 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/plan"
+	"github.com/leadluence/backend/shared/ratelimit"
 )
 
 // Users reads the caller on every authenticated request.
@@ -57,11 +58,12 @@ type Config struct {
 	// APIKeys authenticates requests made with an API key; nil refuses
 	// them.
 	APIKeys APIKeys
-	// APIKeyRequestsPerMinute is each API key's request limit
-	// (DefaultAPIKeyRequestsPerMinute when 0).
+	// APIKeyRequestsPerMinute is the rate of each API key's token bucket
+	// (account.APIKeyBucket; DefaultAPIKeyRequestsPerMinute when 0).
 	APIKeyRequestsPerMinute int
-	// Plans counts each authenticated request against its org's plan
-	// (plan.APIRequestsPerMinute); nil counts nothing.
+	// Plans takes each authenticated request from its org's request
+	// bucket (plan.Requests: plan.APIRequestsPerMinute); nil limits
+	// nothing.
 	Plans Plans
 	// Clients counts the requests of each client address to the operations
 	// of ClientLimits; nil counts none.
@@ -71,10 +73,11 @@ type Config struct {
 	ClientLimits map[string]ClientLimit
 }
 
-// Plans counts an org's requests against its plan (plan.Service).
+// Plans limits an org's requests to its plan's rate (plan.Requests).
 type Plans interface {
-	Take(ctx context.Context, orgID string, m plan.Metric) error
-	TakeOn(ctx context.Context, p plan.Plan, orgID string, m plan.Metric) error
+	// TakeRequest takes one request of the org under plan on (nil: the
+	// org's plan); a *plan.LimitError when its bucket is empty.
+	TakeRequest(ctx context.Context, orgID string, on *plan.Plan) error
 }
 
 // MaxBodyBytes bounds every request body; operations with a body set it as
@@ -94,6 +97,9 @@ type Server struct {
 	// bodyOnce sets maxBody, the largest body any operation takes.
 	bodyOnce sync.Once
 	maxBody  int64
+	// keyBuckets limits each API key's requests (token buckets in
+	// Config.APIKeys).
+	keyBuckets *ratelimit.Limiter
 }
 
 func init() {
@@ -122,11 +128,16 @@ func New(c Config) *Server {
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
 			Description: "A user's access token (a JWT), or an API key (ll_live_...) on the lead routes its scopes allow."},
+		"apiKey": {Type: "apiKey", In: "header", Name: APIKeyHeader,
+			Description: "An API key (ll_live_...), instead of Authorization: Bearer, on the lead routes its scopes allow; not with an Authorization header."},
 	}
 	cfg.OnAddOperation = append(cfg.OnAddOperation, documentPlatformResponses)
 	mux := http.NewServeMux()
 	s := &Server{cfg: c, mux: mux, api: humago.New(mux, cfg),
 		kit: &Kit{audit: c.Audit, log: c.Log, now: c.Now, cursors: Cursors{key: c.Tokens.Derive("cursor")}}}
+	if c.APIKeys != nil {
+		s.keyBuckets = &ratelimit.Limiter{Store: c.APIKeys, Now: c.Now}
+	}
 	s.api.UseMiddleware(s.authenticate, s.limitClients)
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.registerHealth()
@@ -165,6 +176,10 @@ func documentPlatformResponses(oapi *huma.OpenAPI, op *huma.Operation) {
 				break
 			}
 		}
+	}
+	if _, ok := APIKeyRoutes[op.OperationID]; ok && len(op.Security) > 0 {
+		// A route an API key may call takes it in either header.
+		op.Security = append(slices.Clone(op.Security), map[string][]string{"apiKey": {}})
 	}
 	if op.Responses["429"] == nil {
 		op.Responses["429"] = &huma.Response{

@@ -5,14 +5,9 @@
 // (dynamostore.Store.TakeUsage), which refuses the use that would pass
 // the limit, never a read followed by a write.
 //
-// The per-minute API request counter is the hot one: every authenticated
-// request counts. It is split in Plan.APIShards counters, each holding
-// its share of the limit (limit/N, the remainder on the first shards); a
-// request counts on a shard picked at random and, when that one is full,
-// on the next one, so a request costs one or two writes whatever the
-// load (O(1)). Near the limit a request may thus be refused while a third
-// shard still had room: the org then gets a little less than its limit,
-// never more. Usage shown (GET /v1/usage) is the sum of the shards.
+// API requests are the hot limit: every authenticated request takes from
+// its org's token bucket (Requests, rate.go), split over Plan.APIShards
+// items, rather than being counted per period.
 package plan
 
 import (
@@ -53,8 +48,9 @@ const (
 	ActiveCampaigns Metric = "active_campaigns"
 	// Integrations is the connected integrations.
 	Integrations Metric = "integrations"
-	// APIRequestsPerMinute is the authenticated API requests in a minute,
-	// by users and API keys together.
+	// APIRequestsPerMinute is the rate of authenticated API requests, by
+	// users and API keys together: a token bucket per org (Requests), not
+	// a count per period, so usage does not show it.
 	APIRequestsPerMinute Metric = "api_requests_per_minute"
 )
 
@@ -63,7 +59,7 @@ var Metrics = []Metric{APIRequestsPerMinute, LeadsPerMonth, WhatsAppPerDay, Emai
 
 // Counted lists the metrics counted per period (the others are a count
 // of what exists, checked when it is made).
-var Counted = []Metric{APIRequestsPerMinute, LeadsPerMonth, WhatsAppPerDay, EmailPerDay}
+var Counted = []Metric{LeadsPerMonth, WhatsAppPerDay, EmailPerDay}
 
 // Period is the window a counted metric resets after.
 type Period string
@@ -80,8 +76,6 @@ const (
 // Period returns the window m is counted in.
 func (m Metric) Period() Period {
 	switch m {
-	case APIRequestsPerMinute:
-		return Minute
 	case WhatsAppPerDay, EmailPerDay:
 		return Day
 	case LeadsPerMonth:
@@ -137,8 +131,8 @@ type Plan struct {
 	Name Name
 	// Limits holds each metric's limit.
 	Limits map[Metric]int
-	// APIShards is how many counters the per-minute API requests are
-	// split in (see the package comment).
+	// APIShards is how many items the org's request bucket is split in
+	// (see rate.go).
 	APIShards int
 }
 

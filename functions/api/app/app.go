@@ -49,6 +49,7 @@ import (
 	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/policy"
 	"github.com/leadluence/backend/shared/privacy"
+	"github.com/leadluence/backend/shared/ratelimit"
 	"github.com/leadluence/backend/shared/retention"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sesmail"
@@ -238,18 +239,20 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 			return nil
 		}
 	}
-	// Plans: every request, lead created and message sent is counted
-	// against the org's plan (shared/plan).
+	// Plans: every request is taken from the org's token bucket, every
+	// lead created and message sent counted against the org's plan
+	// (shared/plan).
 	plans := &plan.Service{Counters: store, Orgs: store}
+	requests := &plan.Requests{Plans: plans, Buckets: &ratelimit.Limiter{Store: store}}
 	srv := httpapi.New(httpapi.Config{
 		Tokens: tokens,
 		Users:  store,
 		Audit:  store,
 		Log:    log,
-		// Requests with an API key (lead capture): found by hash, counted
-		// per key and minute.
+		// Requests with an API key (lead capture): found by hash, limited
+		// by a token bucket per key.
 		APIKeys: store, APIKeyRequestsPerMinute: cfg.APIKeyRequestsPerMinute,
-		Plans: plans,
+		Plans: requests,
 		// Public operations that check secrets or send mail: counted per
 		// client address (httpapi.DefaultClientLimits).
 		Clients: store,

@@ -3,15 +3,18 @@
 // (POST) of Lead Ads and the WhatsApp Cloud API.
 //
 // A POST is verified on its raw bytes (X-Hub-Signature-256, HMAC-SHA256 with
-// the app secret, constant-time), put on the intake queue untouched, and only
-// then answered 200, so an acknowledged event is never lost: if the queue
-// cannot take it the answer is 503 and Meta delivers it again. Nothing is
-// parsed before the answer except the top-level "object", for routing. The
-// message format on the queue is described in intake.go.
+// the app secret, constant-time), put on the intake queue untouched (but for
+// the entries of pages and numbers no org owns, left out: owners.go, failing
+// open), and only then answered 200, so an acknowledged event is never lost:
+// if the queue cannot take it the answer is 503 and Meta delivers it again.
+// Before the answer, only the top-level "object" (for routing) and the page
+// or number each change names are read. The message format on the queue is
+// described in intake.go.
 //
 // New decrypts the app secret and the verify token (KMS ciphertext in the
 // environment, see shared/secret) once per cold start and builds the SQS
-// client; functions/webhook/main.go passes the handler to lambda.Start, and
+// client and the owner lookup (ownertable.go: GetItem of owner items
+// only); functions/webhook/main.go passes the handler to lambda.Start, and
 // the local runner calls the very same handler.
 package app
 
@@ -43,6 +46,9 @@ const (
 	PurposeVerifyToken = "meta-verify-token"
 )
 
+// appID names the function in the User-Agent of its AWS calls.
+const appID = "leadluence-webhook"
+
 // Path is the route of both the handshake and the notifications.
 const Path = "/webhooks/meta"
 
@@ -65,9 +71,12 @@ type Deps struct {
 	MaxBodyBytes int
 	// Log receives one line per request, never a body, token or signature.
 	Log *slog.Logger
-	// Now is the clock used when an event carries no receive time
-	// (default time.Now).
+	// Now is the clock used when an event carries no receive time and by
+	// the owner cache (default time.Now).
 	Now func() time.Time
+	// Owners finds the org of a page or number, to leave out entries no
+	// org owns before enqueueing (owners.go); nil enqueues everything.
+	Owners Owners
 }
 
 // DefaultMaxBodyBytes is the body limit when Deps.MaxBodyBytes is 0: Meta
@@ -81,7 +90,7 @@ func New(ctx context.Context, cfg config.Webhook, log *slog.Logger, opts ...func
 	// The app id names the function in the User-Agent of its AWS calls
 	// (app/leadluence-webhook): CloudTrail and the local call log
 	// (tools/devstack) tell the functions apart by it.
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-webhook")}, opts...)
+	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID(appID)}, opts...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
@@ -95,7 +104,14 @@ func New(ctx context.Context, cfg config.Webhook, log *slog.Logger, opts ...func
 	if err != nil {
 		return nil, fmt.Errorf("open the Meta verify token (LEADLUENCE_META_VERIFY_TOKEN_CIPHERTEXT): %w", err)
 	}
+	// Without a table (a config built in code, not loaded) every entry
+	// is enqueued, as before flood protection.
+	var owners Owners
+	if cfg.TableName != "" {
+		owners = newOwnerTable(awsCfg, cfg.TableName, appID)
+	}
 	return NewHandler(Deps{
+		Owners:       owners,
 		Queue:        sqs.NewFromConfig(awsCfg),
 		QueueURL:     cfg.IntakeQueueURL,
 		AppSecret:    appSecret,
@@ -130,5 +146,8 @@ func NewHandler(d Deps) (apigw.HandlerFunc, error) {
 		d.Now = time.Now
 	}
 	h := &handler{Deps: d, intake: sqsqueue.New(d.Queue, d.QueueURL)}
+	if d.Owners != nil {
+		h.owners = &ownerCache{owners: d.Owners, now: d.Now}
+	}
 	return h.serve, nil
 }

@@ -50,6 +50,32 @@ func BenchmarkWebhook64KB(b *testing.B) {
 	}
 }
 
+// BenchmarkWebhook64KBOwnerFilter is BenchmarkWebhook64KB with the owner
+// filter (owners.go) on, its number owned and remembered: the cost of
+// reading the page or number of each change before enqueueing.
+func BenchmarkWebhook64KBOwnerFilter(b *testing.B) {
+	body, _ := whatsappBatch(benchSize)
+	h, err := app.NewHandler(app.Deps{
+		Queue: noopSender{}, QueueURL: "http://127.0.0.1:1/000000000000/intake",
+		AppSecret: []byte(devAppSecret), VerifyToken: []byte(devVerifyToken),
+		Log:    logging.New(io.Discard, slog.LevelInfo),
+		Owners: &fakeOwners{owned: map[string]bool{"whatsapp#106540352242922": true}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := signedPost(b, body)
+	ctx := context.Background()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := h(ctx, ev)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("status %d, err %v", resp.StatusCode, err)
+		}
+	}
+}
+
 // BenchmarkHMACAndValid64KB is the floor the webhook is measured against:
 // HMAC-SHA256 of the same bytes plus json.Valid over them.
 func BenchmarkHMACAndValid64KB(b *testing.B) {

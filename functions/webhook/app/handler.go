@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -35,6 +36,11 @@ type handler struct {
 	Deps
 	// intake is Deps.Queue at Deps.QueueURL.
 	intake *sqsqueue.Queue
+	// owners remembers owner lookups; nil when Deps.Owners is.
+	owners *ownerCache
+	// unowned counts the entries this instance left out (a metric in the
+	// log).
+	unowned atomic.Int64
 }
 
 func (h *handler) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
@@ -122,6 +128,23 @@ func (h *handler) receive(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 		return problem(http.StatusBadRequest, "empty body")
 	}
 	object := objectName(body)
+	if h.owners != nil {
+		f := h.owners.filterUnowned(ctx, body)
+		if f.lookupErr != nil {
+			h.Log.WarnContext(ctx, "webhook owner lookup failed, entries enqueued unjudged", "object", object, "err", f.lookupErr)
+		}
+		if f.dropped > 0 {
+			// A metric line: counts only, no page, number or content.
+			h.Log.InfoContext(ctx, "webhook entries of unowned pages or numbers dropped", "metric", "webhook_unowned_entries",
+				"object", object, "dropped", f.dropped, "kept", f.kept, "dropped_total", h.unowned.Add(int64(f.dropped)))
+		}
+		if f.body == nil {
+			return received()
+		}
+		if f.dropped > 0 {
+			body, bodyText = f.body, string(f.body)
+		}
+	}
 	receivedAt := ev.RequestContext.TimeEpoch
 	if receivedAt <= 0 {
 		receivedAt = h.Now().UnixMilli()
@@ -136,6 +159,11 @@ func (h *handler) receive(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 	}
 	h.Log.InfoContext(ctx, "webhook enqueued", "object", object, "bytes", len(body), "messages", len(msgs),
 		"payload", aws.ToString(msgs[0].attrs[intakemsg.AttrPayload].StringValue), "ms", time.Since(start).Milliseconds())
+	return received()
+}
+
+// received is the 200 answer to a notification taken in.
+func received() events.APIGatewayV2HTTPResponse {
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: http.StatusOK,
 		Headers:    map[string]string{"Content-Type": "text/plain; charset=utf-8"},

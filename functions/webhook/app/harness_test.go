@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -26,7 +27,9 @@ import (
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/intakemsg"
+	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/secret"
@@ -97,6 +100,12 @@ type testEnv struct {
 	handler  apigw.HandlerFunc
 	queueURL string
 	logs     *devstacktest.LogBuffer
+	// keepUnowned leaves the pages and numbers a POST names unowned;
+	// otherwise call makes an org own each first (owners.go drops the
+	// entries of unowned ones).
+	keepUnowned bool
+	// owned lists what ownAll connected already.
+	owned map[string]bool
 }
 
 // webhookEnv sets the function's environment as the CDK stack and the
@@ -147,6 +156,13 @@ func newEnv(t *testing.T) *testEnv {
 // call runs the handler on ev.
 func (e *testEnv) call(t *testing.T, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	t.Helper()
+	if !e.keepUnowned && ev.RequestContext.HTTP.Method == "POST" {
+		body := []byte(ev.Body)
+		if ev.IsBase64Encoded {
+			body, _ = base64.StdEncoding.DecodeString(ev.Body)
+		}
+		e.ownAll(t, body)
+	}
 	resp, err := e.handler(context.Background(), ev)
 	if err != nil {
 		t.Fatalf("handler error: %v", err)
@@ -283,5 +299,61 @@ func expectReceived(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
 	expectStatus(t, resp, 200)
 	if resp.Body != app.Received {
 		t.Fatalf("body %q, want %q", resp.Body, app.Received)
+	}
+}
+
+// ownAll makes an org own every Lead Ads page and WhatsApp number body
+// names, as connecting them does (the owner item ingest resolves them by).
+func (e *testEnv) ownAll(t *testing.T, body []byte) {
+	t.Helper()
+	wh, err := meta.ParseWebhook(body)
+	if err != nil {
+		return
+	}
+	for _, en := range wh.Entry {
+		for _, ch := range en.Changes {
+			switch {
+			case wh.Object == "page" && ch.Field == "leadgen":
+				if v, err := ch.Leadgen(); err == nil && v.PageID != "" {
+					e.ownOnce(t, "facebook_page", v.PageID)
+				}
+			case wh.Object == "whatsapp_business_account" && ch.Field == "messages":
+				if v, err := ch.WhatsApp(); err == nil && v.Metadata.PhoneNumberID != "" {
+					e.ownOnce(t, "whatsapp", v.Metadata.PhoneNumberID)
+				}
+			}
+		}
+	}
+}
+
+func (e *testEnv) ownOnce(t *testing.T, kind, id string) {
+	t.Helper()
+	if e.owned[kind+"#"+id] {
+		return
+	}
+	e.own(t, kind, id, "active")
+	if e.owned == nil {
+		e.owned = map[string]bool{}
+	}
+	e.owned[kind+"#"+id] = true
+}
+
+// own connects a page or number for an org through the store (and
+// disconnects it again for status "disconnected"), which writes the owner
+// item the webhook reads (ownertable.go) as the product does.
+func (e *testEnv) own(t *testing.T, kind, id, status string) {
+	t.Helper()
+	ctx := context.Background()
+	st := dynamostore.New(dynamodb.NewFromConfig(e.awsCfg), e.res.TableName)
+	now := time.Now().UTC()
+	in := integration.Integration{OrgID: "org-webhook-test", Kind: integration.Kind(kind), ExternalID: id, Name: "Test",
+		ConnectedBy: "u1", ConnectedAt: now, UpdatedAt: now}
+	if err := st.ConnectIntegration(ctx, in); err != nil {
+		t.Fatalf("connect %s %s: %v", kind, id, err)
+	}
+	if status == string(integration.StatusDisconnected) {
+		if err := st.DisconnectIntegration(ctx, in.OrgID, in.Kind, id, now); err != nil {
+			t.Fatalf("disconnect %s %s: %v", kind, id, err)
+		}
 	}
 }

@@ -96,8 +96,8 @@ func encodedLen(n int, text bool) int {
 const maxObjectLen = 64
 
 // objectName returns the body's "object" when it is a plain lower-case name
-// of at most maxObjectLen bytes, and intakemsg.ObjectUnknown otherwise. It is the only
-// parsing done before the answer.
+// of at most maxObjectLen bytes, and intakemsg.ObjectUnknown otherwise. Besides it,
+// only the owner filter (owners.go) reads the body before the answer.
 func objectName(body []byte) string {
 	s, ok := topLevelString(body, "object")
 	if !ok || s == "" || len(s) > maxObjectLen {

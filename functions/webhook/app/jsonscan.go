@@ -6,9 +6,11 @@ import (
 	"unicode/utf8"
 )
 
-// This file holds the only JSON work the webhook does: finding the top-level
-// "object" member (for routing, on every POST) and, for bodies too large for
-// one SQS message, cutting the JSON into smaller JSON texts along its arrays.
+// This file holds the JSON scanning the webhook does: finding the top-level
+// "object" member (for routing, on every POST), reading the page or number
+// of each change for the owner filter (owners.go) and, for bodies too large
+// for one SQS message, cutting the JSON into smaller JSON texts along its
+// arrays.
 // Both work on byte offsets into the signed body, so every byte they hand on
 // is a byte Meta sent.
 
