@@ -504,6 +504,7 @@ func canonEmailSK(canonical, leadID string) string { return canonEmailPrefix(can
 func canonEmailPrefix(canonical string) string     { return prefixCanonEmail + canonical + "#" }
 
 const prefixCanonEmail = "CANON#EMAIL#"
+
 // Token buckets (see buckets.go): an org's API request bucket, shard by
 // shard, in the partition of the org's usage counters of that shard
 // (USAGE#<org>#<shard> / BUCKET#api_requests), and an API key's in its
