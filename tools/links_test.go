@@ -13,7 +13,8 @@ import (
 // everything under them, are kept out of a function's binary because each
 // costs binary size and cold-start time (intake and the use cases pull in
 // the Graph client) and the function has no use for them. The webhook only
-// verifies and enqueues (the queue contract it shares with ingest is in
+// verifies, looks up the owners of pages and numbers with the DynamoDB
+// client and enqueues (the queue contract it shares with ingest is in
 // shared/intakemsg for this reason); retention and sender never parse a
 // phone number (the store's use-case port assertions live in a test file,
 // and ErrDuplicate in intakemsg, for this reason). No function links
@@ -25,7 +26,6 @@ import (
 // tools/phonegen and tests import the library.
 var forbidden = map[string][]string{
 	"webhook": {
-		"github.com/aws/aws-sdk-go-v2/service/dynamodb",
 		"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams",
 		"github.com/aws/aws-sdk-go-v2/feature/dynamodb",
 		"github.com/leadluence/backend/shared/dynamostore",

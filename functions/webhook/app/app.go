@@ -26,6 +26,7 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -108,7 +109,7 @@ func New(ctx context.Context, cfg config.Webhook, log *slog.Logger, opts ...func
 	// is enqueued, as before flood protection.
 	var owners Owners
 	if cfg.TableName != "" {
-		owners = newOwnerTable(awsCfg, cfg.TableName, appID)
+		owners = newOwnerTable(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	}
 	return NewHandler(Deps{
 		Owners:       owners,
