@@ -463,3 +463,8 @@ func apiKeyRateSK(minute int64) string { return strconv.FormatInt(minute, 10) }
 // the period's key.
 func usagePK(orgID string, shard int) string { return "USAGE#" + orgID + "#" + strconv.Itoa(shard) }
 func usageSK(metric, period string) string   { return metric + "#" + period }
+
+// gaugeSK is an org's gauge of a plan metric (active users, running
+// campaigns, connected integrations: plan.Gauges), in shard 0 of its
+// usage partition.
+func gaugeSK(metric string) string { return "GAUGE#" + metric }

@@ -40,3 +40,31 @@ func (k *Kit) ReleasePlan(ctx context.Context, u PlanUsage, orgID string, m plan
 		k.log.ErrorContext(ctx, "give back a use of the plan", "limit", string(m), "err", err)
 	}
 }
+
+// PlanGauges binds an org's gauge limits (plan.Service.Bind).
+type PlanGauges interface {
+	Bind(ctx context.Context, orgID string, m plan.Metric) (context.Context, error)
+}
+
+// BindPlan returns ctx carrying the org's plan limit of gauge m (active
+// users, running campaigns, connected integrations), for the store write
+// that adds to it in the same transaction. A nil g binds nothing.
+func (k *Kit) BindPlan(ctx context.Context, g PlanGauges, orgID string, m plan.Metric) (context.Context, error) {
+	if g == nil {
+		return ctx, nil
+	}
+	bound, err := g.Bind(ctx, orgID, m)
+	if err != nil {
+		return ctx, k.Internal(ctx, "read the plan", err)
+	}
+	return bound, nil
+}
+
+// PlanRefused returns the 403 plan_limit problem when err is a store
+// write refused at a gauge's limit (*plan.LimitError), and nil otherwise.
+func (k *Kit) PlanRefused(err error) error {
+	if le, ok := plan.IsLimit(err); ok {
+		return PlanLimitError(le, http.StatusForbidden, k.now())
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -43,6 +44,9 @@ type Counters interface {
 	AddUsage(ctx context.Context, c Counter, limit int, expires time.Time) (bool, error)
 	// ReadUsage reads counters; a missing one reads zero.
 	ReadUsage(ctx context.Context, cs []Counter) ([]Reading, error)
+	// ReadGauges reads the org's gauges (see Gauges); a missing one
+	// reads zero.
+	ReadGauges(ctx context.Context, orgID string, ms []Metric) ([]int, error)
 }
 
 // Orgs reads an org's plan (dynamostore.Store).
@@ -55,12 +59,16 @@ type Orgs interface {
 type LimitError struct {
 	Metric Metric
 	Limit  int
-	// ResetsAt is when the period ends and uses are allowed again.
+	// ResetsAt is when the period ends and uses are allowed again; zero
+	// for a gauge (room is made by removing something).
 	ResetsAt time.Time
 }
 
 // Error implements error.
 func (e *LimitError) Error() string {
+	if e.ResetsAt.IsZero() {
+		return fmt.Sprintf("the plan's limit of %d %s is reached", e.Limit, e.Metric)
+	}
 	return fmt.Sprintf("the plan's limit of %d %s is reached until %s", e.Limit, e.Metric, e.ResetsAt.Format(time.RFC3339))
 }
 
@@ -208,13 +216,15 @@ func (s *Service) Record(ctx context.Context, orgID string, m Metric) (bool, err
 type Usage struct {
 	Metric Metric
 	Limit  int
-	// Metered reports whether the metric is counted (Used, Over and
-	// ResetsAt are set); the others are limits not yet enforced.
+	// Metered reports whether the metric is counted and enforced (every
+	// metric is now: per period, or as a gauge).
 	Metered bool
 	Used    int
 	// Over is the uses recorded past the limit (never refused).
-	Over     int
-	Period   Period
+	Over int
+	// Period is the window (None for a gauge).
+	Period Period
+	// ResetsAt is when the period ends (zero for a gauge).
 	ResetsAt time.Time
 }
 
@@ -249,12 +259,19 @@ func (s *Service) Usage(ctx context.Context, orgID string) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("read usage of org %s: %w", orgID, err)
 	}
+	gauges, err := s.Counters.ReadGauges(ctx, orgID, Gauges)
+	if err != nil {
+		return Report{}, fmt.Errorf("read gauges of org %s: %w", orgID, err)
+	}
 	r := Report{Plan: p.Name, Usage: make([]Usage, len(Metrics))}
 	for i, m := range Metrics {
 		r.Usage[i] = Usage{Metric: m, Limit: p.Limits[m], Period: m.Period()}
 		if per := m.Period(); per != None {
 			_, resets := per.Window(now)
 			r.Usage[i].Metered, r.Usage[i].ResetsAt = true, resets
+		}
+		if g := slices.Index(Gauges, m); g >= 0 {
+			r.Usage[i].Metered, r.Usage[i].Used = true, gauges[g]
 		}
 	}
 	for j, rd := range readings {

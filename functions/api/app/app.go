@@ -295,7 +295,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		From:   cfg.EmailFrom, AppBaseURL: cfg.AppBaseURL, Describe: sesmail.Describe,
 	}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
-		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail, Sealer: sealer,
+		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail, Sealer: sealer, Plans: plans,
 		HandBack: func(ctx context.Context, actor account.User, userID string) (int, int, bool, error) {
 			h, err := leadService.HandBackLeads(ctx, lead.Actor{User: actor}, userID)
 			return h.Reassigned, h.Unassigned, h.More, err
@@ -308,13 +308,13 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
 			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,
-		Purges: store, StartPurge: integrationPurge, MetaAppID: cfg.MetaAppID})
+		Purges: store, StartPurge: integrationPurge, MetaAppID: cfg.MetaAppID, Plans: plans})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		Automations: automation.NewStore(store),
 		Senders:     senders,
 		EmailRate:   store, EmailsPerMinute: cfg.EmailsPerMinute, Plans: plans,
 	})
-	campaigns.Register(api, kit, campaigns.Deps{Store: store,
+	campaigns.Register(api, kit, campaigns.Deps{Store: store, Plans: plans,
 		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})
 	// Data-subject requests: matched through the lead guards, corrected
 	// through the lead rules, erased through the lead delete path; the

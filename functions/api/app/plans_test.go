@@ -44,7 +44,7 @@ func setUsage(t *testing.T, e *testEnv, orgID string, m plan.Metric, count int) 
 // create that fails gives its use back.
 func TestPlanLeadsPerMonthUnderConcurrency(t *testing.T) {
 	e := newEnv(t)
-	owner := e.signup(t, "Limit Co")
+	owner := e.signupOn(t, "Limit Co", plan.Free)
 	e.verify(t, owner)
 	limit := plan.Plans[plan.Free].Limits[plan.LeadsPerMonth]
 	setUsage(t, e, owner.OrgID, plan.LeadsPerMonth, limit-5)
@@ -98,7 +98,7 @@ func TestPlanLeadsPerMonthUnderConcurrency(t *testing.T) {
 // get 429 plan_limit with Retry-After.
 func TestPlanRequestsPerMinute(t *testing.T) {
 	e := newEnv(t)
-	owner := e.signup(t, "Chatty Co")
+	owner := e.signupOn(t, "Chatty Co", plan.Free)
 	e.verify(t, owner)
 	if s := time.Now().Second(); s > 50 {
 		time.Sleep(time.Duration(61-s) * time.Second)
@@ -118,7 +118,74 @@ func TestPlanRequestsPerMinute(t *testing.T) {
 		t.Fatalf("an API key over the org's limit: %d %s", r.Status, r.Raw)
 	}
 	// Another org has its own counter.
-	other := e.signup(t, "Quiet Co")
+	other := e.signupOn(t, "Quiet Co", plan.Free)
 	expect(t, e.do(t, "GET", "/v1/me", other.Access, nil), 200)
 
+}
+
+// usageOf returns the entry of limit m in GET /v1/usage.
+func usageOf(t *testing.T, e *testEnv, s session, m plan.Metric) map[string]any {
+	t.Helper()
+	r := e.do(t, "GET", "/v1/usage", s.Access, nil)
+	expect(t, r, 200)
+	list, _ := r.Body["usage"].([]any)
+	for _, it := range list {
+		if u, _ := it.(map[string]any); u["limit"] == string(m) {
+			return u
+		}
+	}
+	t.Fatalf("no %s in %s", m, r.Raw)
+	return nil
+}
+
+// The plan's users are exact under concurrency: of parallel creates with
+// k slots left exactly k succeed, the rest are 403 plan_limit naming the
+// limit (no resets_at: a deactivation makes room); /v1/usage shows them.
+func TestPlanUsersUnderConcurrency(t *testing.T) {
+	e := newEnv(t)
+	owner := e.signupOn(t, "Small Team", plan.Free)
+	limit := plan.Plans[plan.Free].Limits[plan.Users]
+	var ok, refused atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			r := e.do(t, "POST", "/v1/users", owner.Access, map[string]string{"name": "Agent", "email": uniqueEmail("agent" + strconv.Itoa(i)),
+				"role": "agent", "password": password})
+			switch {
+			case r.Status == 201:
+				ok.Add(1)
+			case r.Status == 403 && r.str("code") == "plan_limit" && r.str("limit") == "users" && r.str("resets_at") == "" &&
+				r.Header.Get("Retry-After") == "":
+				refused.Add(1)
+			default:
+				t.Errorf("create: %d %s", r.Status, r.Raw)
+			}
+		})
+	}
+	wg.Wait()
+	if int(ok.Load()) != limit-1 || int(refused.Load()) != 8-(limit-1) {
+		t.Fatalf("%d created, %d refused; want %d and %d", ok.Load(), refused.Load(), limit-1, 8-(limit-1))
+	}
+	u := usageOf(t, e, owner, plan.Users)
+	if u["used"] != float64(limit) || u["metered"] != true || u["period"] != "none" || u["resets_at"] != nil || u["over_limit"] != false {
+		t.Fatalf("users usage %v", u)
+	}
+	// A deactivation makes room for one.
+	users := e.do(t, "GET", "/v1/users", owner.Access, nil)
+	list, _ := users.Body["items"].([]any)
+	var agentID string
+	for _, it := range list {
+		if m, _ := it.(map[string]any); m["role"] == "agent" {
+			agentID, _ = m["id"].(string)
+		}
+	}
+	expect(t, e.do(t, "DELETE", "/v1/users/"+agentID, owner.Access, nil), 204)
+	expect(t, e.do(t, "DELETE", "/v1/users/"+agentID, owner.Access, nil), 204)
+	if u := usageOf(t, e, owner, plan.Users); u["used"] != float64(limit-1) {
+		t.Fatalf("after a deactivation: %v", u)
+	}
+	expect(t, e.do(t, "POST", "/v1/users", owner.Access, map[string]string{"name": "Agent", "email": uniqueEmail("again"),
+		"role": "agent", "password": password}), 201)
+	expect(t, e.do(t, "POST", "/v1/users", owner.Access, map[string]string{"name": "Agent", "email": uniqueEmail("over"),
+		"role": "agent", "password": password}), 403)
 }

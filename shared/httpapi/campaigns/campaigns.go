@@ -23,6 +23,7 @@ import (
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // Campaigns send one WhatsApp template to every lead matching a filter.
@@ -130,6 +131,9 @@ type Deps struct {
 	// Pages checks a campaign's template and processes its pages (the
 	// sender processes the same campaigns' later pages).
 	Pages *campaign.Pages
+	// Plans, when set, limits the org's running campaigns to its plan
+	// (plan.Service): a create or resume at the limit is 403 plan_limit.
+	Plans httpapi.PlanGauges
 }
 
 type server struct {
@@ -224,7 +228,16 @@ func (s *server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 	if c.Parameters == nil {
 		c.Parameters = map[string][]string{}
 	}
-	if err := cs.CreateCampaign(ctx, c); err != nil {
+	// The plan's active campaigns: counted in the same write (exact under
+	// concurrency), refused at the limit.
+	bound, err := s.BindPlan(ctx, s.deps.Plans, c.OrgID, plan.ActiveCampaigns)
+	if err != nil {
+		return nil, err
+	}
+	if err := cs.CreateCampaign(bound, c); err != nil {
+		if perr := s.PlanRefused(err); perr != nil {
+			return nil, perr
+		}
 		return nil, s.Internal(ctx, "create campaign", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: c.OrgID, ActorID: p.User.ID, Action: "campaign.create", TargetType: "campaign", TargetID: c.ID,
@@ -324,7 +337,14 @@ func (s *server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*stru
 		return nil, s.campaignErr(ctx, err)
 	}
 	if c.Status == campaign.StatusPaused {
-		err := cs.SetCampaignStatus(ctx, p.User.OrgID, c.ID, campaign.StatusPaused, campaign.StatusRunning, s.Now())
+		bound, err := s.BindPlan(ctx, s.deps.Plans, p.User.OrgID, plan.ActiveCampaigns)
+		if err != nil {
+			return nil, err
+		}
+		err = cs.SetCampaignStatus(bound, p.User.OrgID, c.ID, campaign.StatusPaused, campaign.StatusRunning, s.Now())
+		if perr := s.PlanRefused(err); perr != nil {
+			return nil, perr
+		}
 		if err != nil && !errors.Is(err, campaign.ErrConflict) {
 			return nil, s.campaignErr(ctx, err)
 		}
