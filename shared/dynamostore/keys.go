@@ -468,3 +468,9 @@ func usageSK(metric, period string) string   { return metric + "#" + period }
 // campaigns, connected integrations: plan.Gauges), in shard 0 of its
 // usage partition.
 func gaugeSK(metric string) string { return "GAUGE#" + metric }
+
+// useMarkerSK marks one keyed use (a send's client message id) counted
+// on an org's counter of metric in period, beside the counter.
+func useMarkerSK(metric, period, key string) string {
+	return "TAKEN#" + metric + "#" + period + "#" + key
+}

@@ -71,6 +71,50 @@ func (s *Store) TakeUsage(ctx context.Context, c plan.Counter, limit int, expire
 	return true, nil
 }
 
+// useMarkerItem records that the use keyed key was counted on a counter
+// (TakeUsageOnce), so a redelivered send counts once.
+type useMarkerItem struct {
+	PK     string `dynamodbav:"PK"`
+	SK     string `dynamodbav:"SK"`
+	Type   string `dynamodbav:"type"`
+	OrgID  string `dynamodbav:"org_id"`
+	Metric string `dynamodbav:"metric"`
+	Period string `dynamodbav:"period"`
+	TTL    int64  `dynamodbav:"ttl"`
+}
+
+// TakeUsageOnce is TakeUsage for the use named key (a send's client
+// message id): one transaction puts a marker of the key and adds to c
+// under limit; a key counted before is already true and adds nothing.
+func (s *Store) TakeUsageOnce(ctx context.Context, c plan.Counter, key string, limit int, expires time.Time) (took, already bool, err error) {
+	marker, err := marshal(useMarkerItem{PK: usagePK(c.OrgID, c.Shard), SK: useMarkerSK(string(c.Metric), c.Period, key), Type: "usage_marker",
+		OrgID: c.OrgID, Metric: string(c.Metric), Period: c.Period, TTL: expires.Unix()})
+	if err != nil {
+		return false, false, err
+	}
+	vals := usageValues(c, expires)
+	vals[":limit"] = num(int64(limit))
+	err = s.transact(ctx, []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: marker, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+		{Update: &types.Update{
+			TableName: &s.table, Key: usageKey(c),
+			UpdateExpression:          aws.String(usageSet + " ADD #n :one"),
+			ConditionExpression:       aws.String("attribute_not_exists(#n) OR #n < :limit"),
+			ExpressionAttributeNames:  map[string]string{"#n": "count", "#t": "type", "#ttl": attrTTL},
+			ExpressionAttributeValues: vals,
+		}},
+	})
+	switch {
+	case gaugeFailed(err, 0):
+		return false, true, nil
+	case gaugeFailed(err, 1):
+		return false, false, nil
+	case err != nil:
+		return false, false, fmt.Errorf("take %s of org %s once: %w", c.Metric, c.OrgID, err)
+	}
+	return true, false, nil
+}
+
 // ReleaseUsage takes one use back from c, never below zero.
 func (s *Store) ReleaseUsage(ctx context.Context, c plan.Counter) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{

@@ -115,3 +115,60 @@ func TestSetOrgPlan(t *testing.T) {
 		t.Fatalf("set plan of a missing org: %v", err)
 	}
 }
+
+// A keyed use (a campaign or automation message) counts once however
+// often it is asked for, and parallel keys never pass the limit.
+func TestTakeOnceCountsEachKeyOnce(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	svc := &plan.Service{Counters: s, Orgs: fixedPlan(plan.Free), CacheFor: -1}
+	limit := plan.Plans[plan.Free].Limits[plan.WhatsAppPerDay]
+	org := "o-once"
+	// GIVEN 3 uses left and 6 keys each asked for 3 times at once
+	now := time.Now().UTC()
+	_, resets := plan.Day.Window(now)
+	for range limit - 3 {
+		if ok, err := s.TakeUsage(ctx, plan.Counter{OrgID: org, Metric: plan.WhatsAppPerDay, Period: plan.Day.Key(now)}, limit, resets); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	var mu sync.Mutex
+	passed := map[string]int{}
+	var wg sync.WaitGroup
+	for i := range 18 {
+		wg.Go(func() {
+			key := "campaign:c1:lead" + string(rune('a'+i%6))
+			err := svc.TakeOnce(ctx, org, plan.WhatsAppPerDay, key)
+			if _, refused := plan.IsLimit(err); refused {
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			passed[key]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	// THEN (at most) 3 keys pass, and the counter holds the limit
+	rep, err := svc.Usage(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range rep.Usage {
+		if u.Metric == plan.WhatsAppPerDay && u.Used != limit {
+			t.Fatalf("counter %d, want %d", u.Used, limit)
+		}
+	}
+	if len(passed) != 3 {
+		t.Fatalf("keys passed: %v, want 3", passed)
+	}
+	// A key counted before is allowed again, at the limit too.
+	for k := range passed {
+		if err := svc.TakeOnce(ctx, org, plan.WhatsAppPerDay, k); err != nil {
+			t.Fatalf("a counted key again: %v", err)
+		}
+	}
+}

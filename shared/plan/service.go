@@ -35,6 +35,9 @@ type Counters interface {
 	// one conditional atomic write; false means the limit is reached.
 	// The counter expires at expires.
 	TakeUsage(ctx context.Context, c Counter, limit int, expires time.Time) (bool, error)
+	// TakeUsageOnce is TakeUsage for the use named key: a key counted
+	// before is already true and counts nothing again.
+	TakeUsageOnce(ctx context.Context, c Counter, key string, limit int, expires time.Time) (took, already bool, err error)
 	// ReleaseUsage takes back a use taken for something that was then
 	// not done.
 	ReleaseUsage(ctx context.Context, c Counter) error
@@ -179,6 +182,34 @@ func (s *Service) TakeOn(ctx context.Context, p Plan, orgID string, m Metric) er
 		}
 	}
 	return &LimitError{Metric: m, Limit: limit, ResetsAt: resets}
+}
+
+// TakeOnce is Take for the use named key (an automatic send's client
+// message id, say): however often it is asked for the same key in a
+// period (a redelivered job, a page processed again) the use counts
+// once, and a key counted before is allowed again. At the limit it is a
+// *LimitError. Metrics split in shards are not taken this way.
+func (s *Service) TakeOnce(ctx context.Context, orgID string, m Metric, key string) error {
+	p, err := s.PlanOf(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	per := m.Period()
+	if per == None || p.Shards(m) > 1 {
+		return fmt.Errorf("take %s once: not counted per period in one counter", m)
+	}
+	now := s.now()
+	_, resets := per.Window(now)
+	limit := p.Limits[m]
+	c := Counter{OrgID: orgID, Metric: m, Period: per.Key(now)}
+	took, already, err := s.Counters.TakeUsageOnce(ctx, c, key, limit, resets.Add(per.Kept()))
+	if err != nil {
+		return fmt.Errorf("count %s of org %s: %w", m, orgID, err)
+	}
+	if !took && !already {
+		return &LimitError{Metric: m, Limit: limit, ResetsAt: resets}
+	}
+	return nil
 }
 
 // Release takes back a use of m that Take counted for something that was

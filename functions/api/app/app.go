@@ -315,7 +315,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		EmailRate:   store, EmailsPerMinute: cfg.EmailsPerMinute, Plans: plans,
 	})
 	campaigns.Register(api, kit, campaigns.Deps{Store: store, Plans: plans,
-		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})
+		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log, Quota: plans}})
 	// Data-subject requests: matched through the lead guards, corrected
 	// through the lead rules, erased through the lead delete path; the
 	// person is named in records by the suppression key's keyed hash.

@@ -82,7 +82,7 @@ type CampaignCounts struct {
 	Matched         int            `json:"matched" doc:"Leads matched by the filter so far."`
 	Queued          int            `json:"queued" doc:"Messages queued for sending."`
 	Skipped         int            `json:"skipped"`
-	SkippedByReason map[string]int `json:"skipped_by_reason" doc:"no_phone, opted_out, consent_required (no recorded WhatsApp opt-in for the campaign's purpose), missing_parameter."`
+	SkippedByReason map[string]int `json:"skipped_by_reason" doc:"no_phone, opted_out, consent_required (no recorded WhatsApp opt-in for the campaign's purpose), missing_parameter, plan_limit (the plan's WhatsApp messages of the day were used up: the campaign pauses after that page; resume it once the day resets)."`
 	Sent            *int           `json:"sent" doc:"Messages the provider accepted (or later statuses); null when the campaign has more than 100 messages (not counted)."`
 	Failed          *int           `json:"failed" doc:"Messages that failed; null when not counted, as for sent."`
 }
