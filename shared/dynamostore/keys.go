@@ -474,3 +474,9 @@ func gaugeSK(metric string) string { return "GAUGE#" + metric }
 func useMarkerSK(metric, period, key string) string {
 	return "TAKEN#" + metric + "#" + period + "#" + key
 }
+
+// noticeSK marks that an org's owners were told about a plan limit in a
+// period: what is near (the 80 % email) or over (the in-app notice).
+func noticeSK(what, metric, period string) string {
+	return "NOTICE#" + what + "#" + metric + "#" + period
+}

@@ -118,11 +118,11 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 	// Plan usage counters, on a shard other than 0 too, and the plan.
 	for shard := range 3 {
 		c := plan.Counter{OrgID: org, Metric: plan.APIRequestsPerMinute, Period: plan.Minute.Key(now), Shard: shard}
-		if ok, err := s.TakeUsage(ctx, c, 10, now.Add(time.Hour)); err != nil || !ok {
+		if _, ok, err := s.TakeUsage(ctx, c, 10, now.Add(time.Hour)); err != nil || !ok {
 			t.Fatalf("take usage: %v %v", ok, err)
 		}
 	}
-	if _, err := s.AddUsage(ctx, plan.Counter{OrgID: org, Metric: plan.LeadsPerMonth, Period: plan.Month.Key(now)}, 0, now.Add(time.Hour)); err != nil {
+	if _, _, err := s.AddUsage(ctx, plan.Counter{OrgID: org, Metric: plan.LeadsPerMonth, Period: plan.Month.Key(now)}, 0, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetOrgPlan(ctx, org, plan.Business); err != nil {

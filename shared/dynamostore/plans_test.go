@@ -28,7 +28,7 @@ func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 	var wg sync.WaitGroup
 	for range tries {
 		wg.Go(func() {
-			took, err := s.TakeUsage(ctx, c, limit, now.Add(time.Hour))
+			_, took, err := s.TakeUsage(ctx, c, limit, now.Add(time.Hour))
 			if err != nil {
 				t.Error(err)
 			}
@@ -50,14 +50,14 @@ func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 	if err := s.ReleaseUsage(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if took, _ := s.TakeUsage(ctx, c, limit, now.Add(time.Hour)); !took {
+	if _, took, _ := s.TakeUsage(ctx, c, limit, now.Add(time.Hour)); !took {
 		t.Fatal("the use given back is not available")
 	}
-	if took, _ := s.TakeUsage(ctx, c, limit, now.Add(time.Hour)); took {
+	if _, took, _ := s.TakeUsage(ctx, c, limit, now.Add(time.Hour)); took {
 		t.Fatal("passed the limit after a release")
 	}
 	// Kept uses (Lead Ads) pass the limit and are recorded as over.
-	over, err := s.AddUsage(ctx, c, limit, now.Add(time.Hour))
+	_, over, err := s.AddUsage(ctx, c, limit, now.Add(time.Hour))
 	if err != nil || !over {
 		t.Fatalf("add past the limit: over=%v %v", over, err)
 	}
@@ -128,7 +128,7 @@ func TestTakeOnceCountsEachKeyOnce(t *testing.T) {
 	now := time.Now().UTC()
 	_, resets := plan.Day.Window(now)
 	for range limit - 3 {
-		if ok, err := s.TakeUsage(ctx, plan.Counter{OrgID: org, Metric: plan.WhatsAppPerDay, Period: plan.Day.Key(now)}, limit, resets); err != nil || !ok {
+		if _, ok, err := s.TakeUsage(ctx, plan.Counter{OrgID: org, Metric: plan.WhatsAppPerDay, Period: plan.Day.Key(now)}, limit, resets); err != nil || !ok {
 			t.Fatal(ok, err)
 		}
 	}

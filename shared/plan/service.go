@@ -34,17 +34,19 @@ type Counters interface {
 	// TakeUsage adds one use to c provided it holds fewer than limit, in
 	// one conditional atomic write; false means the limit is reached.
 	// The counter expires at expires.
-	TakeUsage(ctx context.Context, c Counter, limit int, expires time.Time) (bool, error)
+	// n is the count after the add.
+	TakeUsage(ctx context.Context, c Counter, limit int, expires time.Time) (n int, ok bool, err error)
 	// TakeUsageOnce is TakeUsage for the use named key: a key counted
 	// before is already true and counts nothing again.
-	TakeUsageOnce(ctx context.Context, c Counter, key string, limit int, expires time.Time) (took, already bool, err error)
+	// n is the count after the add (0 when nothing was added).
+	TakeUsageOnce(ctx context.Context, c Counter, key string, limit int, expires time.Time) (n int, took, already bool, err error)
 	// ReleaseUsage takes back a use taken for something that was then
 	// not done.
 	ReleaseUsage(ctx context.Context, c Counter) error
 	// AddUsage adds one use to c whatever the limit and, when that
-	// passes limit, one to its over-limit count; it returns whether the
-	// use was over.
-	AddUsage(ctx context.Context, c Counter, limit int, expires time.Time) (bool, error)
+	// passes limit, one to its over-limit count; it returns the count
+	// after the add and whether the use was over.
+	AddUsage(ctx context.Context, c Counter, limit int, expires time.Time) (n int, over bool, err error)
 	// ReadUsage reads counters; a missing one reads zero.
 	ReadUsage(ctx context.Context, cs []Counter) ([]Reading, error)
 	// ReadGauges reads the org's gauges (see Gauges); a missing one
@@ -95,6 +97,10 @@ type Service struct {
 	// CacheFor is how long an org's plan is remembered
 	// (DefaultCacheFor when 0; negative: never).
 	CacheFor time.Duration
+	// Alerts, when set, tells the org's owners when a limit of a day or
+	// a month is WarnAt used (email) and when a use is kept past it
+	// (in-app notification), once per period each.
+	Alerts *Alerts
 
 	mu    sync.Mutex
 	plans map[string]cachedPlan
@@ -173,11 +179,14 @@ func (s *Service) TakeOn(ctx context.Context, p Plan, orgID string, m Metric) er
 	for try := range min(n, 2) {
 		shard := (first + try) % n
 		c := Counter{OrgID: orgID, Metric: m, Period: per.Key(now), Shard: shard}
-		ok, err := s.Counters.TakeUsage(ctx, c, ShardLimit(limit, n, shard), resets.Add(per.Kept()))
+		used, ok, err := s.Counters.TakeUsage(ctx, c, ShardLimit(limit, n, shard), resets.Add(per.Kept()))
 		if err != nil {
 			return fmt.Errorf("count %s of org %s: %w", m, orgID, err)
 		}
 		if ok {
+			if n == 1 {
+				s.warn(ctx, orgID, m, used, limit, c.Period, resets)
+			}
 			return nil
 		}
 	}
@@ -202,9 +211,12 @@ func (s *Service) TakeOnce(ctx context.Context, orgID string, m Metric, key stri
 	_, resets := per.Window(now)
 	limit := p.Limits[m]
 	c := Counter{OrgID: orgID, Metric: m, Period: per.Key(now)}
-	took, already, err := s.Counters.TakeUsageOnce(ctx, c, key, limit, resets.Add(per.Kept()))
+	used, took, already, err := s.Counters.TakeUsageOnce(ctx, c, key, limit, resets.Add(per.Kept()))
 	if err != nil {
 		return fmt.Errorf("count %s of org %s: %w", m, orgID, err)
+	}
+	if took {
+		s.warn(ctx, orgID, m, used, limit, c.Period, resets)
 	}
 	if !took && !already {
 		return &LimitError{Metric: m, Limit: limit, ResetsAt: resets}
@@ -236,11 +248,24 @@ func (s *Service) Record(ctx context.Context, orgID string, m Metric) (bool, err
 	now := s.now()
 	_, resets := per.Window(now)
 	c := Counter{OrgID: orgID, Metric: m, Period: per.Key(now)}
-	over, err := s.Counters.AddUsage(ctx, c, p.Limits[m], resets.Add(per.Kept()))
+	used, over, err := s.Counters.AddUsage(ctx, c, p.Limits[m], resets.Add(per.Kept()))
 	if err != nil {
 		return false, fmt.Errorf("record %s of org %s: %w", m, orgID, err)
 	}
+	s.warn(ctx, orgID, m, used, p.Limits[m], c.Period, resets)
+	if over && s.Alerts != nil {
+		s.Alerts.report(ctx, orgID, m, s.Alerts.overLimit(ctx, orgID, m, c.Period, resets))
+	}
 	return over, nil
+}
+
+// warn emails the owners once a limit of a day or a month is WarnAt used
+// (per-minute limits reset too fast to mail about).
+func (s *Service) warn(ctx context.Context, orgID string, m Metric, used, limit int, period string, resets time.Time) {
+	if s.Alerts == nil || m.Period() == Minute {
+		return
+	}
+	s.Alerts.report(ctx, orgID, m, s.Alerts.nearLimit(ctx, orgID, m, used, limit, period, resets))
 }
 
 // Usage is one metric's use against its limit.

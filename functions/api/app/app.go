@@ -44,6 +44,7 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/phone"
 	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/policy"
@@ -238,8 +239,18 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		}
 	}
 	// Plans: every request, lead created and message sent is counted
-	// against the org's plan (shared/plan).
-	plans := &plan.Service{Counters: store, Orgs: store}
+	// against the org's plan (shared/plan); the owners get an email at
+	// 80 % of a daily or monthly limit, from the platform address,
+	// without SDK retries (a retried SendEmail whose answer was lost
+	// would mail twice).
+	alertMail := sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), "")
+	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log,
+		Mail: func(ctx context.Context, to, subject, text string) error {
+			if _, err := alertMail.SendEmail(ctx, outbound.Email{From: cfg.EmailFrom, To: to, Subject: subject, Text: text}); err != nil {
+				return fmt.Errorf("send usage warning: %w", err)
+			}
+			return nil
+		}}}
 	srv := httpapi.New(httpapi.Config{
 		Tokens: tokens,
 		Users:  store,

@@ -66,8 +66,10 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 	// exist yet at this cold start: it is looked up again until it does.
 	store.UseLazySuppression(&suppression.Lazy{Store: store, Sealer: sealer})
 	// Plans: automatic messages count against the day's WhatsApp
-	// messages (shared/plan).
-	plans := &plan.Service{Counters: store, Orgs: store}
+	// messages, new leads against the month's leads, kept past the limit
+	// with an in-app notice to the owners (shared/plan; the 80 % email
+	// is the api's).
+	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log}}
 	p := &intake.Processor{
 		Store:         store,
 		Fields:        store,
@@ -79,6 +81,7 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 			Enqueue: enqueueOutbound(queues, cfg.OutboundQueueURL), Quota: plans},
 		// New leads go to the org's assignment rule.
 		Assign: &lead.Assigner{Rules: store, Users: store},
+		Plans:  plans,
 	}
 	return NewHandler(p, queues, cfg.IntakeDLQURL, log), p, nil
 }
