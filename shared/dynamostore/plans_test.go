@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/plan"
 )
 
@@ -170,5 +174,97 @@ func TestTakeOnceCountsEachKeyOnce(t *testing.T) {
 		if err := svc.TakeOnce(ctx, org, plan.WhatsAppPerDay, k); err != nil {
 			t.Fatalf("a counted key again: %v", err)
 		}
+	}
+}
+
+// The owners are warned once a period at 80 % of a limit, and told once a
+// period in the app that uses were kept past it, however many uses cross
+// at the same time.
+func TestPlanAlertsOncePerPeriod(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	now := time.Now().UTC()
+	org := ulid.Make().String()
+	owner := account.User{ID: ulid.Make().String(), OrgID: org, Name: "Owner", Email: "owner-" + org + "@example.com", Role: account.RoleOwner,
+		Active: true, PasswordHash: "h", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateOrg(ctx, account.Org{ID: org, Name: "Alert Co", CreatedAt: now}, owner); err != nil {
+		t.Fatal(err)
+	}
+	agent := owner
+	agent.ID, agent.Email, agent.Role = ulid.Make().String(), "agent-"+org+"@example.com", account.RoleAgent
+	if err := s.CreateUser(ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var mails []string
+	svc := &plan.Service{Counters: s, Orgs: s, CacheFor: -1, Alerts: &plan.Alerts{Store: s,
+		Mail: func(_ context.Context, to, subject, _ string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			mails = append(mails, to+": "+subject)
+			return nil
+		}}}
+	limit := plan.Plans[plan.Free].Limits[plan.LeadsPerMonth]
+	// GIVEN the month's leads 5 short of 80 % and 20 uses at once
+	for range plan.WarnFrom(limit) - 5 {
+		if _, err := svc.Record(ctx, org, plan.LeadsPerMonth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			var err error
+			if i%2 == 0 {
+				err = svc.Take(ctx, org, plan.LeadsPerMonth)
+			} else {
+				_, err = svc.Record(ctx, org, plan.LeadsPerMonth)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// THEN the owner (only) got one email
+	if len(mails) != 1 || mails[0] != owner.Email+": Leadluence: 80% of your plan's leads per month used" {
+		t.Fatalf("mails %q", mails)
+	}
+	// AND past the limit, Lead Ads leads are kept and the owner told once
+	for range limit {
+		if _, err := svc.Record(ctx, org, plan.LeadsPerMonth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg = sync.WaitGroup{}
+	for range 10 {
+		wg.Go(func() {
+			if over, err := svc.Record(ctx, org, plan.LeadsPerMonth); err != nil || !over {
+				t.Errorf("over %v, %v", over, err)
+			}
+		})
+	}
+	wg.Wait()
+	notes, err := s.ListNotifications(ctx, org, owner.ID, true, 50, page.Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes.Items) != 1 || notes.Items[0].Kind != lead.NotificationPlanOverLimit || notes.Items[0].Limit != string(plan.LeadsPerMonth) {
+		t.Fatalf("owner notifications %+v", notes.Items)
+	}
+	if n, _ := s.ListNotifications(ctx, org, agent.ID, false, 50, page.Cursor{}); len(n.Items) != 0 {
+		t.Fatalf("an agent was notified: %+v", n.Items)
+	}
+	rep, err := svc.Usage(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range rep.Usage {
+		if u.Metric == plan.LeadsPerMonth && (u.Over == 0 || !rep.OverLimit) {
+			t.Fatalf("usage %+v", u)
+		}
+	}
+	if len(mails) != 1 {
+		t.Fatalf("mails %q", mails)
 	}
 }

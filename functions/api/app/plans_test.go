@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -188,4 +189,61 @@ func TestPlanUsersUnderConcurrency(t *testing.T) {
 		"role": "agent", "password": password}), 201)
 	expect(t, e.do(t, "POST", "/v1/users", owner.Access, map[string]string{"name": "Agent", "email": uniqueEmail("over"),
 		"role": "agent", "password": password}), 403)
+}
+
+// At 80 % of the month's leads the owner gets one email; Lead Ads leads
+// kept past the limit show as over_limit on the limit and the report.
+func TestPlanWarningAndOverLimit(t *testing.T) {
+	e := newEnv(t)
+	owner := e.signupOn(t, "Busy Co", plan.Free)
+	limit := plan.Plans[plan.Free].Limits[plan.LeadsPerMonth]
+	setUsage(t, e, owner.OrgID, plan.LeadsPerMonth, plan.WarnFrom(limit)-2)
+	for i := range 4 {
+		e.createLead(t, owner, map[string]any{"name": "Lead", "phone": "98765" + strconv.Itoa(20000+i)})
+	}
+	mails := e.mailsTo(t, owner.Email, 1)
+	time.Sleep(time.Second)
+	mails = e.mailsTo(t, owner.Email, len(mails))
+	var warned int
+	for _, m := range mails {
+		if strings.Contains(m.Subject, "80% of your plan's leads per month") {
+			warned++
+			if !strings.Contains(m.Body.Text, strconv.Itoa(limit)) {
+				t.Fatalf("warning %q", m.Body.Text)
+			}
+		}
+	}
+	if warned != 1 {
+		t.Fatalf("%d warnings in %+v", warned, mails)
+	}
+	// Uses kept past the limit (as intake records them) are flagged.
+	setUsageOver(t, e, owner.OrgID, plan.LeadsPerMonth, limit+3, 3)
+	r := e.do(t, "GET", "/v1/usage", owner.Access, nil)
+	u := usageOf(t, e, owner, plan.LeadsPerMonth)
+	if r.Body["over_limit"] != true || u["over_limit"] != true || u["over"] != float64(3) {
+		t.Fatalf("usage %s", r.Raw)
+	}
+	if w := usageOf(t, e, owner, plan.WhatsAppPerDay); w["over_limit"] != false {
+		t.Fatalf("whatsapp usage %v", w)
+	}
+}
+
+// setUsageOver is setUsage with over uses kept past the limit.
+func setUsageOver(t *testing.T, e *testEnv, orgID string, m plan.Metric, count, over int) {
+	t.Helper()
+	setUsage(t, e, orgID, m, count)
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = dynamodb.NewFromConfig(cfg).UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(e.cfg.TableName),
+		Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "USAGE#" + orgID + "#0"},
+			"SK": &types.AttributeValueMemberS{Value: string(m) + "#" + m.Period().Key(time.Now())}},
+		UpdateExpression:          aws.String("SET #o = :o"),
+		ExpressionAttributeNames:  map[string]string{"#o": "over"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberN{Value: strconv.Itoa(over)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
