@@ -311,7 +311,10 @@ func (s *Store) UpdateUser(ctx context.Context, u account.User) error {
 		if err == nil {
 			return nil
 		}
-		if !gaugeFailed(err, 0) && !transactionConflict(err) {
+		if !gaugeFailed(err, 0) {
+			// A conflict that outlasted the retries too: the plain write
+			// below would deactivate without taking the user out of the
+			// gauge.
 			return fmt.Errorf("deactivate user %s: %w", u.ID, err)
 		}
 	}

@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,12 +54,33 @@ func usageValues(c plan.Counter, expires time.Time) map[string]types.AttributeVa
 	}
 }
 
+// updateCounter is one UpdateItem of a usage counter, tried again when a
+// transaction holds the counter at that moment (TakeUsageOnce writes it
+// in one), which DynamoDB refuses with TransactionConflict and the SDK
+// does not retry.
+func (s *Store) updateCounter(ctx context.Context, in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+	var err error
+	for attempt := range 6 {
+		if attempt > 0 {
+			if werr := backoff(ctx, attempt); werr != nil {
+				return nil, errors.Join(err, werr)
+			}
+		}
+		var out *dynamodb.UpdateItemOutput
+		out, err = s.db.UpdateItem(ctx, in)
+		if !transactionConflict(err) {
+			return out, err //nolint:wrapcheck // callers wrap it and read its condition failure
+		}
+	}
+	return nil, err //nolint:wrapcheck // as above
+}
+
 // TakeUsage adds one use to c provided it holds fewer than limit: one
 // UpdateItem (ADD with a condition).
 func (s *Store) TakeUsage(ctx context.Context, c plan.Counter, limit int, expires time.Time) (int, bool, error) {
 	vals := usageValues(c, expires)
 	vals[":limit"] = num(int64(limit))
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.updateCounter(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: usageKey(c),
 		UpdateExpression:          aws.String(usageSet + " ADD #n :one"),
 		ConditionExpression:       aws.String("attribute_not_exists(#n) OR #n < :limit"),
@@ -132,7 +154,7 @@ func (s *Store) TakeUsageOnce(ctx context.Context, c plan.Counter, key string, l
 
 // ReleaseUsage takes one use back from c, never below zero.
 func (s *Store) ReleaseUsage(ctx context.Context, c plan.Counter) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	_, err := s.updateCounter(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: usageKey(c),
 		UpdateExpression:          aws.String("ADD #n :minus"),
 		ConditionExpression:       aws.String("#n > :zero"),
@@ -148,7 +170,7 @@ func (s *Store) ReleaseUsage(ctx context.Context, c plan.Counter) error {
 // AddUsage adds one use to c whatever the limit; a use past limit also
 // adds one to the counter's over count (a second write, only then).
 func (s *Store) AddUsage(ctx context.Context, c plan.Counter, limit int, expires time.Time) (int, bool, error) {
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.updateCounter(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: usageKey(c),
 		UpdateExpression:          aws.String(usageSet + " ADD #n :one"),
 		ExpressionAttributeNames:  map[string]string{"#n": "count", "#t": "type", "#ttl": attrTTL},
@@ -165,7 +187,7 @@ func (s *Store) AddUsage(ctx context.Context, c plan.Counter, limit int, expires
 	if n <= int64(limit) {
 		return int(n), false, nil
 	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	_, err = s.updateCounter(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: usageKey(c), UpdateExpression: aws.String("ADD #o :one"),
 		ExpressionAttributeNames: map[string]string{"#o": "over"}, ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
 	})

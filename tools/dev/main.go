@@ -24,13 +24,16 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/tools/dev/params"
 	"github.com/leadluence/backend/tools/dev/runner"
 	"github.com/leadluence/backend/tools/devstack"
@@ -198,7 +201,12 @@ func run() error {
 		return err
 	}
 
-	demo, err := seedDemo(ctx, handlers.HTTP["api"], sim != nil)
+	// The demo org connects a page and a number: growth has room for them
+	// (free allows one integration).
+	planStore := dynamostore.New(dynamodb.NewFromConfig(awsCfg), res.TableName)
+	demo, err := seedDemo(ctx, handlers.HTTP["api"], sim != nil, func(ctx context.Context, orgID string) error {
+		return planStore.SetOrgPlan(ctx, orgID, plan.Growth)
+	})
 	if err != nil {
 		return fmt.Errorf("seed demo org: %w", err)
 	}
