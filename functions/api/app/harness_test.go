@@ -220,15 +220,22 @@ func (e *testEnv) signupOn(t *testing.T, org string, p plan.Name) session {
 	expect(t, r, 201)
 	s := session{UserID: r.str("user", "id"), OrgID: r.str("org", "id"), Access: r.str("access_token"), Refresh: r.str("refresh_token"), Email: email}
 	if p != plan.Free {
-		cfg, err := awsconfig.LoadDefaultConfig(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := dynamostore.New(dynamodb.NewFromConfig(cfg), e.cfg.TableName).SetOrgPlan(context.Background(), s.OrgID, p); err != nil {
-			t.Fatal(err)
-		}
+		e.setPlan(t, s.OrgID, p)
 	}
 	return s
+}
+
+// setPlan puts the org on plan p, as `make plan` does; the api applies it
+// at once to an org it has not served an authenticated request yet.
+func (e *testEnv) setPlan(t testing.TB, orgID string, p plan.Name) {
+	t.Helper()
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamostore.New(dynamodb.NewFromConfig(cfg), e.cfg.TableName).SetOrgPlan(context.Background(), orgID, p); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // member creates a user with role in owner's org and logs it in.
