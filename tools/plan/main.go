@@ -190,8 +190,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func(
 	}
 	fmt.Fprintf(stdout, "org %s: plan %s\n", o.org, rep.Plan)
 	for _, u := range rep.Usage {
-		if !u.Metered {
-			fmt.Fprintf(stdout, "%s\tlimit %d\t(not metered)\n", u.Metric, u.Limit)
+		if u.ResetsAt.IsZero() {
+			// A gauge: how many there are now.
+			fmt.Fprintf(stdout, "%s\t%d of %d\tnow\n", u.Metric, u.Used, u.Limit)
 			continue
 		}
 		fmt.Fprintf(stdout, "%s\t%d of %d\tover %d\tresets %s\n", u.Metric, u.Used, u.Limit, u.Over, u.ResetsAt.Format(time.RFC3339))

@@ -40,7 +40,8 @@ func TestSetAndShow(t *testing.T) {
 	if p, err := store.OrgPlan(ctx, "org1"); err != nil || p != plan.Growth {
 		t.Fatalf("plan = %q, %v", p, err)
 	}
-	if code, out, _ := cmd("show", "org1"); code != exitOK || !strings.Contains(out, "plan growth") || !strings.Contains(out, "leads_per_month\t0 of 10000") {
+	if code, out, _ := cmd("show", "org1"); code != exitOK || !strings.Contains(out, "plan growth") || !strings.Contains(out, "leads_per_month\t0 of 10000") ||
+		!strings.Contains(out, "users\t1 of 15\tnow") {
 		t.Fatalf("show: %d %q", code, out)
 	}
 	if code, _, errOut := cmd("set", "org1", "gold"); code != exitUsage || !strings.Contains(errOut, "unknown plan") {
