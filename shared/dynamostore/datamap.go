@@ -559,7 +559,7 @@ func DataMap() []ItemKind {
 			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "metric": sysF, "period": sysF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("35 days after the period ends, as its counter"), closure},
 			Readers:   "the api, ingest and sender functions (a campaign or automation message counted once)"},
-		{Name: "plan notice marker", Item: noticeMarkerItem{}, PK: "USAGE#<org>#0", SK: "NOTICE#<over|near>#<limit>#<period>",
+		{Name: "plan notice marker", Item: noticeMarkerItem{}, PK: "USAGE#<org>#0", SK: "NOTICE#<kind>#<limit>#<period>",
 			Fields:    map[string]Field{"PK": keyF, "SK": keyF, "type": typeF, "org_id": idRefF, "metric": sysF, "period": sysF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("35 days after the period ends"), closure},
 			Readers:   "the api, ingest and sender functions (each plan notice once per org, limit and period)"},
