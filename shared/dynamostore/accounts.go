@@ -168,7 +168,7 @@ func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 	}
 	items = append([]types.TransactWriteItem{s.gaugeAdd(ctx, u.OrgID, plan.Users)}, items...)
 	if err := s.writeUser(ctx, items, "create user "+u.ID); err != nil {
-		if errors.Is(err, account.ErrConflict) && gaugeFailed(err, 0) {
+		if errors.Is(err, account.ErrConflict) && itemFailed(err, 0) {
 			return gaugeLimit(ctx, plan.Users)
 		}
 		return err
@@ -311,7 +311,7 @@ func (s *Store) UpdateUser(ctx context.Context, u account.User) error {
 		if err == nil {
 			return nil
 		}
-		if !gaugeFailed(err, 0) {
+		if !itemFailed(err, 0) {
 			// A conflict that outlasted the retries too: the plain write
 			// below would deactivate without taking the user out of the
 			// gauge.

@@ -91,7 +91,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c campaign.Campaign) error {
 		// A running campaign counts in the org's active campaigns gauge,
 		// at the limit ctx carries (plangauges.go).
 		err = s.transact(ctx, []types.TransactWriteItem{s.gaugeAdd(ctx, c.OrgID, plan.ActiveCampaigns), {Put: put}})
-		if gaugeFailed(err, 0) {
+		if itemFailed(err, 0) {
 			return gaugeLimit(ctx, plan.ActiveCampaigns)
 		}
 	}
@@ -162,7 +162,7 @@ func (s *Store) SetCampaignStatus(ctx context.Context, orgID, id, from, to strin
 		err = s.transactSub(ctx, []types.TransactWriteItem{{Update: upd}}, orgID, plan.ActiveCampaigns)
 	case from != running && to == running:
 		err = s.transact(ctx, []types.TransactWriteItem{{Update: upd}, s.gaugeAdd(ctx, orgID, plan.ActiveCampaigns)})
-		if gaugeFailed(err, 1) {
+		if itemFailed(err, 1) {
 			return gaugeLimit(ctx, plan.ActiveCampaigns)
 		}
 	default:
@@ -170,7 +170,7 @@ func (s *Store) SetCampaignStatus(ctx context.Context, orgID, id, from, to strin
 			ConditionExpression: upd.ConditionExpression, ExpressionAttributeNames: upd.ExpressionAttributeNames,
 			ExpressionAttributeValues: upd.ExpressionAttributeValues})
 	}
-	if isConditionFailed(err) || gaugeFailed(err, 0) {
+	if isConditionFailed(err) || itemFailed(err, 0) {
 		if _, gerr := s.GetCampaign(ctx, orgID, id); gerr != nil {
 			return gerr
 		}
@@ -241,7 +241,7 @@ func (s *Store) CommitCampaignPage(ctx context.Context, orgID, id string, versio
 		if err == nil {
 			return nil
 		}
-		if !gaugeFailed(err, 0) {
+		if !itemFailed(err, 0) {
 			return fmt.Errorf("commit last page of campaign %s: %w", id, err)
 		}
 		delete(vals, ":running")

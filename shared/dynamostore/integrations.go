@@ -95,11 +95,11 @@ func (s *Store) ConnectIntegration(ctx context.Context, in integration.Integrati
 				ConditionExpression: aws.String("attribute_not_exists(PK) OR #st = :disc"), ExpressionAttributeNames: map[string]string{"#st": "status"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{":disc": disc}}},
 			s.gaugeAdd(ctx, in.OrgID, plan.Integrations)})
-		if gaugeFailed(err, 0) {
+		if itemFailed(err, 0) {
 			return integration.ErrOwnedElsewhere
 		}
-		if !gaugeFailed(err, 1) {
-			if gaugeFailed(err, 2) {
+		if !itemFailed(err, 1) {
+			if itemFailed(err, 2) {
 				return gaugeLimit(ctx, plan.Integrations)
 			}
 			break
@@ -109,10 +109,10 @@ func (s *Store) ConnectIntegration(ctx context.Context, in integration.Integrati
 			{Put: &types.Put{TableName: &s.table, Item: av,
 				ConditionExpression: aws.String("attribute_exists(PK) AND #st <> :disc"), ExpressionAttributeNames: map[string]string{"#st": "status"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{":disc": disc}}}})
-		if gaugeFailed(err, 0) {
+		if itemFailed(err, 0) {
 			return integration.ErrOwnedElsewhere
 		}
-		if !gaugeFailed(err, 1) {
+		if !itemFailed(err, 1) {
 			break
 		}
 	}
@@ -208,7 +208,7 @@ func (s *Store) DisconnectIntegration(ctx context.Context, orgID string, kind in
 	// same transaction (plangauges.go); one disconnected already is
 	// marked again without it.
 	err = s.transactSub(ctx, items("attribute_exists(PK) AND #st <> :disc"), orgID, plan.Integrations)
-	if gaugeFailed(err, 0) && !gaugeFailed(err, 1) {
+	if itemFailed(err, 0) && !itemFailed(err, 1) {
 		err = s.transact(ctx, items("attribute_exists(PK)"))
 	}
 	if reasons := cancelReasons(err); reasons != nil && (conditionFailed(reasons[0]) || conditionFailed(reasons[1])) {

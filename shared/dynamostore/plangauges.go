@@ -70,9 +70,9 @@ func gaugeLimit(ctx context.Context, m plan.Metric) error {
 	return &plan.LimitError{Metric: m, Limit: limit}
 }
 
-// gaugeFailed reports whether the gauge item at index i of a cancelled
-// transaction failed its condition.
-func gaugeFailed(err error, i int) bool {
+// itemFailed reports whether item i of a cancelled transaction failed its
+// condition.
+func itemFailed(err error, i int) bool {
 	reasons := cancelReasons(err)
 	return i < len(reasons) && conditionFailed(reasons[i])
 }
@@ -84,11 +84,11 @@ func gaugeFailed(err error, i int) bool {
 func (s *Store) transactSub(ctx context.Context, items []types.TransactWriteItem, orgID string, m plan.Metric) error {
 	all := append(append([]types.TransactWriteItem{}, items...), s.gaugeSub(orgID, m))
 	err := s.transact(ctx, all)
-	if !gaugeFailed(err, len(items)) {
+	if !itemFailed(err, len(items)) {
 		return err
 	}
 	for i := range items {
-		if gaugeFailed(err, i) {
+		if itemFailed(err, i) {
 			return err
 		}
 	}

@@ -135,9 +135,9 @@ func (s *Store) TakeUsageOnce(ctx context.Context, c plan.Counter, key string, l
 		}},
 	})
 	switch {
-	case gaugeFailed(err, 0):
+	case itemFailed(err, 0):
 		return 0, false, true, nil
-	case gaugeFailed(err, 1):
+	case itemFailed(err, 1):
 		return 0, false, false, nil
 	case err != nil:
 		return 0, false, false, fmt.Errorf("take %s of org %s once: %w", c.Metric, c.OrgID, err)
@@ -272,7 +272,7 @@ func (s *Store) NotifyOverLimit(ctx context.Context, orgID string, m plan.Metric
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: av}})
 	}
 	err = s.transact(ctx, items)
-	if gaugeFailed(err, 0) {
+	if itemFailed(err, 0) {
 		return false, nil
 	}
 	if err != nil {
