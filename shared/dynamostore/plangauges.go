@@ -5,8 +5,12 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/leadluence/backend/shared/campaign"
+	"github.com/leadluence/backend/shared/integration"
+	"github.com/leadluence/backend/shared/page"
 	"github.com/leadluence/backend/shared/plan"
 )
 
@@ -110,4 +114,56 @@ func (s *Store) ReadGauges(ctx context.Context, orgID string, ms []plan.Metric) 
 		}
 	}
 	return out, nil
+}
+
+// RecountGauges sets the org's gauges to what exists now: its active
+// users, running campaigns and integrations not disconnected, for an org
+// whose counters were kept before the gauges existed (make plan recount).
+// The counts and the writes are not one transaction: run it while the
+// org changes none of these.
+func (s *Store) RecountGauges(ctx context.Context, orgID string) (map[plan.Metric]int, error) {
+	n := map[plan.Metric]int{}
+	users, err := s.ListUsers(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		if u.Active {
+			n[plan.Users]++
+		}
+	}
+	ins, err := s.ListIntegrations(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range ins {
+		if in.Status != integration.StatusDisconnected {
+			n[plan.Integrations]++
+		}
+	}
+	for from := (page.Cursor{}); ; {
+		cs, next, err := s.ListCampaigns(ctx, orgID, 100, from)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if c.Status == campaign.StatusRunning {
+				n[plan.ActiveCampaigns]++
+			}
+		}
+		if next.IsZero() {
+			break
+		}
+		from = next
+	}
+	for _, m := range plan.Gauges {
+		av, err := marshal(gaugeItem{PK: usagePK(orgID, 0), SK: gaugeSK(string(m)), Type: "plan_gauge", OrgID: orgID, Metric: string(m), Count: n[m]})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av}); err != nil {
+			return nil, fmt.Errorf("set %s of org %s: %w", m, orgID, err)
+		}
+	}
+	return n, nil
 }

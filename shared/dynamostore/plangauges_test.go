@@ -240,4 +240,15 @@ func TestIntegrationsGauge(t *testing.T) {
 	if err := s.ConnectIntegration(limited, in(got)); err != nil || gauge(t, s, org, plan.Integrations) != 1 {
 		t.Fatalf("connect again: %v, gauge %d", err, gauge(t, s, org, plan.Integrations))
 	}
+	// A recount sets what exists now (an org from before the gauges).
+	if err := s.DisconnectIntegration(ctx, org, integration.KindFacebookPage, got, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConnectIntegration(ctx, in(first+"x")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.RecountGauges(ctx, org)
+	if err != nil || n[plan.Integrations] != 1 || gauge(t, s, org, plan.Integrations) != 1 || gauge(t, s, org, plan.Users) != 0 {
+		t.Fatalf("recount %v %v", n, err)
+	}
 }
