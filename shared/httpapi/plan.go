@@ -41,9 +41,11 @@ func (k *Kit) ReleasePlan(ctx context.Context, u PlanUsage, orgID string, m plan
 	}
 }
 
-// PlanGauges binds an org's gauge limits (plan.Service.Bind).
+// PlanGauges binds an org's gauge limits (plan.Service.Bind) and warns
+// its owners near them (plan.Service.Added).
 type PlanGauges interface {
 	Bind(ctx context.Context, orgID string, m plan.Metric) (context.Context, error)
+	Added(ctx context.Context, orgID string, m plan.Metric)
 }
 
 // BindPlan returns ctx carrying the org's plan limit of gauge m (active
@@ -58,6 +60,14 @@ func (k *Kit) BindPlan(ctx context.Context, g PlanGauges, orgID string, m plan.M
 		return ctx, k.Internal(ctx, "read the plan", err)
 	}
 	return bound, nil
+}
+
+// PlanAdded tells the org's owners, once a month, when gauge m is 80 %
+// used after an add (plan.Service.Added). A nil g does nothing.
+func (k *Kit) PlanAdded(ctx context.Context, g PlanGauges, orgID string, m plan.Metric) {
+	if g != nil {
+		g.Added(context.WithoutCancel(ctx), orgID, m)
+	}
 }
 
 // PlanRefused returns the 403 plan_limit problem when err is a store

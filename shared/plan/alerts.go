@@ -136,6 +136,11 @@ func nearLimitSubject(m Metric) string {
 }
 
 func nearLimitText(m Metric, used, limit int, resets time.Time) string {
+	if m.Gauge() {
+		return "Your organisation has " + strconv.Itoa(used) + " of the " + strconv.Itoa(limit) + " " + words(m) +
+			" its plan allows.\n\nAt the limit, adding another is refused until one is deactivated, paused or disconnected. " +
+			"A larger plan raises the limit; GET /v1/usage shows the usage.\n"
+	}
 	return "Your organisation has used " + strconv.Itoa(used) + " of the " + strconv.Itoa(limit) + " " + words(m) +
 		" its plan allows.\n\nAt the limit, new uses are refused until " + resets.UTC().Format("2 January 2006 15:04 MST") +
 		" (Lead Ads leads are still kept). A larger plan raises the limit; GET /v1/usage shows the usage.\n"

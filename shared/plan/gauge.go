@@ -34,6 +34,28 @@ func LimitFrom(ctx context.Context, m Metric) (int, bool) {
 	return n, ok
 }
 
+// Added tells the org's owners, once a calendar month, that gauge m is
+// WarnAt used, after an add to it (a user created, a campaign started,
+// an integration connected). A failure is only logged (Alerts.Log).
+func (s *Service) Added(ctx context.Context, orgID string, m Metric) {
+	if s.Alerts == nil || s.Alerts.Mail == nil || !m.Gauge() {
+		return
+	}
+	p, err := s.PlanOf(ctx, orgID)
+	if err != nil {
+		s.Alerts.report(ctx, orgID, m, err)
+		return
+	}
+	n, err := s.Counters.ReadGauges(ctx, orgID, []Metric{m})
+	if err != nil {
+		s.Alerts.report(ctx, orgID, m, err)
+		return
+	}
+	now := s.now()
+	_, resets := Month.Window(now)
+	s.Alerts.report(ctx, orgID, m, s.Alerts.nearLimit(ctx, orgID, m, n[0], p.Limits[m], Month.Key(now), resets))
+}
+
 // Bind returns ctx carrying the org's plan limit of gauge m (WithLimit),
 // for the store write that adds to it.
 func (s *Service) Bind(ctx context.Context, orgID string, m Metric) (context.Context, error) {

@@ -171,6 +171,17 @@ func TestPlanUsersUnderConcurrency(t *testing.T) {
 	if u["used"] != float64(limit) || u["metered"] != true || u["period"] != "none" || u["resets_at"] != nil || u["over_limit"] != false {
 		t.Fatalf("users usage %v", u)
 	}
+	// At 80 % (free: all 3) the owner got one warning, however many
+	// creates passed at once.
+	warned := 0
+	for _, m := range e.mailsTo(t, owner.Email, 1) {
+		if strings.Contains(m.Subject, "80% of your plan's users") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Fatalf("%d warnings about users", warned)
+	}
 	// A deactivation makes room for one.
 	users := e.do(t, "GET", "/v1/users", owner.Access, nil)
 	list, _ := users.Body["items"].([]any)

@@ -242,6 +242,7 @@ func (s *server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 	}
 	s.Record(ctx, audit.Record{OrgID: c.OrgID, ActorID: p.User.ID, Action: "campaign.create", TargetType: "campaign", TargetID: c.ID,
 		Details: map[string]string{"template": c.TemplateName, "language": c.TemplateLanguage}})
+	s.PlanAdded(ctx, s.deps.Plans, c.OrgID, plan.ActiveCampaigns)
 	// The campaign exists now: a failure while processing its first page
 	// or queueing the next is logged and left for resume, not reported as
 	// a failed create.
@@ -350,6 +351,7 @@ func (s *server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*stru
 		}
 		if err == nil {
 			s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "campaign.resume", TargetType: "campaign", TargetID: c.ID})
+			s.PlanAdded(ctx, s.deps.Plans, p.User.OrgID, plan.ActiveCampaigns)
 		}
 	}
 	if _, err := s.deps.Pages.Run(ctx, c.OrgID, c.ID); err != nil {

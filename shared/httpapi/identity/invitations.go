@@ -263,6 +263,7 @@ func (s *server) acceptInvitation(ctx context.Context, in *struct{ Body AcceptIn
 	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionInvitationAccept, TargetType: "invitation", TargetID: inv.ID,
 		Details: map[string]string{"role": string(u.Role), "user_id": u.ID, "invited_by": inv.InvitedBy}})
+	s.PlanAdded(ctx, s.deps.Plans, u.OrgID, plan.Users)
 	if u.MustEnrolMFA(org) {
 		// An owner or admin joining an org that requires two-factor
 		// sign-in gets, as at login, a token that only enrols.

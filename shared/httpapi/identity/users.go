@@ -111,6 +111,7 @@ func (s *server) createUser(ctx context.Context, in *struct{ Body UserIn }) (*us
 	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: p.User.ID, Action: audit.ActionUserCreate, TargetType: "user",
 		TargetID: u.ID, Details: map[string]string{"role": string(role)}})
+	s.PlanAdded(ctx, s.deps.Plans, u.OrgID, plan.Users)
 	// The new user proves the address by the link (a failure is logged;
 	// the user asks for another link after logging in).
 	_ = s.sendVerification(ctx, u)

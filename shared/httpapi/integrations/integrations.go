@@ -286,6 +286,7 @@ func (s *server) connect(ctx context.Context, in integration.Integration, token 
 		return nil, s.Internal(ctx, "connect integration", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: in.OrgID, ActorID: p.User.ID, Action: "integration.connect", TargetType: string(in.Kind), TargetID: in.ExternalID})
+	s.PlanAdded(ctx, d.Plans, in.OrgID, plan.Integrations)
 	s.replayParked(ctx, in)
 	in.Status = integration.StatusActive
 	return &integrationOutput{Body: integrationOut(in)}, nil
