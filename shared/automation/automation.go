@@ -15,6 +15,7 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/sendgate"
 )
 
@@ -54,13 +55,29 @@ type MessageStore interface {
 // Enqueue puts a job on the outbound queue.
 type Enqueue func(ctx context.Context, job sendgate.Job) error
 
+// Quota counts automatic messages against the org's plan (plan.Service):
+// once per message, keyed by its client message id.
+type Quota interface {
+	// TakeOnce counts the use named key, or refuses it at the limit with
+	// a *plan.LimitError; a key counted before is allowed again.
+	TakeOnce(ctx context.Context, orgID string, m plan.Metric, key string) error
+}
+
+// ReasonPlanLimit is the reason an automatic message refused at the
+// plan's WhatsApp messages of the day is audited with.
+const ReasonPlanLimit = "plan_limit"
+
 // Runner runs the automations. Set the fields, then use it from any
 // number of goroutines.
 type Runner struct {
 	Settings SettingsSource
 	Store    MessageStore
 	Enqueue  Enqueue
-	Log      *slog.Logger
+	// Quota, when set, counts each message against the plan's WhatsApp
+	// messages of the day; at the limit the automation is refused and
+	// audited with reason plan_limit.
+	Quota Quota
+	Log   *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -247,6 +264,17 @@ func (r *Runner) send(ctx context.Context, l lead.Lead, in *integration.Integrat
 	}
 	if ref := sendgate.Check(m, l, in, now); ref != nil {
 		return r.refuse(ctx, l, kind, clientID, ref.Title, ref.Reason)
+	}
+	if r.Quota != nil {
+		// Last of the checks, once per message: a redelivered event
+		// finds it counted (and queued: ResultDuplicate below).
+		err := r.Quota.TakeOnce(ctx, l.OrgID, plan.WhatsAppPerDay, clientID)
+		if le, ok := plan.IsLimit(err); ok {
+			return r.refuse(ctx, l, kind, clientID, ReasonPlanLimit, le.Error())
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: count message: %w", kind, err)
+		}
 	}
 	stored, created, err := r.Store.QueueOutbound(ctx, m)
 	if err != nil {

@@ -37,6 +37,7 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/watemplate"
 )
@@ -65,11 +66,22 @@ const (
 	// the campaign's purpose (marketing for a MARKETING template, service
 	// otherwise; sendgate.Consent): a campaign is business-initiated.
 	SkipConsentRequired = "consent_required"
+	// SkipPlanLimit: the org's plan's WhatsApp messages of the day were
+	// used up; the campaign is paused after the page (see Pages.Quota).
+	SkipPlanLimit = "plan_limit"
 )
 
 // SkipReasons returns every reason a lead is skipped, in a fixed order.
 func SkipReasons() []string {
-	return []string{SkipNoPhone, SkipOptedOut, SkipConsentRequired, SkipMissingParameter}
+	return []string{SkipNoPhone, SkipOptedOut, SkipConsentRequired, SkipMissingParameter, SkipPlanLimit}
+}
+
+// Quota counts a campaign's messages against the org's plan
+// (plan.Service): once per message, however often its page is processed.
+type Quota interface {
+	// TakeOnce counts the use named key, or refuses it at the limit with
+	// a *plan.LimitError; a key counted before is allowed again.
+	TakeOnce(ctx context.Context, orgID string, m plan.Metric, key string) error
 }
 
 // fieldRefRE is a parameter taken from the lead: {{lead.name}} or
@@ -193,7 +205,13 @@ type Pages struct {
 	Templates *watemplate.Catalog
 	// Enqueue puts message and page jobs on the outbound queue.
 	Enqueue Enqueue
-	Log     *slog.Logger
+	// Quota, when set, counts each message against the plan's WhatsApp
+	// messages of the day (keyed by its client message id). At the limit
+	// the page's remaining leads are skipped (SkipPlanLimit) and, once
+	// the page is committed, the campaign is paused: resuming it after
+	// the day resets goes on with the next page.
+	Quota Quota
+	Log   *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -331,9 +349,10 @@ func (p *Pages) processPage(ctx context.Context, c Campaign) error {
 		return fmt.Errorf("list leads of campaign %s: %w", c.ID, err)
 	}
 	n := PageCounts{Skipped: map[string]int{}}
+	limited := false
 	for _, l := range page.Items {
 		n.Matched++
-		reason, err := p.send(ctx, c, number, sp, l)
+		reason, err := p.send(ctx, c, number, sp, l, &limited)
 		if err != nil {
 			return err
 		}
@@ -346,13 +365,25 @@ func (p *Pages) processPage(ctx context.Context, c Campaign) error {
 	if err := p.Store.CommitCampaignPage(ctx, c.OrgID, c.ID, c.Version, page.Next, n, p.now()); err != nil {
 		return fmt.Errorf("commit campaign page: %w", err)
 	}
+	if limited && !page.Next.IsZero() {
+		// The day's messages are used up: stop here rather than skip
+		// every remaining lead. A pause another request made first is no
+		// error.
+		p.logger().WarnContext(ctx, "campaign paused at the plan's limit", "org_id", c.OrgID, "campaign", c.ID)
+		err := p.Store.SetCampaignStatus(ctx, c.OrgID, c.ID, StatusRunning, StatusPaused, p.now())
+		if err != nil && !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("pause campaign %s at the plan's limit: %w", c.ID, err)
+		}
+	}
 	return nil
 }
 
 // send queues the campaign's message to one lead, or returns why the lead
 // is skipped. A lead that already has its message (the page is processed
-// again) counts as queued and gets no second one.
-func (p *Pages) send(ctx context.Context, c Campaign, number integration.Integration, sp watemplate.Spec, l lead.Lead) (string, error) {
+// again) counts as queued and gets no second one. Once a message is
+// refused at the plan's limit, limited is set and the page's later leads
+// are skipped for it too.
+func (p *Pages) send(ctx context.Context, c Campaign, number integration.Integration, sp watemplate.Spec, l lead.Lead, limited *bool) (string, error) {
 	if l.Phone == "" {
 		return SkipNoPhone, nil
 	}
@@ -371,6 +402,21 @@ func (p *Pages) send(ctx context.Context, c Campaign, number integration.Integra
 	_, wt, err := p.Templates.Check(ctx, number, watemplate.Send{Name: c.TemplateName, Language: c.TemplateLanguage, Components: comps})
 	if err != nil {
 		return "", err
+	}
+	if *limited {
+		return SkipPlanLimit, nil
+	}
+	if p.Quota != nil {
+		// Counted once per message: a page processed again finds its
+		// messages counted and queued already.
+		err := p.Quota.TakeOnce(ctx, c.OrgID, plan.WhatsAppPerDay, ClientMessageID(c.ID, l.ID))
+		if _, ok := plan.IsLimit(err); ok {
+			*limited = true
+			return SkipPlanLimit, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("count campaign message: %w", err)
+		}
 	}
 	raw, err := json.Marshal(message{MessagingProduct: "whatsapp", RecipientType: "individual", Type: "template",
 		To: strings.TrimPrefix(l.Phone, "+"), Template: wt})

@@ -19,6 +19,7 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/watemplate"
 )
@@ -63,6 +64,42 @@ func (s *store) CommitCampaignPage(_ context.Context, _, id string, version int,
 	}
 	c.UpdatedAt = at
 	s.campaigns[id] = c
+	return nil
+}
+
+func (s *store) SetCampaignStatus(_ context.Context, _, id, from, to string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.campaigns[id]
+	if !ok {
+		return campaign.ErrNotFound
+	}
+	if c.Status != from {
+		return campaign.ErrConflict
+	}
+	c.Status, c.UpdatedAt = to, at
+	s.campaigns[id] = c
+	return nil
+}
+
+// quota allows left uses, each key once (plan.Service.TakeOnce).
+type quota struct {
+	mu    sync.Mutex
+	left  int
+	taken map[string]bool
+}
+
+func (q *quota) TakeOnce(_ context.Context, _ string, m plan.Metric, key string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.taken[key] {
+		return nil
+	}
+	if q.left == 0 {
+		return &plan.LimitError{Metric: m, Limit: 1}
+	}
+	q.left--
+	q.taken[key] = true
 	return nil
 }
 
@@ -526,7 +563,55 @@ func TestStopped(t *testing.T) {
 
 func TestSkipReasons(t *testing.T) {
 	got, _ := json.Marshal(campaign.SkipReasons())
-	if string(got) != `["no_phone","opted_out","consent_required","missing_parameter"]` {
+	if string(got) != `["no_phone","opted_out","consent_required","missing_parameter","plan_limit"]` {
 		t.Fatalf("SkipReasons = %s", got)
+	}
+}
+
+// At the plan's daily WhatsApp limit a campaign's leads are skipped with
+// plan_limit and the campaign pauses after the page; a page processed
+// again counts its messages once, and resuming goes on with the next page.
+func TestPlanLimitPausesTheCampaign(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.store.campaigns["c1"]
+	c.PageSize = 1
+	e.store.campaigns["c1"] = c
+	q := &quota{left: 1, taken: map[string]bool{}}
+	e.pages.Quota = q
+	// Page 1: Asha takes the one message left.
+	if err := e.pages.Step(ctx, "o1", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, sends := e.queue.take(); len(sends) != 1 {
+		t.Fatalf("page 1 sends %v", sends)
+	}
+	// Page 2: Bina is over the limit: skipped, and the campaign pauses
+	// with no job for page 3.
+	if err := e.pages.Step(ctx, "o1", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	pages, sends := e.queue.take()
+	c = e.store.campaign("c1")
+	if len(pages)+len(sends) != 0 || c.Status != campaign.StatusPaused || c.Skipped[campaign.SkipPlanLimit] != 1 || c.Queued != 1 {
+		t.Fatalf("at the limit: pages %v sends %v campaign %+v", pages, sends, c)
+	}
+	// Asha's message asked for again (a page processed twice) counts once.
+	if err := q.TakeOnce(ctx, "o1", plan.WhatsAppPerDay, campaign.ClientMessageID("c1", "asha")); err != nil || q.left != 0 {
+		t.Fatalf("a counted message counted again: %v, %d left", err, q.left)
+	}
+	// The next day: resumed, the campaign goes on from page 3.
+	q.left = 10
+	if err := e.store.SetCampaignStatus(ctx, "o1", "c1", campaign.StatusPaused, campaign.StatusRunning, t0); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := e.pages.Step(ctx, "o1", "c1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c = e.store.campaign("c1")
+	if c.Status != campaign.StatusCompleted || c.Skipped[campaign.SkipPlanLimit] != 1 || c.Matched != 6 || c.Queued != 1 {
+		t.Fatalf("after resuming: %+v", c)
 	}
 }

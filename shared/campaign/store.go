@@ -99,6 +99,9 @@ type Store interface {
 type PageStore interface {
 	GetCampaign(ctx context.Context, orgID, id string) (Campaign, error)
 	CommitCampaignPage(ctx context.Context, orgID, id string, version int, next page.Cursor, n PageCounts, at time.Time) error
+	// SetCampaignStatus pauses a campaign whose messages reached the
+	// plan's limit (ErrConflict when it is not running any more).
+	SetCampaignStatus(ctx context.Context, orgID, id, from, to string, at time.Time) error
 	ListLeads(ctx context.Context, orgID string, f lead.Filter, limit int, from page.Cursor) (lead.Page, error)
 	ListIntegrations(ctx context.Context, orgID string) ([]integration.Integration, error)
 	QueueOutbound(ctx context.Context, m conversation.Message) (stored conversation.Message, created bool, err error)

@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/retention"
 )
 
@@ -145,19 +147,33 @@ func (s *Store) CreateOrg(ctx context.Context, o account.Org, owner account.User
 	if err != nil {
 		return err
 	}
+	// The owner is the org's first active user (plangauges.go).
 	items = append([]types.TransactWriteItem{{Put: &types.Put{
 		TableName: &s.table, Item: orgAV, ConditionExpression: aws.String("attribute_not_exists(PK)"),
-	}}, retentionPut}, items...)
+	}}, retentionPut, s.gaugeAdd(context.Background(), o.ID, plan.Users)}, items...)
 	return s.writeUser(ctx, items, "create org "+o.ID)
 }
 
-// CreateUser adds a user to its org and claims its email.
+// CreateUser adds a user to its org and claims its email. An active user
+// counts in the org's users gauge in the same transaction: at the limit
+// ctx carries (plan.WithLimit) it is a *plan.LimitError and nothing is
+// written.
 func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 	items, err := s.userWrites(u)
 	if err != nil {
 		return err
 	}
-	return s.writeUser(ctx, items, "create user "+u.ID)
+	if !u.Active {
+		return s.writeUser(ctx, items, "create user "+u.ID)
+	}
+	items = append([]types.TransactWriteItem{s.gaugeAdd(ctx, u.OrgID, plan.Users)}, items...)
+	if err := s.writeUser(ctx, items, "create user "+u.ID); err != nil {
+		if errors.Is(err, account.ErrConflict) && itemFailed(err, 0) {
+			return gaugeLimit(ctx, plan.Users)
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *Store) userWrites(u account.User) ([]types.TransactWriteItem, error) {
@@ -176,13 +192,13 @@ func (s *Store) userWrites(u account.User) ([]types.TransactWriteItem, error) {
 }
 
 func (s *Store) writeUser(ctx context.Context, items []types.TransactWriteItem, what string) error {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err := s.transact(ctx, items)
 	if reasons := cancelReasons(err); reasons != nil {
 		// The email guard is always the last item.
 		if conditionFailed(reasons[len(reasons)-1]) {
 			return account.ErrEmailTaken
 		}
-		return fmt.Errorf("%s: %w", what, account.ErrConflict)
+		return fmt.Errorf("%s: %w (%w)", what, account.ErrConflict, err)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -283,6 +299,25 @@ func (s *Store) UpdateUser(ctx context.Context, u account.User) error {
 		UpdateExpression: aws.String(update), ConditionExpression: aws.String(cond),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	}
+	if !u.Active {
+		// Deactivating a user that is active (and not an owner: see
+		// removeOwner) takes it out of the users gauge in the same
+		// transaction; when it is not active the writes below apply.
+		err := s.transactSub(ctx, []types.TransactWriteItem{{Update: &types.Update{
+			TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression,
+			ConditionExpression:      aws.String(cond + " AND #active = :true"),
+			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		}}}, u.OrgID, plan.Users)
+		if err == nil {
+			return nil
+		}
+		if !itemFailed(err, 0) {
+			// A conflict that outlasted the retries too: the plain write
+			// below would deactivate without taking the user out of the
+			// gauge.
+			return fmt.Errorf("deactivate user %s: %w", u.ID, err)
+		}
+	}
 	for attempt := range 8 {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
@@ -359,12 +394,13 @@ func (s *Store) removeOwner(ctx context.Context, u account.User, upd *dynamodb.U
 		}
 		return true, account.ErrLastOwner
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression,
-			ConditionExpression:      aws.String("attribute_exists(PK)"),
-			ExpressionAttributeNames: upd.ExpressionAttributeNames, ExpressionAttributeValues: withoutOwnerValues(upd.ExpressionAttributeValues),
-		}},
+	self0 := &types.Update{
+		TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression,
+		ConditionExpression:      aws.String("attribute_exists(PK)"),
+		ExpressionAttributeNames: upd.ExpressionAttributeNames, ExpressionAttributeValues: withoutOwnerValues(upd.ExpressionAttributeValues),
+	}
+	items := []types.TransactWriteItem{
+		{Update: self0},
 		{ConditionCheck: &types.ConditionCheck{
 			TableName: &s.table, Key: key(orgPK(u.OrgID), userSK(other.ID)),
 			ConditionExpression:      aws.String("#role = :owner AND #active = :true"),
@@ -373,15 +409,27 @@ func (s *Store) removeOwner(ctx context.Context, u account.User, upd *dynamodb.U
 				":owner": &types.AttributeValueMemberS{Value: string(account.RoleOwner)}, ":true": &types.AttributeValueMemberBOOL{Value: true},
 			},
 		}},
-	}})
+	}
+	if u.Active {
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	} else {
+		// A deactivation: only of the active user, which leaves the users
+		// gauge in the same transaction.
+		self0.ConditionExpression = aws.String("attribute_exists(PK) AND #active = :true")
+		self0.ExpressionAttributeValues[":true"] = &types.AttributeValueMemberBOOL{Value: true}
+		err = s.transactSub(ctx, items, u.OrgID, plan.Users)
+	}
 	if err == nil {
 		return true, nil
 	}
 	if transactionConflict(err) {
 		return false, nil
 	}
-	if reasons := cancelReasons(err); len(reasons) == 2 {
+	if reasons := cancelReasons(err); len(reasons) >= 2 {
 		if conditionFailed(reasons[0]) {
+			if !u.Active {
+				return false, nil // deactivated meanwhile: the plain write again
+			}
 			return true, account.ErrNotFound
 		}
 		if conditionFailed(reasons[1]) {

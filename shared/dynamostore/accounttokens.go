@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // One-time account tokens (invitations, password resets, email
@@ -218,7 +219,9 @@ func (s *Store) RevokeInvitation(ctx context.Context, inv account.Invitation, by
 }
 
 // AcceptInvitation consumes the token, marks the invitation accepted and
-// creates u with its email guard, all or nothing.
+// creates u with its email guard, all or nothing. The user counts in the
+// org's users gauge: at the limit ctx carries (plan.WithLimit) it is a
+// *plan.LimitError and nothing is written.
 func (s *Store) AcceptInvitation(ctx context.Context, t account.OneTimeToken, u account.User) error {
 	upd, err := s.closeInvitation(t.OrgID, t.InvitationID, account.InvitationAccepted, "accepted_by", u.ID, u.CreatedAt)
 	if err != nil {
@@ -228,8 +231,9 @@ func (s *Store) AcceptInvitation(ctx context.Context, t account.OneTimeToken, u 
 	if err != nil {
 		return err
 	}
-	// The email guard is last, as writeUser expects.
-	items := append([]types.TransactWriteItem{s.consumeToken(t), upd}, users...)
+	// The email guard is last, as writeUser expects; the new active user
+	// counts in the users gauge (plangauges.go), at the limit ctx carries.
+	items := append([]types.TransactWriteItem{s.consumeToken(t), upd, s.gaugeAdd(ctx, u.OrgID, plan.Users)}, users...)
 	err = s.transact(ctx, items)
 	if reasons := cancelReasons(err); reasons != nil {
 		switch {
@@ -237,6 +241,8 @@ func (s *Store) AcceptInvitation(ctx context.Context, t account.OneTimeToken, u 
 			return account.ErrTokenInvalid
 		case conditionFailed(reasons[1]):
 			return account.ErrInvitationClosed
+		case conditionFailed(reasons[2]):
+			return gaugeLimit(ctx, plan.Users)
 		case conditionFailed(reasons[len(reasons)-1]):
 			return account.ErrEmailTaken
 		}

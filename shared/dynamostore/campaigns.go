@@ -14,6 +14,7 @@ import (
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // A campaign is one item in its org's partition, ORG#<org> / CAMPAIGN#<id>.
@@ -83,7 +84,17 @@ func (s *Store) CreateCampaign(ctx context.Context, c campaign.Campaign) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")})
+	put := &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}
+	if c.Status != campaign.StatusRunning {
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression})
+	} else {
+		// A running campaign counts in the org's active campaigns gauge,
+		// at the limit ctx carries (plangauges.go).
+		err = s.transact(ctx, []types.TransactWriteItem{s.gaugeAdd(ctx, c.OrgID, plan.ActiveCampaigns), {Put: put}})
+		if itemFailed(err, 0) {
+			return gaugeLimit(ctx, plan.ActiveCampaigns)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("create campaign %s: %w", c.ID, err)
 	}
@@ -132,7 +143,7 @@ func (s *Store) ListCampaigns(ctx context.Context, orgID string, limit int, from
 // running). It returns campaign.ErrConflict when the campaign is not in
 // status from, and campaign.ErrNotFound when there is none.
 func (s *Store) SetCampaignStatus(ctx context.Context, orgID, id, from, to string, at time.Time) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	upd := &types.Update{
 		TableName: &s.table, Key: key(orgPK(orgID), campaignSK(id)),
 		UpdateExpression:         aws.String("SET #st = :to, updated_at = :at"),
 		ConditionExpression:      aws.String("attribute_exists(PK) AND #st = :from"),
@@ -141,8 +152,25 @@ func (s *Store) SetCampaignStatus(ctx context.Context, orgID, id, from, to strin
 			":to": &types.AttributeValueMemberS{Value: to}, ":from": &types.AttributeValueMemberS{Value: from},
 			":at": &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
 		},
-	})
-	if isConditionFailed(err) {
+	}
+	// Leaving or entering running changes the org's active campaigns
+	// gauge in the same transaction (plangauges.go): a resume at the
+	// limit ctx carries is a *plan.LimitError.
+	var err error
+	switch running := campaign.StatusRunning; {
+	case from == running && to != running:
+		err = s.transactSub(ctx, []types.TransactWriteItem{{Update: upd}}, orgID, plan.ActiveCampaigns)
+	case from != running && to == running:
+		err = s.transact(ctx, []types.TransactWriteItem{{Update: upd}, s.gaugeAdd(ctx, orgID, plan.ActiveCampaigns)})
+		if itemFailed(err, 1) {
+			return gaugeLimit(ctx, plan.ActiveCampaigns)
+		}
+	default:
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression,
+			ConditionExpression: upd.ConditionExpression, ExpressionAttributeNames: upd.ExpressionAttributeNames,
+			ExpressionAttributeValues: upd.ExpressionAttributeValues})
+	}
+	if isConditionFailed(err) || itemFailed(err, 0) {
 		if _, gerr := s.GetCampaign(ctx, orgID, id); gerr != nil {
 			return gerr
 		}
@@ -196,12 +224,29 @@ func (s *Store) CommitCampaignPage(ctx context.Context, orgID, id string, versio
 		vals[vk] = &types.AttributeValueMemberN{Value: strconv.Itoa(count)}
 		add += ", skipped." + nk + " " + vk
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	in := &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(orgPK(orgID), campaignSK(id)),
 		UpdateExpression:         aws.String(set + remove + add),
 		ConditionExpression:      aws.String("attribute_exists(PK) AND #ver = :v"),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
-	})
+	}
+	if next.IsZero() {
+		// Completing a running campaign takes it out of the org's active
+		// campaigns gauge in the same transaction (plangauges.go); a
+		// paused one (paused after its last page was read) counts no more.
+		vals[":running"] = &types.AttributeValueMemberS{Value: campaign.StatusRunning}
+		err := s.transactSub(ctx, []types.TransactWriteItem{{Update: &types.Update{TableName: in.TableName, Key: in.Key,
+			UpdateExpression: in.UpdateExpression, ConditionExpression: aws.String(*in.ConditionExpression + " AND #st = :running"),
+			ExpressionAttributeNames: names, ExpressionAttributeValues: vals}}}, orgID, plan.ActiveCampaigns)
+		if err == nil {
+			return nil
+		}
+		if !itemFailed(err, 0) {
+			return fmt.Errorf("commit last page of campaign %s: %w", id, err)
+		}
+		delete(vals, ":running")
+	}
+	_, err := s.db.UpdateItem(ctx, in)
 	if isConditionFailed(err) {
 		return campaign.ErrConflict
 	}

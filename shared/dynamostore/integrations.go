@@ -11,6 +11,7 @@ import (
 
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 type integrationItem struct {
@@ -75,20 +76,45 @@ func (s *Store) ConnectIntegration(ctx context.Context, in integration.Integrati
 	if err != nil {
 		return err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{
-			TableName: &s.table, Item: owner,
-			ConditionExpression:      aws.String("attribute_not_exists(PK) OR org_id = :org OR #st = :disc"),
-			ExpressionAttributeNames: map[string]string{"#st": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":org":  &types.AttributeValueMemberS{Value: in.OrgID},
-				":disc": &types.AttributeValueMemberS{Value: string(integration.StatusDisconnected)},
-			},
-		}},
-		{Put: &types.Put{TableName: &s.table, Item: av}},
-	}})
-	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
-		return integration.ErrOwnedElsewhere
+	disc := &types.AttributeValueMemberS{Value: string(integration.StatusDisconnected)}
+	ownerPut := types.TransactWriteItem{Put: &types.Put{
+		TableName: &s.table, Item: owner,
+		ConditionExpression:      aws.String("attribute_not_exists(PK) OR org_id = :org OR #st = :disc"),
+		ExpressionAttributeNames: map[string]string{"#st": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":org": &types.AttributeValueMemberS{Value: in.OrgID}, ":disc": disc,
+		},
+	}}
+	// A new connection (none, or a disconnected one) counts in the org's
+	// integrations gauge in the same transaction, at the limit ctx
+	// carries (plangauges.go); connecting again one that is connected
+	// (a new token) does not.
+	for range 4 {
+		err = s.transact(ctx, []types.TransactWriteItem{ownerPut,
+			{Put: &types.Put{TableName: &s.table, Item: av,
+				ConditionExpression: aws.String("attribute_not_exists(PK) OR #st = :disc"), ExpressionAttributeNames: map[string]string{"#st": "status"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":disc": disc}}},
+			s.gaugeAdd(ctx, in.OrgID, plan.Integrations)})
+		if itemFailed(err, 0) {
+			return integration.ErrOwnedElsewhere
+		}
+		if !itemFailed(err, 1) {
+			if itemFailed(err, 2) {
+				return gaugeLimit(ctx, plan.Integrations)
+			}
+			break
+		}
+		// Connected already: replace it, as long as it stays connected.
+		err = s.transact(ctx, []types.TransactWriteItem{ownerPut,
+			{Put: &types.Put{TableName: &s.table, Item: av,
+				ConditionExpression: aws.String("attribute_exists(PK) AND #st <> :disc"), ExpressionAttributeNames: map[string]string{"#st": "status"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":disc": disc}}}})
+		if itemFailed(err, 0) {
+			return integration.ErrOwnedElsewhere
+		}
+		if !itemFailed(err, 1) {
+			break
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("connect %s %s: %w", kind, in.ExternalID, err)
@@ -158,24 +184,33 @@ func (s *Store) DisconnectIntegration(ctx context.Context, orgID string, kind in
 	if err != nil {
 		return err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName: &s.table, Key: key(orgPK(orgID), integrationSK(string(kind), externalID)),
-			UpdateExpression:         aws.String("SET #st = :disc, updated_at = :at REMOVE sealed_token"),
-			ConditionExpression:      aws.String("attribute_exists(PK)"),
-			ExpressionAttributeNames: map[string]string{"#st": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":disc": disc, ":at": &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
-			},
-		}},
-		{Update: &types.Update{
-			TableName: &s.table, Key: key(metaOwnerPK(string(kind), externalID), skOwner),
-			UpdateExpression:          aws.String("SET #st = :disc"),
-			ConditionExpression:       aws.String("org_id = :org"),
-			ExpressionAttributeNames:  map[string]string{"#st": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":disc": disc, ":org": &types.AttributeValueMemberS{Value: orgID}},
-		}},
-	}, purge...)})
+	items := func(cond string) []types.TransactWriteItem {
+		return append([]types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName: &s.table, Key: key(orgPK(orgID), integrationSK(string(kind), externalID)),
+				UpdateExpression:         aws.String("SET #st = :disc, updated_at = :at REMOVE sealed_token"),
+				ConditionExpression:      aws.String(cond),
+				ExpressionAttributeNames: map[string]string{"#st": "status"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":disc": disc, ":at": &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
+				},
+			}},
+			{Update: &types.Update{
+				TableName: &s.table, Key: key(metaOwnerPK(string(kind), externalID), skOwner),
+				UpdateExpression:          aws.String("SET #st = :disc"),
+				ConditionExpression:       aws.String("org_id = :org"),
+				ExpressionAttributeNames:  map[string]string{"#st": "status"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":disc": disc, ":org": &types.AttributeValueMemberS{Value: orgID}},
+			}},
+		}, purge...)
+	}
+	// A connected integration leaves the org's integrations gauge in the
+	// same transaction (plangauges.go); one disconnected already is
+	// marked again without it.
+	err = s.transactSub(ctx, items("attribute_exists(PK) AND #st <> :disc"), orgID, plan.Integrations)
+	if itemFailed(err, 0) && !itemFailed(err, 1) {
+		err = s.transact(ctx, items("attribute_exists(PK)"))
+	}
 	if reasons := cancelReasons(err); reasons != nil && (conditionFailed(reasons[0]) || conditionFailed(reasons[1])) {
 		return integration.ErrNotFound
 	}

@@ -524,3 +524,20 @@ func bucketKey(k ratelimit.Key) (pk, sk string, err error) {
 	}
 	return "", "", fmt.Errorf("no bucket of kind %q", k.Kind)
 }
+
+// gaugeSK is an org's gauge of a plan metric (active users, running
+// campaigns, connected integrations: plan.Gauges), in shard 0 of its
+// usage partition.
+func gaugeSK(metric string) string { return "GAUGE#" + metric }
+
+// useMarkerSK marks one keyed use (a send's client message id) counted
+// on an org's counter of metric in period, beside the counter.
+func useMarkerSK(metric, period, key string) string {
+	return "TAKEN#" + metric + "#" + period + "#" + key
+}
+
+// noticeSK marks that an org's owners were told about a plan limit in a
+// period: what is near (the 80 % email) or over (the in-app notice).
+func noticeSK(what, metric, period string) string {
+	return "NOTICE#" + what + "#" + metric + "#" + period
+}

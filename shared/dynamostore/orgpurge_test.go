@@ -135,7 +135,7 @@ func seedUsedOrg(t *testing.T, s *dynamostore.Store, org, tag string, activities
 			t.Fatalf("take request: %v %v", ok, err)
 		}
 	}
-	if _, err := s.AddUsage(ctx, plan.Counter{OrgID: org, Metric: plan.LeadsPerMonth, Period: plan.Month.Key(now)}, 0, now.Add(time.Hour)); err != nil {
+	if _, _, err := s.AddUsage(ctx, plan.Counter{OrgID: org, Metric: plan.LeadsPerMonth, Period: plan.Month.Key(now)}, 0, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetOrgPlan(ctx, org, plan.Business); err != nil {

@@ -291,7 +291,8 @@ type notificationItem struct {
 	UserID    string     `dynamodbav:"user_id"`
 	ID        string     `dynamodbav:"id"`
 	Kind      string     `dynamodbav:"kind"`
-	LeadID    string     `dynamodbav:"lead_id"`
+	LeadID    string     `dynamodbav:"lead_id,omitempty"`
+	Limit     string     `dynamodbav:"limit,omitempty"`
 	TaskID    string     `dynamodbav:"task_id,omitempty"`
 	ApptID    string     `dynamodbav:"appointment_id,omitempty"`
 	DueAt     time.Time  `dynamodbav:"due_at"`
@@ -305,7 +306,7 @@ type notificationItem struct {
 
 func toNotificationItem(n lead.Notification) notificationItem {
 	it := notificationItem{PK: notificationsPK(n.OrgID), SK: notificationSK(n.UserID, n.ID), Type: "notification", OrgID: n.OrgID,
-		UserID: n.UserID, ID: n.ID, Kind: n.Kind, LeadID: n.LeadID, TaskID: n.TaskID, ApptID: n.AppointmentID, DueAt: n.DueAt.UTC(), CreatedAt: n.CreatedAt.UTC(),
+		UserID: n.UserID, ID: n.ID, Kind: n.Kind, LeadID: n.LeadID, Limit: n.Limit, TaskID: n.TaskID, ApptID: n.AppointmentID, DueAt: n.DueAt.UTC(), CreatedAt: n.CreatedAt.UTC(),
 		ReadAt: timePtr(n.ReadAt), TTL: n.CreatedAt.Add(lead.NotificationRetention).Unix()}
 	if n.ReadAt.IsZero() {
 		it.GSI2PK, it.GSI2SK = unreadNotificationsPK(n.OrgID, n.UserID), n.ID
@@ -314,7 +315,7 @@ func toNotificationItem(n lead.Notification) notificationItem {
 }
 
 func (it notificationItem) notification() lead.Notification {
-	return lead.Notification{ID: it.ID, OrgID: it.OrgID, UserID: it.UserID, Kind: it.Kind, LeadID: it.LeadID, TaskID: it.TaskID,
+	return lead.Notification{ID: it.ID, OrgID: it.OrgID, UserID: it.UserID, Kind: it.Kind, LeadID: it.LeadID, Limit: it.Limit, TaskID: it.TaskID,
 		AppointmentID: it.ApptID, DueAt: it.DueAt, CreatedAt: it.CreatedAt, ReadAt: timeOf(it.ReadAt)}
 }
 

@@ -29,8 +29,8 @@ type Problem struct {
 	Channel string `json:"channel,omitempty" doc:"consent_required: the channel (whatsapp, email) whose opt-in is missing."`
 	Purpose string `json:"purpose,omitempty" doc:"consent_required: the purpose (service, marketing) whose opt-in is missing."`
 	// Limit and ResetsAt name the plan limit a plan_limit problem hit.
-	Limit    string     `json:"limit,omitempty" doc:"plan_limit: the limit reached (api_requests_per_minute, leads_per_month, whatsapp_messages_per_day, email_messages_per_day)."`
-	ResetsAt *time.Time `json:"resets_at,omitempty" doc:"plan_limit: when the limit's period ends (UTC)."`
+	Limit    string     `json:"limit,omitempty" doc:"plan_limit: the limit reached (api_requests_per_minute, leads_per_month, whatsapp_messages_per_day, email_messages_per_day, users, active_campaigns, integrations)."`
+	ResetsAt *time.Time `json:"resets_at,omitempty" doc:"plan_limit: when the limit's period ends (UTC); absent for users, active_campaigns and integrations, which do not reset."`
 }
 
 // Error implements error.
@@ -143,10 +143,18 @@ func BadCursor() error {
 
 // PlanLimit is the problem plan_limit of a use refused at the org's plan
 // limit e, with status (429 for requests per minute, 403 otherwise), and
-// the seconds until the limit resets (Retry-After) from now.
+// the seconds until the limit resets (Retry-After) from now; 0 for a
+// gauge, which does not reset.
 func PlanLimit(e *plan.LimitError, status int, now time.Time) (*Problem, int) {
-	p := NewProblem(status, "plan_limit", "the organisation's plan allows "+strconv.Itoa(e.Limit)+" "+
-		strings.ReplaceAll(string(e.Metric), "_", " ")+"; it is reached until resets_at (a larger plan raises it)")
+	what := "the organisation's plan allows " + strconv.Itoa(e.Limit) + " " + strings.ReplaceAll(string(e.Metric), "_", " ")
+	if e.ResetsAt.IsZero() {
+		// A gauge (users, active campaigns, integrations): room is made by
+		// removing one, not by waiting.
+		p := NewProblem(status, "plan_limit", what+"; all are in use (deactivate, pause or disconnect one, or move to a larger plan)")
+		p.Limit = string(e.Metric)
+		return p, 0
+	}
+	p := NewProblem(status, "plan_limit", what+"; it is reached until resets_at (a larger plan raises it)")
 	at := e.ResetsAt.UTC()
 	p.Limit, p.ResetsAt = string(e.Metric), &at
 	return p, max(int(math.Ceil(at.Sub(now).Seconds())), 1)
@@ -155,5 +163,8 @@ func PlanLimit(e *plan.LimitError, status int, now time.Time) (*Problem, int) {
 // PlanLimitError is PlanLimit as a handler's error, with its Retry-After.
 func PlanLimitError(e *plan.LimitError, status int, now time.Time) error {
 	p, retry := PlanLimit(e, status, now)
+	if retry == 0 {
+		return p
+	}
 	return huma.ErrorWithHeaders(p, http.Header{"Retry-After": []string{strconv.Itoa(retry)}})
 }

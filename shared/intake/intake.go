@@ -31,6 +31,7 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/phone"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // ErrDuplicate means an event was processed before (its leadgen id, wamid
@@ -118,6 +119,10 @@ type Processor struct {
 	// of its org's assignment rule (lead.Assigner), in the lead's create
 	// transaction (see assign).
 	Assign Assignment
+	// Plans, when set, counts each lead intake creates (Lead Ads, or a
+	// first WhatsApp message from a new number) against the plan's leads
+	// of the month: never refused, kept past the limit (plan.Service.Record).
+	Plans Usage
 
 	// touched remembers when this container last recorded an integration's
 	// last event, so busy integrations cost one write a minute, not one an
@@ -125,6 +130,24 @@ type Processor struct {
 	touched sync.Map
 	// regions caches each org's default phone region.
 	regions sync.Map
+}
+
+// Usage counts the leads intake creates against the org's plan
+// (plan.Service): never refused, counted past the limit as over, which
+// tells the owners once a period.
+type Usage interface {
+	Record(ctx context.Context, orgID string, m plan.Metric) (bool, error)
+}
+
+// record counts a lead intake created against the plan's leads of the
+// month; a failure is logged (the lead is stored; it is not created again).
+func (p *Processor) record(ctx context.Context, orgID string) {
+	if p.Plans == nil {
+		return
+	}
+	if _, err := p.Plans.Record(ctx, orgID, plan.LeadsPerMonth); err != nil {
+		p.Log.ErrorContext(ctx, "count lead against the plan", "org_id", orgID, "err", err)
+	}
 }
 
 // Automations react to new intake events (automation.Runner).
@@ -441,6 +464,7 @@ func (p *Processor) applyLead(ctx context.Context, orgID string, v meta.LeadgenV
 	switch {
 	case err == nil:
 		c.LeadsCreated++
+		p.record(ctx, orgID)
 		if p.Automate != nil {
 			if _, aerr := p.Automate.NewLeadAdsLead(ctx, orgID, l.ID, v.LeadgenID); aerr != nil {
 				p.Log.ErrorContext(ctx, "lead ads automation", "lead_id", l.ID, "err", aerr)

@@ -168,6 +168,7 @@ func (p *Processor) firstMessage(ctx context.Context, l lead.Lead, msg conversat
 		return "", false, fmt.Errorf("%w: create lead with its first message: %w", ErrRetry, err)
 	}
 	c.stored(consent)
+	p.record(ctx, l.OrgID)
 	p.automateInbound(ctx, l.OrgID, l.ID, msg.Number, msg.At)
 	return l.ID, true, nil
 }

@@ -24,15 +24,18 @@ import (
 // reminder once.
 
 // Notification is something the platform tells a user: a task's or an
-// appointment's reminder. It names the item and lead by id and carries no
-// lead data.
+// appointment's reminder, or an org owner's notice that a plan limit was
+// passed. It names the item and lead by id and carries no lead data.
 type Notification struct {
 	ID     string
 	OrgID  string
 	UserID string
-	// Kind is NotificationTaskReminder or NotificationAppointmentReminder.
+	// Kind is NotificationTaskReminder, NotificationAppointmentReminder
+	// or NotificationPlanOverLimit.
 	Kind   string
 	LeadID string
+	// Limit is the plan limit of a NotificationPlanOverLimit.
+	Limit string
 	// TaskID or AppointmentID names what the reminder is about.
 	TaskID        string
 	AppointmentID string
@@ -48,6 +51,10 @@ type Notification struct {
 const (
 	NotificationTaskReminder        = "task_reminder"
 	NotificationAppointmentReminder = "appointment_reminder"
+	// NotificationPlanOverLimit tells an owner that Lead Ads leads or
+	// WhatsApp leads were kept past the plan's limit this period (DueAt:
+	// when the period resets).
+	NotificationPlanOverLimit = "plan_over_limit"
 )
 
 // NotificationRetention is how long a notification is kept.

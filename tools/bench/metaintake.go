@@ -30,6 +30,7 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/secret"
 	"github.com/leadluence/backend/tools/dev/runner"
 	"github.com/leadluence/backend/tools/provision"
@@ -206,6 +207,11 @@ func (m *metaEnv) signup(ctx context.Context, org string) (orgSession, error) {
 	}
 	if out.Org.ID == "" || out.AccessToken == "" {
 		return orgSession{}, fmt.Errorf("signup of %q answered no org id or access token", org)
+	}
+	// Growth has room for a page and a number (free allows one
+	// integration); set before the org's first authenticated request.
+	if err := m.store.SetOrgPlan(ctx, out.Org.ID, plan.Growth); err != nil {
+		return orgSession{}, fmt.Errorf("put %q on a plan: %w", org, err)
 	}
 	return orgSession{ID: out.Org.ID, Token: out.AccessToken}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // Demo Meta fixtures: the page and WhatsApp number the demo org connects.
@@ -48,12 +49,35 @@ type demoResult struct {
 	MessageStatus int    `json:"message_status"`
 }
 
-// startDemoControl serves POST /demo on a loopback address: the simulator
-// creates a Lead Ads lead and delivers its signed leadgen webhook, then an
-// inbound WhatsApp message from a new number, to the local webhook.
-func startDemoControl(ctx context.Context, addr string, sim *metatest.Server, webhookURL string) (*http.Server, error) {
+// startDemoControl serves the runner's control on a loopback address. POST
+// /plan puts an org on a plan, as `make plan` does (`make load` puts its
+// orgs on business: each connects a page and a number and makes more
+// requests a minute than free allows). With the simulator, POST /demo: the
+// simulator creates a Lead Ads lead and delivers its signed leadgen
+// webhook, then an inbound WhatsApp message from a new number, to the
+// local webhook.
+func startDemoControl(ctx context.Context, addr string, sim *metatest.Server, webhookURL string,
+	setPlan func(ctx context.Context, orgID string, p plan.Name) error) (*http.Server, error) {
 	n := time.Now().Unix() % 100000
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /plan", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			OrgID string    `json:"org_id"`
+			Plan  plan.Name `json:"plan"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10)).Decode(&in); err != nil || in.OrgID == "" || !in.Plan.Valid() {
+			http.Error(w, "want {\"org_id\": ..., \"plan\": \"free|growth|business\"}", http.StatusBadRequest)
+			return
+		}
+		if err := setPlan(r.Context(), in.OrgID, in.Plan); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	if sim == nil {
+		return serveControl(ctx, addr, mux)
+	}
 	mux.HandleFunc("POST /demo", func(w http.ResponseWriter, r *http.Request) {
 		n++
 		now := time.Now().UTC()
@@ -82,6 +106,11 @@ func startDemoControl(ctx context.Context, addr string, sim *metatest.Server, we
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(res)
 	})
+	return serveControl(ctx, addr, mux)
+}
+
+// serveControl serves mux on addr.
+func serveControl(ctx context.Context, addr string, mux *http.ServeMux) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("demo control on %s: %w", addr, err)

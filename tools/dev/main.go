@@ -24,13 +24,16 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/leadluence/backend/infra/topology"
+	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/tools/dev/params"
 	"github.com/leadluence/backend/tools/dev/runner"
 	"github.com/leadluence/backend/tools/devstack"
@@ -198,16 +201,22 @@ func run() error {
 		return err
 	}
 
-	demo, err := seedDemo(ctx, handlers.HTTP["api"], sim != nil)
+	// The runner's control (POST /plan, and /demo with the simulator),
+	// before the seed: `make load` puts its orgs on a plan as soon as the
+	// API answers.
+	planStore := dynamostore.New(dynamodb.NewFromConfig(awsCfg), res.TableName)
+	ctl, err := startDemoControl(ctx, *ctlAddr, sim, webhookURL, planStore.SetOrgPlan)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	// The demo org connects a page and a number: growth has room for them
+	// (free allows one integration).
+	demo, err := seedDemo(ctx, handlers.HTTP["api"], sim != nil, func(ctx context.Context, orgID string) error {
+		return planStore.SetOrgPlan(ctx, orgID, plan.Growth)
+	})
 	if err != nil {
 		return fmt.Errorf("seed demo org: %w", err)
-	}
-	if sim != nil {
-		ctl, err := startDemoControl(ctx, *ctlAddr, sim, webhookURL)
-		if err != nil {
-			return err
-		}
-		defer ctl.Close()
 	}
 	printTryThis(*addr, stack, res, demo, filepath.Join(dataDir, "functions.log"), time.Since(started))
 	printWebhookTry(*addr, inForce)

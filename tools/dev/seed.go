@@ -19,9 +19,10 @@ type demoAccount struct {
 var demo = demoAccount{Org: "Demo Realty", Email: "owner@demo.leadluence.local", Password: "demo-password-123"}
 
 // seedDemo signs up the demo org through the API itself (so it gets the same
-// validation, hashing and audit as any org) unless it exists, and adds a few
-// leads.
-func seedDemo(ctx context.Context, api apigw.HandlerFunc, connectMeta bool) (demoAccount, error) {
+// validation, hashing and audit as any org) unless it exists, puts it on a
+// plan with room for its page and number (setPlan, as `make plan` does),
+// and adds a few leads.
+func seedDemo(ctx context.Context, api apigw.HandlerFunc, connectMeta bool, setPlan func(ctx context.Context, orgID string) error) (demoAccount, error) {
 	call := func(method, path, token, body string) (int, map[string]any, error) {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
 		r.RemoteAddr = "127.0.0.1:0"
@@ -63,6 +64,13 @@ func seedDemo(ctx context.Context, api apigw.HandlerFunc, connectMeta bool) (dem
 		return demo, fmt.Errorf("signup answered %d: %v", status, out)
 	}
 	token, _ := out["access_token"].(string)
+	// Before its first authenticated request: the api remembers an org's
+	// plan for a minute.
+	org, _ := out["org"].(map[string]any)
+	orgID, _ := org["id"].(string)
+	if err := setPlan(ctx, orgID); err != nil {
+		return demo, fmt.Errorf("put the demo org on a plan: %w", err)
+	}
 	for _, l := range []string{
 		`{"name":"Aarav Mehta","phone":"+91 98200 11111","email":"aarav@example.com","source":"facebook_lead_ads","tags":["2bhk"]}`,
 		`{"name":"Diya Nair","phone":"98450 22222","status":"contacted","source":"website"}`,

@@ -214,6 +214,9 @@ func (l *load) setupOrg(ctx context.Context, i int) (*org, error) {
 	l.sys.sim.AddPhoneNumber(o.numberID, o.waDisp, name, waba, waToken)
 	var tok struct {
 		AccessToken string `json:"access_token"`
+		Org         struct {
+			ID string `json:"id"`
+		} `json:"org"`
 	}
 	status, code, err := l.call(ctx, http.MethodPost, "/v1/auth/signup", "",
 		map[string]string{"org_name": name, "name": "Load Owner", "email": o.email, "password": o.password}, &tok)
@@ -221,6 +224,12 @@ func (l *load) setupOrg(ctx context.Context, i int) (*org, error) {
 		return o, failed(fmt.Sprintf("sign up org %d", i), status, code, err)
 	}
 	o.token = tok.AccessToken
+	// Business, before the org's first authenticated request: it connects
+	// a page and a number and makes more requests a minute than free
+	// allows.
+	if err := l.sys.setPlan(ctx, tok.Org.ID, "business"); err != nil {
+		return o, fmt.Errorf("org %d: %w", i, err)
+	}
 	for _, c := range []struct {
 		path string
 		body any

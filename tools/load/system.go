@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +36,8 @@ type system struct {
 	root    string
 	base    string // http://127.0.0.1:<port>
 	hookURL string
+	// ctlURL is the runner's control (tools/dev demo.go): POST /plan.
+	ctlURL  string
 	sim     *metatest.Server
 	proc    *child.Process
 	cmd     *exec.Cmd
@@ -65,7 +70,7 @@ func startSystem(ctx context.Context, root, devBin string, keep bool) (*system, 
 	if err != nil {
 		return nil, err
 	}
-	s := &system{root: root, base: "http://" + addr, keep: keep}
+	s := &system{root: root, base: "http://" + addr, ctlURL: "http://" + ctl, keep: keep}
 	s.hookURL = s.base + "/webhooks/meta"
 	if err := os.RemoveAll(filepath.Join(root, dataDir)); err != nil {
 		return nil, fmt.Errorf("wipe %s: %w", dataDir, err)
@@ -180,4 +185,34 @@ func loadAvg() float64 {
 	}
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
+}
+
+// setPlan puts an org on a plan through the runner's control.
+func (s *system) setPlan(ctx context.Context, orgID, plan string) error {
+	body, err := json.Marshal(map[string]string{"org_id": orgID, "plan": plan})
+	if err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	// The runner starts its control right after the API: a refused
+	// connection is tried again for a while.
+	var resp *http.Response
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.ctlURL+"/plan", bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("put org %s on %s: %w", orgID, plan, err)
+		}
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("put org %s on %s: %w", orgID, plan, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("put org %s on %s: %d %s", orgID, plan, resp.StatusCode, msg)
+	}
+	return nil
 }

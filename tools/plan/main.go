@@ -2,12 +2,15 @@
 //
 //	go run ./tools/plan set <org_id> growth -local
 //	go run ./tools/plan show <org_id> -local
+//	go run ./tools/plan recount <org_id> -local
 //
 // or `make plan ARGS="..."`. set writes the org item's plan attribute
 // (free, growth or business); the api applies it within a minute (each
 // instance remembers an org's plan that long). show prints the org's plan
 // and its usage against each limit in the current periods, as
-// GET /v1/usage does.
+// GET /v1/usage does. recount sets the org's gauges (users, active
+// campaigns, integrations) to what exists now, for an org from before the
+// gauges existed.
 package main
 
 import (
@@ -45,9 +48,13 @@ var localDynamoDB = devstack.DevURL(devstack.DevPorts.DynamoDB)
 const usageText = `usage:
   plan set <org_id> <free|growth|business> [flags]
   plan show <org_id> [flags]
+  plan recount <org_id> [flags]
 
-set   puts the org on the plan; the api applies it within a minute.
-show  prints the org's plan and its usage against each limit now.
+set      puts the org on the plan; the api applies it within a minute.
+show     prints the org's plan and its usage against each limit now.
+recount  sets the org's gauges (active users, running campaigns, connected
+         integrations) to what exists now; for an org from before the
+         gauges existed; run it while the org changes none of these.
 
 flags:
 %s
@@ -128,12 +135,12 @@ func parse(args []string) (options, error) {
 		if !o.plan.Valid() {
 			return o, fmt.Errorf("unknown plan %q: free, growth or business", pos[2])
 		}
-	case o.cmd == "show" && len(pos) == 2:
+	case (o.cmd == "show" || o.cmd == "recount") && len(pos) == 2:
 		o.org = pos[1]
-	case o.cmd == "set" || o.cmd == "show":
+	case o.cmd == "set" || o.cmd == "show" || o.cmd == "recount":
 		return o, fmt.Errorf("%s: wrong number of arguments", o.cmd)
 	default:
-		return o, fmt.Errorf("unknown command %q: set or show", o.cmd)
+		return o, fmt.Errorf("unknown command %q: set, show or recount", o.cmd)
 	}
 	if o.table == "" {
 		o.table = os.Getenv(topology.EnvTable)
@@ -178,6 +185,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func(
 		fmt.Fprintf(stdout, "org %s is on the %s plan (the api applies it within a minute)\n", o.org, o.plan)
 		return exitOK
 	}
+	if o.cmd == "recount" {
+		if _, err := store.GetOrg(ctx, o.org); errors.Is(err, account.ErrNotFound) {
+			fmt.Fprintf(stderr, "plan: no org %s in table %s\n", o.org, o.table)
+			return exitError
+		}
+		n, err := store.RecountGauges(ctx, o.org)
+		if err != nil {
+			fmt.Fprintf(stderr, "plan: %v\n", err)
+			return exitError
+		}
+		for _, m := range plan.Gauges {
+			fmt.Fprintf(stdout, "%s\t%d\n", m, n[m])
+		}
+		return exitOK
+	}
 	svc := &plan.Service{Counters: store, Orgs: store, Now: now, CacheFor: -1}
 	rep, err := svc.Usage(ctx, o.org)
 	if errors.Is(err, account.ErrNotFound) {
@@ -190,8 +212,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func(
 	}
 	fmt.Fprintf(stdout, "org %s: plan %s\n", o.org, rep.Plan)
 	for _, u := range rep.Usage {
-		if !u.Metered {
-			fmt.Fprintf(stdout, "%s\tlimit %d\t(not metered)\n", u.Metric, u.Limit)
+		if u.ResetsAt.IsZero() {
+			// A gauge: how many there are now.
+			fmt.Fprintf(stdout, "%s\t%d of %d\tnow\n", u.Metric, u.Used, u.Limit)
 			continue
 		}
 		fmt.Fprintf(stdout, "%s\t%d of %d\tover %d\tresets %s\n", u.Metric, u.Used, u.Limit, u.Over, u.ResetsAt.Format(time.RFC3339))

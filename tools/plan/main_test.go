@@ -40,8 +40,13 @@ func TestSetAndShow(t *testing.T) {
 	if p, err := store.OrgPlan(ctx, "org1"); err != nil || p != plan.Growth {
 		t.Fatalf("plan = %q, %v", p, err)
 	}
-	if code, out, _ := cmd("show", "org1"); code != exitOK || !strings.Contains(out, "plan growth") || !strings.Contains(out, "leads_per_month\t0 of 10000") {
+	if code, out, _ := cmd("show", "org1"); code != exitOK || !strings.Contains(out, "plan growth") || !strings.Contains(out, "leads_per_month\t0 of 10000") ||
+		!strings.Contains(out, "users\t1 of 15\tnow") {
 		t.Fatalf("show: %d %q", code, out)
+	}
+	// A gauge kept wrong (an org from before the gauges) is set right.
+	if code, out, errOut := cmd("recount", "org1"); code != exitOK || !strings.Contains(out, "users\t1") || !strings.Contains(out, "integrations\t0") {
+		t.Fatalf("recount: %d %q %q", code, out, errOut)
 	}
 	if code, _, errOut := cmd("set", "org1", "gold"); code != exitUsage || !strings.Contains(errOut, "unknown plan") {
 		t.Fatalf("unknown plan: %d %q", code, errOut)

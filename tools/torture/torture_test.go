@@ -42,6 +42,7 @@ import (
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/secret"
 	"github.com/leadluence/backend/tools/dev/runner"
 	"github.com/leadluence/backend/tools/devstack"
@@ -329,6 +330,11 @@ func (h *harness) setup(orgs int) {
 			r = h.callRetrying("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": torturePassword}, 200)
 		}
 		o.access, o.id, o.refresh = r.str("access_token"), r.str("org", "id"), r.str("refresh_token")
+		// A page and a number: growth has room for both (free allows one
+		// integration); set before the org's first authenticated request.
+		if err := h.store.SetOrgPlan(h.ctx, o.id, plan.Growth); err != nil {
+			h.t.Fatal(err)
+		}
 		h.connect(o)
 		h.callRetrying("POST", "/v1/integrations/facebook-pages", o.access, map[string]any{"page_id": o.pageID,
 			"page_access_token": o.pageToken, "form_ids": []string{o.formID}}, 201, 200, 409)

@@ -45,6 +45,7 @@ import (
 	"github.com/leadluence/backend/shared/leadimport"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/phone"
 	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/policy"
@@ -241,8 +242,17 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	}
 	// Plans: every request is taken from the org's token bucket, every
 	// lead created and message sent counted against the org's plan
-	// (shared/plan).
-	plans := &plan.Service{Counters: store, Orgs: store}
+	// (shared/plan); the owners get an email at 80 % of a daily or
+	// monthly limit, from the platform address, without SDK retries (a
+	// retried SendEmail whose answer was lost would mail twice).
+	alertMail := sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), "")
+	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log,
+		Mail: func(ctx context.Context, to, subject, text string) error {
+			if _, err := alertMail.SendEmail(ctx, outbound.Email{From: cfg.EmailFrom, To: to, Subject: subject, Text: text}); err != nil {
+				return fmt.Errorf("send usage warning: %w", err)
+			}
+			return nil
+		}}}
 	requests := &plan.Requests{Plans: plans, Buckets: &ratelimit.Limiter{Store: store}}
 	srv := httpapi.New(httpapi.Config{
 		Tokens: tokens,
@@ -299,7 +309,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		From:   cfg.EmailFrom, AppBaseURL: cfg.AppBaseURL, Describe: sesmail.Describe,
 	}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
-		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail, Sealer: sealer,
+		Policy: &policy.Service{Store: store, Audit: kit}, Mail: platformMail, Sealer: sealer, Plans: plans,
 		HandBack: func(ctx context.Context, actor account.User, userID string) (int, int, bool, error) {
 			h, err := leadService.HandBackLeads(ctx, lead.Actor{User: actor}, userID)
 			return h.Reassigned, h.Unassigned, h.More, err
@@ -322,14 +332,14 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		Closure: &account.ClosureService{Store: store, Password: auth.CheckPassword, NoUser: auth.CheckNoUser,
 			Activity: org.Activity{Integrations: store, Campaigns: store, StartPurge: integrationPurge, Log: log}}})
 	integrations.Register(api, kit, integrations.Deps{Store: store, Graph: graph, Sealer: sealer, Requeue: requeue,
-		Purges: store, StartPurge: integrationPurge, MetaAppID: cfg.MetaAppID})
+		Purges: store, StartPurge: integrationPurge, MetaAppID: cfg.MetaAppID, Plans: plans})
 	messaging.Register(api, kit, messaging.Deps{Store: store, Leads: leadService, Enqueue: enqueue, Templates: templates,
 		Automations: automation.NewStore(store),
 		Senders:     senders,
 		EmailRate:   store, EmailsPerMinute: cfg.EmailsPerMinute, Plans: plans,
 	})
-	campaigns.Register(api, kit, campaigns.Deps{Store: store,
-		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log}})
+	campaigns.Register(api, kit, campaigns.Deps{Store: store, Plans: plans,
+		Pages: &campaign.Pages{Store: store, Templates: templates, Enqueue: campaign.Enqueue(enqueue), Log: log, Quota: plans}})
 	// Data-subject requests: matched through the lead guards, corrected
 	// through the lead rules, erased through the lead delete path; the
 	// person is named in records by the suppression key's keyed hash.

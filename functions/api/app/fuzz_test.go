@@ -17,6 +17,7 @@ import (
 
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // The fuzz test of every JSON request body the API takes. One target for
@@ -65,6 +66,10 @@ func fuzzFixture(f *testing.F) *apiFuzz {
 	a.email = uniqueEmail("fuzz")
 	out := a.sendJSON(f, "POST", "/v1/auth/signup", "", map[string]string{"org_name": "Fuzz Co", "name": "Fuzz Owner", "email": a.email, "password": password}, 201)
 	a.owner = str(out, "access_token")
+	// Room for every resource the fuzzed requests may create.
+	org, _ := out["org"].(map[string]any)
+	orgID, _ := org["id"].(string)
+	a.env.setPlan(f, orgID, plan.Business)
 	a.other = str(a.sendJSON(f, "POST", "/v1/auth/login", "", map[string]string{"email": a.email, "password": password}, 200), "refresh_token")
 	user := str(a.sendJSON(f, "POST", "/v1/users", a.owner, map[string]string{"name": "An agent", "email": uniqueEmail("agent"), "role": "agent", "password": password}, 201), "id")
 	lead := str(a.sendJSON(f, "POST", "/v1/leads", a.owner, map[string]any{"name": "Fuzz lead", "phone": "+919876543210", "email": uniqueEmail("lead"), "tags": []string{"spring"}}, 201), "id")

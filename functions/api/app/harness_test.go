@@ -15,11 +15,16 @@ import (
 	"testing"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/leadluence/backend/functions/api/app"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
+	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
@@ -199,12 +204,38 @@ func uniqueEmail(name string) string {
 
 const password = "correct-horse-battery"
 
+// The org is on the business plan, so that tests may add the users,
+// campaigns and integrations they need; signupOn picks the plan.
 func (e *testEnv) signup(t *testing.T, org string) session {
+	t.Helper()
+	return e.signupOn(t, org, plan.Business)
+}
+
+// signupOn is signup with the org on plan p, set before its first
+// authenticated request (the api remembers an org's plan for a minute).
+func (e *testEnv) signupOn(t *testing.T, org string, p plan.Name) session {
 	t.Helper()
 	email := uniqueEmail("owner")
 	r := e.do(t, "POST", "/v1/auth/signup", "", map[string]string{"org_name": org, "name": "Owner of " + org, "email": email, "password": password})
 	expect(t, r, 201)
-	return session{UserID: r.str("user", "id"), OrgID: r.str("org", "id"), Access: r.str("access_token"), Refresh: r.str("refresh_token"), Email: email}
+	s := session{UserID: r.str("user", "id"), OrgID: r.str("org", "id"), Access: r.str("access_token"), Refresh: r.str("refresh_token"), Email: email}
+	if p != plan.Free {
+		e.setPlan(t, s.OrgID, p)
+	}
+	return s
+}
+
+// setPlan puts the org on plan p, as `make plan` does; the api applies it
+// at once to an org it has not served an authenticated request yet.
+func (e *testEnv) setPlan(t testing.TB, orgID string, p plan.Name) {
+	t.Helper()
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamostore.New(dynamodb.NewFromConfig(cfg), e.cfg.TableName).SetOrgPlan(context.Background(), orgID, p); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // member creates a user with role in owner's org and logs it in.

@@ -32,6 +32,7 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/meta/metatest"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/secret"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 	"github.com/leadluence/backend/tools/leakscan"
@@ -289,6 +290,8 @@ func TestNoLeaksInLogsOrTable(t *testing.T) {
 	r := e.do(t, "POST", "/v1/auth/signup", "", map[string]string{"org_name": "Leakscan Realty", "name": ownerName, "email": ownerEmail, "password": pw})
 	expect(t, r, 201)
 	signupAccess, signupRefresh := r.str("access_token"), r.str("refresh_token")
+	// Room for the page and the number connected below.
+	e.setPlan(t, r.str("org", "id"), plan.Business)
 	r = e.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": ownerEmail, "password": pw})
 	expect(t, r, 200)
 	loginRefresh := r.str("refresh_token")

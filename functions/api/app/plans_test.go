@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,7 +45,7 @@ func setUsage(t *testing.T, e *testEnv, orgID string, m plan.Metric, count int) 
 // create that fails gives its use back.
 func TestPlanLeadsPerMonthUnderConcurrency(t *testing.T) {
 	e := newEnv(t)
-	owner := e.signup(t, "Limit Co")
+	owner := e.signupOn(t, "Limit Co", plan.Free)
 	e.verify(t, owner)
 	limit := plan.Plans[plan.Free].Limits[plan.LeadsPerMonth]
 	setUsage(t, e, owner.OrgID, plan.LeadsPerMonth, limit-5)
@@ -98,7 +99,7 @@ func TestPlanLeadsPerMonthUnderConcurrency(t *testing.T) {
 // Retry-After, user and API key callers alike; another org has its own.
 func TestPlanRequestsPerMinute(t *testing.T) {
 	e := newEnv(t)
-	owner := e.signup(t, "Chatty Co")
+	owner := e.signupOn(t, "Chatty Co", plan.Free)
 	e.verify(t, owner)
 	_, key := e.newKey(t, owner, "Form", "leads:read")
 	expect(t, e.do(t, "GET", "/v1/me", owner.Access, nil), 200)
@@ -130,6 +131,141 @@ func TestPlanRequestsPerMinute(t *testing.T) {
 		t.Fatalf("an API key of an org with an empty bucket: %d %s", r.Status, r.Raw)
 	}
 	// Another org has its own bucket.
-	other := e.signup(t, "Quiet Co")
+	other := e.signupOn(t, "Quiet Co", plan.Free)
 	expect(t, e.do(t, "GET", "/v1/me", other.Access, nil), 200)
+}
+
+// usageOf returns the entry of limit m in GET /v1/usage.
+func usageOf(t *testing.T, e *testEnv, s session, m plan.Metric) map[string]any {
+	t.Helper()
+	r := e.do(t, "GET", "/v1/usage", s.Access, nil)
+	expect(t, r, 200)
+	list, _ := r.Body["usage"].([]any)
+	for _, it := range list {
+		if u, _ := it.(map[string]any); u["limit"] == string(m) {
+			return u
+		}
+	}
+	t.Fatalf("no %s in %s", m, r.Raw)
+	return nil
+}
+
+// The plan's users are exact under concurrency: of parallel creates with
+// k slots left exactly k succeed, the rest are 403 plan_limit naming the
+// limit (no resets_at: a deactivation makes room); /v1/usage shows them.
+func TestPlanUsersUnderConcurrency(t *testing.T) {
+	e := newEnv(t)
+	owner := e.signupOn(t, "Small Team", plan.Free)
+	limit := plan.Plans[plan.Free].Limits[plan.Users]
+	var ok, refused atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			r := e.do(t, "POST", "/v1/users", owner.Access, map[string]string{"name": "Agent", "email": uniqueEmail("agent" + strconv.Itoa(i)),
+				"role": "agent", "password": password})
+			switch {
+			case r.Status == 201:
+				ok.Add(1)
+			case r.Status == 403 && r.str("code") == "plan_limit" && r.str("limit") == "users" && r.str("resets_at") == "" &&
+				r.Header.Get("Retry-After") == "":
+				refused.Add(1)
+			default:
+				t.Errorf("create: %d %s", r.Status, r.Raw)
+			}
+		})
+	}
+	wg.Wait()
+	if int(ok.Load()) != limit-1 || int(refused.Load()) != 8-(limit-1) {
+		t.Fatalf("%d created, %d refused; want %d and %d", ok.Load(), refused.Load(), limit-1, 8-(limit-1))
+	}
+	u := usageOf(t, e, owner, plan.Users)
+	if u["used"] != float64(limit) || u["metered"] != true || u["period"] != "none" || u["resets_at"] != nil || u["over_limit"] != false {
+		t.Fatalf("users usage %v", u)
+	}
+	// At 80 % (free: all 3) the owner got one warning, however many
+	// creates passed at once.
+	warned := 0
+	for _, m := range e.mailsTo(t, owner.Email, 1) {
+		if strings.Contains(m.Subject, "80% of your plan's users") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Fatalf("%d warnings about users", warned)
+	}
+	// A deactivation makes room for one.
+	users := e.do(t, "GET", "/v1/users", owner.Access, nil)
+	list, _ := users.Body["items"].([]any)
+	var agentID string
+	for _, it := range list {
+		if m, _ := it.(map[string]any); m["role"] == "agent" {
+			agentID, _ = m["id"].(string)
+		}
+	}
+	expect(t, e.do(t, "DELETE", "/v1/users/"+agentID, owner.Access, nil), 204)
+	expect(t, e.do(t, "DELETE", "/v1/users/"+agentID, owner.Access, nil), 204)
+	if u := usageOf(t, e, owner, plan.Users); u["used"] != float64(limit-1) {
+		t.Fatalf("after a deactivation: %v", u)
+	}
+	expect(t, e.do(t, "POST", "/v1/users", owner.Access, map[string]string{"name": "Agent", "email": uniqueEmail("again"),
+		"role": "agent", "password": password}), 201)
+	expect(t, e.do(t, "POST", "/v1/users", owner.Access, map[string]string{"name": "Agent", "email": uniqueEmail("over"),
+		"role": "agent", "password": password}), 403)
+}
+
+// At 80 % of the month's leads the owner gets one email; Lead Ads leads
+// kept past the limit show as over_limit on the limit and the report.
+func TestPlanWarningAndOverLimit(t *testing.T) {
+	e := newEnv(t)
+	owner := e.signupOn(t, "Busy Co", plan.Free)
+	limit := plan.Plans[plan.Free].Limits[plan.LeadsPerMonth]
+	setUsage(t, e, owner.OrgID, plan.LeadsPerMonth, plan.WarnFrom(limit)-2)
+	for i := range 4 {
+		e.createLead(t, owner, map[string]any{"name": "Lead", "phone": "98765" + strconv.Itoa(20000+i)})
+	}
+	mails := e.mailsTo(t, owner.Email, 1)
+	time.Sleep(time.Second)
+	mails = e.mailsTo(t, owner.Email, len(mails))
+	var warned int
+	for _, m := range mails {
+		if strings.Contains(m.Subject, "80% of your plan's leads per month") {
+			warned++
+			if !strings.Contains(m.Body.Text, strconv.Itoa(limit)) {
+				t.Fatalf("warning %q", m.Body.Text)
+			}
+		}
+	}
+	if warned != 1 {
+		t.Fatalf("%d warnings in %+v", warned, mails)
+	}
+	// Uses kept past the limit (as intake records them) are flagged.
+	setUsageOver(t, e, owner.OrgID, plan.LeadsPerMonth, limit+3, 3)
+	r := e.do(t, "GET", "/v1/usage", owner.Access, nil)
+	u := usageOf(t, e, owner, plan.LeadsPerMonth)
+	if r.Body["over_limit"] != true || u["over_limit"] != true || u["over"] != float64(3) {
+		t.Fatalf("usage %s", r.Raw)
+	}
+	if w := usageOf(t, e, owner, plan.WhatsAppPerDay); w["over_limit"] != false {
+		t.Fatalf("whatsapp usage %v", w)
+	}
+}
+
+// setUsageOver is setUsage with over uses kept past the limit.
+func setUsageOver(t *testing.T, e *testEnv, orgID string, m plan.Metric, count, over int) {
+	t.Helper()
+	setUsage(t, e, orgID, m, count)
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = dynamodb.NewFromConfig(cfg).UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(e.cfg.TableName),
+		Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "USAGE#" + orgID + "#0"},
+			"SK": &types.AttributeValueMemberS{Value: string(m) + "#" + m.Period().Key(time.Now())}},
+		UpdateExpression:          aws.String("SET #o = :o"),
+		ExpressionAttributeNames:  map[string]string{"#o": "over"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberN{Value: strconv.Itoa(over)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

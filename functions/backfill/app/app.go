@@ -23,6 +23,7 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/suppression"
 )
 
@@ -52,6 +53,8 @@ func New(ctx context.Context, cfg config.Backfill, log *slog.Logger, opts ...fun
 		// A backfilled lead goes to the org's assignment rule, as the
 		// webhook's would (same event key, so the same turn).
 		Assign: &lead.Assigner{Rules: store, Users: store},
+		// Backfilled leads count against the plan as the webhook's do.
+		Plans: &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log}},
 	}
 	return func(ctx context.Context, _ events.EventBridgeEvent) error {
 		c, err := p.Backfill(ctx, store, graph)

@@ -30,6 +30,7 @@ import (
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sqsqueue"
 	"github.com/leadluence/backend/shared/suppression"
@@ -64,6 +65,11 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 	// contacts (suppression entries, read by keyed hash). The key may not
 	// exist yet at this cold start: it is looked up again until it does.
 	store.UseLazySuppression(&suppression.Lazy{Store: store, Sealer: sealer})
+	// Plans: automatic messages count against the day's WhatsApp
+	// messages, new leads against the month's leads, kept past the limit
+	// with an in-app notice to the owners (shared/plan; the 80 % email
+	// is the api's).
+	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log}}
 	p := &intake.Processor{
 		Store:         store,
 		Fields:        store,
@@ -72,9 +78,10 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(
 		Log:           log,
 		DefaultRegion: cfg.DefaultRegion,
 		Automate: &automation.Runner{Settings: automation.NewStore(store), Store: store, Log: log,
-			Enqueue: enqueueOutbound(queues, cfg.OutboundQueueURL)},
+			Enqueue: enqueueOutbound(queues, cfg.OutboundQueueURL), Quota: plans},
 		// New leads go to the org's assignment rule.
 		Assign: &lead.Assigner{Rules: store, Users: store},
+		Plans:  plans,
 	}
 	return NewHandler(p, queues, cfg.IntakeDLQURL, log), p, nil
 }

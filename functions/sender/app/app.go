@@ -33,6 +33,7 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/sendgate"
 	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
@@ -107,7 +108,9 @@ func NewCampaignPages(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.
 		return nil
 	}
 	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphBackstop})
-	return &campaign.Pages{Store: store, Enqueue: enqueue, Log: log,
+	// Each campaign message counts once against the plan's WhatsApp
+	// messages of the day (shared/plan).
+	return &campaign.Pages{Store: store, Enqueue: enqueue, Log: log, Quota: &plan.Service{Counters: store, Orgs: store},
 		Templates: &watemplate.Catalog{Source: graph, Opener: s.Tokens, Cache: &watemplate.Cache{}}}, nil
 }
 
@@ -126,7 +129,8 @@ func NewReengager(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.Logg
 		}
 		return nil
 	}
-	return &automation.Runner{Settings: automation.NewStore(store), Store: store, Log: log, Enqueue: enqueue}, nil
+	return &automation.Runner{Settings: automation.NewStore(store), Store: store, Log: log, Enqueue: enqueue,
+		Quota: &plan.Service{Counters: store, Orgs: store}}, nil
 }
 
 // Option adjusts the handler.

@@ -23,6 +23,7 @@ import (
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/page"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // Campaigns send one WhatsApp template to every lead matching a filter.
@@ -81,7 +82,7 @@ type CampaignCounts struct {
 	Matched         int            `json:"matched" doc:"Leads matched by the filter so far."`
 	Queued          int            `json:"queued" doc:"Messages queued for sending."`
 	Skipped         int            `json:"skipped"`
-	SkippedByReason map[string]int `json:"skipped_by_reason" doc:"no_phone, opted_out, consent_required (no recorded WhatsApp opt-in for the campaign's purpose), missing_parameter."`
+	SkippedByReason map[string]int `json:"skipped_by_reason" doc:"no_phone, opted_out, consent_required (no recorded WhatsApp opt-in for the campaign's purpose), missing_parameter, plan_limit (the plan's WhatsApp messages of the day were used up: the campaign pauses after that page; resume it once the day resets)."`
 	Sent            *int           `json:"sent" doc:"Messages the provider accepted (or later statuses); null when the campaign has more than 100 messages (not counted)."`
 	Failed          *int           `json:"failed" doc:"Messages that failed; null when not counted, as for sent."`
 }
@@ -130,6 +131,9 @@ type Deps struct {
 	// Pages checks a campaign's template and processes its pages (the
 	// sender processes the same campaigns' later pages).
 	Pages *campaign.Pages
+	// Plans, when set, limits the org's running campaigns to its plan
+	// (plan.Service): a create or resume at the limit is 403 plan_limit.
+	Plans httpapi.PlanGauges
 }
 
 type server struct {
@@ -224,11 +228,21 @@ func (s *server) createCampaign(ctx context.Context, in *struct{ Body CampaignIn
 	if c.Parameters == nil {
 		c.Parameters = map[string][]string{}
 	}
-	if err := cs.CreateCampaign(ctx, c); err != nil {
+	// The plan's active campaigns: counted in the same write (exact under
+	// concurrency), refused at the limit.
+	bound, err := s.BindPlan(ctx, s.deps.Plans, c.OrgID, plan.ActiveCampaigns)
+	if err != nil {
+		return nil, err
+	}
+	if err := cs.CreateCampaign(bound, c); err != nil {
+		if perr := s.PlanRefused(err); perr != nil {
+			return nil, perr
+		}
 		return nil, s.Internal(ctx, "create campaign", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: c.OrgID, ActorID: p.User.ID, Action: "campaign.create", TargetType: "campaign", TargetID: c.ID,
 		Details: map[string]string{"template": c.TemplateName, "language": c.TemplateLanguage}})
+	s.PlanAdded(ctx, s.deps.Plans, c.OrgID, plan.ActiveCampaigns)
 	// The campaign exists now: a failure while processing its first page
 	// or queueing the next is logged and left for resume, not reported as
 	// a failed create.
@@ -324,12 +338,20 @@ func (s *server) resumeCampaign(ctx context.Context, in *campaignIDInput) (*stru
 		return nil, s.campaignErr(ctx, err)
 	}
 	if c.Status == campaign.StatusPaused {
-		err := cs.SetCampaignStatus(ctx, p.User.OrgID, c.ID, campaign.StatusPaused, campaign.StatusRunning, s.Now())
+		bound, err := s.BindPlan(ctx, s.deps.Plans, p.User.OrgID, plan.ActiveCampaigns)
+		if err != nil {
+			return nil, err
+		}
+		err = cs.SetCampaignStatus(bound, p.User.OrgID, c.ID, campaign.StatusPaused, campaign.StatusRunning, s.Now())
+		if perr := s.PlanRefused(err); perr != nil {
+			return nil, perr
+		}
 		if err != nil && !errors.Is(err, campaign.ErrConflict) {
 			return nil, s.campaignErr(ctx, err)
 		}
 		if err == nil {
 			s.Record(ctx, audit.Record{OrgID: p.User.OrgID, ActorID: p.User.ID, Action: "campaign.resume", TargetType: "campaign", TargetID: c.ID})
+			s.PlanAdded(ctx, s.deps.Plans, p.User.OrgID, plan.ActiveCampaigns)
 		}
 	}
 	if _, err := s.deps.Pages.Run(ctx, c.OrgID, c.ID); err != nil {

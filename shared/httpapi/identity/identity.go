@@ -70,6 +70,10 @@ type Deps struct {
 	HandBack HandBack
 	// Sealer seals the users' TOTP secrets (envelope.Sealer).
 	Sealer Sealer
+	// Plans, when set, limits the org's active users to its plan
+	// (plan.Service): a create or an accepted invitation at the limit is
+	// 403 plan_limit.
+	Plans httpapi.PlanGauges
 }
 
 // HandBack hands a deactivated user's open leads back to the org's

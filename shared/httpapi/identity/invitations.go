@@ -14,6 +14,7 @@ import (
 	"github.com/leadluence/backend/shared/audit"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // InvitationIn invites someone by email.
@@ -246,9 +247,15 @@ func (s *server) acceptInvitation(ctx context.Context, in *struct{ Body AcceptIn
 	// verified.
 	u := account.User{ID: ulid.Make().String(), OrgID: inv.OrgID, Name: strings.TrimSpace(in.Body.Name), Email: inv.Email, Role: inv.Role,
 		Active: true, PasswordHash: hash, CreatedAt: now, UpdatedAt: now, EmailVerifiedAt: now}
-	switch err := s.deps.Store.AcceptInvitation(ctx, t, u); {
+	bound, err := s.BindPlan(ctx, s.deps.Plans, u.OrgID, plan.Users)
+	if err != nil {
+		return nil, err
+	}
+	switch err := s.deps.Store.AcceptInvitation(bound, t, u); {
 	case errors.Is(err, account.ErrTokenInvalid), errors.Is(err, account.ErrInvitationClosed):
 		return nil, invalidToken()
+	case s.PlanRefused(err) != nil:
+		return nil, s.PlanRefused(err)
 	case errors.Is(err, account.ErrEmailTaken):
 		return nil, httpapi.NewProblem(http.StatusConflict, "email_taken", "an account with this email already exists")
 	case err != nil:
@@ -256,6 +263,7 @@ func (s *server) acceptInvitation(ctx context.Context, in *struct{ Body AcceptIn
 	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: u.ID, Action: audit.ActionInvitationAccept, TargetType: "invitation", TargetID: inv.ID,
 		Details: map[string]string{"role": string(u.Role), "user_id": u.ID, "invited_by": inv.InvitedBy}})
+	s.PlanAdded(ctx, s.deps.Plans, u.OrgID, plan.Users)
 	if u.MustEnrolMFA(org) {
 		// An owner or admin joining an org that requires two-factor
 		// sign-in gets, as at login, a token that only enrols.

@@ -16,6 +16,7 @@ import (
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 // UserIn creates a user in the caller's org.
@@ -93,14 +94,24 @@ func (s *server) createUser(ctx context.Context, in *struct{ Body UserIn }) (*us
 	now := s.Now().UTC()
 	u := account.User{ID: ulid.Make().String(), OrgID: p.User.OrgID, Name: strings.TrimSpace(in.Body.Name),
 		Email: normalizeEmail(in.Body.Email), Role: role, Active: true, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	if err := s.deps.Store.CreateUser(ctx, u); err != nil {
+	// The plan's users: counted in the same write (exact under
+	// concurrency), refused at the limit.
+	bound, err := s.BindPlan(ctx, s.deps.Plans, u.OrgID, plan.Users)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.deps.Store.CreateUser(bound, u); err != nil {
 		if errors.Is(err, account.ErrEmailTaken) {
 			return nil, httpapi.NewProblem(http.StatusConflict, "email_taken", "an account with this email already exists")
+		}
+		if perr := s.PlanRefused(err); perr != nil {
+			return nil, perr
 		}
 		return nil, s.Internal(ctx, "create user", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: u.OrgID, ActorID: p.User.ID, Action: audit.ActionUserCreate, TargetType: "user",
 		TargetID: u.ID, Details: map[string]string{"role": string(role)}})
+	s.PlanAdded(ctx, s.deps.Plans, u.OrgID, plan.Users)
 	// The new user proves the address by the link (a failure is logged;
 	// the user asks for another link after logging in).
 	_ = s.sendVerification(ctx, u)

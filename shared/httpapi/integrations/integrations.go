@@ -18,6 +18,7 @@ import (
 	"github.com/leadluence/backend/shared/httpapi"
 	"github.com/leadluence/backend/shared/integration"
 	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/retention"
 )
 
@@ -69,6 +70,10 @@ type Deps struct {
 	// MetaAppID is the platform's Meta app: a page is connected only with a
 	// token it issued (config.API.MetaAppID).
 	MetaAppID string
+	// Plans, when set, limits the org's connected integrations to its
+	// plan (plan.Service): a new connection at the limit is 403
+	// plan_limit.
+	Plans httpapi.PlanGauges
 }
 
 // PurgeProgress reads the purges of an org's disconnected integrations
@@ -264,13 +269,24 @@ func (s *server) connect(ctx context.Context, in integration.Integration, token 
 			in.MessagesPerSecond = old.MessagesPerSecond
 		}
 	}
-	if err := d.Store.ConnectIntegration(ctx, in); err != nil {
+	// The plan's integrations: a new connection counts in the same write
+	// (exact under concurrency) and is refused at the limit; connecting
+	// again one that is connected (a new token) does not count.
+	bound, err := s.BindPlan(ctx, d.Plans, in.OrgID, plan.Integrations)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Store.ConnectIntegration(bound, in); err != nil {
 		if errors.Is(err, integration.ErrOwnedElsewhere) {
 			return nil, httpapi.NewProblem(http.StatusConflict, "integration_owned_elsewhere", "this page or number is connected to another organisation")
+		}
+		if perr := s.PlanRefused(err); perr != nil {
+			return nil, perr
 		}
 		return nil, s.Internal(ctx, "connect integration", err)
 	}
 	s.Record(ctx, audit.Record{OrgID: in.OrgID, ActorID: p.User.ID, Action: "integration.connect", TargetType: string(in.Kind), TargetID: in.ExternalID})
+	s.PlanAdded(ctx, d.Plans, in.OrgID, plan.Integrations)
 	s.replayParked(ctx, in)
 	in.Status = integration.StatusActive
 	return &integrationOutput{Body: integrationOut(in)}, nil

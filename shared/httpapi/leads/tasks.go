@@ -74,8 +74,9 @@ type TaskList struct {
 // NotificationOut is a notification of the caller.
 type NotificationOut struct {
 	ID            string     `json:"id"`
-	Kind          string     `json:"kind" enum:"task_reminder,appointment_reminder"`
-	LeadID        string     `json:"lead_id"`
+	Kind          string     `json:"kind" enum:"task_reminder,appointment_reminder,plan_over_limit"`
+	LeadID        string     `json:"lead_id" doc:"The lead of a reminder; empty for plan_over_limit."`
+	Limit         *string    `json:"limit" doc:"plan_over_limit: the plan limit that Lead Ads or WhatsApp leads were kept past this period (due_at: when it resets); see GET /v1/usage."`
 	TaskID        *string    `json:"task_id" doc:"The task of a task_reminder."`
 	AppointmentID *string    `json:"appointment_id" doc:"The appointment of an appointment_reminder."`
 	DueAt         time.Time  `json:"due_at" doc:"The task's due time, or the appointment's start, when the reminder was recorded."`
@@ -246,7 +247,7 @@ func (s *server) listTasks(ctx context.Context, in *struct {
 }
 
 func notificationOut(n lead.Notification) NotificationOut {
-	return NotificationOut{ID: n.ID, Kind: n.Kind, LeadID: n.LeadID, TaskID: httpapi.Optional(n.TaskID), AppointmentID: httpapi.Optional(n.AppointmentID),
+	return NotificationOut{ID: n.ID, Kind: n.Kind, LeadID: n.LeadID, Limit: httpapi.Optional(n.Limit), TaskID: httpapi.Optional(n.TaskID), AppointmentID: httpapi.Optional(n.AppointmentID),
 		DueAt: n.DueAt, CreatedAt: n.CreatedAt, ReadAt: optTime(n.ReadAt)}
 }
 
