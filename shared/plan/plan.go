@@ -144,7 +144,7 @@ const MaxShards = 8
 var Plans = map[Name]Plan{
 	Free: {Name: Free, APIShards: 1, Limits: map[Metric]int{
 		Users: 3, LeadsPerMonth: 500, WhatsAppPerDay: 250, EmailPerDay: 500,
-		ActiveCampaigns: 1, Integrations: 1, APIRequestsPerMinute: 300,
+		ActiveCampaigns: 1, Integrations: 2, APIRequestsPerMinute: 300,
 	}},
 	Growth: {Name: Growth, APIShards: 2, Limits: map[Metric]int{
 		Users: 15, LeadsPerMonth: 10000, WhatsAppPerDay: 2000, EmailPerDay: 5000,
