@@ -143,15 +143,7 @@ func (s *Store) CreateInvitation(ctx context.Context, inv account.Invitation, t 
 
 // GetInvitation returns an invitation of an org.
 func (s *Store) GetInvitation(ctx context.Context, orgID, id string) (account.Invitation, error) {
-	var it invitationItem
-	ok, err := s.get(ctx, orgPK(orgID), invitationSK(id), &it)
-	if err != nil {
-		return account.Invitation{}, err
-	}
-	if !ok {
-		return account.Invitation{}, account.ErrNotFound
-	}
-	return it.invitation(), nil
+	return getAs(ctx, s, orgPK(orgID), invitationSK(id), invitationItem.invitation, account.ErrNotFound)
 }
 
 // ListInvitations returns the org's invitations, newest first. Orgs send

@@ -134,15 +134,7 @@ func (s *Store) CreateImport(ctx context.Context, imp leadimport.Import) (string
 
 // GetImport reads an import.
 func (s *Store) GetImport(ctx context.Context, orgID, id string) (leadimport.Import, error) {
-	var it importItem
-	ok, err := s.get(ctx, orgPK(orgID), importSK(id), &it)
-	if err != nil {
-		return leadimport.Import{}, err
-	}
-	if !ok {
-		return leadimport.Import{}, leadimport.ErrNotFound
-	}
-	return it.domain(), nil
+	return getAs(ctx, s, orgPK(orgID), importSK(id), importItem.domain, leadimport.ErrNotFound)
 }
 
 // ListImports returns the org's latest imports, newest first.
