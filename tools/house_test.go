@@ -56,7 +56,7 @@ func TestOnlyWiringBuildsTheStore(t *testing.T) {
 }
 
 // adapters are the packages under shared/ that may import the AWS SDK.
-var adapters = []string{"dynamostore", "sesmail", "sqsqueue", "envelope", "secret", "lambdamain"}
+var adapters = []string{"dynamostore", "sesmail", "sqsqueue", "envelope", "secret", "lambdamain", "awsenv"}
 
 // TestOnlyAdaptersImportTheSDK: no package under shared/ other than an
 // adapter imports the AWS SDK.

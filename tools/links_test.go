@@ -23,7 +23,12 @@ import (
 // fmt, makes the linker keep every exported method of every reachable type
 // (docs/benchmarks.md, "Phone-number parsing and the linker");
 // shared/phone reads numbers with generated plans instead, and only
-// tools/phonegen and tests import the library.
+// tools/phonegen and tests import the library. Nor does any function link
+// the SDK's default config loader (github.com/aws/aws-sdk-go-v2/config) or
+// what it brings for credential sources a Lambda never uses (STS, sign-in,
+// SSO, SSO-OIDC, instance metadata, the credential-process and shared-file
+// providers): functions build their config from the environment with
+// shared/awsenv (docs/benchmarks.md, "The AWS config loader left out").
 var forbidden = map[string][]string{
 	"webhook": {
 		"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams",
@@ -44,6 +49,19 @@ var forbidden = map[string][]string{
 var linkedByNone = []string{
 	"github.com/nyaruka/phonenumbers",
 	"google.golang.org/protobuf",
+	"github.com/aws/aws-sdk-go-v2/config",
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds",
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds",
+	"github.com/aws/aws-sdk-go-v2/credentials/logincreds",
+	"github.com/aws/aws-sdk-go-v2/credentials/processcreds",
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds",
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds",
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds",
+	"github.com/aws/aws-sdk-go-v2/internal/shareddefaults",
+	"github.com/aws/aws-sdk-go-v2/service/sts",
+	"github.com/aws/aws-sdk-go-v2/service/signin",
+	"github.com/aws/aws-sdk-go-v2/service/sso",
+	"github.com/aws/aws-sdk-go-v2/service/ssooidc",
 }
 
 // TestFunctionsLinkOnlyWhatTheyUse lists each function's dependencies as

@@ -6,15 +6,14 @@ import (
 	"context"
 	"log/slog"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-
 	"github.com/leadluence/backend/functions/ingest/app"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/lambdamain"
 )
 
 func main() {
-	lambdamain.Run("ingest", func(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (app.Handler, error) {
+	lambdamain.Run("ingest", func(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...awsenv.Option) (app.Handler, error) {
 		h, _, err := app.New(ctx, cfg, log, opts...)
 		return h, err
 	})

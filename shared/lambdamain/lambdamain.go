@@ -10,15 +10,15 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
 )
 
 // Run starts function name with the handler build returns for config C.
 // It returns only when the function cannot start.
-func Run[C, H any](name string, build func(ctx context.Context, cfg C, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (H, error)) {
+func Run[C, H any](name string, build func(ctx context.Context, cfg C, log *slog.Logger, opts ...awsenv.Option) (H, error)) {
 	log := logging.New(nil, slog.LevelInfo)
 	cfg, err := config.Load[C]()
 	if err == nil {

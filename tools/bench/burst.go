@@ -13,9 +13,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/outbound"
 )
 
@@ -64,7 +64,7 @@ type timedCalls struct {
 	time  map[string]time.Duration
 }
 
-func (c *timedCalls) options() func(*awsconfig.LoadOptions) error {
+func (c *timedCalls) options() awsenv.Option {
 	mw := middleware.InitializeMiddlewareFunc("LeadluenceBenchTimedCalls",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			begin := time.Now()
@@ -79,7 +79,7 @@ func (c *timedCalls) options() func(*awsconfig.LoadOptions) error {
 			c.mu.Unlock()
 			return out, md, err //nolint:wrapcheck // a middleware passes the SDK's error on unchanged
 		})
-	return awsconfig.WithAPIOptions([]func(*middleware.Stack) error{
+	return awsenv.WithAPIOptions([]func(*middleware.Stack) error{
 		func(s *middleware.Stack) error { return s.Initialize.Add(mw, middleware.After) },
 	})
 }

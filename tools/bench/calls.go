@@ -17,12 +17,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/leadluence/backend/functions/api/app"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta/metatest"
@@ -36,7 +36,7 @@ type callCounter struct {
 }
 
 // options returns the SDK option that installs the counter on every client.
-func (c *callCounter) options() func(*awsconfig.LoadOptions) error {
+func (c *callCounter) options() awsenv.Option {
 	count := middleware.InitializeMiddlewareFunc("LeadluenceBenchCallCounter",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			c.mu.Lock()
@@ -47,7 +47,7 @@ func (c *callCounter) options() func(*awsconfig.LoadOptions) error {
 			c.mu.Unlock()
 			return next.HandleInitialize(ctx, in)
 		})
-	return awsconfig.WithAPIOptions([]func(*middleware.Stack) error{
+	return awsenv.WithAPIOptions([]func(*middleware.Stack) error{
 		func(s *middleware.Stack) error { return s.Initialize.Add(count, middleware.After) },
 	})
 }

@@ -11,10 +11,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/leadluence/backend/shared/awsenv"
 )
 
 // capacityMeter is an SDK middleware on the DynamoDB client that asks every
@@ -89,7 +90,7 @@ func (w itemWrite) estimate() float64 {
 
 // options returns the SDK option that installs the meter on every client;
 // it acts on DynamoDB calls only.
-func (m *capacityMeter) options() func(*awsconfig.LoadOptions) error {
+func (m *capacityMeter) options() awsenv.Option {
 	mw := middleware.InitializeMiddlewareFunc("LeadluenceBenchCapacity",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			if awsmiddleware.GetServiceID(ctx) != dynamodb.ServiceID {
@@ -115,7 +116,7 @@ func (m *capacityMeter) options() func(*awsconfig.LoadOptions) error {
 			m.mu.Unlock()
 			return out, md, err //nolint:wrapcheck // a middleware passes the SDK's error on unchanged
 		})
-	return awsconfig.WithAPIOptions([]func(*middleware.Stack) error{
+	return awsenv.WithAPIOptions([]func(*middleware.Stack) error{
 		func(s *middleware.Stack) error { return s.Initialize.Add(mw, middleware.After) },
 	})
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -31,6 +30,7 @@ import (
 	webhook "github.com/leadluence/backend/functions/webhook/app"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/logging"
@@ -175,8 +175,8 @@ func newMeteredFn(m *metaEnv, name string) *meteredFn {
 	return f
 }
 
-func (f *meteredFn) opts() []func(*awsconfig.LoadOptions) error {
-	return []func(*awsconfig.LoadOptions) error{f.meter.options(), f.calls.options()}
+func (f *meteredFn) opts() []awsenv.Option {
+	return []awsenv.Option{f.meter.options(), f.calls.options()}
 }
 
 // log is the function's logger as lambdamain builds it, writing to the byte

@@ -26,6 +26,7 @@ import (
 	webhook "github.com/leadluence/backend/functions/webhook/app"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/logging"
@@ -260,7 +261,7 @@ func (m *metaEnv) call(ctx context.Context, method, path, token string, body any
 
 // newIngest builds an ingest handler the way functions/ingest/main.go
 // does, from the environment setupMeta filled, with extra SDK options.
-func (m *metaEnv) newIngest(ctx context.Context, opts ...func(*awsconfig.LoadOptions) error) (ingest.Handler, error) {
+func (m *metaEnv) newIngest(ctx context.Context, opts ...awsenv.Option) (ingest.Handler, error) {
 	cfg, err := config.Load[config.Ingest]()
 	if err != nil {
 		return nil, fmt.Errorf("ingest config: %w", err)
@@ -324,7 +325,7 @@ type calibration struct {
 // returns what DynamoDB Local reported for each next to AWS's rules.
 func calibrate(ctx context.Context, m *metaEnv) ([]calibration, error) {
 	meter := &capacityMeter{}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, meter.options())
+	cfg, err := awsenv.Load(ctx, meter.options())
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}

@@ -30,6 +30,7 @@ import (
 	senderapp "github.com/leadluence/backend/functions/sender/app"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
@@ -302,9 +303,9 @@ func (e *obEnv) sender(ctx context.Context, rate int, tweak func(*outbound.Sende
 
 // senderWith builds the sender handler with cfg, its AWS clients built
 // with opts.
-func (e *obEnv) senderWith(ctx context.Context, cfg config.Sender, tweak func(*outbound.Sender), opts ...func(*awsconfig.LoadOptions) error) (senderapp.Handler, error) {
+func (e *obEnv) senderWith(ctx context.Context, cfg config.Sender, tweak func(*outbound.Sender), opts ...awsenv.Option) (senderapp.Handler, error) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s, q, err := senderapp.NewSender(ctx, cfg, log, append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.Nop{})}, opts...)...)
+	s, q, err := senderapp.NewSender(ctx, cfg, log, append([]awsenv.Option{awsenv.WithLogger(logging.Nop{})}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("build sender: %w", err)
 	}

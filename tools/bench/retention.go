@@ -24,6 +24,7 @@ import (
 	retentionapp "github.com/leadluence/backend/functions/retention/app"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/dynamostore"
@@ -298,7 +299,7 @@ func (e *retEnv) seed(ctx context.Context, from, to, pct, workers int) error {
 // rate, over a DynamoDB client metered by e.meter.
 func (e *retEnv) runner(ctx context.Context, rate float64) (*retention.Runner, error) {
 	cfg := config.Retention{TableName: e.table, Rate: rate, Margin: time.Second}
-	r, err := retentionapp.NewRunner(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), e.meter.options(), awsconfig.WithLogger(logging.Nop{}))
+	r, err := retentionapp.NewRunner(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), e.meter.options(), awsenv.WithLogger(logging.Nop{}))
 	if err != nil {
 		return nil, fmt.Errorf("retention runner: %w", err)
 	}

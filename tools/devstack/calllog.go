@@ -26,7 +26,7 @@ import (
 // against the IAM policy the deployed stack gives that function.
 //
 // The calling function is the app id of its AWS config
-// (awsconfig.WithAppID("leadluence-<fn>")), which the SDK sends in the
+// (awsenv.WithAppID("leadluence-<fn>")), which the SDK sends in the
 // User-Agent as app/leadluence-<fn>; calls without one (test setup, tools)
 // are recorded with an empty App.
 

@@ -11,9 +11,10 @@ import (
 	"sync/atomic"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/leadluence/backend/shared/awsenv"
 )
 
 // Fault kinds injected at the SDK layer.
@@ -106,8 +107,8 @@ func serverError(kind string) error {
 
 // Option is the SDK option that makes function fn's clients subject to
 // the faults; pass it to the function's app.New.
-func (f *Faults) Option(fn string) func(*awsconfig.LoadOptions) error {
-	return awsconfig.WithAPIOptions([]func(*middleware.Stack) error{func(st *middleware.Stack) error {
+func (f *Faults) Option(fn string) awsenv.Option {
+	return awsenv.WithAPIOptions([]func(*middleware.Stack) error{func(st *middleware.Stack) error {
 		// Outside the retry loop: what the caller sees.
 		err := st.Initialize.Add(middleware.InitializeMiddlewareFunc("TortureFaults", func(ctx context.Context, in middleware.InitializeInput,
 			next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {

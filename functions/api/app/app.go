@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -27,6 +26,7 @@ import (
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/auth"
 	"github.com/leadluence/backend/shared/automation"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
@@ -91,7 +91,7 @@ var (
 
 // New returns the api function's handler. Extra SDK options (a call
 // counter in benchmarks, say) apply to every client.
-func New(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (apigw.HandlerFunc, error) {
+func New(ctx context.Context, cfg config.API, log *slog.Logger, opts ...awsenv.Option) (apigw.HandlerFunc, error) {
 	srv, err := NewServer(ctx, cfg, log, opts...)
 	if err != nil {
 		return nil, err
@@ -100,12 +100,12 @@ func New(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*aw
 }
 
 // NewServer returns the HTTP API behind the handler.
-func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*httpapi.Server, error) {
+func NewServer(ctx context.Context, cfg config.API, log *slog.Logger, opts ...awsenv.Option) (*httpapi.Server, error) {
 	// The app id names the function in the User-Agent of its AWS calls
 	// (app/leadluence-api): CloudTrail and the local call log
 	// (tools/devstack) tell the functions apart by it.
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-api")}, opts...)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	opts = append([]awsenv.Option{awsenv.WithLogger(logging.SDK{Log: log}), awsenv.WithAppID("leadluence-api")}, opts...)
+	awsCfg, err := awsenv.Load(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}

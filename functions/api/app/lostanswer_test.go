@@ -12,7 +12,6 @@ import (
 	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
@@ -20,6 +19,7 @@ import (
 
 	"github.com/leadluence/backend/functions/api/app"
 	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/logging"
 )
@@ -27,8 +27,8 @@ import (
 // loseNextTransactAnswer is an SDK option: when armed, the next
 // TransactWriteItems is applied and then answered with a 500, as when an
 // answer is lost after the commit.
-func loseNextTransactAnswer(armed *atomic.Bool) func(*awsconfig.LoadOptions) error {
-	return awsconfig.WithAPIOptions([]func(*middleware.Stack) error{func(st *middleware.Stack) error {
+func loseNextTransactAnswer(armed *atomic.Bool) awsenv.Option {
+	return awsenv.WithAPIOptions([]func(*middleware.Stack) error{func(st *middleware.Stack) error {
 		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("LoseAnswer", func(ctx context.Context, in middleware.InitializeInput,
 			next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			out, md, err := next.HandleInitialize(ctx, in)

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
@@ -31,12 +31,12 @@ import (
 type Handler func(ctx context.Context, ev events.EventBridgeEvent) error
 
 // New returns the backfill handler.
-func New(ctx context.Context, cfg config.Backfill, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, error) {
+func New(ctx context.Context, cfg config.Backfill, log *slog.Logger, opts ...awsenv.Option) (Handler, error) {
 	// The app id names the function in the User-Agent of its AWS calls
 	// (app/leadluence-backfill): CloudTrail and the local call log
 	// (tools/devstack) tell the functions apart by it.
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-backfill")}, opts...)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	opts = append([]awsenv.Option{awsenv.WithLogger(logging.SDK{Log: log}), awsenv.WithAppID("leadluence-backfill")}, opts...)
+	awsCfg, err := awsenv.Load(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
@@ -34,10 +34,10 @@ import (
 type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
 
 // New returns the importer handler.
-func New(ctx context.Context, cfg config.Importer, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, error) {
+func New(ctx context.Context, cfg config.Importer, log *slog.Logger, opts ...awsenv.Option) (Handler, error) {
 	// The app id names the function in the User-Agent of its AWS calls.
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-importer")}, opts...)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	opts = append([]awsenv.Option{awsenv.WithLogger(logging.SDK{Log: log}), awsenv.WithAppID("leadluence-importer")}, opts...)
+	awsCfg, err := awsenv.Load(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}

@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/leadluence/backend/shared/automation"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
@@ -48,12 +48,12 @@ type DeadLetters interface {
 const graphTimeout = 10 * time.Second
 
 // New returns the ingest handler.
-func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, *intake.Processor, error) {
+func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...awsenv.Option) (Handler, *intake.Processor, error) {
 	// The app id names the function in the User-Agent of its AWS calls
 	// (app/leadluence-ingest): CloudTrail and the local call log
 	// (tools/devstack) tell the functions apart by it.
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-ingest")}, opts...)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	opts = append([]awsenv.Option{awsenv.WithLogger(logging.SDK{Log: log}), awsenv.WithAppID("leadluence-ingest")}, opts...)
+	awsCfg, err := awsenv.Load(ctx, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load aws config: %w", err)
 	}

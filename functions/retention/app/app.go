@@ -17,12 +17,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/envelope"
@@ -48,7 +48,7 @@ type Handler struct {
 const ReminderSchedule = "reminders"
 
 // New returns the retention handler.
-func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*Handler, error) {
+func New(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...awsenv.Option) (*Handler, error) {
 	awsCfg, err := loadAWS(ctx, log, opts)
 	if err != nil {
 		return nil, err
@@ -222,7 +222,7 @@ func (h *Handler) Reminders(ctx context.Context, asOf time.Time) error {
 }
 
 // NewRunner returns the runner the handler uses, over the table cfg names.
-func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*retention.Runner, error) {
+func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts ...awsenv.Option) (*retention.Runner, error) {
 	awsCfg, err := loadAWS(ctx, log, opts)
 	if err != nil {
 		return nil, err
@@ -234,9 +234,9 @@ func NewRunner(ctx context.Context, cfg config.Retention, log *slog.Logger, opts
 // function in the User-Agent of its AWS calls (app/leadluence-retention):
 // CloudTrail and the local call log (tools/devstack) tell the functions
 // apart by it.
-func loadAWS(ctx context.Context, log *slog.Logger, opts []func(*awsconfig.LoadOptions) error) (aws.Config, error) {
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-retention")}, opts...)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+func loadAWS(ctx context.Context, log *slog.Logger, opts []awsenv.Option) (aws.Config, error) {
+	opts = append([]awsenv.Option{awsenv.WithLogger(logging.SDK{Log: log}), awsenv.WithAppID("leadluence-retention")}, opts...)
+	awsCfg, err := awsenv.Load(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
 	}

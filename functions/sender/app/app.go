@@ -19,13 +19,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/leadluence/backend/shared/automation"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/campaign"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
@@ -66,7 +66,7 @@ const graphBackstop = 30 * time.Second
 const maxVisibility = 12 * time.Hour
 
 // New returns the sender handler, campaign page jobs included.
-func New(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (Handler, error) {
+func New(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ...awsenv.Option) (Handler, error) {
 	s, q, err := NewSender(ctx, cfg, log, opts...)
 	if err != nil {
 		return nil, err
@@ -149,12 +149,12 @@ func WithCampaignPages(p CampaignPages) Option {
 // NewSender builds the outbound.Sender of cfg (clients, token cache,
 // pacer) and the SQS client for visibility changes, so that tests can
 // adjust the sender before NewHandler.
-func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (*outbound.Sender, *sqs.Client, error) {
+func NewSender(ctx context.Context, cfg config.Sender, log *slog.Logger, opts ...awsenv.Option) (*outbound.Sender, *sqs.Client, error) {
 	// The app id names the function in the User-Agent of its AWS calls
 	// (app/leadluence-sender): CloudTrail and the local call log
 	// (tools/devstack) tell the functions apart by it.
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID("leadluence-sender")}, opts...)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	opts = append([]awsenv.Option{awsenv.WithLogger(logging.SDK{Log: log}), awsenv.WithAppID("leadluence-sender")}, opts...)
+	awsCfg, err := awsenv.Load(ctx, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load aws config: %w", err)
 	}

@@ -22,10 +22,9 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/oklog/ulid/v2"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-
 	"github.com/leadluence/backend/functions/sender/app"
 	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/envelope"
@@ -94,7 +93,7 @@ func build(t testing.TB, res devstacktest.Env, opt options) *env {
 		}
 	}
 	// DynamoDB Local answers refused conditions with a CRC the SDK warns about.
-	s, q, err := app.NewSender(ie.Ctx, cfg, log, awsconfig.WithLogger(logging.Nop{}))
+	s, q, err := app.NewSender(ie.Ctx, cfg, log, awsenv.WithLogger(logging.Nop{}))
 	if err != nil {
 		t.Fatal(err)
 	}

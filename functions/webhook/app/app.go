@@ -25,12 +25,12 @@ import (
 	"log/slog"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/secret"
@@ -87,12 +87,12 @@ const DefaultMaxBodyBytes = 3 << 20
 // New returns the webhook function's handler: it opens the two secrets with
 // KMS and builds the SQS client. Extra SDK options (a call counter in
 // benchmarks, say) apply to every client.
-func New(ctx context.Context, cfg config.Webhook, log *slog.Logger, opts ...func(*awsconfig.LoadOptions) error) (apigw.HandlerFunc, error) {
+func New(ctx context.Context, cfg config.Webhook, log *slog.Logger, opts ...awsenv.Option) (apigw.HandlerFunc, error) {
 	// The app id names the function in the User-Agent of its AWS calls
 	// (app/leadluence-webhook): CloudTrail and the local call log
 	// (tools/devstack) tell the functions apart by it.
-	opts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.SDK{Log: log}), awsconfig.WithAppID(appID)}, opts...)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	opts = append([]awsenv.Option{awsenv.WithLogger(logging.SDK{Log: log}), awsenv.WithAppID(appID)}, opts...)
+	awsCfg, err := awsenv.Load(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
