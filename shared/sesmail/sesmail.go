@@ -22,6 +22,7 @@ import (
 
 	"github.com/leadluence/backend/shared/account"
 	"github.com/leadluence/backend/shared/outbound"
+	"github.com/leadluence/backend/shared/plan"
 )
 
 var _ outbound.Mailer = (*Client)(nil)
@@ -67,6 +68,20 @@ func (c *Client) SendEmail(ctx context.Context, e outbound.Email) (string, error
 		return "", nil
 	}
 	return aws.ToString(out.MessageId), nil
+}
+
+// Notices returns the sender of the platform's own notices to org owners
+// (plan.Alerts' usage warnings): plain text from the platform address
+// from, without the configuration set, whose events are read for the
+// emails of leads only.
+func (c *Client) Notices(from string) plan.SendMail {
+	plain := &Client{ses: c.ses}
+	return func(ctx context.Context, to, subject, text string) error {
+		if _, err := plain.SendEmail(ctx, outbound.Email{From: from, To: to, Subject: subject, Text: text}); err != nil {
+			return fmt.Errorf("send notice: %w", err)
+		}
+		return nil
+	}
 }
 
 // sendInput is the SES v2 request of an email: simple content in UTF-8,

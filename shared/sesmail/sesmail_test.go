@@ -175,3 +175,19 @@ func TestTemplatePrefixMatchesTheGrant(t *testing.T) {
 		t.Fatalf("sesmail makes %q*, IAM grants %q*", sesmail.VerificationTemplatePrefix, topology.VerificationTemplatePrefix)
 	}
 }
+
+// A platform notice goes from the platform address, as plain text, without
+// the configuration set of the leads' emails (a client that has one).
+func TestNotices(t *testing.T) {
+	f := &fakeSES{}
+	send := sesmail.New(f, "leadluence").Notices("no-reply@leadluence.test")
+	if err := send(context.Background(), "owner@acme.test", "80% of your plan", "You have used 80%."); err != nil {
+		t.Fatal(err)
+	}
+	in := f.sent
+	if aws.ToString(in.FromEmailAddress) != "no-reply@leadluence.test" || in.Destination.ToAddresses[0] != "owner@acme.test" ||
+		in.ConfigurationSetName != nil || aws.ToString(in.Content.Simple.Subject.Data) != "80% of your plan" ||
+		aws.ToString(in.Content.Simple.Body.Text.Data) != "You have used 80%." || in.Content.Simple.Body.Html != nil {
+		t.Fatalf("request %+v", in)
+	}
+}

@@ -45,7 +45,6 @@ import (
 	"github.com/leadluence/backend/shared/leadimport"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta"
-	"github.com/leadluence/backend/shared/outbound"
 	"github.com/leadluence/backend/shared/phone"
 	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/policy"
@@ -246,13 +245,7 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 	// monthly limit, from the platform address, without SDK retries (a
 	// retried SendEmail whose answer was lost would mail twice).
 	alertMail := sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), "")
-	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log,
-		Mail: func(ctx context.Context, to, subject, text string) error {
-			if _, err := alertMail.SendEmail(ctx, outbound.Email{From: cfg.EmailFrom, To: to, Subject: subject, Text: text}); err != nil {
-				return fmt.Errorf("send usage warning: %w", err)
-			}
-			return nil
-		}}}
+	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log, Mail: alertMail.Notices(cfg.EmailFrom)}}
 	requests := &plan.Requests{Plans: plans, Buckets: &ratelimit.Limiter{Store: store}}
 	srv := httpapi.New(httpapi.Config{
 		Tokens: tokens,

@@ -110,7 +110,7 @@ func NewCampaignPages(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.
 	graph := meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: graphBackstop})
 	// Each campaign message counts once against the plan's WhatsApp
 	// messages of the day (shared/plan).
-	return &campaign.Pages{Store: store, Enqueue: enqueue, Log: log, Quota: &plan.Service{Counters: store, Orgs: store},
+	return &campaign.Pages{Store: store, Enqueue: enqueue, Log: log, Quota: senderPlans(cfg, s, store, log),
 		Templates: &watemplate.Catalog{Source: graph, Opener: s.Tokens, Cache: &watemplate.Cache{}}}, nil
 }
 
@@ -130,7 +130,20 @@ func NewReengager(cfg config.Sender, s *outbound.Sender, q Queue, log *slog.Logg
 		return nil
 	}
 	return &automation.Runner{Settings: automation.NewStore(store), Store: store, Log: log, Enqueue: enqueue,
-		Quota: &plan.Service{Counters: store, Orgs: store}}, nil
+		Quota: senderPlans(cfg, s, store, log)}, nil
+}
+
+// senderPlans is the plan service of campaign and automation messages:
+// each counts once against the plan's WhatsApp messages of the day, and
+// the use that reaches 80 % of it mails the org's owners the usage
+// warning from the platform address (plan.Alerts), through the sender's
+// SES client.
+func senderPlans(cfg config.Sender, s *outbound.Sender, store *dynamostore.Store, log *slog.Logger) *plan.Service {
+	svc := &plan.Service{Counters: store, Orgs: store}
+	if m, ok := s.Mailer.(*sesmail.Client); ok {
+		svc.Alerts = &plan.Alerts{Store: store, Log: log, Mail: m.Notices(cfg.EmailFrom)}
+	}
+	return svc
 }
 
 // Option adjusts the handler.
