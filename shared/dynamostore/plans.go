@@ -219,8 +219,15 @@ var _ plan.AlertStore = (*Store)(nil)
 // noticeMarkerItem records that an org's owners were told about a limit in
 // a period (plan.Alerts): near (the 80 % email) or over (the in-app
 // notice).
-// It has the use marker's attributes.
-type noticeMarkerItem useMarkerItem
+type noticeMarkerItem struct {
+	PK     string `dynamodbav:"PK"`
+	SK     string `dynamodbav:"SK"`
+	Type   string `dynamodbav:"type"`
+	OrgID  string `dynamodbav:"org_id"`
+	Metric string `dynamodbav:"metric"`
+	Period string `dynamodbav:"period"`
+	TTL    int64  `dynamodbav:"ttl"`
+}
 
 func (s *Store) noticePut(orgID, what string, m plan.Metric, period string, expires time.Time) (types.Put, error) {
 	av, err := marshal(noticeMarkerItem{PK: usagePK(orgID, 0), SK: noticeSK(what, string(m), period), Type: "plan_notice",
