@@ -96,8 +96,12 @@ func TestWebhookFunction(t *testing.T) {
 	if diff := cmp.Diff([]string{"GET /webhooks/meta", "POST /webhooks/meta"}, routes); diff != "" {
 		t.Errorf("routes (-want +got):\n%s", diff)
 	}
-	// It may decrypt its own two secrets and send to intake, nothing more.
+	// It may read the owner items of pages and numbers (GetItem only: the
+	// drop of events no org owns), decrypt its own two secrets and send to
+	// intake, nothing more.
 	want := topology.Access{
+		TableRead:          true,
+		TableActions:       []string{"GetItem"},
 		KeyDecrypt:         true,
 		KeyDecryptPurposes: []string{topology.PurposeMetaAppSecret, topology.PurposeMetaVerifyToken},
 		SendTo:             []string{topology.QueueIntake},
@@ -119,7 +123,7 @@ func TestWebhookFunction(t *testing.T) {
 
 	env := topology.ResourceEnv(fn, topology.Resolved{TableName: "tbl", KeyID: "key",
 		QueueURLs: map[string]string{"intake": "u-in", "outbound": "u-out"}})
-	if diff := cmp.Diff(map[string]string{"LEADLUENCE_KEY_ID": "key", "LEADLUENCE_QUEUE_URL_INTAKE": "u-in"}, env); diff != "" {
+	if diff := cmp.Diff(map[string]string{"LEADLUENCE_KEY_ID": "key", "LEADLUENCE_QUEUE_URL_INTAKE": "u-in", "LEADLUENCE_TABLE": "tbl"}, env); diff != "" {
 		t.Errorf("resource env (-want +got):\n%s", diff)
 	}
 }
