@@ -631,6 +631,9 @@ func ingestFunction() Function {
 			TableActions: []string{"GetItem", "PutItem", "Query", "UpdateItem"},
 			// Decrypt opens the org's sealed tokens; nothing is sealed here.
 			KeyDecrypt: true,
+			// The owners' usage warning when a lead reaches 80 % of the
+			// plan's leads of the month (shared/plan Alerts).
+			SendEmail: true,
 			// Payloads that can never be processed go to the DLQ with a reason.
 			SendTo: []string{Queue{Name: QueueIntake}.DLQName(), QueueOutbound},
 		},

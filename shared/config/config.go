@@ -125,6 +125,9 @@ type Ingest struct {
 	// OutboundQueueURL receives the send jobs of automations (package
 	// automation): the Lead Ads welcome and the after-hours reply.
 	OutboundQueueURL string `env:"LEADLUENCE_QUEUE_URL_OUTBOUND,required,notEmpty"`
+	// EmailFrom is the platform sender address of the owners' usage
+	// warnings (plan.Alerts).
+	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
 }
 
 // Backfill is the configuration of the backfill function, which asks the

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -32,6 +34,7 @@ import (
 	"github.com/leadluence/backend/shared/meta"
 	"github.com/leadluence/backend/shared/plan"
 	"github.com/leadluence/backend/shared/sendgate"
+	"github.com/leadluence/backend/shared/sesmail"
 	"github.com/leadluence/backend/shared/sqsqueue"
 	"github.com/leadluence/backend/shared/suppression"
 )
@@ -67,9 +70,12 @@ func New(ctx context.Context, cfg config.Ingest, log *slog.Logger, opts ...awsen
 	store.UseLazySuppression(&suppression.Lazy{Store: store, Sealer: sealer})
 	// Plans: automatic messages count against the day's WhatsApp
 	// messages, new leads against the month's leads, kept past the limit
-	// with an in-app notice to the owners (shared/plan; the 80 % email
-	// is the api's).
-	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log}}
+	// with an in-app notice to the owners; the use that reaches 80 % mails
+	// them the usage warning from the platform address (shared/plan),
+	// without SDK retries (a retried SendEmail whose answer was lost would
+	// mail twice).
+	notices := sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), "")
+	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log, Mail: notices.Notices(cfg.EmailFrom)}}
 	p := &intake.Processor{
 		Store:         store,
 		Fields:        store,

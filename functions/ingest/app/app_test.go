@@ -60,7 +60,7 @@ func newEnv(t *testing.T) *env {
 	res := devstacktest.Fresh(t)
 	ie := intaketest.New(t, res.AWS, res.TableName, res.KeyID)
 	cfg := config.Ingest{TableName: res.TableName, KeyID: res.KeyID, IntakeDLQURL: res.QueueURLs["intake-dlq"],
-		GraphBaseURL: ie.Sim.URL, GraphVersion: ie.Sim.Version(), DefaultRegion: "IN"}
+		GraphBaseURL: ie.Sim.URL, GraphVersion: ie.Sim.Version(), DefaultRegion: "IN", EmailFrom: "no-reply@leadluence.local"}
 	h, _, err := app.New(ie.Ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,11 @@
 package app_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,10 +16,11 @@ import (
 
 // Lead Ads leads past the plan's leads of the month are stored all the
 // same, counted once each as over the limit, and the owner is told once
-// in the app.
+// in the app and mailed the usage warning once.
 func TestLeadAdsLeadsPastThePlanAreKeptAndCounted(t *testing.T) {
 	e := newEnv(t)
 	now := time.Now().UTC()
+	since := now.Add(-time.Second).Unix()
 	limit := plan.Plans[plan.Free].Limits[plan.LeadsPerMonth]
 	c := plan.Counter{OrgID: e.orgID, Metric: plan.LeadsPerMonth, Period: plan.Month.Key(now)}
 	for range limit {
@@ -48,4 +54,36 @@ func TestLeadAdsLeadsPastThePlanAreKeptAndCounted(t *testing.T) {
 	if err != nil || len(notes.Items) != 1 || notes.Items[0].Kind != lead.NotificationPlanOverLimit || notes.Items[0].Limit != string(plan.LeadsPerMonth) {
 		t.Fatalf("notifications %+v %v", notes.Items, err)
 	}
+	if n := warningsTo(t, since, owners[0].Email); n != 1 {
+		t.Fatalf("%d usage warnings mailed to the owner, want 1", n)
+	}
+}
+
+// warningsTo counts the usage warnings the SES stand-in holds for addr
+// since a Unix time.
+func warningsTo(t *testing.T, since int64, addr string) int {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("%s/store?since=%d", strings.TrimRight(os.Getenv("AWS_ENDPOINT_URL_SESV2"), "/"), since))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Emails []struct {
+			Subject     string `json:"subject"`
+			Destination struct {
+				To []string `json:"to"`
+			} `json:"destination"`
+		} `json:"emails"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range st.Emails {
+		if len(m.Destination.To) == 1 && strings.EqualFold(m.Destination.To[0], addr) {
+			n++
+		}
+	}
+	return n
 }
