@@ -294,6 +294,13 @@ func (s *Store) UpdateUser(ctx context.Context, u account.User) error {
 		values[":owner"] = &types.AttributeValueMemberS{Value: string(account.RoleOwner)}
 		values[":true"] = &types.AttributeValueMemberBOOL{Value: true}
 	}
+	if u.Active {
+		// An update never activates a user: a rename or role change read
+		// before a deactivation must not undo it (nor miss the users
+		// gauge); it is refused and, after the retries, a conflict.
+		cond += " AND #active = :true"
+		values[":true"] = &types.AttributeValueMemberBOOL{Value: true}
+	}
 	upd := &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(orgPK(u.OrgID), userSK(u.ID)),
 		UpdateExpression: aws.String(update), ConditionExpression: aws.String(cond),
@@ -388,6 +395,10 @@ func (s *Store) removeOwner(ctx context.Context, u account.User, upd *dynamodb.U
 	if self == nil {
 		return true, account.ErrNotFound
 	}
+	if u.Active && !self.Active {
+		// Deactivated meanwhile: an update never activates a user.
+		return true, fmt.Errorf("update user %s: deactivated meanwhile: %w", u.ID, account.ErrConflict)
+	}
 	if other == nil {
 		if !listedOwner(*self) {
 			return false, nil // no longer an owner: the plain write again
@@ -411,6 +422,9 @@ func (s *Store) removeOwner(ctx context.Context, u account.User, upd *dynamodb.U
 		}},
 	}
 	if u.Active {
+		// Still active, as read: an update never activates a user.
+		self0.ConditionExpression = aws.String("attribute_exists(PK) AND #active = :true")
+		self0.ExpressionAttributeValues[":true"] = &types.AttributeValueMemberBOOL{Value: true}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	} else {
 		// A deactivation: only of the active user, which leaves the users
@@ -427,10 +441,10 @@ func (s *Store) removeOwner(ctx context.Context, u account.User, upd *dynamodb.U
 	}
 	if reasons := cancelReasons(err); len(reasons) >= 2 {
 		if conditionFailed(reasons[0]) {
-			if !u.Active {
-				return false, nil // deactivated meanwhile: the plain write again
-			}
-			return true, account.ErrNotFound
+			// Deleted or deactivated meanwhile: the plain write again,
+			// whose failure reads the user afresh (404, or 409 for an
+			// update of a user deactivated meanwhile).
+			return false, nil
 		}
 		if conditionFailed(reasons[1]) {
 			return false, nil // the other owner is one no longer: look again

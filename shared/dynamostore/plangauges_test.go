@@ -2,6 +2,7 @@ package dynamostore_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -106,6 +107,16 @@ func TestUsersGaugeIsExactUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if n := gauge(t, s, org, plan.Users); n != 3 {
 		t.Fatalf("users after a deactivation = %d, want 3", n)
+	}
+	// A rename read before that deactivation (the user still active)
+	// does not bring the user back, nor the gauge.
+	stale := made[0]
+	stale.Name = "Renamed late"
+	if err := s.UpdateUser(ctx, stale); !errors.Is(err, account.ErrConflict) {
+		t.Fatalf("a stale rename of a deactivated user: %v, want ErrConflict", err)
+	}
+	if got, err := s.GetUser(ctx, org, stale.ID); err != nil || got.Active || got.Name == "Renamed late" || gauge(t, s, org, plan.Users) != 3 {
+		t.Fatalf("after a stale rename: %+v %v, gauge %d", got, err, gauge(t, s, org, plan.Users))
 	}
 	// A rename of an active user changes nothing.
 	r := made[1]

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -86,15 +87,23 @@ func (a *Alerts) nearLimit(ctx context.Context, orgID string, m Metric, used, li
 		return nil
 	}
 	owners, err := a.Store.ActiveOwners(ctx, orgID)
+	sent := 0
 	if err == nil {
 		for _, o := range owners {
-			if err = a.Mail(ctx, o.Email, nearLimitSubject(m), nearLimitText(m, used, limit, resets)); err != nil {
-				break
+			merr := a.Mail(ctx, o.Email, nearLimitSubject(m), nearLimitText(m, used, limit, resets))
+			if merr != nil {
+				err = errors.Join(err, merr)
+				continue
 			}
+			sent++
 		}
 	}
+	if err != nil && sent > 0 {
+		// Some owners have it: the marker stays, so nobody gets it twice.
+		return fmt.Errorf("warn owners of %s (%d sent): %w", m, sent, err)
+	}
 	if err != nil {
-		// Not sent: a later use tries again.
+		// Not sent to anyone: a later use tries again.
 		a.warned.Delete(memo)
 		if uerr := a.Store.UnmarkNearLimit(context.WithoutCancel(ctx), orgID, m, period); uerr != nil {
 			return fmt.Errorf("warn owners of %s: %w (and unmark: %w)", m, err, uerr)

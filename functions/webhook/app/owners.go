@@ -38,7 +38,7 @@ const (
 	// (and its events then still reach ingest, which drops them), while
 	// one just connected must not be dropped for long.
 	ownedFor   = 5 * time.Minute
-	unownedFor = 30 * time.Second
+	unownedFor = 5 * time.Second
 	// maxCachedOwners bounds the cache (it starts over when full).
 	maxCachedOwners = 10000
 	// maxLookups bounds the table reads of one delivery; entries past it
@@ -251,7 +251,10 @@ func (c *ownerCache) entryUnowned(ctx context.Context, object string, raw []byte
 			id, _ := member(md, "phone_number_id")
 			ref.kind, ref.id = integration.KindWhatsApp, text(id)
 		}
-		if ref.id == "" || *lookups >= maxLookups {
+		// After one failed lookup the rest of the delivery is enqueued
+		// unjudged: a slow or throttled table must not spend the webhook's
+		// timeout on lookups (fail open, at once).
+		if ref.id == "" || *lookups >= maxLookups || res.lookupErr != nil {
 			return false
 		}
 		owned, looked, err := c.owned(ctx, ref)

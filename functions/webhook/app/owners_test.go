@@ -149,16 +149,16 @@ func TestOwnerCacheAndFailOpen(t *testing.T) {
 			t.Fatalf("status %d %v", resp.StatusCode, err)
 		}
 	}
-	// Unowned: looked up once, then remembered for 30 s.
+	// Unowned: looked up once, then remembered for 5 s.
 	post("p-stray")
 	post("p-stray")
 	if owners.count() != 1 || queue.count() != 0 {
 		t.Fatalf("%d lookups, %d enqueued; want 1 and 0", owners.count(), queue.count())
 	}
-	advance(31 * time.Second)
+	advance(6 * time.Second)
 	post("p-stray")
 	if owners.count() != 2 || queue.count() != 0 {
-		t.Fatalf("after 31 s: %d lookups, %d enqueued; want 2 and 0", owners.count(), queue.count())
+		t.Fatalf("after 6 s: %d lookups, %d enqueued; want 2 and 0", owners.count(), queue.count())
 	}
 	// Owned: remembered for 5 minutes.
 	post("p-owned")
