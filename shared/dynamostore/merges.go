@@ -51,8 +51,9 @@ import (
 var _ lead.MergeStore = (*Store)(nil)
 
 // mergeBatch is how many history items one move transaction carries (two
-// actions each, plus up to two guard updates: at most 100 actions).
-const mergeBatch = 25
+// actions each, plus up to two guard updates, plus the merge record's
+// check when moving forward: at most 100 actions).
+const mergeBatch = 24
 
 // mergeKeep is how long a merge record outlives its undo window, so that
 // a late undo is answered "too late" rather than "not found".
@@ -216,6 +217,13 @@ func (s *Store) RunMerge(ctx context.Context, m lead.Merge) (lead.Merge, error) 
 		}
 	}
 	if err := s.FinishMerge(ctx, m, moved); err != nil {
+		if errors.Is(err, lead.ErrMergeClosed) {
+			// The same merge asked again while the first request ran
+			// may lose the finish to it: done is its answer too.
+			if done, gerr := s.GetMerge(ctx, m.OrgID, m.ID); gerr == nil && done.State == lead.MergeDone {
+				return done, nil
+			}
+		}
 		if errors.Is(err, lead.ErrVersionMismatch) {
 			// A lead changed meanwhile: put everything back.
 			if _, uerr := s.UndoMerge(ctx, m.OrgID, m.ID, m.By, s.now()); uerr != nil {
@@ -271,10 +279,15 @@ func (s *Store) StartMerge(ctx context.Context, m lead.Merge) (lead.Merge, error
 	}
 	err = s.transact(ctx, []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
-		s.leadAtVersion(m.OrgID, m.SurvivorID, m.Survivor.Version),
-		s.leadAtVersion(m.OrgID, m.OtherID, m.Other.Version),
+		s.lockForMerge(m.OrgID, m.SurvivorID, m.Survivor.Version, m.ID),
+		s.lockForMerge(m.OrgID, m.OtherID, m.Other.Version, m.ID),
 	})
 	if reasons := cancelReasons(err); len(reasons) == 3 && (conditionFailed(reasons[1]) || conditionFailed(reasons[2])) {
+		for _, r := range reasons[1:] {
+			if conditionFailed(r) && str(r.Item, attrMergeLock) != "" && str(r.Item, attrMergeLock) != m.ID {
+				return lead.Merge{}, lead.ErrMergeBusy
+			}
+		}
 		return lead.Merge{}, lead.ErrVersionMismatch
 	}
 	if err != nil {
@@ -283,12 +296,43 @@ func (s *Store) StartMerge(ctx context.Context, m lead.Merge) (lead.Merge, error
 	return m, nil
 }
 
-func (s *Store) leadAtVersion(orgID, leadID string, version int) types.TransactWriteItem {
-	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+// attrMergeLock on a lead item names the merge under way of that lead
+// (StartMerge sets it; the merge's lead writes, which replace or delete
+// both lead items, and the end of an undo clear it), so two merges of one
+// lead never run at once.
+const attrMergeLock = "merge_lock"
+
+// lockForMerge is the update marking lead leadID, at version, as in merge
+// mergeID: refused when the lead is at another version or in another
+// merge (the refusal returns the item, to tell the two apart). The
+// version does not change.
+func (s *Store) lockForMerge(orgID, leadID string, version int, mergeID string) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
 		TableName: &s.table, Key: key(orgPK(orgID), leadSK(leadID)),
-		ConditionExpression:       aws.String("attribute_exists(PK) AND version = :v"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: fmt.Sprint(version)}},
+		UpdateExpression:         aws.String("SET #lock = :id"),
+		ConditionExpression:      aws.String("attribute_exists(PK) AND version = :v AND (attribute_not_exists(#lock) OR #lock = :id)"),
+		ExpressionAttributeNames: map[string]string{"#lock": attrMergeLock},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":v": &types.AttributeValueMemberN{Value: fmt.Sprint(version)}, ":id": &types.AttributeValueMemberS{Value: mergeID},
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
+}
+
+// unlockAfterMerge clears merge mergeID's mark on lead leadID, where it is
+// still there (a lead the undo restored or deleted has none).
+func (s *Store) unlockAfterMerge(ctx context.Context, orgID, leadID, mergeID string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(orgPK(orgID), leadSK(leadID)),
+		UpdateExpression:          aws.String("REMOVE #lock"),
+		ConditionExpression:       aws.String("#lock = :id"),
+		ExpressionAttributeNames:  map[string]string{"#lock": attrMergeLock},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":id": &types.AttributeValueMemberS{Value: mergeID}},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("clear merge %s of lead %s: %w", mergeID, leadID, err)
+	}
+	return nil
 }
 
 // MoveMergeHistory moves up to about limit items of the absorbed lead's
@@ -323,6 +367,7 @@ func (s *Store) moveHistory(ctx context.Context, m lead.Merge, back bool, limit 
 	moved, conflicts := 0, 0
 	for moved < limit {
 		var batch []map[string]types.AttributeValue
+		start := resume
 		in.ExclusiveStartKey = resume
 	read:
 		for {
@@ -353,10 +398,14 @@ func (s *Store) moveHistory(ctx context.Context, m lead.Merge, back bool, limit 
 			return moved, true, nil
 		}
 		err := s.moveBatch(ctx, m, batch, from, to, back)
+		if errors.Is(err, lead.ErrMergeClosed) {
+			return moved, false, err
+		}
 		if reasons := cancelReasons(err); reasons != nil && conflicts < 5 {
 			// An item or guard changed between the read and the write:
-			// read again.
+			// read that batch again.
 			conflicts++
+			resume = start
 			continue
 		}
 		if err != nil {
@@ -402,7 +451,24 @@ func (s *Store) moveBatch(ctx context.Context, m lead.Merge, batch []map[string]
 	for _, g := range guards {
 		items = append(items, s.repoint(map[string]types.AttributeValue{attrPK: g[attrPK], attrSK: g[attrSK]}, from, to))
 	}
-	return s.transact(ctx, items)
+	if !back {
+		// Forward only while the merge stands: an undo begun meanwhile
+		// moves back what was moved, and nothing may follow it.
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: &s.table, Key: key(orgPK(m.OrgID), mergeSK(m.ID)),
+			ConditionExpression:      aws.String("#st IN (:pending, :done)"),
+			ExpressionAttributeNames: map[string]string{"#st": "state"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pending": &types.AttributeValueMemberS{Value: string(lead.MergePending)},
+				":done":    &types.AttributeValueMemberS{Value: string(lead.MergeDone)},
+			},
+		}})
+	}
+	err := s.transact(ctx, items)
+	if reasons := cancelReasons(err); !back && len(reasons) == len(items) && conditionFailed(reasons[len(items)-1]) {
+		return fmt.Errorf("move history of merge %s: %w", m.ID, lead.ErrMergeClosed)
+	}
+	return err
 }
 
 // repoint is the update of a guard held by lead from to lead to.
@@ -704,6 +770,11 @@ func (s *Store) UndoMerge(ctx context.Context, orgID, mergeID, by string, at tim
 	}
 	if err != nil {
 		return lead.Merge{}, fmt.Errorf("finish undo of merge %s: %w", mergeID, err)
+	}
+	for _, id := range []string{m.SurvivorID, m.OtherID} {
+		if err := s.unlockAfterMerge(ctx, orgID, id, mergeID); err != nil {
+			return lead.Merge{}, err
+		}
 	}
 	m.State, m.Moved = lead.MergeUndone, moved
 	return m, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,7 +283,7 @@ func TestMergeStoppedMidwayResumesOrUndoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, done, err := s.MoveMergeHistory(ctx, first, 25); err != nil || done || n != 25 {
+	if n, done, err := s.MoveMergeHistory(ctx, first, 24); err != nil || done || n != 24 {
 		t.Fatalf("partial move = %d %v %v", n, done, err)
 	}
 	// Crash here. Both leads still read; a merge of one of them with a
@@ -475,5 +477,81 @@ func TestCanonicalEmailEntriesFollowMerges(t *testing.T) {
 	}
 	if got := ids(); len(got) != 0 {
 		t.Fatalf("after the deletion: %v", got)
+	}
+}
+
+// Two merges that absorb the same lead, asked at the same moment (two
+// managers, or one double click into two survivors), each past the other's
+// check for merges under way: one starts, the other is refused before it
+// moves anything (the lead's merge mark), and the absorbed lead's history
+// all ends on the one survivor.
+func TestMergesOfOneLeadAtOnce(t *testing.T) {
+	ctx := context.Background()
+	// Both starts list the org's merges before either writes its record.
+	var queries atomic.Int32
+	var armed atomic.Bool
+	listed := make(chan struct{})
+	s, _ := newStoreWith(t, func(op string) error {
+		if !armed.Load() {
+			return nil
+		}
+		if op == "Query" && queries.Add(1) == 2 {
+			close(listed)
+		}
+		if op == "TransactWriteItems" {
+			select {
+			case <-listed:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		return nil
+	})
+	org := "org-" + ulid.Make().String()
+	a, b, o := newLead(org, "A", "+919876500601", ""), newLead(org, "B", "+919876500602", ""), newLead(org, "O", "+919876500603", "")
+	for _, l := range []lead.Lead{a, b, o} {
+		if err := s.CreateLead(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seedHistory(t, s, o, 60)
+	want := len(historyOf(t, s, org, o.ID).Acts)
+	survivors := []lead.Lead{mustLead(t, s, org, a.ID), mustLead(t, s, org, b.ID)}
+	other := mustLead(t, s, org, o.ID)
+	started := make([]lead.Merge, 2)
+	errs := make([]error, 2)
+	armed.Store(true)
+	var wg sync.WaitGroup
+	for i := range survivors {
+		wg.Go(func() { started[i], errs[i] = s.StartMerge(ctx, newMerge(survivors[i], other, "u1")) })
+	}
+	wg.Wait()
+	armed.Store(false)
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if won >= 0 {
+				t.Fatalf("both merges of lead O started")
+			}
+			won = i
+		case errors.Is(err, lead.ErrMergeBusy):
+		default:
+			t.Fatalf("merge into %s: %v, want it started or ErrMergeBusy", survivors[i].Name, err)
+		}
+	}
+	if won < 0 {
+		t.Fatalf("neither merge started: %v", errs)
+	}
+	if _, err := s.RunMerge(ctx, started[won]); err != nil {
+		t.Fatal(err)
+	}
+	if left := historyOf(t, s, org, o.ID); len(left.Acts)+len(left.Notes)+len(left.Messages) != 0 {
+		t.Fatalf("history left under the absorbed lead: %d activities, %d notes, %d messages", len(left.Acts), len(left.Notes), len(left.Messages))
+	}
+	if h := historyOf(t, s, org, survivors[1-won].ID); len(h.Notes)+len(h.Messages) != 0 {
+		t.Fatalf("the refused merge's survivor got history: %d notes, %d messages", len(h.Notes), len(h.Messages))
+	}
+	if got := len(historyOf(t, s, org, survivors[won].ID).Acts); got < want {
+		t.Fatalf("survivor has %d activities, want at least the absorbed lead's %d", got, want)
 	}
 }

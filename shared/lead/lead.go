@@ -179,7 +179,7 @@ var (
 
 // DuplicateError means another lead of the org already has the phone or email.
 type DuplicateError struct {
-	Field string // "phone" or "email"
+	Field string // "phone", "email" or "custom_fields.<key>" (a unique field)
 	// ExistingID is the lead holding it; lead.Service leaves it empty for
 	// an actor who may not see that lead.
 	ExistingID string

@@ -66,7 +66,8 @@ const (
 	ReasonInvalid = "invalid"
 	// ReasonPlanLimit: the org's plan allows no more leads this month.
 	ReasonPlanLimit = "plan_limit"
-	// ReasonConflict: the row's phone and email belong to two other leads.
+	// ReasonConflict: the row's phone and email belong to two other leads,
+	// or another lead holds the value of one of its unique fields.
 	ReasonConflict = "conflict"
 	// ReasonTooLarge: the row is too long to queue.
 	ReasonTooLarge = "too_large"

@@ -98,3 +98,12 @@ func TestFill(t *testing.T) {
 		t.Fatal("file keys")
 	}
 }
+
+// A row whose unique custom field another lead holds is rejected as a
+// conflict naming the column, not retried for ever.
+func TestUniqueFieldTakenIsAConflict(t *testing.T) {
+	o, ok := invalid(7, fmt.Errorf("update lead: %w", &lead.DuplicateError{Field: "custom_fields.pan", ExistingID: "other"}))
+	if !ok || o.Row != 7 || o.Outcome != Rejected || o.Reason != ReasonConflict || o.Field != "cf.pan" {
+		t.Fatalf("outcome %+v %v, want row 7 rejected as conflict on cf.pan", o, ok)
+	}
+}

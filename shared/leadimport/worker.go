@@ -202,6 +202,13 @@ func (w *Worker) row(ctx context.Context, a lead.Actor, c Chunk, r Row) (RowOutc
 		return w.created(ctx, a, c, r, id)
 	case errors.As(err, &dup) && dup.ExistingID == id:
 		return w.created(ctx, a, c, r, id)
+	case errors.Is(err, lead.ErrVersionMismatch):
+		// The row's keyed lead exists: an earlier delivery created it
+		// (and its contacts have changed since, or the lookup would have
+		// found it).
+		if _, gerr := w.Leads.Get(ctx, a, id); gerr == nil {
+			return w.created(ctx, a, c, r, id)
+		}
 	case errors.As(err, &dup) && dup.ExistingID != "":
 		// Another lead took the contact since the lookup.
 		return w.merge(ctx, a, c, r, dup.ExistingID, in)
@@ -248,6 +255,12 @@ func invalid(row int, err error) (RowOutcome, bool) {
 		return rejected(row, ReasonInvalid, csvField(fe.Field)), true
 	case errors.As(err, &de):
 		return rejected(row, "denied", "row"), true
+	}
+	var dup *lead.DuplicateError
+	if errors.As(err, &dup) {
+		// Another lead holds the value of a unique field (a custom field
+		// defined unique; a contact another lead took).
+		return rejected(row, ReasonConflict, csvField(dup.Field)), true
 	}
 	return RowOutcome{}, false
 }
@@ -302,7 +315,7 @@ func (w *Worker) merge(ctx context.Context, a lead.Actor, c Chunk, r Row, id str
 			switch {
 			case errors.Is(err, lead.ErrVersionMismatch):
 				continue // changed meanwhile: read it again
-			case errors.As(err, &dup) && contacts:
+			case errors.As(err, &dup) && contacts && (dup.Field == "phone" || dup.Field == "email"):
 				// The row's other contact belongs to another lead.
 				contacts = false
 				continue

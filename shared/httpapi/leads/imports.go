@@ -67,7 +67,7 @@ type ImportJobIn struct {
 // RejectedRowOut is one rejected row of an import.
 type RejectedRowOut struct {
 	Row    int    `json:"row" doc:"The line of the file the row starts on, the header being line 1."`
-	Reason string `json:"reason" enum:"invalid,plan_limit,conflict,too_large,denied" doc:"invalid: a field is not valid (field names it); plan_limit: the plan allows no more leads this month; conflict: the lead to merge into changed or went away each time it was tried; too_large: the row is too long."`
+	Reason string `json:"reason" enum:"invalid,plan_limit,conflict,too_large,denied" doc:"invalid: a field is not valid (field names it); plan_limit: the plan allows no more leads this month; conflict: the lead to merge into changed or went away each time it was tried, or another lead holds the value of a unique field (field names it); too_large: the row is too long."`
 	Field  string `json:"field,omitempty" doc:"The field or column at fault (phone, cf.budget, ...)."`
 }
 
