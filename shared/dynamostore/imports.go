@@ -162,23 +162,6 @@ func (s *Store) ListImports(ctx context.Context, orgID string, limit int) ([]lea
 	return imps, nil
 }
 
-// FailImport marks an import failed and deletes its key.
-func (s *Store) FailImport(ctx context.Context, imp leadimport.Import) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(orgPK(imp.OrgID), importSK(imp.ID)),
-		UpdateExpression: aws.String("SET #s = :failed, updated_at = :at"), ConditionExpression: aws.String("attribute_exists(PK)"),
-		ExpressionAttributeNames: map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":failed": &types.AttributeValueMemberS{Value: string(leadimport.StatusFailed)},
-			":at":     &types.AttributeValueMemberS{Value: s.now().UTC().Format(time.RFC3339Nano)}}})
-	if err != nil {
-		return fmt.Errorf("fail import %s: %w", imp.ID, err)
-	}
-	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(orgPK(imp.OrgID), importKeySK(imp.Key))}); err != nil {
-		return fmt.Errorf("forget key of import %s: %w", imp.ID, err)
-	}
-	return nil
-}
-
 // RowOutcomes returns the outcomes stored for rows first..last.
 func (s *Store) RowOutcomes(ctx context.Context, orgID, importID string, first, last int) (map[int]leadimport.RowOutcome, error) {
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{

@@ -2,6 +2,9 @@ package dynamostore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,8 +12,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/leadluence/backend/shared/account"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/leadimport"
 )
 
@@ -79,5 +85,56 @@ func TestCreateImportAfterConflict(t *testing.T) {
 	prior, err := s.CreateImport(ctx, second)
 	if err != nil || prior != first.ID {
 		t.Fatalf("second submission after a conflict: %q %v, want %q and no error", prior, err, first.ID)
+	}
+}
+
+// A submission whose chunks could not all be queued fails and leaves its
+// import running; the same file submitted again answers that import and
+// queues every chunk again, made as the first time.
+func TestImportSubmittedAgainAfterAFailedQueue(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	org := "org-" + ulid.Make().String()
+	a := lead.Actor{User: account.User{ID: "u1", OrgID: org, Role: account.RoleManager, Active: true}, Region: "IN"}
+	var b strings.Builder
+	b.WriteString("name,phone\n")
+	for i := range 1200 {
+		fmt.Fprintf(&b, "Lead %d,+9198555%05d\n", i, i)
+	}
+	var queued []leadimport.Chunk
+	failAt := 1
+	sub := &leadimport.Submitter{Store: s, Enqueue: func(_ context.Context, body string) error {
+		c, err := leadimport.DecodeChunk(body)
+		if err != nil {
+			return err
+		}
+		if c.Index == failAt {
+			return errors.New("queue unavailable")
+		}
+		queued = append(queued, c)
+		return nil
+	}}
+	if _, _, err := sub.Submit(ctx, a, b.String(), nil); err == nil {
+		t.Fatal("a submission whose chunk was not queued reported no error")
+	}
+	first := queued
+	if len(first) != 1 {
+		t.Fatalf("%d chunks queued before the failure, want 1", len(first))
+	}
+	queued, failAt = nil, -1
+	imp, existing, err := sub.Submit(ctx, a, b.String(), nil)
+	if err != nil || !existing || imp.ID != first[0].ImportID || imp.Status != leadimport.StatusRunning {
+		t.Fatalf("submitted again: %+v existing %v, %v; want import %s running", imp, existing, err, first[0].ImportID)
+	}
+	if len(queued) != imp.Chunks || imp.Chunks < 2 {
+		t.Fatalf("%d chunks queued again, want all %d", len(queued), imp.Chunks)
+	}
+	for i, c := range queued {
+		if c.ImportID != imp.ID || c.Index != i || !c.CreatedAt.Equal(first[0].CreatedAt) {
+			t.Fatalf("chunk %d queued again as %s/%d at %v, want %s/%d at %v", i, c.ImportID, c.Index, c.CreatedAt, imp.ID, i, first[0].CreatedAt)
+		}
+	}
+	if diff := cmp.Diff(first[0].Rows, queued[0].Rows); diff != "" {
+		t.Fatalf("the first chunk's rows differ the second time (-first +again):\n%s", diff)
 	}
 }

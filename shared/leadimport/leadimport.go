@@ -45,8 +45,6 @@ const (
 	StatusRunning Status = "running"
 	// StatusDone: every chunk is counted.
 	StatusDone Status = "done"
-	// StatusFailed: the file could not be queued whole; submit it again.
-	StatusFailed Status = "failed"
 )
 
 // Outcome is what became of one row.
@@ -139,9 +137,6 @@ type Store interface {
 	GetImport(ctx context.Context, orgID, id string) (Import, error)
 	// ListImports returns the org's latest imports, newest first.
 	ListImports(ctx context.Context, orgID string, limit int) ([]Import, error)
-	// FailImport marks an import that could not be queued whole failed
-	// and forgets its key, so the file can be submitted again.
-	FailImport(ctx context.Context, imp Import) error
 	// RowOutcomes returns the outcomes stored for rows first..last.
 	RowOutcomes(ctx context.Context, orgID, importID string, first, last int) (map[int]RowOutcome, error)
 	// PutRowOutcome stores a row's outcome unless the row has one: it

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -69,18 +68,34 @@ func (s *Submitter) Submit(ctx context.Context, a lead.Actor, file string, mappi
 		if err != nil {
 			return Import{}, false, fmt.Errorf("read import %s: %w", prior, err)
 		}
+		if got.Status == StatusRunning && got.ChunksDone < got.Chunks {
+			// Submitted again while running: its chunks are queued again,
+			// made as the first time (same import, same rows, same
+			// chunks), so an import whose first submission failed or
+			// stopped before queueing them all completes. A chunk applied
+			// already writes nothing twice and is counted once.
+			if err := s.enqueue(ctx, a, got.ID, got.CreatedAt, chunks); err != nil {
+				return Import{}, false, err
+			}
+		}
 		return got, true, nil
 	}
-	for i, c := range chunks {
-		c.V, c.OrgID, c.ImportID, c.CreatedAt, c.Index, c.Count = 1, imp.OrgID, imp.ID, at, i, len(chunks)
-		c.ActorID, c.Role, c.Region = a.User.ID, string(a.User.Role), a.Region
-		if err := s.Enqueue(ctx, c.Encode()); err != nil {
-			err = fmt.Errorf("queue chunk %d of import %s: %w", i, imp.ID, err)
-			if ferr := s.Store.FailImport(ctx, imp); ferr != nil {
-				err = errors.Join(err, ferr)
-			}
-			return Import{}, false, err
-		}
+	// A chunk that cannot be queued fails the request; the import stays
+	// running and the same file submitted again queues its chunks again.
+	if err := s.enqueue(ctx, a, imp.ID, at, chunks); err != nil {
+		return Import{}, false, err
 	}
 	return imp, false, nil
+}
+
+// enqueue queues the chunks of import id, created at at, as the actor's.
+func (s *Submitter) enqueue(ctx context.Context, a lead.Actor, id string, at time.Time, chunks []Chunk) error {
+	for i, c := range chunks {
+		c.V, c.OrgID, c.ImportID, c.CreatedAt, c.Index, c.Count = 1, a.User.OrgID, id, at, i, len(chunks)
+		c.ActorID, c.Role, c.Region = a.User.ID, string(a.User.Role), a.Region
+		if err := s.Enqueue(ctx, c.Encode()); err != nil {
+			return fmt.Errorf("queue chunk %d of import %s: %w", i, id, err)
+		}
+	}
+	return nil
 }

@@ -74,7 +74,7 @@ type RejectedRowOut struct {
 // ImportJobOut is an import as the API shows it.
 type ImportJobOut struct {
 	ID         string            `json:"id"`
-	Status     string            `json:"status" enum:"running,done,failed" doc:"running until every row is counted, then done; failed: the file could not be queued whole (submit it again)."`
+	Status     string            `json:"status" enum:"running,done" doc:"running until every row is counted, then done. A submission that failed before queueing every chunk leaves it running: the same file submitted again queues its chunks again."`
 	Rows       int               `json:"rows" doc:"Data rows in the file (blank rows skipped)."`
 	Processed  int               `json:"processed" doc:"Rows counted so far: created + merged + rejected, updated chunk by chunk."`
 	Created    int               `json:"created" doc:"Rows that created a lead."`
