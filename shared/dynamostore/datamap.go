@@ -379,7 +379,7 @@ func DataMap() []ItemKind {
 				"file_key": {Source: System, Note: "SHA-256 of the file's bytes and its mapping (finds the same file submitted again); not reversible to the file"},
 				"mapping":  {Source: User, Note: "the file's column names and the lead fields they fill; no row values"},
 				"status":   sysF, "rows": sysF, "chunks": sysF, "created": sysF, "merged": sysF, "rejected": sysF,
-				"done_chunks": {Source: System, Note: "numbers of the chunks counted"}, "created_at": sysF, "updated_at": sysF, "finished_at": sysF, "ttl": ttlF},
+				"done_chunks": {Source: System, Note: "numbers of the chunks counted"}, "queued": {Source: System, Note: "every chunk is on the queue"}, "created_at": sysF, "updated_at": sysF, "finished_at": sysF, "ttl": ttlF},
 			Retention: []Retention{ttlRule("30 days after the import (leadimport.Keep)"), closure},
 			Readers:   "the org's owners, admins and managers through the API (GET /v1/imports); the importer function"},
 		{Name: "lead import key", Item: importKeyItem{}, PK: "ORG#<org>", SK: "IMPORTKEY#<file digest>",

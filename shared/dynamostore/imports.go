@@ -45,6 +45,7 @@ type importItem struct {
 	Merged     int               `dynamodbav:"merged"`
 	Rejected   int               `dynamodbav:"rejected"`
 	DoneChunks []int             `dynamodbav:"done_chunks,numberset,omitempty"`
+	Queued     bool              `dynamodbav:"queued,omitempty"`
 	CreatedAt  time.Time         `dynamodbav:"created_at"`
 	UpdatedAt  time.Time         `dynamodbav:"updated_at"`
 	FinishedAt *time.Time        `dynamodbav:"finished_at,omitempty"`
@@ -76,7 +77,7 @@ type importRowItem struct {
 func (i importItem) domain() leadimport.Import {
 	imp := leadimport.Import{ID: i.ID, OrgID: i.OrgID, ActorID: i.ActorID, Key: i.FileKey, Mapping: i.Mapping, Status: leadimport.Status(i.Status),
 		Rows: i.Rows, Chunks: i.Chunks, ChunksDone: len(i.DoneChunks), Created: i.Created, Merged: i.Merged, Rejected: i.Rejected,
-		CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt}
+		Queued: i.Queued, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt}
 	if i.FinishedAt != nil {
 		imp.FinishedAt = *i.FinishedAt
 	}
@@ -160,6 +161,17 @@ func (s *Store) ListImports(ctx context.Context, orgID string, limit int) ([]lea
 		imps = append(imps, it.domain())
 	}
 	return imps, nil
+}
+
+// MarkImportQueued records that every chunk of an import is on the queue.
+func (s *Store) MarkImportQueued(ctx context.Context, orgID, id string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(orgPK(orgID), importSK(id)),
+		UpdateExpression: aws.String("SET queued = :t"), ConditionExpression: aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}}})
+	if err != nil {
+		return fmt.Errorf("mark import %s queued: %w", id, err)
+	}
+	return nil
 }
 
 // RowOutcomes returns the outcomes stored for rows first..last.

@@ -86,6 +86,9 @@ type Import struct {
 	Rows       int
 	Chunks     int
 	ChunksDone int
+	// Queued reports that every chunk went on the queue; an import
+	// running without it is completed by the same file submitted again.
+	Queued bool
 	Created    int
 	Merged     int
 	Rejected   int
@@ -137,6 +140,9 @@ type Store interface {
 	GetImport(ctx context.Context, orgID, id string) (Import, error)
 	// ListImports returns the org's latest imports, newest first.
 	ListImports(ctx context.Context, orgID string, limit int) ([]Import, error)
+	// MarkImportQueued records that every chunk of an import is on the
+	// queue.
+	MarkImportQueued(ctx context.Context, orgID, id string) error
 	// RowOutcomes returns the outcomes stored for rows first..last.
 	RowOutcomes(ctx context.Context, orgID, importID string, first, last int) (map[int]RowOutcome, error)
 	// PutRowOutcome stores a row's outcome unless the row has one: it

@@ -68,13 +68,12 @@ func (s *Submitter) Submit(ctx context.Context, a lead.Actor, file string, mappi
 		if err != nil {
 			return Import{}, false, fmt.Errorf("read import %s: %w", prior, err)
 		}
-		if got.Status == StatusRunning && got.ChunksDone < got.Chunks {
-			// Submitted again while running: its chunks are queued again,
-			// made as the first time (same import, same rows, same
-			// chunks), so an import whose first submission failed or
-			// stopped before queueing them all completes. A chunk applied
-			// already writes nothing twice and is counted once.
-			if err := s.enqueue(ctx, a, got.ID, got.CreatedAt, chunks); err != nil {
+		if got.Status == StatusRunning && !got.Queued {
+			// Its first submission failed or stopped before queueing every
+			// chunk: they are queued again, made as the first time (same
+			// import, same rows, same chunks). A chunk applied already
+			// writes nothing twice and is counted once.
+			if err := s.enqueue(ctx, a, got, chunks); err != nil {
 				return Import{}, false, err
 			}
 		}
@@ -82,20 +81,25 @@ func (s *Submitter) Submit(ctx context.Context, a lead.Actor, file string, mappi
 	}
 	// A chunk that cannot be queued fails the request; the import stays
 	// running and the same file submitted again queues its chunks again.
-	if err := s.enqueue(ctx, a, imp.ID, at, chunks); err != nil {
-		return Import{}, false, err
+	if len(chunks) > 0 {
+		if err := s.enqueue(ctx, a, imp, chunks); err != nil {
+			return Import{}, false, err
+		}
 	}
 	return imp, false, nil
 }
 
-// enqueue queues the chunks of import id, created at at, as the actor's.
-func (s *Submitter) enqueue(ctx context.Context, a lead.Actor, id string, at time.Time, chunks []Chunk) error {
+// enqueue queues the chunks of imp as the actor's, then marks it queued.
+func (s *Submitter) enqueue(ctx context.Context, a lead.Actor, imp Import, chunks []Chunk) error {
 	for i, c := range chunks {
-		c.V, c.OrgID, c.ImportID, c.CreatedAt, c.Index, c.Count = 1, a.User.OrgID, id, at, i, len(chunks)
+		c.V, c.OrgID, c.ImportID, c.CreatedAt, c.Index, c.Count = 1, imp.OrgID, imp.ID, imp.CreatedAt, i, len(chunks)
 		c.ActorID, c.Role, c.Region = a.User.ID, string(a.User.Role), a.Region
 		if err := s.Enqueue(ctx, c.Encode()); err != nil {
-			return fmt.Errorf("queue chunk %d of import %s: %w", i, id, err)
+			return fmt.Errorf("queue chunk %d of import %s: %w", i, imp.ID, err)
 		}
+	}
+	if err := s.Store.MarkImportQueued(ctx, imp.OrgID, imp.ID); err != nil {
+		return fmt.Errorf("chunks of import %s queued: %w", imp.ID, err)
 	}
 	return nil
 }
