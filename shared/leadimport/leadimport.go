@@ -88,7 +88,7 @@ type Import struct {
 	ChunksDone int
 	// Queued reports that every chunk went on the queue; an import
 	// running without it is completed by the same file submitted again.
-	Queued bool
+	Queued     bool
 	Created    int
 	Merged     int
 	Rejected   int
