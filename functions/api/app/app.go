@@ -239,13 +239,16 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 			return nil
 		}
 	}
+	// The platform's own mail (to users: invitations, password resets,
+	// email verification; to owners: usage warnings), from the platform
+	// address, through one SES client without SDK retries: a retried
+	// SendEmail whose first answer was lost would mail twice.
+	platformSES := sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), "")
 	// Plans: every request is taken from the org's token bucket, every
 	// lead created and message sent counted against the org's plan
 	// (shared/plan); the owners get an email at 80 % of a daily or
-	// monthly limit, from the platform address, without SDK retries (a
-	// retried SendEmail whose answer was lost would mail twice).
-	alertMail := sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), "")
-	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log, Mail: alertMail.Notices(cfg.EmailFrom)}}
+	// monthly limit.
+	plans := &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log, Mail: platformSES.Notices(cfg.EmailFrom)}}
 	requests := &plan.Requests{Plans: plans, Buckets: &ratelimit.Limiter{Store: store}}
 	srv := httpapi.New(httpapi.Config{
 		Tokens: tokens,
@@ -294,11 +297,8 @@ func assemble(cfg config.API, log *slog.Logger, awsCfg aws.Config, store *dynamo
 		From: cfg.EmailFrom, SuccessURL: cfg.SenderVerifiedURL, FailureURL: cfg.SenderVerifiedURL})
 	senders := &account.SenderService{Store: store, Identities: identities, Orgs: store,
 		PlatformFrom: cfg.EmailFrom, Audit: kit, Log: log, Describe: sesmail.Describe}
-	// The platform's mail to users (invitations, password resets, email
-	// verification), from the platform address. No SDK retries: a retried
-	// SendEmail whose first answer was lost would mail twice.
 	platformMail := identity.PlatformMail{
-		Mailer: sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), ""),
+		Mailer: platformSES,
 		From:   cfg.EmailFrom, AppBaseURL: cfg.AppBaseURL, Describe: sesmail.Describe,
 	}
 	identity.Register(api, kit, identity.Deps{Store: store, Tokens: tokens, DefaultRegion: cfg.DefaultRegion,
