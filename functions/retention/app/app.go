@@ -76,22 +76,38 @@ func Enqueue(q *sqsqueue.Queue) retention.Enqueuer {
 	return func(ctx context.Context, j retention.Job) error { return q.Send(ctx, j.Encode()) }
 }
 
-// Invoke implements lambda.Handler: an SQS batch (Records from aws:sqs)
-// runs its purge jobs and answers partial batch failures; anything else is
-// the scheduled event.
+// Invoke implements lambda.Handler and tells the event apart by its shape:
+// an SQS batch (a Records key, every record from aws:sqs; an empty one is
+// a batch with nothing to do) runs its purge jobs and answers partial
+// batch failures; an EventBridge event (its "source" and "detail-type"),
+// or null (an operator's invoke), runs the schedule. Anything else is an
+// error, never a sweep.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	var probe struct {
-		Records []struct {
-			EventSource string `json:"eventSource"`
-		} `json:"Records"`
+	trimmed := bytes.TrimSpace(payload)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		if err := h.Schedule(ctx, events.EventBridgeEvent{}); err != nil {
+			return nil, err
+		}
+		return []byte("null"), nil
 	}
-	if err := json.Unmarshal(payload, &probe); err != nil {
+	var probe struct {
+		Records    json.RawMessage `json:"Records"`
+		Source     string          `json:"source"`
+		DetailType string          `json:"detail-type"`
+	}
+	if err := json.Unmarshal(trimmed, &probe); err != nil {
 		return nil, fmt.Errorf("retention: read event: %w", err)
 	}
-	if len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" {
+	switch {
+	case probe.Records != nil:
 		var ev events.SQSEvent
-		if err := json.Unmarshal(payload, &ev); err != nil {
+		if err := json.Unmarshal(trimmed, &ev); err != nil {
 			return nil, fmt.Errorf("retention: read SQS event: %w", err)
+		}
+		for _, r := range ev.Records {
+			if r.EventSource != "aws:sqs" {
+				return nil, fmt.Errorf("retention: a record from %q, not aws:sqs", r.EventSource)
+			}
 		}
 		resp, err := h.Queue(ctx, ev)
 		if err != nil {
@@ -102,17 +118,18 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 			return nil, fmt.Errorf("retention: encode response: %w", err)
 		}
 		return out, nil
-	}
-	var ev events.EventBridgeEvent
-	if !bytes.Equal(bytes.TrimSpace(payload), []byte("null")) {
-		if err := json.Unmarshal(payload, &ev); err != nil {
+	case probe.Source != "" && probe.DetailType != "":
+		var ev events.EventBridgeEvent
+		if err := json.Unmarshal(trimmed, &ev); err != nil {
 			return nil, fmt.Errorf("retention: read scheduled event: %w", err)
 		}
+		if err := h.Schedule(ctx, ev); err != nil {
+			return nil, err
+		}
+		return []byte("null"), nil
+	default:
+		return nil, errors.New("retention: unknown event: neither an SQS batch (Records) nor an EventBridge event (source, detail-type); send null to run the schedule")
 	}
-	if err := h.Schedule(ctx, ev); err != nil {
-		return nil, err
-	}
-	return []byte("null"), nil
 }
 
 // Queue runs the purge jobs of an SQS batch, one after the other. A body

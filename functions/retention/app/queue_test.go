@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,4 +98,74 @@ func TestPurgeJobFromTheQueue(t *testing.T) {
 	if _, err := h.Queue(e.ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "again", Body: job.Encode()}}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The handler tells events apart by their shape: an SQS batch, even an
+// empty one, is a batch (nothing to do), never the lifecycle sweep; an
+// EventBridge event or null runs the schedule; any other event is an
+// error and runs nothing.
+func TestInvokeTellsEventsApart(t *testing.T) {
+	e := newEnv(t)
+	logs := &lockedLog{}
+	h, err := app.New(e.ctx, config.Retention{TableName: e.res.TableName, Rate: 1000, Margin: time.Second},
+		slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	swept := func() bool { return strings.Contains(logs.String(), `"msg":"retention done"`) }
+	for _, payload := range []string{`{"Records":[]}`, `{"Records":null}`} {
+		out, err := h.Invoke(e.ctx, []byte(payload))
+		if err != nil {
+			t.Fatalf("%s: %v", payload, err)
+		}
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("%s answered %s (%v), want a batch response with no failures", payload, out, err)
+		}
+		if swept() {
+			t.Fatalf("%s ran the lifecycle sweep:\n%s", payload, logs.String())
+		}
+	}
+	for _, payload := range []string{`{}`, `{"hello":"world"}`, `[]`, `"x"`, `{"source":"aws.events"}`,
+		`{"Records":[{"eventSource":"aws:s3"}]}`, `{"Records":{}}`} {
+		if out, err := h.Invoke(e.ctx, []byte(payload)); err == nil {
+			t.Errorf("%s answered %s, want an error", payload, out)
+		}
+		if swept() {
+			t.Fatalf("%s ran the lifecycle sweep:\n%s", payload, logs.String())
+		}
+	}
+	for _, payload := range []string{`null`, `{"version":"0","source":"aws.events","detail-type":"Scheduled Event","time":"2027-06-01T00:00:00Z","detail":{}}`} {
+		logs.Reset()
+		if out, err := h.Invoke(e.ctx, []byte(payload)); err != nil || string(out) != "null" {
+			t.Fatalf("%s answered %s, %v", payload, out, err)
+		}
+		if !swept() {
+			t.Fatalf("%s did not run the lifecycle sweep:\n%s", payload, logs.String())
+		}
+	}
+}
+
+// lockedLog is a log output that may be written from several goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedLog) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
 }
