@@ -5,6 +5,10 @@ package main
 import (
 	"context"
 	"log/slog"
+	// The IANA timezone database, embedded: the provided.al2023 runtime
+	// has none, and after-hours replies read an org's business hours in
+	// its timezone (automation.BusinessHours, time.LoadLocation).
+	_ "time/tzdata"
 
 	"github.com/leadluence/backend/functions/ingest/app"
 	"github.com/leadluence/backend/shared/awsenv"
