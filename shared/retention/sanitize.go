@@ -3,6 +3,7 @@ package retention
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -21,19 +22,28 @@ const (
 	MaskURL    = "[link]"
 )
 
+// The patterns are compiled on first use (lazyRE), not at init: this
+// package is linked by every function that uses the table, and compiling
+// them (Unicode classes) was most of its init, paid on every cold start
+// while only a sanitizing run needs them.
 var (
 	// emailRE matches an address, also with spaces around "@" or an
 	// obfuscated "(at)".
-	emailRE = regexp.MustCompile(`(?i)[\p{L}\p{Nd}._%+\-]+\s*(?:@|\(at\)|\[at\])\s*[\p{L}\p{Nd}\-]+(?:\s*(?:\.|\(dot\)|\[dot\])\s*[\p{L}\p{Nd}\-]+)+`)
+	emailRE = lazyRE(`(?i)[\p{L}\p{Nd}._%+\-]+\s*(?:@|\(at\)|\[at\])\s*[\p{L}\p{Nd}\-]+(?:\s*(?:\.|\(dot\)|\[dot\])\s*[\p{L}\p{Nd}\-]+)+`)
 	// urlRE matches links, which can carry ids and addresses in their query.
-	urlRE = regexp.MustCompile(`(?i)\b(?:https?://|www\.)\S+`)
+	urlRE = lazyRE(`(?i)\b(?:https?://|www\.)\S+`)
 	// idRE matches tokens that mix letters and digits with at least three
 	// digits (PAN, passport, account and order ids, IBANs).
-	idRE = regexp.MustCompile(`[\p{L}\p{Nd}]*\p{Nd}[\p{L}\p{Nd}]*`)
+	idRE = lazyRE(`[\p{L}\p{Nd}]*\p{Nd}[\p{L}\p{Nd}]*`)
 	// numberRE matches runs of digits joined by the separators people
 	// write in phone, card and id numbers.
-	numberRE = regexp.MustCompile(`\+?\p{Nd}(?:[\p{Nd}\s\-./()]*\p{Nd})?`)
+	numberRE = lazyRE(`\+?\p{Nd}(?:[\p{Nd}\s\-./()]*\p{Nd})?`)
 )
+
+// lazyRE returns expr compiled on its first call, once.
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // minMaskedDigits: a run with this many digits or more is masked (phones,
 // cards, Aadhaar and account numbers); shorter runs (times, years,
@@ -45,15 +55,15 @@ const minMaskedDigits = 5
 // ellipsis when it was longer). Masking comes first, so a cut never leaves
 // part of a number unmasked.
 func SanitizeText(s string) string {
-	s = urlRE.ReplaceAllString(s, MaskURL)
-	s = emailRE.ReplaceAllString(s, MaskEmail)
-	s = numberRE.ReplaceAllStringFunc(s, func(run string) string {
+	s = urlRE().ReplaceAllString(s, MaskURL)
+	s = emailRE().ReplaceAllString(s, MaskEmail)
+	s = numberRE().ReplaceAllStringFunc(s, func(run string) string {
 		if countDigits(run) >= minMaskedDigits {
 			return MaskNumber
 		}
 		return run
 	})
-	s = idRE.ReplaceAllStringFunc(s, func(tok string) string {
+	s = idRE().ReplaceAllStringFunc(s, func(tok string) string {
 		if countDigits(tok) >= 3 && hasLetter(tok) {
 			return MaskID
 		}
@@ -63,7 +73,7 @@ func SanitizeText(s string) string {
 	// could still spell a number, so a text with many digits overall
 	// loses them all.
 	if countDigits(s) >= minMaskedDigits {
-		s = numberRE.ReplaceAllString(s, "#")
+		s = numberRE().ReplaceAllString(s, "#")
 	}
 	s = strings.Join(strings.Fields(s), " ")
 	if utf8.RuneCountInString(s) > PreviewRunes {
