@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -85,8 +86,12 @@ type Quota interface {
 }
 
 // fieldRefRE is a parameter taken from the lead: {{lead.name}} or
-// {{custom.<key>}}.
-var fieldRefRE = regexp.MustCompile(`^\{\{\s*(lead\.name|custom\.([^{}\s]{1,64}))\s*\}\}$`)
+// {{custom.<key>}}. It is compiled on first use: its bounded repeat makes
+// a large program, and every function that uses the table links this
+// package, while only campaigns need it.
+var fieldRefRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\{\{\s*(lead\.name|custom\.([^{}\s]{1,64}))\s*\}\}$`)
+})
 
 // ErrEnqueue marks a failure to put a campaign message's job, or a
 // campaign page job, on the outbound queue. Processing the page again
@@ -138,7 +143,7 @@ func CheckParameters(params map[string][]string) error {
 				return &ParameterError{Field: field, Message: "must not be blank"}
 			case len(v) > 1024:
 				return &ParameterError{Field: field, Message: "is longer than 1,024 bytes"}
-			case strings.Contains(v, "{{") && !fieldRefRE.MatchString(v):
+			case strings.Contains(v, "{{") && !fieldRefRE().MatchString(v):
 				return &ParameterError{Field: field, Message: "must be static text, {{lead.name}} or {{custom.<key>}}"}
 			}
 		}
@@ -174,7 +179,7 @@ func components(params map[string][]string, value func(spec string) string) (com
 // leadValue renders one parameter spec for a lead.
 func leadValue(l lead.Lead) func(string) string {
 	return func(spec string) string {
-		m := fieldRefRE.FindStringSubmatch(spec)
+		m := fieldRefRE().FindStringSubmatch(spec)
 		switch {
 		case m == nil:
 			return spec
