@@ -49,7 +49,7 @@ func coldSeriesOf(c coldResult, fleet []fleetRow) []coldSeries {
 	out := make([]coldSeries, 0, len(fleet)+1)
 	var hello []time.Duration
 	for _, f := range fleet {
-		out = append(out, coldSeries{Name: f.Name, Samples: f.RIE})
+		out = append(out, coldSeries{Name: f.Label(), Samples: f.RIE})
 		hello = append(hello, f.HelloRIE...)
 	}
 	return append(out, coldSeries{Name: "hello-world", Samples: hello})
