@@ -74,7 +74,7 @@ type fleetCase struct {
 
 // fleetEvent lists the first events each function gets, the one its goals
 // are judged on first: a cheap one of the kind it serves. The api's is an
-// unauthenticated GET /v1/leads (401, no AWS call), like the webhook's
+// unauthenticated GET /v1/leads (401, no AWS call of its own), like the webhook's
 // unsigned request; GET /v1/health (the table, the key and three queues
 // checked) and a first signed-in GET /v1/leads (token is called for it: a
 // user signed up on the fresh prefix) are measured beside it, so the cost
@@ -122,7 +122,7 @@ func fleetEvent(fn topology.Function, token func() (string, error)) ([]fleetCase
 				return nil, fmt.Errorf("event for %s: %w", fn.Name, err)
 			}
 		}
-		err = add("", "a scheduled event (fresh table: no pages, nothing to do)", events.EventBridgeEvent{Version: "0", ID: "bench",
+		err = add("", "a scheduled event (fresh table: nothing to do)", events.EventBridgeEvent{Version: "0", ID: "bench",
 			DetailType: "Scheduled Event", Source: "aws.events", AccountID: "000000000000", Time: time.Now().UTC(), Region: "us-east-1",
 			Resources: []string{"arn:aws:events:us-east-1:000000000000:rule/" + name}, Detail: detail}, nil)
 	}
