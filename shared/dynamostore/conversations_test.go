@@ -56,6 +56,69 @@ func TestInboundMessagesAreStoredOnce(t *testing.T) {
 	}
 }
 
+// TestWindowOnConversation: an inbound WhatsApp message moves the lead's
+// window with its own write (the conversation summary), the lead reads
+// take the later of the summary's and the lead item's, an older inbound
+// message still moves it forward (never back), and email does not open it.
+func TestWindowOnConversation(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	l := newLead("org1", "WA", "+919876543219", "")
+	if err := s.CreateLead(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Unix(1795860000, 0).UTC()
+	msg := func(dir conversation.Direction, ch conversation.Channel, wamid string, at time.Time) conversation.Message {
+		return conversation.Message{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: "org1", LeadID: l.ID,
+			Channel: ch, Direction: dir, ProviderID: wamid, Type: "text", Text: "hi", Status: conversation.StatusReceived, At: at}
+	}
+	window := func(want time.Time) {
+		t.Helper()
+		got, err := s.GetLead(ctx, "org1", l.ID)
+		if err != nil || !got.LastInboundAt.Equal(want) {
+			t.Fatalf("GetLead window = %v, %v; want %v", got.LastInboundAt, err, want)
+		}
+		sub, err := s.SendSubjects(ctx, "org1", l.ID, "")
+		if err != nil || sub.Lead == nil || !sub.Lead.LastInboundAt.Equal(want) {
+			t.Fatalf("SendSubjects window = %+v, %v; want %v", sub.Lead, err, want)
+		}
+	}
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelWhatsApp, "wamid.w1", base), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base)
+	// An outbound message moves the conversation, not the window.
+	if err := s.PutInboundMessage(ctx, msg(conversation.Outbound, conversation.ChannelWhatsApp, "wamid.w2", base.Add(time.Hour)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base)
+	// An inbound message older than the latest (outbound) one, newer than
+	// the window: the window moves forward.
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelWhatsApp, "wamid.w3", base.Add(time.Minute)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(time.Minute))
+	// An older one still: never back.
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelWhatsApp, "wamid.w4", base.Add(time.Second)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(time.Minute))
+	// Email does not open WhatsApp's window.
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelEmail, "ses.e1", base.Add(2*time.Hour)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(time.Minute))
+	// The lead item's own time counts when it is the later one.
+	if err := s.TouchLastInbound(ctx, "org1", l.ID, base.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(3 * time.Hour))
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelWhatsApp, "wamid.w5", base.Add(4*time.Hour)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(4 * time.Hour))
+}
+
 func TestStatusStateMachine(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)

@@ -584,6 +584,7 @@ func DataMap() []ItemKind {
 		{Name: "conversation summary", Item: conversationItem{}, PK: "ORG#<org>#LEAD#<lead>", SK: "CONV",
 			Fields: map[string]Field{"PK": keyF, "SK": keyF, "GSI1PK": keyF, "GSI1SK": keyF, "GSI2PK": keyF, "GSI2SK": keyF, "type": typeF,
 				"org_id": idRefF, "lead_id": idRefF, "assignee_id": idRefF, "last_id": idRefF, "last_at": personal(User|Meta, "time of the latest message"),
+				"last_inbound_at": personal(Meta, "time of the person's latest WhatsApp message (the 24-hour window)"),
 				"unread": sysF, "read_at": sysF},
 			Retention: []Retention{{RuleDeleted, "with its lead"}, closure, erasure}, Readers: readLead + " (GET /v1/conversations)"},
 		{Name: "send-rate window", PK: "RATE#<phone_number_id>[#S<shard>]", SK: "<unix second>",

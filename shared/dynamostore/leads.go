@@ -306,7 +306,8 @@ func (s *Store) leadWriteError(ctx context.Context, orgID string, err error, gua
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// GetLead returns one lead of an org.
+// GetLead returns one lead of an org, its LastInboundAt the latest its
+// conversation summary holds (inbox.go).
 func (s *Store) GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, error) {
 	var it leadItem
 	ok, err := s.get(ctx, orgPK(orgID), leadSK(leadID), &it)
@@ -316,7 +317,11 @@ func (s *Store) GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, e
 	if !ok {
 		return lead.Lead{}, lead.ErrNotFound
 	}
-	return it.lead(), nil
+	at, err := s.inboundWindow(ctx, orgID, leadID)
+	if err != nil {
+		return lead.Lead{}, err
+	}
+	return withWindow(it.lead(), at), nil
 }
 
 // UpdateLead replaces old with next (next.Version must be old.Version+1),

@@ -149,7 +149,8 @@ func (i messageItem) message() conversation.Message {
 // intake.ErrDuplicate. A consent entry the message carries (STOP, START) is
 // written in the same transaction, and the lead's current consent is
 // updated with it, as is the lead's conversation summary (latest message,
-// one more unread).
+// one more unread, and for WhatsApp the start of the lead's window:
+// last_inbound_at, see inbox.go).
 func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, consent *conversation.ConsentEntry) error {
 	msgAV, err := marshal(toMessageItem(m, true))
 	if err != nil {
