@@ -3,6 +3,7 @@ package dynamostore_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +54,64 @@ func TestInboundMessagesAreStoredOnce(t *testing.T) {
 	}
 	if got, _ := s.GetLead(ctx, "org1", l.ID); !got.LastInboundAt.Equal(at) {
 		t.Fatalf("last_inbound_at = %v, want %v (never backwards)", got.LastInboundAt, at)
+	}
+}
+
+// TestInboundMessageAfterACrashBetweenItsWrites: the wamid guard is
+// written before the message's transaction; a delivery that stops between
+// the two (here the transaction fails) leaves the guard, and the next
+// delivery stores the message once, under the id and lead the guard names,
+// with its consent entry; a third is a duplicate.
+func TestInboundMessageAfterACrashBetweenItsWrites(t *testing.T) {
+	ctx := context.Background()
+	var failTx atomic.Bool
+	s, _ := newStoreWith(t, func(op string) error {
+		if op == "TransactWriteItems" && failTx.CompareAndSwap(true, false) {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	l := newLead("org1", "WA", "+919876543218", "")
+	if err := s.CreateLead(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1795860000, 0).UTC()
+	delivery := func() (conversation.Message, *conversation.ConsentEntry) {
+		m := conversation.Message{ID: ulid.Make().String(), OrgID: "org1", LeadID: l.ID, Channel: conversation.ChannelWhatsApp,
+			Direction: conversation.Inbound, ProviderID: "wamid.crash1", Type: "text", Text: "STOP", Status: conversation.StatusReceived, At: at}
+		return m, &conversation.ConsentEntry{ID: ulid.Make().String(), OrgID: "org1", LeadID: l.ID, Channel: conversation.ChannelWhatsApp,
+			Purpose: conversation.PurposeAll, Action: conversation.OptOut, At: at, Evidence: "wamid.crash1", Source: "keyword"}
+	}
+	first, c1 := delivery()
+	failTx.Store(true)
+	if err := s.PutInboundMessage(ctx, first, c1); err == nil {
+		t.Fatal("the crashed delivery succeeded")
+	}
+	if msgs, err := s.Messages(ctx, "org1", l.ID); err != nil || len(msgs) != 0 {
+		t.Fatalf("messages after the crash = %+v, %v", msgs, err)
+	}
+	second, c2 := delivery()
+	if err := s.PutInboundMessage(ctx, second, c2); err != nil {
+		t.Fatal(err)
+	}
+	third, c3 := delivery()
+	if err := s.PutInboundMessage(ctx, third, c3); !errors.Is(err, intake.ErrDuplicate) {
+		t.Fatalf("third delivery = %v, want ErrDuplicate", err)
+	}
+	msgs, err := s.Messages(ctx, "org1", l.ID)
+	if err != nil || len(msgs) != 1 || msgs[0].ID != first.ID {
+		t.Fatalf("messages = %+v, %v; want one, %s", msgs, err, first.ID)
+	}
+	if got, err := s.MessageByProviderID(ctx, "wamid.crash1"); err != nil || got.ID != first.ID {
+		t.Fatalf("message by wamid = %+v, %v", got, err)
+	}
+	ledger, err := s.ConsentLedger(ctx, "org1", l.ID)
+	if err != nil || len(ledger) != 1 {
+		t.Fatalf("ledger = %+v, %v", ledger, err)
+	}
+	sum, ok, err := s.Conversation(ctx, "org1", l.ID)
+	if err != nil || !ok || sum.Unread != 1 || sum.LastMessageID != first.ID {
+		t.Fatalf("conversation = %+v %v %v", sum, ok, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -147,23 +148,55 @@ func (i messageItem) message() conversation.Message {
 // PutInboundMessage stores an inbound message once per provider id: a
 // second delivery of the same wamid writes nothing and is
 // intake.ErrDuplicate. A consent entry the message carries (STOP, START) is
-// written in the same transaction, and the lead's current consent is
-// updated with it, as is the lead's conversation summary (latest message,
-// one more unread, and for WhatsApp the start of the lead's window:
-// last_inbound_at, see inbox.go).
+// written in the same transaction as the message, and the lead's current
+// consent is updated with it, as is the lead's conversation summary
+// (latest message, one more unread, and for WhatsApp the start of the
+// lead's window: last_inbound_at, see inbox.go).
+//
+// The wamid guard is written first, on its own (1 write unit instead of 2
+// in the transaction), and names the message's id and lead. That keeps
+// every guarantee of one transaction: the message, its consent and the
+// summary are still one transaction, whose message put is conditional, so
+// they are written once; a delivery that finds the guard written (a
+// redelivery, or a crash between the two writes) writes the message under
+// the id and lead the guard names, so a message whose guard was written is
+// never lost, and one stored before is refused by its put's condition. (A
+// guard whose delivery never comes again holds ids only, no content, and
+// expires with its TTL.)
 func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, consent *conversation.ConsentEntry) error {
+	guard := wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID, MsgSK: messageSK(m.ID),
+		TTL: messageTTL(m.At)}
+	guardAV, err := marshal(guard)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
+	switch {
+	case isConditionFailed(err):
+		prior, err := s.priorGuard(ctx, err, guard.PK)
+		if err != nil {
+			return fmt.Errorf("put inbound message %s: %w", m.ID, err)
+		}
+		if prior.OrgID != m.OrgID || prior.LeadID == "" || !strings.HasPrefix(prior.MsgSK, prefixMsg) {
+			return intakemsg.ErrDuplicate // not an inbound message of this org
+		}
+		// The message goes where the first delivery put it, under its id.
+		m.LeadID, m.ID = prior.LeadID, strings.TrimPrefix(prior.MsgSK, prefixMsg)
+		if consent != nil {
+			c := *consent
+			c.LeadID = m.LeadID
+			consent = &c
+		}
+	case err != nil:
+		return fmt.Errorf("put inbound message %s: guard: %w", m.ID, err)
+	}
 	msgAV, err := marshal(toMessageItem(m, true))
 	if err != nil {
 		return err
 	}
-	guardAV, err := marshal(wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID, MsgSK: messageSK(m.ID),
-		TTL: messageTTL(m.At)})
-	if err != nil {
-		return err
-	}
 	items := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
-		{Put: &types.Put{TableName: &s.table, Item: msgAV}},
+		{Put: &types.Put{TableName: &s.table, Item: msgAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		s.conversationMove(m),
 	}
 	if consent != nil {
@@ -173,7 +206,7 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 		}
 		items = append(items, more...)
 	}
-	err = s.writeWithConversation(ctx, items, 2, m)
+	err = s.writeWithConversation(ctx, items, 1, m)
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
 		return intakemsg.ErrDuplicate
 	}
@@ -181,6 +214,20 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 		return fmt.Errorf("put inbound message %s: %w", m.ID, err)
 	}
 	return nil
+}
+
+// priorGuard is the wamid guard a conditional put found already written:
+// the item the refusal carries, or, when it carries none, the item read.
+func (s *Store) priorGuard(ctx context.Context, refusal error, pk string) (wamidItem, error) {
+	var g wamidItem
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(refusal, &ccf) && len(ccf.Item) > 0 {
+		return g, unmarshal(ccf.Item, &g)
+	}
+	if _, err := s.get(ctx, pk, skWAMID, &g); err != nil {
+		return g, err
+	}
+	return g, nil
 }
 
 // CreateLeadWithInboundMessage stores the first message from a new number
