@@ -574,6 +574,26 @@ func positionOf(l lead.Lead, index *string) page.Cursor {
 	return page.NewCursor(k)
 }
 
+// LeadConsent returns a lead's current consent alone: one read of the lead
+// item, projected, without the conversation summary GetLead also reads.
+func (s *Store) LeadConsent(ctx context.Context, orgID, leadID string) (map[string]string, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: key(orgPK(orgID), leadSK(leadID)), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("PK, consent, #ttl"), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the consent of lead %s: %w", leadID, err)
+	}
+	if out.Item == nil || expired(out.Item, s.now()) {
+		return nil, lead.ErrNotFound
+	}
+	var it leadItem
+	if err := unmarshal(out.Item, &it); err != nil {
+		return nil, err
+	}
+	return it.Consent, nil
+}
+
 // LeadIDByPhone returns the id of the org's lead with this E.164 phone.
 func (s *Store) LeadIDByPhone(ctx context.Context, orgID, e164 string) (string, error) {
 	return s.leadIDByGuard(ctx, orgID, leadPhoneSK(e164))

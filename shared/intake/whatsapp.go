@@ -242,11 +242,11 @@ const SourceInbound = "inbound_message"
 // (STOP, staff) is taken back only by START or staff, never by an
 // ordinary message.
 func (p *Processor) serviceOptIn(ctx context.Context, orgID, leadID, wamid string, at time.Time) (*conversation.ConsentEntry, error) {
-	l, err := p.Store.GetLead(ctx, orgID, leadID)
+	consent, err := p.Store.LeadConsent(ctx, orgID, leadID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read lead: %w", ErrRetry, err)
 	}
-	return serviceOptInFor(l, wamid, at), nil
+	return serviceOptInFor(lead.Lead{OrgID: orgID, ID: leadID, Consent: consent}, wamid, at), nil
 }
 
 // serviceOptInFor is serviceOptIn on a lead at hand.
