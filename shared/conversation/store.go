@@ -15,7 +15,8 @@ import (
 type MessageStore interface {
 	// PutInboundMessage stores an inbound message once per provider id (a
 	// second delivery writes nothing and is intake.ErrDuplicate), with the
-	// consent entry it carries, if any, and moves the lead's conversation.
+	// consent entry it carries, if any, and moves the lead's conversation
+	// (and, for WhatsApp, the start of the lead's 24-hour window).
 	PutInboundMessage(ctx context.Context, m Message, consent *ConsentEntry) error
 	// QueueOutbound writes an outbound message as queued, once per client
 	// message id: asked again it returns the message stored first and

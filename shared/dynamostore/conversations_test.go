@@ -3,6 +3,7 @@ package dynamostore_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +55,127 @@ func TestInboundMessagesAreStoredOnce(t *testing.T) {
 	if got, _ := s.GetLead(ctx, "org1", l.ID); !got.LastInboundAt.Equal(at) {
 		t.Fatalf("last_inbound_at = %v, want %v (never backwards)", got.LastInboundAt, at)
 	}
+}
+
+// TestInboundMessageAfterACrashBetweenItsWrites: the wamid guard is
+// written before the message's transaction; a delivery that stops between
+// the two (here the transaction fails) leaves the guard, and the next
+// delivery stores the message once, under the id and lead the guard names,
+// with its consent entry; a third is a duplicate.
+func TestInboundMessageAfterACrashBetweenItsWrites(t *testing.T) {
+	ctx := context.Background()
+	var failTx atomic.Bool
+	s, _ := newStoreWith(t, func(op string) error {
+		if op == "TransactWriteItems" && failTx.CompareAndSwap(true, false) {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	l := newLead("org1", "WA", "+919876543218", "")
+	if err := s.CreateLead(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1795860000, 0).UTC()
+	delivery := func() (conversation.Message, *conversation.ConsentEntry) {
+		m := conversation.Message{ID: ulid.Make().String(), OrgID: "org1", LeadID: l.ID, Channel: conversation.ChannelWhatsApp,
+			Direction: conversation.Inbound, ProviderID: "wamid.crash1", Type: "text", Text: "STOP", Status: conversation.StatusReceived, At: at}
+		return m, &conversation.ConsentEntry{ID: ulid.Make().String(), OrgID: "org1", LeadID: l.ID, Channel: conversation.ChannelWhatsApp,
+			Purpose: conversation.PurposeAll, Action: conversation.OptOut, At: at, Evidence: "wamid.crash1", Source: "keyword"}
+	}
+	first, c1 := delivery()
+	failTx.Store(true)
+	if err := s.PutInboundMessage(ctx, first, c1); err == nil {
+		t.Fatal("the crashed delivery succeeded")
+	}
+	if msgs, err := s.Messages(ctx, "org1", l.ID); err != nil || len(msgs) != 0 {
+		t.Fatalf("messages after the crash = %+v, %v", msgs, err)
+	}
+	second, c2 := delivery()
+	if err := s.PutInboundMessage(ctx, second, c2); err != nil {
+		t.Fatal(err)
+	}
+	third, c3 := delivery()
+	if err := s.PutInboundMessage(ctx, third, c3); !errors.Is(err, intake.ErrDuplicate) {
+		t.Fatalf("third delivery = %v, want ErrDuplicate", err)
+	}
+	msgs, err := s.Messages(ctx, "org1", l.ID)
+	if err != nil || len(msgs) != 1 || msgs[0].ID != first.ID {
+		t.Fatalf("messages = %+v, %v; want one, %s", msgs, err, first.ID)
+	}
+	if got, err := s.MessageByProviderID(ctx, "wamid.crash1"); err != nil || got.ID != first.ID {
+		t.Fatalf("message by wamid = %+v, %v", got, err)
+	}
+	ledger, err := s.ConsentLedger(ctx, "org1", l.ID)
+	if err != nil || len(ledger) != 1 {
+		t.Fatalf("ledger = %+v, %v", ledger, err)
+	}
+	sum, ok, err := s.Conversation(ctx, "org1", l.ID)
+	if err != nil || !ok || sum.Unread != 1 || sum.LastMessageID != first.ID {
+		t.Fatalf("conversation = %+v %v %v", sum, ok, err)
+	}
+}
+
+// TestWindowOnConversation: an inbound WhatsApp message moves the lead's
+// window with its own write (the conversation summary), the lead reads
+// take the later of the summary's and the lead item's, an older inbound
+// message still moves it forward (never back), and email does not open it.
+func TestWindowOnConversation(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	l := newLead("org1", "WA", "+919876543219", "")
+	if err := s.CreateLead(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Unix(1795860000, 0).UTC()
+	msg := func(dir conversation.Direction, ch conversation.Channel, wamid string, at time.Time) conversation.Message {
+		return conversation.Message{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), OrgID: "org1", LeadID: l.ID,
+			Channel: ch, Direction: dir, ProviderID: wamid, Type: "text", Text: "hi", Status: conversation.StatusReceived, At: at}
+	}
+	window := func(want time.Time) {
+		t.Helper()
+		got, err := s.GetLead(ctx, "org1", l.ID)
+		if err != nil || !got.LastInboundAt.Equal(want) {
+			t.Fatalf("GetLead window = %v, %v; want %v", got.LastInboundAt, err, want)
+		}
+		sub, err := s.SendSubjects(ctx, "org1", l.ID, "")
+		if err != nil || sub.Lead == nil || !sub.Lead.LastInboundAt.Equal(want) {
+			t.Fatalf("SendSubjects window = %+v, %v; want %v", sub.Lead, err, want)
+		}
+	}
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelWhatsApp, "wamid.w1", base), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base)
+	// An outbound message moves the conversation, not the window.
+	if err := s.PutInboundMessage(ctx, msg(conversation.Outbound, conversation.ChannelWhatsApp, "wamid.w2", base.Add(time.Hour)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base)
+	// An inbound message older than the latest (outbound) one, newer than
+	// the window: the window moves forward.
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelWhatsApp, "wamid.w3", base.Add(time.Minute)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(time.Minute))
+	// An older one still: never back.
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelWhatsApp, "wamid.w4", base.Add(time.Second)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(time.Minute))
+	// Email does not open WhatsApp's window.
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelEmail, "ses.e1", base.Add(2*time.Hour)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(time.Minute))
+	// The lead item's own time counts when it is the later one.
+	if err := s.TouchLastInbound(ctx, "org1", l.ID, base.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(3 * time.Hour))
+	if err := s.PutInboundMessage(ctx, msg(conversation.Inbound, conversation.ChannelWhatsApp, "wamid.w5", base.Add(4*time.Hour)), nil); err != nil {
+		t.Fatal(err)
+	}
+	window(base.Add(4 * time.Hour))
 }
 
 func TestStatusStateMachine(t *testing.T) {

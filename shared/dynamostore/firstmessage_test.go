@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,3 +139,55 @@ func TestFirstMessageCreatesOneLeadUnderConcurrency(t *testing.T) {
 // isConflict is a transaction cancelled by a concurrent one, after the
 // store's own retries.
 func isConflict(err error) bool { return strings.Contains(err.Error(), "TransactionConflict") }
+
+// TestFirstMessageRecordsAfterACrash: the records of a lead's creation by
+// its first message ("created" activity, consent entry) follow the
+// transaction that stores the lead and the message; a delivery that stops
+// between the two leaves them unwritten, and the next delivery of the
+// message, a duplicate, writes them, once however often it comes.
+func TestFirstMessageRecordsAfterACrash(t *testing.T) {
+	ctx := context.Background()
+	var failPut atomic.Bool
+	s, _ := newStoreWith(t, func(op string) error {
+		if op == "PutItem" && failPut.Load() {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	at := time.Now().UTC().Truncate(time.Second)
+	l := newLead("org1", "WA", "+919876540003", "")
+	l.Source, l.CreatedAt = "whatsapp", at
+	m := inboundAt("org1", l.ID, "wamid.crashfirst", at)
+	failPut.Store(true)
+	if _, err := s.CreateLeadWithInboundMessage(ctx, l, m, serviceOptIn(m.ProviderID, m.At)); err == nil {
+		t.Fatal("the crashed delivery succeeded")
+	}
+	failPut.Store(false)
+	if acts, err := s.Activities(ctx, "org1", l.ID); err != nil || len(acts) != 0 {
+		t.Fatalf("activities after the crash = %+v, %v", acts, err)
+	}
+	for range 2 {
+		again := inboundAt("org1", l.ID, m.ProviderID, at)
+		if err := s.PutInboundMessage(ctx, again, nil); !errors.Is(err, intake.ErrDuplicate) {
+			t.Fatalf("redelivery = %v, want ErrDuplicate", err)
+		}
+		acts, err := s.Activities(ctx, "org1", l.ID)
+		if err != nil || len(acts) != 1 || acts[0].Kind != lead.ActivityCreated || !acts[0].At.Equal(at) {
+			t.Fatalf("activities = %+v, %v; want the one \"created\"", acts, err)
+		}
+		ledger, err := s.ConsentLedger(ctx, "org1", l.ID)
+		if err != nil || len(ledger) != 1 || ledger[0].Source != intake.SourceInbound || ledger[0].Evidence != m.ProviderID || !ledger[0].At.Equal(at) {
+			t.Fatalf("ledger = %+v, %v; want the one service opt-in", ledger, err)
+		}
+		if msgs, err := s.Messages(ctx, "org1", l.ID); err != nil || len(msgs) != 1 || msgs[0].ID != m.ID {
+			t.Fatalf("messages = %+v, %v", msgs, err)
+		}
+	}
+	got, err := s.GetLead(ctx, "org1", l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := conversation.Preference(got.Consent, conversation.ChannelWhatsApp, conversation.PurposeService); st != conversation.StateOptedIn {
+		t.Fatalf("the lead's consent %v, want the service opt-in", got.Consent)
+	}
+}

@@ -29,6 +29,14 @@ import (
 // order alone), and inbound messages add one to its unread counter. The
 // assignment (lead create and update) owns GSI2PK, the messages own the
 // sort keys, so neither write needs to read the other's data.
+//
+// The summary also holds the time of the lead's latest inbound message
+// (last_inbound_at, the start of WhatsApp's 24-hour window): the inbound
+// message's own transaction sets it, so a message costs no write to the
+// lead item, which sits in two indexes. The lead item keeps the time it
+// was created with (or that an older message wrote there); the lead reads
+// that decide sends (GetLead, the sender's subjects, the inbox) take the
+// later of the two (see inboundWindow).
 
 type conversationItem struct {
 	PK         string    `dynamodbav:"PK"`
@@ -45,6 +53,9 @@ type conversationItem struct {
 	LastAt     time.Time `dynamodbav:"last_at"`
 	Unread     int       `dynamodbav:"unread"`
 	ReadAt     time.Time `dynamodbav:"read_at"`
+	// LastInboundAt is the time of the lead's latest inbound message
+	// written since the summary held it (older summaries have none).
+	LastInboundAt time.Time `dynamodbav:"last_inbound_at,omitempty"`
 }
 
 func (i conversationItem) summary() conversation.Summary {
@@ -83,11 +94,16 @@ func (s *Store) conversationMoveTo(m conversation.Message, assigneeID string) ty
 		vals[":a"] = &types.AttributeValueMemberS{Value: assigneeID}
 	}
 	// ADD 0 still creates the counter, which MarkConversationRead compares.
-	upd += " ADD unread :inc"
 	inc := "0"
 	if m.Direction == conversation.Inbound {
 		inc = "1"
 	}
+	if opensWindow(m) {
+		// The latest message by id is also the latest by time (ids are
+		// built from it), so it moves the window forward.
+		upd += ", last_inbound_at = :at"
+	}
+	upd += " ADD unread :inc"
 	vals[":inc"] = &types.AttributeValueMemberN{Value: inc}
 	return types.TransactWriteItem{Update: &types.Update{
 		TableName: &s.table, Key: key(leadPartPK(m.OrgID, m.LeadID), skConversation),
@@ -149,7 +165,66 @@ func (s *Store) writeWithConversation(ctx context.Context, items []types.Transac
 	if err := s.transact(ctx, items); err != nil {
 		return fmt.Errorf("write message %s: %w", m.ID, err)
 	}
+	if opensWindow(m) {
+		// An inbound message older than the latest (outbound) one may still
+		// be the latest inbound: moved forward only, never back, so a crash
+		// before this write leaves a window that is shorter, never longer.
+		return s.touchConversationInbound(ctx, m.OrgID, m.LeadID, m.At)
+	}
 	return nil
+}
+
+// opensWindow tells whether m starts WhatsApp's 24-hour window: an
+// inbound WhatsApp message.
+func opensWindow(m conversation.Message) bool {
+	return m.Direction == conversation.Inbound && m.Channel == conversation.ChannelWhatsApp
+}
+
+// touchConversationInbound moves the window start (last_inbound_at) on a
+// lead's conversation summary forward to at, never back; a summary that is
+// gone (the lead was deleted) is left alone.
+func (s *Store) touchConversationInbound(ctx context.Context, orgID, leadID string, at time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(leadPartPK(orgID, leadID), skConversation),
+		UpdateExpression:    aws.String("SET last_inbound_at = :at"),
+		ConditionExpression: aws.String("attribute_exists(PK) AND (attribute_not_exists(last_inbound_at) OR last_inbound_at < :at)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("touch the window of lead %s: %w", leadID, err)
+	}
+	return nil
+}
+
+// inboundWindow returns the time of a lead's latest inbound message as its
+// conversation summary holds it (zero when it has none).
+func (s *Store) inboundWindow(ctx context.Context, orgID, leadID string) (time.Time, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: key(leadPartPK(orgID, leadID), skConversation), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("last_inbound_at"),
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the window of lead %s: %w", leadID, err)
+	}
+	if out.Item == nil {
+		return time.Time{}, nil
+	}
+	var it conversationItem
+	if err := unmarshal(out.Item, &it); err != nil {
+		return time.Time{}, err
+	}
+	return it.LastInboundAt, nil
+}
+
+// withWindow is l with its LastInboundAt the later of the lead item's and
+// its conversation summary's (at).
+func withWindow(l lead.Lead, at time.Time) lead.Lead {
+	if at.After(l.LastInboundAt) {
+		l.LastInboundAt = at
+	}
+	return l
 }
 
 // conversationAssignee is the transaction item that files a lead's
@@ -303,7 +378,7 @@ func (s *Store) inboxEntries(ctx context.Context, orgID string, convs []conversa
 			s.dropOrphan(ctx, c)
 			continue
 		}
-		e := conversation.InboxEntry{Summary: c.summary(), Lead: l}
+		e := conversation.InboxEntry{Summary: c.summary(), Lead: withWindow(l, c.LastInboundAt)}
 		if m, ok := msgs[c.LeadID]; ok && m.ID == c.LastID {
 			e.Last = &m
 		}

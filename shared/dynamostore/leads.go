@@ -204,60 +204,9 @@ func (s *Store) leadCreateWrites(ctx context.Context, l lead.Lead) ([]types.Tran
 // written. A lead without a stage (one of intake) goes to the default
 // pipeline's first stage.
 func (s *Store) newLeadWrites(ctx context.Context, lp *lead.Lead, settle func(*lead.Lead)) ([]types.TransactWriteItem, []guardField, error) {
-	if lp.StageID == "" {
-		def, err := s.Pipeline(ctx, lp.OrgID, lead.DefaultPipelineID)
-		if err != nil {
-			return nil, nil, err
-		}
-		def.Place(lp, false)
-	}
-	carried, err := s.carrySuppression(ctx, lp)
+	items, guards, acts, err := s.newLeadParts(ctx, lp, settle)
 	if err != nil {
 		return nil, nil, err
-	}
-	if settle != nil {
-		settle(lp)
-	}
-	l := *lp
-	av, err := marshal(toLeadItem(l))
-	if err != nil {
-		return nil, nil, err
-	}
-	items := []types.TransactWriteItem{{Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}}}
-	var guards []guardField
-	if l.Phone != "" {
-		g, err := s.guardPut(l.OrgID, leadPhoneSK(l.Phone), l.ID)
-		if err != nil {
-			return nil, nil, err
-		}
-		guards = append(guards, guardField{len(items), "phone", leadPhoneSK(l.Phone)})
-		items = append(items, g)
-	}
-	if l.Email != "" {
-		g, err := s.guardPut(l.OrgID, leadEmailSK(l.Email), l.ID)
-		if err != nil {
-			return nil, nil, err
-		}
-		guards = append(guards, guardField{len(items), "email", leadEmailSK(l.Email)})
-		items = append(items, g)
-	}
-	cf := fieldGuards(l)
-	for _, sk := range slices.Sorted(maps.Keys(cf)) {
-		g, err := s.guardPut(l.OrgID, sk, l.ID)
-		if err != nil {
-			return nil, nil, err
-		}
-		guards = append(guards, guardField{len(items), cf[sk], sk})
-		items = append(items, g)
-	}
-	if l.AssigneeID != "" {
-		items = append(items, s.conversationAssignee(l.OrgID, l.ID, l.AssigneeID))
-	}
-	created := lead.CreatedActivity(l)
-	acts := []lead.Activity{created}
-	if l.AssignedBy != "" && l.AssigneeID != "" {
-		// A rule picked the assignee: its assigned activity names it.
-		acts = append(acts, lead.RuleAssignedActivity(l, created.ID))
 	}
 	for _, a := range acts {
 		w, err := s.activityPut(a)
@@ -266,13 +215,69 @@ func (s *Store) newLeadWrites(ctx context.Context, lp *lead.Lead, settle func(*l
 		}
 		items = append(items, w)
 	}
+	return items, guards, nil
+}
+
+// newLeadParts is newLeadWrites with the lead's first activities ("created",
+// and "assigned" when a rule picked the assignee) returned instead of
+// written.
+func (s *Store) newLeadParts(ctx context.Context, lp *lead.Lead, settle func(*lead.Lead)) ([]types.TransactWriteItem, []guardField, []lead.Activity, error) {
+	if lp.StageID == "" {
+		def, err := s.Pipeline(ctx, lp.OrgID, lead.DefaultPipelineID)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		def.Place(lp, false)
+	}
+	carried, err := s.carrySuppression(ctx, lp)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if settle != nil {
+		settle(lp)
+	}
+	l := *lp
+	av, err := marshal(toLeadItem(l))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	items := []types.TransactWriteItem{{Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}}}
+	var guards []guardField
+	if l.Phone != "" {
+		g, err := s.guardPut(l.OrgID, leadPhoneSK(l.Phone), l.ID)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		guards = append(guards, guardField{len(items), "phone", leadPhoneSK(l.Phone)})
+		items = append(items, g)
+	}
+	if l.Email != "" {
+		g, err := s.guardPut(l.OrgID, leadEmailSK(l.Email), l.ID)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		guards = append(guards, guardField{len(items), "email", leadEmailSK(l.Email)})
+		items = append(items, g)
+	}
+	cf := fieldGuards(l)
+	for _, sk := range slices.Sorted(maps.Keys(cf)) {
+		g, err := s.guardPut(l.OrgID, sk, l.ID)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		guards = append(guards, guardField{len(items), cf[sk], sk})
+		items = append(items, g)
+	}
+	if l.AssigneeID != "" {
+		items = append(items, s.conversationAssignee(l.OrgID, l.ID, l.AssigneeID))
+	}
 	items = append(items, carried...)
 	canon, err := s.canonWrites(l.OrgID, l.ID, nil, canonEmails(l))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	items = append(items, canon...)
-	return items, guards, nil
+	return items, guards, firstActivities(l, lead.CreatedActivity(l)), nil
 }
 
 // leadWriteError turns a cancelled lead transaction into a domain error.
@@ -306,7 +311,8 @@ func (s *Store) leadWriteError(ctx context.Context, orgID string, err error, gua
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// GetLead returns one lead of an org.
+// GetLead returns one lead of an org, its LastInboundAt the latest its
+// conversation summary holds (inbox.go).
 func (s *Store) GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, error) {
 	var it leadItem
 	ok, err := s.get(ctx, orgPK(orgID), leadSK(leadID), &it)
@@ -316,7 +322,11 @@ func (s *Store) GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, e
 	if !ok {
 		return lead.Lead{}, lead.ErrNotFound
 	}
-	return it.lead(), nil
+	at, err := s.inboundWindow(ctx, orgID, leadID)
+	if err != nil {
+		return lead.Lead{}, err
+	}
+	return withWindow(it.lead(), at), nil
 }
 
 // UpdateLead replaces old with next (next.Version must be old.Version+1),
@@ -569,6 +579,26 @@ func positionOf(l lead.Lead, index *string) page.Cursor {
 	return page.NewCursor(k)
 }
 
+// LeadConsent returns a lead's current consent alone: one read of the lead
+// item, projected, without the conversation summary GetLead also reads.
+func (s *Store) LeadConsent(ctx context.Context, orgID, leadID string) (map[string]string, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: key(orgPK(orgID), leadSK(leadID)), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("PK, consent, #ttl"), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the consent of lead %s: %w", leadID, err)
+	}
+	if out.Item == nil || expired(out.Item, s.now()) {
+		return nil, lead.ErrNotFound
+	}
+	var it leadItem
+	if err := unmarshal(out.Item, &it); err != nil {
+		return nil, err
+	}
+	return it.Consent, nil
+}
+
 // LeadIDByPhone returns the id of the org's lead with this E.164 phone.
 func (s *Store) LeadIDByPhone(ctx context.Context, orgID, e164 string) (string, error) {
 	return s.leadIDByGuard(ctx, orgID, leadPhoneSK(e164))
@@ -697,6 +727,16 @@ func toActivityItem(a lead.Activity) activityItem {
 			OldCorrected: c.OldCorrected, Scrubbed: c.Scrubbed})
 	}
 	return it
+}
+
+// firstActivities are a new lead's first activities: created, and the
+// assigned activity that names the assignee a rule picked.
+func firstActivities(l lead.Lead, created lead.Activity) []lead.Activity {
+	acts := []lead.Activity{created}
+	if l.AssignedBy != "" && l.AssigneeID != "" {
+		acts = append(acts, lead.RuleAssignedActivity(l, created.ID))
+	}
+	return acts
 }
 
 // activityPut is the write of an activity, in the transaction of the

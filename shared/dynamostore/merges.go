@@ -684,6 +684,9 @@ func mergedConversation(m lead.Merge, sConv, oConv map[string]types.AttributeVal
 	}
 	base.PK, base.SK, base.Type, base.OrgID, base.LeadID = leadPartPK(m.OrgID, m.SurvivorID), skConversation, "conversation", m.OrgID, m.SurvivorID
 	base.Unread += other.Unread
+	if other.LastInboundAt.After(base.LastInboundAt) {
+		base.LastInboundAt = other.LastInboundAt
+	}
 	base.AssigneeID = m.Merged.AssigneeID
 	if base.AssigneeID != "" {
 		base.GSI2PK = inboxAssigneePK(m.OrgID, base.AssigneeID)

@@ -165,6 +165,10 @@ func TestMergeAndUndo(t *testing.T) {
 	want.Phones, want.Emails = []string{b.Phone}, []string{b.Email}
 	want.Tags = []string{"vip", "hot"}
 	want.CustomFields = map[string]string{"city": "Pune", "budget": "10L"}
+	// The window is the later of the two leads' (lead.Merge).
+	if beforeB.LastInboundAt.After(want.LastInboundAt) {
+		want.LastInboundAt = beforeB.LastInboundAt
+	}
 	want.Consent = map[string]string{"whatsapp:marketing": "opt_out@" + t0, "email:all": "opt_in@" + t1, "sms:all": "opt_in@" + t0}
 	if v, ok := got.Consent["whatsapp:all"]; ok || beforeA.Consent["whatsapp:all"] != "" || beforeB.Consent["whatsapp:all"] != "" {
 		// Both opted out by keyword: the later opt-out stands.

@@ -1,7 +1,10 @@
 package dynamostore
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/conversation"
 	"github.com/leadluence/backend/shared/intakemsg"
@@ -84,6 +88,20 @@ type wamidItem struct {
 	MsgSK  string `dynamodbav:"msg_sk"`
 	// TTL is its message's (ttl.go).
 	TTL int64 `dynamodbav:"ttl,omitempty"`
+	// First marks the first message of the lead it created, with the
+	// consent that message recorded (putFirstMessageRecords).
+	First *firstMessageAttr `dynamodbav:"first,omitempty"`
+}
+
+// firstMessageAttr is what a redelivered first message needs to write its
+// lead's creation records again: the lead it created and the consent entry
+// it recorded (empty fields: none).
+type firstMessageAttr struct {
+	Lead    string `dynamodbav:"lead"`
+	Channel string `dynamodbav:"channel,omitempty"`
+	Purpose string `dynamodbav:"purpose,omitempty"`
+	Action  string `dynamodbav:"action,omitempty"`
+	Source  string `dynamodbav:"source,omitempty"`
 }
 
 // clientMessageItem guards one message per client message id in an org and
@@ -147,22 +165,55 @@ func (i messageItem) message() conversation.Message {
 // PutInboundMessage stores an inbound message once per provider id: a
 // second delivery of the same wamid writes nothing and is
 // intake.ErrDuplicate. A consent entry the message carries (STOP, START) is
-// written in the same transaction, and the lead's current consent is
-// updated with it, as is the lead's conversation summary (latest message,
-// one more unread).
+// written in the same transaction as the message, and the lead's current
+// consent is updated with it, as is the lead's conversation summary
+// (latest message, one more unread, and for WhatsApp the start of the
+// lead's window: last_inbound_at, see inbox.go).
+//
+// The wamid guard is written first, on its own (1 write unit instead of 2
+// in the transaction), and names the message's id and lead. That keeps
+// every guarantee of one transaction: the message, its consent and the
+// summary are still one transaction, whose message put is conditional, so
+// they are written once; a delivery that finds the guard written (a
+// redelivery, or a crash between the two writes) writes the message under
+// the id and lead the guard names, so a message whose guard was written is
+// never lost, and one stored before is refused by its put's condition. (A
+// guard whose delivery never comes again holds ids only, no content, and
+// expires with its TTL.)
 func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, consent *conversation.ConsentEntry) error {
+	guard := wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID, MsgSK: messageSK(m.ID),
+		TTL: messageTTL(m.At)}
+	guardAV, err := marshal(guard)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
+	var prior wamidItem
+	switch {
+	case isConditionFailed(err):
+		if prior, err = s.priorGuard(ctx, err, guard.PK); err != nil {
+			return fmt.Errorf("put inbound message %s: %w", m.ID, err)
+		}
+		if prior.OrgID != m.OrgID || prior.LeadID == "" || !strings.HasPrefix(prior.MsgSK, prefixMsg) {
+			return intakemsg.ErrDuplicate // not an inbound message of this org
+		}
+		// The message goes where the first delivery put it, under its id.
+		m.LeadID, m.ID = prior.LeadID, strings.TrimPrefix(prior.MsgSK, prefixMsg)
+		if consent != nil {
+			c := *consent
+			c.LeadID = m.LeadID
+			consent = &c
+		}
+	case err != nil:
+		return fmt.Errorf("put inbound message %s: guard: %w", m.ID, err)
+	}
 	msgAV, err := marshal(toMessageItem(m, true))
 	if err != nil {
 		return err
 	}
-	guardAV, err := marshal(wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID, MsgSK: messageSK(m.ID),
-		TTL: messageTTL(m.At)})
-	if err != nil {
-		return err
-	}
 	items := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
-		{Put: &types.Put{TableName: &s.table, Item: msgAV}},
+		{Put: &types.Put{TableName: &s.table, Item: msgAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		s.conversationMove(m),
 	}
 	if consent != nil {
@@ -172,8 +223,15 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 		}
 		items = append(items, more...)
 	}
-	err = s.writeWithConversation(ctx, items, 2, m)
+	err = s.writeWithConversation(ctx, items, 1, m)
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
+		if prior.First != nil {
+			// The first message of the lead it created: its creation
+			// records may not have followed it (putFirstMessageRecords).
+			if err := s.redoFirstMessageRecords(ctx, m, *prior.First); err != nil {
+				return fmt.Errorf("put inbound message %s: %w", m.ID, err)
+			}
+		}
 		return intakemsg.ErrDuplicate
 	}
 	if err != nil {
@@ -182,13 +240,30 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 	return nil
 }
 
+// priorGuard is the wamid guard a conditional put found already written:
+// the item the refusal carries, or, when it carries none, the item read.
+func (s *Store) priorGuard(ctx context.Context, refusal error, pk string) (wamidItem, error) {
+	var g wamidItem
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(refusal, &ccf) && len(ccf.Item) > 0 {
+		return g, unmarshal(ccf.Item, &g)
+	}
+	if _, err := s.get(ctx, pk, skWAMID, &g); err != nil {
+		return g, err
+	}
+	return g, nil
+}
+
 // CreateLeadWithInboundMessage stores the first message from a new number
 // with the lead it creates, in one transaction: the lead (its window open at
 // the message, the consent the message records already in its current
-// consent), its phone guard, its "created" activity, the opt-outs a deleted
-// lead of the org left for the number, the consent entry, the message, its
-// wamid guard and the conversation summary, and, for a lead with an
-// attribution (a Click-to-WhatsApp message), its referral activity.
+// consent), its phone guard, the opt-outs a deleted lead of the org left for
+// the number, the message, its wamid guard and the conversation summary.
+// The records of the creation follow the transaction as plain puts (1 write
+// unit each instead of 2): its "created" (and rule's "assigned") activity,
+// the consent entry and, for a lead with an attribution (a
+// Click-to-WhatsApp message), its referral activity (see
+// putFirstMessageRecords for why that keeps every guarantee).
 // consentFor names the consent
 // entry the message records (nil for none), given the lead as it is about
 // to be written (with the carried opt-outs); the entry written is returned.
@@ -202,10 +277,13 @@ func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m
 		return nil, fmt.Errorf("create lead %s with message %s: the lead is not the message's", l.ID, m.ID)
 	}
 	var consent *conversation.ConsentEntry
-	items, guards, err := s.newLeadWrites(ctx, &l, func(l *lead.Lead) {
+	items, guards, _, err := s.newLeadParts(ctx, &l, func(l *lead.Lead) {
 		if consent = consentFor(*l); consent == nil {
 			return
 		}
+		c := *consent
+		c.ID = fixedID(c.At, m.ProviderID+"#consent")
+		consent = &c
 		l.Consent = maps.Clone(l.Consent)
 		if l.Consent == nil {
 			l.Consent = map[string]string{}
@@ -228,28 +306,16 @@ func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m
 			return pk != nil && sk != nil && pk.Value == conv && sk.Value == skConversation
 		})
 	}
-	if consent != nil {
-		entry, err := s.consentPut(*consent)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, entry)
-	}
-	if l.Attribution != nil {
-		// A first message from an ad: the lead keeps its attribution, and
-		// the timeline shows the referral.
-		w, err := s.activityPut(lead.ReferralActivity(l.OrgID, l.ID, *l.Attribution, m.Number, m.ProviderID, m.At))
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, w)
-	}
 	msgAV, err := marshal(toMessageItem(m, true))
 	if err != nil {
 		return nil, err
 	}
+	first := &firstMessageAttr{Lead: l.ID}
+	if consent != nil {
+		first.Channel, first.Purpose, first.Action, first.Source = string(consent.Channel), consent.Purpose, consent.Action, consent.Source
+	}
 	guardAV, err := marshal(wamidItem{PK: wamidPK(m.ProviderID), SK: skWAMID, Type: "wamid", OrgID: m.OrgID, LeadID: m.LeadID, MsgSK: messageSK(m.ID),
-		TTL: messageTTL(m.At)})
+		TTL: messageTTL(m.At), First: first})
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +326,9 @@ func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m
 		s.conversationMoveTo(m, l.AssigneeID))
 	err = s.transact(ctx, items)
 	if err == nil {
+		if err := s.putFirstMessageRecords(ctx, l, m, consent); err != nil {
+			return nil, fmt.Errorf("create lead %s with message %s: %w", l.ID, m.ID, err)
+		}
 		return consent, nil
 	}
 	reasons := cancelReasons(err)
@@ -272,6 +341,95 @@ func (s *Store) CreateLeadWithInboundMessage(ctx context.Context, l lead.Lead, m
 		return nil, intakemsg.ErrDuplicate
 	}
 	return nil, fmt.Errorf("create lead %s with message %s: %w", l.ID, m.ID, err)
+}
+
+// putFirstMessageRecords writes the records of a lead's creation by its
+// first message m, after the transaction that stored both: the "created"
+// activity (and the rule's "assigned" one), the consent entry the message
+// recorded (consent, nil for none) and the referral activity of a lead with
+// an attribution. Each has a key fixed by the lead or the message and is put
+// only where none is, so writing them again writes nothing twice. A crash
+// before they are written leaves the message's delivery unanswered: its next
+// delivery finds the message stored, and the wamid guard, which marks the
+// first message (First), has it write them again (redoFirstMessageRecords),
+// so no lead stays without them.
+func (s *Store) putFirstMessageRecords(ctx context.Context, l lead.Lead, m conversation.Message, consent *conversation.ConsentEntry) error {
+	acts := firstMessageActivities(l, m)
+	puts := make([]map[string]types.AttributeValue, 0, len(acts)+1)
+	for _, a := range acts {
+		av, err := marshal(toActivityItem(a))
+		if err != nil {
+			return err
+		}
+		puts = append(puts, av)
+	}
+	if consent != nil {
+		w, err := s.consentPut(*consent)
+		if err != nil {
+			return err
+		}
+		puts = append(puts, w.Put.Item)
+	}
+	for _, av := range puts {
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")})
+		if err != nil && !isConditionFailed(err) {
+			return fmt.Errorf("write the creation records of lead %s: %w", l.ID, err)
+		}
+	}
+	return nil
+}
+
+// firstMessageActivities are the activities a lead's creation by its first
+// message m records, with ids fixed by the lead and the message: "created"
+// (at the lead's creation time), the rule's "assigned" right after it, and
+// for a lead with an attribution the referral.
+func firstMessageActivities(l lead.Lead, m conversation.Message) []lead.Activity {
+	created := lead.CreatedActivity(l)
+	created.ID = fixedID(l.CreatedAt, l.ID+"#created")
+	acts := firstActivities(l, created)
+	if l.Attribution != nil {
+		// A first message from an ad: the lead keeps its attribution, and
+		// the timeline shows the referral.
+		r := lead.ReferralActivity(l.OrgID, l.ID, *l.Attribution, m.Number, m.ProviderID, m.At)
+		r.ID = fixedID(m.At, m.ProviderID+"#referral")
+		acts = append(acts, r)
+	}
+	return acts
+}
+
+// redoFirstMessageRecords writes again the creation records of the lead
+// that first message m (stored, redelivered) created, from the lead as it
+// is and what its wamid guard kept (first). A lead that is gone, or that
+// this message did not create (the guard moved to a merge's survivor), gets
+// none.
+func (s *Store) redoFirstMessageRecords(ctx context.Context, m conversation.Message, first firstMessageAttr) error {
+	if first.Lead != m.LeadID {
+		return nil
+	}
+	var it leadItem
+	ok, err := s.get(ctx, orgPK(m.OrgID), leadSK(m.LeadID), &it)
+	if err != nil || !ok {
+		return err
+	}
+	l := it.lead()
+	var consent *conversation.ConsentEntry
+	if first.Action != "" {
+		consent = &conversation.ConsentEntry{ID: fixedID(m.At, m.ProviderID+"#consent"), OrgID: m.OrgID, LeadID: m.LeadID,
+			Channel: conversation.Channel(first.Channel), Purpose: first.Purpose, Action: first.Action, At: m.At, Evidence: m.ProviderID,
+			Source: first.Source}
+	}
+	return s.putFirstMessageRecords(ctx, l, m, consent)
+}
+
+// fixedID is a ULID of time at whose entropy is a hash of seed: the same
+// id for the same record, however often it is written.
+func fixedID(at time.Time, seed string) string {
+	h := sha256.Sum256([]byte(seed))
+	id, err := ulid.New(ulid.Timestamp(at), bytes.NewReader(h[:]))
+	if err != nil {
+		return ulid.MustNew(ulid.Now(), bytes.NewReader(h[:])).String()
+	}
+	return id.String()
 }
 
 // GetMessage returns one message of a lead.

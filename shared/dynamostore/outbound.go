@@ -154,18 +154,28 @@ func (s *Store) moveMessage(ctx context.Context, orgID, leadID, msgID string, fr
 // BatchGetItem (strongly consistent, like GetOrg, GetLead and
 // GetIntegration): the org, the lead and, when number is not empty, the
 // org's WhatsApp integration of that number; each is nil when not found.
+// The lead's conversation summary is read with them, for the start of its
+// WhatsApp window (see GetLead).
 func (s *Store) SendSubjects(ctx context.Context, orgID, leadID, number string) (outbound.Subjects, error) {
-	keys := []map[string]types.AttributeValue{key(orgPK(orgID), skOrg), key(orgPK(orgID), leadSK(leadID))}
+	keys := []map[string]types.AttributeValue{key(orgPK(orgID), skOrg), key(orgPK(orgID), leadSK(leadID)),
+		key(leadPartPK(orgID, leadID), skConversation)}
 	if number != "" {
 		keys = append(keys, key(orgPK(orgID), integrationSK(string(integration.KindWhatsApp), number)))
 	}
 	var out outbound.Subjects
+	var window time.Time
 	err := s.batchGet(ctx, keys, &batchProjection{consistent: true}, func(item map[string]types.AttributeValue) error {
 		sk := ""
 		if v, ok := item["SK"].(*types.AttributeValueMemberS); ok {
 			sk = v.Value
 		}
 		switch sk {
+		case skConversation:
+			var it conversationItem
+			if err := unmarshal(item, &it); err != nil {
+				return err
+			}
+			window = it.LastInboundAt
 		case skOrg:
 			var it orgItem
 			if err := unmarshal(item, &it); err != nil {
@@ -192,6 +202,10 @@ func (s *Store) SendSubjects(ctx context.Context, orgID, leadID, number string) 
 	})
 	if err != nil {
 		return outbound.Subjects{}, fmt.Errorf("read the org, lead %s and number of a send: %w", leadID, err)
+	}
+	if out.Lead != nil {
+		l := withWindow(*out.Lead, window)
+		out.Lead = &l
 	}
 	return out, nil
 }

@@ -134,6 +134,11 @@ func (s *memStore) AttachEvent(_ context.Context, orgID, key string, act lead.Ac
 	return s.claim(orgID, key, act.LeadID)
 }
 
+func (s *memStore) LeadConsent(ctx context.Context, orgID, leadID string) (map[string]string, error) {
+	l, err := s.GetLead(ctx, orgID, leadID)
+	return l.Consent, err
+}
+
 func (s *memStore) GetLead(_ context.Context, orgID, leadID string) (lead.Lead, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -70,6 +70,9 @@ type Store interface {
 	AttachEvent(ctx context.Context, orgID, eventKey string, act lead.Activity) error
 	CreateLead(ctx context.Context, l lead.Lead) error
 	GetLead(ctx context.Context, orgID, leadID string) (lead.Lead, error)
+	// LeadConsent returns a lead's current consent (lead.Lead.Consent)
+	// alone, a read of the lead item only; lead.ErrNotFound when it is gone.
+	LeadConsent(ctx context.Context, orgID, leadID string) (map[string]string, error)
 	LeadIDByPhone(ctx context.Context, orgID, e164 string) (string, error)
 	LeadIDByEmail(ctx context.Context, orgID, email string) (string, error)
 

@@ -123,22 +123,22 @@ func (p *Processor) inbound(ctx context.Context, orgID, number string, m meta.Me
 			return time.Time{}, err
 		}
 	}
-	stored := false
+	// The message's write also moves the lead's WhatsApp window forward
+	// (Store.PutInboundMessage), so a stored message needs no second write.
 	switch err := p.Store.PutInboundMessage(ctx, msg, consent); {
 	case errors.Is(err, ErrDuplicate):
-		// Stored before; the window update below may not have been (a
-		// crash in between), and it is idempotent.
+		// Stored before. The window moved with it, except for a message
+		// older than the conversation's latest one, whose window update may
+		// not have followed (a crash in between): it is idempotent and moves
+		// only forward, so it is done again here.
 		c.Duplicates++
+		if err := p.Store.TouchLastInbound(ctx, orgID, leadID, at); err != nil {
+			return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
+		}
 	case err != nil:
 		return time.Time{}, fmt.Errorf("%w: store message: %w", ErrRetry, err)
 	default:
-		stored = true
 		c.stored(consent)
-	}
-	if err := p.Store.TouchLastInbound(ctx, orgID, leadID, at); err != nil {
-		return time.Time{}, fmt.Errorf("%w: %w", ErrRetry, err)
-	}
-	if stored {
 		p.automateInbound(ctx, orgID, leadID, number, at)
 	}
 	return at, nil
@@ -242,11 +242,11 @@ const SourceInbound = "inbound_message"
 // (STOP, staff) is taken back only by START or staff, never by an
 // ordinary message.
 func (p *Processor) serviceOptIn(ctx context.Context, orgID, leadID, wamid string, at time.Time) (*conversation.ConsentEntry, error) {
-	l, err := p.Store.GetLead(ctx, orgID, leadID)
+	consent, err := p.Store.LeadConsent(ctx, orgID, leadID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read lead: %w", ErrRetry, err)
 	}
-	return serviceOptInFor(l, wamid, at), nil
+	return serviceOptInFor(lead.Lead{OrgID: orgID, ID: leadID, Consent: consent}, wamid, at), nil
 }
 
 // serviceOptInFor is serviceOptIn on a lead at hand.

@@ -117,6 +117,10 @@ type usage struct {
 	SQSOps   map[string]int
 	// WRUByItem splits the write units by item label and action.
 	WRUByItem map[string]float64
+	// ItemBytes is the largest size by AWS's rules seen for each
+	// WRUByItem key (0: unknown, a Delete), ItemIndexes how many GSIs it
+	// was in.
+	ItemBytes, ItemIndexes map[string]int
 }
 
 // lineItem is one priced item of a scenario, per unit.
@@ -209,7 +213,10 @@ func (f *meteredFn) take(u *usage) {
 			if it.Transactional {
 				tx = " in a transaction"
 			}
-			u.WRUByItem[fmt.Sprintf("%s %s%s", it.Action, it.Label, tx)] += it.estimate()
+			k := fmt.Sprintf("%s %s%s", it.Action, it.Label, tx)
+			u.WRUByItem[k] += it.estimate()
+			u.ItemBytes[k] = max(u.ItemBytes[k], it.Bytes)
+			u.ItemIndexes[k] = max(u.ItemIndexes[k], it.Indexes)
 		}
 	}
 	t := sumCapacity(calls)
@@ -377,7 +384,8 @@ func (e *costEnv) drain(ctx context.Context, p *runner.Poller, records *atomic.I
 
 // take collects a phase's usage from every function.
 func (e *costEnv) take(units int) usage {
-	u := usage{Units: units, Fns: map[string]fnUsage{}, WriteOps: map[string]int{}, ReadOps: map[string]int{}, SQSOps: map[string]int{}, WRUByItem: map[string]float64{}}
+	u := usage{Units: units, Fns: map[string]fnUsage{}, WriteOps: map[string]int{}, ReadOps: map[string]int{}, SQSOps: map[string]int{}, WRUByItem: map[string]float64{},
+		ItemBytes: map[string]int{}, ItemIndexes: map[string]int{}}
 	for _, f := range []*meteredFn{e.hook, e.apiFn, e.ingest, e.sender} {
 		f.take(&u)
 	}
@@ -607,7 +615,7 @@ func (r *costResult) markdown() string {
 		w("\n### %s, ×%s\n\n", strings.ToUpper(s.Name[:1])+s.Name[1:], num(float64(s.Per)))
 		w("Measured on %d: API Gateway requests %d; SQS requests %d (%s); DynamoDB writes %s, reads %s; KMS requests %d.\n\n",
 			u.Units, u.APIGW, u.SQS, formatOps(u.SQSOps), formatOps(u.WriteOps), formatOps(u.ReadOps), u.KMS)
-		w("Write units per %s by item (AWS's rules): %s.\n\n", "unit", wruByItem(u))
+		w("Write units per %s by item (AWS's rules; in brackets the item's largest size by those rules and the GSIs it is in): %s.\n\n", "unit", wruByItem(u))
 		w("| item | quantity | price | cost |\n|---|---:|---|---:|\n")
 		for _, it := range s.Items {
 			w("| %s | %s %s | %s | $%.3f |\n", it.Item, qty(it.Quantity), it.Unit, priceFor(it.Key), it.USD)
@@ -656,7 +664,11 @@ func wruByItem(u usage) string {
 	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v || all[i].v == all[j].v && all[i].k < all[j].k })
 	var parts []string
 	for _, x := range all {
-		parts = append(parts, fmt.Sprintf("%s %.2f", x.k, x.v))
+		size := ""
+		if b := u.ItemBytes[x.k]; b > 0 {
+			size = fmt.Sprintf(" (%d B, %d GSI)", b, u.ItemIndexes[x.k])
+		}
+		parts = append(parts, fmt.Sprintf("%s %.2f%s", x.k, x.v, size))
 	}
 	return strings.Join(parts, ", ")
 }
