@@ -115,6 +115,58 @@ func TestInboundMessageAfterACrashBetweenItsWrites(t *testing.T) {
 	}
 }
 
+// TestRedeliveryToADeletedLeadWritesNothing: a delivery that stopped after
+// its wamid guard leaves the guard naming the lead; the lead is deleted
+// and the number gets a new lead; the message delivered again is not
+// written into the deleted lead's history (nor into the new lead's): it is
+// a duplicate, and neither lead has a message or a conversation from it.
+func TestRedeliveryToADeletedLeadWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	var failTx atomic.Bool
+	s, _ := newStoreWith(t, func(op string) error {
+		if op == "TransactWriteItems" && failTx.CompareAndSwap(true, false) {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	s.UseSuppression(testHasher(t))
+	old := newLead("org1", "WA", "+919876543217", "")
+	if err := s.CreateLead(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1795860000, 0).UTC()
+	delivery := func(leadID string) conversation.Message {
+		return conversation.Message{ID: ulid.Make().String(), OrgID: "org1", LeadID: leadID, Channel: conversation.ChannelWhatsApp,
+			Direction: conversation.Inbound, ProviderID: "wamid.gone1", Type: "text", Text: "hello", Status: conversation.StatusReceived, At: at}
+	}
+	failTx.Store(true)
+	if err := s.PutInboundMessage(ctx, delivery(old.ID), nil); err == nil {
+		t.Fatal("the crashed delivery succeeded")
+	}
+	cur, err := s.GetLead(ctx, "org1", old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteLead(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	next := newLead("org1", "WA", "+919876543217", "")
+	if err := s.CreateLead(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutInboundMessage(ctx, delivery(next.ID), nil); !errors.Is(err, intake.ErrDuplicate) {
+		t.Fatalf("redelivery = %v, want ErrDuplicate", err)
+	}
+	for _, id := range []string{old.ID, next.ID} {
+		if msgs, err := s.Messages(ctx, "org1", id); err != nil || len(msgs) != 0 {
+			t.Fatalf("messages of %s = %+v, %v; want none", id, msgs, err)
+		}
+		if sum, ok, err := s.Conversation(ctx, "org1", id); err != nil || ok {
+			t.Fatalf("conversation of %s = %+v %v %v; want none", id, sum, ok, err)
+		}
+	}
+}
+
 // TestWindowOnConversation: an inbound WhatsApp message moves the lead's
 // window with its own write (the conversation summary), the lead reads
 // take the later of the summary's and the lead item's, an older inbound

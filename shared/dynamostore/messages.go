@@ -190,8 +190,10 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: guardAV, ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
 	var prior wamidItem
+	redelivered := false
 	switch {
 	case isConditionFailed(err):
+		redelivered = true
 		if prior, err = s.priorGuard(ctx, err, guard.PK); err != nil {
 			return fmt.Errorf("put inbound message %s: %w", m.ID, err)
 		}
@@ -222,8 +224,21 @@ func (s *Store) PutInboundMessage(ctx context.Context, m conversation.Message, c
 			return err
 		}
 		items = append(items, more...)
+	} else if redelivered {
+		// The lead the guard names may be gone since (deleted while this
+		// delivery waited, or a crash left the guard alone and the lead was
+		// deleted before the delivery came again): a message it received
+		// before its deletion is not written back into its history. With a
+		// consent entry, the lead's consent update checks the lead.
+		items = append(items, s.leadExists(m.OrgID, m.LeadID))
 	}
 	err = s.writeWithConversation(ctx, items, 1, m)
+	if redelivered && err != nil && cancelReasons(err) != nil {
+		var it leadItem
+		if ok, gerr := s.get(ctx, orgPK(m.OrgID), leadSK(m.LeadID), &it); gerr == nil && !ok {
+			return intakemsg.ErrDuplicate // its lead is gone, and the message with it
+		}
+	}
 	if reasons := cancelReasons(err); reasons != nil && conditionFailed(reasons[0]) {
 		if prior.First != nil {
 			// The first message of the lead it created: its creation
