@@ -587,6 +587,31 @@ func priced(name string, per int, u usage, memory map[string]int) costScenario {
 	return s
 }
 
+// inboundMix is the cost of the inbound messages as the run sent them: the
+// first messages of new numbers (each makes a lead) and the follow-ups of
+// those leads, weighted by how many of each were measured (one in ten
+// makes a lead). A number's first message pays for its lead's creation;
+// a million inbound messages are mostly the rest of the conversations.
+func (r *costResult) inboundMix() (costScenario, bool) {
+	var parts []costScenario
+	for _, s := range r.Scenarios {
+		if strings.HasPrefix(s.Name, "inbound") && s.Per == 1_000_000 && s.U.Units > 0 {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) < 2 {
+		return costScenario{}, false
+	}
+	var n int
+	var usd float64
+	for _, s := range parts {
+		n += s.U.Units
+		usd += s.Total * float64(s.U.Units)
+	}
+	return costScenario{Name: fmt.Sprintf("inbound WhatsApp messages as measured (%d from new numbers, %d from known leads)", parts[0].U.Units, n-parts[0].U.Units),
+		Per: 1_000_000, Total: usd / float64(n)}, true
+}
+
 // goalCostInbound is the goal for 1,000,000 inbound WhatsApp messages.
 const goalCostInbound = 10.0
 
@@ -609,6 +634,10 @@ func (r *costResult) markdown() string {
 			goal = fmt.Sprintf("≤ $%.0f per million — %s", goalCostInbound, verdict(s.Total <= goalCostInbound))
 		}
 		w("| %s | %s | **$%.2f** | %s | %s |\n", s.Name, num(float64(s.Per)), s.Total, strings.Join(top, "; "), goal)
+	}
+	if mix, ok := r.inboundMix(); ok {
+		w("| %s | %s | **$%.2f** | the two rows above, weighted by the messages measured | ≤ $%.0f per million — %s |\n",
+			mix.Name, num(float64(mix.Per)), mix.Total, goalCostInbound, verdict(mix.Total <= goalCostInbound))
 	}
 	for _, s := range r.Scenarios {
 		u := s.U

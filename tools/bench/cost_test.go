@@ -35,3 +35,21 @@ func TestPriced(t *testing.T) {
 		}
 	}
 }
+
+// TestInboundMix: the measured mix weighs each inbound scenario by the
+// messages it measured, and leaves the outbound and Lead Ads rows out.
+func TestInboundMix(t *testing.T) {
+	r := &costResult{Scenarios: []costScenario{
+		{Name: "inbound WhatsApp message, first from a new number (new lead)", Per: 1_000_000, U: usage{Units: 20}, Total: 14},
+		{Name: "inbound WhatsApp message, from a known lead", Per: 1_000_000, U: usage{Units: 180}, Total: 8},
+		{Name: "outbound WhatsApp message", Per: 1_000_000, U: usage{Units: 20}, Total: 30},
+		{Name: "Lead Ads lead (new)", Per: 10_000, U: usage{Units: 20}, Total: 0.1},
+	}}
+	mix, ok := r.inboundMix()
+	if want := (20*14.0 + 180*8.0) / 200; !ok || math.Abs(mix.Total-want) > 1e-9 {
+		t.Fatalf("mix = %+v %v, want $%.4f", mix, ok, want)
+	}
+	if _, ok := (&costResult{Scenarios: r.Scenarios[1:]}).inboundMix(); ok {
+		t.Fatal("a mix of one inbound scenario")
+	}
+}
