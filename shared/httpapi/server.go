@@ -71,6 +71,15 @@ type Config struct {
 	// ClientLimits are the per-client-address limits by operation id
 	// (DefaultClientLimits when nil).
 	ClientLimits map[string]ClientLimit
+	// Part, when set, makes the server one part of an API whose routes
+	// several functions serve: it serves its areas' routes only, neither
+	// GET /openapi.json nor GET /v1/health (the part that has them serves
+	// them).
+	Part bool
+	// Document, when set, is what GET /openapi.json serves (JSON) instead
+	// of the server's own document: the whole API's document when the
+	// server serves only some of its routes.
+	Document func() ([]byte, error)
 }
 
 // Plans limits an org's requests to its plan's rate (plan.Requests).
@@ -139,8 +148,10 @@ func New(c Config) *Server {
 		s.keyBuckets = &ratelimit.Limiter{Store: c.APIKeys, Now: c.Now}
 	}
 	s.api.UseMiddleware(s.authenticate, s.limitClients)
-	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
-	s.registerHealth()
+	if !c.Part {
+		mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
+		s.registerHealth()
+	}
 	return s
 }
 
@@ -230,12 +241,16 @@ func (s *Server) bodyLimit() int64 {
 	return s.maxBody
 }
 
-// OpenAPI returns the generated OpenAPI document.
+// OpenAPI returns the generated OpenAPI document of the server's own
+// routes (with Config.Part, not the whole API's).
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 
 // Routes returns "METHOD /path" for every route the server answers.
 func (s *Server) Routes() []string {
-	out := []string{"GET /openapi.json"}
+	var out []string
+	if !s.cfg.Part {
+		out = append(out, "GET /openapi.json")
+	}
 	for path, item := range s.api.OpenAPI().Paths {
 		for method, op := range map[string]*huma.Operation{
 			"GET": item.Get, "POST": item.Post, "PUT": item.Put, "PATCH": item.Patch, "DELETE": item.Delete,
@@ -248,7 +263,18 @@ func (s *Server) Routes() []string {
 	return out
 }
 
-func (s *Server) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Document != nil {
+		b, err := s.cfg.Document()
+		if err != nil {
+			s.cfg.Log.ErrorContext(r.Context(), "openapi document", "err", err)
+			writeProblem(w, internalProblem())
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.oai.openapi+json")
+		_, _ = w.Write(b)
+		return
+	}
 	w.Header().Set("Content-Type", "application/vnd.oai.openapi+json")
 	_ = json.NewEncoder(w).Encode(s.api.OpenAPI())
 }

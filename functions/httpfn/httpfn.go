@@ -1,0 +1,283 @@
+// Package httpfn is the wiring both HTTP functions share (api and account,
+// each serving a part of the one HTTP API behind API Gateway): the AWS
+// clients, the table store, the envelope sealer, the platform secrets
+// (token signing secret, suppression key, unsubscribe key), plans and rate
+// limits, the lead rules and the httpapi.Server with its authentication.
+// Each function's app builds a Base here and registers its own areas on
+// it, so that each function's binary links only its areas.
+package httpfn
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/leadluence/backend/shared/apigw"
+	"github.com/leadluence/backend/shared/auth"
+	"github.com/leadluence/backend/shared/awsenv"
+	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/envelope"
+	"github.com/leadluence/backend/shared/httpapi"
+	"github.com/leadluence/backend/shared/lead"
+	"github.com/leadluence/backend/shared/logging"
+	"github.com/leadluence/backend/shared/meta"
+	"github.com/leadluence/backend/shared/phone"
+	"github.com/leadluence/backend/shared/plan"
+	"github.com/leadluence/backend/shared/ratelimit"
+	"github.com/leadluence/backend/shared/retention"
+	"github.com/leadluence/backend/shared/sesmail"
+	"github.com/leadluence/backend/shared/sqsqueue"
+	"github.com/leadluence/backend/shared/suppression"
+	"github.com/leadluence/backend/shared/unsubscribe"
+)
+
+// The table store serves the platform's ports and the lead rules.
+var (
+	_ httpapi.Users   = (*dynamostore.Store)(nil)
+	_ httpapi.APIKeys = (*dynamostore.Store)(nil)
+	_ lead.Store      = (*dynamostore.Store)(nil)
+	_ lead.Users      = (*dynamostore.Store)(nil)
+)
+
+// Config is what the shared wiring needs of a function's configuration
+// (shared/config API or Account).
+type Config struct {
+	// Function names the function ("api", "account"): the app id of its
+	// AWS calls' User-Agent (app/leadluence-<fn>), by which CloudTrail and
+	// the local call log (tools/devstack) tell the functions apart.
+	Function  string
+	TableName string
+	KeyID     string
+	// PurgesQueueURL receives the purge jobs deletes, disconnects and
+	// closures start; without it the hourly schedule runs them.
+	PurgesQueueURL string
+	DefaultRegion  string
+	GraphBaseURL   string
+	GraphVersion   string
+	// EmailFrom is the platform sender address of the platform's own
+	// mail.
+	EmailFrom               string
+	APIKeyRequestsPerMinute int
+	// Part makes the server one part of the API: no /openapi.json, no
+	// health route (httpapi.Config.Part).
+	Part bool
+	// Document is what /openapi.json serves (httpapi.Config.Document).
+	Document func() ([]byte, error)
+	// Checks returns the health route's probes over the base's clients.
+	Checks func(b *Base) []httpapi.Check
+}
+
+// Base holds what both HTTP functions build once per cold start; an app's
+// Register adds its areas' routes to API with Kit.
+type Base struct {
+	Config Config
+	Log    *slog.Logger
+	AWS    aws.Config
+	Store  *dynamostore.Store
+	KMS    *kms.Client
+	SQS    *sqs.Client
+	Sealer *envelope.Sealer
+	Tokens *auth.Tokens
+	// Contacts names a deleted lead's contacts by keyed hash (the
+	// suppression key).
+	Contacts *suppression.Hasher
+	// Unsubscribe signs one-click unsubscribe links (the unsubscribe key).
+	Unsubscribe *unsubscribe.Signer
+	// Graph is the Graph API client.
+	Graph *meta.Client
+	// PlatformSES sends the platform's own mail (to users, usage warnings
+	// to owners) through one SES client without SDK retries: a retried
+	// SendEmail whose first answer was lost would mail twice.
+	PlatformSES *sesmail.Client
+	// Plans counts usage against each org's plan.
+	Plans *plan.Service
+	// StartPurge puts a purge job on the purges queue; nil without one.
+	StartPurge retention.Enqueuer
+	// Leads is the lead rules.
+	Leads *lead.Service
+
+	Server *httpapi.Server
+	API    huma.API
+	Kit    *httpapi.Kit
+}
+
+// Register adds a function's areas to the base's server.
+type Register func(b *Base) error
+
+// New builds the base of a function over AWS, loading the platform
+// secrets, and registers its areas; it returns the server.
+func New(ctx context.Context, cfg Config, log *slog.Logger, register Register, opts ...awsenv.Option) (*httpapi.Server, error) {
+	opts = append([]awsenv.Option{awsenv.WithLogger(logging.SDK{Log: log}), awsenv.WithAppID("leadluence-" + cfg.Function)}, opts...)
+	awsCfg, err := awsenv.Load(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	db := dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions)
+	keys := kms.NewFromConfig(awsCfg)
+	store := dynamostore.New(db, cfg.TableName)
+	sealer := envelope.New(keys, cfg.KeyID, envelope.Options{})
+
+	// Three platform secrets, each read (or created on first use) with one
+	// GetItem and one KMS call: independent, so they load at once and the
+	// cold start waits for one round trip instead of three. The token
+	// signing secret; the suppression key, which names a deleted lead's
+	// contacts by keyed hash (lead deletes write suppression entries,
+	// creates read them); the unsubscribe key, which signs the one-click
+	// unsubscribe link of every email (created here, the sender only opens
+	// it).
+	var secret, suppressKey, unsubKey []byte
+	err = allOf(
+		func() (err error) {
+			if secret, err = auth.LoadSigningSecret(ctx, store, sealer); err != nil {
+				err = fmt.Errorf("load token secret: %w", err)
+			}
+			return err
+		},
+		func() (err error) {
+			if suppressKey, err = suppression.LoadKey(ctx, store, sealer); err != nil {
+				err = fmt.Errorf("load suppression key: %w", err)
+			}
+			return err
+		},
+		func() (err error) {
+			if unsubKey, err = unsubscribe.LoadKey(ctx, store, sealer); err != nil {
+				err = fmt.Errorf("load unsubscribe key: %w", err)
+			}
+			return err
+		},
+	)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBase(cfg, log, awsCfg, store, keys, sealer, secret, suppressKey, unsubKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := register(b); err != nil {
+		return nil, err
+	}
+	return b.Server, nil
+}
+
+// Handler adapts a server to API Gateway events.
+func Handler(srv *httpapi.Server) apigw.HandlerFunc { return apigw.Handler(srv) }
+
+// Offline builds a server with the given areas without any AWS call or
+// configuration: adapters that are never called, throwaway keys. Its
+// OpenAPI document is the one a server with those areas serves.
+func Offline(register ...Register) (*httpapi.Server, error) {
+	awsCfg := aws.Config{Region: "us-east-1"}
+	keys := func() []byte {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		return b
+	}
+	kmsClient := kms.NewFromConfig(awsCfg)
+	b, err := newBase(Config{Function: "offline"}, slog.New(slog.DiscardHandler), awsCfg,
+		dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), ""), kmsClient,
+		envelope.New(kmsClient, "", envelope.Options{}), keys(), keys(), keys())
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range register {
+		if err := r(b); err != nil {
+			return nil, err
+		}
+	}
+	return b.Server, nil
+}
+
+// newBase builds the base over the adapters and keys New made. It makes
+// no AWS call itself.
+func newBase(cfg Config, log *slog.Logger, awsCfg aws.Config, store *dynamostore.Store, keys *kms.Client,
+	sealer *envelope.Sealer, secret, suppressKey, unsubKey []byte) (*Base, error) {
+	tokens, err := auth.NewTokens(secret)
+	if err != nil {
+		return nil, err
+	}
+	contacts, err := suppression.NewHasher(suppressKey)
+	if err != nil {
+		return nil, err
+	}
+	store.UseSuppression(contacts)
+	unsubSigner, err := unsubscribe.NewSigner(unsubKey)
+	if err != nil {
+		return nil, err
+	}
+	b := &Base{Config: cfg, Log: log, AWS: awsCfg, Store: store, KMS: keys, SQS: sqs.NewFromConfig(awsCfg), Sealer: sealer,
+		Tokens: tokens, Contacts: contacts, Unsubscribe: unsubSigner}
+	b.Graph = meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: 10 * time.Second})
+	// Purge jobs (retention.Job) start at once on the purges queue; the
+	// retention function consumes it (without the queue, its hourly run
+	// finds the pending purges).
+	if cfg.PurgesQueueURL != "" {
+		purgesQueue := sqsqueue.New(b.SQS, cfg.PurgesQueueURL)
+		b.StartPurge = func(ctx context.Context, j retention.Job) error {
+			if err := purgesQueue.Send(ctx, j.Encode()); err != nil {
+				return fmt.Errorf("enqueue %s job: %w", j.Kind, err)
+			}
+			return nil
+		}
+	}
+	b.PlatformSES = sesmail.New(sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) { o.Retryer = aws.NopRetryer{} }), "")
+	// Plans: every request is taken from the org's token bucket, every
+	// lead created and message sent counted against the org's plan
+	// (shared/plan); the owners get an email at 80 % of a daily or
+	// monthly limit.
+	b.Plans = &plan.Service{Counters: store, Orgs: store, Alerts: &plan.Alerts{Store: store, Log: log, Mail: b.PlatformSES.Notices(cfg.EmailFrom)}}
+	requests := &plan.Requests{Plans: b.Plans, Buckets: &ratelimit.Limiter{Store: store}}
+	var checks []httpapi.Check
+	if cfg.Checks != nil {
+		checks = cfg.Checks(b)
+	}
+	b.Server = httpapi.New(httpapi.Config{
+		Tokens: tokens,
+		Users:  store,
+		Audit:  store,
+		Log:    log,
+		// Requests with an API key (lead capture): found by hash, limited
+		// by a token bucket per key.
+		APIKeys: store, APIKeyRequestsPerMinute: cfg.APIKeyRequestsPerMinute,
+		Plans: requests,
+		// Public operations that check secrets or send mail: counted per
+		// client address (httpapi.DefaultClientLimits).
+		Clients:  store,
+		Checks:   checks,
+		Part:     cfg.Part,
+		Document: cfg.Document,
+	})
+	b.API, b.Kit = b.Server.API(), b.Server.Kit()
+	b.Leads = &lead.Service{Store: store, Activities: store, Notes: store, Tasks: store, Notifications: store, Appointments: store, Users: store, Audit: b.Kit, Phones: phone.Normalize, PhoneVariants: phone.Variants, DefaultRegion: cfg.DefaultRegion,
+		Pipelines: store, Counts: store, Fields: store, Merges: store, CanonicalEmails: store}
+	// New leads nobody assigned go to the org's assignment rule.
+	b.Leads.Assign = &lead.Assigner{Rules: store, Users: store}
+	if b.StartPurge != nil {
+		b.Leads.StartPurge = func(ctx context.Context, orgID, leadID string) error {
+			return b.StartPurge(ctx, retention.Job{Kind: retention.JobKindLeadPurge, OrgID: orgID, LeadID: leadID})
+		}
+	}
+	return b, nil
+}
+
+// allOf runs fns at once and returns their errors joined.
+func allOf(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = fn() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
