@@ -30,14 +30,14 @@ const (
 	// EnvPublicBaseURL carries the api's public base URL to the sender,
 	// which puts the one-click unsubscribe link of every email under it.
 	EnvPublicBaseURL = "LEADLUENCE_PUBLIC_BASE_URL"
-	// EnvAppBaseURL carries the web app's base URL to the api, which puts
-	// the links of its mail to users (invitations, password resets, email
-	// verification) under it.
+	// EnvAppBaseURL carries the web app's base URL to the account function,
+	// which puts the links of its mail to users (invitations, password
+	// resets, email verification) under it.
 	EnvAppBaseURL = "LEADLUENCE_APP_BASE_URL"
 )
 
 // AppBaseURLParam is the deploy-time setting of the web app's base URL,
-// given to the api.
+// given to the account function.
 var AppBaseURLParam = Param{
 	Env:         EnvAppBaseURL,
 	Description: "the web app's https base URL, without a trailing slash, for example https://app.example.com: invitation, password reset and email verification emails link to <url>/invitations/accept, /password-reset and /verify-email with the one-time token in the fragment",
@@ -50,8 +50,9 @@ var PublicBaseURLParam = Param{
 	Description: "the api's public https base URL, without a trailing slash, for example https://api.example.com: emails carry their one-click unsubscribe link (POST /v1/unsubscribe/{token}) under it",
 }
 
-// EnvMetaAppID carries the id of the platform's Meta app to the api, which
-// connects a Facebook page only with a token that app issued.
+// EnvMetaAppID carries the id of the platform's Meta app to the account
+// function, which connects a Facebook page only with a token that app
+// issued.
 const EnvMetaAppID = "LEADLUENCE_META_APP_ID"
 
 // MetaAppIDParam is the deploy-time setting of the platform's Meta app id.

@@ -1,10 +1,11 @@
 // Package httpapi is the platform of the Leadluence HTTP API served by the
-// api function: the huma server, authentication, RFC 9457 problems, sealed
-// list cursors, the health route and the audit helpers that every area of
-// the API shares. The areas (identity, leads, integrations, messaging,
-// campaigns) live in the packages below this one and register their own
-// routes on the server's huma.API with a *Kit; functions/api/app assembles
-// them. huma generates the OpenAPI 3.1 document from the Go types and
+// api and account functions: the huma server, authentication, RFC 9457
+// problems, sealed list cursors, the health route and the audit helpers
+// that every area of the API shares. The areas (identity, leads,
+// integrations, messaging, campaigns, ...) live in the packages below this
+// one and register their own routes on the server's huma.API with a *Kit;
+// functions/api/app and functions/account/app each assemble theirs
+// (functions/httpfn builds the server both use). huma generates the OpenAPI 3.1 document from the Go types and
 // validates every request against it; package apigw adapts the server to
 // API Gateway events.
 package httpapi
