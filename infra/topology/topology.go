@@ -430,7 +430,7 @@ func Default() Stack {
 			// SQS keeps anything.
 			{Name: QueueImports, VisibilityTimeout: 12 * time.Minute, MaxReceiveCount: 5, Retention: 14 * 24 * time.Hour},
 		},
-		Functions: []Function{apiFunction(), accountFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction(), retentionFunction(), importerFunction()},
+		Functions: []Function{apiFunction(), webhookFunction(), accountFunction(), ingestFunction(), backfillFunction(), senderFunction(), retentionFunction(), importerFunction()},
 		// Delivery, bounce, complaint and reject events of sent emails reach
 		// ingest with Meta's webhooks (shared/intake/ses.go).
 		EmailEvents: &EmailEvents{
@@ -553,7 +553,7 @@ func accountFunction() Function {
 			TableRead: true, TableWrite: true,
 			// BatchWriteItem: erasure of a data subject's leads;
 			// ConditionCheckItem: the last-owner check of a role change.
-			TableActions: []string{"BatchGetItem", "BatchWriteItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"},
+			TableActions: []string{"BatchWriteItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"},
 			// Encrypt seals integration tokens and MFA secrets.
 			KeyEncrypt: true, KeyDecrypt: true,
 			// Intake: events parked while a token was invalid are put back
