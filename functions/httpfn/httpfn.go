@@ -5,6 +5,11 @@
 // limits, the lead rules and the httpapi.Server with its authentication.
 // Each function's app builds a Base here and registers its own areas on
 // it, so that each function's binary links only its areas.
+//
+// Building a Base makes no AWS call: the platform secrets are loaded on
+// the first request that may need them (Secrets, httpapi.Config.Prepare),
+// not at the cold start, so the health route, the OpenAPI document and a
+// request without credentials answered 401 never wait for them.
 package httpfn
 
 import (
@@ -15,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -89,12 +95,13 @@ type Base struct {
 	KMS    *kms.Client
 	SQS    *sqs.Client
 	Sealer *envelope.Sealer
+	// Tokens signs and verifies access tokens; its secret is set by
+	// Secrets.Ready (pending until then).
 	Tokens *auth.Tokens
-	// Contacts names a deleted lead's contacts by keyed hash (the
-	// suppression key).
-	Contacts *suppression.Hasher
-	// Unsubscribe signs one-click unsubscribe links (the unsubscribe key).
-	Unsubscribe *unsubscribe.Signer
+	// Secrets loads the platform secrets on first use; it names a deleted
+	// lead's contacts by keyed hash (the suppression key) and holds the
+	// signer of one-click unsubscribe links (the unsubscribe key).
+	Secrets *Secrets
 	// Graph is the Graph API client.
 	Graph *meta.Client
 	// PlatformSES sends the platform's own mail (to users, usage warnings
@@ -116,8 +123,9 @@ type Base struct {
 // Register adds a function's areas to the base's server.
 type Register func(b *Base) error
 
-// New builds the base of a function over AWS, loading the platform
-// secrets, and registers its areas; it returns the server.
+// New builds the base of a function over AWS and registers its areas; it
+// returns the server. It makes no AWS call: the platform secrets load on
+// first use (Secrets).
 func New(ctx context.Context, cfg Config, log *slog.Logger, register Register, opts ...awsenv.Option) (*httpapi.Server, error) {
 	opts = append([]awsenv.Option{awsenv.WithLogger(logging.SDK{Log: log}), awsenv.WithAppID("leadluence-" + cfg.Function)}, opts...)
 	awsCfg, err := awsenv.Load(ctx, opts...)
@@ -128,43 +136,37 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, register Register, o
 	keys := kms.NewFromConfig(awsCfg)
 	store := dynamostore.New(db, cfg.TableName)
 	sealer := envelope.New(keys, cfg.KeyID, envelope.Options{})
-
-	// Three platform secrets, each read (or created on first use) with one
-	// GetItem and one KMS call: independent, so they load at once and the
-	// cold start waits for one round trip instead of three. The token
-	// signing secret; the suppression key, which names a deleted lead's
-	// contacts by keyed hash (lead deletes write suppression entries,
-	// creates read them); the unsubscribe key, which signs the one-click
-	// unsubscribe link of every email (created here, the sender only opens
-	// it).
-	var secret, suppressKey, unsubKey []byte
-	err = allOf(
-		func() (err error) {
-			if secret, err = auth.LoadSigningSecret(ctx, store, sealer); err != nil {
-				err = fmt.Errorf("load token secret: %w", err)
-			}
-			return err
-		},
-		func() (err error) {
-			if suppressKey, err = suppression.LoadKey(ctx, store, sealer); err != nil {
-				err = fmt.Errorf("load suppression key: %w", err)
-			}
-			return err
-		},
-		func() (err error) {
-			if unsubKey, err = unsubscribe.LoadKey(ctx, store, sealer); err != nil {
-				err = fmt.Errorf("load unsubscribe key: %w", err)
-			}
-			return err
-		},
-	)
-	if err != nil {
-		return nil, err
-	}
-	b, err := newBase(cfg, log, awsCfg, store, keys, sealer, secret, suppressKey, unsubKey)
-	if err != nil {
-		return nil, err
-	}
+	b := newBase(cfg, log, awsCfg, store, keys, sealer, &Secrets{load: func(ctx context.Context) (secret, suppressKey, unsubKey []byte, err error) {
+		// Three platform secrets, each read (or created on first use)
+		// with one GetItem and one KMS call: independent, so they load at
+		// once and the first request waits for one round trip instead of
+		// three. The token signing secret; the suppression key, which
+		// names a deleted lead's contacts by keyed hash (lead deletes
+		// write suppression entries, creates read them); the unsubscribe
+		// key, which signs the one-click unsubscribe link of every email
+		// (created here, the sender only opens it).
+		err = allOf(
+			func() (err error) {
+				if secret, err = auth.LoadSigningSecret(ctx, store, sealer); err != nil {
+					err = fmt.Errorf("load token secret: %w", err)
+				}
+				return err
+			},
+			func() (err error) {
+				if suppressKey, err = suppression.LoadKey(ctx, store, sealer); err != nil {
+					err = fmt.Errorf("load suppression key: %w", err)
+				}
+				return err
+			},
+			func() (err error) {
+				if unsubKey, err = unsubscribe.LoadKey(ctx, store, sealer); err != nil {
+					err = fmt.Errorf("load unsubscribe key: %w", err)
+				}
+				return err
+			},
+		)
+		return secret, suppressKey, unsubKey, err
+	}})
 	if err := register(b); err != nil {
 		return nil, err
 	}
@@ -185,12 +187,11 @@ func Offline(register ...Register) (*httpapi.Server, error) {
 		return b
 	}
 	kmsClient := kms.NewFromConfig(awsCfg)
-	b, err := newBase(Config{Function: "offline"}, slog.New(slog.DiscardHandler), awsCfg,
+	b := newBase(Config{Function: "offline"}, slog.New(slog.DiscardHandler), awsCfg,
 		dynamostore.New(dynamodb.NewFromConfig(awsCfg, dynamostore.ClientOptions), ""), kmsClient,
-		envelope.New(kmsClient, "", envelope.Options{}), keys(), keys(), keys())
-	if err != nil {
-		return nil, err
-	}
+		envelope.New(kmsClient, "", envelope.Options{}), &Secrets{load: func(context.Context) ([]byte, []byte, []byte, error) {
+			return keys(), keys(), keys(), nil
+		}})
 	for _, r := range register {
 		if err := r(b); err != nil {
 			return nil, err
@@ -199,25 +200,21 @@ func Offline(register ...Register) (*httpapi.Server, error) {
 	return b.Server, nil
 }
 
-// newBase builds the base over the adapters and keys New made. It makes
-// no AWS call itself.
+// newBase builds the base over the adapters New made, with the platform
+// secrets pending. It makes no AWS call itself.
 func newBase(cfg Config, log *slog.Logger, awsCfg aws.Config, store *dynamostore.Store, keys *kms.Client,
-	sealer *envelope.Sealer, secret, suppressKey, unsubKey []byte) (*Base, error) {
-	tokens, err := auth.NewTokens(secret)
-	if err != nil {
-		return nil, err
-	}
-	contacts, err := suppression.NewHasher(suppressKey)
-	if err != nil {
-		return nil, err
-	}
-	store.UseSuppression(contacts)
-	unsubSigner, err := unsubscribe.NewSigner(unsubKey)
-	if err != nil {
-		return nil, err
-	}
+	sealer *envelope.Sealer, secrets *Secrets) *Base {
+	secrets.tokens = auth.NewPendingTokens()
+	// Lead deletes write suppression entries and creates read them: the
+	// store asks for the hasher at each use, loading the secrets first.
+	store.UseSuppressionSource(func(ctx context.Context) (dynamostore.ContactHasher, error) {
+		if err := secrets.Ready(ctx); err != nil {
+			return nil, err
+		}
+		return secrets.contacts.Load(), nil
+	})
 	b := &Base{Config: cfg, Log: log, AWS: awsCfg, Store: store, KMS: keys, SQS: sqs.NewFromConfig(awsCfg), Sealer: sealer,
-		Tokens: tokens, Contacts: contacts, Unsubscribe: unsubSigner}
+		Tokens: secrets.tokens, Secrets: secrets}
 	b.Graph = meta.NewClient(cfg.GraphBaseURL, cfg.GraphVersion, &http.Client{Timeout: 10 * time.Second})
 	// Purge jobs (retention.Job) start at once on the purges queue; the
 	// retention function consumes it (without the queue, its hourly run
@@ -243,7 +240,7 @@ func newBase(cfg Config, log *slog.Logger, awsCfg aws.Config, store *dynamostore
 		checks = cfg.Checks(b)
 	}
 	b.Server = httpapi.New(httpapi.Config{
-		Tokens: tokens,
+		Tokens: secrets.tokens,
 		Users:  store,
 		Audit:  store,
 		Log:    log,
@@ -257,6 +254,7 @@ func newBase(cfg Config, log *slog.Logger, awsCfg aws.Config, store *dynamostore
 		Checks:   checks,
 		Part:     cfg.Part,
 		Document: cfg.Document,
+		Prepare:  secrets.Ready,
 	})
 	b.API, b.Kit = b.Server.API(), b.Server.Kit()
 	b.Leads = &lead.Service{Store: store, Activities: store, Notes: store, Tasks: store, Notifications: store, Appointments: store, Users: store, Audit: b.Kit, Phones: phone.Normalize, PhoneVariants: phone.Variants, DefaultRegion: cfg.DefaultRegion,
@@ -268,7 +266,82 @@ func newBase(cfg Config, log *slog.Logger, awsCfg aws.Config, store *dynamostore
 			return b.StartPurge(ctx, retention.Job{Kind: retention.JobKindLeadPurge, OrgID: orgID, LeadID: leadID})
 		}
 	}
-	return b, nil
+	return b
+}
+
+// Secrets are the platform secrets, loaded together on first use (Ready):
+// concurrent first requests wait for one load; a failed load is not kept,
+// so the next request tries again.
+type Secrets struct {
+	load func(ctx context.Context) (secret, suppressKey, unsubKey []byte, err error)
+
+	mu       sync.Mutex
+	ready    atomic.Bool
+	tokens   *auth.Tokens
+	contacts atomic.Pointer[suppression.Hasher]
+	unsub    atomic.Pointer[unsubscribe.Signer]
+}
+
+// secretsTimeout bounds one load, which outlives the request that started
+// it (others may wait for it).
+const secretsTimeout = 10 * time.Second
+
+// Ready loads the secrets unless they are loaded.
+func (s *Secrets) Ready(ctx context.Context) error {
+	if s.ready.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), secretsTimeout)
+	defer cancel()
+	secret, suppressKey, unsubKey, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	contacts, err := suppression.NewHasher(suppressKey)
+	if err != nil {
+		return err
+	}
+	signer, err := unsubscribe.NewSigner(unsubKey)
+	if err != nil {
+		return err
+	}
+	if err := s.tokens.SetSecret(secret); err != nil {
+		return fmt.Errorf("token secret: %w", err)
+	}
+	s.contacts.Store(contacts)
+	s.unsub.Store(signer)
+	s.ready.Store(true)
+	return nil
+}
+
+// Phone is the suppression key's hash of an E.164 phone in an org
+// (privacy.Hasher); it panics before Ready (never a hash under no key).
+func (s *Secrets) Phone(orgID, e164 string) string { return s.hasher().Phone(orgID, e164) }
+
+// Email is the suppression key's hash of an email in an org
+// (privacy.Hasher); it panics before Ready.
+func (s *Secrets) Email(orgID, email string) string { return s.hasher().Email(orgID, email) }
+
+func (s *Secrets) hasher() *suppression.Hasher {
+	h := s.contacts.Load()
+	if h == nil {
+		panic("suppression key not loaded yet")
+	}
+	return h
+}
+
+// Unsubscribe returns the one-click unsubscribe signer, loading the
+// secrets first.
+func (s *Secrets) Unsubscribe(ctx context.Context) (*unsubscribe.Signer, error) {
+	if err := s.Ready(ctx); err != nil {
+		return nil, err
+	}
+	return s.unsub.Load(), nil
 }
 
 // allOf runs fns at once and returns their errors joined.

@@ -77,6 +77,14 @@ type Config struct {
 	// GET /openapi.json nor GET /v1/health (the part that has them serves
 	// them).
 	Part bool
+	// Prepare, when set, is called before a request that may need the
+	// platform secrets (Tokens' secret among them), so that a function
+	// loads them on first use rather than at its cold start: before every
+	// operation except the health route and a request to an operation
+	// needing a caller that carries no credential (answered 401 without
+	// them); never for GET /openapi.json. An error answers 500 and is
+	// logged; the next request calls Prepare again.
+	Prepare func(ctx context.Context) error
 	// Document, when set, is what GET /openapi.json serves (JSON) instead
 	// of the server's own document: the whole API's document when the
 	// server serves only some of its routes.
@@ -144,7 +152,7 @@ func New(c Config) *Server {
 	cfg.OnAddOperation = append(cfg.OnAddOperation, documentPlatformResponses)
 	mux := http.NewServeMux()
 	s := &Server{cfg: c, mux: mux, api: humago.New(mux, cfg),
-		kit: &Kit{audit: c.Audit, log: c.Log, now: c.Now, cursors: Cursors{key: c.Tokens.Derive("cursor")}}}
+		kit: &Kit{audit: c.Audit, log: c.Log, now: c.Now, tokens: c.Tokens}}
 	if c.APIKeys != nil {
 		s.keyBuckets = &ratelimit.Limiter{Store: c.APIKeys, Now: c.Now}
 	}

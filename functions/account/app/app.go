@@ -114,8 +114,24 @@ func register(b *httpfn.Base, cfg config.Account) error {
 	// through the lead rules, erased through the lead delete path; the
 	// person is named in records by the suppression key's keyed hash.
 	privacyapi.Register(api, kit, privacyapi.Deps{Requests: &privacy.Service{Store: store, Leads: store, History: store,
-		Corrector: leadService, Scrubber: store, Hasher: b.Contacts, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
+		Corrector: leadService, Scrubber: store, Hasher: b.Secrets, Audit: kit, Phones: phone.Normalize, DefaultRegion: cfg.DefaultRegion,
 		StartPurge: leadService.StartPurge}})
-	oneclick.Register(api, kit, oneclick.Deps{Unsubscribe: &unsubscribe.Service{Signer: b.Unsubscribe, Store: store}})
+	oneclick.Register(api, kit, oneclick.Deps{Unsubscribe: unsubscriber{secrets: b.Secrets, store: store}})
 	return nil
+}
+
+// unsubscriber honours one-click unsubscribes with the unsubscribe key,
+// loaded on first use (httpfn.Secrets).
+type unsubscriber struct {
+	secrets *httpfn.Secrets
+	store   unsubscribe.Store
+}
+
+// Unsubscribe records the opt-out a token names (unsubscribe.Service).
+func (u unsubscriber) Unsubscribe(ctx context.Context, token string) error {
+	signer, err := u.secrets.Unsubscribe(ctx)
+	if err != nil {
+		return fmt.Errorf("unsubscribe key: %w", err)
+	}
+	return (&unsubscribe.Service{Signer: signer, Store: u.store}).Unsubscribe(ctx, token)
 }
