@@ -81,6 +81,11 @@ type Config struct {
 	Part bool
 	// Document is what /openapi.json serves (httpapi.Config.Document).
 	Document func() ([]byte, error)
+	// OpenSecretsOnly makes the function only open the platform secrets,
+	// never create them (it holds no KMS encrypt grant): the account
+	// function creates them on its first request that needs them, before
+	// it issues any token or API key another function would check.
+	OpenSecretsOnly bool
 	// Checks returns the health route's probes over the base's clients.
 	Checks func(b *Base) []httpapi.Check
 }
@@ -144,28 +149,54 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, register Register, o
 		// names a deleted lead's contacts by keyed hash (lead deletes
 		// write suppression entries, creates read them); the unsubscribe
 		// key, which signs the one-click unsubscribe link of every email
-		// (created here, the sender only opens it).
-		err = allOf(
-			func() (err error) {
-				if secret, err = auth.LoadSigningSecret(ctx, store, sealer); err != nil {
-					err = fmt.Errorf("load token secret: %w", err)
+		// (the sender only opens it).
+		type loader struct {
+			name   string
+			out    *[]byte
+			create func(context.Context, *dynamostore.Store, *envelope.Sealer) ([]byte, error)
+			open   func(context.Context, *dynamostore.Store, *envelope.Sealer) ([]byte, bool, error)
+		}
+		loaders := []loader{
+			{"token secret", &secret,
+				func(ctx context.Context, st *dynamostore.Store, se *envelope.Sealer) ([]byte, error) {
+					return auth.LoadSigningSecret(ctx, st, se)
+				},
+				func(ctx context.Context, st *dynamostore.Store, se *envelope.Sealer) ([]byte, bool, error) {
+					return auth.OpenSigningSecret(ctx, st, se)
+				}},
+			{"suppression key", &suppressKey,
+				func(ctx context.Context, st *dynamostore.Store, se *envelope.Sealer) ([]byte, error) {
+					return suppression.LoadKey(ctx, st, se)
+				},
+				func(ctx context.Context, st *dynamostore.Store, se *envelope.Sealer) ([]byte, bool, error) {
+					return suppression.OpenKey(ctx, st, se)
+				}},
+			{"unsubscribe key", &unsubKey,
+				func(ctx context.Context, st *dynamostore.Store, se *envelope.Sealer) ([]byte, error) {
+					return unsubscribe.LoadKey(ctx, st, se)
+				},
+				func(ctx context.Context, st *dynamostore.Store, se *envelope.Sealer) ([]byte, bool, error) {
+					return unsubscribe.OpenKey(ctx, st, se)
+				}},
+		}
+		fns := make([]func() error, len(loaders))
+		for i, l := range loaders {
+			fns[i] = func() (err error) {
+				if !cfg.OpenSecretsOnly {
+					*l.out, err = l.create(ctx, store, sealer)
+				} else {
+					var found bool
+					if *l.out, found, err = l.open(ctx, store, sealer); err == nil && !found {
+						err = errors.New("does not exist yet (the account function creates it)")
+					}
+				}
+				if err != nil {
+					err = fmt.Errorf("load %s: %w", l.name, err)
 				}
 				return err
-			},
-			func() (err error) {
-				if suppressKey, err = suppression.LoadKey(ctx, store, sealer); err != nil {
-					err = fmt.Errorf("load suppression key: %w", err)
-				}
-				return err
-			},
-			func() (err error) {
-				if unsubKey, err = unsubscribe.LoadKey(ctx, store, sealer); err != nil {
-					err = fmt.Errorf("load unsubscribe key: %w", err)
-				}
-				return err
-			},
-		)
-		return secret, suppressKey, unsubKey, err
+			}
+		}
+		return secret, suppressKey, unsubKey, allOf(fns...)
 	}})
 	if err := register(b); err != nil {
 		return nil, err

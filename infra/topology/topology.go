@@ -461,7 +461,10 @@ func apiFunction() Function {
 			// BatchGetItem: the inbox and campaign outcomes; BatchWriteItem:
 			// lead deletion; DescribeTable: the health route.
 			TableActions: []string{"BatchGetItem", "BatchWriteItem", "ConditionCheckItem", "DeleteItem", "DescribeTable", "GetItem", "PutItem", "Query", "UpdateItem"},
-			KeyEncrypt:   true, KeyDecrypt: true, KeyDescribe: true,
+			// Decrypt opens the platform secrets (which the account
+			// function creates) and the org's sealed tokens (templates,
+			// sends); the api seals nothing, so no encrypt grant.
+			KeyDecrypt: true, KeyDescribe: true,
 			// Purges: lead deletes start their purge job.
 			// Imports: a submitted file's chunks.
 			SendTo:  []string{QueueOutbound, QueuePurges, QueueImports},

@@ -228,6 +228,13 @@ func LoadSigningSecret(ctx context.Context, store SecretStore, sealer Sealer) ([
 	return platformsecret.Load(ctx, store, sealer, signingSecretName)
 }
 
+// OpenSigningSecret returns the existing token signing secret; found is
+// false when none exists yet (for a function that may not create it: no
+// KMS encrypt grant).
+func OpenSigningSecret(ctx context.Context, store SecretStore, sealer Sealer) (secret []byte, found bool, err error) {
+	return platformsecret.Open(ctx, store, sealer, signingSecretName)
+}
+
 // HashEmail is the key under which failed logins for an email are counted;
 // the email itself is not stored there.
 func HashEmail(email string) string {

@@ -61,6 +61,12 @@ func (h *Hasher) sum(kind, orgID, v string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// OpenKey returns the existing suppression key; found is false when none
+// exists yet (for a function that may not create it).
+func OpenKey(ctx context.Context, store SecretStore, sealer Sealer) (key []byte, found bool, err error) {
+	return platformsecret.Open(ctx, store, sealer, keyName)
+}
+
 // Open returns the hasher over the existing suppression key, or nil when
 // no key exists yet: for functions that may not create it (no KMS encrypt
 // grant). The HTTP functions (api, account) create the key (LoadKey)

@@ -60,6 +60,12 @@ func LoadKey(ctx context.Context, store SecretStore, sealer Sealer) ([]byte, err
 	return platformsecret.Load(ctx, store, sealer, keyName)
 }
 
+// OpenKey returns the existing unsubscribe key; found is false when none
+// exists yet (for a function that may not create it).
+func OpenKey(ctx context.Context, store SecretStore, sealer Sealer) (key []byte, found bool, err error) {
+	return platformsecret.Open(ctx, store, sealer, keyName)
+}
+
 // Open returns the signer over the existing key, or nil when none exists
 // yet: for functions that may not create it (no KMS encrypt grant).
 func Open(ctx context.Context, store SecretStore, sealer Sealer) (*Signer, error) {

@@ -84,6 +84,10 @@ func baseConfig(cfg config.API) httpfn.Config {
 		DefaultRegion: cfg.DefaultRegion, GraphBaseURL: cfg.GraphBaseURL, GraphVersion: cfg.GraphVersion,
 		EmailFrom: cfg.EmailFrom, APIKeyRequestsPerMinute: cfg.APIKeyRequestsPerMinute,
 		Document: Document,
+		// The account function creates the platform secrets (sign-up,
+		// login and API keys are its routes): the api only opens them and
+		// holds no KMS encrypt grant.
+		OpenSecretsOnly: true,
 		Checks: func(b *httpfn.Base) []httpapi.Check {
 			queueCheck := func(url string) func(context.Context) error {
 				return func(ctx context.Context) error {

@@ -2,10 +2,12 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
+	accountapp "github.com/leadluence/backend/functions/account/app"
 	"github.com/leadluence/backend/functions/api/app"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/awsenv"
@@ -155,4 +158,40 @@ func TestSecretsLoadOnFirstUse(t *testing.T) {
 	if n := count(rec2.take(), "KMS:Decrypt"); n == 0 || n > 3 {
 		t.Errorf("eight concurrent first requests made %d KMS Decrypt calls, want at most 3 (one load)", n)
 	}
+
+	// A new account function opens the secrets another instance created
+	// (login), on its first request too.
+	rec3 := &callRecorder{}
+	acct, err := accountapp.New(context.Background(), e.accountCfg, logging.New(io.Discard, slog.LevelError), rec3.option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := rec3.take(); len(ops) != 0 {
+		t.Fatalf("building the account handler made AWS calls: %v", ops)
+	}
+	resp := invokeBody(t, acct, "POST", "/v1/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, owner.Email, password))
+	if resp.StatusCode != 200 {
+		t.Fatalf("login through a new account handler: %d: %s", resp.StatusCode, resp.Body)
+	}
+	ops := rec3.take()
+	if count(ops, "KMS:Decrypt") == 0 || count(ops, "KMS:GenerateDataKey") != 0 {
+		t.Errorf("a new account instance's first login: %v, want the existing secrets opened (Decrypt), none created", ops)
+	}
+}
+
+// invokeBody is invoke with a JSON body and a client address.
+func invokeBody(t *testing.T, h apigw.HandlerFunc, method, path, body string) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	ev, err := apigw.FromRequest(r, method+" "+path, nil, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.RequestContext.HTTP.SourceIP = testClientIP(r)
+	resp, err := h(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
