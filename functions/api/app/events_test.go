@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,9 +24,14 @@ import (
 	"github.com/leadluence/backend/shared/logging"
 )
 
+// loadEvent reads a sample event of either HTTP function (events/api,
+// events/account).
 func loadEvent(t *testing.T, name string) events.APIGatewayV2HTTPRequest {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "api", name))
+	if errors.Is(err, fs.ErrNotExist) {
+		raw, err = os.ReadFile(filepath.Join("..", "..", "..", "events", "account", name))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
