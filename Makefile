@@ -11,7 +11,7 @@ GO ?= go
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CGO_ENABLED := 0
 
-FUNCTIONS := $(notdir $(wildcard functions/*))
+FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
 INFRA := infra
 TOOLCHAIN := tools/toolchain
 BIN := .cache/bin
@@ -22,7 +22,7 @@ GOLANGCI := $(CURDIR)/$(BIN)/golangci-lint-$(GOLANGCI_VERSION)
 FN ?= api
 EVENT ?= events/api/health.json
 
-.PHONY: help dev demo dev-reset test torture fuzz build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap phonegen retention plan
+.PHONY: help dev demo dev-reset test torture fuzz build synth lint lint-basic check invoke bench load deploy tools clean dlq policy datamap openapi phonegen retention plan
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -126,6 +126,9 @@ load: ## Open-loop load on a fresh local system (RATE=50 requests/s, DURATION=60
 
 datamap: ## Write docs/data-map.md (every item kind, personal data, retention) from shared/dynamostore/datamap.go
 	$(GO) run ./tools/datamap -out docs/data-map.md
+
+openapi: ## Write functions/api/app/openapi.json.gz (the whole API's document the api serves) from the code (functions/apidoc)
+	$(GO) run ./tools/openapi -embed
 
 phonegen: ## Write shared/phone/plans_gen.go (the numbering plans phone numbers are read with) from github.com/nyaruka/phonenumbers
 	$(GO) run ./tools/phonegen -out shared/phone/plans_gen.go

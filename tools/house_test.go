@@ -42,14 +42,15 @@ func imports(t *testing.T, root string) map[string][]string {
 
 // TestOnlyWiringBuildsTheStore: domain packages reach the table through
 // their ports; the store is built only where a function is wired (and by
-// tests and tools).
+// tests and tools): functions/<fn>/app, and functions/httpfn, the wiring
+// both HTTP functions share.
 func TestOnlyWiringBuildsTheStore(t *testing.T) {
-	wiring := regexp.MustCompile(`^\.\./functions/[a-z]+/app/`)
+	wiring := regexp.MustCompile(`^\.\./functions/([a-z]+/app|httpfn)/`)
 	for _, dir := range []string{"functions", "shared"} {
 		for path, imps := range imports(t, filepath.Join("..", dir)) {
 			if slices.Contains(imps, module+"shared/dynamostore") && !wiring.MatchString(path) &&
 				!strings.HasPrefix(path, "../shared/dynamostore/") {
-				t.Errorf("%s imports shared/dynamostore: only functions/<fn>/app wires the store", path)
+				t.Errorf("%s imports shared/dynamostore: only functions/<fn>/app and functions/httpfn wire the store", path)
 			}
 		}
 	}

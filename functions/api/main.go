@@ -1,10 +1,11 @@
-// Command api is the Lambda behind the HTTP API: accounts, access control,
-// the audit trail, leads and integrations.
+// Command api is the Lambda behind the HTTP API's lead, messaging and
+// campaign routes, the health route and the API's OpenAPI document; the
+// account function serves the account and org administration routes.
 package main
 
 import (
 	// The IANA timezone database, embedded: the provided.al2023 runtime
-	// has none, and org settings check timezone names (time.LoadLocation).
+	// has none, and automation settings check timezone names (time.LoadLocation).
 	_ "time/tzdata"
 
 	"github.com/leadluence/backend/functions/api/app"

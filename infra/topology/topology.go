@@ -30,14 +30,14 @@ const (
 	// EnvPublicBaseURL carries the api's public base URL to the sender,
 	// which puts the one-click unsubscribe link of every email under it.
 	EnvPublicBaseURL = "LEADLUENCE_PUBLIC_BASE_URL"
-	// EnvAppBaseURL carries the web app's base URL to the api, which puts
-	// the links of its mail to users (invitations, password resets, email
-	// verification) under it.
+	// EnvAppBaseURL carries the web app's base URL to the account function,
+	// which puts the links of its mail to users (invitations, password
+	// resets, email verification) under it.
 	EnvAppBaseURL = "LEADLUENCE_APP_BASE_URL"
 )
 
 // AppBaseURLParam is the deploy-time setting of the web app's base URL,
-// given to the api.
+// given to the account function.
 var AppBaseURLParam = Param{
 	Env:         EnvAppBaseURL,
 	Description: "the web app's https base URL, without a trailing slash, for example https://app.example.com: invitation, password reset and email verification emails link to <url>/invitations/accept, /password-reset and /verify-email with the one-time token in the fragment",
@@ -50,8 +50,9 @@ var PublicBaseURLParam = Param{
 	Description: "the api's public https base URL, without a trailing slash, for example https://api.example.com: emails carry their one-click unsubscribe link (POST /v1/unsubscribe/{token}) under it",
 }
 
-// EnvMetaAppID carries the id of the platform's Meta app to the api, which
-// connects a Facebook page only with a token that app issued.
+// EnvMetaAppID carries the id of the platform's Meta app to the account
+// function, which connects a Facebook page only with a token that app
+// issued.
 const EnvMetaAppID = "LEADLUENCE_META_APP_ID"
 
 // MetaAppIDParam is the deploy-time setting of the platform's Meta app id.
@@ -429,7 +430,7 @@ func Default() Stack {
 			// SQS keeps anything.
 			{Name: QueueImports, VisibilityTimeout: 12 * time.Minute, MaxReceiveCount: 5, Retention: 14 * 24 * time.Hour},
 		},
-		Functions: []Function{apiFunction(), webhookFunction(), ingestFunction(), backfillFunction(), senderFunction(), retentionFunction(), importerFunction()},
+		Functions: []Function{apiFunction(), webhookFunction(), accountFunction(), ingestFunction(), backfillFunction(), senderFunction(), retentionFunction(), importerFunction()},
 		// Delivery, bounce, complaint and reject events of sent emails reach
 		// ingest with Meta's webhooks (shared/intake/ses.go).
 		EmailEvents: &EmailEvents{
@@ -441,6 +442,11 @@ func Default() Stack {
 	}
 }
 
+// apiFunction serves the HTTP API's lead, messaging and campaign routes,
+// the health route and the whole API's OpenAPI document; accountFunction
+// serves the account and org administration routes. Two functions behind
+// one API Gateway, so that each binary links only its areas (a smaller
+// bootstrap, a faster cold start) and each holds only its own grants.
 func apiFunction() Function {
 	pub := func(m, p string) Route { return Route{Method: m, Path: p, Public: true} }
 	auth := func(m, p string) Route { return Route{Method: m, Path: p} }
@@ -450,56 +456,27 @@ func apiFunction() Function {
 		MemoryMB: 512,
 		Timeout:  15 * time.Second,
 		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
-		Params:   []Param{MetaAppIDParam, AppBaseURLParam},
 		Access: Access{
 			TableRead: true, TableWrite: true,
 			// BatchGetItem: the inbox and campaign outcomes; BatchWriteItem:
-			// lead deletion; ConditionCheckItem: the last-owner check of a role
-			// change; DescribeTable: the health route.
+			// lead deletion; DescribeTable: the health route.
 			TableActions: []string{"BatchGetItem", "BatchWriteItem", "ConditionCheckItem", "DeleteItem", "DescribeTable", "GetItem", "PutItem", "Query", "UpdateItem"},
-			KeyEncrypt:   true, KeyDecrypt: true, KeyDescribe: true,
-			// Intake: events parked while a token was invalid are put back
-			// when the integration is reconnected.
-			// Purges: deletes, disconnects and closures start their purge job.
+			// Decrypt opens the platform secrets (which the account
+			// function creates) and the org's sealed tokens (templates,
+			// sends); the api seals nothing, so no encrypt grant.
+			KeyDecrypt: true, KeyDescribe: true,
+			// Purges: lead deletes start their purge job.
 			// Imports: a submitted file's chunks.
-			SendTo:  []string{QueueOutbound, QueueIntake, QueuePurges, QueueImports},
+			SendTo:  []string{QueueOutbound, QueuePurges, QueueImports},
 			Inspect: []string{QueueIntake, QueueOutbound, QueuePurges},
 			// PUT /v1/email/sender has SES verify an org's own address.
 			ManageEmailIdentities: true,
-			// The platform's own mail to users, from the platform address:
-			// invitations, password resets, email verification.
+			// The platform's own mail: owners' usage warnings.
 			SendEmail: true,
 		},
 		Routes: []Route{
 			pub("GET", "/openapi.json"),
 			pub("GET", "/v1/health"),
-			pub("POST", "/v1/auth/signup"),
-			pub("POST", "/v1/auth/login"),
-			pub("POST", "/v1/auth/refresh"),
-			pub("POST", "/v1/auth/logout"),
-			pub("POST", "/v1/auth/password-reset"),
-			pub("POST", "/v1/auth/password-reset/confirm"),
-			pub("POST", "/v1/auth/verify-email"),
-			auth("POST", "/v1/auth/verify-email/resend"),
-			auth("GET", "/v1/me"),
-			auth("PATCH", "/v1/me"),
-			pub("GET", "/v1/policy"),
-			auth("POST", "/v1/me/policy-acknowledgement"),
-			auth("POST", "/v1/me/mfa"),
-			auth("POST", "/v1/me/mfa/confirm"),
-			auth("DELETE", "/v1/me/mfa"),
-			pub("POST", "/v1/auth/mfa"),
-			auth("POST", "/v1/users"),
-			auth("GET", "/v1/users"),
-			auth("PATCH", "/v1/users/{id}"),
-			auth("DELETE", "/v1/users/{id}"),
-			auth("POST", "/v1/invitations"),
-			auth("GET", "/v1/invitations"),
-			auth("DELETE", "/v1/invitations/{id}"),
-			pub("POST", "/v1/invitations/accept"),
-			auth("POST", "/v1/api-keys"),
-			auth("GET", "/v1/api-keys"),
-			auth("DELETE", "/v1/api-keys/{id}"),
 			auth("POST", "/v1/leads"),
 			auth("GET", "/v1/leads"),
 			auth("POST", "/v1/leads/import"),
@@ -512,14 +489,8 @@ func apiFunction() Function {
 			auth("DELETE", "/v1/leads/{id}"),
 			auth("GET", "/v1/assignment-rule"),
 			auth("PUT", "/v1/assignment-rule"),
-			auth("GET", "/v1/audit"),
-			auth("POST", "/v1/integrations/facebook-pages"),
-			auth("POST", "/v1/integrations/whatsapp-numbers"),
-			auth("GET", "/v1/integrations"),
 			auth("GET", "/v1/automations"),
 			auth("PUT", "/v1/automations"),
-			auth("DELETE", "/v1/integrations/{kind}/{id}"),
-			auth("PATCH", "/v1/integrations/{kind}/{id}"),
 			auth("POST", "/v1/leads/{id}/messages"),
 			auth("GET", "/v1/leads/{id}/messages"),
 			auth("POST", "/v1/leads/{id}/messages/read"),
@@ -559,6 +530,77 @@ func apiFunction() Function {
 			auth("PUT", "/v1/email/sender"),
 			auth("GET", "/v1/email/sender"),
 			auth("DELETE", "/v1/email/sender"),
+			auth("GET", "/v1/custom-fields"),
+			auth("POST", "/v1/custom-fields"),
+			auth("PATCH", "/v1/custom-fields/{key}"),
+			auth("DELETE", "/v1/custom-fields/{key}"),
+		},
+	}
+}
+
+// accountFunction serves the account and org administration routes of the
+// HTTP API: sign-up, login, users, invitations, API keys, MFA, the privacy
+// policy, the audit trail, org settings and closure, usage, integrations,
+// data-subject requests and the one-click unsubscribe.
+func accountFunction() Function {
+	pub := func(m, p string) Route { return Route{Method: m, Path: p, Public: true} }
+	auth := func(m, p string) Route { return Route{Method: m, Path: p} }
+	return Function{
+		Name:     "account",
+		Dir:      "functions/account",
+		MemoryMB: 512,
+		Timeout:  15 * time.Second,
+		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
+		Params:   []Param{MetaAppIDParam, AppBaseURLParam},
+		Access: Access{
+			TableRead: true, TableWrite: true,
+			// BatchWriteItem: erasure of a data subject's leads;
+			// ConditionCheckItem: the last-owner check of a role change.
+			TableActions: []string{"BatchWriteItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"},
+			// Encrypt seals integration tokens and MFA secrets.
+			KeyEncrypt: true, KeyDecrypt: true,
+			// Intake: events parked while a token was invalid are put back
+			// when the integration is reconnected.
+			// Purges: disconnects, closures and erasures start their purge job.
+			SendTo: []string{QueueIntake, QueuePurges},
+			// The platform's own mail to users, from the platform address:
+			// invitations, password resets, email verification.
+			SendEmail: true,
+		},
+		Routes: []Route{
+			pub("POST", "/v1/auth/signup"),
+			pub("POST", "/v1/auth/login"),
+			pub("POST", "/v1/auth/refresh"),
+			pub("POST", "/v1/auth/logout"),
+			pub("POST", "/v1/auth/password-reset"),
+			pub("POST", "/v1/auth/password-reset/confirm"),
+			pub("POST", "/v1/auth/verify-email"),
+			auth("POST", "/v1/auth/verify-email/resend"),
+			auth("GET", "/v1/me"),
+			auth("PATCH", "/v1/me"),
+			pub("GET", "/v1/policy"),
+			auth("POST", "/v1/me/policy-acknowledgement"),
+			auth("POST", "/v1/me/mfa"),
+			auth("POST", "/v1/me/mfa/confirm"),
+			auth("DELETE", "/v1/me/mfa"),
+			pub("POST", "/v1/auth/mfa"),
+			auth("POST", "/v1/users"),
+			auth("GET", "/v1/users"),
+			auth("PATCH", "/v1/users/{id}"),
+			auth("DELETE", "/v1/users/{id}"),
+			auth("POST", "/v1/invitations"),
+			auth("GET", "/v1/invitations"),
+			auth("DELETE", "/v1/invitations/{id}"),
+			pub("POST", "/v1/invitations/accept"),
+			auth("POST", "/v1/api-keys"),
+			auth("GET", "/v1/api-keys"),
+			auth("DELETE", "/v1/api-keys/{id}"),
+			auth("GET", "/v1/audit"),
+			auth("POST", "/v1/integrations/facebook-pages"),
+			auth("POST", "/v1/integrations/whatsapp-numbers"),
+			auth("GET", "/v1/integrations"),
+			auth("DELETE", "/v1/integrations/{kind}/{id}"),
+			auth("PATCH", "/v1/integrations/{kind}/{id}"),
 			auth("GET", "/v1/org"),
 			auth("PATCH", "/v1/org"),
 			auth("GET", "/v1/usage"),
@@ -566,10 +608,6 @@ func apiFunction() Function {
 			auth("PUT", "/v1/org/retention"),
 			auth("GET", "/v1/org/consent-mapping"),
 			auth("PUT", "/v1/org/consent-mapping"),
-			auth("GET", "/v1/custom-fields"),
-			auth("POST", "/v1/custom-fields"),
-			auth("PATCH", "/v1/custom-fields/{key}"),
-			auth("DELETE", "/v1/custom-fields/{key}"),
 			auth("PUT", "/v1/org/security"),
 			auth("POST", "/v1/org/close"),
 			pub("POST", "/v1/org/reopen"),

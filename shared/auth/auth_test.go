@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -163,5 +164,50 @@ func TestAPIKeyFormat(t *testing.T) {
 		if _, err := auth.HashAPIKey(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// Pending tokens fail closed until their secret is set, then work as
+// NewTokens's; the secret is set once.
+func TestPendingTokens(t *testing.T) {
+	secret := bytes.Repeat([]byte{7}, 32)
+	ready, err := auth.NewTokens(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := account.User{ID: "u1", OrgID: "o1"}
+	tok, err := ready.Issue(u, account.Org{ID: "o1"}, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := auth.NewPendingTokens()
+	if _, err := p.Verify(tok); err == nil {
+		t.Error("pending tokens verified a token")
+	}
+	if _, err := p.Issue(u, account.Org{ID: "o1"}, "s1"); !errors.Is(err, auth.ErrNoSecret) {
+		t.Errorf("pending Issue: %v, want ErrNoSecret", err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("pending Derive did not panic")
+			}
+		}()
+		p.Derive("cursor")
+	}()
+	if err := p.SetSecret(secret[:31]); err == nil {
+		t.Error("a short secret was set")
+	}
+	if err := p.SetSecret(secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetSecret(secret); err == nil {
+		t.Error("the secret was set twice")
+	}
+	if _, err := p.Verify(tok); err != nil {
+		t.Errorf("Verify after SetSecret: %v", err)
+	}
+	if !bytes.Equal(p.Derive("cursor"), ready.Derive("cursor")) {
+		t.Error("Derive differs from NewTokens's")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -46,24 +47,59 @@ type Claims struct {
 const LimitMFAEnrol = "mfa_enrol"
 
 // Tokens signs and verifies access tokens with an HMAC secret held in memory
-// after one KMS decrypt at start-up, so verifying costs no KMS call.
+// after one KMS decrypt, so verifying costs no KMS call.
 type Tokens struct {
-	secret []byte
+	secret atomic.Pointer[[]byte]
 	now    func() time.Time
 }
 
+// ErrNoSecret is the answer of pending Tokens (NewPendingTokens) before
+// their secret is set: no token is issued or accepted, no key derived.
+var ErrNoSecret = errors.New("token secret not loaded yet")
+
 // NewTokens returns Tokens using secret (at least 32 bytes).
 func NewTokens(secret []byte) (*Tokens, error) {
-	if len(secret) < 32 {
-		return nil, errors.New("token secret shorter than 32 bytes")
+	t := NewPendingTokens()
+	if err := t.SetSecret(secret); err != nil {
+		return nil, err
 	}
-	return &Tokens{secret: secret, now: time.Now}, nil
+	return t, nil
+}
+
+// NewPendingTokens returns Tokens whose secret is set later (SetSecret),
+// for a function that loads it on first use. Until then they fail closed:
+// Verify refuses every token, Issue fails and Derive panics.
+func NewPendingTokens() *Tokens { return &Tokens{now: time.Now} }
+
+// SetSecret gives pending Tokens their secret (at least 32 bytes), once.
+func (t *Tokens) SetSecret(secret []byte) error {
+	if len(secret) < 32 {
+		return errors.New("token secret shorter than 32 bytes")
+	}
+	s := append([]byte(nil), secret...)
+	if !t.secret.CompareAndSwap(nil, &s) {
+		return errors.New("token secret already set")
+	}
+	return nil
+}
+
+// key returns the secret; nil while pending.
+func (t *Tokens) key() []byte {
+	if p := t.secret.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Derive returns a secret for another purpose (cursor signing, say), derived
-// from the token secret so there is one secret to protect and rotate.
+// from the token secret so there is one secret to protect and rotate. It
+// panics on pending Tokens (never a key derived from no secret).
 func (t *Tokens) Derive(purpose string) []byte {
-	m := hmac.New(sha256.New, t.secret)
+	k := t.key()
+	if k == nil {
+		panic(ErrNoSecret)
+	}
+	m := hmac.New(sha256.New, k)
 	m.Write([]byte("leadluence/derive/" + purpose))
 	return m.Sum(nil)
 }
@@ -80,6 +116,9 @@ func (t *Tokens) IssueEnrolOnly(u account.User, org account.Org) (string, error)
 }
 
 func (t *Tokens) issue(u account.User, org account.Org, sid, limit string) (string, error) {
+	if t.key() == nil {
+		return "", ErrNoSecret
+	}
 	now := t.now()
 	// The issue time is kept in whole seconds, and a request refuses tokens
 	// issued until the user's AccessRevokedAt: a token issued in the same
@@ -108,6 +147,9 @@ func (t *Tokens) derivedJWTKey() []byte { return t.Derive("jwt") }
 // Verify checks an access token and returns its claims.
 func (t *Tokens) Verify(token string) (Claims, error) {
 	var c Claims
+	if t.key() == nil {
+		return Claims{}, account.ErrTokenInvalid
+	}
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.derivedJWTKey(), nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(issuer),
 		jwt.WithAudience("leadluence-api"), jwt.WithExpirationRequired(), jwt.WithTimeFunc(t.now))
@@ -184,6 +226,13 @@ const (
 // concurrent first start is kept and the others read it back.
 func LoadSigningSecret(ctx context.Context, store SecretStore, sealer Sealer) ([]byte, error) {
 	return platformsecret.Load(ctx, store, sealer, signingSecretName)
+}
+
+// OpenSigningSecret returns the existing token signing secret; found is
+// false when none exists yet (for a function that may not create it: no
+// KMS encrypt grant).
+func OpenSigningSecret(ctx context.Context, store SecretStore, sealer Sealer) (secret []byte, found bool, err error) {
+	return platformsecret.Open(ctx, store, sealer, signingSecretName)
 }
 
 // HashEmail is the key under which failed logins for an email are counted;

@@ -10,7 +10,8 @@ import (
 	"github.com/caarlos0/env/v11"
 )
 
-// API is the configuration of the api function. The resource locations are
+// API is the configuration of the api function (leads, messaging,
+// campaigns, health and the OpenAPI document). The resource locations are
 // set by the CDK stack and the local runner from infra/topology.
 type API struct {
 	// TableName is the single DynamoDB table.
@@ -35,10 +36,6 @@ type API struct {
 	// integration tokens (a simulator locally).
 	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
 	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
-	// MetaAppID is the id of the platform's Meta app: a Facebook page is
-	// connected only with a Page access token that app issued (Graph GET
-	// /app). A deploy-time parameter (infra/topology MetaAppIDParam).
-	MetaAppID string `env:"LEADLUENCE_META_APP_ID,required,notEmpty"`
 	// EmailFrom is the platform sender address, for the platform's own mail
 	// (policy notices, verification), never an org's mail to its leads; no
 	// org may take an address of its domain. The sender uses the same
@@ -54,6 +51,43 @@ type API struct {
 	EmailsPerMinute int `env:"LEADLUENCE_EMAILS_PER_MINUTE" envDefault:"60"`
 	// APIKeyRequestsPerMinute is how many requests one API key may make in
 	// a minute (counted in the table, across api instances); more are 429
+	// rate_limited.
+	APIKeyRequestsPerMinute int `env:"LEADLUENCE_API_KEY_REQUESTS_PER_MINUTE" envDefault:"120"`
+}
+
+// Account is the configuration of the account function, the part of the
+// HTTP API that administers accounts and orgs (identity, org settings,
+// integrations, data-subject requests, one-click unsubscribe). The
+// resource locations are set by the CDK stack and the local runner from
+// infra/topology.
+type Account struct {
+	// TableName is the single DynamoDB table.
+	TableName string `env:"LEADLUENCE_TABLE,required,notEmpty"`
+	// KeyID is the KMS key (id, ARN or alias) used for envelope encryption.
+	KeyID string `env:"LEADLUENCE_KEY_ID,required,notEmpty"`
+	// IntakeQueueURL receives the events parked while an integration's
+	// token was invalid, when it is reconnected.
+	IntakeQueueURL string `env:"LEADLUENCE_QUEUE_URL_INTAKE,required,notEmpty"`
+	// PurgesQueueURL is where disconnects, closures and erasures put their
+	// purge jobs (shared/retention Job); without it the hourly schedule
+	// runs them.
+	PurgesQueueURL string `env:"LEADLUENCE_QUEUE_URL_PURGES"`
+	// DefaultRegion is the ISO 3166 region used to read phone numbers
+	// written without a country code, when an org sets none.
+	DefaultRegion string `env:"LEADLUENCE_DEFAULT_REGION" envDefault:"IN"`
+	// GraphBaseURL and GraphVersion locate the Graph API, which validates
+	// integration tokens (a simulator locally).
+	GraphBaseURL string `env:"LEADLUENCE_GRAPH_BASE_URL" envDefault:"https://graph.facebook.com"`
+	GraphVersion string `env:"LEADLUENCE_GRAPH_VERSION" envDefault:"v21.0"`
+	// MetaAppID is the id of the platform's Meta app: a Facebook page is
+	// connected only with a Page access token that app issued (Graph GET
+	// /app). A deploy-time parameter (infra/topology MetaAppIDParam).
+	MetaAppID string `env:"LEADLUENCE_META_APP_ID,required,notEmpty"`
+	// EmailFrom is the platform sender address, for the platform's own mail
+	// (invitations, password resets, email verification, usage warnings).
+	EmailFrom string `env:"LEADLUENCE_EMAIL_FROM" envDefault:"no-reply@leadluence.local"`
+	// APIKeyRequestsPerMinute is how many requests one API key may make in
+	// a minute (counted in the table, across instances); more are 429
 	// rate_limited.
 	APIKeyRequestsPerMinute int `env:"LEADLUENCE_API_KEY_REQUESTS_PER_MINUTE" envDefault:"120"`
 	// AppBaseURL is the web app's base URL (topology AppBaseURLParam): the

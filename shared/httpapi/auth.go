@@ -69,12 +69,18 @@ var BearerSecurity = []map[string][]string{{"bearer": {}}}
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	ctx = huma.WithValue(ctx, clientKey, client{IP: ctx.RemoteAddr(), UserAgent: truncate(ctx.Header("User-Agent"), 256)})
 	if len(ctx.Operation().Security) == 0 {
+		if ctx.Operation().OperationID != healthOperation && !s.prepare(ctx) {
+			return
+		}
 		next(ctx)
 		return
 	}
 	token, ok := credential(ctx)
 	if !ok {
 		s.writeErr(ctx, Unauthorized())
+		return
+	}
+	if !s.prepare(ctx) {
 		return
 	}
 	if auth.IsAPIKey(token) {
@@ -114,6 +120,20 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	next(huma.WithValue(ctx, principalKey, Principal{User: u, Session: claims.SessionID, Region: claims.Region, Limit: claims.Limit}))
+}
+
+// prepare calls Config.Prepare (the platform secrets, loaded on first
+// use); on failure it answers 500 and reports false.
+func (s *Server) prepare(ctx huma.Context) bool {
+	if s.cfg.Prepare == nil {
+		return true
+	}
+	if err := s.cfg.Prepare(ctx.Context()); err != nil {
+		s.cfg.Log.ErrorContext(ctx.Context(), "load platform secrets", "err", err)
+		s.writeErr(ctx, internalProblem())
+		return false
+	}
+	return true
 }
 
 // APIKeyHeader carries an API key as an alternative to

@@ -15,9 +15,13 @@ type HealthOut struct {
 	Checks map[string]string `json:"checks" doc:"Dependency name to \"ok\" or \"unreachable\"."`
 }
 
+// healthOperation is the health route's operation id: it needs no
+// platform secret (Config.Prepare).
+const healthOperation = "health"
+
 func (s *Server) registerHealth() {
 	huma.Register(s.api, huma.Operation{
-		OperationID: "health", Method: http.MethodGet, Path: "/v1/health", Tags: []string{"health"}, Security: PublicSecurity,
+		OperationID: healthOperation, Method: http.MethodGet, Path: "/v1/health", Tags: []string{"health"}, Security: PublicSecurity,
 		Summary:   "Whether the table, queues and key are reachable",
 		Responses: map[string]*huma.Response{"503": {Description: "A dependency is unreachable"}},
 	}, s.health)

@@ -9,15 +9,18 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/leadluence/backend/shared/audit"
+	"github.com/leadluence/backend/shared/auth"
 )
 
 // Kit is what the areas' handlers share: the audit trail, the logger, the
 // clock and the cursor codec. Server.Kit returns it.
 type Kit struct {
-	audit   audit.Recorder
-	log     *slog.Logger
-	now     func() time.Time
-	cursors Cursors
+	audit audit.Recorder
+	log   *slog.Logger
+	now   func() time.Time
+	// tokens derives the cursor key (when used: the token secret may be
+	// loaded after the server is built, Config.Prepare).
+	tokens *auth.Tokens
 }
 
 // Record appends to the audit trail, with a new id, the time and the
@@ -53,7 +56,7 @@ func (k *Kit) Internal(ctx context.Context, what string, err error) error {
 }
 
 // Cursors is the codec of the API's list cursors.
-func (k *Kit) Cursors() Cursors { return k.cursors }
+func (k *Kit) Cursors() Cursors { return Cursors{key: k.tokens.Derive("cursor")} }
 
 // Now is the clock.
 func (k *Kit) Now() time.Time { return k.now() }

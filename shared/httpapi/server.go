@@ -1,10 +1,11 @@
 // Package httpapi is the platform of the Leadluence HTTP API served by the
-// api function: the huma server, authentication, RFC 9457 problems, sealed
-// list cursors, the health route and the audit helpers that every area of
-// the API shares. The areas (identity, leads, integrations, messaging,
-// campaigns) live in the packages below this one and register their own
-// routes on the server's huma.API with a *Kit; functions/api/app assembles
-// them. huma generates the OpenAPI 3.1 document from the Go types and
+// api and account functions: the huma server, authentication, RFC 9457
+// problems, sealed list cursors, the health route and the audit helpers
+// that every area of the API shares. The areas (identity, leads,
+// integrations, messaging, campaigns, ...) live in the packages below this
+// one and register their own routes on the server's huma.API with a *Kit;
+// functions/api/app and functions/account/app each assemble theirs
+// (functions/httpfn builds the server both use). huma generates the OpenAPI 3.1 document from the Go types and
 // validates every request against it; package apigw adapts the server to
 // API Gateway events.
 package httpapi
@@ -71,6 +72,23 @@ type Config struct {
 	// ClientLimits are the per-client-address limits by operation id
 	// (DefaultClientLimits when nil).
 	ClientLimits map[string]ClientLimit
+	// Part, when set, makes the server one part of an API whose routes
+	// several functions serve: it serves its areas' routes only, neither
+	// GET /openapi.json nor GET /v1/health (the part that has them serves
+	// them).
+	Part bool
+	// Prepare, when set, is called before a request that may need the
+	// platform secrets (Tokens' secret among them), so that a function
+	// loads them on first use rather than at its cold start: before every
+	// operation except the health route and a request to an operation
+	// needing a caller that carries no credential (answered 401 without
+	// them); never for GET /openapi.json. An error answers 500 and is
+	// logged; the next request calls Prepare again.
+	Prepare func(ctx context.Context) error
+	// Document, when set, is what GET /openapi.json serves (JSON) instead
+	// of the server's own document: the whole API's document when the
+	// server serves only some of its routes.
+	Document func() ([]byte, error)
 }
 
 // Plans limits an org's requests to its plan's rate (plan.Requests).
@@ -134,13 +152,15 @@ func New(c Config) *Server {
 	cfg.OnAddOperation = append(cfg.OnAddOperation, documentPlatformResponses)
 	mux := http.NewServeMux()
 	s := &Server{cfg: c, mux: mux, api: humago.New(mux, cfg),
-		kit: &Kit{audit: c.Audit, log: c.Log, now: c.Now, cursors: Cursors{key: c.Tokens.Derive("cursor")}}}
+		kit: &Kit{audit: c.Audit, log: c.Log, now: c.Now, tokens: c.Tokens}}
 	if c.APIKeys != nil {
 		s.keyBuckets = &ratelimit.Limiter{Store: c.APIKeys, Now: c.Now}
 	}
 	s.api.UseMiddleware(s.authenticate, s.limitClients)
-	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
-	s.registerHealth()
+	if !c.Part {
+		mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
+		s.registerHealth()
+	}
 	return s
 }
 
@@ -230,12 +250,16 @@ func (s *Server) bodyLimit() int64 {
 	return s.maxBody
 }
 
-// OpenAPI returns the generated OpenAPI document.
+// OpenAPI returns the generated OpenAPI document of the server's own
+// routes (with Config.Part, not the whole API's).
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 
 // Routes returns "METHOD /path" for every route the server answers.
 func (s *Server) Routes() []string {
-	out := []string{"GET /openapi.json"}
+	var out []string
+	if !s.cfg.Part {
+		out = append(out, "GET /openapi.json")
+	}
 	for path, item := range s.api.OpenAPI().Paths {
 		for method, op := range map[string]*huma.Operation{
 			"GET": item.Get, "POST": item.Post, "PUT": item.Put, "PATCH": item.Patch, "DELETE": item.Delete,
@@ -248,7 +272,18 @@ func (s *Server) Routes() []string {
 	return out
 }
 
-func (s *Server) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Document != nil {
+		b, err := s.cfg.Document()
+		if err != nil {
+			s.cfg.Log.ErrorContext(r.Context(), "openapi document", "err", err)
+			writeProblem(w, internalProblem())
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.oai.openapi+json")
+		_, _ = w.Write(b)
+		return
+	}
 	w.Header().Set("Content-Type", "application/vnd.oai.openapi+json")
 	_ = json.NewEncoder(w).Encode(s.api.OpenAPI())
 }

@@ -61,10 +61,16 @@ func (h *Hasher) sum(kind, orgID, v string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// OpenKey returns the existing suppression key; found is false when none
+// exists yet (for a function that may not create it).
+func OpenKey(ctx context.Context, store SecretStore, sealer Sealer) (key []byte, found bool, err error) {
+	return platformsecret.Open(ctx, store, sealer, keyName)
+}
+
 // Open returns the hasher over the existing suppression key, or nil when
 // no key exists yet: for functions that may not create it (no KMS encrypt
-// grant). The api function creates the key at its cold start (LoadKey),
-// before it deletes any lead, so a nil hasher means no suppression entry
+// grant). The HTTP functions (api, account) create the key (LoadKey)
+// before they delete any lead, so a nil hasher means no suppression entry
 // can exist yet.
 func Open(ctx context.Context, store SecretStore, sealer Sealer) (*Hasher, error) {
 	key, found, err := platformsecret.Open(ctx, store, sealer, keyName)

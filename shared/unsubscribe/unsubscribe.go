@@ -7,8 +7,10 @@
 // unsubscribe key (HMAC-SHA256 over the org id, the lead id, the channel
 // "email" and the purpose "marketing"), so it cannot be forged or turned
 // to another lead, and it carries no contact detail. The key is one of the
-// platform secrets (package platformsecret): the api function creates it at
-// its cold start (LoadKey); the sender only opens it (Lazy).
+// platform secrets (package platformsecret): the HTTP functions (api,
+// account) create it with the other platform secrets on their first request
+// that needs them, before any email can be queued (LoadKey); the sender
+// only opens it (Lazy).
 package unsubscribe
 
 import (
@@ -42,8 +44,8 @@ const PathPrefix = "/v1/unsubscribe/"
 // ErrBadToken is a token that is malformed or not signed with the key.
 var ErrBadToken = errors.New("unsubscribe token is not valid")
 
-// ErrNoKey means the unsubscribe key does not exist yet (the api function
-// creates it at its cold start).
+// ErrNoKey means the unsubscribe key does not exist yet (the HTTP
+// functions create it on their first authenticated or public request).
 var ErrNoKey = errors.New("unsubscribe key does not exist yet")
 
 // SecretStore keeps the sealed key (dynamostore.Store).
@@ -56,6 +58,12 @@ type Sealer = platformsecret.Sealer
 // stored sealed by KMS; see package platformsecret).
 func LoadKey(ctx context.Context, store SecretStore, sealer Sealer) ([]byte, error) {
 	return platformsecret.Load(ctx, store, sealer, keyName)
+}
+
+// OpenKey returns the existing unsubscribe key; found is false when none
+// exists yet (for a function that may not create it).
+func OpenKey(ctx context.Context, store SecretStore, sealer Sealer) (key []byte, found bool, err error) {
+	return platformsecret.Open(ctx, store, sealer, keyName)
 }
 
 // Open returns the signer over the existing key, or nil when none exists

@@ -24,6 +24,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	accountapp "github.com/leadluence/backend/functions/account/app"
 	api "github.com/leadluence/backend/functions/api/app"
 	ingest "github.com/leadluence/backend/functions/ingest/app"
 	senderapp "github.com/leadluence/backend/functions/sender/app"
@@ -269,8 +270,10 @@ func (s *countingSQS) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMess
 // costEnv is the instrumented pipeline: webhook and api behind their own
 // router, ingest and sender fed by pollers as Lambda's event source does.
 type costEnv struct {
-	m                            *metaEnv
-	hook, apiFn, ingest, sender  *meteredFn
+	m                           *metaEnv
+	hook, apiFn, ingest, sender *meteredFn
+	// accountFn serves the account routes (sign-up, login, integrations).
+	accountFn                    *meteredFn
 	srv                          *httptest.Server
 	esm                          *countingSQS
 	intake, outbound             *runner.Poller
@@ -280,7 +283,7 @@ type costEnv struct {
 
 func setupCostEnv(ctx context.Context, m *metaEnv) (*costEnv, error) {
 	e := &costEnv{m: m, hook: newMeteredFn(m, "webhook"), apiFn: newMeteredFn(m, "api"), ingest: newMeteredFn(m, "ingest"),
-		sender: newMeteredFn(m, "sender")}
+		sender: newMeteredFn(m, "sender"), accountFn: newMeteredFn(m, "account")}
 	hookCfg, err := config.Load[config.Webhook]()
 	if err != nil {
 		return nil, fmt.Errorf("webhook config: %w", err)
@@ -296,6 +299,14 @@ func setupCostEnv(ctx context.Context, m *metaEnv) (*costEnv, error) {
 	apiH, err := api.New(ctx, apiCfg, e.apiFn.log(), e.apiFn.opts()...)
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
+	}
+	accountCfg, err := config.Load[config.Account]()
+	if err != nil {
+		return nil, fmt.Errorf("account config: %w", err)
+	}
+	accountH, err := accountapp.New(ctx, accountCfg, e.accountFn.log(), e.accountFn.opts()...)
+	if err != nil {
+		return nil, fmt.Errorf("build account: %w", err)
 	}
 	ingCfg, err := config.Load[config.Ingest]()
 	if err != nil {
@@ -331,7 +342,7 @@ func setupCostEnv(ctx context.Context, m *metaEnv) (*costEnv, error) {
 		}
 	}
 	e.srv = httptest.NewServer(runner.Router(m.st, runner.Handlers{HTTP: map[string]apigw.HandlerFunc{
-		"api": timedHTTP(e.apiFn, apiH, &e.apiRequests), "webhook": timedHTTP(e.hook, hookH, &e.apiRequests)}}, m.log))
+		"api": timedHTTP(e.apiFn, apiH, &e.apiRequests), "account": timedHTTP(e.accountFn, accountH, &e.apiRequests), "webhook": timedHTTP(e.hook, hookH, &e.apiRequests)}}, m.log))
 	timedSQS := func(f *meteredFn, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), records *atomic.Int64) runner.SQSHandler {
 		return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 			begin := time.Now()
@@ -386,7 +397,7 @@ func (e *costEnv) drain(ctx context.Context, p *runner.Poller, records *atomic.I
 func (e *costEnv) take(units int) usage {
 	u := usage{Units: units, Fns: map[string]fnUsage{}, WriteOps: map[string]int{}, ReadOps: map[string]int{}, SQSOps: map[string]int{}, WRUByItem: map[string]float64{},
 		ItemBytes: map[string]int{}, ItemIndexes: map[string]int{}}
-	for _, f := range []*meteredFn{e.hook, e.apiFn, e.ingest, e.sender} {
+	for _, f := range []*meteredFn{e.hook, e.apiFn, e.accountFn, e.ingest, e.sender} {
 		f.take(&u)
 	}
 	u.APIGW = int(e.apiRequests.Swap(0))
@@ -428,7 +439,7 @@ func measureCosts(ctx context.Context, m *metaEnv) (*costResult, error) {
 	}
 	defer e.close()
 	r := &costResult{Memory: map[string]int{}}
-	for _, f := range []*meteredFn{e.hook, e.apiFn, e.ingest, e.sender} {
+	for _, f := range []*meteredFn{e.hook, e.apiFn, e.accountFn, e.ingest, e.sender} {
 		r.Memory[f.name] = f.memory
 	}
 	e.take(0) // building the handlers is not a message's cost

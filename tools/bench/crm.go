@@ -18,6 +18,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/logging"
 
+	accountapp "github.com/leadluence/backend/functions/account/app"
 	"github.com/leadluence/backend/functions/api/app"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
@@ -25,6 +26,7 @@ import (
 	"github.com/leadluence/backend/shared/dynamostore"
 	logs "github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/plan"
+	"github.com/leadluence/backend/tools/dev/runner"
 	"github.com/leadluence/backend/tools/provision"
 )
 
@@ -225,6 +227,12 @@ func measureCRM(ctx context.Context) (*crmResult, error) {
 	}
 	r.Table = res.TableName
 	env := topology.ResourceEnv(fn, res)
+	// The account function serves sign-up and login: its environment too.
+	if acct, ok := st.Function("account"); ok {
+		for k, v := range topology.ResourceEnv(acct, res) {
+			env[k] = v
+		}
+	}
 	for k, v := range apiParams {
 		env[k] = v
 	}
@@ -245,10 +253,19 @@ func measureCRM(ctx context.Context) (*crmResult, error) {
 		}
 		return out.Item
 	}}
-	h, err := app.New(ctx, cfg, logs.New(io.Discard, slog.LevelError), meter.options())
+	apiH, err := app.New(ctx, cfg, logs.New(io.Discard, slog.LevelError), meter.options())
 	if err != nil {
 		return nil, fmt.Errorf("app.New: %w", err)
 	}
+	accountCfg, err := config.Load[config.Account]()
+	if err != nil {
+		return nil, err
+	}
+	accountH, err := accountapp.New(ctx, accountCfg, logs.New(io.Discard, slog.LevelError), meter.options())
+	if err != nil {
+		return nil, fmt.Errorf("account app.New: %w", err)
+	}
+	h := runner.Dispatch(st, map[string]apigw.HandlerFunc{"api": apiH, "account": accountH}, "api")
 	c := &crmEnv{h: h, meter: meter}
 	email := fmt.Sprintf("bench.crm.%d@example.com", time.Now().UnixNano())
 	const password = "bench-password-0123"
@@ -309,7 +326,7 @@ func (r *crmResult) markdown() string {
 	w("\n## CRM operations\n\n")
 	w("What one CRM request costs in DynamoDB, from `go run ./tools/withstack -- go run ./tools/bench -only crm -out docs/benchmarks.md`, ")
 	w("%s, in %s; table `%s`, DynamoDB Local.\n\n", r.Machine.note(r.Date), r.Elapsed.Round(time.Second), r.Table)
-	w("Each request goes through the api handler built in-process by `functions/api/app.New`, as the Lambda runs it ")
+	w("Each request goes through the handler of the function serving its route (`functions/api/app.New` or `functions/account/app.New`), built in-process as the Lambda runs it ")
 	w("(the bearer token checked, the plan's usage counted, the audit record written), with the capacity meter of the Meta intake figures ")
 	w("on its DynamoDB client (`ReturnConsumedCapacity=INDEXES` on every call; each written item sized by AWS's rules, an updated one read back). ")
 	w("**WCU** are computed from the items by AWS's rules (per item ⌈size / 1 KB⌉, twice that for the table in a transaction, plus ⌈size / 1 KB⌉ for each GSI holding it), ")

@@ -219,7 +219,7 @@ func anyAnswer([]byte) error { return nil }
 // and for the webhook its two secrets sealed with the prefix's key.
 func fleetEnv(ctx context.Context, e *env, fn topology.Function, res topology.Resolved) (map[string]string, error) {
 	extra := map[string]string{topology.EnvPublicBaseURL: "http://127.0.0.1"}
-	if fn.Name == benchFn {
+	if fn.Name == benchFn || fn.Name == "account" {
 		maps.Copy(extra, apiParams)
 	}
 	if fn.Name == "webhook" {

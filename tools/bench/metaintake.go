@@ -21,6 +21,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	accountapp "github.com/leadluence/backend/functions/account/app"
 	api "github.com/leadluence/backend/functions/api/app"
 	ingest "github.com/leadluence/backend/functions/ingest/app"
 	webhook "github.com/leadluence/backend/functions/webhook/app"
@@ -152,6 +153,16 @@ func setupMeta(ctx context.Context) (*metaEnv, error) {
 		m.close()
 		return nil, fmt.Errorf("build api: %w", err)
 	}
+	accountCfg, err := config.Load[config.Account]()
+	if err != nil {
+		m.close()
+		return nil, fmt.Errorf("account config: %w", err)
+	}
+	accountH, err := accountapp.New(ctx, accountCfg, m.log.With("function", "account"))
+	if err != nil {
+		m.close()
+		return nil, fmt.Errorf("build account: %w", err)
+	}
 	hookCfg, err := config.Load[config.Webhook]()
 	if err != nil {
 		m.close()
@@ -162,7 +173,7 @@ func setupMeta(ctx context.Context) (*metaEnv, error) {
 		m.close()
 		return nil, fmt.Errorf("build webhook: %w", err)
 	}
-	m.srv = httptest.NewServer(runner.Router(m.st, runner.Handlers{HTTP: map[string]apigw.HandlerFunc{"api": apiH, "webhook": hookH}}, m.log))
+	m.srv = httptest.NewServer(runner.Router(m.st, runner.Handlers{HTTP: map[string]apigw.HandlerFunc{"api": apiH, "account": accountH, "webhook": hookH}}, m.log))
 	m.hookURL = m.srv.URL + webhook.Path
 
 	if m.orgA, err = m.signup(ctx, "Bench Realty A"); err != nil {

@@ -26,6 +26,7 @@ import (
 // functions/<fn>/app.New takes (main_test.go checks they agree).
 var loaders = map[string]func(environ map[string]string) (any, error){
 	"api":       load[config.API],
+	"account":   load[config.Account],
 	"webhook":   load[config.Webhook],
 	"ingest":    load[config.Ingest],
 	"backfill":  load[config.Backfill],

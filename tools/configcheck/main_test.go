@@ -24,6 +24,9 @@ func TestLoadersMatchFunctions(t *testing.T) {
 			continue
 		}
 		fn := d.Name()
+		if _, err := os.Stat(filepath.Join("..", "..", "functions", fn, "main.go")); err != nil {
+			continue // functions/httpfn, functions/apidoc: wiring the functions share
+		}
 		seen[fn] = true
 		src, err := os.ReadFile(filepath.Join("..", "..", "functions", fn, "app", "app.go"))
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	account "github.com/leadluence/backend/functions/account/app"
 	"github.com/leadluence/backend/functions/api/app"
 	backfill "github.com/leadluence/backend/functions/backfill/app"
 	importer "github.com/leadluence/backend/functions/importer/app"
@@ -32,6 +33,14 @@ func buildHandlers(ctx context.Context, log *slog.Logger) (runner.Handlers, erro
 	api, err := app.New(ctx, apiCfg, log.With("function", "api"))
 	if err != nil {
 		return runner.Handlers{}, fmt.Errorf("build api: %w", err)
+	}
+	accountCfg, err := config.Load[config.Account]()
+	if err != nil {
+		return runner.Handlers{}, err
+	}
+	acct, err := account.New(ctx, accountCfg, log.With("function", "account"))
+	if err != nil {
+		return runner.Handlers{}, fmt.Errorf("build account: %w", err)
 	}
 	webhookCfg, err := config.Load[config.Webhook]()
 	if err != nil {
@@ -82,7 +91,7 @@ func buildHandlers(ctx context.Context, log *slog.Logger) (runner.Handlers, erro
 		return runner.Handlers{}, fmt.Errorf("build importer: %w", err)
 	}
 	return runner.Handlers{
-		HTTP: map[string]apigw.HandlerFunc{"api": api, "webhook": hook},
+		HTTP: map[string]apigw.HandlerFunc{"api": api, "account": acct, "webhook": hook},
 		Queue: map[string]runner.SQSHandler{"ingest": runner.SQSHandler(ing), "sender": runner.SQSHandler(snd),
 			"retention": ret.Queue, "importer": runner.SQSHandler(imp)},
 		Schedule: map[string]runner.ScheduleHandler{"backfill": runner.ScheduleHandler(bf), "retention": ret.Schedule},

@@ -212,7 +212,9 @@ func run() error {
 	defer ctl.Close()
 	// The demo org connects a page and a number: growth has room for them
 	// (free allows one integration).
-	demo, err := seedDemo(ctx, handlers.HTTP["api"], sim != nil, func(ctx context.Context, orgID string) error {
+	// The seed calls the HTTP functions' handlers as API Gateway routes
+	// requests to them (sign-up goes to account, leads to api).
+	demo, err := seedDemo(ctx, runner.Dispatch(st, handlers.HTTP, "api"), sim != nil, func(ctx context.Context, orgID string) error {
 		return planStore.SetOrgPlan(ctx, orgID, plan.Growth)
 	})
 	if err != nil {

@@ -1,7 +1,9 @@
 // Command openapi prints the HTTP API's OpenAPI document (what the api
-// serves at GET /openapi.json), generated from the code without a running
-// server or any AWS call: `go run ./tools/openapi > openapi.json`, or
-// `-out FILE`.
+// serves at GET /openapi.json: the routes of both HTTP functions, api and
+// account), generated from the code without a running server or any AWS
+// call (functions/apidoc): `go run ./tools/openapi > openapi.json`,
+// or `-out FILE`. With -embed it writes the gzipped document the api
+// embeds (functions/api/app/openapi.json.gz): what `make openapi` runs.
 //
 // With -lint it writes the document to .cache/openapi.json and lints it
 // with the Redocly CLI pinned in tools/toolchain (installed on first use),
@@ -18,18 +20,22 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/leadluence/backend/functions/api/app"
+	"github.com/leadluence/backend/functions/apidoc"
 	"github.com/leadluence/backend/tools/devstack"
 )
 
 func main() {
 	out := flag.String("out", "", "write the document to this file instead of stdout")
 	lint := flag.Bool("lint", false, "write the document to .cache/openapi.json and lint it with the pinned Redocly CLI")
+	embed := flag.Bool("embed", false, "write the gzipped document the api embeds ("+apidoc.EmbeddedPath+")")
 	flag.Parse()
 	var err error
-	if *lint {
+	switch {
+	case *lint:
 		err = runLint(context.Background())
-	} else {
+	case *embed:
+		err = writeEmbedded()
+	default:
 		err = write(*out)
 	}
 	if err != nil {
@@ -40,7 +46,7 @@ func main() {
 
 // Document returns the OpenAPI document as indented JSON.
 func document() ([]byte, error) {
-	doc, err := app.OpenAPI()
+	doc, err := apidoc.Document()
 	if err != nil {
 		return nil, fmt.Errorf("build the document: %w", err)
 	}
@@ -49,6 +55,21 @@ func document() ([]byte, error) {
 		return nil, fmt.Errorf("encode the document: %w", err)
 	}
 	return append(b, '\n'), nil
+}
+
+func writeEmbedded() error {
+	root, err := devstack.Root()
+	if err != nil {
+		return err
+	}
+	b, err := apidoc.Gzip()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, apidoc.EmbeddedPath), b, 0o644); err != nil {
+		return fmt.Errorf("write the embedded document: %w", err)
+	}
+	return nil
 }
 
 func write(out string) error {

@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	accountapp "github.com/leadluence/backend/functions/account/app"
 	apiapp "github.com/leadluence/backend/functions/api/app"
 	ingestapp "github.com/leadluence/backend/functions/ingest/app"
 	senderapp "github.com/leadluence/backend/functions/sender/app"
@@ -187,14 +188,27 @@ func newHarness(t *testing.T, seed uint64) *harness {
 	h.store = dynamostore.New(dynamodb.NewFromConfig(h.env.AWS, dynamostore.ClientOptions), h.env.TableName)
 	log := logging.New(h.logs, slog.LevelInfo)
 
+	// The HTTP API is two functions (api and account), each given the
+	// requests of its topology routes.
+	h.env.SetFunctionEnv(t, "account")
+	accountCfg, err := config.Load[config.Account]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	accountH, err := accountapp.New(ctx, accountCfg, log, h.faults.Option("account"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.env.SetFunctionEnv(t, "api")
 	apiCfg, err := config.Load[config.API]()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.api, err = apiapp.New(ctx, apiCfg, log, h.faults.Option("api")); err != nil {
+	apiH, err := apiapp.New(ctx, apiCfg, log, h.faults.Option("api"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	h.api = runner.Dispatch(topology.Default(), map[string]apigw.HandlerFunc{"api": apiH, "account": accountH}, "api")
 
 	keys := kms.NewFromConfig(h.env.AWS)
 	secretCT, err := secret.Encrypt(ctx, keys, h.env.KeyID, topology.PurposeMetaAppSecret, h.secret)
@@ -264,7 +278,7 @@ func (r apiResp) str(path ...string) string {
 	return s
 }
 
-// call invokes the api handler as API Gateway does.
+// call invokes the HTTP API's handlers as API Gateway does.
 func (h *harness) call(method, path, token string, body any) apiResp {
 	h.t.Helper()
 	var rd io.Reader

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadluence/backend/functions/api/app"
+	"github.com/leadluence/backend/functions/apidoc"
 	"github.com/leadluence/backend/tools/devstack"
 )
 
@@ -32,7 +32,7 @@ func TestClientTypeChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := app.OpenAPI()
+	doc, err := apidoc.Document()
 	if err != nil {
 		t.Fatal(err)
 	}

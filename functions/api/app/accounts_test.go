@@ -128,7 +128,7 @@ func TestEmailVerification(t *testing.T) {
 		t.Fatal("a new owner is verified")
 	}
 	mail := e.mailsTo(t, owner.Email, 1)
-	if len(mail) != 1 || mail[0].From != e.cfg.EmailFrom || !strings.Contains(mail[0].Body.Text, e.cfg.AppBaseURL+"/verify-email#token=") {
+	if len(mail) != 1 || mail[0].From != e.cfg.EmailFrom || !strings.Contains(mail[0].Body.Text, e.accountCfg.AppBaseURL+"/verify-email#token=") {
 		t.Fatalf("verification mail %+v", mail)
 	}
 	// Unverified: no invitations.
@@ -291,7 +291,7 @@ func TestPasswordReset(t *testing.T) {
 	}
 	token := e.linkToken(t, agent.Email, "/password-reset")
 	mail := e.mailsTo(t, agent.Email, 2)
-	if last := mail[len(mail)-1]; last.From != e.cfg.EmailFrom || !strings.Contains(last.Body.Text, e.cfg.AppBaseURL+"/password-reset#token=") {
+	if last := mail[len(mail)-1]; last.From != e.cfg.EmailFrom || !strings.Contains(last.Body.Text, e.accountCfg.AppBaseURL+"/password-reset#token=") {
 		t.Fatalf("reset mail %+v", last)
 	}
 

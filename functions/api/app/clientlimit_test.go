@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/leadluence/backend/functions/api/app"
+	"github.com/leadluence/backend/functions/apidoc"
 	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/httpapi"
 )
@@ -16,7 +16,7 @@ import (
 // gateway throttles strictly (a secret is checked or mail is sent) also
 // has a per-client-address limit.
 func TestClientLimitsCoverStrictRoutes(t *testing.T) {
-	doc, err := app.OpenAPI()
+	doc, err := apidoc.Document()
 	if err != nil {
 		t.Fatal(err)
 	}

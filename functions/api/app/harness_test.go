@@ -18,25 +18,34 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	accountapp "github.com/leadluence/backend/functions/account/app"
 	"github.com/leadluence/backend/functions/api/app"
+	"github.com/leadluence/backend/infra/topology"
 	"github.com/leadluence/backend/shared/apigw"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/plan"
+	"github.com/leadluence/backend/tools/dev/runner"
 	"github.com/leadluence/backend/tools/devstack"
 	"github.com/leadluence/backend/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 
-// testEnv is one provisioned copy of the stack's resources with the api
-// handler built over it, served the way the local runner serves it: each
-// HTTP request becomes an API Gateway v2 event for the Lambda handler.
+// testEnv is one provisioned copy of the stack's resources with the
+// handlers of both HTTP functions (api and account) built over it, served
+// the way the local runner serves them: each HTTP request becomes an API
+// Gateway v2 event for the Lambda handler of the function the topology
+// routes it to.
 type testEnv struct {
-	sim     *metatest.Server
-	cfg     config.API
+	sim *metatest.Server
+	cfg config.API
+	// accountCfg is the account function's configuration.
+	accountCfg config.Account
+	// handler routes an event to the api's or the account's handler, as
+	// API Gateway routes it.
 	handler apigw.HandlerFunc
 	srv     *httptest.Server
 	logs    *devstacktest.LogBuffer
@@ -55,22 +64,33 @@ func newEnvWith(t testing.TB, opts metatest.Options) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	started := time.Now().Add(-time.Second)
-	devstacktest.Fresh(t).SetFunctionEnv(t, "api")
+	stack := devstacktest.Fresh(t)
 	sim := metatest.New(opts)
 	t.Cleanup(sim.Close)
 	t.Setenv("LEADLUENCE_GRAPH_BASE_URL", sim.URL)
 	t.Setenv("LEADLUENCE_GRAPH_VERSION", sim.Version())
 	t.Setenv("LEADLUENCE_META_APP_ID", sim.AppID())
+	stack.SetFunctionEnv(t, "account")
+	accountCfg, err := config.Load[config.Account]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack.SetFunctionEnv(t, "api")
 	cfg, err := config.Load[config.API]()
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &devstacktest.LogBuffer{}
-	h, err := app.New(ctx, cfg, logging.New(logs, slog.LevelDebug))
+	apiH, err := app.New(ctx, cfg, logging.New(logs, slog.LevelDebug))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
-	env := &testEnv{sim: sim, cfg: cfg, handler: h, logs: logs, started: started}
+	accountH, err := accountapp.New(ctx, accountCfg, logging.New(logs, slog.LevelDebug))
+	if err != nil {
+		t.Fatalf("account app.New: %v", err)
+	}
+	h := runner.Dispatch(topology.Default(), map[string]apigw.HandlerFunc{"api": apiH, "account": accountH}, "api")
+	env := &testEnv{sim: sim, cfg: cfg, accountCfg: accountCfg, handler: h, logs: logs, started: started}
 	env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ev, err := apigw.FromRequest(r, r.Method+" "+r.URL.Path, nil, 1<<20)
 		if err != nil {
