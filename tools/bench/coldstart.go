@@ -63,12 +63,12 @@ func coldStarts(ctx context.Context, e *env, n int) (coldResult, error) {
 	if err := checkELF(apiBoot, runtime.GOARCH); err != nil {
 		return r, fmt.Errorf("%w (run `make build` first)", err)
 	}
-	health, err := json.Marshal(mustEvent("GET", "/v1/health", "GET /v1/health", nil, "", nil))
+	first, err := firstAPIEvent()
 	if err != nil {
-		return r, fmt.Errorf("health event: %w", err)
+		return r, err
 	}
 	api := func() (time.Duration, time.Duration, error) {
-		return rieOnce(ctx, e, apiBoot, e.fnEnv, health, checkHealth)
+		return rieOnce(ctx, e, apiBoot, e.fnEnv, first, checkStatus(http.StatusUnauthorized))
 	}
 	hello := func() (time.Duration, time.Duration, error) {
 		return rieOnce(ctx, e, e.helloHost, helloEnv(e), helloPayload, checkEcho)
@@ -154,6 +154,20 @@ func rieOnce(ctx context.Context, e *env, bootstrap string, fnEnv map[string]str
 	return total, time.Duration(ms * float64(time.Millisecond)), nil
 }
 
+// firstAPIEvent is the api's first event in the cold-start figures: an
+// unauthenticated GET /v1/leads, answered 401 without an AWS call, as the
+// fleet table judges the api (fleetEvent) and as the webhook is measured
+// (an unsigned request): the function's own cold path, not the stand-ins'
+// round trips. The fleet table measures GET /v1/health and a signed-in
+// first request beside it.
+func firstAPIEvent() ([]byte, error) {
+	b, err := json.Marshal(mustEvent("GET", "/v1/leads", "GET /v1/leads", nil, "", nil))
+	if err != nil {
+		return nil, fmt.Errorf("first api event: %w", err)
+	}
+	return b, nil
+}
+
 // checkHealth accepts a 200 answer from GET /v1/health.
 func checkHealth(payload []byte) error {
 	var resp events.APIGatewayV2HTTPResponse
@@ -197,15 +211,15 @@ type directResult struct {
 func directStarts(ctx context.Context, e *env, n int) (directResult, error) {
 	var r directResult
 	apiBoot := filepath.Join(e.root, "bin", "local", e.fn.Name, "bootstrap")
-	health, err := json.Marshal(mustEvent("GET", "/v1/health", "GET /v1/health", nil, "", nil))
+	first, err := firstAPIEvent()
 	if err != nil {
-		return r, fmt.Errorf("health event: %w", err)
+		return r, err
 	}
 	for i := range n {
 		// Alternate which goes first, as the emulator runs do.
 		for j := range 2 {
 			if (i+j)%2 == 0 {
-				ph, _, err := directOnce(ctx, apiBoot, e.fnEnv, health, checkHealth)
+				ph, _, err := directOnce(ctx, apiBoot, e.fnEnv, first, checkStatus(http.StatusUnauthorized))
 				if err != nil {
 					return r, fmt.Errorf("direct run of api (%d): %w", i+1, err)
 				}
@@ -416,9 +430,9 @@ var initLine = regexp.MustCompile(`(?m)^init (\S+) @[0-9.]+ ms, ([0-9.]+) ms clo
 func initTrace(ctx context.Context, e *env, n int) (initCosts, error) {
 	var r initCosts
 	apiBoot := filepath.Join(e.root, "bin", "local", e.fn.Name, "bootstrap")
-	health, err := json.Marshal(mustEvent("GET", "/v1/health", "GET /v1/health", nil, "", nil))
+	first, err := firstAPIEvent()
 	if err != nil {
-		return r, fmt.Errorf("health event: %w", err)
+		return r, err
 	}
 	traced := func(m map[string]string) map[string]string {
 		out := map[string]string{"GODEBUG": "inittrace=1"}
@@ -432,7 +446,7 @@ func initTrace(ctx context.Context, e *env, n int) (initCosts, error) {
 	perPkg := map[string][]pkgInit{}
 	var apiSums, helloSums []time.Duration
 	for i := range n {
-		_, out, err := directOnce(ctx, apiBoot, traced(e.fnEnv), health, checkHealth)
+		_, out, err := directOnce(ctx, apiBoot, traced(e.fnEnv), first, checkStatus(http.StatusUnauthorized))
 		if err != nil {
 			return r, fmt.Errorf("inittrace run of api (%d): %w", i+1, err)
 		}

@@ -8,7 +8,7 @@
 //
 //   - cold start: the time from starting a fresh aws-lambda-rie process
 //     until the first invocation's response arrives, for the api bootstrap
-//     (bin/local/api/bootstrap, event GET /v1/health) and for a hello-world
+//     (bin/local/api/bootstrap, event: an unauthenticated GET /v1/leads) and for a hello-world
 //     aws-lambda-go bootstrap built from ./hello with the same flags,
 //     interleaved, N times each; plus a breakdown of the api's cold start
 //     with the bootstrap run directly against a minimal runtime API served

@@ -50,10 +50,11 @@ peak [memory](#memory) have sections of their own.
   1 ms) until it answers HTTP, posts one event, and stops the clock when the response arrives;
   then it kills the emulator and the bootstrap. The emulator starts the bootstrap only on the
   first invocation, so a sample covers emulator start, bootstrap exec, Go runtime and package
-  init, ` + "`main`" + ` up to ` + "`lambda.Start`" + ` (for api: config, AWS SDK config, loading the token-signing
-  secret from DynamoDB and KMS, building the huma API) and the first request. api runs
-  ` + "`bin/local/api/bootstrap`" + ` with the event ` + "`GET /v1/health`" + ` (it calls DynamoDB, SQS three times and
-  KMS on the local stand-ins); the baseline is a hello-world aws-lambda-go bootstrap
+  init, ` + "`main`" + ` up to ` + "`lambda.Start`" + ` (for api: config, AWS SDK config and clients, building the huma API;
+  its platform secrets are read on the first request that needs them) and the first request. api runs
+  ` + "`bin/local/api/bootstrap`" + ` with an unauthenticated ` + "`GET /v1/leads`" + ` (answered 401 without an AWS
+  call, as the webhook is measured with an unsigned request; the fleet table below also measures
+  ` + "`GET /v1/health`" + ` and a signed-in first request); the baseline is a hello-world aws-lambda-go bootstrap
   (` + "`tools/bench/hello`" + `, echoes its event) built with the same flags. The two alternate
   (api, hello, hello, api, ...) after 2 discarded warm-ups each. Reported: median, p90 (nearest
   rank), the ratio of the medians and the median of the per-pair ratios.
