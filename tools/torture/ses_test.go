@@ -3,6 +3,7 @@ package torture_test
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"sort"
@@ -78,6 +79,11 @@ type sesMail struct {
 
 // sesLeg is the SES leg's state and figures.
 type sesLeg struct {
+	// rng draws the leg's choices (leads, fates, copies, order) from the
+	// run's seed apart from the consumers' draws, whose order the
+	// interleaving decides, so a seed gives the same emails and events
+	// as long as the same leads are stored.
+	rng     *rand.Rand
 	since   time.Time
 	senders map[*org]string // the org's verified sender address
 	emails  []sesEmail
@@ -127,7 +133,8 @@ func (s *sesLeg) String() string {
 // carry one too). A service email, a staff member's one-to-one mail, needs
 // no opt-in: only an opt-out refuses it.
 func (h *harness) emailSetup() {
-	h.ses = &sesLeg{since: time.Now(), senders: map[*org]string{}, fates: map[string]sesFate{}, byFate: map[sesFate]int{},
+	h.ses = &sesLeg{rng: rand.New(rand.NewPCG(h.seed, 0x5e5)), since: time.Now(), //nolint:gosec // a test's schedule
+		senders: map[*org]string{}, fates: map[string]sesFate{}, byFate: map[sesFate]int{},
 		outcomes: map[conversation.Status]int{}}
 	for i, o := range h.orgs {
 		addr := fmt.Sprintf("team.%d.%d.%d@torture-realty.test", h.seed, h.ses.since.UnixNano(), i)
@@ -162,7 +169,7 @@ func (h *harness) sendEmails() {
 		sort.Slice(leads, func(i, j int) bool { return leads[i].ID < leads[j].ID })
 		n := 0
 		for _, l := range leads {
-			if l.Email == "" || n == maxEmailsPerOrg || !(strings.HasPrefix(l.Name, "Mail Lead") || h.chance(0.5)) {
+			if l.Email == "" || n == maxEmailsPerOrg || !(strings.HasPrefix(l.Name, "Mail Lead") || h.ses.rng.Float64() < 0.5) {
 				continue
 			}
 			n++
@@ -170,7 +177,7 @@ func (h *harness) sendEmails() {
 			body := map[string]any{"channel": "email", "client_message_id": cid, "subject": "Your site visit " + cid,
 				"text": "Dear " + l.Name + ", see you at 11."}
 			times := 1
-			if h.chance(0.2) {
+			if h.ses.rng.Float64() < 0.2 {
 				times = 2
 			}
 			for range times {
@@ -239,7 +246,7 @@ func (h *harness) snsNotification(event map[string]any, at time.Time) []byte {
 	}
 	body, err := json.Marshal(map[string]string{
 		"Type":             "Notification",
-		"MessageId":        fmt.Sprintf("%08x-%04x-5%03x-9%03x-%012x", h.intn(1<<30), h.intn(1<<16), h.intn(1<<12), h.intn(1<<12), h.intn(1<<30)),
+		"MessageId":        fmt.Sprintf("%08x-%04x-5%03x-9%03x-%012x", h.ses.rng.IntN(1<<30), h.ses.rng.IntN(1<<16), h.ses.rng.IntN(1<<12), h.ses.rng.IntN(1<<12), h.ses.rng.IntN(1<<30)),
 		"TopicArn":         "arn:aws:sns:ap-south-1:123456789012:leadluence-ses-events",
 		"Message":          string(msg),
 		"Timestamp":        at.UTC().Format("2006-01-02T15:04:05.000Z"),
@@ -267,7 +274,7 @@ func (h *harness) sesEvents(mails map[string][]sesMail) [][]byte {
 	var bodies [][]byte
 	for i, cid := range cids {
 		for _, m := range mails[cid] {
-			f := sesFate(h.intn(4))
+			f := sesFate(h.ses.rng.IntN(4))
 			if i == len(cids)-1 && optOuts == 0 {
 				f = fateComplaint
 			}
@@ -282,7 +289,7 @@ func (h *harness) sesEvents(mails map[string][]sesMail) [][]byte {
 				"sourceArn": "arn:aws:ses:ap-south-1:123456789012:identity/" + h.ses.senders[h.orgOf(cid)], "sendingAccountId": "123456789012",
 				"messageId": m.MessageID, "destination": m.Destination.To,
 				"tags": map[string][]string{"ses:configuration-set": {"leadluence-events"}}}
-			at := sentAt.Add(time.Duration(1+h.intn(30)) * time.Second)
+			at := sentAt.Add(time.Duration(1+h.ses.rng.IntN(30)) * time.Second)
 			var events []map[string]any
 			delivery := map[string]any{"eventType": "Delivery", "mail": mail, "delivery": map[string]any{"timestamp": at.Format(time.RFC3339Nano),
 				"processingTimeMillis": 1500, "recipients": m.Destination.To, "smtpResponse": "250 2.0.0 OK", "reportingMTA": "a8-70.smtp-out.amazonses.com"}}
@@ -292,7 +299,7 @@ func (h *harness) sesEvents(mails map[string][]sesMail) [][]byte {
 					rcpts = append(rcpts, map[string]any{"emailAddress": to, "action": "failed", "status": status, "diagnosticCode": diag})
 				}
 				return map[string]any{"eventType": "Bounce", "mail": mail, "bounce": map[string]any{"bounceType": kind, "bounceSubType": sub,
-					"bouncedRecipients": rcpts, "timestamp": at.Format(time.RFC3339Nano), "feedbackId": fmt.Sprintf("0100-bounce-%d", h.intn(1<<30)),
+					"bouncedRecipients": rcpts, "timestamp": at.Format(time.RFC3339Nano), "feedbackId": fmt.Sprintf("0100-bounce-%d", h.ses.rng.IntN(1<<30)),
 					"reportingMTA": "dsn; a8-70.smtp-out.amazonses.com"}}
 			}
 			switch f {
@@ -308,7 +315,7 @@ func (h *harness) sesEvents(mails map[string][]sesMail) [][]byte {
 					rcpts = append(rcpts, map[string]any{"emailAddress": to})
 				}
 				events = append(events, delivery, map[string]any{"eventType": "Complaint", "mail": mail, "complaint": map[string]any{
-					"complainedRecipients": rcpts, "timestamp": at.Add(time.Minute).Format(time.RFC3339Nano), "feedbackId": fmt.Sprintf("0100-complaint-%d", h.intn(1<<30)),
+					"complainedRecipients": rcpts, "timestamp": at.Add(time.Minute).Format(time.RFC3339Nano), "feedbackId": fmt.Sprintf("0100-complaint-%d", h.ses.rng.IntN(1<<30)),
 					"userAgent": "Mozilla/5.0", "complaintFeedbackType": "abuse", "arrivalDate": at.Add(time.Minute).Format(time.RFC3339Nano)}})
 			}
 			for _, ev := range events {
@@ -335,11 +342,11 @@ func (h *harness) orgOf(cid string) *org {
 func (h *harness) publish(bodies [][]byte) {
 	var copies [][]byte
 	for _, b := range bodies {
-		for range 1 + h.intn(3) {
+		for range 1 + h.ses.rng.IntN(3) {
 			copies = append(copies, b)
 		}
 	}
-	h.shuffle(len(copies), func(i, j int) { copies[i], copies[j] = copies[j], copies[i] })
+	h.ses.rng.Shuffle(len(copies), func(i, j int) { copies[i], copies[j] = copies[j], copies[i] })
 	url := h.env.QueueURLs[topology.QueueIntake]
 	for _, b := range copies {
 		if _, err := h.sqs.SendMessage(h.ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(string(b))}); err != nil {
