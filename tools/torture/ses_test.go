@@ -95,10 +95,10 @@ type sesLeg struct {
 	// recorded (the message is unknown): their events cannot be matched.
 	unrecorded map[string]bool
 
-	accepted, skipped, sent, events, copies int
-	byFate                                  map[sesFate]int
-	outcomes                                map[conversation.Status]int
-	optOuts, checked, dlqExplained          int
+	accepted, sent, events, copies int
+	byFate                         map[sesFate]int
+	outcomes                       map[conversation.Status]int
+	optOuts, checked, dlqExplained int
 }
 
 // String is the leg's lines of the report.
