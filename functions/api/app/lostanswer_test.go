@@ -120,3 +120,73 @@ func TestSendWriteAnswerLost(t *testing.T) {
 		t.Fatalf("retry answered %s, jobs %v: want the stored message and its job", again.Raw, jobs)
 	}
 }
+
+// enqueueFailsClaimAnswerLost is an SDK option: when armed, the next SQS
+// SendMessage is answered with a 500 (nothing queued), and the next
+// UpdateItem after it (the api's claim of the message it could not queue)
+// is applied and then answered with a 500.
+func enqueueFailsClaimAnswerLost(stage *atomic.Int32) awsenv.Option {
+	return awsenv.WithAPIOptions([]func(*middleware.Stack) error{func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("FailEnqueueLoseClaim", func(ctx context.Context, in middleware.InitializeInput,
+			next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			op := awsmiddleware.GetOperationName(ctx)
+			if op == "SendMessage" && stage.CompareAndSwap(1, 2) {
+				return middleware.InitializeOutput{}, middleware.Metadata{}, &smithy.GenericAPIError{Code: "InternalError", Message: "queue down", Fault: smithy.FaultServer}
+			}
+			out, md, err := next.HandleInitialize(ctx, in)
+			if err == nil && op == "UpdateItem" && stage.CompareAndSwap(2, 0) {
+				return middleware.InitializeOutput{}, md, &smithy.GenericAPIError{Code: "InternalServerError", Message: "answer lost", Fault: smithy.FaultServer}
+			}
+			return out, md, err
+		}), middleware.After)
+	}})
+}
+
+// A send whose job cannot be queued ends failed (503 queue_unavailable)
+// also when the answer of the claim made before marking it failed is lost:
+// before, the message stayed sending for good, with no job to send it
+// (found by the pipeline torture test's SES leg, tools/torture, seed 5).
+func TestUnqueuedSendClaimAnswerLost(t *testing.T) {
+	e := newMsgEnv(t)
+	owner := e.signup(t, "Sharma Realty")
+	e.connect(t, owner)
+	leadID := e.createLead(t, owner, map[string]any{"name": "Asha", "phone": "98765 43210"}).str("id")
+	e.inbound(t, owner.OrgID, leadID, "Is the flat still available?", time.Now().Add(-time.Hour), nil)
+
+	var stage atomic.Int32
+	h, err := app.New(context.Background(), e.cfg, logging.New(io.Discard, slog.LevelDebug), enqueueFailsClaimAnswerLost(&stage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := textMsg("Yes, it is.")
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/leads/" + leadID + "/messages"
+	r := httptest.NewRequest("POST", path, bytes.NewReader(raw))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer "+owner.Access)
+	ev, err := apigw.FromRequest(r, "POST "+path, nil, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage.Store(1)
+	resp, err := h(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stage.Load() != 0 {
+		t.Fatalf("fault stage %d: the send did not fail its enqueue and then claim the message", stage.Load())
+	}
+	if resp.StatusCode != 503 {
+		t.Fatalf("send whose enqueue failed: %d %s, want 503", resp.StatusCode, resp.Body)
+	}
+	m, ok, err := e.store.MessageByClientID(context.Background(), owner.OrgID, body["client_message_id"].(string))
+	if err != nil || !ok {
+		t.Fatalf("message by client id: %v %v", ok, err)
+	}
+	if m.Status != conversation.StatusFailed {
+		t.Fatalf("message is %s after its enqueue failed and its claim's answer was lost, want failed", m.Status)
+	}
+}

@@ -460,9 +460,14 @@ func (s *server) sendMessage(ctx context.Context, in *struct {
 	if err := d.Enqueue(ctx, stored.OrgID, stored.LeadID, stored.ID); err != nil {
 		s.Log().ErrorContext(ctx, "enqueue outbound message", "message", stored.ID, "err", err)
 		reason := "The message could not be put on the send queue and was not sent; send it again with a new client_message_id."
-		if cerr := d.Store.ClaimSend(ctx, stored.OrgID, stored.LeadID, stored.ID, now); cerr == nil {
-			if ferr := d.Store.FailSend(ctx, stored.OrgID, stored.LeadID, stored.ID, conversation.StatusFailed, 0, "not queued", reason, now); ferr != nil {
-				s.Log().ErrorContext(ctx, "mark unqueued message failed", "message", stored.ID, "err", ferr)
+		// A claim that failed otherwise than on the message's status may
+		// have been applied with its answer lost: the message is then
+		// sending with no job to send it, so mark it failed all the same
+		// (FailSend moves only a message in sending).
+		if cerr := d.Store.ClaimSend(ctx, stored.OrgID, stored.LeadID, stored.ID, now); cerr == nil || !errors.Is(cerr, conversation.ErrNotQueued) {
+			ferr := d.Store.FailSend(ctx, stored.OrgID, stored.LeadID, stored.ID, conversation.StatusFailed, 0, "not queued", reason, now)
+			if ferr != nil && (cerr == nil || !errors.Is(ferr, conversation.ErrNotQueued)) {
+				s.Log().ErrorContext(ctx, "mark unqueued message failed", "message", stored.ID, "err", ferr, "claim_err", cerr)
 			}
 		}
 		return nil, httpapi.NewProblem(http.StatusServiceUnavailable, "queue_unavailable", reason)
