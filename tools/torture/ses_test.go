@@ -156,8 +156,9 @@ func (h *harness) emailSetup() {
 	}
 }
 
-// maxEmailsPerOrg stays under the api's emails per org and minute (60 by
-// default), counting retries.
+// maxEmailsPerOrg keeps a run's emails per org near the api's emails per
+// org and minute (60 by default), counting retries; over it the api
+// answers 429 email_rate_limited and the client waits for the next minute.
 const maxEmailsPerOrg = 40
 
 // sendEmails emails about half the leads with an email address (Lead Ads
@@ -182,6 +183,13 @@ func (h *harness) sendEmails() {
 			}
 			for range times {
 				r := h.callRetrying("POST", "/v1/leads/"+l.ID+"/messages", o.access, body)
+				if r.status == http.StatusTooManyRequests {
+					// The org's emails of this minute are taken (each
+					// retried 5xx may have counted too): send again in the
+					// next one.
+					time.Sleep(time.Until(time.Now().Truncate(time.Minute).Add(time.Minute + 100*time.Millisecond)))
+					r = h.callRetrying("POST", "/v1/leads/"+l.ID+"/messages", o.access, body)
+				}
 				switch r.status {
 				case 202, 200, 503: // a 503 is not queued: the message is failed, unsent
 					if !h.hasEmail(cid) {
@@ -478,7 +486,7 @@ func (h *harness) checkSES(rep *report) map[string]bool {
 				rep.duplicated = append(rep.duplicated, fmt.Sprintf("org %s: lead %s has %d email opt-outs for the %s of %s", o.id, id, c, h.ses.fates[mid], mid))
 			}
 		}
-		if n > len(want) || (n == len(want) && len(got) != len(want)) {
+		if n > len(want) {
 			rep.duplicated = append(rep.duplicated, fmt.Sprintf("org %s: lead %s has %d email opt-outs, want %d (%v)", o.id, id, n, len(want), got))
 		}
 		l, err := h.store.GetLead(h.ctx, o.id, id)
