@@ -132,6 +132,7 @@ type harness struct {
 	// was still in the intake DLQ.
 	repliesSkipped atomic.Int64
 	orgs           []*org
+	ses            *sesLeg // the SES leg (ses_test.go)
 }
 
 func (h *harness) intn(n int) int {
@@ -814,6 +815,7 @@ type report struct {
 	scannedQueued, scannedMails int
 	elapsed                     time.Duration
 	phases                      []string
+	ses                         *sesLeg
 }
 
 func (r report) failed() bool {
@@ -834,6 +836,7 @@ func (r report) String() string {
 		}
 	}
 	b.WriteString("\n")
+	b.WriteString(r.ses.String())
 	total := 0
 	kinds := make([]string, 0, len(r.faults))
 	for k, n := range r.faults {
@@ -869,6 +872,7 @@ func (h *harness) run(n, orgs int) report {
 		phases = append(phases, fmt.Sprintf("%s %s", name, time.Since(start).Round(100*time.Millisecond)))
 	}
 	h.setup(orgs)
+	h.emailSetup()
 	mark("setup")
 	h.faults.Enable(true)
 
@@ -895,6 +899,11 @@ func (h *harness) run(n, orgs int) report {
 	h.drain(120 * time.Second)
 	mark("statuses")
 
+	// Phase 4: emails through api -> outbound -> sender -> SES, and SES's
+	// events of them through SNS onto the intake queue (ses_test.go).
+	h.sesRun()
+	mark("ses")
+
 	// Stop injecting, replay each DLQ once, drain (what the faults left to
 	// retry finishes too), then check.
 	h.faults.Enable(false)
@@ -904,6 +913,7 @@ func (h *harness) run(n, orgs int) report {
 	}
 	h.drain(120 * time.Second)
 	mark("dlq replay and drain")
+	h.sesRefusal(&rep)
 
 	rep.events, rep.copies, rep.deliveries, rep.posts, rep.webhook5xx = h.events.Load(), h.copies.Load(), h.deliveries.Load(), h.posts.Load(), h.webhook5xx.Load()
 	rep.repliesSkipped = h.repliesSkipped.Load()
@@ -913,7 +923,11 @@ func (h *harness) run(n, orgs int) report {
 	// while it lists them.
 	markers := h.secretMarkers()
 	h.scanQueuesAndMails(&rep, markers)
-	h.check(&rep, sends, highest)
+	rep.ses = h.ses
+	h.ses.unrecorded = h.checkSES(&rep)
+	// The simulator's sends read again: a reply the DLQ replay brought
+	// back is sent after the statuses were drawn (it has none).
+	h.check(&rep, h.simSends(), highest)
 	h.scanSecrets(&rep, markers)
 	mark("check")
 	rep.elapsed, rep.phases = time.Since(start), phases
@@ -1133,6 +1147,10 @@ func (h *harness) check(rep *report, sends map[string][]sent, highest map[string
 		for _, m := range l.Messages {
 			if name == topology.QueueIntake && h.onlyUnrecorded(m.Body, unrecorded) {
 				rep.dlqExplained++
+				continue
+			}
+			if name == topology.QueueIntake && h.ses != nil && sesExplained(m.Body, h.ses.unrecorded) {
+				h.ses.dlqExplained++
 				continue
 			}
 			rep.unexplained = append(rep.unexplained, fmt.Sprintf("%s DLQ: %s (%s): %s", name, m.ID, m.Reason, h.describe(m.Body)))

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,5 +120,121 @@ func TestSendWriteAnswerLost(t *testing.T) {
 	jobs := e.jobs(t)
 	if again.str("id") != m.ID || len(jobs) != 1 || jobs[0]["message_id"] != m.ID {
 		t.Fatalf("retry answered %s, jobs %v: want the stored message and its job", again.Raw, jobs)
+	}
+}
+
+// updateFault is what enqueueFails does to one UpdateItem.
+type updateFault int
+
+const (
+	updateOK      updateFault = iota // applied and answered
+	updateLost                       // applied, answered with a 500
+	updateRefused                    // not applied, answered with a 500
+)
+
+// enqueueFails is an SDK option: when armed, the next SQS SendMessage is
+// answered with a 500 (nothing queued), and each UpdateItem after it (the
+// api marking the message it could not queue failed) meets the next of
+// faults.
+type enqueueFails struct {
+	mu     sync.Mutex
+	armed  bool
+	failed bool
+	faults []updateFault
+}
+
+func (f *enqueueFails) option() awsenv.Option {
+	fault := func(msg string) error {
+		return &smithy.GenericAPIError{Code: "InternalServerError", Message: msg, Fault: smithy.FaultServer}
+	}
+	return awsenv.WithAPIOptions([]func(*middleware.Stack) error{func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("FailEnqueue", func(ctx context.Context, in middleware.InitializeInput,
+			next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			op := awsmiddleware.GetOperationName(ctx)
+			f.mu.Lock()
+			kind := updateOK
+			switch {
+			case op == "SendMessage" && f.armed && !f.failed:
+				f.failed = true
+				f.mu.Unlock()
+				return middleware.InitializeOutput{}, middleware.Metadata{}, fault("queue down")
+			case op == "UpdateItem" && f.failed && len(f.faults) > 0:
+				kind, f.faults = f.faults[0], f.faults[1:]
+			}
+			f.mu.Unlock()
+			if kind == updateRefused {
+				return middleware.InitializeOutput{}, middleware.Metadata{}, fault("refused")
+			}
+			out, md, err := next.HandleInitialize(ctx, in)
+			if err == nil && kind == updateLost {
+				return middleware.InitializeOutput{}, md, fault("answer lost")
+			}
+			return out, md, err
+		}), middleware.After)
+	}})
+}
+
+// A send whose job cannot be queued ends failed (503 queue_unavailable)
+// also when a write of the api marking it failed is lost or refused once:
+// before, a claim applied with its answer lost, or a failure mark refused,
+// left the message sending for good with no job to send it (found by the
+// pipeline torture test's SES leg, tools/torture, seed 5).
+func TestUnqueuedSendEndsFailed(t *testing.T) {
+	e := newMsgEnv(t)
+	owner := e.signup(t, "Sharma Realty")
+	e.connect(t, owner)
+	leadID := e.createLead(t, owner, map[string]any{"name": "Asha", "phone": "98765 43210"}).str("id")
+	e.inbound(t, owner.OrgID, leadID, "Is the flat still available?", time.Now().Add(-time.Hour), nil)
+
+	for name, faults := range map[string][]updateFault{
+		"claim answer lost":           {updateLost},
+		"claim refused":               {updateRefused},
+		"failure refused":             {updateOK, updateRefused},
+		"failure lost":                {updateOK, updateLost},
+		"claim lost, failure refused": {updateLost, updateRefused},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &enqueueFails{faults: slices.Clone(faults)}
+			h, err := app.New(context.Background(), e.cfg, logging.New(io.Discard, slog.LevelDebug), f.option())
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := textMsg("Yes, it is.")
+			raw, err := json.Marshal(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := "/v1/leads/" + leadID + "/messages"
+			r := httptest.NewRequest("POST", path, bytes.NewReader(raw))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", "Bearer "+owner.Access)
+			ev, err := apigw.FromRequest(r, "POST "+path, nil, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			f.armed = true
+			f.mu.Unlock()
+			resp, err := h(context.Background(), ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			failed, left := f.failed, len(f.faults)
+			f.mu.Unlock()
+			if !failed || left != 0 {
+				t.Fatalf("enqueue failed %v, %d faults not met: the send did not fail its enqueue and then mark the message", failed, left)
+			}
+			if resp.StatusCode != 503 {
+				t.Fatalf("send whose enqueue failed: %d %s, want 503", resp.StatusCode, resp.Body)
+			}
+			m, ok, err := e.store.MessageByClientID(context.Background(), owner.OrgID, body["client_message_id"].(string))
+			if err != nil || !ok {
+				t.Fatalf("message by client id: %v %v", ok, err)
+			}
+			if m.Status != conversation.StatusFailed {
+				t.Fatalf("message is %s after its enqueue failed, want failed", m.Status)
+			}
+		})
 	}
 }

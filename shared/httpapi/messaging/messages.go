@@ -460,11 +460,7 @@ func (s *server) sendMessage(ctx context.Context, in *struct {
 	if err := d.Enqueue(ctx, stored.OrgID, stored.LeadID, stored.ID); err != nil {
 		s.Log().ErrorContext(ctx, "enqueue outbound message", "message", stored.ID, "err", err)
 		reason := "The message could not be put on the send queue and was not sent; send it again with a new client_message_id."
-		if cerr := d.Store.ClaimSend(ctx, stored.OrgID, stored.LeadID, stored.ID, now); cerr == nil {
-			if ferr := d.Store.FailSend(ctx, stored.OrgID, stored.LeadID, stored.ID, conversation.StatusFailed, 0, "not queued", reason, now); ferr != nil {
-				s.Log().ErrorContext(ctx, "mark unqueued message failed", "message", stored.ID, "err", ferr)
-			}
-		}
+		s.failUnqueued(ctx, stored, reason, now)
 		return nil, httpapi.NewProblem(http.StatusServiceUnavailable, "queue_unavailable", reason)
 	}
 	queued = true
@@ -502,6 +498,43 @@ func (s *server) replay(ctx context.Context, l lead.Lead, prev conversation.Mess
 		}
 	}
 	return &messageOutput{Status: http.StatusOK, Body: messageOut(prev, nil)}, nil
+}
+
+// unqueuedTries is how many times failUnqueued tries each of its writes.
+const unqueuedTries = 3
+
+// failUnqueued marks a message whose job could not be queued failed with
+// reason: it claims the message (queued to sending) and fails it (sending
+// to failed), trying each write up to unqueuedTries times, so that the
+// message is not left queued or sending with no job to send it. A write's
+// error may be an applied write whose answer was lost: a claim tried again
+// then finds the message sending (ErrNotQueued), which is this request's
+// own claim, and a failure mark tried again finds it failed. A claim that
+// finds the message not queued at its first try leaves it alone (a retry
+// of the request queued it again and a sender holds it).
+func (s *server) failUnqueued(ctx context.Context, m conversation.Message, reason string, now time.Time) {
+	d := s.deps
+	var err error
+	for try := range unqueuedTries {
+		err = d.Store.ClaimSend(ctx, m.OrgID, m.LeadID, m.ID, now)
+		if errors.Is(err, conversation.ErrNotQueued) && try == 0 {
+			return
+		}
+		if err == nil || errors.Is(err, conversation.ErrNotQueued) {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, conversation.ErrNotQueued) {
+		s.Log().ErrorContext(ctx, "claim unqueued message", "message", m.ID, "err", err)
+		return
+	}
+	for range unqueuedTries {
+		err = d.Store.FailSend(ctx, m.OrgID, m.LeadID, m.ID, conversation.StatusFailed, 0, "not queued", reason, now)
+		if err == nil || errors.Is(err, conversation.ErrNotQueued) {
+			return
+		}
+	}
+	s.Log().ErrorContext(ctx, "mark unqueued message failed", "message", m.ID, "err", err)
 }
 
 // prepareEmail checks an email and returns its payload.
