@@ -666,7 +666,9 @@ func ingestFunction() Function {
 		Env:      map[string]string{"LEADLUENCE_DEFAULT_REGION": "IN"},
 		Access: Access{
 			TableRead: true, TableWrite: true,
-			TableActions: []string{"GetItem", "PutItem", "Query", "UpdateItem"},
+			// ConditionCheckItem: a redelivered message checks that the lead
+			// its guard names is still there.
+			TableActions: []string{"ConditionCheckItem", "GetItem", "PutItem", "Query", "UpdateItem"},
 			// Decrypt opens the org's sealed tokens; nothing is sealed here.
 			KeyDecrypt: true,
 			// The owners' usage warning when a lead reaches 80 % of the
