@@ -30,6 +30,7 @@ import (
 	"github.com/leadluence/backend/shared/awsenv"
 	"github.com/leadluence/backend/shared/config"
 	"github.com/leadluence/backend/shared/dynamostore"
+	"github.com/leadluence/backend/shared/lead"
 	"github.com/leadluence/backend/shared/logging"
 	"github.com/leadluence/backend/shared/meta/metatest"
 	"github.com/leadluence/backend/shared/plan"
@@ -460,7 +461,8 @@ func measureWCU(ctx context.Context, m *metaEnv, reps int) (wcuResult, error) {
 
 // checkLead checks that a Lead Ads lead was stored once: its event claimed,
 // a lead holding its phone whose provenance names the submission, and no
-// extra timeline entries (a new lead records its submission on itself).
+// timeline entry but its "created" one (a new lead records its submission
+// on itself; a duplicate delivery adds nothing).
 func (m *metaEnv) checkLead(ctx context.Context, orgID, leadgenID, phone string) error {
 	if _, ok, err := m.store.EventClaimed(ctx, orgID, "leadgen:"+leadgenID); err != nil {
 		return fmt.Errorf("leadgen %s: read event claim: %w", leadgenID, err)
@@ -482,8 +484,8 @@ func (m *metaEnv) checkLead(ctx context.Context, orgID, leadgenID, phone string)
 	if err != nil {
 		return fmt.Errorf("leadgen %s: activities: %w", leadgenID, err)
 	}
-	if len(acts) != 0 {
-		return fmt.Errorf("leadgen %s: lead %s has %d activities, want none", leadgenID, leadID, len(acts))
+	if len(acts) != 1 || acts[0].Kind != lead.ActivityCreated {
+		return fmt.Errorf("leadgen %s: lead %s has %d activities, want its %q one alone", leadgenID, leadID, len(acts), lead.ActivityCreated)
 	}
 	return nil
 }
