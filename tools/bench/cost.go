@@ -633,7 +633,7 @@ func (r *costResult) markdown() string {
 	w("\n## Cost model\n\n")
 	w("AWS cost, on-demand list prices (read %s), of the measured requests, capacity and compute, end to end; measured in %s on a Meta intake\n",
 		pricesRead, r.Took.Round(time.Second))
-	w("setup (in the full run after its other figures, alone with `-only cost`), %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	w("setup (in the full run first after the setup, before the other intake figures; alone with `-only cost`), %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	w("| scenario | per | cost | largest items | goal |\n|---|---:|---:|---|---|\n")
 	for _, s := range r.Scenarios {
 		var top []string
