@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -240,12 +239,8 @@ func runBurstOnly(ctx context.Context, out string, o burstOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("burst: %w", err)
 	}
-	doc, err := os.ReadFile(out)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", out, err)
-	}
-	if err := os.WriteFile(out, []byte(spliceNamed(string(doc), "Sender at 1,000 mps", r.markdown())), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
+	if err := spliceFile(out, "Sender at 1,000 mps", r.markdown()); err != nil {
+		return err
 	}
 	fmt.Print(r.summary())
 	fmt.Printf("wrote %s\n", out)

@@ -378,12 +378,8 @@ func runCRMOnly(ctx context.Context, out string) (err error) {
 	if err != nil {
 		return fmt.Errorf("crm: %w", err)
 	}
-	doc, err := os.ReadFile(out)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", out, err)
-	}
-	if err := os.WriteFile(out, []byte(spliceNamed(string(doc), "CRM operations", r.markdown())), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
+	if err := spliceFile(out, "CRM operations", r.markdown()); err != nil {
+		return err
 	}
 	fmt.Print(r.summary())
 	fmt.Printf("wrote %s\n", out)

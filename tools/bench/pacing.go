@@ -577,6 +577,19 @@ func spliceSection(doc, section string) string { return spliceNamed(doc, "Outbou
 
 // spliceNamed replaces the "## <name>" section of doc (up to the next "## "
 // heading or the hand-measured part, whichever comes first) with section,
+// spliceFile replaces section name of the Markdown file out with section
+// (spliceNamed), keeping every other section; a missing file starts empty.
+func spliceFile(out, name, section string) error {
+	doc, err := os.ReadFile(out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", out, err)
+	}
+	if err := os.WriteFile(out, []byte(spliceNamed(string(doc), name, section)), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	return nil
+}
+
 // or adds it before the hand-measured part (at the end when there is none).
 func spliceNamed(doc, name, section string) string {
 	head := "\n## " + name + "\n"

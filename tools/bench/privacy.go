@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -263,12 +261,8 @@ func runPrivacyOnly(ctx context.Context, out string, o privacyOptions) (err erro
 	if err != nil {
 		return fmt.Errorf("privacy: %w", err)
 	}
-	doc, err := os.ReadFile(out)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", out, err)
-	}
-	if err := os.WriteFile(out, []byte(spliceNamed(string(doc), "Privacy export", r.markdown())), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
+	if err := spliceFile(out, "Privacy export", r.markdown()); err != nil {
+		return err
 	}
 	fmt.Print(r.summary())
 	fmt.Printf("wrote %s\n", out)

@@ -639,12 +639,8 @@ func runRetentionOnly(ctx context.Context, out string, o retentionOptions) (err 
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}
-	doc, err := os.ReadFile(out)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", out, err)
-	}
-	if err := os.WriteFile(out, []byte(spliceNamed(string(doc), "Retention", r.markdown())), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
+	if err := spliceFile(out, "Retention", r.markdown()); err != nil {
+		return err
 	}
 	fmt.Print(r.summary())
 	fmt.Printf("wrote %s\n", out)

@@ -342,12 +342,8 @@ func runMemoryOnly(ctx context.Context, out string) (err error) {
 	if err != nil {
 		return err
 	}
-	doc, err := os.ReadFile(out)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", out, err)
-	}
-	if err := os.WriteFile(out, []byte(spliceNamed(string(doc), "Memory", memoryMarkdown([]rssRun{ing, snd, h}))), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
+	if err := spliceFile(out, "Memory", memoryMarkdown([]rssRun{ing, snd, h})); err != nil {
+		return err
 	}
 	fmt.Printf("wrote %s\n", out)
 	return nil
